@@ -1,0 +1,95 @@
+"""Dataset specifications as typed on the command line, and loading them.
+
+A spec is one of:
+
+- a known name, e.g. ``npm-minilm-384``;
+- ``synthetic:N:DIM[:METRIC]``, e.g. ``synthetic:100000:128:l2`` (metric defaults to l2);
+- a path: a folder with base.npy and queries.npy, an ann-benchmarks ``.hdf5`` file, or a
+  TEXMEX ``<prefix>_base.fvecs`` / ``.bvecs`` file.
+
+Specs are parsed once in the parent process and sent to each worker, which loads the data
+again itself: paths are made absolute so the worker's working directory does not matter.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.datasets.ann_hdf5 import load_ann_hdf5
+from bench.datasets.dataset import Dataset
+from bench.datasets.named import NAMED_DATASETS, load_named
+from bench.datasets.npy_folder import load_npy_folder
+from bench.datasets.synthetic import make_synthetic
+from bench.datasets.texmex import load_texmex_dataset
+from bench.vectors import check_metric
+
+SYNTHETIC_PREFIX = "synthetic:"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything needed to load the same dataset again in another process.
+
+    ``metric`` overrides a path dataset's default metric (l2, or the HDF5 file's own).
+    ``query_limit`` keeps only the first queries. ``synthetic_queries`` and ``seed`` shape
+    synthetic datasets.
+    """
+
+    text: str
+    metric: str | None = None
+    query_limit: int | None = None
+    synthetic_queries: int = 1000
+    seed: int = 0
+
+
+def resolve_spec_text(text: str) -> str:
+    """Validate a spec's text and make a path absolute; raise ValueError with the accepted forms."""
+    if text in NAMED_DATASETS or text.startswith(SYNTHETIC_PREFIX):
+        return text
+    path = Path(text).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    raise ValueError(
+        f"dataset {text!r} is not a known name ({', '.join(NAMED_DATASETS)}), "
+        "not synthetic:N:DIM[:METRIC], and not an existing path"
+    )
+
+
+def _parse_synthetic(spec: DatasetSpec) -> Dataset:
+    fields = spec.text[len(SYNTHETIC_PREFIX):].split(":")
+    if len(fields) not in (2, 3) or not all(f.isdigit() for f in fields[:2]):
+        raise ValueError(f"bad synthetic spec {spec.text!r}; expected synthetic:N:DIM[:METRIC]")
+    metric = check_metric(fields[2] if len(fields) == 3 else spec.metric or "l2")
+    return make_synthetic(
+        int(fields[0]), int(fields[1]), metric, n_queries=spec.synthetic_queries, seed=spec.seed
+    )
+
+
+def _load_path(spec: DatasetSpec) -> Dataset:
+    path = Path(spec.text)
+    if path.is_dir() or path.name == "base.npy":
+        folder = path if path.is_dir() else path.parent
+        return load_npy_folder(folder, metric=spec.metric or "l2")
+    if path.suffix in (".hdf5", ".h5"):
+        return load_ann_hdf5(path, metric=spec.metric)
+    if path.suffix in (".fvecs", ".bvecs"):
+        return load_texmex_dataset(path, metric=spec.metric or "l2")
+    raise ValueError(
+        f"{path}: expected a folder with base.npy and queries.npy, an ann-benchmarks .hdf5 file, "
+        "or a TEXMEX <prefix>_base.fvecs/.bvecs file"
+    )
+
+
+def load_dataset(spec: DatasetSpec) -> Dataset:
+    """Load the dataset ``spec`` names, limited to ``spec.query_limit`` queries when set."""
+    if spec.text in NAMED_DATASETS:
+        dataset = load_named(spec.text)
+    elif spec.text.startswith(SYNTHETIC_PREFIX):
+        dataset = _parse_synthetic(spec)
+    else:
+        dataset = _load_path(spec)
+    if spec.metric is not None and spec.metric != dataset.metric:
+        raise ValueError(
+            f"dataset {dataset.name} is defined with metric {dataset.metric}; "
+            f"--metric {spec.metric} cannot change it"
+        )
+    return dataset if spec.query_limit is None else dataset.first_queries(spec.query_limit)

@@ -1,0 +1,54 @@
+"""Lazy imports of optional libraries, failing with the pip command that fixes it."""
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from types import ModuleType
+
+
+class MissingDependencyError(RuntimeError):
+    """An optional library the requested feature needs is not installed."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A Python module and the pip package that provides it (they often differ: faiss / faiss-cpu)."""
+
+    module: str
+    pip_package: str
+    install_command: str | None = None
+
+    def install_hint(self) -> str:
+        """The command that installs this requirement."""
+        return self.install_command or f"pip install {self.pip_package}"
+
+    def is_installed(self) -> bool:
+        """True when the module can be imported, checked without importing it."""
+        return importlib.util.find_spec(self.module) is not None
+
+
+def require(requirement: Requirement, needed_for: str) -> ModuleType:
+    """Import ``requirement.module`` or raise MissingDependencyError naming the pip package."""
+    try:
+        return importlib.import_module(requirement.module)
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"{needed_for} needs the Python package '{requirement.pip_package}' "
+            f"(import {requirement.module} failed: {error}). "
+            f"Install it with: {requirement.install_hint()}"
+        ) from error
+
+
+def missing_requirements(requirements: list[Requirement]) -> list[Requirement]:
+    """The requirements whose module is not installed, each listed once, in order."""
+    missing: list[Requirement] = []
+    for requirement in requirements:
+        if not requirement.is_installed() and requirement not in missing:
+            missing.append(requirement)
+    return missing
+
+
+H5PY = Requirement("h5py", "h5py")
+MATPLOTLIB = Requirement("matplotlib", "matplotlib")
+TQDM = Requirement("tqdm", "tqdm")
+VECDB = Requirement("vecdb", "vecdb", "pip install -e . (from the repository root)")

@@ -1,0 +1,27 @@
+"""The benchmarked systems by name, and constructing them."""
+
+from bench.systems.base import GraphSettings, GraphSystem, System
+from bench.systems.faiss_flat import FaissFlat
+from bench.systems.faiss_hnsw import FaissHnsw
+from bench.systems.hnswlib_hnsw import Hnswlib
+from bench.systems.numpy_flat import NumpyFlat
+from bench.systems.usearch_hnsw import Usearch
+from bench.systems.vecdb_flat import VecdbFlat
+
+SYSTEMS: dict[str, type[System]] = {
+    system.name: system for system in (VecdbFlat, NumpyFlat, FaissFlat, Hnswlib, FaissHnsw, Usearch)
+}
+
+
+def create_system(name: str, graph_settings: GraphSettings) -> System:
+    """A fresh, unbuilt system; graph systems take ``graph_settings``."""
+    try:
+        system_class = SYSTEMS[name]
+    except KeyError:
+        raise ValueError(f"unknown system {name!r}; known: {', '.join(SYSTEMS)}") from None
+    if issubclass(system_class, GraphSystem):
+        return system_class(graph_settings)
+    return system_class()
+
+
+__all__ = ["SYSTEMS", "GraphSettings", "System", "create_system"]

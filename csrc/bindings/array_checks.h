@@ -1,0 +1,109 @@
+// Strict checks at the numpy boundary. The Python layer converts user input
+// to the exact layout first; these checks make the native module safe on its
+// own: a wrong dtype, shape or layout is refused, never reinterpreted.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/error.h"
+#include "common/types.h"
+#include "flat/vectors_view.h"
+
+namespace vecdb {
+namespace py = pybind11;
+
+inline const char* dtype_name(DType t) {
+  return t == DType::F32 ? "float32" : (t == DType::F16 ? "float16" : "int8");
+}
+
+inline DType dtype_from_name(const std::string& name) {
+  if (name == "float32") return DType::F32;
+  if (name == "float16") return DType::F16;
+  if (name == "int8") return DType::I8;
+  throw Error("unknown dtype '" + name + "'; expected float32, float16 or int8");
+}
+
+inline Metric metric_from_name(const std::string& name) {
+  if (name == "l2") return Metric::L2;
+  if (name == "ip") return Metric::IP;
+  if (name == "cosine") return Metric::Cosine;
+  throw Error("unknown metric '" + name + "'; expected l2, ip or cosine");
+}
+
+inline const char* metric_name(Metric m) {
+  return m == Metric::L2 ? "l2" : (m == Metric::IP ? "ip" : "cosine");
+}
+
+inline DType dtype_of(const py::array& a, const char* what) {
+  const py::dtype dt = a.dtype();
+  VECDB_REQUIRE(dt.attr("isnative").cast<bool>(), std::string(what) + " must be in native byte order");
+  const char kind = dt.kind();
+  const auto size = dt.itemsize();
+  if (kind == 'f' && size == 4) return DType::F32;
+  if (kind == 'f' && size == 2) return DType::F16;
+  if (kind == 'i' && size == 1) return DType::I8;
+  throw Error(std::string(what) + " has unsupported dtype " + py::str(dt).cast<std::string>());
+}
+
+// Index of the first row holding NaN or +-inf, or -1. Integer rows are always
+// finite.
+inline std::int64_t first_nonfinite_row(const VectorsView& v) {
+  if (v.dtype == DType::I8) return -1;
+  for (std::size_t i = 0; i < v.n; ++i) {
+    bool finite = true;
+    if (v.dtype == DType::F32) {
+      const float* x = static_cast<const float*>(v.row(i));
+      for (std::size_t j = 0; j < v.dim; ++j) finite &= std::isfinite(x[j]);
+    } else {
+      const std::uint16_t* x = static_cast<const std::uint16_t*>(v.row(i));
+      for (std::size_t j = 0; j < v.dim; ++j) finite &= (x[j] & 0x7c00u) != 0x7c00u;
+    }
+    if (!finite) return static_cast<std::int64_t>(i);
+  }
+  return -1;
+}
+
+// A borrowed view of a C-contiguous 2-D array of the expected dtype whose
+// values are all finite.
+inline VectorsView matrix_view(const py::array& a, DType expected, const char* what) {
+  VECDB_REQUIRE(a.ndim() == 2, std::string(what) + " must be a 2-D array, got " +
+                                   std::to_string(a.ndim()) + "-D");
+  const DType dtype = dtype_of(a, what);
+  VECDB_REQUIRE(dtype == expected, std::string(what) + " must be " + dtype_name(expected) +
+                                       ", got " + dtype_name(dtype));
+  VECDB_REQUIRE(a.flags() & py::array::c_style, std::string(what) + " must be C-contiguous");
+  VectorsView v;
+  v.dtype = dtype;
+  v.data = a.data();
+  v.n = static_cast<std::size_t>(a.shape(0));
+  v.dim = static_cast<std::size_t>(a.shape(1));
+  VECDB_REQUIRE(v.dim >= 1 && v.dim <= kMaxDim, std::string(what) + " dimension must be between 1 and " +
+                                                    std::to_string(kMaxDim) + ", got " +
+                                                    std::to_string(v.dim));
+  const std::int64_t bad = first_nonfinite_row(v);
+  VECDB_REQUIRE(bad < 0, std::string("row ") + std::to_string(bad) + " of " + what +
+                             " contains NaN or infinity");
+  return v;
+}
+
+// The allowed-id bitset: a 1-D uint64 array covering at least n ids.
+inline const std::uint64_t* allowed_words(const py::object& allowed, std::size_t n) {
+  if (allowed.is_none()) return nullptr;
+  const py::array words = allowed.cast<py::array>();
+  VECDB_REQUIRE(words.ndim() == 1 && words.dtype().kind() == 'u' && words.dtype().itemsize() == 8 &&
+                    (words.flags() & py::array::c_style),
+                "allowed bitset must be a contiguous 1-D uint64 array");
+  VECDB_REQUIRE(static_cast<std::size_t>(words.shape(0)) * 64 >= n,
+                "allowed bitset has " + std::to_string(words.shape(0)) + " words; " +
+                    std::to_string((n + 63) / 64) + " are needed for " + std::to_string(n) +
+                    " vectors");
+  return static_cast<const std::uint64_t*>(words.data());
+}
+
+}  // namespace vecdb

@@ -1,0 +1,205 @@
+// pybind11 bindings for vecdb._core: buffer checks, GIL release and the one
+// place where native errors become Python exceptions. No logic lives here.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bindings/array_checks.h"
+#include "common/error.h"
+#include "common/parallel.h"
+#include "flat/distances.h"
+#include "flat/flat_index.h"
+#include "flat/flat_search.h"
+#include "kernels/kernels.h"
+
+namespace py = pybind11;
+using vecdb::DType;
+using vecdb::Metric;
+using vecdb::VectorsView;
+
+namespace {
+
+constexpr std::size_t kMaxThreads = 256;
+
+std::size_t thread_count(int threads) {
+  VECDB_REQUIRE(threads >= 1, "threads must be >= 1, got " + std::to_string(threads));
+  return std::min<std::size_t>(static_cast<std::size_t>(threads), kMaxThreads);
+}
+
+DType query_dtype_for(DType base) { return base == DType::I8 ? DType::I8 : DType::F32; }
+
+VectorsView query_view(const py::array& queries, DType base_dtype, std::size_t dim) {
+  VectorsView q = vecdb::matrix_view(queries, query_dtype_for(base_dtype), "queries");
+  VECDB_REQUIRE(q.dim == dim, "queries have dimension " + std::to_string(q.dim) +
+                                  ", expected " + std::to_string(dim));
+  return q;
+}
+
+// Runs flat_search without the GIL into freshly allocated (m x width) arrays.
+template <class Search>
+py::tuple search_into_arrays(std::size_t m, std::size_t width, Search&& search) {
+  py::array_t<std::int64_t> ids({m, width});
+  py::array_t<float> distances({m, width});
+  std::int64_t* ids_out = ids.mutable_data();
+  float* distances_out = distances.mutable_data();
+  {
+    py::gil_scoped_release release;
+    search(ids_out, distances_out);
+  }
+  return py::make_tuple(std::move(ids), std::move(distances));
+}
+
+vecdb::FlatSearchParams search_params(std::size_t k, Metric metric, const py::object& allowed,
+                                      std::size_t n, int threads) {
+  vecdb::FlatSearchParams params;
+  params.k = k;
+  params.metric = metric;
+  params.allowed = vecdb::allowed_words(allowed, n);
+  params.n_threads = thread_count(threads);
+  return params;
+}
+
+std::size_t result_width(long long k, std::size_t n) {
+  VECDB_REQUIRE(k >= 1, "k must be >= 1, got " + std::to_string(k));
+  return std::min<std::size_t>(static_cast<std::size_t>(k), n);
+}
+
+py::tuple knn(const py::array& base_array, const py::array& queries_array, long long k,
+              const std::string& metric_name, const py::object& allowed, int threads) {
+  const VectorsView base =
+      vecdb::matrix_view(base_array, vecdb::dtype_of(base_array, "data"), "data");
+  const VectorsView queries = query_view(queries_array, base.dtype, base.dim);
+  const vecdb::FlatSearchParams params = search_params(
+      result_width(k, base.n), vecdb::metric_from_name(metric_name), allowed, base.n, threads);
+  return search_into_arrays(queries.n, params.k, [&](std::int64_t* ids, float* distances) {
+    vecdb::flat_search(base, queries, params, ids, distances);
+  });
+}
+
+py::array_t<float> pairwise(const py::array& base_array, const py::array& queries_array,
+                            const std::string& metric_name, int threads) {
+  const VectorsView base =
+      vecdb::matrix_view(base_array, vecdb::dtype_of(base_array, "data"), "data");
+  const VectorsView queries = query_view(queries_array, base.dtype, base.dim);
+  const Metric metric = vecdb::metric_from_name(metric_name);
+  const std::size_t n_threads = thread_count(threads);
+  py::array_t<float> out({queries.n, base.n});
+  float* out_data = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    vecdb::pairwise_distances(base, queries, metric, n_threads, out_data);
+  }
+  return out;
+}
+
+py::dict cpu_features() {
+  const vecdb::CpuFeatures f = vecdb::cpu_features();
+  py::dict d;
+  d["avx2"] = f.avx2;
+  d["fma"] = f.fma;
+  d["f16c"] = f.f16c;
+  d["avx512f"] = f.avx512f;
+  return d;
+}
+
+std::vector<std::string> simd_levels() {
+  std::vector<std::string> names;
+  for (vecdb::SimdLevel level : vecdb::available_simd_levels())
+    names.emplace_back(vecdb::simd_level_name(level));
+  return names;
+}
+
+void bind_flat_index(py::module_& m) {
+  py::class_<vecdb::FlatIndex>(m, "FlatIndex")
+      .def(py::init([](long long dim, const std::string& metric, const std::string& dtype) {
+             VECDB_REQUIRE(dim >= 1 && static_cast<std::size_t>(dim) <= vecdb::kMaxDim,
+                           "dimension must be between 1 and " + std::to_string(vecdb::kMaxDim) +
+                               ", got " + std::to_string(dim));
+             return new vecdb::FlatIndex(static_cast<std::size_t>(dim),
+                                         vecdb::metric_from_name(metric),
+                                         vecdb::dtype_from_name(dtype));
+           }),
+           py::arg("dim"), py::arg("metric"), py::arg("dtype"))
+      .def_property_readonly("dim", &vecdb::FlatIndex::dim)
+      .def_property_readonly("metric",
+                             [](const vecdb::FlatIndex& self) { return vecdb::metric_name(self.metric()); })
+      .def_property_readonly("dtype",
+                             [](const vecdb::FlatIndex& self) { return vecdb::dtype_name(self.dtype()); })
+      .def_property_readonly("size", &vecdb::FlatIndex::size)
+      .def_property_readonly("memory_bytes", &vecdb::FlatIndex::memory_bytes)
+      .def(
+          "add",
+          [](vecdb::FlatIndex& self, const py::array& vectors, int threads) {
+            const VectorsView rows = vecdb::matrix_view(vectors, self.dtype(), "vectors");
+            VECDB_REQUIRE(rows.dim == self.dim(), "vectors have dimension " +
+                                                      std::to_string(rows.dim) + ", expected " +
+                                                      std::to_string(self.dim()));
+            const std::size_t n_threads = thread_count(threads);
+            py::gil_scoped_release release;
+            return self.add(rows.data, rows.n, n_threads);
+          },
+          py::arg("vectors"), py::arg("threads"))
+      .def(
+          "search",
+          [](const vecdb::FlatIndex& self, const py::array& queries_array, long long k,
+             const py::object& allowed, int threads, long long visible) {
+            const VectorsView queries = query_view(queries_array, self.dtype(), self.dim());
+            // add() may run concurrently: search exactly the rows the caller
+            // saw (and sized its filter for).
+            VECDB_REQUIRE(visible >= 0, "visible must be >= 0");
+            const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(visible), self.size());
+            const vecdb::FlatSearchParams params =
+                search_params(result_width(k, n), self.metric(), allowed, n, threads);
+            return search_into_arrays(queries.n, params.k, [&](std::int64_t* ids, float* d) {
+              self.search(queries, n, params, ids, d);
+            });
+          },
+          py::arg("queries"), py::arg("k"), py::arg("allowed"), py::arg("threads"),
+          py::arg("visible"))
+      .def(
+          "copy_rows",
+          [](const vecdb::FlatIndex& self, const py::array_t<std::int64_t, py::array::c_style>& ids) {
+            VECDB_REQUIRE(ids.ndim() == 1, "ids must be a 1-D array");
+            const std::size_t count = static_cast<std::size_t>(ids.shape(0));
+            py::array out(py::dtype(vecdb::dtype_name(self.dtype())), {count, self.dim()});
+            self.copy_rows(ids.data(), count, out.mutable_data());
+            return out;
+          },
+          py::arg("ids"));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "vecdb native core: SIMD distance kernels and exact search.";
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const vecdb::Error& e) {
+      const py::object error = py::module_::import("vecdb.errors").attr("InvalidArgumentError");
+      PyErr_SetString(error.ptr(), e.what());
+    }
+  });
+
+  m.def("knn", &knn, py::arg("data"), py::arg("queries"), py::arg("k"), py::arg("metric"),
+        py::arg("allowed"), py::arg("threads"),
+        "Exact k-NN of each query row among data rows (see vecdb.knn).");
+  m.def("pairwise", &pairwise, py::arg("data"), py::arg("queries"), py::arg("metric"),
+        py::arg("threads"), "Distance matrix (queries x data) (see vecdb.pairwise_distances).");
+  m.def("cpu_features", &cpu_features, "CPU features detected at run time.");
+  m.def("simd_levels", &simd_levels, "SIMD levels usable on this CPU, slowest first.");
+  m.def("simd_level", [] { return std::string(vecdb::simd_level_name(vecdb::active_simd_level())); },
+        "The SIMD level in use.");
+  m.def("set_simd_level",
+        [](const std::string& name) { vecdb::set_simd_level(vecdb::simd_level_from_name(name)); },
+        py::arg("name"), "Force a SIMD level (for tests and benchmarks).");
+  m.def("hardware_threads", &vecdb::hardware_threads, "Hardware threads available.");
+  bind_flat_index(m);
+}

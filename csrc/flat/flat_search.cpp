@@ -1,0 +1,146 @@
+#include "flat/flat_search.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/error.h"
+#include "common/parallel.h"
+#include "flat/distances.h"
+#include "kernels/kernels.h"
+#include "kernels/topk.h"
+
+namespace vecdb {
+namespace {
+
+constexpr std::size_t kQueryChunk = 32;
+
+// What one scan task sees: the candidate rows are either a contiguous range
+// [begin, end) of the base (filter checked per row) or, for a selective
+// filter, a slice of the gathered allowed ids.
+struct Candidates {
+  std::size_t begin = 0, end = 0;
+  const std::int64_t* ids = nullptr;  // non-null: rows are ids[begin..end)
+};
+
+class Scanner {
+ public:
+  Scanner(const VectorsView& base, const VectorsView& queries, const FlatSearchParams& params)
+      : base_(base),
+        queries_(queries),
+        params_(params),
+        kernels_(vecdb::kernels()),
+        reduction_(reduction_for(params.metric)),
+        block_(rows_per_block(base)) {}
+
+  // Pushes the distances of queries [q0, q0 + heaps.size()) to the
+  // candidates into heaps.
+  void scan(std::size_t q0, const Candidates& rows, std::vector<TopK>& heaps) const {
+    const std::size_t qc = heaps.size();
+    std::vector<float> raw(qc * block_);
+    if (rows.ids == nullptr) {
+      for (std::size_t x0 = rows.begin; x0 < rows.end; x0 += block_) {
+        const std::size_t xc = std::min(block_, rows.end - x0);
+        raw_block(kernels_, reduction_, base_, queries_, q0, qc, x0, xc, raw.data());
+        for (std::size_t a = 0; a < qc; ++a) {
+          for (std::size_t b = 0; b < xc; ++b) {
+            const std::size_t x = x0 + b;
+            if (params_.allowed && !bit_is_set(params_.allowed, x)) continue;
+            offer(heaps[a], q0 + a, x, raw[a * xc + b]);
+          }
+        }
+      }
+    } else {
+      for (std::size_t i = rows.begin; i < rows.end; ++i) {
+        const std::size_t x = static_cast<std::size_t>(rows.ids[i]);
+        raw_block(kernels_, reduction_, base_, queries_, q0, qc, x, 1, raw.data());
+        for (std::size_t a = 0; a < qc; ++a) offer(heaps[a], q0 + a, x, raw[a]);
+      }
+    }
+  }
+
+ private:
+  void offer(TopK& heap, std::size_t q, std::size_t x, float raw) const {
+    const float q_inv = queries_.inv_norms ? queries_.inv_norms[q] : 0.0f;
+    const float x_inv = base_.inv_norms ? base_.inv_norms[x] : 0.0f;
+    const float distance = finish_distance(params_.metric, raw, q_inv, x_inv);
+    if (heap.admits(distance)) heap.push(distance, static_cast<std::int64_t>(x));
+  }
+
+  const VectorsView& base_;
+  const VectorsView& queries_;
+  const FlatSearchParams& params_;
+  const KernelTable& kernels_;
+  Reduction reduction_;
+  std::size_t block_;
+};
+
+std::vector<TopK> make_heaps(std::size_t count, std::size_t k) {
+  return std::vector<TopK>(count, TopK(k));
+}
+
+}  // namespace
+
+void flat_search(const VectorsView& base_rows, const VectorsView& query_rows,
+                 const FlatSearchParams& params, std::int64_t* ids, float* distances) {
+  check_query_type(base_rows, query_rows);
+  const std::size_t m = query_rows.n, k = params.k;
+  if (m == 0) return;
+  std::vector<float> base_norms, query_norms;
+  const bool cosine = params.metric == Metric::Cosine;
+  const VectorsView base =
+      cosine ? with_inv_norms(base_rows, base_norms, params.n_threads) : base_rows;
+  const VectorsView queries =
+      cosine ? with_inv_norms(query_rows, query_norms, params.n_threads) : query_rows;
+
+  // A selective filter scans only the allowed rows, gathered once.
+  std::vector<std::int64_t> allowed_ids;
+  std::size_t n_candidates = base.n;
+  if (params.allowed) {
+    std::size_t count = 0;
+    for (std::size_t w = 0; w < (base.n + 63) / 64; ++w)
+      count += static_cast<std::size_t>(__builtin_popcountll(params.allowed[w]));
+    if (count * 4 < base.n) {
+      allowed_ids.reserve(count);
+      for (std::size_t x = 0; x < base.n; ++x)
+        if (bit_is_set(params.allowed, x)) allowed_ids.push_back(static_cast<std::int64_t>(x));
+      n_candidates = count;
+    }
+  }
+  const bool gathered = !allowed_ids.empty() || n_candidates == 0;
+  auto candidates = [&](std::size_t begin, std::size_t end) {
+    return Candidates{begin, end, gathered ? allowed_ids.data() : nullptr};
+  };
+
+  const Scanner scanner(base, queries, params);
+  const std::size_t work = m * n_candidates * base.dim;
+  const std::size_t threads = work > (1u << 20) ? std::max<std::size_t>(1, params.n_threads) : 1;
+
+  if (m >= 2 * threads) {
+    // Enough queries: each task owns a chunk of queries and scans everything.
+    const std::size_t n_chunks = (m + kQueryChunk - 1) / kQueryChunk;
+    parallel_for(n_chunks, threads, [&](std::size_t c, std::size_t) {
+      const std::size_t q0 = c * kQueryChunk;
+      std::vector<TopK> heaps = make_heaps(std::min(kQueryChunk, m - q0), k);
+      scanner.scan(q0, candidates(0, n_candidates), heaps);
+      for (std::size_t a = 0; a < heaps.size(); ++a)
+        heaps[a].write_sorted(k, ids + (q0 + a) * k, distances + (q0 + a) * k);
+    });
+    return;
+  }
+
+  // Few queries: split the candidates, keep heaps per worker, merge.
+  const std::size_t n_slices = threads * 4;
+  const std::size_t slice = (n_candidates + n_slices - 1) / n_slices;
+  std::vector<std::vector<TopK>> per_worker(threads, make_heaps(m, k));
+  parallel_for(n_slices, threads, [&](std::size_t s, std::size_t worker) {
+    const std::size_t begin = std::min(n_candidates, s * slice);
+    const std::size_t end = std::min(n_candidates, begin + slice);
+    if (begin < end) scanner.scan(0, candidates(begin, end), per_worker[worker]);
+  });
+  for (std::size_t q = 0; q < m; ++q) {
+    for (std::size_t w = 1; w < threads; ++w) per_worker[0][q].merge(per_worker[w][q]);
+    per_worker[0][q].write_sorted(k, ids + q * k, distances + q * k);
+  }
+}
+
+}  // namespace vecdb

@@ -1,0 +1,127 @@
+// The kernel algorithm, written once over a SIMD "lanes" vocabulary.
+//
+// Included by each per-ISA translation unit *inside its own namespace* and
+// after that unit has defined:
+//   struct FloatLanes  float lanes: V, W, zero, load(float*), load(uint16_t*),
+//                      load_tail(p, count) for both, fmadd, sub, hsum
+//   struct Int8Lanes   int8 widened to int16: V, Acc, W, zero, load,
+//                      load_tail, dot, l2, hsum
+//   struct Blocking    register-block shapes (queries x vectors per micro-tile)
+// so the portable, AVX2 and AVX-512 kernels share one algorithm and differ only
+// in primitives; testing one level exercises the algorithm of all.
+//
+// Deliberately includes no headers: standard headers are included by the ISA
+// unit before it switches the compiler's target, so no std inline function is
+// ever emitted with AVX-512 instructions (the linker could pick that copy).
+
+template <class QElem, class XElem>
+struct FloatFamily {
+  using QT = QElem;
+  using XT = XElem;
+  using V = FloatLanes::V;
+  using Acc = FloatLanes::V;
+  static constexpr std::size_t W = FloatLanes::W;
+  static Acc zero() { return FloatLanes::zero(); }
+  static V load_q(const QT* p) { return FloatLanes::load(p); }
+  static V load_x(const XT* p) { return FloatLanes::load(p); }
+  static V load_q_tail(const QT* p, std::size_t c) { return FloatLanes::load_tail(p, c); }
+  static V load_x_tail(const XT* p, std::size_t c) { return FloatLanes::load_tail(p, c); }
+  template <Reduction R>
+  static Acc step(Acc acc, V q, V x) {
+    if (R == Reduction::Dot) return FloatLanes::fmadd(q, x, acc);
+    const V diff = FloatLanes::sub(q, x);
+    return FloatLanes::fmadd(diff, diff, acc);
+  }
+  static float finish(Acc acc) { return FloatLanes::hsum(acc); }
+};
+
+struct Int8Family {
+  using QT = std::int8_t;
+  using XT = std::int8_t;
+  using V = Int8Lanes::V;
+  using Acc = Int8Lanes::Acc;
+  static constexpr std::size_t W = Int8Lanes::W;
+  static Acc zero() { return Int8Lanes::zero(); }
+  static V load_q(const QT* p) { return Int8Lanes::load(p); }
+  static V load_x(const XT* p) { return Int8Lanes::load(p); }
+  static V load_q_tail(const QT* p, std::size_t c) { return Int8Lanes::load_tail(p, c); }
+  static V load_x_tail(const XT* p, std::size_t c) { return Int8Lanes::load_tail(p, c); }
+  template <Reduction R>
+  static Acc step(Acc acc, V q, V x) {
+    return R == Reduction::Dot ? Int8Lanes::dot(acc, q, x) : Int8Lanes::l2(acc, q, x);
+  }
+  static float finish(Acc acc) { return static_cast<float>(Int8Lanes::hsum(acc)); }
+};
+
+// QB queries x VB vectors, all accumulators in registers. Each pair gets one
+// accumulator fed W lanes at a time, then the masked tail, then a horizontal
+// sum: the same order for every block shape.
+template <class Fam, Reduction R, int QB, int VB>
+inline void micro_tile(const typename Fam::QT* const* q, const typename Fam::XT* const* x,
+                       std::size_t d, float* out, std::size_t out_stride) {
+  typename Fam::Acc acc[QB][VB];
+  for (int a = 0; a < QB; ++a)
+    for (int b = 0; b < VB; ++b) acc[a][b] = Fam::zero();
+  std::size_t j = 0;
+  for (; j + Fam::W <= d; j += Fam::W) {
+    typename Fam::V xv[VB];
+    for (int b = 0; b < VB; ++b) xv[b] = Fam::load_x(x[b] + j);
+    for (int a = 0; a < QB; ++a) {
+      const typename Fam::V qv = Fam::load_q(q[a] + j);
+      for (int b = 0; b < VB; ++b) acc[a][b] = Fam::template step<R>(acc[a][b], qv, xv[b]);
+    }
+  }
+  if (j < d) {
+    const std::size_t rest = d - j;
+    typename Fam::V xv[VB];
+    for (int b = 0; b < VB; ++b) xv[b] = Fam::load_x_tail(x[b] + j, rest);
+    for (int a = 0; a < QB; ++a) {
+      const typename Fam::V qv = Fam::load_q_tail(q[a] + j, rest);
+      for (int b = 0; b < VB; ++b) acc[a][b] = Fam::template step<R>(acc[a][b], qv, xv[b]);
+    }
+  }
+  for (int a = 0; a < QB; ++a)
+    for (int b = 0; b < VB; ++b) out[a * out_stride + b] = Fam::finish(acc[a][b]);
+}
+
+// QB query rows against all n vectors, VB vectors at a time.
+template <class Fam, Reduction R, int QB, int VB>
+inline void query_rows(const typename Fam::QT* Q, const typename Fam::XT* X, std::size_t n,
+                       std::size_t d, float* out) {
+  const typename Fam::QT* q[QB];
+  for (int a = 0; a < QB; ++a) q[a] = Q + a * d;
+  std::size_t j = 0;
+  for (; j + VB <= n; j += VB) {
+    const typename Fam::XT* x[VB];
+    for (int b = 0; b < VB; ++b) x[b] = X + (j + b) * d;
+    micro_tile<Fam, R, QB, VB>(q, x, d, out + j, n);
+  }
+  for (; j < n; ++j) {
+    const typename Fam::XT* x[1] = {X + j * d};
+    micro_tile<Fam, R, QB, 1>(q, x, d, out + j, n);
+  }
+}
+
+// out[i * n + j] = reduce(Q[i], X[j]). Callers keep X small enough to stay in
+// L2 while every group of QB queries streams over it.
+template <class Fam, Reduction R>
+void tile(const typename Fam::QT* Q, std::size_t m, const typename Fam::XT* X, std::size_t n,
+          std::size_t d, float* out) {
+  constexpr int QB = R == Reduction::Dot ? Blocking::kDotQueries : Blocking::kL2Queries;
+  constexpr int VB = R == Reduction::Dot ? Blocking::kDotVectors : Blocking::kL2Vectors;
+  std::size_t i = 0;
+  for (; i + QB <= m; i += QB) query_rows<Fam, R, QB, VB>(Q + i * d, X, n, d, out + i * n);
+  for (; i < m; ++i)
+    query_rows<Fam, R, 1, Blocking::kSingleQueryVectors>(Q + i * d, X, n, d, out + i * n);
+}
+
+constexpr KernelTable make_table(const char* name) {
+  using F32 = FloatFamily<float, float>;
+  using F16 = FloatFamily<float, std::uint16_t>;
+  return KernelTable{
+      name,
+      {&tile<F32, Reduction::Dot>, &tile<F32, Reduction::L2>},
+      {&tile<F16, Reduction::Dot>, &tile<F16, Reduction::L2>},
+      {&tile<Int8Family, Reduction::Dot>, &tile<Int8Family, Reduction::L2>},
+  };
+}

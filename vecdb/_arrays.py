@@ -1,0 +1,141 @@
+"""Normalizing user input into the exact arrays the native core accepts.
+
+The native core refuses anything but C-contiguous arrays of its own dtypes
+(and checks NaN/inf itself, in one pass without temporaries); this module
+converts what can be converted safely and raises a vecdb.errors exception
+naming the problem for the rest.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from vecdb import _core
+from vecdb.errors import DimensionMismatchError, InvalidArgumentError, InvalidDTypeError
+
+DTYPES = ("float32", "float16", "int8")
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def parse_dtype(dtype: Any) -> str:
+    """Return the canonical storage dtype name for ``dtype``."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise InvalidArgumentError(f"unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    return name
+
+
+def as_matrix(values: Any, dtype: str, dim: Optional[int], what: str) -> Tuple[np.ndarray, bool]:
+    """Convert ``values`` to a C-contiguous 2-D array of ``dtype``.
+
+    Returns the array and whether the input was a single 1-D vector. No copy
+    is made when the input already has the right dtype and layout.
+    """
+    array = _as_numeric_array(values, what)
+    single = array.ndim == 1
+    if single:
+        array = array[np.newaxis, :]
+    if array.ndim != 2:
+        raise DimensionMismatchError(f"{what} must be a 1-D vector or a 2-D array, got {array.ndim}-D")
+    if dim is not None and array.shape[1] != dim:
+        raise DimensionMismatchError(f"{what} have dimension {array.shape[1]}, expected {dim}")
+    if array.shape[1] == 0:
+        raise DimensionMismatchError(f"{what} have dimension 0")
+    return _convert(array, dtype, what), single
+
+
+def _as_numeric_array(values: Any, what: str) -> np.ndarray:
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise InvalidDTypeError(f"{what} must be a numeric array: {exc}") from None
+    if array.dtype.kind not in "fiu":
+        raise InvalidDTypeError(f"{what} must be a numeric array, got dtype {array.dtype}")
+    return array
+
+
+def _convert(array: np.ndarray, dtype: str, what: str) -> np.ndarray:
+    if dtype == "int8":
+        return _to_int8(array, what)
+    if dtype == "float16" and array.dtype != np.float16:
+        _check_float16_range(array, what)
+    return np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("="))
+
+
+def _to_int8(array: np.ndarray, what: str) -> np.ndarray:
+    if array.dtype.kind not in "iu":
+        raise InvalidDTypeError(f"{what} must be integers for an int8 index, got {array.dtype}; quantize first")
+    if array.dtype != np.int8 and array.size and (array.min() < -128 or array.max() > 127):
+        raise InvalidArgumentError(f"{what} have values outside the int8 range [-128, 127]")
+    return np.ascontiguousarray(array, dtype=np.int8)
+
+
+def _check_float16_range(array: np.ndarray, what: str) -> None:
+    if array.size == 0 or (array.dtype.kind in "iu" and array.dtype.itemsize == 1):
+        return
+    with np.errstate(invalid="ignore"):
+        too_big = np.isfinite(array) & (np.abs(array) > _FLOAT16_MAX)
+    if too_big.any():
+        row = int(np.argwhere(too_big.any(axis=1))[0, 0])
+        raise InvalidArgumentError(f"row {row} of {what} has values outside the float16 range (+-65504)")
+
+
+def check_k(k: Any) -> int:
+    """Validate ``k`` (a positive integer) and return it as int."""
+    if isinstance(k, bool):
+        raise InvalidDTypeError(f"k must be an integer, got {k!r}")
+    try:
+        k = operator.index(k)
+    except TypeError:
+        raise InvalidDTypeError(f"k must be an integer, got {k!r}") from None
+    if k <= 0:
+        raise InvalidArgumentError(f"k must be >= 1, got {k}")
+    return k
+
+
+def check_threads(threads: Optional[int]) -> int:
+    """Validate a thread count; ``None`` means every hardware thread."""
+    if threads is None:
+        return _core.hardware_threads()
+    if isinstance(threads, bool):
+        raise InvalidDTypeError(f"threads must be an integer, got {threads!r}")
+    try:
+        threads = operator.index(threads)
+    except TypeError:
+        raise InvalidDTypeError(f"threads must be an integer, got {threads!r}") from None
+    if threads < 1:
+        raise InvalidArgumentError(f"threads must be >= 1, got {threads}")
+    return threads
+
+
+def allowed_bitset(allowed: Any, n: int) -> Optional[np.ndarray]:
+    """Pack an allowed-id filter into the uint64 bitset the core reads.
+
+    ``allowed`` is ``None`` (everything), a boolean mask of length ``n``, or
+    an array of integer ids in ``[0, n)``.
+    """
+    if allowed is None:
+        return None
+    array = np.asarray(allowed)
+    if array.ndim != 1:
+        raise InvalidArgumentError(f"allowed must be 1-D (a boolean mask or a list of ids), got {array.ndim}-D")
+    mask = np.zeros(((n + 63) // 64) * 64, dtype=bool)
+    if array.dtype == np.bool_:
+        if array.shape[0] != n:
+            raise InvalidArgumentError(f"allowed mask has length {array.shape[0]}, expected {n}")
+        mask[:n] = array
+    elif array.dtype.kind in "iu" or array.size == 0:
+        ids = array.astype(np.int64, copy=False)
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            bad = int(ids[(ids < 0) | (ids >= n)][0])
+            raise InvalidArgumentError(f"allowed id {bad} is out of range [0, {n})")
+        mask[ids] = True
+    else:
+        raise InvalidDTypeError(f"allowed must be a boolean mask or integer ids, got dtype {array.dtype}")
+    return np.packbits(mask, bitorder="little").view("<u8").astype(np.uint64)
