@@ -12,15 +12,64 @@
 namespace vecdb {
 namespace {
 
-constexpr std::size_t kQueryChunk = 32;
+// Queries per scan task. Every task streams the whole base once, so large
+// chunks save memory bandwidth; the queries of a chunk (and their heaps)
+// stay in L2/L3 while base blocks pass through.
+constexpr std::size_t kMinQueryChunk = 32;
+constexpr std::size_t kMaxQueryChunk = 256;
 
-// What one scan task sees: the candidate rows are either a contiguous range
-// [begin, end) of the base (filter checked per row) or, for a selective
-// filter, a slice of the gathered allowed ids.
+// The candidate rows of one scan task: a contiguous range [begin, end) of the
+// base, or (for a selective filter) the slice [begin, end) of gathered ids.
 struct Candidates {
   std::size_t begin = 0, end = 0;
-  const std::int64_t* ids = nullptr;  // non-null: rows are ids[begin..end)
+  const std::int64_t* ids = nullptr;
 };
+
+template <Metric M>
+inline float distance_of(float raw, float q_inv, float x_inv) {
+  return finish_distance(M, raw, q_inv, x_inv);
+}
+
+// Offers one block of raw reductions (qc x xc) to the heaps. Most candidates
+// lose to the current k-th best, so the test against the threshold comes
+// first and the heap is touched rarely. NaN distances (finite inputs that
+// overflow) fail the comparison and are never returned.
+template <Metric M, bool Filtered>
+void offer_block(const float* raw, std::size_t qc, std::size_t xc, std::size_t q0,
+                 std::size_t x0, const VectorsView& base, const VectorsView& queries,
+                 const std::uint64_t* allowed, TopK* heaps) {
+  for (std::size_t a = 0; a < qc; ++a) {
+    TopK& heap = heaps[a];
+    const float* row = raw + a * xc;
+    const float q_inv = M == Metric::Cosine ? queries.inv_norms[q0 + a] : 0.0f;
+    float threshold = heap.threshold();
+    for (std::size_t b = 0; b < xc; ++b) {
+      const float x_inv = M == Metric::Cosine ? base.inv_norms[x0 + b] : 0.0f;
+      const float distance = distance_of<M>(row[b], q_inv, x_inv);
+      if (!(distance <= threshold)) continue;
+      if (Filtered && !bit_is_set(allowed, x0 + b)) continue;
+      heap.push(distance, static_cast<std::int64_t>(x0 + b));
+      threshold = heap.threshold();
+    }
+  }
+}
+
+using OfferFn = void (*)(const float*, std::size_t, std::size_t, std::size_t, std::size_t,
+                         const VectorsView&, const VectorsView&, const std::uint64_t*, TopK*);
+
+template <Metric M>
+OfferFn offer_for(bool filtered) {
+  return filtered ? &offer_block<M, true> : &offer_block<M, false>;
+}
+
+OfferFn select_offer(Metric metric, bool filtered) {
+  switch (metric) {
+    case Metric::L2: return offer_for<Metric::L2>(filtered);
+    case Metric::IP: return offer_for<Metric::IP>(filtered);
+    case Metric::Cosine: return offer_for<Metric::Cosine>(filtered);
+  }
+  return nullptr;
+}
 
 class Scanner {
  public:
@@ -30,7 +79,9 @@ class Scanner {
         params_(params),
         kernels_(vecdb::kernels()),
         reduction_(reduction_for(params.metric)),
-        block_(rows_per_block(base)) {}
+        block_(rows_per_block(base)),
+        offer_dense_(select_offer(params.metric, params.allowed != nullptr)),
+        offer_gathered_(select_offer(params.metric, false)) {}
 
   // Pushes the distances of queries [q0, q0 + heaps.size()) to the
   // candidates into heaps.
@@ -41,37 +92,28 @@ class Scanner {
       for (std::size_t x0 = rows.begin; x0 < rows.end; x0 += block_) {
         const std::size_t xc = std::min(block_, rows.end - x0);
         raw_block(kernels_, reduction_, base_, queries_, q0, qc, x0, xc, raw.data());
-        for (std::size_t a = 0; a < qc; ++a) {
-          for (std::size_t b = 0; b < xc; ++b) {
-            const std::size_t x = x0 + b;
-            if (params_.allowed && !bit_is_set(params_.allowed, x)) continue;
-            offer(heaps[a], q0 + a, x, raw[a * xc + b]);
-          }
-        }
+        offer_dense_(raw.data(), qc, xc, q0, x0, base_, queries_, params_.allowed, heaps.data());
       }
-    } else {
-      for (std::size_t i = rows.begin; i < rows.end; ++i) {
-        const std::size_t x = static_cast<std::size_t>(rows.ids[i]);
-        raw_block(kernels_, reduction_, base_, queries_, q0, qc, x, 1, raw.data());
-        for (std::size_t a = 0; a < qc; ++a) offer(heaps[a], q0 + a, x, raw[a]);
-      }
+      return;
+    }
+    // Selective filter: allowed rows one by one, every query of the chunk
+    // against each.
+    for (std::size_t i = rows.begin; i < rows.end; ++i) {
+      const std::size_t x = static_cast<std::size_t>(rows.ids[i]);
+      raw_block(kernels_, reduction_, base_, queries_, q0, qc, x, 1, raw.data());
+      offer_gathered_(raw.data(), qc, 1, q0, x, base_, queries_, nullptr, heaps.data());
     }
   }
 
  private:
-  void offer(TopK& heap, std::size_t q, std::size_t x, float raw) const {
-    const float q_inv = queries_.inv_norms ? queries_.inv_norms[q] : 0.0f;
-    const float x_inv = base_.inv_norms ? base_.inv_norms[x] : 0.0f;
-    const float distance = finish_distance(params_.metric, raw, q_inv, x_inv);
-    if (heap.admits(distance)) heap.push(distance, static_cast<std::int64_t>(x));
-  }
-
   const VectorsView& base_;
   const VectorsView& queries_;
   const FlatSearchParams& params_;
   const KernelTable& kernels_;
   Reduction reduction_;
   std::size_t block_;
+  OfferFn offer_dense_;
+  OfferFn offer_gathered_;
 };
 
 std::vector<TopK> make_heaps(std::size_t count, std::size_t k) {
@@ -95,6 +137,7 @@ void flat_search(const VectorsView& base_rows, const VectorsView& query_rows,
   // A selective filter scans only the allowed rows, gathered once.
   std::vector<std::int64_t> allowed_ids;
   std::size_t n_candidates = base.n;
+  bool gathered = false;
   if (params.allowed) {
     std::size_t count = 0;
     for (std::size_t w = 0; w < (base.n + 63) / 64; ++w)
@@ -104,9 +147,9 @@ void flat_search(const VectorsView& base_rows, const VectorsView& query_rows,
       for (std::size_t x = 0; x < base.n; ++x)
         if (bit_is_set(params.allowed, x)) allowed_ids.push_back(static_cast<std::int64_t>(x));
       n_candidates = count;
+      gathered = true;
     }
   }
-  const bool gathered = !allowed_ids.empty() || n_candidates == 0;
   auto candidates = [&](std::size_t begin, std::size_t end) {
     return Candidates{begin, end, gathered ? allowed_ids.data() : nullptr};
   };
@@ -117,10 +160,12 @@ void flat_search(const VectorsView& base_rows, const VectorsView& query_rows,
 
   if (m >= 2 * threads) {
     // Enough queries: each task owns a chunk of queries and scans everything.
-    const std::size_t n_chunks = (m + kQueryChunk - 1) / kQueryChunk;
+    const std::size_t per_thread = (m + threads - 1) / threads;
+    const std::size_t chunk = std::clamp(per_thread, kMinQueryChunk, kMaxQueryChunk);
+    const std::size_t n_chunks = (m + chunk - 1) / chunk;
     parallel_for(n_chunks, threads, [&](std::size_t c, std::size_t) {
-      const std::size_t q0 = c * kQueryChunk;
-      std::vector<TopK> heaps = make_heaps(std::min(kQueryChunk, m - q0), k);
+      const std::size_t q0 = c * chunk;
+      std::vector<TopK> heaps = make_heaps(std::min(chunk, m - q0), k);
       scanner.scan(q0, candidates(0, n_candidates), heaps);
       for (std::size_t a = 0; a < heaps.size(); ++a)
         heaps[a].write_sorted(k, ids + (q0 + a) * k, distances + (q0 + a) * k);

@@ -3,6 +3,7 @@
 // Ties in distance are broken by the smaller id, so the result is the same
 // whichever way the scan was split across threads or blocks. NaN distances
 // (only possible when finite inputs overflow) rank as +inf.
+// k == 0 keeps nothing.
 #pragma once
 
 #include <algorithm>
@@ -38,9 +39,10 @@ class TopK {
     }
   }
 
-  // Cheap pre-check for the scan loop: false means push() would drop it.
-  bool admits(float distance) const {
-    return heap_.size() < k_ || !(distance > heap_.front().distance);
+  // Distance of the worst kept entry, +inf until k entries are kept: a
+  // candidate farther than this cannot enter.
+  float threshold() const {
+    return heap_.size() < k_ ? std::numeric_limits<float>::infinity() : heap_.front().distance;
   }
 
   void merge(const TopK& other) {

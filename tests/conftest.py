@@ -1,0 +1,33 @@
+"""Shared fixtures: every test that takes `simd_level` runs once per SIMD
+level this CPU supports, with the level forced and restored afterwards."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import vecdb
+
+
+@pytest.fixture(params=vecdb.simd_levels())
+def simd_level(request):
+    previous = vecdb.simd_level()
+    vecdb.set_simd_level(request.param)
+    yield request.param
+    vecdb.set_simd_level(previous)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261125)
+
+
+# CI runs the property tests with a fixed seed sequence so a red build is
+# reproducible; locally hypothesis explores new examples each run.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
