@@ -31,6 +31,22 @@ def parse_dtype(dtype: Any) -> str:
     return name
 
 
+def as_data_matrix(data: Any) -> np.ndarray:
+    """A caller's ``(n, d)`` matrix to search: float16 and int8 kept as they
+    are, other numeric types as float32; no copy when already usable."""
+    array = _as_numeric_array(data, "data")
+    dtype = array.dtype.name if array.dtype.name in ("float16", "int8") else "float32"
+    matrix, single = as_matrix(array, dtype, None, "data")
+    if single:
+        raise DimensionMismatchError("data must be a 2-D array of vectors, got a 1-D array")
+    return matrix
+
+
+def query_dtype(data_dtype: str) -> str:
+    """Queries are int8 against int8 vectors and float32 otherwise."""
+    return "int8" if data_dtype == "int8" else "float32"
+
+
 def as_matrix(values: Any, dtype: str, dim: Optional[int], what: str) -> Tuple[np.ndarray, bool]:
     """Convert ``values`` to a C-contiguous 2-D array of ``dtype``.
 
@@ -86,14 +102,19 @@ def _check_float16_range(array: np.ndarray, what: str) -> None:
         raise InvalidArgumentError(f"row {row} of {what} has values outside the float16 range (+-65504)")
 
 
+def _as_int(value: Any, name: str) -> int:
+    # bool is an int subclass, but k=True is a bug, not a request for 1.
+    if isinstance(value, bool):
+        raise InvalidDTypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise InvalidDTypeError(f"{name} must be an integer, got {value!r}") from None
+
+
 def check_k(k: Any) -> int:
     """Validate ``k`` (a positive integer) and return it as int."""
-    if isinstance(k, bool):
-        raise InvalidDTypeError(f"k must be an integer, got {k!r}")
-    try:
-        k = operator.index(k)
-    except TypeError:
-        raise InvalidDTypeError(f"k must be an integer, got {k!r}") from None
+    k = _as_int(k, "k")
     if k <= 0:
         raise InvalidArgumentError(f"k must be >= 1, got {k}")
     return k
@@ -103,12 +124,7 @@ def check_threads(threads: Optional[int]) -> int:
     """Validate a thread count; ``None`` means every hardware thread."""
     if threads is None:
         return _core.hardware_threads()
-    if isinstance(threads, bool):
-        raise InvalidDTypeError(f"threads must be an integer, got {threads!r}")
-    try:
-        threads = operator.index(threads)
-    except TypeError:
-        raise InvalidDTypeError(f"threads must be an integer, got {threads!r}") from None
+    threads = _as_int(threads, "threads")
     if threads < 1:
         raise InvalidArgumentError(f"threads must be >= 1, got {threads}")
     return threads

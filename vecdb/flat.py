@@ -15,15 +15,19 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from vecdb import _core
-from vecdb._arrays import allowed_bitset, as_matrix, check_k, check_threads, parse_dtype
-from vecdb.errors import DimensionMismatchError, InvalidDTypeError
+from vecdb._arrays import (
+    allowed_bitset,
+    as_data_matrix,
+    as_matrix,
+    check_k,
+    check_threads,
+    parse_dtype,
+    query_dtype,
+)
+from vecdb.errors import InvalidDTypeError
 from vecdb.metrics import parse_metric
 
 SearchResult = Tuple[np.ndarray, np.ndarray]
-
-
-def _query_dtype(data_dtype: str) -> str:
-    return "int8" if data_dtype == "int8" else "float32"
 
 
 def _unwrap(result: SearchResult, single: bool) -> SearchResult:
@@ -59,12 +63,8 @@ def knn(
     """
     metric = parse_metric(metric)
     k = check_k(k)
-    data_array = np.asarray(data)
-    data_dtype = data_array.dtype.name if data_array.dtype.name in ("float16", "int8") else "float32"
-    base, single_row = as_matrix(data_array, data_dtype, None, "data")
-    if single_row:
-        raise DimensionMismatchError("data must be a 2-D array of vectors, got a 1-D array")
-    query_matrix, single = as_matrix(queries, _query_dtype(data_dtype), base.shape[1], "queries")
+    base = as_data_matrix(data)
+    query_matrix, single = as_matrix(queries, query_dtype(base.dtype.name), base.shape[1], "queries")
     words = allowed_bitset(allowed, base.shape[0])
     result = _core.knn(base, query_matrix, k, metric, words, check_threads(threads))
     return _unwrap(result, single)
@@ -79,12 +79,8 @@ def pairwise_distances(
     ``data`` may be float32, float16 or int8; see :func:`knn` for conversions.
     """
     metric = parse_metric(metric)
-    data_array = np.asarray(data)
-    data_dtype = data_array.dtype.name if data_array.dtype.name in ("float16", "int8") else "float32"
-    base, single_row = as_matrix(data_array, data_dtype, None, "data")
-    if single_row:
-        base = base.reshape(1, -1)
-    query_matrix, single = as_matrix(queries, _query_dtype(data_dtype), base.shape[1], "queries")
+    base = as_data_matrix(data)
+    query_matrix, single = as_matrix(queries, query_dtype(base.dtype.name), base.shape[1], "queries")
     out = _core.pairwise(base, query_matrix, metric, check_threads(threads))
     return out[0] if single else out
 
@@ -158,7 +154,7 @@ class FlatIndex:
             ``(ids, distances)``; see :mod:`vecdb.flat` for shapes and padding.
         """
         k = check_k(k)
-        matrix, single = as_matrix(queries, _query_dtype(self.dtype), self.dim, "queries")
+        matrix, single = as_matrix(queries, query_dtype(self.dtype), self.dim, "queries")
         # Search the rows present now; rows another thread adds meanwhile
         # are not seen (and the filter stays sized right).
         visible = len(self)
