@@ -6,6 +6,8 @@ ground truth are checked against vecdb's the first time it is computed; the agre
 stored with the cache and printed.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os

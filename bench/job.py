@@ -1,5 +1,7 @@
 """The work one worker process does, passed from the runner as JSON."""
 
+from __future__ import annotations
+
 import json
 from dataclasses import asdict, dataclass
 

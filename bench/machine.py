@@ -1,7 +1,8 @@
 """What a result was measured on: CPU, cores, memory, library versions, vecdb's CPU features."""
 
+from __future__ import annotations
+
 import datetime
-import importlib.metadata
 import os
 import platform
 from pathlib import Path
@@ -9,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.optional import VECDB, require
+from bench.optional import FAISS, H5PY, HNSWLIB, MATPLOTLIB, NUMPY, USEARCH, VECDB, installed_version, require
 from bench.threads import all_cores
 
-_LIBRARIES = ("vecdb", "numpy", "faiss-cpu", "hnswlib", "usearch", "h5py", "matplotlib")
+_LIBRARIES = (VECDB, NUMPY, FAISS, HNSWLIB, USEARCH, H5PY, MATPLOTLIB)
 
 
 def _cpu_model() -> str:
@@ -34,14 +35,12 @@ def _memory_gib() -> float | None:
     return None
 
 
-def _library_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+def _numpy_blas() -> dict[str, Any] | None:
+    try:
+        return np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except TypeError:
+        # numpy < 1.26 can only print its build configuration.
+        return None
 
 
 def machine_info() -> dict[str, Any]:
@@ -55,7 +54,7 @@ def machine_info() -> dict[str, Any]:
         "memory_gib": _memory_gib(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "libraries": _library_versions(),
-        "numpy_blas": np.show_config(mode="dicts")["Build Dependencies"]["blas"],
+        "libraries": {library.pip_package: installed_version(library) for library in _LIBRARIES},
+        "numpy_blas": _numpy_blas(),
         "vecdb_cpu_features": vecdb.cpu_features(),
     }

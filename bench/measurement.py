@@ -1,5 +1,7 @@
 """One row of results: a system at one sweep value, batch size and thread count."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 # Fields that identify a measurement; a new run replaces an old one with the same key.
@@ -14,7 +16,8 @@ class Measurement:
     worker, above the memory it had after loading the data; ``memory_after_build_mb`` is the
     resident increase the built index left. ``recall_queries`` is how many queries the recall
     was computed over: the ones the timed runs issued, which for slow single-query paths is
-    a prefix of the query set.
+    a prefix of the query set. ``other_load_cores`` is how many cores other processes kept
+    busy, on average, during the build and searches; above ~0.1 the timings are disturbed.
     """
 
     dataset: str
@@ -40,4 +43,5 @@ class Measurement:
     memory_peak_mb: float
     memory_after_build_mb: float
     index_mb: float
+    other_load_cores: float
     measured_at: str

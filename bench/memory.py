@@ -4,6 +4,8 @@ The peak (VmHWM) can be reset by writing "5" to /proc/self/clear_refs, so a work
 measure the peak of its own build and searches above the memory its data already takes.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 _STATUS = Path("/proc/self/status")

@@ -1,6 +1,9 @@
 """Lazy imports of optional libraries, failing with the pip command that fixes it."""
 
+from __future__ import annotations
+
 import importlib
+import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from types import ModuleType
@@ -23,8 +26,12 @@ class Requirement:
         return self.install_command or f"pip install {self.pip_package}"
 
     def is_installed(self) -> bool:
-        """True when the module can be imported, checked without importing it."""
-        return importlib.util.find_spec(self.module) is not None
+        """True when the module can be found; for a submodule this imports its parent package."""
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except ModuleNotFoundError:
+            # A submodule's parent package is missing.
+            return False
 
 
 def require(requirement: Requirement, needed_for: str) -> ModuleType:
@@ -48,7 +55,27 @@ def missing_requirements(requirements: list[Requirement]) -> list[Requirement]:
     return missing
 
 
+def installed_version(requirement: Requirement) -> str | None:
+    """The installed version of ``requirement``, or None when it is not installed.
+
+    A package imported from a source tree without being installed has no distribution
+    metadata; its module's ``__version__`` is used then.
+    """
+    try:
+        return importlib.metadata.version(requirement.pip_package)
+    except importlib.metadata.PackageNotFoundError:
+        if not requirement.is_installed():
+            return None
+        module = importlib.import_module(requirement.module)
+        return str(getattr(module, "__version__", "unknown"))
+
+
 H5PY = Requirement("h5py", "h5py")
 MATPLOTLIB = Requirement("matplotlib", "matplotlib")
 TQDM = Requirement("tqdm", "tqdm")
-VECDB = Requirement("vecdb", "vecdb", "pip install -e . (from the repository root)")
+# Published as vecdb-engine: "vecdb" on PyPI is an unrelated project.
+VECDB = Requirement("vecdb", "vecdb-engine", "pip install -e . (from the repository root)")
+NUMPY = Requirement("numpy", "numpy")
+FAISS = Requirement("faiss", "faiss-cpu")
+HNSWLIB = Requirement("hnswlib", "hnswlib")
+USEARCH = Requirement("usearch.index", "usearch")

@@ -1,5 +1,7 @@
 """Progress bars for long work, on stderr so stdout stays machine-readable."""
 
+from __future__ import annotations
+
 from collections.abc import Iterable
 from typing import TypeVar
 

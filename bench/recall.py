@@ -6,6 +6,8 @@ second rule two exact searches that sum dot products in different orders could d
 on a near-tie at rank k and report each other below 1.0.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 # float32 dot products of length d carry relative errors of about d * 2^-24 in the worst

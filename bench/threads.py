@@ -1,5 +1,7 @@
 """Thread counts: parsing ``1,all`` and the environment that pins native thread pools."""
 
+from __future__ import annotations
+
 import os
 
 # Read at import time by OpenMP (FAISS, vecdb if it uses OpenMP) and the BLAS libraries

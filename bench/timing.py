@@ -7,6 +7,9 @@ to be stable and a slow one stops after a subset of queries. The best of ``repea
 is reported, after an untimed warm-up that fills caches and starts thread pools.
 """
 
+from __future__ import annotations
+
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,7 +89,7 @@ def time_search(
         key=lambda run: run.queries / run.elapsed,
     )
     # Every run starts at the first batch, so the answered batches are a prefix.
-    answered = results[: results.index(None)] if None in results else results
+    answered = list(itertools.takewhile(lambda ids: ids is not None, results))
     latencies_ms = np.percentile(best.call_seconds, [50, 99]) * 1e3
     return SearchTiming(
         queries_per_second=best.queries / best.elapsed,

@@ -1,5 +1,7 @@
 """Small vector helpers shared by datasets and system adapters."""
 
+from __future__ import annotations
+
 import numpy as np
 
 METRICS = ("l2", "ip", "cosine")

@@ -5,6 +5,8 @@ and OpenMP pools were sized by the environment the runner set before any import,
 library's global state cannot leak into another's numbers.
 """
 
+from __future__ import annotations
+
 import datetime
 import gc
 import json
@@ -13,12 +15,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from bench.cpu_load import OtherCpuLoad
 from bench.datasets import load_dataset
 from bench.ground_truth import read_ground_truth
 from bench.job import WorkerJob
 from bench.measurement import Measurement
 from bench.memory import current_rss_bytes, peak_rss_bytes, reset_peak_rss
-from bench.optional import MissingDependencyError
+from bench.optional import MissingDependencyError, require
 from bench.progress import progress
 from bench.recall import recall_at_k
 from bench.systems import create_system
@@ -33,8 +36,16 @@ def run_job(job: WorkerJob) -> list[Measurement]:
     """Build the job's system and measure every (sweep value, batch size) pair."""
     dataset = load_dataset(job.dataset)
     truth = read_ground_truth(Path(job.ground_truth_path))
+    if truth.ids.shape[0] != dataset.n_queries:
+        raise ValueError(
+            f"ground truth {job.ground_truth_path} has {truth.ids.shape[0]} rows "
+            f"but dataset {dataset.name} has {dataset.n_queries} queries"
+        )
     system = create_system(job.system, job.graph_settings)
+    # Load the library before the memory baseline, so its code is not counted as index memory.
+    require(system.requirement, job.system)
     gc.collect()
+    other_load = OtherCpuLoad()
     baseline = current_rss_bytes()
     reset_peak_rss()
 
@@ -55,6 +66,7 @@ def run_job(job: WorkerJob) -> list[Measurement]:
         )
     # Read the peak before index_bytes: some libraries serialize the index to size it.
     peak = peak_rss_bytes()
+    other_load_cores = other_load.cores()
     index_bytes = system.index_bytes()
 
     measured_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -92,6 +104,7 @@ def run_job(job: WorkerJob) -> list[Measurement]:
                 memory_peak_mb=(peak - baseline) / _MIB,
                 memory_after_build_mb=(after_build - baseline) / _MIB,
                 index_mb=index_bytes / _MIB,
+                other_load_cores=other_load_cores,
                 measured_at=measured_at,
             )
         )

@@ -18,6 +18,8 @@ from vecdb.errors import DimensionMismatchError, InvalidArgumentError, InvalidDT
 
 DTYPES = ("float32", "float16", "int8")
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
+# Asking the OS costs ~10 us, which small searches would pay on every call.
+_HARDWARE_THREADS = _core.hardware_threads()
 
 
 def parse_dtype(dtype: Any) -> str:
@@ -112,22 +114,24 @@ def _as_int(value: Any, name: str) -> int:
         raise InvalidDTypeError(f"{name} must be an integer, got {value!r}") from None
 
 
+def positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Validate an integer parameter that must be >= ``minimum``."""
+    value = _as_int(value, name)
+    if value < minimum:
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
 def check_k(k: Any) -> int:
     """Validate ``k`` (a positive integer) and return it as int."""
-    k = _as_int(k, "k")
-    if k <= 0:
-        raise InvalidArgumentError(f"k must be >= 1, got {k}")
-    return k
+    return positive_int(k, "k")
 
 
 def check_threads(threads: Optional[int]) -> int:
     """Validate a thread count; ``None`` means every hardware thread."""
     if threads is None:
-        return _core.hardware_threads()
-    threads = _as_int(threads, "threads")
-    if threads < 1:
-        raise InvalidArgumentError(f"threads must be >= 1, got {threads}")
-    return threads
+        return _HARDWARE_THREADS
+    return positive_int(threads, "threads")
 
 
 def allowed_bitset(allowed: Any, n: int) -> Optional[np.ndarray]:

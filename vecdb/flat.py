@@ -30,7 +30,8 @@ from vecdb.metrics import parse_metric
 SearchResult = Tuple[np.ndarray, np.ndarray]
 
 
-def _unwrap(result: SearchResult, single: bool) -> SearchResult:
+def unwrap_single(result: SearchResult, single: bool) -> SearchResult:
+    """1-D results for a query given as one 1-D vector."""
     ids, distances = result
     return (ids[0], distances[0]) if single else (ids, distances)
 
@@ -67,7 +68,7 @@ def knn(
     query_matrix, single = as_matrix(queries, query_dtype(base.dtype.name), base.shape[1], "queries")
     words = allowed_bitset(allowed, base.shape[0])
     result = _core.knn(base, query_matrix, k, metric, words, check_threads(threads))
-    return _unwrap(result, single)
+    return unwrap_single(result, single)
 
 
 def pairwise_distances(
@@ -160,7 +161,7 @@ class FlatIndex:
         visible = len(self)
         words = allowed_bitset(allowed, visible)
         result = self._native.search(matrix, k, words, check_threads(threads), visible)
-        return _unwrap(result, single)
+        return unwrap_single(result, single)
 
     def get(self, ids: Any) -> np.ndarray:
         """Copies of the stored vectors with the given ids, in the storage dtype."""

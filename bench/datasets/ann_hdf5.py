@@ -4,6 +4,8 @@ The metric is the file attribute ``distance``. ann-benchmarks stores plain Eucli
 distances; they are squared here to match vecdb's l2 convention.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np

@@ -1,5 +1,7 @@
 """The Dataset record every loader returns."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass, replace
 
 import numpy as np

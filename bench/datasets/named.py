@@ -1,5 +1,7 @@
 """Datasets the harness knows by name, stored outside the repository."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -1,5 +1,7 @@
 """Datasets stored as a folder of .npy files: base.npy, queries.npy and optional ground truth."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np

@@ -11,6 +11,8 @@ Specs are parsed once in the parent process and sent to each worker, which loads
 again itself: paths are made absolute so the worker's working directory does not matter.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +56,7 @@ def resolve_spec_text(text: str) -> str:
     )
 
 
-def _parse_synthetic(spec: DatasetSpec) -> Dataset:
+def _load_synthetic(spec: DatasetSpec) -> Dataset:
     fields = spec.text[len(SYNTHETIC_PREFIX):].split(":")
     if len(fields) not in (2, 3) or not all(f.isdigit() for f in fields[:2]):
         raise ValueError(f"bad synthetic spec {spec.text!r}; expected synthetic:N:DIM[:METRIC]")
@@ -84,7 +86,7 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
     if spec.text in NAMED_DATASETS:
         dataset = load_named(spec.text)
     elif spec.text.startswith(SYNTHETIC_PREFIX):
-        dataset = _parse_synthetic(spec)
+        dataset = _load_synthetic(spec)
     else:
         dataset = _load_path(spec)
     if spec.metric is not None and spec.metric != dataset.metric:

@@ -5,6 +5,8 @@ nearly equidistant, so graph indexes and early-exit tricks behave unlike on real
 Clusters of uneven size and spread give near neighbours that are meaningfully nearer.
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass
 

@@ -5,6 +5,8 @@ Each vector is stored as a little-endian int32 dimension followed by the compone
 map, so taking the first ``count`` vectors of a billion-vector file is cheap.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np
@@ -68,26 +70,25 @@ def write_vecs(path: str | Path, vectors: np.ndarray) -> None:
     records.tofile(path)
 
 
-def load_texmex_dataset(base_path: str | Path, metric: str = "l2", count: int | None = None) -> Dataset:
+def load_texmex_dataset(base_path: str | Path, metric: str = "l2") -> Dataset:
     """Load a TEXMEX dataset from its ``<prefix>_base.{f,b}vecs`` file.
 
     The queries are ``<prefix>_query`` with the same suffix; ``<prefix>_groundtruth.ivecs``,
     when present and the metric is l2 (the metric TEXMEX ground truth is computed with),
-    becomes the shipped ground truth. ``count`` keeps the first ``count`` base vectors and
-    then drops the shipped ground truth, which refers to the full base.
+    becomes the shipped ground truth.
     """
     base_path = Path(base_path)
-    prefix, marker, _ = base_path.stem.rpartition("_base")
-    if not marker:
+    if not base_path.stem.endswith("_base"):
         raise ValueError(f"{base_path}: TEXMEX base files are named <prefix>_base.fvecs or .bvecs")
+    prefix = base_path.stem.removesuffix("_base")
     query_path = base_path.with_name(f"{prefix}_query{base_path.suffix}")
     truth_path = base_path.with_name(f"{prefix}_groundtruth.ivecs")
     if not query_path.is_file():
         raise FileNotFoundError(f"{base_path}: expected queries at {query_path}")
-    keep_truth = truth_path.is_file() and metric == "l2" and count is None
+    keep_truth = truth_path.is_file() and metric == "l2"
     return Dataset(
         name=prefix,
-        base=np.ascontiguousarray(read_vecs(base_path, count), dtype=np.float32),
+        base=np.ascontiguousarray(read_vecs(base_path), dtype=np.float32),
         queries=np.ascontiguousarray(read_vecs(query_path), dtype=np.float32),
         metric=metric,
         neighbors=read_vecs(truth_path) if keep_truth else None,

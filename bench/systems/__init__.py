@@ -1,5 +1,7 @@
 """The benchmarked systems by name, and constructing them."""
 
+from __future__ import annotations
+
 from bench.systems.base import GraphSettings, GraphSystem, System
 from bench.systems.faiss_flat import FaissFlat
 from bench.systems.faiss_hnsw import FaissHnsw
@@ -7,9 +9,10 @@ from bench.systems.hnswlib_hnsw import Hnswlib
 from bench.systems.numpy_flat import NumpyFlat
 from bench.systems.usearch_hnsw import Usearch
 from bench.systems.vecdb_flat import VecdbFlat
+from bench.systems.vecdb_hnsw import VecdbHnsw
 
 SYSTEMS: dict[str, type[System]] = {
-    system.name: system for system in (VecdbFlat, NumpyFlat, FaissFlat, Hnswlib, FaissHnsw, Usearch)
+    system.name: system for system in (VecdbFlat, NumpyFlat, FaissFlat, VecdbHnsw, Hnswlib, FaissHnsw, Usearch)
 }
 
 

@@ -5,7 +5,8 @@ sweep parameter at a time (``None`` for exact systems, ``ef_search`` for graphs)
 adapter imports its library lazily so the harness runs with only the libraries it uses.
 """
 
-import importlib.metadata
+from __future__ import annotations
+
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from bench.optional import Requirement
+from bench.optional import Requirement, installed_version
 
 DEFAULT_EF_SEARCH = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
@@ -57,7 +58,7 @@ class System(ABC):
 
     def library_version(self) -> str:
         """Installed version of the library this system wraps."""
-        return importlib.metadata.version(self.requirement.pip_package)
+        return installed_version(self.requirement) or "not installed"
 
 
 class GraphSystem(System):

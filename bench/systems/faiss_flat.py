@@ -1,13 +1,13 @@
 """FAISS exact search: IndexFlatIP over normalized vectors for cosine, IndexFlatIP for ip,
 IndexFlatL2 for l2."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from bench.optional import Requirement, require
+from bench.optional import FAISS, require
 from bench.systems.base import System
 from bench.vectors import normalize_rows
-
-FAISS = Requirement("faiss", "faiss-cpu")
 
 
 def faiss_metric_vectors(vectors: np.ndarray, metric: str) -> np.ndarray:

@@ -1,10 +1,12 @@
 """FAISS HNSW (IndexHNSWFlat), with efSearch passed per call through SearchParametersHNSW."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from bench.optional import require
+from bench.optional import FAISS, require
 from bench.systems.base import GraphSystem
-from bench.systems.faiss_flat import FAISS, faiss_metric_vectors
+from bench.systems.faiss_flat import faiss_metric_vectors
 
 
 class FaissHnsw(GraphSystem):

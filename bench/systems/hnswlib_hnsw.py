@@ -1,8 +1,10 @@
 """hnswlib's HNSW. Its ef is index-wide state (set_ef), so the adapter sets it on change."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from bench.optional import Requirement, require
+from bench.optional import HNSWLIB, require
 from bench.systems.base import GraphSystem
 
 _SPACES = {"l2": "l2", "ip": "ip", "cosine": "cosine"}
@@ -14,7 +16,7 @@ class Hnswlib(GraphSystem):
     """hnswlib.Index, with num_threads passed to every add and query call."""
 
     name = "hnswlib"
-    requirement = Requirement("hnswlib", "hnswlib")
+    requirement = HNSWLIB
 
     def build(self, base: np.ndarray, metric: str, threads: int) -> None:
         """Insert ``base`` with M and ef_construction from the settings."""

@@ -5,9 +5,11 @@ must beat. Threads come from the BLAS library, which reads its thread count from
 environment at import time; the runner sets it before starting the worker process.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
-from bench.optional import Requirement
+from bench.optional import NUMPY
 from bench.systems.base import System
 from bench.vectors import normalize_rows
 
@@ -24,7 +26,7 @@ class NumpyFlat(System):
     """
 
     name = "numpy-flat"
-    requirement = Requirement("numpy", "numpy")
+    requirement = NUMPY
     exact = True
 
     def build(self, base: np.ndarray, metric: str, threads: int) -> None:

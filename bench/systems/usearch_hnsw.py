@@ -1,8 +1,10 @@
 """USearch's HNSW. Its expansion_search is index-wide state, so the adapter sets it on change."""
 
+from __future__ import annotations
+
 import numpy as np
 
-from bench.optional import Requirement, require
+from bench.optional import USEARCH, require
 from bench.systems.base import GraphSystem
 
 _METRICS = {"l2": "l2sq", "ip": "ip", "cosine": "cos"}
@@ -12,7 +14,7 @@ class Usearch(GraphSystem):
     """usearch.index.Index over float32 vectors, with threads passed to add and search."""
 
     name = "usearch"
-    requirement = Requirement("usearch.index", "usearch")
+    requirement = USEARCH
 
     def build(self, base: np.ndarray, metric: str, threads: int) -> None:
         """Insert ``base`` with connectivity M and expansion_add efConstruction from the settings."""

@@ -1,5 +1,7 @@
 """vecdb's exact flat index (vecdb.FlatIndex)."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from bench.optional import VECDB, require
@@ -18,7 +20,7 @@ class VecdbFlat(System):
         vecdb = require(self.requirement, self.name)
         self._threads = threads
         self._index = vecdb.FlatIndex(base.shape[1], metric=metric, dtype="float32")
-        self._index.add(base)
+        self._index.add(base, threads=threads)
 
     def search(self, queries: np.ndarray, k: int, param: int | None) -> np.ndarray:
         """FlatIndex.search; a 1-D query takes vecdb's single-query path."""

@@ -16,6 +16,7 @@
 #include "flat/distances.h"
 #include "flat/flat_index.h"
 #include "flat/flat_search.h"
+#include "hnsw/hnsw_index.h"
 #include "kernels/kernels.h"
 
 namespace py = pybind11;
@@ -174,6 +175,63 @@ void bind_flat_index(py::module_& m) {
           py::arg("ids"));
 }
 
+void bind_hnsw_index(py::module_& m) {
+  py::class_<vecdb::HnswIndex>(m, "HnswIndex")
+      .def(py::init([](long long dim, const std::string& metric, long long M, long long ef_construction,
+                       unsigned long long seed) {
+             VECDB_REQUIRE(dim >= 1 && static_cast<std::size_t>(dim) <= vecdb::kMaxDim,
+                           "dimension must be between 1 and " + std::to_string(vecdb::kMaxDim) +
+                               ", got " + std::to_string(dim));
+             VECDB_REQUIRE(M >= 2 && M <= 256, "M must be between 2 and 256, got " + std::to_string(M));
+             VECDB_REQUIRE(ef_construction >= 1 && ef_construction <= 100000,
+                           "ef_construction must be between 1 and 100000, got " +
+                               std::to_string(ef_construction));
+             vecdb::HnswParams params;
+             params.M = static_cast<std::size_t>(M);
+             params.ef_construction = static_cast<std::size_t>(ef_construction);
+             params.seed = seed;
+             return new vecdb::HnswIndex(static_cast<std::size_t>(dim), vecdb::metric_from_name(metric), params);
+           }),
+           py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("seed"))
+      .def_property_readonly("dim", &vecdb::HnswIndex::dim)
+      .def_property_readonly("metric",
+                             [](const vecdb::HnswIndex& self) { return vecdb::metric_name(self.metric()); })
+      .def_property_readonly("M", [](const vecdb::HnswIndex& self) { return self.params().M; })
+      .def_property_readonly("ef_construction",
+                             [](const vecdb::HnswIndex& self) { return self.params().ef_construction; })
+      .def_property_readonly("size", &vecdb::HnswIndex::size)
+      .def_property_readonly("memory_bytes", &vecdb::HnswIndex::memory_bytes)
+      .def(
+          "add",
+          [](vecdb::HnswIndex& self, const py::array& vectors, int threads) {
+            const VectorsView rows = vecdb::matrix_view(vectors, DType::F32, "vectors");
+            VECDB_REQUIRE(rows.dim == self.dim(), "vectors have dimension " + std::to_string(rows.dim) +
+                                                      ", expected " + std::to_string(self.dim()));
+            const std::size_t n_threads = thread_count(threads);
+            py::gil_scoped_release release;
+            return self.add(static_cast<const float*>(rows.data), rows.n, n_threads);
+          },
+          py::arg("vectors"), py::arg("threads"))
+      .def(
+          "search",
+          [](const vecdb::HnswIndex& self, const py::array& queries_array, long long k, long long ef,
+             const py::object& allowed, int threads, long long visible) {
+            const VectorsView queries = query_view(queries_array, DType::F32, self.dim());
+            VECDB_REQUIRE(visible >= 0, "visible must be >= 0");
+            VECDB_REQUIRE(ef >= 1, "ef must be >= 1, got " + std::to_string(ef));
+            const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(visible), self.size());
+            const std::size_t width = result_width(k, n);
+            const std::uint64_t* words = vecdb::allowed_words(allowed, n);
+            const std::size_t n_threads = thread_count(threads);
+            return search_into_arrays(queries.n, width, [&](std::int64_t* ids, float* d) {
+              self.search(static_cast<const float*>(queries.data), queries.n, width,
+                          static_cast<std::size_t>(ef), n, words, n_threads, ids, d);
+            });
+          },
+          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("allowed"), py::arg("threads"),
+          py::arg("visible"));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -202,4 +260,5 @@ PYBIND11_MODULE(_core, m) {
         py::arg("name"), "Force a SIMD level (for tests and benchmarks).");
   m.def("hardware_threads", &vecdb::hardware_threads, "Hardware threads available.");
   bind_flat_index(m);
+  bind_hnsw_index(m);
 }

@@ -3,7 +3,8 @@
 // Included by each per-ISA translation unit *inside its own namespace* and
 // after that unit has defined:
 //   struct FloatLanes  float lanes: V, W, zero, load(float*), load(uint16_t*),
-//                      load_tail(p, count) for both, fmadd, sub, hsum
+//                      load_tail(p, count) for both, fmadd, sub, hsum, and
+//                      hsum4 (four hsums at once, each summed in hsum's order)
 //   struct Int8Lanes   int8 widened to int16: V, Acc, W, zero, load,
 //                      load_tail, dot, l2, hsum
 //   struct Blocking    register-block shapes (queries x vectors per micro-tile)
@@ -33,6 +34,7 @@ struct FloatFamily {
     return FloatLanes::fmadd(diff, diff, acc);
   }
   static float finish(Acc acc) { return FloatLanes::hsum(acc); }
+  static void finish4(Acc a, Acc b, Acc c, Acc d, float* out) { FloatLanes::hsum4(a, b, c, d, out); }
 };
 
 struct Int8Family {
@@ -51,6 +53,9 @@ struct Int8Family {
     return R == Reduction::Dot ? Int8Lanes::dot(acc, q, x) : Int8Lanes::l2(acc, q, x);
   }
   static float finish(Acc acc) { return static_cast<float>(Int8Lanes::hsum(acc)); }
+  static void finish4(Acc a, Acc b, Acc c, Acc d, float* out) {
+    out[0] = finish(a), out[1] = finish(b), out[2] = finish(c), out[3] = finish(d);
+  }
 };
 
 // QB queries x VB vectors, all accumulators in registers. Each pair gets one
@@ -80,12 +85,21 @@ inline void micro_tile(const typename Fam::QT* const* q, const typename Fam::XT*
       for (int b = 0; b < VB; ++b) acc[a][b] = Fam::template step<R>(acc[a][b], qv, xv[b]);
     }
   }
-  for (int a = 0; a < QB; ++a)
-    for (int b = 0; b < VB; ++b) out[a * out_stride + b] = Fam::finish(acc[a][b]);
+  if constexpr (QB == 4) {
+    // Four horizontal sums at once (same per-accumulator tree as finish()).
+    for (int b = 0; b < VB; ++b) {
+      float sums[4];
+      Fam::finish4(acc[0][b], acc[1][b], acc[2][b], acc[3][b], sums);
+      for (int a = 0; a < 4; ++a) out[a * out_stride + b] = sums[a];
+    }
+  } else {
+    for (int a = 0; a < QB; ++a)
+      for (int b = 0; b < VB; ++b) out[a * out_stride + b] = Fam::finish(acc[a][b]);
+  }
 }
 
 // A lone query is bound by memory bandwidth: the hardware prefetcher is
-// helped along by fetching the rows two steps ahead.
+// helped along by fetching the rows two blocks ahead.
 template <class T>
 inline void prefetch_rows(const T* p, std::size_t count) {
   const char* bytes = reinterpret_cast<const char*>(p);

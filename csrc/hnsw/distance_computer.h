@@ -1,0 +1,20 @@
+// How the HNSW graph reaches vectors: only through this interface, so one
+// graph serves float32, float16, PQ codes or a truncated (MRL) prefix.
+#pragma once
+
+#include <cstdint>
+
+namespace vecdb {
+
+class DistanceComputer {
+ public:
+  virtual ~DistanceComputer() = default;
+  // Distance from the query this computer is bound to.
+  virtual float to_query(std::uint32_t node) const = 0;
+  // Distance between two stored nodes (graph construction and pruning).
+  virtual float between(std::uint32_t a, std::uint32_t b) const = 0;
+  // Hint that node's data will be read soon.
+  virtual void prefetch(std::uint32_t node) const = 0;
+};
+
+}  // namespace vecdb

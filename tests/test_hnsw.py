@@ -1,0 +1,177 @@
+"""HNSWIndex against the exact oracle (vecdb.knn), plus its edge cases."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import vecdb
+from vecdb.errors import DimensionMismatchError, InvalidArgumentError, InvalidDTypeError
+
+
+def clustered(rng, n, dim, clusters=20):
+    centers = rng.standard_normal((clusters, dim)).astype(np.float32) * 3
+    return centers[rng.integers(0, clusters, n)] + rng.standard_normal((n, dim)).astype(np.float32)
+
+
+def recall(found, truth):
+    return np.mean([len(set(f[f >= 0]) & set(t[t >= 0])) / max(1, (t >= 0).sum()) for f, t in zip(found, truth)])
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    return clustered(rng, 3000, 24), clustered(rng, 100, 24)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_recall_against_exact_search(data, metric):
+    base, queries = data
+    if metric == "ip":
+        # Inner product is only a proximity measure graphs navigate well on
+        # (near) unit vectors, which is how embeddings come; see vecdb.hnsw.
+        base = base / np.linalg.norm(base, axis=1, keepdims=True)
+        queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    index = vecdb.HNSWIndex(24, metric=metric, M=16, ef_construction=100)
+    np.testing.assert_array_equal(index.add(base), np.arange(len(base)))
+    truth, true_dist = vecdb.knn(base, queries, 10, metric=metric)
+    ids, dists = index.search(queries, 10, ef=200)
+    assert ids.shape == (100, 10) and ids.dtype == np.int64 and dists.dtype == np.float32
+    assert recall(ids, truth) >= 0.97
+    # Reported distances are the true distances of the reported ids.
+    exact = vecdb.pairwise_distances(queries, base, metric=metric)
+    np.testing.assert_allclose(dists, np.take_along_axis(exact, ids, axis=1), rtol=1e-4, atol=1e-4)
+    assert np.all(np.diff(dists, axis=1) >= 0)
+
+
+def test_recall_grows_with_ef(data):
+    base, queries = data
+    index = vecdb.HNSWIndex(24, metric="l2", M=8, ef_construction=40)
+    index.add(base)
+    truth, _ = vecdb.knn(base, queries, 10, metric="l2")
+    low = recall(index.search(queries, 10, ef=10)[0], truth)
+    high = recall(index.search(queries, 10, ef=200)[0], truth)
+    assert high > low and high >= 0.93
+
+
+def test_incremental_batches_and_single_vectors(data):
+    base, queries = data
+    index = vecdb.HNSWIndex(24, metric="cosine")
+    for start in range(0, 1000, 37):
+        index.add(base[start:min(start + 37, 1000)])
+    index.add(base[1000])
+    assert len(index) == 1001
+    truth, _ = vecdb.knn(base[:1001], queries, 5, metric="cosine")
+    assert recall(index.search(queries, 5)[0], truth) >= 0.97
+
+
+def test_single_threaded_build_is_deterministic(data):
+    base, queries = data
+    results = []
+    for _ in range(2):
+        index = vecdb.HNSWIndex(24, metric="l2", M=8, ef_construction=50, seed=3)
+        index.add(base[:1500], threads=1)
+        results.append(index.search(queries, 10, ef=20, threads=1))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_fewer_points_than_k_never_raises():
+    index = vecdb.HNSWIndex(3, metric="l2")
+    index.add(np.eye(3, dtype=np.float32))
+    ids, dists = index.search(np.ones(3), 10)
+    assert ids.shape == (3,) and sorted(ids.tolist()) == [0, 1, 2]
+    ids, dists = index.search(np.ones((2, 3)), 10, allowed=[1])
+    assert ids.shape == (2, 3)
+    np.testing.assert_array_equal(ids[:, 0], [1, 1])
+    assert (ids[:, 1:] == -1).all() and np.isinf(dists[:, 1:]).all()
+
+
+def test_empty_index():
+    ids, dists = vecdb.HNSWIndex(4).search(np.ones((2, 4)), 3)
+    assert ids.shape == (2, 0) and dists.shape == (2, 0)
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.1, 0.02])
+def test_filtered_search_returns_only_allowed(data, fraction):
+    base, queries = data
+    index = vecdb.HNSWIndex(24, metric="l2")
+    index.add(base)
+    mask = np.random.default_rng(1).random(len(base)) < fraction
+    ids, _ = index.search(queries, 10, ef=200, allowed=mask)
+    assert np.all(mask[ids[ids >= 0]])
+    truth, _ = vecdb.knn(base, queries, 10, metric="l2", allowed=mask)
+    assert recall(ids, truth) >= 0.9
+
+
+def test_duplicate_vectors(rng):
+    index = vecdb.HNSWIndex(8, metric="l2", M=4, ef_construction=10)
+    index.add(np.ones((300, 8), dtype=np.float32))
+    ids, dists = index.search(np.ones(8), 5)
+    assert len(set(ids.tolist())) == 5 and np.all(dists == 0)
+
+
+def test_search_while_adding(data):
+    base, queries = data
+    index = vecdb.HNSWIndex(24, metric="l2", M=16, ef_construction=100)
+    index.add(base[:200])
+    errors = []
+
+    def writer():
+        for start in range(200, 3000, 200):
+            index.add(base[start:start + 200])
+
+    def reader():
+        try:
+            for _ in range(50):
+                n = len(index)
+                ids, dists = index.search(queries[:8], 5, ef=20)
+                assert ids.min() >= 0 and ids.max() < len(index)
+                assert np.all(np.isfinite(dists))
+                assert len(index) >= n
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(index) == 3000
+    truth, _ = vecdb.knn(base, queries, 10, metric="l2")
+    assert recall(index.search(queries, 10, ef=200)[0], truth) >= 0.97
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"dim": 0}, InvalidArgumentError, "dimension must be between 1"),
+        ({"dim": 4, "M": 1}, InvalidArgumentError, "M must be between 2 and 256"),
+        ({"dim": 4, "M": 0}, InvalidArgumentError, "M must be >= 1"),
+        ({"dim": 4, "ef_construction": 0}, InvalidArgumentError, "ef_construction must be >= 1"),
+        ({"dim": 4, "M": 2.5}, InvalidDTypeError, "M must be an integer"),
+        ({"dim": 4, "metric": "manhattan"}, InvalidArgumentError, "unknown metric"),
+    ],
+)
+def test_bad_parameters(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        vecdb.HNSWIndex(**kwargs)
+
+
+def test_bad_inputs():
+    index = vecdb.HNSWIndex(4)
+    with pytest.raises(DimensionMismatchError, match="dimension 3, expected 4"):
+        index.add(np.ones((2, 3)))
+    with pytest.raises(InvalidArgumentError, match="row 1 of vectors contains NaN"):
+        index.add(np.array([[1, 2, 3, 4], [np.nan, 0, 0, 0]]))
+    assert len(index) == 0
+    index.add(np.eye(4))
+    with pytest.raises(InvalidArgumentError, match="ef must be >= 1"):
+        index.search(np.ones(4), 2, ef=0)
+    with pytest.raises(InvalidArgumentError, match="k must be >= 1"):
+        index.search(np.ones(4), 0)
+    with pytest.raises(InvalidArgumentError, match="row 0 of queries contains NaN"):
+        index.search(np.full(4, np.inf), 1)

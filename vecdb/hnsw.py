@@ -1,0 +1,115 @@
+"""Approximate nearest-neighbour search with an HNSW graph.
+
+Results follow the same contract as :mod:`vecdb.flat`: ``(ids, distances)``,
+closest first, ``k`` clipped to the index size, slots a filter leaves empty
+padded with id ``-1`` and distance ``inf``, never an exception for "not
+enough results". Cosine vectors are stored normalized.
+
+Inner product (``"ip"``) on vectors of very different norms is not a metric,
+and graph search on it loses recall (as in hnswlib and FAISS); embeddings
+are usually unit length, where ``"ip"`` and ``"cosine"`` rank alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from vecdb import _core
+from vecdb._arrays import allowed_bitset, as_matrix, check_k, check_threads, positive_int
+from vecdb.flat import SearchResult, unwrap_single
+from vecdb.metrics import parse_metric
+
+DEFAULT_EF_SEARCH = 64
+
+
+class HNSWIndex:
+    """A hierarchical navigable small-world graph over float32 vectors.
+
+    Args:
+        dim: vector dimension (1 to 32768).
+        metric: ``"l2"``, ``"ip"`` or ``"cosine"`` (see :mod:`vecdb.metrics`).
+        M: links per node on the upper layers (``2*M`` on layer 0); more links
+            give higher recall for more memory and slower inserts.
+        ef_construction: beam width while inserting; higher builds a better
+            graph, more slowly.
+        seed: seeds node levels; a single-threaded build is deterministic.
+
+    Capacity grows automatically. Searches may run while other threads add.
+
+    Example:
+        >>> index = HNSWIndex(384, metric="cosine", M=16, ef_construction=200)
+        >>> index.add(vectors)
+        >>> ids, distances = index.search(queries, k=10, ef=64)
+    """
+
+    def __init__(
+        self, dim: int, metric: str = "cosine", *, M: int = 16, ef_construction: int = 200, seed: int = 0
+    ) -> None:
+        self._native = _core.HnswIndex(
+            dim, parse_metric(metric), positive_int(M, "M"), positive_int(ef_construction, "ef_construction"),
+            positive_int(seed, "seed", minimum=0),
+        )
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return self._native.dim
+
+    @property
+    def metric(self) -> str:
+        """Canonical metric name."""
+        return self._native.metric
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of memory held for vectors and links."""
+        return self._native.memory_bytes
+
+    def __len__(self) -> int:
+        return self._native.size
+
+    def __repr__(self) -> str:
+        return (f"HNSWIndex(dim={self.dim}, metric={self.metric!r}, M={self._native.M}, "
+                f"ef_construction={self._native.ef_construction}, size={len(self)})")
+
+    def add(self, vectors: Any, *, threads: Optional[int] = None) -> np.ndarray:
+        """Insert vectors (``(n, dim)`` or one ``(dim,)``); returns their int64 ids.
+
+        Ids are consecutive from the current size. Batches of 64 or more are
+        inserted on ``threads`` threads (default: every core). Nothing is
+        added when any row is invalid.
+        """
+        matrix, _ = as_matrix(vectors, "float32", self.dim, "vectors")
+        first = self._native.add(matrix, check_threads(threads))
+        return np.arange(first, first + matrix.shape[0], dtype=np.int64)
+
+    def search(
+        self,
+        queries: Any,
+        k: int = 10,
+        *,
+        ef: Optional[int] = None,
+        allowed: Any = None,
+        threads: Optional[int] = None,
+    ) -> SearchResult:
+        """Approximate k nearest neighbours of each query.
+
+        Args:
+            queries: ``(m, dim)`` array or one ``(dim,)`` vector.
+            k: neighbours per query (clipped to ``len(self)``).
+            ef: beam width on layer 0 (default 64, never below ``k``):
+                higher is more accurate and slower.
+            allowed: optional filter: boolean mask of length ``len(self)`` or
+                ids. The search walks through filtered-out nodes but never
+                returns them.
+            threads: worker threads for a batch; ``None`` uses every core.
+        """
+        k = check_k(k)
+        ef = DEFAULT_EF_SEARCH if ef is None else positive_int(ef, "ef")
+        matrix, single = as_matrix(queries, "float32", self.dim, "queries")
+        visible = len(self)
+        words = allowed_bitset(allowed, visible)
+        result = self._native.search(matrix, k, ef, words, check_threads(threads), visible)
+        return unwrap_single(result, single)
