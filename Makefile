@@ -25,7 +25,7 @@ test: install-test
 
 ## bench: flat search against numpy and faiss on the shared data and synthetic 128/768-d sets
 bench: install-bench
-	$(PY) -m bench --dataset npm-minilm-384 synthetic:100000:128:l2 synthetic:50000:768:ip \
+	$(PY) -m bench --dataset npm-minilm-384 --dataset synthetic:100000:128:l2 --dataset synthetic:50000:768:ip \
 		--systems vecdb-flat,numpy-flat,faiss-flat --batch 1,1000 --threads 1,all --out bench/results
 
 ## bench-kernels: the distance kernels alone against numpy (pytest-benchmark)

@@ -75,6 +75,25 @@ def test_large_scan_uses_threads_and_stays_exact(rng):
         np.testing.assert_array_equal(dists, want_dists)
 
 
+def test_streaming_path_matches_batched_path(simd_level, rng):
+    # Over 16 MiB of rows and fewer than 4 queries: the scan takes the DRAM
+    # streaming kernels; a batch of 8 takes the cached-rows kernels. Same bits.
+    data = rng.standard_normal((140_000, 32)).astype(np.float32)
+    assert data.nbytes > 16 << 20
+    queries = rng.standard_normal((8, 32)).astype(np.float32)
+    for metric in METRICS:
+        batch_ids, batch_dists = vecdb.knn(data, queries, 10, metric=metric)
+        for i in range(2):
+            ids, dists = vecdb.knn(data, queries[i], 10, metric=metric)
+            np.testing.assert_array_equal(ids, batch_ids[i])
+            np.testing.assert_array_equal(dists, batch_dists[i])
+    tied = tied_data(rng, 140_000, 32)
+    ids, dists = vecdb.knn(tied, tied[:2], 7, metric="l2", threads=1)
+    want_ids, want_dists = reference.knn(tied[:2], tied, 7, "l2")
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(dists, want_dists)
+
+
 def test_k_larger_than_collection_is_clipped(rng):
     data = rng.standard_normal((4, 8)).astype(np.float32)
     ids, dists = vecdb.knn(data, data[:2], 10, metric="l2")

@@ -22,22 +22,23 @@ void check_query_type(const VectorsView& base, const VectorsView& queries) {
                                              std::to_string(base.dim));
 }
 
-void raw_block(const KernelTable& kernels, Reduction reduction, const VectorsView& base,
-               const VectorsView& queries, std::size_t q0, std::size_t qc, std::size_t x0,
-               std::size_t xc, float* out) {
+void raw_block(const KernelTable& kernels, Reduction reduction, bool streaming,
+               const VectorsView& base, const VectorsView& queries, std::size_t q0, std::size_t qc,
+               std::size_t x0, std::size_t xc, float* out) {
   const int r = static_cast<int>(reduction);
+  const int s = streaming ? 1 : 0;
   const std::size_t d = base.dim;
   switch (base.dtype) {
     case DType::F32:
-      kernels.f32[r](static_cast<const float*>(queries.data) + q0 * d, qc,
+      kernels.f32[s][r](static_cast<const float*>(queries.data) + q0 * d, qc,
                      static_cast<const float*>(base.data) + x0 * d, xc, d, out);
       return;
     case DType::F16:
-      kernels.f16[r](static_cast<const float*>(queries.data) + q0 * d, qc,
+      kernels.f16[s][r](static_cast<const float*>(queries.data) + q0 * d, qc,
                      static_cast<const std::uint16_t*>(base.data) + x0 * d, xc, d, out);
       return;
     case DType::I8:
-      kernels.i8[r](static_cast<const std::int8_t*>(queries.data) + q0 * d, qc,
+      kernels.i8[s][r](static_cast<const std::int8_t*>(queries.data) + q0 * d, qc,
                     static_cast<const std::int8_t*>(base.data) + x0 * d, xc, d, out);
       return;
   }
@@ -59,18 +60,18 @@ void compute_inv_norms(const VectorsView& rows, float* out, std::size_t n_thread
       switch (rows.dtype) {
         case DType::F32: {
           const float* x = static_cast<const float*>(rows.row(i));
-          kernels.f32[dot](x, 1, x, 1, rows.dim, &squared);
+          kernels.f32[0][dot](x, 1, x, 1, rows.dim, &squared);
           break;
         }
         case DType::F16: {
           const std::uint16_t* x = static_cast<const std::uint16_t*>(rows.row(i));
           for (std::size_t j = 0; j < rows.dim; ++j) widened[j] = half_to_float(x[j]);
-          kernels.f16[dot](widened.data(), 1, x, 1, rows.dim, &squared);
+          kernels.f16[0][dot](widened.data(), 1, x, 1, rows.dim, &squared);
           break;
         }
         case DType::I8: {
           const std::int8_t* x = static_cast<const std::int8_t*>(rows.row(i));
-          kernels.i8[dot](x, 1, x, 1, rows.dim, &squared);
+          kernels.i8[0][dot](x, 1, x, 1, rows.dim, &squared);
           break;
         }
       }
@@ -115,7 +116,8 @@ void pairwise_distances(const VectorsView& base_rows, const VectorsView& query_r
     const std::size_t qc = std::min(query_chunk, queries.n - q0);
     const std::size_t xc = std::min(block, base.n - x0);
     std::vector<float> raw(qc * xc);
-    raw_block(kernels, reduction, base, queries, q0, qc, x0, xc, raw.data());
+    raw_block(kernels, reduction, streams_from_memory(base, queries.n), base, queries, q0, qc, x0,
+              xc, raw.data());
     for (std::size_t a = 0; a < qc; ++a) {
       const float q_inv = metric == Metric::Cosine ? queries.inv_norms[q0 + a] : 0.0f;
       float* row = out + (q0 + a) * base.n + x0;

@@ -26,11 +26,18 @@ inline std::size_t rows_per_block(const VectorsView& base) {
 // for int8 bases (check_query_type enforces it).
 void check_query_type(const VectorsView& base, const VectorsView& queries);
 
+// Whether a scan of base by m queries reads rows once from DRAM (few queries,
+// a base larger than a typical L3 share), which picks the streaming kernels.
+inline bool streams_from_memory(const VectorsView& base, std::size_t m) {
+  constexpr std::size_t kCachedBytes = std::size_t{16} << 20;
+  return m < 4 && base.n * base.dim * dtype_size(base.dtype) > kCachedBytes;
+}
+
 // Raw reductions of query rows q0..q0+qc against base rows x0..x0+xc into out
-// (qc x xc, row-major).
-void raw_block(const KernelTable& kernels, Reduction reduction, const VectorsView& base,
-               const VectorsView& queries, std::size_t q0, std::size_t qc, std::size_t x0,
-               std::size_t xc, float* out);
+// (qc x xc, row-major), with the streaming or the cached-rows kernels.
+void raw_block(const KernelTable& kernels, Reduction reduction, bool streaming,
+               const VectorsView& base, const VectorsView& queries, std::size_t q0, std::size_t qc,
+               std::size_t x0, std::size_t xc, float* out);
 
 // 1 / |row| for each row of the view (0 for a zero row), multi-threaded.
 void compute_inv_norms(const VectorsView& rows, float* out, std::size_t n_threads);

@@ -79,6 +79,7 @@ class Scanner {
         params_(params),
         kernels_(vecdb::kernels()),
         reduction_(reduction_for(params.metric)),
+        streaming_(streams_from_memory(base, queries.n)),
         block_(rows_per_block(base)),
         offer_dense_(select_offer(params.metric, params.allowed != nullptr)),
         offer_gathered_(select_offer(params.metric, false)) {}
@@ -91,7 +92,7 @@ class Scanner {
     if (rows.ids == nullptr) {
       for (std::size_t x0 = rows.begin; x0 < rows.end; x0 += block_) {
         const std::size_t xc = std::min(block_, rows.end - x0);
-        raw_block(kernels_, reduction_, base_, queries_, q0, qc, x0, xc, raw.data());
+        raw_block(kernels_, reduction_, streaming_, base_, queries_, q0, qc, x0, xc, raw.data());
         offer_dense_(raw.data(), qc, xc, q0, x0, base_, queries_, params_.allowed, heaps.data());
       }
       return;
@@ -100,7 +101,7 @@ class Scanner {
     // against each.
     for (std::size_t i = rows.begin; i < rows.end; ++i) {
       const std::size_t x = static_cast<std::size_t>(rows.ids[i]);
-      raw_block(kernels_, reduction_, base_, queries_, q0, qc, x, 1, raw.data());
+      raw_block(kernels_, reduction_, false, base_, queries_, q0, qc, x, 1, raw.data());
       offer_gathered_(raw.data(), qc, 1, q0, x, base_, queries_, nullptr, heaps.data());
     }
   }
@@ -111,6 +112,7 @@ class Scanner {
   const FlatSearchParams& params_;
   const KernelTable& kernels_;
   Reduction reduction_;
+  bool streaming_;
   std::size_t block_;
   OfferFn offer_dense_;
   OfferFn offer_gathered_;

@@ -68,7 +68,7 @@ class DenseDistance final : public DistanceComputer {
       : vectors_(vectors),
         query_(query),
         l2_(vectors.metric() == Metric::L2),
-        kernel_(kernels().f32[static_cast<int>(l2_ ? Reduction::L2 : Reduction::Dot)]) {}
+        kernel_(kernels().f32[0][static_cast<int>(l2_ ? Reduction::L2 : Reduction::Dot)]) {}
 
   float to_query(std::uint32_t node) const override { return distance(query_, vectors_.row(node)); }
   float between(std::uint32_t a, std::uint32_t b) const override {

@@ -86,9 +86,7 @@ struct Int8Lanes {
 struct Blocking {
   static constexpr int kDotQueries = 4, kDotVectors = 4;
   static constexpr int kL2Queries = 4, kL2Vectors = 3;
-  // A lone query against 4 rows at once: 4 independent FMA chains run ~3x
-  // faster on cached rows than one latency-bound chain; from DRAM the
-  // prefetch in query_rows keeps the four streams fed.
+  // A lone query against cached rows: 4 rows at once (see tile()).
   static constexpr int kSingleQueryVectors = 4;
 };
 

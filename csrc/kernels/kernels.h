@@ -30,11 +30,14 @@ using TileF16 = void (*)(const float* Q, std::size_t m, const std::uint16_t* X,
 using TileI8 = void (*)(const std::int8_t* Q, std::size_t m, const std::int8_t* X,
                         std::size_t n, std::size_t d, float* out);
 
+// Indexed [streaming][reduction]: the streaming variants are for rows read
+// once from DRAM by a lone query, the others for rows in cache; both give
+// identical results.
 struct KernelTable {
   const char* name;
-  TileF32 f32[2];  // indexed by Reduction
-  TileF16 f16[2];  // query float32, stored IEEE half
-  TileI8 i8[2];    // int32 accumulation, exact; returned as float
+  TileF32 f32[2][2];
+  TileF16 f16[2][2];  // query float32, stored IEEE half
+  TileI8 i8[2][2];    // int32 accumulation, exact; returned as float
 };
 
 enum class SimdLevel : int { Portable = 0, AVX2 = 1, AVX512 = 2 };

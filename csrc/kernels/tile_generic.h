@@ -98,8 +98,8 @@ inline void micro_tile(const typename Fam::QT* const* q, const typename Fam::XT*
   }
 }
 
-// A lone query is bound by memory bandwidth: the hardware prefetcher is
-// helped along by fetching the rows two blocks ahead.
+// Rows streamed from DRAM: the hardware prefetcher is helped along by
+// fetching the rows two steps ahead.
 template <class T>
 inline void prefetch_rows(const T* p, std::size_t count) {
   const char* bytes = reinterpret_cast<const char*>(p);
@@ -108,7 +108,7 @@ inline void prefetch_rows(const T* p, std::size_t count) {
 }
 
 // QB query rows against all n vectors, VB vectors at a time.
-template <class Fam, Reduction R, int QB, int VB>
+template <class Fam, Reduction R, int QB, int VB, bool Prefetch>
 inline void query_rows(const typename Fam::QT* Q, const typename Fam::XT* X, std::size_t n,
                        std::size_t d, float* out) {
   const typename Fam::QT* q[QB];
@@ -117,7 +117,7 @@ inline void query_rows(const typename Fam::QT* Q, const typename Fam::XT* X, std
   for (; j + VB <= n; j += VB) {
     const typename Fam::XT* x[VB];
     for (int b = 0; b < VB; ++b) x[b] = X + (j + b) * d;
-    if (QB == 1 && j + 2 * VB < n) prefetch_rows(X + (j + 2 * VB) * d, VB * d);
+    if (Prefetch && j + 2 * VB < n) prefetch_rows(X + (j + 2 * VB) * d, VB * d);
     micro_tile<Fam, R, QB, VB>(q, x, d, out + j, n);
   }
   for (; j < n; ++j) {
@@ -128,15 +128,23 @@ inline void query_rows(const typename Fam::QT* Q, const typename Fam::XT* X, std
 
 // out[i * n + j] = reduce(Q[i], X[j]). Callers keep X small enough to stay in
 // L2 while every group of QB queries streams over it.
-template <class Fam, Reduction R>
+//
+// Leftover single query rows run one of two ways. Rows in cache: four rows
+// at once, four independent FMA chains (~2.7x faster than one chain).
+// Streaming (rows coming from DRAM): one row after another with a software
+// prefetch two rows ahead, which keeps the access one sequential stream and
+// measured ~35% faster than four interleaved rows. Both accumulate every
+// pair in the same order, so they return identical bits.
+template <class Fam, Reduction R, bool Streaming>
 void tile(const typename Fam::QT* Q, std::size_t m, const typename Fam::XT* X, std::size_t n,
           std::size_t d, float* out) {
   constexpr int QB = R == Reduction::Dot ? Blocking::kDotQueries : Blocking::kL2Queries;
   constexpr int VB = R == Reduction::Dot ? Blocking::kDotVectors : Blocking::kL2Vectors;
+  constexpr int single_vectors = Streaming ? 1 : Blocking::kSingleQueryVectors;
   std::size_t i = 0;
-  for (; i + QB <= m; i += QB) query_rows<Fam, R, QB, VB>(Q + i * d, X, n, d, out + i * n);
+  for (; i + QB <= m; i += QB) query_rows<Fam, R, QB, VB, false>(Q + i * d, X, n, d, out + i * n);
   for (; i < m; ++i)
-    query_rows<Fam, R, 1, Blocking::kSingleQueryVectors>(Q + i * d, X, n, d, out + i * n);
+    query_rows<Fam, R, 1, single_vectors, Streaming>(Q + i * d, X, n, d, out + i * n);
 }
 
 constexpr KernelTable make_table(const char* name) {
@@ -144,8 +152,11 @@ constexpr KernelTable make_table(const char* name) {
   using F16 = FloatFamily<float, std::uint16_t>;
   return KernelTable{
       name,
-      {&tile<F32, Reduction::Dot>, &tile<F32, Reduction::L2>},
-      {&tile<F16, Reduction::Dot>, &tile<F16, Reduction::L2>},
-      {&tile<Int8Family, Reduction::Dot>, &tile<Int8Family, Reduction::L2>},
+      {{&tile<F32, Reduction::Dot, false>, &tile<F32, Reduction::L2, false>},
+       {&tile<F32, Reduction::Dot, true>, &tile<F32, Reduction::L2, true>}},
+      {{&tile<F16, Reduction::Dot, false>, &tile<F16, Reduction::L2, false>},
+       {&tile<F16, Reduction::Dot, true>, &tile<F16, Reduction::L2, true>}},
+      {{&tile<Int8Family, Reduction::Dot, false>, &tile<Int8Family, Reduction::L2, false>},
+       {&tile<Int8Family, Reduction::Dot, true>, &tile<Int8Family, Reduction::L2, true>}},
   };
 }
