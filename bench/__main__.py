@@ -33,9 +33,13 @@ examples:
   python -m bench --dataset ~/data/sift/sift_base.fvecs --queries 1000 --systems vecdb-flat,faiss-flat
   python -m bench report bench/results/results.json      # rebuild results.md and the plots
 
-Each (dataset, system, thread count) runs in its own process. Results merge into
-OUT/results.json (a re-run replaces matching rows), then OUT/results.md and one
-recall-vs-QPS PNG per dataset are written. Ground truth is computed once with
+Each (dataset, system, thread count) job runs in its own process, once per round
+(--rounds): round 1 runs every job in order, round 2 in reverse, and so on, so a slow
+phase of a shared machine hits every system rather than one. A row reports the best
+round's QPS (with that round's recall, latency and other load), every round's QPS and
+their min/median/max, the fastest round's build time and the median memory. Results
+merge into OUT/results.json (a re-run replaces matching rows), then OUT/results.md and
+one recall-vs-QPS PNG per dataset are written. Ground truth is computed once with
 vecdb.knn and cached in CACHE_DIR/ground_truth/.
 """
 
@@ -45,6 +49,13 @@ def _int_list(text: str) -> tuple[int, ...]:
     if any(value < 1 for value in values):
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _name_list(known: dict) -> Callable[[str], tuple[str, ...]]:
@@ -105,7 +116,11 @@ def run_parser() -> argparse.ArgumentParser:
                         help="HNSW efConstruction for graph systems (default: 200)")
     parser.add_argument("--min-time", type=float, default=1.0, metavar="SECONDS",
                         help="minimum length of each timed run (default: 1.0)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs; the best counts (default: 3)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs per round in each worker; the best counts (default: 3)")
+    parser.add_argument("--rounds", type=_positive_int, default=3, metavar="N",
+                        help="run every job N times, interleaved with the other jobs; the best "
+                        "round's QPS counts and every round's is recorded (default: 3)")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR,
                         help=f"output folder (default: {DEFAULT_RESULTS_DIR})")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR,
@@ -154,6 +169,7 @@ def _run(argv: list[str]) -> int:
         ),
         min_seconds=arguments.min_time,
         repeats=arguments.repeats,
+        rounds=arguments.rounds,
         output_dir=arguments.out,
         cache_dir=arguments.cache_dir,
     )

@@ -3,6 +3,9 @@
 Runs into the same file merge: a measurement replaces an earlier one with the same key
 (dataset, metric, k, system, param, batch, threads), so re-running one system keeps the
 others. The machine description is the latest run's.
+
+Version 2 rows combine several interleaved rounds of a job and carry the per-round
+figures (see ``bench.rounds``); version 1 rows are single runs without them. Both read.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from bench.measurement import KEY_FIELDS
 
 FORMAT = "vecdb-bench-results"
-VERSION = 1
+VERSION = 2
 
 
 def empty_results() -> dict[str, Any]:
@@ -54,6 +57,8 @@ def merge_measurements(document: dict[str, Any], measurements: list[dict[str, An
 def save_results(path: Path, document: dict[str, Any]) -> None:
     """Write ``document`` to ``path`` through a temporary file, so a crash leaves the old file whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Rows of older versions are a subset of the current fields, so a merged file is current.
+    current = document | {"version": VERSION}
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, indent=1, default=str))
+    partial.write_text(json.dumps(current, indent=1, default=str))
     os.replace(partial, path)

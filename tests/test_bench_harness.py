@@ -1,5 +1,5 @@
-"""The benchmark harness (bench/): loaders, synthetic data, ground-truth cache, recall, and
-one tiny end-to-end run of ``python -m bench`` with the two exact systems.
+"""The benchmark harness (bench/): loaders, synthetic data, ground-truth cache, recall, rounds,
+and one tiny end-to-end run of ``python -m bench`` with the two exact systems in two rounds.
 
 Needs numpy, vecdb, h5py, matplotlib and tqdm; no FAISS, hnswlib, USearch or shared data.
 """
@@ -20,6 +20,8 @@ from bench.datasets.dataset import Dataset
 from bench.datasets.synthetic import make_synthetic, sample_gaussian_mixture
 from bench.datasets.texmex import read_vecs, write_vecs
 from bench.recall import recall_at_k
+from bench.report.table import format_qps
+from bench.rounds import combine_rounds, exact_recall_mismatch, round_order
 from tests import reference
 
 
@@ -190,7 +192,75 @@ def test_recall_counts_hits_ties_and_duplicates():
     assert recall_at_k(np.array([[0, -1]]), true_ids, base, queries, "l2") == 0.5
 
 
-def test_end_to_end_run_with_exact_systems(tmp_path):
+def _measurement(system, exact, batch, qps, recall, build_seconds, memory_mb, recall_queries=60):
+    """A worker's row for one round, with only the values the tests vary."""
+    return {
+        "dataset": "toy", "metric": "l2", "k": 10, "system": system, "exact": exact,
+        "param_name": None if exact else "ef_search", "param": None if exact else 64,
+        "batch": batch, "threads": 1, "qps": qps, "recall": recall,
+        "recall_queries": recall_queries, "queries_timed": 500, "latency_ms_p50": 1000 / qps,
+        "latency_ms_p99": 2000 / qps, "build_seconds": build_seconds, "memory_peak_mb": memory_mb,
+        "memory_after_build_mb": memory_mb / 2, "index_mb": 3.0, "other_load_cores": qps / 10_000,
+        "measured_at": f"2026-01-01T00:00:{int(qps) % 60:02d}+00:00",
+    }
+
+
+def test_round_order_alternates_direction():
+    jobs = ["a", "b", "c"]
+    assert [round_order(jobs, number) for number in (1, 2, 3, 4)] == [
+        ["a", "b", "c"], ["c", "b", "a"], ["a", "b", "c"], ["c", "b", "a"],
+    ]
+
+
+def test_combine_rounds_takes_best_qps_fastest_build_and_median_memory():
+    rounds = {
+        number: [
+            _measurement("g", False, 1, qps, recall, build, memory),
+            _measurement("g", False, 100, 10 * qps, recall, build, memory),
+        ]
+        for number, qps, recall, build, memory in [
+            (1, 100.0, 0.90, 2.0, 10.0), (2, 130.0, 0.91, 1.8, 14.0), (3, 120.0, 0.92, 1.5, 11.0),
+        ]
+    }
+    single, batched = combine_rounds(rounds)
+    assert (single["batch"], batched["batch"]) == (1, 100)
+    assert single["qps"] == single["qps_max"] == 130.0
+    assert (single["qps_min"], single["qps_median"]) == (100.0, 120.0)
+    assert batched["qps"] == 1300.0 and batched["qps_min"] == 1000.0
+    # Recall, latency and other load come with the best QPS; build is the fastest round's.
+    assert single["best_round"] == 2 and single["recall"] == 0.91
+    assert single["latency_ms_p50"] == pytest.approx(1000 / 130)
+    assert single["other_load_cores"] == 0.013
+    assert single["build_seconds"] == 1.5
+    assert (single["memory_peak_mb"], single["memory_after_build_mb"]) == (11.0, 5.5)
+    assert [entry["round"] for entry in single["rounds"]] == [1, 2, 3]
+    assert [entry["qps"] for entry in single["rounds"]] == [100.0, 130.0, 120.0]
+    assert [entry["recall"] for entry in single["rounds"]] == [0.90, 0.91, 0.92]
+    assert exact_recall_mismatch(single) is None  # graph systems may vary
+
+
+def test_combine_rounds_keeps_rows_missing_from_a_failed_round():
+    rounds = {1: [_measurement("e", True, 1, 50.0, 1.0, 0.1, 5.0)], 3: []}
+    (row,) = combine_rounds(rounds)
+    assert [entry["round"] for entry in row["rounds"]] == [1]
+    assert row["qps"] == row["qps_min"] == row["qps_median"] == 50.0
+
+
+def test_exact_recall_must_agree_over_the_same_queries():
+    def combined(recalls_and_queries):
+        return combine_rounds({
+            number: [_measurement("e", True, 1, 100.0 + number, recall, 0.1, 5.0, queries)]
+            for number, (recall, queries) in enumerate(recalls_and_queries, start=1)
+        })[0]
+
+    assert exact_recall_mismatch(combined([(1.0, 60), (1.0, 60)])) is None
+    # Slow single-query paths may answer different prefixes; those are not compared.
+    assert exact_recall_mismatch(combined([(1.0, 40), (0.99, 60)])) is None
+    message = exact_recall_mismatch(combined([(1.0, 60), (0.99, 60), (1.0, 40)]))
+    assert message is not None and "over 60 queries: [0.99, 1.0]" in message
+
+
+def test_end_to_end_run_with_exact_systems(tmp_path, capsys):
     out = tmp_path / "results"
     status = bench_main(
         [
@@ -201,12 +271,21 @@ def test_end_to_end_run_with_exact_systems(tmp_path):
             "--synthetic-queries", "60",
             "--min-time", "0.05",
             "--repeats", "2",
+            "--rounds", "2",
             "--out", str(out),
             "--cache-dir", str(tmp_path / "cache"),
         ]
     )
     assert status == 0
+    printed = capsys.readouterr().out
+    round_1, round_2 = printed.split("round 2/2")
+    round_2 = round_2.split("best QPS of 2 round(s)")[0]
+    # Interleaved: the second round runs the jobs in reverse order.
+    assert round_1.index("vecdb-flat") < round_1.index("numpy-flat")
+    assert round_2.index("numpy-flat") < round_2.index("vecdb-flat")
+
     document = json.loads((out / "results.json").read_text())
+    assert document["version"] == 2
     measurements = document["measurements"]
     assert sorted((m["system"], m["batch"]) for m in measurements) == [
         ("numpy-flat", 1), ("numpy-flat", 100), ("vecdb-flat", 1), ("vecdb-flat", 100),
@@ -216,12 +295,33 @@ def test_end_to_end_run_with_exact_systems(tmp_path):
         assert measurement["recall_queries"] >= 1
         assert measurement["qps"] > 0 and measurement["threads"] == 1
         assert measurement["index_mb"] == pytest.approx(3000 * 24 * 4 / 2**20, rel=0.1)
+        rounds = measurement["rounds"]
+        assert [entry["round"] for entry in rounds] == [1, 2]
+        round_qps = [entry["qps"] for entry in rounds]
+        assert all(qps > 0 for qps in round_qps)
+        assert measurement["qps"] == measurement["qps_max"] == max(round_qps)
+        assert measurement["qps_min"] == min(round_qps)
+        assert measurement["qps_median"] == pytest.approx(sum(round_qps) / 2)
+        best = rounds[measurement["best_round"] - 1]
+        assert best["qps"] == measurement["qps"]
+        assert best["latency_ms_p50"] == measurement["latency_ms_p50"]
+        assert [entry["recall"] for entry in rounds] == [1.0, 1.0]
+        assert measurement["build_seconds"] == min(entry["build_seconds"] for entry in rounds)
+        assert measurement["memory_peak_mb"] == pytest.approx(
+            sum(entry["memory_peak_mb"] for entry in rounds) / 2
+        )
+        # The worker measures each round in a fresh process, so build times are distinct readings.
+        assert rounds[0]["build_seconds"] != rounds[1]["build_seconds"]
     assert document["machine"]["usable_cores"] >= 1
     assert "simd_level" in document["machine"]["vecdb_cpu_features"]
 
     table = (out / "results.md").read_text()
     assert "| vecdb-flat | 1 | 1 | exact | 1.0000 |" in table
     assert "| numpy-flat | 100 | 1 | exact | 1.0000 |" in table
+    assert "QPS range (rounds)" in table
+    for measurement in measurements:
+        spread = f"{format_qps(measurement['qps_min'])}–{format_qps(measurement['qps_max'])} (2)"
+        assert f"| {format_qps(measurement['qps'])} | {spread} |" in table
     plots = list(out.glob("*.png"))
     assert len(plots) == 1 and plots[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -229,3 +329,17 @@ def test_end_to_end_run_with_exact_systems(tmp_path):
     assert bench_main(["report", str(out / "results.json"), "--out", str(rebuilt)]) == 0
     assert (rebuilt / "results.md").read_text() == table
     assert (rebuilt / plots[0].name).stat().st_size > 10_000
+
+    # A version 1 file (no rounds) still renders, with a dash for the range.
+    added = ("rounds", "qps_min", "qps_median", "qps_max", "best_round")
+    old = document | {
+        "version": 1,
+        "measurements": [{f: v for f, v in m.items() if f not in added} for m in measurements],
+    }
+    old_path = tmp_path / "old" / "results.json"
+    old_path.parent.mkdir()
+    old_path.write_text(json.dumps(old))
+    assert bench_main(["report", str(old_path)]) == 0
+    old_table = (old_path.parent / "results.md").read_text()
+    vecdb_single = next(m for m in measurements if (m["system"], m["batch"]) == ("vecdb-flat", 1))
+    assert f"| vecdb-flat | 1 | 1 | exact | 1.0000 | {format_qps(vecdb_single['qps'])} | — |" in old_table

@@ -7,7 +7,7 @@ from typing import Any
 from bench.report.groups import Measurement, group_by_dataset
 
 _COLUMNS = (
-    "system", "batch", "threads", "param", "recall@k", "QPS", "p50 ms",
+    "system", "batch", "threads", "param", "recall@k", "QPS", "QPS range (rounds)", "p50 ms",
     "build s", "memory MB", "index MB", "other load",
 )
 
@@ -15,6 +15,16 @@ _COLUMNS = (
 def format_qps(qps: float) -> str:
     """Whole numbers with thousands separators above 100, one decimal below."""
     return f"{qps:,.0f}" if qps >= 100 else f"{qps:.1f}"
+
+
+def format_qps_range(measurement: Measurement) -> str:
+    """``min–max (rounds)`` of QPS across rounds; a dash for rows from before rounds were recorded."""
+    if "rounds" not in measurement:
+        return "—"
+    return (
+        f"{format_qps(measurement['qps_min'])}–{format_qps(measurement['qps_max'])} "
+        f"({len(measurement['rounds'])})"
+    )
 
 
 def _row(measurement: Measurement) -> list[str]:
@@ -26,6 +36,7 @@ def _row(measurement: Measurement) -> list[str]:
         param,
         f"{measurement['recall']:.4f}",
         format_qps(measurement["qps"]),
+        format_qps_range(measurement),
         f"{measurement['latency_ms_p50']:.3f}",
         f"{measurement['build_seconds']:.2f}",
         f"{measurement['memory_peak_mb']:.1f}",
@@ -64,10 +75,15 @@ def markdown_report(document: dict[str, Any], plot_files: dict[tuple[str, str, i
     lines = ["# vecdb benchmark results", ""]
     lines += _machine_lines(document["machine"])
     lines += [
-        "QPS is the best of the timed runs; batch 1 issues queries one at a time. Memory is the",
-        "peak resident increase of the system's own process over its loaded data; index size is",
-        "what the library reports (serialized size for FAISS, hnswlib and USearch). Other load is",
-        "the cores other processes kept busy meanwhile; above 0.1 the timings are disturbed.",
+        "Every (system, threads) job ran in interleaved rounds, each in a fresh process. QPS is",
+        "the best round's (each round reports its best timed run); QPS range is the slowest and",
+        "fastest round, with the number of rounds (— for rows from before rounds were recorded).",
+        "Recall, p50 and other load are the best round's; build time is the fastest round's;",
+        "memory and index size are medians across rounds. Batch 1 issues queries one at a time.",
+        "Memory is the peak resident increase of the system's own process over its loaded data;",
+        "index size is what the library reports (serialized size for FAISS, hnswlib and",
+        "USearch). Other load is the cores other processes kept busy meanwhile; above 0.1 the",
+        "timings are disturbed.",
         "",
     ]
     for (dataset, metric, k), group in group_by_dataset(document["measurements"]).items():

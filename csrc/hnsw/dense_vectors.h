@@ -68,7 +68,7 @@ class DenseDistance final : public DistanceComputer {
       : vectors_(vectors),
         query_(query),
         l2_(vectors.metric() == Metric::L2),
-        kernel_(kernels().f32[0][static_cast<int>(l2_ ? Reduction::L2 : Reduction::Dot)]) {}
+        kernel_(kernels().f32_pair[static_cast<int>(l2_ ? Reduction::L2 : Reduction::Dot)]) {}
 
   float to_query(std::uint32_t node) const override { return distance(query_, vectors_.row(node)); }
   float between(std::uint32_t a, std::uint32_t b) const override {
@@ -82,15 +82,14 @@ class DenseDistance final : public DistanceComputer {
 
  private:
   float distance(const float* a, const float* b) const {
-    float raw;
-    kernel_(a, 1, b, 1, vectors_.dim(), &raw);
+    const float raw = kernel_(a, b, vectors_.dim());
     return l2_ ? raw : 1.0f - raw;
   }
 
   const DenseVectors& vectors_;
   const float* query_;
   bool l2_;
-  TileF32 kernel_;
+  PairF32 kernel_;
 };
 
 }  // namespace vecdb

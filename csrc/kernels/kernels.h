@@ -27,6 +27,7 @@ using TileF32 = void (*)(const float* Q, std::size_t m, const float* X, std::siz
                          std::size_t d, float* out);
 using TileF16 = void (*)(const float* Q, std::size_t m, const std::uint16_t* X,
                          std::size_t n, std::size_t d, float* out);
+using PairF32 = float (*)(const float* a, const float* b, std::size_t d);
 using TileI8 = void (*)(const std::int8_t* Q, std::size_t m, const std::int8_t* X,
                         std::size_t n, std::size_t d, float* out);
 
@@ -38,6 +39,7 @@ struct KernelTable {
   TileF32 f32[2][2];
   TileF16 f16[2][2];  // query float32, stored IEEE half
   TileI8 i8[2][2];    // int32 accumulation, exact; returned as float
+  PairF32 f32_pair[2];  // one pair, indexed by reduction (graph search)
 };
 
 enum class SimdLevel : int { Portable = 0, AVX2 = 1, AVX512 = 2 };

@@ -147,6 +147,17 @@ void tile(const typename Fam::QT* Q, std::size_t m, const typename Fam::XT* X, s
     query_rows<Fam, R, 1, single_vectors, Streaming>(Q + i * d, X, n, d, out + i * n);
 }
 
+// One pair, the same accumulation order as every tile: for graph search,
+// which computes distances one neighbour at a time.
+template <class Fam, Reduction R>
+float pair(const typename Fam::QT* a, const typename Fam::XT* b, std::size_t d) {
+  const typename Fam::QT* q[1] = {a};
+  const typename Fam::XT* x[1] = {b};
+  float out;
+  micro_tile<Fam, R, 1, 1>(q, x, d, &out, 1);
+  return out;
+}
+
 constexpr KernelTable make_table(const char* name) {
   using F32 = FloatFamily<float, float>;
   using F16 = FloatFamily<float, std::uint16_t>;
@@ -158,5 +169,6 @@ constexpr KernelTable make_table(const char* name) {
        {&tile<F16, Reduction::Dot, true>, &tile<F16, Reduction::L2, true>}},
       {{&tile<Int8Family, Reduction::Dot, false>, &tile<Int8Family, Reduction::L2, false>},
        {&tile<Int8Family, Reduction::Dot, true>, &tile<Int8Family, Reduction::L2, true>}},
+      {&pair<F32, Reduction::Dot>, &pair<F32, Reduction::L2>},
   };
 }
