@@ -15,6 +15,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from vecdb import _core
+from vecdb._native_index import NativeIndex
 from vecdb._arrays import (
     allowed_bitset,
     as_data_matrix,
@@ -86,7 +87,7 @@ def pairwise_distances(
     return out[0] if single else out
 
 
-class FlatIndex:
+class FlatIndex(NativeIndex):
     """An exact index: vectors held contiguously in memory, searched by full scan.
 
     Args:
@@ -105,27 +106,9 @@ class FlatIndex:
         self._native = _core.FlatIndex(dim, parse_metric(metric), parse_dtype(dtype))
 
     @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return self._native.dim
-
-    @property
-    def metric(self) -> str:
-        """Canonical metric name."""
-        return self._native.metric
-
-    @property
     def dtype(self) -> str:
         """Storage dtype name."""
         return self._native.dtype
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of memory held for vectors (and norms, for cosine)."""
-        return self._native.memory_bytes
-
-    def __len__(self) -> int:
-        return self._native.size
 
     def __repr__(self) -> str:
         return f"FlatIndex(dim={self.dim}, metric={self.metric!r}, dtype={self.dtype!r}, size={len(self)})"
@@ -136,9 +119,7 @@ class FlatIndex:
         Ids are consecutive, starting at the current size. Nothing is added
         when any row is invalid (NaN, infinity, out of the dtype's range).
         """
-        matrix, _ = as_matrix(vectors, self.dtype, self.dim, "vectors")
-        first = self._native.add(matrix, check_threads(threads))
-        return np.arange(first, first + matrix.shape[0], dtype=np.int64)
+        return self._add(vectors, self.dtype, threads)
 
     def search(
         self, queries: Any, k: int = 10, *, allowed: Any = None, threads: Optional[int] = None

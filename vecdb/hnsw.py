@@ -18,13 +18,14 @@ import numpy as np
 
 from vecdb import _core
 from vecdb._arrays import allowed_bitset, as_matrix, check_k, check_threads, positive_int
+from vecdb._native_index import NativeIndex
 from vecdb.flat import SearchResult, unwrap_single
 from vecdb.metrics import parse_metric
 
 DEFAULT_EF_SEARCH = 64
 
 
-class HNSWIndex:
+class HNSWIndex(NativeIndex):
     """A hierarchical navigable small-world graph over float32 vectors.
 
     Args:
@@ -52,24 +53,6 @@ class HNSWIndex:
             positive_int(seed, "seed", minimum=0),
         )
 
-    @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return self._native.dim
-
-    @property
-    def metric(self) -> str:
-        """Canonical metric name."""
-        return self._native.metric
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of memory held for vectors and links."""
-        return self._native.memory_bytes
-
-    def __len__(self) -> int:
-        return self._native.size
-
     def __repr__(self) -> str:
         return (f"HNSWIndex(dim={self.dim}, metric={self.metric!r}, M={self._native.M}, "
                 f"ef_construction={self._native.ef_construction}, size={len(self)})")
@@ -81,9 +64,7 @@ class HNSWIndex:
         inserted on ``threads`` threads (default: every core). Nothing is
         added when any row is invalid.
         """
-        matrix, _ = as_matrix(vectors, "float32", self.dim, "vectors")
-        first = self._native.add(matrix, check_threads(threads))
-        return np.arange(first, first + matrix.shape[0], dtype=np.int64)
+        return self._add(vectors, "float32", threads)
 
     def search(
         self,
