@@ -30,7 +30,7 @@ bench: install-bench
 
 ## bench-kernels: the distance kernels alone against numpy (pytest-benchmark)
 bench-kernels: install-bench
-	$(PY) -m pytest bench/test_kernels_speed.py --benchmark-only --benchmark-group-by=param:case
+	$(PY) -m pytest bench/test_kernels_speed.py --benchmark-only --benchmark-columns=mean,ops
 
 ## sanitize: rebuild with AddressSanitizer + UBSan, run the tests, restore the normal build
 sanitize: install-test
