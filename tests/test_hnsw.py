@@ -175,3 +175,79 @@ def test_bad_inputs():
         index.search(np.ones(4), 0)
     with pytest.raises(InvalidArgumentError, match="row 0 of queries contains NaN"):
         index.search(np.full(4, np.inf), 1)
+
+
+class TestDelete:
+    def test_deleted_are_never_returned_and_recall_holds(self, data):
+        base, queries = data
+        index = vecdb.HNSWIndex(24, metric="l2", M=16, ef_construction=100)
+        index.add(base)
+        gone = np.arange(0, len(base), 2)
+        assert index.delete(gone) == len(gone)
+        assert len(index) == len(base) - len(gone) and index.id_bound == len(base)
+        ids, _ = index.search(queries, 10, ef=200)
+        assert not np.isin(ids, gone).any()
+        live = np.setdiff1d(np.arange(len(base)), gone)
+        truth, _ = vecdb.knn(base, queries, 10, metric="l2", allowed=live)
+        assert recall(ids, truth) >= 0.95
+
+    def test_delete_twice_is_a_no_op_and_bad_ids_delete_nothing(self):
+        index = vecdb.HNSWIndex(4, metric="l2")
+        index.add(np.eye(4, dtype=np.float32))
+        assert index.delete([1]) == 1
+        assert index.delete(np.array([1, 1])) == 0
+        with pytest.raises(InvalidArgumentError, match="id 4 is out of range"):
+            index.delete([2, 4])
+        assert len(index) == 3
+        with pytest.raises(InvalidDTypeError, match="integers"):
+            index.delete([0.5])
+        assert len(index) == 3
+
+    def test_everything_deleted_gives_empty_results(self):
+        index = vecdb.HNSWIndex(4, metric="l2")
+        index.add(np.eye(4, dtype=np.float32))
+        index.delete(np.arange(4))
+        ids, dists = index.search(np.ones((2, 4)), 3)
+        assert ids.shape == (2, 0)
+        index.add(np.ones(4))
+        ids, _ = index.search(np.ones(4), 3)
+        assert ids.tolist() == [4]
+
+    def test_filter_and_delete_combine(self, data):
+        base, queries = data
+        index = vecdb.HNSWIndex(24, metric="l2")
+        index.add(base[:500])
+        index.delete(np.arange(100))
+        mask = np.zeros(index.id_bound, dtype=bool)
+        mask[:200] = True
+        ids, _ = index.search(queries[:5], 10, ef=100, allowed=mask)
+        kept = ids[ids >= 0]
+        assert kept.size and np.all((kept >= 100) & (kept < 200))
+
+    def test_delete_while_searching(self, data):
+        base, queries = data
+        index = vecdb.HNSWIndex(24, metric="l2", M=8, ef_construction=40)
+        index.add(base)
+        errors = []
+        victims = np.random.default_rng(5).permutation(len(base))[:2000]
+
+        def deleter():
+            for chunk in np.array_split(victims, 40):
+                index.delete(chunk)
+
+        def reader():
+            try:
+                for _ in range(40):
+                    ids, _ = index.search(queries[:4], 5, ef=32)
+                    assert ids.max() < len(base)
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=deleter), threading.Thread(target=reader)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        ids, _ = index.search(queries, 10, ef=100)
+        assert not np.isin(ids, victims).any()

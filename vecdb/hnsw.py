@@ -20,6 +20,7 @@ from vecdb import _core
 from vecdb._arrays import allowed_bitset, as_matrix, check_k, check_threads, positive_int
 from vecdb._native_index import NativeIndex
 from vecdb.flat import SearchResult, unwrap_single
+from vecdb.errors import InvalidDTypeError
 from vecdb.metrics import parse_metric
 
 DEFAULT_EF_SEARCH = 64
@@ -37,7 +38,8 @@ class HNSWIndex(NativeIndex):
             graph, more slowly.
         seed: seeds node levels; a single-threaded build is deterministic.
 
-    Capacity grows automatically. Searches may run while other threads add.
+    Capacity grows automatically. Searches may run while other threads add
+    or delete. Deleted vectors are never returned but keep guiding searches.
 
     Example:
         >>> index = HNSWIndex(384, metric="cosine", M=16, ef_construction=200)
@@ -52,6 +54,28 @@ class HNSWIndex(NativeIndex):
             dim, parse_metric(metric), positive_int(M, "M"), positive_int(ef_construction, "ef_construction"),
             positive_int(seed, "seed", minimum=0),
         )
+
+    def __len__(self) -> int:
+        """Vectors that can be returned (added and not deleted)."""
+        return self._native.size - self._native.deleted_count
+
+    @property
+    def id_bound(self) -> int:
+        """Ids assigned so far, deleted ones included: every id is below this,
+        and a boolean ``allowed`` mask has this length."""
+        return self._native.size
+
+    def delete(self, ids: Any) -> int:
+        """Mark vectors deleted: never returned again, still used to navigate.
+
+        Deleting an id twice is a no-op; an id never assigned raises
+        InvalidArgumentError and deletes nothing. Returns how many ids were
+        newly deleted. Their memory is not reclaimed yet.
+        """
+        id_array = np.atleast_1d(np.asarray(ids))
+        if id_array.ndim != 1 or (id_array.size and id_array.dtype.kind not in "iu"):
+            raise InvalidDTypeError(f"ids must be a 1-D array of integers, got {id_array.dtype} {id_array.shape}")
+        return self._native.remove(np.ascontiguousarray(id_array, dtype=np.int64))
 
     def __repr__(self) -> str:
         return (f"HNSWIndex(dim={self.dim}, metric={self.metric!r}, M={self._native.M}, "
@@ -82,7 +106,7 @@ class HNSWIndex(NativeIndex):
             k: neighbours per query (clipped to ``len(self)``).
             ef: beam width on layer 0 (default 64, never below ``k``):
                 higher is more accurate and slower.
-            allowed: optional filter: boolean mask of length ``len(self)`` or
+            allowed: optional filter: boolean mask of length ``id_bound`` or
                 ids. The search walks through filtered-out nodes but never
                 returns them.
             threads: worker threads for a batch; ``None`` uses every core.
@@ -90,7 +114,7 @@ class HNSWIndex(NativeIndex):
         k = check_k(k)
         ef = DEFAULT_EF_SEARCH if ef is None else positive_int(ef, "ef")
         matrix, single = as_matrix(queries, "float32", self.dim, "queries")
-        visible = len(self)
+        visible = self.id_bound
         words = allowed_bitset(allowed, visible)
         result = self._native.search(matrix, k, ef, words, check_threads(threads), visible)
         return unwrap_single(result, single)

@@ -200,7 +200,15 @@ void bind_hnsw_index(py::module_& m) {
       .def_property_readonly("ef_construction",
                              [](const vecdb::HnswIndex& self) { return self.params().ef_construction; })
       .def_property_readonly("size", &vecdb::HnswIndex::size)
+      .def_property_readonly("deleted_count", &vecdb::HnswIndex::deleted_count)
       .def_property_readonly("memory_bytes", &vecdb::HnswIndex::memory_bytes)
+      .def(
+          "remove",
+          [](vecdb::HnswIndex& self, const py::array_t<std::int64_t, py::array::c_style>& ids) {
+            VECDB_REQUIRE(ids.ndim() == 1, "ids must be a 1-D array");
+            return self.remove(ids.data(), static_cast<std::size_t>(ids.shape(0)));
+          },
+          py::arg("ids"))
       .def(
           "add",
           [](vecdb::HnswIndex& self, const py::array& vectors, int threads) {
@@ -220,7 +228,8 @@ void bind_hnsw_index(py::module_& m) {
             VECDB_REQUIRE(visible >= 0, "visible must be >= 0");
             VECDB_REQUIRE(ef >= 1, "ef must be >= 1, got " + std::to_string(ef));
             const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(visible), self.size());
-            const std::size_t width = result_width(k, n);
+            const std::size_t live = n - std::min(n, self.deleted_count());
+            const std::size_t width = result_width(k, live);
             const std::uint64_t* words = vecdb::allowed_words(allowed, n);
             const std::size_t n_threads = thread_count(threads);
             return search_into_arrays(queries.n, width, [&](std::int64_t* ids, float* d) {

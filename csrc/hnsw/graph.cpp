@@ -28,11 +28,6 @@ struct Farther {
 using MinQueue = std::priority_queue<Neighbor, std::vector<Neighbor>, Closer>;   // closest on top
 using MaxQueue = std::priority_queue<Neighbor, std::vector<Neighbor>, Farther>;  // farthest on top
 
-bool allowed_node(std::uint32_t node, std::size_t visible, const std::uint64_t* allowed) {
-  if (node >= visible) return false;
-  return allowed == nullptr || ((allowed[node >> 6] >> (node & 63)) & 1u);
-}
-
 }  // namespace
 
 HnswGraph::HnswGraph(const HnswParams& params)
@@ -92,14 +87,14 @@ std::uint32_t HnswGraph::greedy_descent(const DistanceComputer& distance, std::u
 }
 
 std::vector<Neighbor> HnswGraph::search_layer(const DistanceComputer& distance, std::uint32_t start,
-                                              std::size_t ef, int level, std::size_t visible,
-                                              const std::uint64_t* allowed, VisitedSet& visited) const {
+                                              std::size_t ef, int level, const ResultFilter& filter,
+                                              VisitedSet& visited) const {
   MinQueue candidates;
   MaxQueue results;
   const float start_distance = distance.to_query(start);
   visited.insert(start);
   candidates.emplace(start_distance, start);
-  if (allowed_node(start, visible, allowed)) results.emplace(start_distance, start);
+  if (filter.accepts(start)) results.emplace(start_distance, start);
   float worst = results.size() >= ef ? results.top().first : INFINITY;
 
   while (!candidates.empty()) {
@@ -115,7 +110,7 @@ std::vector<Neighbor> HnswGraph::search_layer(const DistanceComputer& distance, 
       const float d = distance.to_query(node);
       if (results.size() < ef || d < worst) {
         candidates.emplace(d, node);
-        if (allowed_node(node, visible, allowed)) {
+        if (filter.accepts(node)) {
           results.emplace(d, node);
           if (results.size() > ef) results.pop();
           if (results.size() >= ef) worst = results.top().first;
@@ -211,7 +206,7 @@ void HnswGraph::insert(std::uint32_t node, const DistanceComputer& distance, Vis
   for (int l = top; l >= 0; --l) {
     visited->reset(capacity());
     const std::vector<Neighbor> candidates =
-        search_layer(distance, current, params_.ef_construction, l, capacity(), nullptr, *visited);
+        search_layer(distance, current, params_.ef_construction, l, ResultFilter{capacity()}, *visited);
     chosen[l] = select_neighbors(distance, candidates, params_.M);
     {
       std::lock_guard<std::mutex> lock(lock_for(node));
@@ -230,15 +225,14 @@ void HnswGraph::insert(std::uint32_t node, const DistanceComputer& distance, Vis
 }
 
 std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::size_t k, std::size_t ef,
-                                        std::size_t visible, const std::uint64_t* allowed,
-                                        VisitedPool& pool) const {
+                                        const ResultFilter& filter, VisitedPool& pool) const {
   const std::uint64_t entry = entry_.load(std::memory_order_acquire);
   if (entry == kNoEntry || k == 0) return {};
   const std::uint32_t start =
       greedy_descent(distance, static_cast<std::uint32_t>(entry), static_cast<int>(entry >> 32), 0);
   auto visited = pool.borrow(capacity());
   std::vector<Neighbor> found =
-      search_layer(distance, start, std::max(ef, k), 0, visible, allowed, *visited);
+      search_layer(distance, start, std::max(ef, k), 0, filter, *visited);
   if (found.size() > k) found.resize(k);
   return found;
 }

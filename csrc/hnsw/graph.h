@@ -38,6 +38,22 @@ struct HnswParams {
 
 using Neighbor = std::pair<float, std::uint32_t>;  // (distance, node)
 
+// Which nodes a search may return (it still walks through the others): ids
+// below `visible`, whose bit is set in `allowed` (if given) and clear in
+// `excluded` (if given; deleted nodes). Bits are read atomically, so another
+// thread may set excluded bits during the search.
+struct ResultFilter {
+  std::size_t visible = 0;
+  const std::uint64_t* allowed = nullptr;
+  const std::uint64_t* excluded = nullptr;
+
+  bool accepts(std::uint32_t node) const {
+    if (node >= visible) return false;
+    if (allowed && !((allowed[node >> 6] >> (node & 63)) & 1u)) return false;
+    return !excluded || !((__atomic_load_n(excluded + (node >> 6), __ATOMIC_RELAXED) >> (node & 63)) & 1u);
+  }
+};
+
 class HnswGraph {
  public:
   explicit HnswGraph(const HnswParams& params);
@@ -55,12 +71,10 @@ class HnswGraph {
   // Links node into the graph; distance is bound to node's own vector.
   void insert(std::uint32_t node, const DistanceComputer& distance, VisitedPool& pool);
 
-  // Up to k nearest nodes to the computer's query, closest first. Nodes with
-  // id >= visible are never returned; with `allowed`, only nodes whose bit is
-  // set are (the search still walks through the others).
+  // Up to k nearest nodes to the computer's query that `filter` accepts,
+  // closest first.
   std::vector<Neighbor> search(const DistanceComputer& distance, std::size_t k, std::size_t ef,
-                               std::size_t visible, const std::uint64_t* allowed,
-                               VisitedPool& pool) const;
+                               const ResultFilter& filter, VisitedPool& pool) const;
 
   std::size_t memory_bytes() const;
 
@@ -77,8 +91,7 @@ class HnswGraph {
   std::uint32_t greedy_descent(const DistanceComputer& distance, std::uint32_t start, int from_level,
                                int to_level) const;
   std::vector<Neighbor> search_layer(const DistanceComputer& distance, std::uint32_t start, std::size_t ef,
-                                     int level, std::size_t visible, const std::uint64_t* allowed,
-                                     VisitedSet& visited) const;
+                                     int level, const ResultFilter& filter, VisitedSet& visited) const;
   std::vector<std::uint32_t> select_neighbors(const DistanceComputer& distance,
                                               const std::vector<Neighbor>& sorted_candidates,
                                               std::size_t max_count) const;
