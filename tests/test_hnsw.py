@@ -251,3 +251,83 @@ class TestDelete:
         assert errors == []
         ids, _ = index.search(queries, 10, ef=100)
         assert not np.isin(ids, victims).any()
+
+
+def fnv1a64(data: bytes) -> int:
+    """The checksum the HNSW format stamps (FNV-1a, 64-bit)."""
+    value = 0xCBF29CE484222325
+    for byte in data:
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+def restamp(data: bytes) -> bytes:
+    """Recompute the trailing checksum after a deliberate edit."""
+    body = data[:-8]
+    return body + fnv1a64(body).to_bytes(8, "little")
+
+
+class TestPersistence:
+    @pytest.fixture
+    def small(self):
+        rng = np.random.default_rng(11)
+        index = vecdb.HNSWIndex(6, metric="cosine", M=4, ef_construction=20, seed=9)
+        index.add(clustered(rng, 300, 6))
+        index.delete([5, 17])
+        return index, clustered(rng, 10, 6)
+
+    def test_round_trip_through_bytes_and_file(self, tmp_path, small):
+        index, queries = small
+        path = tmp_path / "graph.hnsw"
+        index.save(path)
+        assert [p.name for p in tmp_path.iterdir()] == ["graph.hnsw"]  # no temp files left
+        for loaded in (vecdb.HNSWIndex.from_bytes(index.to_bytes()), vecdb.HNSWIndex.load(path)):
+            assert (len(loaded), loaded.id_bound, loaded.dim, loaded.metric) == (298, 300, 6, "cosine")
+            for ef in (4, 50):
+                want = index.search(queries, 5, ef=ef)
+                got = loaded.search(queries, 5, ef=ef)
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])
+            # Still a working index: it grows and stays searchable.
+            loaded.add(queries)
+            ids, dists = loaded.search(queries[0], 1)
+            assert ids[0] == 300 and dists[0] == pytest.approx(0.0, abs=1e-6)
+
+    def test_empty_index_round_trips(self):
+        loaded = vecdb.HNSWIndex.from_bytes(vecdb.HNSWIndex(3, metric="l2").to_bytes())
+        assert len(loaded) == 0 and loaded.search(np.ones(3), 2)[0].shape == (0,)
+
+    def test_every_truncation_is_refused(self, small):
+        data = small[0].to_bytes()
+        for length in list(range(0, 64)) + list(range(64, len(data), 97)) + [len(data) - 1]:
+            with pytest.raises(vecdb.errors.CorruptIndexError):
+                vecdb.HNSWIndex.from_bytes(data[:length])
+
+    def test_flipped_bits_are_refused(self, small):
+        data = bytearray(small[0].to_bytes())
+        for position in range(0, len(data), max(1, len(data) // 50)):
+            damaged = bytearray(data)
+            damaged[position] ^= 0x10
+            with pytest.raises(vecdb.errors.CorruptIndexError):
+                vecdb.HNSWIndex.from_bytes(bytes(damaged))
+
+    def test_wrong_magic_and_unknown_version(self, small):
+        data = small[0].to_bytes()
+        with pytest.raises(vecdb.errors.CorruptIndexError, match="magic"):
+            vecdb.HNSWIndex.from_bytes(b"NOTVECDB" + data[8:])
+        future = restamp(data[:8] + (2).to_bytes(4, "little") + data[12:])
+        with pytest.raises(vecdb.errors.CorruptIndexError, match="format version 2"):
+            vecdb.HNSWIndex.from_bytes(future)
+
+    def test_consistent_checksum_but_bad_link_is_refused(self, small):
+        data = bytearray(small[0].to_bytes())
+        header = 8 + 4 + 4 + 8 * 5
+        entry_and_levels = 8 + 300
+        first_link = header + entry_and_levels + 4  # node 0, layer 0, after its count
+        data[first_link:first_link + 4] = (10_000).to_bytes(4, "little")
+        with pytest.raises(vecdb.errors.CorruptIndexError, match="bad link"):
+            vecdb.HNSWIndex.from_bytes(restamp(bytes(data)))
+
+    def test_not_bytes(self):
+        with pytest.raises(InvalidDTypeError, match="must be bytes"):
+            vecdb.HNSWIndex.from_bytes("graph")

@@ -29,3 +29,7 @@ class InvalidDTypeError(VecdbError, TypeError):
     """An array or argument has a type that cannot be used or safely converted."""
 
     http_status = 400
+
+
+class CorruptIndexError(InvalidArgumentError):
+    """Saved index data is truncated, corrupted or of an unknown format version."""

@@ -12,7 +12,9 @@ are usually unit length, where ``"ip"`` and ``"cosine"`` rank alike.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import os
+from pathlib import Path
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -20,7 +22,8 @@ from vecdb import _core
 from vecdb._arrays import allowed_bitset, as_matrix, check_k, check_threads, positive_int
 from vecdb._native_index import NativeIndex
 from vecdb.flat import SearchResult, unwrap_single
-from vecdb.errors import InvalidDTypeError
+from vecdb._files import write_atomically
+from vecdb.errors import CorruptIndexError, InvalidArgumentError, InvalidDTypeError
 from vecdb.metrics import parse_metric
 
 DEFAULT_EF_SEARCH = 64
@@ -76,6 +79,38 @@ class HNSWIndex(NativeIndex):
         if id_array.ndim != 1 or (id_array.size and id_array.dtype.kind not in "iu"):
             raise InvalidDTypeError(f"ids must be a 1-D array of integers, got {id_array.dtype} {id_array.shape}")
         return self._native.remove(np.ascontiguousarray(id_array, dtype=np.int64))
+
+    def to_bytes(self) -> bytes:
+        """The whole index (vectors, graph, deletions) in vecdb's versioned,
+        checksummed HNSW format."""
+        return self._native.serialize()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "HNSWIndex":
+        """Rebuild an index from :meth:`to_bytes` output.
+
+        Raises CorruptIndexError for truncated or corrupted data or an
+        unknown format version; never returns a damaged index.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidDTypeError(f"data must be bytes, got {type(data).__name__}")
+        try:
+            native = _core.HnswIndex.deserialize(bytes(data))
+        except InvalidArgumentError as exc:
+            raise CorruptIndexError(str(exc)) from None
+        index = cls.__new__(cls)
+        index._native = native
+        return index
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Write the index to ``path`` atomically: a crash leaves either the
+        old file or the new one, never a half-written file."""
+        write_atomically(Path(path), self.to_bytes())
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike]) -> "HNSWIndex":
+        """Read an index written by :meth:`save` (see :meth:`from_bytes`)."""
+        return cls.from_bytes(Path(path).read_bytes())
 
     def __repr__(self) -> str:
         return (f"HNSWIndex(dim={self.dim}, metric={self.metric!r}, M={self._native.M}, "

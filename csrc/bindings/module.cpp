@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -202,6 +203,24 @@ void bind_hnsw_index(py::module_& m) {
       .def_property_readonly("size", &vecdb::HnswIndex::size)
       .def_property_readonly("deleted_count", &vecdb::HnswIndex::deleted_count)
       .def_property_readonly("memory_bytes", &vecdb::HnswIndex::memory_bytes)
+      .def("serialize",
+           [](const vecdb::HnswIndex& self) {
+             std::vector<std::uint8_t> bytes;
+             {
+               py::gil_scoped_release release;
+               bytes = self.serialize();
+             }
+             return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+           })
+      .def_static(
+          "deserialize",
+          [](const py::bytes& data) {
+            const std::string_view view = data;
+            py::gil_scoped_release release;
+            return vecdb::HnswIndex::deserialize(reinterpret_cast<const std::uint8_t*>(view.data()),
+                                                 view.size());
+          },
+          py::arg("data"))
       .def(
           "remove",
           [](vecdb::HnswIndex& self, const py::array_t<std::int64_t, py::array::c_style>& ids) {

@@ -36,6 +36,8 @@ class DenseVectors {
   const float* row(std::uint32_t node) const {
     return data_.data() + static_cast<std::size_t>(node) * dim_;
   }
+  // Raw access for loading a saved index (rows already prepared).
+  float* mutable_row(std::uint32_t node) { return data_.data() + static_cast<std::size_t>(node) * dim_; }
 
   std::size_t memory_bytes() const { return data_.capacity() * sizeof(float); }
 

@@ -246,3 +246,49 @@ std::size_t HnswGraph::memory_bytes() const {
 }
 
 }  // namespace vecdb
+
+namespace vecdb {
+
+void HnswGraph::write(ByteWriter& out, std::size_t size) const {
+  out.put<std::uint64_t>(entry_.load(std::memory_order_acquire));
+  out.put_bytes(levels_.data(), size);
+  out.put_bytes(level0_.data(), size * level0_stride_ * sizeof(std::uint32_t));
+  for (std::size_t node = 0; node < size; ++node) {
+    if (levels_[node] > 0)
+      out.put_bytes(upper_[node].get(), levels_[node] * (1 + params_.M) * sizeof(std::uint32_t));
+  }
+}
+
+void HnswGraph::read(ByteReader& in, std::size_t size) {
+  VECDB_ASSERT(capacity() >= size);
+  const std::string& what = in.what();
+  const std::uint64_t entry = in.get<std::uint64_t>();
+  in.get_bytes(levels_.data(), size);
+  in.get_bytes(level0_.data(), size * level0_stride_ * sizeof(std::uint32_t));
+  for (std::size_t node = 0; node < size; ++node) {
+    const int level = levels_[node];
+    VECDB_REQUIRE(level <= 30, what + " is corrupt: node " + std::to_string(node) + " has level " +
+                                   std::to_string(level));
+    if (level > 0) {
+      upper_[node].reset(new std::uint32_t[static_cast<std::size_t>(level) * (1 + params_.M)]);
+      in.get_bytes(upper_[node].get(), static_cast<std::size_t>(level) * (1 + params_.M) * sizeof(std::uint32_t));
+    }
+    for (int l = 0; l <= level; ++l) {
+      const std::uint32_t* list = links(static_cast<std::uint32_t>(node), l);
+      VECDB_REQUIRE(list[0] <= max_links(l), what + " is corrupt: too many links at node " + std::to_string(node));
+      for (std::uint32_t i = 1; i <= list[0]; ++i)
+        VECDB_REQUIRE(list[i] < size && levels_[list[i]] >= l,
+                      what + " is corrupt: bad link from node " + std::to_string(node));
+    }
+  }
+  if (size == 0) {
+    VECDB_REQUIRE(entry == kNoEntry, what + " is corrupt: entry point in an empty graph");
+  } else {
+    const auto node = static_cast<std::uint32_t>(entry);
+    VECDB_REQUIRE(entry != kNoEntry && node < size && static_cast<int>(entry >> 32) == levels_[node],
+                  what + " is corrupt: bad entry point");
+  }
+  entry_.store(entry, std::memory_order_release);
+}
+
+}  // namespace vecdb

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/bytes.h"
 #include "hnsw/distance_computer.h"
 #include "hnsw/visited.h"
 
@@ -77,6 +78,12 @@ class HnswGraph {
                                const ResultFilter& filter, VisitedPool& pool) const;
 
   std::size_t memory_bytes() const;
+
+  // The first `size` nodes' levels, links and the entry point. The caller
+  // excludes writers while saving; read() expects an empty graph reserved
+  // for at least `size` nodes and validates every link.
+  void write(ByteWriter& out, std::size_t size) const;
+  void read(ByteReader& in, std::size_t size);
 
  private:
   static constexpr std::size_t kLockStripes = 1024;

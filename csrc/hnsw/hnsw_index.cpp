@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/bytes.h"
 #include "common/error.h"
 #include "common/parallel.h"
 
@@ -82,6 +83,92 @@ void HnswIndex::search(const float* queries, std::size_t m, std::size_t k, std::
       }
     }
   });
+}
+
+}  // namespace vecdb
+
+namespace vecdb {
+namespace {
+
+// File layout, version 1 (little-endian):
+//   magic "VECDBHNS", u32 version, u32 metric, u64 dim, u64 M,
+//   u64 ef_construction, u64 seed, u64 size            -- the header
+//   graph (entry point, levels, layer-0 links, upper links), vectors
+//   (size x dim float32), deleted bitset ((size + 63) / 64 u64)
+//   u64 checksum of every byte before it
+constexpr char kMagic[8] = {'V', 'E', 'C', 'D', 'B', 'H', 'N', 'S'};
+constexpr std::uint32_t kFormatVersion = 1;
+const char* const kWhat = "HNSW index data";
+
+}  // namespace
+
+std::vector<std::uint8_t> HnswIndex::serialize() const {
+  std::lock_guard<std::mutex> adding(add_mutex_);
+  std::shared_lock<std::shared_mutex> shared(growth_);
+  const std::size_t count = size();
+  ByteWriter out;
+  out.put_bytes(kMagic, sizeof(kMagic));
+  out.put<std::uint32_t>(kFormatVersion);
+  out.put<std::uint32_t>(static_cast<std::uint32_t>(metric()));
+  out.put<std::uint64_t>(dim());
+  out.put<std::uint64_t>(params().M);
+  out.put<std::uint64_t>(params().ef_construction);
+  out.put<std::uint64_t>(params().seed);
+  out.put<std::uint64_t>(count);
+  graph_.write(out, count);
+  out.put_bytes(vectors_.row(0), count * dim() * sizeof(float));
+  for (std::size_t w = 0; w < (count + 63) / 64; ++w)
+    out.put<std::uint64_t>(__atomic_load_n(&deleted_[w], __ATOMIC_RELAXED));
+  out.put<std::uint64_t>(checksum64(out.bytes().data(), out.bytes().size()));
+  return std::move(out.bytes());
+}
+
+std::unique_ptr<HnswIndex> HnswIndex::deserialize(const std::uint8_t* data, std::size_t size) {
+  VECDB_REQUIRE(size >= sizeof(kMagic) + 8 && std::memcmp(data, kMagic, sizeof(kMagic)) == 0,
+                std::string(kWhat) + " does not start with the vecdb HNSW magic bytes");
+  ByteReader in(data, size - 8, kWhat);
+  char magic[8];
+  in.get_bytes(magic, sizeof(magic));
+  const auto version = in.get<std::uint32_t>();
+  VECDB_REQUIRE(version == kFormatVersion, std::string(kWhat) + " has format version " +
+                                               std::to_string(version) + "; this vecdb reads version " +
+                                               std::to_string(kFormatVersion));
+  std::uint64_t stored_checksum;
+  std::memcpy(&stored_checksum, data + size - 8, 8);
+  VECDB_REQUIRE(stored_checksum == checksum64(data, size - 8),
+                std::string(kWhat) + " is corrupt or truncated (checksum mismatch)");
+  const auto metric = in.get<std::uint32_t>();
+  VECDB_REQUIRE(metric <= 2, std::string(kWhat) + " has an unknown metric");
+  HnswParams params;
+  const auto dim = in.get<std::uint64_t>();
+  params.M = in.get<std::uint64_t>();
+  params.ef_construction = in.get<std::uint64_t>();
+  params.seed = in.get<std::uint64_t>();
+  const auto count = in.get<std::uint64_t>();
+  VECDB_REQUIRE(dim >= 1 && dim <= kMaxDim && params.M >= 2 && params.M <= 256 &&
+                    params.ef_construction >= 1 && count < (std::uint64_t{1} << 32) - 1,
+                std::string(kWhat) + " has invalid parameters");
+  // Every node costs at least its level byte, links and vector: refuse a
+  // size the input cannot hold before allocating for it.
+  const std::uint64_t per_node = 1 + (1 + 2 * params.M) * 4 + dim * 4;
+  VECDB_REQUIRE(count <= in.remaining() / per_node, std::string(kWhat) + " is truncated");
+
+  auto index = std::make_unique<HnswIndex>(dim, static_cast<Metric>(metric), params);
+  const std::size_t capacity = std::max<std::size_t>(count, 1);
+  index->graph_.reserve(capacity);
+  index->vectors_.reserve(capacity);
+  index->deleted_.assign((capacity + 63) / 64, 0);
+  index->graph_.read(in, count);
+  in.get_bytes(index->vectors_.mutable_row(0), count * dim * sizeof(float));
+  std::size_t deleted = 0;
+  for (std::size_t w = 0; w < (count + 63) / 64; ++w) {
+    index->deleted_[w] = in.get<std::uint64_t>();
+    deleted += static_cast<std::size_t>(__builtin_popcountll(index->deleted_[w]));
+  }
+  VECDB_REQUIRE(in.remaining() == 0, std::string(kWhat) + " has trailing bytes");
+  index->size_.store(count, std::memory_order_release);
+  index->deleted_count_.store(deleted, std::memory_order_release);
+  return index;
 }
 
 }  // namespace vecdb

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <vector>
@@ -36,6 +37,13 @@ class HnswIndex {
   // returns the id of the first. One add runs at a time; searches go on.
   std::int64_t add(const float* rows, std::size_t n, std::size_t n_threads);
 
+  // The whole index as bytes: a versioned, checksummed format (see
+  // hnsw_index.cpp). Adds wait while it is written; searches go on.
+  std::vector<std::uint8_t> serialize() const;
+  // Rebuilds an index from serialize() output; a truncated, corrupted or
+  // unknown-version input throws vecdb::Error, never yields a broken index.
+  static std::unique_ptr<HnswIndex> deserialize(const std::uint8_t* data, std::size_t size);
+
   // Marks nodes deleted: never returned again, still used to navigate.
   // Throws on an id >= size() (before marking any); deleting twice is a
   // no-op. Returns how many were newly deleted.
@@ -48,13 +56,13 @@ class HnswIndex {
               std::int64_t* ids, float* distances) const;
 
  private:
+  mutable std::mutex add_mutex_;
   DenseVectors vectors_;
   HnswGraph graph_;
   std::atomic<std::size_t> size_{0};
   std::atomic<std::size_t> deleted_count_{0};
   std::vector<std::uint64_t> deleted_;  // bitset over capacity, atomic bit ops
   mutable std::shared_mutex growth_;
-  std::mutex add_mutex_;
   mutable VisitedPool visited_;
 };
 
