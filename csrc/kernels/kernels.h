@@ -39,7 +39,7 @@ struct KernelTable {
   TileF32 f32[2][2];
   TileF16 f16[2][2];  // query float32, stored IEEE half
   TileI8 i8[2][2];    // int32 accumulation, exact; returned as float
-  PairF32 f32_pair[2];  // one pair, indexed by reduction (graph search)
+  PairF32 f32_pair[2];  // one pair, fast but rounded differently (graph search)
 };
 
 enum class SimdLevel : int { Portable = 0, AVX2 = 1, AVX512 = 2 };

@@ -147,15 +147,24 @@ void tile(const typename Fam::QT* Q, std::size_t m, const typename Fam::XT* X, s
     query_rows<Fam, R, 1, single_vectors, Streaming>(Q + i * d, X, n, d, out + i * n);
 }
 
-// One pair, the same accumulation order as every tile: for graph search,
-// which computes distances one neighbour at a time.
+// One pair with four accumulators: about 3x shorter dependency chains than
+// pair(), for graph search, where a distance is needed at once and only
+// approximate ranking matters. Rounds differently from the tiles (the
+// exact-search paths never use it).
 template <class Fam, Reduction R>
-float pair(const typename Fam::QT* a, const typename Fam::XT* b, std::size_t d) {
-  const typename Fam::QT* q[1] = {a};
-  const typename Fam::XT* x[1] = {b};
-  float out;
-  micro_tile<Fam, R, 1, 1>(q, x, d, &out, 1);
-  return out;
+float pair_fast(const typename Fam::QT* a, const typename Fam::XT* b, std::size_t d) {
+  constexpr std::size_t W = Fam::W;
+  typename Fam::Acc acc[4] = {Fam::zero(), Fam::zero(), Fam::zero(), Fam::zero()};
+  std::size_t j = 0;
+  for (; j + 4 * W <= d; j += 4 * W) {
+    for (std::size_t u = 0; u < 4; ++u)
+      acc[u] = Fam::template step<R>(acc[u], Fam::load_q(a + j + u * W), Fam::load_x(b + j + u * W));
+  }
+  for (; j + W <= d; j += W) acc[0] = Fam::template step<R>(acc[0], Fam::load_q(a + j), Fam::load_x(b + j));
+  if (j < d) acc[1] = Fam::template step<R>(acc[1], Fam::load_q_tail(a + j, d - j), Fam::load_x_tail(b + j, d - j));
+  float sums[4];
+  Fam::finish4(acc[0], acc[1], acc[2], acc[3], sums);
+  return (sums[0] + sums[1]) + (sums[2] + sums[3]);
 }
 
 constexpr KernelTable make_table(const char* name) {
@@ -169,6 +178,6 @@ constexpr KernelTable make_table(const char* name) {
        {&tile<F16, Reduction::Dot, true>, &tile<F16, Reduction::L2, true>}},
       {{&tile<Int8Family, Reduction::Dot, false>, &tile<Int8Family, Reduction::L2, false>},
        {&tile<Int8Family, Reduction::Dot, true>, &tile<Int8Family, Reduction::L2, true>}},
-      {&pair<F32, Reduction::Dot>, &pair<F32, Reduction::L2>},
+      {&pair_fast<F32, Reduction::Dot>, &pair_fast<F32, Reduction::L2>},
   };
 }
