@@ -34,6 +34,14 @@ std::size_t thread_count(int threads) {
   return std::min<std::size_t>(static_cast<std::size_t>(threads), kMaxThreads);
 }
 
+// Index constructors take a Python int; a negative one must not wrap around.
+std::size_t checked_dim(long long dim) {
+  VECDB_REQUIRE(dim >= 1 && static_cast<std::size_t>(dim) <= vecdb::kMaxDim,
+                "dimension must be between 1 and " + std::to_string(vecdb::kMaxDim) + ", got " +
+                    std::to_string(dim));
+  return static_cast<std::size_t>(dim);
+}
+
 DType query_dtype_for(DType base) { return base == DType::I8 ? DType::I8 : DType::F32; }
 
 VectorsView query_view(const py::array& queries, DType base_dtype, std::size_t dim) {
@@ -120,10 +128,7 @@ std::vector<std::string> simd_levels() {
 void bind_flat_index(py::module_& m) {
   py::class_<vecdb::FlatIndex>(m, "FlatIndex")
       .def(py::init([](long long dim, const std::string& metric, const std::string& dtype) {
-             VECDB_REQUIRE(dim >= 1 && static_cast<std::size_t>(dim) <= vecdb::kMaxDim,
-                           "dimension must be between 1 and " + std::to_string(vecdb::kMaxDim) +
-                               ", got " + std::to_string(dim));
-             return new vecdb::FlatIndex(static_cast<std::size_t>(dim),
+             return new vecdb::FlatIndex(checked_dim(dim),
                                          vecdb::metric_from_name(metric),
                                          vecdb::dtype_from_name(dtype));
            }),
@@ -180,9 +185,6 @@ void bind_hnsw_index(py::module_& m) {
   py::class_<vecdb::HnswIndex>(m, "HnswIndex")
       .def(py::init([](long long dim, const std::string& metric, long long M, long long ef_construction,
                        unsigned long long seed) {
-             VECDB_REQUIRE(dim >= 1 && static_cast<std::size_t>(dim) <= vecdb::kMaxDim,
-                           "dimension must be between 1 and " + std::to_string(vecdb::kMaxDim) +
-                               ", got " + std::to_string(dim));
              VECDB_REQUIRE(M >= 2 && M <= 256, "M must be between 2 and 256, got " + std::to_string(M));
              VECDB_REQUIRE(ef_construction >= 1 && ef_construction <= 100000,
                            "ef_construction must be between 1 and 100000, got " +
@@ -191,7 +193,7 @@ void bind_hnsw_index(py::module_& m) {
              params.M = static_cast<std::size_t>(M);
              params.ef_construction = static_cast<std::size_t>(ef_construction);
              params.seed = seed;
-             return new vecdb::HnswIndex(static_cast<std::size_t>(dim), vecdb::metric_from_name(metric), params);
+             return new vecdb::HnswIndex(checked_dim(dim), vecdb::metric_from_name(metric), params);
            }),
            py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("seed"))
       .def_property_readonly("dim", &vecdb::HnswIndex::dim)

@@ -25,11 +25,6 @@ struct Candidates {
   const std::int64_t* ids = nullptr;
 };
 
-template <Metric M>
-inline float distance_of(float raw, float q_inv, float x_inv) {
-  return finish_distance(M, raw, q_inv, x_inv);
-}
-
 // Offers one block of raw reductions (qc x xc) to the heaps. Most candidates
 // lose to the current k-th best, so the test against the threshold comes
 // first and the heap is touched rarely. NaN distances (finite inputs that
@@ -45,7 +40,7 @@ void offer_block(const float* raw, std::size_t qc, std::size_t xc, std::size_t q
     float threshold = heap.threshold();
     for (std::size_t b = 0; b < xc; ++b) {
       const float x_inv = M == Metric::Cosine ? base.inv_norms[x0 + b] : 0.0f;
-      const float distance = distance_of<M>(row[b], q_inv, x_inv);
+      const float distance = finish_distance(M, row[b], q_inv, x_inv);
       if (!(distance <= threshold)) continue;
       if (Filtered && !bit_is_set(allowed, x0 + b)) continue;
       heap.push(distance, static_cast<std::int64_t>(x0 + b));
