@@ -41,3 +41,12 @@ def tolerance(queries: np.ndarray, data: np.ndarray, metric: str) -> float:
         return 1e-5 * np.sqrt(dim) + 1e-6
     scale = (q.max(initial=0) + x.max(initial=0)) ** 2 * dim
     return 1e-6 * np.sqrt(dim) * scale + 1e-6
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fraction of each row's true neighbours (ids >= 0) that were found."""
+    found = np.atleast_2d(found)
+    truth = np.atleast_2d(truth)
+    hits = [len(set(f[f >= 0].tolist()) & set(t[t >= 0].tolist())) / max(1, int((t >= 0).sum()))
+            for f, t in zip(found, truth)]
+    return float(np.mean(hits))

@@ -17,6 +17,7 @@ from vecdb import _core
 from vecdb.errors import DimensionMismatchError, InvalidArgumentError, InvalidDTypeError
 
 DTYPES = ("float32", "float16", "int8")
+_NATIVE_DTYPES = {name: np.dtype(name).newbyteorder("=") for name in DTYPES}
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
 # Asking the OS costs ~10 us, which small searches would pay on every call.
 _HARDWARE_THREADS = _core.hardware_threads()
@@ -55,6 +56,10 @@ def as_matrix(values: Any, dtype: str, dim: Optional[int], what: str) -> Tuple[n
     Returns the array and whether the input was a single 1-D vector. No copy
     is made when the input already has the right dtype and layout.
     """
+    # Fast path for the common case (a search costs ~100 us; this saves ~2).
+    if (type(values) is np.ndarray and values.dtype == _NATIVE_DTYPES[dtype] and values.flags.c_contiguous
+            and 1 <= values.ndim <= 2 and values.shape[-1] and (dim is None or values.shape[-1] == dim)):
+        return (values[np.newaxis, :], True) if values.ndim == 1 else (values, False)
     array = _as_numeric_array(values, what)
     single = array.ndim == 1
     if single:
@@ -83,7 +88,7 @@ def _convert(array: np.ndarray, dtype: str, what: str) -> np.ndarray:
         return _to_int8(array, what)
     if dtype == "float16" and array.dtype != np.float16:
         _check_float16_range(array, what)
-    return np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("="))
+    return np.ascontiguousarray(array, dtype=_NATIVE_DTYPES[dtype])
 
 
 def _to_int8(array: np.ndarray, what: str) -> np.ndarray:
@@ -142,20 +147,67 @@ def allowed_bitset(allowed: Any, n: int) -> Optional[np.ndarray]:
     """
     if allowed is None:
         return None
-    array = np.asarray(allowed)
-    if array.ndim != 1:
-        raise InvalidArgumentError(f"allowed must be 1-D (a boolean mask or a list of ids), got {array.ndim}-D")
-    mask = np.zeros(((n + 63) // 64) * 64, dtype=bool)
+    array = _filter_array(allowed)
+    mask = np.zeros(n, dtype=bool)
     if array.dtype == np.bool_:
         if array.shape[0] != n:
             raise InvalidArgumentError(f"allowed mask has length {array.shape[0]}, expected {n}")
-        mask[:n] = array
-    elif array.dtype.kind in "iu" or array.size == 0:
+        mask[:] = array
+    else:
         ids = array.astype(np.int64, copy=False)
         if ids.size and (ids.min() < 0 or ids.max() >= n):
             bad = int(ids[(ids < 0) | (ids >= n)][0])
             raise InvalidArgumentError(f"allowed id {bad} is out of range [0, {n})")
         mask[ids] = True
-    else:
+    return _pack(mask)
+
+
+def id_filter_bitset(allowed: Any, id_bound: int) -> Optional[np.ndarray]:
+    """Pack a filter over caller-chosen ids (an index's ``id_bound`` bounds them).
+
+    ``allowed`` is ``None``, a boolean mask indexed by id (ids beyond its end
+    are not allowed), or an array of ids (ids not in the index are ignored).
+    """
+    if allowed is None:
+        return None
+    array = _filter_array(allowed)
+    if array.dtype == np.bool_:
+        return _pack(array[:id_bound])
+    ids = array.astype(np.int64, copy=False)
+    if ids.size and ids.min() < 0:
+        raise InvalidArgumentError(f"allowed ids must be >= 0, got {int(ids.min())}")
+    mask = np.zeros(id_bound, dtype=bool)
+    mask[ids[ids < id_bound]] = True
+    return _pack(mask)
+
+
+def _filter_array(allowed: Any) -> np.ndarray:
+    array = np.asarray(allowed)
+    if array.ndim != 1:
+        raise InvalidArgumentError(f"allowed must be 1-D (a boolean mask or a list of ids), got {array.ndim}-D")
+    if array.dtype != np.bool_ and array.dtype.kind not in "iu" and array.size:
         raise InvalidDTypeError(f"allowed must be a boolean mask or integer ids, got dtype {array.dtype}")
-    return np.packbits(mask, bitorder="little").view("<u8").astype(np.uint64)
+    if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
+        raise InvalidArgumentError("allowed ids must be below 2^63")
+    return array if array.size or array.dtype == np.bool_ else array.astype(np.int64)
+
+
+def _pack(mask: np.ndarray) -> np.ndarray:
+    padded = np.zeros(((mask.shape[0] + 63) // 64) * 64, dtype=bool)
+    padded[: mask.shape[0]] = mask
+    return np.packbits(padded, bitorder="little").view("<u8").astype(np.uint64)
+
+
+def as_ids(ids: Any, what: str = "ids") -> np.ndarray:
+    """Caller ids (an int, or a 1-D sequence or array of ints) as a
+    contiguous int64 array; values are checked by the index."""
+    array = np.atleast_1d(np.asarray(ids))
+    if array.ndim != 1:
+        raise InvalidDTypeError(f"{what} must be an integer or a 1-D array of integers, got shape {array.shape}")
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.dtype.kind not in "iu":
+        raise InvalidDTypeError(f"{what} must be integers, got dtype {array.dtype}")
+    if array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
+        raise InvalidArgumentError(f"{what} must be below 2^63")
+    return np.ascontiguousarray(array, dtype=np.int64)

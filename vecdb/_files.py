@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: write a temporary file in the same
-    folder, fsync it, rename it over ``path``, then fsync the folder so the
-    rename itself survives a crash."""
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Replace ``path`` with what ``write`` puts into a file: a temporary
+    file in the same folder, fsynced, renamed over ``path``, then the folder
+    fsynced so the rename itself survives a crash. A failure leaves the old
+    file in place and no temporary behind."""
     folder = path.parent if str(path.parent) else Path(".")
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

@@ -33,3 +33,12 @@ class InvalidDTypeError(VecdbError, TypeError):
 
 class CorruptIndexError(InvalidArgumentError):
     """Saved index data is truncated, corrupted or of an unknown format version."""
+
+
+class NotFoundError(VecdbError, KeyError):
+    """An id (or another named thing) is not there."""
+
+    http_status = 404
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

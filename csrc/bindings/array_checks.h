@@ -100,18 +100,42 @@ inline VectorsView matrix_view(const py::array& a, DType expected, const char* w
   return v;
 }
 
-// The allowed-id bitset: a 1-D uint64 array covering at least n ids.
-inline const std::uint64_t* allowed_words(const py::object& allowed, std::size_t n) {
-  if (allowed.is_none()) return nullptr;
-  const py::array words = allowed.cast<py::array>();
+// A filter bitset: a contiguous 1-D uint64 array; bit i of word i / 64 is
+// id i. The array must stay referenced while the view is used.
+struct BitsetView {
+  const std::uint64_t* words = nullptr;
+  std::uint64_t bits = 0;
+};
+
+inline BitsetView bitset_view(const py::object& allowed) {
+  if (allowed.is_none()) return {};
+  VECDB_REQUIRE(py::isinstance<py::array>(allowed), "allowed bitset must be a numpy array");
+  const auto words = py::reinterpret_borrow<py::array>(allowed);
   VECDB_REQUIRE(words.ndim() == 1 && words.dtype().kind() == 'u' && words.dtype().itemsize() == 8 &&
                     (words.flags() & py::array::c_style),
                 "allowed bitset must be a contiguous 1-D uint64 array");
-  VECDB_REQUIRE(static_cast<std::size_t>(words.shape(0)) * 64 >= n,
-                "allowed bitset has " + std::to_string(words.shape(0)) + " words; " +
-                    std::to_string((n + 63) / 64) + " are needed for " + std::to_string(n) +
-                    " vectors");
-  return static_cast<const std::uint64_t*>(words.data());
+  return {static_cast<const std::uint64_t*>(words.data()), static_cast<std::uint64_t>(words.shape(0)) * 64};
+}
+
+// The allowed-id bitset of an index of n vectors: it must cover every id.
+inline const std::uint64_t* allowed_words(const py::object& allowed, std::size_t n) {
+  const BitsetView view = bitset_view(allowed);
+  VECDB_REQUIRE(view.words == nullptr || view.bits >= n,
+                "allowed bitset has " + std::to_string(view.bits / 64) + " words; " + std::to_string((n + 63) / 64) +
+                    " are needed for " + std::to_string(n) + " vectors");
+  return view.words;
+}
+
+// A 1-D int64 id array of the expected length (-1: any length).
+inline py::array_t<std::int64_t, py::array::c_style> id_array(const py::object& ids, long long expected) {
+  VECDB_REQUIRE(py::isinstance<py::array>(ids), "ids must be a numpy array");
+  const auto array = py::reinterpret_borrow<py::array>(ids);
+  VECDB_REQUIRE(array.ndim() == 1 && array.dtype().kind() == 'i' && array.dtype().itemsize() == 8 &&
+                    (array.flags() & py::array::c_style),
+                "ids must be a contiguous 1-D int64 array");
+  VECDB_REQUIRE(expected < 0 || array.shape(0) == expected,
+                "got " + std::to_string(array.shape(0)) + " ids for " + std::to_string(expected) + " vectors");
+  return py::array_t<std::int64_t, py::array::c_style>::ensure(array);
 }
 
 }  // namespace vecdb

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bindings/array_checks.h"
+#include "common/bytes.h"
 #include "common/error.h"
 #include "common/parallel.h"
 #include "flat/distances.h"
@@ -181,85 +182,160 @@ void bind_flat_index(py::module_& m) {
           py::arg("ids"));
 }
 
+py::dict hnsw_stats(const vecdb::HnswIndex& self) {
+  const vecdb::HnswIndexStats stats = self.stats();
+  py::dict d;
+  d["live"] = stats.live;
+  d["deleted"] = stats.deleted;
+  d["capacity"] = stats.capacity;
+  d["vector_bytes"] = stats.vector_bytes;
+  d["graph_bytes"] = stats.graph_bytes;
+  d["id_map_bytes"] = stats.id_map_bytes;
+  d["memory_bytes"] = stats.vector_bytes + stats.graph_bytes + stats.id_map_bytes;
+  d["nodes_per_level"] = stats.graph.nodes_per_level;
+  d["mean_out_degree"] = stats.graph.mean_out_degree;
+  d["entry_level"] = stats.graph.entry_level;
+  return d;
+}
+
 void bind_hnsw_index(py::module_& m) {
-  py::class_<vecdb::HnswIndex>(m, "HnswIndex")
-      .def(py::init([](long long dim, const std::string& metric, long long M, long long ef_construction,
-                       unsigned long long seed) {
+  using vecdb::HnswIndex;
+  py::class_<HnswIndex>(m, "HnswIndex")
+      .def(py::init([](long long dim, const std::string& metric, const std::string& dtype, long long M,
+                       long long ef_construction, unsigned long long seed) {
              VECDB_REQUIRE(M >= 2 && M <= 256, "M must be between 2 and 256, got " + std::to_string(M));
              VECDB_REQUIRE(ef_construction >= 1 && ef_construction <= 100000,
-                           "ef_construction must be between 1 and 100000, got " +
-                               std::to_string(ef_construction));
+                           "ef_construction must be between 1 and 100000, got " + std::to_string(ef_construction));
+             const DType storage = vecdb::dtype_from_name(dtype);
+             VECDB_REQUIRE(storage != DType::I8, "an HNSW index stores float32 or float16 vectors, not int8");
              vecdb::HnswParams params;
              params.M = static_cast<std::size_t>(M);
              params.ef_construction = static_cast<std::size_t>(ef_construction);
              params.seed = seed;
-             return new vecdb::HnswIndex(checked_dim(dim), vecdb::metric_from_name(metric), params);
+             return new HnswIndex(checked_dim(dim), vecdb::metric_from_name(metric), storage, params);
            }),
-           py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("seed"))
-      .def_property_readonly("dim", &vecdb::HnswIndex::dim)
-      .def_property_readonly("metric",
-                             [](const vecdb::HnswIndex& self) { return vecdb::metric_name(self.metric()); })
-      .def_property_readonly("M", [](const vecdb::HnswIndex& self) { return self.params().M; })
-      .def_property_readonly("ef_construction",
-                             [](const vecdb::HnswIndex& self) { return self.params().ef_construction; })
-      .def_property_readonly("size", &vecdb::HnswIndex::size)
-      .def_property_readonly("deleted_count", &vecdb::HnswIndex::deleted_count)
-      .def_property_readonly("memory_bytes", &vecdb::HnswIndex::memory_bytes)
-      .def("serialize",
-           [](const vecdb::HnswIndex& self) {
-             std::vector<std::uint8_t> bytes;
-             {
-               py::gil_scoped_release release;
-               bytes = self.serialize();
-             }
-             return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-           })
-      .def_static(
-          "deserialize",
-          [](const py::bytes& data) {
-            const std::string_view view = data;
-            py::gil_scoped_release release;
-            return vecdb::HnswIndex::deserialize(reinterpret_cast<const std::uint8_t*>(view.data()),
-                                                 view.size());
-          },
-          py::arg("data"))
-      .def(
-          "remove",
-          [](vecdb::HnswIndex& self, const py::array_t<std::int64_t, py::array::c_style>& ids) {
-            VECDB_REQUIRE(ids.ndim() == 1, "ids must be a 1-D array");
-            return self.remove(ids.data(), static_cast<std::size_t>(ids.shape(0)));
-          },
-          py::arg("ids"))
+           py::arg("dim"), py::arg("metric"), py::arg("dtype"), py::arg("M"), py::arg("ef_construction"),
+           py::arg("seed"))
+      .def_property_readonly("dim", &HnswIndex::dim)
+      .def_property_readonly("metric", [](const HnswIndex& self) { return vecdb::metric_name(self.metric()); })
+      .def_property_readonly("dtype", [](const HnswIndex& self) { return vecdb::dtype_name(self.dtype()); })
+      .def_property_readonly("M", [](const HnswIndex& self) { return self.params().M; })
+      .def_property_readonly("ef_construction", [](const HnswIndex& self) { return self.params().ef_construction; })
+      .def_property_readonly("seed", [](const HnswIndex& self) { return self.params().seed; })
+      .def_property_readonly("size", &HnswIndex::size)
+      .def_property_readonly("deleted_count", &HnswIndex::deleted_count)
+      .def_property_readonly("id_bound", &HnswIndex::id_bound)
+      .def_property_readonly("memory_bytes", &HnswIndex::memory_bytes)
+      .def("stats", &hnsw_stats)
       .def(
           "add",
-          [](vecdb::HnswIndex& self, const py::array& vectors, int threads) {
+          [](HnswIndex& self, const py::array& vectors, const py::object& ids, int threads) {
             const VectorsView rows = vecdb::matrix_view(vectors, DType::F32, "vectors");
             VECDB_REQUIRE(rows.dim == self.dim(), "vectors have dimension " + std::to_string(rows.dim) +
                                                       ", expected " + std::to_string(self.dim()));
+            py::array_t<std::int64_t, py::array::c_style> id_values;
+            if (!ids.is_none()) id_values = vecdb::id_array(ids, static_cast<long long>(rows.n));
+            const std::int64_t* id_data = ids.is_none() ? nullptr : id_values.data();
             const std::size_t n_threads = thread_count(threads);
             py::gil_scoped_release release;
-            return self.add(static_cast<const float*>(rows.data), rows.n, n_threads);
+            return self.add(static_cast<const float*>(rows.data), rows.n, id_data, n_threads);
           },
-          py::arg("vectors"), py::arg("threads"))
+          py::arg("vectors"), py::arg("ids"), py::arg("threads"))
+      .def(
+          "remove",
+          [](HnswIndex& self, const py::object& ids) {
+            const auto id_values = vecdb::id_array(ids, -1);
+            py::gil_scoped_release release;
+            return self.remove(id_values.data(), static_cast<std::size_t>(id_values.shape(0)));
+          },
+          py::arg("ids"))
+      .def(
+          "compact",
+          [](HnswIndex& self, int threads) {
+            const std::size_t n_threads = thread_count(threads);
+            py::gil_scoped_release release;
+            return self.compact(n_threads);
+          },
+          py::arg("threads"))
       .def(
           "search",
-          [](const vecdb::HnswIndex& self, const py::array& queries_array, long long k, long long ef,
-             const py::object& allowed, int threads, long long visible) {
+          [](const HnswIndex& self, const py::array& queries_array, long long k, long long ef,
+             const py::object& allowed, int threads) {
             const VectorsView queries = query_view(queries_array, DType::F32, self.dim());
-            VECDB_REQUIRE(visible >= 0, "visible must be >= 0");
             VECDB_REQUIRE(ef >= 1, "ef must be >= 1, got " + std::to_string(ef));
-            const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(visible), self.size());
-            const std::size_t live = n - std::min(n, self.deleted_count());
-            const std::size_t width = result_width(k, live);
-            const std::uint64_t* words = vecdb::allowed_words(allowed, n);
+            const std::size_t width = result_width(k, self.size());
+            const vecdb::BitsetView filter = vecdb::bitset_view(allowed);
             const std::size_t n_threads = thread_count(threads);
             return search_into_arrays(queries.n, width, [&](std::int64_t* ids, float* d) {
-              self.search(static_cast<const float*>(queries.data), queries.n, width,
-                          static_cast<std::size_t>(ef), n, words, n_threads, ids, d);
+              self.search(static_cast<const float*>(queries.data), queries.n, width, static_cast<std::size_t>(ef),
+                          filter.words, filter.bits, n_threads, ids, d);
             });
           },
-          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("allowed"), py::arg("threads"),
-          py::arg("visible"));
+          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("allowed"), py::arg("threads"))
+      .def(
+          "count",
+          [](const HnswIndex& self, const py::object& allowed) {
+            const vecdb::BitsetView filter = vecdb::bitset_view(allowed);
+            py::gil_scoped_release release;
+            return self.count(filter.words, filter.bits);
+          },
+          py::arg("allowed"))
+      .def("contains", &HnswIndex::contains, py::arg("id"))
+      .def(
+          "get_vectors",
+          [](const HnswIndex& self, const py::object& ids) {
+            const auto id_values = vecdb::id_array(ids, -1);
+            const auto n = static_cast<std::size_t>(id_values.shape(0));
+            py::array_t<float> out({n, self.dim()});
+            py::array_t<bool> found(n);
+            self.get_vectors(id_values.data(), n, out.mutable_data(), found.mutable_data());
+            return py::make_tuple(std::move(out), std::move(found));
+          },
+          py::arg("ids"))
+      .def("ids",
+           [](const HnswIndex& self) {
+             const std::vector<std::int64_t> ids = self.ids();
+             py::array_t<std::int64_t> out(ids.size());
+             std::copy(ids.begin(), ids.end(), out.mutable_data());
+             return out;
+           })
+      .def(
+          "save",
+          [](const HnswIndex& self, int fd) {
+            py::gil_scoped_release release;
+            vecdb::FileSink sink(fd);
+            self.save(sink);
+          },
+          py::arg("fd"), "Write the index to an open file descriptor.")
+      .def_static(
+          "load",
+          [](int fd) {
+            py::gil_scoped_release release;
+            vecdb::FileSource source(fd);
+            return HnswIndex::load(source);
+          },
+          py::arg("fd"), "Read an index from an open file descriptor.")
+      .def("serialize",
+           [](const HnswIndex& self) {
+             vecdb::MemorySink sink;
+             {
+               py::gil_scoped_release release;
+               self.save(sink);
+             }
+             return py::bytes(reinterpret_cast<const char*>(sink.bytes().data()), sink.bytes().size());
+           })
+      .def_static(
+          "deserialize",
+          [](const py::buffer& data) {
+            const py::buffer_info info = data.request();
+            VECDB_REQUIRE(info.ndim == 1 && info.itemsize == 1 && (info.shape[0] <= 1 || info.strides[0] == 1),
+                          "index data must be contiguous bytes");
+            py::gil_scoped_release release;
+            vecdb::MemorySource source(static_cast<const std::uint8_t*>(info.ptr),
+                                       static_cast<std::size_t>(info.shape[0]));
+            return HnswIndex::load(source);
+          },
+          py::arg("data"));
 }
 
 }  // namespace
@@ -289,6 +365,13 @@ PYBIND11_MODULE(_core, m) {
         [](const std::string& name) { vecdb::set_simd_level(vecdb::simd_level_from_name(name)); },
         py::arg("name"), "Force a SIMD level (for tests and benchmarks).");
   m.def("hardware_threads", &vecdb::hardware_threads, "Hardware threads available.");
+  m.def(
+      "checksum64",
+      [](const py::bytes& data) {
+        const std::string_view view = data;
+        return vecdb::checksum64(view.data(), view.size());
+      },
+      py::arg("data"), "The checksum stamped on vecdb's binary formats.");
   bind_flat_index(m);
   bind_hnsw_index(m);
 }

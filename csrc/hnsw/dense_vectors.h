@@ -1,14 +1,19 @@
-// Float32 vectors for the HNSW graph, stored contiguously by node id, and the
-// distance computer over them. Cosine vectors are stored normalized so every
-// cosine distance is one dot product.
+// Vectors for the HNSW graph, stored contiguously by node id (float32, or
+// IEEE half to halve memory and bandwidth), and the distance computer over
+// them. Cosine vectors are stored normalized, so every cosine distance is
+// one dot product. Rows start on cache lines when their size allows it.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
+#include "common/aligned.h"
+#include "common/error.h"
+#include "common/half.h"
 #include "common/types.h"
 #include "hnsw/distance_computer.h"
 #include "kernels/kernels.h"
@@ -17,29 +22,55 @@ namespace vecdb {
 
 class DenseVectors {
  public:
-  DenseVectors(std::size_t dim, Metric metric) : dim_(dim), metric_(metric) {}
+  DenseVectors(std::size_t dim, Metric metric, DType dtype)
+      : dim_(dim), metric_(metric), dtype_(dtype), row_bytes_(dim * dtype_size(dtype)) {
+    VECDB_REQUIRE(dtype == DType::F32 || dtype == DType::F16, "HNSW vectors are stored as float32 or float16");
+  }
 
   std::size_t dim() const { return dim_; }
   Metric metric() const { return metric_; }
+  DType dtype() const { return dtype_; }
+  std::size_t row_bytes() const { return row_bytes_; }
 
-  // Caller holds the index's exclusive growth lock.
-  void reserve(std::size_t capacity) { data_.resize(capacity * dim_); }
+  // Room for `capacity` rows (grows or shrinks; rows below both sizes are
+  // kept). The caller excludes every reader.
+  void resize(std::size_t capacity) { resize_exactly(bytes_, capacity * row_bytes_); }
 
-  // Writes node's vector (normalized for cosine). Each node is written by one
-  // thread before it is published to the graph.
+  // Stores node's vector (normalized for cosine). Each node is written by
+  // one thread before it is published to the graph.
   void set(std::uint32_t node, const float* vector) {
-    float* row = data_.data() + static_cast<std::size_t>(node) * dim_;
-    std::memcpy(row, vector, dim_ * sizeof(float));
-    if (metric_ == Metric::Cosine) normalize(row, dim_);
+    if (dtype_ == DType::F32) {
+      prepare_query(vector, static_cast<float*>(mutable_row(node)));
+      return;
+    }
+    std::vector<float> prepared(dim_);
+    prepare_query(vector, prepared.data());
+    auto* out = static_cast<std::uint16_t*>(mutable_row(node));
+    for (std::size_t i = 0; i < dim_; ++i) out[i] = float_to_half(prepared[i]);
   }
 
-  const float* row(std::uint32_t node) const {
-    return data_.data() + static_cast<std::size_t>(node) * dim_;
+  // The stored vector as float32.
+  void decode(std::uint32_t node, float* out) const {
+    if (dtype_ == DType::F32) {
+      std::memcpy(out, row(node), row_bytes_);
+    } else {
+      const auto* in = static_cast<const std::uint16_t*>(row(node));
+      for (std::size_t i = 0; i < dim_; ++i) out[i] = half_to_float(in[i]);
+    }
   }
-  // Raw access for loading a saved index (rows already prepared).
-  float* mutable_row(std::uint32_t node) { return data_.data() + static_cast<std::size_t>(node) * dim_; }
 
-  std::size_t memory_bytes() const { return data_.capacity() * sizeof(float); }
+  const void* row(std::uint32_t node) const { return bytes_.data() + static_cast<std::size_t>(node) * row_bytes_; }
+  void* mutable_row(std::uint32_t node) { return bytes_.data() + static_cast<std::size_t>(node) * row_bytes_; }
+  // Raw bytes of the first `count` rows (saving and loading).
+  const std::uint8_t* data() const { return bytes_.data(); }
+  std::uint8_t* mutable_data() { return bytes_.data(); }
+
+  // Moves a row to a lower node id (compaction).
+  void move_row(std::uint32_t from, std::uint32_t to) {
+    if (from != to) std::memmove(mutable_row(to), row(from), row_bytes_);
+  }
+
+  std::size_t memory_bytes() const { return bytes_.capacity(); }
 
   // A query prepared for this space (normalized for cosine).
   void prepare_query(const float* query, float* out) const {
@@ -59,39 +90,70 @@ class DenseVectors {
  private:
   std::size_t dim_;
   Metric metric_;
-  std::vector<float> data_;
+  DType dtype_;
+  std::size_t row_bytes_;
+  AlignedVector<std::uint8_t> bytes_;
 };
 
+// Distances over DenseVectors whose rows are of type Elem (float or
+// std::uint16_t for half). The query is a prepared float32 vector.
+template <class Elem>
 class DenseDistance final : public DistanceComputer {
  public:
-  // query must already be prepared (DenseVectors::prepare_query) or be a
-  // stored row.
   DenseDistance(const DenseVectors& vectors, const float* query)
-      : vectors_(vectors),
-        query_(query),
-        l2_(vectors.metric() == Metric::L2),
-        kernel_(kernels().f32_pair[static_cast<int>(l2_ ? Reduction::L2 : Reduction::Dot)]) {}
-
-  float to_query(std::uint32_t node) const override { return distance(query_, vectors_.row(node)); }
-  float between(std::uint32_t a, std::uint32_t b) const override {
-    return distance(vectors_.row(a), vectors_.row(b));
+      : vectors_(vectors), query_(query), dim_(vectors.dim()), l2_(vectors.metric() == Metric::L2) {
+    const int reduction = static_cast<int>(l2_ ? Reduction::L2 : Reduction::Dot);
+    if constexpr (std::is_same<Elem, float>::value) {
+      pair_ = kernels().f32_pair[reduction];
+      pair4_ = kernels().f32_pair4[reduction];
+    } else {
+      pair_ = kernels().f16_pair[reduction];
+      pair4_ = kernels().f16_pair4[reduction];
+      scratch_.resize(dim_);
+    }
   }
+
+  float to_query(std::uint32_t node) const override { return finish(pair_(query_, row(node), dim_)); }
+
+  void to_query4(const std::uint32_t* nodes, float* out) const override {
+    const Elem* rows[4] = {row(nodes[0]), row(nodes[1]), row(nodes[2]), row(nodes[3])};
+    pair4_(query_, rows, dim_, out);
+    for (int i = 0; i < 4; ++i) out[i] = finish(out[i]);
+  }
+
+  float between(std::uint32_t a, std::uint32_t b) const override {
+    if constexpr (std::is_same<Elem, float>::value) {
+      return finish(pair_(row(a), row(b), dim_));
+    } else {
+      if (a != decoded_) {  // pruning compares one node with many: decode it once
+        vectors_.decode(a, scratch_.data());
+        decoded_ = a;
+      }
+      return finish(pair_(scratch_.data(), row(b), dim_));
+    }
+  }
+
   void prefetch(std::uint32_t node) const override {
-    const char* p = reinterpret_cast<const char*>(vectors_.row(node));
+    const char* p = reinterpret_cast<const char*>(row(node));
     __builtin_prefetch(p);
     __builtin_prefetch(p + 64);
   }
 
  private:
-  float distance(const float* a, const float* b) const {
-    const float raw = kernel_(a, b, vectors_.dim());
-    return l2_ ? raw : 1.0f - raw;
-  }
+  using Pair = float (*)(const float*, const Elem*, std::size_t);
+  using Pair4 = void (*)(const float*, const Elem* const*, std::size_t, float*);
+
+  const Elem* row(std::uint32_t node) const { return static_cast<const Elem*>(vectors_.row(node)); }
+  float finish(float raw) const { return l2_ ? raw : 1.0f - raw; }
 
   const DenseVectors& vectors_;
   const float* query_;
+  std::size_t dim_;
   bool l2_;
-  PairF32 kernel_;
+  Pair pair_;
+  Pair4 pair4_;
+  mutable std::vector<float> scratch_;  // f16 only: one side of between(), decoded
+  mutable std::uint32_t decoded_ = ~std::uint32_t{0};
 };
 
 }  // namespace vecdb

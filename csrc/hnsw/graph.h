@@ -3,17 +3,18 @@
 // neighbour-selection heuristic with pruning; M links per node on upper
 // layers and 2*M on layer 0.
 //
-// The graph knows nothing about vectors: every distance comes from a
-// DistanceComputer. It never stores a node before the caller has made the
-// node's data readable.
+// The graph knows nothing about vectors or ids: every distance comes from a
+// DistanceComputer, and which nodes a search may return is a ResultFilter.
+// It never stores a node before the caller has made the node's data
+// readable.
 //
 // Concurrency: insert() may run on many threads at once and concurrently
-// with search(). Writers serialize per node with striped locks; readers take
-// no locks and read link entries with acquire loads, so they see each link
-// either before or after an update, never a half-written node (a node id is
-// stored in a list only after that node's own data and links are written).
-// Growing the capacity is the caller's job and must exclude every reader and
-// writer (the index holds a reader-writer lock for that).
+// with search(); so may repair(). Writers serialize per node with striped
+// locks; readers take no locks and read link entries with acquire loads, so
+// they see each list either before or after an update, never a half-written
+// one (a node id is stored in a list only after that node's own data and
+// links are written). resize() and renumber() move memory: the caller
+// excludes every reader and writer (the index holds a reader-writer lock).
 #pragma once
 
 #include <array>
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -39,70 +41,122 @@ struct HnswParams {
 
 using Neighbor = std::pair<float, std::uint32_t>;  // (distance, node)
 
-// Which nodes a search may return (it still walks through the others): ids
-// below `visible`, whose bit is set in `allowed` (if given) and clear in
-// `excluded` (if given; deleted nodes). Bits are read atomically, so another
-// thread may set excluded bits during the search.
+inline bool test_bit(const std::uint64_t* words, std::uint64_t i) { return (words[i >> 6] >> (i & 63)) & 1u; }
+// For bitsets another thread may be setting bits in.
+inline bool test_bit_atomic(const std::uint64_t* words, std::uint64_t i) {
+  return (__atomic_load_n(words + (i >> 6), __ATOMIC_RELAXED) >> (i & 63)) & 1u;
+}
+
+// Which nodes a search may return (it still walks through the others):
+// nodes below `visible` (those published when the search began), not set in
+// `deleted` (if given; bits over nodes, set concurrently by deletes) and, if
+// `allowed` is given, whose label has its bit set there (bits over labels;
+// labels at or above allowed_bits are not allowed).
 struct ResultFilter {
-  std::size_t visible = 0;
+  std::size_t visible = ~std::size_t{0};
+  const std::uint64_t* deleted = nullptr;
+  const std::int64_t* labels = nullptr;
   const std::uint64_t* allowed = nullptr;
-  const std::uint64_t* excluded = nullptr;
+  std::uint64_t allowed_bits = 0;
 
   bool accepts(std::uint32_t node) const {
     if (node >= visible) return false;
-    if (allowed && !((allowed[node >> 6] >> (node & 63)) & 1u)) return false;
-    return !excluded || !((__atomic_load_n(excluded + (node >> 6), __ATOMIC_RELAXED) >> (node & 63)) & 1u);
+    if (deleted && test_bit_atomic(deleted, node)) return false;
+    if (!allowed) return true;
+    const auto label = static_cast<std::uint64_t>(labels[node]);
+    return label < allowed_bits && test_bit(allowed, label);
   }
+};
+
+// Shape of the graph, for introspection.
+struct GraphStats {
+  std::vector<std::size_t> nodes_per_level;  // live nodes whose top level is l
+  std::vector<double> mean_out_degree;       // live nodes' links at level l
+  int entry_level = -1;
 };
 
 class HnswGraph {
  public:
+  static constexpr std::uint32_t kRemoved = ~std::uint32_t{0};  // renumber(): node dropped
+
   explicit HnswGraph(const HnswParams& params);
 
   const HnswParams& params() const { return params_; }
   std::size_t capacity() const { return levels_.size(); }
 
-  // Caller excludes all concurrent access.
-  void reserve(std::size_t capacity);
+  // Room for `capacity` nodes; shrinking drops the nodes above it and gives
+  // their memory back. Caller excludes all concurrent access.
+  void resize(std::size_t capacity);
 
-  // Level of a node: a deterministic function of the seed and the node id,
-  // so a build's shape does not depend on thread scheduling.
-  int level_for(std::uint32_t node) const;
+  // The level of the sequence-th node ever inserted: a deterministic
+  // function of the seed, so a build's shape does not depend on thread
+  // scheduling.
+  int draw_level(std::uint64_t sequence) const;
 
-  // Links node into the graph; distance is bound to node's own vector.
-  void insert(std::uint32_t node, const DistanceComputer& distance, VisitedPool& pool);
+  // Links node, whose top level is `level`, into the graph; distance is
+  // bound to node's own vector. Nodes set in `deleted` still guide the
+  // search but are not chosen as neighbours while live ones are found.
+  void insert(std::uint32_t node, int level, const DistanceComputer& distance, const std::uint64_t* deleted,
+              VisitedPool& pool);
 
-  // Up to k nearest nodes to the computer's query that `filter` accepts,
+  // Up to ef nodes closest to the computer's query that `filter` accepts,
   // closest first.
-  std::vector<Neighbor> search(const DistanceComputer& distance, std::size_t k, std::size_t ef,
-                               const ResultFilter& filter, VisitedPool& pool) const;
+  std::vector<Neighbor> search(const DistanceComputer& distance, std::size_t ef, const ResultFilter& filter,
+                               VisitedPool& pool) const;
 
+  // Compaction, with writers excluded by the caller (searches may go on).
+  // A live node whose lists reach deleted nodes gets new lists chosen
+  // among its live neighbours and its deleted neighbours' live neighbours
+  // (FreshDiskANN's delete consolidation); distance is bound to its vector.
+  bool needs_repair(std::uint32_t node, const std::uint64_t* deleted) const;
+  void repair(std::uint32_t node, const DistanceComputer& distance, const std::uint64_t* deleted,
+              VisitedPool& pool);
+  // Live nodes among the first `size` that no live node links to on layer 0.
+  std::vector<std::uint32_t> unreachable_nodes(std::size_t size, const std::uint64_t* deleted) const;
+  // Offers node as a neighbour to each node it links to on layer 0.
+  void link_back(std::uint32_t node, const DistanceComputer& distance, const std::uint64_t* deleted);
+  // Moves the entry point to a live node of the highest level if it is deleted.
+  void move_entry_off_deleted(std::size_t size, const std::uint64_t* deleted);
+  // Node i becomes new_id[i], or is dropped when new_id[i] == kRemoved
+  // (new ids keep the old order); links to dropped nodes are removed and
+  // the capacity shrinks to new_size. Caller excludes all concurrent access.
+  void renumber(const std::vector<std::uint32_t>& new_id, std::size_t new_size);
+
+  GraphStats stats(std::size_t size, const std::uint64_t* deleted) const;
   std::size_t memory_bytes() const;
 
   // The first `size` nodes' levels, links and the entry point. The caller
-  // excludes writers while saving; read() expects an empty graph reserved
-  // for at least `size` nodes and validates every link.
+  // excludes writers while saving. read() expects a graph resized for at
+  // least `size` nodes and stores what it reads unchecked: call validate()
+  // once the data's checksum has been verified.
   void write(ByteWriter& out, std::size_t size) const;
   void read(ByteReader& in, std::size_t size);
+  void validate(std::size_t size, const std::string& what) const;
 
  private:
   static constexpr std::size_t kLockStripes = 1024;
   static constexpr std::uint64_t kNoEntry = ~std::uint64_t{0};
+  static constexpr int kMaxLevel = 30;
 
   std::size_t max_links(int level) const { return level == 0 ? 2 * params_.M : params_.M; }
+  std::size_t upper_stride() const { return 1 + params_.M; }
   // [count, id_0, ..., id_{max-1}] for node at level.
   std::uint32_t* links(std::uint32_t node, int level);
   const std::uint32_t* links(std::uint32_t node, int level) const;
   std::mutex& lock_for(std::uint32_t node) const { return node_locks_[node % kLockStripes]; }
+  void set_entry(std::uint32_t node, int level);
 
   std::uint32_t greedy_descent(const DistanceComputer& distance, std::uint32_t start, int from_level,
                                int to_level) const;
   std::vector<Neighbor> search_layer(const DistanceComputer& distance, std::uint32_t start, std::size_t ef,
                                      int level, const ResultFilter& filter, VisitedSet& visited) const;
+  // The heuristic: candidates (closest first) are added to `kept` (links
+  // already chosen) while they point in new directions, up to max_count.
   std::vector<std::uint32_t> select_neighbors(const DistanceComputer& distance,
-                                              const std::vector<Neighbor>& sorted_candidates,
-                                              std::size_t max_count) const;
-  void connect(std::uint32_t from, std::uint32_t to, int level, const DistanceComputer& distance);
+                                              const std::vector<Neighbor>& sorted_candidates, std::size_t max_count,
+                                              std::vector<std::uint32_t> kept = {}) const;
+  void connect(std::uint32_t from, std::uint32_t to, int level, const DistanceComputer& distance,
+               const std::uint64_t* deleted);
   void write_links(std::uint32_t node, int level, const std::vector<std::uint32_t>& ids);
 
   HnswParams params_;

@@ -2,87 +2,284 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
 #include <vector>
 
-#include "common/bytes.h"
 #include "common/error.h"
 #include "common/parallel.h"
 
 namespace vecdb {
+namespace {
 
-HnswIndex::HnswIndex(std::size_t dim, Metric metric, const HnswParams& params)
-    : vectors_(dim, metric), graph_(params) {
+void set_bit_atomic(std::uint64_t* words, std::size_t i) {
+  __atomic_fetch_or(words + (i >> 6), std::uint64_t{1} << (i & 63), __ATOMIC_RELAXED);
+}
+
+// Bytes per entry of the id map: libstdc++'s node (next pointer, key,
+// slot) rounded up by malloc.
+constexpr std::size_t kIdMapNodeBytes = 32;
+
+}  // namespace
+
+HnswIndex::HnswIndex(std::size_t dim, Metric metric, DType dtype, const HnswParams& params)
+    : vectors_(dim, metric, dtype), graph_(params) {
   VECDB_REQUIRE(dim >= 1 && dim <= kMaxDim, "dimension must be between 1 and " + std::to_string(kMaxDim));
 }
 
-std::size_t HnswIndex::memory_bytes() const {
-  std::shared_lock<std::shared_mutex> lock(growth_);
-  return vectors_.memory_bytes() + graph_.memory_bytes();
+std::size_t HnswIndex::deleted_count() const {
+  // Two counters read one after the other: never report less than zero.
+  const std::size_t slots = slots_.load(std::memory_order_acquire);
+  const std::size_t live = size();
+  return slots > live ? slots - live : 0;
 }
 
-std::int64_t HnswIndex::add(const float* rows, std::size_t n, std::size_t n_threads) {
-  std::lock_guard<std::mutex> adding(add_mutex_);
-  const std::size_t first = size();
-  if (n == 0) return static_cast<std::int64_t>(first);
-  if (first + n > graph_.capacity()) {
-    std::unique_lock<std::shared_mutex> growing(growth_);
-    const std::size_t capacity = std::max(first + n, 2 * graph_.capacity());
-    graph_.reserve(capacity);
-    vectors_.reserve(capacity);
-    deleted_.resize((capacity + 63) / 64, 0);
+template <class Fn>
+void HnswIndex::with_node_distance(std::uint32_t slot, Fn&& fn) const {
+  if (vectors_.dtype() == DType::F32) {
+    fn(DenseDistance<float>(vectors_, static_cast<const float*>(vectors_.row(slot))));
+  } else {
+    std::vector<float> own(dim());
+    vectors_.decode(slot, own.data());
+    fn(DenseDistance<std::uint16_t>(vectors_, own.data()));
   }
-  std::shared_lock<std::shared_mutex> shared(growth_);
+}
+
+template <class Fn>
+void HnswIndex::with_query_distance(const float* prepared, Fn&& fn) const {
+  if (vectors_.dtype() == DType::F32) {
+    fn(DenseDistance<float>(vectors_, prepared));
+  } else {
+    fn(DenseDistance<std::uint16_t>(vectors_, prepared));
+  }
+}
+
+void HnswIndex::grow_to(std::size_t capacity) {
+  std::unique_lock<std::shared_mutex> moving(growth_);
+  graph_.resize(capacity);
+  vectors_.resize(capacity);
+  labels_.resize(capacity);
+  deleted_.resize((capacity + 63) / 64, 0);
+}
+
+void HnswIndex::check_new_ids(const std::int64_t* ids, std::size_t n) const {
   for (std::size_t i = 0; i < n; ++i)
-    vectors_.set(static_cast<std::uint32_t>(first + i), rows + i * dim());
+    VECDB_REQUIRE(ids[i] >= 0, "ids must be >= 0, got " + std::to_string(ids[i]));
+  std::vector<std::int64_t> sorted(ids, ids + n);
+  std::sort(sorted.begin(), sorted.end());
+  const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
+  VECDB_REQUIRE(twice == sorted.end(), "id " + std::to_string(twice == sorted.end() ? 0 : *twice) +
+                                           " appears more than once in the batch");
+  VECDB_REQUIRE(sorted.empty() || sorted.back() < std::numeric_limits<std::int64_t>::max(),
+                "ids must be below 2^63 - 1");
+}
+
+std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t* ids, std::size_t n_threads) {
+  std::lock_guard<std::mutex> writing(write_mutex_);
+  if (ids) check_new_ids(ids, n);
+  const std::int64_t first_id = next_id_.load(std::memory_order_relaxed);
+  if (n == 0) return ids ? -1 : first_id;
+  std::size_t first = slots_.load(std::memory_order_relaxed);
+  // Reuse the room deleted vectors hold before asking for more.
+  const std::size_t retired = first - size();
+  if (first + n > graph_.capacity() && retired > 0 && 4 * retired >= first) {
+    compact_locked(n_threads);
+    first = slots_.load(std::memory_order_relaxed);
+  }
+  if (first + n > graph_.capacity()) grow_to(std::max(first + n, 2 * graph_.capacity()));
+  slot_of_.reserve(slot_of_.size() + n);
+
+  std::shared_lock<std::shared_mutex> shared(growth_);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto slot = static_cast<std::uint32_t>(first + i);
+    vectors_.set(slot, rows + i * dim());
+    labels_[slot] = ids ? ids[i] : first_id + static_cast<std::int64_t>(i);
+  }
   // Small batches insert in order on one thread: a single-threaded build is
   // deterministic for a given seed.
   const std::size_t threads = n >= 64 ? n_threads : 1;
   parallel_for(n, threads, [&](std::size_t i, std::size_t) {
-    const auto node = static_cast<std::uint32_t>(first + i);
-    const DenseDistance distance(vectors_, vectors_.row(node));
-    graph_.insert(node, distance, visited_);
+    const auto slot = static_cast<std::uint32_t>(first + i);
+    const int level = graph_.draw_level(sequence_ + i);
+    with_node_distance(slot, [&](const DistanceComputer& distance) {
+      graph_.insert(slot, level, distance, deleted_.data(), visited_);
+    });
   });
-  size_.store(first + n, std::memory_order_release);
-  return static_cast<std::int64_t>(first);
+  // Publish: counts first, so len() and id_bound() never lag behind what a
+  // search can return; then the new slots; then replaced vectors retire (a
+  // search in between may meet both the old and the new vector of an id and
+  // keeps the closer: never neither).
+  std::size_t replaced = 0;
+  std::int64_t largest = first_id - 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::int64_t id = labels_[first + i];
+    replaced += slot_of_.count(id);
+    largest = std::max(largest, id);
+  }
+  live_.fetch_add(n - replaced, std::memory_order_acq_rel);
+  next_id_.store(largest + 1, std::memory_order_release);
+  sequence_ += n;
+  slots_.store(first + n, std::memory_order_release);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto slot = static_cast<std::uint32_t>(first + i);
+    const auto [it, inserted] = slot_of_.try_emplace(labels_[slot], slot);
+    if (!inserted) {
+      set_bit_atomic(deleted_.data(), it->second);
+      it->second = slot;
+    }
+  }
+  return ids ? -1 : first_id;
 }
 
 std::size_t HnswIndex::remove(const std::int64_t* ids, std::size_t n) {
-  std::shared_lock<std::shared_mutex> shared(growth_);
-  const std::size_t count = size();
+  std::lock_guard<std::mutex> writing(write_mutex_);
   for (std::size_t i = 0; i < n; ++i)
-    VECDB_REQUIRE(ids[i] >= 0 && static_cast<std::size_t>(ids[i]) < count,
-                  "id " + std::to_string(ids[i]) + " is out of range [0, " + std::to_string(count) + ")");
-  std::size_t newly = 0;
+    VECDB_REQUIRE(ids[i] >= 0, "ids must be >= 0, got " + std::to_string(ids[i]));
+  std::shared_lock<std::shared_mutex> shared(growth_);
+  std::size_t removed = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const auto id = static_cast<std::size_t>(ids[i]);
-    const std::uint64_t bit = std::uint64_t{1} << (id & 63);
-    const std::uint64_t before = __atomic_fetch_or(&deleted_[id >> 6], bit, __ATOMIC_RELAXED);
-    if (!(before & bit)) ++newly;
+    const auto found = slot_of_.find(ids[i]);
+    if (found == slot_of_.end()) continue;
+    set_bit_atomic(deleted_.data(), found->second);
+    slot_of_.erase(found);
+    ++removed;
   }
-  deleted_count_.fetch_add(newly, std::memory_order_acq_rel);
-  return newly;
+  live_.fetch_sub(removed, std::memory_order_acq_rel);
+  return removed;
+}
+
+std::size_t HnswIndex::compact(std::size_t n_threads) {
+  std::lock_guard<std::mutex> writing(write_mutex_);
+  return compact_locked(n_threads);
+}
+
+std::size_t HnswIndex::compact_locked(std::size_t n_threads) {
+  const std::size_t slots = slots_.load(std::memory_order_relaxed);
+  const std::size_t retired = slots - size();
+  if (retired == 0) return 0;
+  {
+    // Repair while searches go on: they read each list before or after.
+    std::shared_lock<std::shared_mutex> shared(growth_);
+    const std::uint64_t* deleted = deleted_.data();
+    parallel_for(slots, n_threads, [&](std::size_t slot, std::size_t) {
+      const auto node = static_cast<std::uint32_t>(slot);
+      if (test_bit(deleted, node) || !graph_.needs_repair(node, deleted)) return;
+      with_node_distance(node, [&](const DistanceComputer& distance) {
+        graph_.repair(node, distance, deleted, visited_);
+      });
+    });
+    graph_.move_entry_off_deleted(slots, deleted);
+    for (std::uint32_t node : graph_.unreachable_nodes(slots, deleted))
+      with_node_distance(node, [&](const DistanceComputer& distance) { graph_.link_back(node, distance, deleted); });
+  }
+  // Renumber densely: the only step searches wait for.
+  std::unique_lock<std::shared_mutex> moving(growth_);
+  std::vector<std::uint32_t> new_id(slots);
+  std::uint32_t kept = 0;
+  for (std::size_t slot = 0; slot < slots; ++slot)
+    new_id[slot] = test_bit(deleted_.data(), slot) ? HnswGraph::kRemoved : kept++;
+  graph_.renumber(new_id, kept);
+  for (std::uint32_t slot = 0; slot < slots; ++slot) {
+    if (new_id[slot] == HnswGraph::kRemoved) continue;
+    vectors_.move_row(slot, new_id[slot]);
+    labels_[new_id[slot]] = labels_[slot];
+  }
+  vectors_.resize(kept);
+  labels_.resize(kept);
+  labels_.shrink_to_fit();
+  deleted_.assign((kept + 63) / 64, 0);
+  deleted_.shrink_to_fit();
+  for (auto& entry : slot_of_) entry.second = new_id[entry.second];
+  slots_.store(kept, std::memory_order_release);
+  visited_.clear();
+  return retired;
 }
 
 void HnswIndex::search(const float* queries, std::size_t m, std::size_t k, std::size_t ef,
-                       std::size_t visible, const std::uint64_t* allowed, std::size_t n_threads,
+                       const std::uint64_t* allowed, std::uint64_t allowed_bits, std::size_t n_threads,
                        std::int64_t* ids, float* distances) const {
   std::shared_lock<std::shared_mutex> shared(growth_);
-  const ResultFilter filter{visible, allowed, deleted_.data()};
+  // Vectors an add() is still inserting are not returned yet.
+  const ResultFilter filter{slots_.load(std::memory_order_acquire), deleted_.data(), labels_.data(), allowed,
+                            allowed_bits};
   const std::size_t chunk = 16;
   const std::size_t n_chunks = (m + chunk - 1) / chunk;
   parallel_for(n_chunks, m >= 2 * chunk ? n_threads : 1, [&](std::size_t c, std::size_t) {
     std::vector<float> prepared(dim());
     for (std::size_t q = c * chunk; q < std::min(m, (c + 1) * chunk); ++q) {
       vectors_.prepare_query(queries + q * dim(), prepared.data());
-      const DenseDistance distance(vectors_, prepared.data());
-      const std::vector<Neighbor> found = graph_.search(distance, k, ef, filter, visited_);
-      for (std::size_t r = 0; r < k; ++r) {
-        const bool hit = r < found.size();
-        ids[q * k + r] = hit ? static_cast<std::int64_t>(found[r].second) : -1;
-        distances[q * k + r] = hit ? found[r].first : std::numeric_limits<float>::infinity();
+      std::vector<Neighbor> found;
+      with_query_distance(prepared.data(), [&](const DistanceComputer& distance) {
+        found = graph_.search(distance, std::max(ef, k), filter, visited_);
+      });
+      std::int64_t* row_ids = ids + q * k;
+      float* row_distances = distances + q * k;
+      std::size_t r = 0;
+      for (const Neighbor& hit : found) {
+        if (r == k) break;
+        const std::int64_t id = labels_[hit.second];
+        if (std::find(row_ids, row_ids + r, id) != row_ids + r) continue;  // replaced mid-search
+        row_ids[r] = id;
+        row_distances[r++] = hit.first;
       }
+      std::fill(row_ids + r, row_ids + k, -1);
+      std::fill(row_distances + r, row_distances + k, std::numeric_limits<float>::infinity());
     }
   });
+}
+
+std::size_t HnswIndex::count(const std::uint64_t* allowed, std::uint64_t allowed_bits) const {
+  std::shared_lock<std::shared_mutex> shared(growth_);
+  const std::size_t slots = slots_.load(std::memory_order_acquire);
+  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits};
+  std::size_t passing = 0;
+  for (std::uint32_t slot = 0; slot < slots; ++slot) passing += filter.accepts(slot);
+  return passing;
+}
+
+bool HnswIndex::contains(std::int64_t id) const {
+  std::lock_guard<std::mutex> writing(write_mutex_);
+  return slot_of_.count(id) != 0;
+}
+
+void HnswIndex::get_vectors(const std::int64_t* ids, std::size_t n, float* out, bool* found) const {
+  std::lock_guard<std::mutex> writing(write_mutex_);
+  std::shared_lock<std::shared_mutex> shared(growth_);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto slot = slot_of_.find(ids[i]);
+    found[i] = slot != slot_of_.end();
+    if (found[i]) vectors_.decode(slot->second, out + i * dim());
+  }
+}
+
+std::vector<std::int64_t> HnswIndex::ids() const {
+  std::lock_guard<std::mutex> writing(write_mutex_);
+  std::vector<std::int64_t> live;
+  live.reserve(slot_of_.size());
+  const std::size_t slots = slots_.load(std::memory_order_relaxed);
+  for (std::size_t slot = 0; slot < slots; ++slot)
+    if (!test_bit(deleted_.data(), slot)) live.push_back(labels_[slot]);
+  return live;
+}
+
+std::size_t HnswIndex::memory_bytes() const {
+  const HnswIndexStats s = stats();
+  return s.vector_bytes + s.graph_bytes + s.id_map_bytes;
+}
+
+HnswIndexStats HnswIndex::stats() const {
+  std::lock_guard<std::mutex> writing(write_mutex_);
+  std::shared_lock<std::shared_mutex> shared(growth_);
+  HnswIndexStats s;
+  const std::size_t slots = slots_.load(std::memory_order_relaxed);
+  s.live = size();
+  s.deleted = slots - s.live;
+  s.capacity = graph_.capacity();
+  s.vector_bytes = vectors_.memory_bytes();
+  s.graph_bytes = graph_.memory_bytes();
+  s.id_map_bytes = labels_.capacity() * sizeof(std::int64_t) + deleted_.capacity() * sizeof(std::uint64_t) +
+                   slot_of_.size() * kIdMapNodeBytes + slot_of_.bucket_count() * sizeof(void*);
+  s.graph = graph_.stats(slots, deleted_.data());
+  return s;
 }
 
 }  // namespace vecdb
@@ -90,84 +287,100 @@ void HnswIndex::search(const float* queries, std::size_t m, std::size_t k, std::
 namespace vecdb {
 namespace {
 
-// File layout, version 1 (little-endian):
-//   magic "VECDBHNS", u32 version, u32 metric, u64 dim, u64 M,
-//   u64 ef_construction, u64 seed, u64 size            -- the header
-//   graph (entry point, levels, layer-0 links, upper links), vectors
-//   (size x dim float32), deleted bitset ((size + 63) / 64 u64)
+// File layout, version 2 (little-endian):
+//   magic "VECDBHNS", u32 version, u32 metric, u32 dtype, u32 reserved (0),
+//   u64 dim, u64 M, u64 ef_construction, u64 seed, u64 slots, u64 sequence,
+//   i64 next id                                         -- the header
+//   graph (entry point, levels, layer-0 links, upper links),
+//   ids (slots x i64), deleted bitset ((slots + 63) / 64 x u64),
+//   vectors (slots x dim, float32 or IEEE half)
 //   u64 checksum of every byte before it
 constexpr char kMagic[8] = {'V', 'E', 'C', 'D', 'B', 'H', 'N', 'S'};
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;
 const char* const kWhat = "HNSW index data";
 
 }  // namespace
 
-std::vector<std::uint8_t> HnswIndex::serialize() const {
-  std::lock_guard<std::mutex> adding(add_mutex_);
+void HnswIndex::save(Sink& sink) const {
+  std::lock_guard<std::mutex> writing(write_mutex_);
   std::shared_lock<std::shared_mutex> shared(growth_);
-  const std::size_t count = size();
-  ByteWriter out;
+  const std::size_t slots = slots_.load(std::memory_order_relaxed);
+  ByteWriter out(sink);
   out.put_bytes(kMagic, sizeof(kMagic));
   out.put<std::uint32_t>(kFormatVersion);
   out.put<std::uint32_t>(static_cast<std::uint32_t>(metric()));
+  out.put<std::uint32_t>(static_cast<std::uint32_t>(dtype()));
+  out.put<std::uint32_t>(0);
   out.put<std::uint64_t>(dim());
   out.put<std::uint64_t>(params().M);
   out.put<std::uint64_t>(params().ef_construction);
   out.put<std::uint64_t>(params().seed);
-  out.put<std::uint64_t>(count);
-  graph_.write(out, count);
-  out.put_bytes(vectors_.row(0), count * dim() * sizeof(float));
-  for (std::size_t w = 0; w < (count + 63) / 64; ++w)
-    out.put<std::uint64_t>(__atomic_load_n(&deleted_[w], __ATOMIC_RELAXED));
-  out.put<std::uint64_t>(checksum64(out.bytes().data(), out.bytes().size()));
-  return std::move(out.bytes());
+  out.put<std::uint64_t>(slots);
+  out.put<std::uint64_t>(sequence_);
+  out.put<std::int64_t>(next_id_.load(std::memory_order_relaxed));
+  graph_.write(out, slots);
+  out.put_bytes(labels_.data(), slots * sizeof(std::int64_t));
+  out.put_bytes(deleted_.data(), (slots + 63) / 64 * sizeof(std::uint64_t));
+  out.put_bytes(vectors_.data(), slots * vectors_.row_bytes());
+  out.finish();
 }
 
-std::unique_ptr<HnswIndex> HnswIndex::deserialize(const std::uint8_t* data, std::size_t size) {
-  VECDB_REQUIRE(size >= sizeof(kMagic) + 8 && std::memcmp(data, kMagic, sizeof(kMagic)) == 0,
-                std::string(kWhat) + " does not start with the vecdb HNSW magic bytes");
-  ByteReader in(data, size - 8, kWhat);
-  char magic[8];
+std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
+  ByteReader in(source, kWhat);
+  char magic[sizeof(kMagic)];
+  VECDB_REQUIRE(in.remaining() >= sizeof(magic), std::string(kWhat) + " is too short to be an HNSW index");
   in.get_bytes(magic, sizeof(magic));
+  VECDB_REQUIRE(std::memcmp(magic, kMagic, sizeof(kMagic)) == 0,
+                std::string(kWhat) + " does not start with the vecdb HNSW magic bytes");
   const auto version = in.get<std::uint32_t>();
-  VECDB_REQUIRE(version == kFormatVersion, std::string(kWhat) + " has format version " +
-                                               std::to_string(version) + "; this vecdb reads version " +
-                                               std::to_string(kFormatVersion));
-  std::uint64_t stored_checksum;
-  std::memcpy(&stored_checksum, data + size - 8, 8);
-  VECDB_REQUIRE(stored_checksum == checksum64(data, size - 8),
-                std::string(kWhat) + " is corrupt or truncated (checksum mismatch)");
+  VECDB_REQUIRE(version == kFormatVersion, std::string(kWhat) + " has format version " + std::to_string(version) +
+                                               "; this vecdb reads version " + std::to_string(kFormatVersion));
   const auto metric = in.get<std::uint32_t>();
-  VECDB_REQUIRE(metric <= 2, std::string(kWhat) + " has an unknown metric");
+  const auto dtype = in.get<std::uint32_t>();
+  const auto reserved = in.get<std::uint32_t>();
   HnswParams params;
   const auto dim = in.get<std::uint64_t>();
   params.M = in.get<std::uint64_t>();
   params.ef_construction = in.get<std::uint64_t>();
   params.seed = in.get<std::uint64_t>();
-  const auto count = in.get<std::uint64_t>();
-  VECDB_REQUIRE(dim >= 1 && dim <= kMaxDim && params.M >= 2 && params.M <= 256 &&
-                    params.ef_construction >= 1 && count < (std::uint64_t{1} << 32) - 1,
-                std::string(kWhat) + " has invalid parameters");
-  // Every node costs at least its level byte, links and vector: refuse a
+  const auto slots = in.get<std::uint64_t>();
+  const auto sequence = in.get<std::uint64_t>();
+  const auto next_id = in.get<std::int64_t>();
+  VECDB_REQUIRE(metric <= 2 && (dtype == static_cast<std::uint32_t>(DType::F32) ||
+                                dtype == static_cast<std::uint32_t>(DType::F16)) &&
+                    reserved == 0 && dim >= 1 && dim <= kMaxDim && params.M >= 2 && params.M <= 256 &&
+                    params.ef_construction >= 1 && params.ef_construction <= 100000 && next_id >= 0 &&
+                    slots < (std::uint64_t{1} << 32) - 1 && sequence >= slots,
+                std::string(kWhat) + " has an invalid header");
+  // Every slot costs at least its level, links, id and vector: refuse a
   // size the input cannot hold before allocating for it.
-  const std::uint64_t per_node = 1 + (1 + 2 * params.M) * 4 + dim * 4;
-  VECDB_REQUIRE(count <= in.remaining() / per_node, std::string(kWhat) + " is truncated");
+  const std::uint64_t per_slot = 1 + (1 + 2 * params.M) * 4 + 8 + dim * dtype_size(static_cast<DType>(dtype));
+  VECDB_REQUIRE(slots <= in.remaining() / per_slot, std::string(kWhat) + " is truncated");
 
-  auto index = std::make_unique<HnswIndex>(dim, static_cast<Metric>(metric), params);
-  const std::size_t capacity = std::max<std::size_t>(count, 1);
-  index->graph_.reserve(capacity);
-  index->vectors_.reserve(capacity);
-  index->deleted_.assign((capacity + 63) / 64, 0);
-  index->graph_.read(in, count);
-  in.get_bytes(index->vectors_.mutable_row(0), count * dim * sizeof(float));
-  std::size_t deleted = 0;
-  for (std::size_t w = 0; w < (count + 63) / 64; ++w) {
-    index->deleted_[w] = in.get<std::uint64_t>();
-    deleted += static_cast<std::size_t>(__builtin_popcountll(index->deleted_[w]));
+  auto index = std::make_unique<HnswIndex>(dim, static_cast<Metric>(metric), static_cast<DType>(dtype), params);
+  index->grow_to(slots);
+  index->graph_.read(in, slots);
+  in.get_bytes(index->labels_.data(), slots * sizeof(std::int64_t));
+  in.get_bytes(index->deleted_.data(), (slots + 63) / 64 * sizeof(std::uint64_t));
+  in.get_bytes(index->vectors_.mutable_data(), slots * index->vectors_.row_bytes());
+  in.verify_checksum();
+
+  index->graph_.validate(slots, kWhat);
+  if (slots % 64 != 0)
+    VECDB_REQUIRE(index->deleted_.back() >> (slots % 64) == 0, std::string(kWhat) + " is corrupt: stray deleted bits");
+  index->slot_of_.reserve(slots);
+  for (std::uint32_t slot = 0; slot < slots; ++slot) {
+    if (test_bit(index->deleted_.data(), slot)) continue;
+    const std::int64_t id = index->labels_[slot];
+    VECDB_REQUIRE(id >= 0 && id < next_id, std::string(kWhat) + " is corrupt: id out of range at slot " +
+                                               std::to_string(slot));
+    VECDB_REQUIRE(index->slot_of_.emplace(id, slot).second,
+                  std::string(kWhat) + " is corrupt: id " + std::to_string(id) + " appears twice");
   }
-  VECDB_REQUIRE(in.remaining() == 0, std::string(kWhat) + " has trailing bytes");
-  index->size_.store(count, std::memory_order_release);
-  index->deleted_count_.store(deleted, std::memory_order_release);
+  index->slots_.store(slots, std::memory_order_release);
+  index->sequence_ = sequence;
+  index->live_.store(index->slot_of_.size(), std::memory_order_release);
+  index->next_id_.store(next_id, std::memory_order_release);
   return index;
 }
 

@@ -1,9 +1,19 @@
-// An HNSW index over float32 vectors: the graph, its vector storage and the
-// locking that lets searches run while other threads add.
+// An HNSW index: the graph, its vector storage, the ids ("labels") callers
+// know vectors by, and the locking that lets searches run while other
+// threads add, replace, delete or compact.
 //
-// Node ids are dense and assigned in insertion order. Capacity grows by
-// doubling under an exclusive lock (the only moment searches wait); adds
-// and searches otherwise share the lock and run concurrently.
+// Vectors live in dense slots (graph nodes) in insertion order; a label is a
+// caller's int64 id, mapped to its slot. Replacing a label's vector inserts
+// the new vector in a fresh slot and retires the old slot, which stays in
+// the graph as a deleted node (never returned, still navigable) until
+// compact() repairs the links around deleted nodes, renumbers the slots
+// densely and gives their memory back. add() compacts on its own when the
+// index would otherwise grow while a quarter of its slots are deleted, so
+// inserts reuse the room deleted vectors held.
+//
+// Locking: one writer at a time (add, remove, compact) holds write_mutex_;
+// searches never take it. Moving memory (growth, the renumbering step of a
+// compaction) takes growth_ exclusively: the only moments searches wait.
 #pragma once
 
 #include <atomic>
@@ -12,8 +22,10 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_map>
 #include <vector>
 
+#include "common/bytes.h"
 #include "common/types.h"
 #include "hnsw/dense_vectors.h"
 #include "hnsw/graph.h"
@@ -21,47 +33,95 @@
 
 namespace vecdb {
 
+// What an index holds, for introspection.
+struct HnswIndexStats {
+  std::size_t live = 0;
+  std::size_t deleted = 0;  // retired slots awaiting compaction
+  std::size_t capacity = 0;
+  std::size_t vector_bytes = 0;
+  std::size_t graph_bytes = 0;
+  std::size_t id_map_bytes = 0;
+  GraphStats graph;
+};
+
 class HnswIndex {
  public:
-  HnswIndex(std::size_t dim, Metric metric, const HnswParams& params);
+  HnswIndex(std::size_t dim, Metric metric, DType dtype, const HnswParams& params);
 
   std::size_t dim() const { return vectors_.dim(); }
   Metric metric() const { return vectors_.metric(); }
+  DType dtype() const { return vectors_.dtype(); }
   const HnswParams& params() const { return graph_.params(); }
-  // Ids assigned so far (deleted ones included): ids are < size().
-  std::size_t size() const { return size_.load(std::memory_order_acquire); }
-  std::size_t deleted_count() const { return deleted_count_.load(std::memory_order_acquire); }
+  // Live vectors (added and not deleted).
+  std::size_t size() const { return live_.load(std::memory_order_acquire); }
+  std::size_t deleted_count() const;
+  // One more than the largest id ever assigned: every id is below it.
+  std::int64_t id_bound() const { return next_id_.load(std::memory_order_acquire); }
   std::size_t memory_bytes() const;
+  HnswIndexStats stats() const;
 
-  // Inserts n rows (validated by the caller) on up to n_threads threads;
-  // returns the id of the first. One add runs at a time; searches go on.
-  std::int64_t add(const float* rows, std::size_t n, std::size_t n_threads);
+  // Inserts n rows (validated by the caller) on up to n_threads threads.
+  // With ids, a row whose id exists replaces that vector; ids must be >= 0
+  // and distinct. Without ids (nullptr), rows get the ids id_bound(),
+  // id_bound() + 1, ... Returns the first id given out (or -1 with ids).
+  // Nothing changes if the ids are invalid.
+  std::int64_t add(const float* rows, std::size_t n, const std::int64_t* ids, std::size_t n_threads);
 
-  // The whole index as bytes: a versioned, checksummed format (see
-  // hnsw_index.cpp). Adds wait while it is written; searches go on.
-  std::vector<std::uint8_t> serialize() const;
-  // Rebuilds an index from serialize() output; a truncated, corrupted or
-  // unknown-version input throws vecdb::Error, never yields a broken index.
-  static std::unique_ptr<HnswIndex> deserialize(const std::uint8_t* data, std::size_t size);
-
-  // Marks nodes deleted: never returned again, still used to navigate.
-  // Throws on an id >= size() (before marking any); deleting twice is a
-  // no-op. Returns how many were newly deleted.
+  // Deletes the vectors with these ids (ids not present are skipped; a
+  // negative id throws before anything is deleted). Returns how many were
+  // deleted. Deleted vectors are never returned and still guide searches.
   std::size_t remove(const std::int64_t* ids, std::size_t n);
 
-  // k nearest live nodes of each query among the first `visible` ids, beam
-  // width ef (at least k). ids/distances hold m x k, padded with -1 / +inf.
-  void search(const float* queries, std::size_t m, std::size_t k, std::size_t ef,
-              std::size_t visible, const std::uint64_t* allowed, std::size_t n_threads,
-              std::int64_t* ids, float* distances) const;
+  // Repairs the graph around deleted vectors and gives their slots'
+  // memory back. Returns the number of slots reclaimed.
+  std::size_t compact(std::size_t n_threads);
+
+  // k nearest live vectors of each query with beam width ef (at least k),
+  // restricted to ids whose bit is set in `allowed` (allowed_bits bits over
+  // ids; nullptr: no restriction). ids/distances hold m x k, padded with
+  // -1 / +inf. Each id appears at most once per query.
+  void search(const float* queries, std::size_t m, std::size_t k, std::size_t ef, const std::uint64_t* allowed,
+              std::uint64_t allowed_bits, std::size_t n_threads, std::int64_t* ids, float* distances) const;
+
+  // Live vectors whose id passes `allowed` (as in search()): what a planner
+  // weighs a graph search against a scan of the allowed ids with.
+  std::size_t count(const std::uint64_t* allowed, std::uint64_t allowed_bits) const;
+
+  bool contains(std::int64_t id) const;
+  // Stored vectors (normalized for cosine) as float32 into the rows of out
+  // (n x dim); found[i] tells whether ids[i] is present (its row is left
+  // untouched if not).
+  void get_vectors(const std::int64_t* ids, std::size_t n, float* out, bool* found) const;
+  // Live ids in slot order.
+  std::vector<std::int64_t> ids() const;
+
+  // The whole index in a versioned, checksummed format (see hnsw_index.cpp).
+  // Writers wait while it is written; searches go on.
+  void save(Sink& sink) const;
+  // Rebuilds an index from save() output; a truncated, corrupted or
+  // unknown-version input throws vecdb::Error, never yields a broken index.
+  static std::unique_ptr<HnswIndex> load(Source& source);
 
  private:
-  mutable std::mutex add_mutex_;
+  void grow_to(std::size_t capacity);
+  std::size_t compact_locked(std::size_t n_threads);
+  void check_new_ids(const std::int64_t* ids, std::size_t n) const;
+  // Runs fn(distance computer bound to the slot's own vector).
+  template <class Fn>
+  void with_node_distance(std::uint32_t slot, Fn&& fn) const;
+  template <class Fn>
+  void with_query_distance(const float* prepared, Fn&& fn) const;
+
+  mutable std::mutex write_mutex_;
   DenseVectors vectors_;
   HnswGraph graph_;
-  std::atomic<std::size_t> size_{0};
-  std::atomic<std::size_t> deleted_count_{0};
-  std::vector<std::uint64_t> deleted_;  // bitset over capacity, atomic bit ops
+  std::atomic<std::size_t> slots_{0};         // slots in use (live and deleted)
+  std::uint64_t sequence_ = 0;                // inserts ever made: seeds node levels
+  std::atomic<std::size_t> live_{0};
+  std::atomic<std::int64_t> next_id_{0};
+  std::vector<std::int64_t> labels_;          // slot -> id
+  std::unordered_map<std::int64_t, std::uint32_t> slot_of_;  // id -> live slot
+  std::vector<std::uint64_t> deleted_;        // bits over slots, set atomically
   mutable std::shared_mutex growth_;
   mutable VisitedPool visited_;
 };

@@ -16,7 +16,10 @@ class VisitedSet {
  public:
   // Prepares for a search over nodes [0, capacity).
   void reset(std::size_t capacity) {
-    if (tags_.size() < capacity) tags_.assign(capacity, 0);
+    if (tags_.size() < capacity) {
+      tags_.assign(capacity, 0);
+      epoch_ = 0;
+    }
     if (++epoch_ == 0) {  // wrapped: old tags could collide, start over
       std::fill(tags_.begin(), tags_.end(), 0);
       epoch_ = 1;
@@ -50,6 +53,13 @@ class VisitedPool {
     VisitedPool& pool_;
     std::unique_ptr<VisitedSet> set_;
   };
+
+  // Drops the pooled sets (their size follows the largest capacity seen;
+  // after a compaction that is too large).
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.clear();
+  }
 
   Lease borrow(std::size_t capacity) {
     std::unique_ptr<VisitedSet> set;

@@ -28,6 +28,9 @@ using TileF32 = void (*)(const float* Q, std::size_t m, const float* X, std::siz
 using TileF16 = void (*)(const float* Q, std::size_t m, const std::uint16_t* X,
                          std::size_t n, std::size_t d, float* out);
 using PairF32 = float (*)(const float* a, const float* b, std::size_t d);
+using PairF16 = float (*)(const float* a, const std::uint16_t* b, std::size_t d);
+using Pair4F32 = void (*)(const float* q, const float* const* rows, std::size_t d, float* out);
+using Pair4F16 = void (*)(const float* q, const std::uint16_t* const* rows, std::size_t d, float* out);
 using TileI8 = void (*)(const std::int8_t* Q, std::size_t m, const std::int8_t* X,
                         std::size_t n, std::size_t d, float* out);
 
@@ -39,7 +42,11 @@ struct KernelTable {
   TileF32 f32[2][2];
   TileF16 f16[2][2];  // query float32, stored IEEE half
   TileI8 i8[2][2];    // int32 accumulation, exact; returned as float
-  PairF32 f32_pair[2];  // one pair, fast but rounded differently (graph search)
+  // Graph search: fast, but rounded differently from the tiles.
+  PairF32 f32_pair[2];   // one pair
+  PairF16 f16_pair[2];   // query float32, stored IEEE half
+  Pair4F32 f32_pair4[2];  // one query against four rows
+  Pair4F16 f16_pair4[2];
 };
 
 enum class SimdLevel : int { Portable = 0, AVX2 = 1, AVX512 = 2 };

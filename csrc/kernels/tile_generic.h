@@ -167,6 +167,38 @@ float pair_fast(const typename Fam::QT* a, const typename Fam::XT* b, std::size_
   return (sums[0] + sums[1]) + (sums[2] + sums[3]);
 }
 
+// One query against four rows at once, two accumulators per row: eight
+// independent FMA chains and four memory streams in flight, for the graph's
+// neighbour lists (rounded like pair_fast up to the final additions).
+template <class Fam, Reduction R>
+void pair4_fast(const typename Fam::QT* q, const typename Fam::XT* const* x, std::size_t d, float* out) {
+  constexpr std::size_t W = Fam::W;
+  typename Fam::Acc even[4] = {Fam::zero(), Fam::zero(), Fam::zero(), Fam::zero()};
+  typename Fam::Acc odd[4] = {Fam::zero(), Fam::zero(), Fam::zero(), Fam::zero()};
+  std::size_t j = 0;
+  for (; j + 2 * W <= d; j += 2 * W) {
+    const typename Fam::V q0 = Fam::load_q(q + j);
+    const typename Fam::V q1 = Fam::load_q(q + j + W);
+    for (int b = 0; b < 4; ++b) {
+      even[b] = Fam::template step<R>(even[b], q0, Fam::load_x(x[b] + j));
+      odd[b] = Fam::template step<R>(odd[b], q1, Fam::load_x(x[b] + j + W));
+    }
+  }
+  if (j + W <= d) {
+    const typename Fam::V q0 = Fam::load_q(q + j);
+    for (int b = 0; b < 4; ++b) even[b] = Fam::template step<R>(even[b], q0, Fam::load_x(x[b] + j));
+    j += W;
+  }
+  if (j < d) {
+    const typename Fam::V q1 = Fam::load_q_tail(q + j, d - j);
+    for (int b = 0; b < 4; ++b) odd[b] = Fam::template step<R>(odd[b], q1, Fam::load_x_tail(x[b] + j, d - j));
+  }
+  float even_sums[4], odd_sums[4];
+  Fam::finish4(even[0], even[1], even[2], even[3], even_sums);
+  Fam::finish4(odd[0], odd[1], odd[2], odd[3], odd_sums);
+  for (int b = 0; b < 4; ++b) out[b] = even_sums[b] + odd_sums[b];
+}
+
 constexpr KernelTable make_table(const char* name) {
   using F32 = FloatFamily<float, float>;
   using F16 = FloatFamily<float, std::uint16_t>;
@@ -179,5 +211,8 @@ constexpr KernelTable make_table(const char* name) {
       {{&tile<Int8Family, Reduction::Dot, false>, &tile<Int8Family, Reduction::L2, false>},
        {&tile<Int8Family, Reduction::Dot, true>, &tile<Int8Family, Reduction::L2, true>}},
       {&pair_fast<F32, Reduction::Dot>, &pair_fast<F32, Reduction::L2>},
+      {&pair_fast<F16, Reduction::Dot>, &pair_fast<F16, Reduction::L2>},
+      {&pair4_fast<F32, Reduction::Dot>, &pair4_fast<F32, Reduction::L2>},
+      {&pair4_fast<F16, Reduction::Dot>, &pair4_fast<F16, Reduction::L2>},
   };
 }
