@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   := ../shared/data/npm-minilm-384
 
-.PHONY: demo test bench bench-kernels sanitize clean
+.PHONY: demo test bench bench-hnsw bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,16 +28,33 @@ bench: install-bench
 	$(PY) -m bench --dataset npm-minilm-384 --dataset synthetic:100000:128:l2 --dataset synthetic:50000:768:ip \
 		--systems vecdb-flat,numpy-flat,faiss-flat --batch 1,1000 --threads 1,all --out bench/results
 
+## bench-hnsw: HNSW graphs (vecdb, hnswlib, faiss, usearch) on the shared data, one thread and all cores
+bench-hnsw: install-bench
+	$(PY) -m bench --dataset npm-minilm-384 \
+		--systems vecdb-hnsw,vecdb-hnsw-f16,hnswlib,faiss-hnsw,usearch,usearch-f16 \
+		--batch 1,1000 --threads 1,all --ef-search 10,16,24,32,48,64,96,128,256 --out bench/results
+
 ## bench-kernels: the distance kernels alone against numpy (pytest-benchmark)
 bench-kernels: install-bench
 	$(PY) -m pytest bench/test_kernels_speed.py --benchmark-only --benchmark-columns=mean,ops
 
 ## sanitize: rebuild with AddressSanitizer + UBSan, run the tests, restore the normal build
+# (-s: a sanitizer report goes to stderr, which pytest would otherwise swallow)
 sanitize: install-test
+	$(PY) -m pip install --quiet "setuptools>=77" pybind11
 	VECDB_SANITIZE=1 $(PY) setup.py -q build_ext --inplace --force
 	LD_PRELOAD="$$($(CXX) -print-file-name=libasan.so) $$($(CXX) -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		$(PY) -m pytest -q -p no:cacheprovider tests; \
+		$(PY) -m pytest -q -s -p no:cacheprovider tests; \
+	status=$$?; $(PY) setup.py -q build_ext --inplace --force; exit $$status
+
+## tsan: rebuild with ThreadSanitizer, run the concurrency-heavy tests, restore the normal build
+# (Python itself is not instrumented: only races inside vecdb's core are reported)
+tsan: install-test
+	$(PY) -m pip install --quiet "setuptools>=77" pybind11
+	VECDB_SANITIZE=thread $(PY) setup.py -q build_ext --inplace --force
+	LD_PRELOAD="$$($(CXX) -print-file-name=libtsan.so)" TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=tests/tsan.supp \
+		$(PY) -m pytest -q -s -p no:cacheprovider tests/test_hnsw_mutation.py tests/test_hnsw.py tests/test_flat_search.py; \
 	status=$$?; $(PY) setup.py -q build_ext --inplace --force; exit $$status
 
 clean:

@@ -3,7 +3,8 @@
 The shipped build targets the baseline ISA (no -march=native): SIMD kernels
 for AVX2 and AVX-512 are compiled per translation unit with target pragmas and
 chosen at run time. Set VECDB_SANITIZE=1 to build with AddressSanitizer and
-UndefinedBehaviorSanitizer for testing.
+UndefinedBehaviorSanitizer, or VECDB_SANITIZE=thread for ThreadSanitizer
+(testing only; see the Makefile's sanitize and tsan targets).
 """
 
 import os
@@ -16,8 +17,15 @@ ParallelCompile("VECDB_BUILD_JOBS", default=0).install()
 
 compile_args = ["-O3", "-Wall", "-Wextra", "-fvisibility=hidden"]
 link_args = []
-if os.environ.get("VECDB_SANITIZE") == "1":
-    sanitizers = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+SANITIZERS = {
+    "1": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
+    "thread": ["-fsanitize=thread"],
+}
+sanitize = os.environ.get("VECDB_SANITIZE")
+if sanitize:
+    if sanitize not in SANITIZERS:
+        raise SystemExit(f"VECDB_SANITIZE must be one of {', '.join(SANITIZERS)}, got {sanitize!r}")
+    sanitizers = SANITIZERS[sanitize] + ["-fno-omit-frame-pointer"]
     compile_args = ["-O1", "-g", "-Wall", "-Wextra"] + sanitizers
     link_args = sanitizers
 

@@ -7,12 +7,13 @@ from bench.systems.faiss_flat import FaissFlat
 from bench.systems.faiss_hnsw import FaissHnsw
 from bench.systems.hnswlib_hnsw import Hnswlib
 from bench.systems.numpy_flat import NumpyFlat
-from bench.systems.usearch_hnsw import Usearch
+from bench.systems.usearch_hnsw import Usearch, UsearchF16
 from bench.systems.vecdb_flat import VecdbFlat
-from bench.systems.vecdb_hnsw import VecdbHnsw
+from bench.systems.vecdb_hnsw import VecdbHnsw, VecdbHnswF16
 
 SYSTEMS: dict[str, type[System]] = {
-    system.name: system for system in (VecdbFlat, NumpyFlat, FaissFlat, VecdbHnsw, Hnswlib, FaissHnsw, Usearch)
+    system.name: system
+    for system in (VecdbFlat, NumpyFlat, FaissFlat, VecdbHnsw, VecdbHnswF16, Hnswlib, FaissHnsw, Usearch, UsearchF16)
 }
 
 

@@ -15,6 +15,7 @@ class Usearch(GraphSystem):
 
     name = "usearch"
     requirement = USEARCH
+    dtype = "f32"
 
     def build(self, base: np.ndarray, metric: str, threads: int) -> None:
         """Insert ``base`` with connectivity M and expansion_add efConstruction from the settings."""
@@ -23,7 +24,7 @@ class Usearch(GraphSystem):
         self._index = usearch_index.Index(
             ndim=base.shape[1],
             metric=_METRICS[metric],
-            dtype="f32",
+            dtype=self.dtype,
             connectivity=self.settings.m,
             expansion_add=self.settings.ef_construction,
         )
@@ -42,3 +43,10 @@ class Usearch(GraphSystem):
     def index_bytes(self) -> int:
         """Serialized size of the index (vectors and graph)."""
         return int(self._index.serialized_length)
+
+
+class UsearchF16(Usearch):
+    """The same index over vectors stored as IEEE half (compare with vecdb-hnsw-f16)."""
+
+    name = "usearch-f16"
+    dtype = "f16"

@@ -9,17 +9,19 @@ from bench.systems.base import GraphSystem
 
 
 class VecdbHnsw(GraphSystem):
-    """vecdb.HNSWIndex built with M and ef_construction from the settings."""
+    """vecdb.HNSWIndex over float32 vectors, M and ef_construction from the settings."""
 
     name = "vecdb-hnsw"
     requirement = VECDB
+    dtype = "float32"
 
     def build(self, base: np.ndarray, metric: str, threads: int) -> None:
         """Insert ``base`` on ``threads`` threads."""
         vecdb = require(self.requirement, self.name)
         self._threads = threads
         self._index = vecdb.HNSWIndex(
-            base.shape[1], metric=metric, M=self.settings.m, ef_construction=self.settings.ef_construction
+            base.shape[1], metric=metric, M=self.settings.m, ef_construction=self.settings.ef_construction,
+            dtype=self.dtype,
         )
         self._index.add(base, threads=threads)
 
@@ -29,5 +31,12 @@ class VecdbHnsw(GraphSystem):
         return ids
 
     def index_bytes(self) -> int:
-        """HNSWIndex.nbytes (vectors and links)."""
+        """HNSWIndex.nbytes (vectors, links and the id map)."""
         return int(self._index.nbytes)
+
+
+class VecdbHnswF16(VecdbHnsw):
+    """The same graph over vectors stored as IEEE half (half the vector memory)."""
+
+    name = "vecdb-hnsw-f16"
+    dtype = "float16"

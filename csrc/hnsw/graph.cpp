@@ -207,7 +207,9 @@ void HnswGraph::insert(std::uint32_t node, int level, const DistanceComputer& di
                        const std::uint64_t* deleted, VisitedPool& pool) {
   VECDB_ASSERT(node < capacity() && level >= 0 && level <= kMaxLevel);
   levels_[node] = static_cast<std::uint8_t>(level);
-  store_release(links(node, 0), 0);
+  // Unreachable until linked below: plain writes. The whole row, so a saved
+  // file never carries uninitialized memory.
+  std::fill_n(links(node, 0), level0_stride_, 0u);
   upper_[node].reset(level > 0 ? new std::uint32_t[static_cast<std::size_t>(level) * upper_stride()]() : nullptr);
 
   std::uint64_t entry = entry_.load(std::memory_order_acquire);

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/aligned.h"
 #include "common/bytes.h"
 #include "hnsw/distance_computer.h"
 #include "hnsw/visited.h"
@@ -162,7 +163,7 @@ class HnswGraph {
   HnswParams params_;
   double level_scale_;
   std::size_t level0_stride_;
-  std::vector<std::uint32_t> level0_;                      // capacity x (1 + 2M)
+  AlignedVector<std::uint32_t> level0_;                    // capacity x (1 + 2M)
   std::vector<std::unique_ptr<std::uint32_t[]>> upper_;    // per node, levels 1..L
   std::vector<std::uint8_t> levels_;
   std::atomic<std::uint64_t> entry_{kNoEntry};             // (level << 32) | node

@@ -15,10 +15,6 @@ void set_bit_atomic(std::uint64_t* words, std::size_t i) {
   __atomic_fetch_or(words + (i >> 6), std::uint64_t{1} << (i & 63), __ATOMIC_RELAXED);
 }
 
-// Bytes per entry of the id map: libstdc++'s node (next pointer, key,
-// slot) rounded up by malloc.
-constexpr std::size_t kIdMapNodeBytes = 32;
-
 }  // namespace
 
 HnswIndex::HnswIndex(std::size_t dim, Metric metric, DType dtype, const HnswParams& params)
@@ -86,7 +82,8 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
     first = slots_.load(std::memory_order_relaxed);
   }
   if (first + n > graph_.capacity()) grow_to(std::max(first + n, 2 * graph_.capacity()));
-  slot_of_.reserve(slot_of_.size() + n);
+  const std::int64_t largest_new = ids ? *std::max_element(ids, ids + n) : first_id + static_cast<std::int64_t>(n) - 1;
+  slot_of_.reserve(slot_of_.size() + n, static_cast<std::uint64_t>(std::max(largest_new, first_id - 1)) + 1);
 
   std::shared_lock<std::shared_mutex> shared(growth_);
   for (std::size_t i = 0; i < n; ++i) {
@@ -112,7 +109,7 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
   std::int64_t largest = first_id - 1;
   for (std::size_t i = 0; i < n; ++i) {
     const std::int64_t id = labels_[first + i];
-    replaced += slot_of_.count(id);
+    replaced += slot_of_.find(id) != IdMap::kAbsent;
     largest = std::max(largest, id);
   }
   live_.fetch_add(n - replaced, std::memory_order_acq_rel);
@@ -121,11 +118,8 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
   slots_.store(first + n, std::memory_order_release);
   for (std::size_t i = 0; i < n; ++i) {
     const auto slot = static_cast<std::uint32_t>(first + i);
-    const auto [it, inserted] = slot_of_.try_emplace(labels_[slot], slot);
-    if (!inserted) {
-      set_bit_atomic(deleted_.data(), it->second);
-      it->second = slot;
-    }
+    const std::uint32_t previous = slot_of_.set(labels_[slot], slot);
+    if (previous != IdMap::kAbsent) set_bit_atomic(deleted_.data(), previous);
   }
   return ids ? -1 : first_id;
 }
@@ -137,10 +131,9 @@ std::size_t HnswIndex::remove(const std::int64_t* ids, std::size_t n) {
   std::shared_lock<std::shared_mutex> shared(growth_);
   std::size_t removed = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const auto found = slot_of_.find(ids[i]);
-    if (found == slot_of_.end()) continue;
-    set_bit_atomic(deleted_.data(), found->second);
-    slot_of_.erase(found);
+    const std::uint32_t slot = slot_of_.erase(ids[i]);
+    if (slot == IdMap::kAbsent) continue;
+    set_bit_atomic(deleted_.data(), slot);
     ++removed;
   }
   live_.fetch_sub(removed, std::memory_order_acq_rel);
@@ -188,7 +181,7 @@ std::size_t HnswIndex::compact_locked(std::size_t n_threads) {
   labels_.shrink_to_fit();
   deleted_.assign((kept + 63) / 64, 0);
   deleted_.shrink_to_fit();
-  for (auto& entry : slot_of_) entry.second = new_id[entry.second];
+  slot_of_.renumber(new_id);
   slots_.store(kept, std::memory_order_release);
   visited_.clear();
   return retired;
@@ -238,16 +231,16 @@ std::size_t HnswIndex::count(const std::uint64_t* allowed, std::uint64_t allowed
 
 bool HnswIndex::contains(std::int64_t id) const {
   std::lock_guard<std::mutex> writing(write_mutex_);
-  return slot_of_.count(id) != 0;
+  return slot_of_.find(id) != IdMap::kAbsent;
 }
 
 void HnswIndex::get_vectors(const std::int64_t* ids, std::size_t n, float* out, bool* found) const {
   std::lock_guard<std::mutex> writing(write_mutex_);
   std::shared_lock<std::shared_mutex> shared(growth_);
   for (std::size_t i = 0; i < n; ++i) {
-    const auto slot = slot_of_.find(ids[i]);
-    found[i] = slot != slot_of_.end();
-    if (found[i]) vectors_.decode(slot->second, out + i * dim());
+    const std::uint32_t slot = slot_of_.find(ids[i]);
+    found[i] = slot != IdMap::kAbsent;
+    if (found[i]) vectors_.decode(slot, out + i * dim());
   }
 }
 
@@ -277,7 +270,7 @@ HnswIndexStats HnswIndex::stats() const {
   s.vector_bytes = vectors_.memory_bytes();
   s.graph_bytes = graph_.memory_bytes();
   s.id_map_bytes = labels_.capacity() * sizeof(std::int64_t) + deleted_.capacity() * sizeof(std::uint64_t) +
-                   slot_of_.size() * kIdMapNodeBytes + slot_of_.bucket_count() * sizeof(void*);
+                   slot_of_.memory_bytes();
   s.graph = graph_.stats(slots, deleted_.data());
   return s;
 }
@@ -368,13 +361,13 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
   index->graph_.validate(slots, kWhat);
   if (slots % 64 != 0)
     VECDB_REQUIRE(index->deleted_.back() >> (slots % 64) == 0, std::string(kWhat) + " is corrupt: stray deleted bits");
-  index->slot_of_.reserve(slots);
+  index->slot_of_.reserve(slots, static_cast<std::uint64_t>(next_id));
   for (std::uint32_t slot = 0; slot < slots; ++slot) {
     if (test_bit(index->deleted_.data(), slot)) continue;
     const std::int64_t id = index->labels_[slot];
     VECDB_REQUIRE(id >= 0 && id < next_id, std::string(kWhat) + " is corrupt: id out of range at slot " +
                                                std::to_string(slot));
-    VECDB_REQUIRE(index->slot_of_.emplace(id, slot).second,
+    VECDB_REQUIRE(index->slot_of_.set(id, slot) == IdMap::kAbsent,
                   std::string(kWhat) + " is corrupt: id " + std::to_string(id) + " appears twice");
   }
   index->slots_.store(slots, std::memory_order_release);

@@ -22,13 +22,13 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "common/bytes.h"
 #include "common/types.h"
 #include "hnsw/dense_vectors.h"
 #include "hnsw/graph.h"
+#include "hnsw/id_map.h"
 #include "hnsw/visited.h"
 
 namespace vecdb {
@@ -120,7 +120,7 @@ class HnswIndex {
   std::atomic<std::size_t> live_{0};
   std::atomic<std::int64_t> next_id_{0};
   std::vector<std::int64_t> labels_;          // slot -> id
-  std::unordered_map<std::int64_t, std::uint32_t> slot_of_;  // id -> live slot
+  IdMap slot_of_;                             // id -> live slot
   std::vector<std::uint64_t> deleted_;        // bits over slots, set atomically
   mutable std::shared_mutex growth_;
   mutable VisitedPool visited_;

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <vector>
 
+#include "common/aligned.h"
+
 namespace vecdb {
 
 class VisitedSet {
@@ -34,7 +36,7 @@ class VisitedSet {
   }
 
  private:
-  std::vector<std::uint16_t> tags_;
+  AlignedVector<std::uint16_t> tags_;
   std::uint16_t epoch_ = 0;
 };
 
