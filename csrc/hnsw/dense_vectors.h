@@ -133,10 +133,14 @@ class DenseDistance final : public DistanceComputer {
     }
   }
 
-  void prefetch(std::uint32_t node) const override {
-    const char* p = reinterpret_cast<const char*>(row(node));
-    __builtin_prefetch(p);
-    __builtin_prefetch(p + 64);
+  void prefetch(const std::uint32_t* nodes, std::size_t count) const override {
+    // The first two lines of each row: the hardware prefetcher follows the
+    // rest once the kernel streams through it.
+    for (std::size_t i = 0; i < count; ++i) {
+      const char* p = reinterpret_cast<const char*>(row(nodes[i]));
+      __builtin_prefetch(p);
+      __builtin_prefetch(p + 64);
+    }
   }
 
  private:

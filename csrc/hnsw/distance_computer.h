@@ -2,6 +2,7 @@
 // graph serves float32, float16, PQ codes or a truncated (MRL) prefix.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace vecdb {
@@ -18,8 +19,8 @@ class DistanceComputer {
   }
   // Distance between two stored nodes (graph construction and pruning).
   virtual float between(std::uint32_t a, std::uint32_t b) const = 0;
-  // Hint that node's data will be read soon.
-  virtual void prefetch(std::uint32_t node) const = 0;
+  // Hint that these nodes' data will be read soon.
+  virtual void prefetch(const std::uint32_t* nodes, std::size_t count) const = 0;
 };
 
 }  // namespace vecdb

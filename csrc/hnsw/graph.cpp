@@ -117,14 +117,22 @@ std::vector<Neighbor> HnswGraph::search_layer(const DistanceComputer& distance, 
     std::size_t n = 0;
     for (std::uint32_t i = 1; i <= count; ++i) {
       const std::uint32_t node = load_acquire(list + i);
-      if (visited.insert(node)) {
-        distance.prefetch(node);
-        fresh[n++] = node;
-      }
+      if (visited.insert(node)) fresh[n++] = node;
     }
+    distance.prefetch(fresh, n);
     std::size_t i = 0;
     for (; i + 4 <= n; i += 4) distance.to_query4(fresh + i, scores + i);
-    for (; i < n; ++i) scores[i] = distance.to_query(fresh[i]);
+    if (i + 1 < n) {
+      // Two or three left: one more group of four, padded with the last
+      // (cached) row, keeps their memory reads in flight together.
+      std::uint32_t group[4];
+      float group_scores[4];
+      for (std::size_t j = 0; j < 4; ++j) group[j] = fresh[std::min(i + j, n - 1)];
+      distance.to_query4(group, group_scores);
+      for (std::size_t j = 0; i + j < n; ++j) scores[i + j] = group_scores[j];
+    } else if (i < n) {
+      scores[i] = distance.to_query(fresh[i]);
+    }
     for (i = 0; i < n; ++i) {
       const float d = scores[i];
       if (results.size() < ef || d < worst) {
