@@ -20,6 +20,7 @@ from bench.datasets.dataset import Dataset
 from bench.datasets.synthetic import make_synthetic, sample_gaussian_mixture
 from bench.datasets.texmex import read_vecs, write_vecs
 from bench.recall import recall_at_k
+from bench.report.at_recall import at_recall_lines, qps_at_recall
 from bench.report.table import format_qps
 from bench.rounds import combine_rounds, exact_recall_mismatch, round_order
 from tests import reference
@@ -203,6 +204,35 @@ def _measurement(system, exact, batch, qps, recall, build_seconds, memory_mb, re
         "memory_after_build_mb": memory_mb / 2, "index_mb": 3.0, "other_load_cores": qps / 10_000,
         "measured_at": f"2026-01-01T00:00:{int(qps) % 60:02d}+00:00",
     }
+
+
+def _sweep(system, points, batch=1, threads=1):
+    return [
+        {"system": system, "batch": batch, "threads": threads, "param": ef, "recall": recall, "qps": qps,
+         "build_seconds": 2.0, "memory_peak_mb": 10.0}
+        for ef, recall, qps in points
+    ]
+
+
+def test_qps_at_recall_interpolates_log_qps_between_bracketing_points():
+    sweep = _sweep("s", [(32, 0.96, 1000.0), (16, 0.90, 4000.0), (64, 0.99, 500.0)])
+    qps, lower_bound = qps_at_recall(sweep, 0.95)
+    # 5/6 of the way from 0.90 to 0.96 in log space: 4000 * (1000/4000) ** (5/6).
+    assert qps == pytest.approx(4000 * 0.25 ** (5 / 6)) and not lower_bound
+    assert qps_at_recall(sweep, 0.96) == (pytest.approx(1000.0), False)
+    assert qps_at_recall(sweep, 0.80) == (4000.0, True)  # every setting exceeds it: a bound
+    assert qps_at_recall(sweep, 0.995) == (None, False)  # never reached
+
+
+def test_at_recall_table_gives_ratios_to_vecdb():
+    group = (_sweep("vecdb-hnsw", [(16, 0.90, 4000.0), (32, 0.96, 2000.0)])
+             + _sweep("hnswlib", [(16, 0.90, 2000.0), (32, 0.96, 1000.0)])
+             + _sweep("vecdb-flat", [(None, 1.0, 100.0)]))
+    lines = at_recall_lines(group, 10)
+    rows = [line for line in lines if line.startswith("| vecdb-hnsw |") or line.startswith("| hnswlib |")]
+    assert len(rows) == 2 and all("vecdb-flat" not in line for line in lines)
+    assert rows[0].split(" | ")[4] == "1.00" and rows[1].split(" | ")[4] == "2.00"
+    assert at_recall_lines(_sweep("vecdb-flat", [(None, 1.0, 100.0)]), 10) == []
 
 
 def test_round_order_alternates_direction():

@@ -172,6 +172,8 @@ class HNSWIndex(NativeIndex):
         """Number of vectors a search with this ``allowed`` filter could
         return: what to weigh a filtered graph search against an exact scan of
         the allowed vectors with."""
+        if allowed is None:
+            return len(self)
         return self._native.count(id_filter_bitset(allowed, self.id_bound))
 
     def get_vectors(self, ids: Any) -> np.ndarray:

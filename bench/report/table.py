@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report.at_recall import at_recall_lines
 from bench.report.groups import Measurement, group_by_dataset
 
 _COLUMNS = (
@@ -96,6 +97,7 @@ def markdown_report(document: dict[str, Any], plot_files: dict[tuple[str, str, i
         lines += _dataset_lines(document["datasets"].get(dataset, {}))
         if (dataset, metric, k) in plot_files:
             lines += [f"![recall vs QPS]({plot_files[dataset, metric, k]})", ""]
+        lines += at_recall_lines(group, k)
         lines.append("| " + " | ".join(_COLUMNS).replace("recall@k", f"recall@{k}") + " |")
         lines.append("|" + "|".join("---" for _ in _COLUMNS) + "|")
         lines += ["| " + " | ".join(_row(m)) + " |" for m in group]
