@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   := ../shared/data/npm-minilm-384
 
-.PHONY: demo test bench bench-hnsw bench-kernels sanitize tsan clean
+.PHONY: demo test bench bench-hnsw bench-durable bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(PY):
 install-%: $(PY)
 	$(PY) -m pip install --quiet -e ".[$*]"
 
-## demo: build vecdb and search real sentence embeddings (the main job until `vecdb serve` exists)
+## demo: build vecdb, store real sentence embeddings in a collection (.vecdb-demo/), reopen, search (the main job until `vecdb serve` exists)
 demo: install-test
 	$(PY) -m vecdb.demo --data $(DATA)
 
@@ -33,6 +33,10 @@ bench-hnsw: install-bench
 	$(PY) -m bench --dataset npm-minilm-384 \
 		--systems vecdb-hnsw,vecdb-hnsw-f16,hnswlib,faiss-hnsw,usearch,usearch-f16 \
 		--batch 1,1000 --threads 1,all --ef-search 10,16,24,32,48,64,96,128,256 --out bench/results
+
+## bench-durable: durable ingest (vs the native index alone and Chroma), reopen time, filtered search
+bench-durable: install-bench
+	$(PY) -m bench.durable --dataset npm-minilm-384 --rounds 2 --out bench/results
 
 ## bench-kernels: the distance kernels alone against numpy (pytest-benchmark)
 bench-kernels: install-bench
@@ -58,4 +62,4 @@ tsan: install-test
 	status=$$?; $(PY) setup.py -q build_ext --inplace --force; exit $$status
 
 clean:
-	rm -rf $(VENV) build *.egg-info vecdb/*.so
+	rm -rf $(VENV) build *.egg-info vecdb/*.so .vecdb-demo

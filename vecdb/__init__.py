@@ -1,7 +1,15 @@
 """vecdb: an embedded vector database with a native SIMD core.
 
-The pieces available so far:
+Start with :func:`open`::
 
+    db = vecdb.open("./data")
+    docs = db.create_collection("docs", dim=384, metric="cosine")
+    docs.upsert(ids=["a", "b"], vectors=X, payloads=[{"lang": "en"}, {"lang": "fr"}])
+    hits = docs.search(q, k=10, filter={"lang": "en"})
+
+Underneath, usable on their own:
+
+- :class:`Database`, :class:`Collection`: durable collections on LMDB;
 - :class:`FlatIndex` and :func:`knn`: exact nearest-neighbour search
   (the reference every approximate index is measured against);
 - :class:`HNSWIndex`: approximate search on an HNSW graph;
@@ -10,20 +18,31 @@ The pieces available so far:
 """
 
 from vecdb import errors
+from vecdb.collection import Collection
+from vecdb.config import HNSW, Flat
+from vecdb.database import Database, open
 from vecdb.flat import FlatIndex, knn, pairwise_distances
 from vecdb.hnsw import HNSWIndex
 from vecdb.metrics import METRICS
+from vecdb.records import Hit, Record
 from vecdb.simd import cpu_features, set_simd_level, simd_level, simd_levels
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Collection",
+    "Database",
+    "Flat",
     "FlatIndex",
+    "HNSW",
     "HNSWIndex",
+    "Hit",
     "METRICS",
+    "Record",
     "cpu_features",
     "errors",
     "knn",
+    "open",
     "pairwise_distances",
     "set_simd_level",
     "simd_level",

@@ -1,10 +1,12 @@
-"""A tour of the embedded API on real sentence embeddings: ``python -m vecdb.demo``.
+"""A tour of vecdb on real sentence embeddings: ``python -m vecdb.demo``.
 
 Loads the npm-minilm-384 sample (50k package descriptions embedded with
 all-MiniLM-L6-v2) when it is available, or a synthetic clustered set
-otherwise; builds an exact index and an HNSW graph; prints the nearest
-descriptions for a few queries, the graph's recall against the exact
-answers, and how fast both searched.
+otherwise; stores it in a collection (descriptions as payloads) in a database
+folder, reopens it, and prints the nearest descriptions for a few queries,
+with and without a payload filter, then the HNSW graph's recall against
+exact search and how fast both ran. A second run finds the collection
+already there and skips the ingest.
 """
 
 from __future__ import annotations
@@ -12,23 +14,20 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple
 
 import numpy as np
+from tqdm import tqdm
 
 import vecdb
 
-try:  # progress bars when tqdm is installed (it comes with the test and bench extras)
-    from tqdm import tqdm as progress
-except ImportError:  # pragma: no cover - plain iteration without it
-    def progress(items, **_):
-        return items
-
 DEFAULT_DATA = Path("..") / "shared" / "data" / "npm-minilm-384"
+DEFAULT_DB = Path(".vecdb-demo")
+BATCH = 1000
 
 
-def load_sample(path: Path) -> Tuple[np.ndarray, np.ndarray, Optional[List[str]], Optional[List[str]], str]:
-    """Base vectors, queries, their texts (if any) and a description of the source."""
+def load_sample(path: Path) -> Tuple[np.ndarray, np.ndarray, List[str], Optional[List[str]], str]:
+    """Base vectors, queries, base texts, query texts (if any) and a description of the source."""
     if (path / "base.npy").exists():
         base = np.load(path / "base.npy").astype(np.float32)
         queries = np.load(path / "queries.npy").astype(np.float32)
@@ -39,7 +38,26 @@ def load_sample(path: Path) -> Tuple[np.ndarray, np.ndarray, Optional[List[str]]
     centers = rng.standard_normal((64, 384)).astype(np.float32)
     base = centers[rng.integers(0, 64, 20000)] + 0.3 * rng.standard_normal((20000, 384)).astype(np.float32)
     queries = centers[rng.integers(0, 64, 200)] + 0.3 * rng.standard_normal((200, 384)).astype(np.float32)
-    return base, queries, None, None, "synthetic clusters (sample data not found)"
+    texts = [f"synthetic vector {i}" for i in range(len(base))]
+    return base, queries, texts, None, "synthetic clusters (sample data not found)"
+
+
+def ingest(db: vecdb.Database, base: np.ndarray, texts: List[str]) -> vecdb.Collection:
+    """The demo collection, filled once (later runs reuse it)."""
+    col = db.get_or_create_collection("demo", dim=base.shape[1], metric="cosine",
+                                      index=vecdb.HNSW(M=16, ef_construction=100))
+    if col.count() == len(base):
+        print(f"collection 'demo' already holds {len(base):,} points (delete {db.path} to ingest again)")
+        return col
+    col.create_payload_index("words", "integer")
+    start = time.perf_counter()
+    for first in tqdm(range(0, len(base), BATCH), desc="upserting", unit_scale=BATCH, unit=" points"):
+        rows = range(first, min(first + BATCH, len(base)))
+        col.upsert(ids=list(rows), vectors=base[first:first + BATCH],
+                   payloads=[{"text": texts[i], "words": len(texts[i].split())} for i in rows])
+    seconds = time.perf_counter() - start
+    print(f"ingested {len(base):,} points durably in {seconds:.1f} s ({len(base) / seconds:,.0f} points/s)")
+    return col
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -47,6 +65,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help="folder with base.npy, queries.npy and texts (default: %(default)s)")
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="database folder (default: %(default)s)")
     parser.add_argument("--queries", type=int, default=3, help="queries to show (default: %(default)s)")
     parser.add_argument("-k", type=int, default=5, help="neighbours per query (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -56,43 +75,46 @@ def main(argv: Optional[List[str]] = None) -> None:
     base, queries, base_texts, query_texts, source = load_sample(args.data)
     print(f"data: {source}: {base.shape[0]:,} vectors x {base.shape[1]} dims, {queries.shape[0]:,} queries")
 
-    index = vecdb.FlatIndex(base.shape[1], metric="cosine")
+    with vecdb.open(args.db) as db:
+        ingest(db, base, base_texts)
     start = time.perf_counter()
-    index.add(base)
-    print(f"indexed in {time.perf_counter() - start:.2f} s ({index.nbytes / 2**20:.0f} MiB)\n")
+    db = vecdb.open(args.db)
+    col = db.get_collection("demo")
+    col.search(queries[0], k=1)
+    stats = col.stats()
+    print(f"reopened {args.db} and answered a first query in {time.perf_counter() - start:.2f} s "
+          f"(index from: {stats['index_source']}; {stats['index_memory_bytes'] / 2**20:.0f} MiB in memory)\n")
 
     for row in range(min(args.queries, len(queries))):
-        ids, distances = index.search(queries[row], k=args.k)
         print(f"query: {query_texts[row] if query_texts else f'#{row}'}")
-        for rank, (vid, dist) in enumerate(zip(ids, distances), 1):
-            label = base_texts[vid] if base_texts else f"vector {vid}"
-            print(f"  {rank}. [{1 - dist:.3f}] {label[:100]}")
+        for rank, hit in enumerate(col.search(queries[row], k=args.k), 1):
+            print(f"  {rank}. [{hit.score:.3f}] {hit.payload['text'][:100]}")
+        short = col.search(queries[row], k=args.k, filter={"words": {"$lte": 4}})
+        print("  with filter={'words': {'$lte': 4}}:")
+        for rank, hit in enumerate(short, 1):
+            print(f"  {rank}. [{hit.score:.3f}] {hit.payload['text'][:100]}")
         print()
 
-    print(f"exact search, k=10: {throughput(index, queries, {})}")
-
-    graph = vecdb.HNSWIndex(base.shape[1], metric="cosine", M=16, ef_construction=100)
-    start = time.perf_counter()
-    for chunk in progress(np.array_split(base, 50), desc="building the HNSW graph", unit="chunk"):
-        graph.add(chunk)
-    print(f"HNSW graph (M=16, ef_construction=100) built in {time.perf_counter() - start:.1f} s "
-          f"({graph.nbytes / 2**20:.0f} MiB)")
-    exact_ids, _ = index.search(queries, k=10)
+    exact_ids, _ = vecdb.knn(base, queries, k=10, metric="cosine")
+    print(f"exact search, k=10: {throughput(lambda q: vecdb.knn(base, q, k=10), queries)}")
     for ef in (16, 64):
-        found, _ = graph.search(queries, k=10, ef=ef)
-        hits = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact_ids)])
-        print(f"HNSW search, k=10, ef={ef}: recall@10 {hits:.3f}; {throughput(graph, queries, {'ef': ef})}")
+        hits = col.search(queries, k=10, ef=ef, with_payload=False)
+        found = [{hit.id for hit in row} for row in hits]
+        recall = np.mean([len(f & set(e.tolist())) / 10 for f, e in zip(found, exact_ids)])
+        timing = throughput(lambda q: col.search(q, k=10, ef=ef, with_payload=False), queries)
+        print(f"collection search (HNSW), k=10, ef={ef}: recall@10 {recall:.3f}; {timing}")
+    db.close()
 
 
-def throughput(index: Union[vecdb.FlatIndex, vecdb.HNSWIndex], queries: np.ndarray, options: Dict[str, int]) -> str:
+def throughput(search, queries: np.ndarray) -> str:
     """Queries per second for one batched call and for single queries."""
     start = time.perf_counter()
-    index.search(queries, k=10, **options)
+    search(queries)
     batch_seconds = time.perf_counter() - start
     singles = queries[:200]
     start = time.perf_counter()
     for query in singles:
-        index.search(query, k=10, **options)
+        search(query)
     single_seconds = (time.perf_counter() - start) / len(singles)
     return (f"{len(queries) / batch_seconds:,.0f} queries/s batched, "
             f"{1000 * single_seconds:.3f} ms per single query")

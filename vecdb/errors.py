@@ -42,3 +42,46 @@ class NotFoundError(VecdbError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class InvalidFilterError(InvalidArgumentError):
+    """A payload filter is malformed: an unknown operator, an operand of the
+    wrong type, a bad field path."""
+
+
+class InvalidPayloadError(InvalidArgumentError):
+    """A payload cannot be stored: not a dict with string keys, not encodable
+    as msgpack, or a value that does not fit the field's payload index."""
+
+
+class DuplicateIdError(InvalidArgumentError):
+    """The same id appears twice in one batch."""
+
+
+class CollectionNotFoundError(NotFoundError):
+    """No collection of that name exists in the database."""
+
+
+class CollectionExistsError(VecdbError):
+    """A collection of that name already exists."""
+
+    http_status = 409
+
+
+class StorageLockedError(VecdbError):
+    """Another process (or another handle in this one) holds the database
+    folder open for writing."""
+
+    http_status = 409
+
+
+class ReadOnlyError(VecdbError):
+    """A write was attempted through a database opened with ``read_only=True``."""
+
+    http_status = 405
+
+
+class ClosedError(VecdbError):
+    """The database was closed, or this handle was carried across ``fork()``."""
+
+    http_status = 409

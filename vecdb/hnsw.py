@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, BinaryIO, Dict, Optional, Union
 
 import numpy as np
 
@@ -220,14 +220,27 @@ class HNSWIndex(NativeIndex):
     def save(self, path: Union[str, os.PathLike]) -> None:
         """Write the index to ``path`` atomically: a crash leaves either the
         old file or the new one, never a half-written file."""
-        write_atomically(Path(path), lambda handle: self._native.save(handle.fileno()))
+        write_atomically(Path(path), self.write_to)
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "HNSWIndex":
         """Read an index written by :meth:`save`, streaming it from disk into
         place (see :meth:`from_bytes` for the errors)."""
         with open(path, "rb") as handle:
-            return cls._wrap_loaded(_core.HnswIndex.load, handle.fileno())
+            return cls.read_from(handle)
+
+    def write_to(self, handle: BinaryIO) -> None:
+        """Write the index into an open binary file at its current position
+        (for containers that put a header of their own first)."""
+        handle.flush()
+        self._native.save(handle.fileno())
+
+    @classmethod
+    def read_from(cls, handle: BinaryIO) -> "HNSWIndex":
+        """Read an index from an open binary file, from its current position
+        to its end (the counterpart of :meth:`write_to`)."""
+        os.lseek(handle.fileno(), handle.tell(), os.SEEK_SET)
+        return cls._wrap_loaded(_core.HnswIndex.load, handle.fileno())
 
     @classmethod
     def _wrap_loaded(cls, load: Any, source: Any) -> "HNSWIndex":

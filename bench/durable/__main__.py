@@ -1,0 +1,96 @@
+"""python -m bench.durable: durable ingest, reopen and filtered search.
+
+Each job runs in a fresh process; with --rounds N the ingest and reopen jobs
+run N times in alternating order and the best round counts (every round is
+recorded). Results go to OUT/durable.json and OUT/durable.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List
+
+from bench.datasets import DatasetSpec, resolve_spec_text
+from bench.machine import machine_info
+from bench.paths import REPO_ROOT
+from bench.durable.report import markdown
+
+SYSTEMS = ("vecdb", "vecdb-native", "chroma")
+REOPENABLE = ("vecdb", "chroma")
+
+
+def run_job(job: str, spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
+    request = json.dumps({"job": job, "spec": asdict(spec), "system": system, "params": params,
+                          "folder": str(folder)})
+    completed = subprocess.run([sys.executable, "-m", "bench.durable.jobs", request], cwd=REPO_ROOT,
+                               capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{job} job for {system} failed:\n{completed.stderr[-3000:]}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    print(f"  {job:8s} {system:12s} " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                  for k, v in result.items() if k not in ("job", "system", "rows")),
+          flush=True)
+    for row in result.get("rows", []):
+        print("    " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
+    return result
+
+
+def parse_args(argv: List[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.durable", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="npm-minilm-384", help="dataset spec (default: %(default)s)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS),
+                        help="comma-separated, from: " + ", ".join(SYSTEMS) + " (default: all)")
+    parser.add_argument("--batch", type=int, default=1000, help="points per upsert (default: %(default)s)")
+    parser.add_argument("--hnsw-m", type=int, default=16, help="HNSW M for every system (default: %(default)s)")
+    parser.add_argument("--ef-construction", type=int, default=200, help="(default: %(default)s)")
+    parser.add_argument("--ef-search", default="32,64,128", help="filtered-search ef sweep (default: %(default)s)")
+    parser.add_argument("--selectivity", default="1,10,50,100",
+                        help="percent of points each filter keeps (default: %(default)s)")
+    parser.add_argument("--queries", type=int, default=1000, help="filtered-search queries (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=2, help="ingest/reopen rounds (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="(default: %(default)s)")
+    parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / "bench" / ".cache" / "durable",
+                        help="where the databases are written (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv: List[str] | None = None) -> None:
+    args = parse_args(argv)
+    systems = [s for s in args.systems.split(",") if s]
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown:
+        raise SystemExit(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
+    spec = DatasetSpec(text=resolve_spec_text(args.dataset))
+    params = {"M": args.hnsw_m, "ef_construction": args.ef_construction, "batch": args.batch,
+              "queries": args.queries, "ef": [int(e) for e in args.ef_search.split(",")],
+              "selectivities": [int(s) for s in args.selectivity.split(",")]}
+    results: List[Dict[str, Any]] = []
+    for round_number in range(1, args.rounds + 1):
+        print(f"round {round_number}/{args.rounds}", flush=True)
+        order = systems if round_number % 2 else systems[::-1]
+        for system in order:
+            folder = args.work_dir / system
+            ingest = run_job("ingest", spec, system, params, folder)
+            reopen = run_job("reopen", spec, system, params, folder) if system in REOPENABLE else None
+            results += [dict(r, round=round_number) for r in (ingest, reopen) if r]
+    if "vecdb" in systems:
+        results.append(dict(run_job("filtered", spec, "vecdb", params, args.work_dir / "vecdb"), round=1))
+    document = {"format": "vecdb-durable-bench", "version": 1, "dataset": args.dataset, "params": params,
+                "machine": machine_info(), "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": "python -m bench.durable " + " ".join(sys.argv[1:] if argv is None else argv),
+                "results": results}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "durable.json").write_text(json.dumps(document, indent=1) + "\n")
+    (args.out / "durable.md").write_text(markdown(document))
+    print(f"wrote {args.out / 'durable.json'} and {args.out / 'durable.md'}")
+
+
+if __name__ == "__main__":
+    main()

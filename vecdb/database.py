@@ -1,0 +1,170 @@
+"""The embedded database: a folder holding collections.
+
+    db = vecdb.open("./data")
+    docs = db.create_collection("docs", dim=384, metric="cosine")
+    ...
+    db.close()                      # or: with vecdb.open("./data") as db: ...
+
+One process at a time may open a folder for writing; any number may open it
+with ``read_only=True`` alongside and see what was committed up to their
+open or their last :meth:`Database.refresh`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from vecdb.collection import Collection
+from vecdb.config import HNSW, CollectionConfig, IndexSpec, check_collection_name
+from vecdb.errors import CollectionExistsError, CollectionNotFoundError, InvalidArgumentError
+from vecdb.snapshot import snapshot_path
+from vecdb.storage.collection_store import config_key, database_names, list_configs, read_config, write_config
+from vecdb.storage.environment import open_environment, release_environment
+
+
+class Database:
+    """An open database folder. Use :func:`vecdb.open`."""
+
+    def __init__(self, path: Union[str, os.PathLike], *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._environment = open_environment(self.path, read_only)
+        self._collections: Dict[str, Collection] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = ", read_only=True" if self.read_only else ""
+        return f"vecdb.Database({str(self.path)!r}{mode})"
+
+    def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: str = "cosine",
+        *,
+        index: Optional[IndexSpec] = None,
+        exist_ok: bool = False,
+    ) -> Collection:
+        """Create a collection of ``dim``-dimensional vectors.
+
+        Args:
+            name: 1-128 letters, digits, ``-`` or ``_``.
+            dim: vector dimension.
+            metric: ``"cosine"`` (default), ``"ip"`` (dot product) or ``"l2"``.
+            index: ``vecdb.HNSW(M=16, ef_construction=200)`` (the default) or
+                ``vecdb.Flat()`` for exact search.
+            exist_ok: return the existing collection instead of raising
+                CollectionExistsError (its settings must then match).
+        """
+        name = check_collection_name(name)
+        config = CollectionConfig.new(name, secrets.token_hex(8), dim, metric, index or HNSW())
+
+        def body(txn):
+            if txn.get(config_key(name)) is not None:
+                return read_config(txn, name)
+            write_config(txn, config)
+            return None
+
+        with self._lock:
+            existing = self._environment.write(body)
+        if existing is not None:
+            if not exist_ok:
+                raise CollectionExistsError(f"collection {name!r} already exists")
+            if (existing.dim, existing.metric, existing.index) != (config.dim, config.metric, config.index):
+                raise InvalidArgumentError(
+                    f"collection {name!r} exists with dim={existing.dim}, metric={existing.metric!r}, "
+                    f"index={existing.index_spec}; asked for dim={config.dim}, metric={config.metric!r}, "
+                    f"index={config.index_spec}"
+                )
+        return self.get_collection(name)
+
+    def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
+                                 index: Optional[IndexSpec] = None) -> Collection:
+        """:meth:`create_collection` with ``exist_ok=True``."""
+        return self.create_collection(name, dim, metric, index=index, exist_ok=True)
+
+    def get_collection(self, name: str) -> Collection:
+        """An existing collection (its index is loaded on first use)."""
+        name = check_collection_name(name)
+        with self._lock:
+            collection = self._collections.get(name)
+            if collection is None:
+                with self._environment.read() as txn:
+                    config = read_config(txn, name)
+                collection = Collection(self._environment, self.path, config)
+                self._collections[name] = collection
+            return collection
+
+    def list_collections(self) -> List[str]:
+        """Names of the collections, sorted."""
+        with self._environment.read() as txn:
+            return sorted(config.name for config in list_configs(txn))
+
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection and everything in it (its LMDB databases are
+        freed for reuse; the file shrinks only with :meth:`compact`)."""
+        name = check_collection_name(name)
+
+        def body(txn):
+            config = read_config(txn, name)
+            txn.delete(config_key(name))
+            for database_name in database_names(config.key):
+                txn.drop(self._environment.database(database_name), delete=True)
+            return config
+
+        with self._lock:
+            collection = self._collections.pop(name, None)
+            if collection is not None:
+                collection._dropped = True
+            config = self._environment.write(body)
+            for database_name in database_names(config.key):
+                self._environment.forget_database(database_name)
+            snapshot = snapshot_path(self.path, config.key)
+            if snapshot.exists():
+                snapshot.unlink()
+
+    def refresh(self) -> None:
+        """Make this handle see everything committed so far (for read-only
+        handles; a writer always sees its own writes)."""
+        with self._lock:
+            for name, collection in list(self._collections.items()):
+                try:
+                    collection._refresh()
+                except CollectionNotFoundError:
+                    collection._dropped = True
+                    del self._collections[name]
+
+    def close(self) -> None:
+        """Snapshot unsaved index changes and release the folder. Closing
+        twice is harmless."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                for collection in self._collections.values():
+                    collection._close()
+            finally:
+                self._collections.clear()
+                release_environment(self._environment)
+
+
+def open(path: Union[str, os.PathLike], *, read_only: bool = False) -> Database:  # noqa: A001 - vecdb.open
+    """Open the database in folder ``path`` (created if missing, unless
+    ``read_only``).
+
+    Raises StorageLockedError at once if another process has the folder open
+    for writing (open it ``read_only=True`` to read alongside).
+    """
+    return Database(path, read_only=read_only)

@@ -1,0 +1,36 @@
+"""What collection reads return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Union
+
+import numpy as np
+
+UserId = Union[str, int]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result.
+
+    ``score`` is the cosine similarity (``"cosine"``), the dot product
+    (``"ip"``), both higher-is-better, or the Euclidean distance (``"l2"``,
+    lower is better, not squared). Hits are always ordered best first.
+    ``payload`` is None unless requested, ``vector`` likewise.
+    """
+
+    id: UserId
+    score: float
+    payload: Optional[Dict[str, Any]] = None
+    vector: Optional[np.ndarray] = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A stored point: its id, payload (``{}`` when it has none) and, if
+    requested, its vector (float32, as given)."""
+
+    id: UserId
+    payload: Optional[Dict[str, Any]] = None
+    vector: Optional[np.ndarray] = None

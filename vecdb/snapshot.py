@@ -1,0 +1,60 @@
+"""Index snapshots: a collection's HNSW graph saved beside the LMDB
+environment so that reopening does not rebuild it.
+
+A snapshot file is a 32-byte header (magic, format version, the change
+sequence it reflects, the collection key, a CRC-32 of the header) followed by
+the HNSW index in its own checksummed format. It is written atomically
+(temp file, fsync, rename, directory fsync): a crash leaves the previous
+snapshot or the new one, never a torn file. Any problem reading it (missing,
+truncated, corrupt, another collection's) means "rebuild from LMDB".
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+from typing import Optional, Tuple
+
+from vecdb._files import write_atomically
+from vecdb.config import HNSW
+from vecdb.errors import CorruptIndexError
+from vecdb.label_index import GraphLabelIndex
+
+SNAPSHOT_FOLDER = "snapshots"
+_MAGIC = b"VDBSNAP\x00"
+_VERSION = 1
+_HEADER = struct.Struct("<8sIQ8sI")  # magic, version, sequence, key (8 bytes of hex), crc32
+
+
+def snapshot_path(folder: Path, key: str) -> Path:
+    return folder / SNAPSHOT_FOLDER / f"{key}.hnsw"
+
+
+def write_snapshot(path: Path, key: str, sequence: int, index: GraphLabelIndex) -> None:
+    path.parent.mkdir(exist_ok=True)
+    fields = (_MAGIC, _VERSION, sequence, key.encode()[:8])
+    header = _HEADER.pack(*fields, zlib.crc32(struct.pack("<8sIQ8s", *fields)))
+
+    def write(handle) -> None:
+        handle.write(header)
+        index.write_to(handle)
+
+    write_atomically(path, write)
+
+
+def read_snapshot(path: Path, key: str, spec: HNSW) -> Optional[Tuple[int, GraphLabelIndex]]:
+    """``(sequence, index)`` from a snapshot file, or None if there is no
+    usable snapshot (the reason does not matter: the caller rebuilds)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(_HEADER.size)
+            if len(header) != _HEADER.size:
+                return None
+            magic, version, sequence, stored_key, crc = _HEADER.unpack(header)
+            if (magic != _MAGIC or version != _VERSION or stored_key != key.encode()[:8]
+                    or crc != zlib.crc32(header[:-4])):
+                return None
+            return sequence, GraphLabelIndex.read_from(handle, spec)
+    except (OSError, CorruptIndexError):
+        return None

@@ -1,0 +1,245 @@
+"""One collection's records in LMDB: vectors, payloads, the id maps, the
+payload indexes and the change log, read and written inside a caller's
+transaction.
+
+Named databases (``<key>`` is the collection's random hex key):
+
+- ``<key>:vectors``  label -> raw little-endian float32 vector
+- ``<key>:payloads`` label -> msgpack payload (absent when empty)
+- ``<key>:ids``      user id key -> label
+- ``<key>:labels``   label -> user id key
+- ``<key>:changes``  sequence -> labels the batch touched (big-endian)
+- ``<key>:payload-index`` field/value -> labels (dupsort, 8-byte values)
+
+Labels are dense internal ids given out in increasing order and never
+reused, so new records append at the end of every label-keyed B-tree.
+The collection's settings and counters live in the main database under
+``collection:<name>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import lmdb
+import msgpack
+import numpy as np
+
+from vecdb.config import CollectionConfig
+from vecdb.errors import CollectionNotFoundError, VecdbError
+from vecdb.storage.environment import Environment
+from vecdb.storage.keys import label_key, labels_from_bytes, labels_to_bytes
+from vecdb.storage.payload_index import PayloadIndexes
+
+CONFIG_PREFIX = b"collection:"
+_PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index")
+
+
+def config_key(name: str) -> bytes:
+    return CONFIG_PREFIX + name.encode()
+
+
+def read_config(txn: lmdb.Transaction, name: str) -> CollectionConfig:
+    data = txn.get(config_key(name))
+    if data is None:
+        raise CollectionNotFoundError(f"collection {name!r} does not exist")
+    return CollectionConfig(**msgpack.unpackb(data))
+
+
+def write_config(txn: lmdb.Transaction, config: CollectionConfig) -> None:
+    txn.put(config_key(config.name), msgpack.packb(config.to_dict()))
+
+
+def list_configs(txn: lmdb.Transaction) -> List[CollectionConfig]:
+    cursor = txn.cursor()
+    configs = []
+    if cursor.set_range(CONFIG_PREFIX):
+        for key, value in cursor:
+            if not key.startswith(CONFIG_PREFIX):
+                break
+            configs.append(CollectionConfig(**msgpack.unpackb(value)))
+    return configs
+
+
+def decode_payload(data: Optional[bytes]) -> Dict[str, Any]:
+    return {} if data is None else msgpack.unpackb(data, strict_map_key=False)
+
+
+def database_names(key: str) -> List[bytes]:
+    return [f"{key}:{part}".encode() for part in _PARTS]
+
+
+class CollectionStore:
+    """Reads and writes one collection's records inside transactions."""
+
+    def __init__(self, environment: Environment, config: CollectionConfig) -> None:
+        vectors, payloads, ids, labels, changes, payload_index = database_names(config.key)
+        self.name = config.name
+        self.vectors = environment.database(vectors)
+        self.payloads = environment.database(payloads)
+        self.ids = environment.database(ids)
+        self.labels = environment.database(labels)
+        self.changes = environment.database(changes)
+        self.payload_index_db = environment.database(payload_index, dupsort=True)
+
+    def payload_indexes(self, config: CollectionConfig) -> PayloadIndexes:
+        return PayloadIndexes(self.payload_index_db, config.payload_indexes)
+
+    # ---- writes (inside Environment.write) ----
+
+    def upsert(
+        self,
+        txn: lmdb.Transaction,
+        id_keys: Sequence[bytes],
+        vectors: np.ndarray,
+        payloads: Sequence[Optional[Dict[str, Any]]],
+        payload_blobs: Sequence[Optional[bytes]],
+    ) -> Tuple[CollectionConfig, np.ndarray]:
+        """Insert or replace records; returns the new settings and the labels."""
+        config = read_config(txn, self.name)
+        indexes = self.payload_indexes(config)
+        labels = np.empty(len(id_keys), dtype=np.int64)
+        fresh: List[int] = []
+        for row, id_key in enumerate(id_keys):
+            stored = txn.get(id_key, db=self.ids)
+            if stored is None:
+                labels[row] = config.next_label
+                config.next_label += 1
+                fresh.append(row)
+            else:
+                labels[row] = int.from_bytes(stored, "big")
+                if indexes.fields:
+                    indexes.remove(txn, int(labels[row]), decode_payload(txn.get(stored, db=self.payloads)))
+        fresh_set = set(fresh)
+        rows = memoryview(np.ascontiguousarray(vectors, dtype="<f4")).cast("B")
+        row_bytes = vectors.shape[1] * 4
+        for row in range(len(id_keys)):
+            if row not in fresh_set:
+                key = label_key(int(labels[row]))
+                txn.put(key, rows[row * row_bytes:(row + 1) * row_bytes], db=self.vectors)
+                if payload_blobs[row] is None:
+                    txn.delete(key, db=self.payloads)
+                else:
+                    txn.put(key, payload_blobs[row], db=self.payloads)
+        if fresh:
+            keys = [label_key(int(labels[row])) for row in fresh]
+            self._append(txn, self.vectors, [(keys[i], rows[row * row_bytes:(row + 1) * row_bytes])
+                                             for i, row in enumerate(fresh)])
+            self._append(txn, self.payloads, [(keys[i], payload_blobs[row]) for i, row in enumerate(fresh)
+                                              if payload_blobs[row] is not None])
+            self._append(txn, self.labels, [(keys[i], id_keys[row]) for i, row in enumerate(fresh)])
+            for i, row in enumerate(fresh):
+                txn.put(id_keys[row], keys[i], db=self.ids)
+        if indexes.fields:
+            for row, payload in enumerate(payloads):
+                if payload:
+                    indexes.add(txn, int(labels[row]), payload)
+        self._log(txn, config, labels)
+        return config, labels
+
+    def delete(self, txn: lmdb.Transaction, labels: np.ndarray) -> Tuple[CollectionConfig, np.ndarray]:
+        """Delete records by label (missing ones are skipped); returns the new
+        settings and the labels actually deleted."""
+        config = read_config(txn, self.name)
+        indexes = self.payload_indexes(config)
+        deleted = []
+        for label in labels.tolist():
+            key = label_key(label)
+            id_key = txn.get(key, db=self.labels)
+            if id_key is None:
+                continue
+            if indexes.fields:
+                indexes.remove(txn, label, decode_payload(txn.get(key, db=self.payloads)))
+            txn.delete(key, db=self.vectors)
+            txn.delete(key, db=self.payloads)
+            txn.delete(key, db=self.labels)
+            txn.delete(id_key, db=self.ids)
+            deleted.append(label)
+        if deleted:
+            self._log(txn, config, np.array(deleted, dtype=np.int64))
+        return config, np.array(deleted, dtype=np.int64)
+
+    def _append(self, txn: lmdb.Transaction, database: Any, items: List[Tuple[bytes, Any]]) -> None:
+        if not items:
+            return
+        consumed, added = txn.cursor(db=database).putmulti(items, append=True)
+        if consumed != len(items) or added != len(items):
+            raise VecdbError(f"collection {self.name!r}: appending {len(items)} records stored {added}; "
+                             "the label counter is behind the stored labels")
+
+    def _log(self, txn: lmdb.Transaction, config: CollectionConfig, labels: np.ndarray) -> None:
+        config.sequence += 1
+        txn.put(label_key(config.sequence), labels_to_bytes(labels), db=self.changes, append=True)
+        write_config(txn, config)
+
+    def truncate_log(self, txn: lmdb.Transaction, through: int) -> None:
+        """Forget change-log entries up to ``through`` (a snapshot covers them)."""
+        config = read_config(txn, self.name)
+        cursor = txn.cursor(db=self.changes)
+        if cursor.first():
+            while int.from_bytes(cursor.key(), "big") <= through:
+                if not cursor.delete():
+                    break
+        config.log_start = max(config.log_start, through + 1)
+        write_config(txn, config)
+
+    # ---- reads ----
+
+    def label_of(self, txn: lmdb.Transaction, id_key: bytes) -> Optional[int]:
+        stored = txn.get(id_key, db=self.ids)
+        return None if stored is None else int.from_bytes(stored, "big")
+
+    def labels_of(self, txn: lmdb.Transaction, id_keys: Sequence[bytes]) -> np.ndarray:
+        """Labels of the ids that exist (int64, in the order given)."""
+        found = [txn.get(id_key, db=self.ids) for id_key in id_keys]
+        return np.array([int.from_bytes(s, "big") for s in found if s is not None], dtype=np.int64)
+
+    def id_key_of(self, txn: lmdb.Transaction, label: int) -> Optional[bytes]:
+        return txn.get(label_key(label), db=self.labels)
+
+    def vector_of(self, txn: lmdb.Transaction, label: int) -> Optional[np.ndarray]:
+        stored = txn.get(label_key(label), db=self.vectors)
+        return None if stored is None else np.frombuffer(stored, dtype="<f4").astype(np.float32)
+
+    def payload_of(self, txn: lmdb.Transaction, label: int) -> Dict[str, Any]:
+        return decode_payload(txn.get(label_key(label), db=self.payloads))
+
+    def all_labels(self, txn: lmdb.Transaction) -> np.ndarray:
+        return labels_from_bytes(b"".join(txn.cursor(db=self.labels).iternext(keys=True, values=False)))
+
+    def all_vectors(self, txn: lmdb.Transaction, dim: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Every stored vector as ``(labels, (n, dim) float32 matrix)``,
+        decoded in bulk."""
+        labels = labels_from_bytes(b"".join(txn.cursor(db=self.vectors).iternext(keys=True, values=False)))
+        data = b"".join(txn.cursor(db=self.vectors).iternext(keys=False, values=True))
+        return labels, np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(len(labels), dim)
+
+    def vectors_of(self, txn: lmdb.Transaction, labels: np.ndarray, dim: int) -> np.ndarray:
+        data = b"".join(txn.get(label_key(int(label)), db=self.vectors) for label in labels)
+        return np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(len(labels), dim)
+
+    def count(self, txn: lmdb.Transaction) -> int:
+        return txn.stat(self.labels)["entries"]
+
+    def payload_records(self, txn: lmdb.Transaction) -> Iterator[Tuple[int, Dict[str, Any]]]:
+        """Every non-empty payload with its label, in label order."""
+        for key, value in txn.cursor(db=self.payloads):
+            yield int.from_bytes(key, "big"), decode_payload(value)
+
+    def changed_since(self, txn: lmdb.Transaction, sequence: int) -> np.ndarray:
+        """Labels touched by batches after ``sequence`` (each once)."""
+        cursor = txn.cursor(db=self.changes)
+        if not cursor.set_range(label_key(sequence + 1)):
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(labels_from_bytes(b"".join(cursor.iternext(keys=False, values=True))))
+
+    def labels_after(self, txn: lmdb.Transaction, start: int, limit: int) -> np.ndarray:
+        """Up to ``limit`` stored labels >= ``start``, in order (for scrolling)."""
+        cursor = txn.cursor(db=self.labels)
+        found: List[bytes] = []
+        if cursor.set_range(label_key(start)):
+            for key in cursor.iternext(keys=True, values=False):
+                found.append(key)
+                if len(found) == limit:
+                    break
+        return labels_from_bytes(b"".join(found))

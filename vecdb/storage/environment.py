@@ -1,0 +1,266 @@
+"""One LMDB environment per database folder: opening it (one writer process at
+a time), transactions, and a memory map that grows by itself.
+
+py-lmdb rules this module enforces (see its documentation):
+- one environment per folder per process: a second handle on the same folder
+  shares it (read-only) or is refused (a second writer);
+- ``set_mapsize`` only while no transaction of this process is open: every
+  transaction holds a shared gate, a resize takes it exclusively;
+- write transactions are short, on one thread at a time;
+- an environment is never used across ``fork()``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
+
+import lmdb
+
+from vecdb.errors import ClosedError, NotFoundError, ReadOnlyError, StorageLockedError, VecdbError
+
+T = TypeVar("T")
+
+INITIAL_MAP_SIZE = 64 << 20
+MAX_NAMED_DATABASES = 4096
+LOCK_FILE = "vecdb.lock"
+FORMAT_KEY, FORMAT_VERSION = b"vecdb-format", b"1"
+
+
+class _SharedExclusiveGate:
+    """Many holders in shared mode, or one in exclusive mode; a waiting
+    exclusive request stops new shared entries so a resize cannot starve."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+        self._exclusive_waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._condition:
+            while self._exclusive or self._exclusive_waiting:
+                self._condition.wait()
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._shared -= 1
+                self._condition.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._condition:
+            self._exclusive_waiting += 1
+            while self._exclusive or self._shared:
+                self._condition.wait()
+            self._exclusive_waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._exclusive = False
+                self._condition.notify_all()
+
+
+class Environment:
+    """An open LMDB environment with vecdb's locking and map-growth rules.
+    Use :func:`open_environment`; handles on one folder share an instance."""
+
+    def __init__(self, path: Path, writable: bool, initial_map_size: int) -> None:
+        self.path = path
+        self.writable = writable
+        self._lock_fd: Optional[int] = None
+        if writable:
+            self._lock_fd = _lock_writer(path)
+        try:
+            self._env = lmdb.open(
+                str(path), map_size=initial_map_size, max_dbs=MAX_NAMED_DATABASES,
+                readonly=not writable, create=writable, max_readers=256, readahead=False,
+            )
+        except lmdb.Error as exc:
+            self._release_lock()
+            raise VecdbError(f"cannot open the database at {path}: {exc}") from None
+        self._pid = os.getpid()
+        self._gate = _SharedExclusiveGate()
+        self._write_lock = threading.Lock()
+        self._databases: Dict[bytes, Any] = {}
+        self._open = True
+        self.users = 0
+        # Readers left behind by killed processes would pin old pages forever.
+        self._env.reader_check()
+        self._check_format()
+
+    def _check_format(self) -> None:
+        with self.read() as txn:
+            stored = txn.get(FORMAT_KEY)
+        if stored is None and self._env.stat()["entries"] > 0:
+            raise VecdbError(f"{self.path} holds an LMDB environment that vecdb did not write")
+        if stored is None and self.writable:
+            self.write(lambda txn: txn.put(FORMAT_KEY, FORMAT_VERSION))
+        elif stored is not None and bytes(stored) != FORMAT_VERSION:
+            raise VecdbError(f"{self.path} uses storage format {bytes(stored)!r}; this vecdb reads {FORMAT_VERSION!r}")
+
+    def _check_usable(self) -> None:
+        if not self._open:
+            raise ClosedError("the database is closed")
+        if os.getpid() != self._pid:
+            raise ClosedError("this database handle was opened in a parent process; open it again after fork()")
+
+    @contextmanager
+    def read(self) -> Iterator[lmdb.Transaction]:
+        """A read transaction seeing the last committed state; keep it short."""
+        self._check_usable()
+        while True:
+            with self._gate.shared():
+                txn = self._begin(write=False)
+                if txn is not None:
+                    try:
+                        yield txn
+                    finally:
+                        txn.abort()
+                    return
+            self._adopt_map_size()
+
+    def write(self, body: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``body`` in one write transaction and commit it (durably: LMDB
+        fsyncs on commit). If the map is full, the transaction is abandoned,
+        the map doubled and ``body`` run again from scratch, so ``body`` must
+        only depend on what it reads through the transaction."""
+        if not self.writable:
+            raise ReadOnlyError(f"{self.path} is open read-only")
+        self._check_usable()
+        with self._write_lock:
+            while True:
+                try:
+                    with self._gate.shared():
+                        txn = self._begin(write=True)
+                        if txn is not None:
+                            try:
+                                result = body(txn)
+                            except BaseException:
+                                txn.abort()
+                                raise
+                            txn.commit()
+                            return result
+                    self._adopt_map_size()
+                except lmdb.MapFullError:
+                    self._grow()
+
+    def _begin(self, write: bool) -> Optional[lmdb.Transaction]:
+        """A new transaction, or None when another process grew the map and
+        this one must adopt the new size first."""
+        try:
+            return self._env.begin(write=write)
+        except lmdb.MapResizedError:
+            return None
+
+    def _adopt_map_size(self) -> None:
+        with self._gate.exclusive():
+            self._env.set_mapsize(0)
+
+    def _grow(self) -> None:
+        with self._gate.exclusive():
+            self._env.set_mapsize(self._env.info()["map_size"] * 2)
+
+    def database(self, name: bytes, dupsort: bool = False) -> Any:
+        """The handle of a named database, creating it if writable."""
+        handle = self._databases.get(name)
+        if handle is None:
+            if self.writable:
+                handle = self.write(lambda txn: self._env.open_db(name, txn=txn, dupsort=dupsort, dupfixed=dupsort))
+            else:
+                # Without a transaction py-lmdb opens the handle in one of its own
+                # and commits it; a handle opened in an aborted read would close.
+                self._check_usable()
+                try:
+                    with self._gate.shared():
+                        handle = self._env.open_db(name, create=False, dupsort=dupsort, dupfixed=dupsort)
+                except lmdb.NotFoundError:
+                    raise NotFoundError(f"named database {name!r} does not exist yet") from None
+            self._databases[name] = handle
+        return handle
+
+    def forget_database(self, name: bytes) -> None:
+        """Drop a cached handle after its database was dropped."""
+        self._databases.pop(name, None)
+
+    def copy_compacted(self, target: Path) -> None:
+        """Write a compacted copy of the environment into the folder ``target``."""
+        self._check_usable()
+        self._env.copy(str(target), compact=True)
+
+    def file_size(self) -> int:
+        return (self.path / "data.mdb").stat().st_size
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            if os.getpid() == self._pid:
+                self._env.close()
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _lock_writer(path: Path) -> int:
+    """Take the folder's writer lock without waiting: a second writer fails
+    at once with the reason instead of blocking."""
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StorageLockedError(
+            f"{path} is open for writing in another process; open it with read_only=True, "
+            "or close the other writer first"
+        ) from None
+    return fd
+
+
+_registry_lock = threading.Lock()
+_registry: Dict[str, Environment] = {}
+
+
+def open_environment(path: Path, read_only: bool) -> Environment:
+    """Open (or share) the environment of a database folder.
+
+    A read-only handle on a folder this process already has open shares that
+    environment; a second writable handle is refused with StorageLockedError.
+    """
+    if read_only and not (path / "data.mdb").exists():
+        raise NotFoundError(f"no vecdb database at {path}")
+    if not read_only:
+        path.mkdir(parents=True, exist_ok=True)
+    key = str(path.resolve())
+    with _registry_lock:
+        environment = _registry.get(key)
+        if environment is not None and environment._pid != os.getpid():
+            environment = None  # inherited across fork: never reuse
+        if environment is not None:
+            if not read_only:
+                raise StorageLockedError(f"{path} is already open in this process; close that handle first")
+        else:
+            environment = Environment(path, writable=not read_only, initial_map_size=INITIAL_MAP_SIZE)
+            _registry[key] = environment
+        environment.users += 1
+        return environment
+
+
+def release_environment(environment: Environment) -> None:
+    """Give back a handle; the environment closes with its last user."""
+    with _registry_lock:
+        environment.users -= 1
+        if environment.users == 0:
+            _registry.pop(str(environment.path.resolve()), None)
+            environment.close()

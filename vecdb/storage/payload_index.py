@@ -1,0 +1,185 @@
+"""Payload indexes: inverted indexes from a payload field's values to labels.
+
+One LMDB database per collection (dupsort, fixed 8-byte values) holds every
+field's entries under ``field \\0 tag value`` keys, where the value encoding
+preserves order (:mod:`vecdb.storage.keys`), so equality is one key and a
+range is one cursor walk. Every record whose payload has the field at all
+also gets a presence entry (tag 0), which answers ``$exists``.
+
+An indexed field is typed: every stored value must be of the index's kind
+(or None, or a list of such values, each indexed). Payloads that break this
+are refused, so an index lookup always agrees with scanning the payloads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import lmdb
+import numpy as np
+
+from vecdb.errors import InvalidArgumentError, InvalidPayloadError
+from vecdb.payload_paths import MISSING, split_path, value_at
+from vecdb.storage.keys import float_value_key, int_value_key, label_key
+
+KINDS = ("keyword", "integer", "float", "bool")
+_TAGS = {"keyword": b"k", "integer": b"i", "float": b"f", "bool": b"b"}
+_PRESENCE_TAG = b"\x00"
+_MAX_FIELD_BYTES = 200
+_MAX_VALUE_BYTES = 250
+_FLOAT_EXACT_INT = 2**53
+
+
+def check_field(field: Any) -> str:
+    """A payload index's field path: a non-empty string of dotted parts."""
+    if not isinstance(field, str) or not field or "\x00" in field or "" in split_path(field):
+        raise InvalidArgumentError(f"payload index field must be a dotted path like 'meta.lang', got {field!r}")
+    if len(field.encode("utf-8", "surrogatepass")) > _MAX_FIELD_BYTES:
+        raise InvalidArgumentError(f"payload index field {field[:40]!r}... is longer than {_MAX_FIELD_BYTES} bytes")
+    return field
+
+
+def check_kind(kind: Any) -> str:
+    if kind not in KINDS:
+        raise InvalidArgumentError(f"unknown payload index kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return kind
+
+
+def _prefix(field: str) -> bytes:
+    return field.encode("utf-8", "surrogatepass") + b"\x00"
+
+
+def encode_value(kind: str, value: Any) -> Optional[bytes]:
+    """The order-preserving encoding of ``value`` for an index of ``kind``,
+    or None if the value is not of that kind (a lookup then falls back to a
+    scan; a stored payload is refused by :func:`entry_keys`)."""
+    if kind == "bool":
+        return (b"\x01" if value else b"\x00") if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return None
+    if kind == "integer":
+        if isinstance(value, int) and -(2**63) <= value < 2**63:
+            return int_value_key(value)
+        return None
+    if kind == "float":
+        if isinstance(value, int) and abs(value) <= _FLOAT_EXACT_INT:
+            return float_value_key(float(value))
+        if isinstance(value, float) and math.isfinite(value):
+            return float_value_key(value)
+        return None
+    if isinstance(value, str):
+        encoded = value.encode("utf-8", "surrogatepass")
+        return encoded if len(encoded) <= _MAX_VALUE_BYTES else None
+    return None
+
+
+def entry_keys(field: str, kind: str, payload: Dict[str, Any]) -> List[bytes]:
+    """The index keys one payload contributes to ``field``'s index: its
+    presence entry and one entry per distinct value. Raises
+    InvalidPayloadError for a value the index cannot hold."""
+    value = value_at(payload, split_path(field))
+    if value is MISSING:
+        return []
+    prefix = _prefix(field)
+    keys = {prefix + _PRESENCE_TAG}
+    for item in value if isinstance(value, list) else (value,):
+        if item is None:
+            continue
+        encoded = encode_value(kind, item)
+        if encoded is None:
+            raise InvalidPayloadError(
+                f"payload field {field!r} has a {kind} index, which cannot hold {item!r} "
+                f"({type(item).__name__}{', too long' if isinstance(item, str) else ''}); "
+                f"store {kind} values there or drop the index"
+            )
+        keys.add(prefix + _TAGS[kind] + encoded)
+    return sorted(keys)
+
+
+class PayloadIndexes:
+    """The payload indexes of one collection, over one LMDB database."""
+
+    def __init__(self, database: Any, fields: Dict[str, str]) -> None:
+        self.database = database
+        self.fields = fields  # field path -> kind
+
+    def add(self, txn: lmdb.Transaction, label: int, payload: Dict[str, Any]) -> None:
+        value = label_key(label)
+        for field, kind in self.fields.items():
+            for key in entry_keys(field, kind, payload):
+                txn.put(key, value, db=self.database, dupdata=True)
+
+    def remove(self, txn: lmdb.Transaction, label: int, payload: Dict[str, Any]) -> None:
+        value = label_key(label)
+        for field, kind in self.fields.items():
+            for key in entry_keys(field, kind, payload):
+                txn.delete(key, value, db=self.database)
+
+    def build(self, txn: lmdb.Transaction, field: str, kind: str,
+              records: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
+        """Index ``field`` over existing records (raises before the caller
+        commits if one of them does not fit)."""
+        for label, payload in records:
+            for key in entry_keys(field, kind, payload):
+                txn.put(key, label_key(label), db=self.database, dupdata=True)
+
+    def drop_field(self, txn: lmdb.Transaction, field: str) -> None:
+        prefix = _prefix(field)
+        cursor = txn.cursor(db=self.database)
+        if cursor.set_range(prefix):
+            while cursor.key().startswith(prefix):
+                if not cursor.delete(dupdata=True):
+                    break
+
+    # Lookups: each returns the labels (int64, possibly repeated) whose
+    # payload matches; None means "not answerable from the index, scan".
+
+    def lookup_exists(self, txn: lmdb.Transaction, field: str) -> np.ndarray:
+        return self._labels_of_keys(txn, [_prefix(field) + _PRESENCE_TAG])
+
+    def lookup_equal(self, txn: lmdb.Transaction, field: str, operands: List[Any]) -> Optional[np.ndarray]:
+        kind = self.fields[field]
+        keys = []
+        for operand in operands:
+            encoded = encode_value(kind, operand)
+            if encoded is None:
+                return None
+            keys.append(_prefix(field) + _TAGS[kind] + encoded)
+        return self._labels_of_keys(txn, keys)
+
+    def lookup_range(self, txn: lmdb.Transaction, field: str, operator: str, operand: Any) -> Optional[np.ndarray]:
+        kind = self.fields[field]
+        if kind == "bool" or (kind == "keyword") != isinstance(operand, str):
+            return None
+        encoded = encode_value(kind, operand)
+        if encoded is None:
+            return None
+        start = _prefix(field) + _TAGS[kind]
+        bound = start + encoded
+        cursor = txn.cursor(db=self.database)
+        keys: List[bytes] = []
+        if operator in ("$gt", "$gte") and cursor.set_range(bound):
+            for key in cursor.iternext_nodup(keys=True, values=False):
+                if not key.startswith(start):
+                    break
+                if operator == "$gte" or key != bound:
+                    keys.append(key)
+        elif operator in ("$lt", "$lte") and cursor.set_range(start):
+            for key in cursor.iternext_nodup(keys=True, values=False):
+                if not key.startswith(start) or key > bound or (operator == "$lt" and key == bound):
+                    break
+                keys.append(key)
+        return self._labels_of_keys(txn, keys)
+
+    def _labels_of_keys(self, txn: lmdb.Transaction, keys: List[bytes]) -> np.ndarray:
+        chunks = []
+        cursor = txn.cursor(db=self.database)
+        for key in keys:
+            if cursor.set_key(key):
+                chunks.append(b"".join(cursor.iternext_dup(keys=False, values=True)))
+        return _labels(chunks)
+
+
+def _labels(chunks: List[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(chunks), dtype=">u8").astype(np.int64)
