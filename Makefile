@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   := ../shared/data/npm-minilm-384
 
-.PHONY: demo test bench bench-hnsw bench-durable bench-kernels sanitize tsan clean
+.PHONY: demo test test-slow bench bench-hnsw bench-durable bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: install-test
 ## test: build vecdb and run the test suite
 test: install-test
 	$(PY) -m pytest -q
+
+## test-slow: the long robustness tests (150 kill -9 cycles...)
+test-slow: install-test
+	$(PY) -m pytest -q -m slow
 
 ## bench: flat search against numpy and faiss on the shared data and synthetic 128/768-d sets
 bench: install-bench

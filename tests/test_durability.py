@@ -38,6 +38,7 @@ def assert_index_agrees(col):
     assert stats["index_count"] == stats["count"] == len(records)
     assert set(col._index.labels().tolist()) == set(col._store_labels())
     if records:
+        records = records[:: max(1, len(records) // 500)]  # a sample keeps the kill loops quick
         vectors = np.stack([r.vector for r in records])
         hits = col.search(vectors, k=3, ef=200, with_payload=False)
         found = sum(r.id in {h.id for h in row} for r, row in zip(records, hits))
@@ -178,16 +179,27 @@ def test_read_only_process_reads_alongside_the_writer(tmp_path):
 def test_kill_9_never_loses_a_returned_batch(tmp_path):
     """A writer is killed at random moments, 20 times; after each kill every
     batch it reported is there and the index agrees with LMDB."""
-    path = tmp_path / "db"
-    rng = random.Random(7)
+    assert kill_cycles(tmp_path / "db", kills=20, seed=7, longest_run=0.4) >= 20
+
+
+@pytest.mark.slow
+def test_kill_9_many_times(tmp_path):
+    """The same, 150 kills, some of them after long runs (more snapshots)."""
+    assert kill_cycles(tmp_path / "db", kills=150, seed=11, longest_run=1.5) >= 150
+
+
+def kill_cycles(path: Path, kills: int, seed: int, longest_run: float) -> int:
+    """Run, kill and check the crash writer ``kills`` times; returns the last
+    batch number it reported."""
+    rng = random.Random(seed)
     next_batch, reported = 0, -1
-    for _ in range(20):
+    for _ in range(kills):
         process = subprocess.Popen([sys.executable, "-m", "tests.crash_writer", str(path), str(next_batch)],
                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # Wait for the first batch, then kill at a random moment after it.
         line = process.stdout.readline()
         assert line, process.stderr.read()
-        time.sleep(rng.uniform(0.0, 0.4))
+        time.sleep(rng.uniform(0.0, longest_run))
         process.send_signal(signal.SIGKILL)
         out, _ = process.communicate()
         printed = [int(x) for x in (line + out).split()]
@@ -207,7 +219,7 @@ def test_kill_9_never_loses_a_returned_batch(tmp_path):
             # committed just before the kill without being printed).
             stored = {r.payload["batch"] for r in col.scroll(limit=10**6)[0]}
             next_batch = max(stored) + 1
-    assert reported >= 20
+    return reported
 
 
 def test_searches_run_while_another_thread_writes(tmp_path):
@@ -256,3 +268,45 @@ def test_a_handle_carried_across_fork_refuses_use(tmp_path):
     assert os.read(read, 16) == b"refused"
     assert col.count() == 0
     db.close()
+
+
+def test_database_compact_gives_disk_space_back(tmp_path):
+    with vecdb.open(tmp_path / "db") as db:
+        keep = db.create_collection("keep", dim=64, index=vecdb.HNSW(M=8, ef_construction=32))
+        ids, vectors = fill(keep, 0, 3000)
+        scratch = db.create_collection("scratch", dim=64, index=vecdb.Flat())
+        fill(scratch, 0, 3000)
+        keep.delete(ids=ids[:2500])
+        db.drop_collection("scratch")
+        size = (tmp_path / "db" / "data.mdb").stat().st_size
+        saved = db.compact()
+        assert saved > 0 and (tmp_path / "db" / "data.mdb").stat().st_size == size - saved
+        assert keep.count() == 500 and keep.search(vectors[2999], k=1)[0].id == "p2999"
+        fill(keep, 5000, 10)  # writes work after the file was swapped
+        assert_index_agrees(keep)
+    with vecdb.open(tmp_path / "db") as db:
+        assert db.list_collections() == ["keep"] and db.get_collection("keep").count() == 510
+
+
+def test_compact_refuses_while_another_process_reads(tmp_path):
+    with vecdb.open(tmp_path / "db") as db:
+        fill(db.create_collection("c", dim=DIM), 0, 10)
+        reader = subprocess.Popen(
+            [sys.executable, "-c", "import sys, vecdb\n"
+             f"db = vecdb.open({str(tmp_path / 'db')!r}, read_only=True)\n"
+             "print(db.get_collection('c').count(), flush=True)\nsys.stdin.readline()\n"],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert reader.stdout.readline().strip() == "10"
+        with pytest.raises(errors.StorageLockedError, match="close it before compacting"):
+            db.compact()
+        reader.communicate("\n", timeout=60)
+        db.compact()
+
+
+def test_drop_a_collection_not_opened_in_this_process(tmp_path):
+    with vecdb.open(tmp_path / "db") as db:
+        fill(db.create_collection("c", dim=DIM, index=vecdb.Flat()), 0, 10)
+    with vecdb.open(tmp_path / "db") as db:
+        db.drop_collection("c")
+        assert db.list_collections() == []
+    assert not any((tmp_path / "db" / SNAPSHOT_FOLDER).glob("*"))

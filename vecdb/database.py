@@ -22,7 +22,14 @@ from vecdb.collection import Collection
 from vecdb.config import HNSW, CollectionConfig, IndexSpec, check_collection_name
 from vecdb.errors import CollectionExistsError, CollectionNotFoundError, InvalidArgumentError
 from vecdb.snapshot import snapshot_path
-from vecdb.storage.collection_store import config_key, database_names, list_configs, read_config, write_config
+from vecdb.storage.collection_store import (
+    config_key,
+    database_names,
+    list_configs,
+    open_databases,
+    read_config,
+    write_config,
+)
 from vecdb.storage.environment import open_environment, release_environment
 
 
@@ -116,23 +123,35 @@ class Database:
         freed for reuse; the file shrinks only with :meth:`compact`)."""
         name = check_collection_name(name)
 
-        def body(txn):
-            config = read_config(txn, name)
-            txn.delete(config_key(name))
-            for database_name in database_names(config.key):
-                txn.drop(self._environment.database(database_name), delete=True)
-            return config
-
         with self._lock:
+            with self._environment.read() as txn:
+                config = read_config(txn, name)
+            handles = open_databases(self._environment, config.key)
+
+            def body(txn):
+                read_config(txn, name)  # still there
+                txn.delete(config_key(name))
+                for handle in handles:
+                    txn.drop(handle, delete=True)
+
             collection = self._collections.pop(name, None)
             if collection is not None:
                 collection._dropped = True
-            config = self._environment.write(body)
+            self._environment.write(body)
             for database_name in database_names(config.key):
                 self._environment.forget_database(database_name)
             snapshot = snapshot_path(self.path, config.key)
             if snapshot.exists():
                 snapshot.unlink()
+
+    def compact(self) -> int:
+        """Rewrite the LMDB file without the space deleted points and dropped
+        collections left free (LMDB reuses free pages but never shrinks its
+        file); returns the bytes given back to the disk. Other processes must
+        not have the folder open meanwhile (StorageLockedError names them).
+        Collection indexes are compacted by :meth:`Collection.compact`."""
+        with self._lock:
+            return self._environment.compact()
 
     def refresh(self) -> None:
         """Make this handle see everything committed so far (for read-only

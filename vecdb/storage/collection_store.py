@@ -69,18 +69,33 @@ def database_names(key: str) -> List[bytes]:
     return [f"{key}:{part}".encode() for part in _PARTS]
 
 
+def open_databases(environment: Environment, key: str) -> List[Any]:
+    """Handles of every named database of a collection (e.g. to drop them)."""
+    return [environment.database(name, dupsort=part == "payload-index")
+            for part, name in zip(_PARTS, database_names(key))]
+
+
 class CollectionStore:
     """Reads and writes one collection's records inside transactions."""
 
     def __init__(self, environment: Environment, config: CollectionConfig) -> None:
-        vectors, payloads, ids, labels, changes, payload_index = database_names(config.key)
         self.name = config.name
-        self.vectors = environment.database(vectors)
-        self.payloads = environment.database(payloads)
-        self.ids = environment.database(ids)
-        self.labels = environment.database(labels)
-        self.changes = environment.database(changes)
-        self.payload_index_db = environment.database(payload_index, dupsort=True)
+        self._environment = environment
+        self._names = dict(zip(_PARTS, database_names(config.key)))
+        for part in _PARTS:  # create them now, outside any caller's transaction
+            self._database(part)
+
+    # Handles are looked up on each use (a dict lookup): they change when
+    # Database.compact() reopens the environment.
+    def _database(self, part: str) -> Any:
+        return self._environment.database(self._names[part], dupsort=part == "payload-index")
+
+    vectors = property(lambda self: self._database("vectors"))
+    payloads = property(lambda self: self._database("payloads"))
+    ids = property(lambda self: self._database("ids"))
+    labels = property(lambda self: self._database("labels"))
+    changes = property(lambda self: self._database("changes"))
+    payload_index_db = property(lambda self: self._database("payload-index"))
 
     def payload_indexes(self, config: CollectionConfig) -> PayloadIndexes:
         return PayloadIndexes(self.payload_index_db, config.payload_indexes)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar
 
 import lmdb
 
@@ -91,7 +92,8 @@ class Environment:
         self._pid = os.getpid()
         self._gate = _SharedExclusiveGate()
         self._write_lock = threading.Lock()
-        self._databases: Dict[bytes, Any] = {}
+        self._writer_thread: Optional[int] = None
+        self._databases: Dict[Tuple[bytes, bool], Any] = {}
         self._open = True
         self.users = 0
         # Readers left behind by killed processes would pin old pages forever.
@@ -143,11 +145,14 @@ class Environment:
                     with self._gate.shared():
                         txn = self._begin(write=True)
                         if txn is not None:
+                            self._writer_thread = threading.get_ident()
                             try:
                                 result = body(txn)
                             except BaseException:
                                 txn.abort()
                                 raise
+                            finally:
+                                self._writer_thread = None
                             txn.commit()
                             return result
                     self._adopt_map_size()
@@ -171,9 +176,12 @@ class Environment:
             self._env.set_mapsize(self._env.info()["map_size"] * 2)
 
     def database(self, name: bytes, dupsort: bool = False) -> Any:
-        """The handle of a named database, creating it if writable."""
-        handle = self._databases.get(name)
+        """The handle of a named database, creating it if writable. Must not
+        be called inside a :meth:`write` body for a database not opened yet."""
+        handle = self._databases.get((name, dupsort))
         if handle is None:
+            if self._writer_thread == threading.get_ident():
+                raise VecdbError(f"internal error: database {name!r} opened inside a write transaction")
             if self.writable:
                 handle = self.write(lambda txn: self._env.open_db(name, txn=txn, dupsort=dupsort, dupfixed=dupsort))
             else:
@@ -185,17 +193,46 @@ class Environment:
                         handle = self._env.open_db(name, create=False, dupsort=dupsort, dupfixed=dupsort)
                 except lmdb.NotFoundError:
                     raise NotFoundError(f"named database {name!r} does not exist yet") from None
-            self._databases[name] = handle
+            self._databases[name, dupsort] = handle
         return handle
 
     def forget_database(self, name: bytes) -> None:
         """Drop a cached handle after its database was dropped."""
-        self._databases.pop(name, None)
+        for dupsort in (False, True):
+            self._databases.pop((name, dupsort), None)
 
-    def copy_compacted(self, target: Path) -> None:
-        """Write a compacted copy of the environment into the folder ``target``."""
+    def compact(self) -> int:
+        """Rewrite the data file without its free pages (LMDB never shrinks
+        it otherwise); returns the bytes saved. Needs the writer handle and no
+        other process with the folder open: they would keep the old file."""
+        if not self.writable:
+            raise ReadOnlyError(f"{self.path} is open read-only; compacting needs the writer")
         self._check_usable()
-        self._env.copy(str(target), compact=True)
+        data = self.path / "data.mdb"
+        before = data.stat().st_size
+        staging = self.path / ".compacting"
+        with self._write_lock, self._gate.exclusive():
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            self._env.copy(str(staging), compact=True)
+            with open(staging / "data.mdb", "rb") as handle:
+                os.fsync(handle.fileno())
+            map_size = self._env.info()["map_size"]
+            reopen = list(self._databases)
+            self._env.close()
+            self._databases.clear()
+            try:
+                _swap_in_if_alone(self.path, staging / "data.mdb", data)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+                self._env = lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES,
+                                      max_readers=256, readahead=False)
+                # Handles that callers look up by name must work again at once.
+                with self._env.begin(write=True) as txn:
+                    for name, dupsort in reopen:
+                        self._databases[name, dupsort] = self._env.open_db(
+                            name, txn=txn, dupsort=dupsort, dupfixed=dupsort)
+        return before - data.stat().st_size
 
     def file_size(self) -> int:
         return (self.path / "data.mdb").stat().st_size
@@ -211,6 +248,33 @@ class Environment:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _swap_in_if_alone(folder: Path, replacement: Path, data: Path) -> None:
+    """Replace the data file while no other process has the environment
+    open. Every LMDB process holds a shared lock on byte 0 of lock.mdb; this
+    process has closed its environment, so an exclusive lock succeeds only if
+    no one else is there, and keeps new openers waiting until the swap is done."""
+    descriptor = os.open(folder / "lock.mdb", os.O_RDWR)
+    try:
+        try:
+            fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
+        except OSError:
+            raise StorageLockedError(
+                f"another process has {folder} open (read-only handles count); close it before compacting"
+            ) from None
+        os.replace(replacement, data)
+        _fsync_folder(folder)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_folder(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _lock_writer(path: Path) -> int:

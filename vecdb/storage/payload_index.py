@@ -21,7 +21,7 @@ import numpy as np
 
 from vecdb.errors import InvalidArgumentError, InvalidPayloadError
 from vecdb.payload_paths import MISSING, split_path, value_at
-from vecdb.storage.keys import float_value_key, int_value_key, label_key
+from vecdb.storage.keys import LABEL_BYTES, float_value_key, int_value_key, label_key
 
 KINDS = ("keyword", "integer", "float", "bool")
 _TAGS = {"keyword": b"k", "integer": b"i", "float": b"f", "bool": b"b"}
@@ -173,13 +173,16 @@ class PayloadIndexes:
         return self._labels_of_keys(txn, keys)
 
     def _labels_of_keys(self, txn: lmdb.Transaction, keys: List[bytes]) -> np.ndarray:
-        chunks = []
-        cursor = txn.cursor(db=self.database)
+        # MDB_GET_MULTIPLE reads a page of fixed-size duplicates per call and
+        # py-lmdb packs them, with their keys, into one buffer when the keys
+        # have one length: no Python object per label.
+        by_length: Dict[int, List[bytes]] = {}
         for key in keys:
-            if cursor.set_key(key):
-                chunks.append(b"".join(cursor.iternext_dup(keys=False, values=True)))
-        return _labels(chunks)
-
-
-def _labels(chunks: List[bytes]) -> np.ndarray:
-    return np.frombuffer(b"".join(chunks), dtype=">u8").astype(np.int64)
+            by_length.setdefault(len(key), []).append(key)
+        cursor = txn.cursor(db=self.database)
+        parts = []
+        for length, group in by_length.items():
+            packed = cursor.getmulti(group, dupdata=True, dupfixed_bytes=LABEL_BYTES, keyfixed=True)
+            records = np.frombuffer(packed, dtype=np.uint8).reshape(-1, length + LABEL_BYTES)
+            parts.append(np.ascontiguousarray(records[:, length:]).view(">u8").ravel())
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
