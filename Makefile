@@ -40,7 +40,7 @@ bench-hnsw: install-bench
 
 ## bench-durable: durable ingest (vs the native index alone and Chroma), reopen time, filtered search
 bench-durable: install-bench
-	$(PY) -m bench.durable --dataset npm-minilm-384 --rounds 2 --out bench/results
+	$(PY) -m bench.durable --dataset npm-minilm-384 --rounds 3 --out bench/results
 
 ## bench-kernels: the distance kernels alone against numpy (pytest-benchmark)
 bench-kernels: install-bench

@@ -13,7 +13,7 @@ def test_demo_runs_on_synthetic_data_and_reuses_its_database(tmp_path, capsys):
     demo.main(args)
     out = capsys.readouterr().out
     assert "synthetic clusters (sample data not found)" in out
-    assert "ingested 20,000 points durably" in out and "exact search, k=10:" in out
+    assert "ingested 20,000 points durably" in out and "exact search (FlatIndex), k=10:" in out
     recalls = [float(r) for r in re.findall(r"recall@10 ([0-9.]+)", out)]
     assert len(recalls) == 2 and recalls[1] >= 0.9
     demo.main(args)

@@ -95,8 +95,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             print(f"  {rank}. [{hit.score:.3f}] {hit.payload['text'][:100]}")
         print()
 
-    exact_ids, _ = vecdb.knn(base, queries, k=10, metric="cosine")
-    print(f"exact search, k=10: {throughput(lambda q: vecdb.knn(base, q, k=10), queries)}")
+    exact = vecdb.FlatIndex(base.shape[1], metric="cosine")
+    exact.add(base)
+    exact_ids, _ = exact.search(queries, k=10)
+    print(f"exact search (FlatIndex), k=10: {throughput(lambda q: exact.search(q, k=10), queries)}")
     for ef in (16, 64):
         hits = col.search(queries, k=10, ef=ef, with_payload=False)
         found = [{hit.id for hit in row} for row in hits]

@@ -4,9 +4,11 @@ for the native search.
 Conditions on fields with a payload index are answered from the index (one
 key for equality, one cursor walk for a range); the rest by decoding the
 collection's payloads once and testing each (:meth:`Filter.matches`, the
-reference semantics). Combining is numpy mask algebra; negations complement
-within the live records, so ``$ne`` and ``$not`` match records that lack
-the field, as in MongoDB.
+reference semantics). Combining is numpy mask algebra over every label ever
+given out; negations complement within that range, so ``$ne`` and ``$not``
+match records that lack the field, as in MongoDB. The mask may therefore
+also allow labels that no longer exist: searches never return those, and
+callers that count or list intersect with the stored labels.
 """
 
 from __future__ import annotations
@@ -25,33 +27,33 @@ class FilterEvaluator:
     """Evaluates filters over one collection inside one read transaction."""
 
     def __init__(self, txn: lmdb.Transaction, store: CollectionStore, indexes: PayloadIndexes,
-                 live: np.ndarray) -> None:
+                 label_bound: int) -> None:
         self._txn = txn
         self._store = store
         self._indexes = indexes
-        self._live = live  # boolean mask of the labels that exist
+        self._bound = label_bound  # labels given out so far are below this
         self._payloads: Optional[List[Tuple[int, Dict[str, Any]]]] = None
 
     def allowed(self, node: Filter) -> np.ndarray:
         """Boolean mask over labels: True where the record matches."""
         if isinstance(node, And):
-            mask = self._live.copy()
+            mask = np.ones(self._bound, dtype=bool)
             for child in node.children:
                 mask &= self.allowed(child)
             return mask
         if isinstance(node, Or):
-            mask = np.zeros_like(self._live)
+            mask = np.zeros(self._bound, dtype=bool)
             for child in node.children:
                 mask |= self.allowed(child)
             return mask
         if isinstance(node, Not):
-            return self._live & ~self.allowed(node.child)
+            return ~self.allowed(node.child)
         labels = self._from_index(node)
         if labels is None:
             return self._scan(node)
-        mask = np.zeros_like(self._live)
-        mask[labels[labels < len(mask)]] = True
-        return mask & self._live
+        mask = np.zeros(self._bound, dtype=bool)
+        mask[labels[labels < self._bound]] = True
+        return mask
 
     def _from_index(self, node: Condition) -> Optional[np.ndarray]:
         if node.path not in self._indexes.fields:
@@ -60,8 +62,8 @@ class FilterEvaluator:
             present = self._indexes.lookup_exists(self._txn, node.path)
             if node.operand:
                 return present
-            mask = self._live.copy()
-            mask[present[present < len(mask)]] = False
+            mask = np.ones(self._bound, dtype=bool)
+            mask[present[present < self._bound]] = False
             return np.flatnonzero(mask)
         if node.operator == "$eq":
             return self._indexes.lookup_equal(self._txn, node.path, [node.operand])
@@ -74,15 +76,9 @@ class FilterEvaluator:
     def _scan(self, node: Condition) -> np.ndarray:
         if self._payloads is None:
             self._payloads = list(self._store.payload_records(self._txn))
-        mask = np.zeros_like(self._live)
         # Records without a stored payload have the empty payload {}.
-        if node.matches({}):
-            mask |= self._live
-            for label, payload in self._payloads:
-                if label < len(mask):
-                    mask[label] = node.matches(payload)
-        else:
-            for label, payload in self._payloads:
-                if label < len(mask) and node.matches(payload):
-                    mask[label] = True
-        return mask & self._live
+        mask = np.full(self._bound, node.matches({}), dtype=bool)
+        for label, payload in self._payloads:
+            if label < self._bound:
+                mask[label] = node.matches(payload)
+        return mask

@@ -168,6 +168,19 @@ class HNSWIndex(NativeIndex):
         result = self._native.search(matrix, k, ef, words, check_threads(threads))
         return unwrap_single(result, single)
 
+    def exact_search(self, queries: Any, k: int = 10, *, allowed: Any, threads: Optional[int] = None) -> SearchResult:
+        """Exact k nearest neighbours among the vectors ``allowed`` lets
+        through (required; same forms as in :meth:`search`), by scanning them
+        in place. Cheaper than a graph search when the filter keeps few
+        vectors (see :meth:`count`), and exact."""
+        k = check_k(k)
+        matrix, single = as_matrix(queries, "float32", self.dim, "queries")
+        words = id_filter_bitset(allowed, self.id_bound)
+        if words is None:
+            raise InvalidArgumentError("exact_search needs allowed= (a boolean mask or ids)")
+        result = self._native.exact_search(matrix, k, words, check_threads(threads))
+        return unwrap_single(result, single)
+
     def count(self, allowed: Any = None) -> int:
         """Number of vectors a search with this ``allowed`` filter could
         return: what to weigh a filtered graph search against an exact scan of

@@ -57,10 +57,10 @@ class GraphLabelIndex:
                allowed: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
         return self.graph.search(queries, k, ef=ef or max(self.ef_search, k), allowed=allowed)
 
-    def exact_search(self, queries: np.ndarray, k: int, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Exact search among ``labels`` (for small filtered sets)."""
-        ids, distances = knn(self.graph.get_vectors(labels), queries, k, metric=self.graph.metric)
-        return np.where(ids >= 0, labels[np.maximum(ids, 0)], -1), distances
+    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Exact search among the labels ``allowed`` (a boolean mask) lets
+        through, scanning their vectors in place (for narrow filters)."""
+        return self.graph.exact_search(queries, k, allowed=allowed)
 
     def labels(self) -> np.ndarray:
         return self.graph.ids()
@@ -127,10 +127,8 @@ class ExactLabelIndex:
             mask[: len(allowed)] &= allowed[: len(mask)]
         return knn(matrix, queries, k, metric=self.metric, allowed=mask)
 
-    def exact_search(self, queries: np.ndarray, k: int, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        mask = np.zeros(len(self._present), dtype=bool)
-        mask[labels[labels < len(mask)]] = True
-        return self.search(queries, k, None, mask)
+    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        return self.search(queries, k, None, allowed)
 
     def labels(self) -> np.ndarray:
         return np.flatnonzero(self._present)

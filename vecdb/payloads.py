@@ -29,10 +29,25 @@ def encode_payloads(payloads: Any, count: int) -> Tuple[List[Dict[str, Any]], Li
             payload = {}
         if not isinstance(payload, dict):
             raise InvalidPayloadError(f"payload {row} must be a dict or None, got {type(payload).__name__}")
-        payload = _normalize(payload, f"payload {row}", 0)
+        if not _is_flat(payload):
+            payload = _normalize(payload, f"payload {row}", 0)
         dicts.append(payload)
         blobs.append(msgpack.packb(payload, use_bin_type=True) if payload else None)
     return dicts, blobs
+
+
+_FLAT_SCALARS = (str, bool, float, int, type(None))
+
+
+def _is_flat(payload: Dict[str, Any]) -> bool:
+    """The common payload: string keys, plain scalar values (no NaN), no
+    nesting. Checked in one pass; anything else takes the full walk."""
+    for key, value in payload.items():
+        if type(key) is not str or type(value) not in _FLAT_SCALARS or value != value:
+            return False
+        if type(value) is int and not -(2**63) <= value < 2**64:
+            return False
+    return True
 
 
 def _normalize(value: Any, where: str, depth: int) -> Any:

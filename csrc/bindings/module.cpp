@@ -273,6 +273,21 @@ void bind_hnsw_index(py::module_& m) {
           },
           py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("allowed"), py::arg("threads"))
       .def(
+          "exact_search",
+          [](const HnswIndex& self, const py::array& queries_array, long long k, const py::object& allowed,
+             int threads) {
+            const VectorsView queries = query_view(queries_array, DType::F32, self.dim());
+            const vecdb::BitsetView filter = vecdb::bitset_view(allowed);
+            VECDB_REQUIRE(filter.words != nullptr, "exact_search needs an allowed-id filter");
+            const std::size_t width = result_width(k, self.size());
+            const std::size_t n_threads = thread_count(threads);
+            return search_into_arrays(queries.n, width, [&](std::int64_t* ids, float* d) {
+              self.exact_search(static_cast<const float*>(queries.data), queries.n, width, filter.words, filter.bits,
+                                n_threads, ids, d);
+            });
+          },
+          py::arg("queries"), py::arg("k"), py::arg("allowed"), py::arg("threads"))
+      .def(
           "count",
           [](const HnswIndex& self, const py::object& allowed) {
             const vecdb::BitsetView filter = vecdb::bitset_view(allowed);

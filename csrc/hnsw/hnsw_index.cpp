@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/parallel.h"
+#include "kernels/topk.h"
 
 namespace vecdb {
 namespace {
@@ -217,6 +218,49 @@ void HnswIndex::search(const float* queries, std::size_t m, std::size_t k, std::
       std::fill(row_ids + r, row_ids + k, -1);
       std::fill(row_distances + r, row_distances + k, std::numeric_limits<float>::infinity());
     }
+  });
+}
+
+void HnswIndex::exact_search(const float* queries, std::size_t m, std::size_t k, const std::uint64_t* allowed,
+                             std::uint64_t allowed_bits, std::size_t n_threads, std::int64_t* ids,
+                             float* distances) const {
+  VECDB_REQUIRE(allowed != nullptr, "exact_search needs an allowed-id filter");
+  std::shared_lock<std::shared_mutex> shared(growth_);
+  const std::size_t slots = slots_.load(std::memory_order_acquire);
+  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits};
+  std::vector<std::uint32_t> candidates;
+  for (std::uint32_t slot = 0; slot < slots; ++slot)
+    if (filter.accepts(slot)) candidates.push_back(slot);
+  // Pad to a multiple of four with a repeat of the last candidate: scored
+  // twice, kept once (the dedup below drops repeated ids).
+  const std::size_t real = candidates.size();
+  while (real > 0 && candidates.size() % 4 != 0) candidates.push_back(candidates[real - 1]);
+  parallel_for(m, m >= 4 ? n_threads : 1, [&](std::size_t q, std::size_t) {
+    std::vector<float> prepared(dim());
+    vectors_.prepare_query(queries + q * dim(), prepared.data());
+    // Twice k: a replaced id can hold two live slots for a moment.
+    TopK best(2 * k);
+    with_query_distance(prepared.data(), [&](const DistanceComputer& distance) {
+      float scored[4];
+      for (std::size_t i = 0; i < candidates.size(); i += 4) {
+        if (i + 16 < candidates.size()) distance.prefetch(candidates.data() + i + 16, 4);
+        distance.to_query4(candidates.data() + i, scored);
+        for (int j = 0; j < 4; ++j) best.push(scored[j], labels_[candidates[i + j]]);
+      }
+    });
+    std::vector<std::int64_t> found_ids(2 * k);
+    std::vector<float> found_distances(2 * k);
+    best.write_sorted(2 * k, found_ids.data(), found_distances.data());
+    std::int64_t* row_ids = ids + q * k;
+    float* row_distances = distances + q * k;
+    std::size_t r = 0;
+    for (std::size_t i = 0; i < 2 * k && r < k && found_ids[i] >= 0; ++i) {
+      if (std::find(row_ids, row_ids + r, found_ids[i]) != row_ids + r) continue;
+      row_ids[r] = found_ids[i];
+      row_distances[r++] = found_distances[i];
+    }
+    std::fill(row_ids + r, row_ids + k, -1);
+    std::fill(row_distances + r, row_distances + k, std::numeric_limits<float>::infinity());
   });
 }
 

@@ -83,6 +83,13 @@ class HnswIndex {
   void search(const float* queries, std::size_t m, std::size_t k, std::size_t ef, const std::uint64_t* allowed,
               std::uint64_t allowed_bits, std::size_t n_threads, std::int64_t* ids, float* distances) const;
 
+  // Exact k nearest live vectors among those whose id passes `allowed`
+  // (required): a scan of the allowed vectors in place, for filters that
+  // keep so few vectors that a graph search would wander. Same output
+  // contract as search(); ties go to the smaller id.
+  void exact_search(const float* queries, std::size_t m, std::size_t k, const std::uint64_t* allowed,
+                    std::uint64_t allowed_bits, std::size_t n_threads, std::int64_t* ids, float* distances) const;
+
   // Live vectors whose id passes `allowed` (as in search()): what a planner
   // weighs a graph search against a scan of the allowed ids with.
   std::size_t count(const std::uint64_t* allowed, std::uint64_t allowed_bits) const;

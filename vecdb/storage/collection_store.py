@@ -115,8 +115,9 @@ class CollectionStore:
         indexes = self.payload_indexes(config)
         labels = np.empty(len(id_keys), dtype=np.int64)
         fresh: List[int] = []
+        found = dict(txn.cursor(db=self.ids).getmulti(id_keys))  # one call for the whole batch
         for row, id_key in enumerate(id_keys):
-            stored = txn.get(id_key, db=self.ids)
+            stored = found.get(id_key)
             if stored is None:
                 labels[row] = config.next_label
                 config.next_label += 1
@@ -143,12 +144,9 @@ class CollectionStore:
             self._append(txn, self.payloads, [(keys[i], payload_blobs[row]) for i, row in enumerate(fresh)
                                               if payload_blobs[row] is not None])
             self._append(txn, self.labels, [(keys[i], id_keys[row]) for i, row in enumerate(fresh)])
-            for i, row in enumerate(fresh):
-                txn.put(id_keys[row], keys[i], db=self.ids)
+            txn.cursor(db=self.ids).putmulti(sorted((id_keys[row], keys[i]) for i, row in enumerate(fresh)))
         if indexes.fields:
-            for row, payload in enumerate(payloads):
-                if payload:
-                    indexes.add(txn, int(labels[row]), payload)
+            indexes.add_many(txn, labels.tolist(), payloads)
         self._log(txn, config, labels)
         return config, labels
 

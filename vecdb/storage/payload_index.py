@@ -104,11 +104,14 @@ class PayloadIndexes:
         self.database = database
         self.fields = fields  # field path -> kind
 
-    def add(self, txn: lmdb.Transaction, label: int, payload: Dict[str, Any]) -> None:
-        value = label_key(label)
-        for field, kind in self.fields.items():
-            for key in entry_keys(field, kind, payload):
-                txn.put(key, value, db=self.database, dupdata=True)
+    def add_many(self, txn: lmdb.Transaction, labels: List[int], payloads: Iterable[Dict[str, Any]]) -> None:
+        """Index a batch of payloads, written in one sorted put call."""
+        entries = [(key, label_key(label))
+                   for label, payload in zip(labels, payloads) if payload
+                   for field, kind in self.fields.items()
+                   for key in entry_keys(field, kind, payload)]
+        entries.sort()
+        txn.cursor(db=self.database).putmulti(entries, dupdata=True)
 
     def remove(self, txn: lmdb.Transaction, label: int, payload: Dict[str, Any]) -> None:
         value = label_key(label)
