@@ -290,3 +290,42 @@ def test_bad_inputs():
         index.search(np.full(4, np.inf), 1)
     with pytest.raises(DimensionMismatchError, match="dimension 5, expected 4"):
         index.search(np.ones(5), 1)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("dim", [1, 3, 97])
+def test_exact_search_over_allowed_ids_matches_brute_force(simd_level, rng, metric, dtype, dim):
+    vectors = rng.standard_normal((300, dim)).astype(np.float32)
+    index = vecdb.HNSWIndex(dim, metric, M=8, ef_construction=32, dtype=dtype)
+    index.add(vectors, ids=np.arange(300) * 3)  # ids are not slots
+    index.delete([0, 3, 30])
+    allowed = np.zeros(900, dtype=bool)
+    allowed[::2] = True
+    live = np.zeros(900, dtype=bool)
+    live[np.arange(300) * 3] = True
+    live[[0, 3, 30]] = False
+    queries = rng.standard_normal((7, dim)).astype(np.float32)
+    ids, distances = index.exact_search(queries, k=12, allowed=allowed)
+    candidates = np.flatnonzero(live & allowed)
+    assert np.isin(ids, candidates).all() and (np.diff(distances, axis=1) >= 0).all()
+    # Exact: the k smallest distances to the stored (normalized, rounded)
+    # vectors, and each returned id at the distance it was returned with.
+    stored = index.get_vectors(candidates)
+    all_distances = vecdb.pairwise_distances(queries, stored, metric=metric)
+    tolerance = 1e-5 if dtype == "float32" else 3e-3  # float16 rows are re-normalized by the oracle
+    np.testing.assert_allclose(distances, np.sort(all_distances, axis=1)[:, :12], rtol=tolerance, atol=tolerance)
+    position = {int(label): i for i, label in enumerate(candidates)}
+    returned = np.array([[all_distances[q, position[int(label)]] for label in row] for q, row in enumerate(ids)])
+    np.testing.assert_allclose(distances, returned, rtol=tolerance, atol=tolerance)
+
+
+def test_exact_search_pads_and_requires_a_filter():
+    index = vecdb.HNSWIndex(2, "l2")
+    index.add(np.eye(2, dtype=np.float32))
+    ids, distances = index.exact_search([1, 0], k=2, allowed=[1])
+    assert ids.tolist() == [1, -1] and np.isinf(distances[1])
+    ids, _ = index.exact_search([1, 0], k=2, allowed=np.zeros(2, dtype=bool))
+    assert ids.tolist() == [-1, -1]
+    with pytest.raises(InvalidArgumentError, match="needs allowed"):
+        index.exact_search([1, 0], k=1, allowed=None)
