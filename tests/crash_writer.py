@@ -33,7 +33,9 @@ def deleted_ids(batch: int) -> list:
 
 def main() -> None:
     path, first = sys.argv[1], int(sys.argv[2])
-    collection.SNAPSHOT_MIN_CHANGES = 150  # snapshot often, so kills land during snapshots too
+    # Snapshot every 150 changes, so kills land during snapshots too and a
+    # reopen never replays more than that.
+    collection.SNAPSHOT_MIN_CHANGES, collection.SNAPSHOT_SHARE = 150, 0.0
     db = vecdb.open(path)
     col = db.get_or_create_collection("crash", dim=DIM, index=vecdb.HNSW(M=6, ef_construction=32))
     # Finish the batch before `first` (its delete may not have run before the kill).

@@ -49,10 +49,12 @@ from vecdb.storage.payload_index import check_field, check_kind
 # will refine this rule.
 EXACT_FILTER_MIN = 2048
 EXACT_FILTER_SHARE = 0.2
-# Snapshot the graph once this many points changed since the last snapshot,
-# or half the collection if that is more: reopening after a crash replays at
-# most that many changes, and snapshot writing stays a small share of ingest.
+# Snapshot the graph once SNAPSHOT_MIN_CHANGES points changed since the last
+# snapshot, or SNAPSHOT_SHARE of the collection if that is more: reopening
+# after a crash replays at most that many changes, and snapshot writing stays
+# a small share of ingest (snapshot sizes grow geometrically).
 SNAPSHOT_MIN_CHANGES = 20_000
+SNAPSHOT_SHARE = 0.5
 _SEARCH_ATTEMPTS = 3
 # Evaluated filter masks kept per collection (each is one byte per point).
 FILTER_CACHE_SIZE = 8
@@ -405,7 +407,7 @@ class Collection:
         self._sequence = config.sequence
         self._changes_since_snapshot += changed
         if (not isinstance(self.index, Flat)
-                and self._changes_since_snapshot >= max(SNAPSHOT_MIN_CHANGES, len(self._index) // 2)):
+                and self._changes_since_snapshot >= max(SNAPSHOT_MIN_CHANGES, SNAPSHOT_SHARE * len(self._index))):
             self._snapshot()
 
     def _snapshot(self) -> None:

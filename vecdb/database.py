@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Union
 from vecdb.collection import Collection
 from vecdb.config import HNSW, CollectionConfig, IndexSpec, check_collection_name
 from vecdb.errors import CollectionExistsError, CollectionNotFoundError, InvalidArgumentError
-from vecdb.snapshot import snapshot_path
+from vecdb.snapshot import remove_abandoned_snapshots, snapshot_path
 from vecdb.storage.collection_store import (
     config_key,
     database_names,
@@ -40,6 +40,8 @@ class Database:
         self.path = Path(path)
         self.read_only = read_only
         self._environment = open_environment(self.path, read_only)
+        if not read_only:
+            remove_abandoned_snapshots(self.path)
         self._collections: Dict[str, Collection] = {}
         self._lock = threading.Lock()
         self._closed = False

@@ -31,6 +31,13 @@ def snapshot_path(folder: Path, key: str) -> Path:
     return folder / SNAPSHOT_FOLDER / f"{key}.hnsw"
 
 
+def remove_abandoned_snapshots(folder: Path) -> None:
+    """Delete temporary snapshot files a killed writer left half-written.
+    Only the writer calls this, at open: no other process writes snapshots."""
+    for leftover in (folder / SNAPSHOT_FOLDER).glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
 def write_snapshot(path: Path, key: str, sequence: int, index: GraphLabelIndex) -> None:
     path.parent.mkdir(exist_ok=True)
     fields = (_MAGIC, _VERSION, sequence, key.encode()[:8])
