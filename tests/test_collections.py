@@ -239,3 +239,11 @@ def test_closed_database_refuses_use(tmp_path):
     db.close()
     with pytest.raises(errors.ClosedError):
         col.count()
+
+
+def test_empty_batches_are_no_ops(db):
+    col = db.create_collection("c", dim=3)
+    col.upsert(ids=[], vectors=np.zeros((0, 3)))
+    assert col.delete(ids=[]) == 0 and col.get([]) == [] and col.count() == 0
+    assert col.search(np.zeros((0, 3)), k=3) == []
+    assert col.stats()["sequence"] == 0  # nothing was logged

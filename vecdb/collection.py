@@ -125,6 +125,8 @@ class Collection:
                                   matrix.shape[0])
         _check_finite(matrix)
         payload_dicts, blobs = encode_payloads(payloads, len(id_list))
+        if not id_list:
+            return
         id_keys = [user_id_key(user_id) for user_id in id_list]
         with self._write_lock:
             config, labels = self._environment.write(
