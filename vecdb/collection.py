@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from vecdb._arrays import as_matrix, check_k, positive_int
-from vecdb.config import CollectionConfig, Flat, IndexSpec
+from vecdb.config import CollectionConfig, IndexSpec
 from vecdb.errors import (
     CollectionNotFoundError,
     DuplicateIdError,
@@ -33,7 +33,7 @@ from vecdb.errors import (
 from vecdb.filter_eval import FilterEvaluator
 from vecdb.filters import Filter, parse_filter
 from vecdb.index_loader import LoadedIndex, catch_up_or_reload, load_label_index, save_snapshot
-from vecdb.label_index import LabelIndex
+from vecdb.label_index import GraphLabelIndex, LabelIndex
 from vecdb.payloads import encode_payloads
 from vecdb.records import Hit, Record, UserId
 from vecdb.storage.collection_store import CollectionStore, read_config, write_config
@@ -162,10 +162,11 @@ class Collection:
 
     def _restore(self, labels: np.ndarray) -> None:
         with self._environment.read() as txn:
-            present = [int(label) for label in labels if self._store.vector_of(txn, int(label)) is not None]
-            vectors = self._store.vectors_of(txn, np.array(present, dtype=np.int64), self.dim)
+            stored = [(int(label), self._store.vector_of(txn, int(label))) for label in labels]
+        present = [(label, vector) for label, vector in stored if vector is not None]
         if present:
-            self._index.add(np.array(present, dtype=np.int64), vectors)
+            self._index.add(np.array([label for label, _ in present], dtype=np.int64),
+                            np.stack([vector for _, vector in present]))
 
     def create_payload_index(self, field: str, kind: str) -> None:
         """Index a payload field (``kind``: ``"keyword"``, ``"integer"``,
@@ -408,7 +409,7 @@ class Collection:
         self._config = config
         self._sequence = config.sequence
         self._changes_since_snapshot += changed
-        if (not isinstance(self.index, Flat)
+        if (isinstance(self._index, GraphLabelIndex)
                 and self._changes_since_snapshot >= max(SNAPSHOT_MIN_CHANGES, SNAPSHOT_SHARE * len(self._index))):
             self._snapshot()
 
@@ -430,7 +431,7 @@ class Collection:
     def _close(self) -> None:
         """Snapshot unsaved index changes (writer handles only)."""
         with self._write_lock:
-            if self._environment.writable and self._changes_since_snapshot and not isinstance(self.index, Flat):
+            if self._environment.writable and self._changes_since_snapshot and isinstance(self._index, GraphLabelIndex):
                 self._snapshot()
 
     def _refresh(self) -> None:

@@ -59,12 +59,7 @@ class FilterEvaluator:
         if node.path not in self._indexes.fields:
             return None
         if node.operator == "$exists":
-            present = self._indexes.lookup_exists(self._txn, node.path)
-            if node.operand:
-                return present
-            mask = np.ones(self._bound, dtype=bool)
-            mask[present[present < self._bound]] = False
-            return np.flatnonzero(mask)
+            return self._indexes.lookup_exists(self._txn, node.path)
         if node.operator == "$eq":
             return self._indexes.lookup_equal(self._txn, node.path, [node.operand])
         if node.operator == "$in":

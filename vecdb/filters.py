@@ -39,7 +39,7 @@ class Condition:
     """One operator applied to the value at a field path."""
 
     path: str
-    operator: str  # $eq $in $exists $gt $gte $lt $lte (negations are Not nodes)
+    operator: str  # $eq $in $exists (true) $gt $gte $lt $lte; negations are Not nodes
     operand: Any
 
     @property
@@ -49,7 +49,7 @@ class Condition:
     def matches(self, payload: Dict[str, Any]) -> bool:
         value = value_at(payload, self.parts)
         if self.operator == "$exists":
-            return (value is not MISSING) == self.operand
+            return value is not MISSING
         if value is MISSING:
             return False
         candidates = [value] + (value if isinstance(value, list) else [])
@@ -159,7 +159,8 @@ def _parse_operator(path: str, operator: str, operand: Any) -> Filter:
     if operator == "$exists":
         if not isinstance(operand, bool):
             raise InvalidFilterError(f"$exists on {path!r} takes true or false, got {operand!r}")
-        return Condition(path, "$exists", operand)
+        condition = Condition(path, "$exists", True)
+        return condition if operand else Not(condition)
     if operator in ("$in", "$nin"):
         if not isinstance(operand, (list, tuple)):
             raise InvalidFilterError(f"{operator} on {path!r} takes a list of values, got {operand!r}")

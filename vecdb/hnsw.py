@@ -94,6 +94,11 @@ class HNSWIndex(NativeIndex):
         return self._native.dtype
 
     @property
+    def deleted_count(self) -> int:
+        """Deleted (or replaced) vectors still held until :meth:`compact`."""
+        return self._native.deleted_count
+
+    @property
     def id_bound(self) -> int:
         """One more than the largest id ever used: every id is below it, and a
         boolean ``allowed`` mask of this length covers them all."""

@@ -22,11 +22,7 @@ from vecdb.snapshot import read_snapshot, snapshot_path, write_snapshot
 from vecdb.storage.collection_store import CollectionStore, read_config
 from vecdb.storage.environment import Environment
 
-try:
-    from tqdm import tqdm as _progress
-except ImportError:  # pragma: no cover - tqdm is a dependency; plain loop without it
-    def _progress(iterable, **_):
-        return iterable
+from tqdm import tqdm
 
 _CHUNK = 10_000
 _PROGRESS_FROM = 50_000  # show a progress bar from this many vectors (on a terminal)
@@ -106,6 +102,6 @@ def _rebuild(environment: Environment, store: CollectionStore,
 def _add_in_chunks(index: LabelIndex, labels: np.ndarray, matrix: np.ndarray, what: str) -> None:
     starts = range(0, len(labels), _CHUNK)
     if len(labels) >= _PROGRESS_FROM:
-        starts = _progress(starts, desc=what, unit_scale=_CHUNK, unit=" vectors", disable=None)
+        starts = tqdm(starts, desc=what, unit_scale=_CHUNK, unit=" vectors", disable=None)
     for start in starts:
         index.add(labels[start:start + _CHUNK], matrix[start:start + _CHUNK])

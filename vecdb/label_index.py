@@ -24,8 +24,6 @@ AUTO_COMPACT_DELETED_FRACTION = 0.25
 class GraphLabelIndex:
     """An HNSW graph whose ids are the collection's labels."""
 
-    kind = "hnsw"
-
     def __init__(self, graph: HNSWIndex, ef_search: int) -> None:
         self.graph = graph
         self.ef_search = ef_search
@@ -46,8 +44,8 @@ class GraphLabelIndex:
 
     def delete(self, labels: np.ndarray) -> None:
         self.graph.delete(labels)
-        stats = self.graph.stats()
-        if stats["deleted"] > AUTO_COMPACT_DELETED_FRACTION * max(1, stats["live"] + stats["deleted"]):
+        deleted = self.graph.deleted_count
+        if deleted > AUTO_COMPACT_DELETED_FRACTION * max(1, len(self.graph) + deleted):
             self.graph.compact()
 
     def compact(self) -> int:
@@ -78,8 +76,6 @@ class GraphLabelIndex:
 
 class ExactLabelIndex:
     """Vectors in a matrix indexed by label; every search scans them all."""
-
-    kind = "flat"
 
     def __init__(self, dim: int, metric: str) -> None:
         self.metric = metric

@@ -227,10 +227,6 @@ class CollectionStore:
         data = b"".join(txn.cursor(db=self.vectors).iternext(keys=False, values=True))
         return labels, np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(len(labels), dim)
 
-    def vectors_of(self, txn: lmdb.Transaction, labels: np.ndarray, dim: int) -> np.ndarray:
-        data = b"".join(txn.get(label_key(int(label)), db=self.vectors) for label in labels)
-        return np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(len(labels), dim)
-
     def count(self, txn: lmdb.Transaction) -> int:
         return txn.stat(self.labels)["entries"]
 

@@ -234,9 +234,6 @@ class Environment:
                             name, txn=txn, dupsort=dupsort, dupfixed=dupsort)
         return before - data.stat().st_size
 
-    def file_size(self) -> int:
-        return (self.path / "data.mdb").stat().st_size
-
     def close(self) -> None:
         if self._open:
             self._open = False

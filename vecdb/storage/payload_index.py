@@ -123,9 +123,9 @@ class PayloadIndexes:
               records: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
         """Index ``field`` over existing records (raises before the caller
         commits if one of them does not fit)."""
-        for label, payload in records:
-            for key in entry_keys(field, kind, payload):
-                txn.put(key, label_key(label), db=self.database, dupdata=True)
+        labels_and_payloads = list(records)
+        PayloadIndexes(self.database, {field: kind}).add_many(
+            txn, [label for label, _ in labels_and_payloads], [payload for _, payload in labels_and_payloads])
 
     def drop_field(self, txn: lmdb.Transaction, field: str) -> None:
         prefix = _prefix(field)
