@@ -113,9 +113,20 @@ def test_wrong_magic_and_unknown_version(small):
     data = small[0].to_bytes()
     with pytest.raises(CorruptIndexError, match="magic"):
         vecdb.HNSWIndex.from_bytes(b"NOTVECDB" + data[8:])
-    future = restamp(data[:8] + (3).to_bytes(4, "little") + data[12:])
-    with pytest.raises(CorruptIndexError, match="format version 3"):
+    future = restamp(data[:8] + (4).to_bytes(4, "little") + data[12:])
+    with pytest.raises(CorruptIndexError, match="format version 4"):
         vecdb.HNSWIndex.from_bytes(future)
+    ancient = restamp(data[:8] + (1).to_bytes(4, "little") + data[12:])
+    with pytest.raises(CorruptIndexError, match="format version 1"):
+        vecdb.HNSWIndex.from_bytes(ancient)
+
+
+def test_version_2_files_still_load(small):
+    # Version 3 added PQ codebooks; a float index is laid out as in version 2.
+    data = small[0].to_bytes()
+    old = vecdb.HNSWIndex.from_bytes(restamp(data[:8] + (2).to_bytes(4, "little") + data[12:]))
+    assert len(old) == len(small[0])
+    np.testing.assert_array_equal(old.ids(), small[0].ids())
 
 
 def test_huge_sizes_in_a_valid_looking_header_are_refused(small):

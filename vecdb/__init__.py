@@ -13,6 +13,8 @@ Underneath, usable on their own:
 - :class:`FlatIndex` and :func:`knn`: exact nearest-neighbour search
   (the reference every approximate index is measured against);
 - :class:`HNSWIndex`: approximate search on an HNSW graph;
+- :class:`ProductQuantizer` and :func:`rerank`: vectors compressed to a few
+  bytes, searched by ADC, shortlists re-ranked exactly;
 - :func:`pairwise_distances`: distance matrices from the SIMD kernels;
 - :func:`cpu_features`, :func:`set_simd_level`: which kernels run.
 """
@@ -24,6 +26,7 @@ from vecdb.database import Database, open
 from vecdb.flat import FlatIndex, knn, pairwise_distances
 from vecdb.hnsw import HNSWIndex
 from vecdb.metrics import METRICS
+from vecdb.pq import ProductQuantizer, rerank
 from vecdb.records import Hit, Record
 from vecdb.simd import cpu_features, set_simd_level, simd_level, simd_levels
 
@@ -38,12 +41,14 @@ __all__ = [
     "HNSWIndex",
     "Hit",
     "METRICS",
+    "ProductQuantizer",
     "Record",
     "cpu_features",
     "errors",
     "knn",
     "open",
     "pairwise_distances",
+    "rerank",
     "set_simd_level",
     "simd_level",
     "simd_levels",

@@ -31,12 +31,14 @@ from vecdb._native_index import NativeIndex
 from vecdb.errors import CorruptIndexError, InvalidArgumentError, InvalidDTypeError, NotFoundError
 from vecdb.flat import SearchResult, unwrap_single
 from vecdb.metrics import parse_metric
+from vecdb.pq import ProductQuantizer
 
 DEFAULT_EF_SEARCH = 64
 
 
 class HNSWIndex(NativeIndex):
-    """A hierarchical navigable small-world graph over float32 or float16 vectors.
+    """A hierarchical navigable small-world graph over float32 or float16
+    vectors, or over product-quantization codes.
 
     Args:
         dim: vector dimension (1 to 32768).
@@ -48,6 +50,11 @@ class HNSWIndex(NativeIndex):
         dtype: ``"float32"``, or ``"float16"`` to halve the vectors' memory
             (queries stay float32; distances carry half precision).
         seed: seeds node levels; a single-threaded build is deterministic.
+        quantizer: a trained :class:`vecdb.ProductQuantizer` (same dimension
+            and metric): the index then keeps its ``m``-byte codes instead of
+            the vectors (``dtype`` is ``"pq8"``). Nodes are linked by their
+            exact vectors' distances while inserting; searches rank by ADC
+            distance, so re-rank the shortlist with :func:`vecdb.rerank`.
 
     Capacity grows automatically. Deleted vectors are never returned but keep
     guiding searches until :meth:`compact` (or an :meth:`add` that would
@@ -70,10 +77,14 @@ class HNSWIndex(NativeIndex):
         ef_construction: int = 200,
         dtype: Any = "float32",
         seed: int = 0,
+        quantizer: Optional[ProductQuantizer] = None,
     ) -> None:
+        if quantizer is not None and not isinstance(quantizer, ProductQuantizer):
+            raise InvalidArgumentError(f"quantizer must be a vecdb.ProductQuantizer, got {type(quantizer).__name__}")
         self._native = _core.HnswIndex(
             dim, parse_metric(metric), parse_dtype(dtype), positive_int(M, "M"),
             positive_int(ef_construction, "ef_construction"), positive_int(seed, "seed", minimum=0),
+            None if quantizer is None else quantizer._native,
         )
 
     def __len__(self) -> int:
@@ -90,8 +101,14 @@ class HNSWIndex(NativeIndex):
 
     @property
     def dtype(self) -> str:
-        """Storage dtype of the vectors: ``"float32"`` or ``"float16"``."""
+        """Storage of the vectors: ``"float32"``, ``"float16"`` or ``"pq8"`` (codes)."""
         return self._native.dtype
+
+    @property
+    def quantizer(self) -> Optional[ProductQuantizer]:
+        """A copy of the codebooks of a ``"pq8"`` index (``None`` otherwise)."""
+        native = self._native.quantizer
+        return None if native is None else ProductQuantizer._wrap(lambda: native)
 
     @property
     def deleted_count(self) -> int:
@@ -196,7 +213,8 @@ class HNSWIndex(NativeIndex):
 
     def get_vectors(self, ids: Any) -> np.ndarray:
         """Stored vectors by id as a float32 ``(n, dim)`` array (normalized for
-        cosine, rounded for float16). Raises NotFoundError for a missing id."""
+        cosine, rounded for float16, decoded centroids for pq8). Raises
+        NotFoundError for a missing id."""
         id_array = as_ids(ids)
         vectors, found = self._native.get_vectors(id_array)
         if not found.all():

@@ -19,7 +19,13 @@ namespace vecdb {
 namespace py = pybind11;
 
 inline const char* dtype_name(DType t) {
-  return t == DType::F32 ? "float32" : (t == DType::F16 ? "float16" : "int8");
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::F16: return "float16";
+    case DType::I8: return "int8";
+    case DType::PQ8: return "pq8";
+  }
+  return "unknown";
 }
 
 inline DType dtype_from_name(const std::string& name) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bindings/array_checks.h"
+#include "bindings/helpers.h"
 #include "common/bytes.h"
 #include "common/error.h"
 #include "common/parallel.h"
@@ -19,52 +20,16 @@
 #include "flat/flat_index.h"
 #include "flat/flat_search.h"
 #include "hnsw/hnsw_index.h"
+#include "pq/product_quantizer.h"
 #include "kernels/kernels.h"
 
 namespace py = pybind11;
+using namespace vecdb::bindings;
 using vecdb::DType;
 using vecdb::Metric;
 using vecdb::VectorsView;
 
 namespace {
-
-constexpr std::size_t kMaxThreads = 256;
-
-std::size_t thread_count(int threads) {
-  VECDB_REQUIRE(threads >= 1, "threads must be >= 1, got " + std::to_string(threads));
-  return std::min<std::size_t>(static_cast<std::size_t>(threads), kMaxThreads);
-}
-
-// Index constructors take a Python int; a negative one must not wrap around.
-std::size_t checked_dim(long long dim) {
-  VECDB_REQUIRE(dim >= 1 && static_cast<std::size_t>(dim) <= vecdb::kMaxDim,
-                "dimension must be between 1 and " + std::to_string(vecdb::kMaxDim) + ", got " +
-                    std::to_string(dim));
-  return static_cast<std::size_t>(dim);
-}
-
-DType query_dtype_for(DType base) { return base == DType::I8 ? DType::I8 : DType::F32; }
-
-VectorsView query_view(const py::array& queries, DType base_dtype, std::size_t dim) {
-  VectorsView q = vecdb::matrix_view(queries, query_dtype_for(base_dtype), "queries");
-  VECDB_REQUIRE(q.dim == dim, "queries have dimension " + std::to_string(q.dim) +
-                                  ", expected " + std::to_string(dim));
-  return q;
-}
-
-// Runs flat_search without the GIL into freshly allocated (m x width) arrays.
-template <class Search>
-py::tuple search_into_arrays(std::size_t m, std::size_t width, Search&& search) {
-  py::array_t<std::int64_t> ids({m, width});
-  py::array_t<float> distances({m, width});
-  std::int64_t* ids_out = ids.mutable_data();
-  float* distances_out = distances.mutable_data();
-  {
-    py::gil_scoped_release release;
-    search(ids_out, distances_out);
-  }
-  return py::make_tuple(std::move(ids), std::move(distances));
-}
 
 vecdb::FlatSearchParams search_params(std::size_t k, Metric metric, const py::object& allowed,
                                       std::size_t n, int threads) {
@@ -76,10 +41,6 @@ vecdb::FlatSearchParams search_params(std::size_t k, Metric metric, const py::ob
   return params;
 }
 
-std::size_t result_width(long long k, std::size_t n) {
-  VECDB_REQUIRE(k >= 1, "k must be >= 1, got " + std::to_string(k));
-  return std::min<std::size_t>(static_cast<std::size_t>(k), n);
-}
 
 py::tuple knn(const py::array& base_array, const py::array& queries_array, long long k,
               const std::string& metric_name, const py::object& allowed, int threads) {
@@ -202,26 +163,39 @@ void bind_hnsw_index(py::module_& m) {
   using vecdb::HnswIndex;
   py::class_<HnswIndex>(m, "HnswIndex")
       .def(py::init([](long long dim, const std::string& metric, const std::string& dtype, long long M,
-                       long long ef_construction, unsigned long long seed) {
+                       long long ef_construction, unsigned long long seed,
+                       const std::shared_ptr<vecdb::ProductQuantizer>& quantizer) {
              VECDB_REQUIRE(M >= 2 && M <= 256, "M must be between 2 and 256, got " + std::to_string(M));
              VECDB_REQUIRE(ef_construction >= 1 && ef_construction <= 100000,
                            "ef_construction must be between 1 and 100000, got " + std::to_string(ef_construction));
-             const DType storage = vecdb::dtype_from_name(dtype);
-             VECDB_REQUIRE(storage != DType::I8, "an HNSW index stores float32 or float16 vectors, not int8");
              vecdb::HnswParams params;
              params.M = static_cast<std::size_t>(M);
              params.ef_construction = static_cast<std::size_t>(ef_construction);
              params.seed = seed;
+             if (quantizer) {
+               // A copy: retraining the caller's quantizer must not change
+               // what this index's codes mean.
+               auto codebooks = std::make_shared<const vecdb::ProductQuantizer>(*quantizer);
+               return new HnswIndex(checked_dim(dim), vecdb::metric_from_name(metric), DType::PQ8, params,
+                                    std::move(codebooks));
+             }
+             const DType storage = vecdb::dtype_from_name(dtype);
+             VECDB_REQUIRE(storage != DType::I8, "an HNSW index stores float32 or float16 vectors, not int8");
              return new HnswIndex(checked_dim(dim), vecdb::metric_from_name(metric), storage, params);
            }),
            py::arg("dim"), py::arg("metric"), py::arg("dtype"), py::arg("M"), py::arg("ef_construction"),
-           py::arg("seed"))
+           py::arg("seed"), py::arg("quantizer") = nullptr)
       .def_property_readonly("dim", &HnswIndex::dim)
       .def_property_readonly("metric", [](const HnswIndex& self) { return vecdb::metric_name(self.metric()); })
       .def_property_readonly("dtype", [](const HnswIndex& self) { return vecdb::dtype_name(self.dtype()); })
       .def_property_readonly("M", [](const HnswIndex& self) { return self.params().M; })
       .def_property_readonly("ef_construction", [](const HnswIndex& self) { return self.params().ef_construction; })
       .def_property_readonly("seed", [](const HnswIndex& self) { return self.params().seed; })
+      .def_property_readonly("quantizer",
+                             [](const HnswIndex& self) -> std::shared_ptr<vecdb::ProductQuantizer> {
+                               if (!self.pq()) return nullptr;
+                               return std::make_shared<vecdb::ProductQuantizer>(*self.pq());
+                             })
       .def_property_readonly("size", &HnswIndex::size)
       .def_property_readonly("deleted_count", &HnswIndex::deleted_count)
       .def_property_readonly("id_bound", &HnswIndex::id_bound)
@@ -337,17 +311,14 @@ void bind_hnsw_index(py::module_& m) {
                py::gil_scoped_release release;
                self.save(sink);
              }
-             return py::bytes(reinterpret_cast<const char*>(sink.bytes().data()), sink.bytes().size());
+             return sink_bytes(sink);
            })
       .def_static(
           "deserialize",
           [](const py::buffer& data) {
             const py::buffer_info info = data.request();
-            VECDB_REQUIRE(info.ndim == 1 && info.itemsize == 1 && (info.shape[0] <= 1 || info.strides[0] == 1),
-                          "index data must be contiguous bytes");
+            vecdb::MemorySource source = buffer_source(info, "index data");
             py::gil_scoped_release release;
-            vecdb::MemorySource source(static_cast<const std::uint8_t*>(info.ptr),
-                                       static_cast<std::size_t>(info.shape[0]));
             return HnswIndex::load(source);
           },
           py::arg("data"));
@@ -389,4 +360,5 @@ PYBIND11_MODULE(_core, m) {
       py::arg("data"), "The checksum stamped on vecdb's binary formats.");
   bind_flat_index(m);
   bind_hnsw_index(m);
+  bind_pq(m);
 }

@@ -12,10 +12,12 @@ namespace vecdb {
 //   Cosine 1 - cos(a, b); a zero vector has cos = 0 with everything
 enum class Metric : int { L2 = 0, IP = 1, Cosine = 2 };
 
-// Element type of stored vectors. Queries are float32 for F32/F16 stores and
-// int8 for I8 stores.
-enum class DType : int { F32 = 0, F16 = 1, I8 = 2 };
+// Element type of stored vectors. Queries are float32 for F32/F16/PQ8
+// stores and int8 for I8 stores. PQ8 rows are product-quantization codes
+// (one byte per sub-vector; only graph storage uses them).
+enum class DType : int { F32 = 0, F16 = 1, I8 = 2, PQ8 = 3 };
 
+// Bytes per element (PQ8: per sub-vector code).
 inline std::size_t dtype_size(DType t) {
   return t == DType::F32 ? 4 : (t == DType::F16 ? 2 : 1);
 }

@@ -41,6 +41,8 @@ void raw_block(const KernelTable& kernels, Reduction reduction, bool streaming,
       kernels.i8[s][r](static_cast<const std::int8_t*>(queries.data) + q0 * d, qc,
                     static_cast<const std::int8_t*>(base.data) + x0 * d, xc, d, out);
       return;
+    case DType::PQ8:  // codes are searched by pq/adc_search, never as a flat view
+      VECDB_ASSERT(base.dtype != DType::PQ8);
   }
 }
 
@@ -72,6 +74,10 @@ void compute_inv_norms(const VectorsView& rows, float* out, std::size_t n_thread
         case DType::I8: {
           const std::int8_t* x = static_cast<const std::int8_t*>(rows.row(i));
           kernels.i8[0][dot](x, 1, x, 1, rows.dim, &squared);
+          break;
+        }
+        case DType::PQ8: {
+          VECDB_ASSERT(rows.dtype != DType::PQ8);
           break;
         }
       }

@@ -1,13 +1,16 @@
-// Vectors for the HNSW graph, stored contiguously by node id (float32, or
-// IEEE half to halve memory and bandwidth), and the distance computer over
-// them. Cosine vectors are stored normalized, so every cosine distance is
-// one dot product. Rows start on cache lines when their size allows it.
+// Vectors for the HNSW graph, stored contiguously by node id (float32, IEEE
+// half to halve memory and bandwidth, or product-quantization codes: m bytes
+// a vector), and the distance computer over float rows (pq/pq_distance.h
+// has the one over codes). Cosine vectors are stored normalized, so every
+// cosine distance is one dot product. Rows start on cache lines when their
+// size allows it.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -17,20 +20,32 @@
 #include "common/types.h"
 #include "hnsw/distance_computer.h"
 #include "kernels/kernels.h"
+#include "pq/product_quantizer.h"
 
 namespace vecdb {
 
 class DenseVectors {
  public:
-  DenseVectors(std::size_t dim, Metric metric, DType dtype)
-      : dim_(dim), metric_(metric), dtype_(dtype), row_bytes_(dim * dtype_size(dtype)) {
-    VECDB_REQUIRE(dtype == DType::F32 || dtype == DType::F16, "HNSW vectors are stored as float32 or float16");
+  // pq: the trained quantizer whose codes the rows hold (dtype PQ8 only).
+  DenseVectors(std::size_t dim, Metric metric, DType dtype, std::shared_ptr<const ProductQuantizer> pq = nullptr)
+      : dim_(dim), metric_(metric), dtype_(dtype), pq_(std::move(pq)),
+        row_bytes_(dtype == DType::PQ8 && pq_ ? pq_->m() : dim * dtype_size(dtype)) {
+    VECDB_REQUIRE(dtype == DType::F32 || dtype == DType::F16 || dtype == DType::PQ8,
+                  "HNSW vectors are stored as float32, float16 or PQ codes");
+    VECDB_REQUIRE((dtype == DType::PQ8) == (pq_ != nullptr), "PQ codes need a product quantizer, and only they do");
+    if (pq_) {
+      VECDB_REQUIRE(pq_->trained(), "the product quantizer must be trained before it stores vectors");
+      VECDB_REQUIRE(pq_->dim() == dim, "the product quantizer has dimension " + std::to_string(pq_->dim()) +
+                                           ", the index " + std::to_string(dim));
+      VECDB_REQUIRE(pq_->metric() == metric, "the product quantizer was trained for another metric");
+    }
   }
 
   std::size_t dim() const { return dim_; }
   Metric metric() const { return metric_; }
   DType dtype() const { return dtype_; }
   std::size_t row_bytes() const { return row_bytes_; }
+  const std::shared_ptr<const ProductQuantizer>& pq() const { return pq_; }
 
   // Room for `capacity` rows (grows or shrinks; rows below both sizes are
   // kept). The caller excludes every reader.
@@ -45,14 +60,20 @@ class DenseVectors {
     }
     std::vector<float> prepared(dim_);
     prepare_query(vector, prepared.data());
+    if (pq_) {
+      pq_->encode_prepared(prepared.data(), static_cast<std::uint8_t*>(mutable_row(node)));
+      return;
+    }
     auto* out = static_cast<std::uint16_t*>(mutable_row(node));
     for (std::size_t i = 0; i < dim_; ++i) out[i] = float_to_half(prepared[i]);
   }
 
-  // The stored vector as float32.
+  // The stored vector as float32 (for codes: the centroids they stand for).
   void decode(std::uint32_t node, float* out) const {
     if (dtype_ == DType::F32) {
       std::memcpy(out, row(node), row_bytes_);
+    } else if (pq_) {
+      pq_->decode(static_cast<const std::uint8_t*>(row(node)), 1, out);
     } else {
       const auto* in = static_cast<const std::uint16_t*>(row(node));
       for (std::size_t i = 0; i < dim_; ++i) out[i] = half_to_float(in[i]);
@@ -70,7 +91,9 @@ class DenseVectors {
     if (from != to) std::memmove(mutable_row(to), row(from), row_bytes_);
   }
 
-  std::size_t memory_bytes() const { return bytes_.capacity(); }
+  std::size_t memory_bytes() const {
+    return bytes_.capacity() + (pq_ ? pq_->centroids().size() * sizeof(float) : 0);
+  }
 
   // A query prepared for this space (normalized for cosine).
   void prepare_query(const float* query, float* out) const {
@@ -91,6 +114,7 @@ class DenseVectors {
   std::size_t dim_;
   Metric metric_;
   DType dtype_;
+  std::shared_ptr<const ProductQuantizer> pq_;
   std::size_t row_bytes_;
   AlignedVector<std::uint8_t> bytes_;
 };

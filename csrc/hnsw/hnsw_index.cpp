@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/parallel.h"
 #include "kernels/topk.h"
+#include "pq/pq_distance.h"
 
 namespace vecdb {
 namespace {
@@ -18,8 +19,9 @@ void set_bit_atomic(std::uint64_t* words, std::size_t i) {
 
 }  // namespace
 
-HnswIndex::HnswIndex(std::size_t dim, Metric metric, DType dtype, const HnswParams& params)
-    : vectors_(dim, metric, dtype), graph_(params) {
+HnswIndex::HnswIndex(std::size_t dim, Metric metric, DType dtype, const HnswParams& params,
+                     std::shared_ptr<const ProductQuantizer> pq)
+    : vectors_(dim, metric, dtype, std::move(pq)), graph_(params) {
   VECDB_REQUIRE(dim >= 1 && dim <= kMaxDim, "dimension must be between 1 and " + std::to_string(kMaxDim));
 }
 
@@ -37,16 +39,16 @@ void HnswIndex::with_node_distance(std::uint32_t slot, Fn&& fn) const {
   } else {
     std::vector<float> own(dim());
     vectors_.decode(slot, own.data());
-    fn(DenseDistance<std::uint16_t>(vectors_, own.data()));
+    with_query_distance(own.data(), fn);
   }
 }
 
 template <class Fn>
 void HnswIndex::with_query_distance(const float* prepared, Fn&& fn) const {
-  if (vectors_.dtype() == DType::F32) {
-    fn(DenseDistance<float>(vectors_, prepared));
-  } else {
-    fn(DenseDistance<std::uint16_t>(vectors_, prepared));
+  switch (vectors_.dtype()) {
+    case DType::F32: fn(DenseDistance<float>(vectors_, prepared)); break;
+    case DType::F16: fn(DenseDistance<std::uint16_t>(vectors_, prepared)); break;
+    default: fn(PqDistance(vectors_, prepared)); break;
   }
 }
 
@@ -98,9 +100,17 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
   parallel_for(n, threads, [&](std::size_t i, std::size_t) {
     const auto slot = static_cast<std::uint32_t>(first + i);
     const int level = graph_.draw_level(sequence_ + i);
-    with_node_distance(slot, [&](const DistanceComputer& distance) {
+    auto insert = [&](const DistanceComputer& distance) {
       graph_.insert(slot, level, distance, deleted_.data(), visited_);
-    });
+    };
+    if (vectors_.dtype() == DType::PQ8) {
+      // Codes lose detail: link the node by its exact vector's distances.
+      std::vector<float> own(dim());
+      vectors_.prepare_query(rows + i * dim(), own.data());
+      with_query_distance(own.data(), insert);
+    } else {
+      with_node_distance(slot, insert);
+    }
   });
   // Publish: counts first, so len() and id_bound() never lag behind what a
   // search can return; then the new slots; then replaced vectors retire (a
@@ -324,16 +334,19 @@ HnswIndexStats HnswIndex::stats() const {
 namespace vecdb {
 namespace {
 
-// File layout, version 2 (little-endian):
+// File layout, version 3 (little-endian):
 //   magic "VECDBHNS", u32 version, u32 metric, u32 dtype, u32 reserved (0),
 //   u64 dim, u64 M, u64 ef_construction, u64 seed, u64 slots, u64 sequence,
 //   i64 next id                                         -- the header
+//   PQ codebooks (dtype PQ8 only; see product_quantizer.cpp),
 //   graph (entry point, levels, layer-0 links, upper links),
 //   ids (slots x i64), deleted bitset ((slots + 63) / 64 x u64),
-//   vectors (slots x dim, float32 or IEEE half)
+//   vectors (slots x row bytes: float32, IEEE half or PQ codes)
 //   u64 checksum of every byte before it
+// Version 2 is version 3 without PQ, and is still read.
 constexpr char kMagic[8] = {'V', 'E', 'C', 'D', 'B', 'H', 'N', 'S'};
-constexpr std::uint32_t kFormatVersion = 2;
+constexpr std::uint32_t kFormatVersion = 3;
+constexpr std::uint32_t kOldestReadable = 2;
 const char* const kWhat = "HNSW index data";
 
 }  // namespace
@@ -355,6 +368,7 @@ void HnswIndex::save(Sink& sink) const {
   out.put<std::uint64_t>(slots);
   out.put<std::uint64_t>(sequence_);
   out.put<std::int64_t>(next_id_.load(std::memory_order_relaxed));
+  if (pq()) pq()->write(out);
   graph_.write(out, slots);
   out.put_bytes(labels_.data(), slots * sizeof(std::int64_t));
   out.put_bytes(deleted_.data(), (slots + 63) / 64 * sizeof(std::uint64_t));
@@ -370,8 +384,9 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
   VECDB_REQUIRE(std::memcmp(magic, kMagic, sizeof(kMagic)) == 0,
                 std::string(kWhat) + " does not start with the vecdb HNSW magic bytes");
   const auto version = in.get<std::uint32_t>();
-  VECDB_REQUIRE(version == kFormatVersion, std::string(kWhat) + " has format version " + std::to_string(version) +
-                                               "; this vecdb reads version " + std::to_string(kFormatVersion));
+  VECDB_REQUIRE(version >= kOldestReadable && version <= kFormatVersion,
+                std::string(kWhat) + " has format version " + std::to_string(version) + "; this vecdb reads versions " +
+                    std::to_string(kOldestReadable) + " to " + std::to_string(kFormatVersion));
   const auto metric = in.get<std::uint32_t>();
   const auto dtype = in.get<std::uint32_t>();
   const auto reserved = in.get<std::uint32_t>();
@@ -383,18 +398,27 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
   const auto slots = in.get<std::uint64_t>();
   const auto sequence = in.get<std::uint64_t>();
   const auto next_id = in.get<std::int64_t>();
+  const bool coded = version >= 3 && dtype == static_cast<std::uint32_t>(DType::PQ8);
   VECDB_REQUIRE(metric <= 2 && (dtype == static_cast<std::uint32_t>(DType::F32) ||
-                                dtype == static_cast<std::uint32_t>(DType::F16)) &&
+                                dtype == static_cast<std::uint32_t>(DType::F16) || coded) &&
                     reserved == 0 && dim >= 1 && dim <= kMaxDim && params.M >= 2 && params.M <= 256 &&
                     params.ef_construction >= 1 && params.ef_construction <= 100000 && next_id >= 0 &&
                     slots < (std::uint64_t{1} << 32) - 1 && sequence >= slots,
                 std::string(kWhat) + " has an invalid header");
+  std::shared_ptr<const ProductQuantizer> pq;
+  if (coded) {
+    pq = ProductQuantizer::read(in, kWhat);
+    VECDB_REQUIRE(pq->dim() == dim && pq->metric() == static_cast<Metric>(metric),
+                  std::string(kWhat) + " is corrupt: its PQ codebooks do not match the index");
+  }
   // Every slot costs at least its level, links, id and vector: refuse a
   // size the input cannot hold before allocating for it.
-  const std::uint64_t per_slot = 1 + (1 + 2 * params.M) * 4 + 8 + dim * dtype_size(static_cast<DType>(dtype));
+  const std::uint64_t row_bytes = coded ? pq->m() : dim * dtype_size(static_cast<DType>(dtype));
+  const std::uint64_t per_slot = 1 + (1 + 2 * params.M) * 4 + 8 + row_bytes;
   VECDB_REQUIRE(slots <= in.remaining() / per_slot, std::string(kWhat) + " is truncated");
 
-  auto index = std::make_unique<HnswIndex>(dim, static_cast<Metric>(metric), static_cast<DType>(dtype), params);
+  auto index = std::make_unique<HnswIndex>(dim, static_cast<Metric>(metric), static_cast<DType>(dtype), params,
+                                           std::move(pq));
   index->grow_to(slots);
   index->graph_.read(in, slots);
   in.get_bytes(index->labels_.data(), slots * sizeof(std::int64_t));

@@ -46,11 +46,16 @@ struct HnswIndexStats {
 
 class HnswIndex {
  public:
-  HnswIndex(std::size_t dim, Metric metric, DType dtype, const HnswParams& params);
+  // dtype PQ8 stores product-quantization codes of `pq` (trained, same
+  // dimension and metric) instead of vectors; searches then rank by ADC
+  // distance, and get_vectors() returns the decoded approximations.
+  HnswIndex(std::size_t dim, Metric metric, DType dtype, const HnswParams& params,
+            std::shared_ptr<const ProductQuantizer> pq = nullptr);
 
   std::size_t dim() const { return vectors_.dim(); }
   Metric metric() const { return vectors_.metric(); }
   DType dtype() const { return vectors_.dtype(); }
+  const std::shared_ptr<const ProductQuantizer>& pq() const { return vectors_.pq(); }
   const HnswParams& params() const { return graph_.params(); }
   // Live vectors (added and not deleted).
   std::size_t size() const { return live_.load(std::memory_order_acquire); }

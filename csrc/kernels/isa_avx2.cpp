@@ -42,6 +42,10 @@ struct FloatLanes {
     std::memcpy(buffer, p, count * sizeof(std::uint16_t));
     return load(buffer);
   }
+  static V broadcast(float x) { return _mm256_set1_ps(x); }
+  static void store(float* p, V a) { _mm256_storeu_ps(p, a); }
+  static V select_less(V a, V b, V x, V y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   // Both reductions sum each vector as ((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7)),

@@ -42,6 +42,10 @@ struct FloatLanes {
     std::memcpy(buffer, p, count * sizeof(std::uint16_t));
     return load(buffer);
   }
+  static V broadcast(float x) { return _mm512_set1_ps(x); }
+  static void store(float* p, V a) { _mm512_storeu_ps(p, a); }
+  static V select_less(V a, V b, V x, V y) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
   // Halves first, then the AVX2 tree: hsum and hsum4 agree bit for bit.

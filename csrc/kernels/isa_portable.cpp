@@ -37,6 +37,21 @@ struct FloatLanes {
     for (std::size_t i = 0; i < count; ++i) r.v[i] = half_to_float(p[i]);
     return r;
   }
+  static V broadcast(float x) {
+    V r;
+    for (std::size_t i = 0; i < W; ++i) r.v[i] = x;
+    return r;
+  }
+  static void store(float* p, V a) { std::memcpy(p, a.v, sizeof(a.v)); }
+  // Per lane: a < b ? x : y.
+  static V select_less(V a, V b, V x, V y) {
+    for (std::size_t i = 0; i < W; ++i) y.v[i] = a.v[i] < b.v[i] ? x.v[i] : y.v[i];
+    return y;
+  }
+  static V add(V a, V b) {
+    for (std::size_t i = 0; i < W; ++i) a.v[i] += b.v[i];
+    return a;
+  }
   static V fmadd(V a, V b, V c) {
     for (std::size_t i = 0; i < W; ++i) c.v[i] += a.v[i] * b.v[i];
     return c;

@@ -31,6 +31,10 @@ using PairF32 = float (*)(const float* a, const float* b, std::size_t d);
 using PairF16 = float (*)(const float* a, const std::uint16_t* b, std::size_t d);
 using Pair4F32 = void (*)(const float* q, const float* const* rows, std::size_t d, float* out);
 using Pair4F16 = void (*)(const float* q, const std::uint16_t* const* rows, std::size_t d, float* out);
+using TransposedScores = void (*)(const float* x, std::size_t n, std::size_t d, const float* ct,
+                                  const float* bias, std::size_t k, float* out);
+using TransposedArgmin = void (*)(const float* x, std::size_t n, std::size_t d, const float* ct,
+                                  const float* bias, std::size_t k, std::uint32_t* out);
 using TileI8 = void (*)(const std::int8_t* Q, std::size_t m, const std::int8_t* X,
                         std::size_t n, std::size_t d, float* out);
 
@@ -47,6 +51,11 @@ struct KernelTable {
   PairF16 f16_pair[2];   // query float32, stored IEEE half
   Pair4F32 f32_pair4[2];  // one query against four rows
   Pair4F16 f16_pair4[2];
+  // out[i * k + c] = bias[c] + dot(x_i, column c of ct (d x k)); k a
+  // multiple of 16. For PQ: sub-vectors against transposed centroids.
+  TransposedScores transposed_scores;
+  // out[i] = the c minimizing that score (the first on ties); k a multiple of 32.
+  TransposedArgmin transposed_argmin;
 };
 
 enum class SimdLevel : int { Portable = 0, AVX2 = 1, AVX512 = 2 };

@@ -3,8 +3,10 @@
 // Included by each per-ISA translation unit *inside its own namespace* and
 // after that unit has defined:
 //   struct FloatLanes  float lanes: V, W, zero, load(float*), load(uint16_t*),
-//                      load_tail(p, count) for both, fmadd, sub, hsum, and
-//                      hsum4 (four hsums at once, each summed in hsum's order)
+//                      load_tail(p, count) for both, broadcast(float),
+//                      store(float*, V), fmadd, add, sub, select_less(a, b,
+//                      x, y) (per lane a < b ? x : y), hsum, and hsum4 (four
+//                      hsums at once, each summed in hsum's order)
 //   struct Int8Lanes   int8 widened to int16: V, Acc, W, zero, load,
 //                      load_tail, dot, l2, hsum
 //   struct Blocking    register-block shapes (queries x vectors per micro-tile)
@@ -199,6 +201,79 @@ void pair4_fast(const typename Fam::QT* q, const typename Fam::XT* const* x, std
   for (int b = 0; b < 4; ++b) out[b] = even_sums[b] + odd_sums[b];
 }
 
+// out[i * k + c] = bias[c] + sum_j x[i * d + j] * ct[j * k + c] for k a
+// multiple of W: short rows against columns stored transposed (d x k), so
+// each step is one broadcast and one FMA per W columns with no horizontal
+// sums. PQ's centroid searches (sub-vectors of a few dimensions against 256
+// centroids) take this form.
+inline void transposed_scores(const float* x, std::size_t n, std::size_t d, const float* ct, const float* bias,
+                              std::size_t k, float* out) {
+  constexpr std::size_t W = FloatLanes::W;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* row = x + i * d;
+    float* scores = out + i * k;
+    std::size_t c = 0;
+    for (; c + 4 * W <= k; c += 4 * W) {
+      FloatLanes::V a0 = FloatLanes::load(bias + c), a1 = FloatLanes::load(bias + c + W);
+      FloatLanes::V a2 = FloatLanes::load(bias + c + 2 * W), a3 = FloatLanes::load(bias + c + 3 * W);
+      for (std::size_t j = 0; j < d; ++j) {
+        const FloatLanes::V xj = FloatLanes::broadcast(row[j]);
+        const float* column = ct + j * k + c;
+        a0 = FloatLanes::fmadd(xj, FloatLanes::load(column), a0);
+        a1 = FloatLanes::fmadd(xj, FloatLanes::load(column + W), a1);
+        a2 = FloatLanes::fmadd(xj, FloatLanes::load(column + 2 * W), a2);
+        a3 = FloatLanes::fmadd(xj, FloatLanes::load(column + 3 * W), a3);
+      }
+      FloatLanes::store(scores + c, a0), FloatLanes::store(scores + c + W, a1);
+      FloatLanes::store(scores + c + 2 * W, a2), FloatLanes::store(scores + c + 3 * W, a3);
+    }
+    for (; c < k; c += W) {
+      FloatLanes::V a = FloatLanes::load(bias + c);
+      for (std::size_t j = 0; j < d; ++j)
+        a = FloatLanes::fmadd(FloatLanes::broadcast(row[j]), FloatLanes::load(ct + j * k + c), a);
+      FloatLanes::store(scores + c, a);
+    }
+  }
+}
+
+// For each of n rows x (n x d), the column c < k minimizing bias[c] +
+// dot(x, column c of ct) (the first on ties): transposed_scores followed by
+// an argmin kept in registers (each lane tracks its best score and column).
+inline void transposed_argmin(const float* x, std::size_t n, std::size_t d, const float* ct, const float* bias,
+                              std::size_t k, std::uint32_t* out) {
+  constexpr std::size_t W = FloatLanes::W;
+  float lane_ids[W], best_scores[W], best_columns[W];
+  for (std::size_t i = 0; i < W; ++i) lane_ids[i] = static_cast<float>(i);
+  const FloatLanes::V lanes = FloatLanes::load(lane_ids);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* row = x + i * d;
+    FloatLanes::V best = FloatLanes::broadcast(__builtin_inff());
+    FloatLanes::V best_column = FloatLanes::zero();
+    for (std::size_t c = 0; c < k; c += 2 * W) {
+      FloatLanes::V a0 = FloatLanes::load(bias + c), a1 = FloatLanes::load(bias + c + W);
+      for (std::size_t j = 0; j < d; ++j) {
+        const FloatLanes::V xj = FloatLanes::broadcast(row[j]);
+        a0 = FloatLanes::fmadd(xj, FloatLanes::load(ct + j * k + c), a0);
+        a1 = FloatLanes::fmadd(xj, FloatLanes::load(ct + j * k + c + W), a1);
+      }
+      const FloatLanes::V c0 = FloatLanes::add(lanes, FloatLanes::broadcast(static_cast<float>(c)));
+      const FloatLanes::V c1 = FloatLanes::add(lanes, FloatLanes::broadcast(static_cast<float>(c + W)));
+      best_column = FloatLanes::select_less(a0, best, c0, best_column);
+      best = FloatLanes::select_less(a0, best, a0, best);
+      best_column = FloatLanes::select_less(a1, best, c1, best_column);
+      best = FloatLanes::select_less(a1, best, a1, best);
+    }
+    FloatLanes::store(best_scores, best);
+    FloatLanes::store(best_columns, best_column);
+    std::size_t winner = 0;
+    for (std::size_t l = 1; l < W; ++l)
+      if (best_scores[l] < best_scores[winner] ||
+          (best_scores[l] == best_scores[winner] && best_columns[l] < best_columns[winner]))
+        winner = l;
+    out[i] = static_cast<std::uint32_t>(best_columns[winner]);
+  }
+}
+
 constexpr KernelTable make_table(const char* name) {
   using F32 = FloatFamily<float, float>;
   using F16 = FloatFamily<float, std::uint16_t>;
@@ -214,5 +289,7 @@ constexpr KernelTable make_table(const char* name) {
       {&pair_fast<F16, Reduction::Dot>, &pair_fast<F16, Reduction::L2>},
       {&pair4_fast<F32, Reduction::Dot>, &pair4_fast<F32, Reduction::L2>},
       {&pair4_fast<F16, Reduction::Dot>, &pair4_fast<F16, Reduction::L2>},
+      &transposed_scores,
+      &transposed_argmin,
   };
 }

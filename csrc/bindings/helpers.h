@@ -1,0 +1,81 @@
+// Helpers the binding files share: thread counts, dimension checks and
+// running a search without the GIL into fresh numpy arrays.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "bindings/array_checks.h"
+#include "common/bytes.h"
+#include "common/error.h"
+#include "common/types.h"
+
+namespace vecdb {
+namespace bindings {
+namespace py = pybind11;
+
+constexpr std::size_t kMaxThreads = 256;
+
+inline std::size_t thread_count(int threads) {
+  VECDB_REQUIRE(threads >= 1, "threads must be >= 1, got " + std::to_string(threads));
+  return std::min<std::size_t>(static_cast<std::size_t>(threads), kMaxThreads);
+}
+
+// Index constructors take a Python int; a negative one must not wrap around.
+inline std::size_t checked_dim(long long dim) {
+  VECDB_REQUIRE(dim >= 1 && static_cast<std::size_t>(dim) <= vecdb::kMaxDim,
+                "dimension must be between 1 and " + std::to_string(vecdb::kMaxDim) + ", got " +
+                    std::to_string(dim));
+  return static_cast<std::size_t>(dim);
+}
+
+inline DType query_dtype_for(DType base) { return base == DType::I8 ? DType::I8 : DType::F32; }
+
+inline VectorsView query_view(const py::array& queries, DType base_dtype, std::size_t dim) {
+  VectorsView q = vecdb::matrix_view(queries, query_dtype_for(base_dtype), "queries");
+  VECDB_REQUIRE(q.dim == dim, "queries have dimension " + std::to_string(q.dim) +
+                                  ", expected " + std::to_string(dim));
+  return q;
+}
+
+// Runs a search without the GIL into freshly allocated (m x width) arrays.
+template <class Search>
+inline py::tuple search_into_arrays(std::size_t m, std::size_t width, Search&& search) {
+  py::array_t<std::int64_t> ids({m, width});
+  py::array_t<float> distances({m, width});
+  std::int64_t* ids_out = ids.mutable_data();
+  float* distances_out = distances.mutable_data();
+  {
+    py::gil_scoped_release release;
+    search(ids_out, distances_out);
+  }
+  return py::make_tuple(std::move(ids), std::move(distances));
+}
+
+inline std::size_t result_width(long long k, std::size_t n) {
+  VECDB_REQUIRE(k >= 1, "k must be >= 1, got " + std::to_string(k));
+  return std::min<std::size_t>(static_cast<std::size_t>(k), n);
+}
+
+inline py::bytes sink_bytes(MemorySink& sink) {
+  return py::bytes(reinterpret_cast<const char*>(sink.bytes().data()), sink.bytes().size());
+}
+
+// Reads the bytes of a Python buffer (bytes, bytearray, memoryview) in
+// place; info must outlive the source.
+inline MemorySource buffer_source(const py::buffer_info& info, const std::string& what) {
+  VECDB_REQUIRE(info.ndim == 1 && info.itemsize == 1 && (info.shape[0] <= 1 || info.strides[0] == 1),
+                what + " must be contiguous bytes");
+  return MemorySource(static_cast<const std::uint8_t*>(info.ptr), static_cast<std::size_t>(info.shape[0]));
+}
+
+// Registers the product-quantization classes and functions (bindings/pq.cpp).
+void bind_pq(py::module_& m);
+
+}  // namespace bindings
+}  // namespace vecdb

@@ -1,0 +1,79 @@
+// The HNSW graph's distances over PQ codes: ADC from the query (a lookup
+// table built once per search or insert), and between two stored nodes the
+// distance of their decoded vectors (symmetric, used while pruning).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "hnsw/dense_vectors.h"
+#include "hnsw/distance_computer.h"
+#include "kernels/kernels.h"
+#include "pq/product_quantizer.h"
+
+namespace vecdb {
+
+class PqDistance final : public DistanceComputer {
+ public:
+  // codes: DenseVectors holding PQ8 rows; query: prepared (normalized for cosine).
+  PqDistance(const DenseVectors& codes, const float* query)
+      : codes_(codes),
+        pq_(*codes.pq()),
+        m_(pq_.m()),
+        bias_(pq_.table_bias()),
+        l2_(pq_.metric() == Metric::L2),
+        table_(m_ * ProductQuantizer::kCentroids),
+        pair_(kernels().f32_pair[static_cast<int>(l2_ ? Reduction::L2 : Reduction::Dot)]),
+        left_(pq_.dim()),
+        right_(pq_.dim()) {
+    pq_.lookup_table(query, table_.data());
+  }
+
+  float to_query(std::uint32_t node) const override { return adc_distance(table_.data(), m_, row(node), bias_); }
+
+  void to_query4(const std::uint32_t* nodes, float* out) const override {
+    const std::uint8_t* c0 = row(nodes[0]);
+    const std::uint8_t* c1 = row(nodes[1]);
+    const std::uint8_t* c2 = row(nodes[2]);
+    const std::uint8_t* c3 = row(nodes[3]);
+    float a0 = bias_, a1 = bias_, a2 = bias_, a3 = bias_;
+    for (std::size_t j = 0; j < m_; ++j) {
+      const float* t = table_.data() + j * ProductQuantizer::kCentroids;
+      a0 += t[c0[j]];
+      a1 += t[c1[j]];
+      a2 += t[c2[j]];
+      a3 += t[c3[j]];
+    }
+    out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+  }
+
+  float between(std::uint32_t a, std::uint32_t b) const override {
+    if (a != decoded_) {  // pruning compares one node with many: decode it once
+      codes_.decode(a, left_.data());
+      decoded_ = a;
+    }
+    codes_.decode(b, right_.data());
+    const float raw = pair_(left_.data(), right_.data(), pq_.dim());
+    return l2_ ? raw : 1.0f - raw;
+  }
+
+  void prefetch(const std::uint32_t* nodes, std::size_t count) const override {
+    for (std::size_t i = 0; i < count; ++i) __builtin_prefetch(row(nodes[i]));
+  }
+
+ private:
+  const std::uint8_t* row(std::uint32_t node) const { return static_cast<const std::uint8_t*>(codes_.row(node)); }
+
+  const DenseVectors& codes_;
+  const ProductQuantizer& pq_;
+  std::size_t m_;
+  float bias_;
+  bool l2_;
+  std::vector<float> table_;
+  PairF32 pair_;
+  mutable std::vector<float> left_, right_;
+  mutable std::uint32_t decoded_ = ~std::uint32_t{0};
+};
+
+}  // namespace vecdb

@@ -1,0 +1,89 @@
+// Product quantization (Jegou, Douze & Schmid, 2011): a vector is cut into m
+// equal sub-vectors and each is replaced by the index of its nearest of 256
+// centroids learned for that subspace, so a 384-d float vector (1,536 bytes)
+// becomes m one-byte codes.
+//
+// Distances from a query to coded vectors are asymmetric (ADC): the query
+// stays exact; a lookup table of m x 256 sub-distances is built once per
+// query, and a coded vector's distance is bias + the sum of m table
+// entries. For L2 the entries are squared sub-distances (bias 0); for ip and
+// cosine they are negated sub-dot products (bias 1, so the result is
+// 1 - dot as everywhere else in vecdb). Cosine vectors are normalized before
+// training and encoding, and queries before their tables are built.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/types.h"
+#include "pq/kmeans.h"
+
+namespace vecdb {
+
+struct PqTrainParams {
+  std::size_t iterations = 20;        // Lloyd iterations per subspace
+  std::size_t max_samples = 65536;    // training uses a random sample of at most this many rows
+  std::uint64_t seed = 0;
+  std::size_t n_threads = 1;          // subspaces are trained in parallel
+};
+
+class ProductQuantizer {
+ public:
+  static constexpr std::size_t kCentroids = 256;  // 8-bit codes
+
+  // dim must be a multiple of m (the error names the divisors that work).
+  ProductQuantizer(std::size_t dim, std::size_t m, Metric metric);
+
+  std::size_t dim() const { return dim_; }
+  std::size_t m() const { return m_; }
+  std::size_t sub_dim() const { return dim_ / m_; }
+  Metric metric() const { return metric_; }
+  bool trained() const { return !centroids_.empty(); }
+  // Centroids, m x 256 x sub_dim (empty until trained).
+  const std::vector<float>& centroids() const { return centroids_; }
+
+  // Learns the codebooks from n rows (raw vectors; at least 256).
+  void train(const float* rows, std::size_t n, const PqTrainParams& params);
+
+  // Codes (n x m bytes) of n raw rows.
+  void encode(const float* rows, std::size_t n, std::uint8_t* codes, std::size_t n_threads) const;
+  // One row that is already prepared (normalized for cosine).
+  void encode_prepared(const float* prepared, std::uint8_t* code) const;
+  // The vectors n codes stand for (n x dim; unit-ish for cosine).
+  void decode(const std::uint8_t* codes, std::size_t n, float* out) const;
+
+  // A query as tables are built from it (normalized for cosine).
+  void prepare_query(const float* query, float* out) const;
+  // ADC lookup table (m x 256) of a prepared query; distance = bias + sum.
+  void lookup_table(const float* prepared, float* table) const;
+  float table_bias() const { return metric_ == Metric::L2 ? 0.0f : 1.0f; }
+
+  // Codebooks in a versioned, checksummed format.
+  void save(Sink& sink) const;
+  static std::unique_ptr<ProductQuantizer> load(Source& source);
+  // The same, inside a larger stream (the HNSW index file).
+  void write(ByteWriter& out) const;
+  static std::unique_ptr<ProductQuantizer> read(ByteReader& in, const std::string& what);
+
+ private:
+  void require_trained() const;
+  void set_centroids(std::vector<float> centroids);
+
+  std::size_t dim_;
+  std::size_t m_;
+  Metric metric_;
+  std::vector<float> centroids_;
+  std::vector<CentroidColumns> columns_;  // per subspace, derived from centroids_
+};
+
+// bias + sum_j table[j][code[j]]: the ADC distance of one coded vector.
+inline float adc_distance(const float* table, std::size_t m, const std::uint8_t* code, float bias) {
+  float sum = bias;
+  for (std::size_t j = 0; j < m; ++j) sum += table[j * ProductQuantizer::kCentroids + code[j]];
+  return sum;
+}
+
+}  // namespace vecdb

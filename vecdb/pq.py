@@ -1,0 +1,215 @@
+"""Product quantization: vectors compressed to ``m`` one-byte codes, searched
+by asymmetric distance (ADC), and exact re-ranking of the shortlist.
+
+Two ways to search compressed vectors, as in FAISS:
+
+- scan every code (:meth:`ProductQuantizer.search`), then re-rank the best
+  ``r`` candidates exactly with :func:`rerank` (FAISS ``IndexPQ`` +
+  ``IndexRefineFlat``);
+- navigate an HNSW graph that stores codes instead of vectors
+  (``HNSWIndex(..., quantizer=pq)``, FAISS ``IndexHNSWPQ``), then re-rank.
+
+Example:
+    >>> pq = ProductQuantizer(384, m=48, metric="cosine").train(sample)
+    >>> codes = pq.encode(vectors)                        # (n, 48) uint8
+    >>> rows, _ = pq.search(queries, codes, k=100)        # ADC shortlist
+    >>> ids, distances = rerank(queries, rows, vectors, k=10, metric="cosine")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+
+from vecdb import _core
+from vecdb._arrays import as_matrix, check_k, check_threads, id_filter_bitset, positive_int
+from vecdb._files import write_atomically
+from vecdb.errors import CorruptIndexError, DimensionMismatchError, InvalidArgumentError, InvalidDTypeError
+from vecdb.flat import SearchResult, unwrap_single
+from vecdb.metrics import parse_metric
+
+CENTROIDS = 256  # per sub-vector: 8-bit codes
+DEFAULT_MAX_SAMPLES = 65_536
+DEFAULT_ITERATIONS = 20
+
+VectorSource = Union[np.ndarray, Callable[[np.ndarray], np.ndarray]]
+
+
+class ProductQuantizer:
+    """Codebooks that compress ``dim``-dimensional vectors to ``m`` bytes.
+
+    Each vector is cut into ``m`` sub-vectors of ``dim / m`` dimensions
+    (``m`` must divide ``dim``), and each sub-vector is replaced by the index
+    of its nearest of 256 centroids learned for that slice by k-means.
+    384-d float32 vectors (1,536 bytes) become 48 bytes at ``m=48``.
+
+    Args:
+        dim: vector dimension.
+        m: sub-vectors (bytes per code); more is more accurate and larger.
+        metric: ``"l2"``, ``"ip"`` or ``"cosine"`` (cosine vectors are
+            normalized before training and encoding).
+    """
+
+    def __init__(self, dim: int, m: int, metric: str = "cosine") -> None:
+        self._native = _core.ProductQuantizer(positive_int(dim, "dim"), positive_int(m, "m"), parse_metric(metric))
+
+    def __repr__(self) -> str:
+        return f"ProductQuantizer(dim={self.dim}, m={self.m}, metric={self.metric!r}, trained={self.trained})"
+
+    @property
+    def dim(self) -> int:
+        return self._native.dim
+
+    @property
+    def m(self) -> int:
+        """Sub-vectors, which is also the bytes per code."""
+        return self._native.m
+
+    @property
+    def metric(self) -> str:
+        return self._native.metric
+
+    @property
+    def trained(self) -> bool:
+        return self._native.trained
+
+    @property
+    def centroids(self) -> np.ndarray:
+        """The codebooks, ``(m, 256, dim / m)`` float32 (a copy)."""
+        return self._native.centroids
+
+    def train(self, vectors: Any, *, iterations: int = DEFAULT_ITERATIONS, max_samples: int = DEFAULT_MAX_SAMPLES,
+              seed: int = 0, threads: Optional[int] = None) -> "ProductQuantizer":
+        """Learn the codebooks from ``vectors`` (at least 256; tens of
+        thousands train well) and return ``self``.
+
+        k-means++ seeding and ``iterations`` Lloyd steps per sub-vector, on a
+        random sample of at most ``max_samples`` rows, sub-vectors trained in
+        parallel. The same data and seed give the same codebooks on any
+        number of threads. Training again replaces the codebooks (codes made
+        with the old ones no longer match).
+        """
+        matrix, _ = as_matrix(vectors, "float32", self.dim, "vectors")
+        if matrix.shape[0] < CENTROIDS:
+            raise InvalidArgumentError(
+                f"PQ training needs at least {CENTROIDS} vectors (256 centroids per sub-vector), "
+                f"got {matrix.shape[0]}; tens of thousands train well")
+        self._native.train(matrix, positive_int(iterations, "iterations"),
+                           positive_int(max_samples, "max_samples", minimum=CENTROIDS),
+                           positive_int(seed, "seed", minimum=0), check_threads(threads))
+        return self
+
+    def encode(self, vectors: Any, *, threads: Optional[int] = None) -> np.ndarray:
+        """Codes of ``vectors``: an ``(n, m)`` uint8 array."""
+        matrix, _ = as_matrix(vectors, "float32", self.dim, "vectors")
+        return self._native.encode(matrix, check_threads(threads))
+
+    def decode(self, codes: Any) -> np.ndarray:
+        """The vectors codes stand for (the centroids), ``(n, dim)`` float32."""
+        return self._native.decode(self._codes(codes))
+
+    def lookup_tables(self, queries: Any) -> np.ndarray:
+        """ADC tables, ``(n_queries, m, 256)``: the distance of a query to a
+        code is ``bias + sum(table[j, code[j]])``, with bias 0 for l2 and 1
+        for ip and cosine (whose entries are negated sub-dot products)."""
+        matrix, _ = as_matrix(queries, "float32", self.dim, "queries")
+        return self._native.lookup_tables(matrix)
+
+    def search(self, queries: Any, codes: Any, k: int = 10, *, allowed: Any = None,
+               threads: Optional[int] = None) -> SearchResult:
+        """The ``k`` code rows nearest each query by ADC distance, scanning all
+        of ``codes``: ``(rows, distances)``, closest first, padded with -1 /
+        inf. ``allowed`` (a boolean mask or row numbers) restricts the rows."""
+        k = check_k(k)
+        matrix, single = as_matrix(queries, "float32", self.dim, "queries")
+        code_matrix = self._codes(codes)
+        words = id_filter_bitset(allowed, code_matrix.shape[0])
+        result = self._native.search(matrix, code_matrix, k, words, check_threads(threads))
+        return unwrap_single(result, single)
+
+    def to_bytes(self) -> bytes:
+        """The codebooks in vecdb's versioned, checksummed PQ format."""
+        return self._native.serialize()
+
+    @classmethod
+    def from_bytes(cls, data: Union[bytes, bytearray, memoryview]) -> "ProductQuantizer":
+        """Codebooks from :meth:`to_bytes` output; CorruptIndexError for
+        truncated, corrupted or unknown-version data."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidDTypeError(f"data must be bytes, got {type(data).__name__}")
+        return cls._wrap(lambda: _core.ProductQuantizer.deserialize(data))
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Write the codebooks to ``path`` atomically."""
+        data = self.to_bytes()
+        write_atomically(Path(path), lambda handle: handle.write(data))
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike]) -> "ProductQuantizer":
+        with open(path, "rb") as handle:
+            return cls.from_bytes(handle.read())
+
+    @classmethod
+    def _wrap(cls, load: Callable[[], Any]) -> "ProductQuantizer":
+        try:
+            native = load()
+        except InvalidArgumentError as exc:
+            raise CorruptIndexError(str(exc)) from None
+        quantizer = cls.__new__(cls)
+        quantizer._native = native
+        return quantizer
+
+    def _codes(self, codes: Any) -> np.ndarray:
+        array = np.asarray(codes)
+        if array.dtype != np.uint8:
+            raise InvalidDTypeError(f"codes must be uint8, got {array.dtype}")
+        if array.ndim != 2 or array.shape[1] != self.m:
+            raise DimensionMismatchError(f"codes must have shape (n, {self.m}), got {array.shape}")
+        return np.ascontiguousarray(array)
+
+
+def rerank(queries: Any, candidates: Any, vectors: VectorSource, k: int = 10, *, metric: str = "cosine",
+           threads: Optional[int] = None) -> SearchResult:
+    """Exact k nearest of each query among its candidates.
+
+    Args:
+        queries: ``(m, dim)`` array or one ``(dim,)`` vector.
+        candidates: ``(m, r)`` candidate ids per query (``-1`` entries, as
+            searches pad with, are skipped); ids must be distinct per query.
+        vectors: where the full vectors are: an array indexed by id (a
+            ``np.memmap`` works, read only where needed), or a callable
+            taking an int64 id array and returning their ``(len, dim)`` rows.
+        k: results per query (clipped to ``r``).
+        metric: the exact distance to rank by.
+
+    Returns ``(ids, distances)`` as every search does.
+    """
+    k = check_k(k)
+    matrix, single = as_matrix(queries, "float32", None, "queries")
+    ids = np.ascontiguousarray(np.atleast_2d(np.asarray(candidates)), dtype=np.int64)
+    if ids.shape[0] != matrix.shape[0]:
+        raise DimensionMismatchError(f"got candidates for {ids.shape[0]} queries, expected {matrix.shape[0]}")
+    wanted = ids.ravel()
+    present = wanted >= 0
+    fetched, _ = as_matrix(_fetch(vectors, wanted[present]), "float32", matrix.shape[1], "candidate vectors")
+    if fetched.shape[0] != int(present.sum()):
+        raise DimensionMismatchError(f"vectors returned {fetched.shape[0]} rows for {int(present.sum())} candidate ids")
+    if present.all():
+        rows = fetched
+    else:
+        rows = np.zeros((wanted.size, matrix.shape[1]), dtype=np.float32)
+        rows[present] = fetched
+    result = _core.rerank(matrix, ids, rows, parse_metric(metric), k, check_threads(threads))
+    return unwrap_single(result, single)
+
+
+def _fetch(vectors: VectorSource, ids: np.ndarray) -> Any:
+    if callable(vectors):
+        return vectors(ids)
+    source = np.asarray(vectors)
+    if ids.size and int(ids.max()) >= source.shape[0]:
+        raise InvalidArgumentError(f"candidate id {int(ids.max())} is past the end of vectors ({source.shape[0]} rows)")
+    return source[ids]
