@@ -21,7 +21,7 @@ Underneath, usable on their own:
 
 from vecdb import errors
 from vecdb.collection import Collection
-from vecdb.config import HNSW, Flat
+from vecdb.config import HNSW, PQ, Flat
 from vecdb.database import Database, open
 from vecdb.flat import FlatIndex, knn, pairwise_distances
 from vecdb.hnsw import HNSWIndex
@@ -41,6 +41,7 @@ __all__ = [
     "HNSWIndex",
     "Hit",
     "METRICS",
+    "PQ",
     "ProductQuantizer",
     "Record",
     "cpu_features",

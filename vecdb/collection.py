@@ -23,18 +23,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from vecdb._arrays import as_matrix, check_k, positive_int
-from vecdb.config import CollectionConfig, IndexSpec
+from vecdb.config import PQ, CollectionConfig, IndexSpec
 from vecdb.errors import (
     CollectionNotFoundError,
     DuplicateIdError,
     InvalidArgumentError,
     InvalidDTypeError,
+    ReadOnlyError,
 )
 from vecdb.filter_eval import FilterEvaluator
 from vecdb.filters import Filter, parse_filter
-from vecdb.index_loader import LoadedIndex, catch_up_or_reload, load_label_index, save_snapshot
-from vecdb.label_index import GraphLabelIndex, LabelIndex
+from vecdb.index_loader import LoadedIndex, build_index, catch_up_or_reload, load_label_index, save_snapshot
+from vecdb.label_index import LabelIndex
 from vecdb.payloads import encode_payloads
+from vecdb.pq import CENTROIDS, ProductQuantizer
 from vecdb.records import Hit, Record, UserId
 from vecdb.storage.collection_store import CollectionStore, read_config, write_config
 from vecdb.storage.environment import Environment
@@ -96,6 +98,11 @@ class Collection:
         return self._config.index_spec
 
     @property
+    def quantization(self) -> Optional[PQ]:
+        """The PQ settings the collection was created with (None: vectors in RAM)."""
+        return self._config.pq
+
+    @property
     def payload_indexes(self) -> Dict[str, str]:
         """Indexed payload fields and their kinds."""
         return dict(self._config.payload_indexes)
@@ -118,6 +125,9 @@ class Collection:
             payloads: None, or one JSON-like dict (or None) per id.
 
         Durable when it returns; if anything is invalid nothing is written.
+        In a collection with ``quantization=vecdb.PQ(...)``, the upsert that
+        brings it to ``train_size`` vectors also trains the codebooks and
+        re-indexes every vector as codes before it returns (seconds).
         """
         self._check_live()
         matrix, single = as_matrix(vectors, "float32", self.dim, "vectors")
@@ -133,6 +143,47 @@ class Collection:
                 lambda txn: self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs))
             self._index.add(labels, matrix)
             self._after_write(config, len(labels))
+            pq = config.pq
+            if pq is not None and config.quantizer_version == 0 and len(self._index) >= pq.train_size:
+                self._train_quantizer(pq)
+
+    def train_quantizer(self) -> None:
+        """Train the PQ codebooks again on the collection's current vectors
+        and re-index every vector with them (collections created with
+        ``quantization=vecdb.PQ(...)``, which train once on their own when
+        they reach ``train_size`` vectors; train again after the data has
+        drifted). Needs at least 256 vectors. Durable when it returns."""
+        self._check_live()
+        pq = self._config.pq
+        if pq is None:
+            raise InvalidArgumentError(f"collection {self.name!r} has no quantization "
+                                       "(create it with quantization=vecdb.PQ(...))")
+        if not self._environment.writable:
+            raise ReadOnlyError("the database was opened read-only; train_quantizer writes codebooks")
+        with self._write_lock:
+            self._train_quantizer(pq)
+
+    def _train_quantizer(self, pq: PQ) -> None:
+        with self._environment.read() as txn:
+            config = read_config(txn, self.name)
+            count = self._store.count(txn)
+            if count < CENTROIDS:
+                raise InvalidArgumentError(f"PQ training needs at least {CENTROIDS} vectors; "
+                                           f"collection {self.name!r} has {count}")
+            sample = self._store.sample_vectors(txn, self.dim, pq.max_samples, seed=config.quantizer_version)
+        quantizer = ProductQuantizer(self.dim, pq.m, self.metric).train(
+            sample, iterations=pq.iterations, max_samples=pq.max_samples, seed=config.quantizer_version)
+
+        def body(txn):
+            config = read_config(txn, self.name)
+            config.quantizer_version += 1
+            self._store.put_codebooks(txn, quantizer.to_bytes())
+            write_config(txn, config)
+            return config
+
+        self._config = self._environment.write(body)
+        self._adopt(build_index(self._environment, self._store, self._config, quantizer))
+        self._snapshot_if_useful()
 
     def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
         """Delete points by id and/or by payload filter; returns how many were
@@ -352,8 +403,12 @@ class Collection:
         with self._environment.read() as txn:
             config = read_config(txn, self.name)
             count = self._store.count(txn)
+        pq = config.pq
+        quantization = None if pq is None else {"m": pq.m, "rerank": pq.rerank, "train_size": pq.train_size,
+                                                "trained": config.quantizer_version > 0,
+                                                "quantizer_version": config.quantizer_version}
         return {"name": self.name, "count": count, "dim": self.dim, "metric": self.metric,
-                "index": type(self.index).__name__, "index_count": len(self._index),
+                "index": type(self.index).__name__, "quantization": quantization, "index_count": len(self._index),
                 "index_memory_bytes": self._index.memory_bytes(), "sequence": config.sequence,
                 "index_sequence": self._sequence, "index_source": self._index_source,
                 "payload_indexes": dict(config.payload_indexes)}
@@ -409,8 +464,11 @@ class Collection:
         self._config = config
         self._sequence = config.sequence
         self._changes_since_snapshot += changed
-        if (isinstance(self._index, GraphLabelIndex)
-                and self._changes_since_snapshot >= max(SNAPSHOT_MIN_CHANGES, SNAPSHOT_SHARE * len(self._index))):
+        if self._changes_since_snapshot >= max(SNAPSHOT_MIN_CHANGES, SNAPSHOT_SHARE * len(self._index)):
+            self._snapshot_if_useful()
+
+    def _snapshot_if_useful(self) -> None:
+        if self._index.snapshots and self._changes_since_snapshot:
             self._snapshot()
 
     def _snapshot(self) -> None:
@@ -431,8 +489,8 @@ class Collection:
     def _close(self) -> None:
         """Snapshot unsaved index changes (writer handles only)."""
         with self._write_lock:
-            if self._environment.writable and self._changes_since_snapshot and isinstance(self._index, GraphLabelIndex):
-                self._snapshot()
+            if self._environment.writable:
+                self._snapshot_if_useful()
 
     def _refresh(self) -> None:
         """Catch up with writes committed by another process since this

@@ -4,8 +4,8 @@ what is stored with a collection)."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Union
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Dict, Optional, Union
 
 from vecdb._arrays import positive_int
 from vecdb.errors import InvalidArgumentError
@@ -47,6 +47,54 @@ class Flat:
 IndexSpec = Union[HNSW, Flat]
 
 
+@dataclass(frozen=True)
+class PQ:
+    """Product quantization: keep ``m``-byte codes in memory instead of
+    vectors, and re-rank each search's best ``rerank`` candidates with the
+    full vectors read from disk (LMDB).
+
+    Until the collection holds ``train_size`` vectors it is searched exactly;
+    at that point the codebooks are trained (on a sample of at most
+    ``max_samples`` vectors, ``iterations`` k-means steps), stored with the
+    collection, and used for every vector from then on. They are trained
+    again only on request (:meth:`vecdb.Collection.train_quantizer`).
+
+    With ``vecdb.HNSW`` the graph navigates by code distances (links and
+    codes in RAM); with ``vecdb.Flat`` every search scans all codes.
+
+    Args:
+        m: bytes per vector; must divide the dimension (``None``: the
+            largest divisor of the dimension up to ``dim / 8``, e.g. 48 for 384).
+        rerank: candidates re-ranked exactly per search (at least ``k`` are).
+        train_size: vectors needed before the codebooks are trained (>= 256).
+        max_samples: at most this many vectors are sampled for training.
+        iterations: k-means iterations per sub-vector.
+    """
+
+    m: Optional[int] = None
+    rerank: int = 100
+    train_size: int = 10_000
+    max_samples: int = 65_536
+    iterations: int = 20
+
+    def __post_init__(self) -> None:
+        if self.m is not None:
+            positive_int(self.m, "m")
+        positive_int(self.rerank, "rerank")
+        positive_int(self.train_size, "train_size", 256)
+        positive_int(self.max_samples, "max_samples", 256)
+        positive_int(self.iterations, "iterations")
+
+    def for_dim(self, dim: int) -> "PQ":
+        """These settings with ``m`` chosen for (and checked against) ``dim``."""
+        m = self.m if self.m is not None else max(d for d in range(1, max(1, dim // 8) + 1) if dim % d == 0)
+        if m > dim or dim % m:
+            divisors = ", ".join(str(d) for d in range(1, min(dim, 256) + 1) if dim % d == 0)
+            raise InvalidArgumentError(f"PQ m={m} does not divide the dimension {dim} into equal sub-vectors; "
+                                       f"m can be one of {divisors}")
+        return replace(self, m=m)
+
+
 def index_to_dict(index: IndexSpec) -> Dict[str, Any]:
     return {"kind": "hnsw" if isinstance(index, HNSW) else "flat", **asdict(index)}
 
@@ -81,19 +129,29 @@ class CollectionConfig:
     next_label: int = 0
     sequence: int = 0  # number of committed write batches
     log_start: int = 1  # oldest sequence still in the change log
+    quantization: Optional[Dict[str, Any]] = None  # PQ settings, if any
+    quantizer_version: int = 0  # codebooks trained so far (0: searching exactly)
 
     @classmethod
-    def new(cls, name: str, key: str, dim: Any, metric: Any, index: Any) -> "CollectionConfig":
+    def new(cls, name: str, key: str, dim: Any, metric: Any, index: Any,
+            quantization: Any = None) -> "CollectionConfig":
         if not isinstance(index, (HNSW, Flat)):
             raise InvalidArgumentError(f"index must be vecdb.HNSW(...) or vecdb.Flat(), got {index!r}")
+        if quantization is not None and not isinstance(quantization, PQ):
+            raise InvalidArgumentError(f"quantization must be vecdb.PQ(...) or None, got {quantization!r}")
         dim = positive_int(dim, "dim")
         if dim > 32768:
             raise InvalidArgumentError(f"dim must be at most 32768, got {dim}")
-        return cls(name=name, key=key, dim=dim, metric=parse_metric(metric), index=index_to_dict(index))
+        return cls(name=name, key=key, dim=dim, metric=parse_metric(metric), index=index_to_dict(index),
+                   quantization=None if quantization is None else asdict(quantization.for_dim(dim)))
 
     @property
     def index_spec(self) -> IndexSpec:
         return index_from_dict(self.index)
+
+    @property
+    def pq(self) -> Optional[PQ]:
+        return None if self.quantization is None else PQ(**self.quantization)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)

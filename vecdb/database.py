@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from vecdb.collection import Collection
-from vecdb.config import HNSW, CollectionConfig, IndexSpec, check_collection_name
+from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
 from vecdb.errors import CollectionExistsError, CollectionNotFoundError, InvalidArgumentError
 from vecdb.snapshot import remove_abandoned_snapshots, snapshot_path
 from vecdb.storage.collection_store import (
@@ -63,6 +63,7 @@ class Database:
         metric: str = "cosine",
         *,
         index: Optional[IndexSpec] = None,
+        quantization: Optional[PQ] = None,
         exist_ok: bool = False,
     ) -> Collection:
         """Create a collection of ``dim``-dimensional vectors.
@@ -73,11 +74,15 @@ class Database:
             metric: ``"cosine"`` (default), ``"ip"`` (dot product) or ``"l2"``.
             index: ``vecdb.HNSW(M=16, ef_construction=200)`` (the default) or
                 ``vecdb.Flat()`` for exact search.
+            quantization: ``vecdb.PQ(m=48, rerank=100)`` keeps PQ codes in
+                memory instead of vectors (16-32x less RAM), re-ranking each
+                search's shortlist with the full vectors from disk; trained
+                automatically once the collection holds ``train_size`` vectors.
             exist_ok: return the existing collection instead of raising
                 CollectionExistsError (its settings must then match).
         """
         name = check_collection_name(name)
-        config = CollectionConfig.new(name, secrets.token_hex(8), dim, metric, index or HNSW())
+        config = CollectionConfig.new(name, secrets.token_hex(8), dim, metric, index or HNSW(), quantization)
 
         def body(txn):
             if txn.get(config_key(name)) is not None:
@@ -90,18 +95,20 @@ class Database:
         if existing is not None:
             if not exist_ok:
                 raise CollectionExistsError(f"collection {name!r} already exists")
-            if (existing.dim, existing.metric, existing.index) != (config.dim, config.metric, config.index):
+            if ((existing.dim, existing.metric, existing.index, existing.quantization)
+                    != (config.dim, config.metric, config.index, config.quantization)):
                 raise InvalidArgumentError(
                     f"collection {name!r} exists with dim={existing.dim}, metric={existing.metric!r}, "
-                    f"index={existing.index_spec}; asked for dim={config.dim}, metric={config.metric!r}, "
-                    f"index={config.index_spec}"
+                    f"index={existing.index_spec}, quantization={existing.pq}; asked for dim={config.dim}, "
+                    f"metric={config.metric!r}, index={config.index_spec}, quantization={config.pq}"
                 )
         return self.get_collection(name)
 
     def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
-                                 index: Optional[IndexSpec] = None) -> Collection:
+                                 index: Optional[IndexSpec] = None,
+                                 quantization: Optional[PQ] = None) -> Collection:
         """:meth:`create_collection` with ``exist_ok=True``."""
-        return self.create_collection(name, dim, metric, index=index, exist_ok=True)
+        return self.create_collection(name, dim, metric, index=index, quantization=quantization, exist_ok=True)
 
     def get_collection(self, name: str) -> Collection:
         """An existing collection (its index is loaded on first use)."""

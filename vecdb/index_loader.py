@@ -7,17 +7,30 @@ longer reaches back to it), or one whose count disagrees with LMDB, is
 replaced by a rebuild from the stored vectors, with a progress bar when it
 takes a while. Exact (flat) collections always load from LMDB: reading the
 vectors is all a rebuild does.
+
+Quantized collections (``vecdb.PQ``) search exactly until their codebooks
+are trained; from then on the index holds PQ codes made with the codebooks
+stored in LMDB, and a snapshot made with other codebooks is not used.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from vecdb.config import HNSW, CollectionConfig
-from vecdb.label_index import LabelIndex, empty_label_index
+from vecdb.errors import CorruptIndexError
+from vecdb.label_index import (
+    ExactLabelIndex,
+    GraphLabelIndex,
+    LabelIndex,
+    RerankingLabelIndex,
+    empty_label_index,
+    empty_quantized_index,
+)
+from vecdb.pq import ProductQuantizer
 from vecdb.snapshot import read_snapshot, snapshot_path, write_snapshot
 from vecdb.storage.collection_store import CollectionStore, read_config
 from vecdb.storage.environment import Environment
@@ -38,27 +51,61 @@ class LoadedIndex(NamedTuple):
 def load_label_index(environment: Environment, folder: Path, store: CollectionStore,
                      config: CollectionConfig) -> LoadedIndex:
     """The collection's index, from its snapshot when it can be used."""
+    with environment.read() as txn:
+        config = read_config(txn, store.name)
+        codebooks = store.codebooks(txn) if config.quantizer_version else None
     spec = config.index_spec
     if isinstance(spec, HNSW):
         snapshot = read_snapshot(snapshot_path(folder, config.key), config.key, spec)
         if snapshot is not None:
-            sequence, index = snapshot
-            caught_up = _catch_up(environment, store, index, sequence)
+            sequence, graph = snapshot
+            index = _adopt_snapshot(environment, store, config, graph, codebooks)
+            caught_up = None if index is None else _catch_up(environment, store, index, sequence)
             if caught_up is not None:
                 return LoadedIndex(index, caught_up[0], caught_up[1],
                                    "snapshot+replay" if caught_up[1] else "snapshot")
-    return _rebuild(environment, store, config)
+    return _rebuild(environment, store, config, codebooks)
+
+
+def empty_index(environment: Environment, store: CollectionStore, config: CollectionConfig,
+                quantizer: Optional[ProductQuantizer]) -> LabelIndex:
+    """An empty index for the collection: of vectors, searched exactly while
+    a quantized collection waits for its codebooks, or of PQ codes."""
+    pq = config.pq
+    if pq is None:
+        return empty_label_index(config.dim, config.metric, config.index_spec)
+    if quantizer is None:
+        return ExactLabelIndex(config.dim, config.metric)
+    return empty_quantized_index(config.dim, config.metric, config.index_spec, quantizer, pq.rerank,
+                                 _vector_reader(environment, store, config.dim), config.quantizer_version)
+
+
+def build_index(environment: Environment, store: CollectionStore, config: CollectionConfig,
+                quantizer: Optional[ProductQuantizer]) -> LoadedIndex:
+    """A new index of every stored vector (read from LMDB in chunks)."""
+    index = empty_index(environment, store, config, quantizer)
+    with environment.read() as txn:
+        sequence = read_config(txn, store.name).sequence
+        total = store.count(txn)
+        with tqdm(total=total, desc=f"building the index of {config.name!r}", unit=" vectors",
+                  disable=None if total >= _PROGRESS_FROM else True) as progress:
+            for labels, matrix in store.vector_chunks(txn, config.dim, _CHUNK):
+                index.add(labels, matrix)
+                progress.update(len(labels))
+    return LoadedIndex(index, sequence, total, "rebuild")
 
 
 def catch_up_or_reload(environment: Environment, folder: Path, store: CollectionStore,
                        index: LabelIndex, sequence: int) -> LoadedIndex:
     """Apply changes committed since ``sequence`` to ``index`` (in place), or
-    load afresh when the change log no longer reaches back that far."""
-    caught_up = _catch_up(environment, store, index, sequence)
-    if caught_up is not None:
-        return LoadedIndex(index, caught_up[0], caught_up[1], "replay")
+    load afresh when the change log no longer reaches back that far or the
+    codebooks changed."""
     with environment.read() as txn:
         config = read_config(txn, store.name)
+    if config.quantizer_version == index.quantizer_version:
+        caught_up = _catch_up(environment, store, index, sequence)
+        if caught_up is not None:
+            return LoadedIndex(index, caught_up[0], caught_up[1], "replay")
     return load_label_index(environment, folder, store, config)
 
 
@@ -83,25 +130,43 @@ def _catch_up(environment: Environment, store: CollectionStore, index: LabelInde
     if not present.all():
         index.delete(changed[~present])
     if present.any():
-        _add_in_chunks(index, changed[present], np.stack([v for v in vectors if v is not None]), "replaying changes")
+        labels, matrix = changed[present], np.stack([v for v in vectors if v is not None])
+        for start in range(0, len(labels), _CHUNK):
+            index.add(labels[start:start + _CHUNK], matrix[start:start + _CHUNK])
     if len(index) != expected:
         return None
     return config.sequence, len(changed)
 
 
-def _rebuild(environment: Environment, store: CollectionStore,
-             config: CollectionConfig) -> LoadedIndex:
-    with environment.read() as txn:
-        config = read_config(txn, store.name)
-        labels, matrix = store.all_vectors(txn, config.dim)
-    index = empty_label_index(config.dim, config.metric, config.index_spec)
-    _add_in_chunks(index, labels, matrix, f"building the index of {config.name!r}")
-    return LoadedIndex(index, config.sequence, len(labels), "rebuild")
+def _rebuild(environment: Environment, store: CollectionStore, config: CollectionConfig,
+             codebooks: Optional[bytes]) -> LoadedIndex:
+    return build_index(environment, store, config, None if codebooks is None else _quantizer(config, codebooks))
 
 
-def _add_in_chunks(index: LabelIndex, labels: np.ndarray, matrix: np.ndarray, what: str) -> None:
-    starts = range(0, len(labels), _CHUNK)
-    if len(labels) >= _PROGRESS_FROM:
-        starts = tqdm(starts, desc=what, unit_scale=_CHUNK, unit=" vectors", disable=None)
-    for start in starts:
-        index.add(labels[start:start + _CHUNK], matrix[start:start + _CHUNK])
+def _quantizer(config: CollectionConfig, codebooks: bytes) -> ProductQuantizer:
+    try:
+        return ProductQuantizer.from_bytes(codebooks)
+    except CorruptIndexError as exc:
+        raise CorruptIndexError(f"the PQ codebooks of collection {config.name!r} in LMDB are damaged: {exc}; "
+                                "train them again with Collection.train_quantizer()") from None
+
+
+def _adopt_snapshot(environment: Environment, store: CollectionStore, config: CollectionConfig,
+                    graph: GraphLabelIndex, codebooks: Optional[bytes]) -> Optional[LabelIndex]:
+    """The snapshot's graph as the collection's index, if it was made with
+    the codebooks LMDB holds (or, unquantized, holds vectors)."""
+    quantizer = graph.graph.quantizer
+    if codebooks is None:
+        return graph if quantizer is None and config.pq is None else None
+    if quantizer is None or quantizer.to_bytes() != codebooks:
+        return None
+    return RerankingLabelIndex(graph, config.metric, config.pq.rerank, _vector_reader(environment, store, config.dim),
+                               config.quantizer_version)
+
+
+def _vector_reader(environment: Environment, store: CollectionStore, dim: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Reads full vectors by label from LMDB (for re-ranking)."""
+    def read(labels: np.ndarray) -> np.ndarray:
+        with environment.read() as txn:
+            return store.vectors_of(txn, labels, dim)
+    return read

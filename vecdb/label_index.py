@@ -1,36 +1,47 @@
 """The in-memory search structure of one collection, keyed by internal labels.
 
-Two kinds behind one small interface: :class:`GraphLabelIndex` (an HNSW graph
-from the native core) and :class:`ExactLabelIndex` (a growable matrix searched
-exactly by :func:`vecdb.knn`). Both are caches of what LMDB holds: they can
-always be rebuilt from it.
+Kinds behind one small interface: :class:`GraphLabelIndex` (an HNSW graph
+from the native core, over vectors or PQ codes), :class:`ExactLabelIndex` (a
+growable matrix searched exactly by :func:`vecdb.knn`),
+:class:`CodeScanLabelIndex` (PQ codes scanned in full) and
+:class:`RerankingLabelIndex` (either compressed kind, its shortlist re-ranked
+with full vectors read from LMDB). All are caches of what LMDB holds: they
+can always be rebuilt from it.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import BinaryIO, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Optional, Tuple, Union
 
 import numpy as np
 
 from vecdb.config import HNSW, Flat, IndexSpec
 from vecdb.flat import knn
 from vecdb.hnsw import HNSWIndex
+from vecdb.pq import ProductQuantizer, rerank
 
 # Past this share of deleted vectors the graph is compacted after a delete.
 AUTO_COMPACT_DELETED_FRACTION = 0.25
 
+Result = Tuple[np.ndarray, np.ndarray]
+
 
 class GraphLabelIndex:
     """An HNSW graph whose ids are the collection's labels."""
+
+    snapshots = True  # worth saving: rebuilding a graph takes a while
+    quantizer_version = 0
 
     def __init__(self, graph: HNSWIndex, ef_search: int) -> None:
         self.graph = graph
         self.ef_search = ef_search
 
     @classmethod
-    def empty(cls, dim: int, metric: str, spec: HNSW) -> "GraphLabelIndex":
-        graph = HNSWIndex(dim, metric, M=spec.M, ef_construction=spec.ef_construction, dtype=spec.dtype)
+    def empty(cls, dim: int, metric: str, spec: HNSW, quantizer: Optional[ProductQuantizer] = None,
+              ) -> "GraphLabelIndex":
+        graph = HNSWIndex(dim, metric, M=spec.M, ef_construction=spec.ef_construction, dtype=spec.dtype,
+                          quantizer=quantizer)
         return cls(graph, spec.ef_search)
 
     def __len__(self) -> int:
@@ -51,11 +62,10 @@ class GraphLabelIndex:
     def compact(self) -> int:
         return self.graph.compact()
 
-    def search(self, queries: np.ndarray, k: int, ef: Optional[int],
-               allowed: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
         return self.graph.search(queries, k, ef=ef or max(self.ef_search, k), allowed=allowed)
 
-    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Result:
         """Exact search among the labels ``allowed`` (a boolean mask) lets
         through, scanning their vectors in place (for narrow filters)."""
         return self.graph.exact_search(queries, k, allowed=allowed)
@@ -74,17 +84,23 @@ class GraphLabelIndex:
         return cls(HNSWIndex.read_from(handle), spec.ef_search)
 
 
-class ExactLabelIndex:
-    """Vectors in a matrix indexed by label; every search scans them all."""
+class _RowsByLabel:
+    """Rows (vectors or codes) in a matrix indexed by label, with a mask of
+    the labels present; every search scans them all."""
 
-    def __init__(self, dim: int, metric: str) -> None:
-        self.metric = metric
-        self._matrix = np.zeros((0, dim), dtype=np.float32)
+    snapshots = False  # rebuilt from LMDB on open: reading the vectors is the work
+    quantizer_version = 0
+
+    def __init__(self, width: int, dtype: str) -> None:
+        self._rows = np.zeros((0, width), dtype=dtype)
         self._present = np.zeros(0, dtype=bool)
         self._count = 0
         # Writers replace the arrays when they grow; a search works on the
         # arrays it read, so it never sees a half-copied matrix.
         self._grow_lock = threading.Lock()
+
+    def _encode(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors
 
     def __len__(self) -> int:
         return self._count
@@ -93,16 +109,17 @@ class ExactLabelIndex:
         return 0 <= label < len(self._present) and bool(self._present[label])
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        encoded = self._encode(vectors)
         bound = int(labels.max()) + 1 if len(labels) else 0
         with self._grow_lock:
             if bound > len(self._present):
                 capacity = max(bound, 2 * len(self._present), 64)
-                matrix = np.zeros((capacity, self._matrix.shape[1]), dtype=np.float32)
-                matrix[: len(self._matrix)] = self._matrix
+                rows = np.zeros((capacity, self._rows.shape[1]), dtype=self._rows.dtype)
+                rows[: len(self._rows)] = self._rows
                 present = np.zeros(capacity, dtype=bool)
                 present[: len(self._present)] = self._present
-                self._matrix, self._present = matrix, present
-            self._matrix[labels] = vectors
+                self._rows, self._present = rows, present
+            self._rows[labels] = encoded
             self._present[labels] = True
             self._count = int(self._present.sum())
 
@@ -114,29 +131,124 @@ class ExactLabelIndex:
     def compact(self) -> int:
         return 0  # nothing to repair: deleted rows are skipped by the mask
 
-    def search(self, queries: np.ndarray, k: int, ef: Optional[int],
-               allowed: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-        matrix, present = self._matrix, self._present
+    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Result:
+        return self.search(queries, k, None, allowed)
+
+    def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
+        rows, present = self._rows, self._present
         mask = present.copy()
         if allowed is not None:
             mask[len(allowed):] = False
             mask[: len(allowed)] &= allowed[: len(mask)]
-        return knn(matrix, queries, k, metric=self.metric, allowed=mask)
+        return self._scan(rows, queries, k, mask)
 
-    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        return self.search(queries, k, None, allowed)
+    def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
+        raise NotImplementedError
 
     def labels(self) -> np.ndarray:
         return np.flatnonzero(self._present)
 
     def memory_bytes(self) -> int:
-        return self._matrix.nbytes + self._present.nbytes
+        return self._rows.nbytes + self._present.nbytes
 
 
-LabelIndex = Union[GraphLabelIndex, ExactLabelIndex]
+class ExactLabelIndex(_RowsByLabel):
+    """Float32 vectors indexed by label, searched exactly."""
+
+    def __init__(self, dim: int, metric: str) -> None:
+        super().__init__(dim, "float32")
+        self.metric = metric
+
+    def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
+        return knn(rows, queries, k, metric=self.metric, allowed=mask)
+
+
+class CodeScanLabelIndex(_RowsByLabel):
+    """PQ codes indexed by label; a search scans every code by ADC distance."""
+
+    def __init__(self, quantizer: ProductQuantizer) -> None:
+        super().__init__(quantizer.m, "uint8")
+        self.quantizer = quantizer
+
+    def _encode(self, vectors: np.ndarray) -> np.ndarray:
+        return self.quantizer.encode(vectors)
+
+    def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
+        return self.quantizer.search(queries, rows, k, allowed=mask)
+
+
+class RerankingLabelIndex:
+    """A compressed index (PQ graph or code scan) whose best ``rerank``
+    candidates per query are re-ranked exactly with the full vectors
+    ``fetch`` reads (from LMDB): RAM holds codes and links, not vectors."""
+
+    def __init__(self, inner: Union[GraphLabelIndex, CodeScanLabelIndex], metric: str, rerank_count: int,
+                 fetch: Callable[[np.ndarray], np.ndarray], quantizer_version: int) -> None:
+        self.inner = inner
+        self.metric = metric
+        self.rerank_count = rerank_count
+        self.fetch = fetch
+        self.quantizer_version = quantizer_version
+
+    @property
+    def snapshots(self) -> bool:
+        return self.inner.snapshots
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __contains__(self, label: int) -> bool:
+        return label in self.inner
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        self.inner.add(labels, vectors)
+
+    def delete(self, labels: np.ndarray) -> None:
+        self.inner.delete(labels)
+
+    def compact(self) -> int:
+        return self.inner.compact()
+
+    def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
+        width = max(self.rerank_count, k)
+        shortlist, _ = self.inner.search(queries, width, None if ef is None else max(ef, width), allowed)
+        return self._rerank(queries, shortlist, k)
+
+    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Result:
+        shortlist, _ = self.inner.exact_search(queries, max(self.rerank_count, k), allowed)
+        return self._rerank(queries, shortlist, k)
+
+    def _rerank(self, queries: np.ndarray, shortlist: np.ndarray, k: int) -> Result:
+        if shortlist.shape[1] == 0:
+            return shortlist, np.zeros(shortlist.shape, dtype=np.float32)
+        return rerank(queries, shortlist, self.fetch, min(k, shortlist.shape[1]), metric=self.metric)
+
+    def labels(self) -> np.ndarray:
+        return self.inner.labels()
+
+    def memory_bytes(self) -> int:
+        return self.inner.memory_bytes()
+
+    def write_to(self, handle: BinaryIO) -> None:
+        self.inner.write_to(handle)
+
+
+LabelIndex = Union[GraphLabelIndex, ExactLabelIndex, RerankingLabelIndex]
 
 
 def empty_label_index(dim: int, metric: str, spec: IndexSpec) -> LabelIndex:
+    """An index of vectors (before any quantization)."""
     if isinstance(spec, Flat):
         return ExactLabelIndex(dim, metric)
     return GraphLabelIndex.empty(dim, metric, spec)
+
+
+def empty_quantized_index(dim: int, metric: str, spec: IndexSpec, quantizer: ProductQuantizer, rerank_count: int,
+                          fetch: Callable[[np.ndarray], np.ndarray], quantizer_version: int) -> RerankingLabelIndex:
+    """An index of PQ codes whose searches re-rank with ``fetch``ed vectors."""
+    inner: Union[GraphLabelIndex, CodeScanLabelIndex]
+    if isinstance(spec, Flat):
+        inner = CodeScanLabelIndex(quantizer)
+    else:
+        inner = GraphLabelIndex.empty(dim, metric, spec, quantizer)
+    return RerankingLabelIndex(inner, metric, rerank_count, fetch, quantizer_version)

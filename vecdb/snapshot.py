@@ -19,7 +19,7 @@ from typing import Optional, Tuple
 from vecdb._files import write_atomically
 from vecdb.config import HNSW
 from vecdb.errors import CorruptIndexError
-from vecdb.label_index import GraphLabelIndex
+from vecdb.label_index import GraphLabelIndex, LabelIndex
 
 SNAPSHOT_FOLDER = "snapshots"
 _MAGIC = b"VDBSNAP\x00"
@@ -38,7 +38,7 @@ def remove_abandoned_snapshots(folder: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def write_snapshot(path: Path, key: str, sequence: int, index: GraphLabelIndex) -> None:
+def write_snapshot(path: Path, key: str, sequence: int, index: LabelIndex) -> None:
     path.parent.mkdir(exist_ok=True)
     fields = (_MAGIC, _VERSION, sequence, key.encode()[:8])
     header = _HEADER.pack(*fields, zlib.crc32(struct.pack("<8sIQ8s", *fields)))

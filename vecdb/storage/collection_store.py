@@ -10,6 +10,7 @@ Named databases (``<key>`` is the collection's random hex key):
 - ``<key>:labels``   label -> user id key
 - ``<key>:changes``  sequence -> labels the batch touched (big-endian)
 - ``<key>:payload-index`` field/value -> labels (dupsort, 8-byte values)
+- ``<key>:quantizer`` ``codebooks`` -> PQ codebooks (vecdb.ProductQuantizer bytes)
 
 Labels are dense internal ids given out in increasing order and never
 reused, so new records append at the end of every label-keyed B-tree.
@@ -32,7 +33,8 @@ from vecdb.storage.keys import label_key, labels_from_bytes, labels_to_bytes
 from vecdb.storage.payload_index import PayloadIndexes
 
 CONFIG_PREFIX = b"collection:"
-_PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index")
+_PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index", "quantizer")
+_CODEBOOKS = b"codebooks"
 
 
 def config_key(name: str) -> bytes:
@@ -96,6 +98,7 @@ class CollectionStore:
     labels = property(lambda self: self._database("labels"))
     changes = property(lambda self: self._database("changes"))
     payload_index_db = property(lambda self: self._database("payload-index"))
+    quantizer = property(lambda self: self._database("quantizer"))
 
     def payload_indexes(self, config: CollectionConfig) -> PayloadIndexes:
         return PayloadIndexes(self.payload_index_db, config.payload_indexes)
@@ -196,7 +199,13 @@ class CollectionStore:
         config.log_start = max(config.log_start, through + 1)
         write_config(txn, config)
 
+    def put_codebooks(self, txn: lmdb.Transaction, data: bytes) -> None:
+        txn.put(_CODEBOOKS, data, db=self.quantizer)
+
     # ---- reads ----
+
+    def codebooks(self, txn: lmdb.Transaction) -> Optional[bytes]:
+        return txn.get(_CODEBOOKS, db=self.quantizer)
 
     def label_of(self, txn: lmdb.Transaction, id_key: bytes) -> Optional[int]:
         stored = txn.get(id_key, db=self.ids)
@@ -220,12 +229,41 @@ class CollectionStore:
     def all_labels(self, txn: lmdb.Transaction) -> np.ndarray:
         return labels_from_bytes(b"".join(txn.cursor(db=self.labels).iternext(keys=True, values=False)))
 
-    def all_vectors(self, txn: lmdb.Transaction, dim: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Every stored vector as ``(labels, (n, dim) float32 matrix)``,
-        decoded in bulk."""
-        labels = labels_from_bytes(b"".join(txn.cursor(db=self.vectors).iternext(keys=True, values=False)))
-        data = b"".join(txn.cursor(db=self.vectors).iternext(keys=False, values=True))
-        return labels, np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(len(labels), dim)
+    def vectors_of(self, txn: lmdb.Transaction, labels: np.ndarray, dim: int) -> np.ndarray:
+        """The vectors of these labels as one ``(n, dim)`` float32 matrix, read
+        with one LMDB call; a label no longer stored gets a row of zeros."""
+        keys = [label_key(label) for label in labels.tolist()]
+        found = txn.cursor(db=self.vectors).getmulti(keys)
+        if len(found) == len(keys):
+            return np.frombuffer(b"".join(value for _, value in found), dtype="<f4").reshape(len(keys), dim)
+        matrix = np.zeros((len(keys), dim), dtype=np.float32)
+        rows = {key: row for row, key in enumerate(keys)}
+        for key, value in found:
+            matrix[rows[key]] = np.frombuffer(value, dtype="<f4")
+        return matrix
+
+    def vector_chunks(self, txn: lmdb.Transaction, dim: int, size: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """Every stored vector in label order, ``size`` at a time, as
+        ``(labels, (n, dim) float32 matrix)``: a pass over a large collection
+        without holding all of it in memory."""
+        cursor = txn.cursor(db=self.vectors)
+        keys: List[bytes] = []
+        values: List[bytes] = []
+        for key, value in cursor:
+            keys.append(key)
+            values.append(value)
+            if len(keys) == size:
+                yield labels_from_bytes(b"".join(keys)), np.frombuffer(b"".join(values), dtype="<f4").reshape(-1, dim)
+                keys, values = [], []
+        if keys:
+            yield labels_from_bytes(b"".join(keys)), np.frombuffer(b"".join(values), dtype="<f4").reshape(-1, dim)
+
+    def sample_vectors(self, txn: lmdb.Transaction, dim: int, count: int, seed: int) -> np.ndarray:
+        """Up to ``count`` stored vectors chosen uniformly at random."""
+        labels = self.all_labels(txn)
+        if len(labels) > count:
+            labels = np.sort(np.random.default_rng(seed).choice(labels, size=count, replace=False))
+        return self.vectors_of(txn, labels, dim)
 
     def count(self, txn: lmdb.Transaction) -> int:
         return txn.stat(self.labels)["entries"]
