@@ -14,7 +14,7 @@ from bench.paths import DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR
 from bench.report import write_report
 from bench.runner import RunSettings, run_benchmarks
 from bench.systems import SYSTEMS, GraphSettings
-from bench.systems.base import DEFAULT_EF_SEARCH
+from bench.systems.base import DEFAULT_EF_SEARCH, DEFAULT_NPROBE, DEFAULT_RERANK
 from bench.threads import parse_thread_counts
 
 _EXAMPLES = """\
@@ -114,6 +114,13 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hnsw-m", type=int, default=16, help="HNSW M for graph systems (default: 16)")
     parser.add_argument("--ef-construction", type=int, default=200,
                         help="HNSW efConstruction for graph systems (default: 200)")
+    parser.add_argument("--pq-m", type=int, metavar="BYTES",
+                        help="bytes per code for the PQ systems (default: dimension / 8, e.g. 48 for 384-d)")
+    parser.add_argument("--rerank", type=_int_list, default=DEFAULT_RERANK, metavar="LIST",
+                        help="candidates re-ranked, swept by vecdb-pq, faiss-pq, faiss-opq (default: %s)"
+                        % ",".join(map(str, DEFAULT_RERANK)))
+    parser.add_argument("--nprobe", type=_int_list, default=DEFAULT_NPROBE, metavar="LIST",
+                        help="IVF lists probed, swept by faiss-ivfpq (default: %s)" % ",".join(map(str, DEFAULT_NPROBE)))
     parser.add_argument("--min-time", type=float, default=1.0, metavar="SECONDS",
                         help="minimum length of each timed run (default: 1.0)")
     parser.add_argument("--repeats", type=int, default=3,
@@ -165,7 +172,8 @@ def _run(argv: list[str]) -> int:
         batches=arguments.batch,
         thread_counts=arguments.threads,
         graph_settings=GraphSettings(
-            m=arguments.hnsw_m, ef_construction=arguments.ef_construction, ef_search=arguments.ef_search
+            m=arguments.hnsw_m, ef_construction=arguments.ef_construction, ef_search=arguments.ef_search,
+            pq_m=arguments.pq_m, rerank=arguments.rerank, nprobe=arguments.nprobe,
         ),
         min_seconds=arguments.min_time,
         repeats=arguments.repeats,

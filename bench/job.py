@@ -35,11 +35,9 @@ class WorkerJob:
         graph = fields.pop("graph_settings")
         return cls(
             dataset=DatasetSpec(**fields.pop("dataset")),
-            graph_settings=GraphSettings(
-                m=graph["m"],
-                ef_construction=graph["ef_construction"],
-                ef_search=tuple(graph["ef_search"]),
-            ),
+            graph_settings=GraphSettings(**{
+                name: tuple(value) if isinstance(value, list) else value for name, value in graph.items()
+            }),
             batches=tuple(fields.pop("batches")),
             **fields,
         )

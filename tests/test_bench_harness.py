@@ -209,7 +209,7 @@ def _measurement(system, exact, batch, qps, recall, build_seconds, memory_mb, re
 def _sweep(system, points, batch=1, threads=1):
     return [
         {"system": system, "batch": batch, "threads": threads, "param": ef, "recall": recall, "qps": qps,
-         "build_seconds": 2.0, "memory_peak_mb": 10.0}
+         "build_seconds": 2.0, "memory_peak_mb": 10.0, "index_mb": 3.0}
         for ef, recall, qps in points
     ]
 
@@ -233,6 +233,16 @@ def test_at_recall_table_gives_ratios_to_vecdb():
     assert len(rows) == 2 and all("vecdb-flat" not in line for line in lines)
     assert rows[0].split(" | ")[4] == "1.00" and rows[1].split(" | ")[4] == "2.00"
     assert at_recall_lines(_sweep("vecdb-flat", [(None, 1.0, 100.0)]), 10) == []
+
+
+def test_at_recall_ratios_compare_within_a_family():
+    # Compressed systems are compared with the fastest vecdb PQ system, not the float graph.
+    group = (_sweep("vecdb-hnsw", [(16, 0.90, 8000.0), (32, 0.96, 6000.0)])
+             + _sweep("vecdb-pq", [(50, 0.90, 1000.0), (100, 0.96, 500.0)])
+             + _sweep("vecdb-hnsw-pq", [(50, 0.90, 3000.0), (100, 0.96, 1500.0)])
+             + _sweep("faiss-pq", [(50, 0.90, 1500.0), (100, 0.96, 750.0)]))
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in at_recall_lines(group, 10) if line.startswith("| ")}
+    assert rows["faiss-pq"][4] == "2.00" and rows["vecdb-pq"][4] == "3.00" and rows["vecdb-hnsw"][4] == "1.00"
 
 
 def test_round_order_alternates_direction():

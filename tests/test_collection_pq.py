@@ -44,7 +44,7 @@ def test_exact_until_trained_then_reranked_codes(tmp_path, data, metric, index):
         assert recall(found_ids(col.search(queries, k=10)), early_truth) == 1.0  # exact
         col.upsert(list(range(400, 1200)), base[400:])  # crosses train_size
         stats = col.stats()
-        assert stats["quantization"] == {"m": 8, "rerank": 50, "train_size": 500, "trained": True,
+        assert stats["quantization"] == {"m": 8, "rerank": 50, "train_size": 500, "opq": False, "trained": True,
                                          "quantizer_version": 1}
         hits = col.search(queries, k=10, with_payload=False)
         assert recall(found_ids(hits), truth) >= 0.9
@@ -82,6 +82,18 @@ def test_reopen_uses_the_stored_codebooks(tmp_path, data, index):
         expected_source = "snapshot" if isinstance(index, vecdb.HNSW) else "rebuild"
         assert col.stats()["index_source"] == expected_source
         np.testing.assert_array_equal(found_ids(col.search(queries, k=10)), before)
+
+
+def test_opq_collection(tmp_path, data):
+    base, queries = data
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", DIM, quantization=vecdb.PQ(m=8, rerank=50, train_size=500, opq=True))
+        col.upsert(list(range(1200)), base)
+        assert col.stats()["quantization"]["opq"] is True
+        truth, _ = vecdb.knn(base, queries, k=10, metric="cosine")
+        assert recall(found_ids(col.search(queries, k=10)), truth) >= 0.9
+    with vecdb.open(tmp_path / "db") as db:
+        assert db.get_collection("c").stats()["index_source"] == "snapshot"
 
 
 def test_writes_after_training_and_filters(tmp_path, data):

@@ -279,3 +279,62 @@ def test_adc_search_matches_brute_force(n, m, metric, k, seed, filtered):
     assert ((rows >= 0) == found).all()
     scale = max(1.0, float(np.abs(adc[np.isfinite(adc)]).max()))
     np.testing.assert_allclose(distances[found], expected[found], rtol=1e-4, atol=1e-4 * scale)
+
+
+def test_rerank_in_slices_matches_one_pass(rng, monkeypatch):
+    base = rng.standard_normal((500, 16)).astype(np.float32)
+    queries = rng.standard_normal((37, 16)).astype(np.float32)
+    candidates = np.stack([rng.permutation(500)[:40] for _ in range(37)])
+    whole = vecdb.rerank(queries, candidates, base, k=7, metric="l2")
+    monkeypatch.setattr("vecdb.pq._GATHER_FLOATS", 16 * 40 * 5)  # five queries per slice
+    sliced = vecdb.rerank(queries, candidates, base, k=7, metric="l2")
+    np.testing.assert_array_equal(sliced[0], whole[0])
+    np.testing.assert_array_equal(sliced[1], whole[1])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_opq_rotation_is_orthonormal_and_codes_match_the_reference(rng, metric):
+    base, queries = low_rank_clusters(rng, 3000, 20, 32)
+    pq = vecdb.ProductQuantizer(32, 8, metric, opq=True).train(base, iterations=4)
+    rotation = pq.rotation
+    assert pq.opq and rotation.shape == (32, 32)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(32), atol=1e-4)
+    rotated = ref.prepare(base, metric) @ rotation
+    codes = pq.encode(base)
+    assert np.mean(codes == ref.encode(rotated, pq.centroids, "l2")) > 0.999
+    # decode() returns to the caller's space; ADC distances are those of the rotated query.
+    np.testing.assert_allclose(pq.decode(codes), ref.decode(codes, pq.centroids) @ rotation.T, atol=1e-4)
+    rows, distances = pq.search(queries, codes, k=10)
+    rotated_queries = ref.prepare(queries, metric) @ rotation
+    adc = ref.adc_distances(rotated_queries, codes, pq.centroids, "l2" if metric == "l2" else "ip")
+    np.testing.assert_allclose(distances, np.take_along_axis(adc, rows, axis=1), rtol=1e-4, atol=1e-3)
+
+
+def test_opq_lowers_quantization_error_and_persists(rng):
+    base, _ = low_rank_clusters(rng, 4000, 1, 64)
+    plain = trained(base, 8, "l2", iterations=8)
+    rotated = vecdb.ProductQuantizer(64, 8, "l2", opq=True).train(base, iterations=8)
+    error = [float(((q.decode(q.encode(base)) - base) ** 2).sum()) for q in (plain, rotated)]
+    assert error[1] < error[0]
+    copy = vecdb.ProductQuantizer.from_bytes(rotated.to_bytes())
+    assert copy.opq and not vecdb.ProductQuantizer.from_bytes(plain.to_bytes()).opq
+    np.testing.assert_array_equal(copy.rotation, rotated.rotation)
+    np.testing.assert_array_equal(copy.encode(base), rotated.encode(base))
+
+
+def test_hnsw_over_opq_codes(rng):
+    base, queries = low_rank_clusters(rng, 2000, 20, 64)
+    pq = vecdb.ProductQuantizer(64, 16, "cosine", opq=True).train(base, iterations=6)
+    index = vecdb.HNSWIndex(64, "cosine", quantizer=pq)
+    index.add(base)
+    shortlist, distances = index.search(queries, k=50, ef=100)
+    codes = pq.encode(base)
+    rotated_queries = ref.prepare(queries, "cosine") @ pq.rotation
+    adc = ref.adc_distances(rotated_queries, codes, pq.centroids, "ip")
+    np.testing.assert_allclose(distances, np.take_along_axis(adc, shortlist, axis=1), rtol=1e-4, atol=1e-3)
+    ids, _ = vecdb.rerank(queries, shortlist, base, k=10, metric="cosine")
+    truth, _ = reference.knn(queries, base, 10, "cosine")
+    assert recall(ids, truth) >= 0.9
+    copy = vecdb.HNSWIndex.from_bytes(index.to_bytes())
+    np.testing.assert_array_equal(copy.quantizer.rotation, pq.rotation)
+    np.testing.assert_array_equal(copy.search(queries, k=10)[0], index.search(queries, k=10)[0])

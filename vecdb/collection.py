@@ -171,7 +171,7 @@ class Collection:
                 raise InvalidArgumentError(f"PQ training needs at least {CENTROIDS} vectors; "
                                            f"collection {self.name!r} has {count}")
             sample = self._store.sample_vectors(txn, self.dim, pq.max_samples, seed=config.quantizer_version)
-        quantizer = ProductQuantizer(self.dim, pq.m, self.metric).train(
+        quantizer = ProductQuantizer(self.dim, pq.m, self.metric, opq=pq.opq).train(
             sample, iterations=pq.iterations, max_samples=pq.max_samples, seed=config.quantizer_version)
 
         def body(txn):
@@ -405,7 +405,7 @@ class Collection:
             count = self._store.count(txn)
         pq = config.pq
         quantization = None if pq is None else {"m": pq.m, "rerank": pq.rerank, "train_size": pq.train_size,
-                                                "trained": config.quantizer_version > 0,
+                                                "opq": pq.opq, "trained": config.quantizer_version > 0,
                                                 "quantizer_version": config.quantizer_version}
         return {"name": self.name, "count": count, "dim": self.dim, "metric": self.metric,
                 "index": type(self.index).__name__, "quantization": quantization, "index_count": len(self._index),

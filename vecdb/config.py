@@ -69,6 +69,8 @@ class PQ:
         train_size: vectors needed before the codebooks are trained (>= 256).
         max_samples: at most this many vectors are sampled for training.
         iterations: k-means iterations per sub-vector.
+        opq: learn a rotation first (see :class:`vecdb.ProductQuantizer`):
+            better codes, slower training.
     """
 
     m: Optional[int] = None
@@ -76,6 +78,7 @@ class PQ:
     train_size: int = 10_000
     max_samples: int = 65_536
     iterations: int = 20
+    opq: bool = False
 
     def __post_init__(self) -> None:
         if self.m is not None:

@@ -36,10 +36,16 @@ def qps_at_recall(sweep: list[Measurement], target: float) -> tuple[Optional[flo
     return next(m["qps"] for m in points if m["recall"] >= target), False
 
 
+def family(system: str) -> str:
+    """Systems compared with each other: compressed (PQ codes) or full vectors."""
+    return "compressed" if "pq" in system else "vectors"
+
+
 def at_recall_lines(group: list[Measurement], k: int, target: float = TARGET_RECALL) -> list[str]:
-    """A Markdown table of the graph systems of one dataset group at ``target`` recall:
-    one row per (system, batch, threads) with interpolated QPS, its ratio to vecdb's, build
-    time and memory. Empty when the group has no graph systems."""
+    """A Markdown table of the swept (approximate) systems of one dataset group at
+    ``target`` recall: one row per (system, batch, threads) with interpolated QPS, its
+    ratio to the fastest vecdb system of its family (full vectors or PQ codes), build time,
+    memory and index size. Empty when the group has no swept systems."""
     sweeps: dict[tuple[str, int, int], list[Measurement]] = defaultdict(list)
     for measurement in group:
         if measurement["param"] is not None:
@@ -48,21 +54,23 @@ def at_recall_lines(group: list[Measurement], k: int, target: float = TARGET_REC
         return []
     lines = [
         f"QPS at recall@{k} = {target} (interpolated between sweep values; ≥ marks a sweep whose "
-        "lowest setting already exceeds it), and vecdb-hnsw's QPS over each system's "
-        "(> 1: vecdb-hnsw is faster):",
+        "lowest setting already exceeds it), and the QPS of the fastest vecdb system of the same "
+        "family (full vectors, or PQ codes) over each system's (> 1: vecdb is faster):",
         "",
-        "| system | batch | threads | QPS at recall " + f"{target} | vecdb-hnsw / system | build s | memory MB |",
-        "|---|---|---|---|---|---|---|",
+        "| system | batch | threads | QPS at recall " + f"{target} | best vecdb / system | build s | memory MB | index MB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     ordered = sorted(sweeps.items(), key=lambda item: (item[0][1], item[0][2], display_order(item[1][0])))
     for (system, batch, threads), sweep in ordered:
         qps, lower_bound = qps_at_recall(sweep, target)
-        ours, _ = qps_at_recall(sweeps.get(("vecdb-hnsw", batch, threads), []), target)
+        ours = [qps_at_recall(other, target)[0] for (name, b, t), other in sweeps.items()
+                if name.startswith("vecdb") and family(name) == family(system) and (b, t) == (batch, threads)]
+        best = max((value for value in ours if value is not None), default=None)
         shown = "not reached" if qps is None else ("≥ " if lower_bound else "") + f"{qps:,.0f}"
-        ratio = "" if qps is None or ours is None else f"{ours / qps:.2f}"
+        ratio = "" if qps is None or best is None else f"{best / qps:.2f}"
         lines.append(
             f"| {system} | {batch} | {threads} | {shown} | {ratio} | "
-            f"{sweep[0]['build_seconds']:.1f} | {sweep[0]['memory_peak_mb']:.1f} |"
+            f"{sweep[0]['build_seconds']:.1f} | {sweep[0]['memory_peak_mb']:.1f} | {sweep[0]['index_mb']:.1f} |"
         )
     lines.append("")
     return lines

@@ -17,6 +17,11 @@ import numpy as np
 from bench.optional import Requirement, installed_version
 
 DEFAULT_EF_SEARCH = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+# Candidates re-ranked exactly by the PQ scan systems (10 = k: no re-ranking).
+DEFAULT_RERANK = (10, 20, 50, 100, 200, 500)
+DEFAULT_NPROBE = (1, 2, 4, 8, 16, 32, 64, 128)
+# Shortlist re-ranked by the graph and IVF PQ systems.
+PQ_SHORTLIST = 100
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,17 @@ class GraphSettings:
     m: int = 16
     ef_construction: int = 200
     ef_search: tuple[int, ...] = DEFAULT_EF_SEARCH
+    # Product quantization: bytes per code (None: dim / 8), sweeps of the PQ systems.
+    pq_m: int | None = None
+    rerank: tuple[int, ...] = DEFAULT_RERANK
+    nprobe: tuple[int, ...] = DEFAULT_NPROBE
+
+    def pq_bytes(self, dim: int) -> int:
+        """Bytes per PQ code for vectors of ``dim``: pq_m, or dim / 8."""
+        m = self.pq_m or max(1, dim // 8)
+        if dim % m:
+            raise ValueError(f"--pq-m {m} does not divide the dimension {dim}")
+        return m
 
 
 class System(ABC):

@@ -61,6 +61,35 @@ void bind_pq(py::module_& m) {
                                std::copy(self.centroids().begin(), self.centroids().end(), out.mutable_data());
                                return out;
                              })
+      .def_property_readonly("rotation",
+                             [](const ProductQuantizer& self) -> py::object {
+                               if (self.rotation().empty()) return py::none();
+                               py::array_t<float> out({self.dim(), self.dim()});
+                               std::copy(self.rotation().begin(), self.rotation().end(), out.mutable_data());
+                               return std::move(out);
+                             })
+      .def(
+          "set_rotation",
+          [](ProductQuantizer& self, const py::object& rotation) {
+            if (rotation.is_none()) return self.set_rotation(nullptr);
+            const VectorsView view = matrix_view(py::reinterpret_borrow<py::array>(rotation), DType::F32, "rotation");
+            VECDB_REQUIRE(view.n == self.dim() && view.dim == self.dim(),
+                          "the rotation must be a " + std::to_string(self.dim()) + " x " + std::to_string(self.dim()) +
+                              " matrix");
+            self.set_rotation(static_cast<const float*>(view.data));
+          },
+          py::arg("rotation"))
+      .def(
+          "decode_rotated",
+          [](const ProductQuantizer& self, const py::array& codes_array) {
+            const Codes codes = code_matrix(self, codes_array);
+            VECDB_REQUIRE(self.trained(), "the product quantizer is not trained yet: call train() first");
+            const auto n = static_cast<std::size_t>(codes.shape(0));
+            py::array_t<float> out({n, self.dim()});
+            self.decode_rotated(codes.data(), n, out.mutable_data());
+            return out;
+          },
+          py::arg("codes"))
       .def(
           "train",
           [](ProductQuantizer& self, const py::array& rows, long long iterations, long long max_samples,

@@ -59,11 +59,12 @@ class DenseVectors {
       return;
     }
     std::vector<float> prepared(dim_);
-    prepare_query(vector, prepared.data());
     if (pq_) {
+      pq_->prepare_query(vector, prepared.data());
       pq_->encode_prepared(prepared.data(), static_cast<std::uint8_t*>(mutable_row(node)));
       return;
     }
+    prepare_query(vector, prepared.data());
     auto* out = static_cast<std::uint16_t*>(mutable_row(node));
     for (std::size_t i = 0; i < dim_; ++i) out[i] = float_to_half(prepared[i]);
   }

@@ -1,6 +1,7 @@
 // The HNSW graph's distances over PQ codes: ADC from the query (a lookup
 // table built once per search or insert), and between two stored nodes the
-// distance of their decoded vectors (symmetric, used while pruning).
+// distance of their decoded vectors (symmetric, used while pruning; in the
+// rotated space when there is one, which keeps distances).
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,8 @@ namespace vecdb {
 
 class PqDistance final : public DistanceComputer {
  public:
-  // codes: DenseVectors holding PQ8 rows; query: prepared (normalized for cosine).
+  // codes: DenseVectors holding PQ8 rows; query: as the caller gave it
+  // (normalized for cosine, not rotated).
   PqDistance(const DenseVectors& codes, const float* query)
       : codes_(codes),
         pq_(*codes.pq()),
@@ -27,7 +29,8 @@ class PqDistance final : public DistanceComputer {
         pair_(kernels().f32_pair[static_cast<int>(l2_ ? Reduction::L2 : Reduction::Dot)]),
         left_(pq_.dim()),
         right_(pq_.dim()) {
-    pq_.lookup_table(query, table_.data());
+    pq_.prepare_query(query, left_.data());  // normalizing twice changes nothing
+    pq_.lookup_table(left_.data(), table_.data());
   }
 
   float to_query(std::uint32_t node) const override { return adc_distance(table_.data(), m_, row(node), bias_); }
@@ -50,10 +53,10 @@ class PqDistance final : public DistanceComputer {
 
   float between(std::uint32_t a, std::uint32_t b) const override {
     if (a != decoded_) {  // pruning compares one node with many: decode it once
-      codes_.decode(a, left_.data());
+      pq_.decode_rotated(row(a), 1, left_.data());
       decoded_ = a;
     }
-    codes_.decode(b, right_.data());
+    pq_.decode_rotated(row(b), 1, right_.data());
     const float raw = pair_(left_.data(), right_.data(), pq_.dim());
     return l2_ ? raw : 1.0f - raw;
   }

@@ -16,8 +16,10 @@ namespace {
 
 // Codebook file layout, version 1 (little-endian):
 //   magic "VECDBPQ1", u32 version, u32 metric, u64 dim, u64 m, u64 centroids
-//   per subspace (256), float32 centroids (m x 256 x dim / m),
-//   u64 checksum of every byte before it (standalone files only).
+//   per subspace (256), u32 flags (bit 0: a rotation follows), u32 reserved
+//   (0), float32 rotation (dim x dim, if flagged), float32 centroids
+//   (m x 256 x dim / m), u64 checksum of every byte before it (standalone
+//   files only).
 constexpr char kMagic[8] = {'V', 'E', 'C', 'D', 'B', 'P', 'Q', '1'};
 constexpr std::uint32_t kFormatVersion = 1;
 
@@ -55,6 +57,25 @@ void ProductQuantizer::require_trained() const {
 void ProductQuantizer::prepare_query(const float* query, float* out) const {
   std::memcpy(out, query, dim_ * sizeof(float));
   if (metric_ == Metric::Cosine) normalize(out, dim_);
+  if (!rotation_.empty()) {
+    // out = x R: one dot product per column of R (a row of R transposed).
+    std::vector<float> x(out, out + dim_);
+    kernels().f32[0][static_cast<int>(Reduction::Dot)](x.data(), 1, rotation_t_.data(), dim_, dim_, out);
+  }
+}
+
+void ProductQuantizer::set_rotation(const float* rotation) {
+  if (rotation == nullptr) {
+    rotation_.clear();
+    rotation_t_.clear();
+    return;
+  }
+  for (std::size_t i = 0; i < dim_ * dim_; ++i)
+    VECDB_REQUIRE(std::isfinite(rotation[i]), "the rotation contains NaN or infinity");
+  rotation_.assign(rotation, rotation + dim_ * dim_);
+  rotation_t_.resize(dim_ * dim_);
+  for (std::size_t i = 0; i < dim_; ++i)
+    for (std::size_t j = 0; j < dim_; ++j) rotation_t_[j * dim_ + i] = rotation_[i * dim_ + j];
 }
 
 void ProductQuantizer::train(const float* rows, std::size_t n, const PqTrainParams& params) {
@@ -132,13 +153,25 @@ void ProductQuantizer::encode(const float* rows, std::size_t n, std::uint8_t* co
   });
 }
 
-void ProductQuantizer::decode(const std::uint8_t* codes, std::size_t n, float* out) const {
+void ProductQuantizer::decode_rotated(const std::uint8_t* codes, std::size_t n, float* out) const {
   require_trained();
   const std::size_t d = sub_dim();
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < m_; ++j)
       std::memcpy(out + i * dim_ + j * d, centroids_.data() + (j * kCentroids + codes[i * m_ + j]) * d,
                   d * sizeof(float));
+}
+
+void ProductQuantizer::decode(const std::uint8_t* codes, std::size_t n, float* out) const {
+  decode_rotated(codes, n, out);
+  if (rotation_.empty()) return;
+  // Back from the rotated space: y R^T, one dot product per row of R.
+  std::vector<float> rotated(dim_);
+  const auto tile = kernels().f32[0][static_cast<int>(Reduction::Dot)];
+  for (std::size_t i = 0; i < n; ++i) {
+    std::memcpy(rotated.data(), out + i * dim_, dim_ * sizeof(float));
+    tile(rotated.data(), 1, rotation_.data(), dim_, dim_, out + i * dim_);
+  }
 }
 
 void ProductQuantizer::lookup_table(const float* prepared, float* table) const {
@@ -173,6 +206,9 @@ void ProductQuantizer::write(ByteWriter& out) const {
   out.put<std::uint64_t>(dim_);
   out.put<std::uint64_t>(m_);
   out.put<std::uint64_t>(kCentroids);
+  out.put<std::uint32_t>(rotation_.empty() ? 0u : 1u);
+  out.put<std::uint32_t>(0);
+  if (!rotation_.empty()) out.put_bytes(rotation_.data(), rotation_.size() * sizeof(float));
   out.put_bytes(centroids_.data(), centroids_.size() * sizeof(float));
 }
 
@@ -189,10 +225,18 @@ std::unique_ptr<ProductQuantizer> ProductQuantizer::read(ByteReader& in, const s
   const auto dim = in.get<std::uint64_t>();
   const auto m = in.get<std::uint64_t>();
   const auto centroids = in.get<std::uint64_t>();
+  const auto flags = in.get<std::uint32_t>();
+  const auto reserved = in.get<std::uint32_t>();
   VECDB_REQUIRE(metric <= 2 && dim >= 1 && dim <= kMaxDim && m >= 1 && m <= dim && dim % m == 0 &&
-                    centroids == kCentroids,
+                    centroids == kCentroids && flags <= 1 && reserved == 0,
                 what + " has an invalid PQ header");
   auto pq = std::make_unique<ProductQuantizer>(dim, m, static_cast<Metric>(metric));
+  if (flags & 1u) {
+    VECDB_REQUIRE(in.remaining() >= dim * dim * sizeof(float), what + " is truncated");
+    std::vector<float> rotation(dim * dim);
+    in.get_bytes(rotation.data(), rotation.size() * sizeof(float));
+    pq->set_rotation(rotation.data());
+  }
   std::vector<float> values(dim * kCentroids);
   in.get_bytes(values.data(), values.size() * sizeof(float));
   for (float v : values) VECDB_REQUIRE(std::isfinite(v), what + " is corrupt: a centroid is not finite");

@@ -10,6 +10,11 @@
 // cosine they are negated sub-dot products (bias 1, so the result is
 // 1 - dot as everywhere else in vecdb). Cosine vectors are normalized before
 // training and encoding, and queries before their tables are built.
+//
+// An optional rotation R (OPQ, Ge et al. 2013: learned so that sub-vectors
+// quantize better) is applied after normalizing: every vector x is coded as
+// x R. Rotations keep distances, so ADC tables are built from the rotated
+// query and codes compare with each other in the rotated space.
 #pragma once
 
 #include <cstddef>
@@ -44,18 +49,28 @@ class ProductQuantizer {
   bool trained() const { return !centroids_.empty(); }
   // Centroids, m x 256 x sub_dim (empty until trained).
   const std::vector<float>& centroids() const { return centroids_; }
+  // The rotation R (dim x dim, row-major; empty: none).
+  const std::vector<float>& rotation() const { return rotation_; }
+  // Sets R (dim x dim, row-major, orthonormal) or clears it (nullptr). The
+  // codebooks no longer match: train again.
+  void set_rotation(const float* rotation);
 
-  // Learns the codebooks from n rows (raw vectors; at least 256).
+  // Learns the codebooks from n rows (raw vectors; at least 256), in the
+  // space of the current rotation.
   void train(const float* rows, std::size_t n, const PqTrainParams& params);
 
   // Codes (n x m bytes) of n raw rows.
   void encode(const float* rows, std::size_t n, std::uint8_t* codes, std::size_t n_threads) const;
-  // One row that is already prepared (normalized for cosine).
+  // One row already prepared by prepare_query().
   void encode_prepared(const float* prepared, std::uint8_t* code) const;
-  // The vectors n codes stand for (n x dim; unit-ish for cosine).
+  // The vectors n codes stand for (n x dim; unit-ish for cosine), in the
+  // caller's space (rotated back).
   void decode(const std::uint8_t* codes, std::size_t n, float* out) const;
+  // The same in the rotated space the codes live in (no rotation back):
+  // what distances between two codes are computed from.
+  void decode_rotated(const std::uint8_t* codes, std::size_t n, float* out) const;
 
-  // A query as tables are built from it (normalized for cosine).
+  // A query as tables are built from it (normalized for cosine, rotated).
   void prepare_query(const float* query, float* out) const;
   // ADC lookup table (m x 256) of a prepared query; distance = bias + sum.
   void lookup_table(const float* prepared, float* table) const;
@@ -76,6 +91,8 @@ class ProductQuantizer {
   std::size_t m_;
   Metric metric_;
   std::vector<float> centroids_;
+  std::vector<float> rotation_;             // R, dim x dim
+  std::vector<float> rotation_t_;           // R transposed: row j is column j of R
   std::vector<CentroidColumns> columns_;  // per subspace, derived from centroids_
 };
 
