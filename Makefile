@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   := ../shared/data/npm-minilm-384
 
-.PHONY: demo test test-slow bench bench-hnsw bench-durable bench-kernels sanitize tsan clean
+.PHONY: demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-durable bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ bench-hnsw: install-bench
 	$(PY) -m bench --dataset npm-minilm-384 \
 		--systems vecdb-hnsw,vecdb-hnsw-f16,hnswlib,faiss-hnsw,usearch,usearch-f16 \
 		--batch 1,1000 --threads 1,all --ef-search 10,16,24,32,48,64,96,128,256 --out bench/results
+
+## bench-pq: product quantization (vecdb PQ/OPQ scan, HNSW over codes) vs FAISS IndexPQ, OPQ, IVFPQ, HNSWPQ, all re-ranked
+bench-pq: install-bench
+	$(PY) -m bench --dataset npm-minilm-384 \
+		--systems vecdb-pq,vecdb-opq,vecdb-hnsw-pq,vecdb-hnsw-opq,faiss-pq,faiss-opq,faiss-ivfpq,faiss-hnsw-pq \
+		--batch 1,1000 --threads 1 --rounds 2 --ef-search 16,32,64,100,128,192,256 --out bench/results/pq
+
+## bench-pq-collections: collections with PQ codes against float HNSW (memory per vector, search with LMDB re-rank)
+bench-pq-collections: install-bench
+	$(PY) -m bench.durable.pq --dataset npm-minilm-384 --out bench/results
 
 ## bench-durable: durable ingest (vs the native index alone and Chroma), reopen time, filtered search
 bench-durable: install-bench

@@ -26,6 +26,17 @@ def current_rss_bytes() -> int:
     return _status_kib("VmRSS") * 1024
 
 
+def anonymous_rss_bytes() -> int:
+    """Resident memory not backed by files: the heap, without memory-mapped files
+    (LMDB's map) whose pages the kernel may drop and read again."""
+    return _status_kib("RssAnon") * 1024
+
+
+def file_rss_bytes() -> int:
+    """Resident pages of memory-mapped files (LMDB's map, shared libraries)."""
+    return _status_kib("RssFile") * 1024
+
+
 def peak_rss_bytes() -> int:
     """Largest resident set size since the process started or the last reset."""
     return _status_kib("VmHWM") * 1024

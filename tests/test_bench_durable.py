@@ -24,3 +24,21 @@ def test_durable_benchmark_runs_and_reports(tmp_path):
     assert filtered[0]["recall"] == 1.0  # 1% of 600 points: answered by an exact scan
     report = (tmp_path / "out" / "durable.md").read_text()
     assert "| vecdb-native |" in report and "| 1% | 64 | 1.0000 |" in report
+
+
+def test_pq_collection_benchmark_runs_and_reports(tmp_path):
+    from bench.durable.pq import main as pq_main
+
+    pq_main(["--dataset", "synthetic:1500:16:cosine", "--pq-m", "4", "--rerank", "50", "--train-size", "500",
+             "--queries", "20", "--ef-search", "64", "--selectivity", "10,100",
+             "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work")])
+    document = json.loads((tmp_path / "out" / "pq_collections.json").read_text())
+    memory = {r["system"]: r for r in document["results"] if r["job"] == "memory"}
+    assert set(memory) == {"vecdb", "vecdb-pq", "vecdb-flat-pq"}
+    # 4-byte codes against 64-byte vectors: the code scan's index is several times smaller.
+    assert memory["vecdb-flat-pq"]["index_bytes_per_vector"] * 4 < memory["vecdb"]["index_bytes_per_vector"]
+    for result in document["results"]:
+        if result["job"] == "filtered":
+            assert all(row["recall"] > 0.5 and row["qps"] > 0 for row in result["rows"])
+    report = (tmp_path / "out" / "pq_collections.md").read_text()
+    assert "| vecdb-flat-pq |" in report and "| vecdb-pq | 10% | 64 |" in report

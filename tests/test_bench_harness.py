@@ -383,3 +383,18 @@ def test_end_to_end_run_with_exact_systems(tmp_path, capsys):
     old_table = (old_path.parent / "results.md").read_text()
     vecdb_single = next(m for m in measurements if (m["system"], m["batch"]) == ("vecdb-flat", 1))
     assert f"| vecdb-flat | 1 | 1 | exact | 1.0000 | {format_qps(vecdb_single['qps'])} | — |" in old_table
+
+
+def test_pq_systems_run_and_rerank_raises_recall(tmp_path):
+    out = tmp_path / "results"
+    status = bench_main(["--dataset", "synthetic:2000:16:l2", "--systems", "vecdb-pq,vecdb-hnsw-pq",
+                         "--pq-m", "4", "--rerank", "10,200", "--ef-search", "16,200", "--batch", "1,50",
+                         "--threads", "1", "--synthetic-queries", "50", "--min-time", "0.02", "--repeats", "1",
+                         "--rounds", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    assert status == 0
+    rows = {(m["system"], m["param"], m["batch"]): m for m in json.loads((out / "results.json").read_text())
+            ["measurements"]}
+    for batch in (1, 50):
+        assert rows["vecdb-pq", 200, batch]["recall"] > rows["vecdb-pq", 10, batch]["recall"]
+        assert rows["vecdb-hnsw-pq", 200, batch]["recall"] > rows["vecdb-hnsw-pq", 16, batch]["recall"]
+    assert rows["vecdb-pq", 10, 1]["index_mb"] < 2000 * 16 * 4 / 2**20  # codes, not vectors

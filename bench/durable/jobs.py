@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.cpu_load import OtherCpuLoad
 from bench.datasets import DatasetSpec, load_dataset
-from bench.memory import peak_rss_bytes, reset_peak_rss
+from bench.memory import anonymous_rss_bytes, file_rss_bytes, peak_rss_bytes, reset_peak_rss
 
 
 def payloads_for(rows: range) -> List[Dict[str, Any]]:
@@ -31,12 +31,15 @@ def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-def ingest_vecdb(base: np.ndarray, metric: str, params: Dict[str, Any], folder: Path) -> None:
+def ingest_vecdb(base: np.ndarray, metric: str, params: Dict[str, Any], folder: Path, flat: bool = False,
+                 quantized: bool = False) -> None:
     import vecdb
 
+    index = vecdb.Flat() if flat else vecdb.HNSW(M=params["M"], ef_construction=params["ef_construction"])
+    quantization = vecdb.PQ(m=params.get("pq_m"), rerank=params.get("rerank", 100),
+                            train_size=params.get("train_size", 10_000)) if quantized else None
     with vecdb.open(folder) as db:
-        col = db.create_collection("bench", dim=base.shape[1], metric=metric,
-                                   index=vecdb.HNSW(M=params["M"], ef_construction=params["ef_construction"]))
+        col = db.create_collection("bench", dim=base.shape[1], metric=metric, index=index, quantization=quantization)
         col.create_payload_index("bucket", "integer")
         for first in range(0, len(base), params["batch"]):
             rows = range(first, min(first + params["batch"], len(base)))
@@ -66,8 +69,12 @@ def ingest_chroma(base: np.ndarray, metric: str, params: Dict[str, Any], folder:
         col.add(ids=[str(row) for row in rows], embeddings=base[first:rows.stop], metadatas=payloads_for(rows))
 
 
-INGEST: Dict[str, Callable[..., None]] = {"vecdb": ingest_vecdb, "vecdb-native": ingest_native,
-                                          "chroma": ingest_chroma}
+INGEST: Dict[str, Callable[..., None]] = {
+    "vecdb": ingest_vecdb, "vecdb-native": ingest_native, "chroma": ingest_chroma,
+    # Product quantization (PQ codes in RAM, re-ranked with vectors read from LMDB):
+    "vecdb-pq": lambda *args: ingest_vecdb(*args, quantized=True),
+    "vecdb-flat-pq": lambda *args: ingest_vecdb(*args, flat=True, quantized=True),
+}
 
 
 def run_ingest(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
@@ -85,11 +92,29 @@ def run_ingest(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: P
             "peak_rss_mb": peak_rss_bytes() / 2**20, "other_load": load.cores()}
 
 
+def run_memory(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
+    """Memory a stored collection takes once opened and searched (fresh process): the
+    anonymous resident growth (the index), and separately the LMDB map's resident pages."""
+    import vecdb
+
+    query = load_dataset(spec).queries[0]
+    anonymous, mapped = anonymous_rss_bytes(), file_rss_bytes()
+    with vecdb.open(folder, read_only=True) as db:
+        col = db.get_collection("bench")
+        col.search(query, k=10)
+        stats = col.stats()
+        anonymous, mapped = anonymous_rss_bytes() - anonymous, file_rss_bytes() - mapped
+    points = stats["count"]
+    return {"job": "memory", "system": system, "points": points, "anonymous_rss_mb": anonymous / 2**20,
+            "anonymous_bytes_per_vector": anonymous / points, "mapped_rss_mb": mapped / 2**20,
+            "index_bytes_per_vector": stats["index_memory_bytes"] / points, "index_source": stats["index_source"]}
+
+
 def run_reopen(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
     """Open the stored collection in this fresh process and answer one query."""
     query = load_dataset(spec).queries[0]
     start = time.perf_counter()
-    if system == "vecdb":
+    if system.startswith("vecdb"):
         import vecdb
 
         db = vecdb.open(folder)
@@ -142,7 +167,7 @@ def _recall(found: List[int], truth: np.ndarray) -> float:
     return len(set(found) & valid) / len(valid) if valid else 1.0
 
 
-JOBS = {"ingest": run_ingest, "reopen": run_reopen, "filtered": run_filtered}
+JOBS = {"ingest": run_ingest, "reopen": run_reopen, "filtered": run_filtered, "memory": run_memory}
 
 
 def main() -> None:
