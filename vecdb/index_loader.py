@@ -38,6 +38,9 @@ from vecdb.storage.environment import Environment
 from tqdm import tqdm
 
 _CHUNK = 10_000
+# Vectors read from LMDB per step of a rebuild: small enough that the read
+# buffers (freed, but kept by the allocator) stay a few MB.
+_READ_CHUNK = 2_048
 _PROGRESS_FROM = 50_000  # show a progress bar from this many vectors (on a terminal)
 
 
@@ -89,7 +92,7 @@ def build_index(environment: Environment, store: CollectionStore, config: Collec
         total = store.count(txn)
         with tqdm(total=total, desc=f"building the index of {config.name!r}", unit=" vectors",
                   disable=None if total >= _PROGRESS_FROM else True) as progress:
-            for labels, matrix in store.vector_chunks(txn, config.dim, _CHUNK):
+            for labels, matrix in store.vector_chunks(txn, config.dim, _READ_CHUNK):
                 index.add(labels, matrix)
                 progress.update(len(labels))
     return LoadedIndex(index, sequence, total, "rebuild")

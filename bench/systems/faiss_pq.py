@@ -7,7 +7,7 @@ the shortlist re-ranked exactly) with the same code size as vecdb's PQ systems:
 - faiss-ivfpq: IndexIVFPQ (4 * sqrt(n) lists, residual codes), swept over nprobe, 100 re-ranked;
 - faiss-hnsw-pq: IndexHNSWPQ, swept over efSearch, min(efSearch, 100) re-ranked.
 
-Cosine searches inner product over normalized vectors."""
+Cosine searches inner product over normalized vectors (L2 for faiss-hnsw-pq, see there)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,16 @@ class FaissHnswPq(FaissPq):
         """The configured ef_search values."""
         return list(self.settings.ef_search)
 
+    def build(self, base: np.ndarray, metric: str, threads: int) -> None:
+        """As the other PQ systems, with cosine searched as L2 over normalized vectors (the same
+        ranking): IndexHNSWPQ with METRIC_INNER_PRODUCT returned recall@10 0.11-0.31 on the
+        sentence embeddings at every efSearch."""
+        self._cosine_as_l2 = metric == "cosine"
+        super().build(base, metric, threads)
+
     def _compressed(self, faiss, dim: int, n: int, faiss_metric: int):
+        if self._cosine_as_l2:
+            faiss_metric = faiss.METRIC_L2
         index = faiss.IndexHNSWPQ(dim, self.settings.pq_bytes(dim), self.settings.m, 8, faiss_metric)
         index.hnsw.efConstruction = self.settings.ef_construction
         return index

@@ -45,8 +45,9 @@ class VecdbPq(GraphSystem):
         return rows
 
     def index_bytes(self) -> int:
-        """Codes and codebooks (the full vectors for re-ranking stay outside)."""
-        return int(self._codes.nbytes + self._pq.centroids.nbytes)
+        """Codes, codebooks and any OPQ rotation (the full vectors for re-ranking stay outside)."""
+        rotation = self._pq.rotation
+        return int(self._codes.nbytes + self._pq.centroids.nbytes + (0 if rotation is None else rotation.nbytes))
 
 
 class VecdbHnswPq(VecdbPq):
@@ -75,7 +76,7 @@ class VecdbHnswPq(VecdbPq):
         return shortlist
 
     def index_bytes(self) -> int:
-        """HNSWIndex.nbytes: codes, codebooks, links and the id map."""
+        """HNSWIndex.nbytes: codes, codebooks (and rotation), links and the id map."""
         return int(self._index.nbytes)
 
 

@@ -93,7 +93,7 @@ class DenseVectors {
   }
 
   std::size_t memory_bytes() const {
-    return bytes_.capacity() + (pq_ ? pq_->centroids().size() * sizeof(float) : 0);
+    return bytes_.capacity() + (pq_ ? (pq_->centroids().size() + pq_->rotation().size()) * sizeof(float) : 0);
   }
 
   // A query prepared for this space (normalized for cosine).
