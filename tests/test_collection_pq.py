@@ -42,8 +42,10 @@ def test_exact_until_trained_then_reranked_codes(tmp_path, data, metric, index):
         assert col.stats()["quantization"]["trained"] is False
         early_truth, _ = vecdb.knn(base[:400], queries, k=10, metric=metric)
         assert recall(found_ids(col.search(queries, k=10)), early_truth) == 1.0  # exact
+        assert type(col._index).__name__ == "ExactLabelIndex"
         col.upsert(list(range(400, 1200)), base[400:])  # crosses train_size
         stats = col.stats()
+        assert type(col._index).__name__ == "RerankingLabelIndex"  # codes, re-ranked from LMDB
         assert stats["quantization"] == {"m": 8, "rerank": 50, "train_size": 500, "opq": False, "trained": True,
                                          "quantizer_version": 1}
         hits = col.search(queries, k=10, with_payload=False)
@@ -79,9 +81,19 @@ def test_reopen_uses_the_stored_codebooks(tmp_path, data, index):
     with vecdb.open(tmp_path / "db") as db:
         col = db.get_collection("c")
         assert col.quantization == vecdb.PQ(m=8, rerank=50, train_size=500, iterations=6)
-        expected_source = "snapshot" if isinstance(index, vecdb.HNSW) else "rebuild"
-        assert col.stats()["index_source"] == expected_source
+        assert col.stats()["index_source"] == "snapshot"  # graph or codes: not rebuilt
         np.testing.assert_array_equal(found_ids(col.search(queries, k=10)), before)
+    # A damaged snapshot is rebuilt from LMDB, with the stored codebooks.
+    snapshot = next((tmp_path / "db" / "snapshots").glob("*.hnsw"))
+    data = bytearray(snapshot.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    snapshot.write_bytes(bytes(data))
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.get_collection("c")
+        assert col.stats()["index_source"] == "rebuild"
+        # A graph rebuilt on several threads may differ slightly: compare recall.
+        truth, _ = vecdb.knn(base, queries, k=10, metric="cosine")
+        assert recall(found_ids(col.search(queries, k=10)), truth) >= 0.9
 
 
 def test_opq_collection(tmp_path, data):
@@ -151,8 +163,63 @@ def test_reader_refresh_adopts_new_codebooks(tmp_path, data):
             col.upsert(list(range(300, 1200)), base[300:])
             reader.refresh()
             assert seen.stats()["index_count"] == 1200
+            assert seen.stats()["index_memory_bytes"] < 1200 * DIM * 4 / 4  # 8-byte codes, not vectors
             truth, _ = vecdb.knn(base, queries, k=10, metric="cosine")
             assert recall(found_ids(seen.search(queries, k=10)), truth) >= 0.9
+
+
+def test_a_stale_reader_never_reranks_deleted_points(tmp_path, data):
+    base, _ = data
+    with vecdb.open(tmp_path / "db") as writer:
+        col = quantized(writer, vecdb.HNSW(M=8, ef_construction=64))
+        col.upsert(list(range(1200)), base)
+        with vecdb.open(tmp_path / "db", read_only=True) as reader:
+            stale = reader.get_collection("c")
+            nearest = [h.id for h in stale.search(base[7], k=10)]
+            col.delete(nearest[:5])  # the reader's index still holds them
+            hits = stale.search(base[7], k=10, with_payload=False)
+            assert len(hits) == 10 and not {h.id for h in hits} & set(nearest[:5])
+
+
+def test_training_failures_keep_the_collection_working(tmp_path, data, monkeypatch):
+    base, queries = data
+    with vecdb.open(tmp_path / "db") as db:
+        col = quantized(db, vecdb.Flat())
+        real_train = vecdb.ProductQuantizer.train
+
+        def failing(self, *args, **kwargs):
+            raise MemoryError("simulated")
+
+        monkeypatch.setattr(vecdb.ProductQuantizer, "train", failing)
+        with pytest.warns(RuntimeWarning, match="training the PQ codebooks failed"):
+            col.upsert(list(range(600)), base[:600])  # committed, then training fails
+        assert col.count() == 600 and col.stats()["quantization"]["trained"] is False
+        truth, _ = vecdb.knn(base[:600], queries, k=10, metric="cosine")
+        assert recall(found_ids(col.search(queries, k=10)), truth) == 1.0  # still exact
+        monkeypatch.setattr(vecdb.ProductQuantizer, "train", real_train)
+        # A failure after training, while building the index, commits no codebooks.
+        monkeypatch.setattr("vecdb.collection.build_index", lambda *a: (_ for _ in ()).throw(MemoryError("build")))
+        with pytest.raises(MemoryError):
+            col.train_quantizer()
+        assert col.stats()["quantization"]["quantizer_version"] == 0
+        monkeypatch.undo()
+        col.upsert([600], base[600:601])  # the next upsert trains
+        assert col.stats()["quantization"]["trained"] is True
+
+
+def test_damaged_codebooks_open_exact_and_can_be_retrained(tmp_path, data):
+    base, queries = data
+    with vecdb.open(tmp_path / "db") as db:
+        col = quantized(db, vecdb.Flat())
+        col.upsert(list(range(1200)), base)
+        db._environment.write(lambda txn: col._store.put_codebooks(txn, b"not codebooks"))
+    with vecdb.open(tmp_path / "db") as db:
+        with pytest.warns(RuntimeWarning, match="damaged"):
+            col = db.get_collection("c")
+        truth, _ = vecdb.knn(base, queries, k=10, metric="cosine")
+        assert recall(found_ids(col.search(queries, k=10)), truth) == 1.0
+        col.train_quantizer()
+        assert recall(found_ids(col.search(queries, k=10)), truth) >= 0.9
 
 
 def test_bad_settings_are_refused(tmp_path):
@@ -168,3 +235,8 @@ def test_bad_settings_are_refused(tmp_path):
             db.create_collection("b", DIM, quantization=vecdb.PQ(m=4), exist_ok=True)
         assert db.get_or_create_collection("b", DIM, quantization=vecdb.PQ(m=8)).quantization.m == 8
         assert vecdb.PQ().for_dim(384).m == 48
+        with pytest.raises(errors.InvalidArgumentError, match="at most 1000"):
+            vecdb.PQ(iterations=2000)
+        with pytest.raises(errors.InvalidArgumentError, match="opq"):
+            vecdb.PQ(opq="no")
+        assert db.create_collection("n", DIM, quantization=vecdb.PQ(m=np.int64(8))).quantization.m == 8

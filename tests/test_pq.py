@@ -338,3 +338,39 @@ def test_hnsw_over_opq_codes(rng):
     copy = vecdb.HNSWIndex.from_bytes(index.to_bytes())
     np.testing.assert_array_equal(copy.quantizer.rotation, pq.rotation)
     np.testing.assert_array_equal(copy.search(queries, k=10)[0], index.search(queries, k=10)[0])
+
+
+def test_failed_training_leaves_the_quantizer_as_it_was(rng):
+    data = rng.standard_normal((600, 16)).astype(np.float32)
+    for opq in (False, True):
+        pq = vecdb.ProductQuantizer(16, 4, "l2", opq=opq).train(data, iterations=3)
+        centroids, rotation = pq.centroids, pq.rotation
+        bad = data.copy()
+        bad[5, 3] = np.nan
+        with pytest.raises(InvalidArgumentError, match="NaN"):
+            pq.train(bad)
+        with pytest.raises(InvalidArgumentError, match="at most 1000"):
+            pq.train(data, iterations=1001)
+        np.testing.assert_array_equal(pq.centroids, centroids)
+        assert (rotation is None) == (pq.rotation is None)
+        if rotation is not None:
+            np.testing.assert_array_equal(pq.rotation, rotation)
+    with pytest.raises(InvalidArgumentError, match="not trained"):
+        vecdb.ProductQuantizer(16, 4).centroids
+
+
+def test_overflowing_distances_still_fill_k(rng):
+    data = rng.standard_normal((400, 16)).astype(np.float32)
+    pq = trained(data, 4, "l2", iterations=2)
+    rows, distances = pq.search(np.full((1, 16), 1e30, dtype=np.float32), pq.encode(data), k=3)
+    assert (rows >= 0).all() and len(set(rows[0])) == 3
+
+
+def test_rerank_refuses_malformed_candidates(rng):
+    base = rng.standard_normal((20, 4)).astype(np.float32)
+    with pytest.raises(InvalidArgumentError, match="rectangular"):
+        vecdb.rerank(base[:2], [[0, 1], [2]], base, k=1, metric="l2")
+    with pytest.raises(InvalidDTypeError, match="integer"):
+        vecdb.rerank(base[:1], np.array([[0.5, 1.0]]), base, k=1, metric="l2")
+    with pytest.raises(DimensionMismatchError):
+        vecdb.rerank(base[:1], np.zeros((1, 2, 2), dtype=np.int64), base, k=1, metric="l2")

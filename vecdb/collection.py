@@ -16,7 +16,9 @@ Guarantees:
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -145,7 +147,11 @@ class Collection:
             self._after_write(config, len(labels))
             pq = config.pq
             if pq is not None and config.quantizer_version == 0 and len(self._index) >= pq.train_size:
-                self._train_quantizer(pq)
+                try:
+                    self._train_quantizer(pq)
+                except Exception as exc:  # the batch is committed: report, search exactly, retry next time
+                    warnings.warn(f"collection {self.name!r}: training the PQ codebooks failed ({exc}); "
+                                  "searching exactly until the next upsert tries again", RuntimeWarning, stacklevel=2)
 
     def train_quantizer(self) -> None:
         """Train the PQ codebooks again on the collection's current vectors
@@ -173,16 +179,22 @@ class Collection:
             sample = self._store.sample_vectors(txn, self.dim, pq.max_samples, seed=config.quantizer_version)
         quantizer = ProductQuantizer(self.dim, pq.m, self.metric, opq=pq.opq).train(
             sample, iterations=pq.iterations, max_samples=pq.max_samples, seed=config.quantizer_version)
+        # The new index first, the codebooks committed after: a failure in
+        # between leaves LMDB and the index as they were. (No other write can
+        # come in between: this thread holds the write lock, this process the
+        # writer lock.)
+        version = config.quantizer_version + 1
+        loaded = build_index(self._environment, self._store, replace(config, quantizer_version=version), quantizer)
 
         def body(txn):
             config = read_config(txn, self.name)
-            config.quantizer_version += 1
+            config.quantizer_version = version
             self._store.put_codebooks(txn, quantizer.to_bytes())
             write_config(txn, config)
             return config
 
         self._config = self._environment.write(body)
-        self._adopt(build_index(self._environment, self._store, self._config, quantizer))
+        self._adopt(loaded)
         self._snapshot_if_useful()
 
     def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:

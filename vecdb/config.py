@@ -81,12 +81,17 @@ class PQ:
     opq: bool = False
 
     def __post_init__(self) -> None:
+        # Stored as plain ints (a numpy integer would not serialize).
         if self.m is not None:
-            positive_int(self.m, "m")
-        positive_int(self.rerank, "rerank")
-        positive_int(self.train_size, "train_size", 256)
-        positive_int(self.max_samples, "max_samples", 256)
-        positive_int(self.iterations, "iterations")
+            object.__setattr__(self, "m", positive_int(self.m, "m"))
+        object.__setattr__(self, "rerank", positive_int(self.rerank, "rerank"))
+        object.__setattr__(self, "train_size", positive_int(self.train_size, "train_size", 256))
+        object.__setattr__(self, "max_samples", positive_int(self.max_samples, "max_samples", 256))
+        object.__setattr__(self, "iterations", positive_int(self.iterations, "iterations"))
+        if self.iterations > 1000:
+            raise InvalidArgumentError(f"PQ iterations must be at most 1000, got {self.iterations}")
+        if not isinstance(self.opq, bool):
+            raise InvalidArgumentError(f"PQ opq must be True or False, got {self.opq!r}")
 
     def for_dim(self, dim: int) -> "PQ":
         """These settings with ``m`` chosen for (and checked against) ``dim``."""

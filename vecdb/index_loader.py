@@ -15,18 +15,21 @@ stored in LMDB, and a snapshot made with other codebooks is not used.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
 from vecdb.config import HNSW, CollectionConfig
 from vecdb.errors import CorruptIndexError
 from vecdb.label_index import (
+    CodeScanLabelIndex,
     ExactLabelIndex,
     GraphLabelIndex,
     LabelIndex,
     RerankingLabelIndex,
+    VectorReader,
     empty_label_index,
     empty_quantized_index,
 )
@@ -58,11 +61,11 @@ def load_label_index(environment: Environment, folder: Path, store: CollectionSt
         config = read_config(txn, store.name)
         codebooks = store.codebooks(txn) if config.quantizer_version else None
     spec = config.index_spec
-    if isinstance(spec, HNSW):
+    if isinstance(spec, HNSW) or codebooks is not None:  # a graph, or PQ codes
         snapshot = read_snapshot(snapshot_path(folder, config.key), config.key, spec)
         if snapshot is not None:
-            sequence, graph = snapshot
-            index = _adopt_snapshot(environment, store, config, graph, codebooks)
+            sequence, saved = snapshot
+            index = _adopt_snapshot(environment, store, config, saved, codebooks)
             caught_up = None if index is None else _catch_up(environment, store, index, sequence)
             if caught_up is not None:
                 return LoadedIndex(index, caught_up[0], caught_up[1],
@@ -146,30 +149,33 @@ def _rebuild(environment: Environment, store: CollectionStore, config: Collectio
     return build_index(environment, store, config, None if codebooks is None else _quantizer(config, codebooks))
 
 
-def _quantizer(config: CollectionConfig, codebooks: bytes) -> ProductQuantizer:
+def _quantizer(config: CollectionConfig, codebooks: bytes) -> Optional[ProductQuantizer]:
+    """The stored codebooks; if they are damaged, None: the collection opens
+    and searches exactly, and train_quantizer() can replace them."""
     try:
         return ProductQuantizer.from_bytes(codebooks)
     except CorruptIndexError as exc:
-        raise CorruptIndexError(f"the PQ codebooks of collection {config.name!r} in LMDB are damaged: {exc}; "
-                                "train them again with Collection.train_quantizer()") from None
+        warnings.warn(f"the PQ codebooks of collection {config.name!r} in LMDB are damaged ({exc}); searching "
+                      "exactly until Collection.train_quantizer() trains new ones", RuntimeWarning, stacklevel=2)
+        return None
 
 
 def _adopt_snapshot(environment: Environment, store: CollectionStore, config: CollectionConfig,
-                    graph: GraphLabelIndex, codebooks: Optional[bytes]) -> Optional[LabelIndex]:
-    """The snapshot's graph as the collection's index, if it was made with
-    the codebooks LMDB holds (or, unquantized, holds vectors)."""
-    quantizer = graph.graph.quantizer
+                    saved: Union[GraphLabelIndex, CodeScanLabelIndex], codebooks: Optional[bytes]) -> Optional[LabelIndex]:
+    """The snapshot's index as the collection's, if it was made with the
+    codebooks LMDB holds (or, unquantized, holds vectors)."""
+    quantizer = saved.quantizer
     if codebooks is None:
-        return graph if quantizer is None and config.pq is None else None
+        return saved if quantizer is None and config.pq is None else None
     if quantizer is None or quantizer.to_bytes() != codebooks:
         return None
-    return RerankingLabelIndex(graph, config.metric, config.pq.rerank, _vector_reader(environment, store, config.dim),
+    return RerankingLabelIndex(saved, config.metric, config.pq.rerank, _vector_reader(environment, store, config.dim),
                                config.quantizer_version)
 
 
-def _vector_reader(environment: Environment, store: CollectionStore, dim: int) -> Callable[[np.ndarray], np.ndarray]:
+def _vector_reader(environment: Environment, store: CollectionStore, dim: int) -> VectorReader:
     """Reads full vectors by label from LMDB (for re-ranking)."""
-    def read(labels: np.ndarray) -> np.ndarray:
+    def read(labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         with environment.read() as txn:
             return store.vectors_of(txn, labels, dim)
     return read

@@ -11,12 +11,15 @@ can always be rebuilt from it.
 
 from __future__ import annotations
 
+import struct
 import threading
 from typing import BinaryIO, Callable, Optional, Tuple, Union
 
 import numpy as np
 
+from vecdb import _core
 from vecdb.config import HNSW, Flat, IndexSpec
+from vecdb.errors import CorruptIndexError
 from vecdb.flat import knn
 from vecdb.hnsw import HNSWIndex
 from vecdb.pq import ProductQuantizer, rerank
@@ -72,6 +75,10 @@ class GraphLabelIndex:
 
     def labels(self) -> np.ndarray:
         return self.graph.ids()
+
+    @property
+    def quantizer(self) -> Optional[ProductQuantizer]:
+        return self.graph.quantizer
 
     def memory_bytes(self) -> int:
         return self.graph.nbytes
@@ -164,7 +171,16 @@ class ExactLabelIndex(_RowsByLabel):
 
 
 class CodeScanLabelIndex(_RowsByLabel):
-    """PQ codes indexed by label; a search scans every code by ADC distance."""
+    """PQ codes indexed by label; a search scans every code by ADC distance.
+
+    Snapshots save the codes (rebuilding them means reading and encoding
+    every vector): magic, version, sizes, the codebooks, the codes, the
+    presence mask, then a checksum of all of it."""
+
+    snapshots = True
+    _MAGIC = b"VDBCODES"
+    _VERSION = 1
+    _HEADER = struct.Struct("<8sIIQQQ")  # magic, version, reserved, codebook bytes, rows, m
 
     def __init__(self, quantizer: ProductQuantizer) -> None:
         super().__init__(quantizer.m, "uint8")
@@ -176,6 +192,40 @@ class CodeScanLabelIndex(_RowsByLabel):
     def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
         return self.quantizer.search(queries, rows, k, allowed=mask)
 
+    def write_to(self, handle: BinaryIO) -> None:
+        rows, present = self._rows, self._present
+        codebooks = self.quantizer.to_bytes()
+        body = b"".join((self._HEADER.pack(self._MAGIC, self._VERSION, 0, len(codebooks), len(present), rows.shape[1]),
+                         codebooks, rows[: len(present)].tobytes(), present.tobytes()))
+        handle.write(body)
+        handle.write(struct.pack("<Q", _core.checksum64(body)))
+
+    @classmethod
+    def read_from(cls, handle: BinaryIO, spec: IndexSpec) -> "CodeScanLabelIndex":
+        data = handle.read()
+        what = "code snapshot"
+        if len(data) < cls._HEADER.size + 8:
+            raise CorruptIndexError(f"{what} is truncated")
+        body, (checksum,) = data[:-8], struct.unpack("<Q", data[-8:])
+        magic, version, _, codebook_bytes, rows, m = cls._HEADER.unpack_from(body)
+        if magic != cls._MAGIC or version != cls._VERSION:
+            raise CorruptIndexError(f"{what} has the wrong magic bytes or version")
+        if len(body) != cls._HEADER.size + codebook_bytes + rows * m + rows or checksum != _core.checksum64(body):
+            raise CorruptIndexError(f"{what} is truncated or corrupt")
+        start = cls._HEADER.size
+        index = cls(ProductQuantizer.from_bytes(body[start:start + codebook_bytes]))
+        if index.quantizer.m != m:
+            raise CorruptIndexError(f"{what} is corrupt: its codes do not match its codebooks")
+        start += codebook_bytes
+        index._rows = np.frombuffer(body, dtype=np.uint8, count=rows * m, offset=start).reshape(rows, m).copy()
+        index._present = np.frombuffer(body, dtype=np.bool_, count=rows, offset=start + rows * m).copy()
+        index._count = int(index._present.sum())
+        return index
+
+
+# Reads full vectors by label: ``(n, dim)`` rows and which labels were found.
+VectorReader = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
+
 
 class RerankingLabelIndex:
     """A compressed index (PQ graph or code scan) whose best ``rerank``
@@ -183,7 +233,7 @@ class RerankingLabelIndex:
     ``fetch`` reads (from LMDB): RAM holds codes and links, not vectors."""
 
     def __init__(self, inner: Union[GraphLabelIndex, CodeScanLabelIndex], metric: str, rerank_count: int,
-                 fetch: Callable[[np.ndarray], np.ndarray], quantizer_version: int) -> None:
+                 fetch: VectorReader, quantizer_version: int) -> None:
         self.inner = inner
         self.metric = metric
         self.rerank_count = rerank_count
@@ -221,10 +271,27 @@ class RerankingLabelIndex:
     def _rerank(self, queries: np.ndarray, shortlist: np.ndarray, k: int) -> Result:
         if shortlist.shape[1] == 0:
             return shortlist, np.zeros(shortlist.shape, dtype=np.float32)
-        return rerank(queries, shortlist, self.fetch, min(k, shortlist.shape[1]), metric=self.metric)
+        # A candidate deleted since the index answered is no candidate.
+        candidates = shortlist.copy()
+        flat = candidates.reshape(-1)
+        valid = np.flatnonzero(flat >= 0)
+        vectors, found = self.fetch(flat[valid])
+        flat[valid[~found]] = -1
+        labels, rows = flat[valid[found]], vectors[found]
+        sorter = np.argsort(labels, kind="stable")
+        sorted_labels = labels[sorter]
+
+        def lookup(wanted: np.ndarray) -> np.ndarray:  # every wanted label is among the fetched
+            return rows[sorter[np.searchsorted(sorted_labels, wanted)]]
+
+        return rerank(queries, candidates, lookup, min(k, shortlist.shape[1]), metric=self.metric)
 
     def labels(self) -> np.ndarray:
         return self.inner.labels()
+
+    @property
+    def quantizer(self) -> Optional[ProductQuantizer]:
+        return self.inner.quantizer
 
     def memory_bytes(self) -> int:
         return self.inner.memory_bytes()
@@ -244,7 +311,7 @@ def empty_label_index(dim: int, metric: str, spec: IndexSpec) -> LabelIndex:
 
 
 def empty_quantized_index(dim: int, metric: str, spec: IndexSpec, quantizer: ProductQuantizer, rerank_count: int,
-                          fetch: Callable[[np.ndarray], np.ndarray], quantizer_version: int) -> RerankingLabelIndex:
+                          fetch: VectorReader, quantizer_version: int) -> RerankingLabelIndex:
     """An index of PQ codes whose searches re-rank with ``fetch``ed vectors."""
     inner: Union[GraphLabelIndex, CodeScanLabelIndex]
     if isinstance(spec, Flat):

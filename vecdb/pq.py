@@ -128,29 +128,21 @@ class ProductQuantizer:
                 f"PQ training needs at least {CENTROIDS} vectors (256 centroids per sub-vector), "
                 f"got {matrix.shape[0]}; tens of thousands train well")
         iterations = positive_int(iterations, "iterations")
+        if iterations > 1000:
+            raise InvalidArgumentError(f"iterations must be at most 1000, got {iterations}")
         max_samples = positive_int(max_samples, "max_samples", minimum=CENTROIDS)
         seed, threads = positive_int(seed, "seed", minimum=0), check_threads(threads)
+        if seed >= 2**64:
+            raise InvalidArgumentError(f"seed must be below 2**64, got {seed}")
+        # Train a fresh native quantizer and swap it in only when it is done:
+        # searches running meanwhile keep the old codebooks, and a failure
+        # (bad input, an interrupt) leaves the quantizer as it was.
+        fresh = _core.ProductQuantizer(self.dim, self.m, self.metric)
         if self._opq:
-            self._native.set_rotation(self._learn_rotation(matrix, max_samples, seed, threads))
-        self._native.train(matrix, iterations, max_samples, seed, threads)
+            fresh.set_rotation(_learn_rotation(fresh, matrix, max_samples, seed, threads))
+        fresh.train(matrix, iterations, max_samples, seed, threads)
+        self._native = fresh
         return self
-
-    def _learn_rotation(self, matrix: np.ndarray, max_samples: int, seed: int, threads: int) -> np.ndarray:
-        count = min(len(matrix), max_samples, OPQ_SAMPLES)
-        rng = np.random.default_rng(seed)
-        sample = matrix if count == len(matrix) else matrix[np.sort(rng.choice(len(matrix), count, replace=False))]
-        if self.metric == "cosine":
-            norms = np.linalg.norm(sample, axis=1, keepdims=True)
-            sample = np.divide(sample, norms, out=np.zeros_like(sample), where=norms > 0)
-        rotation = np.eye(self.dim, dtype=np.float32)
-        for _ in range(OPQ_ROUNDS):
-            self._native.set_rotation(rotation)
-            self._native.train(sample, OPQ_KMEANS_ITERATIONS, count, seed, threads)
-            coded = self._native.decode_rotated(self._native.encode(sample, threads))
-            # The orthogonal R minimizing |sample R - coded|: U V^T from the SVD of sample^T coded.
-            u, _, vt = np.linalg.svd(sample.T.astype(np.float64) @ coded.astype(np.float64))
-            rotation = (u @ vt).astype(np.float32)
-        return rotation
 
     def encode(self, vectors: Any, *, threads: Optional[int] = None) -> np.ndarray:
         """Codes of ``vectors``: an ``(n, m)`` uint8 array."""
@@ -222,6 +214,27 @@ class ProductQuantizer:
         return np.ascontiguousarray(array)
 
 
+def _learn_rotation(native: Any, matrix: np.ndarray, max_samples: int, seed: int, threads: int) -> np.ndarray:
+    """The OPQ rotation for ``native`` (a scratch _core.ProductQuantizer it
+    trains along the way): rounds of a short training, each followed by the
+    orthogonal R minimizing |sample R - codes| (Procrustes: U V^T from the
+    SVD of sample^T codes)."""
+    count = min(len(matrix), max_samples, OPQ_SAMPLES)
+    rng = np.random.default_rng(seed)
+    sample = matrix if count == len(matrix) else matrix[np.sort(rng.choice(len(matrix), count, replace=False))]
+    if native.metric == "cosine":
+        norms = np.linalg.norm(sample, axis=1, keepdims=True)
+        sample = np.divide(sample, norms, out=np.zeros_like(sample), where=norms > 0)
+    rotation = np.eye(native.dim, dtype=np.float32)
+    for _ in range(OPQ_ROUNDS):
+        native.set_rotation(rotation)
+        native.train(sample, OPQ_KMEANS_ITERATIONS, count, seed, threads)
+        coded = native.decode_rotated(native.encode(sample, threads))
+        u, _, vt = np.linalg.svd(sample.T.astype(np.float64) @ coded.astype(np.float64))
+        rotation = (u @ vt).astype(np.float32)
+    return rotation
+
+
 def rerank(queries: Any, candidates: Any, vectors: VectorSource, k: int = 10, *, metric: str = "cosine",
            threads: Optional[int] = None) -> SearchResult:
     """Exact k nearest of each query among its candidates.
@@ -240,7 +253,7 @@ def rerank(queries: Any, candidates: Any, vectors: VectorSource, k: int = 10, *,
     """
     k = check_k(k)
     matrix, single = as_matrix(queries, "float32", None, "queries")
-    ids = np.ascontiguousarray(np.atleast_2d(np.asarray(candidates)), dtype=np.int64)
+    ids = _candidate_ids(candidates)
     if ids.shape[0] != matrix.shape[0]:
         raise DimensionMismatchError(f"got candidates for {ids.shape[0]} queries, expected {matrix.shape[0]}")
     metric, threads = parse_metric(metric), check_threads(threads)
@@ -267,6 +280,20 @@ def _rerank_slice(queries: np.ndarray, ids: np.ndarray, vectors: VectorSource, k
         rows = np.zeros((wanted.size, queries.shape[1]), dtype=np.float32)
         rows[present] = fetched
     return _core.rerank(queries, ids, rows, metric, k, threads)
+
+def _candidate_ids(candidates: Any) -> np.ndarray:
+    try:
+        array = np.atleast_2d(np.asarray(candidates))
+    except ValueError:
+        raise InvalidArgumentError("candidates must be a rectangular (queries, r) array of ids") from None
+    if array.dtype.kind not in "iu" and array.size:
+        raise InvalidDTypeError(f"candidates must be integer ids, got {array.dtype}")
+    if array.ndim != 2:
+        raise DimensionMismatchError(f"candidates must be a 2-D (queries, r) array, got {array.ndim}-D")
+    if array.dtype.kind == "u" and array.size and int(array.max()) >= 2**63:
+        raise InvalidArgumentError(f"candidate id {int(array.max())} is out of range")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
 
 def _fetch(vectors: VectorSource, ids: np.ndarray) -> Any:
     if callable(vectors):

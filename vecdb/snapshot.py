@@ -1,9 +1,9 @@
-"""Index snapshots: a collection's HNSW graph saved beside the LMDB
-environment so that reopening does not rebuild it.
+"""Index snapshots: a collection's HNSW graph (or its PQ codes) saved beside
+the LMDB environment so that reopening does not rebuild it.
 
 A snapshot file is a 32-byte header (magic, format version, the change
 sequence it reflects, the collection key, a CRC-32 of the header) followed by
-the HNSW index in its own checksummed format. It is written atomically
+the index in its own checksummed format. It is written atomically
 (temp file, fsync, rename, directory fsync): a crash leaves the previous
 snapshot or the new one, never a torn file. Any problem reading it (missing,
 truncated, corrupt, another collection's) means "rebuild from LMDB".
@@ -14,12 +14,12 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 from vecdb._files import write_atomically
-from vecdb.config import HNSW
+from vecdb.config import HNSW, IndexSpec
 from vecdb.errors import CorruptIndexError
-from vecdb.label_index import GraphLabelIndex, LabelIndex
+from vecdb.label_index import CodeScanLabelIndex, GraphLabelIndex, LabelIndex
 
 SNAPSHOT_FOLDER = "snapshots"
 _MAGIC = b"VDBSNAP\x00"
@@ -28,6 +28,8 @@ _HEADER = struct.Struct("<8sIQ8sI")  # magic, version, sequence, key (8 bytes of
 
 
 def snapshot_path(folder: Path, key: str) -> Path:
+    # Named .hnsw since before code snapshots; renaming would force every
+    # existing collection to rebuild once.
     return folder / SNAPSHOT_FOLDER / f"{key}.hnsw"
 
 
@@ -50,7 +52,7 @@ def write_snapshot(path: Path, key: str, sequence: int, index: LabelIndex) -> No
     write_atomically(path, write)
 
 
-def read_snapshot(path: Path, key: str, spec: HNSW) -> Optional[Tuple[int, GraphLabelIndex]]:
+def read_snapshot(path: Path, key: str, spec: IndexSpec) -> Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]:
     """``(sequence, index)`` from a snapshot file, or None if there is no
     usable snapshot (the reason does not matter: the caller rebuilds)."""
     try:
@@ -62,6 +64,7 @@ def read_snapshot(path: Path, key: str, spec: HNSW) -> Optional[Tuple[int, Graph
             if (magic != _MAGIC or version != _VERSION or stored_key != key.encode()[:8]
                     or crc != zlib.crc32(header[:-4])):
                 return None
-            return sequence, GraphLabelIndex.read_from(handle, spec)
+            reader = GraphLabelIndex if isinstance(spec, HNSW) else CodeScanLabelIndex
+            return sequence, reader.read_from(handle, spec)
     except (OSError, CorruptIndexError):
         return None

@@ -57,6 +57,7 @@ void bind_pq(py::module_& m) {
       .def_property_readonly("trained", &ProductQuantizer::trained)
       .def_property_readonly("centroids",
                              [](const ProductQuantizer& self) {
+                               VECDB_REQUIRE(self.trained(), "the product quantizer is not trained yet: call train() first");
                                py::array_t<float> out({self.m(), ProductQuantizer::kCentroids, self.sub_dim()});
                                std::copy(self.centroids().begin(), self.centroids().end(), out.mutable_data());
                                return out;

@@ -53,9 +53,12 @@ void adc_search(const ProductQuantizer& pq, const float* queries, std::size_t nq
     for (std::size_t start = 0; start < n; start += kBlock) {
       const std::size_t count = std::min(kBlock, n - start);
       scan_rows(table.data(), m, codes, start, count, bias, scored.data());
+      // Rows are scanned in order, so a row tying the worst kept one loses
+      // (the smaller row wins ties); until k are kept every row enters, even
+      // at +inf or NaN (TopK ranks NaN as +inf).
       float threshold = best.threshold();
       for (std::size_t i = 0; i < count; ++i) {
-        if (scored[i] < threshold && row_allowed(allowed, allowed_bits, start + i)) {
+        if ((scored[i] < threshold || best.size() < k) && row_allowed(allowed, allowed_bits, start + i)) {
           best.push(scored[i], static_cast<std::int64_t>(start + i));
           threshold = best.threshold();
         }

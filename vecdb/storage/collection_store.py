@@ -229,18 +229,22 @@ class CollectionStore:
     def all_labels(self, txn: lmdb.Transaction) -> np.ndarray:
         return labels_from_bytes(b"".join(txn.cursor(db=self.labels).iternext(keys=True, values=False)))
 
-    def vectors_of(self, txn: lmdb.Transaction, labels: np.ndarray, dim: int) -> np.ndarray:
+    def vectors_of(self, txn: lmdb.Transaction, labels: np.ndarray, dim: int) -> Tuple[np.ndarray, np.ndarray]:
         """The vectors of these labels as one ``(n, dim)`` float32 matrix, read
-        with one LMDB call; a label no longer stored gets a row of zeros."""
+        with one LMDB call, and which labels are still stored (the rows of
+        the others are zeros)."""
         keys = [label_key(label) for label in labels.tolist()]
         found = txn.cursor(db=self.vectors).getmulti(keys)
         if len(found) == len(keys):
-            return np.frombuffer(b"".join(value for _, value in found), dtype="<f4").reshape(len(keys), dim)
+            matrix = np.frombuffer(b"".join(value for _, value in found), dtype="<f4").reshape(len(keys), dim)
+            return matrix, np.ones(len(keys), dtype=bool)
         matrix = np.zeros((len(keys), dim), dtype=np.float32)
+        present = np.zeros(len(keys), dtype=bool)
         rows = {key: row for row, key in enumerate(keys)}
         for key, value in found:
             matrix[rows[key]] = np.frombuffer(value, dtype="<f4")
-        return matrix
+            present[rows[key]] = True
+        return matrix, present
 
     def vector_chunks(self, txn: lmdb.Transaction, dim: int, size: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         """Every stored vector in label order, ``size`` at a time, as
@@ -263,7 +267,7 @@ class CollectionStore:
         labels = self.all_labels(txn)
         if len(labels) > count:
             labels = np.sort(np.random.default_rng(seed).choice(labels, size=count, replace=False))
-        return self.vectors_of(txn, labels, dim)
+        return self.vectors_of(txn, labels, dim)[0]
 
     def count(self, txn: lmdb.Transaction) -> int:
         return txn.stat(self.labels)["entries"]
