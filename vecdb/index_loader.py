@@ -5,8 +5,9 @@ after the snapshot's sequence (re-adding their current vectors, deleting
 the ones that are gone). A missing, corrupt or too-old snapshot (the log no
 longer reaches back to it), or one whose count disagrees with LMDB, is
 replaced by a rebuild from the stored vectors, with a progress bar when it
-takes a while. Exact (flat) collections always load from LMDB: reading the
-vectors is all a rebuild does.
+takes a while. Exact (flat) collections of vectors always load from LMDB:
+reading the vectors is all a rebuild does; PQ code scans are snapshotted
+(their rebuild also encodes every vector).
 
 Quantized collections (``vecdb.PQ``) search exactly until their codebooks
 are trained; from then on the index holds PQ codes made with the codebooks
