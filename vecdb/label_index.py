@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from abc import ABC, abstractmethod
 from typing import BinaryIO, Callable, Optional, Tuple, Union
 
 import numpy as np
@@ -91,9 +92,9 @@ class GraphLabelIndex:
         return cls(HNSWIndex.read_from(handle), spec.ef_search)
 
 
-class _RowsByLabel:
+class _RowsByLabel(ABC):
     """Rows (vectors or codes) in a matrix indexed by label, with a mask of
-    the labels present; every search scans them all."""
+    the labels present; every search scans them all (how: ``_scan``)."""
 
     snapshots = False  # rebuilt from LMDB on open: reading the vectors is the work
     quantizer_version = 0
@@ -149,8 +150,9 @@ class _RowsByLabel:
             mask[: len(allowed)] &= allowed[: len(mask)]
         return self._scan(rows, queries, k, mask)
 
+    @abstractmethod
     def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
-        raise NotImplementedError
+        """The k nearest rows allowed by ``mask`` to each query."""
 
     def labels(self) -> np.ndarray:
         return np.flatnonzero(self._present)

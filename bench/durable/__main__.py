@@ -25,6 +25,14 @@ SYSTEMS = ("vecdb", "vecdb-native", "chroma")
 REOPENABLE = ("vecdb", "chroma")
 
 
+def write_results(out: Path, name: str, document: Dict[str, Any], report: str) -> None:
+    """OUT/name.json (the document) and OUT/name.md (its report)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(document, indent=1) + "\n")
+    (out / f"{name}.md").write_text(report)
+    print(f"wrote {out / (name + '.json')} and {out / (name + '.md')}")
+
+
 def run_job(job: str, spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
     request = json.dumps({"job": job, "spec": asdict(spec), "system": system, "params": params,
                           "folder": str(folder)})
@@ -86,10 +94,7 @@ def main(argv: List[str] | None = None) -> None:
                 "machine": machine_info(), "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "command": "python -m bench.durable " + " ".join(sys.argv[1:] if argv is None else argv),
                 "results": results}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "durable.json").write_text(json.dumps(document, indent=1) + "\n")
-    (args.out / "durable.md").write_text(markdown(document))
-    print(f"wrote {args.out / 'durable.json'} and {args.out / 'durable.md'}")
+    write_results(args.out, "durable", document, markdown(document))
 
 
 if __name__ == "__main__":

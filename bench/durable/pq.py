@@ -12,14 +12,13 @@ filter. Writes OUT/pq_collections.json and OUT/pq_collections.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
 from bench.datasets import DatasetSpec, resolve_spec_text
-from bench.durable.__main__ import run_job
+from bench.durable.__main__ import run_job, write_results
 from bench.machine import machine_info
 from bench.paths import REPO_ROOT
 
@@ -86,10 +85,7 @@ def main(argv: List[str] | None = None) -> None:
                 "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "command": "python -m bench.durable.pq " + " ".join(sys.argv[1:] if argv is None else argv),
                 "results": results}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pq_collections.json").write_text(json.dumps(document, indent=1) + "\n")
-    (args.out / "pq_collections.md").write_text(markdown(document))
-    print(f"wrote {args.out / 'pq_collections.json'} and {args.out / 'pq_collections.md'}")
+    write_results(args.out, "pq_collections", document, markdown(document))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,19 @@ VectorsView rows_for(const ProductQuantizer& pq, const py::array& rows, const ch
   return view;
 }
 
+// The vectors codes stand for, by `decode` (the caller's space) or
+// decode_rotated (the rotated space codes live in), without the GIL.
+py::array_t<float> decoded(const ProductQuantizer& self, const py::array& codes_array,
+                           void (ProductQuantizer::*decode)(const std::uint8_t*, std::size_t, float*) const) {
+  const Codes codes = code_matrix(self, codes_array);
+  const auto n = static_cast<std::size_t>(codes.shape(0));
+  py::array_t<float> out({n, self.dim()});
+  float* data = out.mutable_data();
+  py::gil_scoped_release release;
+  (self.*decode)(codes.data(), n, data);
+  return out;
+}
+
 std::shared_ptr<ProductQuantizer> load_pq(Source& source) {
   return std::shared_ptr<ProductQuantizer>(ProductQuantizer::load(source).release());
 }
@@ -57,7 +70,7 @@ void bind_pq(py::module_& m) {
       .def_property_readonly("trained", &ProductQuantizer::trained)
       .def_property_readonly("centroids",
                              [](const ProductQuantizer& self) {
-                               VECDB_REQUIRE(self.trained(), "the product quantizer is not trained yet: call train() first");
+                               self.require_trained();
                                py::array_t<float> out({self.m(), ProductQuantizer::kCentroids, self.sub_dim()});
                                std::copy(self.centroids().begin(), self.centroids().end(), out.mutable_data());
                                return out;
@@ -80,17 +93,9 @@ void bind_pq(py::module_& m) {
             self.set_rotation(static_cast<const float*>(view.data));
           },
           py::arg("rotation"))
-      .def(
-          "decode_rotated",
-          [](const ProductQuantizer& self, const py::array& codes_array) {
-            const Codes codes = code_matrix(self, codes_array);
-            VECDB_REQUIRE(self.trained(), "the product quantizer is not trained yet: call train() first");
-            const auto n = static_cast<std::size_t>(codes.shape(0));
-            py::array_t<float> out({n, self.dim()});
-            self.decode_rotated(codes.data(), n, out.mutable_data());
-            return out;
-          },
-          py::arg("codes"))
+      .def("decode_rotated", [](const ProductQuantizer& self, const py::array& codes) {
+             return decoded(self, codes, &ProductQuantizer::decode_rotated);
+           }, py::arg("codes"))
       .def(
           "train",
           [](ProductQuantizer& self, const py::array& rows, long long iterations, long long max_samples,
@@ -112,7 +117,6 @@ void bind_pq(py::module_& m) {
           "encode",
           [](const ProductQuantizer& self, const py::array& rows, int threads) {
             const VectorsView view = rows_for(self, rows, "vectors");
-            VECDB_REQUIRE(self.trained(), "the product quantizer is not trained yet: call train() first");
             Codes codes({view.n, self.m()});
             std::uint8_t* out = codes.mutable_data();
             const std::size_t n_threads = thread_count(threads);
@@ -123,26 +127,14 @@ void bind_pq(py::module_& m) {
             return codes;
           },
           py::arg("rows"), py::arg("threads"))
-      .def(
-          "decode",
-          [](const ProductQuantizer& self, const py::array& codes_array) {
-            const Codes codes = code_matrix(self, codes_array);
-            VECDB_REQUIRE(self.trained(), "the product quantizer is not trained yet: call train() first");
-            const auto n = static_cast<std::size_t>(codes.shape(0));
-            py::array_t<float> out({n, self.dim()});
-            float* data = out.mutable_data();
-            {
-              py::gil_scoped_release release;
-              self.decode(codes.data(), n, data);
-            }
-            return out;
-          },
-          py::arg("codes"))
+      .def("decode", [](const ProductQuantizer& self, const py::array& codes) {
+             return decoded(self, codes, &ProductQuantizer::decode);
+           }, py::arg("codes"))
       .def(
           "lookup_tables",
           [](const ProductQuantizer& self, const py::array& queries) {
             const VectorsView view = rows_for(self, queries, "queries");
-            VECDB_REQUIRE(self.trained(), "the product quantizer is not trained yet: call train() first");
+            self.require_trained();
             py::array_t<float> out({view.n, self.m(), ProductQuantizer::kCentroids});
             float* data = out.mutable_data();
             std::vector<float> prepared(self.dim());
@@ -159,7 +151,7 @@ void bind_pq(py::module_& m) {
              const py::object& allowed, int threads) {
             const VectorsView queries = rows_for(self, queries_array, "queries");
             const Codes codes = code_matrix(self, codes_array);
-            VECDB_REQUIRE(self.trained(), "the product quantizer is not trained yet: call train() first");
+            self.require_trained();
             const auto n = static_cast<std::size_t>(codes.shape(0));
             const BitsetView filter = bitset_view(allowed);
             const std::size_t width = result_width(k, n);

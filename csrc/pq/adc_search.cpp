@@ -20,19 +20,9 @@ void scan_rows(const float* table, std::size_t m, const std::uint8_t* codes, std
                float bias, float* out) {
   std::size_t i = 0;
   for (; i + 4 <= count; i += 4) {
-    const std::uint8_t* c0 = codes + (start + i) * m;
-    const std::uint8_t* c1 = c0 + m;
-    const std::uint8_t* c2 = c1 + m;
-    const std::uint8_t* c3 = c2 + m;
-    float a0 = bias, a1 = bias, a2 = bias, a3 = bias;
-    for (std::size_t j = 0; j < m; ++j) {
-      const float* t = table + j * kC;
-      a0 += t[c0[j]];
-      a1 += t[c1[j]];
-      a2 += t[c2[j]];
-      a3 += t[c3[j]];
-    }
-    out[i] = a0, out[i + 1] = a1, out[i + 2] = a2, out[i + 3] = a3;
+    const std::uint8_t* row = codes + (start + i) * m;
+    const std::uint8_t* four[4] = {row, row + m, row + 2 * m, row + 3 * m};
+    adc_distance4(table, m, four, bias, out + i);
   }
   for (; i < count; ++i) out[i] = adc_distance(table, m, codes + (start + i) * m, bias);
 }

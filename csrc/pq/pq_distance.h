@@ -36,19 +36,8 @@ class PqDistance final : public DistanceComputer {
   float to_query(std::uint32_t node) const override { return adc_distance(table_.data(), m_, row(node), bias_); }
 
   void to_query4(const std::uint32_t* nodes, float* out) const override {
-    const std::uint8_t* c0 = row(nodes[0]);
-    const std::uint8_t* c1 = row(nodes[1]);
-    const std::uint8_t* c2 = row(nodes[2]);
-    const std::uint8_t* c3 = row(nodes[3]);
-    float a0 = bias_, a1 = bias_, a2 = bias_, a3 = bias_;
-    for (std::size_t j = 0; j < m_; ++j) {
-      const float* t = table_.data() + j * ProductQuantizer::kCentroids;
-      a0 += t[c0[j]];
-      a1 += t[c1[j]];
-      a2 += t[c2[j]];
-      a3 += t[c3[j]];
-    }
-    out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+    const std::uint8_t* codes[4] = {row(nodes[0]), row(nodes[1]), row(nodes[2]), row(nodes[3])};
+    adc_distance4(table_.data(), m_, codes, bias_, out);
   }
 
   float between(std::uint32_t a, std::uint32_t b) const override {
