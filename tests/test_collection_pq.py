@@ -42,10 +42,10 @@ def test_exact_until_trained_then_reranked_codes(tmp_path, data, metric, index):
         assert col.stats()["quantization"]["trained"] is False
         early_truth, _ = vecdb.knn(base[:400], queries, k=10, metric=metric)
         assert recall(found_ids(col.search(queries, k=10)), early_truth) == 1.0  # exact
-        assert type(col._index).__name__ == "ExactLabelIndex"
+        assert type(col._indexes.main).__name__ == "ExactLabelIndex"
         col.upsert(list(range(400, 1200)), base[400:])  # crosses train_size
         stats = col.stats()
-        assert type(col._index).__name__ == "RerankingLabelIndex"  # codes, re-ranked from LMDB
+        assert type(col._indexes.main).__name__ == "RerankingLabelIndex"  # codes, re-ranked from LMDB
         assert stats["quantization"] == {"m": 8, "rerank": 50, "train_size": 500, "opq": False, "trained": True,
                                          "quantizer_version": 1}
         hits = col.search(queries, k=10, with_payload=False)
@@ -198,7 +198,7 @@ def test_training_failures_keep_the_collection_working(tmp_path, data, monkeypat
         assert recall(found_ids(col.search(queries, k=10)), truth) == 1.0  # still exact
         monkeypatch.setattr(vecdb.ProductQuantizer, "train", real_train)
         # A failure after training, while building the index, commits no codebooks.
-        monkeypatch.setattr("vecdb.collection.build_index", lambda *a: (_ for _ in ()).throw(MemoryError("build")))
+        monkeypatch.setattr("vecdb.collection.build_main_index", lambda *a: (_ for _ in ()).throw(MemoryError("build")))
         with pytest.raises(MemoryError):
             col.train_quantizer()
         assert col.stats()["quantization"]["quantizer_version"] == 0

@@ -36,7 +36,7 @@ def assert_index_agrees(col, sample: int = 500):
     if few) is found by its own vector."""
     stored = np.array(col._store_labels(), dtype=np.int64)
     assert col.stats()["index_count"] == col.count() == len(stored)
-    assert set(col._index.labels().tolist()) == set(stored.tolist())
+    assert set(col._indexes.main.labels().tolist()) == set(stored.tolist())
     if len(stored):
         chosen = stored[:: max(1, len(stored) // sample)]
         with col._environment.read() as txn:

@@ -329,3 +329,25 @@ def test_exact_search_pads_and_requires_a_filter():
     assert ids.tolist() == [-1, -1]
     with pytest.raises(InvalidArgumentError, match="needs allowed"):
         index.exact_search([1, 0], k=1, allowed=None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_rerank_ranks_candidates_exactly_by_stored_vectors(dtype, metric):
+    rng = np.random.default_rng(11)
+    base, queries = rng.standard_normal((500, 20)).astype(np.float32), rng.standard_normal((7, 20)).astype(np.float32)
+    index = vecdb.HNSWIndex(20, metric=metric, M=8, ef_construction=40, dtype=dtype)
+    index.add(base, ids=np.arange(500) * 2)  # even ids only
+    candidates = np.stack([rng.choice(1000, 60, replace=False) for _ in range(7)])
+    candidates[:, 0] = -1
+    ids, distances = index.rerank(queries, candidates, 10)
+    stored = np.where((candidates >= 0) & (candidates % 2 == 0), candidates // 2, -1)
+    expected_rows, expected = vecdb.rerank(queries, stored, base, 10, metric=metric)
+    np.testing.assert_array_equal(ids, np.where(expected_rows >= 0, expected_rows * 2, -1))
+    np.testing.assert_allclose(distances, expected, rtol=2e-3 if dtype == "float16" else 1e-5, atol=1e-3)
+    single_ids, _ = index.rerank(queries[0], candidates[0], 3)
+    np.testing.assert_array_equal(single_ids, ids[0, :3])
+    with pytest.raises(vecdb.errors.DimensionMismatchError):
+        index.rerank(queries, candidates[:3], 10)
+    with pytest.raises(vecdb.errors.InvalidDTypeError):
+        index.rerank(queries, candidates.astype(np.float32), 10)

@@ -268,6 +268,43 @@ class TestConcurrency:
         assert not np.isin(ids, deleted).any()
         assert len(index) == 3000 - len(deleted)
 
+    def test_rerank_while_adding_deleting_and_compacting(self, data):
+        base, queries = data
+        rng = np.random.default_rng(6)
+        index = vecdb.HNSWIndex(24, metric="l2", M=8, ef_construction=40)
+        index.add(base[:1500])
+        candidates = np.stack([rng.permutation(3000)[:100] for _ in range(6)])
+        errors = []
+        done = threading.Event()
+
+        def writer():
+            try:
+                for start in range(1500, 3000, 300):
+                    index.add(base[start:start + 300])
+                    index.delete(np.arange(start - 1500, start - 1350))
+                    index.compact()
+            finally:
+                done.set()
+
+        def reader():
+            try:
+                while not done.is_set():
+                    ids, dists = index.rerank(queries[:6], candidates, 10)
+                    for row, row_dists, allowed in zip(ids, dists, candidates):
+                        kept = row[row >= 0]
+                        assert np.isin(kept, allowed).all() and len(set(kept.tolist())) == len(kept)
+                        assert np.all(np.diff(row_dists[row >= 0]) >= 0)
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+
+        run_together([writer, reader, reader])
+        assert errors == []
+        ids, dists = index.rerank(queries[:6], candidates, 10)
+        present = index.ids()
+        expected = vecdb.rerank(queries[:6], np.where(np.isin(candidates, present), candidates, -1), base, 10,
+                                metric="l2")
+        np.testing.assert_array_equal(ids, expected[0])
+
 
 def run_together(functions):
     threads = [threading.Thread(target=f) for f in functions]

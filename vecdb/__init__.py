@@ -9,7 +9,9 @@ Start with :func:`open`::
 
 Underneath, usable on their own:
 
-- :class:`Database`, :class:`Collection`: durable collections on LMDB;
+- :class:`Database`, :class:`Collection`: durable collections on LMDB,
+  searched through a query planner (:mod:`vecdb.plans`, :class:`Explanation`,
+  :class:`TuneReport`) with Matryoshka prefix indexes (``mrl_dims``);
 - :class:`FlatIndex` and :func:`knn`: exact nearest-neighbour search
   (the reference every approximate index is measured against);
 - :class:`HNSWIndex`: approximate search on an HNSW graph;
@@ -19,22 +21,25 @@ Underneath, usable on their own:
 - :func:`cpu_features`, :func:`set_simd_level`: which kernels run.
 """
 
-from vecdb import errors
+from vecdb import errors, plans
 from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, Flat
 from vecdb.database import Database, open
+from vecdb.explain import Explanation
 from vecdb.flat import FlatIndex, knn, pairwise_distances
 from vecdb.hnsw import HNSWIndex
 from vecdb.metrics import METRICS
 from vecdb.pq import ProductQuantizer, rerank
 from vecdb.records import Hit, Record
 from vecdb.simd import cpu_features, set_simd_level, simd_level, simd_levels
+from vecdb.tuning import TuneReport
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Collection",
     "Database",
+    "Explanation",
     "Flat",
     "FlatIndex",
     "HNSW",
@@ -44,11 +49,13 @@ __all__ = [
     "PQ",
     "ProductQuantizer",
     "Record",
+    "TuneReport",
     "cpu_features",
     "errors",
     "knn",
     "open",
     "pairwise_distances",
+    "plans",
     "rerank",
     "set_simd_level",
     "simd_level",

@@ -211,3 +211,20 @@ def as_ids(ids: Any, what: str = "ids") -> np.ndarray:
     if array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
         raise InvalidArgumentError(f"{what} must be below 2^63")
     return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def candidate_ids(candidates: Any, n_queries: int) -> np.ndarray:
+    """Re-rank candidates as a contiguous ``(n_queries, r)`` int64 array."""
+    try:
+        array = np.atleast_2d(np.asarray(candidates))
+    except ValueError:
+        raise InvalidArgumentError("candidates must be a rectangular (queries, r) array of ids") from None
+    if array.dtype.kind not in "iu" and array.size:
+        raise InvalidDTypeError(f"candidates must be integer ids, got {array.dtype}")
+    if array.ndim != 2:
+        raise DimensionMismatchError(f"candidates must be a 2-D (queries, r) array, got {array.ndim}-D")
+    if array.shape[0] != n_queries:
+        raise DimensionMismatchError(f"got candidates for {array.shape[0]} queries, expected {n_queries}")
+    if array.dtype.kind == "u" and array.size and int(array.max()) >= 2**63:
+        raise InvalidArgumentError(f"candidate id {int(array.max())} is out of range")
+    return np.ascontiguousarray(array, dtype=np.int64)

@@ -16,6 +16,7 @@ Guarantees:
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
@@ -25,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from vecdb._arrays import as_matrix, check_k, positive_int
-from vecdb.config import PQ, CollectionConfig, IndexSpec
+from vecdb.config import HNSW, PQ, CollectionConfig, Flat, IndexSpec
 from vecdb.errors import (
     CollectionNotFoundError,
     DuplicateIdError,
@@ -33,26 +34,31 @@ from vecdb.errors import (
     InvalidDTypeError,
     ReadOnlyError,
 )
+from vecdb.explain import Explanation, Stage
 from vecdb.filter_eval import FilterEvaluator
 from vecdb.filters import Filter, parse_filter
-from vecdb.index_loader import LoadedIndex, build_index, catch_up_or_reload, load_label_index, save_snapshot
-from vecdb.label_index import LabelIndex
+from vecdb.index_loader import (
+    LoadedIndex,
+    build_main_index,
+    build_prefix_indexes,
+    catch_up_or_reload,
+    load_indexes,
+    save_snapshots,
+)
 from vecdb.payloads import encode_payloads
+from vecdb.plan_executor import StageTimes, execute
+from vecdb.planner import Choice, SearchShape, choose, stages
+from vecdb.plans import Plan, check_plan, plan_from_dict, plan_to_dict
 from vecdb.pq import CENTROIDS, ProductQuantizer
+from vecdb.prefix_index import IndexSet
+from vecdb.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
 from vecdb.records import Hit, Record, UserId
 from vecdb.storage.collection_store import CollectionStore, read_config, write_config
 from vecdb.storage.environment import Environment
 from vecdb.storage.keys import check_user_id, user_id_from_key, user_id_key
 from vecdb.storage.payload_index import check_field, check_kind
+from vecdb.tuning import TuneReport, tune_collection
 
-# A filter that leaves at most this many points, or this share of the
-# collection, is answered by an exact scan of those points in place: cheaper
-# than a graph search, which must walk through ~1/share times more nodes than
-# it keeps, and exact. (Measured on 50k x 384: the scan of a 10% filter runs
-# several times faster than the filtered graph search.) The query planner
-# will refine this rule.
-EXACT_FILTER_MIN = 2048
-EXACT_FILTER_SHARE = 0.2
 # Snapshot the graph once SNAPSHOT_MIN_CHANGES points changed since the last
 # snapshot, or SNAPSHOT_SHARE of the collection if that is more: reopening
 # after a crash replays at most that many changes, and snapshot writing stays
@@ -78,7 +84,7 @@ class Collection:
         self._filter_cache: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
         self._filter_cache_lock = threading.Lock()
         self._dropped = False
-        self._adopt(load_label_index(environment, folder, self._store, config))
+        self._adopt(load_indexes(environment, folder, self._store))
 
     # ---- description ----
 
@@ -143,15 +149,23 @@ class Collection:
         with self._write_lock:
             config, labels = self._environment.write(
                 lambda txn: self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs))
-            self._index.add(labels, matrix)
+            self._indexes.add(labels, matrix)
             self._after_write(config, len(labels))
             pq = config.pq
-            if pq is not None and config.quantizer_version == 0 and len(self._index) >= pq.train_size:
+            if pq is not None and config.quantizer_version == 0 and len(self._indexes) >= pq.train_size:
                 try:
                     self._train_quantizer(pq)
                 except Exception as exc:  # the batch is committed: report, search exactly, retry next time
                     warnings.warn(f"collection {self.name!r}: training the PQ codebooks failed ({exc}); "
                                   "searching exactly until the next upsert tries again", RuntimeWarning, stacklevel=2)
+            if (config.rotate and not self._indexes.prefixes
+                    and len(self._indexes) >= rotation_train_size(self.dim)):
+                try:
+                    self._learn_rotation()
+                except Exception as exc:  # the batch is committed: report, search in full, retry next time
+                    warnings.warn(f"collection {self.name!r}: learning the PCA rotation failed ({exc}); searching "
+                                  "without prefix indexes until the next upsert tries again",
+                                  RuntimeWarning, stacklevel=2)
 
     def train_quantizer(self) -> None:
         """Train the PQ codebooks again on the collection's current vectors
@@ -184,7 +198,8 @@ class Collection:
         # come in between: this thread holds the write lock, this process the
         # writer lock.)
         version = config.quantizer_version + 1
-        loaded = build_index(self._environment, self._store, replace(config, quantizer_version=version), quantizer)
+        main, _ = build_main_index(self._environment, self._store, replace(config, quantizer_version=version),
+                                   quantizer)
 
         def body(txn):
             config = read_config(txn, self.name)
@@ -194,7 +209,48 @@ class Collection:
             return config
 
         self._config = self._environment.write(body)
-        self._adopt(loaded)
+        indexes = self._indexes
+        self._indexes = IndexSet(main, indexes.prefixes, indexes.rotation_version)
+        self._changes_since_snapshot = len(main)
+        self._snapshot_if_useful()
+
+    def learn_rotation(self) -> None:
+        """Learn the PCA rotation of a ``rotate="pca"`` collection again from
+        its current vectors and rebuild its prefix indexes with it (done on
+        its own once, when the collection first holds enough vectors; learn
+        again after the data has drifted). Durable when it returns."""
+        self._check_live()
+        if self._config.rotate is None:
+            raise InvalidArgumentError(f"collection {self.name!r} has no rotation (create it with mrl_dims=[...], "
+                                       "rotate='pca')")
+        if not self._environment.writable:
+            raise ReadOnlyError("the database was opened read-only; learn_rotation writes the rotation")
+        with self._write_lock:
+            self._learn_rotation()
+
+    def _learn_rotation(self) -> None:
+        with self._environment.read() as txn:
+            config = read_config(txn, self.name)
+            count = self._store.count(txn)
+            if count < self.dim:
+                raise InvalidArgumentError(f"learning a rotation of {self.dim} dimensions needs at least {self.dim} "
+                                           f"vectors; collection {self.name!r} has {count}")
+            sample = self._store.sample_vectors(txn, self.dim, MAX_SAMPLES, seed=config.rotation_version)
+        rotation = learn_pca_rotation(sample, self.metric)
+        # New prefix indexes first, the rotation committed after (as for codebooks).
+        version = config.rotation_version + 1
+        prefixes, _ = build_prefix_indexes(self._environment, self._store, config, rotation)
+
+        def body(txn):
+            config = read_config(txn, self.name)
+            config.rotation_version = version
+            self._store.put_rotation(txn, rotation_to_bytes(rotation))
+            write_config(txn, config)
+            return config
+
+        self._config = self._environment.write(body)
+        self._indexes = IndexSet(self._indexes.main, prefixes, version)
+        self._changes_since_snapshot = len(self._indexes)
         self._snapshot_if_useful()
 
     def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
@@ -212,9 +268,9 @@ class Collection:
                     labels = np.union1d(labels, np.flatnonzero(self._matching(txn, node, stored_only=True)))
             if not len(labels):
                 return 0
-            # Out of the index first, so no search returns a point whose
+            # Out of the indexes first, so no search returns a point whose
             # record is going; put back if the transaction fails.
-            self._index.delete(labels)
+            self._indexes.delete(labels)
             try:
                 config, deleted = self._environment.write(lambda txn: self._store.delete(txn, labels))
             except BaseException:
@@ -228,8 +284,8 @@ class Collection:
             stored = [(int(label), self._store.vector_of(txn, int(label))) for label in labels]
         present = [(label, vector) for label, vector in stored if vector is not None]
         if present:
-            self._index.add(np.array([label for label, _ in present], dtype=np.int64),
-                            np.stack([vector for _, vector in present]))
+            self._indexes.add(np.array([label for label, _ in present], dtype=np.int64),
+                              np.stack([vector for _, vector in present]))
 
     def create_payload_index(self, field: str, kind: str) -> None:
         """Index a payload field (``kind``: ``"keyword"``, ``"integer"``,
@@ -276,7 +332,7 @@ class Collection:
         how many deleted points' room was reclaimed."""
         self._check_live()
         with self._write_lock:
-            reclaimed = self._index.compact()
+            reclaimed = self._indexes.compact()
             if reclaimed and self._environment.writable:
                 self._snapshot()
         return reclaimed
@@ -290,6 +346,8 @@ class Collection:
         *,
         filter: Optional[Dict[str, Any]] = None,
         ef: Optional[int] = None,
+        dims: Optional[int] = None,
+        plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
     ) -> Union[List[Hit], List[List[Hit]]]:
@@ -298,40 +356,154 @@ class Collection:
 
         A 1-D query returns a list of :class:`Hit`; a 2-D batch returns one
         list per query. Fewer than ``k`` hits come back when fewer points
-        exist or match. ``ef`` trades speed for recall on HNSW collections
-        (default: the collection's ``ef_search``).
+        exist or match. The query planner picks how to search (see
+        :meth:`explain`); these override it:
+
+        Args:
+            ef: beam width of graph searches (default: the collection's
+                ``ef_search``): higher is more accurate and slower.
+            dims: search only the index of this prefix size (one of the
+                collection's ``mrl_dims``): fastest, scores are the prefix's.
+            plan: force a plan: ``vecdb.plans.Scan()``, ``Graph(ef=...)``,
+                ``Funnel(dims=..., candidates=...)``, ``Prefix(dims=...)``.
         """
         self._check_live()
+        queries, single, k, ef, node = self._check_search(query, k, ef, filter)
+        dims, plan = _check_overrides(dims, plan)
+        for attempt in range(_SEARCH_ATTEMPTS):
+            indexes = self._indexes
+            allowed = self._allowed(node)
+            choice = self._choose(indexes, k, allowed, ef, dims, plan)
+            labels, distances = self._run(choice, indexes, queries, k, ef, allowed, None)
+            hits, complete = self._hits(labels, distances, with_payload, with_vector)
+            # A point deleted between the index's answer and the record fetch
+            # leaves a hole: search again (the indexes have caught up by then).
+            if complete:
+                break
+        return hits[0] if single else hits
+
+    def explain(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: Optional[Dict[str, Any]] = None,
+        ef: Optional[int] = None,
+        dims: Optional[int] = None,
+        plan: Optional[Union[Plan, Dict[str, Any]]] = None,
+        execute: bool = False,
+    ) -> Explanation:
+        """The plan :meth:`search` would run with these arguments: its
+        stages, estimated cost, why it was chosen, the alternatives and the
+        estimates behind it (points, how many the filter allows). With
+        ``execute=True`` the search runs too, and each stage reports its
+        measured time and output size (per query). ``print()`` it to read it.
+        """
+        self._check_live()
+        queries, _, k, ef, node = self._check_search(query, k, ef, filter)
+        dims, plan = _check_overrides(dims, plan)
+        start = time.perf_counter()
+        indexes = self._indexes
+        allowed = self._allowed(node)
+        choice = self._choose(indexes, k, allowed, ef, dims, plan)
+        shape = self._shape(indexes)
+        planned = stages(choice.plan, shape, k, choice.estimates["selectivity"], ef)
+        explanation = Explanation(plan=choice.plan, description=choice.plan.describe(k), reason=choice.reason,
+                                  estimated_us=choice.cost_us, estimates=choice.estimates,
+                                  alternatives=choice.alternatives,
+                                  stages=[Stage(text, cost) for text, cost in planned])
+        if execute:
+            times: StageTimes = []
+            self._run(choice, indexes, queries, k, ef, allowed, times)
+            explanation.total_us = 1e6 * (time.perf_counter() - start) / queries.shape[0]
+            explanation.executed = True
+            for stage, (seconds, results) in zip(explanation.stages, times):
+                stage.actual_us, stage.results = 1e6 * seconds / queries.shape[0], results
+        return explanation
+
+    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
+        """Find the cheapest plan whose recall@k reaches ``target_recall`` and
+        make it the collection's default for unfiltered searches (stored
+        with the collection; filtered searches still weigh it against a scan).
+
+        Samples ``queries`` stored vectors as pseudo-queries (or takes a
+        ``(n, dim)`` array of real queries: better, since stored points are
+        easier to find than new ones), finds their exact neighbours (a
+        stored query's own point left out), measures the recall and latency
+        of candidate plans (graph ``ef``; funnel prefix size and candidates)
+        and keeps the one with the lowest estimated cost among those
+        meeting the target, checked again on held-out queries (a second
+        sample, or the other half of the array). The same data and seed
+        give the same plan.
+        """
+        self._check_live()
+        if not self._environment.writable:
+            raise ReadOnlyError("the database was opened read-only; tune stores the chosen plan")
+        with self._write_lock:
+            indexes = self._indexes
+            report = tune_collection(self._environment, self._store, indexes, self._shape(indexes), self.dim,
+                                     self.metric, target_recall, check_k(k), self._tuning_queries(queries),
+                                     int(seed))
+
+            def body(txn):
+                config = read_config(txn, self.name)
+                config.default_plan = plan_to_dict(report.plan)
+                write_config(txn, config)
+                return config
+
+            self._config = self._environment.write(body)
+        return report
+
+    def _tuning_queries(self, queries: Any) -> Union[int, np.ndarray]:
+        if isinstance(queries, (int, np.integer)) and not isinstance(queries, bool):
+            return positive_int(queries, "queries")
+        matrix, _ = as_matrix(queries, "float32", self.dim, "queries")
+        _check_finite(matrix, "queries")
+        return matrix
+
+    def _check_search(self, query: Any, k: int, ef: Optional[int],
+                      filter: Optional[Dict[str, Any]]) -> Tuple[np.ndarray, bool, int, Optional[int], Optional[Filter]]:
         k = check_k(k)
         if ef is not None:
             ef = positive_int(ef, "ef")
         queries, single = as_matrix(query, "float32", self.dim, "query")
         _check_finite(queries, "query")
-        node = None if filter is None else parse_filter(filter)
-        for attempt in range(_SEARCH_ATTEMPTS):
-            index = self._index
-            if node is None:
-                labels, distances = index.search(queries, k, ef, None)
-            else:
-                with self._environment.read() as txn:
-                    allowed = self._matching(txn, node, stored_only=False)
-                labels, distances = self._filtered_search(index, queries, k, ef, allowed)
-            hits, complete = self._hits(labels, distances, with_payload, with_vector)
-            # A point deleted between the index's answer and the record fetch
-            # leaves a hole: search again (the index has caught up by then).
-            if complete:
-                break
-        return hits[0] if single else hits
+        return queries, single, k, ef, None if filter is None else parse_filter(filter)
 
-    def _filtered_search(self, index: LabelIndex, queries: np.ndarray, k: int, ef: Optional[int],
-                         allowed: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        candidates = int(np.count_nonzero(allowed))
-        if candidates == 0:
+    def _allowed(self, node: Optional[Filter]) -> Optional[np.ndarray]:
+        if node is None:
+            return None
+        with self._environment.read() as txn:
+            return self._matching(txn, node, stored_only=False)
+
+    def _shape(self, indexes: IndexSet) -> SearchShape:
+        config = self._config
+        spec = config.index_spec
+        pq = config.pq if indexes.main.kind.startswith("pq") else None
+        missing = ""
+        if config.mrl_dims and not indexes.prefixes:
+            missing = (f"the PCA rotation is learned once the collection holds {rotation_train_size(self.dim):,} "
+                       f"vectors (it has {len(indexes):,})")
+        return SearchShape(
+            count=len(indexes), dim=self.dim, main_kind=indexes.main.kind,
+            ef_search=spec.ef_search if isinstance(spec, HNSW) else 0,
+            prefix_dims=tuple(sorted(indexes.prefixes)), prefix_kind="exact" if isinstance(spec, Flat) else "graph",
+            pq_m=pq.m if pq else 0, pq_rerank=pq.rerank if pq else 0,
+            default_plan=None if config.default_plan is None else plan_from_dict(config.default_plan),
+            prefixes_missing=missing)
+
+    def _choose(self, indexes: IndexSet, k: int, allowed: Optional[np.ndarray], ef: Optional[int],
+                dims: Optional[int], plan: Optional[Plan]) -> Choice:
+        count = None if allowed is None else int(np.count_nonzero(allowed))
+        return choose(self._shape(indexes), k, allowed=count, ef=ef, dims=dims, plan=plan)
+
+    @staticmethod
+    def _run(choice: Choice, indexes: IndexSet, queries: np.ndarray, k: int, ef: Optional[int],
+             allowed: Optional[np.ndarray], times: Optional[StageTimes]) -> Tuple[np.ndarray, np.ndarray]:
+        if allowed is not None and choice.estimates["allowed"] == 0:
             empty = np.zeros((queries.shape[0], 0))
             return empty.astype(np.int64), empty.astype(np.float32)
-        if candidates <= max(EXACT_FILTER_MIN, EXACT_FILTER_SHARE * len(index)):
-            return index.exact_search(queries, k, allowed)
-        return index.search(queries, k, ef, allowed)
+        return execute(choice.plan, indexes, queries, k, ef, allowed, times)
 
     def _hits(self, labels: np.ndarray, distances: np.ndarray, with_payload: bool,
               with_vector: bool) -> Tuple[List[List[Hit]], bool]:
@@ -415,13 +587,19 @@ class Collection:
         with self._environment.read() as txn:
             config = read_config(txn, self.name)
             count = self._store.count(txn)
+        indexes = self._indexes
+        mrl = None if not config.mrl_dims else {
+            "dims": list(config.mrl_dims), "rotate": config.rotate, "rotation_trained": config.rotation_version > 0,
+            "rotation_version": config.rotation_version,
+            "prefix_memory_bytes": {dims: prefix.memory_bytes() for dims, prefix in indexes.prefixes.items()}}
         pq = config.pq
         quantization = None if pq is None else {"m": pq.m, "rerank": pq.rerank, "train_size": pq.train_size,
                                                 "opq": pq.opq, "trained": config.quantizer_version > 0,
                                                 "quantizer_version": config.quantizer_version}
         return {"name": self.name, "count": count, "dim": self.dim, "metric": self.metric,
-                "index": type(self.index).__name__, "quantization": quantization, "index_count": len(self._index),
-                "index_memory_bytes": self._index.memory_bytes(), "sequence": config.sequence,
+                "index": type(self.index).__name__, "quantization": quantization, "mrl": mrl,
+                "default_plan": config.default_plan, "index_count": len(indexes),
+                "index_memory_bytes": indexes.main.memory_bytes(), "sequence": config.sequence,
                 "index_sequence": self._sequence, "index_source": self._index_source,
                 "payload_indexes": dict(config.payload_indexes)}
 
@@ -476,19 +654,19 @@ class Collection:
         self._config = config
         self._sequence = config.sequence
         self._changes_since_snapshot += changed
-        if self._changes_since_snapshot >= max(SNAPSHOT_MIN_CHANGES, SNAPSHOT_SHARE * len(self._index)):
+        if self._changes_since_snapshot >= max(SNAPSHOT_MIN_CHANGES, SNAPSHOT_SHARE * len(self._indexes)):
             self._snapshot_if_useful()
 
     def _snapshot_if_useful(self) -> None:
-        if self._index.snapshots and self._changes_since_snapshot:
+        if self._indexes.snapshots and self._changes_since_snapshot:
             self._snapshot()
 
     def _snapshot(self) -> None:
-        save_snapshot(self._environment, self._folder, self._store, self._config, self._index, self._sequence)
+        save_snapshots(self._environment, self._folder, self._store, self._config, self._indexes, self._sequence)
         self._changes_since_snapshot = 0
 
     def _adopt(self, loaded: LoadedIndex) -> None:
-        self._index, self._sequence = loaded.index, loaded.sequence
+        self._indexes, self._sequence = loaded.indexes, loaded.sequence
         self._changes_since_snapshot = loaded.unsaved
         self._index_source = loaded.source
 
@@ -508,10 +686,14 @@ class Collection:
         """Catch up with writes committed by another process since this
         handle's index was loaded."""
         with self._write_lock:
-            self._adopt(catch_up_or_reload(self._environment, self._folder, self._store, self._index,
+            self._adopt(catch_up_or_reload(self._environment, self._folder, self._store, self._indexes,
                                            self._sequence))
             with self._environment.read() as txn:
                 self._config = read_config(txn, self.name)
+
+
+def _check_overrides(dims: Any, plan: Any) -> Tuple[Optional[int], Optional[Plan]]:
+    return (None if dims is None else positive_int(dims, "dims")), (None if plan is None else check_plan(plan))
 
 
 def _check_finite(matrix: np.ndarray, what: str = "vectors") -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from vecdb._arrays import positive_int
 from vecdb.errors import InvalidArgumentError
 from vecdb.metrics import parse_metric
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+MAX_PREFIXES = 8  # each prefix is one more index to keep in RAM and update on every write
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,34 @@ def index_from_dict(data: Dict[str, Any]) -> IndexSpec:
     return HNSW(**data) if kind == "hnsw" else Flat()
 
 
+def check_mrl_dims(mrl_dims: Any, dim: int) -> List[int]:
+    """Prefix sizes: distinct integers in [1, dim), returned sorted."""
+    if mrl_dims is None:
+        return []
+    if isinstance(mrl_dims, (str, bytes)) or not hasattr(mrl_dims, "__iter__"):
+        raise InvalidArgumentError(f"mrl_dims must be a list of prefix sizes, e.g. [64, 128], got {mrl_dims!r}")
+    sizes = [positive_int(size, "mrl_dims entry") for size in mrl_dims]
+    for size in sizes:
+        if size >= dim:
+            raise InvalidArgumentError(f"mrl_dims entry {size} must be below the dimension {dim} "
+                                       "(the full dimension is always indexed)")
+    if len(set(sizes)) != len(sizes):
+        raise InvalidArgumentError(f"mrl_dims has repeated sizes: {sizes}")
+    if len(sizes) > MAX_PREFIXES:
+        raise InvalidArgumentError(f"mrl_dims may list at most {MAX_PREFIXES} prefix sizes, got {len(sizes)}")
+    return sorted(sizes)
+
+
+def check_rotate(rotate: Any, mrl_dims: Any) -> Optional[str]:
+    if rotate is None:
+        return None
+    if rotate != "pca":
+        raise InvalidArgumentError(f"rotate must be None or 'pca', got {rotate!r}")
+    if not mrl_dims:
+        raise InvalidArgumentError("rotate='pca' needs mrl_dims (the rotation only serves the prefix indexes)")
+    return rotate
+
+
 def check_collection_name(name: Any) -> str:
     """Collection names are 1-128 letters, digits, ``-`` or ``_`` (they name
     files, so no separators, dots or ``..``)."""
@@ -139,10 +168,14 @@ class CollectionConfig:
     log_start: int = 1  # oldest sequence still in the change log
     quantization: Optional[Dict[str, Any]] = None  # PQ settings, if any
     quantizer_version: int = 0  # codebooks trained so far (0: searching exactly)
+    mrl_dims: List[int] = field(default_factory=list)  # prefix sizes with an index each
+    rotate: Optional[str] = None  # "pca": prefixes of the PCA-rotated vectors
+    rotation_version: int = 0  # rotations learned so far (0: none yet)
+    default_plan: Optional[Dict[str, Any]] = None  # set by Collection.tune()
 
     @classmethod
     def new(cls, name: str, key: str, dim: Any, metric: Any, index: Any,
-            quantization: Any = None) -> "CollectionConfig":
+            quantization: Any = None, mrl_dims: Any = None, rotate: Any = None) -> "CollectionConfig":
         if not isinstance(index, (HNSW, Flat)):
             raise InvalidArgumentError(f"index must be vecdb.HNSW(...) or vecdb.Flat(), got {index!r}")
         if quantization is not None and not isinstance(quantization, PQ):
@@ -151,11 +184,18 @@ class CollectionConfig:
         if dim > 32768:
             raise InvalidArgumentError(f"dim must be at most 32768, got {dim}")
         return cls(name=name, key=key, dim=dim, metric=parse_metric(metric), index=index_to_dict(index),
-                   quantization=None if quantization is None else asdict(quantization.for_dim(dim)))
+                   quantization=None if quantization is None else asdict(quantization.for_dim(dim)),
+                   mrl_dims=check_mrl_dims(mrl_dims, dim), rotate=check_rotate(rotate, mrl_dims))
 
     @property
     def index_spec(self) -> IndexSpec:
         return index_from_dict(self.index)
+
+    @property
+    def prefixes_ready(self) -> bool:
+        """Whether the prefix indexes exist (with ``rotate="pca"``, only once
+        the rotation is learned)."""
+        return bool(self.mrl_dims) and (self.rotate is None or self.rotation_version > 0)
 
     @property
     def pq(self) -> Optional[PQ]:

@@ -16,12 +16,12 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
 from vecdb.errors import CollectionExistsError, CollectionNotFoundError, InvalidArgumentError
-from vecdb.snapshot import remove_abandoned_snapshots, snapshot_path
+from vecdb.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
 from vecdb.storage.collection_store import (
     config_key,
     database_names,
@@ -64,6 +64,8 @@ class Database:
         *,
         index: Optional[IndexSpec] = None,
         quantization: Optional[PQ] = None,
+        mrl_dims: Optional[Sequence[int]] = None,
+        rotate: Optional[str] = None,
         exist_ok: bool = False,
     ) -> Collection:
         """Create a collection of ``dim``-dimensional vectors.
@@ -78,11 +80,20 @@ class Database:
                 memory instead of vectors (16-32x less RAM), re-ranking each
                 search's shortlist with the full vectors from disk; trained
                 automatically once the collection holds ``train_size`` vectors.
+            mrl_dims: prefix sizes (each below ``dim``), e.g. ``[64, 128]``, for
+                embeddings trained with Matryoshka representation learning
+                (OpenAI text-embedding-3, Nomic, ...): an index over each
+                prefix gives cheap shortlists that searches re-rank at full
+                dimension (see :meth:`Collection.explain`).
+            rotate: ``"pca"`` for models without MRL training: once the
+                collection holds ``max(1024, 2 * dim)`` vectors a PCA rotation
+                is learned and the prefixes are taken from rotated vectors.
             exist_ok: return the existing collection instead of raising
                 CollectionExistsError (its settings must then match).
         """
         name = check_collection_name(name)
-        config = CollectionConfig.new(name, secrets.token_hex(8), dim, metric, index or HNSW(), quantization)
+        config = CollectionConfig.new(name, secrets.token_hex(8), dim, metric, index or HNSW(), quantization,
+                                      mrl_dims, rotate)
 
         def body(txn):
             if txn.get(config_key(name)) is not None:
@@ -95,20 +106,18 @@ class Database:
         if existing is not None:
             if not exist_ok:
                 raise CollectionExistsError(f"collection {name!r} already exists")
-            if ((existing.dim, existing.metric, existing.index, existing.quantization)
-                    != (config.dim, config.metric, config.index, config.quantization)):
-                raise InvalidArgumentError(
-                    f"collection {name!r} exists with dim={existing.dim}, metric={existing.metric!r}, "
-                    f"index={existing.index_spec}, quantization={existing.pq}; asked for dim={config.dim}, "
-                    f"metric={config.metric!r}, index={config.index_spec}, quantization={config.pq}"
-                )
+            if _settings(existing) != _settings(config):
+                raise InvalidArgumentError(f"collection {name!r} exists with {_describe(existing)}; "
+                                           f"asked for {_describe(config)}")
         return self.get_collection(name)
 
     def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
-                                 index: Optional[IndexSpec] = None,
-                                 quantization: Optional[PQ] = None) -> Collection:
+                                 index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
+                                 mrl_dims: Optional[Sequence[int]] = None,
+                                 rotate: Optional[str] = None) -> Collection:
         """:meth:`create_collection` with ``exist_ok=True``."""
-        return self.create_collection(name, dim, metric, index=index, quantization=quantization, exist_ok=True)
+        return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
+                                      rotate=rotate, exist_ok=True)
 
     def get_collection(self, name: str) -> Collection:
         """An existing collection (its index is loaded on first use)."""
@@ -149,9 +158,8 @@ class Database:
             self._environment.write(body)
             for database_name in database_names(config.key):
                 self._environment.forget_database(database_name)
-            snapshot = snapshot_path(self.path, config.key)
-            if snapshot.exists():
-                snapshot.unlink()
+            for snapshot in collection_snapshot_paths(self.path, config.key):
+                snapshot.unlink(missing_ok=True)
 
     def compact(self) -> int:
         """Rewrite the LMDB file without the space deleted points and dropped
@@ -196,3 +204,12 @@ def open(path: Union[str, os.PathLike], *, read_only: bool = False) -> Database:
     for writing (open it ``read_only=True`` to read alongside).
     """
     return Database(path, read_only=read_only)
+
+
+def _settings(config: CollectionConfig) -> Tuple[Any, ...]:
+    return config.dim, config.metric, config.index, config.quantization, config.mrl_dims, config.rotate
+
+
+def _describe(config: CollectionConfig) -> str:
+    return (f"dim={config.dim}, metric={config.metric!r}, index={config.index_spec}, quantization={config.pq}, "
+            f"mrl_dims={config.mrl_dims}, rotate={config.rotate!r}")

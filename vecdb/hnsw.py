@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, Dict, Optional, Union
 import numpy as np
 
 from vecdb import _core
-from vecdb._arrays import as_ids, as_matrix, check_k, check_threads, id_filter_bitset, parse_dtype, positive_int
+from vecdb._arrays import as_ids, as_matrix, candidate_ids, check_k, check_threads, id_filter_bitset, parse_dtype, positive_int
 from vecdb._files import write_atomically
 from vecdb._native_index import NativeIndex
 from vecdb.errors import CorruptIndexError, InvalidArgumentError, InvalidDTypeError, NotFoundError
@@ -202,6 +202,21 @@ class HNSWIndex(NativeIndex):
             raise InvalidArgumentError("exact_search needs allowed= (a boolean mask or ids)")
         result = self._native.exact_search(matrix, k, words, check_threads(threads))
         return unwrap_single(result, single)
+
+    def rerank(self, queries: Any, candidates: Any, k: int = 10, *, threads: Optional[int] = None) -> SearchResult:
+        """Exact k nearest of each query among its candidate ids, by the
+        vectors stored here: the second stage of a search whose shortlist
+        came from elsewhere (e.g. an index over a prefix of the dimensions).
+
+        Args:
+            queries: ``(m, dim)`` array or one ``(dim,)`` vector.
+            candidates: ``(m, r)`` ids per query, distinct per query; ``-1``
+                entries and ids not in the index are skipped.
+        """
+        k = check_k(k)
+        matrix, single = as_matrix(queries, "float32", self.dim, "queries")
+        ids = candidate_ids(candidates, matrix.shape[0])
+        return unwrap_single(self._native.rerank(matrix, ids, k, check_threads(threads)), single)
 
     def count(self, allowed: Any = None) -> int:
         """Number of vectors a search with this ``allowed`` filter could

@@ -1,24 +1,28 @@
-"""Bringing a collection's in-memory index up to date with LMDB.
+"""Bringing a collection's in-memory indexes up to date with LMDB.
 
-On open: load the snapshot, then replay the labels the change log lists
-after the snapshot's sequence (re-adding their current vectors, deleting
-the ones that are gone). A missing, corrupt or too-old snapshot (the log no
-longer reaches back to it), or one whose count disagrees with LMDB, is
-replaced by a rebuild from the stored vectors, with a progress bar when it
-takes a while. Exact (flat) collections of vectors always load from LMDB:
-reading the vectors is all a rebuild does; PQ code scans are snapshotted
-(their rebuild also encodes every vector).
+A collection keeps a main index (full dimension) and, with ``mrl_dims``, one
+index per prefix size (see :mod:`vecdb.prefix_index`). On open, inside one
+LMDB read transaction: each index whose snapshot can be used is loaded and
+replays the labels the change log lists after the snapshot's sequence
+(re-adding their current vectors, deleting the ones that are gone); the
+rest (no snapshot, corrupt, too old for the log, count disagreeing with
+LMDB) are rebuilt together in one pass over the stored vectors, with a
+progress bar when it takes a while. Exact (flat) indexes of vectors always
+load from LMDB: reading the vectors is all a rebuild does; PQ code scans are
+snapshotted (their rebuild also encodes every vector).
 
 Quantized collections (``vecdb.PQ``) search exactly until their codebooks
-are trained; from then on the index holds PQ codes made with the codebooks
-stored in LMDB, and a snapshot made with other codebooks is not used.
+are trained; from then on the main index holds PQ codes made with the
+codebooks stored in LMDB, and a snapshot made with other codebooks is not
+used. Prefix indexes of a ``rotate="pca"`` collection exist once its
+rotation is learned, and their snapshots are named by rotation version.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -35,7 +39,15 @@ from vecdb.label_index import (
     empty_quantized_index,
 )
 from vecdb.pq import ProductQuantizer
-from vecdb.snapshot import read_snapshot, snapshot_path, write_snapshot
+from vecdb.prefix_index import IndexSet, PrefixLabelIndex
+from vecdb.rotation import rotation_from_bytes
+from vecdb.snapshot import (
+    SNAPSHOT_FOLDER,
+    prefix_snapshot_path,
+    read_snapshot,
+    snapshot_path,
+    write_snapshot,
+)
 from vecdb.storage.collection_store import CollectionStore, read_config
 from vecdb.storage.environment import Environment
 
@@ -47,92 +59,136 @@ _CHUNK = 10_000
 _READ_CHUNK = 2_048
 _PROGRESS_FROM = 50_000  # show a progress bar from this many vectors (on a terminal)
 
+Part = Union[LabelIndex, PrefixLabelIndex]
+
 
 class LoadedIndex(NamedTuple):
-    index: LabelIndex
-    sequence: int  # the change sequence the index reflects
-    unsaved: int  # changes not in the snapshot file
-    source: str  # "snapshot", "snapshot+replay", "replay" (a refresh) or "rebuild"
+    indexes: IndexSet
+    sequence: int  # the change sequence the indexes reflect
+    unsaved: int  # changes not in the snapshot files
+    source: str  # of the main index: "snapshot", "snapshot+replay", "replay" (a refresh) or "rebuild"
 
 
-def load_label_index(environment: Environment, folder: Path, store: CollectionStore,
-                     config: CollectionConfig) -> LoadedIndex:
-    """The collection's index, from its snapshot when it can be used."""
+def load_indexes(environment: Environment, folder: Path, store: CollectionStore) -> LoadedIndex:
+    """The collection's indexes, from their snapshots where they can be used."""
     with environment.read() as txn:
         config = read_config(txn, store.name)
         codebooks = store.codebooks(txn) if config.quantizer_version else None
-    spec = config.index_spec
-    if isinstance(spec, HNSW) or codebooks is not None:  # a graph, or PQ codes
-        snapshot = read_snapshot(snapshot_path(folder, config.key), config.key, spec)
-        if snapshot is not None:
-            sequence, saved = snapshot
-            index = _adopt_snapshot(environment, store, config, saved, codebooks)
-            caught_up = None if index is None else _catch_up(environment, store, index, sequence)
-            if caught_up is not None:
-                return LoadedIndex(index, caught_up[0], caught_up[1],
-                                   "snapshot+replay" if caught_up[1] else "snapshot")
-    return _rebuild(environment, store, config, codebooks)
+        quantizer = None if codebooks is None else _quantizer(config, codebooks)
+        rotation = _rotation(config, store.rotation(txn)) if config.prefixes_ready and config.rotate else None
+        prefix_dims = config.mrl_dims if config.prefixes_ready and (config.rotate is None or rotation is not None) else []
+        vector_reader = _vector_reader(environment, store, config.dim)
+        snapshots = {"main": _main_from_snapshot(folder, config, codebooks, vector_reader)
+                     if isinstance(config.index_spec, HNSW) or quantizer is not None else None}
+        snapshots.update({dims: _prefix_from_snapshot(folder, config, dims, rotation) for dims in prefix_dims})
+        usable: Dict[object, Part] = {}
+        unsaved = 0
+        for part, snapshot in snapshots.items():
+            if snapshot is not None:
+                changes = _catch_up(txn, store, config, *snapshot)
+                if changes is not None:  # else rebuilt below
+                    usable[part] = snapshot[0]
+                    unsaved = max(unsaved, changes)
+        main_index = usable.get("main")
+        prefix_indexes = {dims: usable[dims] for dims in prefix_dims if dims in usable}
+        source = ("snapshot+replay" if unsaved else "snapshot") if main_index is not None else "rebuild"
+        missing: List[Part] = []
+        if main_index is None:
+            main_index = empty_index(config, quantizer, vector_reader)
+            missing.append(main_index)
+        for dims in prefix_dims:
+            if dims not in prefix_indexes:
+                prefix_indexes[dims] = PrefixLabelIndex.empty(dims, config.metric, config.index_spec, rotation)
+                missing.append(prefix_indexes[dims])
+        if missing:
+            unsaved = max(unsaved, _fill(txn, store, config, missing))
+        indexes = IndexSet(main_index, prefix_indexes, config.rotation_version if prefix_dims else 0)
+        return LoadedIndex(indexes, config.sequence, unsaved, source)
 
 
-def empty_index(environment: Environment, store: CollectionStore, config: CollectionConfig,
-                quantizer: Optional[ProductQuantizer]) -> LabelIndex:
-    """An empty index for the collection: of vectors, searched exactly while
-    a quantized collection waits for its codebooks, or of PQ codes."""
+def empty_index(config: CollectionConfig, quantizer: Optional[ProductQuantizer],
+                vector_reader: VectorReader) -> LabelIndex:
+    """An empty main index for the collection: of vectors, searched exactly
+    while a quantized collection waits for its codebooks, or of PQ codes."""
     pq = config.pq
     if pq is None:
         return empty_label_index(config.dim, config.metric, config.index_spec)
     if quantizer is None:
         return ExactLabelIndex(config.dim, config.metric)
     return empty_quantized_index(config.dim, config.metric, config.index_spec, quantizer, pq.rerank,
-                                 _vector_reader(environment, store, config.dim), config.quantizer_version)
+                                 vector_reader, config.quantizer_version)
 
 
-def build_index(environment: Environment, store: CollectionStore, config: CollectionConfig,
-                quantizer: Optional[ProductQuantizer]) -> LoadedIndex:
-    """A new index of every stored vector (read from LMDB in chunks)."""
-    index = empty_index(environment, store, config, quantizer)
+def build_main_index(environment: Environment, store: CollectionStore, config: CollectionConfig,
+                     quantizer: Optional[ProductQuantizer]) -> Tuple[LabelIndex, int]:
+    """A new main index of every stored vector, and the sequence it reflects."""
+    index = empty_index(config, quantizer, _vector_reader(environment, store, config.dim))
     with environment.read() as txn:
-        sequence = read_config(txn, store.name).sequence
-        total = store.count(txn)
-        with tqdm(total=total, desc=f"building the index of {config.name!r}", unit=" vectors",
-                  disable=None if total >= _PROGRESS_FROM else True) as progress:
-            for labels, matrix in store.vector_chunks(txn, config.dim, _READ_CHUNK):
-                index.add(labels, matrix)
-                progress.update(len(labels))
-    return LoadedIndex(index, sequence, total, "rebuild")
+        _fill(txn, store, config, [index])
+        return index, read_config(txn, store.name).sequence
 
 
-def catch_up_or_reload(environment: Environment, folder: Path, store: CollectionStore,
-                       index: LabelIndex, sequence: int) -> LoadedIndex:
-    """Apply changes committed since ``sequence`` to ``index`` (in place), or
-    load afresh when the change log no longer reaches back that far or the
-    codebooks changed."""
+def build_prefix_indexes(environment: Environment, store: CollectionStore, config: CollectionConfig,
+                         rotation: Optional[np.ndarray]) -> Tuple[Dict[int, PrefixLabelIndex], int]:
+    """New prefix indexes of every stored vector, and the sequence they reflect."""
+    prefixes = {dims: PrefixLabelIndex.empty(dims, config.metric, config.index_spec, rotation)
+                for dims in config.mrl_dims}
+    with environment.read() as txn:
+        _fill(txn, store, config, list(prefixes.values()))
+        return prefixes, read_config(txn, store.name).sequence
+
+
+def catch_up_or_reload(environment: Environment, folder: Path, store: CollectionStore, indexes: IndexSet,
+                       sequence: int) -> LoadedIndex:
+    """Apply changes committed since ``sequence`` to ``indexes`` (in place),
+    or load afresh when the change log no longer reaches back that far or
+    the codebooks or rotation changed."""
     with environment.read() as txn:
         config = read_config(txn, store.name)
-    if config.quantizer_version == index.quantizer_version:
-        caught_up = _catch_up(environment, store, index, sequence)
-        if caught_up is not None:
-            return LoadedIndex(index, caught_up[0], caught_up[1], "replay")
-    return load_label_index(environment, folder, store, config)
+        same_models = (config.quantizer_version == indexes.quantizer_version
+                       and config.rotation_version == indexes.rotation_version
+                       and bool(indexes.prefixes) == config.prefixes_ready)
+        if same_models:
+            changes = [_catch_up(txn, store, config, part, sequence) for part in indexes.parts]
+            if all(change is not None for change in changes):
+                return LoadedIndex(indexes, config.sequence, max(changes), "replay")
+    return load_indexes(environment, folder, store)
 
 
-def save_snapshot(environment: Environment, folder: Path, store: CollectionStore, config: CollectionConfig,
-                  index: LabelIndex, sequence: int) -> None:
-    """Write the index's snapshot stamped with ``sequence`` (which it must
-    reflect exactly), then drop the change log it covers."""
-    write_snapshot(snapshot_path(folder, config.key), config.key, sequence, index)
+def save_snapshots(environment: Environment, folder: Path, store: CollectionStore, config: CollectionConfig,
+                   indexes: IndexSet, sequence: int) -> None:
+    """Write a snapshot of each index that keeps one, stamped with
+    ``sequence`` (which they must reflect exactly), remove prefix snapshots
+    of other rotations, then drop the change log they cover."""
+    for dims, prefix in indexes.prefixes.items():
+        if prefix.snapshots:
+            write_snapshot(prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version), config.key,
+                           sequence, prefix)
+    if indexes.main.snapshots:
+        write_snapshot(snapshot_path(folder, config.key), config.key, sequence, indexes.main)
+    current = {prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version)
+               for dims in indexes.prefixes}
+    for stale in (folder / SNAPSHOT_FOLDER).glob(f"{config.key}.mrl*.hnsw"):
+        if stale not in current:
+            stale.unlink(missing_ok=True)
     environment.write(lambda txn: store.truncate_log(txn, sequence))
 
 
-def _catch_up(environment: Environment, store: CollectionStore, index: LabelIndex,
-              sequence: int) -> Optional[Tuple[int, int]]:
+def read_rotation(environment: Environment, store: CollectionStore, config: CollectionConfig) -> Optional[np.ndarray]:
+    """The collection's stored PCA rotation (None if none or damaged)."""
     with environment.read() as txn:
-        config = read_config(txn, store.name)
-        if sequence > config.sequence or sequence + 1 < config.log_start:
-            return None
-        changed = store.changed_since(txn, sequence)
-        vectors = [store.vector_of(txn, int(label)) for label in changed]
-        expected = store.count(txn)
+        data = store.rotation(txn)
+    return None if data is None else _rotation(config, data)
+
+
+def _catch_up(txn, store: CollectionStore, config: CollectionConfig, index: Part, sequence: int) -> Optional[int]:
+    """Replay changes after ``sequence`` into ``index``; the number of
+    changed labels, or None if the log no longer reaches back that far or
+    the result disagrees with LMDB's count."""
+    if sequence > config.sequence or sequence + 1 < config.log_start:
+        return None
+    changed = store.changed_since(txn, sequence)
+    vectors = [store.vector_of(txn, int(label)) for label in changed]
     present = np.array([vector is not None for vector in vectors], dtype=bool)
     if not present.all():
         index.delete(changed[~present])
@@ -140,14 +196,45 @@ def _catch_up(environment: Environment, store: CollectionStore, index: LabelInde
         labels, matrix = changed[present], np.stack([v for v in vectors if v is not None])
         for start in range(0, len(labels), _CHUNK):
             index.add(labels[start:start + _CHUNK], matrix[start:start + _CHUNK])
-    if len(index) != expected:
+    if len(index) != store.count(txn):
         return None
-    return config.sequence, len(changed)
+    return len(changed)
 
 
-def _rebuild(environment: Environment, store: CollectionStore, config: CollectionConfig,
-             codebooks: Optional[bytes]) -> LoadedIndex:
-    return build_index(environment, store, config, None if codebooks is None else _quantizer(config, codebooks))
+def _fill(txn, store: CollectionStore, config: CollectionConfig, parts: List[Part]) -> int:
+    """Add every stored vector to each of ``parts`` (one pass over LMDB)."""
+    total = store.count(txn)
+    with tqdm(total=total, desc=f"building the index of {config.name!r}", unit=" vectors",
+              disable=None if total >= _PROGRESS_FROM else True) as progress:
+        for labels, matrix in store.vector_chunks(txn, config.dim, _READ_CHUNK):
+            for part in parts:
+                part.add(labels, matrix)
+            progress.update(len(labels))
+    return total
+
+
+def _main_from_snapshot(folder: Path, config: CollectionConfig, codebooks: Optional[bytes],
+                        vector_reader: VectorReader) -> Optional[Tuple[LabelIndex, int]]:
+    snapshot = read_snapshot(snapshot_path(folder, config.key), config.key, config.index_spec)
+    if snapshot is None:
+        return None
+    sequence, saved = snapshot
+    index = _adopt_snapshot(config, saved, codebooks, vector_reader)
+    return None if index is None else (index, sequence)
+
+
+def _prefix_from_snapshot(folder: Path, config: CollectionConfig, dims: int,
+                          rotation: Optional[np.ndarray]) -> Optional[Tuple[PrefixLabelIndex, int]]:
+    if not isinstance(config.index_spec, HNSW):
+        return None  # exact prefixes are rebuilt: reading the vectors is the work
+    path = prefix_snapshot_path(folder, config.key, dims, config.rotation_version)
+    snapshot = read_snapshot(path, config.key, config.index_spec)
+    if snapshot is None:
+        return None
+    sequence, saved = snapshot
+    if not isinstance(saved, GraphLabelIndex) or saved.graph.dim != dims or saved.quantizer is not None:
+        return None
+    return PrefixLabelIndex(dims, saved, rotation), sequence
 
 
 def _quantizer(config: CollectionConfig, codebooks: bytes) -> Optional[ProductQuantizer]:
@@ -161,8 +248,23 @@ def _quantizer(config: CollectionConfig, codebooks: bytes) -> Optional[ProductQu
         return None
 
 
-def _adopt_snapshot(environment: Environment, store: CollectionStore, config: CollectionConfig,
-                    saved: Union[GraphLabelIndex, CodeScanLabelIndex], codebooks: Optional[bytes]) -> Optional[LabelIndex]:
+def _rotation(config: CollectionConfig, data: Optional[bytes]) -> Optional[np.ndarray]:
+    """The stored PCA rotation; if it is missing or damaged, None: the
+    collection opens without prefix indexes until the next upsert learns
+    a new one."""
+    if data is None:
+        return None
+    try:
+        return rotation_from_bytes(data, config.dim)
+    except CorruptIndexError as exc:
+        warnings.warn(f"the PCA rotation of collection {config.name!r} in LMDB is damaged ({exc}); searching "
+                      "without prefix indexes until Collection.learn_rotation() learns a new one",
+                      RuntimeWarning, stacklevel=2)
+        return None
+
+
+def _adopt_snapshot(config: CollectionConfig, saved: Union[GraphLabelIndex, CodeScanLabelIndex],
+                    codebooks: Optional[bytes], vector_reader: VectorReader) -> Optional[LabelIndex]:
     """The snapshot's index as the collection's, if it was made with the
     codebooks LMDB holds (or, unquantized, holds vectors)."""
     quantizer = saved.quantizer
@@ -170,8 +272,7 @@ def _adopt_snapshot(environment: Environment, store: CollectionStore, config: Co
         return saved if quantizer is None and config.pq is None else None
     if quantizer is None or quantizer.to_bytes() != codebooks:
         return None
-    return RerankingLabelIndex(saved, config.metric, config.pq.rerank, _vector_reader(environment, store, config.dim),
-                               config.quantizer_version)
+    return RerankingLabelIndex(saved, config.metric, config.pq.rerank, vector_reader, config.quantizer_version)
 
 
 def _vector_reader(environment: Environment, store: CollectionStore, dim: int) -> VectorReader:

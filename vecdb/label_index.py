@@ -34,6 +34,7 @@ Result = Tuple[np.ndarray, np.ndarray]
 class GraphLabelIndex:
     """An HNSW graph whose ids are the collection's labels."""
 
+    kind = "graph"
     snapshots = True  # worth saving: rebuilding a graph takes a while
     quantizer_version = 0
 
@@ -69,10 +70,17 @@ class GraphLabelIndex:
     def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
         return self.graph.search(queries, k, ef=ef or max(self.ef_search, k), allowed=allowed)
 
-    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Result:
-        """Exact search among the labels ``allowed`` (a boolean mask) lets
-        through, scanning their vectors in place (for narrow filters)."""
+    def exact_search(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> Result:
+        """Exact search among the labels ``allowed`` (a boolean mask; None:
+        all) lets through, scanning their vectors in place."""
+        if allowed is None:
+            allowed = np.ones(self.graph.id_bound, dtype=bool)
         return self.graph.exact_search(queries, k, allowed=allowed)
+
+    def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> Result:
+        """The k nearest of each query's candidate labels by the vectors in
+        the graph (labels no longer present are skipped)."""
+        return self.graph.rerank(queries, candidates, k)
 
     def labels(self) -> np.ndarray:
         return self.graph.ids()
@@ -139,7 +147,7 @@ class _RowsByLabel(ABC):
     def compact(self) -> int:
         return 0  # nothing to repair: deleted rows are skipped by the mask
 
-    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Result:
+    def exact_search(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> Result:
         return self.search(queries, k, None, allowed)
 
     def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
@@ -164,9 +172,22 @@ class _RowsByLabel(ABC):
 class ExactLabelIndex(_RowsByLabel):
     """Float32 vectors indexed by label, searched exactly."""
 
+    kind = "exact"
+
     def __init__(self, dim: int, metric: str) -> None:
         super().__init__(dim, "float32")
         self.metric = metric
+
+    def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> Result:
+        """The k nearest of each query's candidate labels (labels no longer
+        present are skipped)."""
+        rows, present = self._rows, self._present
+        if candidates.shape[1] == 0:
+            return candidates, np.zeros(candidates.shape, dtype=np.float32)
+        inside = (candidates >= 0) & (candidates < len(present))
+        kept = np.where(inside, candidates, 0)
+        kept = np.where(inside & present[kept], candidates, -1)
+        return rerank(queries, kept, rows, min(k, kept.shape[1]), metric=self.metric)
 
     def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
         return knn(rows, queries, k, metric=self.metric, allowed=mask)
@@ -179,6 +200,7 @@ class CodeScanLabelIndex(_RowsByLabel):
     every vector): magic, version, sizes, the codebooks, the codes, the
     presence mask, then a checksum of all of it."""
 
+    kind = "scan"
     snapshots = True
     _MAGIC = b"VDBCODES"
     _VERSION = 1
@@ -229,7 +251,36 @@ class CodeScanLabelIndex(_RowsByLabel):
 VectorReader = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
 
-class RerankingLabelIndex:
+class WrappedIndex:
+    """An index that holds another (``inner``) and hands it everything but
+    what it changes: what is added, and how it is searched."""
+
+    inner: Union[GraphLabelIndex, _RowsByLabel]
+
+    @property
+    def snapshots(self) -> bool:
+        return self.inner.snapshots
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __contains__(self, label: int) -> bool:
+        return label in self.inner
+
+    def delete(self, labels: np.ndarray) -> None:
+        self.inner.delete(labels)
+
+    def compact(self) -> int:
+        return self.inner.compact()
+
+    def labels(self) -> np.ndarray:
+        return self.inner.labels()
+
+    def write_to(self, handle: BinaryIO) -> None:
+        self.inner.write_to(handle)
+
+
+class RerankingLabelIndex(WrappedIndex):
     """A compressed index (PQ graph or code scan) whose best ``rerank``
     candidates per query are re-ranked exactly with the full vectors
     ``fetch`` reads (from LMDB): RAM holds codes and links, not vectors."""
@@ -243,34 +294,25 @@ class RerankingLabelIndex:
         self.quantizer_version = quantizer_version
 
     @property
-    def snapshots(self) -> bool:
-        return self.inner.snapshots
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def __contains__(self, label: int) -> bool:
-        return label in self.inner
+    def kind(self) -> str:
+        """"pq-graph" or "pq-scan"."""
+        return "pq-" + self.inner.kind
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         self.inner.add(labels, vectors)
 
-    def delete(self, labels: np.ndarray) -> None:
-        self.inner.delete(labels)
-
-    def compact(self) -> int:
-        return self.inner.compact()
-
     def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
         width = max(self.rerank_count, k)
         shortlist, _ = self.inner.search(queries, width, None if ef is None else max(ef, width), allowed)
-        return self._rerank(queries, shortlist, k)
+        return self.rerank(queries, shortlist, k)
 
-    def exact_search(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> Result:
+    def exact_search(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> Result:
         shortlist, _ = self.inner.exact_search(queries, max(self.rerank_count, k), allowed)
-        return self._rerank(queries, shortlist, k)
+        return self.rerank(queries, shortlist, k)
 
-    def _rerank(self, queries: np.ndarray, shortlist: np.ndarray, k: int) -> Result:
+    def rerank(self, queries: np.ndarray, shortlist: np.ndarray, k: int) -> Result:
+        """The k nearest of each query's candidate labels by the full
+        vectors ``fetch`` reads (labels no longer stored are skipped)."""
         if shortlist.shape[1] == 0:
             return shortlist, np.zeros(shortlist.shape, dtype=np.float32)
         # A candidate deleted since the index answered is no candidate.
@@ -288,18 +330,12 @@ class RerankingLabelIndex:
 
         return rerank(queries, candidates, lookup, min(k, shortlist.shape[1]), metric=self.metric)
 
-    def labels(self) -> np.ndarray:
-        return self.inner.labels()
-
     @property
     def quantizer(self) -> Optional[ProductQuantizer]:
         return self.inner.quantizer
 
     def memory_bytes(self) -> int:
         return self.inner.memory_bytes()
-
-    def write_to(self, handle: BinaryIO) -> None:
-        self.inner.write_to(handle)
 
 
 LabelIndex = Union[GraphLabelIndex, ExactLabelIndex, RerankingLabelIndex]

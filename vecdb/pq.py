@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from vecdb import _core
-from vecdb._arrays import as_matrix, check_k, check_threads, id_filter_bitset, positive_int
+from vecdb._arrays import as_matrix, candidate_ids, check_k, check_threads, id_filter_bitset, positive_int
 from vecdb._files import write_atomically
 from vecdb.errors import CorruptIndexError, DimensionMismatchError, InvalidArgumentError, InvalidDTypeError
 from vecdb.flat import SearchResult, unwrap_single
@@ -253,9 +253,7 @@ def rerank(queries: Any, candidates: Any, vectors: VectorSource, k: int = 10, *,
     """
     k = check_k(k)
     matrix, single = as_matrix(queries, "float32", None, "queries")
-    ids = _candidate_ids(candidates)
-    if ids.shape[0] != matrix.shape[0]:
-        raise DimensionMismatchError(f"got candidates for {ids.shape[0]} queries, expected {matrix.shape[0]}")
+    ids = candidate_ids(candidates, matrix.shape[0])
     metric, threads = parse_metric(metric), check_threads(threads)
     # Candidate vectors are gathered a slice of queries at a time, so a large
     # batch never holds more than ~_GATHER_FLOATS of them at once.
@@ -280,20 +278,6 @@ def _rerank_slice(queries: np.ndarray, ids: np.ndarray, vectors: VectorSource, k
         rows = np.zeros((wanted.size, queries.shape[1]), dtype=np.float32)
         rows[present] = fetched
     return _core.rerank(queries, ids, rows, metric, k, threads)
-
-def _candidate_ids(candidates: Any) -> np.ndarray:
-    try:
-        array = np.atleast_2d(np.asarray(candidates))
-    except ValueError:
-        raise InvalidArgumentError("candidates must be a rectangular (queries, r) array of ids") from None
-    if array.dtype.kind not in "iu" and array.size:
-        raise InvalidDTypeError(f"candidates must be integer ids, got {array.dtype}")
-    if array.ndim != 2:
-        raise DimensionMismatchError(f"candidates must be a 2-D (queries, r) array, got {array.ndim}-D")
-    if array.dtype.kind == "u" and array.size and int(array.max()) >= 2**63:
-        raise InvalidArgumentError(f"candidate id {int(array.max())} is out of range")
-    return np.ascontiguousarray(array, dtype=np.int64)
-
 
 def _fetch(vectors: VectorSource, ids: np.ndarray) -> Any:
     if callable(vectors):

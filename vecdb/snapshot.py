@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 from vecdb._files import write_atomically
 from vecdb.config import HNSW, IndexSpec
@@ -31,6 +31,17 @@ def snapshot_path(folder: Path, key: str) -> Path:
     # Named .hnsw since before code snapshots; renaming would force every
     # existing collection to rebuild once.
     return folder / SNAPSHOT_FOLDER / f"{key}.hnsw"
+
+
+def prefix_snapshot_path(folder: Path, key: str, dims: int, rotation_version: int) -> Path:
+    """Where the index of a ``dims`` prefix is saved; the rotation version
+    is in the name, so a snapshot made under another rotation is never read."""
+    return folder / SNAPSHOT_FOLDER / f"{key}.mrl{dims}.r{rotation_version}.hnsw"
+
+
+def collection_snapshot_paths(folder: Path, key: str) -> List[Path]:
+    """Every snapshot file of the collection (main and prefix indexes)."""
+    return [snapshot_path(folder, key), *(folder / SNAPSHOT_FOLDER).glob(f"{key}.mrl*.hnsw")]
 
 
 def remove_abandoned_snapshots(folder: Path) -> None:

@@ -57,6 +57,18 @@ inline py::tuple search_into_arrays(std::size_t m, std::size_t width, Search&& s
   return py::make_tuple(std::move(ids), std::move(distances));
 }
 
+// Candidate ids of a re-rank: a C-contiguous (n_queries, r) int64 array.
+// Returns r.
+inline std::size_t candidate_width(const py::array& candidate_ids, std::size_t n_queries) {
+  VECDB_REQUIRE(candidate_ids.ndim() == 2 && candidate_ids.dtype().kind() == 'i' &&
+                    candidate_ids.dtype().itemsize() == 8 && (candidate_ids.flags() & py::array::c_style),
+                "candidate ids must be a C-contiguous 2-D int64 array");
+  VECDB_REQUIRE(static_cast<std::size_t>(candidate_ids.shape(0)) == n_queries,
+                "candidate ids have " + std::to_string(candidate_ids.shape(0)) + " rows for " +
+                    std::to_string(n_queries) + " queries");
+  return static_cast<std::size_t>(candidate_ids.shape(1));
+}
+
 inline std::size_t result_width(long long k, std::size_t n) {
   VECDB_REQUIRE(k >= 1, "k must be >= 1, got " + std::to_string(k));
   return std::min<std::size_t>(static_cast<std::size_t>(k), n);

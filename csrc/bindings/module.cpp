@@ -269,6 +269,20 @@ void bind_hnsw_index(py::module_& m) {
             return self.count(filter.words, filter.bits);
           },
           py::arg("allowed"))
+      .def(
+          "rerank",
+          [](const HnswIndex& self, const py::array& queries_array, const py::array& candidate_ids, long long k,
+             int threads) {
+            const VectorsView queries = query_view(queries_array, DType::F32, self.dim());
+            const std::size_t r = candidate_width(candidate_ids, queries.n);
+            const std::size_t width = result_width(k, r);
+            const std::size_t n_threads = thread_count(threads);
+            const auto* candidates = static_cast<const std::int64_t*>(candidate_ids.data());
+            return search_into_arrays(queries.n, width, [&](std::int64_t* ids, float* d) {
+              self.rerank(static_cast<const float*>(queries.data), queries.n, candidates, r, width, n_threads, ids, d);
+            });
+          },
+          py::arg("queries"), py::arg("candidate_ids"), py::arg("k"), py::arg("threads"))
       .def("contains", &HnswIndex::contains, py::arg("id"))
       .def(
           "get_vectors",

@@ -182,13 +182,7 @@ void bind_pq(py::module_& m) {
       [](const py::array& queries_array, const py::array& candidate_ids, const py::array& candidate_vectors,
          const std::string& metric, long long k, int threads) {
         const VectorsView queries = matrix_view(queries_array, DType::F32, "queries");
-        VECDB_REQUIRE(candidate_ids.ndim() == 2 && candidate_ids.dtype().kind() == 'i' &&
-                          candidate_ids.dtype().itemsize() == 8 && (candidate_ids.flags() & py::array::c_style),
-                      "candidate ids must be a C-contiguous 2-D int64 array");
-        const auto r = static_cast<std::size_t>(candidate_ids.shape(1));
-        VECDB_REQUIRE(static_cast<std::size_t>(candidate_ids.shape(0)) == queries.n,
-                      "candidate ids have " + std::to_string(candidate_ids.shape(0)) + " rows for " +
-                          std::to_string(queries.n) + " queries");
+        const std::size_t r = candidate_width(candidate_ids, queries.n);
         const VectorsView vectors = matrix_view(candidate_vectors, DType::F32, "candidate vectors");
         VECDB_REQUIRE(vectors.n == queries.n * r && vectors.dim == queries.dim,
                       "candidate vectors must be (queries x candidates, dim) = (" + std::to_string(queries.n * r) +

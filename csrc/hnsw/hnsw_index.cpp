@@ -86,7 +86,10 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
   }
   if (first + n > graph_.capacity()) grow_to(std::max(first + n, 2 * graph_.capacity()));
   const std::int64_t largest_new = ids ? *std::max_element(ids, ids + n) : first_id + static_cast<std::int64_t>(n) - 1;
-  slot_of_.reserve(slot_of_.size() + n, static_cast<std::uint64_t>(std::max(largest_new, first_id - 1)) + 1);
+  {
+    std::unique_lock<std::shared_mutex> mapping(id_map_mutex_);
+    slot_of_.reserve(slot_of_.size() + n, static_cast<std::uint64_t>(std::max(largest_new, first_id - 1)) + 1);
+  }
 
   std::shared_lock<std::shared_mutex> shared(growth_);
   for (std::size_t i = 0; i < n; ++i) {
@@ -127,6 +130,7 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
   next_id_.store(largest + 1, std::memory_order_release);
   sequence_ += n;
   slots_.store(first + n, std::memory_order_release);
+  std::unique_lock<std::shared_mutex> mapping(id_map_mutex_);
   for (std::size_t i = 0; i < n; ++i) {
     const auto slot = static_cast<std::uint32_t>(first + i);
     const std::uint32_t previous = slot_of_.set(labels_[slot], slot);
@@ -140,6 +144,7 @@ std::size_t HnswIndex::remove(const std::int64_t* ids, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
     VECDB_REQUIRE(ids[i] >= 0, "ids must be >= 0, got " + std::to_string(ids[i]));
   std::shared_lock<std::shared_mutex> shared(growth_);
+  std::unique_lock<std::shared_mutex> mapping(id_map_mutex_);
   std::size_t removed = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t slot = slot_of_.erase(ids[i]);
@@ -192,7 +197,10 @@ std::size_t HnswIndex::compact_locked(std::size_t n_threads) {
   labels_.shrink_to_fit();
   deleted_.assign((kept + 63) / 64, 0);
   deleted_.shrink_to_fit();
-  slot_of_.renumber(new_id);
+  {
+    std::unique_lock<std::shared_mutex> mapping(id_map_mutex_);
+    slot_of_.renumber(new_id);
+  }
   slots_.store(kept, std::memory_order_release);
   visited_.clear();
   return retired;
@@ -271,6 +279,38 @@ void HnswIndex::exact_search(const float* queries, std::size_t m, std::size_t k,
     }
     std::fill(row_ids + r, row_ids + k, -1);
     std::fill(row_distances + r, row_distances + k, std::numeric_limits<float>::infinity());
+  });
+}
+
+void HnswIndex::rerank(const float* queries, std::size_t m, const std::int64_t* candidates, std::size_t r,
+                       std::size_t k, std::size_t n_threads, std::int64_t* ids, float* distances) const {
+  // Slots cannot move while this shared lock is held (compaction renumbers
+  // under the exclusive one), and a published slot's vector never changes.
+  std::shared_lock<std::shared_mutex> shared(growth_);
+  std::vector<std::uint32_t> slots(m * r, IdMap::kAbsent);
+  {
+    std::shared_lock<std::shared_mutex> mapping(id_map_mutex_);
+    for (std::size_t i = 0; i < m * r; ++i)
+      if (candidates[i] >= 0) slots[i] = slot_of_.find(candidates[i]);
+  }
+  parallel_for(m, m >= 4 ? n_threads : 1, [&](std::size_t q, std::size_t) {
+    std::vector<float> prepared(dim());
+    vectors_.prepare_query(queries + q * dim(), prepared.data());
+    std::vector<std::uint32_t> present;
+    present.reserve(r);
+    for (std::size_t i = 0; i < r; ++i)
+      if (slots[q * r + i] != IdMap::kAbsent) present.push_back(slots[q * r + i]);
+    TopK best(k);
+    with_query_distance(prepared.data(), [&](const DistanceComputer& distance) {
+      float scored[4];
+      std::size_t i = 0;
+      for (; i + 4 <= present.size(); i += 4) {
+        distance.to_query4(present.data() + i, scored);
+        for (int j = 0; j < 4; ++j) best.push(scored[j], labels_[present[i + j]]);
+      }
+      for (; i < present.size(); ++i) best.push(distance.to_query(present[i]), labels_[present[i]]);
+    });
+    best.write_sorted(k, ids + q * k, distances + q * k);
   });
 }
 

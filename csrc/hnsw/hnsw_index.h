@@ -99,6 +99,14 @@ class HnswIndex {
   // weighs a graph search against a scan of the allowed ids with.
   std::size_t count(const std::uint64_t* allowed, std::uint64_t allowed_bits) const;
 
+  // Exact distances from each query to its r candidates (ids; -1 and ids
+  // not in the index are skipped; distinct per query), the k nearest kept:
+  // the re-rank stage of a search whose shortlist came from another index
+  // (a prefix of the dimensions). Same output contract as search(). Runs
+  // while another thread writes: only the id lookups wait, and briefly.
+  void rerank(const float* queries, std::size_t m, const std::int64_t* candidates, std::size_t r, std::size_t k,
+              std::size_t n_threads, std::int64_t* ids, float* distances) const;
+
   bool contains(std::int64_t id) const;
   // Stored vectors (normalized for cosine) as float32 into the rows of out
   // (n x dim); found[i] tells whether ids[i] is present (its row is left
@@ -133,6 +141,9 @@ class HnswIndex {
   std::atomic<std::int64_t> next_id_{0};
   std::vector<std::int64_t> labels_;          // slot -> id
   IdMap slot_of_;                             // id -> live slot
+  // Guards slot_of_ against readers that do not hold write_mutex_
+  // (rerank): writers change it under this lock, exclusively and briefly.
+  mutable std::shared_mutex id_map_mutex_;
   std::vector<std::uint64_t> deleted_;        // bits over slots, set atomically
   mutable std::shared_mutex growth_;
   mutable VisitedPool visited_;

@@ -10,7 +10,8 @@ Named databases (``<key>`` is the collection's random hex key):
 - ``<key>:labels``   label -> user id key
 - ``<key>:changes``  sequence -> labels the batch touched (big-endian)
 - ``<key>:payload-index`` field/value -> labels (dupsort, 8-byte values)
-- ``<key>:quantizer`` ``codebooks`` -> PQ codebooks (vecdb.ProductQuantizer bytes)
+- ``<key>:quantizer`` ``codebooks`` -> PQ codebooks (vecdb.ProductQuantizer bytes),
+  ``rotation`` -> the PCA rotation of the prefix indexes (vecdb.rotation bytes)
 
 Labels are dense internal ids given out in increasing order and never
 reused, so new records append at the end of every label-keyed B-tree.
@@ -35,6 +36,7 @@ from vecdb.storage.payload_index import PayloadIndexes
 CONFIG_PREFIX = b"collection:"
 _PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index", "quantizer")
 _CODEBOOKS = b"codebooks"
+_ROTATION = b"rotation"
 
 
 def config_key(name: str) -> bytes:
@@ -202,10 +204,16 @@ class CollectionStore:
     def put_codebooks(self, txn: lmdb.Transaction, data: bytes) -> None:
         txn.put(_CODEBOOKS, data, db=self.quantizer)
 
+    def put_rotation(self, txn: lmdb.Transaction, data: bytes) -> None:
+        txn.put(_ROTATION, data, db=self.quantizer)
+
     # ---- reads ----
 
     def codebooks(self, txn: lmdb.Transaction) -> Optional[bytes]:
         return txn.get(_CODEBOOKS, db=self.quantizer)
+
+    def rotation(self, txn: lmdb.Transaction) -> Optional[bytes]:
+        return txn.get(_ROTATION, db=self.quantizer)
 
     def label_of(self, txn: lmdb.Transaction, id_key: bytes) -> Optional[int]:
         stored = txn.get(id_key, db=self.ids)

@@ -1,0 +1,71 @@
+"""What :meth:`vecdb.Collection.explain` returns: the plan a search runs,
+why, its estimated cost and the estimates behind it, and (when executed)
+what each stage actually took."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from vecdb.plans import Plan, plan_to_dict
+
+
+@dataclass
+class Stage:
+    """One step of a plan."""
+
+    description: str
+    estimated_us: float  # per query
+    actual_us: Optional[float] = None  # per query, when executed
+    results: Optional[float] = None  # results it passed on, per query, when executed
+
+
+@dataclass
+class Explanation:
+    """The plan of one search (see :meth:`vecdb.Collection.explain`).
+
+    Attributes:
+        plan: the plan object (pass it as ``search(..., plan=...)`` to force it).
+        reason: why the planner chose it ("requested" if it was forced).
+        estimated_us: the cost model's estimate per query (one thread).
+        estimates: the inputs: ``points``, ``allowed`` (points the filter
+            lets through; an exact count), ``selectivity``, ``k``.
+        alternatives: every plan considered, with its estimate.
+        stages: the plan's steps, with actual time and output size per query
+            when executed.
+        executed: whether the search ran; then ``total_us`` is its
+            measured time per query (filter evaluation included).
+    """
+
+    plan: Plan
+    description: str
+    reason: str
+    estimated_us: float
+    estimates: Dict[str, Any]
+    alternatives: List[Tuple[str, float]]
+    stages: List[Stage] = field(default_factory=list)
+    executed: bool = False
+    total_us: Optional[float] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"plan": plan_to_dict(self.plan), "description": self.description, "reason": self.reason,
+                "estimated_us": self.estimated_us, "estimates": dict(self.estimates),
+                "alternatives": [{"plan": text, "estimated_us": cost} for text, cost in self.alternatives],
+                "stages": [vars(stage).copy() for stage in self.stages], "executed": self.executed,
+                "total_us": self.total_us}
+
+    def __str__(self) -> str:
+        estimates = self.estimates
+        lines = [f"plan: {self.description}", f"why: {self.reason}",
+                 f"estimated: {self.estimated_us:,.0f} us per query"
+                 + (f"; measured: {self.total_us:,.0f} us" if self.total_us is not None else ""),
+                 f"points: {estimates['points']:,}, allowed by filter: {estimates['allowed']:,} "
+                 f"(selectivity {estimates['selectivity']:.4g})", "stages:"]
+        for number, stage in enumerate(self.stages, 1):
+            actual = ("" if stage.actual_us is None
+                      else f"; took {stage.actual_us:,.0f} us, passed on {stage.results:,.1f}")
+            lines.append(f"  {number}. {stage.description}: est. {stage.estimated_us:,.0f} us{actual}")
+        if len(self.alternatives) > 1:
+            lines.append("considered:")
+            lines += [f"  {text}: est. {cost:,.0f} us" for text, cost in self.alternatives]
+        return "\n".join(lines)

@@ -1,0 +1,231 @@
+"""The query planner: turns a search (k, filter, ef, dims, plan) into a plan
+(:mod:`vecdb.plans`) by comparing estimated costs.
+
+Inputs: the collection's size, its indexes (a graph or exact main index,
+PQ codes or vectors, MRL prefix indexes) and, for a filtered search, how
+many points the filter allows. That count is exact: the search needs the
+filter's mask anyway (payload indexes answer it with one lookup per
+condition, and masks are cached per filter), so counting its bits is the
+cheapest estimate there is.
+
+Costs are in microseconds of one thread for one query, from a model whose
+constants were fitted on this project's reference machine (see the
+``COST`` notes): what matters is their ratios, which decide the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from vecdb.errors import InvalidArgumentError
+from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan
+
+# ---- the cost model (microseconds per query, one thread) ----
+# Measured with `python -m bench.calibrate_planner` (bench/calibrate_planner.py)
+# on the reference machine (2 cores, AVX2), 50k-200k x 384/768 cosine:
+# - an exact scan costs SCAN_CALL_US + SCAN_SLOT_US per indexed point (the
+#   filter test over every slot) + SCAN_ELEMENT_US per allowed point and
+#   dimension (streaming reads at memory bandwidth);
+# - a graph search visits about (GRAPH_VISITS_PER_EF * ef + GRAPH_VISITS_BASE)
+#   points without a filter; a filter keeping a share s of the points makes
+#   it walk through about s^-GRAPH_FILTER_EXPONENT times more (it steps over
+#   points it may not return); each visit costs GRAPH_ELEMENT_US per dimension
+#   (random reads: dearer than the scan's);
+# - an exact re-rank costs RERANK_ELEMENT_US per candidate and dimension from
+#   RAM, LMDB_RERANK_US per candidate read from LMDB (PQ collections);
+# - an ADC scan of PQ codes costs ADC_CODE_BYTE_US per code byte.
+SCAN_CALL_US = 8.0
+SCAN_SLOT_US = 0.0008
+SCAN_ELEMENT_US = 0.00030
+GRAPH_CALL_US = 10.0
+GRAPH_VISITS_PER_EF = 10.0
+GRAPH_VISITS_BASE = 200.0
+GRAPH_FILTER_EXPONENT = 0.8
+GRAPH_ELEMENT_US = 0.00045
+RERANK_ELEMENT_US = 0.00060
+LMDB_RERANK_US = 3.0
+ADC_CODE_BYTE_US = 0.0004
+
+# Untuned MRL collections funnel through the largest prefix of at most
+# DEFAULT_PREFIX_SHARE of the dimension, re-ranking DEFAULT_CANDIDATES_PER_K
+# candidates per requested neighbour (at least DEFAULT_MIN_CANDIDATES):
+# conservative settings; Collection.tune() finds the cheapest that meet a
+# recall target.
+DEFAULT_PREFIX_SHARE = 1 / 3
+DEFAULT_CANDIDATES_PER_K = 20
+DEFAULT_MIN_CANDIDATES = 200
+
+
+@dataclass(frozen=True)
+class SearchShape:
+    """What the planner knows about a collection."""
+
+    count: int  # points in the main index
+    dim: int
+    main_kind: str  # "graph", "exact", "pq-graph" or "pq-scan"
+    ef_search: int  # the collection's default beam width
+    prefix_dims: Tuple[int, ...] = ()  # prefix indexes that exist now
+    prefix_kind: str = "graph"  # "graph" or "exact"
+    pq_m: int = 0  # code bytes (PQ main index)
+    pq_rerank: int = 0  # candidates a PQ main index re-ranks
+    default_plan: Optional[Plan] = None  # from Collection.tune()
+    prefixes_missing: str = ""  # why prefix indexes are not there yet (empty: they are, or none were asked for)
+
+
+@dataclass
+class Choice:
+    """A chosen plan, why, and the estimates behind it."""
+
+    plan: Plan
+    reason: str
+    cost_us: float
+    estimates: Dict[str, Any] = field(default_factory=dict)
+    alternatives: List[Tuple[str, float]] = field(default_factory=list)  # (plan, estimated us) considered
+
+
+def choose(shape: SearchShape, k: int, *, allowed: Optional[int], ef: Optional[int] = None,
+           dims: Optional[int] = None, plan: Optional[Plan] = None) -> Choice:
+    """The plan for a search of ``k`` neighbours; ``allowed`` is how many
+    points the filter lets through (None: no filter)."""
+    selectivity = 1.0 if allowed is None or shape.count == 0 else min(1.0, allowed / shape.count)
+    estimates = {"points": shape.count, "allowed": shape.count if allowed is None else allowed,
+                 "selectivity": selectivity, "k": k}
+    if plan is not None and dims is not None:
+        raise InvalidArgumentError("pass dims= or plan=, not both (dims=d is plan=vecdb.plans.Prefix(dims=d))")
+    if dims is not None:
+        plan = Prefix(dims=dims, ef=ef)
+    if plan is not None:
+        check_available(plan, shape)
+        cost = estimate(plan, shape, k, selectivity, ef)
+        return Choice(plan, "requested", cost, estimates, [(plan.describe(k), cost)])
+    candidates = _candidate_plans(shape, k, allowed, ef)
+    costed = [(candidate, estimate(candidate, shape, k, selectivity, ef)) for candidate in candidates]
+    best, cost = min(costed, key=lambda item: item[1])
+    reason = _reason(best, shape, allowed)
+    return Choice(best, reason, cost, estimates, [(c.describe(k), cost_us) for c, cost_us in costed])
+
+
+def check_available(plan: Plan, shape: SearchShape) -> None:
+    """Raise InvalidArgumentError if the collection cannot run ``plan``."""
+    if isinstance(plan, Graph) and shape.main_kind not in ("graph", "pq-graph"):
+        why = ("it searches exactly until its PQ codebooks are trained" if shape.main_kind == "exact" and shape.pq_m
+               else "its index is vecdb.Flat()" if shape.main_kind in ("exact", "pq-scan") else "")
+        raise InvalidArgumentError(f"a Graph plan needs an HNSW index; this collection has none ({why})")
+    if isinstance(plan, (Funnel, Prefix)) and plan.dims not in shape.prefix_dims:
+        if shape.prefixes_missing:
+            raise InvalidArgumentError(f"no prefix index of {plan.dims} dimensions yet: {shape.prefixes_missing}")
+        if not shape.prefix_dims:
+            raise InvalidArgumentError(f"dims={plan.dims}: the collection has no prefix indexes "
+                                       "(create it with mrl_dims=[...])")
+        raise InvalidArgumentError(f"dims={plan.dims} is not an indexed prefix; the collection indexes "
+                                   f"{list(shape.prefix_dims)} (mrl_dims), and {shape.dim} in full")
+
+
+def estimate(plan: Plan, shape: SearchShape, k: int, selectivity: float, ef: Optional[int]) -> float:
+    """Estimated microseconds of one query under ``plan``."""
+    return sum(cost for _, cost in stages(plan, shape, k, selectivity, ef))
+
+
+def stages(plan: Plan, shape: SearchShape, k: int, selectivity: float,
+           ef: Optional[int]) -> List[Tuple[str, float]]:
+    """The stages ``plan`` runs, in order, with their estimated microseconds."""
+    n, allowed = shape.count, max(1.0, selectivity * shape.count)
+    pq = shape.main_kind.startswith("pq")
+    if isinstance(plan, Scan):
+        if pq:
+            width = max(shape.pq_rerank, k)
+            return [(f"PQ code scan ({shape.pq_m} bytes) -> {width} candidates", _adc_scan(n, allowed, shape.pq_m)),
+                    (f"exact re-rank from LMDB -> top {k}", _lmdb_rerank(width))]
+        return [(f"exact scan ({shape.dim} dims) -> top {k}", _scan(n, allowed, shape.dim))]
+    if isinstance(plan, Graph):
+        beam = max(plan.ef or ef or shape.ef_search, k)
+        if pq:
+            width = max(shape.pq_rerank, k)
+            return [(f"HNSW over PQ codes (ef={max(beam, width)}) -> {width} candidates",
+                     _graph(n, max(beam, width), selectivity, shape.pq_m)),
+                    (f"exact re-rank from LMDB -> top {k}", _lmdb_rerank(width))]
+        return [(f"HNSW ({shape.dim} dims, ef={beam}) -> top {k}", _graph(n, beam, selectivity, shape.dim))]
+    if isinstance(plan, Funnel):  # the beam is at least the shortlist (see plan_executor)
+        width = max(plan.candidates, k)
+        beam = max(plan.ef or ef or 0, width)
+    else:
+        width, beam = k, max(plan.ef or ef or shape.ef_search, k)
+    if shape.prefix_kind == "exact":
+        shortlist = (f"exact scan of the {plan.dims}-dim prefix -> {width}", _scan(n, allowed, plan.dims))
+    else:
+        shortlist = (f"HNSW over the {plan.dims}-dim prefix (ef={beam}) -> {width}",
+                     _graph(n, beam, selectivity, plan.dims))
+    if isinstance(plan, Prefix):
+        return [shortlist]
+    rerank = ((f"exact re-rank from LMDB ({shape.dim} dims) -> top {k}", _lmdb_rerank(width)) if pq
+              else (f"exact re-rank in RAM ({shape.dim} dims) -> top {k}", _rerank(width, shape.dim)))
+    return [shortlist, rerank]
+
+
+def default_funnel(shape: SearchShape, k: int) -> Funnel:
+    """The funnel an untuned MRL collection runs."""
+    fitting = [d for d in shape.prefix_dims if d <= DEFAULT_PREFIX_SHARE * shape.dim]
+    dims = max(fitting) if fitting else min(shape.prefix_dims)
+    return Funnel(dims=dims, candidates=max(DEFAULT_MIN_CANDIDATES, DEFAULT_CANDIDATES_PER_K * k))
+
+
+def _candidate_plans(shape: SearchShape, k: int, allowed: Optional[int], ef: Optional[int]) -> List[Plan]:
+    plans: List[Plan] = [Scan()]
+    if shape.main_kind in ("exact", "pq-scan"):
+        # No graph: a tuned funnel may still beat scanning everything.
+        if shape.default_plan is not None and shape.prefix_dims:
+            plans.append(shape.default_plan)
+        return plans
+    if shape.default_plan is not None and _runnable(shape.default_plan, shape):
+        plans.append(shape.default_plan)
+    elif shape.prefix_dims:
+        plans.append(default_funnel(shape, k))
+    else:
+        plans.append(Graph(ef=ef))
+    if allowed is not None and not any(isinstance(p, Graph) for p in plans):
+        plans.append(Graph(ef=ef))
+    return plans
+
+
+def _runnable(plan: Plan, shape: SearchShape) -> bool:
+    try:
+        check_available(plan, shape)
+    except InvalidArgumentError:
+        return False
+    return True
+
+
+def _reason(plan: Plan, shape: SearchShape, allowed: Optional[int]) -> str:
+    if isinstance(plan, Scan):
+        if allowed is not None:
+            return "the filter keeps few enough points that scanning them is cheaper than a filtered graph search"
+        if shape.main_kind in ("exact", "pq-scan"):
+            return "the collection's index is a scan (vecdb.Flat)"
+        return "the collection is small enough that a scan is cheaper than a graph search"
+    if shape.default_plan is not None and plan == shape.default_plan:
+        return "the collection's tuned plan (Collection.tune)"
+    if isinstance(plan, Funnel):
+        return "MRL prefix index: shortlist on the prefix, re-rank at full dimension (untuned defaults)"
+    return "graph search is cheaper than a scan at this size" + (" and filter selectivity" if allowed else "")
+
+
+def _scan(n: float, allowed: float, dims: int) -> float:
+    return SCAN_CALL_US + SCAN_SLOT_US * n + SCAN_ELEMENT_US * allowed * dims
+
+
+def _graph(n: float, ef: int, selectivity: float, dims: int) -> float:
+    visits = (GRAPH_VISITS_PER_EF * ef + GRAPH_VISITS_BASE) / max(selectivity, 1e-9) ** GRAPH_FILTER_EXPONENT
+    return GRAPH_CALL_US + GRAPH_ELEMENT_US * min(visits, max(n, 1.0)) * dims
+
+
+def _rerank(candidates: int, dims: int) -> float:
+    return RERANK_ELEMENT_US * candidates * dims
+
+
+def _lmdb_rerank(candidates: int) -> float:
+    return LMDB_RERANK_US * candidates
+
+
+def _adc_scan(n: float, allowed: float, m: int) -> float:
+    return SCAN_CALL_US + SCAN_SLOT_US * n + ADC_CODE_BYTE_US * allowed * max(m, 1)
