@@ -62,22 +62,31 @@ def test_tiny_collection_is_scanned(db):
     assert isinstance(col.explain(np.ones(8)).plan, plans.Scan)
 
 
-def test_selective_filter_scans_the_allowed_points_and_broad_filter_uses_the_graph(db, data):
-    col = filled(db, data)
-    query = data[1][0]
-    narrow = col.explain(query, 10, filter={"group": 3})  # 15 of 3,000 points
+def test_selective_filter_scans_the_allowed_points_and_broad_filter_uses_the_graph(db):
+    rng = np.random.default_rng(5)
+    col = db.create_collection("wide", dim=128, index=vecdb.HNSW(M=8, ef_construction=32))
+    col.upsert(list(range(20_000)), mrl_like(rng, 20_000, 128), [{"group": i % 200} for i in range(20_000)])
+    col.create_payload_index("group", "integer")
+    query = mrl_like(rng, 1, 128)[0]
+    narrow = col.explain(query, 10, filter={"group": 3})  # 100 of 20,000 points
     assert isinstance(narrow.plan, plans.Scan)
-    assert narrow.estimates["allowed"] == 15 and narrow.estimates["selectivity"] == pytest.approx(0.005)
+    assert narrow.estimates["allowed"] == 100 and narrow.estimates["selectivity"] == pytest.approx(0.005)
     broad = col.explain(query, 10, filter={"group": {"$lt": 150}})
     assert isinstance(broad.plan, plans.Graph)
-    assert broad.estimates["allowed"] == 2250
+    assert broad.estimates["allowed"] == 15_000
+    assert isinstance(col.explain(query, 10).plan, plans.Graph)
 
 
-def test_mrl_collection_funnels(db, data):
-    col = filled(db, data, mrl_dims=[8, 16])
-    explanation = col.explain(data[1][0], 10)
+def test_mrl_collection_funnels_once_scanning_costs_more(db):
+    rng = np.random.default_rng(6)
+    col = db.create_collection("mrl", dim=128, index=vecdb.HNSW(M=8, ef_construction=32), mrl_dims=[16, 32])
+    col.upsert(list(range(500)), mrl_like(rng, 500, 128))
+    query = mrl_like(rng, 1, 128)[0]
+    assert isinstance(col.explain(query, 10).plan, plans.Scan)  # 500 points: scanning is cheapest
+    col.upsert(list(range(500, 20_000)), mrl_like(rng, 19_500, 128))
+    explanation = col.explain(query, 10)
     assert isinstance(explanation.plan, plans.Funnel)
-    assert explanation.plan.dims in (8, 16)
+    assert explanation.plan.dims == 32  # the largest prefix up to a third of the dimension
     assert len(explanation.stages) == 2
 
 

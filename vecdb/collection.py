@@ -84,6 +84,8 @@ class Collection:
         self._filter_cache: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
         self._filter_cache_lock = threading.Lock()
         self._dropped = False
+        # The planner's view of the indexes, rebuilt when they or the settings change.
+        self._shape_cache: Optional[Tuple[Any, IndexSet, CollectionConfig, SearchShape]] = None
         self._adopt(load_indexes(environment, folder, self._store))
 
     # ---- description ----
@@ -409,8 +411,8 @@ class Collection:
         shape = self._shape(indexes)
         planned = stages(choice.plan, shape, k, choice.estimates["selectivity"], ef)
         explanation = Explanation(plan=choice.plan, description=choice.plan.describe(k), reason=choice.reason,
-                                  estimated_us=choice.cost_us, estimates=choice.estimates,
-                                  alternatives=choice.alternatives,
+                                  estimated_us=choice.cost_us, estimates=dict(choice.estimates),
+                                  alternatives=[(plan.describe(k), cost) for plan, cost in choice.alternatives],
                                   stages=[Stage(text, cost) for text, cost in planned])
         if execute:
             times: StageTimes = []
@@ -478,6 +480,15 @@ class Collection:
 
     def _shape(self, indexes: IndexSet) -> SearchShape:
         config = self._config
+        key = (id(indexes), id(config), len(indexes))
+        cached = self._shape_cache
+        if cached is not None and cached[0] == key and cached[1] is indexes and cached[2] is config:
+            return cached[3]
+        shape = self._describe_for_planner(indexes, config)
+        self._shape_cache = (key, indexes, config, shape)
+        return shape
+
+    def _describe_for_planner(self, indexes: IndexSet, config: CollectionConfig) -> SearchShape:
         spec = config.index_spec
         pq = config.pq if indexes.main.kind.startswith("pq") else None
         missing = ""

@@ -15,35 +15,51 @@ constants were fitted on this project's reference machine (see the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
 from vecdb.errors import InvalidArgumentError
 from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan
 
 # ---- the cost model (microseconds per query, one thread) ----
-# Measured with `python -m bench.calibrate_planner` (bench/calibrate_planner.py)
-# on the reference machine (2 cores, AVX2), 50k-200k x 384/768 cosine:
-# - an exact scan costs SCAN_CALL_US + SCAN_SLOT_US per indexed point (the
-#   filter test over every slot) + SCAN_ELEMENT_US per allowed point and
-#   dimension (streaming reads at memory bandwidth);
-# - a graph search visits about (GRAPH_VISITS_PER_EF * ef + GRAPH_VISITS_BASE)
-#   points without a filter; a filter keeping a share s of the points makes
-#   it walk through about s^-GRAPH_FILTER_EXPONENT times more (it steps over
-#   points it may not return); each visit costs GRAPH_ELEMENT_US per dimension
-#   (random reads: dearer than the scan's);
-# - an exact re-rank costs RERANK_ELEMENT_US per candidate and dimension from
-#   RAM, LMDB_RERANK_US per candidate read from LMDB (PQ collections);
-# - an ADC scan of PQ codes costs ADC_CODE_BYTE_US per code byte.
-SCAN_CALL_US = 8.0
-SCAN_SLOT_US = 0.0008
-SCAN_ELEMENT_US = 0.00030
-GRAPH_CALL_US = 10.0
-GRAPH_VISITS_PER_EF = 10.0
-GRAPH_VISITS_BASE = 200.0
-GRAPH_FILTER_EXPONENT = 0.8
-GRAPH_ELEMENT_US = 0.00045
-RERANK_ELEMENT_US = 0.00060
+# Fitted to `python -m bench.calibrate_planner` (bench/calibrate_planner.py)
+# on the reference machine (2 cores, AVX2; CPU time of one query per call,
+# medians): npm-minilm-384 (50k x 384) and clustered 50k-200k x 384 and
+# 100k x 768 sets, cosine, M=16, ef_construction=200.
+# - An exact scan costs SCAN_CALL_US, plus SCAN_SLOT_US per indexed point
+#   (the filter bitset is built and tested over every slot), plus per
+#   allowed point SCAN_VECTOR_US and SCAN_ELEMENT_US per dimension (fit:
+#   median error 13%; 50k x 384 unfiltered: 13.8 ms).
+# - A graph search costs GRAPH_CALL_US plus, per visited point,
+#   GRAPH_NODE_US (neighbour lists, visited set, heaps) and GRAPH_ELEMENT_US
+#   per dimension; it visits about GRAPH_VISITS_PER_EF * ef +
+#   GRAPH_VISITS_BASE points, times s^-GRAPH_FILTER_EXPONENT under a filter
+#   keeping a share s of the points (it steps over the points it may not
+#   return), never more than all of them; a filter adds GRAPH_FILTER_SLOT_US
+#   per indexed point (its bitset). Fit: median error 8-14% per dataset,
+#   20% pooled. The measured crossover at recall 0.95: a scan is faster
+#   below 2.0-6.6% selectivity (2,300-4,000 allowed points).
+# - An exact re-rank of C candidates by the vectors in RAM costs
+#   RERANK_CALL_US plus per candidate RERANK_VECTOR_US and RERANK_ELEMENT_US
+#   per dimension (random reads: 50k x 384, C = 200: 73 us); read from LMDB
+#   (PQ collections), LMDB_RERANK_US per candidate (py-lmdb copies each).
+# - An ADC scan of PQ codes costs ADC_CODE_BYTE_US per code byte (50k x 48
+#   bytes: ~1 ms, issue 5's measurement).
+SCAN_CALL_US = 35.0
+SCAN_SLOT_US = 0.00186
+SCAN_VECTOR_US = 0.0113
+SCAN_ELEMENT_US = 0.000666
+GRAPH_CALL_US = 60.0
+GRAPH_NODE_US = 0.50
+GRAPH_ELEMENT_US = 0.000525
+GRAPH_VISITS_PER_EF = 4.0
+GRAPH_VISITS_BASE = 50.0
+GRAPH_FILTER_EXPONENT = 0.9
+GRAPH_FILTER_SLOT_US = 0.0004
+RERANK_CALL_US = 20.0
+RERANK_VECTOR_US = 0.1
+RERANK_ELEMENT_US = 0.00045
 LMDB_RERANK_US = 3.0
 ADC_CODE_BYTE_US = 0.0004
 
@@ -53,8 +69,8 @@ ADC_CODE_BYTE_US = 0.0004
 # conservative settings; Collection.tune() finds the cheapest that meet a
 # recall target.
 DEFAULT_PREFIX_SHARE = 1 / 3
-DEFAULT_CANDIDATES_PER_K = 20
-DEFAULT_MIN_CANDIDATES = 200
+DEFAULT_CANDIDATES_PER_K = 10
+DEFAULT_MIN_CANDIDATES = 100
 
 
 @dataclass(frozen=True)
@@ -73,17 +89,21 @@ class SearchShape:
     prefixes_missing: str = ""  # why prefix indexes are not there yet (empty: they are, or none were asked for)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Choice:
-    """A chosen plan, why, and the estimates behind it."""
+    """A chosen plan, why, and the estimates behind it (shared by every
+    search that made the same choice: read, never change)."""
 
     plan: Plan
     reason: str
     cost_us: float
-    estimates: Dict[str, Any] = field(default_factory=dict)
-    alternatives: List[Tuple[str, float]] = field(default_factory=list)  # (plan, estimated us) considered
+    estimates: Dict[str, Any]
+    alternatives: Tuple[Tuple[Plan, float], ...]  # every plan considered, with its estimated microseconds
 
 
+# Searches repeat: the same collection state, k and filter size give the
+# same choice, so it is computed once (all arguments are hashable values).
+@lru_cache(maxsize=1024)
 def choose(shape: SearchShape, k: int, *, allowed: Optional[int], ef: Optional[int] = None,
            dims: Optional[int] = None, plan: Optional[Plan] = None) -> Choice:
     """The plan for a search of ``k`` neighbours; ``allowed`` is how many
@@ -98,12 +118,11 @@ def choose(shape: SearchShape, k: int, *, allowed: Optional[int], ef: Optional[i
     if plan is not None:
         check_available(plan, shape)
         cost = estimate(plan, shape, k, selectivity, ef)
-        return Choice(plan, "requested", cost, estimates, [(plan.describe(k), cost)])
+        return Choice(plan, "requested", cost, estimates, ((plan, cost),))
     candidates = _candidate_plans(shape, k, allowed, ef)
-    costed = [(candidate, estimate(candidate, shape, k, selectivity, ef)) for candidate in candidates]
+    costed = tuple((candidate, estimate(candidate, shape, k, selectivity, ef)) for candidate in candidates)
     best, cost = min(costed, key=lambda item: item[1])
-    reason = _reason(best, shape, allowed)
-    return Choice(best, reason, cost, estimates, [(c.describe(k), cost_us) for c, cost_us in costed])
+    return Choice(best, _reason(best, shape, allowed), cost, estimates, costed)
 
 
 def check_available(plan: Plan, shape: SearchShape) -> None:
@@ -211,16 +230,17 @@ def _reason(plan: Plan, shape: SearchShape, allowed: Optional[int]) -> str:
 
 
 def _scan(n: float, allowed: float, dims: int) -> float:
-    return SCAN_CALL_US + SCAN_SLOT_US * n + SCAN_ELEMENT_US * allowed * dims
+    return SCAN_CALL_US + SCAN_SLOT_US * n + (SCAN_VECTOR_US + SCAN_ELEMENT_US * dims) * allowed
 
 
 def _graph(n: float, ef: int, selectivity: float, dims: int) -> float:
     visits = (GRAPH_VISITS_PER_EF * ef + GRAPH_VISITS_BASE) / max(selectivity, 1e-9) ** GRAPH_FILTER_EXPONENT
-    return GRAPH_CALL_US + GRAPH_ELEMENT_US * min(visits, max(n, 1.0)) * dims
+    filtering = GRAPH_FILTER_SLOT_US * n if selectivity < 1.0 else 0.0
+    return GRAPH_CALL_US + filtering + (GRAPH_NODE_US + GRAPH_ELEMENT_US * dims) * min(visits, max(n, 1.0))
 
 
 def _rerank(candidates: int, dims: int) -> float:
-    return RERANK_ELEMENT_US * candidates * dims
+    return RERANK_CALL_US + (RERANK_VECTOR_US + RERANK_ELEMENT_US * dims) * candidates
 
 
 def _lmdb_rerank(candidates: int) -> float:

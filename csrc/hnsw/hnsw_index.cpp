@@ -304,7 +304,10 @@ void HnswIndex::rerank(const float* queries, std::size_t m, const std::int64_t* 
     with_query_distance(prepared.data(), [&](const DistanceComputer& distance) {
       float scored[4];
       std::size_t i = 0;
+      // Candidates are scattered over the index: ask for the next ones early.
+      distance.prefetch(present.data(), std::min<std::size_t>(present.size(), 8));
       for (; i + 4 <= present.size(); i += 4) {
+        if (i + 8 < present.size()) distance.prefetch(present.data() + i + 8, std::min<std::size_t>(present.size() - i - 8, 4));
         distance.to_query4(present.data() + i, scored);
         for (int j = 0; j < 4; ++j) best.push(scored[j], labels_[present[i + j]]);
       }
