@@ -521,24 +521,20 @@ class Collection:
         """Hits with ids (and payloads, vectors) read from LMDB, and whether
         every label the index returned was still stored."""
         scores = _scores(distances, self.metric)
-        results: List[List[Hit]] = []
-        complete = True
+        wanted = labels[labels >= 0].tolist()
         with self._environment.read() as txn:
-            for row_labels, row_scores in zip(labels.tolist(), scores.tolist()):
-                row: List[Hit] = []
-                for label, score in zip(row_labels, row_scores):
-                    if label < 0:
-                        break
-                    id_key = self._store.id_key_of(txn, label)
-                    if id_key is None:  # deleted after the index answered
-                        complete = False
-                        continue
-                    row.append(Hit(
-                        id=user_id_from_key(id_key), score=score,
-                        payload=self._store.payload_of(txn, label) if with_payload else None,
-                        vector=self._store.vector_of(txn, label) if with_vector else None,
-                    ))
-                results.append(row)
+            records = self._store.records_of(txn, wanted, with_payload, with_vector)
+        results: List[List[Hit]] = []
+        for row_labels, row_scores in zip(labels.tolist(), scores.tolist()):
+            row: List[Hit] = []
+            for label, score in zip(row_labels, row_scores):
+                if label < 0:
+                    break
+                record = records.get(label)
+                if record is not None:  # else deleted after the index answered
+                    row.append(Hit(id=user_id_from_key(record[0]), score=score, payload=record[1], vector=record[2]))
+            results.append(row)
+        complete = len(records) == len(set(wanted))
         return results, complete
 
     def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:

@@ -231,6 +231,18 @@ class CollectionStore:
         stored = txn.get(label_key(label), db=self.vectors)
         return None if stored is None else np.frombuffer(stored, dtype="<f4").astype(np.float32)
 
+    def records_of(self, txn: lmdb.Transaction, labels: Sequence[int], with_payload: bool,
+                   with_vector: bool) -> Dict[int, Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]:
+        """``label -> (id key, payload or None, vector or None)`` for the
+        labels still stored, read with one LMDB call per kind of record."""
+        keys = [label_key(label) for label in labels]
+        ids = dict(txn.cursor(db=self.labels).getmulti(keys))
+        payloads = dict(txn.cursor(db=self.payloads).getmulti(keys)) if with_payload else {}
+        vectors = dict(txn.cursor(db=self.vectors).getmulti(keys)) if with_vector else {}
+        return {label: (ids[key], decode_payload(payloads.get(key)) if with_payload else None,
+                        np.frombuffer(vectors[key], dtype="<f4").astype(np.float32) if with_vector else None)
+                for label, key in zip(labels, keys) if key in ids}
+
     def payload_of(self, txn: lmdb.Transaction, label: int) -> Dict[str, Any]:
         return decode_payload(txn.get(label_key(label), db=self.payloads))
 
