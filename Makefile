@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   := ../shared/data/npm-minilm-384
 
-.PHONY: demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-durable bench-kernels sanitize tsan clean
+.PHONY: demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-durable bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench-pq: install-bench
 ## bench-pq-collections: collections with PQ codes against float HNSW (memory per vector, search with LMDB re-rank)
 bench-pq-collections: install-bench
 	$(PY) -m bench.durable.pq --dataset npm-minilm-384 --out bench/results
+
+## bench-planner: MRL funnel vs full-dimension HNSW (npm-minilm-384 + PCA, synthetic-mrl 200k x 768), filtered search: planner vs forced plans
+bench-planner: install-bench
+	$(PY) -m bench.planner funnel --out bench/results/planner
+	$(PY) -m bench.planner filtered --out bench/results/planner
 
 ## bench-durable: durable ingest (vs the native index alone and Chroma), reopen time, filtered search
 bench-durable: install-bench

@@ -235,12 +235,16 @@ def test_tune_reaches_its_target_on_held_out_queries_and_becomes_the_default(tmp
         assert report.trials and all({"plan", "recall", "latency_us", "estimated_us"} <= set(t) for t in report.trials)
         assert any(t["plan"]["kind"] == "funnel" for t in report.trials)
         again = col.tune(target_recall=0.9, k=10, queries=100, seed=3)
-        assert again.plan == report.plan and again.trials[0]["recall"] == report.trials[0]["recall"]
+        # Same seed, same plans tried with the same recalls (the choice among
+        # them also weighs measured time).
+        assert [(t["plan"], t["recall"]) for t in again.trials] == [(t["plan"], t["recall"]) for t in report.trials]
+        assert again.plan in [plans.plan_from_dict(t["plan"]) for t in again.trials if t["meets_target"]]
         assert "chosen" in str(report)
     with vecdb.open(path) as db:
         col = db.get_collection("c")
-        assert col.stats()["default_plan"] == {"kind": report.plan.kind, **vars(report.plan)}
-        assert col.explain(data[1][0], 10).plan == report.plan
+        assert col.stats()["default_plan"] == {"kind": again.plan.kind, **vars(again.plan)}
+        explanation = col.explain(data[1][0], 10)  # the tuned plan is weighed (against a scan, at 3,000 points)
+        assert again.plan.describe(10) in [text for text, _ in explanation.alternatives]
 
 
 def test_tune_with_real_queries(db, data):

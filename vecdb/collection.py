@@ -424,7 +424,7 @@ class Collection:
         return explanation
 
     def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
-        """Find the cheapest plan whose recall@k reaches ``target_recall`` and
+        """Find the fastest plan whose recall@k reaches ``target_recall`` and
         make it the collection's default for unfiltered searches (stored
         with the collection; filtered searches still weigh it against a scan).
 
@@ -433,10 +433,11 @@ class Collection:
         easier to find than new ones), finds their exact neighbours (a
         stored query's own point left out), measures the recall and latency
         of candidate plans (graph ``ef``; funnel prefix size and candidates)
-        and keeps the one with the lowest estimated cost among those
-        meeting the target, checked again on held-out queries (a second
-        sample, or the other half of the array). The same data and seed
-        give the same plan.
+        and keeps the fastest of those meeting the target (timed in
+        interleaved rounds; within 10% the cost model's estimate decides),
+        checked again on held-out queries (a second sample, or the other
+        half of the array). The same data and seed try the same plans with
+        the same recalls (see :mod:`vecdb.tuning`).
         """
         self._check_live()
         if not self._environment.writable:

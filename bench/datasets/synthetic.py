@@ -37,15 +37,29 @@ def default_cluster_count(n_points: int) -> int:
 
 
 def sample_gaussian_mixture(
-    n_points: int, dim: int, n_clusters: int, rng: np.random.Generator
+    n_points: int,
+    dim: int,
+    n_clusters: int,
+    rng: np.random.Generator,
+    center_scales: np.ndarray | None = None,
+    spread_scales: np.ndarray | None = None,
 ) -> MixtureSample:
-    """Draw ``n_points`` float32 points of ``dim`` dimensions from a random mixture of ``n_clusters``."""
+    """Draw ``n_points`` float32 points of ``dim`` dimensions from a random mixture of ``n_clusters``.
+
+    ``center_scales`` and ``spread_scales`` (``dim`` values each) multiply the centres and
+    the within-cluster deviations per dimension; without them every dimension has the same
+    scale. They consume no random numbers, so the same ``rng`` draws the same mixture either way.
+    """
     centers = rng.standard_normal((n_clusters, dim), dtype=np.float32)
+    if center_scales is not None:
+        centers *= center_scales
     weights = rng.dirichlet(np.full(n_clusters, _WEIGHT_CONCENTRATION))
     spreads = rng.uniform(*_SPREAD_RANGE, size=n_clusters).astype(np.float32)
     labels = rng.choice(n_clusters, size=n_points, p=weights)
     points = rng.standard_normal((n_points, dim), dtype=np.float32)
     points *= spreads[labels, None]
+    if spread_scales is not None:
+        points *= spread_scales
     points += centers[labels]
     return MixtureSample(points=points, labels=labels, centers=centers)
 

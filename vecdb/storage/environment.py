@@ -53,7 +53,10 @@ class _SharedExclusiveGate:
         finally:
             with self._condition:
                 self._shared -= 1
-                self._condition.notify_all()
+                # Only an exclusive request waits for the shared count to
+                # drop: wake it when the last shared holder leaves.
+                if self._shared == 0 and self._exclusive_waiting:
+                    self._condition.notify_all()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
