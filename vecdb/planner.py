@@ -23,10 +23,11 @@ from vecdb.errors import InvalidArgumentError
 from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan
 
 # ---- the cost model (microseconds per query, one thread) ----
-# Fitted to `python -m bench.calibrate_planner` (bench/calibrate_planner.py)
-# on the reference machine (2 cores, AVX2; CPU time of one query per call,
-# medians): npm-minilm-384 (50k x 384) and clustered 50k-200k x 384 and
-# 100k x 768 sets, cosine, M=16, ef_construction=200.
+# Fitted to `python -m bench.calibrate_planner` (first of the two runs in
+# bench/results/planner/calibration.md; the second agrees within its +-30%
+# noise) on the reference machine (2 cores, AVX2; CPU time of one query per
+# call, medians): npm-minilm-384 (50k x 384) and clustered 50k-200k x 384
+# and 100k x 768 sets, cosine, M=16, ef_construction=200.
 # - An exact scan costs SCAN_CALL_US, plus SCAN_SLOT_US per indexed point
 #   (the filter bitset is built and tested over every slot), plus per
 #   allowed point SCAN_VECTOR_US and SCAN_ELEMENT_US per dimension (fit:
