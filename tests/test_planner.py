@@ -377,3 +377,45 @@ def test_read_only_handle_adopts_the_writers_rotation(tmp_path, data):
     assert ids_of(seen.search(data[0][2000], 1, dims=8)) == ids_of(col.search(data[0][2000], 1, dims=8))
     reader.close()
     writer.close()
+
+
+def test_the_tuned_plan_runs_for_its_k_and_yields_to_a_searchs_own_ef(db, data):
+    col = filled(db, data, mrl_dims=[16])
+    report = col.tune(target_recall=0.9, k=10, queries=50)
+    query = data[1][0]
+    tuned = col.explain(query, 10)
+    assert tuned.reason == "the collection's tuned plan (Collection.tune)"  # even where a scan looks cheaper
+    assert type(tuned.plan) is type(report.plan)
+    if hasattr(report.plan, "ef"):
+        assert col.explain(query, 10, ef=300).plan.ef == 300
+    assert col.explain(query, 50).reason != tuned.reason  # tuned for k=10 only
+
+
+def test_flat_mrl_collection_funnels_when_cheaper_than_scanning(db):
+    rng = np.random.default_rng(8)
+    col = db.create_collection("flat", dim=256, index=vecdb.Flat(), mrl_dims=[16])
+    col.upsert(list(range(20_000)), mrl_like(rng, 20_000, 256))
+    assert isinstance(col.explain(mrl_like(rng, 1, 256)[0], 10).plan, plans.Funnel)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda col, q: col.search(q, 5, plan={"kind": []}), "'kind'"),
+    (lambda col, q: col.explain(np.ones((0, 64), dtype=np.float32)), "at least one query"),
+    (lambda col, q: col.tune(target_recall="0.9"), "target_recall"),
+    (lambda col, q: col.tune(target_recall=True), "target_recall"),
+    (lambda col, q: col.tune(target_recall=0.0), "target_recall"),
+    (lambda col, q: col.tune(seed=-1), "seed"),
+    (lambda col, q: col.tune(seed="x"), "seed"),
+    (lambda col, q: col.tune(queries=np.ones((4, 3))), "dimension|dim"),
+])
+def test_bad_planner_arguments_get_clear_errors(db, data, call, message):
+    col = filled(db, data, mrl_dims=[16])
+    with pytest.raises(vecdb.errors.VecdbError, match=message):
+        call(col, data[1][0])
+
+
+def test_rotate_checks_the_validated_prefix_list(db):
+    with pytest.raises(InvalidArgumentError, match="needs mrl_dims"):
+        db.create_collection("empty", dim=64, mrl_dims=(d for d in []), rotate="pca")
+    col = db.create_collection("array", dim=64, mrl_dims=np.array([8, 16]), rotate="pca")
+    assert col.stats()["mrl"]["dims"] == [8, 16]

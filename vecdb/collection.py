@@ -84,8 +84,6 @@ class Collection:
         self._filter_cache: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
         self._filter_cache_lock = threading.Lock()
         self._dropped = False
-        # The planner's view of the indexes, rebuilt when they or the settings change.
-        self._shape_cache: Optional[Tuple[Any, IndexSet, CollectionConfig, SearchShape]] = None
         self._adopt(load_indexes(environment, folder, self._store))
 
     # ---- description ----
@@ -403,6 +401,8 @@ class Collection:
         """
         self._check_live()
         queries, _, k, ef, node = self._check_search(query, k, ef, filter)
+        if queries.shape[0] == 0:
+            raise InvalidArgumentError("explain needs at least one query")
         dims, plan = _check_overrides(dims, plan)
         start = time.perf_counter()
         indexes = self._indexes
@@ -445,12 +445,12 @@ class Collection:
         with self._write_lock:
             indexes = self._indexes
             report = tune_collection(self._environment, self._store, indexes, self._shape(indexes), self.dim,
-                                     self.metric, target_recall, check_k(k), self._tuning_queries(queries),
-                                     int(seed))
+                                     self.metric, _check_recall(target_recall), check_k(k),
+                                     self._tuning_queries(queries), positive_int(seed, "seed", 0))
 
             def body(txn):
                 config = read_config(txn, self.name)
-                config.default_plan = plan_to_dict(report.plan)
+                config.default_plan, config.default_plan_k = plan_to_dict(report.plan), report.k
                 write_config(txn, config)
                 return config
 
@@ -480,28 +480,29 @@ class Collection:
             return self._matching(txn, node, stored_only=False)
 
     def _shape(self, indexes: IndexSet) -> SearchShape:
-        config = self._config
-        key = (id(indexes), id(config), len(indexes))
-        cached = self._shape_cache
-        if cached is not None and cached[0] == key and cached[1] is indexes and cached[2] is config:
-            return cached[3]
+        config, count = self._config, len(indexes)
+        cached = indexes.planner_shape
+        if cached is not None and cached[0] is config and cached[1] == count:
+            return cached[2]
         shape = self._describe_for_planner(indexes, config)
-        self._shape_cache = (key, indexes, config, shape)
+        indexes.planner_shape = (config, count, shape)
         return shape
 
     def _describe_for_planner(self, indexes: IndexSet, config: CollectionConfig) -> SearchShape:
         spec = config.index_spec
-        pq = config.pq if indexes.main.kind.startswith("pq") else None
+        pq = config.pq
         missing = ""
         if config.mrl_dims and not indexes.prefixes:
             missing = (f"the PCA rotation is learned once the collection holds {rotation_train_size(self.dim):,} "
-                       f"vectors (it has {len(indexes):,})")
+                       f"vectors (it has {len(indexes):,})" if config.rotation_version == 0 else
+                       "the stored PCA rotation could not be read; Collection.learn_rotation() learns a new one")
         return SearchShape(
             count=len(indexes), dim=self.dim, main_kind=indexes.main.kind,
             ef_search=spec.ef_search if isinstance(spec, HNSW) else 0,
             prefix_dims=tuple(sorted(indexes.prefixes)), prefix_kind="exact" if isinstance(spec, Flat) else "graph",
             pq_m=pq.m if pq else 0, pq_rerank=pq.rerank if pq else 0,
             default_plan=None if config.default_plan is None else plan_from_dict(config.default_plan),
+            default_plan_k=config.default_plan_k,
             prefixes_missing=missing)
 
     def _choose(self, indexes: IndexSet, k: int, allowed: Optional[np.ndarray], ef: Optional[int],
@@ -698,6 +699,13 @@ class Collection:
                                            self._sequence))
             with self._environment.read() as txn:
                 self._config = read_config(txn, self.name)
+
+
+def _check_recall(target: Any) -> float:
+    if isinstance(target, bool) or not isinstance(target, (int, float, np.floating, np.integer)) \
+            or not 0.0 < float(target) <= 1.0:
+        raise InvalidArgumentError(f"target_recall must be a number in (0, 1], got {target!r}")
+    return float(target)
 
 
 def _check_overrides(dims: Any, plan: Any) -> Tuple[Optional[int], Optional[Plan]]:

@@ -132,7 +132,7 @@ def check_mrl_dims(mrl_dims: Any, dim: int) -> List[int]:
     return sorted(sizes)
 
 
-def check_rotate(rotate: Any, mrl_dims: Any) -> Optional[str]:
+def check_rotate(rotate: Any, mrl_dims: List[int]) -> Optional[str]:
     if rotate is None:
         return None
     if rotate != "pca":
@@ -172,6 +172,7 @@ class CollectionConfig:
     rotate: Optional[str] = None  # "pca": prefixes of the PCA-rotated vectors
     rotation_version: int = 0  # rotations learned so far (0: none yet)
     default_plan: Optional[Dict[str, Any]] = None  # set by Collection.tune()
+    default_plan_k: int = 0  # the k it was tuned for
 
     @classmethod
     def new(cls, name: str, key: str, dim: Any, metric: Any, index: Any,
@@ -183,9 +184,10 @@ class CollectionConfig:
         dim = positive_int(dim, "dim")
         if dim > 32768:
             raise InvalidArgumentError(f"dim must be at most 32768, got {dim}")
+        sizes = check_mrl_dims(mrl_dims, dim)
         return cls(name=name, key=key, dim=dim, metric=parse_metric(metric), index=index_to_dict(index),
                    quantization=None if quantization is None else asdict(quantization.for_dim(dim)),
-                   mrl_dims=check_mrl_dims(mrl_dims, dim), rotate=check_rotate(rotate, mrl_dims))
+                   mrl_dims=sizes, rotate=check_rotate(rotate, sizes))
 
     @property
     def index_spec(self) -> IndexSpec:

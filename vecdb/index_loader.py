@@ -102,7 +102,7 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore)
                 missing.append(prefix_indexes[dims])
         if missing:
             unsaved = max(unsaved, _fill(txn, store, config, missing))
-        indexes = IndexSet(main_index, prefix_indexes, config.rotation_version if prefix_dims else 0)
+        indexes = IndexSet(main_index, prefix_indexes, config.rotation_version)
         return LoadedIndex(indexes, config.sequence, unsaved, source)
 
 
@@ -146,8 +146,7 @@ def catch_up_or_reload(environment: Environment, folder: Path, store: Collection
     with environment.read() as txn:
         config = read_config(txn, store.name)
         same_models = (config.quantizer_version == indexes.quantizer_version
-                       and config.rotation_version == indexes.rotation_version
-                       and bool(indexes.prefixes) == config.prefixes_ready)
+                       and config.rotation_version == indexes.rotation_version)
         if same_models:
             changes = [_catch_up(txn, store, config, part, sequence) for part in indexes.parts]
             if all(change is not None for change in changes):

@@ -15,7 +15,7 @@ constants were fitted on this project's reference machine (see the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -87,6 +87,7 @@ class SearchShape:
     pq_m: int = 0  # code bytes (PQ main index)
     pq_rerank: int = 0  # candidates a PQ main index re-ranks
     default_plan: Optional[Plan] = None  # from Collection.tune()
+    default_plan_k: int = 0  # the k it was tuned for: used for searches of at most that many
     prefixes_missing: str = ""  # why prefix indexes are not there yet (empty: they are, or none were asked for)
 
 
@@ -120,10 +121,14 @@ def choose(shape: SearchShape, k: int, *, allowed: Optional[int], ef: Optional[i
         check_available(plan, shape)
         cost = estimate(plan, shape, k, selectivity, ef)
         return Choice(plan, "requested", cost, estimates, ((plan, cost),))
-    candidates = _candidate_plans(shape, k, allowed, ef)
+    tuned = _tuned_plan(shape, k, ef)
+    if tuned is not None and allowed is None:  # tune() measured it against the rest: no estimate overrides that
+        cost = estimate(tuned, shape, k, selectivity, ef)
+        return Choice(tuned, _reason(tuned, shape, allowed, tuned), cost, estimates, ((tuned, cost),))
+    candidates = _candidate_plans(shape, k, allowed, ef, tuned)
     costed = tuple((candidate, estimate(candidate, shape, k, selectivity, ef)) for candidate in candidates)
     best, cost = min(costed, key=lambda item: item[1])
-    return Choice(best, _reason(best, shape, allowed), cost, estimates, costed)
+    return Choice(best, _reason(best, shape, allowed, tuned), cost, estimates, costed)
 
 
 def check_available(plan: Plan, shape: SearchShape) -> None:
@@ -190,20 +195,28 @@ def default_funnel(shape: SearchShape, k: int) -> Funnel:
     return Funnel(dims=dims, candidates=max(DEFAULT_MIN_CANDIDATES, DEFAULT_CANDIDATES_PER_K * k))
 
 
-def _candidate_plans(shape: SearchShape, k: int, allowed: Optional[int], ef: Optional[int]) -> List[Plan]:
+def _tuned_plan(shape: SearchShape, k: int, ef: Optional[int]) -> Optional[Plan]:
+    """The plan Collection.tune() stored, if it applies to this search
+    (tuned for at least k neighbours; a search's own ef replaces its beam)."""
+    plan = shape.default_plan
+    if plan is None or k > shape.default_plan_k or not _runnable(plan, shape):
+        return None
+    if ef is not None and isinstance(plan, (Graph, Funnel)):
+        plan = replace(plan, ef=ef)
+    return plan
+
+
+def _candidate_plans(shape: SearchShape, k: int, allowed: Optional[int], ef: Optional[int],
+                     tuned: Optional[Plan]) -> List[Plan]:
     plans: List[Plan] = [Scan()]
-    if shape.main_kind in ("exact", "pq-scan"):
-        # No graph: a tuned funnel may still beat scanning everything.
-        if shape.default_plan is not None and shape.prefix_dims:
-            plans.append(shape.default_plan)
-        return plans
-    if shape.default_plan is not None and _runnable(shape.default_plan, shape):
-        plans.append(shape.default_plan)
+    if tuned is not None:
+        plans.append(tuned)
     elif shape.prefix_dims:
         plans.append(default_funnel(shape, k))
-    else:
+    elif shape.main_kind in ("graph", "pq-graph"):
         plans.append(Graph(ef=ef))
-    if allowed is not None and not any(isinstance(p, Graph) for p in plans):
+    if allowed is not None and shape.main_kind in ("graph", "pq-graph") and not any(isinstance(p, Graph)
+                                                                                  for p in plans):
         plans.append(Graph(ef=ef))
     return plans
 
@@ -216,14 +229,14 @@ def _runnable(plan: Plan, shape: SearchShape) -> bool:
     return True
 
 
-def _reason(plan: Plan, shape: SearchShape, allowed: Optional[int]) -> str:
+def _reason(plan: Plan, shape: SearchShape, allowed: Optional[int], tuned: Optional[Plan]) -> str:
     if isinstance(plan, Scan):
         if allowed is not None:
             return "the filter keeps few enough points that scanning them is cheaper than a filtered graph search"
         if shape.main_kind in ("exact", "pq-scan"):
             return "the collection's index is a scan (vecdb.Flat)"
         return "the collection is small enough that a scan is cheaper than a graph search"
-    if shape.default_plan is not None and plan == shape.default_plan:
+    if plan is tuned:
         return "the collection's tuned plan (Collection.tune)"
     if isinstance(plan, Funnel):
         return "MRL prefix index: shortlist on the prefix, re-rank at full dimension (untuned defaults)"

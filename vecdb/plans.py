@@ -98,7 +98,7 @@ def plan_to_dict(plan: Plan) -> Dict[str, Any]:
 
 def plan_from_dict(data: Any) -> Plan:
     """A plan from its dict form (``{"kind": "funnel", "dims": 64, ...}``)."""
-    if not isinstance(data, dict) or data.get("kind") not in _KINDS:
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str) or data["kind"] not in _KINDS:
         raise InvalidArgumentError(f"a plan dict needs 'kind' in {sorted(_KINDS)}, got {data!r}")
     fields = {key: value for key, value in data.items() if key != "kind"}
     try:

@@ -164,8 +164,6 @@ def tune_collection(environment: Environment, store: CollectionStore, indexes: I
     """Tune on two disjoint sets of queries, one to choose with and one held
     out: ``queries`` stored vectors drawn at random (their own points left
     out of the neighbours), or the given query matrix split in two."""
-    if not 0.0 < target_recall <= 1.0:
-        raise InvalidArgumentError(f"target_recall must be in (0, 1], got {target_recall!r}")
     rng = np.random.default_rng(seed)
     with environment.read() as txn:
         labels = store.all_labels(txn)

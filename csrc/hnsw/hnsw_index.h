@@ -102,8 +102,10 @@ class HnswIndex {
   // Exact distances from each query to its r candidates (ids; -1 and ids
   // not in the index are skipped; distinct per query), the k nearest kept:
   // the re-rank stage of a search whose shortlist came from another index
-  // (a prefix of the dimensions). Same output contract as search(). Runs
-  // while another thread writes: only the id lookups wait, and briefly.
+  // (a prefix of the dimensions). Same output contract as search(); a
+  // repeated candidate would be returned twice. Runs while another thread
+  // inserts or deletes (the id lookups wait briefly for the id map, as a
+  // search waits only for growth and compaction's renumbering).
   void rerank(const float* queries, std::size_t m, const std::int64_t* candidates, std::size_t r, std::size_t k,
               std::size_t n_threads, std::int64_t* ids, float* distances) const;
 

@@ -2,7 +2,8 @@
 // densely by a database are the common case: they live in a plain array
 // indexed by id (4 bytes an id, one load to look up). Ids spread far
 // apart (hashes, timestamps) switch the map to a hash table for good.
-// Not thread-safe: the index calls it with its writer lock held.
+// Not thread-safe: the index changes it with its writer lock and its id-map
+// lock held, and reads it under one of the two.
 #pragma once
 
 #include <algorithm>
