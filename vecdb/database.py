@@ -23,6 +23,7 @@ from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection
 from vecdb.errors import CollectionExistsError, CollectionNotFoundError, InvalidArgumentError
 from vecdb.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
 from vecdb.storage.collection_store import (
+    CollectionStore,
     config_key,
     database_names,
     list_configs,
@@ -135,6 +136,21 @@ class Database:
         """Names of the collections, sorted."""
         with self._environment.read() as txn:
             return sorted(config.name for config in list_configs(txn))
+
+    def describe(self) -> List[Dict[str, Any]]:
+        """Every collection's settings and point count, read from LMDB without
+        loading any index (cheap on any size; what ``vecdb info`` prints)."""
+        with self._environment.read() as txn:
+            configs = sorted(list_configs(txn), key=lambda config: config.name)
+        # Handles are opened outside a transaction (see Environment.database).
+        stores = [CollectionStore(self._environment, config) for config in configs]
+        with self._environment.read() as txn:
+            counts = [store.count(txn) for store in stores]
+        return [{"name": config.name, "count": count, "dim": config.dim, "metric": config.metric,
+                 "index": config.index, "quantization": config.quantization, "mrl_dims": list(config.mrl_dims),
+                 "rotate": config.rotate, "payload_indexes": dict(config.payload_indexes),
+                 "default_plan": config.default_plan}
+                for config, count in zip(configs, counts)]
 
     def drop_collection(self, name: str) -> None:
         """Delete a collection and everything in it (its LMDB databases are

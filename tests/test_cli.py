@@ -1,0 +1,52 @@
+"""The vecdb command (click's test runner; no subprocess needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+import vecdb
+from vecdb.cli import main
+
+
+def test_info_lists_collections_without_loading_indexes(tmp_path):
+    with vecdb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", dim=8, metric="l2", mrl_dims=[4], quantization=vecdb.PQ(m=2))
+        docs.upsert([1, 2, 3], np.ones((3, 8)), [{"lang": "en"}, None, {"lang": "fr"}])
+        docs.create_payload_index("lang", "keyword")
+        db.create_collection("empty", dim=3, index=vecdb.Flat())
+    result = CliRunner().invoke(main, ["info", str(tmp_path / "db")])
+    assert result.exit_code == 0, result.output
+    assert "2 collection(s)" in result.output
+    assert "docs: 3 points, dim 8, l2, hnsw (M=16" in result.output
+    assert "PQ: m=2" in result.output and "MRL prefixes: [4]" in result.output
+    assert "lang (keyword)" in result.output and "empty: 0 points, dim 3, cosine, flat" in result.output
+    document = json.loads(CliRunner().invoke(main, ["info", "--json", str(tmp_path / "db")]).output)
+    assert [c["name"] for c in document["collections"]] == ["docs", "empty"]
+    assert document["collections"][0]["count"] == 3 and document["bytes_on_disk"] > 0
+
+
+def test_info_runs_beside_a_writer(tmp_path):
+    with vecdb.open(tmp_path / "db") as db:
+        db.create_collection("c", dim=2).upsert([1], np.ones((1, 2)))
+        result = CliRunner().invoke(main, ["info", str(tmp_path / "db")])
+        assert result.exit_code == 0 and "c: 1 points" in result.output
+
+
+def test_info_refuses_what_is_not_a_database(tmp_path):
+    missing = CliRunner().invoke(main, ["info", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    (tmp_path / "plain").mkdir()
+    not_vecdb = CliRunner().invoke(main, ["info", str(tmp_path / "plain")])
+    assert not_vecdb.exit_code == 1 and "no vecdb database" in not_vecdb.output
+    assert not (tmp_path / "plain" / "data.mdb").exists()  # read-only: nothing created
+
+
+def test_help_on_every_command():
+    runner = CliRunner()
+    top = runner.invoke(main, ["--help"])
+    assert top.exit_code == 0 and "info" in top.output
+    assert runner.invoke(main, ["info", "--help"]).exit_code == 0
+    assert vecdb.__version__ in runner.invoke(main, ["--version"]).output

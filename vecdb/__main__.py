@@ -1,0 +1,5 @@
+"""``python -m vecdb``: the vecdb command."""
+
+from vecdb.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The ``vecdb`` command (also ``python -m vecdb``). Commands so far:
+``info``; the server, import/export and backup commands come with the
+standalone server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+import click
+
+from vecdb import __version__
+from vecdb.database import open as open_database
+from vecdb.errors import VecdbError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vecdb")
+def main() -> None:
+    """vecdb: an embedded vector database with a native SIMD core.
+
+    Each command takes the database folder (what vecdb.open(path) opens)."""
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def info(path: Path, as_json: bool) -> None:
+    """Collections in the database at PATH: points, dimension, metric, index
+    settings, quantization, MRL prefixes, payload indexes, and the folder's
+    size on disk. Opens the database read-only (safe while a writer runs)
+    and loads no index."""
+    try:
+        with open_database(path, read_only=True) as db:
+            collections = db.describe()
+    except VecdbError as exc:
+        raise click.ClickException(str(exc)) from None
+    size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+    if as_json:
+        click.echo(json.dumps({"path": str(path), "bytes_on_disk": size, "collections": collections}, indent=2))
+        return
+    click.echo(f"{path}: {len(collections)} collection(s), {size / 2**20:,.1f} MiB on disk")
+    for collection in collections:
+        click.echo(_describe(collection))
+
+
+def _describe(collection: Dict[str, Any]) -> str:
+    index = dict(collection["index"])
+    kind = index.pop("kind")
+    settings = ", ".join(f"{key}={value}" for key, value in index.items())
+    lines: List[str] = [f"  {collection['name']}: {collection['count']:,} points, dim {collection['dim']}, "
+                        f"{collection['metric']}, {kind}" + (f" ({settings})" if settings else "")]
+    if collection["quantization"]:
+        pq = collection["quantization"]
+        lines.append(f"    PQ: m={pq['m']}, rerank={pq['rerank']}, train_size={pq['train_size']}, opq={pq['opq']}")
+    if collection["mrl_dims"]:
+        lines.append(f"    MRL prefixes: {collection['mrl_dims']}" + (f", rotate={collection['rotate']}"
+                                                                     if collection["rotate"] else ""))
+    if collection["payload_indexes"]:
+        fields = ", ".join(f"{field} ({kind})" for field, kind in collection["payload_indexes"].items())
+        lines.append(f"    payload indexes: {fields}")
+    if collection["default_plan"]:
+        lines.append(f"    tuned plan: {collection['default_plan']}")
+    return "\n".join(lines)
