@@ -198,8 +198,8 @@ class Collection:
         # come in between: this thread holds the write lock, this process the
         # writer lock.)
         version = config.quantizer_version + 1
-        main, _ = build_main_index(self._environment, self._store, replace(config, quantizer_version=version),
-                                   quantizer)
+        main = build_main_index(self._environment, self._store, replace(config, quantizer_version=version),
+                                quantizer)
 
         def body(txn):
             config = read_config(txn, self.name)
@@ -239,7 +239,7 @@ class Collection:
         rotation = learn_pca_rotation(sample, self.metric)
         # New prefix indexes first, the rotation committed after (as for codebooks).
         version = config.rotation_version + 1
-        prefixes, _ = build_prefix_indexes(self._environment, self._store, config, rotation)
+        prefixes = build_prefix_indexes(self._environment, self._store, config, rotation)
 
         def body(txn):
             config = read_config(txn, self.name)

@@ -42,8 +42,8 @@ from vecdb.pq import ProductQuantizer
 from vecdb.prefix_index import IndexSet, PrefixLabelIndex
 from vecdb.rotation import rotation_from_bytes
 from vecdb.snapshot import (
-    SNAPSHOT_FOLDER,
     prefix_snapshot_path,
+    prefix_snapshot_paths,
     read_snapshot,
     snapshot_path,
     write_snapshot,
@@ -81,14 +81,17 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore)
         snapshots = {"main": _main_from_snapshot(folder, config, codebooks, vector_reader)
                      if isinstance(config.index_spec, HNSW) or quantizer is not None else None}
         snapshots.update({dims: _prefix_from_snapshot(folder, config, dims, rotation) for dims in prefix_dims})
-        usable: Dict[object, Part] = {}
-        unsaved = 0
+        by_sequence: Dict[int, Dict[object, Part]] = {}  # snapshots saved together replay together
         for part, snapshot in snapshots.items():
             if snapshot is not None:
-                changes = _catch_up(txn, store, config, *snapshot)
-                if changes is not None:  # else rebuilt below
-                    usable[part] = snapshot[0]
-                    unsaved = max(unsaved, changes)
+                by_sequence.setdefault(snapshot[1], {})[part] = snapshot[0]
+        usable: Dict[object, Part] = {}
+        unsaved, count = 0, store.count(txn)
+        for sequence, parts in by_sequence.items():
+            changes = _catch_up(txn, store, config, list(parts.values()), sequence)
+            if changes is not None:  # else rebuilt below, as is a part whose count disagrees with LMDB
+                usable.update({name: part for name, part in parts.items() if len(part) == count})
+                unsaved = max(unsaved, changes)
         main_index = usable.get("main")
         prefix_indexes = {dims: usable[dims] for dims in prefix_dims if dims in usable}
         source = ("snapshot+replay" if unsaved else "snapshot") if main_index is not None else "rebuild"
@@ -120,22 +123,23 @@ def empty_index(config: CollectionConfig, quantizer: Optional[ProductQuantizer],
 
 
 def build_main_index(environment: Environment, store: CollectionStore, config: CollectionConfig,
-                     quantizer: Optional[ProductQuantizer]) -> Tuple[LabelIndex, int]:
-    """A new main index of every stored vector, and the sequence it reflects."""
+                     quantizer: Optional[ProductQuantizer]) -> LabelIndex:
+    """A new main index of every stored vector (the writer calls this with
+    its write lock held: it reflects the collection's current sequence)."""
     index = empty_index(config, quantizer, _vector_reader(environment, store, config.dim))
     with environment.read() as txn:
         _fill(txn, store, config, [index])
-        return index, read_config(txn, store.name).sequence
+    return index
 
 
 def build_prefix_indexes(environment: Environment, store: CollectionStore, config: CollectionConfig,
-                         rotation: Optional[np.ndarray]) -> Tuple[Dict[int, PrefixLabelIndex], int]:
-    """New prefix indexes of every stored vector, and the sequence they reflect."""
+                         rotation: Optional[np.ndarray]) -> Dict[int, PrefixLabelIndex]:
+    """New prefix indexes of every stored vector (as build_main_index)."""
     prefixes = {dims: PrefixLabelIndex.empty(dims, config.metric, config.index_spec, rotation)
                 for dims in config.mrl_dims}
     with environment.read() as txn:
         _fill(txn, store, config, list(prefixes.values()))
-        return prefixes, read_config(txn, store.name).sequence
+    return prefixes
 
 
 def catch_up_or_reload(environment: Environment, folder: Path, store: CollectionStore, indexes: IndexSet,
@@ -148,9 +152,9 @@ def catch_up_or_reload(environment: Environment, folder: Path, store: Collection
         same_models = (config.quantizer_version == indexes.quantizer_version
                        and config.rotation_version == indexes.rotation_version)
         if same_models:
-            changes = [_catch_up(txn, store, config, part, sequence) for part in indexes.parts]
-            if all(change is not None for change in changes):
-                return LoadedIndex(indexes, config.sequence, max(changes), "replay")
+            changes = _catch_up(txn, store, config, indexes.parts, sequence)
+            if changes is not None and all(len(part) == store.count(txn) for part in indexes.parts):
+                return LoadedIndex(indexes, config.sequence, changes, "replay")
     return load_indexes(environment, folder, store)
 
 
@@ -167,36 +171,28 @@ def save_snapshots(environment: Environment, folder: Path, store: CollectionStor
         write_snapshot(snapshot_path(folder, config.key), config.key, sequence, indexes.main)
     current = {prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version)
                for dims in indexes.prefixes}
-    for stale in (folder / SNAPSHOT_FOLDER).glob(f"{config.key}.mrl*.hnsw"):
+    for stale in prefix_snapshot_paths(folder, config.key):
         if stale not in current:
             stale.unlink(missing_ok=True)
     environment.write(lambda txn: store.truncate_log(txn, sequence))
 
 
-def read_rotation(environment: Environment, store: CollectionStore, config: CollectionConfig) -> Optional[np.ndarray]:
-    """The collection's stored PCA rotation (None if none or damaged)."""
-    with environment.read() as txn:
-        data = store.rotation(txn)
-    return None if data is None else _rotation(config, data)
-
-
-def _catch_up(txn, store: CollectionStore, config: CollectionConfig, index: Part, sequence: int) -> Optional[int]:
-    """Replay changes after ``sequence`` into ``index``; the number of
-    changed labels, or None if the log no longer reaches back that far or
-    the result disagrees with LMDB's count."""
+def _catch_up(txn, store: CollectionStore, config: CollectionConfig, parts: List[Part],
+              sequence: int) -> Optional[int]:
+    """Replay changes after ``sequence`` into each of ``parts`` (their
+    vectors read once for all); the number of changed labels, or None if the
+    log no longer reaches back that far. Callers check each part's count
+    against LMDB's."""
     if sequence > config.sequence or sequence + 1 < config.log_start:
         return None
     changed = store.changed_since(txn, sequence)
-    vectors = [store.vector_of(txn, int(label)) for label in changed]
-    present = np.array([vector is not None for vector in vectors], dtype=bool)
-    if not present.all():
-        index.delete(changed[~present])
-    if present.any():
-        labels, matrix = changed[present], np.stack([v for v in vectors if v is not None])
+    matrix, present = store.vectors_of(txn, changed, config.dim)
+    for part in parts:
+        if not present.all():
+            part.delete(changed[~present])
+        labels, rows = changed[present], matrix[present]
         for start in range(0, len(labels), _CHUNK):
-            index.add(labels[start:start + _CHUNK], matrix[start:start + _CHUNK])
-    if len(index) != store.count(txn):
-        return None
+            part.add(labels[start:start + _CHUNK], rows[start:start + _CHUNK])
     return len(changed)
 
 

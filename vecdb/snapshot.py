@@ -39,9 +39,14 @@ def prefix_snapshot_path(folder: Path, key: str, dims: int, rotation_version: in
     return folder / SNAPSHOT_FOLDER / f"{key}.mrl{dims}.r{rotation_version}.hnsw"
 
 
+def prefix_snapshot_paths(folder: Path, key: str) -> List[Path]:
+    """Every prefix-index snapshot file of the collection, of any rotation."""
+    return list((folder / SNAPSHOT_FOLDER).glob(f"{key}.mrl*.hnsw"))
+
+
 def collection_snapshot_paths(folder: Path, key: str) -> List[Path]:
     """Every snapshot file of the collection (main and prefix indexes)."""
-    return [snapshot_path(folder, key), *(folder / SNAPSHOT_FOLDER).glob(f"{key}.mrl*.hnsw")]
+    return [snapshot_path(folder, key), *prefix_snapshot_paths(folder, key)]
 
 
 def remove_abandoned_snapshots(folder: Path) -> None:
