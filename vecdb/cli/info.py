@@ -1,6 +1,4 @@
-"""The ``vecdb`` command (also ``python -m vecdb``). Commands so far:
-``info``; the server, import/export and backup commands come with the
-standalone server."""
+"""``vecdb info PATH``: what a database folder holds, read without loading indexes."""
 
 from __future__ import annotations
 
@@ -10,20 +8,11 @@ from typing import Any, Dict, List
 
 import click
 
-from vecdb import __version__
 from vecdb.database import open as open_database
 from vecdb.errors import VecdbError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="vecdb")
-def main() -> None:
-    """vecdb: an embedded vector database with a native SIMD core.
-
-    Each command takes the database folder (what vecdb.open(path) opens)."""
-
-
-@main.command()
+@click.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(path: Path, as_json: bool) -> None:

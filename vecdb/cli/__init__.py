@@ -1,0 +1,20 @@
+"""The ``vecdb`` command (also ``python -m vecdb``): one click group, one
+module per command (or family of commands)."""
+
+from __future__ import annotations
+
+import click
+
+from vecdb import __version__
+from vecdb.cli.info import info
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vecdb")
+def main() -> None:
+    """vecdb: an embedded vector database with a native SIMD core.
+
+    Each command takes the database folder (what vecdb.open(path) opens)."""
+
+
+main.add_command(info)
