@@ -1,6 +1,7 @@
 """vecdb: an embedded vector database with a native SIMD core.
 
-Start with :func:`open`::
+Start with :func:`open` (or :func:`connect` to a ``vecdb serve`` server:
+the same API over HTTP)::
 
     db = vecdb.open("./data")
     docs = db.create_collection("docs", dim=384, metric="cosine")
@@ -22,6 +23,7 @@ Underneath, usable on their own:
 """
 
 from vecdb import errors, plans
+from vecdb.client import RemoteCollection, RemoteDatabase, connect
 from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, Flat
 from vecdb.database import Database, open
@@ -49,7 +51,10 @@ __all__ = [
     "PQ",
     "ProductQuantizer",
     "Record",
+    "RemoteCollection",
+    "RemoteDatabase",
     "TuneReport",
+    "connect",
     "cpu_features",
     "errors",
     "knn",

@@ -85,3 +85,41 @@ class ClosedError(VecdbError):
     """The database was closed, or this handle was carried across ``fork()``."""
 
     http_status = 409
+
+
+class RequestTooLargeError(InvalidArgumentError):
+    """A request to the server exceeds one of its limits (body size, batch
+    size, payload size)."""
+
+    http_status = 413
+
+
+class AuthenticationError(VecdbError):
+    """The server needs an API key and the request had none, or a wrong one."""
+
+    http_status = 401
+
+
+class PermissionDeniedError(VecdbError):
+    """The API key is valid but may not do this (a read-only key writing)."""
+
+    http_status = 403
+
+
+class ServerError(VecdbError):
+    """The server failed on a valid request (a bug: please report it), or
+    could not be reached."""
+
+    http_status = 500
+
+
+def error_class(name: str, status: int) -> type:
+    """The vecdb error class called ``name`` (what a server's error body
+    names), or the closest class for the HTTP ``status``."""
+    found = globals().get(name)
+    if isinstance(found, type) and issubclass(found, VecdbError):
+        return found
+    by_status = {400: InvalidArgumentError, 401: AuthenticationError, 403: PermissionDeniedError,
+                 404: NotFoundError, 405: ReadOnlyError, 409: CollectionExistsError, 413: RequestTooLargeError,
+                 422: InvalidArgumentError}
+    return by_status.get(status, ServerError if status >= 500 else InvalidArgumentError)

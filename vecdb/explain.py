@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from vecdb.plans import Plan, plan_to_dict
+from vecdb.plans import Plan, plan_from_dict, plan_to_dict
 
 
 @dataclass
@@ -53,6 +53,15 @@ class Explanation:
                 "alternatives": [{"plan": text, "estimated_us": cost} for text, cost in self.alternatives],
                 "stages": [vars(stage).copy() for stage in self.stages], "executed": self.executed,
                 "total_us": self.total_us}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Explanation":
+        """The inverse of :meth:`to_dict` (what a remote database returns)."""
+        return cls(plan=plan_from_dict(data["plan"]), description=data["description"], reason=data["reason"],
+                   estimated_us=data["estimated_us"], estimates=dict(data["estimates"]),
+                   alternatives=[(item["plan"], item["estimated_us"]) for item in data["alternatives"]],
+                   stages=[Stage(**stage) for stage in data["stages"]], executed=data["executed"],
+                   total_us=data["total_us"])
 
     def __str__(self) -> str:
         estimates = self.estimates

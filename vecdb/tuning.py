@@ -27,7 +27,7 @@ from vecdb.errors import InvalidArgumentError
 from vecdb.flat import knn
 from vecdb.plan_executor import execute
 from vecdb.planner import SearchShape, estimate
-from vecdb.plans import Funnel, Graph, Plan, Scan, plan_to_dict
+from vecdb.plans import Funnel, Graph, Plan, Scan, plan_from_dict, plan_to_dict
 from vecdb.prefix_index import IndexSet
 from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.environment import Environment
@@ -60,6 +60,16 @@ class TuneReport:
     queries: int
     seed: int
     trials: List[Dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"plan": plan_to_dict(self.plan), "recall": self.recall, "held_out_recall": self.held_out_recall,
+                "target_recall": self.target_recall, "k": self.k, "queries": self.queries, "seed": self.seed,
+                "trials": [dict(trial) for trial in self.trials]}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "TuneReport":
+        """The inverse of :meth:`to_dict` (what a remote database returns)."""
+        return cls(**{**data, "plan": plan_from_dict(data["plan"])})
 
     def __str__(self) -> str:
         lines = [f"target recall@{self.k} >= {self.target_recall} on {self.queries} pseudo-queries (seed {self.seed})",

@@ -1,0 +1,295 @@
+"""A database on a vecdb server, with the embedded API: the same methods,
+arguments, return types and exceptions as :class:`vecdb.Database` and
+:class:`vecdb.Collection` (tests/test_api.py runs one suite against both).
+Values are checked by the server, so errors are the embedded ones."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from vecdb.config import PQ, IndexSpec, index_from_dict, index_to_dict
+from vecdb.explain import Explanation
+from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan, plan_to_dict
+from vecdb.records import Hit, Record
+from vecdb.tuning import TuneReport
+from vecdb.client.transport import Transport, segment
+from vecdb.wire import hit_from_wire, record_from_wire, vector_to_wire
+
+class RemoteCollection:
+    """A collection on a vecdb server (see :class:`vecdb.Collection`)."""
+
+    def __init__(self, transport: Transport, info: Dict[str, Any]) -> None:
+        self._transport = transport
+        self._info = info
+        self._path = f"/v1/collections/{segment(info['name'])}"
+
+    @property
+    def name(self) -> str:
+        return self._info["name"]
+
+    @property
+    def dim(self) -> int:
+        return self._info["dim"]
+
+    @property
+    def metric(self) -> str:
+        return self._info["metric"]
+
+    @property
+    def index(self) -> IndexSpec:
+        return index_from_dict(self._info["index"])
+
+    @property
+    def quantization(self) -> Optional[PQ]:
+        settings = self._info["quantization"]
+        return None if settings is None else PQ(**settings)
+
+    @property
+    def payload_indexes(self) -> Dict[str, str]:
+        """Read from the server each time (another client may change them)."""
+        return dict(self._call("GET", "")["payload_indexes"])
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __repr__(self) -> str:
+        return f"RemoteCollection({self.name!r}, dim={self.dim}, metric={self.metric!r}, index={self.index})"
+
+    def _call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
+        return self._transport.call(method, self._path + path, body)
+
+    # ---- writes ----
+
+    def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None) -> None:
+        """See :meth:`vecdb.Collection.upsert`."""
+        if np.ndim(ids) == 0 and np.ndim(vectors) == 1:  # one id with one vector
+            ids = [ids]
+        self._call("POST", "/points", {"ids": _plain_list(ids), "vectors": _vectors(vectors, self.dim, batch=True),
+                                        "payloads": None if payloads is None else list(payloads)})
+
+    def train_quantizer(self) -> None:
+        """See :meth:`vecdb.Collection.train_quantizer`."""
+        self._call("POST", "/train-quantizer")
+
+    def learn_rotation(self) -> None:
+        """See :meth:`vecdb.Collection.learn_rotation`."""
+        self._call("POST", "/learn-rotation")
+
+    def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
+        """See :meth:`vecdb.Collection.delete`."""
+        return self._call("POST", "/points/delete", {"ids": None if ids is None else _plain_list(ids),
+                                                      "filter": filter})["deleted"]
+
+    def create_payload_index(self, field: str, kind: str) -> None:
+        """See :meth:`vecdb.Collection.create_payload_index`."""
+        self._call("PUT", f"/payload-indexes/{segment(field)}", {"kind": kind})
+
+    def drop_payload_index(self, field: str) -> None:
+        """See :meth:`vecdb.Collection.drop_payload_index`."""
+        self._call("DELETE", f"/payload-indexes/{segment(field)}")
+
+    def compact(self) -> int:
+        """See :meth:`vecdb.Collection.compact`."""
+        return self._call("POST", "/compact")["removed"]
+
+    # ---- reads ----
+
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: Optional[Dict[str, Any]] = None,
+        ef: Optional[int] = None,
+        dims: Optional[int] = None,
+        plan: Optional[Union[Plan, Dict[str, Any]]] = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> Union[List[Hit], List[List[Hit]]]:
+        """See :meth:`vecdb.Collection.search`."""
+        options = {"k": _plain(k), "filter": filter, "ef": _plain(ef), "dims": _plain(dims), "plan": _plan(plan),
+                   "with_payload": with_payload, "with_vector": with_vector}
+        if np.ndim(query) == 2:
+            answer = self._call("POST", "/search/batch", {"vectors": _vectors(query, self.dim, batch=True), **options})
+            return [[hit_from_wire(hit) for hit in row] for row in answer["results"]]
+        answer = self._call("POST", "/search", {"vector": _vectors(query, self.dim, batch=False), **options})
+        return [hit_from_wire(hit) for hit in answer["hits"]]
+
+    def explain(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: Optional[Dict[str, Any]] = None,
+        ef: Optional[int] = None,
+        dims: Optional[int] = None,
+        plan: Optional[Union[Plan, Dict[str, Any]]] = None,
+        execute: bool = False,
+    ) -> Explanation:
+        """See :meth:`vecdb.Collection.explain`."""
+        return Explanation.from_dict(self._call("POST", "/explain", {
+            "query": _vectors(query, self.dim, batch=np.ndim(query) == 2), "k": _plain(k), "filter": filter,
+            "ef": _plain(ef), "dims": _plain(dims), "plan": _plan(plan), "execute": execute}))
+
+    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
+        """See :meth:`vecdb.Collection.tune` (runs on the server; may take a while)."""
+        if not isinstance(queries, (int, np.integer)) or isinstance(queries, bool):
+            queries = _vectors(queries, self.dim, batch=True)
+        return TuneReport.from_dict(self._call("POST", "/tune", {
+            "target_recall": _plain(target_recall), "k": _plain(k), "queries": _plain(queries), "seed": _plain(seed)}))
+
+    def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
+        """See :meth:`vecdb.Collection.get`."""
+        answer = self._call("POST", "/points/get", {"ids": _plain_list(ids), "with_payload": with_payload,
+                                                     "with_vector": with_vector})
+        return [record_from_wire(record) for record in answer["records"]]
+
+    def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
+        """See :meth:`vecdb.Collection.count`."""
+        return self._call("POST", "/points/count", {"filter": filter})["count"]
+
+    def scroll(
+        self,
+        filter: Optional[Dict[str, Any]] = None,
+        limit: int = 100,
+        cursor: Optional[int] = None,
+        *,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> Tuple[List[Record], Optional[int]]:
+        """See :meth:`vecdb.Collection.scroll`."""
+        answer = self._call("POST", "/points/scroll", {"filter": filter, "limit": _plain(limit),
+                                                        "cursor": _plain(cursor), "with_payload": with_payload,
+                                                        "with_vector": with_vector})
+        return [record_from_wire(record) for record in answer["records"]], answer["cursor"]
+
+    def stats(self) -> Dict[str, Any]:
+        """See :meth:`vecdb.Collection.stats`."""
+        return self._call("GET", "")["stats"]
+
+
+class RemoteDatabase:
+    """A database on a vecdb server. Use :func:`vecdb.connect`."""
+
+    def __init__(self, url: str, *, api_key: Optional[str] = None, timeout: float = 60.0) -> None:
+        self.url = url
+        self._transport = Transport(url, api_key, timeout)
+
+    def __enter__(self) -> "RemoteDatabase":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"vecdb.RemoteDatabase({self.url!r})"
+
+    def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: str = "cosine",
+        *,
+        index: Optional[IndexSpec] = None,
+        quantization: Optional[PQ] = None,
+        mrl_dims: Optional[Sequence[int]] = None,
+        rotate: Optional[str] = None,
+        exist_ok: bool = False,
+    ) -> RemoteCollection:
+        """See :meth:`vecdb.Database.create_collection`."""
+        info = self._transport.call("POST", "/v1/collections", {
+            "name": name, "dim": _plain(dim), "metric": metric,
+            "index": None if index is None else _settings(index, index_to_dict),
+            "quantization": None if quantization is None else _settings(quantization, asdict),
+            "mrl_dims": None if mrl_dims is None else _plain_list(mrl_dims), "rotate": rotate, "exist_ok": exist_ok})
+        return RemoteCollection(self._transport, info)
+
+    def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
+                                 index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
+                                 mrl_dims: Optional[Sequence[int]] = None,
+                                 rotate: Optional[str] = None) -> RemoteCollection:
+        """See :meth:`vecdb.Database.get_or_create_collection`."""
+        return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
+                                      rotate=rotate, exist_ok=True)
+
+    def get_collection(self, name: str) -> RemoteCollection:
+        """See :meth:`vecdb.Database.get_collection`."""
+        return RemoteCollection(self._transport, self._transport.call("GET", f"/v1/collections/{segment(name)}"))
+
+    def list_collections(self) -> List[str]:
+        """See :meth:`vecdb.Database.list_collections`."""
+        return sorted(entry["name"] for entry in self.describe())
+
+    def describe(self) -> List[Dict[str, Any]]:
+        """See :meth:`vecdb.Database.describe`."""
+        return self._transport.call("GET", "/v1/collections")["collections"]
+
+    def drop_collection(self, name: str) -> None:
+        """See :meth:`vecdb.Database.drop_collection`."""
+        self._transport.call("DELETE", f"/v1/collections/{segment(name)}")
+
+    def compact(self) -> int:
+        """See :meth:`vecdb.Database.compact`."""
+        return self._transport.call("POST", "/v1/compact")["bytes_freed"]
+
+    def refresh(self) -> None:
+        """Nothing to do: every call reads the server's current state."""
+
+    def close(self) -> None:
+        """Close the connection pool (the server's database stays open)."""
+        self._transport.close()
+
+
+def connect(url: str = "http://127.0.0.1:8000", *, api_key: Optional[str] = None,
+            timeout: float = 60.0) -> RemoteDatabase:
+    """A database served by ``vecdb serve`` at ``url``, with the embedded
+    API (:class:`vecdb.Database`'s methods, and collections with
+    :class:`vecdb.Collection`'s)::
+
+        db = vecdb.connect("http://127.0.0.1:8000", api_key=os.environ.get("VECDB_API_KEY"))
+        docs = db.get_collection("docs")
+        hits = docs.search(query, k=10, filter={"lang": "en"})
+
+    Needs httpx (``pip install "vecdb-engine[client]"``). Calls are
+    synchronous and share one connection pool; ``timeout`` is per request.
+    """
+    return RemoteDatabase(url, api_key=api_key, timeout=timeout)
+
+
+def _vectors(values: Any, dim: int, batch: bool) -> Any:
+    """Numeric arrays of the right shape travel as float32 bytes; anything
+    else as given, for the server to refuse with the embedded error."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):
+        return _plain(values)
+    if array.dtype.kind in "fiu" and array.ndim == (2 if batch else 1) and array.size and array.shape[-1] == dim:
+        return vector_to_wire(array, binary=True)
+    return array.tolist() if array.dtype.kind in "fiub" else _plain(values)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones (MessagePack knows only the latter)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _plain_list(values: Any) -> Any:
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    if isinstance(values, (list, tuple)):
+        return [_plain(value) for value in values]
+    return _plain(values)
+
+
+def _plan(plan: Any) -> Any:
+    return plan_to_dict(plan) if isinstance(plan, (Scan, Graph, Funnel, Prefix)) else plan
+
+
+def _settings(value: Any, to_dict: Any) -> Any:
+    try:
+        return to_dict(value)
+    except TypeError:  # not the settings object: let the server say so
+        return repr(value)

@@ -1,0 +1,68 @@
+"""HTTP to a vecdb server: one pooled httpx client, MessagePack both ways,
+and error bodies turned back into the :mod:`vecdb.errors` class the server
+raised."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+from urllib.parse import quote
+
+from vecdb.errors import InvalidDTypeError, ServerError, error_class
+from vecdb.wire import MSGPACK, decode_msgpack, encode_msgpack
+
+
+class Transport:
+    def __init__(self, url: str, api_key: Optional[str], timeout: float) -> None:
+        try:
+            import httpx  # imported here: `import vecdb` stays light for embedded use
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError('vecdb.connect needs httpx: pip install "vecdb-engine[client]"') from None
+        self._errors = (httpx.TimeoutException, httpx.TransportError)
+        headers = {"accept": MSGPACK, "content-type": MSGPACK, "user-agent": "vecdb-client"}
+        if api_key is not None:
+            headers["authorization"] = f"Bearer {api_key}"
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
+        """``method path`` with ``body`` (MessagePack); the decoded answer,
+        or the server's error raised as its vecdb.errors class."""
+        try:
+            content = None if body is None else encode_msgpack(body)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidDTypeError(f"cannot send this request to the server (only JSON-like values travel): "
+                                    f"{exc}") from None
+        timeout, transport = self._errors
+        try:
+            response = self._http.request(method, path, content=content)
+        except timeout as exc:
+            raise ServerError(f"vecdb server at {self.url} did not answer {method} {path} in time: {exc}") from None
+        except transport as exc:
+            raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
+        answer = _decode(response)
+        if response.status_code >= 400:
+            error = answer.get("error") if isinstance(answer, dict) else None
+            if not isinstance(error, dict):
+                raise error_class("", response.status_code)(
+                    f"{method} {path} failed with HTTP {response.status_code}: {response.text[:200]}")
+            raise error_class(str(error.get("type")), response.status_code)(str(error.get("message")))
+        return answer
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _decode(response: Any) -> Any:
+    media = response.headers.get("content-type", "").split(";")[0]
+    if media == MSGPACK:
+        return decode_msgpack(response.content)
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def segment(value: str) -> str:
+    """A path segment (a collection name or payload field) sent verbatim:
+    the server validates it, so a slash or dot reaches it as data."""
+    return quote(str(value), safe="")

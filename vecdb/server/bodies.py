@@ -1,0 +1,84 @@
+"""Reading request bodies and writing responses, in JSON or MessagePack."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Type
+
+import orjson
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vecdb.errors import InvalidArgumentError
+from vecdb.wire import JSON, MSGPACK, decode_msgpack, encode_msgpack
+
+
+class UnsupportedMediaTypeError(InvalidArgumentError):
+    """The request body is neither JSON nor MessagePack."""
+
+    http_status = 415
+
+
+async def read_body(request: Request, model: Type[BaseModel]) -> Dict[str, Any]:
+    """The body as a dict with ``model``'s defaults filled in; unknown or
+    missing fields are refused here, values by the collection's checks."""
+    raw = await request.body()
+    media = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+    if not raw:
+        data: Any = {}
+    elif media == MSGPACK:
+        data = decode_msgpack(raw)
+    elif media in (JSON, "", "text/plain"):  # curl -d sends no JSON type unless told
+        try:
+            data = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
+        except orjson.JSONDecodeError as exc:
+            hint = " (NaN and Infinity are not JSON numbers)" if b"NaN" in raw or b"Infinity" in raw else ""
+            raise InvalidArgumentError(f"request body is not valid JSON{hint}: {exc}") from None
+    else:
+        raise UnsupportedMediaTypeError(f"Content-Type {media!r} is not supported: send {JSON} or {MSGPACK}")
+    if not isinstance(data, dict):
+        raise InvalidArgumentError(f"request body must be an object, got {type(data).__name__}")
+    fields = model.model_fields
+    unknown = sorted(str(key) for key in data if key not in fields)
+    if unknown:
+        raise InvalidArgumentError(f"unknown field(s) {', '.join(unknown)}; this route takes {', '.join(fields)}")
+    missing = [name for name, field in fields.items() if field.is_required() and name not in data]
+    if missing:
+        raise InvalidArgumentError(f"missing field(s): {', '.join(missing)}")
+    return {name: data[name] if name in data else _default(field) for name, field in fields.items()}
+
+
+def _default(field: Any) -> Any:
+    default = field.get_default(call_default_factory=True)
+    return default.model_dump() if isinstance(default, BaseModel) else default
+
+
+def wants_msgpack(request: Request) -> bool:
+    return MSGPACK in request.headers.get("accept", "")
+
+
+def respond(request: Request, value: Any, status: int = 200) -> Response:
+    """``value`` in MessagePack if the client accepts it, else JSON."""
+    if wants_msgpack(request):
+        return Response(encode_msgpack(value), status_code=status, media_type=MSGPACK)
+    return Response(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+                    status_code=status, media_type=JSON)
+
+
+def documented(model: Type[BaseModel]) -> Dict[str, Any]:
+    """``openapi_extra`` describing ``model`` as the request body (the
+    routes read bodies themselves, so FastAPI cannot infer it)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    schema = inline(schema)
+    return {"requestBody": {"required": True, "content": {JSON: {"schema": schema}, MSGPACK: {"schema": schema}}}}

@@ -1,0 +1,147 @@
+"""Collections: list, create, info, drop, and the per-collection upkeep
+(payload indexes, compaction, quantizer training, rotation, tuning)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vecdb.config import HNSW, PQ, Flat, IndexSpec
+from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
+from vecdb.server import models
+from vecdb.server.bodies import documented, read_body, respond
+from vecdb.server.state import require_write, state_of
+from vecdb.wire import vectors_from_wire
+
+reads = APIRouter(tags=["collections"])
+writes = APIRouter(tags=["collections"], dependencies=[Depends(require_write)])
+
+
+def collection_info(request: Request, name: str) -> Dict[str, Any]:
+    """Settings and counts from LMDB, plus the live index's statistics."""
+    state = state_of(request)
+    collection = state.collection(name)
+    described = next((entry for entry in state.database.describe() if entry["name"] == name), None)
+    if described is None:  # dropped meanwhile
+        raise CollectionNotFoundError(f"collection {name!r} does not exist")
+    return {**described, "stats": collection.stats()}
+
+
+@reads.get("/v1/collections", summary="List collections with their settings and point counts")
+async def list_collections(request: Request) -> Response:
+    state = state_of(request)
+    return respond(request, {"collections": await state.read(state.database.describe)})
+
+
+@writes.post("/v1/collections", status_code=201, summary="Create a collection",
+             openapi_extra=documented(models.CreateCollection))
+async def create_collection(request: Request) -> Response:
+    body = await read_body(request, models.CreateCollection)
+    state = state_of(request)
+    name = body["name"]
+    await state.write(state.database.create_collection, name, body["dim"], body["metric"],
+                      index=index_from_body(body["index"]), quantization=quantization_from_body(body["quantization"]),
+                      mrl_dims=body["mrl_dims"], rotate=body["rotate"], exist_ok=body["exist_ok"])
+    return respond(request, await state.read(collection_info, request, name), status=201)
+
+
+@writes.post("/v1/compact", summary="Rewrite the LMDB file without its free space; returns the bytes freed")
+async def compact_database(request: Request) -> Response:
+    state = state_of(request)
+    return respond(request, {"bytes_freed": await state.write(state.database.compact)})
+
+
+@reads.get("/v1/collections/{name}", summary="A collection's settings, counts and index statistics")
+async def get_collection(name: str, request: Request) -> Response:
+    return respond(request, await state_of(request).read(collection_info, request, name))
+
+
+@writes.delete("/v1/collections/{name}", summary="Drop a collection and everything in it")
+async def drop_collection(name: str, request: Request) -> Response:
+    state = state_of(request)
+    await state.write(state.database.drop_collection, name)
+    return respond(request, {"dropped": name})
+
+
+@writes.put("/v1/collections/{name}/payload-indexes/{field}", summary="Index a payload field",
+            openapi_extra=documented(models.PayloadIndex))
+async def create_payload_index(name: str, field: str, request: Request) -> Response:
+    body = await read_body(request, models.PayloadIndex)
+    state = state_of(request)
+    collection = state.collection(name)
+    await state.write(collection.create_payload_index, field, body["kind"])
+    return respond(request, {"payload_indexes": collection.payload_indexes})
+
+
+@writes.delete("/v1/collections/{name}/payload-indexes/{field}", summary="Drop a payload index")
+async def drop_payload_index(name: str, field: str, request: Request) -> Response:
+    state = state_of(request)
+    collection = state.collection(name)
+    await state.write(collection.drop_payload_index, field)
+    return respond(request, {"payload_indexes": collection.payload_indexes})
+
+
+@writes.post("/v1/collections/{name}/compact", summary="Rebuild the index without deleted points")
+async def compact(name: str, request: Request) -> Response:
+    state = state_of(request)
+    return respond(request, {"removed": await state.write(state.collection(name).compact)})
+
+
+@writes.post("/v1/collections/{name}/train-quantizer", summary="Train the PQ codebooks again")
+async def train_quantizer(name: str, request: Request) -> Response:
+    state = state_of(request)
+    await state.write(state.collection(name).train_quantizer)
+    return respond(request, {"trained": True})
+
+
+@writes.post("/v1/collections/{name}/learn-rotation", summary="Learn the PCA rotation of the MRL prefixes again")
+async def learn_rotation(name: str, request: Request) -> Response:
+    state = state_of(request)
+    await state.write(state.collection(name).learn_rotation)
+    return respond(request, {"learned": True})
+
+
+@writes.post("/v1/collections/{name}/tune", summary="Measure plans; keep the fastest reaching the target recall",
+             openapi_extra=documented(models.Tune))
+async def tune(name: str, request: Request) -> Response:
+    body = await read_body(request, models.Tune)
+    state = state_of(request)
+    collection = state.collection(name)
+    state.check_k(body["k"])
+    queries = body["queries"]
+    if not isinstance(queries, int):
+        queries = vectors_from_wire(queries, collection.dim, batch=True)
+    report = await state.write(collection.tune, body["target_recall"], body["k"], queries=queries, seed=body["seed"])
+    return respond(request, report.to_dict())
+
+
+def index_from_body(body: Optional[Dict[str, Any]]) -> Optional[IndexSpec]:
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise InvalidArgumentError(f"index must be an object like {{\"kind\": \"hnsw\", \"M\": 16}}, got {body!r}")
+    settings = dict(body)
+    kind = settings.pop("kind", "hnsw")
+    if kind == "flat" and not settings:
+        return Flat()
+    if kind != "hnsw":
+        raise InvalidArgumentError(f"index kind must be 'hnsw' or 'flat' (which takes no settings), got {body!r}")
+    return _construct(HNSW, settings, "HNSW index")
+
+
+def quantization_from_body(body: Optional[Dict[str, Any]]) -> Optional[PQ]:
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise InvalidArgumentError(f"quantization must be an object like {{\"m\": 48}}, got {body!r}")
+    return _construct(PQ, body, "PQ quantization")
+
+
+def _construct(cls: Any, settings: Dict[str, Any], what: str) -> Any:
+    try:
+        return cls(**settings)
+    except TypeError as exc:  # an unknown setting
+        raise InvalidArgumentError(f"invalid {what} settings {settings!r}: {exc}") from None

@@ -1,0 +1,92 @@
+"""Points: upsert, get, delete (by ids or filter), count, scroll."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vecdb.errors import RequestTooLargeError
+from vecdb.server import models
+from vecdb.server.bodies import documented, read_body, respond, wants_msgpack
+from vecdb.server.state import ServerState, require_write, state_of
+from vecdb.wire import record_to_wire, vectors_from_wire
+
+reads = APIRouter(tags=["points"])
+writes = APIRouter(tags=["points"], dependencies=[Depends(require_write)])
+
+
+@writes.post("/v1/collections/{name}/points", summary="Insert or replace points (vector and payload) by id",
+             openapi_extra=documented(models.Upsert))
+async def upsert(name: str, request: Request) -> Response:
+    body = await read_body(request, models.Upsert)
+    state = state_of(request)
+    collection = state.collection(name)
+    ids = body["ids"]
+    if isinstance(ids, list):
+        state.check_batch(len(ids), "points")
+    _check_payload_sizes(state, body["payloads"])
+    vectors = vectors_from_wire(body["vectors"], collection.dim, batch=True)
+    await state.write(collection.upsert, ids, vectors, body["payloads"])
+    return respond(request, {"upserted": len(ids) if isinstance(ids, list) else 1})
+
+
+@reads.post("/v1/collections/{name}/points/get", summary="Points by id (missing ids are left out)",
+            openapi_extra=documented(models.GetPoints))
+async def get_points(name: str, request: Request) -> Response:
+    body = await read_body(request, models.GetPoints)
+    state = state_of(request)
+    if isinstance(body["ids"], list):
+        state.check_batch(len(body["ids"]), "ids")
+    records = await state.read(state.collection(name).get, body["ids"], with_payload=body["with_payload"],
+                               with_vector=body["with_vector"])
+    binary = wants_msgpack(request)
+    return respond(request, {"records": [record_to_wire(record, binary) for record in records]})
+
+
+@writes.post("/v1/collections/{name}/points/delete", summary="Delete points by ids and/or payload filter",
+             openapi_extra=documented(models.DeletePoints))
+async def delete_points(name: str, request: Request) -> Response:
+    body = await read_body(request, models.DeletePoints)
+    state = state_of(request)
+    deleted = await state.write(state.collection(name).delete, body["ids"], filter=body["filter"])
+    return respond(request, {"deleted": deleted})
+
+
+@reads.post("/v1/collections/{name}/points/count", summary="Count points, optionally matching a filter",
+            openapi_extra=documented(models.CountPoints))
+async def count_points(name: str, request: Request) -> Response:
+    body = await read_body(request, models.CountPoints)
+    state = state_of(request)
+    return respond(request, {"count": await state.read(state.collection(name).count, body["filter"])})
+
+
+@reads.post("/v1/collections/{name}/points/scroll", summary="Page through points in insertion order",
+            openapi_extra=documented(models.Scroll))
+async def scroll(name: str, request: Request) -> Response:
+    body = await read_body(request, models.Scroll)
+    state = state_of(request)
+    if isinstance(body["limit"], int):
+        state.check_batch(body["limit"], "records (limit)")
+    records, cursor = await state.read(state.collection(name).scroll, body["filter"], body["limit"], body["cursor"],
+                                       with_payload=body["with_payload"], with_vector=body["with_vector"])
+    binary = wants_msgpack(request)
+    return respond(request, {"records": [record_to_wire(record, binary) for record in records], "cursor": cursor})
+
+
+def _check_payload_sizes(state: ServerState, payloads: Any) -> None:
+    if not isinstance(payloads, list):
+        return  # the collection names the problem
+    limit = state.settings.max_payload_bytes
+    for row, payload in enumerate(payloads):
+        if isinstance(payload, dict):
+            try:
+                size = len(msgpack.packb(payload, use_bin_type=True))
+            except (TypeError, ValueError, OverflowError):
+                continue  # not encodable: the collection says why
+            if size > limit:
+                raise RequestTooLargeError(f"payload {row} is {size:,} bytes encoded; this server's max_payload_bytes "
+                                           f"is {limit:,} (vecdb serve --max-payload-bytes)")

@@ -1,0 +1,84 @@
+"""What one server holds: the open database, its settings, and the threads
+requests run on."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar
+
+from starlette.requests import Request
+
+from vecdb.collection import Collection
+from vecdb.database import Database
+from vecdb.errors import InvalidArgumentError, PermissionDeniedError, RequestTooLargeError
+from vecdb.server.guards import WRITE
+from vecdb.server.settings import ServerSettings
+
+T = TypeVar("T")
+log = logging.getLogger("vecdb.server")
+
+
+class ServerState:
+    """Reads (searches, gets, counts) run on a pool of ``search_threads``
+    threads: the native core releases the GIL, so they use every core.
+    Writes run one at a time, in arrival order, on a thread of their own
+    (LMDB has one writer anyway; a queue keeps requests from piling onto
+    its lock)."""
+
+    def __init__(self, database: Database, settings: ServerSettings) -> None:
+        self.database = database
+        self.settings = settings
+        self.readers = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="vecdb-read")
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="vecdb-write")
+        self.ready = False
+
+    async def read(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self.readers, functools.partial(function, *args, **kwargs))
+
+    async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self.writer, functools.partial(function, *args, **kwargs))
+
+    def collection(self, name: str) -> Collection:
+        return self.database.get_collection(name)
+
+    def warm_up(self) -> None:
+        """Load every collection's indexes (from snapshots, or rebuilt), then
+        report ready: the first searches should not pay for loading."""
+        for name in self.database.list_collections():
+            self.database.get_collection(name)
+        self.ready = True
+        log.info("vecdb: %d collection(s) loaded, ready", len(self.database.list_collections()))
+
+    def shut_down(self) -> None:
+        """After the last request: finish queued work, snapshot the indexes,
+        close LMDB."""
+        self.ready = False
+        self.readers.shutdown(wait=True)
+        self.writer.shutdown(wait=True)
+        self.database.close()
+
+    # ---- limits ----
+
+    def check_k(self, k: Any) -> None:
+        if isinstance(k, int) and not isinstance(k, bool) and k > self.settings.max_k:
+            raise InvalidArgumentError(f"k={k} exceeds this server's max_k={self.settings.max_k} (vecdb serve --max-k)")
+
+    def check_batch(self, count: int, what: str) -> None:
+        if count > self.settings.max_batch:
+            raise RequestTooLargeError(f"{count:,} {what} in one request exceed this server's max_batch="
+                                       f"{self.settings.max_batch:,} (vecdb serve --max-batch); split the request")
+
+
+def state_of(request: Request) -> ServerState:
+    return request.app.state.vecdb
+
+
+def require_write(request: Request) -> None:
+    """Route dependency of every route that changes data."""
+    if request.scope.get("state", {}).get("access") != WRITE:
+        raise PermissionDeniedError("this API key is read-only: it may search and read, not write")

@@ -1,0 +1,111 @@
+"""What crosses the HTTP boundary, shared by the server and the client so
+both read and write the same shapes.
+
+Bodies are JSON, or MessagePack when the request's ``Content-Type`` (and,
+for responses, ``Accept``) is ``application/msgpack``. In MessagePack a
+vector may also travel as ``bin``: little-endian float32, ``dim`` values
+(a batch: ``n * dim`` values, row after row). That is what the client
+sends and asks for: no float formatting, no precision lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import msgpack
+import numpy as np
+
+from vecdb.errors import DimensionMismatchError, InvalidArgumentError
+from vecdb.records import Hit, Record
+
+JSON = "application/json"
+MSGPACK = "application/msgpack"
+_FLOAT32_LE = np.dtype("<f4")
+
+
+def vectors_from_wire(value: Any, dim: int, batch: bool) -> Any:
+    """A vector (or batch) as sent: ``bin`` becomes a float32 array; lists
+    and anything else go to the collection's own validation unchanged."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        return value
+    size = len(value)
+    if size % (4 * dim):
+        raise DimensionMismatchError(f"binary vector data of {size} bytes is not a whole number of "
+                                     f"{dim}-dimensional float32 vectors ({4 * dim} bytes each)")
+    array = np.frombuffer(value, dtype=_FLOAT32_LE).astype(np.float32, copy=False)
+    if batch:
+        return array.reshape(-1, dim)
+    if array.shape[0] != dim:
+        raise DimensionMismatchError(f"query has dimension {array.shape[0]}, expected {dim}")
+    return array
+
+
+def vector_to_wire(vector: np.ndarray, binary: bool) -> Any:
+    return np.ascontiguousarray(vector, dtype=_FLOAT32_LE).tobytes() if binary else vector.tolist()
+
+
+def vector_from_wire(value: Any) -> Optional[np.ndarray]:
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return np.frombuffer(value, dtype=_FLOAT32_LE).astype(np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
+def hit_to_wire(hit: Hit, binary: bool) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"id": hit.id, "score": hit.score}
+    if hit.payload is not None:
+        body["payload"] = hit.payload
+    if hit.vector is not None:
+        body["vector"] = vector_to_wire(hit.vector, binary)
+    return body
+
+
+def hit_from_wire(body: Dict[str, Any]) -> Hit:
+    return Hit(id=body["id"], score=body["score"], payload=body.get("payload"),
+               vector=vector_from_wire(body.get("vector")))
+
+
+def record_to_wire(record: Record, binary: bool) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"id": record.id}
+    if record.payload is not None:
+        body["payload"] = record.payload
+    if record.vector is not None:
+        body["vector"] = vector_to_wire(record.vector, binary)
+    return body
+
+
+def record_from_wire(body: Dict[str, Any]) -> Record:
+    return Record(id=body["id"], payload=body.get("payload"), vector=vector_from_wire(body.get("vector")))
+
+
+def error_to_wire(kind: str, message: str, status: int) -> Dict[str, Any]:
+    """The body of every error response: ``{"error": {"type", "message", "status"}}``;
+    ``type`` names a :mod:`vecdb.errors` class."""
+    return {"error": {"type": kind, "message": message, "status": status}}
+
+
+def decode_msgpack(body: bytes) -> Any:
+    """MessagePack; unpackb bounds every string, bin, array and map by the
+    body's own length (which the server caps first)."""
+    try:
+        return msgpack.unpackb(body, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise InvalidArgumentError(f"request body is not valid MessagePack: {exc}") from None
+
+
+def encode_msgpack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays inside results (stats, explanations)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def hits_list_to_wire(rows: List[List[Hit]], binary: bool) -> List[List[Dict[str, Any]]]:
+    return [[hit_to_wire(hit, binary) for hit in row] for row in rows]
