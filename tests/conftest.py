@@ -19,6 +19,21 @@ def simd_level(request):
     vecdb.set_simd_level(previous)
 
 
+@pytest.fixture(params=["embedded", "remote"])
+def db(request, tmp_path):
+    """A fresh database, embedded (vecdb.open) and then remote: the same API
+    over HTTP, a vecdb server on a free port reached with vecdb.connect.
+    Tests taking it are the API suite both must pass."""
+    if request.param == "embedded":
+        with vecdb.open(tmp_path / "db") as database:
+            yield database
+    else:
+        from tests.servers import serve_in_thread
+
+        with serve_in_thread(tmp_path / "db") as url, vecdb.connect(url) as database:
+            yield database
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261125)

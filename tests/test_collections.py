@@ -1,5 +1,6 @@
-"""The embedded API: databases, collections, upsert/get/delete/search/scroll,
-payload indexes, and errors for bad input."""
+"""The database API: databases, collections, upsert/get/delete/search/scroll,
+payload indexes, and errors for bad input. Tests taking `db` run twice:
+on the embedded database and over HTTP (see conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,6 @@ from vecdb import errors
 from tests.reference import recall
 
 DIM = 8
-
-
-@pytest.fixture
-def db(tmp_path):
-    with vecdb.open(tmp_path / "db") as database:
-        yield database
 
 
 def points(n, seed=0, dim=DIM):
@@ -166,7 +161,9 @@ def test_collection_management(db, tmp_path):
     db.create_collection("a", dim=3)
     with pytest.raises(errors.CollectionExistsError):
         db.create_collection("a", dim=3)
-    assert db.create_collection("a", dim=3, exist_ok=True) is db.get_collection("a")
+    assert db.create_collection("a", dim=3, exist_ok=True).name == db.get_collection("a").name == "a"
+    if isinstance(db, vecdb.Database):  # one handle per collection in process
+        assert db.create_collection("a", dim=3, exist_ok=True) is db.get_collection("a")
     with pytest.raises(errors.InvalidArgumentError, match="exists with dim=3"):
         db.get_or_create_collection("a", dim=4)
     for bad in ["", "../x", "a/b", "a.b", "x" * 129, None]:

@@ -33,12 +33,6 @@ def recall(found, truth) -> float:
     return float(np.mean([len(set(f) & set(t.tolist())) / len(t) for f, t in zip(found, truth)]))
 
 
-@pytest.fixture
-def db(tmp_path):
-    with vecdb.open(tmp_path / "db") as database:
-        yield database
-
-
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(7)

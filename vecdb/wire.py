@@ -85,11 +85,33 @@ def error_to_wire(kind: str, message: str, status: int) -> Dict[str, Any]:
     return {"error": {"type": kind, "message": message, "status": status}}
 
 
+# Values MessagePack cannot carry (an arbitrary object in a payload or
+# filter) travel as this extension, holding the type's name, so the server's
+# validation refuses them with the same error an embedded call raises.
+_OPAQUE = 0x7F
+
+
+class Opaque:
+    """A client-side value that has no JSON-like form."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} object>"
+
+
+def _decode_extension(code: int, data: bytes) -> Any:
+    if code == _OPAQUE:
+        return Opaque(data.decode("utf-8", "replace"))
+    raise InvalidArgumentError(f"unknown MessagePack extension type {code}")
+
+
 def decode_msgpack(body: bytes) -> Any:
     """MessagePack; unpackb bounds every string, bin, array and map by the
     body's own length (which the server caps first)."""
     try:
-        return msgpack.unpackb(body, raw=False, strict_map_key=False)
+        return msgpack.unpackb(body, raw=False, strict_map_key=False, ext_hook=_decode_extension)
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise InvalidArgumentError(f"request body is not valid MessagePack: {exc}") from None
 
@@ -99,12 +121,15 @@ def encode_msgpack(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars and arrays inside results (stats, explanations)."""
+    """numpy scalars and arrays (in results: stats, explanations), and
+    anything else as an :class:`Opaque` marker."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    raise TypeError(f"cannot encode {type(value).__name__}")
+    if isinstance(value, int):  # beyond MessagePack's 64 bits
+        raise OverflowError(f"integer {value} does not fit in 64 bits")
+    return msgpack.ExtType(_OPAQUE, type(value).__name__.encode())
 
 
 def hits_list_to_wire(rows: List[List[Hit]], binary: bool) -> List[List[Dict[str, Any]]]:

@@ -25,8 +25,10 @@ from vecdb.errors import VecdbError
 @click.option("--max-body-bytes", default=64 * 2**20, show_default=True, type=click.IntRange(1),
               help="Larger request bodies get 413.")
 @click.option("--max-k", default=10_000, show_default=True, type=click.IntRange(1), help="Largest k of a search.")
-@click.option("--max-batch", default=10_000, show_default=True, type=click.IntRange(1),
+@click.option("--max-batch", default=100_000, show_default=True, type=click.IntRange(1),
               help="Most points per upsert, queries per batch search, records per get or scroll page.")
+@click.option("--max-hits", default=1_000_000, show_default=True, type=click.IntRange(1),
+              help="Most results per search request (queries x k).")
 @click.option("--max-payload-bytes", default=2**20, show_default=True, type=click.IntRange(1),
               help="Largest payload of one point (MessagePack-encoded).")
 @click.option("--search-threads", default=None, type=click.IntRange(1),
@@ -34,8 +36,8 @@ from vecdb.errors import VecdbError
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_key: Optional[str], insecure: bool,
-          max_body_bytes: int, max_k: int, max_batch: int, max_payload_bytes: int, search_threads: Optional[int],
-          log_level: str) -> None:
+          max_body_bytes: int, max_k: int, max_batch: int, max_hits: int, max_payload_bytes: int,
+          search_threads: Optional[int], log_level: str) -> None:
     """Serve the database at --path over HTTP until SIGTERM or Ctrl-C.
 
     REST over JSON or MessagePack, the embedded API's resources:
@@ -67,7 +69,7 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
 
     try:
         options = {"api_key": api_key, "read_only_key": read_only_key, "max_body_bytes": max_body_bytes,
-                   "max_k": max_k, "max_batch": max_batch, "max_payload_bytes": max_payload_bytes}
+                   "max_k": max_k, "max_batch": max_batch, "max_hits": max_hits, "max_payload_bytes": max_payload_bytes}
         if search_threads is not None:
             options["search_threads"] = search_threads
         settings = ServerSettings(**options)

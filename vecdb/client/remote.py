@@ -68,7 +68,7 @@ class RemoteCollection:
         if np.ndim(ids) == 0 and np.ndim(vectors) == 1:  # one id with one vector
             ids = [ids]
         self._call("POST", "/points", {"ids": _plain_list(ids), "vectors": _vectors(vectors, self.dim, batch=True),
-                                        "payloads": None if payloads is None else list(payloads)})
+                                        "payloads": payloads})
 
     def train_quantizer(self) -> None:
         """See :meth:`vecdb.Collection.train_quantizer`."""
@@ -177,6 +177,7 @@ class RemoteDatabase:
     def __init__(self, url: str, *, api_key: Optional[str] = None, timeout: float = 60.0) -> None:
         self.url = url
         self._transport = Transport(url, api_key, timeout)
+        self._collections: Dict[str, RemoteCollection] = {}
 
     def __enter__(self) -> "RemoteDatabase":
         return self
@@ -205,7 +206,16 @@ class RemoteDatabase:
             "index": None if index is None else _settings(index, index_to_dict),
             "quantization": None if quantization is None else _settings(quantization, asdict),
             "mrl_dims": None if mrl_dims is None else _plain_list(mrl_dims), "rotate": rotate, "exist_ok": exist_ok})
-        return RemoteCollection(self._transport, info)
+        return self._handle(info)
+
+    def _handle(self, info: Dict[str, Any]) -> RemoteCollection:
+        """One handle per collection, as in process; its settings refreshed
+        (another client may have dropped and recreated it)."""
+        collection = self._collections.get(info["name"])
+        if collection is None:
+            collection = self._collections[info["name"]] = RemoteCollection(self._transport, info)
+        collection._info = info
+        return collection
 
     def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
@@ -217,7 +227,7 @@ class RemoteDatabase:
 
     def get_collection(self, name: str) -> RemoteCollection:
         """See :meth:`vecdb.Database.get_collection`."""
-        return RemoteCollection(self._transport, self._transport.call("GET", f"/v1/collections/{segment(name)}"))
+        return self._handle(self._transport.call("GET", f"/v1/collections/{segment(name)}"))
 
     def list_collections(self) -> List[str]:
         """See :meth:`vecdb.Database.list_collections`."""
@@ -230,6 +240,7 @@ class RemoteDatabase:
     def drop_collection(self, name: str) -> None:
         """See :meth:`vecdb.Database.drop_collection`."""
         self._transport.call("DELETE", f"/v1/collections/{segment(name)}")
+        self._collections.pop(name, None)
 
     def compact(self) -> int:
         """See :meth:`vecdb.Database.compact`."""
@@ -266,7 +277,7 @@ def _vectors(values: Any, dim: int, batch: bool) -> Any:
         array = np.asarray(values)
     except (ValueError, TypeError):
         return _plain(values)
-    if array.dtype.kind in "fiu" and array.ndim == (2 if batch else 1) and array.size and array.shape[-1] == dim:
+    if array.dtype.kind in "fiu" and array.ndim == (2 if batch else 1) and array.shape[-1] == dim:
         return vector_to_wire(array, binary=True)
     return array.tolist() if array.dtype.kind in "fiub" else _plain(values)
 
@@ -277,11 +288,12 @@ def _plain(value: Any) -> Any:
 
 
 def _plain_list(values: Any) -> Any:
+    """A list of ids or sizes: any iterable the embedded API takes, as a list."""
     if isinstance(values, np.ndarray):
         return values.tolist()
-    if isinstance(values, (list, tuple)):
-        return [_plain(value) for value in values]
-    return _plain(values)
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        return _plain(values)
+    return [_plain(value) for value in values]
 
 
 def _plan(plan: Any) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 from urllib.parse import quote
 
-from vecdb.errors import InvalidDTypeError, ServerError, error_class
+from vecdb.errors import InvalidArgumentError, ServerError, error_class
 from vecdb.wire import MSGPACK, decode_msgpack, encode_msgpack
 
 
@@ -29,9 +29,8 @@ class Transport:
         or the server's error raised as its vecdb.errors class."""
         try:
             content = None if body is None else encode_msgpack(body)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidDTypeError(f"cannot send this request to the server (only JSON-like values travel): "
-                                    f"{exc}") from None
+        except OverflowError:  # what an embedded call would say
+            raise InvalidArgumentError("an integer in the request does not fit in 64 bits") from None
         timeout, transport = self._errors
         try:
             response = self._http.request(method, path, content=content)

@@ -19,7 +19,10 @@ class ServerSettings:
         read_only_key: a second key that may search and read but not write.
         max_body_bytes: larger request bodies get 413 before they are read.
         max_k: largest ``k`` of a search.
-        max_batch: most vectors in one upsert, or queries in one batch search.
+        max_batch: most points in one upsert, ids in one get, records in
+            one scroll page, or queries in one batch search.
+        max_hits: most results in one search request (queries x k), so a
+            batch cannot ask the server for gigabytes of hits.
         max_payload_bytes: largest payload of one point (encoded as msgpack).
         search_threads: threads running searches (the native core releases
             the GIL, so searches use every core); writes run one at a time
@@ -30,7 +33,8 @@ class ServerSettings:
     read_only_key: Optional[str] = None
     max_body_bytes: int = 64 * 2**20
     max_k: int = 10_000
-    max_batch: int = 10_000
+    max_batch: int = 100_000
+    max_hits: int = 1_000_000
     max_payload_bytes: int = 2**20
     search_threads: int = max(2, os.cpu_count() or 1)
 
@@ -43,7 +47,7 @@ class ServerSettings:
             raise InvalidArgumentError("a read-only key needs an API key too (otherwise anyone may write)")
         if self.read_only_key is not None and self.read_only_key == self.api_key:
             raise InvalidArgumentError("the read-only key must differ from the API key")
-        for name in ("max_body_bytes", "max_k", "max_batch", "max_payload_bytes", "search_threads"):
+        for name in ("max_body_bytes", "max_k", "max_batch", "max_hits", "max_payload_bytes", "search_threads"):
             if getattr(self, name) < 1:
                 raise InvalidArgumentError(f"{name} must be at least 1, got {getattr(self, name)}")
 

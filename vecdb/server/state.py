@@ -68,6 +68,11 @@ class ServerState:
         if isinstance(k, int) and not isinstance(k, bool) and k > self.settings.max_k:
             raise InvalidArgumentError(f"k={k} exceeds this server's max_k={self.settings.max_k} (vecdb serve --max-k)")
 
+    def check_hits(self, queries: int, k: Any) -> None:
+        if isinstance(k, int) and queries * k > self.settings.max_hits:
+            raise RequestTooLargeError(f"{queries:,} queries x k={k} would return more than this server's max_hits="
+                                       f"{self.settings.max_hits:,} results (vecdb serve --max-hits); split the batch")
+
     def check_batch(self, count: int, what: str) -> None:
         if count > self.settings.max_batch:
             raise RequestTooLargeError(f"{count:,} {what} in one request exceed this server's max_batch="

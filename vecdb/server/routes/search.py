@@ -44,6 +44,7 @@ async def search_batch(name: str, request: Request) -> Response:
     queries = vectors_from_wire(body["vectors"], collection.dim, batch=True)
     if hasattr(queries, "__len__"):
         state.check_batch(len(queries), "queries")
+        state.check_hits(len(queries), body["k"])
     results = await state.read(collection.search, queries, body["k"], with_payload=body["with_payload"],
                                with_vector=body["with_vector"], **_options(body))
     binary = wants_msgpack(request)

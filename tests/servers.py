@@ -1,0 +1,95 @@
+"""vecdb servers for tests: in this process on a thread (fast: the API
+suite starts one per test), or as a real `vecdb serve` process (signals,
+kill -9, the command line)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import httpx
+import uvicorn
+
+import vecdb
+from vecdb.server import ServerSettings, create_app
+
+
+@contextlib.contextmanager
+def serve_in_thread(path: Path, settings: ServerSettings = ServerSettings()) -> Iterator[str]:
+    """Serve a database opened at ``path`` on a free loopback port; yields
+    the URL. The server closes the database when it stops."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = create_app(vecdb.open(path), settings)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, lambda: not thread.is_alive())
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def wait_ready(url: str, failed=lambda: False, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if failed():
+            raise RuntimeError(f"server at {url} stopped while starting")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"server at {url} not ready after {timeout} s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m vecdb serve ...` in a child process."""
+
+    def __init__(self, path: Path, *options: str, port: Optional[int] = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command: List[str] = [sys.executable, "-m", "vecdb", "serve", "--path", str(path),
+                                   "--port", str(self.port), "--log-level", "warning", *options]
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def wait_ready(self) -> "ServerProcess":
+        wait_ready(self.url, lambda: self.process.poll() is not None)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def output(self) -> str:
+        return self.process.stdout.read().decode() if self.process.stdout else ""
+
+    def __enter__(self) -> "ServerProcess":
+        return self.wait_ready()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
