@@ -70,9 +70,12 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command: List[str] = [sys.executable, "-m", "vecdb", "serve", "--path", str(path),
-                                   "--port", str(self.port), "--log-level", "warning", *options]
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   "--port", str(self.port), "--log-level", "info", *options]
+        # A file, not a pipe: a pipe nobody reads would block the server's logging.
+        self.log = path.parent / f"server-{self.port}.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def wait_ready(self) -> "ServerProcess":
         wait_ready(self.url, lambda: self.process.poll() is not None)
@@ -84,7 +87,7 @@ class ServerProcess:
         return self.process.wait(timeout)
 
     def output(self) -> str:
-        return self.process.stdout.read().decode() if self.process.stdout else ""
+        return self.log.read_text(errors="replace")
 
     def __enter__(self) -> "ServerProcess":
         return self.wait_ready()
