@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   := ../shared/data/npm-minilm-384
 
-.PHONY: demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-durable bench-kernels sanitize tsan clean
+.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-durable bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(PY):
 install-%: $(PY)
 	$(PY) -m pip install --quiet -e ".[$*]"
 
-## demo: build vecdb, store real sentence embeddings in a collection (.vecdb-demo/), reopen, search (the main job until `vecdb serve` exists)
+## serve: build vecdb with the server extra and serve the database in ./vecdb-data on http://127.0.0.1:8000 (Ctrl-C stops it)
+serve: install-server
+	$(PY) -m vecdb serve --path vecdb-data --host 127.0.0.1 --port 8000
+
+## demo: build vecdb, store real sentence embeddings in a collection (.vecdb-demo/), reopen, search
 demo: install-test
 	$(PY) -m vecdb.demo --data $(DATA)
 
@@ -82,4 +86,4 @@ tsan: install-test
 	status=$$?; $(PY) setup.py -q build_ext --inplace --force; exit $$status
 
 clean:
-	rm -rf $(VENV) build *.egg-info vecdb/*.so .vecdb-demo
+	rm -rf $(VENV) build *.egg-info vecdb/*.so .vecdb-demo vecdb-data

@@ -50,3 +50,20 @@ def test_help_on_every_command():
     assert top.exit_code == 0 and "info" in top.output
     assert runner.invoke(main, ["info", "--help"]).exit_code == 0
     assert vecdb.__version__ in runner.invoke(main, ["--version"]).output
+
+
+def test_bench_runs_the_checkout_harness(capfd):
+    import pytest
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["bench", "--", "--help"], standalone_mode=False)
+    assert stopped.value.code == 0
+    assert "usage: python -m bench" in capfd.readouterr().out
+    unknown = CliRunner().invoke(main, ["bench", "--suite", "nothing"])
+    assert unknown.exit_code == 2 and "'indexes'" in unknown.output
+
+
+def test_every_command_has_help():
+    for command in main.commands:
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert result.exit_code == 0 and len(result.output.splitlines()) > 5, command

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from vecdb import __version__
+from vecdb.cli.bench import bench
 from vecdb.cli.info import info
 from vecdb.cli.serve import serve
 
@@ -18,5 +19,6 @@ def main() -> None:
     Each command takes the database folder (what vecdb.open(path) opens)."""
 
 
+main.add_command(bench)
 main.add_command(info)
 main.add_command(serve)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Type
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,13 +24,7 @@ def _options(body: Dict[str, Any]) -> Dict[str, Any]:
 @reads.post("/v1/collections/{name}/search", summary="The k nearest points to one vector",
             openapi_extra=documented(models.Search))
 async def search(name: str, request: Request) -> Response:
-    body = await read_body(request, models.Search)
-    state = state_of(request)
-    collection = state.collection(name)
-    state.check_k(body["k"])
-    query = vectors_from_wire(body["vector"], collection.dim, batch=False)
-    hits = await state.read(collection.search, query, body["k"], with_payload=body["with_payload"],
-                            with_vector=body["with_vector"], **_options(body))
+    hits = await _search(request, name, models.Search, batch=False)
     binary = wants_msgpack(request)
     return respond(request, {"hits": [hit_to_wire(hit, binary) for hit in hits]})
 
@@ -37,18 +32,22 @@ async def search(name: str, request: Request) -> Response:
 @reads.post("/v1/collections/{name}/search/batch", summary="The k nearest points to each of several vectors",
             openapi_extra=documented(models.SearchBatch))
 async def search_batch(name: str, request: Request) -> Response:
-    body = await read_body(request, models.SearchBatch)
+    results = await _search(request, name, models.SearchBatch, batch=True)
+    binary = wants_msgpack(request)
+    return respond(request, {"results": [[hit_to_wire(hit, binary) for hit in row] for row in results]})
+
+
+async def _search(request: Request, name: str, model: Type[BaseModel], batch: bool) -> Any:
+    body = await read_body(request, model)
     state = state_of(request)
     collection = state.collection(name)
     state.check_k(body["k"])
-    queries = vectors_from_wire(body["vectors"], collection.dim, batch=True)
-    if hasattr(queries, "__len__"):
+    queries = vectors_from_wire(body["vectors" if batch else "vector"], collection.dim, batch=batch)
+    if batch and hasattr(queries, "__len__"):
         state.check_batch(len(queries), "queries")
         state.check_hits(len(queries), body["k"])
-    results = await state.read(collection.search, queries, body["k"], with_payload=body["with_payload"],
-                               with_vector=body["with_vector"], **_options(body))
-    binary = wants_msgpack(request)
-    return respond(request, {"results": [[hit_to_wire(hit, binary) for hit in row] for row in results]})
+    return await state.read(collection.search, queries, body["k"], with_payload=body["with_payload"],
+                            with_vector=body["with_vector"], **_options(body))
 
 
 @reads.post("/v1/collections/{name}/explain", summary="The plan a search would run, its estimates and timings",
