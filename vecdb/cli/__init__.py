@@ -7,6 +7,7 @@ import click
 
 from vecdb import __version__
 from vecdb.cli.info import info
+from vecdb.cli.transfer import export_points, import_points
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,3 +19,5 @@ def main() -> None:
 
 
 main.add_command(info)
+main.add_command(import_points)
+main.add_command(export_points)
