@@ -1,4 +1,4 @@
-"""vecdb import / export (click's test runner, in process)."""
+"""vecdb import / export / backup / restore (click's test runner, in process)."""
 
 from __future__ import annotations
 
@@ -304,11 +304,43 @@ def test_export_beside_a_writer_and_never_over_a_file_unasked(tmp_path, rng):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["c.jsonl", "db"]  # no temporary files left
 
 
+# ---- backup and restore ----
+
+
+def test_backup_beside_a_writer_then_restore(tmp_path, rng):
+    vectors = rng.standard_normal((200, 5)).astype(np.float32)
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", dim=5, metric="l2")
+        col.upsert(list(range(200)), vectors, [{"n": i} for i in range(200)])
+        result = run("backup", tmp_path / "db", tmp_path / "b.tar")
+        col.upsert([999], vectors[:1])  # after the backup: not in it
+    assert "backed up 1 collection(s), 200 points: c (200)" in result.stdout
+    result = run("restore", tmp_path / "b.tar", tmp_path / "restored")
+    assert "restored 1 collection(s), 200 points" in result.stdout
+    with vecdb.open(tmp_path / "restored", read_only=True) as db:
+        restored = db.get_collection("c")
+        assert restored.count() == 200 and restored.get([999]) == []
+        assert restored.search(vectors[42] + 1e-3, k=1)[0].id == 42
+        assert restored.get([42])[0].payload == {"n": 42}
+
+    fails("restore", tmp_path / "b.tar", tmp_path / "db", match="is not empty")
+    run("restore", tmp_path / "b.tar", tmp_path / "db", "--force")
+    assert 999 not in points(tmp_path / "db", "c")
+    with vecdb.open(tmp_path / "db"):
+        fails("restore", tmp_path / "b.tar", tmp_path / "db", "--force", match="open in this process")
+    (tmp_path / "junk.tar").write_bytes(b"junk" * 300)
+    fails("restore", tmp_path / "junk.tar", tmp_path / "other", match="is not a vecdb backup")
+    fails("backup", tmp_path / "db", tmp_path / "b.tar", match="already exists")
+    fails("backup", tmp_path / "plain", tmp_path / "c.tar", code=2, match="does not exist")
+    assert not (tmp_path / "other").exists()
+
+
 def test_help_on_every_command_explains_formats_with_examples():
     for command, words in {"import": [".npy", ".fvecs", ".hdf5", ".jsonl", "--payloads", "--batch-size"],
-                           "export": ["jsonl", "npy", "read-only"]}.items():
+                           "export": ["jsonl", "npy", "read-only"], "backup": ["manifest.json", "read-only"],
+                           "restore": ["--force", "links"]}.items():
         text = run(command, "--help").output
         assert "Examples:" in text and f"vecdb {command} ./" in text, command
         for word in words:
             assert word in text, (command, word)
-    assert all(name in run("--help").output for name in ("import", "export"))
+    assert all(name in run("--help").output for name in ("import", "export", "backup", "restore"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from vecdb import __version__
+from vecdb.cli.backup import backup, restore
 from vecdb.cli.info import info
 from vecdb.cli.transfer import export_points, import_points
 
@@ -21,3 +22,5 @@ def main() -> None:
 main.add_command(info)
 main.add_command(import_points)
 main.add_command(export_points)
+main.add_command(backup)
+main.add_command(restore)
