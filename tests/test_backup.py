@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -20,6 +21,7 @@ import pytest
 import vecdb
 from vecdb.backup import read_manifest, restore_backup
 from vecdb.errors import CorruptBackupError, InvalidArgumentError, NotFoundError, StorageLockedError
+from tests import crash_writer
 
 ROOT = Path(__file__).resolve().parent.parent
 DIM = 8
@@ -145,6 +147,32 @@ def test_backup_while_another_thread_writes_holds_one_committed_state(tmp_path, 
             assert points[count - 1][0] == ({"batch": (count - 1) // batch} if count > batch else {})
 
 
+def test_backup_beside_a_writer_process_holds_one_committed_state(tmp_path):
+    writer = subprocess.Popen([sys.executable, "-m", "tests.crash_writer", str(tmp_path / "db"), "0"],
+                              stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    try:
+        assert int(writer.stdout.readline()) == 0
+        with vecdb.open(tmp_path / "db", read_only=True) as reader:
+            archives = [reader.backup(tmp_path / f"b{number}.tar") for number in range(3)]
+    finally:
+        writer.kill()
+        writer.wait()
+    for number, archive in enumerate(archives):
+        restore_backup(archive, tmp_path / f"restored{number}")
+        with vecdb.open(tmp_path / f"restored{number}", read_only=True) as db:
+            restored = stored(db.get_collection("crash"))
+        last = max(payload["batch"] for payload, _ in restored.values())
+        # The writer upserts batch `last`, then (every fifth batch) deletes part
+        # of the one before in a second transaction: either state may be copied.
+        every = {point_id for batch in range(last + 1) for point_id in crash_writer.batch_ids(batch)}
+        deleted = {point_id for batch in range(last) for point_id in crash_writer.deleted_ids(batch)}
+        assert set(restored) in (every - deleted, every - deleted - set(crash_writer.deleted_ids(last)))
+        for point_id in (crash_writer.batch_ids(last)[-1], crash_writer.batch_ids(0)[-1]):
+            batch, row = int(point_id[1:].split("-")[0]), int(point_id.split("-")[1])
+            assert restored[point_id][0] == {"batch": batch, "row": row}
+            np.testing.assert_array_equal(restored[point_id][1], crash_writer.batch_vectors(batch)[row])
+
+
 def test_restore_refuses_a_non_empty_destination_unless_forced(tmp_path, rng):
     make_database(tmp_path / "db", rng)
     with vecdb.open(tmp_path / "db") as db:
@@ -227,12 +255,21 @@ def write_archive(path: Path, members) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def made_once(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("genuine")
+    make_database(folder / "db", np.random.default_rng(7))
+    with vecdb.open(folder / "db") as db:
+        db.backup(folder / "genuine.tar")
+    return folder
+
+
 @pytest.fixture
-def genuine(tmp_path, rng):
-    """A real backup's manifest (as a dict) and data file."""
-    make_database(tmp_path / "db", rng)
-    with vecdb.open(tmp_path / "db") as db:
-        archive = db.backup(tmp_path / "genuine.tar")
+def genuine(tmp_path, made_once):
+    """A real backup's manifest (as a dict), data file and archive, with the
+    database it was made from, in this test's folder."""
+    shutil.copytree(made_once / "db", tmp_path / "db")
+    archive = Path(shutil.copy(made_once / "genuine.tar", tmp_path / "genuine.tar"))
     with tarfile.open(archive) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())
         data = tar.extractfile("data.mdb").read()

@@ -135,7 +135,7 @@ def read_manifest(archive: Union[str, os.PathLike]) -> BackupManifest:
     """The manifest of a backup archive, read and checked without extracting
     the data (the checksum is verified only by :func:`restore_backup`)."""
     archive = _existing_archive(archive)
-    with _reading(archive) as members:
+    with _OpenArchive(archive) as members:
         return _read_manifest_member(members, archive)
 
 
@@ -241,7 +241,7 @@ def _check_destination(destination: Path, force: bool) -> None:
                                        "refusing to replace it even with force")
 
 
-class _reading:
+class _OpenArchive:
     """The members of an archive opened for reading, with tarfile's errors
     (a truncated or foreign file) turned into CorruptBackupError."""
 
@@ -264,7 +264,7 @@ class _reading:
 
 
 def _extract(archive: Path, staging: Path, max_bytes: Optional[int]) -> BackupManifest:
-    with _reading(archive) as members:
+    with _OpenArchive(archive) as members:
         manifest = _read_manifest_member(members, archive)
         _check_room(archive, manifest.data_bytes, staging, max_bytes)
         member = _next_member(members, archive, DATA_NAME)
