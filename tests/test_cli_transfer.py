@@ -222,6 +222,24 @@ def test_bad_input_ends_with_a_clear_error(tmp_path, case):
         assert "Nothing was imported." in output
 
 
+def test_an_interrupted_import_says_what_was_imported(tmp_path, monkeypatch):
+    np.save(tmp_path / "v.npy", np.arange(60, dtype=np.float32).reshape(20, 3))
+    upsert = vecdb.Collection.upsert
+    calls = []
+
+    def interrupted_on_the_third_batch(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return upsert(self, *args, **kwargs)
+
+    monkeypatch.setattr(vecdb.Collection, "upsert", interrupted_on_the_third_batch)
+    output = fails("import", tmp_path / "db", "c", tmp_path / "v.npy", "--batch-size", 5, match="interrupted")
+    assert "10 points were imported before this" in output
+    monkeypatch.undo()
+    assert list(points(tmp_path / "db", "c")) == list(range(10))
+
+
 def test_import_refuses_option_mixtures(tmp_path):
     np.save(tmp_path / "v.npy", np.ones((2, 2)))
     write_jsonl(tmp_path / "p.jsonl", [{"vector": [1, 2]}])

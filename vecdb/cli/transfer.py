@@ -102,7 +102,9 @@ def import_points(path: Path, collection: str, source: Path, payloads: Optional[
                 bar.update(len(batch.ids))
             total = target.count()
     except (VecdbError, OSError) as exc:
-        raise click.ClickException(_import_failure(exc, imported, batch_size)) from None
+        raise click.ClickException(_import_failure(str(exc), imported, batch_size)) from None
+    except KeyboardInterrupt:  # the batch being written is rolled back; say what is in
+        raise click.ClickException(_import_failure("interrupted", imported, batch_size)) from None
     click.echo(f"imported {imported:,} points from {source} into {collection!r} at {path} (now {total:,} points)")
 
 
@@ -206,10 +208,10 @@ def _target_collection(db: Database, name: str, vectors: VectorFile, metric: Opt
     return existing
 
 
-def _import_failure(exc: BaseException, imported: int, batch_size: int) -> str:
+def _import_failure(reason: str, imported: int, batch_size: int) -> str:
     if not imported:
-        return f"{exc}\nNothing was imported."
-    return (f"{exc}\n{imported:,} points were imported before this; the failing batch wrote nothing (each "
+        return f"{reason}\nNothing was imported."
+    return (f"{reason}\n{imported:,} points were imported before this; the failing batch wrote nothing (each "
             f"batch of up to {batch_size:,} points is all-or-nothing). Running the same command again after "
             "fixing the input is safe: the points already imported are replaced, not duplicated.")
 
