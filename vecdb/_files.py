@@ -1,4 +1,4 @@
-"""Crash-safe file replacement for derived files (index snapshots)."""
+"""Crash-safe file replacement for derived files (index snapshots, backups)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    fsync_folder(folder)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make renames and new entries in ``folder`` survive a crash."""
     directory = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(directory)

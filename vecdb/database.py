@@ -186,6 +186,22 @@ class Database:
         with self._lock:
             return self._environment.compact()
 
+    def backup(self, destination: Union[str, os.PathLike]) -> Path:
+        """Write the whole database to one archive file and return its path.
+
+        ``destination`` is the archive's path, or an existing folder to
+        create ``vecdb-backup-<UTC time>.tar`` in; an existing file is never
+        overwritten. The archive holds one committed state even while
+        writers keep writing, and works from read-only handles (``vecdb
+        backup`` opens one). Indexes are not included: a restored database
+        rebuilds them from the stored vectors when first opened. Restore
+        with :func:`vecdb.backup.restore_backup` or ``vecdb restore``.
+        """
+        # vecdb.backup opens Database objects itself, hence the late import.
+        from vecdb.backup import create_backup
+
+        return create_backup(self._environment, Path(destination))
+
     def refresh(self) -> None:
         """Make this handle see everything committed so far (for read-only
         handles; a writer always sees its own writes)."""

@@ -35,6 +35,11 @@ class CorruptIndexError(InvalidArgumentError):
     """Saved index data is truncated, corrupted or of an unknown format version."""
 
 
+class CorruptBackupError(InvalidArgumentError):
+    """A backup archive is truncated, damaged, of an unknown format version,
+    or holds something a vecdb backup never does (links, other paths)."""
+
+
 class NotFoundError(VecdbError, KeyError):
     """An id (or another named thing) is not there."""
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import click
 
 from vecdb import __version__
+from vecdb.cli.backup import backup, restore
 from vecdb.cli.bench import bench
 from vecdb.cli.info import info
 from vecdb.cli.serve import serve
+from vecdb.cli.transfer import export_points, import_points
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +21,10 @@ def main() -> None:
     Each command takes the database folder (what vecdb.open(path) opens)."""
 
 
-main.add_command(bench)
-main.add_command(info)
 main.add_command(serve)
+main.add_command(info)
+main.add_command(import_points)
+main.add_command(export_points)
+main.add_command(backup)
+main.add_command(restore)
+main.add_command(bench)

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar
 
 import lmdb
 
+from vecdb._files import fsync_folder
 from vecdb.errors import ClosedError, NotFoundError, ReadOnlyError, StorageLockedError, VecdbError
 
 T = TypeVar("T")
@@ -214,9 +215,7 @@ class Environment:
         with self._write_lock, self._gate.exclusive():
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
-            self._env.copy(str(staging), compact=True)
-            with open(staging / "data.mdb", "rb") as handle:
-                os.fsync(handle.fileno())
+            self._copy_into(staging, compact=True)
             map_size = self._env.info()["map_size"]
             reopen = list(self._databases)
             self._env.close()
@@ -234,6 +233,36 @@ class Environment:
                             name, txn=txn, dupsort=dupsort, dupfixed=dupsort)
         return before - data.stat().st_size
 
+    def copy_to(self, folder: Path) -> Path:
+        """Write a consistent copy of the environment (one committed state)
+        into the empty existing ``folder`` and return the copied data file,
+        fsynced.
+
+        Works on read-only handles and while writers keep committing (LMDB
+        copies from a read transaction). Meanwhile LMDB cannot reuse the
+        pages writers free, and the map cannot grow: a write that needs a
+        bigger map waits for the copy to finish. The copy is not compacted
+        (free pages are copied too): py-lmdb 3.0.0's compacting copy crashes
+        the process on DUPFIXED databases holding many values per key, which
+        is what payload indexes are."""
+        self._check_usable()
+        while True:
+            with self._gate.shared():
+                try:
+                    return self._copy_into(folder, compact=False)
+                except lmdb.MapResizedError:  # another process grew the map: adopt its size, start again
+                    (folder / "data.mdb").unlink(missing_ok=True)
+                except lmdb.Error as exc:
+                    raise VecdbError(f"copying the database at {self.path} to {folder} failed: {exc}") from None
+            self._adopt_map_size()
+
+    def _copy_into(self, folder: Path, compact: bool) -> Path:
+        self._env.copy(str(folder), compact=compact)
+        data = folder / "data.mdb"
+        with open(data, "rb") as handle:
+            os.fsync(handle.fileno())
+        return data
+
     def close(self) -> None:
         if self._open:
             self._open = False
@@ -248,30 +277,55 @@ class Environment:
 
 
 def _swap_in_if_alone(folder: Path, replacement: Path, data: Path) -> None:
-    """Replace the data file while no other process has the environment
-    open. Every LMDB process holds a shared lock on byte 0 of lock.mdb; this
-    process has closed its environment, so an exclusive lock succeeds only if
-    no one else is there, and keeps new openers waiting until the swap is done."""
+    """Replace the data file while no other process has the environment open."""
+    descriptor = _lock_out_lmdb_users(folder, "compacting")
+    try:
+        os.replace(replacement, data)
+        fsync_folder(folder)
+    finally:
+        os.close(descriptor)
+
+
+def _lock_out_lmdb_users(folder: Path, purpose: str) -> int:
+    """Every LMDB process holds a shared lock on byte 0 of lock.mdb, so an
+    exclusive lock succeeds only if no other process has the environment
+    open, and keeps new openers waiting until the returned descriptor is
+    closed. POSIX record locks never conflict within one process, and closing
+    any descriptor of the file drops them all: call this only while this
+    process has the environment closed."""
     descriptor = os.open(folder / "lock.mdb", os.O_RDWR)
     try:
+        fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
+    except OSError:
+        os.close(descriptor)
+        raise StorageLockedError(
+            f"another process has {folder} open (read-only handles count); close it before {purpose}"
+        ) from None
+    return descriptor
+
+
+@contextmanager
+def folder_closed_everywhere(path: Path, purpose: str) -> Iterator[None]:
+    """Hold a database folder that no vecdb handle has open, in this process
+    or another, for replacing it whole; keep the block short. Meanwhile
+    writers elsewhere are refused, other LMDB openers wait, and this process
+    opens no database (the registry stays locked: a handle opened here would
+    lose its LMDB locks when the block ends). Raises StorageLockedError
+    naming ``purpose`` when a handle is open."""
+    with _registry_lock:
+        environment = _registry.get(str(path.resolve()))
+        if environment is not None and environment._pid == os.getpid():
+            raise StorageLockedError(f"{path} is open in this process; close it before {purpose}")
+        writer_lock = _lock_writer(path)
         try:
-            fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
-        except OSError:
-            raise StorageLockedError(
-                f"another process has {folder} open (read-only handles count); close it before compacting"
-            ) from None
-        os.replace(replacement, data)
-        _fsync_folder(folder)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_folder(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+            lmdb_lock = _lock_out_lmdb_users(path, purpose) if (path / "lock.mdb").exists() else None
+            try:
+                yield
+            finally:
+                if lmdb_lock is not None:
+                    os.close(lmdb_lock)
+        finally:
+            os.close(writer_lock)
 
 
 def _lock_writer(path: Path) -> int:

@@ -1,0 +1,386 @@
+"""Backups: a whole database in one archive file, made while writers keep
+writing, and restored without trusting anything the archive says.
+
+Archive format (version 1): an uncompressed POSIX tar holding exactly two
+regular files, in this order:
+
+- ``manifest.json``: ``{"format": "vecdb-backup", "format_version": 1,
+  "vecdb_version", "storage_format", "created"`` (ISO 8601, UTC)
+  ``, "data_bytes", "data_sha256", "collections": [{"name", "count", "dim",
+  "metric"}, ...]}``;
+- ``data.mdb``: a compacted copy of the LMDB environment, taken in one read
+  transaction (one committed state).
+
+Index snapshots are left out: they are caches, rebuilt from LMDB when the
+restored database is first opened.
+
+Uncompressed because stored vectors are float32 noise to a compressor (gzip
+saves little on them) while costing one core tens of seconds per GB, and
+because an uncompressed tar states each member's size before its data, so a
+restore checks sizes before writing anything. Compress the archive yourself
+(zstd) to send it over a network.
+
+Restoring reads the members itself rather than calling tarfile's extract,
+accepts only the two names above, as regular files in that order, checks
+sizes, the format version and the checksum, and opens the restored copy to
+compare its collections with the manifest, all in a temporary folder beside
+the destination that is renamed into place only at the end. These are the
+lessons of CVE-2024-3829 (Qdrant: symlinks in snapshot archives),
+CVE-2025-67818 (Weaviate: ZipSlip in backup restore) and CVE-2024-2221 /
+CVE-2024-3584 (path traversal). The checksum detects damage, not tampering:
+restore only archives from a source you trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, Dict, Optional, Tuple, Union
+
+from vecdb import __version__
+from vecdb._files import fsync_folder, write_atomically
+from vecdb.database import Database
+from vecdb.errors import CorruptBackupError, InvalidArgumentError, NotFoundError, VecdbError
+from vecdb.storage.environment import FORMAT_VERSION, Environment, folder_closed_everywhere
+
+FORMAT = "vecdb-backup"
+BACKUP_FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+DATA_NAME = "data.mdb"
+MAX_MANIFEST_BYTES = 1 << 20
+_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class BackupManifest:
+    """What a backup archive holds: its ``manifest.json``."""
+
+    vecdb_version: str
+    storage_format: str
+    created: str
+    data_bytes: int
+    data_sha256: str
+    collections: Tuple[Dict[str, Any], ...]
+    format_version: int = BACKUP_FORMAT_VERSION
+
+    @property
+    def points(self) -> int:
+        """Points in all collections together."""
+        return sum(collection["count"] for collection in self.collections)
+
+    def to_json(self) -> bytes:
+        document = {"format": FORMAT, **asdict(self), "collections": list(self.collections)}
+        return json.dumps(document, indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, archive: Path) -> "BackupManifest":
+        """Parse and check a manifest; anything unexpected is CorruptBackupError."""
+        try:
+            document = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} is not valid JSON ({exc})") from None
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} is not a vecdb backup manifest")
+        version = document.get("format_version")
+        if version != BACKUP_FORMAT_VERSION:
+            raise CorruptBackupError(f"{archive} is a vecdb backup of format version {version!r}; this vecdb "
+                                     f"({__version__}) reads version {BACKUP_FORMAT_VERSION}")
+        try:
+            manifest = cls(vecdb_version=str(document["vecdb_version"]),
+                           storage_format=str(document["storage_format"]), created=str(document["created"]),
+                           data_bytes=document["data_bytes"], data_sha256=document["data_sha256"],
+                           collections=tuple(document["collections"]))
+        except (KeyError, TypeError) as exc:
+            raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} lacks or mangles {exc}") from None
+        if not _is_size(manifest.data_bytes) or not _is_sha256(manifest.data_sha256) \
+                or not all(_is_collection(collection) for collection in manifest.collections):
+            raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} has a malformed size, checksum or collection list")
+        return manifest
+
+
+def create_backup(environment: Environment, destination: Path) -> Path:
+    """Write a backup archive of the environment and return its path (what
+    :meth:`vecdb.Database.backup` does). ``destination`` is the archive's
+    path, or an existing folder to create ``vecdb-backup-<UTC time>.tar`` in.
+    An existing archive is never overwritten. The archive appears only when
+    complete (temporary file, fsync, rename)."""
+    if destination.is_dir():
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        destination = destination / f"vecdb-backup-{stamp}.tar"
+    if destination.exists() or destination.is_symlink():
+        raise InvalidArgumentError(f"{destination} already exists; remove it or choose another name")
+    if not destination.parent.is_dir():
+        raise NotFoundError(f"folder {destination.parent} does not exist")
+    # The copy is staged beside the archive: same file system, and never in
+    # the database folder, which a restore may replace whole.
+    staging = Path(tempfile.mkdtemp(prefix=".vecdb-backup-", dir=destination.parent))
+    try:
+        data = environment.copy_to(staging)
+        manifest = _describe_copy(staging, data)
+        write_atomically(destination, lambda handle: _write_archive(handle, manifest, data))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
+
+
+def read_manifest(archive: Union[str, os.PathLike]) -> BackupManifest:
+    """The manifest of a backup archive, read and checked without extracting
+    the data (the checksum is verified only by :func:`restore_backup`)."""
+    archive = _existing_archive(archive)
+    with _OpenArchive(archive) as members:
+        return _read_manifest_member(members, archive)
+
+
+def restore_backup(
+    archive: Union[str, os.PathLike],
+    destination: Union[str, os.PathLike],
+    *,
+    force: bool = False,
+    max_bytes: Optional[int] = None,
+) -> BackupManifest:
+    """Restore a backup archive into the folder ``destination`` and return
+    its manifest.
+
+    Args:
+        archive: a file written by :meth:`vecdb.Database.backup`.
+        destination: a missing or empty folder, or with ``force=True`` an
+            existing vecdb database folder to replace, which no process may
+            have open (StorageLockedError otherwise).
+        force: replace an existing database.
+        max_bytes: refuse archives whose data file is larger than this.
+
+    Raises CorruptBackupError (the archive is damaged, of an unknown format
+    version, or holds anything but a manifest and a data file as regular
+    files) and InvalidArgumentError (the destination is not empty). On any
+    error the destination is left as it was and nothing is left behind.
+    """
+    archive = _existing_archive(archive)
+    destination = Path(destination).absolute()
+    _check_destination(destination, force)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.restoring-", dir=destination.parent))
+    try:
+        manifest = _extract(archive, staging, max_bytes)
+        _check_restored(staging, manifest, archive)
+        _move_into_place(staging, destination, force)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+# ---- writing ----
+
+
+def _describe_copy(folder: Path, data: Path) -> BackupManifest:
+    """The manifest of a copied environment, read from the copy itself so
+    that counts and data agree whatever writers did meanwhile."""
+    with Database(folder, read_only=True) as copy:
+        collections = tuple({"name": c["name"], "count": c["count"], "dim": c["dim"], "metric": c["metric"]}
+                            for c in copy.describe())
+    return BackupManifest(vecdb_version=__version__, storage_format=FORMAT_VERSION.decode(),
+                          created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                          data_bytes=data.stat().st_size, data_sha256=_sha256_of(data), collections=collections)
+
+
+def _write_archive(handle: BinaryIO, manifest: BackupManifest, data: Path) -> None:
+    manifest_bytes = manifest.to_json()
+    with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        archive.addfile(_regular_member(MANIFEST_NAME, len(manifest_bytes)), io.BytesIO(manifest_bytes))
+        with open(data, "rb") as source:
+            archive.addfile(_regular_member(DATA_NAME, manifest.data_bytes), source)
+
+
+def _regular_member(name: str, size: int) -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.size, member.mode, member.type = size, 0o644, tarfile.REGTYPE
+    member.mtime = int(datetime.now(timezone.utc).timestamp())
+    return member
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---- restoring ----
+
+
+def _existing_archive(archive: Union[str, os.PathLike]) -> Path:
+    path = Path(archive)
+    if not path.is_file():
+        raise NotFoundError(f"no backup archive at {path}")
+    return path
+
+
+def _check_destination(destination: Path, force: bool) -> None:
+    """Refuse early what :func:`_move_into_place` would refuse at the end."""
+    if destination.is_symlink():
+        raise InvalidArgumentError(f"{destination} is a symbolic link; give the folder it points to")
+    if not destination.exists():
+        return
+    if not destination.is_dir():
+        raise InvalidArgumentError(f"{destination} exists and is not a folder")
+    if any(destination.iterdir()):
+        if not force:
+            raise InvalidArgumentError(f"{destination} is not empty; restore into a new folder, or pass "
+                                       "force=True (--force) to replace the vecdb database there")
+        if not (destination / DATA_NAME).is_file():
+            raise InvalidArgumentError(f"{destination} is not empty and holds no vecdb database; "
+                                       "refusing to replace it even with force")
+
+
+class _OpenArchive:
+    """The members of an archive opened for reading, with tarfile's errors
+    (a truncated or foreign file) turned into CorruptBackupError."""
+
+    def __init__(self, archive: Path) -> None:
+        self._archive = archive
+        self._tar: Optional[tarfile.TarFile] = None
+
+    def __enter__(self) -> tarfile.TarFile:
+        try:
+            self._tar = tarfile.open(self._archive, mode="r:")
+        except (tarfile.TarError, EOFError) as exc:
+            raise CorruptBackupError(f"{self._archive} is not a vecdb backup (not an uncompressed tar "
+                                     f"archive: {exc})") from None
+        return self._tar
+
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
+        self._tar.close()
+        if isinstance(exc, (tarfile.TarError, EOFError)):
+            raise CorruptBackupError(f"{self._archive} is truncated or damaged ({exc})") from None
+
+
+def _extract(archive: Path, staging: Path, max_bytes: Optional[int]) -> BackupManifest:
+    with _OpenArchive(archive) as members:
+        manifest = _read_manifest_member(members, archive)
+        _check_room(archive, manifest.data_bytes, staging, max_bytes)
+        member = _next_member(members, archive, DATA_NAME)
+        if member.size != manifest.data_bytes:
+            raise CorruptBackupError(f"{archive}: {DATA_NAME} holds {member.size:,} bytes, the manifest says "
+                                     f"{manifest.data_bytes:,}")
+        if _copy_member(members, member, staging / DATA_NAME) != manifest.data_sha256:
+            raise CorruptBackupError(f"{archive}: {DATA_NAME} does not match the manifest's checksum "
+                                     "(the archive is damaged)")
+        extra = members.next()
+        if extra is not None:
+            raise CorruptBackupError(f"{archive}: unexpected member {extra.name!r} after {DATA_NAME}; "
+                                     "refusing to restore")
+    return manifest
+
+
+def _read_manifest_member(members: tarfile.TarFile, archive: Path) -> BackupManifest:
+    member = _next_member(members, archive, MANIFEST_NAME)
+    if member.size > MAX_MANIFEST_BYTES:
+        raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} is {member.size:,} bytes, more than a manifest's "
+                                 f"{MAX_MANIFEST_BYTES:,}")
+    return BackupManifest.from_json(members.extractfile(member).read(), archive)
+
+
+def _next_member(members: tarfile.TarFile, archive: Path, expected: str) -> tarfile.TarInfo:
+    """The next member, which must be the regular file ``expected``."""
+    member = members.next()
+    if member is None:
+        raise CorruptBackupError(f"{archive} ends before {expected} (truncated, or not a vecdb backup)")
+    problem = _unsafe(member)
+    if problem:
+        raise CorruptBackupError(f"{archive}: member {member.name!r} {problem}; refusing to restore")
+    if member.name != expected:
+        raise CorruptBackupError(f"{archive}: unexpected member {member.name!r} where {expected} should be "
+                                 f"(a vecdb backup holds {MANIFEST_NAME} then {DATA_NAME}); refusing to restore")
+    return member
+
+
+def _unsafe(member: tarfile.TarInfo) -> Optional[str]:
+    """Why extracting the member could write outside the destination or
+    create something other than a plain file; None if it is a regular file
+    with a relative path."""
+    path = PurePosixPath(member.name)
+    if path.is_absolute():
+        return "has an absolute path"
+    if ".." in path.parts or "\\" in member.name:
+        return "climbs out of the destination ('..' or a backslash in its path)"
+    if member.issym():
+        return f"is a symbolic link (to {member.linkname!r})"
+    if member.islnk():
+        return f"is a hard link (to {member.linkname!r})"
+    if member.isdir():
+        return "is a directory"
+    if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+        return f"is not a regular file (tar type {member.type!r}: a device, FIFO, sparse or other special file)"
+    return None
+
+
+def _check_room(archive: Path, size: int, staging: Path, max_bytes: Optional[int]) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise CorruptBackupError(f"{archive}: its data file is {size:,} bytes, over the limit of {max_bytes:,}")
+    free = shutil.disk_usage(staging).free
+    if size > free:
+        raise VecdbError(f"restoring {archive} needs {size:,} bytes; {staging.parent} has {free:,} free")
+
+
+def _copy_member(members: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> str:
+    """Write the member's bytes to a new file (never through a link) and
+    return their SHA-256."""
+    digest = hashlib.sha256()
+    source = members.extractfile(member)
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(descriptor, "wb") as out:
+        for chunk in iter(lambda: source.read(_CHUNK_BYTES), b""):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest()
+
+
+def _check_restored(staging: Path, manifest: BackupManifest, archive: Path) -> None:
+    """Open the restored copy: it must be a vecdb database holding what the
+    manifest lists."""
+    try:
+        with Database(staging, read_only=True) as restored:
+            found = [(c["name"], c["count"]) for c in restored.describe()]
+    except VecdbError as exc:
+        raise CorruptBackupError(f"{archive}: {DATA_NAME} is not a usable vecdb database ({exc})") from None
+    expected = [(c["name"], c["count"]) for c in manifest.collections]
+    if found != expected:
+        raise CorruptBackupError(f"{archive}: the data holds collections {found}, the manifest lists {expected}")
+
+
+def _move_into_place(staging: Path, destination: Path, force: bool) -> None:
+    _check_destination(destination, force)
+    if destination.exists() and any(destination.iterdir()):
+        with folder_closed_everywhere(destination, "restoring a backup over it"):
+            replaced = Path(tempfile.mkdtemp(prefix=f".{destination.name}.replaced-", dir=destination.parent))
+            os.replace(destination, replaced)
+            os.replace(staging, destination)
+            fsync_folder(destination.parent)
+        shutil.rmtree(replaced, ignore_errors=True)
+    else:
+        # A missing destination, or an empty folder (which rename replaces).
+        os.replace(staging, destination)
+        fsync_folder(destination.parent)
+
+
+def _is_size(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _is_collection(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("name"), str) and _is_size(value.get("count"))

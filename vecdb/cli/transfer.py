@@ -1,0 +1,232 @@
+"""``vecdb import`` and ``vecdb export``: points between files and a collection."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack, closing
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import click
+from tqdm import tqdm
+
+from vecdb.collection import Collection
+from vecdb.config import HNSW, Flat
+from vecdb.database import Database
+from vecdb.database import open as open_database
+from vecdb.errors import CollectionNotFoundError, DimensionMismatchError, InvalidArgumentError, VecdbError
+from vecdb.exporters import npy_export_paths, write_jsonl, write_npy
+from vecdb.importers import Batch, PayloadFile, VectorFile, batches, open_vector_file
+from vecdb.records import Record
+
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command("import", short_help="Load vectors and payloads from .npy, .fvecs, .hdf5 or .jsonl files.")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("collection")
+@click.argument("source", type=_EXISTING_FILE)
+@click.option("--payloads", type=_EXISTING_FILE, metavar="FILE.jsonl",
+              help="Payloads: one JSON object per line, line N for vector N.")
+@click.option("--id-field", metavar="NAME",
+              help="With --payloads: each line's NAME field is the point's id (and leaves the payload).")
+@click.option("--payload-field", metavar="NAME",
+              help="With --payloads: the payload is each line's NAME field, not the whole line.")
+@click.option("--start-id", type=int, default=0, show_default=True,
+              help="Ids are row numbers plus this, when the files give none.")
+@click.option("--dataset", metavar="NAME", help="HDF5 only: the dataset to read.  [default: train]")
+@click.option("--metric", type=click.Choice(["cosine", "ip", "l2"]),
+              help="For a new collection.  [default: cosine]")
+@click.option("--index", "index_kind", type=click.Choice(["hnsw", "flat"]),
+              help="For a new collection: HNSW graph or exact (flat) search.  [default: hnsw]")
+@click.option("--M", "hnsw_m", type=click.IntRange(min=2), help="For a new HNSW collection: links per node.  [default: 16]")
+@click.option("--ef-construction", type=click.IntRange(min=1),
+              help="For a new HNSW collection: beam width while inserting.  [default: 200]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Points per upsert (each is all-or-nothing) and per read from SOURCE.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def import_points(path: Path, collection: str, source: Path, payloads: Optional[Path], id_field: Optional[str],
+                  payload_field: Optional[str], start_id: int, dataset: Optional[str], metric: Optional[str],
+                  index_kind: Optional[str], hnsw_m: Optional[int], ef_construction: Optional[int],
+                  batch_size: int, quiet: bool) -> None:
+    """Upsert the vectors in SOURCE into COLLECTION of the database at PATH
+    (both created if missing).
+
+    \b
+    SOURCE formats, by extension:
+      .npy     a 2-D array of numbers (memory-mapped)
+      .fvecs   TEXMEX: per row an int32 dimension, then that many float32
+      .hdf5    an ann-benchmarks file: dataset "train" (see --dataset)
+      .jsonl   {"id": ..., "vector": [...], "payload": {...}} per line, as
+               `vecdb export` writes; "id" and "payload" are optional
+
+    Ids come from the .jsonl source, else from --id-field, else they are
+    row numbers plus --start-id; ids read from files must be unique.
+    SOURCE is read a batch at a time, so files larger than memory import.
+    A new collection takes --metric, --index, --M and --ef-construction; an
+    existing one must have SOURCE's dimension.
+
+    Bad input (NaN, a wrong dimension, a line that is not a JSON object,
+    more or fewer payload lines than vectors) stops the import with the file
+    and row (0-based) or line (1-based). Batches before it stay imported;
+    running the command again after fixing the input replaces them.
+
+    \b
+    Examples:
+      vecdb import ./data docs embeddings.npy --payloads meta.jsonl --metric ip
+      vecdb import ./data docs meta-and-vectors.jsonl
+      vecdb import ./data sift sift_base.fvecs --metric l2 --M 32
+      vecdb import ./data glove glove-100-angular.hdf5 --dataset train
+      vecdb import ./data docs dump.npy --payloads dump.jsonl --id-field id --payload-field payload
+    """
+    if (id_field or payload_field) and payloads is None:
+        raise click.UsageError("--id-field and --payload-field apply to the --payloads file; give one")
+    if payloads is not None and source.suffix.lower() == ".jsonl":
+        raise click.UsageError("a .jsonl SOURCE carries its own ids and payloads; --payloads is for the "
+                               ".npy, .fvecs and .hdf5 formats")
+    if index_kind == "flat" and (hnsw_m or ef_construction):
+        raise click.UsageError("--M and --ef-construction set up an HNSW index, not --index flat")
+    imported = 0
+    try:
+        with ExitStack() as stack:
+            vectors = stack.enter_context(closing(open_vector_file(source, dataset)))
+            payload_file = None if payloads is None else \
+                stack.enter_context(closing(PayloadFile(payloads, id_field, payload_field)))
+            _check_pairing(vectors, payload_file)
+            db = stack.enter_context(open_database(path))
+            target = _target_collection(db, collection, vectors, metric, index_kind, hnsw_m, ef_construction)
+            bar = stack.enter_context(_progress(vectors.rows, f"importing into {collection!r}", quiet))
+            for batch in batches(vectors, payload_file, batch_size, start_id):
+                _upsert(target, batch, vectors)
+                imported += len(batch.ids)
+                bar.update(len(batch.ids))
+            total = target.count()
+    except (VecdbError, OSError) as exc:
+        raise click.ClickException(_import_failure(str(exc), imported, batch_size)) from None
+    except KeyboardInterrupt:  # the batch being written is rolled back; say what is in
+        raise click.ClickException(_import_failure("interrupted", imported, batch_size)) from None
+    click.echo(f"imported {imported:,} points from {source} into {collection!r} at {path} (now {total:,} points)")
+
+
+@click.command("export", short_help="Write a collection's points to JSONL, or .npy + .jsonl.")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("collection")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "file_format", type=click.Choice(["jsonl", "npy"]), default="jsonl", show_default=True,
+              help="jsonl: one file with vectors; npy: OUT.npy with the vectors and OUT.jsonl with ids and payloads.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Points read per page.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def export_points(path: Path, collection: str, out: Path, file_format: str, batch_size: int, force: bool,
+                  quiet: bool) -> None:
+    """Write every point of COLLECTION in the database at PATH to OUT, in
+    insertion order.
+
+    \b
+    Formats:
+      jsonl (default)  {"id": ..., "payload": {...}, "vector": [...]} per line
+      npy              OUT.npy: float32 vectors (rows x dimension), and
+                       OUT.jsonl: {"id": ..., "payload": {...}} per line,
+                       in the same order
+
+    Vectors are written exactly as stored (float32); `vecdb import` reads
+    both formats back. The collection's settings (metric, index) are not
+    exported: `vecdb info` shows them. Opens the database read-only, so it
+    runs beside a writer; points written meanwhile may or may not be
+    included. Files appear only when complete.
+
+    \b
+    Examples:
+      vecdb export ./data docs docs.jsonl
+      vecdb export ./data docs dump --format npy     # dump.npy + dump.jsonl
+    """
+    outputs = [out] if file_format == "jsonl" else list(npy_export_paths(out))
+    taken = [output for output in outputs if output.exists()]
+    if taken and not force:
+        raise click.ClickException(f"{taken[0]} already exists; pass --force to overwrite it")
+    if not out.parent.is_dir():
+        raise click.ClickException(f"folder {out.parent} does not exist")
+    try:
+        with open_database(path, read_only=True) as db:
+            source = db.get_collection(collection)
+            with _progress(source.count(), f"exporting {collection!r}", quiet) as bar:
+                pages = _pages(source, batch_size, bar)
+                written = write_jsonl(pages, out) if file_format == "jsonl" else write_npy(pages, *outputs,
+                                                                                           dim=source.dim)
+    except (VecdbError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"exported {written:,} points of {collection!r} to {' and '.join(map(str, outputs))}")
+    reader = f"{outputs[0]}" if file_format == "jsonl" else \
+        f"{outputs[0]} --payloads {outputs[1]} --id-field id --payload-field payload"
+    click.echo(f"import them with: vecdb import DB COLLECTION {reader}")
+
+
+def _check_pairing(vectors: VectorFile, payloads: Optional[PayloadFile]) -> None:
+    if payloads is None or payloads.lines == vectors.rows:
+        return
+    if payloads.lines < vectors.rows:
+        unpaired = f"{vectors.where(payloads.lines)} onward has no payload line"
+    else:
+        unpaired = f"line {vectors.rows + 1} onward has no vector"
+    raise InvalidArgumentError(f"{payloads.path} has {payloads.lines:,} lines and {vectors.path} {vectors.rows:,} "
+                               f"vectors; they pair up line by line ({unpaired})")
+
+
+def _upsert(target: Collection, batch: Batch, vectors: VectorFile) -> None:
+    """One all-or-nothing upsert; its errors count rows within the batch, so
+    they are told where the batch starts."""
+    try:
+        target.upsert(batch.ids, batch.vectors, batch.payloads)
+    except VecdbError as exc:
+        raise type(exc)(f"the batch starting at {vectors.where(batch.first_row)}: {exc}") from None
+
+
+def _target_collection(db: Database, name: str, vectors: VectorFile, metric: Optional[str],
+                       index_kind: Optional[str], hnsw_m: Optional[int],
+                       ef_construction: Optional[int]) -> Collection:
+    """The collection to import into: created with the options given, or
+    the existing one, which must agree with them and with the vectors."""
+    try:
+        existing = db.get_collection(name)
+    except CollectionNotFoundError:
+        hnsw = {key: value for key, value in (("M", hnsw_m), ("ef_construction", ef_construction)) if value}
+        return db.create_collection(name, vectors.dim, metric or "cosine",
+                                    index=Flat() if index_kind == "flat" else HNSW(**hnsw))
+    if existing.dim != vectors.dim:
+        raise DimensionMismatchError(f"collection {name!r} has dimension {existing.dim}; {vectors.path} has "
+                                     f"vectors of dimension {vectors.dim}")
+    index = existing.index
+    settings = {"metric": existing.metric, "index": "flat" if isinstance(index, Flat) else "hnsw",
+                "M": getattr(index, "M", None), "ef-construction": getattr(index, "ef_construction", None)}
+    asked = {"metric": metric, "index": index_kind, "M": hnsw_m, "ef-construction": ef_construction}
+    differing = [f"--{option} {value}" for option, value in asked.items() if value and value != settings[option]]
+    if differing:
+        current = ", ".join(f"{option}={value}" for option, value in settings.items() if value is not None)
+        raise InvalidArgumentError(f"collection {name!r} exists with {current}; {', '.join(differing)} would "
+                                   "differ (leave those options out to import into it as it is)")
+    return existing
+
+
+def _import_failure(reason: str, imported: int, batch_size: int) -> str:
+    if not imported:
+        return f"{reason}\nNothing was imported."
+    return (f"{reason}\n{imported:,} points were imported before this; the failing batch wrote nothing (each "
+            f"batch of up to {batch_size:,} points is all-or-nothing). Running the same command again after "
+            "fixing the input is safe: the points already imported are replaced, not duplicated.")
+
+
+def _pages(collection: Collection, size: int, bar: tqdm) -> Iterator[List[Record]]:
+    cursor = None
+    while True:
+        records, cursor = collection.scroll(limit=size, cursor=cursor, with_payload=True, with_vector=True)
+        bar.update(len(records))
+        yield records
+        if cursor is None:
+            return
+
+
+def _progress(total: int, description: str, quiet: bool) -> tqdm:
+    """A progress bar on stderr (stdout keeps only the result), with rate and ETA."""
+    return tqdm(total=total, desc=description, unit=" points", unit_scale=True, file=sys.stderr, disable=quiet,
+                dynamic_ncols=True)
