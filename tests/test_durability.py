@@ -296,6 +296,28 @@ def test_database_compact_gives_disk_space_back(tmp_path):
         assert db.list_collections() == ["keep"] and db.get_collection("keep").count() == 510
 
 
+_CROWDED_INDEX = """
+import sys, numpy as np, vecdb
+with vecdb.open(sys.argv[1]) as db:
+    docs = db.create_collection("docs", dim=4)
+    docs.create_payload_index("lang", "keyword")
+    docs.upsert(list(range(2000)), np.ones((2000, 4)), [{"lang": "en"}] * 2000)
+    db.compact()
+    db.backup(sys.argv[2])
+    print(docs.count(filter={"lang": "en"}))
+"""
+
+
+def test_compact_with_a_crowded_payload_index(tmp_path):
+    """py-lmdb 3.0.0's compacting copy (compact(), backups) killed the
+    process with SIGSEGV once one payload-index key held a few hundred
+    labels: run in a child so a regression fails this test, not the run."""
+    result = subprocess.run([sys.executable, "-c", _CROWDED_INDEX, str(tmp_path / "db"), str(tmp_path / "b.tar")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2000"
+
+
 def test_compact_refuses_while_another_process_reads(tmp_path):
     with vecdb.open(tmp_path / "db") as db:
         fill(db.create_collection("c", dim=DIM), 0, 10)

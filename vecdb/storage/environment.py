@@ -241,15 +241,16 @@ class Environment:
         Works on read-only handles and while writers keep committing (LMDB
         copies from a read transaction). Meanwhile LMDB cannot reuse the
         pages writers free, and the map cannot grow: a write that needs a
-        bigger map waits for the copy to finish. The copy is not compacted
-        (free pages are copied too): py-lmdb 3.0.0's compacting copy crashes
-        the process on DUPFIXED databases holding many values per key, which
-        is what payload indexes are."""
+        bigger map waits for the copy to finish. The copy is compacted (free
+        pages left out). py-lmdb 3.0.0's compacting copy crashes the process
+        on DUPFIXED databases holding many values per key (payload indexes),
+        hence lmdb<3 in pyproject.toml and
+        tests/test_durability.py::test_compact_with_a_crowded_payload_index."""
         self._check_usable()
         while True:
             with self._gate.shared():
                 try:
-                    return self._copy_into(folder, compact=False)
+                    return self._copy_into(folder, compact=True)
                 except lmdb.MapResizedError:  # another process grew the map: adopt its size, start again
                     (folder / "data.mdb").unlink(missing_ok=True)
                 except lmdb.Error as exc:
