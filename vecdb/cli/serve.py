@@ -31,13 +31,15 @@ from vecdb.errors import VecdbError
               help="Most results per search request (queries x k).")
 @click.option("--max-payload-bytes", default=2**20, show_default=True, type=click.IntRange(1),
               help="Largest payload of one point (MessagePack-encoded).")
+@click.option("--max-upload-bytes", default=64 * 2**30, show_default=True, type=click.IntRange(1),
+              help="Largest backup archive accepted by PUT /v1/backups/{name}.")
 @click.option("--search-threads", default=None, type=click.IntRange(1),
               help="Threads running searches [default: the number of cores, at least 2].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_key: Optional[str], insecure: bool,
           max_body_bytes: int, max_k: int, max_batch: int, max_hits: int, max_payload_bytes: int,
-          search_threads: Optional[int], log_level: str) -> None:
+          max_upload_bytes: int, search_threads: Optional[int], log_level: str) -> None:
     """Serve the database at --path over HTTP until SIGTERM or Ctrl-C.
 
     REST over JSON or MessagePack, the embedded API's resources:
@@ -69,7 +71,8 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
 
     try:
         options = {"api_key": api_key, "read_only_key": read_only_key, "max_body_bytes": max_body_bytes,
-                   "max_k": max_k, "max_batch": max_batch, "max_hits": max_hits, "max_payload_bytes": max_payload_bytes}
+                   "max_k": max_k, "max_batch": max_batch, "max_hits": max_hits, "max_payload_bytes": max_payload_bytes,
+                   "max_upload_bytes": max_upload_bytes}
         if search_threads is not None:
             options["search_threads"] = search_threads
         settings = ServerSettings(**options)

@@ -5,12 +5,15 @@ Values are checked by the server, so errors are the embedded ones."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from vecdb.config import PQ, IndexSpec, index_from_dict, index_to_dict
+from vecdb.errors import InvalidArgumentError
 from vecdb.explain import Explanation
 from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan, plan_to_dict
 from vecdb.records import Hit, Record
@@ -245,6 +248,21 @@ class RemoteDatabase:
     def compact(self) -> int:
         """See :meth:`vecdb.Database.compact`."""
         return self._transport.call("POST", "/v1/compact")["bytes_freed"]
+
+    def backup(self, destination: Union[str, os.PathLike]) -> Path:
+        """Have the server back up the whole database (a consistent copy,
+        made while it serves) and download the archive to ``destination``:
+        a new file, or an existing folder to put it in under the server's
+        name for it. The archive stays on the server too (``GET /v1/backups``).
+        See :meth:`vecdb.Database.backup`."""
+        target = Path(destination)
+        if target.exists() and not target.is_dir():
+            raise InvalidArgumentError(f"{target} already exists; remove it or choose another name")
+        name = self._transport.call("POST", "/v1/backups")["name"]
+        if target.is_dir():
+            target = target / name
+        self._transport.download(f"/v1/backups/{segment(name)}", target)
+        return target
 
     def refresh(self) -> None:
         """Nothing to do: every call reads the server's current state."""

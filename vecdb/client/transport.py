@@ -4,6 +4,7 @@ raised."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, Optional
 from urllib.parse import quote
 
@@ -38,14 +39,39 @@ class Transport:
             raise ServerError(f"vecdb server at {self.url} did not answer {method} {path} in time: {exc}") from None
         except transport as exc:
             raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
-        answer = _decode(response)
         if response.status_code >= 400:
-            error = answer.get("error") if isinstance(answer, dict) else None
-            if not isinstance(error, dict):
-                raise error_class("", response.status_code)(
-                    f"{method} {path} failed with HTTP {response.status_code}: {response.text[:200]}")
-            raise error_class(str(error.get("type")), response.status_code)(str(error.get("message")))
-        return answer
+            self._raise(response, method, path)
+        return _decode(response)
+
+    @staticmethod
+    def _raise(response: Any, method: str, path: str) -> None:
+        answer = _decode(response)
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if not isinstance(error, dict):
+            raise error_class("", response.status_code)(
+                f"{method} {path} failed with HTTP {response.status_code}: {response.text[:200]}")
+        raise error_class(str(error.get("type")), response.status_code)(str(error.get("message")))
+
+    def download(self, path: str, target: Path) -> None:
+        """Stream ``GET path`` into the new file ``target`` (removed again if
+        the transfer fails)."""
+        timeout, transport = self._errors
+        try:
+            with self._http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise(response, "GET", path)
+                with open(target, "xb") as handle:
+                    try:
+                        for chunk in response.iter_bytes(1 << 20):
+                            handle.write(chunk)
+                    except BaseException:
+                        target.unlink(missing_ok=True)
+                        raise
+        except timeout as exc:
+            raise ServerError(f"vecdb server at {self.url} did not answer GET {path} in time: {exc}") from None
+        except transport as exc:
+            raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
 
     def close(self) -> None:
         self._http.close()

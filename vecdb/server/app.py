@@ -24,7 +24,7 @@ from vecdb.errors import VecdbError
 from vecdb.server.bodies import respond
 from vecdb.server.guards import ApiKeyMiddleware, ASGIApp, BodySizeMiddleware
 from vecdb.server.metrics import Metrics
-from vecdb.server.routes import collections, points, search, service
+from vecdb.server.routes import backups, collections, points, search, service
 from vecdb.server.settings import ServerSettings
 from vecdb.server.state import ServerState
 from vecdb.wire import error_to_wire
@@ -62,7 +62,7 @@ def create_app(database: Database, settings: ServerSettings = ServerSettings()) 
     app.state.vecdb = state
     app.state.metrics = metrics = Metrics(database)
     app.include_router(service.router)
-    for module in (collections, points, search):
+    for module in (collections, points, search, backups):
         app.include_router(module.reads)
         if hasattr(module, "writes"):
             app.include_router(module.writes)
@@ -82,7 +82,7 @@ def create_app(database: Database, settings: ServerSettings = ServerSettings()) 
         log.exception("vecdb: %s %s failed", request.method, request.url.path)
         return _error(request, 500, "ServerError", f"internal error ({type(exc).__name__}); see the server log")
 
-    guarded = BodySizeMiddleware(app, settings.max_body_bytes)
+    guarded = BodySizeMiddleware(app, settings.max_body_bytes, backups.UPLOAD_PREFIX)
     guarded = ApiKeyMiddleware(guarded, settings.api_key, settings.read_only_key)
     return metrics.middleware(guarded)
 

@@ -80,14 +80,17 @@ def _presented_key(headers: list) -> Optional[bytes]:
 
 class BodySizeMiddleware:
     """413 for bodies over ``max_bytes``: at once when ``Content-Length``
-    says so, else as soon as the streamed bytes pass it (chunked uploads)."""
+    says so, else as soon as the streamed bytes pass it (chunked uploads).
+    ``PUT`` under ``streamed_prefix`` (backup uploads, written to disk as
+    they arrive) is left to its route, which has a limit of its own."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, streamed_prefix: str) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed_prefix = streamed_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope["method"] == "PUT" and scope["path"].startswith(self.streamed_prefix)):
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:

@@ -117,5 +117,6 @@ class PayloadIndex(_Body):
     kind: Literal["keyword", "integer", "float", "bool"]
 
 
-class Empty(_Body):
-    pass
+class Restore(_Body):
+    backup: str = Field(description="the archive's name in GET /v1/backups")
+    source: Optional[str] = Field(None, description="the collection in the archive (default: the same name)")

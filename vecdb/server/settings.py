@@ -24,6 +24,9 @@ class ServerSettings:
         max_hits: most results in one search request (queries x k), so a
             batch cannot ask the server for gigabytes of hits.
         max_payload_bytes: largest payload of one point (encoded as msgpack).
+        max_upload_bytes: largest backup archive uploaded (``PUT
+            /v1/backups/{name}``, streamed to disk, so not bound by
+            ``max_body_bytes``).
         search_threads: threads running searches (the native core releases
             the GIL, so searches use every core); writes run one at a time
             on a thread of their own.
@@ -36,6 +39,7 @@ class ServerSettings:
     max_batch: int = 100_000
     max_hits: int = 1_000_000
     max_payload_bytes: int = 2**20
+    max_upload_bytes: int = 64 * 2**30
     search_threads: int = max(2, os.cpu_count() or 1)
 
     def __post_init__(self) -> None:
@@ -47,7 +51,8 @@ class ServerSettings:
             raise InvalidArgumentError("a read-only key needs an API key too (otherwise anyone may write)")
         if self.read_only_key is not None and self.read_only_key == self.api_key:
             raise InvalidArgumentError("the read-only key must differ from the API key")
-        for name in ("max_body_bytes", "max_k", "max_batch", "max_hits", "max_payload_bytes", "search_threads"):
+        for name in ("max_body_bytes", "max_k", "max_batch", "max_hits", "max_payload_bytes", "max_upload_bytes",
+                     "search_threads"):
             if getattr(self, name) < 1:
                 raise InvalidArgumentError(f"{name} must be at least 1, got {getattr(self, name)}")
 

@@ -1,0 +1,163 @@
+"""Backups over HTTP: round trips, and the attacks our peers' advisories
+describe, each tried here: path traversal in backup names (Qdrant
+CVE-2024-2221, CVE-2024-3584), symbolic links (CVE-2024-3829), and archives
+whose members climb out when restored (Weaviate's ZipSlip, CVE-2025-67818).
+Nothing may be read or written outside the database folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import vecdb
+from vecdb import errors
+from vecdb.backup import restore_backup
+from vecdb.server import ServerSettings
+from tests.servers import serve_in_thread
+from tests.test_backup import hostile_archives, write_archive
+
+KEY = "backup-test-key-0123456789"
+AUTH = {"x-api-key": KEY}
+
+
+def everything_outside(tmp_path: Path) -> dict:
+    """Every file under tmp_path except the served database folder, with its bytes."""
+    return {str(path): path.read_bytes() for path in tmp_path.rglob("*")
+            if path.is_file() and not path.is_symlink() and "served" not in path.parts}
+
+
+@pytest.fixture
+def served(tmp_path):
+    with serve_in_thread(tmp_path / "served", ServerSettings(api_key=KEY, max_upload_bytes=2**20)) as url:
+        with vecdb.connect(url, api_key=KEY) as db:
+            docs = db.create_collection("docs", dim=4, metric="l2")
+            docs.create_payload_index("lang", "keyword")
+            docs.upsert([f"d{i}" for i in range(300)], np.arange(1200, dtype=np.float32).reshape(300, 4),
+                        [{"lang": "en" if i % 2 else "fr", "i": i} for i in range(300)])
+            yield url, db
+
+
+def test_remote_backup_downloads_a_restorable_archive(tmp_path, served):
+    url, db = served
+    (tmp_path / "downloads").mkdir()
+    archive = db.backup(tmp_path / "downloads")
+    assert archive.parent == tmp_path / "downloads" and archive.stat().st_size > 0
+    with pytest.raises(errors.InvalidArgumentError, match="already exists"):
+        db.backup(archive)
+    listed = httpx.get(f"{url}/v1/backups", headers=AUTH).json()["backups"]
+    assert [entry["name"] for entry in listed] == [archive.name]
+    manifest = restore_backup(archive, tmp_path / "restored")
+    assert [(c["name"], c["count"]) for c in manifest.collections] == [("docs", 300)]
+    with vecdb.open(tmp_path / "restored") as restored:
+        docs = restored.get_collection("docs")
+        assert docs.count(filter={"lang": "en"}) == 150
+        assert docs.search(np.full(4, 400.0), k=1)[0].id == "d100"
+
+
+def test_collection_backup_restores_into_a_new_collection(served):
+    url, db = served
+    made = httpx.post(f"{url}/v1/collections/docs/backup", headers=AUTH)
+    assert made.status_code == 201, made.text
+    name = made.json()["name"]
+    assert name.startswith("docs-") and [c["name"] for c in made.json()["collections"]] == ["docs"]
+    restored = httpx.post(f"{url}/v1/collections/copy/restore", json={"backup": name, "source": "docs"},
+                          headers=AUTH)
+    assert restored.status_code == 201 and restored.json()["count"] == 300, restored.text
+    original, copy = db.get_collection("docs"), db.get_collection("copy")
+    assert copy.payload_indexes == {"lang": "keyword"}
+    ids = [f"d{i}" for i in range(0, 300, 7)]
+    for ours, theirs in zip(original.get(ids, with_vector=True), copy.get(ids, with_vector=True)):
+        assert ours.id == theirs.id and ours.payload == theirs.payload
+        np.testing.assert_array_equal(ours.vector, theirs.vector)
+    again = httpx.post(f"{url}/v1/collections/copy/restore", json={"backup": name, "source": "docs"}, headers=AUTH)
+    assert again.status_code == 409 and again.json()["error"]["type"] == "CollectionExistsError"
+    missing = httpx.post(f"{url}/v1/collections/other/restore", json={"backup": name, "source": "nope"},
+                         headers=AUTH)
+    assert missing.status_code == 404 and "other" not in db.list_collections()
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/v1/backups/..%2F..%2Fsecret.tar"),
+    ("GET", "/v1/backups/%2Fetc%2Fpasswd"),
+    ("GET", "/v1/backups/.."),
+    ("GET", "/v1/backups/secret"),
+    ("GET", "/v1/backups/x.tar%2F..%2F..%2F..%2Fsecret.tar"),
+    ("PUT", "/v1/backups/..%2F..%2Fplanted.tar"),
+    ("PUT", "/v1/backups/..%2Fplanted.tar"),
+    ("PUT", "/v1/backups/.planted.tar"),
+    ("PUT", "/v1/backups/planted"),
+    ("DELETE", "/v1/backups/..%2F..%2Fsecret.tar"),
+    ("DELETE", "/v1/backups/..%5C..%5Csecret.tar"),
+])
+def test_backup_names_cannot_climb_out(tmp_path, served, method, path):
+    url, _ = served
+    (tmp_path / "secret.tar").write_bytes(b"do not read or delete")
+    before = everything_outside(tmp_path)
+    response = httpx.request(method, url + path, content=b"x" * 100 if method == "PUT" else None, headers=AUTH)
+    assert response.status_code in (400, 404), response.text
+    assert response.json()["error"]["message"]
+    assert everything_outside(tmp_path) == before
+    assert not list(tmp_path.rglob("planted*"))
+
+
+def test_restore_names_in_the_body_cannot_climb_out(tmp_path, served):
+    url, db = served
+    for name in ("../secret.tar", "/etc/passwd", "..", "a/b.tar", 42):
+        response = httpx.post(f"{url}/v1/collections/x/restore", json={"backup": name}, headers=AUTH)
+        assert response.status_code == 400 and "invalid backup name" in response.json()["error"]["message"]
+    assert db.list_collections() == ["docs"]
+
+
+def test_symbolic_links_in_the_backups_folder_are_never_followed(tmp_path, served):
+    url, _ = served
+    secret = tmp_path / "secret.tar"
+    secret.write_bytes(b"do not read, overwrite or delete")
+    backups = tmp_path / "served" / "backups"
+    backups.mkdir(exist_ok=True)
+    os.symlink(secret, backups / "leak.tar")
+    download = httpx.get(f"{url}/v1/backups/leak.tar", headers=AUTH)
+    assert download.status_code == 400 and "symbolic link" in download.text and b"do not" not in download.content
+    assert httpx.get(f"{url}/v1/backups", headers=AUTH).json()["backups"] == []
+    assert httpx.delete(f"{url}/v1/backups/leak.tar", headers=AUTH).status_code == 400
+    assert httpx.put(f"{url}/v1/backups/leak.tar", content=b"x", headers=AUTH).status_code == 400
+    restore = httpx.post(f"{url}/v1/collections/x/restore", json={"backup": "leak.tar"}, headers=AUTH)
+    assert restore.status_code == 400
+    assert secret.read_bytes() == b"do not read, overwrite or delete" and (backups / "leak.tar").is_symlink()
+
+
+@pytest.mark.parametrize("attack", ["dot-dot-after-manifest", "nested-dot-dot", "absolute", "symlink-out",
+                                    "hardlink", "extra-member", "bad-checksum", "device"])
+def test_uploaded_hostile_archives_are_refused_and_write_nothing(tmp_path, served, attack):
+    url, db = served
+    genuine = db.backup(tmp_path / "genuine.tar")
+    with tarfile.open(genuine) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+        data = tar.extractfile("data.mdb").read()
+    members, _ = hostile_archives(tmp_path, manifest, data)[attack]
+    archive = write_archive(tmp_path / "hostile.tar", members)
+    (tmp_path / "outside-target").write_text("precious")
+    before = everything_outside(tmp_path)
+    uploaded = httpx.put(f"{url}/v1/backups/hostile.tar", content=archive.read_bytes(), headers=AUTH)
+    assert uploaded.status_code == 201, uploaded.text  # the manifest is fine; the rest is checked on restore
+    restored = httpx.post(f"{url}/v1/collections/x/restore", json={"backup": "hostile.tar", "source": "docs"},
+                          headers=AUTH)
+    assert restored.status_code == 400 and restored.json()["error"]["type"] == "CorruptBackupError", restored.text
+    assert everything_outside(tmp_path) == before and not (tmp_path / "outside").exists()
+    assert db.list_collections() == ["docs"]
+    leftovers = [path.name for path in (tmp_path / "served" / "backups").iterdir()]
+    assert sorted(leftovers) == sorted(["hostile.tar"] + [name for name in leftovers if name.startswith("vecdb-")])
+
+
+def test_uploads_are_checked_and_limited(tmp_path, served):
+    url, _ = served
+    not_a_backup = httpx.put(f"{url}/v1/backups/junk.tar", content=b"junk" * 100, headers=AUTH)
+    assert not_a_backup.status_code == 400 and not_a_backup.json()["error"]["type"] == "CorruptBackupError"
+    too_big = httpx.put(f"{url}/v1/backups/big.tar", content=b"x" * (2**20 + 1), headers=AUTH)
+    assert too_big.status_code == 413
+    assert list((tmp_path / "served" / "backups").iterdir()) == []  # no partial uploads left

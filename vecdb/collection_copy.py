@@ -1,0 +1,49 @@
+"""Copying one collection, settings and points, into another database: what
+collection backups and restores on the server are made of."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from vecdb.collection import Collection
+from vecdb.config import PQ, index_from_dict
+from vecdb.database import Database
+from vecdb.errors import CollectionNotFoundError
+
+_BATCH = 1000
+
+
+def copy_collection(source: Database, name: str, target: Database, target_name: str) -> Collection:
+    """Create ``target_name`` in ``target`` with the settings of ``name`` in
+    ``source`` (index, quantization, MRL prefixes, payload indexes) and copy
+    its points, in insertion order. If anything fails, the partial copy is
+    dropped. The tuned plan is not copied: tune the copy again."""
+    settings = _settings(source, name)
+    collection = source.get_collection(name)
+    copy = target.create_collection(target_name, settings["dim"], settings["metric"],
+                                    index=index_from_dict(settings["index"]),
+                                    quantization=None if settings["quantization"] is None
+                                    else PQ(**settings["quantization"]),
+                                    mrl_dims=settings["mrl_dims"] or None, rotate=settings["rotate"])
+    try:
+        for field, kind in settings["payload_indexes"].items():
+            copy.create_payload_index(field, kind)
+        cursor = None
+        while True:
+            records, cursor = collection.scroll(limit=_BATCH, cursor=cursor, with_vector=True)
+            if records:
+                copy.upsert([record.id for record in records], [record.vector for record in records],
+                            [record.payload for record in records])
+            if cursor is None:
+                return copy
+    except BaseException:
+        target.drop_collection(target_name)
+        raise
+
+
+def _settings(database: Database, name: str) -> Dict[str, Any]:
+    for entry in database.describe():
+        if entry["name"] == name:
+            return entry
+    raise CollectionNotFoundError(f"collection {name!r} does not exist (the database has: "
+                                  f"{', '.join(database.list_collections()) or 'none'})")

@@ -1,0 +1,186 @@
+"""Backups while serving: of the whole database or one collection, listed,
+downloaded, uploaded, deleted, and a collection restored from one.
+
+Archives live in ``<database folder>/backups/`` and nowhere else: a name
+is a plain file name (checked against a pattern, never joined as a path),
+symbolic links there are refused, downloads open the file without
+following links, and restores unpack into a temporary folder inside it
+(:func:`vecdb.backup.restore_backup` refuses anything in an archive but
+its two regular files). The lessons of Qdrant's snapshot path traversals
+(CVE-2024-2221, CVE-2024-3584) and symlinks (CVE-2024-3829) and Weaviate's
+ZipSlip (CVE-2025-67818); tests/test_server_backups.py tries each.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from vecdb.backup import read_manifest, restore_backup
+from vecdb.collection_copy import copy_collection
+from vecdb.config import check_collection_name
+from vecdb.database import open as open_database
+from vecdb.errors import InvalidArgumentError, NotFoundError, RequestTooLargeError
+from vecdb.server import models
+from vecdb.server.bodies import documented, read_body, respond
+from vecdb.server.state import ServerState, require_write, state_of
+
+reads = APIRouter(tags=["backups"])
+writes = APIRouter(tags=["backups"], dependencies=[Depends(require_write)])
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\.tar$")
+_CHUNK = 1 << 20
+UPLOAD_PREFIX = "/v1/backups/"  # PUT here streams an archive: its own size limit (guards.BodySizeMiddleware)
+
+
+def backups_folder(state: ServerState) -> Path:
+    folder = state.database.path / "backups"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder.resolve()
+
+
+def archive_path(state: ServerState, name: str, must_exist: bool = True) -> Path:
+    """The archive called ``name`` in the backups folder, or an error: the
+    name is matched against a pattern, never interpreted as a path."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise InvalidArgumentError(f"invalid backup name {name!r}: a file name of letters, digits, '_', '-' and "
+                                   "'.' ending in .tar (no folders, no '..')")
+    path = backups_folder(state) / name
+    if path.is_symlink():
+        raise InvalidArgumentError(f"backup {name!r} is a symbolic link; vecdb never follows links there")
+    if must_exist and not path.is_file():
+        raise NotFoundError(f"no backup called {name!r} (GET /v1/backups lists them)")
+    return path
+
+
+def _describe(path: Path) -> Dict[str, Any]:
+    manifest = read_manifest(path)
+    return {"name": path.name, "bytes": path.stat().st_size, "created": manifest.created,
+            "collections": list(manifest.collections)}
+
+
+@writes.post("/v1/backups", status_code=201, summary="Back up the whole database (consistent, while serving)")
+async def create_backup(request: Request) -> Response:
+    state = state_of(request)
+    path = await state.read(state.database.backup, backups_folder(state))
+    return respond(request, await state.read(_describe, path), status=201)
+
+
+@writes.post("/v1/collections/{name}/backup", status_code=201, summary="Back up one collection")
+async def backup_collection(name: str, request: Request) -> Response:
+    state = state_of(request)
+    path = await state.read(_backup_collection, state, check_collection_name(name))
+    return respond(request, await state.read(_describe, path), status=201)
+
+
+def _backup_collection(state: ServerState, name: str) -> Path:
+    folder = backups_folder(state)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    staging = Path(tempfile.mkdtemp(prefix=".collection-", dir=folder))
+    try:
+        with open_database(staging / "db") as single:
+            copy_collection(state.database, name, single, name)
+            return single.backup(folder / f"{name}-{stamp}.tar")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@reads.get("/v1/backups", summary="Backups on the server, newest last")
+async def list_backups(request: Request) -> Response:
+    state = state_of(request)
+
+    def listing() -> List[Dict[str, Any]]:
+        archives = [path for path in backups_folder(state).glob("*.tar")
+                    if _NAME.match(path.name) and not path.is_symlink() and path.is_file()]
+        return [{"name": path.name, "bytes": path.stat().st_size} for path in sorted(archives, key=os.path.getmtime)]
+
+    return respond(request, {"backups": await state.read(listing)})
+
+
+@reads.get("/v1/backups/{name}", summary="Download a backup archive")
+async def download_backup(name: str, request: Request) -> Response:
+    path = archive_path(state_of(request), name)
+    # O_NOFOLLOW: a link swapped in after the check above is still refused.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise NotFoundError(f"backup {name!r} cannot be opened: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InvalidArgumentError(f"backup {name!r} is not a regular file")
+
+    def chunks() -> Iterator[bytes]:
+        with os.fdopen(fd, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/x-tar",
+                             headers={"content-length": str(info.st_size),
+                                      "content-disposition": f'attachment; filename="{path.name}"'})
+
+
+@writes.put("/v1/backups/{name}", status_code=201, summary="Upload a backup archive (checked, never unpacked here)")
+async def upload_backup(name: str, request: Request) -> Response:
+    state = state_of(request)
+    path = archive_path(state, name, must_exist=False)
+    if path.exists():
+        raise InvalidArgumentError(f"a backup called {name!r} exists; delete it first or choose another name")
+    limit = state.settings.max_upload_bytes
+    fd, temporary = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=path.parent)
+    try:
+        received = 0
+        with os.fdopen(fd, "wb") as handle:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise RequestTooLargeError(f"upload exceeds this server's max_upload_bytes={limit:,} "
+                                               "(vecdb serve --max-upload-bytes)")
+                handle.write(chunk)
+        await state.read(read_manifest, temporary)  # a vecdb backup, or CorruptBackupError
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return respond(request, await state.read(_describe, path), status=201)
+
+
+@writes.delete("/v1/backups/{name}", summary="Delete a backup archive")
+async def delete_backup(name: str, request: Request) -> Response:
+    archive_path(state_of(request), name).unlink()
+    return respond(request, {"deleted": name})
+
+
+@writes.post("/v1/collections/{name}/restore", status_code=201,
+             summary="Create a collection from one in a backup archive on the server",
+             openapi_extra=documented(models.Restore))
+async def restore_collection(name: str, request: Request) -> Response:
+    body = await read_body(request, models.Restore)
+    state = state_of(request)
+    target = check_collection_name(name)
+    archive = archive_path(state, body["backup"])
+    source = check_collection_name(body["source"] if body["source"] is not None else target)
+    await state.write(_restore_collection, state, archive, source, target)
+    collection = state.collection(target)
+    return respond(request, {"restored": target, "from": archive.name, "source": source,
+                             "count": await state.read(collection.count)}, status=201)
+
+
+def _restore_collection(state: ServerState, archive: Path, source: str, target: str) -> None:
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=backups_folder(state)))
+    try:
+        restore_backup(archive, staging / "db")
+        with open_database(staging / "db", read_only=True) as backup:
+            copy_collection(backup, source, state.database, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
