@@ -61,11 +61,13 @@ def create_app(database: Database, settings: ServerSettings = ServerSettings()) 
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.vecdb = state
     app.state.metrics = metrics = Metrics(database)
-    app.include_router(service.router)
-    for module in (collections, points, search, backups):
+    # Routes are matched in order and FastAPI's matching is not free (~10 us
+    # a route here): the searches come first.
+    for module in (search, points, collections, backups):
         app.include_router(module.reads)
         if hasattr(module, "writes"):
             app.include_router(module.writes)
+    app.include_router(service.router)
 
     @app.exception_handler(VecdbError)
     async def vecdb_error(request: Request, exc: VecdbError) -> Response:
