@@ -209,6 +209,18 @@ BAD_REQUESTS = [
      400, "M"),
     ("/v1/collections", b'{"name": "x", "dim": 3, "index": {"kind": "ivf"}}', "application/json", 400, "kind"),
     ("/v1/collections", b'{"name": "x", "dim": 3, "quantization": {"bits": 4}}', "application/json", 400, "bits"),
+    ("/v1/collections", b'{"name": "x", "dim": 3, "index": {"M": 300}}', "application/json", 400, "256"),
+    ("/v1/collections", b'{"name": "x", "dim": 3, "index": {"ef_construction": 100001}}', "application/json", 400,
+     "100000"),
+    ("/v1/collections/docs/search", b'{"vector": [[0, 0, 0]]}', "application/json", 400, "/search/batch"),
+    ("/v1/collections/docs/search/batch", b'{"vectors": [0, 0, 0]}', "application/json", 400, "'vector' to /search"),
+    ("/v1/collections/docs/search/batch", b'{"vectors": 7}', "application/json", 400, "got 0-D"),
+    ("/v1/collections/docs/search", b"\x81\x81\xa1a\x01\x01", "application/msgpack", 400, "MessagePack"),
+    ("/v1/collections/docs/points/count", b'{"filter": ' + b'{"$not": ' * 40 + b'{"n": 1}' + b"}" * 41,
+     "application/json", 400, "levels deep"),
+    ("/v1/collections/docs/explain", b'{"query": [' + b", ".join([b"[0, 0, 0]"] * 21) + b'], "k": 50}',
+     "application/json", 413, "max_hits"),
+    ("/v1/collections/", b"{}", "application/json", 404, "no route"),
 ]
 
 
@@ -220,6 +232,60 @@ def test_bad_requests_get_a_4xx_naming_the_problem_and_change_nothing(server, pa
     assert error["status"] == status and words in error["message"], error
     with vecdb.connect(server, api_key=WRITER_KEY) as db:
         assert db.list_collections() == ["docs"] and db.get_collection("docs").count() == 20
+
+
+def test_odd_names_and_fields_behave_as_in_process(db):
+    docs = db.create_collection("docs", dim=2)
+    docs.drop_payload_index("..")  # a no-op: not the collection's URL
+    docs.create_payload_index("a/b", "keyword")
+    assert db.list_collections() == ["docs"] and docs.payload_indexes == {"a/b": "keyword"}
+    for bad in ("", ".", ".."):
+        with pytest.raises(errors.InvalidArgumentError, match="invalid collection name"):
+            db.get_collection(bad)
+        with pytest.raises(errors.InvalidArgumentError, match="invalid collection name"):
+            db.drop_collection(bad)
+    with pytest.raises(errors.InvalidDTypeError):
+        docs.search([[1, 2], [1]], k=1)  # ragged
+    with pytest.raises(errors.InvalidDTypeError):
+        docs.upsert({"a", "b"}, np.ones((2, 2)))  # a set is not an id list in process either
+    assert docs.count() == 0
+
+
+def test_the_client_never_writes_where_the_server_says(tmp_path, server, monkeypatch):
+    with vecdb.connect(server, api_key=WRITER_KEY) as db:
+        monkeypatch.setattr(db._transport, "call", lambda *args: {"name": "../../planted.tar"})
+        (tmp_path / "downloads").mkdir()
+        with pytest.raises(errors.ServerError, match="not a plain file name"):
+            db.backup(tmp_path / "downloads")
+    assert not list(tmp_path.rglob("planted*"))
+
+
+def test_dropping_a_collection_while_it_is_searched_gives_404s_not_500s(tmp_path):
+    import threading
+
+    statuses = set()
+    with serve_in_thread(tmp_path / "db") as url, vecdb.connect(url) as db:
+        stop = threading.Event()
+
+        def search():
+            with httpx.Client(base_url=url) as client:
+                while not stop.is_set():
+                    for path, body in (("search", {"vector": [1, 0, 0], "k": 5}), ("points/count", {}),
+                                       ("points/scroll", {"limit": 50})):
+                        statuses.add(client.post(f"/v1/collections/c/{path}", json=body).status_code)
+
+        threads = [threading.Thread(target=search) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(12):
+                db.create_collection("c", dim=3).upsert(list(range(300)), np.random.default_rng(0).random((300, 3)))
+                db.drop_collection("c")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+    assert statuses <= {200, 404} and 404 in statuses
 
 
 def test_oversized_bodies_get_413_with_or_without_content_length(server):

@@ -82,6 +82,22 @@ def test_collection_backup_restores_into_a_new_collection(served):
     assert missing.status_code == 404 and "other" not in db.list_collections()
 
 
+def test_backups_in_quick_succession_and_of_any_collection_name(served):
+    url, db = served
+    made = [httpx.post(f"{url}/v1/backups", headers=AUTH) for _ in range(3)]
+    assert [response.status_code for response in made] == [201, 201, 201]
+    odd = db.create_collection("_private-" + "x" * 110, dim=2)
+    odd.upsert([1], [[1, 2]])
+    backup = httpx.post(f"{url}/v1/collections/{odd.name}/backup", headers=AUTH)
+    assert backup.status_code == 201, backup.text
+    name = backup.json()["name"]
+    assert name in [entry["name"] for entry in httpx.get(f"{url}/v1/backups", headers=AUTH).json()["backups"]]
+    assert httpx.get(f"{url}/v1/backups/{name}", headers=AUTH).status_code == 200
+    restored = httpx.post(f"{url}/v1/collections/again/restore", json={"backup": name, "source": odd.name},
+                          headers=AUTH)
+    assert restored.status_code == 201 and restored.json()["count"] == 1
+
+
 @pytest.mark.parametrize("method, path", [
     ("GET", "/v1/backups/..%2F..%2Fsecret.tar"),
     ("GET", "/v1/backups/%2Fetc%2Fpasswd"),

@@ -113,7 +113,7 @@ def create_backup(environment: Environment, destination: Path) -> Path:
     An existing archive is never overwritten. The archive appears only when
     complete (temporary file, fsync, rename)."""
     if destination.is_dir():
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")  # two backups a second apart
         destination = destination / f"vecdb-backup-{stamp}.tar"
     if destination.exists() or destination.is_symlink():
         raise InvalidArgumentError(f"{destination} already exists; remove it or choose another name")

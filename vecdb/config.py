@@ -32,8 +32,12 @@ class HNSW:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        positive_int(self.M, "M", 2)
-        positive_int(self.ef_construction, "ef_construction")
+        # The native index's limits, checked here so a collection is never
+        # stored with settings its index cannot be built with.
+        if positive_int(self.M, "M", 2) > 256:
+            raise InvalidArgumentError(f"M must be between 2 and 256, got {self.M}")
+        if positive_int(self.ef_construction, "ef_construction") > 100_000:
+            raise InvalidArgumentError(f"ef_construction must be between 1 and 100000, got {self.ef_construction}")
         positive_int(self.ef_search, "ef_search")
         if self.dtype not in ("float32", "float16"):
             raise InvalidArgumentError(f"HNSW dtype must be 'float32' or 'float16', got {self.dtype!r}")

@@ -110,7 +110,12 @@ class Database:
             if _settings(existing) != _settings(config):
                 raise InvalidArgumentError(f"collection {name!r} exists with {_describe(existing)}; "
                                            f"asked for {_describe(config)}")
-        return self.get_collection(name)
+            return self.get_collection(name)
+        try:
+            return self.get_collection(name)
+        except BaseException:  # its index cannot be built: do not leave it stored
+            self.drop_collection(name)
+            raise
 
     def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,

@@ -111,9 +111,14 @@ def _compare(value: Any, operator: str, operand: Any) -> bool:
     return value <= operand
 
 
-def parse_filter(spec: Any) -> Filter:
+MAX_FILTER_DEPTH = 32  # nested $and/$or/$not; deeper is a mistake or an attack on the stack
+
+
+def parse_filter(spec: Any, depth: int = 0) -> Filter:
     """Parse and validate a filter dict; raises InvalidFilterError naming
     the offending part."""
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidFilterError(f"filter nests $and/$or/$not more than {MAX_FILTER_DEPTH} levels deep")
     if not isinstance(spec, dict):
         raise InvalidFilterError(f"a filter is a dict like {{'lang': 'en'}}, got {type(spec).__name__}")
     children = []
@@ -123,10 +128,10 @@ def parse_filter(spec: Any) -> Filter:
         if key in ("$and", "$or"):
             if not isinstance(value, (list, tuple)) or not value:
                 raise InvalidFilterError(f"{key} takes a non-empty list of filters, got {value!r}")
-            parsed = tuple(parse_filter(item) for item in value)
+            parsed = tuple(parse_filter(item, depth + 1) for item in value)
             children.append(And(parsed) if key == "$and" else Or(parsed))
         elif key == "$not":
-            children.append(Not(parse_filter(value)))
+            children.append(Not(parse_filter(value, depth + 1)))
         elif key.startswith("$"):
             raise InvalidFilterError(f"unknown top-level operator {key!r}; use $and, $or or $not, or a field name")
         else:

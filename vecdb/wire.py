@@ -112,8 +112,9 @@ def decode_msgpack(body: bytes) -> Any:
     body's own length (which the server caps first)."""
     try:
         return msgpack.unpackb(body, raw=False, strict_map_key=False, ext_hook=_decode_extension)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise InvalidArgumentError(f"request body is not valid MessagePack: {exc}") from None
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        # TypeError: a map or array used as a map key (unhashable)
+        raise InvalidArgumentError(f"request body is not valid MessagePack: {exc or type(exc).__name__}") from None
 
 
 def encode_msgpack(value: Any) -> bytes:

@@ -42,4 +42,4 @@ def bench(suite: str, args: Tuple[str, ...]) -> None:
         raise click.ClickException(f"no benchmark harness next to this vecdb ({checkout}): vecdb bench runs from a "
                                    "source checkout (git clone, then pip install -e \".[bench]\")")
     status = subprocess.call([sys.executable, "-m", SUITES[suite], *args], cwd=checkout)
-    sys.exit(status)
+    sys.exit(status if status >= 0 else 128 - status)  # killed by a signal: the shell's convention

@@ -12,14 +12,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from vecdb.config import PQ, IndexSpec, index_from_dict, index_to_dict
-from vecdb.errors import InvalidArgumentError
+from vecdb.client.transport import Transport, segment
+from vecdb.config import PQ, IndexSpec, check_collection_name, index_from_dict, index_to_dict
+from vecdb.errors import InvalidArgumentError, ServerError
 from vecdb.explain import Explanation
 from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan, plan_to_dict
 from vecdb.records import Hit, Record
+from vecdb.storage.payload_index import check_field
 from vecdb.tuning import TuneReport
-from vecdb.client.transport import Transport, segment
 from vecdb.wire import hit_from_wire, record_from_wire, vector_to_wire
+
 
 class RemoteCollection:
     """A collection on a vecdb server (see :class:`vecdb.Collection`)."""
@@ -68,7 +70,7 @@ class RemoteCollection:
 
     def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None) -> None:
         """See :meth:`vecdb.Collection.upsert`."""
-        if np.ndim(ids) == 0 and np.ndim(vectors) == 1:  # one id with one vector
+        if _rank(ids) == 0 and _rank(vectors) == 1:  # one id with one vector
             ids = [ids]
         self._call("POST", "/points", {"ids": _plain_list(ids), "vectors": _vectors(vectors, self.dim, batch=True),
                                         "payloads": payloads})
@@ -88,10 +90,14 @@ class RemoteCollection:
 
     def create_payload_index(self, field: str, kind: str) -> None:
         """See :meth:`vecdb.Collection.create_payload_index`."""
+        if field == "":  # cannot be a URL segment: refuse it as the server would
+            check_field(field)
         self._call("PUT", f"/payload-indexes/{segment(field)}", {"kind": kind})
 
     def drop_payload_index(self, field: str) -> None:
         """See :meth:`vecdb.Collection.drop_payload_index`."""
+        if field == "":  # cannot be a URL segment; nothing is indexed under it (create refuses it)
+            return
         self._call("DELETE", f"/payload-indexes/{segment(field)}")
 
     def compact(self) -> int:
@@ -115,7 +121,7 @@ class RemoteCollection:
         """See :meth:`vecdb.Collection.search`."""
         options = {"k": _plain(k), "filter": filter, "ef": _plain(ef), "dims": _plain(dims), "plan": _plan(plan),
                    "with_payload": with_payload, "with_vector": with_vector}
-        if np.ndim(query) == 2:
+        if _rank(query) == 2:
             answer = self._call("POST", "/search/batch", {"vectors": _vectors(query, self.dim, batch=True), **options})
             return [[hit_from_wire(hit) for hit in row] for row in answer["results"]]
         answer = self._call("POST", "/search", {"vector": _vectors(query, self.dim, batch=False), **options})
@@ -134,7 +140,7 @@ class RemoteCollection:
     ) -> Explanation:
         """See :meth:`vecdb.Collection.explain`."""
         return Explanation.from_dict(self._call("POST", "/explain", {
-            "query": _vectors(query, self.dim, batch=np.ndim(query) == 2), "k": _plain(k), "filter": filter,
+            "query": _vectors(query, self.dim, batch=_rank(query) == 2), "k": _plain(k), "filter": filter,
             "ef": _plain(ef), "dims": _plain(dims), "plan": _plan(plan), "execute": execute}))
 
     def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
@@ -208,7 +214,7 @@ class RemoteDatabase:
             "name": name, "dim": _plain(dim), "metric": metric,
             "index": None if index is None else _settings(index, index_to_dict),
             "quantization": None if quantization is None else _settings(quantization, asdict),
-            "mrl_dims": None if mrl_dims is None else _plain_list(mrl_dims), "rotate": rotate, "exist_ok": exist_ok})
+            "mrl_dims": _sizes(mrl_dims), "rotate": rotate, "exist_ok": exist_ok})
         return self._handle(info)
 
     def _handle(self, info: Dict[str, Any]) -> RemoteCollection:
@@ -230,7 +236,7 @@ class RemoteDatabase:
 
     def get_collection(self, name: str) -> RemoteCollection:
         """See :meth:`vecdb.Database.get_collection`."""
-        return self._handle(self._transport.call("GET", f"/v1/collections/{segment(name)}"))
+        return self._handle(self._transport.call("GET", f"/v1/collections/{segment(check_collection_name(name))}"))
 
     def list_collections(self) -> List[str]:
         """See :meth:`vecdb.Database.list_collections`."""
@@ -242,7 +248,7 @@ class RemoteDatabase:
 
     def drop_collection(self, name: str) -> None:
         """See :meth:`vecdb.Database.drop_collection`."""
-        self._transport.call("DELETE", f"/v1/collections/{segment(name)}")
+        self._transport.call("DELETE", f"/v1/collections/{segment(check_collection_name(name))}")
         self._collections.pop(name, None)
 
     def compact(self) -> int:
@@ -259,6 +265,8 @@ class RemoteDatabase:
         if target.exists() and not target.is_dir():
             raise InvalidArgumentError(f"{target} already exists; remove it or choose another name")
         name = self._transport.call("POST", "/v1/backups")["name"]
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise ServerError(f"the server named its backup {name!r}, not a plain file name; not downloading it")
         if target.is_dir():
             target = target / name
         self._transport.download(f"/v1/backups/{segment(name)}", target)
@@ -300,18 +308,35 @@ def _vectors(values: Any, dim: int, batch: bool) -> Any:
     return array.tolist() if array.dtype.kind in "fiub" else _plain(values)
 
 
+def _rank(value: Any) -> int:
+    """numpy's ndim, or 2 for a ragged batch (the server refuses it as the
+    embedded API does)."""
+    try:
+        return np.ndim(value)
+    except ValueError:
+        return 2
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars as Python ones (MessagePack knows only the latter)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
 def _plain_list(values: Any) -> Any:
-    """A list of ids or sizes: any iterable the embedded API takes, as a list."""
+    """Ids as the embedded API takes them (a list, tuple or array), as a
+    list; anything else as given, for the server to refuse."""
     if isinstance(values, np.ndarray):
         return values.tolist()
-    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
-        return _plain(values)
-    return [_plain(value) for value in values]
+    if isinstance(values, (list, tuple)):
+        return [_plain(value) for value in values]
+    return _plain(values)
+
+
+def _sizes(sizes: Any) -> Any:
+    """Prefix sizes: any iterable, as the embedded API takes them."""
+    if sizes is None or isinstance(sizes, (str, bytes, dict)) or not hasattr(sizes, "__iter__"):
+        return _plain(sizes)
+    return [_plain(size) for size in sizes]
 
 
 def _plan(plan: Any) -> Any:

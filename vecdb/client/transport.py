@@ -39,7 +39,7 @@ class Transport:
             raise ServerError(f"vecdb server at {self.url} did not answer {method} {path} in time: {exc}") from None
         except transport as exc:
             raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:  # a 3xx is not an answer either
             self._raise(response, method, path)
         return _decode(response)
 
@@ -58,7 +58,7 @@ class Transport:
         timeout, transport = self._errors
         try:
             with self._http.stream("GET", path) as response:
-                if response.status_code >= 400:
+                if not 200 <= response.status_code < 300:
                     response.read()
                     self._raise(response, "GET", path)
                 with open(target, "xb") as handle:
@@ -89,5 +89,7 @@ def _decode(response: Any) -> Any:
 
 def segment(value: str) -> str:
     """A path segment (a collection name or payload field) sent verbatim:
-    the server validates it, so a slash or dot reaches it as data."""
-    return quote(str(value), safe="")
+    the server validates it, so a slash or dot reaches it as data. Dots are
+    encoded too: an HTTP client resolves a bare ``..`` segment, turning
+    ``.../payload-indexes/..`` into the collection's own URL."""
+    return quote(str(value), safe="").replace(".", "%2E")

@@ -29,7 +29,7 @@ async def read_body(request: Request, model: Type[BaseModel]) -> Dict[str, Any]:
         data: Any = {}
     elif media == MSGPACK:
         data = decode_msgpack(raw)
-    elif media in (JSON, "", "text/plain"):  # curl -d sends no JSON type unless told
+    elif media in (JSON, "", "text/plain"):  # no type, or a plain-text one: read as JSON
         try:
             data = orjson.loads(raw)  # NaN and Infinity are not JSON: refused here
         except orjson.JSONDecodeError as exc:

@@ -45,7 +45,10 @@ class ApiKeyMiddleware:
         self.read_only_key = None if read_only_key is None else read_only_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # no route speaks it: refuse, key or not
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] != "http":  # lifespan
             await self.app(scope, receive, send)
             return
         access = self._access(scope)

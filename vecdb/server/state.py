@@ -44,15 +44,32 @@ class ServerState:
             self.writer, functools.partial(function, *args, **kwargs))
 
     def collection(self, name: str) -> Collection:
+        """Only on the worker threads: a first use loads the index, and the
+        database's lock may be held for seconds (warm-up, compaction); the
+        event loop must stay free to answer /healthz."""
         return self.database.get_collection(name)
+
+    async def read_on(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``collection(name).method(*args, **kwargs)`` on the read pool."""
+        return await self.read(lambda: getattr(self.collection(name), method)(*args, **kwargs))
+
+    async def write_on(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``collection(name).method(*args, **kwargs)`` on the writer thread."""
+        return await self.write(lambda: getattr(self.collection(name), method)(*args, **kwargs))
 
     def warm_up(self) -> None:
         """Load every collection's indexes (from snapshots, or rebuilt), then
-        report ready: the first searches should not pay for loading."""
-        for name in self.database.list_collections():
-            self.database.get_collection(name)
+        report ready: the first searches should not pay for loading. A
+        collection that fails to load is logged and left for its requests
+        to report; it does not keep the others from being served."""
+        names = self.database.list_collections()
+        for name in names:
+            try:
+                self.database.get_collection(name)
+            except Exception:
+                log.exception("vecdb: collection %r could not be loaded", name)
         self.ready = True
-        log.info("vecdb: %d collection(s) loaded, ready", len(self.database.list_collections()))
+        log.info("vecdb: %d collection(s) loaded, ready", len(names))
 
     def shut_down(self) -> None:
         """After the last request: finish queued work, snapshot the indexes,

@@ -38,7 +38,7 @@ from vecdb.server.state import ServerState, require_write, state_of
 reads = APIRouter(tags=["backups"])
 writes = APIRouter(tags=["backups"], dependencies=[Depends(require_write)])
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\.tar$")
+_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}\.tar$")  # no leading dot: staging files start with one
 _CHUNK = 1 << 20
 UPLOAD_PREFIX = "/v1/backups/"  # PUT here streams an archive: its own size limit (guards.BodySizeMiddleware)
 
@@ -171,9 +171,8 @@ async def restore_collection(name: str, request: Request) -> Response:
     archive = archive_path(state, body["backup"])
     source = check_collection_name(body["source"] if body["source"] is not None else target)
     await state.write(_restore_collection, state, archive, source, target)
-    collection = state.collection(target)
     return respond(request, {"restored": target, "from": archive.name, "source": source,
-                             "count": await state.read(collection.count)}, status=201)
+                             "count": await state.read_on(target, "count")}, status=201)
 
 
 def _restore_collection(state: ServerState, archive: Path, source: str, target: str) -> None:

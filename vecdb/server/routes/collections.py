@@ -13,16 +13,15 @@ from vecdb.config import HNSW, PQ, Flat, IndexSpec
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond
-from vecdb.server.state import require_write, state_of
+from vecdb.server.state import ServerState, require_write, state_of
 from vecdb.wire import vectors_from_wire
 
 reads = APIRouter(tags=["collections"])
 writes = APIRouter(tags=["collections"], dependencies=[Depends(require_write)])
 
 
-def collection_info(request: Request, name: str) -> Dict[str, Any]:
+def collection_info(state: ServerState, name: str) -> Dict[str, Any]:
     """Settings and counts from LMDB, plus the live index's statistics."""
-    state = state_of(request)
     collection = state.collection(name)
     described = next((entry for entry in state.database.describe() if entry["name"] == name), None)
     if described is None:  # dropped meanwhile
@@ -45,7 +44,7 @@ async def create_collection(request: Request) -> Response:
     await state.write(state.database.create_collection, name, body["dim"], body["metric"],
                       index=index_from_body(body["index"]), quantization=quantization_from_body(body["quantization"]),
                       mrl_dims=body["mrl_dims"], rotate=body["rotate"], exist_ok=body["exist_ok"])
-    return respond(request, await state.read(collection_info, request, name), status=201)
+    return respond(request, await state.read(collection_info, state, name), status=201)
 
 
 @writes.post("/v1/compact", summary="Rewrite the LMDB file without its free space; returns the bytes freed")
@@ -56,7 +55,8 @@ async def compact_database(request: Request) -> Response:
 
 @reads.get("/v1/collections/{name}", summary="A collection's settings, counts and index statistics")
 async def get_collection(name: str, request: Request) -> Response:
-    return respond(request, await state_of(request).read(collection_info, request, name))
+    state = state_of(request)
+    return respond(request, await state.read(collection_info, state, name))
 
 
 @writes.delete("/v1/collections/{name}", summary="Drop a collection and everything in it")
@@ -66,41 +66,49 @@ async def drop_collection(name: str, request: Request) -> Response:
     return respond(request, {"dropped": name})
 
 
-@writes.put("/v1/collections/{name}/payload-indexes/{field}", summary="Index a payload field",
+@writes.put("/v1/collections/{name}/payload-indexes/{field:path}", summary="Index a payload field",
             openapi_extra=documented(models.PayloadIndex))
 async def create_payload_index(name: str, field: str, request: Request) -> Response:
     body = await read_body(request, models.PayloadIndex)
     state = state_of(request)
-    collection = state.collection(name)
-    await state.write(collection.create_payload_index, field, body["kind"])
-    return respond(request, {"payload_indexes": collection.payload_indexes})
+
+    def create() -> Dict[str, str]:
+        collection = state.collection(name)
+        collection.create_payload_index(field, body["kind"])
+        return collection.payload_indexes
+
+    return respond(request, {"payload_indexes": await state.write(create)})
 
 
-@writes.delete("/v1/collections/{name}/payload-indexes/{field}", summary="Drop a payload index")
+@writes.delete("/v1/collections/{name}/payload-indexes/{field:path}", summary="Drop a payload index")
 async def drop_payload_index(name: str, field: str, request: Request) -> Response:
     state = state_of(request)
-    collection = state.collection(name)
-    await state.write(collection.drop_payload_index, field)
-    return respond(request, {"payload_indexes": collection.payload_indexes})
+
+    def drop() -> Dict[str, str]:
+        collection = state.collection(name)
+        collection.drop_payload_index(field)
+        return collection.payload_indexes
+
+    return respond(request, {"payload_indexes": await state.write(drop)})
 
 
 @writes.post("/v1/collections/{name}/compact", summary="Rebuild the index without deleted points")
 async def compact(name: str, request: Request) -> Response:
     state = state_of(request)
-    return respond(request, {"removed": await state.write(state.collection(name).compact)})
+    return respond(request, {"removed": await state.write_on(name, "compact")})
 
 
 @writes.post("/v1/collections/{name}/train-quantizer", summary="Train the PQ codebooks again")
 async def train_quantizer(name: str, request: Request) -> Response:
     state = state_of(request)
-    await state.write(state.collection(name).train_quantizer)
+    await state.write_on(name, "train_quantizer")
     return respond(request, {"trained": True})
 
 
 @writes.post("/v1/collections/{name}/learn-rotation", summary="Learn the PCA rotation of the MRL prefixes again")
 async def learn_rotation(name: str, request: Request) -> Response:
     state = state_of(request)
-    await state.write(state.collection(name).learn_rotation)
+    await state.write_on(name, "learn_rotation")
     return respond(request, {"learned": True})
 
 
@@ -109,13 +117,16 @@ async def learn_rotation(name: str, request: Request) -> Response:
 async def tune(name: str, request: Request) -> Response:
     body = await read_body(request, models.Tune)
     state = state_of(request)
-    collection = state.collection(name)
     state.check_k(body["k"])
-    queries = body["queries"]
-    if not isinstance(queries, int):
-        queries = vectors_from_wire(queries, collection.dim, batch=True)
-    report = await state.write(collection.tune, body["target_recall"], body["k"], queries=queries, seed=body["seed"])
-    return respond(request, report.to_dict())
+
+    def tune_collection() -> Dict[str, Any]:
+        collection = state.collection(name)
+        queries = body["queries"]
+        if not isinstance(queries, int):
+            queries = vectors_from_wire(queries, collection.dim, batch=True)
+        return collection.tune(body["target_recall"], body["k"], queries=queries, seed=body["seed"]).to_dict()
+
+    return respond(request, await state.write(tune_collection))
 
 
 def index_from_body(body: Optional[Dict[str, Any]]) -> Optional[IndexSpec]:

@@ -24,13 +24,16 @@ writes = APIRouter(tags=["points"], dependencies=[Depends(require_write)])
 async def upsert(name: str, request: Request) -> Response:
     body = await read_body(request, models.Upsert)
     state = state_of(request)
-    collection = state.collection(name)
     ids = body["ids"]
     if isinstance(ids, list):
         state.check_batch(len(ids), "points")
     _check_payload_sizes(state, body["payloads"])
-    vectors = vectors_from_wire(body["vectors"], collection.dim, batch=True)
-    await state.write(collection.upsert, ids, vectors, body["payloads"])
+
+    def upsert_points() -> None:
+        collection = state.collection(name)
+        collection.upsert(ids, vectors_from_wire(body["vectors"], collection.dim, batch=True), body["payloads"])
+
+    await state.write(upsert_points)
     return respond(request, {"upserted": len(ids) if isinstance(ids, list) else 1})
 
 
@@ -41,7 +44,7 @@ async def get_points(name: str, request: Request) -> Response:
     state = state_of(request)
     if isinstance(body["ids"], list):
         state.check_batch(len(body["ids"]), "ids")
-    records = await state.read(state.collection(name).get, body["ids"], with_payload=body["with_payload"],
+    records = await state.read_on(name, "get", body["ids"], with_payload=body["with_payload"],
                                with_vector=body["with_vector"])
     binary = wants_msgpack(request)
     return respond(request, {"records": [record_to_wire(record, binary) for record in records]})
@@ -52,7 +55,7 @@ async def get_points(name: str, request: Request) -> Response:
 async def delete_points(name: str, request: Request) -> Response:
     body = await read_body(request, models.DeletePoints)
     state = state_of(request)
-    deleted = await state.write(state.collection(name).delete, body["ids"], filter=body["filter"])
+    deleted = await state.write_on(name, "delete", body["ids"], filter=body["filter"])
     return respond(request, {"deleted": deleted})
 
 
@@ -61,7 +64,7 @@ async def delete_points(name: str, request: Request) -> Response:
 async def count_points(name: str, request: Request) -> Response:
     body = await read_body(request, models.CountPoints)
     state = state_of(request)
-    return respond(request, {"count": await state.read(state.collection(name).count, body["filter"])})
+    return respond(request, {"count": await state.read_on(name, "count", body["filter"])})
 
 
 @reads.post("/v1/collections/{name}/points/scroll", summary="Page through points in insertion order",
@@ -71,7 +74,7 @@ async def scroll(name: str, request: Request) -> Response:
     state = state_of(request)
     if isinstance(body["limit"], int):
         state.check_batch(body["limit"], "records (limit)")
-    records, cursor = await state.read(state.collection(name).scroll, body["filter"], body["limit"], body["cursor"],
+    records, cursor = await state.read_on(name, "scroll", body["filter"], body["limit"], body["cursor"],
                                        with_payload=body["with_payload"], with_vector=body["with_vector"])
     binary = wants_msgpack(request)
     return respond(request, {"records": [record_to_wire(record, binary) for record in records], "cursor": cursor})

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, Type
 
+import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vecdb.errors import DimensionMismatchError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond, wants_msgpack
 from vecdb.server.state import state_of
@@ -40,14 +42,32 @@ async def search_batch(name: str, request: Request) -> Response:
 async def _search(request: Request, name: str, model: Type[BaseModel], batch: bool) -> Any:
     body = await read_body(request, model)
     state = state_of(request)
-    collection = state.collection(name)
     state.check_k(body["k"])
-    queries = vectors_from_wire(body["vectors" if batch else "vector"], collection.dim, batch=batch)
-    if batch and hasattr(queries, "__len__"):
-        state.check_batch(len(queries), "queries")
-        state.check_hits(len(queries), body["k"])
-    return await state.read(collection.search, queries, body["k"], with_payload=body["with_payload"],
-                            with_vector=body["with_vector"], **_options(body))
+
+    def run() -> Any:
+        collection = state.collection(name)
+        queries = vectors_from_wire(body["vectors" if batch else "vector"], collection.dim, batch=batch)
+        _check_rank(queries, 2 if batch else 1)
+        if batch and hasattr(queries, "__len__"):
+            state.check_batch(len(queries), "queries")
+            state.check_hits(len(queries), body["k"])
+        return collection.search(queries, body["k"], with_payload=body["with_payload"],
+                                 with_vector=body["with_vector"], **_options(body))
+
+    return await state.read(run)
+
+
+def _check_rank(queries: Any, rank: int) -> None:
+    """One vector for /search, a list of them for /search/batch (the
+    collection checks everything else, ragged lists included)."""
+    try:
+        found = np.ndim(queries)
+    except ValueError:  # ragged: the collection names the problem
+        return
+    if found != rank and found in (1, 2):
+        raise DimensionMismatchError("/search takes one vector as 'vector'; send several as 'vectors' to /search/batch"
+                                     if rank == 1 else "/search/batch takes a list of vectors as 'vectors'; send one "
+                                     "as 'vector' to /search")
 
 
 @reads.post("/v1/collections/{name}/explain", summary="The plan a search would run, its estimates and timings",
@@ -55,10 +75,20 @@ async def _search(request: Request, name: str, model: Type[BaseModel], batch: bo
 async def explain(name: str, request: Request) -> Response:
     body = await read_body(request, models.Explain)
     state = state_of(request)
-    collection = state.collection(name)
     state.check_k(body["k"])
-    query = body["query"]
-    if isinstance(query, (bytes, bytearray)):
-        query = vectors_from_wire(query, collection.dim, batch=True)
-    explanation = await state.read(collection.explain, query, body["k"], execute=body["execute"], **_options(body))
-    return respond(request, explanation.to_dict())
+
+    def run() -> Any:
+        collection = state.collection(name)
+        query = body["query"]
+        if isinstance(query, (bytes, bytearray)):
+            query = vectors_from_wire(query, collection.dim, batch=True)
+        try:
+            batch = np.ndim(query) == 2
+        except ValueError:
+            batch = False
+        if batch:
+            state.check_batch(len(query), "queries")
+            state.check_hits(len(query), body["k"])
+        return collection.explain(query, body["k"], execute=body["execute"], **_options(body)).to_dict()
+
+    return respond(request, await state.read(run))

@@ -27,7 +27,9 @@ async def readyz(request: Request) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics: requests and latencies per route, collection sizes")
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # Off the event loop: collection sizes are read from LMDB.
+    text = await state_of(request).read(generate_latest, request.app.state.metrics.registry)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/openapi.json", include_in_schema=False)
