@@ -13,25 +13,21 @@ import contextlib
 import logging
 from typing import Any, AsyncIterator, Dict
 
-import lmdb
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
 
 from vecdb import __version__
 from vecdb.database import Database
 from vecdb.errors import VecdbError
-from vecdb.server.bodies import respond
+from vecdb.server.failures import error_response
+from vecdb.server.fast_path import SearchFastPath
 from vecdb.server.guards import ApiKeyMiddleware, ASGIApp, BodySizeMiddleware, Receive, Scope, Send
 from vecdb.server.metrics import Metrics
 from vecdb.server.routes import backups, collections, points, search, service
 from vecdb.server.settings import ServerSettings
 from vecdb.server.state import ServerState
-from vecdb.wire import error_to_wire
 
 log = logging.getLogger("vecdb.server")
-_DROPPED_WHILE_READ = (lmdb.BadDbiError, lmdb.InvalidParameterError)
 
 _DESCRIPTION = """A vecdb database over HTTP: the same collections, searches and errors as
 `vecdb.open(path)` in process (`vecdb.connect(url)` is the Python client).
@@ -71,27 +67,13 @@ def create_app(database: Database, settings: ServerSettings = ServerSettings()) 
             app.include_router(module.writes)
     app.include_router(service.router)
 
-    @app.exception_handler(VecdbError)
-    async def vecdb_error(request: Request, exc: VecdbError) -> Response:
-        return _error(request, exc.http_status, type(exc).__name__, str(exc))
+    # Exception covers the rest (a bug: logged, answered 500); Starlette
+    # runs its handler outermost.
+    for kind in (VecdbError, HTTPException, Exception):
+        app.add_exception_handler(kind, error_response)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        kind = "NotFoundError" if exc.status_code == 404 else "InvalidArgumentError"
-        detail = f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405) else exc.detail
-        return _error(request, exc.status_code, kind, str(detail))
-
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> Response:
-        name = request.path_params.get("name")
-        if isinstance(exc, _DROPPED_WHILE_READ) and isinstance(name, str):
-            # LMDB's answer to reading a database another thread just dropped.
-            return _error(request, 404, "CollectionNotFoundError",
-                          f"collection {name!r} was dropped while this request read it")
-        log.exception("vecdb: %s %s failed", request.method, request.url.path)
-        return _error(request, 500, "ServerError", f"internal error ({type(exc).__name__}); see the server log")
-
-    guarded = BodySizeMiddleware(_answered_errors_end_here(app), settings.max_body_bytes, backups.UPLOAD_PREFIX)
+    hot = SearchFastPath(app, search.reads, search.FAST_ENDPOINTS)
+    guarded = BodySizeMiddleware(_answered_errors_end_here(hot), settings.max_body_bytes, backups.UPLOAD_PREFIX)
     guarded = ApiKeyMiddleware(guarded, settings.api_key, settings.read_only_key)
     return metrics.middleware(guarded)
 
@@ -117,7 +99,3 @@ def _answered_errors_end_here(app: ASGIApp) -> ASGIApp:
                 raise
 
     return contained
-
-
-def _error(request: Request, status: int, kind: str, message: str) -> Response:
-    return respond(request, error_to_wire(kind, message, status), status=status)

@@ -92,3 +92,7 @@ async def explain(name: str, request: Request) -> Response:
         return collection.explain(query, body["k"], execute=body["execute"], **_options(body)).to_dict()
 
     return respond(request, await state.read(run))
+
+
+# Served by vecdb.server.fast_path (FastAPI still declares and documents them).
+FAST_ENDPOINTS = (search, search_batch)
