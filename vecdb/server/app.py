@@ -2,8 +2,9 @@
 cap and the metrics, over one open :class:`vecdb.Database`.
 
 Layers, outermost first: metrics (every request, refused ones too) ->
-API key -> body size cap -> FastAPI (routing, error bodies) -> routes ->
-the collection methods, on the read pool or the writer thread.
+API key -> body size cap -> the search fast path (searches) or FastAPI
+(everything else: routing, error bodies) -> routes -> the collection
+methods, on the read pool or the writer thread.
 """
 
 from __future__ import annotations
