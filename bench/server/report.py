@@ -1,0 +1,100 @@
+"""The server benchmark's Markdown report."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from bench.server.analysis import OTHER_LOAD_WARNING, client_counts
+
+Document = Dict[str, Any]
+
+
+def _verdict(met: Optional[bool]) -> str:
+    return "not measured" if met is None else "**met**" if met else "**not met**"
+
+
+def _results_table(best: List[Dict[str, Any]]) -> List[str]:
+    lines = ["| system | encoding | clients | QPS | p50 ms | p95 ms | p99 ms | mean ms | recall@10 | errors | "
+             "client cores | server cores | other load | QPS by round |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(best, key=lambda row: (row["clients"], row["system"] != "vecdb", row["system"], row["encoding"])):
+        rounds = ", ".join(f"{qps:,.0f}" for qps in row["qps_rounds"])
+        lines.append(f"| {row['system']} | {row['encoding']} | {row['clients']} | {row['qps']:,.0f} | "
+                     f"{row['latency_ms_p50']:.2f} | {row['latency_ms_p95']:.2f} | {row['latency_ms_p99']:.2f} | "
+                     f"{row['latency_ms_mean']:.2f} | {row['recall']:.4f} | {row['errors']} | "
+                     f"{row['client_cores']:.2f} | {row['server_cores']:.2f} | {row['other_load']:.2f} | {rounds} |")
+    return lines
+
+
+def markdown(document: Document, plot_file: str) -> str:
+    """The report of ``document``, whose ``summary`` is bench.server.analysis.summary's (with
+    integer client counts as keys, i.e. computed, not read back from JSON)."""
+    params, dataset, machine = document["params"], document["dataset"], document["machine"]
+    summary, embedded = document["summary"], document["embedded"]
+    ef, ingest = document["ef"], document["ingest"]
+    best = summary["best"]
+    libraries = document.get("server_libraries", {})
+    versions = ", ".join(f"{name} {version}" for name, version in libraries.items())
+    lines = [
+        "# vecdb serve against Chroma's server: search under load", "",
+        f"Dataset {dataset['name']} ({dataset['n_base']:,} x {dataset['dim']}, {dataset['metric']}, "
+        f"{dataset['n_queries']:,} queries), k={params['k']}. Measured {document['measured_at']} on "
+        f"{machine.get('cpu_model', 'this machine')} ({machine.get('usable_cores', '?')} usable cores, "
+        f"{machine.get('memory_gib', '?')} GiB); {versions}.", "",
+        f"Reproduce: `{document['command']}` (or `make bench-server`).", "",
+        "## Setup", "",
+        f"- Servers: `vecdb serve` (FastAPI on uvicorn, default settings) and `chroma run` (Chroma's own server), "
+        "each a child process on a loopback port with its own database folder, both up for the whole run "
+        "(the one not being measured idles).",
+        f"- Data: the same {dataset['n_base']:,} vectors, ids = row numbers, no payloads, through each system's "
+        f"Python client in batches of {params['batch']:,}: `vecdb.connect(...).create_collection(...)` + `upsert` "
+        f"({ingest['vecdb']['seconds']:.1f} s), `chromadb.HttpClient` + `collection.add` "
+        f"({ingest['chroma']['seconds']:.1f} s). HNSW M=16, ef_construction=200 on both.",
+        f"- Equal recall: each system's search ef is the smallest of {params['ef_candidates']} reaching "
+        f"recall@{params['k']} >= {params['target_recall']} over all {dataset['n_queries']:,} queries (sent "
+        f"over HTTP, against exact neighbours): vecdb ef={ef['vecdb']['ef']} (recall {ef['vecdb']['recall']:.4f}, "
+        f"the request's `ef` field), Chroma ef_search={ef['chroma']['ef']} (recall {ef['chroma']['recall']:.4f}, "
+        "a collection setting; Chroma applies a new ef_search only after a restart, so every ef tried was set "
+        "with `collection.modify` and the server restarted). The recall@10 column below is recomputed from the "
+        "answers each load run received.",
+        f"- Load: an asyncio loop with one `httpx.AsyncClient` (one connection per simulated client); each client "
+        f"sends one k={params['k']} search after another, cycling through the queries, for "
+        f"{params['warmup_seconds']:g} s of warm-up then {params['duration_seconds']:g} s measured; requests that "
+        "finished in the measured window count. Bodies are encoded before the clock starts. vecdb: "
+        "`POST /v1/collections/bench/search` with `{\"vector\", \"k\", \"ef\", \"with_payload\": false}` in JSON, "
+        "or MessagePack with the vector as float32 bytes; Chroma: the v2 `.../collections/{id}/query` body its "
+        "HttpClient sends, `include: [\"distances\"]` (JSON is all it speaks).",
+        f"- Rounds: every (clients, system, encoding) job ran {params['rounds']} time(s), in reverse order on even "
+        "rounds; the table shows the round with the highest QPS (noise only slows runs down) and every round's QPS.",
+        "- The load generator is Python on the same machine: its CPU use is the **client cores** column, the "
+        "server process's is **server cores**, and **other load** is the rest of the machine (above 0.1 the run "
+        "was disturbed). Where client + server cores reach the machine's core count, the numbers are a "
+        "property of client and server together, not of the server alone.",
+        "", "## Results (best round)", "", *_results_table(best), "",
+        f"![QPS and p99 by clients]({plot_file})", "",
+        "## vecdb QPS over Chroma QPS", "",
+        "| clients | " + " | ".join(f"vecdb {encoding} / chroma" for encoding in summary["qps_ratio_vs_chroma"])
+        + " |", "|---|" + "---|" * len(summary["qps_ratio_vs_chroma"]),
+    ]
+    for clients in client_counts(best):
+        cells = [f"{ratios[clients]:.2f}x" if clients in ratios else "—"
+                 for ratios in summary["qps_ratio_vs_chroma"].values()]
+        lines.append(f"| {clients} | " + " | ".join(cells) + " |")
+    lines += ["", "## HTTP layer cost at 1 client", "",
+              f"Embedded baseline: a copy of the served database (the same index snapshot) opened with `vecdb.open`, "
+              f"`collection.search(q, k={params['k']}, ef={embedded['ef']}, with_payload=False)` one query per call "
+              f"on one thread: p50 {embedded['latency_ms_p50']:.3f} ms, mean {embedded['latency_ms_mean']:.3f} ms, "
+              f"p99 {embedded['latency_ms_p99']:.3f} ms ({embedded['qps']:,.0f} searches/s, recall "
+              f"{embedded['recall']:.4f}, index from {embedded['index_source']}, other load "
+              f"{embedded['other_load']:.2f}).", "",
+              "| encoding | HTTP p50 / embedded p50 | HTTP mean / embedded mean |", "|---|---|---|"]
+    for encoding, cost in summary["http_cost_at_1_client"].items():
+        lines.append(f"| {encoding} | {cost['p50']:.2f}x | {cost['mean']:.2f}x |")
+    lines += ["", "## Goals", "", "| goal | vecdb encoding | measured | verdict |", "|---|---|---|---|"]
+    for goal in summary["goals"]:
+        lines.append(f"| {goal['goal']} | {goal['encoding']} | {goal['measured']} | {_verdict(goal['met'])} |")
+    disturbed = [row for row in best if row["other_load"] > OTHER_LOAD_WARNING]
+    if disturbed:
+        lines += ["", f"Other load was above {OTHER_LOAD_WARNING} cores during "
+                  + ", ".join(f"{row['system']} {row['encoding']} at {row['clients']} clients" for row in disturbed)
+                  + ": those rows were disturbed by other work on the machine."]
+    return "\n".join(lines) + "\n"
