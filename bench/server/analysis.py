@@ -1,6 +1,8 @@
 """From the runs of every round to the numbers the issue asks for: the best round of each
-(system, encoding, clients), vecdb/Chroma QPS ratios, p99 at 8 clients, the HTTP layer's cost
-over embedded search, and whether each goal is met.
+(system, encoding, HTTP client, clients), vecdb/Chroma QPS ratios, p99 at 8 clients, the HTTP
+layer's cost over embedded search, and whether each goal is met, for each load-generator
+HTTP client apart (httpx costs the client more CPU than the raw client, which shifts every
+number; see bench/server/raw_http.py).
 
 Rounds follow the harness's rule (bench/README.md, "Rounds"): noise only slows a run down,
 so the round with the highest QPS is the least disturbed, and its latencies are reported.
@@ -11,7 +13,9 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 Row = Dict[str, Any]
-Key = Tuple[str, str, int]
+Key = Tuple[str, str, str, int]
+# A vecdb line: (HTTP client, vecdb encoding).
+Line = Tuple[str, str]
 
 # The issue's goals.
 QPS_RATIO_GOAL = 2.0
@@ -25,85 +29,98 @@ OTHER_LOAD_WARNING = 0.1
 
 
 def row_key(row: Row) -> Key:
-    return row["system"], row["encoding"], row["clients"]
+    return row["system"], row["encoding"], row["http_client"], row["clients"]
 
 
 def best_rows(runs: List[Row]) -> List[Row]:
-    """One row per (system, encoding, clients): the round with the highest QPS, with
-    ``qps_rounds`` listing every round's QPS in round order."""
+    """One row per (system, encoding, HTTP client, clients): the round with the highest QPS,
+    with ``qps_rounds`` listing every round's QPS in round order."""
     grouped: Dict[Key, List[Row]] = {}
     for run in runs:
         grouped.setdefault(row_key(run), []).append(run)
     best = []
-    for key, rounds in grouped.items():
+    for rounds in grouped.values():
         rounds.sort(key=lambda run: run["round"])
         top = max(rounds, key=lambda run: run["qps"])
         best.append(dict(top, qps_rounds=[run["qps"] for run in rounds]))
     return best
 
 
-def _find(rows: List[Row], system: str, encoding: str, clients: int) -> Optional[Row]:
-    return next((row for row in rows if row_key(row) == (system, encoding, clients)), None)
+def _find(rows: List[Row], system: str, encoding: str, http_client: str, clients: int) -> Optional[Row]:
+    return next((row for row in rows if row_key(row) == (system, encoding, http_client, clients)), None)
 
 
-def vecdb_encodings(rows: List[Row]) -> List[str]:
-    return sorted({row["encoding"] for row in rows if row["system"] == "vecdb"})
+def vecdb_lines(rows: List[Row]) -> List[Line]:
+    """The (HTTP client, encoding) pairs vecdb was measured with."""
+    return sorted({(row["http_client"], row["encoding"]) for row in rows if row["system"] == "vecdb"})
 
 
 def client_counts(rows: List[Row]) -> List[int]:
     return sorted({row["clients"] for row in rows})
 
 
-def qps_ratios(rows: List[Row]) -> Dict[str, Dict[int, float]]:
-    """vecdb's QPS over Chroma's (JSON) per vecdb encoding and client count."""
-    ratios: Dict[str, Dict[int, float]] = {}
-    for encoding in vecdb_encodings(rows):
+def qps_ratios(rows: List[Row]) -> Dict[Line, Dict[int, float]]:
+    """vecdb's QPS over Chroma's (JSON, through the same HTTP client) per vecdb line and client count."""
+    ratios: Dict[Line, Dict[int, float]] = {}
+    for http_client, encoding in vecdb_lines(rows):
         for clients in client_counts(rows):
-            ours, theirs = _find(rows, "vecdb", encoding, clients), _find(rows, *CHROMA, clients)
+            ours = _find(rows, "vecdb", encoding, http_client, clients)
+            theirs = _find(rows, *CHROMA, http_client, clients)
             if ours is not None and theirs is not None and theirs["qps"] > 0:
-                ratios.setdefault(encoding, {})[clients] = ours["qps"] / theirs["qps"]
+                ratios.setdefault((http_client, encoding), {})[clients] = ours["qps"] / theirs["qps"]
     return ratios
 
 
-def http_cost(rows: List[Row], embedded: Row) -> Dict[str, Dict[str, float]]:
-    """Per vecdb encoding: HTTP latency at one client over embedded latency, median and mean."""
+def http_cost(rows: List[Row], embedded: Row) -> Dict[Line, Dict[str, float]]:
+    """Per vecdb line: HTTP latency at one client over embedded latency, median and mean."""
     costs = {}
-    for encoding in vecdb_encodings(rows):
-        row = _find(rows, "vecdb", encoding, HTTP_COST_CLIENTS)
+    for http_client, encoding in vecdb_lines(rows):
+        row = _find(rows, "vecdb", encoding, http_client, HTTP_COST_CLIENTS)
         if row is not None:
-            costs[encoding] = {"p50": row["latency_ms_p50"] / embedded["latency_ms_p50"],
-                               "mean": row["latency_ms_mean"] / embedded["latency_ms_mean"]}
+            costs[http_client, encoding] = {"p50": row["latency_ms_p50"] / embedded["latency_ms_p50"],
+                                            "mean": row["latency_ms_mean"] / embedded["latency_ms_mean"]}
     return costs
 
 
 def goals(rows: List[Row], embedded: Row) -> List[Dict[str, Any]]:
-    """Each goal of the issue per vecdb encoding: what was measured and whether it is met
+    """Each goal of the issue per vecdb line: what was measured and whether it is met
     (``met`` is None when the run did not measure it)."""
     verdicts = []
     ratios = qps_ratios(rows)
     costs = http_cost(rows, embedded)
-    for encoding in vecdb_encodings(rows):
-        by_clients = ratios.get(encoding, {})
+    for line in vecdb_lines(rows):
+        http_client, encoding = line
+        where = {"http_client": http_client, "encoding": encoding}
+        by_clients = ratios.get(line, {})
         verdicts.append({
-            "goal": f"QPS >= {QPS_RATIO_GOAL:g}x Chroma's at equal recall, every client count", "encoding": encoding,
+            "goal": f"QPS >= {QPS_RATIO_GOAL:g}x Chroma's at equal recall, every client count", **where,
             "measured": ", ".join(f"{clients}: {ratio:.2f}x" for clients, ratio in sorted(by_clients.items())),
             "met": all(ratio >= QPS_RATIO_GOAL for ratio in by_clients.values()) if by_clients else None})
-        row = _find(rows, "vecdb", encoding, P99_GOAL_CLIENTS)
+        row = _find(rows, "vecdb", encoding, http_client, P99_GOAL_CLIENTS)
         verdicts.append({
-            "goal": f"p99 < {P99_GOAL_MS:g} ms with {P99_GOAL_CLIENTS} clients", "encoding": encoding,
+            "goal": f"p99 < {P99_GOAL_MS:g} ms with {P99_GOAL_CLIENTS} clients", **where,
             "measured": "not measured" if row is None else f"{row['latency_ms_p99']:.2f} ms",
             "met": None if row is None else row["latency_ms_p99"] < P99_GOAL_MS})
-        cost = costs.get(encoding)
+        cost = costs.get(line)
         verdicts.append({
-            "goal": f"HTTP latency <= {HTTP_COST_GOAL:g}x embedded at {HTTP_COST_CLIENTS} client (p50)",
-            "encoding": encoding,
+            "goal": f"HTTP latency <= {HTTP_COST_GOAL:g}x embedded at {HTTP_COST_CLIENTS} client (p50)", **where,
             "measured": "not measured" if cost is None else f"p50 {cost['p50']:.2f}x, mean {cost['mean']:.2f}x",
             "met": None if cost is None else cost["p50"] <= HTTP_COST_GOAL})
     return verdicts
 
 
 def summary(runs: List[Row], embedded: Row) -> Dict[str, Any]:
-    """Everything the report shows besides the raw runs."""
+    """Everything the report shows besides the raw runs (``qps_ratio_vs_chroma`` and
+    ``http_cost_at_1_client`` keyed by (HTTP client, encoding); JSON gets them as lists)."""
     rows = best_rows(runs)
     return {"best": rows, "qps_ratio_vs_chroma": qps_ratios(rows), "http_cost_at_1_client": http_cost(rows, embedded),
             "goals": goals(rows, embedded)}
+
+
+def summary_for_json(computed: Dict[str, Any]) -> Dict[str, Any]:
+    """``summary``'s result with its tuple keys spelled out (JSON keys must be strings)."""
+    return dict(computed,
+                qps_ratio_vs_chroma=[{"http_client": client, "encoding": encoding, "ratio_by_clients": ratios}
+                                     for (client, encoding), ratios in computed["qps_ratio_vs_chroma"].items()],
+                http_cost_at_1_client=[{"http_client": client, "encoding": encoding, **cost}
+                                       for (client, encoding), cost in computed["http_cost_at_1_client"].items()])

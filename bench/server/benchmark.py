@@ -43,6 +43,7 @@ class BenchParams:
     target_recall: float
     ef_candidates: List[int]
     batch: int
+    http_clients: List[str]
 
 
 def _say(text: str) -> None:
@@ -64,23 +65,26 @@ def _sweep(server: ServerProcess, make_target: Callable[[int], SearchTarget], be
 
 def _load_runs(params: BenchParams, targets: Dict[str, SearchTarget], servers: Dict[str, ServerProcess],
                dataset: Dataset, true_ids: Any) -> List[Dict[str, Any]]:
-    """Every (clients, target) job once per round; even rounds run the jobs in reverse order."""
-    jobs = [(clients, label) for clients in params.clients for label in targets]
+    """Every (clients, HTTP client, target) job once per round; even rounds run the jobs in
+    reverse order."""
+    jobs = [(clients, http_client, label) for clients in params.clients for http_client in params.http_clients
+            for label in targets]
     rows = []
     for round_number in range(1, params.rounds + 1):
         _say(f"round {round_number}/{params.rounds}")
-        for clients, label in jobs if round_number % 2 else jobs[::-1]:
+        for clients, http_client, label in jobs if round_number % 2 else jobs[::-1]:
             target = targets[label]
             server = servers[target.system]
-            run: LoadRun = run_load(server.url, target, clients, params.warmup_seconds, params.duration_seconds,
-                                    server.pid)
-            row = {"system": run.system, "encoding": run.encoding, "clients": clients, "round": round_number,
+            run: LoadRun = run_load(server.url, target, http_client, clients, params.warmup_seconds,
+                                    params.duration_seconds, server.pid)
+            row = {"system": run.system, "encoding": run.encoding, "http_client": http_client, "clients": clients,
+                   "round": round_number,
                    **asdict(run.stats), "client_cores": run.cpu.own, "server_cores": run.cpu.processes[0],
                    "other_load": run.cpu.other, "recall": answers_recall(run.answers, true_ids, dataset),
                    "recall_queries": len(run.answers)}
             rows.append(row)
             warning = f"  (other load above {OTHER_LOAD_WARNING}: disturbed)" if run.cpu.other > OTHER_LOAD_WARNING else ""
-            _say(f"  {label:14s} clients={clients:<3d} qps={run.stats.qps:8.1f} p50={run.stats.latency_ms_p50:7.2f} ms "
+            _say(f"  {label:14s} {http_client:5s} clients={clients:<3d} qps={run.stats.qps:8.1f} p50={run.stats.latency_ms_p50:7.2f} ms "
                  f"p95={run.stats.latency_ms_p95:7.2f} p99={run.stats.latency_ms_p99:7.2f} errors={run.stats.errors} "
                  f"cores: client {run.cpu.own:.2f} server {run.cpu.processes[0]:.2f} other {run.cpu.other:.2f}"
                  f"{warning}")

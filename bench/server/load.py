@@ -5,28 +5,37 @@ All clients start together. The first ``warmup`` seconds open the connections an
 caches and are not counted; the measured window is the ``duration`` seconds after that. No
 client starts a request after the window ends, so a run stops by itself. A request counts if
 it finished inside the window: QPS is their number over the window's length, and the latency
-percentiles are theirs. Clients share one httpx connection pool with one connection per
-client. The CPU time of this process, of the server and of everything else over the window is
-recorded: the generator runs in Python on the same machine as the server, so it competes with
-it for the cores.
+percentiles are theirs. Each client has a connection of its own: from one httpx.AsyncClient
+pool sized to the client count (``httpx``), or a hand-written keep-alive connection that
+costs the client a tenth of httpx's CPU per request (``raw``, see bench/server/raw_http.py).
+The loop runs on uvloop when it is installed (as uvicorn does). The CPU time of this
+process, of the server and of everything else over the window is recorded: the generator
+runs in Python on the same machine as the server, so it competes with it for the cores.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import httpx
 import numpy as np
 
 from bench.cpu_load import CpuSplit, OtherCpuLoad
+from bench.server.raw_http import RawConnection, RawHttpError, encode_requests
 from bench.server.targets import SearchTarget
+
+HTTP_CLIENTS = ("httpx", "raw")
 
 # Far above any answer this benchmark expects: a request that slow means something broke.
 _REQUEST_TIMEOUT_SECONDS = 60.0
 PERCENTILES = (50, 95, 99)
+T = TypeVar("T")
+# Sends query ``row``'s request; the answer's status and body.
+Send = Callable[[int], Awaitable[Tuple[int, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -71,15 +80,53 @@ class LoadRun:
 
     system: str
     encoding: str
+    http_client: str
     clients: int
     stats: LoadStats
     cpu: CpuSplit
     answers: Dict[int, List[int]]
 
 
-def _http_client(url: str, connections: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=url, timeout=_REQUEST_TIMEOUT_SECONDS,
-                             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+@contextlib.asynccontextmanager
+async def _senders(http_client: str, url: str, target: SearchTarget, count: int) -> AsyncIterator[List[Send]]:
+    """One ``Send`` per simulated client, each on a connection of its own."""
+    if http_client == "httpx":
+        limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+        async with httpx.AsyncClient(base_url=url, timeout=_REQUEST_TIMEOUT_SECONDS, limits=limits) as pool:
+
+            async def send(row: int) -> Tuple[int, bytes]:
+                response = await pool.post(target.path, content=target.bodies[row], headers=target.headers)
+                return response.status_code, response.content
+
+            yield [send] * count
+    elif http_client == "raw":
+        requests = encode_requests(url, target.path, target.headers, target.bodies)
+        connections = [RawConnection(url) for _ in range(count)]
+
+        def sender(connection: RawConnection) -> Send:
+            return lambda row: asyncio.wait_for(connection.exchange(requests[row]), _REQUEST_TIMEOUT_SECONDS)
+
+        try:
+            yield [sender(connection) for connection in connections]
+        finally:
+            for connection in connections:
+                await connection.close()
+    else:
+        raise ValueError(f"unknown HTTP client {http_client!r}; choose from {', '.join(HTTP_CLIENTS)}")
+
+
+def _run_on_event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on a new uvloop loop if uvloop is installed, else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    else:
+        loop = uvloop.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
 
 
 class _Recorder:
@@ -94,41 +141,40 @@ class _Recorder:
         self.last_error: Optional[str] = None
         self.answers: Dict[int, List[int]] = {}
 
-    async def send(self, http: httpx.AsyncClient, row: int) -> None:
-        target = self.target
+    async def send(self, send: Send, row: int) -> None:
         start = time.perf_counter()
         try:
-            response = await http.post(target.path, content=target.bodies[row], headers=target.headers)
-        except httpx.HTTPError as error:
+            status, content = await send(row)
+        except (httpx.HTTPError, OSError, RawHttpError, asyncio.IncompleteReadError, asyncio.TimeoutError) as error:
             self.error_ends.append(time.perf_counter())
             self.last_error = f"{type(error).__name__}: {error}"
             return
         end = time.perf_counter()
-        if response.status_code != 200:
+        if status != 200:
             self.error_ends.append(end)
-            self.last_error = f"HTTP {response.status_code}: {response.text[:300]}"
+            self.last_error = f"HTTP {status}: {content[:300].decode(errors='replace')}"
             return
         self.starts.append(start)
         self.ends.append(end)
         if row not in self.answers:  # reading ids costs client time: once per query is enough
-            self.answers[row] = target.read_ids(response.content)
+            self.answers[row] = self.target.read_ids(content)
 
     def errors_between(self, window_start: float, window_end: float) -> int:
         return sum(window_start <= end <= window_end for end in self.error_ends)
 
 
-async def _run(url: str, target: SearchTarget, clients: int, warmup: float, duration: float,
+async def _run(url: str, target: SearchTarget, http_client: str, clients: int, warmup: float, duration: float,
                server_pid: int) -> LoadRun:
     recorder = _Recorder(target)
     queries = len(target.bodies)
-    async with _http_client(url, clients) as http:
+    async with _senders(http_client, url, target, clients) as senders:
         window_start = time.perf_counter() + warmup
         window_end = window_start + duration
 
         async def client(number: int) -> None:
             row = number * queries // clients  # clients start spread over the queries
             while time.perf_counter() < window_end:
-                await recorder.send(http, row)
+                await recorder.send(senders[number], row)
                 row = (row + 1) % queries
 
         async def meter() -> CpuSplit:
@@ -141,30 +187,31 @@ async def _run(url: str, target: SearchTarget, clients: int, warmup: float, dura
     stats = summarize(recorder.starts, recorder.ends, window_start, window_end,
                       recorder.errors_between(window_start, window_end))
     if stats.requests == 0:
-        raise RuntimeError(f"{target.label}: no request succeeded with {clients} clients "
+        raise RuntimeError(f"{target.label}: no request succeeded with {clients} clients over {http_client} "
                            f"(last error: {recorder.last_error})")
-    return LoadRun(target.system, target.encoding, clients, stats, cpu, recorder.answers)
+    return LoadRun(target.system, target.encoding, http_client, clients, stats, cpu, recorder.answers)
 
 
-def run_load(url: str, target: SearchTarget, clients: int, warmup: float, duration: float,
+def run_load(url: str, target: SearchTarget, http_client: str, clients: int, warmup: float, duration: float,
              server_pid: int) -> LoadRun:
-    """``clients`` clients sending ``target``'s searches to the server at ``url`` (process
-    ``server_pid``) for ``warmup`` + ``duration`` seconds; stats over the last ``duration``."""
+    """``clients`` clients sending ``target``'s searches through ``http_client`` (one of
+    HTTP_CLIENTS) to the server at ``url`` (process ``server_pid``) for ``warmup`` +
+    ``duration`` seconds; stats over the last ``duration``."""
     if clients < 1 or duration <= 0 or warmup < 0:
         raise ValueError(f"need clients >= 1, duration > 0, warmup >= 0; got {clients}, {duration}, {warmup}")
-    return asyncio.run(_run(url, target, clients, warmup, duration, server_pid))
+    return _run_on_event_loop(_run(url, target, http_client, clients, warmup, duration, server_pid))
 
 
 async def _answer_all(url: str, target: SearchTarget, concurrency: int) -> List[List[int]]:
     recorder = _Recorder(target)
     rows = iter(range(len(target.bodies)))
-    async with _http_client(url, concurrency) as http:
+    async with _senders("httpx", url, target, concurrency) as senders:
 
-        async def client() -> None:
+        async def client(send: Send) -> None:
             for row in rows:  # one shared iterator: each query is sent once
-                await recorder.send(http, row)
+                await recorder.send(send, row)
 
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        await asyncio.gather(*(client(send) for send in senders))
     if len(recorder.answers) != len(target.bodies):
         raise RuntimeError(f"{target.label}: {len(target.bodies) - len(recorder.answers)} queries failed "
                            f"(last error: {recorder.last_error})")
@@ -172,6 +219,6 @@ async def _answer_all(url: str, target: SearchTarget, concurrency: int) -> List[
 
 
 def answer_all(url: str, target: SearchTarget, concurrency: int = 4) -> List[List[int]]:
-    """Every query of ``target`` sent once (``concurrency`` at a time); the ids of each
-    answer, in query order."""
-    return asyncio.run(_answer_all(url, target, concurrency))
+    """Every query of ``target`` sent once (``concurrency`` at a time, over httpx); the ids of
+    each answer, in query order."""
+    return _run_on_event_loop(_answer_all(url, target, concurrency))

@@ -1,5 +1,5 @@
 """The server benchmark's plot: QPS and p99 latency against concurrent clients, one line per
-system and encoding (matplotlib's object-oriented Figure, no pyplot state)."""
+system, encoding and HTTP client (matplotlib's object-oriented Figure, no pyplot state)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,27 @@ from bench.report.axes import log_x_axis
 from bench.server.analysis import P99_GOAL_CLIENTS, P99_GOAL_MS, client_counts
 
 _STYLES = {("vecdb", "json"): ("C0", "o"), ("vecdb", "msgpack"): ("C2", "s"), ("chroma", "json"): ("C3", "^")}
+_LINE_STYLES = {"raw": "-", "httpx": "--"}
 
 
 def plot_load(best: List[Dict[str, Any]], title: str, path: Path) -> None:
-    """QPS (left) and p99 latency (right, with the 8-client goal) by client count."""
+    """QPS (left) and p99 latency (right, with the 8-client goal) by client count; colour by
+    system and encoding, solid lines through the raw HTTP client, dashed through httpx."""
     require(MATPLOTLIB, "plotting results")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(13, 5), layout="constrained")
+    figure = Figure(figsize=(13, 5.5), layout="constrained")
     speed, tail = figure.subplots(1, 2)
-    lines = sorted({(row["system"], row["encoding"]) for row in best})
-    for system, encoding in lines:
-        rows = sorted((row for row in best if (row["system"], row["encoding"]) == (system, encoding)),
-                      key=lambda row: row["clients"])
+    lines = sorted({(row["system"], row["encoding"], row["http_client"]) for row in best})
+    for system, encoding, http_client in lines:
+        rows = sorted((row for row in best if (row["system"], row["encoding"], row["http_client"])
+                       == (system, encoding, http_client)), key=lambda row: row["clients"])
         color, marker = _STYLES.get((system, encoding), (None, "o"))
+        style = {"marker": marker, "color": color, "linestyle": _LINE_STYLES.get(http_client, ":"),
+                 "label": f"{system} {encoding} via {http_client}"}
         clients = [row["clients"] for row in rows]
-        label = f"{system} {encoding}"
-        speed.plot(clients, [row["qps"] for row in rows], marker=marker, color=color, label=label)
-        tail.plot(clients, [row["latency_ms_p99"] for row in rows], marker=marker, color=color, label=label)
+        speed.plot(clients, [row["qps"] for row in rows], **style)
+        tail.plot(clients, [row["latency_ms_p99"] for row in rows], **style)
     tail.scatter([P99_GOAL_CLIENTS], [P99_GOAL_MS], marker="_", s=600, color="black", zorder=3,
                  label=f"goal: p99 < {P99_GOAL_MS:g} ms at {P99_GOAL_CLIENTS} clients")
     counts = client_counts(best)
