@@ -6,13 +6,16 @@ asserts a speed."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
 import pytest
 
 import vecdb
+from bench.cpu_load import process_cpu_seconds
 from bench.datasets.synthetic import make_synthetic
+from bench.server.__main__ import main, render
 from bench.server.analysis import best_rows, goals, qps_ratios
 from bench.server.ingest import ingest_vecdb
 from bench.server.load import HTTP_CLIENTS, answer_all, run_load, summarize
@@ -167,3 +170,46 @@ def test_chroma_server_answers_the_query_route(tmp_path):
     exact, _ = vecdb.knn(dataset.base, dataset.queries, 3, metric="cosine")
     assert ingested.points == 200
     assert answers_recall(dict(enumerate(answers)), exact, dataset) == 1.0
+
+
+def test_process_cpu_time_is_read_from_the_right_fields():
+    own = os.times()
+    assert process_cpu_seconds(os.getpid()) == pytest.approx(own.user + own.system, abs=0.1)
+
+
+def _made_up_document() -> dict:
+    runs = []
+    for http_client in ("httpx", "raw"):
+        for clients in (1, 8):
+            for system, encoding, qps in (("vecdb", "json", 900.0), ("vecdb", "msgpack", 1000.0),
+                                          ("chroma", "json", 400.0)):
+                row = _row(system, encoding, clients, 1, qps / clients ** 0.5, p50=1.0 * clients, p99=3.0 * clients,
+                           http_client=http_client)
+                runs.append(dict(row, latency_ms_p95=2.0 * clients, latency_ms_max=4.0 * clients, requests=100,
+                                 seconds=10.0, errors=0, recall=0.96, recall_queries=1000, client_cores=0.95,
+                                 server_cores=0.5, idle_server_cores=0.05, other_load=0.2))
+    embedded = {"ef": 32, "latency_ms_p50": 0.25, "latency_ms_mean": 0.3, "latency_ms_p99": 0.5, "qps": 4000.0,
+                "other_load": 0.0, "index_source": "snapshot", "recall": 0.96}
+    return {"format": "vecdb-server-bench", "version": 1, "command": "python -m bench.server",
+            "measured_at": "2026-11-26T00:00:00+00:00", "machine": {"cpu_model": "test CPU", "usable_cores": 2},
+            "dataset": {"name": "made-up", "n_base": 1000, "dim": 8, "metric": "cosine", "n_queries": 10},
+            "params": {"k": 10, "batch": 100, "ef_candidates": [16, 32], "target_recall": 0.95,
+                       "warmup_seconds": 1.0, "duration_seconds": 10.0, "rounds": 1,
+                       "http_clients": ["httpx", "raw"]},
+            "ingest": {"vecdb": {"seconds": 1.0}, "chroma": {"seconds": 2.0}},
+            "ef": {"vecdb": {"ef": 32, "recall": 0.96}, "chroma": {"ef": 32, "recall": 0.955}},
+            "embedded": embedded, "runs": runs}
+
+
+def test_report_renders_and_reads_back(tmp_path):
+    render(tmp_path, _made_up_document())
+    report = (tmp_path / "server.md").read_text()
+    assert "## Results through raw (best round)" in report and (tmp_path / "server.png").is_file()
+    assert "| 1 | 2.25x | 2.50x | 2.25x | 2.50x |" in report  # vecdb / chroma QPS, per HTTP client and encoding
+    assert "| raw | msgpack | 4.00x | 4.00x |" in report  # HTTP p50 (1.0 ms) and mean (1.2 ms) over embedded
+    assert "The load generator used 0.9 cores or more" in report and "Other load was above 0.1" in report
+    saved = json.loads((tmp_path / "server.json").read_text())
+    assert {"http_client": "raw", "encoding": "json", "ratio_by_clients": {"1": 2.25, "8": 2.25}} in \
+        saved["summary"]["qps_ratio_vs_chroma"]
+    main(["--report-only", "--out", str(tmp_path)])  # re-rendering from the JSON gives the same report
+    assert (tmp_path / "server.md").read_text() == report

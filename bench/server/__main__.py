@@ -9,7 +9,7 @@ client count against vecdb (JSON and MessagePack) and Chroma (JSON): QPS and p50
 latency. Both servers are stopped at the
 end, on errors and on Ctrl-C. Writes OUT/server.json, OUT/server.md and OUT/server.png.
 
-Defaults take about 10 minutes on 2 cores. A quick look: --clients 1,8 --duration 3 --rounds 1.
+Defaults take about 15 minutes on 2 cores. A quick look: --clients 1,8 --duration 3 --rounds 1.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                         help="concurrent client counts (default: 1,8,32)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring (default: %(default)s)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of every load run (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every load run (default: %(default)s)")
     parser.add_argument("-k", type=int, default=10, help="neighbours per search (default: %(default)s)")
     parser.add_argument("--target-recall", type=float, default=0.95, help="(default: %(default)s)")
     parser.add_argument("--ef-candidates", type=_positive_ints, default=list(DEFAULT_EF_CANDIDATES),

@@ -26,6 +26,8 @@ HTTP_COST_CLIENTS = 1
 CHROMA = ("chroma", "json")
 # The harness warns when other work kept more than this many cores busy during a measurement.
 OTHER_LOAD_WARNING = 0.1
+# The load generator is one Python thread: using this much of a core, it is what limits the run.
+CLIENT_BOUND_CORES = 0.9
 
 
 def row_key(row: Row) -> Key:

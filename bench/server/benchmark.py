@@ -1,8 +1,8 @@
 """The run, step by step: data into both servers, the ef that reaches the target recall on
 each, the embedded baseline, then every (clients, system, encoding) load run in rounds.
 
-Both servers stay up from ingestion to the end, idle while the other is measured (their CPU
-time then shows as other load). vecdb serve is stopped once after ingestion, which writes its
+Both servers stay up from ingestion to the end, the one not under test idle (its CPU time is
+recorded apart from other load). vecdb serve is stopped once after ingestion, which writes its
 index snapshot; the database is copied for the embedded baseline and the server started
 again, so the served and the embedded collection search the very same graph.
 """
@@ -75,18 +75,20 @@ def _load_runs(params: BenchParams, targets: Dict[str, SearchTarget], servers: D
         for clients, http_client, label in jobs if round_number % 2 else jobs[::-1]:
             target = targets[label]
             server = servers[target.system]
+            idle = [other.pid for other in servers.values() if other is not server]
             run: LoadRun = run_load(server.url, target, http_client, clients, params.warmup_seconds,
-                                    params.duration_seconds, server.pid)
+                                    params.duration_seconds, server.pid, idle)
             row = {"system": run.system, "encoding": run.encoding, "http_client": http_client, "clients": clients,
                    "round": round_number,
                    **asdict(run.stats), "client_cores": run.cpu.own, "server_cores": run.cpu.processes[0],
-                   "other_load": run.cpu.other, "recall": answers_recall(run.answers, true_ids, dataset),
+                   "idle_server_cores": sum(run.cpu.processes[1:]), "other_load": run.cpu.other, "recall": answers_recall(run.answers, true_ids, dataset),
                    "recall_queries": len(run.answers)}
             rows.append(row)
             warning = f"  (other load above {OTHER_LOAD_WARNING}: disturbed)" if run.cpu.other > OTHER_LOAD_WARNING else ""
             _say(f"  {label:14s} {http_client:5s} clients={clients:<3d} qps={run.stats.qps:8.1f} p50={run.stats.latency_ms_p50:7.2f} ms "
                  f"p95={run.stats.latency_ms_p95:7.2f} p99={run.stats.latency_ms_p99:7.2f} errors={run.stats.errors} "
-                 f"cores: client {run.cpu.own:.2f} server {run.cpu.processes[0]:.2f} other {run.cpu.other:.2f}"
+                 f"cores: client {run.cpu.own:.2f} server {run.cpu.processes[0]:.2f} "
+                 f"idle server {sum(run.cpu.processes[1:]):.2f} other {run.cpu.other:.2f}"
                  f"{warning}")
     return rows
 

@@ -74,7 +74,8 @@ class LoadRun:
     """One run: ``clients`` clients sending ``target``'s searches.
 
     ``cpu`` splits the cores used during the window into this process (the load generator),
-    the server, and other work. ``answers`` maps a query's row to the ids of its first
+    the server (``cpu.processes[0]``), the idle servers (the rest of ``cpu.processes``) and
+    other work. ``answers`` maps a query's row to the ids of its first
     successful answer (any time in the run), for recall under load.
     """
 
@@ -164,7 +165,7 @@ class _Recorder:
 
 
 async def _run(url: str, target: SearchTarget, http_client: str, clients: int, warmup: float, duration: float,
-               server_pid: int) -> LoadRun:
+               server_pids: List[int]) -> LoadRun:
     recorder = _Recorder(target)
     queries = len(target.bodies)
     async with _senders(http_client, url, target, clients) as senders:
@@ -179,7 +180,7 @@ async def _run(url: str, target: SearchTarget, http_client: str, clients: int, w
 
         async def meter() -> CpuSplit:
             await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
-            load = OtherCpuLoad(pids=[server_pid])
+            load = OtherCpuLoad(pids=server_pids)
             await asyncio.sleep(max(0.0, window_end - time.perf_counter()))
             return load.split()
 
@@ -193,13 +194,15 @@ async def _run(url: str, target: SearchTarget, http_client: str, clients: int, w
 
 
 def run_load(url: str, target: SearchTarget, http_client: str, clients: int, warmup: float, duration: float,
-             server_pid: int) -> LoadRun:
+             server_pid: int, idle_server_pids: Sequence[int] = ()) -> LoadRun:
     """``clients`` clients sending ``target``'s searches through ``http_client`` (one of
     HTTP_CLIENTS) to the server at ``url`` (process ``server_pid``) for ``warmup`` +
-    ``duration`` seconds; stats over the last ``duration``."""
+    ``duration`` seconds; stats over the last ``duration``. The CPU time of
+    ``idle_server_pids`` (servers up but not under test) is counted apart from other load."""
     if clients < 1 or duration <= 0 or warmup < 0:
         raise ValueError(f"need clients >= 1, duration > 0, warmup >= 0; got {clients}, {duration}, {warmup}")
-    return _run_on_event_loop(_run(url, target, http_client, clients, warmup, duration, server_pid))
+    return _run_on_event_loop(_run(url, target, http_client, clients, warmup, duration,
+                                   [server_pid, *idle_server_pids]))
 
 
 async def _answer_all(url: str, target: SearchTarget, concurrency: int) -> List[List[int]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from bench.server.analysis import OTHER_LOAD_WARNING, client_counts
+from bench.server.analysis import CLIENT_BOUND_CORES, OTHER_LOAD_WARNING, client_counts
 
 Document = Dict[str, Any]
 
@@ -15,14 +15,15 @@ def _verdict(met: Optional[bool]) -> str:
 
 def _results_table(best: List[Dict[str, Any]], http_client: str) -> List[str]:
     lines = ["| system | encoding | clients | QPS | p50 ms | p95 ms | p99 ms | mean ms | recall@10 | errors | "
-             "client cores | server cores | other load | QPS by round |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "cores: client / server / idle server / other | QPS by round |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = [row for row in best if row["http_client"] == http_client]
     for row in sorted(rows, key=lambda row: (row["clients"], row["system"] != "vecdb", row["system"], row["encoding"])):
         rounds = ", ".join(f"{qps:,.0f}" for qps in row["qps_rounds"])
         lines.append(f"| {row['system']} | {row['encoding']} | {row['clients']} | {row['qps']:,.0f} | "
                      f"{row['latency_ms_p50']:.2f} | {row['latency_ms_p95']:.2f} | {row['latency_ms_p99']:.2f} | "
                      f"{row['latency_ms_mean']:.2f} | {row['recall']:.4f} | {row['errors']} | "
-                     f"{row['client_cores']:.2f} | {row['server_cores']:.2f} | {row['other_load']:.2f} | {rounds} |")
+                     f"{row['client_cores']:.2f} / {row['server_cores']:.2f} / {row['idle_server_cores']:.2f} / "
+                     f"{row['other_load']:.2f} | {rounds} |")
     return lines
 
 
@@ -81,10 +82,11 @@ def markdown(document: Document, summary: Dict[str, Any], plot_file: str) -> str
         "server's. Both are reported; the goals are judged for each.",
         f"- Rounds: every (clients, HTTP client, system, encoding) job ran {params['rounds']} time(s), in reverse order on even "
         "rounds; the table shows the round with the highest QPS (noise only slows runs down) and every round's QPS.",
-        "- The load generator is Python on the same machine: its CPU use is the **client cores** column, the "
-        "server process's is **server cores**, and **other load** is the rest of the machine (above 0.1 the run "
-        "was disturbed). Where client + server cores reach the machine's core count, the numbers are a "
-        "property of client and server together, not of the server alone.",
+        "- The load generator is Python on the same machine: the **cores** column splits the CPU used during "
+        "the measured window into the load generator (**client**), the server under test, the other server "
+        "(idle), and **other** work on the machine (above 0.1 the run was disturbed). The generator is one "
+        f"thread: at {CLIENT_BOUND_CORES} cores or more it is what limits the run. Where client and server "
+        "together use the machine's cores, the numbers are a property of both, not of the server alone.",
     ]
     for http_client in params["http_clients"]:
         lines += ["", f"## Results through {http_client} (best round)", "", *_results_table(best, http_client)]
@@ -104,10 +106,21 @@ def markdown(document: Document, summary: Dict[str, Any], plot_file: str) -> str
     for goal in summary["goals"]:
         lines.append(f"| {goal['goal']} | {goal['http_client']} | {goal['encoding']} | {goal['measured']} | "
                      f"{_verdict(goal['met'])} |")
-    disturbed = [row for row in best if row["other_load"] > OTHER_LOAD_WARNING]
-    if disturbed:
-        lines += ["", f"Other load was above {OTHER_LOAD_WARNING} cores during "
-                  + ", ".join(f"{row['system']} {row['encoding']} via {row['http_client']} at {row['clients']} clients"
-                              for row in disturbed)
-                  + ": those rows were disturbed by other work on the machine."]
+    lines += _flagged(best, lambda row: row["client_cores"] >= CLIENT_BOUND_CORES,
+                      f"The load generator used {CLIENT_BOUND_CORES} cores or more (its one thread saturated) in",
+                      "those rows measure the client more than the server.")
+    lines += _flagged(best, lambda row: row["other_load"] > OTHER_LOAD_WARNING,
+                      f"Other load was above {OTHER_LOAD_WARNING} cores during", "those rows were disturbed by other "
+                      "work on the machine.")
     return "\n".join(lines) + "\n"
+
+
+def _flagged(best: List[Dict[str, Any]], condition: Callable[[Dict[str, Any]], bool], opening: str,
+             meaning: str) -> List[str]:
+    """A paragraph naming the best-round rows that meet ``condition``, or nothing."""
+    rows = [row for row in best if condition(row)]
+    if not rows:
+        return []
+    named = ", ".join(f"{row['system']} {row['encoding']} via {row['http_client']} at {row['clients']} clients"
+                      for row in rows)
+    return ["", f"{opening} {named}: {meaning}"]
