@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   := ../shared/data/npm-minilm-384
 
-.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-durable bench-kernels sanitize tsan clean
+.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-durable bench-server bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-planner: install-bench
 ## bench-durable: durable ingest (vs the native index alone and Chroma), reopen time, filtered search
 bench-durable: install-bench
 	$(PY) -m bench.durable --dataset npm-minilm-384 --rounds 3 --out bench/results
+
+## bench-server: vecdb serve vs Chroma's server (chroma run): QPS and p50/p95/p99 with 1, 8, 32 clients at equal recall, JSON and msgpack, vs embedded search
+bench-server: install-bench
+	$(PY) -m bench.server --dataset npm-minilm-384 --out bench/results/server
 
 ## bench-kernels: the distance kernels alone against numpy (pytest-benchmark)
 bench-kernels: install-bench

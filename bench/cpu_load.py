@@ -2,9 +2,10 @@
 
 The load average cannot tell: it decays over a minute and counts this harness's own
 previous workers. Instead, CPU time the whole machine spent busy (from /proc/stat, including
-time the hypervisor stole) minus the CPU time of this process, over the same wall time,
-is the number of cores other work took. On a 2-core machine even half a core of other
-work distorts the timings, most of all the multi-threaded ones.
+time the hypervisor stole) minus the CPU time of this process (and of any server process the
+measurement drives), over the same wall time, is the number of cores other work took. On a
+2-core machine even half a core of other work distorts the timings, most of all the
+multi-threaded ones.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 _PROC_STAT = Path("/proc/stat")
 # Fields of the aggregate "cpu" line that count as busy: user nice system (idle iowait)
 # irq softirq steal. guest time is already included in user.
 _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
+# utime and stime in /proc/<pid>/stat, counted from the field after the command name
+# (which may itself contain spaces and parentheses, hence splitting at its last ")").
+_PROCESS_TIME_FIELDS = (11, 12)
 
 
 def _machine_busy_seconds() -> float:
@@ -30,25 +35,54 @@ def _own_cpu_seconds() -> float:
     return times.user + times.system
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(fields[i]) for i in _PROCESS_TIME_FIELDS) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     wall: float
     machine_busy: float
     own_cpu: float
+    processes_cpu: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CpuSplit:
+    """Average cores busy over a measurement: this process, each process it drives, and the rest."""
+
+    own: float
+    processes: tuple[float, ...]
+    other: float
 
 
 class OtherCpuLoad:
-    """Measures the average number of cores other processes kept busy between start and stop."""
+    """Measures the average number of cores other processes kept busy between start and stop.
 
-    def __init__(self) -> None:
+    ``pids`` are processes that belong to the measurement (a server the benchmark sends its
+    requests to): their CPU time is not "other" load, and :meth:`split` reports it apart.
+    """
+
+    def __init__(self, pids: Sequence[int] = ()) -> None:
+        self._pids = tuple(pids)
         self._start = self._snapshot()
 
-    @staticmethod
-    def _snapshot() -> _Snapshot:
-        return _Snapshot(time.monotonic(), _machine_busy_seconds(), _own_cpu_seconds())
+    def _snapshot(self) -> _Snapshot:
+        return _Snapshot(time.monotonic(), _machine_busy_seconds(), _own_cpu_seconds(),
+                         tuple(process_cpu_seconds(pid) for pid in self._pids))
+
+    def split(self) -> CpuSplit:
+        """Cores used since construction by this process, by each of ``pids``, and by other work
+        (never below 0)."""
+        now = self._snapshot()
+        wall = max(now.wall - self._start.wall, 1e-9)
+        own = (now.own_cpu - self._start.own_cpu) / wall
+        processes = tuple((after - before) / wall for before, after in zip(self._start.processes_cpu, now.processes_cpu))
+        busy = (now.machine_busy - self._start.machine_busy) / wall
+        return CpuSplit(own=own, processes=processes, other=max(0.0, busy - own - sum(processes)))
 
     def cores(self) -> float:
         """Cores busy with other work, averaged since construction (never below 0)."""
-        now = self._snapshot()
-        other = (now.machine_busy - self._start.machine_busy) - (now.own_cpu - self._start.own_cpu)
-        return max(0.0, other / max(now.wall - self._start.wall, 1e-9))
+        return self.split().other

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from bench.optional import MATPLOTLIB, require
+from bench.report.axes import log_x_axis
 
 Document = Dict[str, Any]
 # Room left of the lowest recall shown and right of 1.0, so markers there stay whole.
@@ -78,13 +79,7 @@ def plot_filtered(run: Document, path: Path) -> None:
         accuracy.plot([p for p, _ in points], [r["recall"] for _, r in points], label=name, **style)
     percents = [level["percent"] for level in run["selectivities"]]
     for axis, label in ((speed, "queries per second (one per call, one thread)"), (accuracy, f"recall@{run['k']}")):
-        axis.set_xscale("log")
-        axis.set_xticks(percents, labels=[f"{p:g}%" for p in percents])
-        axis.minorticks_off()
-        axis.set_xlabel("share of points the filter keeps (%)")
-        axis.set_ylabel(label)
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize="small")
+        log_x_axis(axis, percents, [f"{p:g}%" for p in percents], "share of points the filter keeps (%)", label)
     speed.set_yscale("log")
     speed.set_title("speed")
     accuracy.set_title("recall")
