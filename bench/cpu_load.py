@@ -79,7 +79,8 @@ class OtherCpuLoad:
         now = self._snapshot()
         wall = max(now.wall - self._start.wall, 1e-9)
         own = (now.own_cpu - self._start.own_cpu) / wall
-        processes = tuple((after - before) / wall for before, after in zip(self._start.processes_cpu, now.processes_cpu))
+        processes = tuple((after - before) / wall
+                          for before, after in zip(self._start.processes_cpu, now.processes_cpu))
         busy = (now.machine_busy - self._start.machine_busy) / wall
         return CpuSplit(own=own, processes=processes, other=max(0.0, busy - own - sum(processes)))
 

@@ -79,11 +79,13 @@ def _row(system, encoding, clients, round_number, qps, p50=1.0, p99=2.0, mean=1.
 
 
 def test_best_round_ratios_and_goal_verdicts():
-    runs = [_row("vecdb", "json", 1, 1, 900.0, p50=1.0, mean=1.1), _row("vecdb", "json", 1, 2, 1000.0, p50=0.9, mean=1.0),
+    runs = [_row("vecdb", "json", 1, 1, 900.0, p50=1.0, mean=1.1),
+            _row("vecdb", "json", 1, 2, 1000.0, p50=0.9, mean=1.0),
             _row("chroma", "json", 1, 1, 400.0), _row("chroma", "json", 1, 2, 450.0),
             _row("vecdb", "json", 8, 1, 1500.0, p99=30.0), _row("chroma", "json", 8, 1, 1000.0),
             # Through another HTTP client: compared only with Chroma through that client.
-            _row("vecdb", "json", 1, 1, 100.0, http_client="httpx"), _row("chroma", "json", 1, 1, 80.0, http_client="httpx")]
+            _row("vecdb", "json", 1, 1, 100.0, http_client="httpx"),
+            _row("chroma", "json", 1, 1, 80.0, http_client="httpx")]
     best = best_rows(runs)
     vecdb_one = next(row for row in best if (row["system"], row["clients"], row["http_client"]) == ("vecdb", 1, "raw"))
     assert vecdb_one["round"] == 2 and vecdb_one["qps_rounds"] == [900.0, 1000.0]

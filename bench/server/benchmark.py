@@ -1,5 +1,6 @@
 """The run, step by step: data into both servers, the ef that reaches the target recall on
-each, the embedded baseline, then every (clients, system, encoding) load run in rounds.
+each, the embedded baseline, then every (clients, HTTP client, system, encoding) load run in
+rounds.
 
 Both servers stay up from ingestion to the end, the one not under test idle (its CPU time is
 recorded apart from other load). vecdb serve is stopped once after ingestion, which writes its
@@ -63,6 +64,23 @@ def _sweep(server: ServerProcess, make_target: Callable[[int], SearchTarget], be
     return choose_ef(recall_at, params.ef_candidates, params.target_recall)
 
 
+def _row(run: LoadRun, round_number: int, dataset: Dataset, true_ids: Any) -> Dict[str, Any]:
+    """A load run as a row of the JSON's ``runs``."""
+    return {"system": run.system, "encoding": run.encoding, "http_client": run.http_client, "clients": run.clients,
+            "round": round_number, **asdict(run.stats), "client_cores": run.cpu.own,
+            "server_cores": run.cpu.processes[0], "idle_server_cores": sum(run.cpu.processes[1:]),
+            "other_load": run.cpu.other, "recall": answers_recall(run.answers, true_ids, dataset),
+            "recall_queries": len(run.answers)}
+
+
+def _progress(label: str, row: Dict[str, Any]) -> str:
+    warning = f"  (other load above {OTHER_LOAD_WARNING}: disturbed)" if row["other_load"] > OTHER_LOAD_WARNING else ""
+    return (f"  {label:14s} {row['http_client']:5s} clients={row['clients']:<3d} qps={row['qps']:8.1f} "
+            f"p50={row['latency_ms_p50']:7.2f} ms p95={row['latency_ms_p95']:7.2f} p99={row['latency_ms_p99']:7.2f} "
+            f"errors={row['errors']} cores: client {row['client_cores']:.2f} server {row['server_cores']:.2f} "
+            f"idle server {row['idle_server_cores']:.2f} other {row['other_load']:.2f}{warning}")
+
+
 def _load_runs(params: BenchParams, targets: Dict[str, SearchTarget], servers: Dict[str, ServerProcess],
                dataset: Dataset, true_ids: Any) -> List[Dict[str, Any]]:
     """Every (clients, HTTP client, target) job once per round; even rounds run the jobs in
@@ -76,20 +94,10 @@ def _load_runs(params: BenchParams, targets: Dict[str, SearchTarget], servers: D
             target = targets[label]
             server = servers[target.system]
             idle = [other.pid for other in servers.values() if other is not server]
-            run: LoadRun = run_load(server.url, target, http_client, clients, params.warmup_seconds,
-                                    params.duration_seconds, server.pid, idle)
-            row = {"system": run.system, "encoding": run.encoding, "http_client": http_client, "clients": clients,
-                   "round": round_number,
-                   **asdict(run.stats), "client_cores": run.cpu.own, "server_cores": run.cpu.processes[0],
-                   "idle_server_cores": sum(run.cpu.processes[1:]), "other_load": run.cpu.other, "recall": answers_recall(run.answers, true_ids, dataset),
-                   "recall_queries": len(run.answers)}
-            rows.append(row)
-            warning = f"  (other load above {OTHER_LOAD_WARNING}: disturbed)" if run.cpu.other > OTHER_LOAD_WARNING else ""
-            _say(f"  {label:14s} {http_client:5s} clients={clients:<3d} qps={run.stats.qps:8.1f} p50={run.stats.latency_ms_p50:7.2f} ms "
-                 f"p95={run.stats.latency_ms_p95:7.2f} p99={run.stats.latency_ms_p99:7.2f} errors={run.stats.errors} "
-                 f"cores: client {run.cpu.own:.2f} server {run.cpu.processes[0]:.2f} "
-                 f"idle server {sum(run.cpu.processes[1:]):.2f} other {run.cpu.other:.2f}"
-                 f"{warning}")
+            run = run_load(server.url, target, http_client, clients, params.warmup_seconds, params.duration_seconds,
+                           server.pid, idle)
+            rows.append(_row(run, round_number, dataset, true_ids))
+            _say(_progress(label, rows[-1]))
     return rows
 
 

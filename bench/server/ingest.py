@@ -8,9 +8,10 @@ every search request; Chroma's is a collection setting (``ef_search``).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -49,30 +50,35 @@ def ingest_vecdb(server: ServerProcess, name: str, base: np.ndarray, metric: str
     return Ingested(collection=name, collection_id=name, seconds=seconds, points=stored)
 
 
-def chroma_client(server: ServerProcess) -> Any:
-    """chromadb.HttpClient for a running ``chroma run``, telemetry off (chromadb is imported
-    here, not at module level: it is an optional dependency)."""
+@contextlib.contextmanager
+def chroma_client(server: ServerProcess) -> Iterator[Any]:
+    """chromadb.HttpClient for a running ``chroma run``, telemetry off, closed on exit
+    (chromadb is imported here, not at module level: it is an optional dependency)."""
     import chromadb
     from chromadb.config import Settings
 
-    return chromadb.HttpClient(host=LOOPBACK, port=server.port, settings=Settings(anonymized_telemetry=False))
+    client = chromadb.HttpClient(host=LOOPBACK, port=server.port, settings=Settings(anonymized_telemetry=False))
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def ingest_chroma(server: ServerProcess, name: str, base: np.ndarray, metric: str, batch: int,
                   ef_search: int) -> Ingested:
     """Create collection ``name`` (HNSW space ``metric``, M and ef_construction as vecdb's)
     on a running ``chroma run`` and add ``base`` through chromadb.HttpClient."""
-    client = chroma_client(server)
-    collection = client.create_collection(
-        name, embedding_function=None,
-        configuration={"hnsw": {"space": metric, "max_neighbors": HNSW_M, "ef_construction": EF_CONSTRUCTION,
-                                "ef_search": ef_search}})
-    start = time.perf_counter()
-    for first in range(0, len(base), batch):
-        rows = range(first, min(first + batch, len(base)))
-        collection.add(ids=[str(row) for row in rows], embeddings=base[rows.start:rows.stop])
-    seconds = time.perf_counter() - start
-    stored = collection.count()
+    with chroma_client(server) as client:
+        collection = client.create_collection(
+            name, embedding_function=None,
+            configuration={"hnsw": {"space": metric, "max_neighbors": HNSW_M, "ef_construction": EF_CONSTRUCTION,
+                                    "ef_search": ef_search}})
+        start = time.perf_counter()
+        for first in range(0, len(base), batch):
+            rows = range(first, min(first + batch, len(base)))
+            collection.add(ids=[str(row) for row in rows], embeddings=base[rows.start:rows.stop])
+        seconds = time.perf_counter() - start
+        stored = collection.count()
     if stored != len(base):
         raise RuntimeError(f"chroma run holds {stored} points after adding {len(base)}")
     return Ingested(collection=name, collection_id=str(collection.id), seconds=seconds, points=stored)
@@ -83,9 +89,10 @@ def set_chroma_ef(server: ServerProcess, name: str, ef_search: int) -> None:
     setting at once, but an index it has already loaded keeps searching with the old ef
     (checked with chromadb 1.5: recall stays the same until a restart), so the server is
     restarted to load the index again with the new one."""
-    chroma_client(server).get_collection(name, embedding_function=None).modify(
-        configuration={"hnsw": {"ef_search": ef_search}})
+    with chroma_client(server) as client:
+        client.get_collection(name, embedding_function=None).modify(configuration={"hnsw": {"ef_search": ef_search}})
     server.restart()
-    configured = chroma_client(server).get_collection(name, embedding_function=None).configuration["hnsw"]
+    with chroma_client(server) as client:
+        configured = client.get_collection(name, embedding_function=None).configuration["hnsw"]
     if configured["ef_search"] != ef_search:
         raise RuntimeError(f"chroma kept ef_search={configured['ef_search']} after it was set to {ef_search}")

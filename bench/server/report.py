@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 from bench.server.analysis import CLIENT_BOUND_CORES, OTHER_LOAD_WARNING, client_counts
 
@@ -18,7 +18,7 @@ def _verdict(goal: Dict[str, Any]) -> str:
 
 def _results_table(best: List[Dict[str, Any]], http_client: str) -> List[str]:
     lines = ["| system | encoding | clients | QPS | p50 ms | p95 ms | p99 ms | mean ms | recall@10 | errors | "
-             "cores: client / server / idle server / other | QPS by round |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "cores: client / server / idle server / other | QPS by round |", "|---" * 12 + "|"]
     rows = [row for row in best if row["http_client"] == http_client]
     for row in sorted(rows, key=lambda row: (row["clients"], row["system"] != "vecdb", row["system"], row["encoding"])):
         rounds = ", ".join(f"{qps:,.0f}" for qps in row["qps_rounds"])
@@ -57,7 +57,7 @@ def markdown(document: Document, summary: Dict[str, Any], plot_file: str) -> str
         f"{machine.get('memory_gib', '?')} GiB); {versions}.", "",
         f"Reproduce: `{document['command']}` (or `make bench-server`).", "",
         "## Setup", "",
-        f"- Servers: `vecdb serve` (FastAPI on uvicorn, default settings) and `chroma run` (Chroma's own server), "
+        "- Servers: `vecdb serve` (FastAPI on uvicorn, default settings) and `chroma run` (Chroma's own server), "
         "each a child process on a loopback port with its own database folder, both up for the whole run "
         "(the one not being measured idles).",
         f"- Data: the same {dataset['n_base']:,} vectors, ids = row numbers, no payloads, through each system's "
@@ -84,8 +84,9 @@ def markdown(document: Document, summary: Dict[str, Any], plot_file: str) -> str
         "(compare the client cores columns) and writes headers and body in two sends, waking the server twice: "
         "through httpx the client is a large part of what is measured, through raw the numbers are the "
         "server's. Both are reported; the goals are judged for each.",
-        f"- Rounds: every (clients, HTTP client, system, encoding) job ran {params['rounds']} time(s), in reverse order on even "
-        "rounds; the table shows the round with the highest QPS (noise only slows runs down) and every round's QPS.",
+        f"- Rounds: every (clients, HTTP client, system, encoding) job ran {params['rounds']} time(s), in reverse "
+        "order on even rounds; the tables show the round with the highest QPS (noise only slows runs down) and "
+        "every round's QPS.",
         "- The load generator is Python on the same machine: the **cores** column splits the CPU used during "
         "the measured window into the load generator (**client**), the server under test, the other server "
         "(idle), and **other** work on the machine (above 0.1 the run was disturbed). The generator is one "
@@ -109,7 +110,8 @@ def markdown(document: Document, summary: Dict[str, Any], plot_file: str) -> str
               "| HTTP client | encoding | HTTP p50 / embedded p50 | HTTP mean / embedded mean |", "|---|---|---|---|"]
     for (http_client, encoding), cost in summary["http_cost_at_1_client"].items():
         lines.append(f"| {http_client} | {encoding} | {cost['p50']:.2f}x | {cost['mean']:.2f}x |")
-    lines += ["", "## Goals", "", "| goal | HTTP client | vecdb encoding | measured | verdict (best rounds) |", "|---|---|---|---|---|"]
+    lines += ["", "## Goals", "", "| goal | HTTP client | vecdb encoding | measured | verdict (best rounds) |",
+              "|---|---|---|---|---|"]
     for goal in summary["goals"]:
         lines.append(f"| {goal['goal']} | {goal['http_client']} | {goal['encoding']} | {goal['measured']} | "
                      f"{_verdict(goal)} |")
