@@ -291,7 +291,10 @@ def connect(url: str = "http://127.0.0.1:8000", *, api_key: Optional[str] = None
         hits = docs.search(query, k=10, filter={"lang": "en"})
 
     Needs httpx (``pip install "vecdb-engine[client]"``). Calls are
-    synchronous and share one connection pool; ``timeout`` is per request.
+    synchronous and share one connection pool. ``timeout`` (seconds) bounds
+    each read (search, get, count, ...); writes and upkeep (upsert, delete,
+    tune, compact, backups) wait for the server however long they take,
+    since giving up would leave their outcome unknown.
     """
     return RemoteDatabase(url, api_key=api_key, timeout=timeout)
 

@@ -19,6 +19,9 @@ class Transport:
         except ImportError:  # pragma: no cover - depends on the environment
             raise ImportError('vecdb.connect needs httpx: pip install "vecdb-engine[client]"') from None
         self._errors = (httpx.TimeoutException, httpx.TransportError)
+        # Writes and upkeep (upsert, tune, backups...) may take minutes, and
+        # giving up on one would leave its outcome unknown: they wait.
+        self._patient = httpx.Timeout(timeout, read=None, write=None)
         headers = {"accept": MSGPACK, "content-type": MSGPACK, "user-agent": "vecdb-client"}
         if api_key is not None:
             headers["authorization"] = f"Bearer {api_key}"
@@ -34,7 +37,8 @@ class Transport:
             raise InvalidArgumentError("an integer in the request does not fit in 64 bits") from None
         timeout, transport = self._errors
         try:
-            response = self._http.request(method, path, content=content)
+            response = self._http.request(method, path, content=content,
+                                          timeout=self._http.timeout if _is_read(method, path) else self._patient)
         except timeout as exc:
             raise ServerError(f"vecdb server at {self.url} did not answer {method} {path} in time: {exc}") from None
         except transport as exc:
@@ -85,6 +89,13 @@ def _decode(response: Any) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+_READ_ROUTES = ("/search", "/search/batch", "/explain", "/points/get", "/points/count", "/points/scroll")
+
+
+def _is_read(method: str, path: str) -> bool:
+    return method == "GET" or path.endswith(_READ_ROUTES)
 
 
 def segment(value: str) -> str:
