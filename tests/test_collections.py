@@ -244,3 +244,12 @@ def test_empty_batches_are_no_ops(db):
     assert col.delete(ids=[]) == 0 and col.get([]) == [] and col.count() == 0
     assert col.search(np.zeros((0, 3)), k=3) == []
     assert col.stats()["sequence"] == 0  # nothing was logged
+
+
+def test_numpy_scalars_in_filters_are_their_values(db):
+    col = db.create_collection("c", dim=2)
+    col.upsert([1, 2, 3], np.eye(3, 2), [{"n": 1}, {"n": 2}, {"n": 3, "ok": True}])
+    assert col.count(filter={"n": np.int64(1)}) == 1
+    assert col.count(filter={"n": {"$gte": np.int32(2)}}) == 2
+    assert col.count(filter={"n": {"$in": [np.int64(1), np.float64(3.0)]}}) == 2
+    assert col.count(filter={"ok": np.bool_(True)}) == 1

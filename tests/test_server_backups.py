@@ -177,3 +177,23 @@ def test_uploads_are_checked_and_limited(tmp_path, served):
     too_big = httpx.put(f"{url}/v1/backups/big.tar", content=b"x" * (2**20 + 1), headers=AUTH)
     assert too_big.status_code == 413
     assert list((tmp_path / "served" / "backups").iterdir()) == []  # no partial uploads left
+
+
+def test_staging_left_by_a_killed_server_is_removed_at_start(tmp_path):
+    folder = tmp_path / "db"
+    backups = folder / "backups"
+    with vecdb.open(folder) as db:
+        db.create_collection("c", dim=2).upsert([1], [[1, 2]])
+        backups.mkdir()
+        kept = db.backup(backups)
+    leftovers = [backups / ".restore-x1", backups / ".collection-x2", backups / ".vecdb-backup-x3"]
+    for staging in leftovers:
+        staging.mkdir()
+        (staging / "data.mdb").write_bytes(b"half a copy")
+    leftovers += [backups / ".upload-x4.tmp", backups / f".{kept.name}.abc.tmp"]
+    for partial in leftovers[3:]:
+        partial.write_bytes(b"half a file")
+    with serve_in_thread(folder) as url:
+        listed = httpx.get(f"{url}/v1/backups").json()["backups"]
+    assert not any(path.exists() for path in leftovers)
+    assert kept.is_file() and [entry["name"] for entry in listed] == [kept.name]

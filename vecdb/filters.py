@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Tuple, Union
 
+import numpy as np
+
 from vecdb.errors import InvalidFilterError
 from vecdb.payload_paths import MISSING, split_path, value_at
 
@@ -173,6 +175,7 @@ def _parse_operator(path: str, operator: str, operand: Any) -> Filter:
         condition = Condition(path, "$in", options)
         return Not(condition) if operator == "$nin" else condition
     if operator in COMPARISONS:
+        operand = _plain(operand)
         if isinstance(operand, bool) or not isinstance(operand, (int, float, str)):
             raise InvalidFilterError(f"{operator} on {path!r} compares numbers or strings, got {operand!r}")
         return Condition(path, operator, operand)
@@ -180,7 +183,14 @@ def _parse_operator(path: str, operator: str, operand: Any) -> Filter:
     return Not(condition) if operator == "$ne" else condition
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars (np.int64 from an array, say) as the Python values they
+    hold, as a remote client sends them."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_value(path: str, operator: str, value: Any) -> Any:
+    value = _plain(value)
     if isinstance(value, float) and value != value:
         raise InvalidFilterError(f"{operator} on {path!r} cannot match NaN")
     if isinstance(value, _SCALARS):

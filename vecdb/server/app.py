@@ -49,6 +49,7 @@ def create_app(database: Database, settings: ServerSettings = ServerSettings()) 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
+        await loop.run_in_executor(state.writer, backups.remove_leftover_staging, state)
         warm_up = loop.run_in_executor(state.writer, state.warm_up)  # health answers meanwhile
         yield
         with contextlib.suppress(Exception):

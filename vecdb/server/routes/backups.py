@@ -49,6 +49,26 @@ def backups_folder(state: ServerState) -> Path:
     return folder.resolve()
 
 
+# What the routes and vecdb.backup stage in the backups folder (always with
+# a leading dot, which archive names cannot have).
+_STAGING = (".collection-*", ".restore-*", ".upload-*", ".vecdb-backup-*", ".*.tar.*.tmp")
+
+
+def remove_leftover_staging(state: ServerState) -> None:
+    """Staging left in the backups folder by a server that was killed
+    mid-backup or mid-restore (one server owns the folder: at start,
+    nothing of it is in use)."""
+    folder = state.database.path / "backups"
+    if not folder.is_dir():
+        return
+    for pattern in _STAGING:
+        for leftover in folder.glob(pattern):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
 def archive_path(state: ServerState, name: str, must_exist: bool = True) -> Path:
     """The archive called ``name`` in the backups folder, or an error: the
     name is matched against a pattern, never interpreted as a path."""
