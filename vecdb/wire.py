@@ -10,7 +10,7 @@ sends and asks for: no float formatting, no precision lost.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional, Union
 
 import msgpack
 import numpy as np
@@ -53,12 +53,7 @@ def vector_from_wire(value: Any) -> Optional[np.ndarray]:
 
 
 def hit_to_wire(hit: Hit, binary: bool) -> Dict[str, Any]:
-    body: Dict[str, Any] = {"id": hit.id, "score": hit.score}
-    if hit.payload is not None:
-        body["payload"] = hit.payload
-    if hit.vector is not None:
-        body["vector"] = vector_to_wire(hit.vector, binary)
-    return body
+    return _with_point({"id": hit.id, "score": hit.score}, hit, binary)
 
 
 def hit_from_wire(body: Dict[str, Any]) -> Hit:
@@ -67,11 +62,15 @@ def hit_from_wire(body: Dict[str, Any]) -> Hit:
 
 
 def record_to_wire(record: Record, binary: bool) -> Dict[str, Any]:
-    body: Dict[str, Any] = {"id": record.id}
-    if record.payload is not None:
-        body["payload"] = record.payload
-    if record.vector is not None:
-        body["vector"] = vector_to_wire(record.vector, binary)
+    return _with_point({"id": record.id}, record, binary)
+
+
+def _with_point(body: Dict[str, Any], point: Union[Hit, Record], binary: bool) -> Dict[str, Any]:
+    """``body`` with the point's payload and vector, when it has them."""
+    if point.payload is not None:
+        body["payload"] = point.payload
+    if point.vector is not None:
+        body["vector"] = vector_to_wire(point.vector, binary)
     return body
 
 
@@ -131,7 +130,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int):  # beyond MessagePack's 64 bits
         raise OverflowError(f"integer {value} does not fit in 64 bits")
     return msgpack.ExtType(_OPAQUE, type(value).__name__.encode())
-
-
-def hits_list_to_wire(rows: List[List[Hit]], binary: bool) -> List[List[Dict[str, Any]]]:
-    return [[hit_to_wire(hit, binary) for hit in row] for row in rows]

@@ -72,7 +72,7 @@ class RemoteCollection:
         """See :meth:`vecdb.Collection.upsert`."""
         if _rank(ids) == 0 and _rank(vectors) == 1:  # one id with one vector
             ids = [ids]
-        self._call("POST", "/points", {"ids": _plain_list(ids), "vectors": _vectors(vectors, self.dim, batch=True),
+        self._call("POST", "/points", {"ids": ids, "vectors": _vectors(vectors, self.dim, batch=True),
                                         "payloads": payloads})
 
     def train_quantizer(self) -> None:
@@ -85,7 +85,7 @@ class RemoteCollection:
 
     def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.delete`."""
-        return self._call("POST", "/points/delete", {"ids": None if ids is None else _plain_list(ids),
+        return self._call("POST", "/points/delete", {"ids": ids,
                                                       "filter": filter})["deleted"]
 
     def create_payload_index(self, field: str, kind: str) -> None:
@@ -119,7 +119,7 @@ class RemoteCollection:
         with_vector: bool = False,
     ) -> Union[List[Hit], List[List[Hit]]]:
         """See :meth:`vecdb.Collection.search`."""
-        options = {"k": _plain(k), "filter": filter, "ef": _plain(ef), "dims": _plain(dims), "plan": _plan(plan),
+        options = {"k": k, "filter": filter, "ef": ef, "dims": dims, "plan": _plan(plan),
                    "with_payload": with_payload, "with_vector": with_vector}
         if _rank(query) == 2:
             answer = self._call("POST", "/search/batch", {"vectors": _vectors(query, self.dim, batch=True), **options})
@@ -140,19 +140,19 @@ class RemoteCollection:
     ) -> Explanation:
         """See :meth:`vecdb.Collection.explain`."""
         return Explanation.from_dict(self._call("POST", "/explain", {
-            "query": _vectors(query, self.dim, batch=_rank(query) == 2), "k": _plain(k), "filter": filter,
-            "ef": _plain(ef), "dims": _plain(dims), "plan": _plan(plan), "execute": execute}))
+            "query": _vectors(query, self.dim, batch=_rank(query) == 2), "k": k, "filter": filter,
+            "ef": ef, "dims": dims, "plan": _plan(plan), "execute": execute}))
 
     def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
         """See :meth:`vecdb.Collection.tune` (runs on the server; may take a while)."""
         if not isinstance(queries, (int, np.integer)) or isinstance(queries, bool):
             queries = _vectors(queries, self.dim, batch=True)
         return TuneReport.from_dict(self._call("POST", "/tune", {
-            "target_recall": _plain(target_recall), "k": _plain(k), "queries": _plain(queries), "seed": _plain(seed)}))
+            "target_recall": target_recall, "k": k, "queries": queries, "seed": seed}))
 
     def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
         """See :meth:`vecdb.Collection.get`."""
-        answer = self._call("POST", "/points/get", {"ids": _plain_list(ids), "with_payload": with_payload,
+        answer = self._call("POST", "/points/get", {"ids": ids, "with_payload": with_payload,
                                                      "with_vector": with_vector})
         return [record_from_wire(record) for record in answer["records"]]
 
@@ -170,8 +170,8 @@ class RemoteCollection:
         with_vector: bool = False,
     ) -> Tuple[List[Record], Optional[int]]:
         """See :meth:`vecdb.Collection.scroll`."""
-        answer = self._call("POST", "/points/scroll", {"filter": filter, "limit": _plain(limit),
-                                                        "cursor": _plain(cursor), "with_payload": with_payload,
+        answer = self._call("POST", "/points/scroll", {"filter": filter, "limit": limit,
+                                                        "cursor": cursor, "with_payload": with_payload,
                                                         "with_vector": with_vector})
         return [record_from_wire(record) for record in answer["records"]], answer["cursor"]
 
@@ -211,7 +211,7 @@ class RemoteDatabase:
     ) -> RemoteCollection:
         """See :meth:`vecdb.Database.create_collection`."""
         info = self._transport.call("POST", "/v1/collections", {
-            "name": name, "dim": _plain(dim), "metric": metric,
+            "name": name, "dim": dim, "metric": metric,
             "index": None if index is None else _settings(index, index_to_dict),
             "quantization": None if quantization is None else _settings(quantization, asdict),
             "mrl_dims": _sizes(mrl_dims), "rotate": rotate, "exist_ok": exist_ok})
@@ -301,14 +301,16 @@ def connect(url: str = "http://127.0.0.1:8000", *, api_key: Optional[str] = None
 
 def _vectors(values: Any, dim: int, batch: bool) -> Any:
     """Numeric arrays of the right shape travel as float32 bytes; anything
-    else as given, for the server to refuse with the embedded error."""
+    else as given, for the server to refuse with the embedded error.
+    (numpy scalars and arrays anywhere in a request become plain values in
+    vecdb.wire.encode_msgpack.)"""
     try:
         array = np.asarray(values)
     except (ValueError, TypeError):
-        return _plain(values)
+        return values
     if array.dtype.kind in "fiu" and array.ndim == (2 if batch else 1) and array.shape[-1] == dim:
         return vector_to_wire(array, binary=True)
-    return array.tolist() if array.dtype.kind in "fiub" else _plain(values)
+    return array.tolist() if array.dtype.kind in "fiub" else values
 
 
 def _rank(value: Any) -> int:
@@ -320,26 +322,11 @@ def _rank(value: Any) -> int:
         return 2
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python ones (MessagePack knows only the latter)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _plain_list(values: Any) -> Any:
-    """Ids as the embedded API takes them (a list, tuple or array), as a
-    list; anything else as given, for the server to refuse."""
-    if isinstance(values, np.ndarray):
-        return values.tolist()
-    if isinstance(values, (list, tuple)):
-        return [_plain(value) for value in values]
-    return _plain(values)
-
-
 def _sizes(sizes: Any) -> Any:
     """Prefix sizes: any iterable, as the embedded API takes them."""
     if sizes is None or isinstance(sizes, (str, bytes, dict)) or not hasattr(sizes, "__iter__"):
-        return _plain(sizes)
-    return [_plain(size) for size in sizes]
+        return sizes
+    return list(sizes)
 
 
 def _plan(plan: Any) -> Any:

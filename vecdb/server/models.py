@@ -10,6 +10,8 @@ from typing import Any, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vecdb.config import HNSW, PQ
+
 Id = Union[str, int]
 Filter = Optional[Dict[str, Any]]
 Vector = Union[List[float], bytes]
@@ -24,21 +26,23 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Defaults read from the settings classes themselves, so the description
+# cannot drift from what create_collection does.
 class IndexBody(_Body):
     kind: Literal["hnsw", "flat"] = "hnsw"
-    M: int = 16
-    ef_construction: int = 200
-    ef_search: int = 64
-    dtype: Literal["float32", "float16"] = "float32"
+    M: int = HNSW.M
+    ef_construction: int = HNSW.ef_construction
+    ef_search: int = HNSW.ef_search
+    dtype: Literal["float32", "float16"] = HNSW.dtype
 
 
 class QuantizationBody(_Body):
-    m: Optional[int] = None
-    rerank: int = 100
-    train_size: int = 10_000
-    max_samples: int = 65_536
-    iterations: int = 20
-    opq: bool = False
+    m: Optional[int] = PQ.m
+    rerank: int = PQ.rerank
+    train_size: int = PQ.train_size
+    max_samples: int = PQ.max_samples
+    iterations: int = PQ.iterations
+    opq: bool = PQ.opq
 
 
 class CreateCollection(_Body):

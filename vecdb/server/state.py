@@ -85,7 +85,9 @@ class ServerState:
         if isinstance(k, int) and not isinstance(k, bool) and k > self.settings.max_k:
             raise InvalidArgumentError(f"k={k} exceeds this server's max_k={self.settings.max_k} (vecdb serve --max-k)")
 
-    def check_hits(self, queries: int, k: Any) -> None:
+    def check_queries(self, queries: int, k: Any) -> None:
+        """A batch search: at most max_batch queries and max_hits results."""
+        self.check_batch(queries, "queries")
         if isinstance(k, int) and queries * k > self.settings.max_hits:
             raise RequestTooLargeError(f"{queries:,} queries x k={k} would return more than this server's max_hits="
                                        f"{self.settings.max_hits:,} results (vecdb serve --max-hits); split the batch")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Type
+from typing import Any, Dict, Optional, Type
 
 import numpy as np
 from fastapi import APIRouter
@@ -49,8 +49,7 @@ async def _search(request: Request, name: str, model: Type[BaseModel], batch: bo
         queries = vectors_from_wire(body["vectors" if batch else "vector"], collection.dim, batch=batch)
         _check_rank(queries, 2 if batch else 1)
         if batch and hasattr(queries, "__len__"):
-            state.check_batch(len(queries), "queries")
-            state.check_hits(len(queries), body["k"])
+            state.check_queries(len(queries), body["k"])
         return collection.search(queries, body["k"], with_payload=body["with_payload"],
                                  with_vector=body["with_vector"], **_options(body))
 
@@ -60,14 +59,19 @@ async def _search(request: Request, name: str, model: Type[BaseModel], batch: bo
 def _check_rank(queries: Any, rank: int) -> None:
     """One vector for /search, a list of them for /search/batch (the
     collection checks everything else, ragged lists included)."""
-    try:
-        found = np.ndim(queries)
-    except ValueError:  # ragged: the collection names the problem
-        return
-    if found != rank and found in (1, 2):
+    found = _rank(queries)
+    if found != rank and found in (1, 2):  # None (ragged): the collection names the problem
         raise DimensionMismatchError("/search takes one vector as 'vector'; send several as 'vectors' to /search/batch"
                                      if rank == 1 else "/search/batch takes a list of vectors as 'vectors'; send one "
                                      "as 'vector' to /search")
+
+
+def _rank(value: Any) -> Optional[int]:
+    """numpy's ndim of a query or batch; None for a ragged list."""
+    try:
+        return np.ndim(value)
+    except ValueError:
+        return None
 
 
 @reads.post("/v1/collections/{name}/explain", summary="The plan a search would run, its estimates and timings",
@@ -82,13 +86,8 @@ async def explain(name: str, request: Request) -> Response:
         query = body["query"]
         if isinstance(query, (bytes, bytearray)):
             query = vectors_from_wire(query, collection.dim, batch=True)
-        try:
-            batch = np.ndim(query) == 2
-        except ValueError:
-            batch = False
-        if batch:
-            state.check_batch(len(query), "queries")
-            state.check_hits(len(query), body["k"])
+        if _rank(query) == 2:
+            state.check_queries(len(query), body["k"])
         return collection.explain(query, body["k"], execute=body["execute"], **_options(body)).to_dict()
 
     return respond(request, await state.read(run))
