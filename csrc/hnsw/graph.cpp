@@ -317,7 +317,9 @@ std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::s
     if (filter.accepts(head.second)) found.push_back(head);
     for (std::uint32_t copy = next_copy(head.second); copy != head.second && found.size() < ef;
          copy = next_copy(copy)) {
-      if (filter.accepts(copy)) found.emplace_back(head.first, copy);
+      // push_back: an emplace_back(float, uint32) here made GCC stop inlining
+      // search_layer's, 4% more instructions per search (cachegrind).
+      if (filter.accepts(copy)) found.push_back({head.first, copy});
     }
   }
   return found;
