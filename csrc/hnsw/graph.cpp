@@ -473,7 +473,7 @@ void HnswGraph::renumber(const std::vector<std::uint32_t>& new_id, std::size_t n
     }
     VECDB_ASSERT(to <= old);
     if (to == old) continue;
-    std::memcpy(links(to, 0), links(old, 0), level0_stride_ * sizeof(std::uint32_t));
+    std::memcpy(level0_row(to), level0_row(old), level0_stride_ * sizeof(std::uint32_t));
     levels_[to] = levels_[old];
     upper_[to] = std::move(upper_[old]);
   }
