@@ -118,8 +118,7 @@ class HnswGraph {
 
   // Makes node a copy of head (the caller has checked that both hold the
   // same vector): no links of its own, reached through head's ring. head
-  // is an inserted node, not a copy; it may still be being linked by
-  // another thread.
+  // is a node whose insert() has returned (never a copy).
   void add_copy(std::uint32_t node, std::uint32_t head);
   bool is_copy(std::uint32_t node) const { return levels_[node] == kCopy; }
   // The next node of node's ring (node itself when it has no copies).

@@ -93,6 +93,7 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
   }
 
   std::shared_lock<std::shared_mutex> shared(growth_);
+  record_heads();
   // Rows already held (earlier in this batch too) become copies; the others
   // are linked into the graph.
   std::vector<std::uint32_t> head_of(n);
@@ -233,16 +234,17 @@ std::size_t HnswIndex::compact_locked(std::size_t n_threads) {
   }
   slots_.store(kept, std::memory_order_release);
   visited_.clear();
-  moving.unlock();
-  record_heads();
+  heads_.clear();  // its slot numbers are stale
+  heads_recorded_ = false;
   return retired;
 }
 
 void HnswIndex::record_heads() {
-  heads_.clear();
+  if (heads_recorded_) return;
   const std::size_t slots = slots_.load(std::memory_order_relaxed);
   for (std::uint32_t slot = 0; slot < slots; ++slot)
     if (!graph_.is_copy(slot)) heads_.find_or_add(slot, vectors_);
+  heads_recorded_ = true;
 }
 
 void HnswIndex::search(const float* queries, std::size_t m, std::size_t k, std::size_t ef,
@@ -533,7 +535,6 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
                   std::string(kWhat) + " is corrupt: id " + std::to_string(id) + " appears twice");
   }
   index->slots_.store(slots, std::memory_order_release);
-  index->record_heads();
   index->sequence_ = sequence;
   index->live_.store(index->slot_of_.size(), std::memory_order_release);
   index->next_id_.store(next_id, std::memory_order_release);

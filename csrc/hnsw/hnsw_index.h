@@ -135,7 +135,8 @@ class HnswIndex {
  private:
   void grow_to(std::size_t capacity);
   std::size_t compact_locked(std::size_t n_threads);
-  // Fills heads_ afresh from the graph nodes that are not copies.
+  // Fills heads_ from the graph nodes that are not copies, unless it is
+  // filled already.
   void record_heads();
   void check_new_ids(const std::int64_t* ids, std::size_t n) const;
   // Runs fn(distance computer bound to the slot's own vector).
@@ -153,7 +154,11 @@ class HnswIndex {
   std::atomic<std::int64_t> next_id_{0};
   std::vector<std::int64_t> labels_;          // slot -> id
   IdMap slot_of_;                             // id -> live slot
-  RowTable heads_;                            // graph nodes (not copies) by row
+  // Graph nodes (not copies) by row. Filled by the first add() after a load
+  // or a compaction rather than by them: hashing every row costs about
+  // what reading the file does, and many loaded indexes are only searched.
+  RowTable heads_;
+  bool heads_recorded_ = false;
   // Guards slot_of_ against readers that do not hold write_mutex_
   // (rerank): writers change it under this lock, exclusively and briefly.
   mutable std::shared_mutex id_map_mutex_;
