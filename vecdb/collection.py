@@ -21,7 +21,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -682,6 +682,23 @@ class Collection:
     def _check_live(self) -> None:
         if self._dropped:
             raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
+
+    # ---- used by collection backups (vecdb.collection_copy) ----
+
+    def _read_all(self, batch_size: int) -> Iterator[List[Record]]:
+        """Every point with its payload and vector, in insertion order, in
+        lists of up to ``batch_size``, all read in one read transaction: one
+        committed state, whatever writers commit meanwhile. The transaction
+        stays open until the iteration ends (LMDB cannot reuse the pages
+        writers free meanwhile): consume it promptly."""
+        self._check_live()
+        with self._environment.read() as txn:
+            labels = self._store.all_labels(txn).tolist()
+            for start in range(0, len(labels), batch_size):
+                batch = labels[start:start + batch_size]
+                found = self._store.records_of(txn, batch, True, True)
+                yield [Record(id=user_id_from_key(found[label][0]), payload=found[label][1], vector=found[label][2])
+                       for label in batch]
 
     # ---- used by Database ----
 

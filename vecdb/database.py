@@ -194,9 +194,10 @@ class Database:
     def backup(self, destination: Union[str, os.PathLike]) -> Path:
         """Write the whole database to one archive file and return its path.
 
-        ``destination`` is the archive's path, or an existing folder to
-        create ``vecdb-backup-<UTC time>.tar`` in; an existing file is never
-        overwritten. The archive holds one committed state even while
+        ``destination`` is the archive's path, or a folder to create
+        ``vecdb-backup-<UTC time>.tar`` in: an existing one, or a path
+        ending in a separator (``"./backups/"``, created if missing). An
+        existing file is never overwritten. The archive holds one committed state even while
         writers keep writing, and works from read-only handles (``vecdb
         backup`` opens one). Indexes are not included: a restored database
         rebuilds them from the stored vectors when first opened. Restore
@@ -205,7 +206,7 @@ class Database:
         # vecdb.backup opens Database objects itself, hence the late import.
         from vecdb.backup import create_backup
 
-        return create_backup(self._environment, Path(destination))
+        return create_backup(self._environment, destination)  # as given: a trailing '/' means a folder
 
     def refresh(self) -> None:
         """Make this handle see everything committed so far (for read-only
