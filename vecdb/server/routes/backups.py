@@ -32,6 +32,7 @@ from vecdb.database import open as open_database
 from vecdb.errors import BackupExistsError, InvalidArgumentError, NotFoundError, RequestTooLargeError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond
+from vecdb.server.openapi import answers
 from vecdb.server.state import ServerState, require_write, state_of
 
 reads = APIRouter(tags=["backups"])
@@ -74,9 +75,9 @@ def remove_leftover_staging(state: ServerState) -> None:
 def archive_path(state: ServerState, name: str, must_exist: bool = True) -> Path:
     """The archive called ``name`` in the backups folder, or an error: the
     name is matched against a pattern, never interpreted as a path."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):  # no '/', no leading '.': a file in the folder
         raise InvalidArgumentError(f"invalid backup name {name!r}: a file name of letters, digits, '_', '-' and "
-                                   "'.' ending in .tar (no folders, no '..')")
+                                   "'.' ending in .tar, not starting with '.' (no folders)")
     path = backups_folder(state) / name
     if path.is_symlink():
         raise InvalidArgumentError(f"backup {name!r} is a symbolic link; vecdb never follows links there")
@@ -92,14 +93,16 @@ def _describe(path: Path) -> Dict[str, Any]:
     return {"name": path.name, "bytes": size, "created": manifest.created, "collections": list(manifest.collections)}
 
 
-@writes.post("/v1/backups", status_code=201, summary="Back up the whole database (consistent, while serving)")
+@writes.post("/v1/backups", summary="Back up the whole database (consistent, while serving)",
+             **answers(models.BackupInfo, status=201))
 async def create_backup(request: Request) -> Response:
     state = state_of(request)
     path = await state.read(state.database.backup, backups_folder(state))
     return respond(request, await state.read(_describe, path), status=201)
 
 
-@writes.post("/v1/collections/{name}/backup", status_code=201, summary="Back up one collection")
+@writes.post("/v1/collections/{name}/backup", summary="Back up one collection",
+             **answers(models.BackupInfo, 404, status=201))
 async def backup_collection(name: str, request: Request) -> Response:
     state = state_of(request)
     path = await state.read(_backup_collection, state, check_collection_name(name))
@@ -118,7 +121,7 @@ def _backup_collection(state: ServerState, name: str) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@reads.get("/v1/backups", summary="Backups on the server, newest last")
+@reads.get("/v1/backups", summary="Backups on the server, newest last", **answers(models.BackupList))
 async def list_backups(request: Request) -> Response:
     state = state_of(request)
 
@@ -137,7 +140,9 @@ async def list_backups(request: Request) -> Response:
     return respond(request, {"backups": await state.read(listing)})
 
 
-@reads.get("/v1/backups/{name}", summary="Download a backup archive")
+@reads.get("/v1/backups/{name}", summary="Download a backup archive", response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "the archive"}, 404: answers(models.ErrorBody, 404)["responses"][404]})
 async def download_backup(name: str, request: Request) -> Response:
     path = archive_path(state_of(request), name)
     handle = open_archive(path, follow_links=False)  # a link swapped in after the check above is still refused
@@ -153,7 +158,10 @@ async def download_backup(name: str, request: Request) -> Response:
                                       "content-disposition": f'attachment; filename="{path.name}"'})
 
 
-@writes.put("/v1/backups/{name}", status_code=201, summary="Upload a backup archive (checked, never unpacked here)")
+@writes.put("/v1/backups/{name}", summary="Upload a backup archive (checked, never unpacked here)",
+            openapi_extra={"requestBody": {"required": True, "content": {"application/x-tar": {
+                "schema": {"type": "string", "format": "binary"}}}}},
+            **answers(models.BackupInfo, 400, 409, status=201))
 async def upload_backup(name: str, request: Request) -> Response:
     state = state_of(request)
     path = archive_path(state, name, must_exist=False)
@@ -183,7 +191,7 @@ async def upload_backup(name: str, request: Request) -> Response:
     return respond(request, await state.read(_describe, path), status=201)
 
 
-@writes.delete("/v1/backups/{name}", summary="Delete a backup archive")
+@writes.delete("/v1/backups/{name}", summary="Delete a backup archive", **answers(models.BackupDeleted, 404))
 async def delete_backup(name: str, request: Request) -> Response:
     try:
         archive_path(state_of(request), name).unlink()
@@ -192,9 +200,9 @@ async def delete_backup(name: str, request: Request) -> Response:
     return respond(request, {"deleted": name})
 
 
-@writes.post("/v1/collections/{name}/restore", status_code=201,
-             summary="Create a collection from one in a backup archive on the server",
-             openapi_extra=documented(models.Restore))
+@writes.post("/v1/collections/{name}/restore", summary="Create a collection from one in a backup archive on the server",
+             openapi_extra=documented(models.Restore, {"backup": models.EXAMPLE_ARCHIVE, "source": "docs"}),
+             **answers(models.Restored, 404, 409, status=201))
 async def restore_collection(name: str, request: Request) -> Response:
     body = await read_body(request, models.Restore)
     state = state_of(request)
