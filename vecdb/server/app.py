@@ -84,8 +84,7 @@ def create_app(database: Database, settings: ServerSettings = ServerSettings()) 
     app.state.routes = [route for router in routers + [service.router] for route in router.routes] + [
         route for route in app.routes if isinstance(route, Route)]
 
-    description = functools.lru_cache(maxsize=None)(
-        lambda: openapi.describe(app, settings, f"^{backups.NAME_PATTERN}$"))
+    description = functools.lru_cache(maxsize=None)(lambda: openapi.describe(app, settings))
     app.openapi = description  # type: ignore[method-assign]
 
     # Exception covers the rest (a bug: logged, answered 500); Starlette

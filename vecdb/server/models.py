@@ -23,6 +23,9 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT32_LIMIT = 3.4028235677973366e38
 # Collection names, as vecdb.config.check_collection_name checks them (matched whole).
 COLLECTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+# Backup archive names (vecdb.server.routes.backups matches them whole):
+# plain file names, no leading dot (staging files start with one).
+BACKUP_NAME_PATTERN = r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}\.tar"
 EXAMPLE_ARCHIVE = "docs-20261205T101500000000Z.tar"  # a collection backup's name, as the server makes them
 
 Id = Union[Annotated[str, Field(min_length=1, max_length=MAX_ID_BYTES)],
@@ -142,7 +145,7 @@ class PayloadIndex(_Body):
 
 
 class Restore(_Body):
-    backup: str = Field(description="the archive's name in GET /v1/backups")
+    backup: str = Field(description="the archive's name in GET /v1/backups", pattern=f"^{BACKUP_NAME_PATTERN}$")
     source: Optional[str] = Field(None, pattern=COLLECTION_NAME_PATTERN,
                                   description="the collection in the archive (default: the same name)")
 

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from vecdb.server.guards import OPEN_PATHS
-from vecdb.server.models import COLLECTION_NAME_PATTERN, EXAMPLE_ARCHIVE, ErrorBody
+from vecdb.server.models import BACKUP_NAME_PATTERN, COLLECTION_NAME_PATTERN, EXAMPLE_ARCHIVE, ErrorBody
 from vecdb.server.settings import ServerSettings
 from vecdb.server.state import require_write
 from vecdb.wire import JSON, MSGPACK
@@ -49,7 +49,7 @@ def answers(model: Type[BaseModel], *errors: int, status: int = 200) -> Dict[str
             "responses": {code: {"description": _WHY[code], "model": ErrorBody} for code in errors}}
 
 
-def describe(app: FastAPI, settings: ServerSettings, backup_name_pattern: str) -> Dict[str, Any]:
+def describe(app: FastAPI, settings: ServerSettings) -> Dict[str, Any]:
     """The OpenAPI document of ``app`` as served with ``settings``."""
     # A copy: FastAPI's document shares dicts with the routes' declarations,
     # which every server in this process shares.
@@ -58,7 +58,7 @@ def describe(app: FastAPI, settings: ServerSettings, backup_name_pattern: str) -
     writes = _writing_operations(app.state.routes)
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            _complete(operation, path, method, settings, writes, backup_name_pattern)
+            _complete(operation, path, method, settings, writes)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
@@ -75,14 +75,14 @@ def describe(app: FastAPI, settings: ServerSettings, backup_name_pattern: str) -
 
 
 def _complete(operation: Dict[str, Any], path: str, method: str, settings: ServerSettings,
-              writes: Set[Tuple[str, str]], backup_name_pattern: str) -> None:
+              writes: Set[Tuple[str, str]]) -> None:
     responses = operation["responses"]
     responses.pop("422", None)  # FastAPI's validation error: the routes never answer it
     for parameter in operation.get("parameters", []):
         schema = parameter["schema"]
         if parameter["name"] == "name" and path.startswith("/v1/backups/"):
             parameter["example"] = EXAMPLE_ARCHIVE
-            schema["pattern"] = backup_name_pattern
+            schema["pattern"] = f"^{BACKUP_NAME_PATTERN}$"
             _add_errors(responses, 400)
         elif parameter["name"] == "name":
             parameter["example"] = "docs"  # the collection the body examples make and use

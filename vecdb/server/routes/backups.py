@@ -40,8 +40,7 @@ writes = APIRouter(tags=["backups"], dependencies=[Depends(require_write)])
 
 # Matched whole (fullmatch): with match(), "$" would also accept a name
 # ending in a newline, a file the listing never shows.
-NAME_PATTERN = r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}\.tar"  # no leading dot: staging files start with one
-_NAME = re.compile(NAME_PATTERN)
+_NAME = re.compile(models.BACKUP_NAME_PATTERN)
 _CHUNK = 1 << 20
 UPLOAD_PREFIX = "/v1/backups/"  # PUT here streams an archive: its own size limit (guards.BodySizeMiddleware)
 
