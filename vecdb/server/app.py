@@ -26,7 +26,8 @@ from vecdb.errors import VecdbError
 from vecdb.server.failures import error_response
 from vecdb.server.fast_path import SearchFastPath
 from vecdb.server import openapi
-from vecdb.server.guards import DOCS, DOCS_ASSETS, OPENAPI, ApiKeyMiddleware, ASGIApp, BodySizeMiddleware, Receive, Scope, Send
+from vecdb.server.guards import (DOCS, DOCS_ASSETS, OPENAPI, ApiKeyMiddleware, ASGIApp, BodySizeMiddleware, Receive,
+                                 Scope, Send)
 from vecdb.server.metrics import Metrics
 from vecdb.server.routes import backups, collections, points, search, service
 from vecdb.server.settings import ServerSettings

@@ -32,6 +32,8 @@ def is_open(path: str) -> bool:
     """Whether ``path`` is served without a key: the probes, the API
     description, /docs and its files (Swagger UI's assets, OAuth redirect)."""
     return path in OPEN_PATHS or path.startswith(DOCS + "/")
+
+
 READ = "read"
 WRITE = "write"
 

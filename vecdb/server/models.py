@@ -9,10 +9,9 @@ for schemathesis (tests/test_server_schema.py); they are not enforced here.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
-from typing_extensions import Annotated
 
 from vecdb.config import HNSW, MAX_PREFIXES, PQ
 from vecdb.storage.keys import MAX_ID_BYTES
