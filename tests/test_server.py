@@ -369,3 +369,14 @@ def test_remote_search_matches_embedded_results(tmp_path, rng):
         assert [hit.payload for hit in ours] == [hit.payload for hit in theirs]
         np.testing.assert_array_equal(np.stack([hit.vector for hit in ours]), np.stack([hit.vector for hit in theirs]))
         assert [hit.score for hit in ours] == pytest.approx([hit.score for hit in theirs], abs=1e-6)
+
+
+def test_mrl_dims_must_be_a_list_of_sizes_not_a_mapping(db):
+    """Found by schemathesis: a map (msgpack {} or {"64": ...}) was taken
+    as the list of its keys, even with exist_ok."""
+    db.create_collection("docs", dim=8)
+    for mrl_dims in ({}, {2: "x", 4: "y"}):
+        for exist_ok in (False, True):
+            with pytest.raises(errors.InvalidArgumentError, match="mrl_dims must be a list"):
+                db.create_collection("docs" if exist_ok else "other", dim=8, mrl_dims=mrl_dims, exist_ok=exist_ok)
+    assert db.list_collections() == ["docs"]

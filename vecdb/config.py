@@ -4,6 +4,7 @@ what is stored with a collection)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, List, Optional, Union
 
@@ -122,7 +123,7 @@ def check_mrl_dims(mrl_dims: Any, dim: int) -> List[int]:
     """Prefix sizes: distinct integers in [1, dim), returned sorted."""
     if mrl_dims is None:
         return []
-    if isinstance(mrl_dims, (str, bytes)) or not hasattr(mrl_dims, "__iter__"):
+    if isinstance(mrl_dims, (str, bytes, Mapping)) or not hasattr(mrl_dims, "__iter__"):  # a dict's keys: a mistake
         raise InvalidArgumentError(f"mrl_dims must be a list of prefix sizes, e.g. [64, 128], got {mrl_dims!r}")
     sizes = [positive_int(size, "mrl_dims entry") for size in mrl_dims]
     for size in sizes:
