@@ -48,7 +48,7 @@ from vecdb.snapshot import (
     snapshot_path,
     write_snapshot,
 )
-from vecdb.storage.collection_store import CollectionStore, read_config
+from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.environment import Environment
 
 from tqdm import tqdm
@@ -72,7 +72,7 @@ class LoadedIndex(NamedTuple):
 def load_indexes(environment: Environment, folder: Path, store: CollectionStore) -> LoadedIndex:
     """The collection's indexes, from their snapshots where they can be used."""
     with environment.read() as txn:
-        config = read_config(txn, store.name)
+        config = store.config(txn)
         codebooks = store.codebooks(txn) if config.quantizer_version else None
         quantizer = None if codebooks is None else _quantizer(config, codebooks)
         rotation = _rotation(config, store.rotation(txn)) if config.prefixes_ready and config.rotate else None
@@ -128,6 +128,7 @@ def build_main_index(environment: Environment, store: CollectionStore, config: C
     its write lock held: it reflects the collection's current sequence)."""
     index = empty_index(config, quantizer, _vector_reader(environment, store, config.dim))
     with environment.read() as txn:
+        store.config(txn)
         _fill(txn, store, config, [index])
     return index
 
@@ -138,6 +139,7 @@ def build_prefix_indexes(environment: Environment, store: CollectionStore, confi
     prefixes = {dims: PrefixLabelIndex.empty(dims, config.metric, config.index_spec, rotation)
                 for dims in config.mrl_dims}
     with environment.read() as txn:
+        store.config(txn)
         _fill(txn, store, config, list(prefixes.values()))
     return prefixes
 
@@ -148,7 +150,7 @@ def catch_up_or_reload(environment: Environment, folder: Path, store: Collection
     or load afresh when the change log no longer reaches back that far or
     the codebooks or rotation changed."""
     with environment.read() as txn:
-        config = read_config(txn, store.name)
+        config = store.config(txn)
         same_models = (config.quantizer_version == indexes.quantizer_version
                        and config.rotation_version == indexes.rotation_version)
         if same_models:
@@ -273,6 +275,7 @@ def _adopt_snapshot(config: CollectionConfig, saved: Union[GraphLabelIndex, Code
 def _vector_reader(environment: Environment, store: CollectionStore, dim: int) -> VectorReader:
     """Reads full vectors by label from LMDB (for re-ranking)."""
     def read(labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        with environment.read() as txn:
+        with environment.read() as txn:  # a search's own transaction, when one is open
+            store.config(txn)
             return store.vectors_of(txn, labels, dim)
     return read
