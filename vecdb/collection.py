@@ -260,6 +260,9 @@ class Collection:
         self._check_live()
         if ids is None and filter is None:
             raise InvalidArgumentError("delete needs ids=[...] or filter={...} (use drop_collection to delete everything)")
+        if isinstance(filter, dict) and not filter:
+            raise InvalidArgumentError("delete(filter={}) would delete every point; use drop_collection to delete "
+                                       "everything")
         id_keys = [] if ids is None else [user_id_key(user_id) for user_id in self._check_ids(ids, None)]
         node = None if filter is None else parse_filter(filter)
         with self._write_lock:
@@ -315,8 +318,10 @@ class Collection:
             self._config = self._environment.write(body)
 
     def drop_payload_index(self, field: str) -> None:
-        """Remove a payload index (filters on the field then scan payloads)."""
+        """Remove a payload index (filters on the field then scan payloads);
+        a field without one is left as it is."""
         self._check_live()
+        field = check_field(field)
 
         def body(txn):
             config = self._store.config_for_update(txn)
@@ -529,7 +534,8 @@ class Collection:
         if allowed is not None and choice.estimates["allowed"] == 0:
             empty = np.zeros((queries.shape[0], 0))
             return empty.astype(np.int64), empty.astype(np.float32)
-        return execute(choice.plan, indexes, queries, k, ef, allowed, times)
+        # Results are allocated k wide: never wider than the collection.
+        return execute(choice.plan, indexes, queries, min(k, max(1, len(indexes))), ef, allowed, times)
 
     def _hits(self, txn, labels: np.ndarray, distances: np.ndarray, with_payload: bool,
               with_vector: bool) -> Tuple[List[List[Hit]], bool]:

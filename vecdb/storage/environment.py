@@ -31,7 +31,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import lmdb
 
 from vecdb._files import fsync_folder
-from vecdb.errors import ClosedError, NotFoundError, ReadOnlyError, StorageLockedError, VecdbError
+from vecdb.errors import (
+    ClosedError,
+    InvalidArgumentError,
+    NotFoundError,
+    ReadOnlyError,
+    StorageLockedError,
+    VecdbError,
+)
 
 T = TypeVar("T")
 
@@ -383,17 +390,30 @@ def folder_closed_everywhere(path: Path, purpose: str) -> Iterator[None]:
 
 def _lock_writer(path: Path) -> int:
     """Take the folder's writer lock without waiting: a second writer fails
-    at once with the reason instead of blocking."""
+    at once with the reason, naming the holder, instead of blocking. The
+    holder's PID and command line are written into the lock file for that."""
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").split("\n", 1)
         os.close(fd)
-        raise StorageLockedError(
-            f"{path} is open for writing in another process; open it with read_only=True, "
-            "or close the other writer first"
-        ) from None
+        pid, command = holder[0].strip(), holder[1].strip() if len(holder) > 1 else ""
+        who = f"process {pid} ({command})" if pid else "another process"
+        server = " send the writes through its server (vecdb.connect(url)), or" if " serve" in command else ""
+        raise StorageLockedError(f"{path} is open for writing by {who}: stop it first,{server} open the folder with "
+                                 "read_only=True") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n{_command_line()}\n".encode("utf-8", "replace"), 0)
     return fd
+
+
+def _command_line() -> str:
+    try:
+        with open(f"/proc/{os.getpid()}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:300]
+    except OSError:
+        return ""
 
 
 _registry_lock = threading.Lock()
@@ -406,6 +426,8 @@ def open_environment(path: Path, read_only: bool) -> Environment:
     A read-only handle on a folder this process already has open shares that
     environment; a second writable handle is refused with StorageLockedError.
     """
+    if path.exists() and not path.is_dir():
+        raise InvalidArgumentError(f"{path} is a file; a vecdb database is a folder (created if missing)")
     if read_only and not (path / "data.mdb").exists():
         raise NotFoundError(f"no vecdb database at {path}")
     if not read_only:
