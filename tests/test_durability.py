@@ -3,7 +3,6 @@ read-only handles in other processes, map growth, threads."""
 
 from __future__ import annotations
 
-import warnings
 import os
 import random
 import signal
@@ -11,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
