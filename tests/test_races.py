@@ -247,3 +247,35 @@ def test_read_only_process_follows_drops_in_the_writer_process(tmp_path):
         child.join(30)
     assert child.exitcode == 0
     assert outcomes["read"] > 0
+
+
+def test_closing_while_other_threads_read_and_write(tmp_path):
+    """close() waits for the transactions in flight (LMDB would free what
+    they read: this crashed the process); later calls get ClosedError."""
+    outcomes = Counter()
+    for round in range(10):
+        db = vecdb.open(tmp_path / f"db{round}")
+        col = db.create_collection("a", dim=DIM)
+        _fill(col, round, n=500)
+        stop = threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                try:
+                    col.search(np.ones(DIM), k=5, filter={"gen": round})
+                    col.get([1, 2])
+                    col.upsert([1000 + round], np.ones((1, DIM)))
+                    outcomes["done"] += 1
+                except vecdb.errors.ClosedError:
+                    outcomes["closed"] += 1
+
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.02)
+        db.close()
+        time.sleep(0.02)
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert outcomes["closed"] > 0

@@ -173,6 +173,7 @@ class Environment:
             while True:
                 try:
                     with self._gate.exclusive() if alone else self._gate.shared():
+                        self._check_usable()  # again: close() may have run while this waited
                         txn = self._begin(write=True)
                         if txn is not None:
                             self._writer_thread = threading.get_ident()
@@ -222,6 +223,7 @@ class Environment:
                     # Without a transaction py-lmdb opens the handle in one of its own
                     # and commits it; a handle opened in an aborted read would close.
                     with self._gate.shared():
+                        self._check_usable()
                         handle = self._open_db(None, name, dupsort, create=False)
             except lmdb.NotFoundError:
                 raise NotFoundError(f"named database {name!r} does not exist") from None
@@ -308,6 +310,7 @@ class Environment:
         self._check_usable()
         while True:
             with self._gate.shared():
+                self._check_usable()
                 try:
                     return self._copy_into(folder, compact=True)
                 except lmdb.MapResizedError:  # another process grew the map: adopt its size, start again
@@ -324,11 +327,20 @@ class Environment:
         return data
 
     def close(self) -> None:
-        if self._open:
+        """Close the environment once the transactions in flight in this
+        process end (LMDB would free what they are reading); later ones get
+        ClosedError."""
+        if not self._open:
+            return
+        if os.getpid() != self._pid:  # inherited across fork: the parent's to close
             self._open = False
-            if os.getpid() == self._pid:
-                self._env.close()
             self._release_lock()
+            return
+        with self._write_lock, self._gate.exclusive():
+            if self._open:
+                self._open = False
+                self._env.close()
+                self._release_lock()
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
@@ -480,6 +492,7 @@ class _ReadTransaction:
         while True:
             environment._gate.enter_shared()
             try:
+                environment._check_usable()  # again: close() may have run while this waited
                 txn = environment._begin(write=False)
             except BaseException:
                 environment._gate.exit_shared()
