@@ -73,6 +73,8 @@ def _drop_recreate_race(db, seconds: float) -> Counter:
                 seen.update(record.payload["gen"] for record in col.scroll(limit=7)[0])
                 col.count(filter={"gen": {"$gte": 0}})
                 assert len(seen) <= 1, f"one handle read the records of generations {sorted(seen)}"
+                if seen:  # writes through the handle too (they snapshot often: see the test)
+                    col.upsert([1000], query[None, :], [{"gen": seen.pop()}])
                 outcomes["read"] += 1
             except CollectionNotFoundError:
                 outcomes["not found"] += 1
@@ -104,11 +106,16 @@ def _expected_keys(db) -> set:
 
 
 @pytest.mark.parametrize("seconds", [4])
-def test_dropped_handles_never_read_another_collection(tmp_path, seconds):
+def test_dropped_handles_never_read_another_collection(tmp_path, monkeypatch, seconds):
+    # Snapshots at nearly every write, so drops race snapshot writes too.
+    monkeypatch.setattr(vecdb.collection, "SNAPSHOT_MIN_CHANGES", 5)
+    monkeypatch.setattr(vecdb.collection, "SNAPSHOT_SHARE", 0.0)
     with vecdb.open(tmp_path / "db") as db:
         outcomes = _drop_recreate_race(db, seconds)
         assert outcomes["cycles"] > 5 and outcomes["read"] > 0
         assert set(_main_database_keys(db)) == _expected_keys(db)
+        live = db.get_collection("a")._store.key
+    assert _snapshot_keys(tmp_path) <= {live}
 
 
 @pytest.mark.slow
@@ -153,18 +160,26 @@ def test_handles_of_another_database_object_follow_drops(tmp_path):
             assert [record.payload for record in reader.get_collection("a").get([1])] == [{"gen": 2}]
 
 
-def test_orphaned_databases_are_removed_at_open(tmp_path):
-    """Named databases no collection owns (a crash between creating them
-    and writing the config; older versions re-creating dropped ones) go
-    when the writer opens the folder."""
+def test_orphaned_databases_and_snapshots_are_removed_at_open(tmp_path):
+    """Named databases and snapshots no collection owns (a crash between
+    creating a collection's databases and writing its config; older
+    versions re-creating dropped ones) go when the writer opens the folder."""
     with vecdb.open(tmp_path / "db") as db:
         _fill(db.create_collection("a", dim=DIM), 1)
         from vecdb.storage.collection_store import create_databases
         create_databases(db._environment, "0123456789abcdef")
         assert b"0123456789abcdef:vectors" in _main_database_keys(db)
+    snapshots = tmp_path / "db" / "snapshots"
+    (snapshots / "0123456789abcdef.hnsw").write_bytes(b"x")
+    (snapshots / "0123456789abcdef.mrl8.r0.hnsw").write_bytes(b"x")
     with vecdb.open(tmp_path / "db") as db:
         assert set(_main_database_keys(db)) == _expected_keys(db)
         assert db.get_collection("a").count() == 60
+        assert _snapshot_keys(tmp_path) == {db.get_collection("a")._store.key}
+
+
+def _snapshot_keys(tmp_path) -> set:
+    return {path.name.split(".")[0] for path in (tmp_path / "db" / "snapshots").glob("*")}
 
 
 # ---- what one search sees ----

@@ -12,6 +12,7 @@ open or their last :meth:`Database.refresh`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -43,8 +44,9 @@ class Database:
         self.read_only = read_only
         self._environment = open_environment(self.path, read_only)
         if not read_only:
-            remove_abandoned_snapshots(self.path)
             remove_orphaned_databases(self._environment)
+            with self._environment.read() as txn:
+                remove_abandoned_snapshots(self.path, {config.key for config in list_configs(txn)})
         self._collections: Dict[str, Collection] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -172,13 +174,16 @@ class Database:
             with self._environment.read() as txn:
                 config = read_config(txn, name)
             collection = self._collections.pop(name, None)
-            if collection is not None:
-                collection._dropped = True
-            # Waits for this process's reads to finish; later reads through
-            # a handle to it raise CollectionNotFoundError.
-            drop_collection(self._environment, name, config.key)
-            for snapshot in collection_snapshot_paths(self.path, config.key):
-                snapshot.unlink(missing_ok=True)
+            # After the write in flight through this handle, if any (it may
+            # be writing a snapshot the drop must delete).
+            with collection._write_lock if collection is not None else contextlib.nullcontext():
+                if collection is not None:
+                    collection._dropped = True
+                # Waits for this process's reads to finish; later reads through
+                # a handle to it raise CollectionNotFoundError.
+                drop_collection(self._environment, name, config.key)
+                for snapshot in collection_snapshot_paths(self.path, config.key):
+                    snapshot.unlink(missing_ok=True)
 
     def compact(self) -> int:
         """Rewrite the LMDB file without the space deleted points and dropped
