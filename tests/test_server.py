@@ -237,7 +237,8 @@ def test_bad_requests_get_a_4xx_naming_the_problem_and_change_nothing(server, pa
 
 def test_odd_names_and_fields_behave_as_in_process(db):
     docs = db.create_collection("docs", dim=2)
-    docs.drop_payload_index("..")  # a no-op: not the collection's URL
+    with pytest.raises(errors.InvalidArgumentError, match="payload index field"):
+        docs.drop_payload_index("..")  # refused, and never the collection's URL
     docs.create_payload_index("a/b", "keyword")
     assert db.list_collections() == ["docs"] and docs.payload_indexes == {"a/b": "keyword"}
     for bad in ("", ".", ".."):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Set, Tuple, Union
 
 from vecdb._files import write_atomically
 from vecdb.config import HNSW, IndexSpec
@@ -49,11 +49,16 @@ def collection_snapshot_paths(folder: Path, key: str) -> List[Path]:
     return [snapshot_path(folder, key), *prefix_snapshot_paths(folder, key)]
 
 
-def remove_abandoned_snapshots(folder: Path) -> None:
-    """Delete temporary snapshot files a killed writer left half-written.
-    Only the writer calls this, at open: no other process writes snapshots."""
+def remove_abandoned_snapshots(folder: Path, live_keys: Set[str]) -> None:
+    """Delete temporary snapshot files a killed writer left half-written, and
+    snapshots of collections that no longer exist (``live_keys`` are the
+    keys of those that do). Only the writer calls this, at open: no other
+    process writes snapshots."""
     for leftover in (folder / SNAPSHOT_FOLDER).glob(".*.tmp"):
         leftover.unlink(missing_ok=True)
+    for snapshot in (folder / SNAPSHOT_FOLDER).glob("*.hnsw"):
+        if snapshot.name.split(".", 1)[0] not in live_keys:
+            snapshot.unlink(missing_ok=True)
 
 
 def write_snapshot(path: Path, key: str, sequence: int, index: LabelIndex) -> None:

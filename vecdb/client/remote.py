@@ -96,9 +96,7 @@ class RemoteCollection:
 
     def drop_payload_index(self, field: str) -> None:
         """See :meth:`vecdb.Collection.drop_payload_index`."""
-        if field == "":  # cannot be a URL segment; nothing is indexed under it (create refuses it)
-            return
-        self._call("DELETE", f"/payload-indexes/{segment(field)}")
+        self._call("DELETE", f"/payload-indexes/{segment(check_field(field))}")
 
     def compact(self) -> int:
         """See :meth:`vecdb.Collection.compact`."""
