@@ -77,6 +77,9 @@ def test_the_description_documents_real_answers_errors_and_the_key(url):
     assert set(search["responses"]) == {"200", "400", "401", "404", "413", "415"}
     hits = schemas["Hits"]["properties"]["hits"]["items"]["$ref"]
     assert hits == "#/components/schemas/Hit"
+    for method in ("put", "delete"):  # creating and dropping refuse the same fields
+        field = description["paths"]["/v1/collections/{name}/payload-indexes/{field}"][method]["parameters"][1]
+        assert field["name"] == "field" and field["schema"]["pattern"] == r"^[^.\u0000]+(\.[^.\u0000]+)*$"
     upload = description["paths"]["/v1/backups/{name}"]["put"]
     assert set(upload["responses"]) == {"201", "400", "401", "403", "409", "413", "415"}
     assert upload["parameters"][0]["schema"]["pattern"].endswith("\\.tar$")

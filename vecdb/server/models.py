@@ -17,6 +17,10 @@ from vecdb.config import HNSW, MAX_PREFIXES, PQ
 from vecdb.storage.keys import MAX_ID_BYTES
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The largest integer JSON (as orjson reads it) and MessagePack carry: the
+# bound of settings that have none of their own.
+WIRE_INT_MAX = 2**64 - 1
+MAX_DIM = 32_768  # vecdb.config.CollectionConfig's limit (the native indexes')
 # float32's largest value plus half its last step: numbers below this round
 # to a finite float32, larger ones overflow (and are refused).
 FLOAT32_LIMIT = 3.4028235677973366e38
@@ -51,26 +55,26 @@ class IndexBody(_Body):
     kind: Literal["hnsw", "flat"] = Field("hnsw", description="'flat' (exact search) takes no other settings")
     M: int = Field(HNSW.M, ge=2, le=256)
     ef_construction: int = Field(HNSW.ef_construction, ge=1, le=100_000)
-    ef_search: int = Field(HNSW.ef_search, ge=1, le=INT64_MAX)
+    ef_search: int = Field(HNSW.ef_search, ge=1, le=WIRE_INT_MAX)
     dtype: Literal["float32", "float16"] = HNSW.dtype
 
 
 class QuantizationBody(_Body):
-    m: Optional[int] = Field(PQ.m, ge=1, le=INT64_MAX, description="must divide the dimension")
-    rerank: int = Field(PQ.rerank, ge=1, le=INT64_MAX)
-    train_size: int = Field(PQ.train_size, ge=256, le=INT64_MAX)
-    max_samples: int = Field(PQ.max_samples, ge=256, le=INT64_MAX)
+    m: Optional[int] = Field(PQ.m, ge=1, le=WIRE_INT_MAX, description="must divide the dimension")
+    rerank: int = Field(PQ.rerank, ge=1, le=WIRE_INT_MAX)
+    train_size: int = Field(PQ.train_size, ge=256, le=WIRE_INT_MAX)
+    max_samples: int = Field(PQ.max_samples, ge=256, le=WIRE_INT_MAX)
     iterations: int = Field(PQ.iterations, ge=1, le=1000)
     opq: bool = PQ.opq
 
 
 class CreateCollection(_Body):
     name: str = Field(description="1-128 letters, digits, '-' or '_'", pattern=COLLECTION_NAME_PATTERN)
-    dim: int = Field(ge=1, le=INT64_MAX)
+    dim: int = Field(ge=1, le=MAX_DIM)
     metric: Literal["cosine", "ip", "l2"] = "cosine"
     index: Optional[IndexBody] = Field(None, description="HNSW (the default) or flat (exact)")
     quantization: Optional[QuantizationBody] = Field(None, description="product quantization (PQ codes in RAM)")
-    mrl_dims: Optional[List[Annotated[int, Field(ge=1, le=INT64_MAX)]]] = Field(
+    mrl_dims: Optional[List[Annotated[int, Field(ge=1, le=MAX_DIM - 1)]]] = Field(
         None, max_length=MAX_PREFIXES, description="Matryoshka prefix sizes (each below dim) with an index each")
     rotate: Optional[Literal["pca"]] = Field(None, description="'pca' (needs mrl_dims)")
     exist_ok: bool = False
@@ -99,18 +103,18 @@ class CountPoints(_Body):
 
 class Scroll(_Body):
     filter: Filter = Field(None, description=_FILTER)
-    limit: int = Field(100, ge=1, le=INT64_MAX)
-    cursor: Optional[int] = Field(None, ge=0, le=2**64 - 1, description="the cursor the previous page returned")
+    limit: int = Field(100, ge=1, le=WIRE_INT_MAX)
+    cursor: Optional[int] = Field(None, ge=0, le=WIRE_INT_MAX, description="the cursor the previous page returned")
     with_payload: bool = True
     with_vector: bool = False
 
 
 class _SearchOptions(_Body):
-    k: int = Field(10, ge=1, le=INT64_MAX)
+    k: int = Field(10, ge=1, le=WIRE_INT_MAX)
     filter: Filter = Field(None, description=_FILTER)
-    ef: Optional[int] = Field(None, ge=1, le=INT64_MAX,
+    ef: Optional[int] = Field(None, ge=1, le=WIRE_INT_MAX,
                               description="graph beam width (default: the collection's ef_search)")
-    dims: Optional[int] = Field(None, ge=1, le=INT64_MAX, description="search only this MRL prefix's index")
+    dims: Optional[int] = Field(None, ge=1, le=WIRE_INT_MAX, description="search only this MRL prefix's index")
     plan: Optional[Dict[str, Any]] = Field(None, description=_PLAN)
 
 
@@ -133,10 +137,10 @@ class Explain(_SearchOptions):
 
 class Tune(_Body):
     target_recall: float = Field(0.95, gt=0, le=1)
-    k: int = Field(10, ge=1, le=INT64_MAX)
-    queries: Union[Annotated[int, Field(ge=1, le=INT64_MAX)], Vectors] = Field(
+    k: int = Field(10, ge=1, le=WIRE_INT_MAX)
+    queries: Union[Annotated[int, Field(ge=1, le=WIRE_INT_MAX)], Vectors] = Field(
         200, description="how many stored vectors to sample, or real queries")
-    seed: int = Field(0, ge=0, le=INT64_MAX)
+    seed: int = Field(0, ge=0, le=WIRE_INT_MAX)
 
 
 class PayloadIndex(_Body):

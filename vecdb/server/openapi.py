@@ -90,8 +90,7 @@ def _complete(operation: Dict[str, Any], path: str, method: str, settings: Serve
             _add_errors(responses, 400)
         elif parameter["name"] == "field":
             parameter["example"] = "lang"
-            if method == "put":  # dropping any other field is a no-op
-                schema.update(pattern=_FIELD_PATTERN, maxLength=200)
+            schema.update(pattern=_FIELD_PATTERN, maxLength=200)
     if "requestBody" in operation:
         _add_errors(responses, 400, 415)
         _limit(operation["requestBody"], {"k": settings.max_k, "limit": settings.max_batch})
