@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "schema-writer-key-0123456789"
 READER = "schema-reader-key-0123456789"
 AUTH = {"authorization": f"Bearer {KEY}"}
+http = httpx.Client(timeout=120)  # patient: CI shares two cores with other work
 
 
 @pytest.fixture
@@ -32,24 +33,24 @@ def url(tmp_path):
 
 
 def test_docs_and_their_assets_load_from_the_server_alone(url):
-    page = httpx.get(f"{url}/docs")  # no key: a browser cannot send one; "Authorize" takes it
+    page = http.get(f"{url}/docs")  # no key: a browser cannot send one; "Authorize" takes it
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     linked = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text) + re.findall(r"url: '([^']+)'", page.text)
     assert linked and all(link.startswith("/") for link in linked), linked  # nothing from another host
     sizes = {}
     for link in linked:
-        response = httpx.get(url + link)
+        response = http.get(url + link)
         assert response.status_code == 200, link
         sizes[link] = len(response.content)
     assert sizes["/docs/assets/swagger-ui-bundle.js"] > 500_000  # the real Swagger UI, not a stub
-    assert "SwaggerUIBundle" in httpx.get(f"{url}/docs/assets/swagger-ui-bundle.js").text
-    assert httpx.get(f"{url}/openapi.json").json()["openapi"].startswith("3.")
+    assert "SwaggerUIBundle" in http.get(f"{url}/docs/assets/swagger-ui-bundle.js").text
+    assert http.get(f"{url}/openapi.json").json()["openapi"].startswith("3.")
     for path in ("/v1/collections", "/docs/../v1/collections", "/metrics"):  # the data still needs the key
-        assert httpx.get(url + path).status_code == 401
+        assert http.get(url + path).status_code == 401
 
 
 def test_the_description_documents_real_answers_errors_and_the_key(url):
-    description = httpx.get(f"{url}/openapi.json").json()
+    description = http.get(f"{url}/openapi.json").json()
     schemas = description["components"]["schemas"]
     assert schemas["ErrorDetail"]["required"] == ["type", "message", "status"]
     assert "HTTPValidationError" not in schemas
@@ -88,7 +89,7 @@ def test_the_description_documents_real_answers_errors_and_the_key(url):
 def test_the_examples_work_in_order(url):
     """What Swagger UI's "Try it out" sends: each documented example, in the
     order the description tells, succeeds (none is refused as ef=0 was)."""
-    paths = httpx.get(f"{url}/openapi.json").json()["paths"]
+    paths = http.get(f"{url}/openapi.json").json()["paths"]
 
     def example(path, method="post"):
         return paths[path][method]["requestBody"]["content"]["application/json"]["example"]
@@ -106,8 +107,7 @@ def test_the_examples_work_in_order(url):
              ("POST", "/v1/collections/docs/points/delete", "/v1/collections/{name}/points/delete")]
     answers = {}
     for method, path, documented in steps:
-        response = httpx.request(method, url + path, json=example(documented, method.lower()), headers=AUTH,
-                                 timeout=120)
+        response = http.request(method, url + path, json=example(documented, method.lower()), headers=AUTH)
         assert response.status_code in (200, 201), (path, response.text)
         answers[documented] = response.json()
     assert [hit["id"] for hit in answers["/v1/collections/{name}/search"]["hits"]] == [1]  # the filter: lang=en
@@ -120,22 +120,22 @@ def test_a_wrong_method_gets_405_with_every_method_the_path_has(url):
                                   ("GET", "/v1/collections/docs/search", {"POST"}),
                                   ("TRACE", "/v1/collections", {"GET", "POST"}),
                                   ("PATCH", "/v1/backups/x.tar", {"DELETE", "GET", "PUT"})):
-        response = httpx.request(method, url + path, headers=AUTH)
+        response = http.request(method, url + path, headers=AUTH)
         assert response.status_code == 405 and response.json()["error"]["status"] == 405, (method, path)
         listed = set(response.headers["allow"].split(", "))
         assert listed - {"HEAD"} == allowed, (method, path, listed)  # HEAD where the framework answers it
         if "HEAD" in listed:
-            assert httpx.head(url + path, headers=AUTH).status_code != 405
+            assert http.head(url + path, headers=AUTH).status_code != 405
 
 
 def test_flags_must_be_booleans_and_a_body_of_defaults_may_be_left_out(url):
     with vecdb.connect(url, api_key=KEY) as db:
         db.create_collection("docs", dim=3).upsert([1], [[1, 2, 3]])
     for flag in ("with_vector", "with_payload"):
-        response = httpx.post(f"{url}/v1/collections/docs/points/get", json={"ids": [1], flag: "yes"}, headers=AUTH)
+        response = http.post(f"{url}/v1/collections/docs/points/get", json={"ids": [1], flag: "yes"}, headers=AUTH)
         assert response.status_code == 400 and "must be true or false" in response.json()["error"]["message"]
-    assert httpx.post(f"{url}/v1/collections/docs/points/count", headers=AUTH).json() == {"count": 1}
-    too_many = httpx.post(f"{url}/v1/collections/docs/points/scroll", json={"limit": 100_001}, headers=AUTH)
+    assert http.post(f"{url}/v1/collections/docs/points/count", headers=AUTH).json() == {"count": 1}
+    too_many = http.post(f"{url}/v1/collections/docs/points/scroll", json={"limit": 100_001}, headers=AUTH)
     assert too_many.status_code == 400 and "max_batch" in too_many.text  # a parameter, like k: not 413
 
 

@@ -16,10 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vecdb.config import HNSW, MAX_PREFIXES, PQ
 from vecdb.storage.keys import MAX_ID_BYTES
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-# The largest integer JSON (as orjson reads it) and MessagePack carry: the
-# bound of settings that have none of their own.
-WIRE_INT_MAX = 2**64 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # INT64_MAX: vecdb._arrays.MAX_INT_PARAMETER, every setting's bound
 MAX_DIM = 32_768  # vecdb.config.CollectionConfig's limit (the native indexes')
 # float32's largest value plus half its last step: numbers below this round
 # to a finite float32, larger ones overflow (and are refused).
@@ -55,15 +52,15 @@ class IndexBody(_Body):
     kind: Literal["hnsw", "flat"] = Field("hnsw", description="'flat' (exact search) takes no other settings")
     M: int = Field(HNSW.M, ge=2, le=256)
     ef_construction: int = Field(HNSW.ef_construction, ge=1, le=100_000)
-    ef_search: int = Field(HNSW.ef_search, ge=1, le=WIRE_INT_MAX)
+    ef_search: int = Field(HNSW.ef_search, ge=1, le=INT64_MAX)
     dtype: Literal["float32", "float16"] = HNSW.dtype
 
 
 class QuantizationBody(_Body):
-    m: Optional[int] = Field(PQ.m, ge=1, le=WIRE_INT_MAX, description="must divide the dimension")
-    rerank: int = Field(PQ.rerank, ge=1, le=WIRE_INT_MAX)
-    train_size: int = Field(PQ.train_size, ge=256, le=WIRE_INT_MAX)
-    max_samples: int = Field(PQ.max_samples, ge=256, le=WIRE_INT_MAX)
+    m: Optional[int] = Field(PQ.m, ge=1, le=INT64_MAX, description="must divide the dimension")
+    rerank: int = Field(PQ.rerank, ge=1, le=INT64_MAX)
+    train_size: int = Field(PQ.train_size, ge=256, le=INT64_MAX)
+    max_samples: int = Field(PQ.max_samples, ge=256, le=INT64_MAX)
     iterations: int = Field(PQ.iterations, ge=1, le=1000)
     opq: bool = PQ.opq
 
@@ -103,18 +100,18 @@ class CountPoints(_Body):
 
 class Scroll(_Body):
     filter: Filter = Field(None, description=_FILTER)
-    limit: int = Field(100, ge=1, le=WIRE_INT_MAX)
-    cursor: Optional[int] = Field(None, ge=0, le=WIRE_INT_MAX, description="the cursor the previous page returned")
+    limit: int = Field(100, ge=1, le=INT64_MAX)
+    cursor: Optional[int] = Field(None, ge=0, le=INT64_MAX, description="the cursor the previous page returned")
     with_payload: bool = True
     with_vector: bool = False
 
 
 class _SearchOptions(_Body):
-    k: int = Field(10, ge=1, le=WIRE_INT_MAX)
+    k: int = Field(10, ge=1, le=INT64_MAX)
     filter: Filter = Field(None, description=_FILTER)
-    ef: Optional[int] = Field(None, ge=1, le=WIRE_INT_MAX,
+    ef: Optional[int] = Field(None, ge=1, le=INT64_MAX,
                               description="graph beam width (default: the collection's ef_search)")
-    dims: Optional[int] = Field(None, ge=1, le=WIRE_INT_MAX, description="search only this MRL prefix's index")
+    dims: Optional[int] = Field(None, ge=1, le=INT64_MAX, description="search only this MRL prefix's index")
     plan: Optional[Dict[str, Any]] = Field(None, description=_PLAN)
 
 
@@ -137,10 +134,10 @@ class Explain(_SearchOptions):
 
 class Tune(_Body):
     target_recall: float = Field(0.95, gt=0, le=1)
-    k: int = Field(10, ge=1, le=WIRE_INT_MAX)
-    queries: Union[Annotated[int, Field(ge=1, le=WIRE_INT_MAX)], Vectors] = Field(
+    k: int = Field(10, ge=1, le=INT64_MAX)
+    queries: Union[Annotated[int, Field(ge=1, le=INT64_MAX)], Vectors] = Field(
         200, description="how many stored vectors to sample, or real queries")
-    seed: int = Field(0, ge=0, le=WIRE_INT_MAX)
+    seed: int = Field(0, ge=0, le=INT64_MAX)
 
 
 class PayloadIndex(_Body):
