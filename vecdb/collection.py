@@ -731,6 +731,7 @@ class Collection:
         writers free meanwhile): consume it promptly."""
         self._check_live()
         with self._environment.read() as txn:
+            self._store.config(txn)
             labels = self._store.all_labels(txn).tolist()
             for start in range(0, len(labels), batch_size):
                 batch = labels[start:start + batch_size]

@@ -155,7 +155,9 @@ class Environment:
         """A read transaction seeing the last committed state, as a context
         manager (``with environment.read() as txn:``); keep it short. Inside
         another ``read()`` block of the same thread it is that block's
-        transaction: everything one operation reads comes from one state."""
+        transaction: everything one operation reads comes from one state
+        (so a generator suspended inside a ``read()`` block shares its
+        transaction with the thread's reads until it finishes)."""
         self._check_usable()
         return _ReadTransaction(self)
 
