@@ -129,3 +129,11 @@ def test_exports_and_snapshots_respect_the_umask(tmp_path, umask):
             assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
     finally:
         os.umask(previous)
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, None])
+def test_with_flags_must_be_booleans(col, flag):
+    for call in (lambda: col.get([1], with_vector=flag), lambda: col.search(np.ones(4), with_payload=flag),
+                 lambda: col.scroll(with_vector=flag)):
+        with pytest.raises(vecdb.errors.InvalidDTypeError, match="must be true or false"):
+            call()

@@ -378,6 +378,7 @@ class Collection:
         self._check_live()
         queries, single, k, ef, node = self._check_search(query, k, ef, filter)
         dims, plan = _check_overrides(dims, plan)
+        with_payload, with_vector = _check_flags(with_payload, with_vector)
         for attempt in range(_SEARCH_ATTEMPTS):
             # One read transaction: the filter's evaluation and every hit's
             # id, payload and vector come from one committed state.
@@ -562,6 +563,7 @@ class Collection:
         not exist are left out."""
         self._check_live()
         id_list = self._check_ids(ids, None)
+        with_payload, with_vector = _check_flags(with_payload, with_vector)
         records = []
         with self._environment.read() as txn:
             self._store.config(txn)
@@ -595,6 +597,7 @@ class Collection:
         self._check_live()
         limit = positive_int(limit, "limit")
         start = 0 if cursor is None else positive_int(cursor, "cursor", 0)
+        with_payload, with_vector = _check_flags(with_payload, with_vector)
         node = None if filter is None else parse_filter(filter)
         with self._environment.read() as txn:
             config = self._store.config(txn)
@@ -766,6 +769,13 @@ def _check_recall(target: Any) -> float:
 
 def _check_overrides(dims: Any, plan: Any) -> Tuple[Optional[int], Optional[Plan]]:
     return (None if dims is None else positive_int(dims, "dims")), (None if plan is None else check_plan(plan))
+
+
+def _check_flags(with_payload: Any, with_vector: Any) -> Tuple[bool, bool]:
+    for name, value in (("with_payload", with_payload), ("with_vector", with_vector)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidDTypeError(f"{name} must be true or false, got {value!r}")
+    return bool(with_payload), bool(with_vector)
 
 
 def _check_finite(matrix: np.ndarray, what: str = "vectors") -> None:
