@@ -798,3 +798,47 @@ def test_kill_9_campaign(tmp_path, capsys):
     thin = {kind: campaign.kills_in_flight(kind) for kind in KINDS if campaign.kills_in_flight(kind) < 15}
     assert not thin, f"write paths with fewer than 15 kills in flight: {thin} (seed {campaign.seed})"
 
+
+# ---- what the campaign found, kept as regression tests ----
+
+_KILLED_MID_DROP = """
+import os, signal, sys
+import numpy as np
+import vecdb
+from vecdb import database, index_loader
+
+def kill(*args):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+with vecdb.open(sys.argv[1]) as db:
+    db.create_collection("gone", dim=4).upsert(list(range(50)), np.eye(4)[np.arange(50) % 4] + np.arange(50)[:, None])
+    mrl = db.create_collection("mrl", dim=16, mrl_dims=[4], rotate="pca")
+    mrl.upsert(list(range(1100)), np.random.default_rng(0).standard_normal((1100, 16)))  # learns rotation 1
+db = vecdb.open(sys.argv[1])
+if sys.argv[2] == "drop":
+    database.collection_snapshot_paths = kill  # after the drop's commit, before its files go
+    db.drop_collection("gone")
+else:
+    index_loader.prefix_snapshot_paths = kill  # rotation 2's snapshots written, rotation 1's not yet removed
+    db.get_collection("mrl").learn_rotation()
+"""
+
+
+@pytest.mark.parametrize("killed_in", ["drop", "rotation"])
+def test_the_next_open_removes_snapshots_a_kill_left(tmp_path, killed_in):
+    """Found by the campaign (seed 1001, kill 8: killed in drop_collection
+    after its commit): the dropped collection's snapshot files stayed
+    forever (a graph's snapshot can be GBs); likewise the prefix snapshots
+    of a rotation a kill kept learn_rotation from removing."""
+    result = subprocess.run([sys.executable, "-c", _KILLED_MID_DROP, str(tmp_path / "db"), killed_in],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    snapshots = tmp_path / "db" / SNAPSHOT_FOLDER
+    with vecdb.open(tmp_path / "db") as db:
+        keys = {name: db.get_collection(name)._store.key for name in db.list_collections()}
+        assert ("gone" in keys) == (killed_in == "rotation")
+        left = sorted(path.name for path in snapshots.iterdir())
+        mrl = keys["mrl"]
+        assert left == sorted([f"{mrl}.hnsw", f"{mrl}.mrl4.r{2 if killed_in == 'rotation' else 1}.hnsw",
+                               *([f"{keys['gone']}.hnsw"] if "gone" in keys else [])])
+        assert db.get_collection("mrl").stats()["mrl"]["rotation_version"] == (2 if killed_in == "rotation" else 1)

@@ -46,7 +46,8 @@ class Database:
         if not read_only:
             remove_orphaned_databases(self._environment)
             with self._environment.read() as txn:
-                remove_abandoned_snapshots(self.path, {config.key for config in list_configs(txn)})
+                remove_abandoned_snapshots(self.path, {config.key: config.rotation_version
+                                                       for config in list_configs(txn)})
         self._collections: Dict[str, Collection] = {}
         self._lock = threading.Lock()
         self._closed = False
