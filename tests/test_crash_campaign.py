@@ -842,3 +842,37 @@ def test_the_next_open_removes_snapshots_a_kill_left(tmp_path, killed_in):
         assert left == sorted([f"{mrl}.hnsw", f"{mrl}.mrl4.r{2 if killed_in == 'rotation' else 1}.hnsw",
                                *([f"{keys['gone']}.hnsw"] if "gone" in keys else [])])
         assert db.get_collection("mrl").stats()["mrl"]["rotation_version"] == (2 if killed_in == "rotation" else 1)
+
+
+_KILLED_MID_COMPACT = """
+import os, signal, sys
+import numpy as np
+import vecdb
+from vecdb.storage import environment
+
+def kill(*args):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+db = vecdb.open(sys.argv[1])
+col = db.create_collection("c", dim=8)
+col.upsert(list(range(2000)), np.random.default_rng(0).standard_normal((2000, 8)))
+col.delete(ids=list(range(1000)))
+environment._swap_in_if_alone = kill  # the compacted copy is written, not yet swapped in
+db.compact()
+"""
+
+
+def test_the_next_open_removes_a_killed_compaction_copy(tmp_path):
+    """Found by the campaign (seed 1001, kill 40: killed in db.compact):
+    the compacted copy of the whole data file stayed in .compacting/ until
+    the next compact()."""
+    result = subprocess.run([sys.executable, "-c", _KILLED_MID_COMPACT, str(tmp_path / "db")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert (tmp_path / "db" / ".compacting" / "data.mdb").exists()
+    with vecdb.open(tmp_path / "db", read_only=True) as db:  # a reader leaves it: a writer may be compacting
+        assert db.get_collection("c").count() == 1000
+    assert (tmp_path / "db" / ".compacting").exists()
+    with vecdb.open(tmp_path / "db") as db:
+        assert not (tmp_path / "db" / ".compacting").exists()
+        assert db.get_collection("c").count() == 1000 and db.compact() > 0

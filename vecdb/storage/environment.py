@@ -45,6 +45,7 @@ T = TypeVar("T")
 INITIAL_MAP_SIZE = 64 << 20
 MAX_NAMED_DATABASES = 4096
 LOCK_FILE = "vecdb.lock"
+COMPACT_STAGING = ".compacting"  # Environment.compact's copy, in the folder: same file system
 FORMAT_KEY, FORMAT_VERSION = b"vecdb-format", b"1"
 
 
@@ -114,6 +115,9 @@ class Environment:
         self._lock_fd: Optional[int] = None
         if writable:
             self._lock_fd = _lock_writer(path)
+            # A compaction killed midway leaves its copy of the data file: no
+            # other writer can be compacting now, so it is abandoned.
+            shutil.rmtree(path / COMPACT_STAGING, ignore_errors=True)
         try:
             self._env = lmdb.open(
                 str(path), map_size=initial_map_size, max_dbs=MAX_NAMED_DATABASES,
@@ -274,7 +278,7 @@ class Environment:
         self._check_usable()
         data = self.path / "data.mdb"
         before = data.stat().st_size
-        staging = self.path / ".compacting"
+        staging = self.path / COMPACT_STAGING
         with self._write_lock, self._gate.exclusive():
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
