@@ -6,6 +6,7 @@ and after it returned, until it is killed.
     python -m tests.crash_campaign zygote
     python -m tests.crash_campaign run PATH BACKUPS SEED RUN FIRST_OP REPORT [--focus KIND]
                                        [--crash-at N] [--max-ops N]
+    python -m tests.crash_campaign observe PATH
 
 ``run`` writes JSON lines to the REPORT file, each with one ``os.write``
 (nothing is lost or torn by a kill once the call returned):
@@ -31,6 +32,13 @@ the slow operations, and deterministic, so a seed replays.
 not the half second of a fresh interpreter, so a campaign affords more
 kills. A forked run never inherits an LMDB environment (the zygote opens
 none).
+
+``observe`` is a read-only process that stays open across kills: on each
+``check`` line on stdin it opens the database (or refreshes its handle),
+checks that its indexes agree with what it reads and that an exact search
+equals brute force over it, and answers the state it read as one JSON
+line; ``close`` closes its handle (while it is open, Database.compact must
+refuse: another process has the folder open).
 
 Everything a run writes is a function of the seed, the run number and the
 operation number, so the campaign's model can say what must be stored:
@@ -181,6 +189,7 @@ class Probes:
         targets = [
             (environment_module.Environment, "write", "lmdb write"),
             (environment_module.Environment, "_copy_into", "lmdb copy"),
+            (environment_module.Environment, "_grow", "map growth"),
             (environment_module, "_swap_in_if_alone", "data file swap"),
             (os, "fsync", "fsync"),
             (os, "replace", "rename"),
@@ -252,7 +261,7 @@ class Writer:
     def shape(self, name: str) -> Shape:
         col = self.db.get_collection(name)
         stats = col.stats()
-        variant = next((i for i, spec in enumerate(SCRATCH_SPECS) if _matches(spec, col)), 0)
+        variant = next((i for i, spec in enumerate(SCRATCH_SPECS) if has_spec(spec, col)), 0)
         return Shape(stats["count"], (stats["quantization"] or {}).get("quantizer_version", 0),
                      (stats["mrl"] or {}).get("rotation_version", 0), bool(col._indexes.prefixes),
                      dict(stats["payload_indexes"]), spec_of(name, variant))
@@ -399,7 +408,10 @@ class Writer:
         elif kind == "compact":
             result["reclaimed"] = db.get_collection(name).compact()
         elif kind == "db_compact":
-            result["saved"] = db.compact()
+            try:
+                result["saved"] = db.compact()
+            except vecdb.errors.StorageLockedError:  # the campaign's observer has the folder open
+                result["refused"] = True
         elif kind == "backup":
             result["archive"] = str(db.backup(Path(self.backups) / f"b{number}.tar"))
         elif kind == "drop_collection":
@@ -420,7 +432,7 @@ class Writer:
         return result
 
 
-def _matches(spec: Spec, col: vecdb.Collection) -> bool:
+def has_spec(spec: Spec, col: vecdb.Collection) -> bool:
     return (spec.dim, spec.metric, spec.index, spec.quantization) == (col.dim, col.metric, col.index,
                                                                       col.quantization)
 
@@ -471,6 +483,79 @@ def run(argv: List[str]) -> None:
         raise
 
 
+def true_scores(vectors: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:
+    """Scores as hits report them, in float64."""
+    rows, q = vectors.astype(np.float64), query.astype(np.float64)
+    if metric == "l2":
+        return np.sqrt(((rows - q) ** 2).sum(axis=1))
+    if metric == "ip":
+        return rows @ q
+    return (rows @ q) / (np.linalg.norm(rows, axis=1) * np.linalg.norm(q))
+
+
+def scroll_all(col: vecdb.Collection, **options: Any) -> List[vecdb.Record]:
+    """Every record ``col.scroll(**options)`` pages through."""
+    records, cursor = [], None
+    while True:
+        page, cursor = col.scroll(limit=97, cursor=cursor, **options)
+        records += page
+        if cursor is None:
+            return records
+
+
+def observed_state(db: vecdb.Database) -> Dict[str, Any]:
+    """What a read-only handle sees, checked on its own: each collection's
+    points (slot -> version), model versions and payload indexes; its
+    indexes hold exactly the stored labels and an exact search finds what
+    brute force over the stored vectors finds."""
+    state = {}
+    for name in db.list_collections():
+        col = db.get_collection(name)
+        records = scroll_all(col, with_vector=True)
+        with col._environment.read() as txn:
+            stored = set(col._store.all_labels(txn).tolist())
+        for part in col._indexes.parts:
+            assert set(part.labels().tolist()) == stored, f"{name}: a refreshed index disagrees with LMDB"
+        exact = not (col.quantization and col._indexes.quantizer_version) and not (
+            isinstance(col.index, vecdb.HNSW) and col.index.dtype == "float16")
+        if records and exact:
+            matrix = np.stack([record.vector for record in records])
+            query = matrix[len(records) // 2] + np.float32(0.01)
+            scores = true_scores(matrix, query, col.metric)
+            best = np.sort(scores if col.metric == "l2" else -scores)[:10]
+            hits = col.search(query, k=10, plan=vecdb.plans.Scan(), with_payload=False)
+            got = np.sort([h.score if col.metric == "l2" else -h.score for h in hits])
+            assert np.allclose(got, best, atol=2e-4, rtol=2e-4), f"{name}: a refreshed Scan is not exact"
+        stats = col.stats()
+        state[name] = {"points": {str(slot_of(r.id)): r.payload["v"] for r in records},
+                       "quantizer_version": (stats["quantization"] or {}).get("quantizer_version", 0),
+                       "rotation_version": (stats["mrl"] or {}).get("rotation_version", 0),
+                       "payload_indexes": stats["payload_indexes"], "index_source": stats["index_source"]}
+    return state
+
+
+def observe(path: str) -> None:
+    """The read-only observer (see the module docstring)."""
+    db = None
+    for line in sys.stdin:
+        try:
+            if line.strip() == "close":
+                if db is not None:
+                    db.close()
+                db, answer = None, {}
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if db is None:
+                        db = vecdb.open(path, read_only=True)
+                    else:
+                        db.refresh()
+                    answer = {"state": observed_state(db)}
+        except Exception:  # noqa: BLE001 - answered to the campaign
+            answer = {"error": traceback.format_exc()}
+        print(json.dumps(answer), flush=True)
+
+
 def zygote() -> None:
     """Fork a run per request line on stdin (see the module docstring)."""
     for line in sys.stdin:
@@ -501,5 +586,7 @@ if __name__ == "__main__":
         zygote()
     elif sys.argv[1:2] == ["run"]:
         run(sys.argv[2:])
+    elif sys.argv[1:2] == ["observe"]:
+        observe(sys.argv[2])
     else:
         sys.exit(__doc__)

@@ -19,7 +19,10 @@ and checked against a model of what the writer acknowledged:
   archive written but not acknowledged is complete too;
 - nothing temporary is left in the database folder after the next open,
   and no named database or snapshot of a dropped collection;
-- the next writer continues (the next run) and a last run ends cleanly.
+- the next writer continues (the next run) and a last run ends cleanly;
+- a read-only process that stays open across kills (half the cycles)
+  refreshes to the same state, with indexes agreeing with LMDB, and
+  meanwhile Database.compact refuses (another process has the folder open).
 
 ``make test`` runs a small campaign on a fixed seed; ``make test-slow``
 one of 520 kills on the seed it prints (VECDB_TEST_SEED), with a table of
@@ -52,7 +55,8 @@ from vecdb.payload_paths import MISSING, split_path, value_at
 from vecdb.snapshot import SNAPSHOT_FOLDER
 from vecdb.storage.collection_store import database_names
 from tests import crash_campaign as writer
-from tests.crash_campaign import DELETE_FILTERS, KINDS, SCRATCH, payload_of, slot_of, spec_of, user_id
+from tests.crash_campaign import (DELETE_FILTERS, KINDS, SCRATCH, payload_of, scroll_all, slot_of, spec_of, true_scores,
+                                  user_id)
 
 ROOT = Path(__file__).resolve().parent.parent
 K = 10
@@ -105,8 +109,9 @@ def _equals(value: Any, target: Any) -> bool:
         return False
     if isinstance(value, list) and not isinstance(target, list):
         return any(_equals(element, target) for element in value)
-    return type(value) is type(target) and value == target if isinstance(value, bool) or isinstance(target, bool) \
-        else value == target
+    if isinstance(value, bool) or isinstance(target, bool):  # True is not 1 in a filter
+        return type(value) is type(target) and value == target
+    return value == target
 
 
 def _operator(value: Any, operator: str, argument: Any) -> bool:
@@ -239,25 +244,20 @@ def observe(db: vecdb.Database, vectors: Vectors, checks: Counter) -> Dict[str, 
         name = description["name"]
         assert name in writer.NAMES, f"unknown collection {name!r}"
         col = db.get_collection(name)
-        variant = next((i for i, spec in enumerate(writer.SCRATCH_SPECS) if writer._matches(spec, col)), 0) \
+        variant = next((i for i, spec in enumerate(writer.SCRATCH_SPECS) if writer.has_spec(spec, col)), 0) \
             if name == SCRATCH else 0
         spec = spec_of(name, variant)
-        assert writer._matches(spec, col), f"collection {name!r} has settings {col!r}, not {spec}"
+        assert writer.has_spec(spec, col), f"collection {name!r} has settings {col!r}, not {spec}"
         points: Dict[int, int] = {}
-        cursor = None
-        while True:
-            records, cursor = col.scroll(limit=500, cursor=cursor, with_vector=True)
-            for record in records:
-                slot, version = slot_of(record.id), record.payload.get("v")
-                assert record.id == user_id(slot), f"{name}: unexpected id {record.id!r}"
-                assert slot not in points, f"{name}: id {record.id!r} listed twice"
-                assert record.payload == payload_of(slot, version), \
-                    f"{name}: point {record.id!r} has payload {record.payload}"
-                assert np.array_equal(record.vector, vectors(name, spec.dim, slot, version)), \
-                    f"{name}: point {record.id!r} (written by op {version}) has another vector"
-                points[slot] = version
-            if cursor is None:
-                break
+        for record in scroll_all(col, with_vector=True):
+            slot, version = slot_of(record.id), record.payload.get("v")
+            assert record.id == user_id(slot), f"{name}: unexpected id {record.id!r}"
+            assert slot not in points, f"{name}: id {record.id!r} listed twice"
+            assert record.payload == payload_of(slot, version), \
+                f"{name}: point {record.id!r} has payload {record.payload}"
+            assert np.array_equal(record.vector, vectors(name, spec.dim, slot, version)), \
+                f"{name}: point {record.id!r} (written by op {version}) has another vector"
+            points[slot] = version
         assert col.count() == len(points) == description["count"], f"{name}: count disagrees with a scroll"
         checks["records read back exactly"] += len(points)
         stats = col.stats()
@@ -296,15 +296,6 @@ def differences(observed: Dict[str, Observed], model: Model, versions: Versions)
 # ---- checks on an open writer ----
 
 
-def true_scores(vectors: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:
-    rows, q = vectors.astype(np.float64), query.astype(np.float64)
-    if metric == "l2":
-        return np.sqrt(((rows - q) ** 2).sum(axis=1))
-    if metric == "ip":
-        return rows @ q
-    return (rows @ q) / (np.linalg.norm(rows, axis=1) * np.linalg.norm(q))
-
-
 def check_collection(col: vecdb.Collection, name: str, model: CollectionModel, vectors: Vectors,
                      rng: random.Random, checks: Counter, recall: Counter) -> None:
     spec = spec_of(name, model.variant)
@@ -324,101 +315,105 @@ def check_collection(col: vecdb.Collection, name: str, model: CollectionModel, v
         assert indexes.main.quantizer.to_bytes() == bytes(codebooks), f"{name}: the index's codebooks are not LMDB's"
     checks["index agrees with LMDB"] += 1
 
-    slots = sorted(model.points)
-    payloads = [payload_of(slot, model.points[slot]) for slot in slots]
-    ids = [user_id(slot) for slot in slots]
-    matrix = np.stack([vectors(name, spec.dim, slot, model.points[slot]) for slot in slots]) if slots \
-        else np.zeros((0, spec.dim), np.float32)
+    points = StoredPoints(name, spec, model, vectors)
     query_rng = np.random.default_rng(rng.randrange(2**32))
     queries = query_rng.standard_normal((3, spec.dim)).astype(np.float32)
-    if slots:
-        queries = np.vstack([queries, matrix[rng.randrange(len(slots))]])
-    filters = [None, *rng.sample(CHECK_FILTERS, 3)]
+    if len(points.ids):
+        queries = np.vstack([queries, points.matrix[rng.randrange(len(points.ids))]])
     approximate = bool(spec.quantization) and model.quantizer_version > 0
     half = isinstance(spec.index, vecdb.HNSW) and spec.index.dtype == "float16"
-    tolerance = 5e-3 if half else 2e-4
+    # PQ searches re-rank with the stored float32 vectors: exact scores.
+    tolerance = 5e-3 if half and not approximate else 2e-4
 
-    for condition in filters:
-        allowed = np.array([condition is None or matches(condition, p) for p in payloads], dtype=bool)
+    for condition in [None, *rng.sample(CHECK_FILTERS, 3)]:
+        allowed = points.allowed(condition)
         if condition is not None:
             assert col.count(filter=condition) == int(allowed.sum()), f"{name}: count(filter={condition})"
             checks["filtered counts equal brute force"] += 1
         rows = col.search(queries, k=K, filter=condition, plan=vecdb.plans.Scan())
         for query, row in zip(queries, rows):
-            found = _check_hits(row, query, ids, payloads, matrix, allowed, spec.metric, tolerance, name, condition)
+            found = points.check_hits(row, query, allowed, tolerance, condition)
             want = min(K, int(allowed.sum()))
             if approximate:
-                recall["pq-scan"] += len(found & _best(query, matrix, allowed, spec.metric))
+                recall["pq-scan"] += len(found & points.best(query, allowed))
                 recall["pq-scan total"] += want
             else:
                 assert len(row) == want, f"{name}: Scan(filter={condition}) returned {len(row)} hits, not {want}"
-                best = np.sort(_ordered(true_scores(matrix[allowed], query, spec.metric), spec.metric))[:want]
+                best = np.sort(_ordered(true_scores(points.matrix[allowed], query, spec.metric), spec.metric))[:want]
                 got = np.sort(_ordered(np.array([h.score for h in row]), spec.metric))
                 assert np.allclose(got, best, atol=tolerance, rtol=tolerance), \
                     f"{name}: Scan(filter={condition}) scores {got} are not the best {best}"
             checks["exact searches equal brute force" if not approximate else "PQ scans checked"] += 1
         # Whatever plan the planner picks, hits match the filter and carry their records.
         for query, row in zip(queries, col.search(queries, k=K, filter=condition)):
-            _check_hits(row, query, ids, payloads, matrix, allowed, spec.metric, tolerance if not approximate
-                        else 2e-4, name, condition)
+            points.check_hits(row, query, allowed, tolerance, condition)
             checks["planned searches consistent"] += 1
 
     condition = rng.choice(CHECK_FILTERS)
-    listed, cursor = set(), None
-    while True:
-        records, cursor = col.scroll(filter=condition, limit=64, cursor=cursor)
-        listed.update(record.id for record in records)
-        if cursor is None:
-            break
-    assert listed == {i for i, p in zip(ids, payloads) if matches(condition, p)}, f"{name}: scroll(filter={condition})"
+    listed = [record.id for record in scroll_all(col, filter=condition)]
+    assert len(set(listed)) == len(listed), f"{name}: scroll(filter={condition}) listed a point twice"
+    assert set(listed) == {points.ids[i] for i in np.flatnonzero(points.allowed(condition))}, \
+        f"{name}: scroll(filter={condition})"
     checks["filtered scrolls equal brute force"] += 1
 
-    everything = np.ones(len(slots), dtype=bool)
-    if isinstance(spec.index, vecdb.HNSW) and (not spec.quantization or approximate) and slots:
-        label = "graph-pq" if approximate else "graph"
-        for query, row in zip(queries, col.search(queries, k=K, plan=vecdb.plans.Graph(ef=256))):
-            found = _check_hits(row, query, ids, payloads, matrix, everything, spec.metric,
-                                2e-4 if approximate else tolerance, name, None)
-            recall[label] += len(found & _best(query, matrix, everything, spec.metric))
-            recall[label + " total"] += min(K, len(slots))
-            checks["graph searches checked"] += 1
-    if prefixes_ready and slots:
-        funnel = vecdb.plans.Funnel(dims=spec.mrl_dims[-1], candidates=200)
-        for query, row in zip(queries, col.search(queries, k=K, plan=funnel)):
-            found = _check_hits(row, query, ids, payloads, matrix, everything, spec.metric, tolerance, name, None)
-            recall["funnel"] += len(found & _best(query, matrix, everything, spec.metric))
-            recall["funnel total"] += min(K, len(slots))
-            checks["funnel searches checked"] += 1
+    plans = {}
+    if isinstance(spec.index, vecdb.HNSW) and (not spec.quantization or approximate):
+        plans["graph-pq" if approximate else "graph"] = vecdb.plans.Graph(ef=256)
+    if prefixes_ready:
+        plans["funnel"] = vecdb.plans.Funnel(dims=spec.mrl_dims[-1], candidates=200)
+    everything = np.ones(len(points.ids), dtype=bool)
+    for label, plan in plans.items():
+        for query, row in zip(queries, col.search(queries, k=K, plan=plan)):
+            found = points.check_hits(row, query, everything, tolerance, None)
+            recall[label] += len(found & points.best(query, everything))
+            recall[label + " total"] += min(K, len(points.ids))
+            checks[f"{label} searches checked"] += 1
+
+
+class StoredPoints:
+    """A collection's points as the model says they are stored, and the
+    brute-force answers to searches over them."""
+
+    def __init__(self, name: str, spec: writer.Spec, model: CollectionModel, vectors: Vectors) -> None:
+        self.name, self.metric = name, spec.metric
+        slots = sorted(model.points)
+        self.ids = [user_id(slot) for slot in slots]
+        self.payloads = [payload_of(slot, model.points[slot]) for slot in slots]
+        self.matrix = np.stack([vectors(name, spec.dim, slot, model.points[slot]) for slot in slots]) if slots \
+            else np.zeros((0, spec.dim), np.float32)
+        self._position = {user: i for i, user in enumerate(self.ids)}
+
+    def allowed(self, condition: Optional[Dict[str, Any]]) -> np.ndarray:
+        return np.array([condition is None or matches(condition, p) for p in self.payloads], dtype=bool)
+
+    def best(self, query: np.ndarray, allowed: np.ndarray) -> Set[int]:
+        """Row numbers of the K best allowed rows."""
+        rows = np.flatnonzero(allowed)
+        order = np.argsort(_ordered(true_scores(self.matrix[rows], query, self.metric), self.metric), kind="stable")
+        return set(rows[order[:K]].tolist())
+
+    def check_hits(self, row: List[vecdb.Hit], query: np.ndarray, allowed: np.ndarray, tolerance: float,
+                   condition: Optional[Dict[str, Any]]) -> Set[int]:
+        """Every hit is a distinct stored point the filter allows, with its
+        own payload and its true score; returns their row numbers."""
+        name, found = self.name, set()
+        for hit in row:
+            i = self._position.get(hit.id)
+            assert i is not None, f"{name}: hit {hit.id!r} is not a stored point"
+            assert allowed[i], f"{name}: hit {hit.id!r} with payload {self.payloads[i]} does not match {condition}"
+            assert i not in found, f"{name}: hit {hit.id!r} twice"
+            assert hit.payload == self.payloads[i], \
+                f"{name}: hit {hit.id!r} carries payload {hit.payload}, not {self.payloads[i]}"
+            score = true_scores(self.matrix[i:i + 1], query, self.metric)[0]
+            assert abs(hit.score - score) <= tolerance * max(1.0, abs(score)), \
+                f"{name}: hit {hit.id!r} scored {hit.score}, its true score is {score}"
+            found.add(i)
+        return found
 
 
 def _ordered(scores: np.ndarray, metric: str) -> np.ndarray:
     """Scores as distances: smaller is better."""
     return scores if metric == "l2" else -scores
-
-
-def _best(query: np.ndarray, matrix: np.ndarray, allowed: np.ndarray, metric: str) -> Set[int]:
-    """Row numbers of the K best allowed rows."""
-    rows = np.flatnonzero(allowed)
-    order = np.argsort(_ordered(true_scores(matrix[rows], query, metric), metric), kind="stable")
-    return set(rows[order[:K]].tolist())
-
-
-def _check_hits(row, query, ids, payloads, matrix, allowed, metric, tolerance, name, condition) -> Set[int]:
-    """Every hit is a distinct stored point the filter allows, with its own
-    payload and its true score; returns their row numbers."""
-    position = {user: i for i, user in enumerate(ids)}
-    found = set()
-    for hit in row:
-        i = position.get(hit.id)
-        assert i is not None, f"{name}: hit {hit.id!r} is not a stored point"
-        assert allowed[i], f"{name}: hit {hit.id!r} with payload {payloads[i]} does not match {condition}"
-        assert i not in found, f"{name}: hit {hit.id!r} twice"
-        assert hit.payload == payloads[i], f"{name}: hit {hit.id!r} carries payload {hit.payload}, not {payloads[i]}"
-        score = true_scores(matrix[i:i + 1], query, metric)[0]
-        assert abs(hit.score - score) <= tolerance * max(1.0, abs(score)), \
-            f"{name}: hit {hit.id!r} scored {hit.score}, its true score is {score}"
-        found.add(i)
-    return found
 
 
 def check_folder(db: vecdb.Database, path: Path, checks: Counter) -> None:
@@ -460,13 +455,38 @@ def check_restored(archive: Path, model: Model, scratch: Path, vectors: Vectors,
 # ---- running the writer ----
 
 
+def _helper(*argv: str) -> subprocess.Popen:
+    """A tests/crash_campaign.py process taking commands on stdin."""
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "tests.crash_campaign", *argv], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=environment)
+
+
+class Observer:
+    """tests/crash_campaign.py's read-only observer, open across kills."""
+
+    def __init__(self, path: Path) -> None:
+        self._process = _helper("observe", str(path))
+
+    def ask(self, command: str) -> Dict[str, Any]:
+        self._process.stdin.write(command + "\n")
+        self._process.stdin.flush()
+        line = self._process.stdout.readline()
+        assert line, "the read-only observer died"
+        answer = json.loads(line)
+        assert "error" not in answer, f"the read-only observer failed: {answer['error']}"
+        return answer
+
+    def close(self) -> None:
+        self._process.stdin.close()
+        self._process.wait(timeout=60)
+
+
 class Zygote:
     """tests/crash_campaign.py's zygote: forks writer runs on request."""
 
     def __init__(self) -> None:
-        environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
-        self._process = subprocess.Popen([sys.executable, "-m", "tests.crash_campaign", "zygote"], cwd=ROOT,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment)
+        self._process = _helper("zygote")
 
     def start(self, argv: List[str], stderr: Path) -> int:
         self._process.stdin.write(json.dumps({"argv": argv, "stderr": str(stderr)}) + "\n")
@@ -515,6 +535,17 @@ class Run:
         return "idle" if any(line[0] == "opened" for line in self.lines) else "open"
 
 
+def _matching(observed: Dict[str, Observed], candidates: List[Tuple[Model, Versions, str]],
+              pending: Optional[Tuple[int, dict]]) -> List[str]:
+    """Which of the candidate states (before and after the operation in
+    flight) the observed state is; at least one."""
+    found = [(label, differences(observed, model, versions)) for model, versions, label in candidates]
+    matching = [label for label, problems in found if not problems]
+    assert matching, ("the reopened database is neither the state before the operation in flight nor "
+                      f"after it: {found} (in flight: {pending})")
+    return matching
+
+
 class Campaign:
     """Kill, reopen, check; repeat. Figures are kept for the report."""
 
@@ -539,18 +570,29 @@ class Campaign:
         self.durations: Dict[str, List[float]] = defaultdict(list)
         self.runs = 0
         self._zygote = Zygote()
+        self._observer = Observer(self.path)
+        self.observing = False
 
     def close(self) -> None:
         self._zygote.close()
+        self._observer.close()
 
     # -- one cycle --
 
     def cycle(self, mode: str, focus: Optional[str]) -> None:
         """Run the writer, kill it the ``mode`` way, check the database."""
-        context = f"seed {self.seed}, kill {self.runs} ({mode}, focus {focus})"
+        context = f"seed {self.seed}, kill {self.runs + 1} ({mode}, focus {focus})"
+        try:
+            self._attach_observer(self.rng.random() < 0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{context}: before the run: {exc}") from None
         run = self._run(mode, focus, max_ops=None)
         kind = run.in_flight()
-        context += f", killed during {kind}"
+        context += f", killed during {kind}" + (", observed" if self.observing else "")
+        left = self.scratch / "as-the-kill-left-it"
+        shutil.rmtree(left, ignore_errors=True)
+        if self.path.exists():
+            shutil.copytree(self.path, left)
         try:
             assert run.status == -signal.SIGKILL, f"the writer exited with {run.status}: {self._stderr()}"
             self.kills[kind, mode] += 1
@@ -558,9 +600,12 @@ class Campaign:
             if crash:
                 self.probes[f"{kind}: {crash[0]}"] += 1
             self.check(run)
+            if self.observing:
+                self._compare_observed()
         except Exception as exc:  # noqa: BLE001 - anything unexpected fails the campaign, with its seed and kill
-            raise AssertionError(f"{context}: {type(exc).__name__}: {exc}\n(replay: VECDB_TEST_SEED={self.seed}; the database is in "
-                                 f"{self.path})") from None
+            raise AssertionError(f"{context}: {type(exc).__name__}: {exc}\n(replay: VECDB_TEST_SEED={self.seed}; "
+                                 f"the database as the kill left it is in {left}, the writer's report in "
+                                 f"{self.scratch / 'report'})") from None
 
     def finish(self) -> None:
         """A last run of a few operations that ends with close(), checked."""
@@ -574,6 +619,25 @@ class Campaign:
                     assert source in ("snapshot", "rebuild"), f"{name}: opened from {source} after a clean close"
         except AssertionError as exc:
             raise AssertionError(f"seed {self.seed}, the final clean run: {exc}") from None
+
+    def _attach_observer(self, attach: bool) -> None:
+        """Open (or refresh) the observer's read-only handle for the next
+        run, checking what it sees; or close it."""
+        was_observing, self.observing = self.observing, attach and (self.path / "data.mdb").exists()
+        if self.observing and not was_observing:  # else it was compared after the last run
+            self._compare_observed()
+        elif not self.observing:
+            self._observer.ask("close")
+
+    def _compare_observed(self) -> None:
+        state = self._observer.ask("check")["state"]
+        observed = {name: Observed(self.model[name].variant if name in self.model else -1,
+                                   {int(slot): version for slot, version in seen["points"].items()},
+                                   seen["payload_indexes"], seen["quantizer_version"], seen["rotation_version"])
+                    for name, seen in state.items()}
+        found = differences(observed, self.model, exact_versions(self.model))
+        assert not found, f"the read-only observer refreshed to another state: {found}"
+        self.checks["observer refreshed to the same state across kills"] += 1
 
     def _stderr(self) -> str:
         text = (self.scratch / "stderr").read_text() if (self.scratch / "stderr").exists() else ""
@@ -671,6 +735,12 @@ class Campaign:
                     assert result["rotation_version"] == target.rotation_version + 1, "the upsert learned no rotation"
                 target.quantizer_version = result["quantizer_version"]
                 target.rotation_version = result["rotation_version"]
+            if op["kind"] == "db_compact":
+                assert result.get("refused", False) == self.observing, \
+                    "Database.compact " + ("compacted while another process had the folder open" if self.observing
+                                           else "refused with no other process open")
+                self.checks["compactions refused while a reader is open" if self.observing
+                            else "compactions done alone"] += 1
             if op["kind"] == "backup":
                 check_restored(Path(result["archive"]), self.model, self.scratch, self.vectors, self.checks)
                 Path(result["archive"]).unlink()
@@ -699,17 +769,24 @@ class Campaign:
                     observed = observe(db, self.vectors, self.checks)
             else:
                 observed = {}
-            found = [(label, differences(observed, model, versions)) for model, versions, label in candidates]
-            matching = [label for label, problems in found if not problems]
-            assert matching, ("the reopened database is neither the state before the operation in flight nor "
-                              f"after it: {found} (in flight: {pending})")
-            model, versions, _ = candidates[[label for _, _, label in candidates].index(matching[-1])]
-            self.model = copy_model(model)
-            for name, seen in observed.items():
-                self.model[name].quantizer_version = seen.quantizer_version
-                self.model[name].rotation_version = seen.rotation_version
-            self.checks["in-flight operation all or nothing"] += 1
+            matching = _matching(observed, candidates, pending)
             with vecdb.open(self.path) as db:
+                if self.observing:
+                    # The observer kept lock.mdb open across the kill: a commit the
+                    # writer made durable but had not published when it died is
+                    # unseen by readers until this writer's open adopts it.
+                    observed = observe(db, self.vectors, self.checks)
+                    published = _matching(observed, candidates, pending)
+                    assert "after" in published or "after" not in matching, "the operation in flight was undone"
+                    if published != matching:
+                        self.checks["in-flight commits published by the next writer (a reader open across)"] += 1
+                    matching = published
+                model = next(model for model, _, label in candidates if label == matching[-1])
+                self.model = copy_model(model)
+                for name, seen in observed.items():
+                    self.model[name].quantizer_version = seen.quantizer_version
+                    self.model[name].rotation_version = seen.rotation_version
+                self.checks["in-flight operation all or nothing"] += 1
                 check_folder(db, self.path, self.checks)
                 for name, collection_model in sorted(self.model.items()):
                     check_collection(db.get_collection(name), name, collection_model, self.vectors, self.rng,
@@ -876,3 +953,144 @@ def test_the_next_open_removes_a_killed_compaction_copy(tmp_path):
     with vecdb.open(tmp_path / "db") as db:
         assert not (tmp_path / "db" / ".compacting").exists()
         assert db.get_collection("c").count() == 1000 and db.compact() > 0
+
+
+_KILLED_MID_BACKUP = """
+import os, signal, sys
+import numpy as np
+import vecdb
+from vecdb import backup
+
+def kill(*args):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+with vecdb.open(sys.argv[1]) as db:
+    db.create_collection("c", dim=8).upsert(list(range(500)), np.random.default_rng(0).standard_normal((500, 8)))
+with vecdb.open(sys.argv[1], read_only=True) as db:  # as `vecdb backup PATH FOLDER/` does
+    backup._describe_copy = kill  # the copy of data.mdb is staged, the archive not yet written
+    db.backup(sys.argv[2])
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="a killed embedded backup's staging folder (a full copy of data.mdb) stays in "
+                                       "the destination folder: nothing removes it (only the server cleans its own "
+                                       "backups folder at start); see the test's docstring")
+def test_a_killed_backup_leaves_no_staging_behind(tmp_path):
+    """Found by the campaign (every seed: kills in db.backup after its copy
+    began): db.backup(folder) stages a copy of the whole data file in
+    folder/.vecdb-backup-XXXX/ (and the archive in .NAME.XXXX.tmp) and a
+    kill leaves it there for good; neither the next backup into the folder
+    nor the next open removes it. Removing it needs to know that no other
+    process (two `vecdb backup` commands into one folder) still writes it,
+    e.g. a lock held on the staging folder while it is used: the lead's
+    call, hence not fixed here."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    result = subprocess.run([sys.executable, "-c", _KILLED_MID_BACKUP, str(tmp_path / "db"), str(backups)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert [path.name for path in backups.iterdir() if path.name.startswith(".vecdb-backup-")]
+    with vecdb.open(tmp_path / "db") as db:
+        archive = db.backup(backups)
+    assert [path.name for path in backups.iterdir()] == [archive.name]
+
+
+# An LD_PRELOAD library that kills the process with SIGKILL right after its
+# Nth write of an LMDB meta page (the first two pages of data.mdb) from the
+# moment KILL_AFTER_META_WRITES=N is set: the commit is durable, but the
+# writer dies before publishing it in lock.mdb and releasing the write lock.
+_META_WRITE_KILLER = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static long meta_writes;
+
+static void after_write(int fd, off_t offset) {
+    const char *limit = getenv("KILL_AFTER_META_WRITES");
+    char link[64], target[4096];
+    ssize_t n;
+    if (!limit || offset >= 8192) return;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof target - 1);
+    if (n < 9) return;
+    target[n] = 0;  /* readlink does not terminate it */
+    if (strcmp(target + n - 9, "/data.mdb") != 0) return;
+    if (++meta_writes >= atol(limit)) kill(getpid(), SIGKILL);
+}
+
+#define WRAP(name)                                                              \
+    ssize_t name(int fd, const void *buf, size_t count, off_t offset) {         \
+        static ssize_t (*real)(int, const void *, size_t, off_t);               \
+        if (!real) real = (ssize_t (*)(int, const void *, size_t, off_t))       \
+            dlsym(RTLD_NEXT, #name);                                            \
+        ssize_t written = real(fd, buf, count, offset);                         \
+        after_write(fd, offset);                                                \
+        return written;                                                         \
+    }
+WRAP(pwrite)
+WRAP(pwrite64)
+"""
+
+_READER = """
+import sys, vecdb
+with vecdb.open(sys.argv[1], read_only=True) as db:
+    for line in sys.stdin:
+        db.refresh()
+        print(db.list_collections(), flush=True)
+"""
+
+_KILLED_AFTER_META_WRITE = """
+import os, sys, vecdb
+db = vecdb.open(sys.argv[1])
+os.environ["KILL_AFTER_META_WRITES"] = "2"  # create_collection commits its databases, then its config
+db.create_collection("x", dim=4)
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or not sys.platform.startswith("linux"),
+                    reason="needs a C compiler and /proc (Linux)")
+def test_a_commit_killed_before_lock_mdb_published_it_is_adopted_whole(tmp_path):
+    """Found by the campaign (seed 3, kill 15, its read-only observer open
+    across the kill). A writer killed after writing a commit's meta page
+    but before publishing it in lock.mdb (the meta write is synchronous, so
+    this window is milliseconds wide) leaves the commit durable but unseen
+    by read transactions while another process keeps lock.mdb open; LMDB
+    adopts it when the next writer takes the write lock. The next vecdb
+    writer used to read before taking it: at open it found the databases
+    of the collection whose config that commit wrote without a config,
+    dropped them as orphans, and then saw the config: a listed collection
+    that raised CollectionNotFoundError "was dropped" for good. The writer
+    now takes the write lock before reading anything."""
+    library = tmp_path / "kill_after_meta_write.so"
+    (tmp_path / "kill.c").write_text(_META_WRITE_KILLER)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(tmp_path / "kill.c"), "-ldl"], check=True)
+    path = tmp_path / "db"
+    vecdb.open(path).close()
+    reader = subprocess.Popen([sys.executable, "-c", _READER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        def listed_by_reader() -> str:
+            reader.stdin.write("\n")
+            reader.stdin.flush()
+            return reader.stdout.readline().strip()
+
+        assert listed_by_reader() == "[]"
+        child = subprocess.run([sys.executable, "-c", _KILLED_AFTER_META_WRITE, str(path)], capture_output=True,
+                               text=True, timeout=120, env=dict(os.environ, LD_PRELOAD=str(library)))
+        assert child.returncode == -signal.SIGKILL, child.stderr
+        assert listed_by_reader() == "[]"  # LMDB: the durable commit is not published yet
+        with vecdb.open(path) as db:
+            assert db.list_collections() == ["x"]
+            col = db.get_collection("x")
+            assert col.count() == 0
+            col.upsert([1], [[1.0, 0.0, 0.0, 0.0]])
+        assert listed_by_reader() == "['x']"
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=60)

@@ -123,6 +123,15 @@ class Environment:
                 str(path), map_size=initial_map_size, max_dbs=MAX_NAMED_DATABASES,
                 readonly=not writable, create=writable, max_readers=256, readahead=False,
             )
+            if writable:
+                # A writer killed between writing a commit's meta page (durable)
+                # and publishing it in lock.mdb leaves the commit invisible to
+                # read transactions while another process keeps lock.mdb open;
+                # LMDB adopts it when the next writer takes the write lock. Take
+                # it now, before this writer reads anything it acts on (orphan
+                # removal at open would otherwise drop a collection whose config
+                # that commit wrote).
+                self._env.begin(write=True).abort()
         except lmdb.Error as exc:
             self._release_lock()
             raise VecdbError(f"cannot open the database at {path}: {exc}") from None
