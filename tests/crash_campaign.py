@@ -5,7 +5,7 @@ and after it returned, until it is killed.
 
     python -m tests.crash_campaign zygote
     python -m tests.crash_campaign run PATH BACKUPS SEED RUN FIRST_OP REPORT [--focus KIND]
-                                       [--crash-at N] [--max-ops N]
+                                       [--crash-at N] [--crash-at-commit N] [--max-ops N]
     python -m tests.crash_campaign observe PATH
 
 ``run`` writes JSON lines to the REPORT file, each with one ``os.write``
@@ -25,6 +25,10 @@ probe reached inside operations of the focus kind (before and after each
 LMDB write transaction, fsync, rename, data-file copy and swap, snapshot
 write, training, rotation, index build...): kills at exact points inside
 the slow operations, and deterministic, so a seed replays.
+``--crash-at-commit N`` kills it right after the Nth LMDB commit inside
+operations of the focus kind made its meta page durable, before LMDB
+published the commit in lock.mdb and released the write lock (with
+:data:`META_WRITE_KILLER` preloaded).
 
 ``zygote`` imports everything once and then forks a ``run`` per request
 (one JSON line on stdin: ``{"argv": [...], "stderr": path}``), answering
@@ -48,6 +52,7 @@ of (collection, slot, operation number).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import random
@@ -158,18 +163,95 @@ class Reporter:
         os.write(self._fd, (json.dumps(list(fields)) + "\n").encode())
 
 
+# An LD_PRELOAD library that counts the process's writes of LMDB meta pages
+# (pwrite to the first two pages of a data.mdb: the moment a commit becomes
+# durable) and kills it with SIGKILL right after the Nth from the moment
+# campaign_arm(N) is called: the commit is on disk, but LMDB has neither
+# published it in lock.mdb nor released the write lock.
+META_WRITE_KILLER = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static long left, seen;
+
+void campaign_arm(long writes) { left = writes; }
+long campaign_meta_writes(void) { return seen; }
+
+static void after_write(int fd, off_t offset) {
+    char link[64], target[4096];
+    ssize_t n;
+    if (offset >= 8192) return;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof target - 1);
+    if (n < 9) return;
+    target[n] = 0;  /* readlink does not terminate it */
+    if (strcmp(target + n - 9, "/data.mdb") != 0) return;
+    seen++;
+    if (left > 0 && --left == 0) kill(getpid(), SIGKILL);
+}
+
+#define WRAP(name)                                                              \
+    ssize_t name(int fd, const void *buf, size_t count, off_t offset) {         \
+        static ssize_t (*real)(int, const void *, size_t, off_t);               \
+        if (!real) real = (ssize_t (*)(int, const void *, size_t, off_t))       \
+            dlsym(RTLD_NEXT, #name);                                            \
+        ssize_t written = real(fd, buf, count, offset);                         \
+        after_write(fd, offset);                                                \
+        return written;                                                         \
+    }
+WRAP(pwrite)
+WRAP(pwrite64)
+"""
+
+
+def build_meta_write_killer(folder: Path) -> Optional[Path]:
+    """Compile :data:`META_WRITE_KILLER` in ``folder``; None where it cannot
+    work (no C compiler, no /proc)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("cc") is None or not sys.platform.startswith("linux"):
+        return None
+    source, library = folder / "meta_write_killer.c", folder / "meta_write_killer.so"
+    source.write_text(META_WRITE_KILLER)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(source), "-ldl"], check=True)
+    return library
+
+
 class Probes:
     """Wrap functions on the write paths so that, while an operation of the
     armed kind runs, the Nth call (before or after one of them) kills the
-    process with SIGKILL."""
+    process with SIGKILL; or, with ``crash_at_commit``, the Nth durable LMDB
+    commit (:data:`META_WRITE_KILLER`, preloaded)."""
 
-    def __init__(self, report: Reporter, crash_at: Optional[int]) -> None:
+    def __init__(self, report: Reporter, crash_at: Optional[int], crash_at_commit: Optional[int]) -> None:
         self._report = report
         self._crash_at = crash_at
+        self._crash_at_commit = crash_at_commit
+        self._killer = ctypes.CDLL(None) if crash_at_commit is not None else None
         self.armed = False
-        self.hits = 0
+        self.hits = self.commits = 0
+        self._commits_before = 0
         if crash_at is not None:
             self._install()
+
+    def arm(self, armed: bool) -> None:
+        """Count (and kill) inside what runs until the next disarm()."""
+        self.armed = armed
+        if armed and self._killer is not None:
+            self._commits_before = self._killer.campaign_meta_writes()
+            self._killer.campaign_arm(ctypes.c_long(self._crash_at_commit - self.commits))
+
+    def disarm(self) -> None:
+        if self.armed and self._killer is not None:
+            self._killer.campaign_arm(ctypes.c_long(0))
+            self.commits += self._killer.campaign_meta_writes() - self._commits_before
+        self.armed = False
 
     def hit(self, probe: str) -> None:
         if not self.armed:
@@ -445,6 +527,7 @@ def run(argv: List[str]) -> None:
         parser.add_argument(name)
     parser.add_argument("--focus", choices=KINDS)
     parser.add_argument("--crash-at", type=int)
+    parser.add_argument("--crash-at-commit", type=int)
     parser.add_argument("--max-ops", type=int)
     args = parser.parse_args(argv)
     report = Reporter(args.report)
@@ -454,24 +537,25 @@ def run(argv: List[str]) -> None:
     collection_module.SNAPSHOT_MIN_CHANGES = rng.choice([60, 200, 600])
     collection_module.SNAPSHOT_SHARE = 0.0
     environment_module.INITIAL_MAP_SIZE = 1 << 20
-    probes = Probes(report, args.crash_at)
+    probes = Probes(report, args.crash_at, args.crash_at_commit)
     writer = Writer(args.path, args.backups, rng, args.focus)
     try:
-        probes.armed = args.focus == "open"
+        probes.arm(args.focus == "open")
         writer.open()
-        probes.armed = False
+        probes.disarm()
         report("opened")
         number = int(args.first_op)
         while args.max_ops is None or number < int(args.first_op) + args.max_ops:
             op = writer.choose()
             report("begin", number, op)
-            hits_before = probes.hits
-            probes.armed = op["kind"] == args.focus
+            hits_before, commits_before = probes.hits, probes.commits
+            probes.arm(op["kind"] == args.focus)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 result = writer.execute(op, number)
-            probes.armed = False
+            probes.disarm()
             result["probes"] = probes.hits - hits_before
+            result["commits"] = probes.commits - commits_before
             result["warnings"] = [str(warning.message) for warning in caught
                                   if "rebuilding its index" not in str(warning.message)]
             report("ack", number, result)

@@ -1,7 +1,9 @@
 """The kill -9 campaign: a writer (tests/crash_campaign.py) runs a seeded
 random script over every write path of a database with several kinds of
 collections, and is killed with SIGKILL at random moments, at random
-moments inside chosen operations, and at exact probe points inside them.
+moments inside chosen operations, at exact probe points inside them, and
+right after one of their LMDB commits became durable but before LMDB
+published it (an LD_PRELOAD library counting meta-page writes).
 After each kill the database is reopened (read-only, then as the writer)
 and checked against a model of what the writer acknowledged:
 
@@ -60,6 +62,10 @@ from tests.crash_campaign import (DELETE_FILTERS, KINDS, SCRATCH, payload_of, sc
 
 ROOT = Path(__file__).resolve().parent.parent
 K = 10
+# Operations that always commit to LMDB (the others may not: a backup, a
+# compaction or a reopen with nothing to snapshot).
+COMMITTING = {"upsert", "upsert+train", "upsert+rotation", "delete_ids", "delete_filter", "create_payload_index",
+              "drop_payload_index", "train_quantizer", "learn_rotation", "drop_collection", "create_collection"}
 # Filters whose counts, scrolls and searches are checked against brute force.
 CHECK_FILTERS = (
     {"g": "a"},
@@ -455,9 +461,11 @@ def check_restored(archive: Path, model: Model, scratch: Path, vectors: Vectors,
 # ---- running the writer ----
 
 
-def _helper(*argv: str) -> subprocess.Popen:
+def _helper(*argv: str, preload: Optional[Path] = None) -> subprocess.Popen:
     """A tests/crash_campaign.py process taking commands on stdin."""
     environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    if preload is not None:
+        environment["LD_PRELOAD"] = str(preload)
     return subprocess.Popen([sys.executable, "-m", "tests.crash_campaign", *argv], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=environment)
 
@@ -485,8 +493,8 @@ class Observer:
 class Zygote:
     """tests/crash_campaign.py's zygote: forks writer runs on request."""
 
-    def __init__(self) -> None:
-        self._process = _helper("zygote")
+    def __init__(self, preload: Optional[Path]) -> None:
+        self._process = _helper("zygote", preload=preload)
 
     def start(self, argv: List[str], stderr: Path) -> int:
         self._process.stdin.write(json.dumps({"argv": argv, "stderr": str(stderr)}) + "\n")
@@ -515,6 +523,7 @@ class Run:
     lines: List[list] = field(default_factory=list)
     times: List[float] = field(default_factory=list)
     status: Optional[int] = None
+    killed_by_us: bool = False
 
     def ops(self) -> Tuple[List[Tuple[int, dict, dict]], Optional[Tuple[int, dict]]]:
         """Acknowledged operations in order, and the one in flight."""
@@ -567,9 +576,11 @@ class Campaign:
         self.acked: Counter = Counter()
         self.backup_leftovers: List[str] = []
         self.max_probes: Dict[str, int] = {}
+        self.max_commits: Dict[str, int] = {}
         self.durations: Dict[str, List[float]] = defaultdict(list)
         self.runs = 0
-        self._zygote = Zygote()
+        self.killer = writer.build_meta_write_killer(self.scratch)
+        self._zygote = Zygote(self.killer)
         self._observer = Observer(self.path)
         self.observing = False
 
@@ -581,6 +592,8 @@ class Campaign:
 
     def cycle(self, mode: str, focus: Optional[str]) -> None:
         """Run the writer, kill it the ``mode`` way, check the database."""
+        if mode == "commit" and (self.killer is None or focus not in COMMITTING):
+            mode = "probe"  # no LD_PRELOAD here, or an operation that may commit nothing
         context = f"seed {self.seed}, kill {self.runs + 1} ({mode}, focus {focus})"
         try:
             self._attach_observer(self.rng.random() < 0.5)
@@ -599,6 +612,8 @@ class Campaign:
             crash = [line[1] for line in run.lines if line[0] == "crash"]
             if crash:
                 self.probes[f"{kind}: {crash[0]}"] += 1
+            elif mode == "commit" and not run.killed_by_us:
+                self.probes[f"{kind}: lmdb commit (meta page durable, unpublished)"] += 1
             self.check(run)
             if self.observing:
                 self._compare_observed()
@@ -653,6 +668,8 @@ class Campaign:
             argv += ["--focus", focus]
         if mode == "probe":
             argv += ["--crash-at", str(self.rng.randint(1, self.max_probes.get(focus, 12)))]
+        if mode == "commit":
+            argv += ["--crash-at-commit", str(self.rng.randint(1, self.max_commits.get(focus, 3)))]
         if max_ops is not None:
             argv += ["--max-ops", str(max_ops)]
         kill_at = {"early": self.rng.uniform(0.0, 0.3),
@@ -660,7 +677,7 @@ class Campaign:
         started = time.monotonic()
         pid = self._zygote.start(argv, stderr)
         run, offset, opened_at, kill_time = Run(), 0, None, None
-        deadline = started + (30 if mode in ("probe", "during") else 120)
+        deadline = started + (15 if mode in ("probe", "commit", "during") else 120)
         while True:
             exited = self._zygote.exited(0.002)
             offset = self._read(report, offset, run)
@@ -686,6 +703,7 @@ class Campaign:
             if kill_time is not None and now >= kill_time:
                 os.kill(pid, signal.SIGKILL)
                 kill_time = float("inf")
+                run.killed_by_us = True
         self._learn(run)
         return run
 
@@ -711,8 +729,9 @@ class Campaign:
             elif line[0] == "ack" and line[1] in begun:
                 kind, start = begun.pop(line[1])
                 self.durations[kind] = (self.durations[kind] + [when - start])[-50:]
-                if line[2]["probes"]:
-                    self.max_probes[kind] = max(self.max_probes.get(kind, 0), line[2]["probes"])
+                for counted, most in (("probes", self.max_probes), ("commits", self.max_commits)):
+                    if line[2][counted]:
+                        most[kind] = max(most.get(kind, 0), line[2][counted])
 
     # -- checking --
 
@@ -804,7 +823,7 @@ class Campaign:
     # -- figures --
 
     def table(self) -> str:
-        modes = ["probe", "during", "timer", "early"]
+        modes = ["probe", "commit", "during", "timer", "early"]
         lines = [f"kill -9 campaign, seed {self.seed}: {sum(self.kills.values())} kills, "
                  f"{self.next_op} operations ({sum(self.acked.values())} acknowledged)",
                  f"{'operation in flight':24}" + "".join(f"{mode:>8}" for mode in modes) + f"{'total':>8}{'acked':>8}"]
@@ -840,7 +859,7 @@ def run_campaign(folder: Path, seed: int, kills: int, modes: Dict[str, float], c
         for _ in range(kills):
             mode = campaign.rng.choices(list(modes), weights=list(modes.values()))[0]
             focus = None
-            if mode in ("probe", "during"):
+            if mode in ("probe", "commit", "during"):
                 if not focus_cycle:
                     focus_cycle = campaign.rng.sample(order, len(order))
                 focus = focus_cycle.pop()
@@ -861,7 +880,8 @@ def test_kill_9_campaign_small(tmp_path, capsys):
     """CI: a few kills at exact probe points in every kind of operation,
     and some at random moments."""
     campaign = run_campaign(tmp_path, campaign_seed(20260601), kills=len(KINDS) * 2 + 8,
-                            modes={"probe": 0.75, "during": 0.1, "timer": 0.1, "early": 0.05}, capsys=capsys)
+                            modes={"probe": 0.5, "commit": 0.25, "during": 0.1, "timer": 0.1, "early": 0.05},
+                            capsys=capsys)
     assert sum(campaign.kills.values()) >= len(KINDS) * 2 + 8
 
 
@@ -870,7 +890,8 @@ def test_kill_9_campaign(tmp_path, capsys):
     """make test-slow: 520 kills across every write path (each at least 15
     times), at probe points, inside operations and at random moments."""
     campaign = run_campaign(tmp_path, campaign_seed(20260602), kills=520,
-                            modes={"probe": 0.45, "during": 0.25, "timer": 0.22, "early": 0.08}, capsys=capsys)
+                            modes={"probe": 0.3, "commit": 0.2, "during": 0.2, "timer": 0.22, "early": 0.08},
+                            capsys=capsys)
     assert sum(campaign.kills.values()) >= 500
     thin = {kind: campaign.kills_in_flight(kind) for kind in KINDS if campaign.kills_in_flight(kind) < 15}
     assert not thin, f"write paths with fewer than 15 kills in flight: {thin} (seed {campaign.seed})"
@@ -995,48 +1016,6 @@ def test_a_killed_backup_leaves_no_staging_behind(tmp_path):
     assert [path.name for path in backups.iterdir()] == [archive.name]
 
 
-# An LD_PRELOAD library that kills the process with SIGKILL right after its
-# Nth write of an LMDB meta page (the first two pages of data.mdb) from the
-# moment KILL_AFTER_META_WRITES=N is set: the commit is durable, but the
-# writer dies before publishing it in lock.mdb and releasing the write lock.
-_META_WRITE_KILLER = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/types.h>
-#include <unistd.h>
-
-static long meta_writes;
-
-static void after_write(int fd, off_t offset) {
-    const char *limit = getenv("KILL_AFTER_META_WRITES");
-    char link[64], target[4096];
-    ssize_t n;
-    if (!limit || offset >= 8192) return;
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    n = readlink(link, target, sizeof target - 1);
-    if (n < 9) return;
-    target[n] = 0;  /* readlink does not terminate it */
-    if (strcmp(target + n - 9, "/data.mdb") != 0) return;
-    if (++meta_writes >= atol(limit)) kill(getpid(), SIGKILL);
-}
-
-#define WRAP(name)                                                              \
-    ssize_t name(int fd, const void *buf, size_t count, off_t offset) {         \
-        static ssize_t (*real)(int, const void *, size_t, off_t);               \
-        if (!real) real = (ssize_t (*)(int, const void *, size_t, off_t))       \
-            dlsym(RTLD_NEXT, #name);                                            \
-        ssize_t written = real(fd, buf, count, offset);                         \
-        after_write(fd, offset);                                                \
-        return written;                                                         \
-    }
-WRAP(pwrite)
-WRAP(pwrite64)
-"""
-
 _READER = """
 import sys, vecdb
 with vecdb.open(sys.argv[1], read_only=True) as db:
@@ -1046,9 +1025,9 @@ with vecdb.open(sys.argv[1], read_only=True) as db:
 """
 
 _KILLED_AFTER_META_WRITE = """
-import os, sys, vecdb
+import ctypes, sys, vecdb
 db = vecdb.open(sys.argv[1])
-os.environ["KILL_AFTER_META_WRITES"] = "2"  # create_collection commits its databases, then its config
+ctypes.CDLL(None).campaign_arm(ctypes.c_long(2))  # create_collection commits its databases, then its config
 db.create_collection("x", dim=4)
 """
 
@@ -1067,9 +1046,7 @@ def test_a_commit_killed_before_lock_mdb_published_it_is_adopted_whole(tmp_path)
     dropped them as orphans, and then saw the config: a listed collection
     that raised CollectionNotFoundError "was dropped" for good. The writer
     now takes the write lock before reading anything."""
-    library = tmp_path / "kill_after_meta_write.so"
-    (tmp_path / "kill.c").write_text(_META_WRITE_KILLER)
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(tmp_path / "kill.c"), "-ldl"], check=True)
+    library = writer.build_meta_write_killer(tmp_path)
     path = tmp_path / "db"
     vecdb.open(path).close()
     reader = subprocess.Popen([sys.executable, "-c", _READER, str(path)], stdin=subprocess.PIPE,
