@@ -46,7 +46,7 @@ import vecdb
 from vecdb.errors import CollectionNotFoundError
 
 DIM = 16
-IDS = 300
+IDS = 400
 GROUPS = ("a", "b", "c")
 VOLATILE = "volatile"
 # The modelled collections: (index, quantization, mrl_dims, plans readers force).
@@ -209,17 +209,17 @@ class Soak:
             self._upsert(col, name, changes)
             self.count("re-upserts")
         elif action < 0.9:
-            users = rng.choice(IDS, size=int(rng.integers(1, 12)), replace=False).tolist()
+            users = rng.choice(IDS, size=int(rng.integers(1, 9)), replace=False).tolist()
             present = [user for user in users if user in model.current]
             model.begin({user: None for user in users})
             assert col.delete(ids=users) == len(present), f"{name}: delete(ids) count"
             self.count("deletes by id")
         else:
-            group, below = str(rng.choice(GROUPS)), self._next_version() - 200
+            group, below, cut = str(rng.choice(GROUPS)), self._next_version() - 50, int(rng.integers(20, 60))
             gone = [user for user, version in model.current.items()
-                    if group_of(user, version) == group and version < below]
+                    if group_of(user, version) == group and version < below and user < cut]
             model.begin({user: None for user in gone})
-            deleted = col.delete(filter={"g": group, "v": {"$lt": below}})
+            deleted = col.delete(filter={"g": group, "v": {"$lt": below}, "id": {"$lt": cut}})
             assert deleted == len(gone), f"{name}: delete(filter) deleted {deleted}, the model {len(gone)}"
             self.count("deletes by filter")
         model.ack()
