@@ -960,6 +960,7 @@ db.compact()
 """
 
 
+@pytest.mark.filterwarnings("ignore:.*rebuilding its index")
 def test_the_next_open_removes_a_killed_compaction_copy(tmp_path):
     """Found by the campaign (seed 1001, kill 40: killed in db.compact):
     the compacted copy of the whole data file stayed in .compacting/ until

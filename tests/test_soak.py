@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 import multiprocessing
+import os
 import threading
 import time
 import traceback
@@ -394,12 +395,16 @@ def _process_reader(folder: str, seconds: float, seed: int, results) -> None:
 
 
 def soak(folder, seconds: float, readers: int, processes: int, capsys) -> Counter:
+    """Run the soak; threads and processes draw from VECDB_TEST_SEED (make
+    test-slow sets it) or 0 (interleavings differ from run to run anyway)."""
+    seed = int(os.environ.get("VECDB_TEST_SEED", 0))
     with vecdb.open(folder) as db:
         state = Soak(db)
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
         # The processes stop early, so the database compactions that follow swap the file in.
-        children = [context.Process(target=_process_reader, args=(str(folder), seconds * 0.6, 100 + i, results))
+        children = [context.Process(target=_process_reader,
+                                    args=(str(folder), seconds * 0.6, seed * 1000 + 100 + i, results))
                     for i in range(processes)]
         for child in children:
             child.start()
@@ -415,7 +420,8 @@ def soak(folder, seconds: float, readers: int, processes: int, capsys) -> Counte
                       lambda rng: (state.drop_and_create(rng), time.sleep(0.01)),
                       refreshing_reader,
                       *[lambda rng: (state.read(db, rng), state.read_volatile(db, rng)) for _ in range(readers)]]
-            threads = [threading.Thread(target=_loop, args=(state, body, seed)) for seed, body in enumerate(bodies)]
+            threads = [threading.Thread(target=_loop, args=(state, body, seed * 1000 + i))
+                       for i, body in enumerate(bodies)]
             for thread in threads:
                 thread.start()
             state.stop.wait(seconds)
@@ -430,7 +436,7 @@ def soak(folder, seconds: float, readers: int, processes: int, capsys) -> Counte
                 state.figures.update({f"process: {key}": n for key, n in value.items()})
             child.join(60)
         with capsys.disabled():
-            print(f"\nsoak of {seconds:.0f} s ({readers} reader threads, {processes} processes):")
+            print(f"\nsoak of {seconds:.0f} s, seed {seed} ({readers} reader threads, {processes} processes):")
             for what, n in sorted(state.figures.items()):
                 print(f"  {what}: {n}")
         assert not state.failures, state.failures[0]
