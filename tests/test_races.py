@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import vecdb
+import vecdb.storage.environment
 from vecdb.errors import CollectionNotFoundError
 
 DIM = 8
@@ -238,7 +239,12 @@ def _drop_recreate_in_child(folder: str, seconds: float) -> None:
             _fill(db.create_collection("a", dim=DIM), generation)
 
 
-def test_read_only_process_follows_drops_in_the_writer_process(tmp_path):
+def test_read_only_process_follows_drops_in_the_writer_process(tmp_path, monkeypatch):
+    """Also: the reader cannot free the handle slots of the databases the
+    writer drops (LMDB allows 4,096 per process); it reopens its environment
+    past a limit (lowered here so that happens many times), keeping the live
+    collections' handles working."""
+    monkeypatch.setattr(vecdb.storage.environment, "READ_ONLY_HANDLE_LIMIT", 24)
     folder = str(tmp_path / "db")
     with vecdb.open(folder) as db:
         _fill(db.create_collection("a", dim=DIM), 1)
@@ -258,10 +264,12 @@ def test_read_only_process_follows_drops_in_the_writer_process(tmp_path):
                     outcomes["read"] += 1
                 except CollectionNotFoundError:
                     outcomes["not found"] += 1
+            handles = len(reader._environment._databases)
     finally:
         child.join(30)
     assert child.exitcode == 0
     assert outcomes["read"] > 0
+    assert handles <= 24 + 8
 
 
 def test_closing_while_other_threads_read_and_write(tmp_path):

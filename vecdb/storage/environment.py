@@ -44,6 +44,10 @@ T = TypeVar("T")
 
 INITIAL_MAP_SIZE = 64 << 20
 MAX_NAMED_DATABASES = 4096
+# A read-only process cannot free the handle slot of a database another
+# process dropped (py-lmdb has no mdb_dbi_close): past this many handles it
+# reopens the environment, keeping the handles of databases that still exist.
+READ_ONLY_HANDLE_LIMIT = MAX_NAMED_DATABASES - 512
 LOCK_FILE = "vecdb.lock"
 COMPACT_STAGING = ".compacting"  # Environment.compact's copy, in the folder: same file system
 FORMAT_KEY, FORMAT_VERSION = b"vecdb-format", b"1"
@@ -79,6 +83,9 @@ class _SharedExclusiveGate:
             if self._shared == 0 and self._exclusive_waiting:
                 self._condition.notify_all()
 
+    def held_by_this_thread(self) -> bool:
+        return bool(getattr(self._held, "depth", 0))
+
     @contextmanager
     def shared(self) -> Iterator[None]:
         self.enter_shared()
@@ -89,7 +96,7 @@ class _SharedExclusiveGate:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        if getattr(self._held, "depth", 0):
+        if self.held_by_this_thread():
             raise VecdbError("internal error: a thread inside a transaction asked to have the environment alone")
         with self._condition:
             self._exclusive_waiting += 1
@@ -233,16 +240,22 @@ class Environment:
             self._check_usable()
             try:
                 if self.writable:
-                    handle = self.write(lambda txn: self._open_db(txn, name, dupsort, create=False))
-                else:
-                    # Without a transaction py-lmdb opens the handle in one of its own
-                    # and commits it; a handle opened in an aborted read would close.
-                    with self._gate.shared():
-                        self._check_usable()
-                        handle = self._open_db(None, name, dupsort, create=False)
+                    return self.write(lambda txn: self._remember(name, dupsort, self._open_db(txn, name, dupsort, False)))
+                if len(self._databases) >= READ_ONLY_HANDLE_LIMIT and not self._gate.held_by_this_thread():
+                    self._reopen_keeping_live_handles()
+                # Without a transaction py-lmdb opens the handle in one of its own
+                # and commits it; a handle opened in an aborted read would close.
+                with self._gate.shared():
+                    self._check_usable()
+                    return self._remember(name, dupsort, self._open_db(None, name, dupsort, create=False))
             except lmdb.NotFoundError:
                 raise NotFoundError(f"named database {name!r} does not exist") from None
-            self._databases[name, dupsort] = handle
+        return handle
+
+    def _remember(self, name: bytes, dupsort: bool, handle: Any) -> Any:
+        # Stored while the gate is held: a reopen cannot slip in between and
+        # leave a handle of the closed environment here.
+        self._databases[name, dupsort] = handle
         return handle
 
     def create_databases(self, names: Sequence[Tuple[bytes, bool]]) -> None:
@@ -292,22 +305,42 @@ class Environment:
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
             self._copy_into(staging, compact=True)
-            map_size = self._env.info()["map_size"]
-            reopen = list(self._databases)
-            self._env.close()
-            self._databases.clear()
-            try:
-                _swap_in_if_alone(self.path, staging / "data.mdb", data)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-                self._env = lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES,
-                                      max_readers=256, readahead=False)
-                # Handles that callers look up by name must work again at once.
-                with self._env.begin(write=True) as txn:
-                    for name, dupsort in reopen:
-                        self._databases[name, dupsort] = self._env.open_db(
-                            name, txn=txn, dupsort=dupsort, dupfixed=dupsort)
+            self._reopen(lambda: _swap_in_if_alone(self.path, staging / "data.mdb", data),
+                         lambda: shutil.rmtree(staging, ignore_errors=True))
         return before - data.stat().st_size
+
+    def _reopen_keeping_live_handles(self) -> None:
+        with self._gate.exclusive():
+            self._check_usable()
+            if len(self._databases) >= READ_ONLY_HANDLE_LIMIT:  # not done by another thread meanwhile
+                self._reopen(lambda: None, lambda: None)
+
+    def _reopen(self, while_closed: Callable[[], None], then: Callable[[], None]) -> None:
+        """Close the LMDB environment, run ``while_closed``, open it again
+        and reopen the handles of the named databases that still exist
+        (callers look them up by name: they must work again at once).
+        Call with the gate held exclusively."""
+        map_size = self._env.info()["map_size"]
+        reopen = list(self._databases)
+        self._env.close()
+        self._databases.clear()
+        try:
+            while_closed()
+        finally:
+            then()
+            self._env = lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES,
+                                  readonly=not self.writable, max_readers=256, readahead=False)
+            # A read-only handle is opened outside any transaction (py-lmdb
+            # commits it in one of its own): one opened in a read transaction
+            # closes with it, and its slot would be handed to the next name.
+            txn = self._env.begin(write=True) if self.writable else None
+            for name, dupsort in reopen:
+                try:
+                    self._databases[name, dupsort] = self._open_db(txn, name, dupsort, create=False)
+                except lmdb.NotFoundError:  # dropped by another process
+                    pass
+            if txn is not None:
+                txn.commit()
 
     def copy_to(self, folder: Path) -> Path:
         """Write a consistent copy of the environment (one committed state)
