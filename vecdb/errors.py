@@ -40,6 +40,13 @@ class CorruptBackupError(InvalidArgumentError):
     or holds something a vecdb backup never does (links, other paths)."""
 
 
+class BackupExistsError(InvalidArgumentError):
+    """A backup archive of that name already exists (archives are never
+    overwritten)."""
+
+    http_status = 409
+
+
 class NotFoundError(VecdbError, KeyError):
     """An id (or another named thing) is not there."""
 

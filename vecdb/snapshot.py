@@ -11,10 +11,11 @@ truncated, corrupt, another collection's) means "rebuild from LMDB".
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from vecdb._files import write_atomically
 from vecdb.config import HNSW, IndexSpec
@@ -25,6 +26,8 @@ SNAPSHOT_FOLDER = "snapshots"
 _MAGIC = b"VDBSNAP\x00"
 _VERSION = 1
 _HEADER = struct.Struct("<8sIQ8sI")  # magic, version, sequence, key (8 bytes of hex), crc32
+# snapshot_path and prefix_snapshot_path: the collection key, then the rotation version of a prefix's.
+_SNAPSHOT_NAME = re.compile(r"([0-9a-f]{16})(?:\.mrl[0-9]+\.r([0-9]+))?\.hnsw")
 
 
 def snapshot_path(folder: Path, key: str) -> Path:
@@ -49,11 +52,24 @@ def collection_snapshot_paths(folder: Path, key: str) -> List[Path]:
     return [snapshot_path(folder, key), *prefix_snapshot_paths(folder, key)]
 
 
-def remove_abandoned_snapshots(folder: Path) -> None:
-    """Delete temporary snapshot files a killed writer left half-written.
-    Only the writer calls this, at open: no other process writes snapshots."""
+def remove_abandoned_snapshots(folder: Path, rotation_versions: Dict[str, int]) -> None:
+    """Delete what a killed writer left in the snapshot folder: temporary
+    files half-written, snapshots of collections no longer stored (killed
+    between a drop's commit and its deletion of their files) and prefix
+    snapshots of a rotation since replaced (killed before
+    :func:`vecdb.index_loader.save_snapshots` removed them).
+    ``rotation_versions`` maps every stored collection's key to its
+    rotation version. Only the writer calls this, at open: no other process
+    writes snapshots."""
     for leftover in (folder / SNAPSHOT_FOLDER).glob(".*.tmp"):
         leftover.unlink(missing_ok=True)
+    for snapshot in (folder / SNAPSHOT_FOLDER).glob("*.hnsw"):
+        match = _SNAPSHOT_NAME.fullmatch(snapshot.name)
+        if match is None:
+            continue
+        key, rotation = match.group(1), match.group(2)
+        if key not in rotation_versions or (rotation is not None and int(rotation) != rotation_versions[key]):
+            snapshot.unlink(missing_ok=True)
 
 
 def write_snapshot(path: Path, key: str, sequence: int, index: LabelIndex) -> None:
