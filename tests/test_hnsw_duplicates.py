@@ -278,6 +278,19 @@ def test_save_and_load_keep_the_copies(tmp_path):
     assert_every_copy_reachable(vecdb.HNSWIndex.load(path), np.append(np.arange(3, 500), 600), [500])
 
 
+def search_until(index: vecdb.HNSWIndex, queries: np.ndarray, stop: threading.Event, errors: list) -> None:
+    """A reader thread: searches until stop is set, checking that each result
+    lists distinct ids closest first (collecting what fails in errors)."""
+    try:
+        while not stop.is_set():
+            found, dists = index.search(queries, 5)
+            for row, row_dists in zip(found, dists):
+                kept = row >= 0  # a search may start before a batch it counts in len() is visible
+                assert len(set(row[kept].tolist())) == kept.sum() and np.all(np.diff(row_dists[kept]) >= 0)
+    except Exception as exc:  # collected: a failing thread must fail the test
+        errors.append(exc)
+
+
 def test_concurrent_duplicate_heavy_batches():
     # Four threads add batches of 100 rows drawn from 20 vectors and 100 new
     # ones (inserted on two threads each), while two threads search.
@@ -300,17 +313,7 @@ def test_concurrent_duplicate_heavy_batches():
         except Exception as exc:  # collected: a failing thread must fail the test
             errors.append(exc)
 
-    def read():
-        try:
-            while not stop.is_set():
-                found, dists = index.search(pool, 5)
-                for row, row_dists in zip(found, dists):
-                    kept = row >= 0  # a search may start before a batch it counts in len() is visible
-                    assert len(set(row[kept].tolist())) == kept.sum() and np.all(np.diff(row_dists[kept]) >= 0)
-        except Exception as exc:
-            errors.append(exc)
-
-    readers = [threading.Thread(target=read) for _ in range(2)]
+    readers = [threading.Thread(target=search_until, args=(index, pool, stop, errors)) for _ in range(2)]
     writers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for thread in readers + writers:
         thread.start()
@@ -329,6 +332,52 @@ def test_concurrent_duplicate_heavy_batches():
     sample = np.arange(0, 2400, 7)
     found, _ = index.search(fresh.reshape(-1, 16)[sample], 1)
     assert np.mean(found[:, 0] == all_ids[:, :, 100:].ravel()[sample]) >= 0.98
+
+
+def test_searches_run_while_copies_are_deleted_compacted_and_added_again():
+    # One writer deletes copies (heads too), compacts (a copy's id moves into
+    # its deleted head; the table of stored rows empties) and adds copies
+    # again (the table fills anew) while two threads search; what stays
+    # is the model's.
+    rng = np.random.default_rng(45)
+    pool = rng.standard_normal((10, 16)).astype(np.float32)
+    fresh = rng.standard_normal((100, 16)).astype(np.float32)
+    index = vecdb.HNSWIndex(16, metric="l2", M=8, ef_construction=40)
+    rows = {id_: int(row) for id_, row in enumerate(rng.integers(0, 10, 300))}  # id -> pool row
+    index.add(np.vstack([pool[list(rows.values())], fresh]), ids=np.arange(400))
+    stop = threading.Event()
+    errors = []
+
+    def write():
+        try:
+            for step in range(5):
+                ids = np.array(sorted(rows))
+                gone = rng.choice(ids, len(ids) // 3, replace=False)
+                assert index.delete(gone) == len(gone)
+                for id_ in gone.tolist():
+                    del rows[id_]
+                assert index.compact() == len(gone)
+                new = {1000 * (step + 1) + i: int(row) for i, row in enumerate(rng.integers(0, 10, 100))}
+                index.add(pool[list(new.values())], ids=list(new), threads=2)
+                rows.update(new)
+        except Exception as exc:  # collected: a failing thread must fail the test
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    threads = [threading.Thread(target=search_until, args=(index, pool, stop, errors)) for _ in range(2)]
+    threads.append(threading.Thread(target=write))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert len(index) == len(rows) + 100 and index.stats()["copies"] == len(rows) - len(set(rows.values()))
+    for row in range(10):
+        expected = {id_ for id_, of in rows.items() if of == row}
+        assert ids_of(index, pool[row], len(expected)) == expected
+    found, _ = index.search(fresh, 1)
+    assert np.mean(found[:, 0] == np.arange(300, 400)) >= 0.98
 
 
 @st.composite
