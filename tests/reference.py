@@ -54,13 +54,18 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 def tie_aware_recall(found: np.ndarray, queries: np.ndarray, data: np.ndarray, k: int, metric: str,
                      tolerance: float = 1e-5) -> float:
-    """Recall@k when many points tie (copies of one vector): a returned id
-    counts if its true distance is within ``tolerance`` of the k-th true
-    distance, since any of the tied points is a right answer."""
+    """Recall@k when many points tie (copies of one vector): any of the points
+    tied at the k-th true distance (within ``tolerance``) is a right answer
+    for the places the closer points leave, and no more of them count (ten
+    copies returned in place of the one closer point score 9 of 10)."""
     d = distances(queries, data, metric)
     width = min(k, d.shape[1])
     kth = np.partition(d, width - 1, axis=1)[:, width - 1]
     found = np.atleast_2d(found)[:, :width]
-    hits = [len({int(i) for i in row if i >= 0 and row_d[i] <= bound + tolerance})
-            for row, row_d, bound in zip(found, d, kth)]
+    hits = []
+    for row, row_d, bound in zip(found, d, kth):
+        ids = np.unique(row[row >= 0])
+        closer = row_d[ids] < bound - tolerance
+        tied = np.abs(row_d[ids] - bound) <= tolerance
+        hits.append(closer.sum() + min(tied.sum(), width - (row_d < bound - tolerance).sum()))
     return float(np.mean(hits)) / width
