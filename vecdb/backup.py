@@ -34,6 +34,7 @@ restore only archives from a source you trust.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import json
@@ -50,12 +51,17 @@ from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple, Uni
 
 from vecdb import __version__
 from vecdb._files import fsync_folder
+from vecdb._staging import claimed_new_file, claimed_new_folder, remove_abandoned
 from vecdb.database import Database
 from vecdb.errors import BackupExistsError, CorruptBackupError, InvalidArgumentError, NotFoundError, VecdbError
 from vecdb.storage.environment import FORMAT_VERSION, Environment, folder_closed_everywhere
 
 FORMAT = "vecdb-backup"
 BACKUP_FORMAT_VERSION = 1
+# Work entries beside an archive being made (see vecdb._staging): the copy
+# of the data file, and the archive before it is complete.
+BACKUP_STAGING = ".vecdb-backup-"
+PARTIAL_FILE = ".vecdb-partial-"
 MANIFEST_NAME = "manifest.json"
 DATA_NAME = "data.mdb"
 MAX_MANIFEST_BYTES = 1 << 20
@@ -125,14 +131,16 @@ def create_backup(environment: Environment, destination: Union[str, os.PathLike]
     if not destination.parent.is_dir():
         raise NotFoundError(f"folder {destination.parent} does not exist")
     # The copy is staged beside the archive: same file system, and never in
-    # the database folder, which a restore may replace whole.
-    staging = Path(tempfile.mkdtemp(prefix=".vecdb-backup-", dir=destination.parent))
-    try:
-        data = environment.copy_to(staging)
-        manifest = _describe_copy(staging, data)
-        publish_new_file(destination, lambda handle: _write_archive(handle, manifest, data))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # the database folder, which a restore may replace whole. What a killed
+    # backup left there goes first.
+    remove_abandoned(destination.parent, (f"{BACKUP_STAGING}*", f".*{PARTIAL_FILE}*.tmp"))
+    with claimed_new_folder(destination.parent, BACKUP_STAGING) as staging:
+        try:
+            data = environment.copy_to(staging)
+            manifest = _describe_copy(staging, data)
+            publish_new_file(destination, lambda handle: _write_archive(handle, manifest, data))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return destination
 
 
@@ -143,7 +151,7 @@ def publish_new_file(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     to ``path``, which fails if ``path`` exists by then (BackupExistsError):
     of two writers racing for one name, one wins and the other's file is
     never seen. The folder is fsynced; nothing temporary is left behind."""
-    descriptor, temporary = new_file(path.parent, f".{path.name}.", ".tmp")
+    descriptor, temporary = claimed_new_file(path.parent, f".{path.name}{PARTIAL_FILE}", ".tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
@@ -174,18 +182,6 @@ def new_file(folder: Path, prefix: str, suffix: str) -> Tuple[int, Path]:
         path = folder / f"{prefix}{secrets.token_hex(8)}{suffix}"
         try:
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666), path
-        except FileExistsError:
-            continue
-
-
-def new_folder(parent: Path, prefix: str) -> Path:
-    """A new folder with a random name in ``parent``, with the mode every
-    tool gives new folders (0777 less the umask; tempfile's are 0700)."""
-    while True:
-        path = parent / f"{prefix}{secrets.token_hex(8)}"
-        try:
-            path.mkdir()
-            return path
         except FileExistsError:
             continue
 
@@ -267,14 +263,16 @@ def restore_backup(
         destination = Path(destination).absolute()
         _check_destination(destination, force)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        staging = new_folder(destination.parent, f".{destination.name}.restoring-")
-        try:
-            manifest = _extract(handle, name, staging, max_bytes)
-            _check_restored(staging, manifest, name)
-            _move_into_place(staging, destination, force)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        prefix = f".{destination.name}.restoring-"
+        remove_abandoned(destination.parent, (f"{glob.escape(prefix)}*",))
+        with claimed_new_folder(destination.parent, prefix) as staging:
+            try:
+                manifest = _extract(handle, name, staging, max_bytes)
+                _check_restored(staging, manifest, name)
+                _move_into_place(staging, destination, force)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
     return manifest
 
 
