@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar
 import lmdb
 
 from vecdb._files import fsync_folder
+from vecdb.storage.data_file import check_before_open, check_pages
 from vecdb.errors import ClosedError, NotFoundError, ReadOnlyError, StorageLockedError, VecdbError
 
 T = TypeVar("T")
@@ -92,6 +93,7 @@ class Environment:
         if writable:
             self._lock_fd = _lock_writer(path)
         try:
+            check_before_open(path)
             self._env = lmdb.open(
                 str(path), map_size=initial_map_size, max_dbs=MAX_NAMED_DATABASES,
                 readonly=not writable, create=writable, max_readers=256, readahead=False,
@@ -99,6 +101,9 @@ class Environment:
         except lmdb.Error as exc:
             self._release_lock()
             raise VecdbError(f"cannot open the database at {path}: {exc}") from None
+        except BaseException:
+            self._release_lock()
+            raise
         self._pid = os.getpid()
         self._gate = _SharedExclusiveGate()
         self._write_lock = threading.Lock()
@@ -108,7 +113,12 @@ class Environment:
         self.users = 0
         # Readers left behind by killed processes would pin old pages forever.
         self._env.reader_check()
-        self._check_format()
+        try:
+            check_pages(path, self)
+            self._check_format()
+        except BaseException:
+            self.close()
+            raise
 
     def _check_format(self) -> None:
         with self.read() as txn:
