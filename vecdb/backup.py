@@ -49,7 +49,8 @@ from vecdb import __version__
 from vecdb._files import fsync_folder, write_atomically
 from vecdb.database import Database
 from vecdb.errors import CorruptBackupError, InvalidArgumentError, NotFoundError, VecdbError
-from vecdb.storage.environment import FORMAT_VERSION, Environment, folder_closed_everywhere
+from vecdb.storage.environment import Environment, folder_closed_everywhere
+from vecdb.storage.format import FORMAT_1, FORMAT_VERSION
 
 FORMAT = "vecdb-backup"
 BACKUP_FORMAT_VERSION = 1
@@ -350,7 +351,8 @@ def _check_restored(staging: Path, manifest: BackupManifest, archive: Path) -> N
     """Open the restored copy: it must be a vecdb database holding what the
     manifest lists."""
     try:
-        with Database(staging, read_only=True) as restored:
+        # A format-1 archive (vecdb 0.1) is upgraded here, before it is put in place.
+        with Database(staging, read_only=manifest.storage_format != FORMAT_1.decode()) as restored:
             found = [(c["name"], c["count"]) for c in restored.describe()]
     except VecdbError as exc:
         raise CorruptBackupError(f"{archive}: {DATA_NAME} is not a usable vecdb database ({exc})") from None

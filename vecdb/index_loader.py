@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 
 from vecdb.config import HNSW, CollectionConfig
-from vecdb.errors import CorruptIndexError
+from vecdb.errors import CorruptIndexError, CorruptRecordError
 from vecdb.label_index import (
     CodeScanLabelIndex,
     ExactLabelIndex,
@@ -60,6 +60,7 @@ _READ_CHUNK = 2_048
 _PROGRESS_FROM = 50_000  # show a progress bar from this many vectors (on a terminal)
 
 Part = Union[LabelIndex, PrefixLabelIndex]
+T = TypeVar("T")
 
 
 class LoadedIndex(NamedTuple):
@@ -73,9 +74,10 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore)
     """The collection's indexes, from their snapshots where they can be used."""
     with environment.read() as txn:
         config = read_config(txn, store.name)
-        codebooks = store.codebooks(txn) if config.quantizer_version else None
-        quantizer = None if codebooks is None else _quantizer(config, codebooks)
-        rotation = _rotation(config, store.rotation(txn)) if config.prefixes_ready and config.rotate else None
+        codebooks = _model(config, lambda: store.codebooks(txn)) if config.quantizer_version else None
+        quantizer = None if codebooks is None else _model(config, lambda: ProductQuantizer.from_bytes(codebooks))
+        rotation = (_model(config, lambda: _rotation(config, store.rotation(txn)), rotation=True)
+                    if config.prefixes_ready and config.rotate else None)
         prefix_dims = config.mrl_dims if config.prefixes_ready and (config.rotate is None or rotation is not None) else []
         vector_reader = _vector_reader(environment, store, config.dim)
         snapshots = {"main": _main_from_snapshot(folder, config, codebooks, vector_reader)
@@ -232,30 +234,26 @@ def _prefix_from_snapshot(folder: Path, config: CollectionConfig, dims: int,
     return PrefixLabelIndex(dims, saved, rotation), sequence
 
 
-def _quantizer(config: CollectionConfig, codebooks: bytes) -> Optional[ProductQuantizer]:
-    """The stored codebooks; if they are damaged, None: the collection opens
-    and searches exactly, and train_quantizer() can replace them."""
+def _model(config: CollectionConfig, read: Callable[[], T], rotation: bool = False) -> Optional[T]:
+    """A stored model (PQ codebooks or the PCA rotation), read by ``read``;
+    if it is damaged (its checksum in LMDB, or its own format), None: the
+    collection opens and searches exactly (without prefix indexes), and
+    training again replaces it. Indexes are caches of LMDB; the points
+    themselves are not touched by this damage."""
     try:
-        return ProductQuantizer.from_bytes(codebooks)
-    except CorruptIndexError as exc:
-        warnings.warn(f"the PQ codebooks of collection {config.name!r} in LMDB are damaged ({exc}); searching "
-                      "exactly until Collection.train_quantizer() trains new ones", RuntimeWarning, stacklevel=2)
+        return read()
+    except (CorruptRecordError, CorruptIndexError) as exc:
+        what, remedy = (("PCA rotation", "searching without prefix indexes until Collection.learn_rotation() learns "
+                         "a new one") if rotation else
+                        ("PQ codebooks", "searching exactly until Collection.train_quantizer() trains new ones"))
+        warnings.warn(f"the {what} of collection {config.name!r} in LMDB are damaged ({exc}); {remedy}",
+                      RuntimeWarning, stacklevel=3)
         return None
 
 
 def _rotation(config: CollectionConfig, data: Optional[bytes]) -> Optional[np.ndarray]:
-    """The stored PCA rotation; if it is missing or damaged, None: the
-    collection opens without prefix indexes until the next upsert learns
-    a new one."""
-    if data is None:
-        return None
-    try:
-        return rotation_from_bytes(data, config.dim)
-    except CorruptIndexError as exc:
-        warnings.warn(f"the PCA rotation of collection {config.name!r} in LMDB is damaged ({exc}); searching "
-                      "without prefix indexes until Collection.learn_rotation() learns a new one",
-                      RuntimeWarning, stacklevel=2)
-        return None
+    """The stored PCA rotation (None: missing)."""
+    return None if data is None else rotation_from_bytes(data, config.dim)
 
 
 def _adopt_snapshot(config: CollectionConfig, saved: Union[GraphLabelIndex, CodeScanLabelIndex],

@@ -75,16 +75,37 @@ py::bytes seal(std::uint32_t seed, const py::bytes& key, const py::buffer& value
   return py::bytes(out);
 }
 
-// Index of the first damaged (key, value) pair, or -1.
-long long first_damaged_pair(std::uint32_t seed, const py::sequence& pairs) {
-  const Py_ssize_t n = py::len(pairs);
+// Calls visit(i, key, value) on each (key, value) tuple of a list or tuple
+// (as py-lmdb returns them) until it returns false; returns where it stopped
+// (n if it never did).
+template <class Visit>
+Py_ssize_t visit_pairs(const py::object& pairs, Visit&& visit) {
+  if (!PyList_Check(pairs.ptr()) && !PyTuple_Check(pairs.ptr())) throw py::type_error("pairs must be a list or tuple");
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(pairs.ptr());
   for (Py_ssize_t i = 0; i < n; ++i) {
-    py::handle pair = PySequence_Fast_GET_ITEM(pairs.ptr(), i);
-    if (!PyTuple_Check(pair.ptr()) || PyTuple_GET_SIZE(pair.ptr()) != 2) throw py::type_error("pairs must be (key, value) tuples");
-    if (!intact(seed, bytes_of(PyTuple_GET_ITEM(pair.ptr(), 0), "key"), bytes_of(PyTuple_GET_ITEM(pair.ptr(), 1), "value")))
-      return i;
+    PyObject* pair = PySequence_Fast_GET_ITEM(pairs.ptr(), i);
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) throw py::type_error("pairs must be (key, value) tuples");
+    if (!visit(bytes_of(PyTuple_GET_ITEM(pair, 0), "key"), bytes_of(PyTuple_GET_ITEM(pair, 1), "value"))) return i;
   }
-  return -1;
+  return n;
+}
+
+// Index of the first damaged (key, value) pair, or -1.
+long long first_damaged_pair(std::uint32_t seed, const py::object& pairs) {
+  const Py_ssize_t stop = visit_pairs(pairs, [&](Bytes key, Bytes value) { return intact(seed, key, value); });
+  return stop == PySequence_Fast_GET_SIZE(pairs.ptr()) ? -1 : static_cast<long long>(stop);
+}
+
+// The keys of (key, value) pairs, concatenated, once every value passed
+// its check: (keys, -1); else (b"", index of the first damaged pair).
+py::tuple checked_keys(std::uint32_t seed, const py::object& pairs) {
+  std::string keys;
+  const Py_ssize_t stop = visit_pairs(pairs, [&](Bytes key, Bytes value) {
+    keys.append(reinterpret_cast<const char*>(key.data), key.size);
+    return intact(seed, key, value);
+  });
+  if (stop < PySequence_Fast_GET_SIZE(pairs.ptr())) return py::make_tuple(py::bytes(), stop);
+  return py::make_tuple(py::bytes(keys), -1);
 }
 
 // Rows of `width` bytes each sealed with its key (keys: n keys of one size,
@@ -144,9 +165,10 @@ long long first_damaged_row(std::uint32_t seed, const py::object& keys, const py
 py::dict check_lmdb_file(const std::string& path, const std::string& level_name, std::uint64_t txnid,
                          const py::object& progress) {
   const lmdbfile::Level level = level_name == "meta"        ? lmdbfile::Level::kMeta
+                                : level_name == "main"      ? lmdbfile::Level::kMain
                                 : level_name == "structure" ? lmdbfile::Level::kStructure
                                 : level_name == "full"      ? lmdbfile::Level::kFull
-                                                            : throw Error("level must be meta, structure or full");
+                                                            : throw Error("level must be meta, main, structure or full");
   lmdbfile::Progress report_progress;
   if (!progress.is_none()) {
     report_progress = [&progress](std::uint64_t done, std::uint64_t total) {
@@ -161,7 +183,7 @@ py::dict check_lmdb_file(const std::string& path, const std::string& level_name,
   }
   py::list problems;
   for (const lmdbfile::Problem& problem : report.problems)
-    problems.append(py::make_tuple(problem.database, problem.page, problem.text));
+    problems.append(py::make_tuple(py::bytes(problem.database), problem.page, problem.text));  // names: any bytes
   py::list databases;
   for (const lmdbfile::NamedDatabase& database : report.databases) {
     py::dict entry;
@@ -214,13 +236,16 @@ void bind_storage(py::module_& m) {
       py::arg("seed"), py::arg("key"), py::arg("stored"), "Whether a sealed value matches its check.");
   m.def("first_damaged_pair", &first_damaged_pair, py::arg("seed"), py::arg("pairs"),
         "Index of the first (key, sealed value) pair whose check fails, or -1.");
+  m.def("checked_keys", &checked_keys, py::arg("seed"), py::arg("pairs"),
+        "(concatenated keys, -1) once every (key, sealed value) pair passed its check, else (b'', first damaged).");
   m.def("seal_rows", &seal_rows, py::arg("seed"), py::arg("keys"), py::arg("rows"), py::arg("width"),
         "Rows of `width` bytes, each sealed with its key, as an (n, width + 4) uint8 array.");
   m.def("first_damaged_row", &first_damaged_row, py::arg("seed"), py::arg("keys"), py::arg("rows"),
         py::arg("row_bytes"), "Index of the first sealed row whose check fails, or -1.");
   m.def("check_lmdb_file", &check_lmdb_file, py::arg("path"), py::arg("level"), py::arg("txnid") = 0,
         py::arg("progress") = py::none(),
-        "Check an LMDB data file's meta pages, size and (level structure/full) page structure.");
+        "Check an LMDB data file: meta pages and size (meta), the main database (main), every B-tree page "
+        "(structure), every page (full).");
 }
 
 }  // namespace bindings

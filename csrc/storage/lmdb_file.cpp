@@ -238,7 +238,8 @@ class Walker {
  public:
   Walker(const std::uint8_t* map, std::uint64_t page_size, std::uint64_t last, Level level, Report& report,
          const Progress& progress)
-      : map_(map), page_size_(page_size), last_(last), full_(level == Level::kFull), report_(report),
+      : map_(map), page_size_(page_size), last_(last), main_only_(level == Level::kMain),
+        full_(level == Level::kFull), report_(report),
         progress_(progress), marks_(last + 1, kUnseen) {}
 
   void walk(const Meta& meta) {
@@ -253,6 +254,7 @@ class Walker {
       found.entries = record.entries;
       found.root = record.root;
       report_.databases.push_back(found);
+      if (main_only_) continue;
       const std::string problem = record_problem(record, last_, true);
       if (!problem.empty()) {
         add(name, 0, "its record in the main database " + problem);
@@ -263,6 +265,7 @@ class Walker {
       tree.dup_order = order_of(record.flags, true);
       walk_tree(tree);
     }
+    if (main_only_) return;
     Tree free{"free list", Role::kFreeList, 0, meta.free};
     free.order = Order::kInteger;
     walk_tree(free);
@@ -608,7 +611,7 @@ class Walker {
 
   const std::uint8_t* map_;
   std::uint64_t page_size_, last_;
-  bool full_;
+  bool main_only_, full_;
   Report& report_;
   const Progress& progress_;
   std::vector<std::uint8_t> marks_;

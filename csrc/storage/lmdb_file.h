@@ -8,6 +8,8 @@
 // Levels:
 // - kMeta: both meta pages and the file size against the newest one's last
 //   page (what must hold before LMDB may map the file).
+// - kMain: also the main database's pages (where vecdb keeps its format key
+//   and settings), returning its values.
 // - kStructure: also every branch and leaf page of every tree (the main
 //   database, each named database, duplicate sub-databases, the free list):
 //   the page number each header carries, page type by depth, bounds of
@@ -29,7 +31,7 @@
 namespace vecdb {
 namespace lmdbfile {
 
-enum class Level { kMeta = 0, kStructure = 1, kFull = 2 };
+enum class Level { kMeta = 0, kMain = 1, kStructure = 2, kFull = 3 };
 
 struct Problem {
   std::string database;  // "meta", "main", "free list" or a named database
@@ -54,7 +56,7 @@ struct Report {
   std::uint64_t pages_read = 0;
   std::vector<Problem> problems;
   std::uint64_t problems_omitted = 0;
-  std::vector<NamedDatabase> databases;  // found in the main database (kStructure and up)
+  std::vector<NamedDatabase> databases;  // found in the main database (kMain and up)
   // Entries of the main database that are plain values held in the page
   // (vecdb's settings and format key), so callers can read them before
   // LMDB opens the file.

@@ -10,7 +10,9 @@ LMDB's layout) and refuses it with :class:`~vecdb.errors.CorruptDatabaseError`:
 
 - before ``lmdb.open``: both meta pages (flags, magic, version, page size,
   the free-list and main database records) and the file's size against the
-  newest meta's last used page (:func:`check_before_open`);
+  newest meta's last used page; a writer, which no other writer can race,
+  also walks the main database and upgrades a format-1 file
+  (:func:`prepare_data_file`);
 - right after, inside a read transaction, so a writer in another process
   cannot reuse pages under the walk: every branch and leaf page of every
   tree (:func:`check_pages`; see lmdb_file.h for the list). It reads each
@@ -29,17 +31,26 @@ from typing import Any, Dict
 
 from vecdb import _core
 from vecdb.errors import CorruptDatabaseError
+from vecdb.storage.format import FORMAT_1, FORMAT_KEY
 
 DATA_FILE = "data.mdb"
 _RETRIES = 5  # snapshots a busy writer may retire while a walk starts
 
 
-def check_before_open(folder: Path) -> None:
+def prepare_data_file(folder: Path, writable: bool) -> None:
     """Refuse a data file LMDB could not map safely (cut short, meta pages
-    damaged). A missing file is a new database: nothing to check."""
+    damaged; for a writer, a damaged main database too) and, for a writer,
+    upgrade a format-1 file. A missing file is a new database: nothing to
+    check. A writer calls this holding the writer lock."""
     data = folder / DATA_FILE
-    if data.exists():
-        refuse_if_damaged(data, _core.check_lmdb_file(str(data), "meta"))
+    if not data.exists():
+        return
+    report = _core.check_lmdb_file(str(data), "main" if writable else "meta")
+    refuse_if_damaged(data, report)
+    if writable and report["main_values"].get(FORMAT_KEY) == FORMAT_1:
+        from vecdb.storage.upgrade import upgrade_format_1  # it opens environments itself
+
+        upgrade_format_1(folder)
 
 
 def check_pages(folder: Path, environment: Any) -> None:
@@ -64,6 +75,7 @@ def refuse_if_damaged(data: Path, report: Dict[str, Any]) -> None:
     if not problems:
         return
     database, page, text = problems[0]
+    database = database.decode(errors="replace")
     more = len(problems) - 1 + report["problems_omitted"]
     where = f"{database} database" if database not in ("meta", "free list") else database
     raise CorruptDatabaseError(

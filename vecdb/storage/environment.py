@@ -23,15 +23,15 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar
 import lmdb
 
 from vecdb._files import fsync_folder
-from vecdb.storage.data_file import check_before_open, check_pages
 from vecdb.errors import ClosedError, NotFoundError, ReadOnlyError, StorageLockedError, VecdbError
+from vecdb.storage.data_file import check_pages, prepare_data_file
+from vecdb.storage.format import FORMAT_1, FORMAT_KEY, FORMAT_VERSION, new_database_id, put_identity, read_database_id
 
 T = TypeVar("T")
 
 INITIAL_MAP_SIZE = 64 << 20
 MAX_NAMED_DATABASES = 4096
 LOCK_FILE = "vecdb.lock"
-FORMAT_KEY, FORMAT_VERSION = b"vecdb-format", b"1"
 
 
 class _SharedExclusiveGate:
@@ -93,7 +93,7 @@ class Environment:
         if writable:
             self._lock_fd = _lock_writer(path)
         try:
-            check_before_open(path)
+            prepare_data_file(path, writable)
             self._env = lmdb.open(
                 str(path), map_size=initial_map_size, max_dbs=MAX_NAMED_DATABASES,
                 readonly=not writable, create=writable, max_readers=256, readahead=False,
@@ -123,10 +123,17 @@ class Environment:
     def _check_format(self) -> None:
         with self.read() as txn:
             stored = txn.get(FORMAT_KEY)
+            self.database_id = read_database_id(txn) if stored == FORMAT_VERSION else None
         if stored is None and self._env.stat()["entries"] > 0:
             raise VecdbError(f"{self.path} holds an LMDB environment that vecdb did not write")
         if stored is None and self.writable:
-            self.write(lambda txn: txn.put(FORMAT_KEY, FORMAT_VERSION))
+            identity = new_database_id()
+            self.write(lambda txn: put_identity(txn, identity))
+            self.database_id = identity.hex()
+        elif stored == FORMAT_1:  # a writable open upgrades before LMDB opens (prepare_data_file)
+            raise ReadOnlyError(f"{self.path} is in vecdb storage format 1 (vecdb 0.1), which a read-only handle "
+                                "cannot read: open it once for writing (vecdb.open(path)) with no other process "
+                                "using it, which upgrades it in place to format 2, then read-only opens work")
         elif stored is not None and bytes(stored) != FORMAT_VERSION:
             raise VecdbError(f"{self.path} uses storage format {bytes(stored)!r}; this vecdb reads {FORMAT_VERSION!r}")
 
