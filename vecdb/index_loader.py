@@ -42,6 +42,7 @@ from vecdb.pq import ProductQuantizer
 from vecdb.prefix_index import IndexSet, PrefixLabelIndex
 from vecdb.rotation import rotation_from_bytes
 from vecdb.snapshot import (
+    Owner,
     prefix_snapshot_path,
     prefix_snapshot_paths,
     read_snapshot,
@@ -61,6 +62,7 @@ _PROGRESS_FROM = 50_000  # show a progress bar from this many vectors (on a term
 
 Part = Union[LabelIndex, PrefixLabelIndex]
 T = TypeVar("T")
+SnapshotReader = Callable[[Path], Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]]
 
 
 class LoadedIndex(NamedTuple):
@@ -80,9 +82,14 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore)
                     if config.prefixes_ready and config.rotate else None)
         prefix_dims = config.mrl_dims if config.prefixes_ready and (config.rotate is None or rotation is not None) else []
         vector_reader = _vector_reader(environment, store, config.dim)
-        snapshots = {"main": _main_from_snapshot(folder, config, codebooks, vector_reader)
+        owner = _owner(environment, config)
+
+        def read(path: Path) -> Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]:
+            return read_snapshot(path, owner, config.index_spec, lambda at: store.fingerprint_at(txn, config, at))
+
+        snapshots = {"main": _main_from_snapshot(read, folder, config, codebooks, vector_reader)
                      if isinstance(config.index_spec, HNSW) or quantizer is not None else None}
-        snapshots.update({dims: _prefix_from_snapshot(folder, config, dims, rotation) for dims in prefix_dims})
+        snapshots.update({dims: _prefix_from_snapshot(read, folder, config, dims, rotation) for dims in prefix_dims})
         by_sequence: Dict[int, Dict[object, Part]] = {}  # snapshots saved together replay together
         for part, snapshot in snapshots.items():
             if snapshot is not None:
@@ -163,14 +170,20 @@ def catch_up_or_reload(environment: Environment, folder: Path, store: Collection
 def save_snapshots(environment: Environment, folder: Path, store: CollectionStore, config: CollectionConfig,
                    indexes: IndexSet, sequence: int) -> None:
     """Write a snapshot of each index that keeps one, stamped with
-    ``sequence`` (which they must reflect exactly), remove prefix snapshots
-    of other rotations, then drop the change log they cover."""
+    ``sequence`` (which they must reflect exactly) and the collection's
+    fingerprint then, remove prefix snapshots of other rotations, then drop
+    the change log they cover."""
+    with environment.read() as txn:
+        fingerprint = store.fingerprint_at(txn, read_config(txn, store.name), sequence)
+    if fingerprint is None:  # the log no longer reaches back to the indexes' state: nothing to stamp
+        return
+    owner = _owner(environment, config)
     for dims, prefix in indexes.prefixes.items():
         if prefix.snapshots:
-            write_snapshot(prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version), config.key,
-                           sequence, prefix)
+            write_snapshot(prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version), owner,
+                           sequence, fingerprint, prefix)
     if indexes.main.snapshots:
-        write_snapshot(snapshot_path(folder, config.key), config.key, sequence, indexes.main)
+        write_snapshot(snapshot_path(folder, config.key), owner, sequence, fingerprint, indexes.main)
     current = {prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version)
                for dims in indexes.prefixes}
     for stale in prefix_snapshot_paths(folder, config.key):
@@ -210,9 +223,13 @@ def _fill(txn, store: CollectionStore, config: CollectionConfig, parts: List[Par
     return total
 
 
-def _main_from_snapshot(folder: Path, config: CollectionConfig, codebooks: Optional[bytes],
+def _owner(environment: Environment, config: CollectionConfig) -> Owner:
+    return Owner(bytes.fromhex(environment.database_id or ""), config.key)
+
+
+def _main_from_snapshot(read: SnapshotReader, folder: Path, config: CollectionConfig, codebooks: Optional[bytes],
                         vector_reader: VectorReader) -> Optional[Tuple[LabelIndex, int]]:
-    snapshot = read_snapshot(snapshot_path(folder, config.key), config.key, config.index_spec)
+    snapshot = read(snapshot_path(folder, config.key))
     if snapshot is None:
         return None
     sequence, saved = snapshot
@@ -220,12 +237,11 @@ def _main_from_snapshot(folder: Path, config: CollectionConfig, codebooks: Optio
     return None if index is None else (index, sequence)
 
 
-def _prefix_from_snapshot(folder: Path, config: CollectionConfig, dims: int,
+def _prefix_from_snapshot(read: SnapshotReader, folder: Path, config: CollectionConfig, dims: int,
                           rotation: Optional[np.ndarray]) -> Optional[Tuple[PrefixLabelIndex, int]]:
     if not isinstance(config.index_spec, HNSW):
         return None  # exact prefixes are rebuilt: reading the vectors is the work
-    path = prefix_snapshot_path(folder, config.key, dims, config.rotation_version)
-    snapshot = read_snapshot(path, config.key, config.index_spec)
+    snapshot = read(prefix_snapshot_path(folder, config.key, dims, config.rotation_version))
     if snapshot is None:
         return None
     sequence, saved = snapshot
