@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import vecdb
@@ -177,3 +178,15 @@ def test_help_says_what_it_checks_and_what_the_exit_status_means():
                  "vecdb restore"):
         assert text in result.output
     assert "check" in CliRunner().invoke(main, ["--help"]).output
+
+
+def test_a_folder_open_in_this_process_is_refused(tmp_path):
+    """LMDB allows one environment per folder per process: closing a second
+    one would drop the first's locks."""
+    from vecdb import errors
+
+    make(tmp_path / "db")
+    with vecdb.open(tmp_path / "db", read_only=True):
+        with pytest.raises(errors.StorageLockedError, match="from another process"):
+            check_database(tmp_path / "db")
+    assert check_database(tmp_path / "db").ok

@@ -36,13 +36,13 @@ import msgpack
 
 from vecdb import _core
 from vecdb.config import CollectionConfig
-from vecdb.errors import CorruptIndexError, NotFoundError
+from vecdb.errors import CorruptIndexError, NotFoundError, StorageLockedError
 from vecdb.pq import ProductQuantizer
 from vecdb.rotation import rotation_from_bytes
 from vecdb.storage.codec import CHECK_BYTES, MAIN, DamagedValue, ValueCodec, in_chunks
 from vecdb.storage.collection_store import _PARTS, CONFIG_PREFIX, HAS_PAYLOAD, database_names
 from vecdb.storage.data_file import DATA_FILE
-from vecdb.storage.environment import MAX_NAMED_DATABASES
+from vecdb.storage.environment import MAX_NAMED_DATABASES, open_in_this_process
 from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_1, FORMAT_KEY, FORMAT_VERSION
 from vecdb.storage.keys import LABEL_BYTES, user_id_from_key
 from vecdb.storage.payload_index import entry_keys
@@ -102,11 +102,17 @@ class CheckReport:
 
 def check_database(path: Path, progress: Optional[Progress] = None) -> CheckReport:
     """Check everything in the database folder ``path`` (read-only; safe
-    beside a writer). Raises NotFoundError if there is no database there."""
+    beside a writer in another process). Raises NotFoundError if there is no
+    database there, StorageLockedError if this process has it open (LMDB
+    allows one environment per folder per process: run ``vecdb check`` from
+    another process instead)."""
     path = Path(path)
     data = path / DATA_FILE
     if not data.is_file():
         raise NotFoundError(f"no vecdb database at {path} (no {DATA_FILE})")
+    if open_in_this_process(path):
+        raise StorageLockedError(f"{path} is open in this process; close it, or run `vecdb check {path}` from "
+                                 "another process (it runs beside a writer)")
     report = CheckReport(path)
     meta = _core.check_lmdb_file(str(data), "meta")
     _take_pages(report, meta)

@@ -390,6 +390,14 @@ def open_environment(path: Path, read_only: bool) -> Environment:
         return environment
 
 
+def open_in_this_process(path: Path) -> bool:
+    """Whether this process has the database folder open (LMDB allows one
+    environment per folder per process)."""
+    with _registry_lock:
+        environment = _registry.get(str(path.resolve()))
+        return environment is not None and environment._pid == os.getpid()
+
+
 def release_environment(environment: Environment) -> None:
     """Give back a handle; the environment closes with its last user."""
     with _registry_lock:
