@@ -135,3 +135,15 @@ def test_a_format_1_backup_restores_upgraded(tmp_path):
         manifest = restore_backup(ARCHIVE, tmp_path / "restored")
     assert manifest.storage_format == "1" and manifest.points == 1370
     assert_upgraded_keeps_everything(tmp_path / "restored")
+
+
+def test_a_damaged_format_1_file_is_refused_before_the_upgrade_reads_it(format1):
+    data = format1 / "data.mdb"
+    (entry,) = [d for d in _core.check_lmdb_file(str(data), "structure")["databases"]
+                if d["name"].endswith(b":vectors") and d["entries"] == 1100]
+    with open(data, "r+b") as handle:  # a zeroed page: LMDB would abort reading it
+        handle.seek(entry["root"] * 4096)
+        handle.write(bytes(4096))
+    with pytest.raises(errors.CorruptDatabaseError, match=":vectors"):
+        vecdb.open(format1)
+    assert stored_format(format1) == b"1" and not (format1 / upgrade.STAGING).exists()

@@ -50,6 +50,9 @@ def prepare_data_file(folder: Path, writable: bool) -> None:
     if writable and report["main_values"].get(FORMAT_KEY) == FORMAT_1:
         from vecdb.storage.upgrade import upgrade_format_1  # it opens environments itself
 
+        # The upgrade reads every tree: walk them first (no other writer can
+        # race this one, and the upgrade refuses to run beside readers).
+        refuse_if_damaged(data, _core.check_lmdb_file(str(data), "structure"))
         upgrade_format_1(folder)
 
 
