@@ -108,6 +108,21 @@ py::tuple checked_keys(std::uint32_t seed, const py::object& pairs) {
   return py::make_tuple(py::bytes(keys), -1);
 }
 
+// (key, value) pairs as (key, value sealed with its key), in one call for a
+// write batch.
+py::list seal_pairs(std::uint32_t seed, const py::object& pairs) {
+  py::list sealed;
+  visit_pairs(pairs, [&](Bytes key, Bytes value) {
+    std::string out(value.size + kCheckBytes, '\0');
+    std::memcpy(out.data(), value.data, value.size);
+    const std::uint32_t check = value_check(seed, key, value.data, value.size);
+    std::memcpy(out.data() + value.size, &check, kCheckBytes);
+    sealed.append(py::make_tuple(py::bytes(reinterpret_cast<const char*>(key.data), key.size), py::bytes(out)));
+    return true;
+  });
+  return sealed;
+}
+
 // Rows of `width` bytes each sealed with its key (keys: n keys of one size,
 // concatenated); returns an (n, width + 4) uint8 array.
 py::array_t<std::uint8_t> seal_rows(std::uint32_t seed, const py::bytes& keys, const py::buffer& rows,
@@ -238,6 +253,8 @@ void bind_storage(py::module_& m) {
         "Index of the first (key, sealed value) pair whose check fails, or -1.");
   m.def("checked_keys", &checked_keys, py::arg("seed"), py::arg("pairs"),
         "(concatenated keys, -1) once every (key, sealed value) pair passed its check, else (b'', first damaged).");
+  m.def("seal_pairs", &seal_pairs, py::arg("seed"), py::arg("pairs"),
+        "[(key, value sealed with key)] for a list of (key, value) bytes pairs.");
   m.def("seal_rows", &seal_rows, py::arg("seed"), py::arg("keys"), py::arg("rows"), py::arg("width"),
         "Rows of `width` bytes, each sealed with its key, as an (n, width + 4) uint8 array.");
   m.def("first_damaged_row", &first_damaged_row, py::arg("seed"), py::arg("keys"), py::arg("rows"),

@@ -41,28 +41,32 @@ class DamagedValue(Exception):
 class ValueCodec:
     """Seals and checks the values of one named database."""
 
-    __slots__ = ("database", "_seed")
+    __slots__ = ("database", "seed")
 
     def __init__(self, database: bytes) -> None:
         self.database = database
-        self._seed = _core.crc32c(b"vecdb\x00" + database)
+        self.seed = _core.crc32c(b"vecdb\x00" + database)  # the check's starting state: the database's name
 
     def seal(self, key: bytes, value: Any) -> bytes:
         """The bytes to store for ``value`` (bytes or any contiguous buffer)."""
-        return _core.seal_value(self._seed, key, value)
+        return _core.seal_value(self.seed, key, value)
+
+    def seal_pairs(self, pairs: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
+        """``(key, value)`` pairs (a list, bytes) as ``(key, bytes to store)``."""
+        return _core.seal_pairs(self.seed, pairs)
 
     def seal_rows(self, keys: bytes, rows: np.ndarray) -> np.ndarray:
         """Fixed-size rows (``(n, ...)``, C-contiguous), each sealed with its
         key (``keys``: n keys of one size, concatenated): an ``(n, row bytes
         + 4)`` uint8 array whose rows are the values to store."""
-        return _core.seal_rows(self._seed, keys, rows, rows[0].nbytes if len(rows) else 1)
+        return _core.seal_rows(self.seed, keys, rows, rows[0].nbytes if len(rows) else 1)
 
     def open(self, key: bytes, stored: Optional[bytes]) -> Optional[memoryview]:
         """The value ``key`` holds, checked, without its check bytes (None
         stays None: nothing stored)."""
         if stored is None:
             return None
-        if not _core.value_intact(self._seed, key, stored):
+        if not _core.value_intact(self.seed, key, stored):
             raise DamagedValue(self.database, key)
         return memoryview(stored)[:-CHECK_BYTES]
 
@@ -75,12 +79,12 @@ class ValueCodec:
     def first_damaged(self, pairs: Sequence[Tuple[bytes, bytes]]) -> int:
         """The index of the first ``(key, stored value)`` pair that fails its
         check, or -1."""
-        return _core.first_damaged_pair(self._seed, pairs)
+        return _core.first_damaged_pair(self.seed, pairs)
 
     def keys_of(self, pairs: Sequence[Tuple[bytes, bytes]]) -> bytes:
         """The keys of ``(key, stored value)`` pairs (a list), concatenated,
         once every value passed its check."""
-        keys, damaged = _core.checked_keys(self._seed, pairs)
+        keys, damaged = _core.checked_keys(self.seed, pairs)
         if damaged >= 0:
             raise DamagedValue(self.database, pairs[damaged][0])
         return keys
@@ -89,7 +93,7 @@ class ValueCodec:
         """Concatenated stored rows of ``row_bytes`` each (check bytes
         included), checked against their keys: an ``(n, row_bytes - 4)``
         uint8 view."""
-        damaged = _core.first_damaged_row(self._seed, keys, stored, row_bytes)
+        damaged = _core.first_damaged_row(self.seed, keys, stored, row_bytes)
         if damaged >= 0:
             key_size = len(keys) // (len(stored) // row_bytes)
             raise DamagedValue(self.database, keys[damaged * key_size:(damaged + 1) * key_size])
@@ -99,7 +103,7 @@ class ValueCodec:
         """Packed records that each hold their key, value and check (what
         py-lmdb's getmulti packs for fixed-size keys and values), checked:
         an ``(n, record_bytes - 4)`` uint8 view."""
-        damaged = _core.first_damaged_row(self._seed, None, packed, record_bytes)
+        damaged = _core.first_damaged_row(self.seed, None, packed, record_bytes)
         if damaged >= 0:
             raise DamagedValue(self.database, packed[damaged * record_bytes:(damaged + 1) * record_bytes])
         return np.frombuffer(packed, dtype=np.uint8).reshape(-1, record_bytes)[:, :-CHECK_BYTES]

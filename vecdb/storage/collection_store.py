@@ -148,6 +148,7 @@ class CollectionStore:
         self._environment = environment
         self._names = dict(zip(_PARTS, database_names(config.key)))
         self._codecs = {part: ValueCodec(name) for part, name in self._names.items()}
+        self._seeds = {part: codec.seed for part, codec in self._codecs.items()}
         self._parts = {name: part for part, name in self._names.items()}
         for part in _PARTS:  # create them now, outside any caller's transaction
             self._database(part)
@@ -170,6 +171,14 @@ class CollectionStore:
 
     def _open(self, part: str, key: bytes, stored: Optional[bytes]) -> Optional[memoryview]:
         return self._codecs[part].open(key, stored)
+
+    def _checked(self, txn: lmdb.Transaction, part: str, key: bytes, stored: Optional[bytes]) -> Optional[bytes]:
+        """A value as read, once its check passed (still sealed: its last
+        CHECK_BYTES are the check); None stays None. The one-value reads
+        use this rather than a wrapper: they run once per record."""
+        if stored is None or _core.value_intact(self._seeds[part], key, stored):
+            return stored
+        raise self.corrupt(txn, DamagedValue(self._names[part], key))
 
     def _open_all(self, part: str, pairs: Any) -> List[Tuple[bytes, memoryview]]:
         return open_all(self._codecs[part], pairs)
@@ -203,13 +212,15 @@ class CollectionStore:
     def _point_of(self, txn: lmdb.Transaction, label: int) -> Any:
         try:
             entry = self._entry(txn, label)
-        except DamagedValue:
+        except CorruptRecordError:
             return None
-        return None if entry is None else _readable_id(bytes(entry[1:]))
+        return None if entry is None else _readable_id(entry[1:-CHECK_BYTES])
 
-    def _entry(self, txn: lmdb.Transaction, label: int) -> Optional[memoryview]:
-        """A point's <key>:labels entry (flags, id key), checked; None if no such point."""
-        return self._open("labels", label_key(label), txn.get(label_key(label), db=self.labels))
+    def _entry(self, txn: lmdb.Transaction, label: int) -> Optional[bytes]:
+        """A point's <key>:labels entry (flags, id key, check), checked; None
+        if there is no such point."""
+        key = label_key(label)
+        return self._checked(txn, "labels", key, txn.get(key, db=self.labels))
 
     def _missing(self, part: str, label: int) -> DamagedValue:
         """A point's vector or payload that its entry says exists and LMDB
@@ -262,13 +273,12 @@ class CollectionStore:
             keys = [label_key(int(labels[row])) for row in fresh]
             self._append(txn, self.vectors, [(keys[i], rows[row * row_bytes:(row + 1) * row_bytes])
                                              for i, row in enumerate(fresh)])
-            self._append(txn, self.payloads, [(keys[i], self._seal("payloads", keys[i], payload_blobs[row]))
-                                              for i, row in enumerate(fresh) if payload_blobs[row] is not None])
-            self._append(txn, self.labels, [(keys[i], self._seal("labels", keys[i],
-                                                                 point_entry(id_keys[row], payload_blobs[row] is not None)))
-                                            for i, row in enumerate(fresh)])
-            txn.cursor(db=self.ids).putmulti(sorted((id_keys[row], self._seal("ids", id_keys[row], keys[i]))
-                                                    for i, row in enumerate(fresh)))
+            self._append(txn, self.payloads, self._codecs["payloads"].seal_pairs(
+                [(keys[i], payload_blobs[row]) for i, row in enumerate(fresh) if payload_blobs[row] is not None]))
+            self._append(txn, self.labels, self._codecs["labels"].seal_pairs(
+                [(keys[i], point_entry(id_keys[row], payload_blobs[row] is not None)) for i, row in enumerate(fresh)]))
+            txn.cursor(db=self.ids).putmulti(self._codecs["ids"].seal_pairs(
+                sorted((id_keys[row], keys[i]) for i, row in enumerate(fresh))))
         if indexes.fields:
             indexes.add_many(txn, labels.tolist(), payloads)
         # What an index of this collection holds: labels and their vectors
@@ -293,7 +303,7 @@ class CollectionStore:
             txn.delete(key, db=self.vectors)
             txn.delete(key, db=self.payloads)
             txn.delete(key, db=self.labels)
-            txn.delete(bytes(entry[1:]), db=self.ids)
+            txn.delete(entry[1:-CHECK_BYTES], db=self.ids)
             deleted.append(label)
         if deleted:
             gone = np.array(deleted, dtype=np.int64)
@@ -364,30 +374,27 @@ class CollectionStore:
         stored = self._open("quantizer", _ROTATION, txn.get(_ROTATION, db=self.quantizer))
         return None if stored is None else bytes(stored)
 
-    @_reports_damage
     def label_of(self, txn: lmdb.Transaction, id_key: bytes) -> Optional[int]:
-        stored = self._open("ids", id_key, txn.get(id_key, db=self.ids))
-        return None if stored is None else int.from_bytes(stored, "big")
+        stored = self._checked(txn, "ids", id_key, txn.get(id_key, db=self.ids))
+        return None if stored is None else int.from_bytes(stored[:LABEL_BYTES], "big")
 
-    @_reports_damage
     def labels_of(self, txn: lmdb.Transaction, id_keys: Sequence[bytes]) -> np.ndarray:
         """Labels of the ids that exist (int64, in the order given)."""
-        found = [self._open("ids", id_key, txn.get(id_key, db=self.ids)) for id_key in id_keys]
-        return np.array([int.from_bytes(s, "big") for s in found if s is not None], dtype=np.int64)
+        found = [self.label_of(txn, id_key) for id_key in id_keys]
+        return np.array([label for label in found if label is not None], dtype=np.int64)
 
-    @_reports_damage
     def id_key_of(self, txn: lmdb.Transaction, label: int) -> Optional[bytes]:
         entry = self._entry(txn, label)
-        return None if entry is None else bytes(entry[1:])
+        return None if entry is None else entry[1:-CHECK_BYTES]
 
-    @_reports_damage
     def vector_of(self, txn: lmdb.Transaction, label: int) -> Optional[np.ndarray]:
-        stored = self._open("vectors", label_key(label), txn.get(label_key(label), db=self.vectors))
+        key = label_key(label)
+        stored = self._checked(txn, "vectors", key, txn.get(key, db=self.vectors))
         if stored is None:
             if self._entry(txn, label) is not None:
-                raise self._missing("vectors", label)
+                raise self.corrupt(txn, self._missing("vectors", label))
             return None
-        return np.frombuffer(stored, dtype="<f4").astype(np.float32)
+        return np.frombuffer(stored, dtype="<f4", count=(len(stored) - CHECK_BYTES) // 4).astype(np.float32)
 
     @_reports_damage
     def records_of(self, txn: lmdb.Transaction, labels: Sequence[int], with_payload: bool,
@@ -411,15 +418,15 @@ class CollectionStore:
                               np.frombuffer(vectors[key], dtype="<f4").astype(np.float32) if with_vector else None)
         return records
 
-    @_reports_damage
     def payload_of(self, txn: lmdb.Transaction, label: int) -> Dict[str, Any]:
         key = label_key(label)
-        stored = self._open("payloads", key, txn.get(key, db=self.payloads))
+        stored = self._checked(txn, "payloads", key, txn.get(key, db=self.payloads))
         if stored is None:
             entry = self._entry(txn, label)
             if entry is not None and entry[0] & HAS_PAYLOAD:
-                raise self._missing("payloads", label)
-        return self._decode(txn, key, stored)
+                raise self.corrupt(txn, self._missing("payloads", label))
+            return {}
+        return self._decode(txn, key, memoryview(stored)[:-CHECK_BYTES])
 
     def _decode(self, txn: lmdb.Transaction, key: bytes, payload: Optional[memoryview]) -> Dict[str, Any]:
         try:

@@ -110,13 +110,12 @@ class PayloadIndexes:
 
     def add_many(self, txn: lmdb.Transaction, labels: List[int], payloads: Iterable[Dict[str, Any]]) -> None:
         """Index a batch of payloads, written in one sorted put call."""
-        seal = self._codec.seal
-        entries = [(key, seal(key, label_key(label)))
+        entries = [(key, label_key(label))
                    for label, payload in zip(labels, payloads) if payload
                    for field, kind in self.fields.items()
                    for key in entry_keys(field, kind, payload)]
-        entries.sort()
-        txn.cursor(db=self.database).putmulti(entries, dupdata=True)
+        entries.sort()  # by key, then label: sealing keeps that order (the check follows the label)
+        txn.cursor(db=self.database).putmulti(self._codec.seal_pairs(entries), dupdata=True)
 
     def remove(self, txn: lmdb.Transaction, label: int, payload: Dict[str, Any]) -> None:
         value = label_key(label)
