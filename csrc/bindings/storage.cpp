@@ -108,6 +108,20 @@ py::tuple checked_keys(std::uint32_t seed, const py::object& pairs) {
   return py::make_tuple(py::bytes(keys), -1);
 }
 
+// {key: value without its check} of (key, value) pairs once every value
+// passed its check: (dict, -1); else ({}, index of the first damaged pair).
+py::tuple opened_values(std::uint32_t seed, const py::object& pairs) {
+  py::dict values;
+  const Py_ssize_t stop = visit_pairs(pairs, [&](Bytes key, Bytes value) {
+    if (!intact(seed, key, value)) return false;
+    values[py::bytes(reinterpret_cast<const char*>(key.data), key.size)] =
+        py::bytes(reinterpret_cast<const char*>(value.data), value.size - kCheckBytes);
+    return true;
+  });
+  if (stop < PySequence_Fast_GET_SIZE(pairs.ptr())) return py::make_tuple(py::dict(), stop);
+  return py::make_tuple(values, -1);
+}
+
 // (key, value) pairs as (key, value sealed with its key), in one call for a
 // write batch.
 py::list seal_pairs(std::uint32_t seed, const py::object& pairs) {
@@ -253,6 +267,8 @@ void bind_storage(py::module_& m) {
         "Index of the first (key, sealed value) pair whose check fails, or -1.");
   m.def("checked_keys", &checked_keys, py::arg("seed"), py::arg("pairs"),
         "(concatenated keys, -1) once every (key, sealed value) pair passed its check, else (b'', first damaged).");
+  m.def("opened_values", &opened_values, py::arg("seed"), py::arg("pairs"),
+        "({key: value without its check}, -1) once every (key, sealed value) pair passed, else ({}, first damaged).");
   m.def("seal_pairs", &seal_pairs, py::arg("seed"), py::arg("pairs"),
         "[(key, value sealed with key)] for a list of (key, value) bytes pairs.");
   m.def("seal_rows", &seal_rows, py::arg("seed"), py::arg("keys"), py::arg("rows"), py::arg("width"),

@@ -16,7 +16,7 @@ says how everything else is stored.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -80,6 +80,14 @@ class ValueCodec:
         """The index of the first ``(key, stored value)`` pair that fails its
         check, or -1."""
         return _core.first_damaged_pair(self.seed, pairs)
+
+    def opened(self, pairs: Sequence[Tuple[bytes, bytes]]) -> Dict[bytes, bytes]:
+        """``{key: value}`` of ``(key, stored value)`` pairs (a list), once
+        every value passed its check, without the check bytes."""
+        values, damaged = _core.opened_values(self.seed, pairs)
+        if damaged >= 0:
+            raise DamagedValue(self.database, pairs[damaged][0])
+        return values
 
     def keys_of(self, pairs: Sequence[Tuple[bytes, bytes]]) -> bytes:
         """The keys of ``(key, stored value)`` pairs (a list), concatenated,

@@ -243,7 +243,7 @@ class CollectionStore:
         indexes = self.payload_indexes(config)
         labels = np.empty(len(id_keys), dtype=np.int64)
         fresh: List[int] = []
-        found = dict(self._open_all("ids", txn.cursor(db=self.ids).getmulti(id_keys)))  # one call for the batch
+        found = self._codecs["ids"].opened(txn.cursor(db=self.ids).getmulti(id_keys))  # one call for the batch
         for row, id_key in enumerate(id_keys):
             stored = found.get(id_key)
             if stored is None:
@@ -251,7 +251,7 @@ class CollectionStore:
                 config.next_label += 1
                 fresh.append(row)
             else:
-                labels[row] = int.from_bytes(stored, "big")
+                labels[row] = int.from_bytes(stored[:LABEL_BYTES], "big")
                 if indexes.fields:
                     indexes.remove(txn, int(labels[row]), self.payload_of(txn, int(labels[row])))
         fresh_set = set(fresh)
@@ -402,9 +402,9 @@ class CollectionStore:
         """``label -> (id key, payload or None, vector or None)`` for the
         labels still stored, read with one LMDB call per kind of record."""
         keys = [label_key(label) for label in labels]
-        entries = dict(self._open_all("labels", txn.cursor(db=self.labels).getmulti(keys)))
-        payloads = dict(self._open_all("payloads", txn.cursor(db=self.payloads).getmulti(keys))) if with_payload else {}
-        vectors = dict(self._open_all("vectors", txn.cursor(db=self.vectors).getmulti(keys))) if with_vector else {}
+        entries = self._codecs["labels"].opened(txn.cursor(db=self.labels).getmulti(keys))
+        payloads = self._codecs["payloads"].opened(txn.cursor(db=self.payloads).getmulti(keys)) if with_payload else {}
+        vectors = self._codecs["vectors"].opened(txn.cursor(db=self.vectors).getmulti(keys)) if with_vector else {}
         records = {}
         for label, key in zip(labels, keys):
             entry = entries.get(key)
@@ -414,9 +414,24 @@ class CollectionStore:
                 raise self._missing("payloads", label)
             if with_vector and key not in vectors:
                 raise self._missing("vectors", label)
-            records[label] = (bytes(entry[1:]), self._decode(txn, key, payloads.get(key)) if with_payload else None,
+            records[label] = (entry[1:], self._decode(txn, key, payloads.get(key)) if with_payload else None,
                               np.frombuffer(vectors[key], dtype="<f4").astype(np.float32) if with_vector else None)
         return records
+
+    @_reports_damage
+    def records_by_id(self, txn: lmdb.Transaction, id_keys: Sequence[bytes], with_payload: bool,
+                      with_vector: bool) -> List[Optional[Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]]:
+        """For each id key, ``(id key, payload or None, vector or None)`` of
+        its point, or None if there is no such point; one LMDB call per kind
+        of record."""
+        found = self._codecs["ids"].opened(txn.cursor(db=self.ids).getmulti(list(id_keys)))
+        labels = {id_key: int.from_bytes(value[:LABEL_BYTES], "big") for id_key, value in found.items()}
+        records = self.records_of(txn, list(labels.values()), with_payload, with_vector)
+        for label in labels.values():
+            if label not in records:  # the id names a point whose entry is gone
+                raise self.corrupt(txn, DamagedValue(self._names["labels"], label_key(label),
+                                                     "missing (the key it was stored under is damaged)"))
+        return [records[labels[id_key]] if id_key in labels else None for id_key in id_keys]
 
     def payload_of(self, txn: lmdb.Transaction, label: int) -> Dict[str, Any]:
         key = label_key(label)
