@@ -27,9 +27,13 @@ demo: install-test
 test: install-test
 	$(PY) -m pytest -q
 
-## test-slow: the long robustness tests (150 kill -9 cycles...)
+## test-slow: the long robustness tests (kill -9 and damage campaigns, soaks), then every property test
+## again with a fresh seed; the seed is printed first (replay a failure with make test-slow SEED=<seed>)
 test-slow: install-test
-	$(PY) -m pytest -q -m slow
+	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "test-slow seed: $$seed (replay: make test-slow SEED=$$seed)"; \
+	VECDB_TEST_SEED=$$seed $(PY) -m pytest -q -m slow -p no:cacheprovider && \
+	VECDB_HYPOTHESIS_PROFILE=fresh $(PY) -m pytest -q -m properties -p no:cacheprovider --hypothesis-seed=$$seed
 
 ## bench: flat search against numpy and faiss on the shared data and synthetic 128/768-d sets
 bench: install-bench

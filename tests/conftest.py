@@ -40,9 +40,21 @@ def rng():
 
 
 # CI runs the property tests with a fixed seed sequence so a red build is
-# reproducible; locally hypothesis explores new examples each run.
-from hypothesis import settings  # noqa: E402
+# reproducible; `make test-slow` runs them again with a fresh seed it prints
+# (VECDB_HYPOTHESIS_PROFILE=fresh, --hypothesis-seed), so examples CI's
+# sequence never reaches get tried too; locally hypothesis explores new
+# examples each run.
+from hypothesis import is_hypothesis_test, settings  # noqa: E402
 
 settings.register_profile("ci", derandomize=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+settings.register_profile("fresh", derandomize=False, print_blob=True)
+_profile = os.environ.get("VECDB_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else None)
+if _profile:
+    settings.load_profile(_profile)
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every hypothesis test `properties` (make test-slow selects them)."""
+    for item in items:
+        if is_hypothesis_test(getattr(item, "obj", None)):
+            item.add_marker(pytest.mark.properties)

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 import vecdb
-from vecdb.backup import read_manifest, restore_backup
-from vecdb.errors import CorruptBackupError, InvalidArgumentError, NotFoundError, StorageLockedError
+from vecdb.backup import open_archive, read_manifest, restore_backup
+from vecdb.errors import (BackupExistsError, CorruptBackupError, InvalidArgumentError, NotFoundError,
+                          StorageLockedError)
 from tests import crash_writer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -389,3 +390,109 @@ def test_restore_enforces_a_size_limit(tmp_path, genuine):
     assert not (tmp_path / "restored").exists()
     restore_backup(archive, tmp_path / "restored", max_bytes=manifest["data_bytes"])
     assert (tmp_path / "restored" / "data.mdb").stat().st_size == manifest["data_bytes"]
+
+
+# ---- destinations, modes, races, handles (issue 15, items 11, 12, 14) ----
+
+
+@pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])
+def umask(request):
+    """Run the test under this umask (process-wide), then restore the old one."""
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def mode_of(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_destination_ending_in_a_separator_is_a_folder_created_if_missing(tmp_path, rng):
+    make_database(tmp_path / "db", rng)
+    with vecdb.open(tmp_path / "db") as db:
+        first = db.backup(f"{tmp_path / 'backups'}{os.sep}")  # as the README shows: "./backups/"
+        second = db.backup(f"{tmp_path / 'backups'}{os.sep}")  # the second run makes a second archive
+        inside = db.backup(tmp_path / "backups")  # an existing folder, no separator
+        nested = db.backup(f"{tmp_path / 'a' / 'b'}{os.sep}")
+        (tmp_path / "plain").write_bytes(b"a file")
+        with pytest.raises(InvalidArgumentError, match="not a folder"):
+            db.backup(f"{tmp_path / 'plain'}{os.sep}")
+    assert (tmp_path / "backups").is_dir() and len({first, second, inside}) == 3
+    assert sorted(os.listdir(tmp_path / "backups")) == sorted(path.name for path in (first, second, inside))
+    assert nested.parent == tmp_path / "a" / "b"
+    for archive in (first, second, inside, nested):
+        assert archive.name.startswith("vecdb-backup-") and read_manifest(archive).points == 272
+    assert (tmp_path / "plain").read_bytes() == b"a file"
+
+
+def test_backups_and_restores_get_the_modes_the_umask_gives(tmp_path, rng, umask):
+    make_database(tmp_path / "db", rng)
+    with vecdb.open(tmp_path / "db") as db:
+        in_new_folder = db.backup(f"{tmp_path / 'backups'}{os.sep}")
+        named = db.backup(tmp_path / "named.tar")
+    assert mode_of(tmp_path / "backups") == 0o777 & ~umask
+    assert mode_of(in_new_folder) == mode_of(named) == 0o666 & ~umask
+    restore_backup(named, tmp_path / "restored")
+    assert mode_of(tmp_path / "restored") == 0o777 & ~umask
+    assert mode_of(tmp_path / "restored" / "data.mdb") == 0o666 & ~umask
+
+
+def test_backups_racing_for_one_name_never_overwrite_each_other(tmp_path, rng):
+    make_database(tmp_path / "db", rng)
+    target = tmp_path / "same.tar"
+    outcomes = []
+    with vecdb.open(tmp_path / "db") as db:
+        start = threading.Barrier(4)
+
+        def back_up() -> None:
+            start.wait()
+            try:
+                outcomes.append(db.backup(target))
+            except BackupExistsError as exc:
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=back_up) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert [outcome for outcome in outcomes if isinstance(outcome, Path)] == [target]
+    assert all(isinstance(outcome, BackupExistsError) and "already exists" in str(outcome)
+               for outcome in outcomes if not isinstance(outcome, Path))
+    assert read_manifest(target).points == 272
+    assert sorted(os.listdir(tmp_path)) == ["db", "same.tar"]  # no temporary file left
+
+
+def test_restore_reads_through_the_handle_it_opened_not_the_path_again(tmp_path, rng):
+    make_database(tmp_path / "db", rng)
+    with vecdb.open(tmp_path / "db") as db:
+        archive = db.backup(tmp_path / "b.tar")
+        with vecdb.open(tmp_path / "other") as other:
+            other.create_collection("swapped", dim=2).upsert([1], [[1, 2]])
+            swapped = other.backup(tmp_path / "swapped.tar")
+    with open_archive(archive) as handle:
+        os.replace(swapped, archive)  # the path now names another archive
+        manifest = restore_backup(handle, tmp_path / "restored")
+        assert read_manifest(handle) == manifest  # read again from the start of the same handle
+    assert [c["name"] for c in manifest.collections] == ["docs", "notes"]
+    with vecdb.open(tmp_path / "restored", read_only=True) as restored:
+        assert restored.list_collections() == ["docs", "notes"]
+
+
+def test_archives_are_opened_once_as_regular_files(tmp_path, rng):
+    make_database(tmp_path / "db", rng)
+    with vecdb.open(tmp_path / "db") as db:
+        archive = db.backup(tmp_path / "b.tar")
+    os.symlink(archive, tmp_path / "link.tar")
+    os.mkfifo(tmp_path / "fifo.tar")
+    with pytest.raises(InvalidArgumentError, match="symbolic link"):
+        open_archive(tmp_path / "link.tar", follow_links=False)
+    with open_archive(tmp_path / "link.tar") as handle:  # a path the user names may be a link
+        assert read_manifest(handle).points == 272
+    with pytest.raises(InvalidArgumentError, match="not a regular file"):  # and never blocks on a FIFO
+        restore_backup(tmp_path / "fifo.tar", tmp_path / "restored")
+    with pytest.raises(InvalidArgumentError, match="cannot open"):
+        read_manifest(tmp_path / "db")
+    assert not (tmp_path / "restored").exists()

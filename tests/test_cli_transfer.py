@@ -353,6 +353,18 @@ def test_backup_beside_a_writer_then_restore(tmp_path, rng):
     assert not (tmp_path / "other").exists()
 
 
+
+def test_backup_into_a_folder_named_with_a_trailing_slash_as_the_readme_shows(tmp_path):
+    with vecdb.open(tmp_path / "db") as db:
+        db.create_collection("c", dim=2).upsert([1, 2], [[1, 0], [0, 1]])
+    folder = f"{tmp_path / 'backups'}/"  # missing: created
+    first = run("backup", tmp_path / "db", folder)
+    second = run("backup", tmp_path / "db", folder)  # the second run adds an archive, it does not refuse
+    archives = sorted((tmp_path / "backups").iterdir())
+    assert len(archives) == 2 and all(path.name.startswith("vecdb-backup-") for path in archives)
+    assert {archive.name for archive in archives} == {line.split(" to ")[1].split(" (")[0].rsplit("/", 1)[1]
+                                                      for line in (first.stdout, second.stdout)}
+
 def test_help_on_every_command_explains_formats_with_examples():
     for command, words in {"import": [".npy", ".fvecs", ".hdf5", ".jsonl", "--payloads", "--batch-size"],
                            "export": ["jsonl", "npy", "read-only"], "backup": ["manifest.json", "read-only"],

@@ -1,5 +1,9 @@
 """Stateful property test: random sequences of upsert / delete / search /
-reopen against a brute-force model of the collection in plain Python."""
+reopen against a brute-force model of the collection in plain Python.
+
+The data is nasty on purpose: vectors often repeat (a few fixed rows, and
+batches of copies), queries often equal a stored vector, filters may keep
+nothing, so ties and duplicates are the common case, not the rare one."""
 
 from __future__ import annotations
 
@@ -14,10 +18,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 import vecdb
 
 DIM = 4
-ID_POOL = [f"id{i}" for i in range(12)] + list(range(12))
+ID_POOL = [f"id{i}" for i in range(30)] + list(range(30))
 LANGS = ["en", "fr", "de"]
+# Rows that repeat: copies of one vector are distinct points with equal scores.
+REPEATED = [[0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]]
 
-vectors_strategy = st.lists(st.floats(-10, 10, allow_nan=False, width=32), min_size=DIM, max_size=DIM)
+vectors_strategy = st.one_of(
+    st.sampled_from(REPEATED),
+    st.lists(st.floats(-10, 10, allow_nan=False, width=32), min_size=DIM, max_size=DIM))
 payload_strategy = st.one_of(st.none(), st.fixed_dictionaries(
     {"lang": st.sampled_from(LANGS), "year": st.integers(1990, 2030)},
     optional={"tags": st.lists(st.sampled_from(["a", "b", "c"]), max_size=3)}))
@@ -60,6 +68,14 @@ class CollectionMachine(RuleBasedStateMachine):
         for user_id, vector, payload in zip(ids, vectors, payloads):
             self.model[user_id] = (np.array(vector, dtype=np.float32), payload or {})
 
+    @rule(data=st.data(), count=st.integers(2, 40), vector=st.sampled_from(REPEATED))
+    def upsert_copies(self, data, count, vector):
+        ids = data.draw(st.lists(st.sampled_from(ID_POOL), min_size=count, max_size=count, unique=True))
+        payloads = [data.draw(payload_strategy) for _ in ids]
+        self.col.upsert(ids=ids, vectors=np.array([vector] * count, dtype=np.float32), payloads=payloads)
+        for user_id, payload in zip(ids, payloads):
+            self.model[user_id] = (np.array(vector, dtype=np.float32), payload or {})
+
     @rule(ids=st.lists(st.sampled_from(ID_POOL), max_size=4))
     def delete_ids(self, ids):
         expected = len({i for i in ids if i in self.model})
@@ -75,7 +91,7 @@ class CollectionMachine(RuleBasedStateMachine):
         for user_id in doomed:
             del self.model[user_id]
 
-    @rule(query=vectors_strategy, k=st.integers(1, 8), spec=filter_strategy)
+    @rule(query=vectors_strategy, k=st.integers(1, 12), spec=filter_strategy)
     def search(self, query, k, spec):
         query = np.array(query, dtype=np.float32)
         node = None if spec is None else vecdb.filters.parse_filter(spec)
@@ -84,6 +100,7 @@ class CollectionMachine(RuleBasedStateMachine):
         expected = sorted(candidates, key=lambda pair: pair[0])[:k]
         hits = self.col.search(query, k=k, filter=spec)
         assert len(hits) == len(expected)
+        assert len({hit.id for hit in hits}) == len(hits)
         # Compare distances (ties may order ids either way), then ids where distances differ.
         np.testing.assert_allclose([h.score ** 2 for h in hits], [d for d, _ in expected], rtol=1e-4, atol=1e-3)
         for hit in hits:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -340,3 +341,22 @@ def test_drop_a_collection_not_opened_in_this_process(tmp_path):
         db.drop_collection("c")
         assert db.list_collections() == []
     assert not any((tmp_path / "db" / SNAPSHOT_FOLDER).glob("*"))
+
+
+@pytest.mark.parametrize("damage", ["missing", "damaged"])
+def test_a_rebuild_at_open_says_so_at_any_size(tmp_path, damage):
+    with vecdb.open(tmp_path / "db") as db:
+        db.create_collection("g", dim=4).upsert(list(range(100)), np.random.default_rng(0).standard_normal((100, 4)))
+        db.create_collection("f", dim=4, index=vecdb.Flat()).upsert([1], np.ones((1, 4)))
+    (snapshot,) = (tmp_path / "db" / "snapshots").iterdir()
+    if damage == "missing":
+        snapshot.unlink()
+    else:
+        snapshot.write_bytes(snapshot.read_bytes()[:-10])
+    reason = "it has no snapshot yet" if damage == "missing" else "its snapshot could not be used"
+    with vecdb.open(tmp_path / "db") as db:
+        with pytest.warns(RuntimeWarning, match=f"'g': rebuilding its index from the 100 stored vectors: {reason}"):
+            assert db.get_collection("g").count() == 100
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # exact indexes always load from LMDB: nothing to say
+            db.get_collection("f")

@@ -413,3 +413,18 @@ def test_rotate_checks_the_validated_prefix_list(db):
         db.create_collection("empty", dim=64, mrl_dims=(d for d in []), rotate="pca")
     col = db.create_collection("array", dim=64, mrl_dims=np.array([8, 16]), rotate="pca")
     assert col.stats()["mrl"]["dims"] == [8, 16]
+
+
+@pytest.mark.parametrize("index", [vecdb.HNSW(M=8, ef_construction=32), vecdb.Flat()])
+def test_allowed_count_leaves_out_deleted_points(db, index):
+    """A negated filter's mask also allows labels of deleted points (they
+    lack every field); the planner's count must not, or it overstates the
+    filter's selectivity after heavy deletes."""
+    col = db.create_collection("deleted", dim=8, index=index)
+    vectors = np.random.default_rng(0).standard_normal((3000, 8)).astype(np.float32)
+    col.upsert(list(range(3000)), vectors, [{"g": i % 10} for i in range(3000)])
+    col.delete(ids=list(range(2900)))
+    spec = {"g": {"$ne": 3}}
+    explanation = col.explain(vectors[0], k=5, filter=spec)
+    assert explanation.estimates["allowed"] == col.count(filter=spec) == 90
+    assert explanation.estimates["points"] == 100

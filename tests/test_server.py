@@ -88,8 +88,6 @@ ROUTES = [
     ("GET", "/v1/backups", None, False, 200),
     ("GET", "/v1/backups/tiny.tar", None, False, 200),
     ("GET", "/metrics", None, False, 200),
-    ("GET", "/openapi.json", None, False, 200),
-    ("GET", "/docs", None, False, 200),
     ("POST", "/v1/collections", {"name": "other", "dim": 2}, True, 201),
     ("POST", "/v1/collections/docs/points", {"ids": ["new"], "vectors": [[1, 2, 3]]}, True, 200),
     ("POST", "/v1/collections/docs/points/delete", {"ids": [19]}, True, 200),
@@ -141,6 +139,9 @@ def test_keys_decide_who_may_do_what(server, tiny_archive, method, path, body, w
 def test_probes_need_no_key_and_unknown_paths_are_not_side_doors(server):
     assert httpx.get(f"{server}/healthz").json()["status"] == "ok"
     assert httpx.get(f"{server}/readyz").json()["status"] == "ready"
+    # The API description and /docs are the same for every vecdb server of a
+    # version, and a browser opening /docs cannot send a key.
+    assert httpx.get(f"{server}/openapi.json").status_code == httpx.get(f"{server}/docs").status_code == 200
     for path in ("/nothing", "/v1/collections/docs/admin", "/debug/vars", "/api/v2/heartbeat"):
         response = httpx.get(server + path)
         assert response.status_code == 401, path
@@ -236,7 +237,8 @@ def test_bad_requests_get_a_4xx_naming_the_problem_and_change_nothing(server, pa
 
 def test_odd_names_and_fields_behave_as_in_process(db):
     docs = db.create_collection("docs", dim=2)
-    docs.drop_payload_index("..")  # a no-op: not the collection's URL
+    with pytest.raises(errors.InvalidArgumentError, match="payload index field"):
+        docs.drop_payload_index("..")  # refused, and never the collection's URL
     docs.create_payload_index("a/b", "keyword")
     assert db.list_collections() == ["docs"] and docs.payload_indexes == {"a/b": "keyword"}
     for bad in ("", ".", ".."):
@@ -349,7 +351,7 @@ def test_openapi_describes_bodies_and_docs_are_served(server):
     schema = search["requestBody"]["content"]["application/json"]["schema"]
     assert {"vector", "k", "filter", "ef", "dims", "plan"} <= set(schema["properties"])
     assert "vector" in schema["required"]
-    assert "swagger-ui" in httpx.get(f"{server}/docs", headers=_headers()).text
+    assert "swagger-ui" in httpx.get(f"{server}/docs", headers=_headers()).text  # more in test_server_schema.py
 
 
 def test_remote_search_matches_embedded_results(tmp_path, rng):
@@ -368,3 +370,14 @@ def test_remote_search_matches_embedded_results(tmp_path, rng):
         assert [hit.payload for hit in ours] == [hit.payload for hit in theirs]
         np.testing.assert_array_equal(np.stack([hit.vector for hit in ours]), np.stack([hit.vector for hit in theirs]))
         assert [hit.score for hit in ours] == pytest.approx([hit.score for hit in theirs], abs=1e-6)
+
+
+def test_mrl_dims_must_be_a_list_of_sizes_not_a_mapping(db):
+    """Found by schemathesis: a map (msgpack {} or {"64": ...}) was taken
+    as the list of its keys, even with exist_ok."""
+    db.create_collection("docs", dim=8)
+    for mrl_dims in ({}, {2: "x", 4: "y"}):
+        for exist_ok in (False, True):
+            with pytest.raises(errors.InvalidArgumentError, match="mrl_dims must be a list"):
+                db.create_collection("docs" if exist_ok else "other", dim=8, mrl_dims=mrl_dims, exist_ok=exist_ok)
+    assert db.list_collections() == ["docs"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+import threading
 from pathlib import Path
 
 import httpx
@@ -197,3 +198,120 @@ def test_staging_left_by_a_killed_server_is_removed_at_start(tmp_path):
         listed = httpx.get(f"{url}/v1/backups").json()["backups"]
     assert not any(path.exists() for path in leftovers)
     assert kept.is_file() and [entry["name"] for entry in listed] == [kept.name]
+
+
+@pytest.mark.parametrize("suffix", ["%0A", "%0D", "%00", "%0D%0A", "%C3%A9", "%E2%80%A8"])
+def test_backup_names_with_a_trailing_control_or_unicode_character_are_refused(tmp_path, served, suffix):
+    """Python's "$" matches before a final newline: names are matched whole
+    (fullmatch), so no file the listing cannot show is ever written."""
+    url, db = served
+    genuine = db.backup(tmp_path / "genuine.tar")
+    backups = tmp_path / "served" / "backups"
+    before = sorted(os.listdir(backups))
+    for method, content in (("PUT", genuine.read_bytes()), ("GET", None), ("DELETE", None)):
+        response = httpx.request(method, f"{url}/v1/backups/evil.tar{suffix}", content=content, headers=AUTH)
+        assert response.status_code == 400 and "invalid backup name" in response.json()["error"]["message"]
+    decoded = "evil.tar" + httpx.URL(f"/{suffix}").path[1:]
+    restore = httpx.post(f"{url}/v1/collections/x/restore", json={"backup": decoded}, headers=AUTH)
+    assert restore.status_code == 400 and "invalid backup name" in restore.json()["error"]["message"]
+    assert sorted(os.listdir(backups)) == before and db.list_collections() == ["docs"]
+
+
+def test_uploads_racing_for_one_name_leave_exactly_one_archive(tmp_path, served):
+    url, _ = served
+    archives = []
+    for number in range(4):
+        with vecdb.open(tmp_path / f"db{number}") as source:
+            source.create_collection(f"c{number}", dim=2).upsert(list(range(number + 1)), np.ones((number + 1, 2)))
+            archives.append(source.backup(tmp_path / f"a{number}.tar").read_bytes())
+    for round_number in range(3):
+        name = f"raced-{round_number}.tar"
+        start = threading.Barrier(len(archives))
+        statuses = {}
+
+        def upload(number: int) -> None:
+            start.wait()
+            statuses[number] = httpx.put(f"{url}/v1/backups/{name}", content=archives[number], headers=AUTH)
+
+        threads = [threading.Thread(target=upload, args=(number,)) for number in range(len(archives))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        winners = [number for number, response in statuses.items() if response.status_code == 201]
+        assert len(winners) == 1, {number: response.text for number, response in statuses.items()}
+        assert all(response.status_code == 409 and response.json()["error"]["type"] == "BackupExistsError"
+                   for number, response in statuses.items() if number not in winners)
+        stored = (tmp_path / "served" / "backups" / name).read_bytes()
+        assert stored == archives[winners[0]]
+    names = sorted(os.listdir(tmp_path / "served" / "backups"))
+    assert names == [f"raced-{round_number}.tar" for round_number in range(3)]  # no partial uploads left
+
+
+def test_collection_backups_hold_one_committed_state_while_a_writer_writes(tmp_path, served):
+    """A writer re-upserts and deletes continuously; every collection backup
+    must equal the collection after one of its writes (the states it
+    recorded), never a mix of pages read at different times."""
+    url, db = served
+    live = db.create_collection("live", dim=2, index=vecdb.Flat())
+    rng = np.random.default_rng(15)
+    state = {point_id: 0 for point_id in range(2500)}  # id -> generation in its payload
+    live.upsert(list(state), rng.random((len(state), 2)), [{"g": 0}] * len(state))
+    states = [frozenset(state.items())]
+    stop = threading.Event()
+
+    def write() -> None:
+        with vecdb.connect(url, api_key=KEY) as writer:
+            collection = writer.get_collection("live")
+            generation = 0
+            while not stop.is_set():
+                generation += 1
+                changed = sorted(rng.choice(2600, size=400, replace=False).tolist())
+                collection.upsert(changed, rng.random((len(changed), 2)), [{"g": generation}] * len(changed))
+                state.update({point_id: generation for point_id in changed})
+                states.append(frozenset(state.items()))
+                gone = [point_id for point_id in rng.choice(2600, size=100, replace=False).tolist()
+                        if point_id in state]
+                collection.delete(gone)
+                for point_id in gone:
+                    del state[point_id]
+                states.append(frozenset(state.items()))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        names = []
+        for _ in range(6):
+            made = httpx.post(f"{url}/v1/collections/live/backup", headers=AUTH, timeout=120)
+            assert made.status_code == 201, made.text
+            names.append(made.json()["name"])
+    finally:
+        stop.set()
+        writer.join()
+    recorded = set(states)
+    for number, name in enumerate(names):
+        archive = tmp_path / name
+        archive.write_bytes(httpx.get(f"{url}/v1/backups/{name}", headers=AUTH).content)
+        manifest = restore_backup(archive, tmp_path / f"restored{number}")
+        with vecdb.open(tmp_path / f"restored{number}", read_only=True) as restored:
+            records, cursor = restored.get_collection("live").scroll(limit=10_000)
+        assert cursor is None and manifest.collections[0]["count"] == len(records)
+        assert frozenset((record.id, record.payload["g"]) for record in records) in recorded, name
+
+
+def test_uploads_and_the_backups_folder_get_the_modes_the_umask_gives(tmp_path):
+    old = os.umask(0o027)
+    try:
+        with vecdb.open(tmp_path / "source") as source:
+            source.create_collection("c", dim=2).upsert([1], [[1, 2]])
+            archive = source.backup(tmp_path / "a.tar")
+        with serve_in_thread(tmp_path / "served") as url:
+            assert httpx.put(f"{url}/v1/backups/up.tar", content=archive.read_bytes()).status_code == 201
+            made = httpx.post(f"{url}/v1/backups").json()["name"]
+            assert httpx.post(f"{url}/v1/collections/r/restore", json={"backup": "up.tar", "source": "c"}
+                              ).status_code == 201
+    finally:
+        os.umask(old)
+    backups = tmp_path / "served" / "backups"
+    assert backups.stat().st_mode & 0o777 == 0o750
+    assert {(backups / name).stat().st_mode & 0o777 for name in ("up.tar", made)} == {0o640}

@@ -36,10 +36,13 @@ def test_serve_help_explains_the_options():
 
 
 def test_a_second_server_on_the_same_folder_is_refused(tmp_path):
-    with ServerProcess(tmp_path / "db"):
+    with ServerProcess(tmp_path / "db") as first:
         second = ServerProcess(tmp_path / "db")
         assert second.process.wait(60) == 1
-        assert "open for writing in another process" in second.output()
+        # The refusal names the holder and the way around it.
+        output = " ".join(second.output().split())
+        assert f"open for writing by process {first.process.pid} (" in output
+        assert "serve" in output and "through its server" in output
 
 
 def test_listens_on_one_port_only_and_every_route_there_needs_the_key(tmp_path):

@@ -16,6 +16,8 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp creates 0600; the file gets the mode any new file would.
+        os.fchmod(fd, 0o666 & ~process_umask())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -35,3 +37,18 @@ def fsync_folder(folder: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def process_umask() -> int:
+    """The process's umask, read without changing it (os.umask can only be
+    read by setting it, which would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)  # no /proc: read it by setting it, then put it back
+    os.umask(current)
+    return current

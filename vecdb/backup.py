@@ -34,22 +34,25 @@ restore only archives from a source you trust.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import secrets
 import shutil
+import stat
 import tarfile
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Dict, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from vecdb import __version__
-from vecdb._files import fsync_folder, write_atomically
+from vecdb._files import fsync_folder
 from vecdb.database import Database
-from vecdb.errors import CorruptBackupError, InvalidArgumentError, NotFoundError, VecdbError
+from vecdb.errors import BackupExistsError, CorruptBackupError, InvalidArgumentError, NotFoundError, VecdbError
 from vecdb.storage.environment import Environment, folder_closed_everywhere
 from vecdb.storage.format import FORMAT_1, FORMAT_VERSION
 
@@ -59,6 +62,7 @@ MANIFEST_NAME = "manifest.json"
 DATA_NAME = "data.mdb"
 MAX_MANIFEST_BYTES = 1 << 20
 _CHUNK_BYTES = 1 << 20
+Archive = Union[str, os.PathLike, BinaryIO]
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class BackupManifest:
         return json.dumps(document, indent=2, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes, archive: Path) -> "BackupManifest":
+    def from_json(cls, data: bytes, archive: str) -> "BackupManifest":
         """Parse and check a manifest; anything unexpected is CorruptBackupError."""
         try:
             document = json.loads(data)
@@ -111,17 +115,18 @@ class BackupManifest:
         return manifest
 
 
-def create_backup(environment: Environment, destination: Path) -> Path:
+def create_backup(environment: Environment, destination: Union[str, os.PathLike]) -> Path:
     """Write a backup archive of the environment and return its path (what
     :meth:`vecdb.Database.backup` does). ``destination`` is the archive's
-    path, or an existing folder to create ``vecdb-backup-<UTC time>.tar`` in.
-    An existing archive is never overwritten. The archive appears only when
-    complete (temporary file, fsync, rename)."""
-    if destination.is_dir():
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")  # two backups a second apart
-        destination = destination / f"vecdb-backup-{stamp}.tar"
+    path, or a folder to create ``vecdb-backup-<UTC time>.tar`` in: one
+    that exists, or any path ending in a separator (``"./backups/"``),
+    created if missing. An existing archive is never overwritten, not even
+    by a backup racing this one. The archive appears only when complete
+    (written to a temporary file, fsynced, then linked into place), with
+    the mode new files get (0666 less the umask)."""
+    destination = _archive_destination(destination)
     if destination.exists() or destination.is_symlink():
-        raise InvalidArgumentError(f"{destination} already exists; remove it or choose another name")
+        raise BackupExistsError(f"{destination} already exists; remove it or choose another name")
     if not destination.parent.is_dir():
         raise NotFoundError(f"folder {destination.parent} does not exist")
     # The copy is staged beside the archive: same file system, and never in
@@ -130,22 +135,114 @@ def create_backup(environment: Environment, destination: Path) -> Path:
     try:
         data = environment.copy_to(staging)
         manifest = _describe_copy(staging, data)
-        write_atomically(destination, lambda handle: _write_archive(handle, manifest, data))
+        publish_new_file(destination, lambda handle: _write_archive(handle, manifest, data))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination
 
 
-def read_manifest(archive: Union[str, os.PathLike]) -> BackupManifest:
-    """The manifest of a backup archive, read and checked without extracting
-    the data (the checksum is verified only by :func:`restore_backup`)."""
-    archive = _existing_archive(archive)
-    with _OpenArchive(archive) as members:
-        return _read_manifest_member(members, archive)
+def publish_new_file(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Create ``path`` holding what ``write`` puts into a file, all at once:
+    written to a temporary file beside it (created 0666 less the umask, as
+    any tool creates files; tempfile's are 0600), fsynced, then hard-linked
+    to ``path``, which fails if ``path`` exists by then (BackupExistsError):
+    of two writers racing for one name, one wins and the other's file is
+    never seen. The folder is fsynced; nothing temporary is left behind."""
+    descriptor, temporary = new_file(path.parent, f".{path.name}.", ".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        link_new(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def link_new(complete: Path, path: Path) -> None:
+    """Give the complete, fsynced file ``complete`` the name ``path`` (a
+    hard link in the same folder), unless ``path`` exists by then
+    (BackupExistsError): unlike a rename, this never replaces what another
+    writer put there meanwhile. Then fsync the folder; the caller removes
+    ``complete``."""
+    try:
+        os.link(complete, path, follow_symlinks=False)
+    except FileExistsError:
+        raise BackupExistsError(f"{path} already exists; remove it or choose another name") from None
+    fsync_folder(path.parent)
+
+
+def new_file(folder: Path, prefix: str, suffix: str) -> Tuple[int, Path]:
+    """A new file with a random name in ``folder``, open for writing, with
+    the mode every tool gives new files (0666 less the umask)."""
+    while True:
+        path = folder / f"{prefix}{secrets.token_hex(8)}{suffix}"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666), path
+        except FileExistsError:
+            continue
+
+
+def new_folder(parent: Path, prefix: str) -> Path:
+    """A new folder with a random name in ``parent``, with the mode every
+    tool gives new folders (0777 less the umask; tempfile's are 0700)."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(8)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def _archive_destination(destination: Union[str, os.PathLike]) -> Path:
+    """The archive's path: ``destination`` itself, or a timestamped name in
+    the folder it names (one that exists, or any path ending in a separator,
+    created here with its parents)."""
+    text = os.fspath(destination)
+    path = Path(text)
+    names_folder = text.endswith(os.sep) or (os.altsep is not None and text.endswith(os.altsep))
+    if names_folder and not path.is_dir():
+        if path.exists() or path.is_symlink():
+            raise InvalidArgumentError(f"{text} ends in a separator but is not a folder")
+        path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        return path
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")  # two backups a second apart
+    return path / f"vecdb-backup-{stamp}.tar"
+
+
+def read_manifest(archive: Archive) -> BackupManifest:
+    """The manifest of a backup archive (a path, or a file open for reading
+    from its start), read and checked without extracting the data (the
+    checksum is verified only by :func:`restore_backup`)."""
+    with _reading(archive) as (handle, name):
+        with _OpenArchive(handle, name) as members:
+            return _read_manifest_member(members, name)
+
+
+def open_archive(path: Union[str, os.PathLike], *, follow_links: bool = True) -> BinaryIO:
+    """Open a backup archive for reading, once: the checks and reads that
+    follow go through this handle and never look the path up again. It
+    must be a regular file; with ``follow_links=False`` a symbolic link is
+    refused too (O_NOFOLLOW), so a link swapped in after a check cannot
+    redirect the read."""
+    flags = os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)  # O_NONBLOCK: a FIFO must not block the open
+    try:
+        handle = open(path, "rb", opener=lambda name, mode: os.open(name, mode | flags))  # noqa: SIM115
+    except FileNotFoundError:
+        raise NotFoundError(f"no backup archive at {path}") from None
+    except OSError as exc:  # ELOOP for a link, EISDIR, EACCES...
+        reason = "it is a symbolic link" if not follow_links and os.path.islink(path) else exc.strerror
+        raise InvalidArgumentError(f"cannot open the backup archive {path}: {reason}") from None
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise InvalidArgumentError(f"{path} is not a regular file")
+    return handle
 
 
 def restore_backup(
-    archive: Union[str, os.PathLike],
+    archive: Archive,
     destination: Union[str, os.PathLike],
     *,
     force: bool = False,
@@ -155,7 +252,9 @@ def restore_backup(
     its manifest.
 
     Args:
-        archive: a file written by :meth:`vecdb.Database.backup`.
+        archive: a file written by :meth:`vecdb.Database.backup`: its path
+            (opened once, see :func:`open_archive`), or a file open for
+            reading, read from its start.
         destination: a missing or empty folder, or with ``force=True`` an
             existing vecdb database folder to replace, which no process may
             have open (StorageLockedError otherwise).
@@ -166,19 +265,21 @@ def restore_backup(
     version, or holds anything but a manifest and a data file as regular
     files) and InvalidArgumentError (the destination is not empty). On any
     error the destination is left as it was and nothing is left behind.
+    The restored folder and file get the modes new ones get (0777 and 0666
+    less the umask).
     """
-    archive = _existing_archive(archive)
-    destination = Path(destination).absolute()
-    _check_destination(destination, force)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.restoring-", dir=destination.parent))
-    try:
-        manifest = _extract(archive, staging, max_bytes)
-        _check_restored(staging, manifest, archive)
-        _move_into_place(staging, destination, force)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with _reading(archive) as (handle, name):
+        destination = Path(destination).absolute()
+        _check_destination(destination, force)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staging = new_folder(destination.parent, f".{destination.name}.restoring-")
+        try:
+            manifest = _extract(handle, name, staging, max_bytes)
+            _check_restored(staging, manifest, name)
+            _move_into_place(staging, destination, force)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return manifest
 
 
@@ -223,11 +324,16 @@ def _sha256_of(path: Path) -> str:
 # ---- restoring ----
 
 
-def _existing_archive(archive: Union[str, os.PathLike]) -> Path:
-    path = Path(archive)
-    if not path.is_file():
-        raise NotFoundError(f"no backup archive at {path}")
-    return path
+@contextlib.contextmanager
+def _reading(archive: Archive) -> Iterator[Tuple[BinaryIO, str]]:
+    """The archive as a handle read from its start, and its name for
+    messages; a path is opened here (once) and closed afterwards."""
+    if hasattr(archive, "read"):
+        archive.seek(0)
+        yield archive, str(getattr(archive, "name", "the backup archive"))
+        return
+    with open_archive(archive) as handle:
+        yield handle, str(archive)
 
 
 def _check_destination(destination: Path, force: bool) -> None:
@@ -251,26 +357,27 @@ class _OpenArchive:
     """The members of an archive opened for reading, with tarfile's errors
     (a truncated or foreign file) turned into CorruptBackupError."""
 
-    def __init__(self, archive: Path) -> None:
-        self._archive = archive
+    def __init__(self, handle: BinaryIO, name: str) -> None:
+        self._handle = handle
+        self._name = name
         self._tar: Optional[tarfile.TarFile] = None
 
     def __enter__(self) -> tarfile.TarFile:
         try:
-            self._tar = tarfile.open(self._archive, mode="r:")
+            self._tar = tarfile.open(fileobj=self._handle, mode="r:")
         except (tarfile.TarError, EOFError) as exc:
-            raise CorruptBackupError(f"{self._archive} is not a vecdb backup (not an uncompressed tar "
+            raise CorruptBackupError(f"{self._name} is not a vecdb backup (not an uncompressed tar "
                                      f"archive: {exc})") from None
         return self._tar
 
     def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
-        self._tar.close()
+        self._tar.close()  # leaves the handle open: its owner closes it
         if isinstance(exc, (tarfile.TarError, EOFError)):
-            raise CorruptBackupError(f"{self._archive} is truncated or damaged ({exc})") from None
+            raise CorruptBackupError(f"{self._name} is truncated or damaged ({exc})") from None
 
 
-def _extract(archive: Path, staging: Path, max_bytes: Optional[int]) -> BackupManifest:
-    with _OpenArchive(archive) as members:
+def _extract(handle: BinaryIO, archive: str, staging: Path, max_bytes: Optional[int]) -> BackupManifest:
+    with _OpenArchive(handle, archive) as members:
         manifest = _read_manifest_member(members, archive)
         _check_room(archive, manifest.data_bytes, staging, max_bytes)
         member = _next_member(members, archive, DATA_NAME)
@@ -287,7 +394,7 @@ def _extract(archive: Path, staging: Path, max_bytes: Optional[int]) -> BackupMa
     return manifest
 
 
-def _read_manifest_member(members: tarfile.TarFile, archive: Path) -> BackupManifest:
+def _read_manifest_member(members: tarfile.TarFile, archive: str) -> BackupManifest:
     member = _next_member(members, archive, MANIFEST_NAME)
     if member.size > MAX_MANIFEST_BYTES:
         raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} is {member.size:,} bytes, more than a manifest's "
@@ -295,7 +402,7 @@ def _read_manifest_member(members: tarfile.TarFile, archive: Path) -> BackupMani
     return BackupManifest.from_json(members.extractfile(member).read(), archive)
 
 
-def _next_member(members: tarfile.TarFile, archive: Path, expected: str) -> tarfile.TarInfo:
+def _next_member(members: tarfile.TarFile, archive: str, expected: str) -> tarfile.TarInfo:
     """The next member, which must be the regular file ``expected``."""
     member = members.next()
     if member is None:
@@ -329,7 +436,7 @@ def _unsafe(member: tarfile.TarInfo) -> Optional[str]:
     return None
 
 
-def _check_room(archive: Path, size: int, staging: Path, max_bytes: Optional[int]) -> None:
+def _check_room(archive: str, size: int, staging: Path, max_bytes: Optional[int]) -> None:
     if max_bytes is not None and size > max_bytes:
         raise CorruptBackupError(f"{archive}: its data file is {size:,} bytes, over the limit of {max_bytes:,}")
     free = shutil.disk_usage(staging).free
@@ -342,7 +449,7 @@ def _copy_member(members: tarfile.TarFile, member: tarfile.TarInfo, target: Path
     return their SHA-256."""
     digest = hashlib.sha256()
     source = members.extractfile(member)
-    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     with os.fdopen(descriptor, "wb") as out:
         for chunk in iter(lambda: source.read(_CHUNK_BYTES), b""):
             digest.update(chunk)
@@ -352,7 +459,7 @@ def _copy_member(members: tarfile.TarFile, member: tarfile.TarInfo, target: Path
     return digest.hexdigest()
 
 
-def _check_restored(staging: Path, manifest: BackupManifest, archive: Path) -> None:
+def _check_restored(staging: Path, manifest: BackupManifest, archive: str) -> None:
     """Open the restored copy: it must be a vecdb database holding what the
     manifest lists."""
     try:

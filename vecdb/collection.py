@@ -21,7 +21,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -53,7 +53,7 @@ from vecdb.pq import CENTROIDS, ProductQuantizer
 from vecdb.prefix_index import IndexSet
 from vecdb.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
 from vecdb.records import Hit, Record, UserId
-from vecdb.storage.collection_store import CollectionStore, read_config, write_config
+from vecdb.storage.collection_store import CollectionStore, write_config
 from vecdb.storage.environment import Environment
 from vecdb.storage.keys import check_user_id, user_id_from_key, user_id_key
 from vecdb.storage.payload_index import check_field, check_kind
@@ -81,7 +81,8 @@ class Collection:
         self._config = config
         self._store = CollectionStore(environment, config)
         self._write_lock = threading.Lock()
-        self._filter_cache: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+        # filter key -> [mask, how many of its labels the index holds (None until a search asks)]
+        self._filter_cache: "OrderedDict[tuple, list]" = OrderedDict()
         self._filter_cache_lock = threading.Lock()
         self._dropped = False
         self._adopt(load_indexes(environment, folder, self._store))
@@ -185,7 +186,7 @@ class Collection:
 
     def _train_quantizer(self, pq: PQ) -> None:
         with self._environment.read() as txn:
-            config = read_config(txn, self.name)
+            config = self._store.config(txn)
             count = self._store.count(txn)
             if count < CENTROIDS:
                 raise InvalidArgumentError(f"PQ training needs at least {CENTROIDS} vectors; "
@@ -202,7 +203,7 @@ class Collection:
                                 quantizer)
 
         def body(txn):
-            config = read_config(txn, self.name)
+            config = self._store.config_for_update(txn)
             config.quantizer_version = version
             self._store.put_codebooks(txn, quantizer.to_bytes())
             write_config(txn, config)
@@ -230,7 +231,7 @@ class Collection:
 
     def _learn_rotation(self) -> None:
         with self._environment.read() as txn:
-            config = read_config(txn, self.name)
+            config = self._store.config(txn)
             count = self._store.count(txn)
             if count < self.dim:
                 raise InvalidArgumentError(f"learning a rotation of {self.dim} dimensions needs at least {self.dim} "
@@ -242,7 +243,7 @@ class Collection:
         prefixes = build_prefix_indexes(self._environment, self._store, config, rotation)
 
         def body(txn):
-            config = read_config(txn, self.name)
+            config = self._store.config_for_update(txn)
             config.rotation_version = version
             self._store.put_rotation(txn, rotation_to_bytes(rotation))
             write_config(txn, config)
@@ -259,13 +260,17 @@ class Collection:
         self._check_live()
         if ids is None and filter is None:
             raise InvalidArgumentError("delete needs ids=[...] or filter={...} (use drop_collection to delete everything)")
+        if isinstance(filter, dict) and not filter:
+            raise InvalidArgumentError("delete(filter={}) would delete every point; use drop_collection to delete "
+                                       "everything")
         id_keys = [] if ids is None else [user_id_key(user_id) for user_id in self._check_ids(ids, None)]
         node = None if filter is None else parse_filter(filter)
         with self._write_lock:
             with self._environment.read() as txn:
+                config = self._store.config(txn)
                 labels = self._store.labels_of(txn, id_keys)
                 if node is not None:
-                    labels = np.union1d(labels, np.flatnonzero(self._matching(txn, node, stored_only=True)))
+                    labels = np.union1d(labels, np.flatnonzero(self._matching(txn, config, node, stored_only=True)))
             if not len(labels):
                 return 0
             # Out of the indexes first, so no search returns a point whose
@@ -281,6 +286,7 @@ class Collection:
 
     def _restore(self, labels: np.ndarray) -> None:
         with self._environment.read() as txn:
+            self._store.config(txn)
             stored = [(int(label), self._store.vector_of(txn, int(label))) for label in labels]
         present = [(label, vector) for label, vector in stored if vector is not None]
         if present:
@@ -297,7 +303,7 @@ class Collection:
         field, kind = check_field(field), check_kind(kind)
 
         def body(txn):
-            config = read_config(txn, self.name)
+            config = self._store.config_for_update(txn)
             if config.payload_indexes.get(field) == kind:
                 return config
             indexes = self._store.payload_indexes(config)
@@ -312,11 +318,13 @@ class Collection:
             self._config = self._environment.write(body)
 
     def drop_payload_index(self, field: str) -> None:
-        """Remove a payload index (filters on the field then scan payloads)."""
+        """Remove a payload index (filters on the field then scan payloads);
+        a field without one is left as it is."""
         self._check_live()
+        field = check_field(field)
 
         def body(txn):
-            config = read_config(txn, self.name)
+            config = self._store.config_for_update(txn)
             if field in config.payload_indexes:
                 self._store.payload_indexes(config).drop_field(txn, field)
                 del config.payload_indexes[field]
@@ -370,14 +378,18 @@ class Collection:
         self._check_live()
         queries, single, k, ef, node = self._check_search(query, k, ef, filter)
         dims, plan = _check_overrides(dims, plan)
+        with_payload, with_vector = _check_flags(with_payload, with_vector)
         for attempt in range(_SEARCH_ATTEMPTS):
-            indexes = self._indexes
-            allowed = self._allowed(node)
-            choice = self._choose(indexes, k, allowed, ef, dims, plan)
-            labels, distances = self._run(choice, indexes, queries, k, ef, allowed, None)
-            hits, complete = self._hits(labels, distances, with_payload, with_vector)
-            # A point deleted between the index's answer and the record fetch
-            # leaves a hole: search again (the indexes have caught up by then).
+            # One read transaction: the filter's evaluation and every hit's
+            # id, payload and vector come from one committed state.
+            with self._environment.read() as txn:
+                indexes = self._indexes
+                allowed, live = self._allowed(txn, node, indexes)
+                choice = self._choose(indexes, k, live, ef, dims, plan)
+                labels, distances = self._run(choice, indexes, queries, k, ef, allowed, None)
+                hits, complete = self._hits(txn, labels, distances, with_payload, with_vector)
+            # A point the index holds already but whose upsert committed after
+            # this transaction began leaves a hole: search again.
             if complete:
                 break
         return hits[0] if single else hits
@@ -406,8 +418,9 @@ class Collection:
         dims, plan = _check_overrides(dims, plan)
         start = time.perf_counter()
         indexes = self._indexes
-        allowed = self._allowed(node)
-        choice = self._choose(indexes, k, allowed, ef, dims, plan)
+        with self._environment.read() as txn:
+            allowed, live = self._allowed(txn, node, indexes)
+        choice = self._choose(indexes, k, live, ef, dims, plan)
         shape = self._shape(indexes)
         planned = stages(choice.plan, shape, k, choice.estimates["selectivity"], ef)
         explanation = Explanation(plan=choice.plan, description=choice.plan.describe(k), reason=choice.reason,
@@ -449,7 +462,7 @@ class Collection:
                                      self._tuning_queries(queries), positive_int(seed, "seed", 0))
 
             def body(txn):
-                config = read_config(txn, self.name)
+                config = self._store.config_for_update(txn)
                 config.default_plan, config.default_plan_k = plan_to_dict(report.plan), report.k
                 write_config(txn, config)
                 return config
@@ -473,11 +486,18 @@ class Collection:
         _check_finite(queries, "query")
         return queries, single, k, ef, None if filter is None else parse_filter(filter)
 
-    def _allowed(self, node: Optional[Filter]) -> Optional[np.ndarray]:
+    def _allowed(self, txn, node: Optional[Filter], indexes: IndexSet) -> Tuple[Optional[np.ndarray], Optional[int]]:
+        """The mask of labels a search may return and how many of them the
+        index holds (None, None: no filter); also checks the collection
+        still exists in ``txn``'s state. The count leaves out deleted labels
+        the mask may allow: the planner weighs plans by it."""
+        config = self._store.config(txn)
         if node is None:
-            return None
-        with self._environment.read() as txn:
-            return self._matching(txn, node, stored_only=False)
+            return None, None
+        entry = self._filter_entry(txn, config, node, stored_only=False)
+        if entry[1] is None:
+            entry[1] = indexes.main.count(entry[0])
+        return entry[0], entry[1]
 
     def _shape(self, indexes: IndexSet) -> SearchShape:
         config, count = self._config, len(indexes)
@@ -505,10 +525,9 @@ class Collection:
             default_plan_k=config.default_plan_k,
             prefixes_missing=missing)
 
-    def _choose(self, indexes: IndexSet, k: int, allowed: Optional[np.ndarray], ef: Optional[int],
+    def _choose(self, indexes: IndexSet, k: int, allowed_count: Optional[int], ef: Optional[int],
                 dims: Optional[int], plan: Optional[Plan]) -> Choice:
-        count = None if allowed is None else int(np.count_nonzero(allowed))
-        return choose(self._shape(indexes), k, allowed=count, ef=ef, dims=dims, plan=plan)
+        return choose(self._shape(indexes), k, allowed=allowed_count, ef=ef, dims=dims, plan=plan)
 
     @staticmethod
     def _run(choice: Choice, indexes: IndexSet, queries: np.ndarray, k: int, ef: Optional[int],
@@ -516,16 +535,16 @@ class Collection:
         if allowed is not None and choice.estimates["allowed"] == 0:
             empty = np.zeros((queries.shape[0], 0))
             return empty.astype(np.int64), empty.astype(np.float32)
-        return execute(choice.plan, indexes, queries, k, ef, allowed, times)
+        # Results are allocated k wide: never wider than the collection.
+        return execute(choice.plan, indexes, queries, min(k, max(1, len(indexes))), ef, allowed, times)
 
-    def _hits(self, labels: np.ndarray, distances: np.ndarray, with_payload: bool,
+    def _hits(self, txn, labels: np.ndarray, distances: np.ndarray, with_payload: bool,
               with_vector: bool) -> Tuple[List[List[Hit]], bool]:
-        """Hits with ids (and payloads, vectors) read from LMDB, and whether
-        every label the index returned was still stored."""
+        """Hits with ids (and payloads, vectors) read in ``txn``, and whether
+        every label the index returned is stored there."""
         scores = _scores(distances, self.metric)
         wanted = labels[labels >= 0].tolist()
-        with self._environment.read() as txn:
-            records = self._store.records_of(txn, wanted, with_payload, with_vector)
+        records = self._store.records_of(txn, wanted, with_payload, with_vector)
         results: List[List[Hit]] = []
         for row_labels, row_scores in zip(labels.tolist(), scores.tolist()):
             row: List[Hit] = []
@@ -544,7 +563,9 @@ class Collection:
         not exist are left out."""
         self._check_live()
         id_list = self._check_ids(ids, None)
+        with_payload, with_vector = _check_flags(with_payload, with_vector)
         with self._environment.read() as txn:
+            self._store.config(txn)
             found = self._store.records_by_id(txn, [user_id_key(user_id) for user_id in id_list], with_payload,
                                               with_vector)
         return [Record(id=user_id, payload=record[1], vector=record[2])
@@ -555,9 +576,10 @@ class Collection:
         self._check_live()
         node = None if filter is None else parse_filter(filter)
         with self._environment.read() as txn:
+            config = self._store.config(txn)
             if node is None:
                 return self._store.count(txn)
-            return int(np.count_nonzero(self._matching(txn, node, stored_only=True)))
+            return int(np.count_nonzero(self._matching(txn, config, node, stored_only=True)))
 
     def scroll(
         self,
@@ -573,12 +595,14 @@ class Collection:
         self._check_live()
         limit = positive_int(limit, "limit")
         start = 0 if cursor is None else positive_int(cursor, "cursor", 0)
+        with_payload, with_vector = _check_flags(with_payload, with_vector)
         node = None if filter is None else parse_filter(filter)
         with self._environment.read() as txn:
+            config = self._store.config(txn)
             if node is None:
                 labels = self._store.labels_after(txn, start, limit + 1)
             else:
-                matching = np.flatnonzero(self._matching(txn, node, stored_only=True))
+                matching = np.flatnonzero(self._matching(txn, config, node, stored_only=True))
                 labels = matching[matching >= start][: limit + 1]
             next_cursor = int(labels[limit]) if len(labels) > limit else None
             found = self._store.records_of(txn, labels[:limit].tolist(), with_payload, with_vector)
@@ -590,7 +614,7 @@ class Collection:
         """Counts, sequence numbers and the in-memory index's size."""
         self._check_live()
         with self._environment.read() as txn:
-            config = read_config(txn, self.name)
+            config = self._store.config(txn)
             count = self._store.count(txn)
         indexes = self._indexes
         mrl = None if not config.mrl_dims else {
@@ -610,11 +634,15 @@ class Collection:
 
     # ---- internals ----
 
-    def _matching(self, txn, node: Filter, stored_only: bool) -> np.ndarray:
-        """Boolean mask over labels of the points ``node`` matches. Unless
-        ``stored_only``, it may also allow labels that no longer exist (a
-        search skips those anyway; counting and listing must not)."""
-        config = read_config(txn, self.name)
+    def _matching(self, txn, config: CollectionConfig, node: Filter, stored_only: bool) -> np.ndarray:
+        """Boolean mask over labels of the points ``node`` matches in
+        ``txn``'s state (``config`` read in it). Unless ``stored_only``, it
+        may also allow labels that no longer exist (a search skips those
+        anyway; counting and listing must not)."""
+        return self._filter_entry(txn, config, node, stored_only)[0]
+
+    def _filter_entry(self, txn, config: CollectionConfig, node: Filter, stored_only: bool) -> list:
+        """The filter cache's ``[mask, live count or None]`` of ``node``."""
         # Repeated filters (a tenant, a language) are the common case: their
         # mask is kept until the next write changes the collection.
         key = (repr(node), stored_only, config.sequence)
@@ -628,11 +656,12 @@ class Collection:
             stored[labels[labels < len(mask)]] = True
             mask &= stored
         mask.flags.writeable = False
+        entry = [mask, None]
         with self._filter_cache_lock:
-            self._filter_cache[key] = mask
+            self._filter_cache[key] = entry
             while len(self._filter_cache) > FILTER_CACHE_SIZE:
                 self._filter_cache.popitem(last=False)
-        return mask
+        return entry
 
     def _check_ids(self, ids: Any, expected: Optional[int]) -> List[UserId]:
         if isinstance(ids, (str, int, np.integer)):
@@ -670,9 +699,39 @@ class Collection:
         self._changes_since_snapshot = loaded.unsaved
         self._index_source = loaded.source
 
+    def _is_current(self) -> bool:
+        """Whether the collection this handle was opened on still exists
+        (neither dropped nor dropped and created again)."""
+        if self._dropped:
+            return False
+        try:
+            with self._environment.read() as txn:
+                self._store.config(txn)
+        except CollectionNotFoundError:
+            return False
+        return True
+
     def _check_live(self) -> None:
         if self._dropped:
             raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
+
+    # ---- used by collection backups (vecdb.collection_copy) ----
+
+    def _read_all(self, batch_size: int) -> Iterator[List[Record]]:
+        """Every point with its payload and vector, in insertion order, in
+        lists of up to ``batch_size``, all read in one read transaction: one
+        committed state, whatever writers commit meanwhile. The transaction
+        stays open until the iteration ends (LMDB cannot reuse the pages
+        writers free meanwhile): consume it promptly."""
+        self._check_live()
+        with self._environment.read() as txn:
+            self._store.config(txn)
+            labels = self._store.all_labels(txn).tolist()
+            for start in range(0, len(labels), batch_size):
+                batch = labels[start:start + batch_size]
+                found = self._store.records_of(txn, batch, True, True)
+                yield [Record(id=user_id_from_key(found[label][0]), payload=found[label][1], vector=found[label][2])
+                       for label in batch]
 
     # ---- used by Database ----
 
@@ -689,7 +748,7 @@ class Collection:
             self._adopt(catch_up_or_reload(self._environment, self._folder, self._store, self._indexes,
                                            self._sequence))
             with self._environment.read() as txn:
-                self._config = read_config(txn, self.name)
+                self._config = self._store.config(txn)
 
 
 def _check_recall(target: Any) -> float:
@@ -701,6 +760,13 @@ def _check_recall(target: Any) -> float:
 
 def _check_overrides(dims: Any, plan: Any) -> Tuple[Optional[int], Optional[Plan]]:
     return (None if dims is None else positive_int(dims, "dims")), (None if plan is None else check_plan(plan))
+
+
+def _check_flags(with_payload: Any, with_vector: Any) -> Tuple[bool, bool]:
+    for name, value in (("with_payload", with_payload), ("with_vector", with_vector)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidDTypeError(f"{name} must be true or false, got {value!r}")
+    return bool(with_payload), bool(with_vector)
 
 
 def _check_finite(matrix: np.ndarray, what: str = "vectors") -> None:

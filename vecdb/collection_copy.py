@@ -3,6 +3,7 @@ collection backups and restores on the server are made of."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Dict
 
 from vecdb.collection import Collection
@@ -16,8 +17,9 @@ _BATCH = 1000
 def copy_collection(source: Database, name: str, target: Database, target_name: str) -> Collection:
     """Create ``target_name`` in ``target`` with the settings of ``name`` in
     ``source`` (index, quantization, MRL prefixes, payload indexes) and copy
-    its points, in insertion order. If anything fails, the partial copy is
-    dropped. The tuned plan is not copied: tune the copy again."""
+    its points, in insertion order, as of one committed state (read in one
+    transaction while writers go on). If anything fails, the partial copy
+    is dropped. The tuned plan is not copied: tune the copy again."""
     settings = _settings(source, name)
     collection = source.get_collection(name)
     copy = target.create_collection(target_name, settings["dim"], settings["metric"],
@@ -28,14 +30,12 @@ def copy_collection(source: Database, name: str, target: Database, target_name: 
     try:
         for field, kind in settings["payload_indexes"].items():
             copy.create_payload_index(field, kind)
-        cursor = None
-        while True:
-            records, cursor = collection.scroll(limit=_BATCH, cursor=cursor, with_vector=True)
-            if records:
+        # One read transaction (one committed state), closed at once if the copy fails.
+        with contextlib.closing(collection._read_all(_BATCH)) as batches:
+            for records in batches:
                 copy.upsert([record.id for record in records], [record.vector for record in records],
                             [record.payload for record in records])
-            if cursor is None:
-                return copy
+        return copy
     except BaseException:
         target.drop_collection(target_name)
         raise

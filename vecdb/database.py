@@ -12,6 +12,7 @@ open or their last :meth:`Database.refresh`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -20,15 +21,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
-from vecdb.errors import CollectionExistsError, CollectionNotFoundError, InvalidArgumentError
+from vecdb.errors import CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError
 from vecdb.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
 from vecdb.storage.collection_store import (
     CollectionStore,
     config_key,
-    database_names,
+    create_databases,
+    drop_collection,
     list_configs,
-    open_databases,
     read_config,
+    remove_orphaned_databases,
     write_config,
 )
 from vecdb.storage.environment import open_environment, release_environment
@@ -42,10 +44,27 @@ class Database:
         self.read_only = read_only
         self._environment = open_environment(self.path, read_only)
         if not read_only:
-            remove_abandoned_snapshots(self.path)
+            try:
+                self._remove_what_a_kill_left()
+            except BaseException:
+                release_environment(self._environment)
+                raise
         self._collections: Dict[str, Collection] = {}
         self._lock = threading.Lock()
         self._closed = False
+
+    def _remove_what_a_kill_left(self) -> None:
+        """Delete named databases and snapshots no collection owns (a writer
+        killed between two steps of a create or drop leaves them). Nothing is
+        deleted while a collection's settings are damaged: which databases
+        are its own is then unknown (they stay for a restore or a repair)."""
+        try:
+            with self._environment.read() as txn:
+                configs = list_configs(txn)
+        except CorruptRecordError:
+            return
+        remove_orphaned_databases(self._environment)
+        remove_abandoned_snapshots(self.path, {config.key: config.rotation_version for config in configs})
 
     def __enter__(self) -> "Database":
         return self
@@ -96,14 +115,12 @@ class Database:
         config = CollectionConfig.new(name, secrets.token_hex(8), dim, metric, index or HNSW(), quantization,
                                       mrl_dims, rotate)
 
-        def body(txn):
-            if txn.get(config_key(name)) is not None:
-                return read_config(txn, name)
-            write_config(txn, config)
-            return None
-
-        with self._lock:
-            existing = self._environment.write(body)
+        with self._lock:  # this process is the only writer: nothing else creates meanwhile
+            with self._environment.read() as txn:
+                existing = None if txn.get(config_key(name)) is None else read_config(txn, name)
+            if existing is None:
+                create_databases(self._environment, config.key)
+                self._environment.write(lambda txn: write_config(txn, config))
         if existing is not None:
             if not exist_ok:
                 raise CollectionExistsError(f"collection {name!r} already exists")
@@ -130,11 +147,14 @@ class Database:
         name = check_collection_name(name)
         with self._lock:
             collection = self._collections.get(name)
-            if collection is None:
-                with self._environment.read() as txn:
-                    config = read_config(txn, name)
-                collection = Collection(self._environment, self.path, config)
-                self._collections[name] = collection
+            if collection is not None and collection._is_current():
+                return collection
+            if collection is not None:  # dropped (and maybe created again) through another handle
+                collection._dropped = True
+            with self._environment.read() as txn:
+                config = read_config(txn, name)
+            collection = Collection(self._environment, self.path, config)
+            self._collections[name] = collection
             return collection
 
     def list_collections(self) -> List[str]:
@@ -147,40 +167,38 @@ class Database:
         loading any index (cheap on any size; what ``vecdb info`` prints)."""
         with self._environment.read() as txn:
             configs = sorted(list_configs(txn), key=lambda config: config.name)
-        # Handles are opened outside a transaction (see Environment.database).
-        stores = [CollectionStore(self._environment, config) for config in configs]
-        with self._environment.read() as txn:
-            counts = [store.count(txn) for store in stores]
-        return [{"name": config.name, "count": count, "dim": config.dim, "metric": config.metric,
-                 "index": config.index, "quantization": config.quantization, "mrl_dims": list(config.mrl_dims),
-                 "rotate": config.rotate, "payload_indexes": dict(config.payload_indexes),
-                 "default_plan": config.default_plan}
-                for config, count in zip(configs, counts)]
+        described = []
+        for config in configs:  # a collection dropped meanwhile is left out
+            try:
+                store = CollectionStore(self._environment, config)
+                with self._environment.read() as txn:
+                    config, count = store.config(txn), store.count(txn)
+            except CollectionNotFoundError:
+                continue
+            described.append({"name": config.name, "count": count, "dim": config.dim, "metric": config.metric,
+                              "index": config.index, "quantization": config.quantization,
+                              "mrl_dims": list(config.mrl_dims), "rotate": config.rotate,
+                              "payload_indexes": dict(config.payload_indexes), "default_plan": config.default_plan})
+        return described
 
     def drop_collection(self, name: str) -> None:
         """Delete a collection and everything in it (its LMDB databases are
         freed for reuse; the file shrinks only with :meth:`compact`)."""
         name = check_collection_name(name)
-
         with self._lock:
             with self._environment.read() as txn:
                 config = read_config(txn, name)
-            handles = open_databases(self._environment, config.key)
-
-            def body(txn):
-                read_config(txn, name)  # still there
-                txn.delete(config_key(name))
-                for handle in handles:
-                    txn.drop(handle, delete=True)
-
             collection = self._collections.pop(name, None)
-            if collection is not None:
-                collection._dropped = True
-            self._environment.write(body)
-            for database_name in database_names(config.key):
-                self._environment.forget_database(database_name)
-            for snapshot in collection_snapshot_paths(self.path, config.key):
-                snapshot.unlink(missing_ok=True)
+            # After the write in flight through this handle, if any (it may
+            # be writing a snapshot the drop must delete).
+            with collection._write_lock if collection is not None else contextlib.nullcontext():
+                if collection is not None:
+                    collection._dropped = True
+                # Waits for this process's reads to finish; later reads through
+                # a handle to it raise CollectionNotFoundError.
+                drop_collection(self._environment, name, config.key)
+                for snapshot in collection_snapshot_paths(self.path, config.key):
+                    snapshot.unlink(missing_ok=True)
 
     def compact(self) -> int:
         """Rewrite the LMDB file without the space deleted points and dropped
@@ -194,9 +212,10 @@ class Database:
     def backup(self, destination: Union[str, os.PathLike]) -> Path:
         """Write the whole database to one archive file and return its path.
 
-        ``destination`` is the archive's path, or an existing folder to
-        create ``vecdb-backup-<UTC time>.tar`` in; an existing file is never
-        overwritten. The archive holds one committed state even while
+        ``destination`` is the archive's path, or a folder to create
+        ``vecdb-backup-<UTC time>.tar`` in: an existing one, or a path
+        ending in a separator (``"./backups/"``, created if missing). An
+        existing file is never overwritten. The archive holds one committed state even while
         writers keep writing, and works from read-only handles (``vecdb
         backup`` opens one). Indexes are not included: a restored database
         rebuilds them from the stored vectors when first opened. Restore
@@ -205,7 +224,7 @@ class Database:
         # vecdb.backup opens Database objects itself, hence the late import.
         from vecdb.backup import create_backup
 
-        return create_backup(self._environment, Path(destination))
+        return create_backup(self._environment, destination)  # as given: a trailing '/' means a folder
 
     def refresh(self) -> None:
         """Make this handle see everything committed so far (for read-only

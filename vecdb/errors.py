@@ -67,6 +67,13 @@ class CorruptRecordError(CorruptDatabaseError):
         self.point_id = point_id
 
 
+class BackupExistsError(InvalidArgumentError):
+    """A backup archive of that name already exists (archives are never
+    overwritten)."""
+
+    http_status = 409
+
+
 class NotFoundError(VecdbError, KeyError):
     """An id (or another named thing) is not there."""
 

@@ -87,5 +87,5 @@ def _npy_header(rows: int, dim: int) -> bytes:
 
 
 def _json_line(document: Dict[str, Any]) -> bytes:
-    # ASCII output keeps ids with lone surrogates (which vecdb accepts) writable.
+    # ASCII output keeps ids with lone surrogates (which earlier versions accepted) writable.
     return json.dumps(document, ensure_ascii=True).encode("ascii") + b"\n"

@@ -49,7 +49,7 @@ from vecdb.snapshot import (
     snapshot_path,
     write_snapshot,
 )
-from vecdb.storage.collection_store import CollectionStore, read_config
+from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.environment import Environment
 
 from tqdm import tqdm
@@ -58,7 +58,7 @@ _CHUNK = 10_000
 # Vectors read from LMDB per step of a rebuild: small enough that the read
 # buffers (freed, but kept by the allocator) stay a few MB.
 _READ_CHUNK = 2_048
-_PROGRESS_FROM = 50_000  # show a progress bar from this many vectors (on a terminal)
+_PROGRESS_DELAY = 1.0  # seconds a fill runs before its progress bar shows (on a terminal)
 
 Part = Union[LabelIndex, PrefixLabelIndex]
 T = TypeVar("T")
@@ -75,7 +75,7 @@ class LoadedIndex(NamedTuple):
 def load_indexes(environment: Environment, folder: Path, store: CollectionStore) -> LoadedIndex:
     """The collection's indexes, from their snapshots where they can be used."""
     with environment.read() as txn:
-        config = read_config(txn, store.name)
+        config = store.config(txn)
         codebooks = _model(config, lambda: store.codebooks(txn)) if config.quantizer_version else None
         quantizer = None if codebooks is None else _model(config, lambda: ProductQuantizer.from_bytes(codebooks))
         rotation = (_model(config, lambda: _rotation(config, store.rotation(txn)), rotation=True)
@@ -113,6 +113,7 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore)
                 prefix_indexes[dims] = PrefixLabelIndex.empty(dims, config.metric, config.index_spec, rotation)
                 missing.append(prefix_indexes[dims])
         if missing:
+            _warn_of_rebuild(folder, config, missing, store.count(txn))
             unsaved = max(unsaved, _fill(txn, store, config, missing))
         indexes = IndexSet(main_index, prefix_indexes, config.rotation_version)
         return LoadedIndex(indexes, config.sequence, unsaved, source)
@@ -137,6 +138,7 @@ def build_main_index(environment: Environment, store: CollectionStore, config: C
     its write lock held: it reflects the collection's current sequence)."""
     index = empty_index(config, quantizer, _vector_reader(environment, store, config.dim))
     with environment.read() as txn:
+        store.config(txn)
         _fill(txn, store, config, [index])
     return index
 
@@ -147,6 +149,7 @@ def build_prefix_indexes(environment: Environment, store: CollectionStore, confi
     prefixes = {dims: PrefixLabelIndex.empty(dims, config.metric, config.index_spec, rotation)
                 for dims in config.mrl_dims}
     with environment.read() as txn:
+        store.config(txn)
         _fill(txn, store, config, list(prefixes.values()))
     return prefixes
 
@@ -157,7 +160,7 @@ def catch_up_or_reload(environment: Environment, folder: Path, store: Collection
     or load afresh when the change log no longer reaches back that far or
     the codebooks or rotation changed."""
     with environment.read() as txn:
-        config = read_config(txn, store.name)
+        config = store.config(txn)
         same_models = (config.quantizer_version == indexes.quantizer_version
                        and config.rotation_version == indexes.rotation_version)
         if same_models:
@@ -174,7 +177,7 @@ def save_snapshots(environment: Environment, folder: Path, store: CollectionStor
     fingerprint then, remove prefix snapshots of other rotations, then drop
     the change log they cover."""
     with environment.read() as txn:
-        fingerprint = store.fingerprint_at(txn, read_config(txn, store.name), sequence)
+        fingerprint = store.fingerprint_at(txn, store.config(txn), sequence)
     if fingerprint is None:  # the log no longer reaches back to the indexes' state: nothing to stamp
         return
     owner = _owner(environment, config)
@@ -214,8 +217,8 @@ def _catch_up(txn, store: CollectionStore, config: CollectionConfig, parts: List
 def _fill(txn, store: CollectionStore, config: CollectionConfig, parts: List[Part]) -> int:
     """Add every stored vector to each of ``parts`` (one pass over LMDB)."""
     total = store.count(txn)
-    with tqdm(total=total, desc=f"building the index of {config.name!r}", unit=" vectors",
-              disable=None if total >= _PROGRESS_FROM else True) as progress:
+    with tqdm(total=total, desc=f"building the index of {config.name!r}", unit=" vectors", disable=None,
+              delay=_PROGRESS_DELAY) as progress:
         for labels, matrix in store.vector_chunks(txn, config.dim, _READ_CHUNK):
             for part in parts:
                 part.add(labels, matrix)
@@ -225,6 +228,19 @@ def _fill(txn, store: CollectionStore, config: CollectionConfig, parts: List[Par
 
 def _owner(environment: Environment, config: CollectionConfig) -> Owner:
     return Owner(bytes.fromhex(environment.database_id or ""), config.key)
+
+
+def _warn_of_rebuild(folder: Path, config: CollectionConfig, missing: List[Part], count: int) -> None:
+    """Say so when an index that keeps snapshots is rebuilt from LMDB at open
+    (after a crash before the first snapshot, a restore, or a snapshot that
+    could not be used): at any size it is the slow path, and the reason
+    matters (indexes rebuilt by design, exact ones, stay quiet)."""
+    if count == 0 or not any(part.snapshots for part in missing):
+        return
+    reason = ("its snapshot could not be used (damaged, of another state or too old for the change log)"
+              if snapshot_path(folder, config.key).exists() else "it has no snapshot yet")
+    warnings.warn(f"collection {config.name!r}: rebuilding its index from the {count:,} stored vectors: {reason}",
+                  RuntimeWarning, stacklevel=4)
 
 
 def _main_from_snapshot(read: SnapshotReader, folder: Path, config: CollectionConfig, codebooks: Optional[bytes],
@@ -287,6 +303,7 @@ def _adopt_snapshot(config: CollectionConfig, saved: Union[GraphLabelIndex, Code
 def _vector_reader(environment: Environment, store: CollectionStore, dim: int) -> VectorReader:
     """Reads full vectors by label from LMDB (for re-ranking)."""
     def read(labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        with environment.read() as txn:
+        with environment.read() as txn:  # a search's own transaction, when one is open
+            store.config(txn)
             return store.vectors_of(txn, labels, dim)
     return read

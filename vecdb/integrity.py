@@ -40,7 +40,7 @@ from vecdb.errors import CorruptIndexError, NotFoundError, StorageLockedError
 from vecdb.pq import ProductQuantizer
 from vecdb.rotation import rotation_from_bytes
 from vecdb.storage.codec import CHECK_BYTES, MAIN, DamagedValue, ValueCodec, in_chunks
-from vecdb.storage.collection_store import _PARTS, CONFIG_PREFIX, HAS_PAYLOAD, database_names
+from vecdb.storage.collection_store import CONFIG_PREFIX, HAS_PAYLOAD, part_names
 from vecdb.storage.data_file import DATA_FILE
 from vecdb.storage.environment import MAX_NAMED_DATABASES, open_in_this_process
 from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_1, FORMAT_KEY, FORMAT_VERSION
@@ -183,7 +183,7 @@ class _Checker:
             report.problems.append(Problem("file", "the database id (vecdb-database-id) is damaged"))
         used: Set[bytes] = set()
         for config in self._configs(txn):
-            names = database_names(config.key)
+            names = list(part_names(config.key).values())
             used.update(names)
             unreadable = [name.decode() for name in names if name in damaged_trees]
             if unreadable:
@@ -192,7 +192,7 @@ class _Checker:
                 continue
             handles = {part: self._environment.open_db(name, txn=txn, create=False, dupsort=part == "payload-index",
                                                       dupfixed=part == "payload-index")
-                       for part, name in zip(_PARTS, names) if name in named}
+                       for part, name in part_names(config.key).items() if name in named}
             report.collections.append(_CollectionCheck(txn, config, handles, self).run())
         for name in sorted(set(named) - used):
             report.notes.append(f"named database {name.decode(errors='replace')!r} belongs to no collection "
@@ -234,7 +234,7 @@ class _CollectionCheck:
         self._config = config
         self._handles = handles
         self._checker = checker
-        self._codecs = {part: ValueCodec(name) for part, name in zip(_PARTS, database_names(config.key))}
+        self._codecs = {part: ValueCodec(name) for part, name in part_names(config.key).items()}
         self.report = CollectionReport(config.name)
         self._ids_by_label: Dict[int, bytes] = {}
         self._damaged_ids: List[bytes] = []

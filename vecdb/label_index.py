@@ -82,6 +82,11 @@ class GraphLabelIndex:
         the graph (labels no longer present are skipped)."""
         return self.graph.rerank(queries, candidates, k)
 
+    def count(self, allowed: np.ndarray) -> int:
+        """How many labels the index holds that ``allowed`` (a boolean mask)
+        lets through."""
+        return self.graph.count(allowed)
+
     def labels(self) -> np.ndarray:
         return self.graph.ids()
 
@@ -108,11 +113,11 @@ class _RowsByLabel(ABC):
     quantizer_version = 0
 
     def __init__(self, width: int, dtype: str) -> None:
-        self._rows = np.zeros((0, width), dtype=dtype)
-        self._present = np.zeros(0, dtype=bool)
+        # (rows, present) as one attribute: writers replace both when they
+        # grow, and a search reads the pair once, so it never pairs the old
+        # matrix with the new mask (or sees a half-copied one).
+        self._arrays: Tuple[np.ndarray, np.ndarray] = (np.zeros((0, width), dtype=dtype), np.zeros(0, dtype=bool))
         self._count = 0
-        # Writers replace the arrays when they grow; a search works on the
-        # arrays it read, so it never sees a half-copied matrix.
         self._grow_lock = threading.Lock()
 
     def _encode(self, vectors: np.ndarray) -> np.ndarray:
@@ -122,36 +127,47 @@ class _RowsByLabel(ABC):
         return self._count
 
     def __contains__(self, label: int) -> bool:
-        return 0 <= label < len(self._present) and bool(self._present[label])
+        present = self._arrays[1]
+        return 0 <= label < len(present) and bool(present[label])
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         encoded = self._encode(vectors)
         bound = int(labels.max()) + 1 if len(labels) else 0
         with self._grow_lock:
-            if bound > len(self._present):
-                capacity = max(bound, 2 * len(self._present), 64)
-                rows = np.zeros((capacity, self._rows.shape[1]), dtype=self._rows.dtype)
-                rows[: len(self._rows)] = self._rows
-                present = np.zeros(capacity, dtype=bool)
-                present[: len(self._present)] = self._present
-                self._rows, self._present = rows, present
-            self._rows[labels] = encoded
-            self._present[labels] = True
-            self._count = int(self._present.sum())
+            rows, present = self._arrays
+            if bound > len(present):
+                capacity = max(bound, 2 * len(present), 64)
+                grown_rows = np.zeros((capacity, rows.shape[1]), dtype=rows.dtype)
+                grown_rows[: len(rows)] = rows
+                grown_present = np.zeros(capacity, dtype=bool)
+                grown_present[: len(present)] = present
+                rows, present = grown_rows, grown_present
+            # Rows before their presence bits: a search that sees a bit sees its row.
+            rows[labels] = encoded
+            present[labels] = True
+            self._arrays = (rows, present)
+            self._count = int(present.sum())
 
     def delete(self, labels: np.ndarray) -> None:
-        labels = labels[labels < len(self._present)]
-        self._present[labels] = False
-        self._count = int(self._present.sum())
+        with self._grow_lock:
+            present = self._arrays[1]
+            present[labels[labels < len(present)]] = False
+            self._count = int(present.sum())
 
     def compact(self) -> int:
         return 0  # nothing to repair: deleted rows are skipped by the mask
+
+    def count(self, allowed: np.ndarray) -> int:
+        """How many labels the index holds that ``allowed`` lets through."""
+        present = self._arrays[1]
+        width = min(len(present), len(allowed))
+        return int(np.count_nonzero(present[:width] & allowed[:width]))
 
     def exact_search(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> Result:
         return self.search(queries, k, None, allowed)
 
     def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
-        rows, present = self._rows, self._present
+        rows, present = self._arrays
         mask = present.copy()
         if allowed is not None:
             mask[len(allowed):] = False
@@ -163,10 +179,11 @@ class _RowsByLabel(ABC):
         """The k nearest rows allowed by ``mask`` to each query."""
 
     def labels(self) -> np.ndarray:
-        return np.flatnonzero(self._present)
+        return np.flatnonzero(self._arrays[1])
 
     def memory_bytes(self) -> int:
-        return self._rows.nbytes + self._present.nbytes
+        rows, present = self._arrays
+        return rows.nbytes + present.nbytes
 
 
 class ExactLabelIndex(_RowsByLabel):
@@ -181,7 +198,7 @@ class ExactLabelIndex(_RowsByLabel):
     def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> Result:
         """The k nearest of each query's candidate labels (labels no longer
         present are skipped)."""
-        rows, present = self._rows, self._present
+        rows, present = self._arrays
         if candidates.shape[1] == 0:
             return candidates, np.zeros(candidates.shape, dtype=np.float32)
         inside = (candidates >= 0) & (candidates < len(present))
@@ -217,7 +234,7 @@ class CodeScanLabelIndex(_RowsByLabel):
         return self.quantizer.search(queries, rows, k, allowed=mask)
 
     def write_to(self, handle: BinaryIO) -> None:
-        rows, present = self._rows, self._present
+        rows, present = self._arrays
         codebooks = self.quantizer.to_bytes()
         body = b"".join((self._HEADER.pack(self._MAGIC, self._VERSION, 0, len(codebooks), len(present), rows.shape[1]),
                          codebooks, rows[: len(present)].tobytes(), present.tobytes()))
@@ -241,9 +258,10 @@ class CodeScanLabelIndex(_RowsByLabel):
         if index.quantizer.m != m:
             raise CorruptIndexError(f"{what} is corrupt: its codes do not match its codebooks")
         start += codebook_bytes
-        index._rows = np.frombuffer(body, dtype=np.uint8, count=rows * m, offset=start).reshape(rows, m).copy()
-        index._present = np.frombuffer(body, dtype=np.bool_, count=rows, offset=start + rows * m).copy()
-        index._count = int(index._present.sum())
+        present = np.frombuffer(body, dtype=np.bool_, count=rows, offset=start + rows * m).copy()
+        index._arrays = (np.frombuffer(body, dtype=np.uint8, count=rows * m, offset=start).reshape(rows, m).copy(),
+                         present)
+        index._count = int(present.sum())
         return index
 
 
@@ -272,6 +290,9 @@ class WrappedIndex:
 
     def compact(self) -> int:
         return self.inner.compact()
+
+    def count(self, allowed: np.ndarray) -> int:
+        return self.inner.count(allowed)
 
     def labels(self) -> np.ndarray:
         return self.inner.labels()

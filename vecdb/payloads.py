@@ -9,6 +9,7 @@ import msgpack
 import numpy as np
 
 from vecdb.errors import InvalidPayloadError
+from vecdb.storage.keys import is_unicode_text
 
 _MAX_DEPTH = 32
 
@@ -32,8 +33,26 @@ def encode_payloads(payloads: Any, count: int) -> Tuple[List[Dict[str, Any]], Li
         if not _is_flat(payload):
             payload = _normalize(payload, f"payload {row}", 0)
         dicts.append(payload)
-        blobs.append(msgpack.packb(payload, use_bin_type=True) if payload else None)
+        try:
+            blobs.append(msgpack.packb(payload, use_bin_type=True) if payload else None)
+        except UnicodeEncodeError:
+            raise InvalidPayloadError(f"{_invalid_text(payload, f'payload {row}')} is not valid Unicode text (it "
+                                      "holds a lone surrogate, which UTF-8, JSON and MessagePack cannot carry)") from None
     return dicts, blobs
+
+
+def _invalid_text(value: Any, where: str) -> str:
+    """Where in ``value`` the first string that is not valid Unicode is."""
+    if isinstance(value, str) and not is_unicode_text(value):
+        return where
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and not is_unicode_text(key):
+            return f"{where}: the key {key!r}"
+        found = _invalid_text(item, f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]")
+        if found:
+            return found
+    return ""
 
 
 _FLAT_SCALARS = (str, bool, float, int, type(None))

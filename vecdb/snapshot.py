@@ -17,11 +17,12 @@ format version 1) means "rebuild from LMDB".
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from vecdb._files import write_atomically
 from vecdb.config import HNSW, IndexSpec
@@ -33,6 +34,8 @@ _MAGIC = b"VDBSNAP\x00"
 _VERSION = 2
 # magic, version, sequence, collection key (16 hex digits), database id, fingerprint, crc32 of the rest
 _HEADER = struct.Struct("<8sIQ16s16sQI")
+# snapshot_path and prefix_snapshot_path: the collection key, then the rotation version of a prefix's.
+_SNAPSHOT_NAME = re.compile(r"([0-9a-f]{16})(?:\.mrl[0-9]+\.r([0-9]+))?\.hnsw")
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,24 @@ def collection_snapshot_paths(folder: Path, key: str) -> List[Path]:
     return [snapshot_path(folder, key), *prefix_snapshot_paths(folder, key)]
 
 
-def remove_abandoned_snapshots(folder: Path) -> None:
-    """Delete temporary snapshot files a killed writer left half-written.
-    Only the writer calls this, at open: no other process writes snapshots."""
+def remove_abandoned_snapshots(folder: Path, rotation_versions: Dict[str, int]) -> None:
+    """Delete what a killed writer left in the snapshot folder: temporary
+    files half-written, snapshots of collections no longer stored (killed
+    between a drop's commit and its deletion of their files) and prefix
+    snapshots of a rotation since replaced (killed before
+    :func:`vecdb.index_loader.save_snapshots` removed them).
+    ``rotation_versions`` maps every stored collection's key to its
+    rotation version. Only the writer calls this, at open: no other process
+    writes snapshots."""
     for leftover in (folder / SNAPSHOT_FOLDER).glob(".*.tmp"):
         leftover.unlink(missing_ok=True)
+    for snapshot in (folder / SNAPSHOT_FOLDER).glob("*.hnsw"):
+        match = _SNAPSHOT_NAME.fullmatch(snapshot.name)
+        if match is None:
+            continue
+        key, rotation = match.group(1), match.group(2)
+        if key not in rotation_versions or (rotation is not None and int(rotation) != rotation_versions[key]):
+            snapshot.unlink(missing_ok=True)
 
 
 def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, index: LabelIndex) -> None:

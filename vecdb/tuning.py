@@ -176,6 +176,7 @@ def tune_collection(environment: Environment, store: CollectionStore, indexes: I
     out of the neighbours), or the given query matrix split in two."""
     rng = np.random.default_rng(seed)
     with environment.read() as txn:
+        store.config(txn)
         labels = store.all_labels(txn)
         if len(labels) < k + 2:
             raise InvalidArgumentError(f"tuning needs at least {k + 2} stored points; there are {len(labels)}")

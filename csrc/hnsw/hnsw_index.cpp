@@ -249,8 +249,9 @@ void HnswIndex::exact_search(const float* queries, std::size_t m, std::size_t k,
   std::vector<std::uint32_t> candidates;
   for (std::uint32_t slot = 0; slot < slots; ++slot)
     if (filter.accepts(slot)) candidates.push_back(slot);
-  // Pad to a multiple of four with a repeat of the last candidate: scored
-  // twice, kept once (the dedup below drops repeated ids).
+  // Scored four at a time: pad to a multiple of four with repeats of the
+  // last candidate, whose extra scores are never offered to the heap (a
+  // repeat in the heap would take the place of a distinct neighbour).
   const std::size_t real = candidates.size();
   while (real > 0 && candidates.size() % 4 != 0) candidates.push_back(candidates[real - 1]);
   parallel_for(m, m >= 4 ? n_threads : 1, [&](std::size_t q, std::size_t) {
@@ -263,7 +264,7 @@ void HnswIndex::exact_search(const float* queries, std::size_t m, std::size_t k,
       for (std::size_t i = 0; i < candidates.size(); i += 4) {
         if (i + 16 < candidates.size()) distance.prefetch(candidates.data() + i + 16, 4);
         distance.to_query4(candidates.data() + i, scored);
-        for (int j = 0; j < 4; ++j) best.push(scored[j], labels_[candidates[i + j]]);
+        for (std::size_t j = 0; j < 4 && i + j < real; ++j) best.push(scored[j], labels_[candidates[i + j]]);
       }
     });
     std::vector<std::int64_t> found_ids(2 * k);

@@ -13,12 +13,13 @@ from vecdb.errors import VecdbError
 
 @click.command(short_help="Back up a database (also while it is written) to one archive file.")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("out", type=click.Path(path_type=Path))
-def backup(path: Path, out: Path) -> None:
+@click.argument("out", type=click.Path())  # a str: a trailing '/' (a folder) must survive
+def backup(path: Path, out: str) -> None:
     """Back up the database at PATH into one archive file OUT.
 
-    OUT is the archive's name (an existing file is never overwritten), or an
-    existing folder to create vecdb-backup-<UTC time>.tar in. The archive is
+    OUT is the archive's name (an existing file is never overwritten), or a
+    folder to create vecdb-backup-<UTC time>.tar in: an existing one, or
+    any path ending in '/' (created if missing). The archive is
     an uncompressed tar holding manifest.json (format version, vecdb
     version, time, collections and counts, checksum) and data.mdb (a
     compacted copy of the LMDB data file). Indexes are left out: a restored

@@ -14,7 +14,7 @@ import numpy as np
 
 from vecdb.client.transport import Transport, segment
 from vecdb.config import PQ, IndexSpec, check_collection_name, index_from_dict, index_to_dict
-from vecdb.errors import InvalidArgumentError, ServerError
+from vecdb.errors import BackupExistsError, ServerError
 from vecdb.explain import Explanation
 from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan, plan_to_dict
 from vecdb.records import Hit, Record
@@ -96,9 +96,7 @@ class RemoteCollection:
 
     def drop_payload_index(self, field: str) -> None:
         """See :meth:`vecdb.Collection.drop_payload_index`."""
-        if field == "":  # cannot be a URL segment; nothing is indexed under it (create refuses it)
-            return
-        self._call("DELETE", f"/payload-indexes/{segment(field)}")
+        self._call("DELETE", f"/payload-indexes/{segment(check_field(field))}")
 
     def compact(self) -> int:
         """See :meth:`vecdb.Collection.compact`."""
@@ -258,12 +256,16 @@ class RemoteDatabase:
     def backup(self, destination: Union[str, os.PathLike]) -> Path:
         """Have the server back up the whole database (a consistent copy,
         made while it serves) and download the archive to ``destination``:
-        a new file, or an existing folder to put it in under the server's
-        name for it. The archive stays on the server too (``GET /v1/backups``).
+        a new file, or a folder to put it in under the server's name for it
+        (an existing one, or a path ending in a separator, created if
+        missing). The archive stays on the server too (``GET /v1/backups``).
         See :meth:`vecdb.Database.backup`."""
-        target = Path(destination)
+        text = os.fspath(destination)
+        target = Path(text)
+        if text.endswith(os.sep) or (os.altsep is not None and text.endswith(os.altsep)):
+            target.mkdir(parents=True, exist_ok=True)
         if target.exists() and not target.is_dir():
-            raise InvalidArgumentError(f"{target} already exists; remove it or choose another name")
+            raise BackupExistsError(f"{target} already exists; remove it or choose another name")
         name = self._transport.call("POST", "/v1/backups")["name"]
         if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
             raise ServerError(f"the server named its backup {name!r}, not a plain file name; not downloading it")

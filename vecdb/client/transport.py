@@ -35,6 +35,9 @@ class Transport:
             content = None if body is None else encode_msgpack(body)
         except OverflowError:  # what an embedded call would say
             raise InvalidArgumentError("an integer in the request does not fit in 64 bits") from None
+        except UnicodeEncodeError:
+            raise InvalidArgumentError("a string in the request is not valid Unicode text (it holds a lone "
+                                       "surrogate, which UTF-8, JSON and MessagePack cannot carry)") from None
         timeout, transport = self._errors
         try:
             response = self._http.request(method, path, content=content,

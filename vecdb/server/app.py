@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any, AsyncIterator, Dict
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
 from vecdb import __version__
 from vecdb.database import Database
 from vecdb.errors import VecdbError
 from vecdb.server.failures import error_response
 from vecdb.server.fast_path import SearchFastPath
-from vecdb.server.guards import ApiKeyMiddleware, ASGIApp, BodySizeMiddleware, Receive, Scope, Send
+from vecdb.server import openapi
+from vecdb.server.guards import (DOCS, DOCS_ASSETS, OPENAPI, ApiKeyMiddleware, ASGIApp, BodySizeMiddleware, Receive,
+                                 Scope, Send)
 from vecdb.server.metrics import Metrics
 from vecdb.server.routes import backups, collections, points, search, service
 from vecdb.server.settings import ServerSettings
@@ -36,8 +41,12 @@ _DESCRIPTION = """A vecdb database over HTTP: the same collections, searches and
 Bodies are JSON, or MessagePack with `Content-Type: application/msgpack`
 (and `Accept: application/msgpack` for the response), where vectors may be
 little-endian float32 bytes. With an API key set, send
-`Authorization: Bearer <key>` (or `X-API-Key`). Errors come back as
-`{"error": {"type": <vecdb.errors class>, "message": ..., "status": ...}}`.
+`Authorization: Bearer <key>` (or `X-API-Key`; "Authorize" above). Errors
+come back as `{"error": {"type": <vecdb.errors class>, "message": ...,
+"status": ...}}`.
+
+The examples work in order: create the collection `docs` (3 dimensions),
+upsert its points, then search, get, count, scroll...
 """
 
 
@@ -57,17 +66,27 @@ def create_app(database: Database, settings: ServerSettings = ServerSettings()) 
         await loop.run_in_executor(None, state.shut_down)
         log.info("vecdb: database closed")
 
-    app = FastAPI(title="vecdb", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
+    # fastapi-offline serves Swagger UI's files from the package (/docs works
+    # offline), under DOCS_ASSETS.
+    app = FastAPIOffline(title="vecdb", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
+                         docs_url=DOCS, redoc_url=None, openapi_url=OPENAPI, static_url=DOCS_ASSETS,
+                         favicon_url=f"{DOCS_ASSETS}/favicon.png", redirect_slashes=False,
+                         swagger_ui_parameters={"persistAuthorization": True})
     app.state.vecdb = state
     app.state.metrics = metrics = Metrics(database)
     # Routes are matched in order and FastAPI's matching is not free (~10 us
     # a route here): the searches come first.
-    for module in (search, points, collections, backups):
-        app.include_router(module.reads)
-        if hasattr(module, "writes"):
-            app.include_router(module.writes)
-    app.include_router(service.router)
+    routers = [router for module in (search, points, collections, backups)
+               for router in (module.reads, getattr(module, "writes", None)) if router is not None]
+    for router in routers + [service.router]:
+        app.include_router(router)
+    # Every route, for the description and the Allow header (newer FastAPI
+    # keeps included routers whole in app.routes).
+    app.state.routes = [route for router in routers + [service.router] for route in router.routes] + [
+        route for route in app.routes if isinstance(route, Route)]
+
+    description = functools.lru_cache(maxsize=None)(lambda: openapi.describe(app, settings))
+    app.openapi = description  # type: ignore[method-assign]
 
     # Exception covers the rest (a bug: logged, answered 500); Starlette
     # runs its handler outermost.

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vecdb.errors import InvalidArgumentError
+from vecdb.errors import InvalidArgumentError, InvalidDTypeError
 from vecdb.wire import JSON, MSGPACK, decode_msgpack, encode_msgpack
 
 
@@ -39,25 +39,30 @@ async def read_body(request: Request, model: Type[BaseModel]) -> Dict[str, Any]:
         raise UnsupportedMediaTypeError(f"Content-Type {media!r} is not supported: send {JSON} or {MSGPACK}")
     if not isinstance(data, dict):
         raise InvalidArgumentError(f"request body must be an object, got {type(data).__name__}")
-    defaults, required = _shape(model)
+    defaults, required, flags = _shape(model)
     if not data.keys() <= defaults.keys():
         unknown = sorted(str(key) for key in data if key not in defaults)
         raise InvalidArgumentError(f"unknown field(s) {', '.join(unknown)}; this route takes {', '.join(defaults)}")
     missing = [name for name in required if name not in data]
     if missing:
         raise InvalidArgumentError(f"missing field(s): {', '.join(missing)}")
+    for name in flags:
+        if name in data and not isinstance(data[name], bool):
+            raise InvalidDTypeError(f"{name} must be true or false, got {data[name]!r}")
     return {**defaults, **data}
 
 
 @functools.lru_cache(maxsize=None)
-def _shape(model: Type[BaseModel]) -> Tuple[Dict[str, Any], Tuple[str, ...]]:
-    """A model's fields with their defaults (all immutable values), and the
-    required ones; read once per model (pydantic's accessors cost ~1 us a
-    field, per request)."""
+def _shape(model: Type[BaseModel]) -> Tuple[Dict[str, Any], Tuple[str, ...], Tuple[str, ...]]:
+    """A model's fields with their defaults (all immutable values), the
+    required ones, and the flags (bool fields: checked here, since Python
+    takes any value as true or false); read once per model (pydantic's
+    accessors cost ~1 us a field, per request)."""
     fields = model.model_fields
     defaults = {name: None if field.is_required() else field.get_default(call_default_factory=True)
                 for name, field in fields.items()}
-    return defaults, tuple(name for name, field in fields.items() if field.is_required())
+    return (defaults, tuple(name for name, field in fields.items() if field.is_required()),
+            tuple(name for name, field in fields.items() if field.annotation is bool))
 
 
 def wants_msgpack(request: Request) -> bool:
@@ -72,9 +77,10 @@ def respond(request: Request, value: Any, status: int = 200) -> Response:
                     status_code=status, media_type=JSON)
 
 
-def documented(model: Type[BaseModel]) -> Dict[str, Any]:
+def documented(model: Type[BaseModel], example: Dict[str, Any]) -> Dict[str, Any]:
     """``openapi_extra`` describing ``model`` as the request body (the
-    routes read bodies themselves, so FastAPI cannot infer it)."""
+    routes read bodies themselves, so FastAPI cannot infer it), with an
+    example that works (Swagger UI's "Try it out" sends it)."""
     schema = model.model_json_schema()
     definitions = schema.pop("$defs", {})
 
@@ -88,4 +94,6 @@ def documented(model: Type[BaseModel]) -> Dict[str, Any]:
         return node
 
     schema = inline(schema)
-    return {"requestBody": {"required": True, "content": {JSON: {"schema": schema}, MSGPACK: {"schema": schema}}}}
+    media = {"schema": schema, "example": example}
+    required = bool(_shape(model)[1])  # a body of defaults only may be left out
+    return {"requestBody": {"required": required, "content": {JSON: media, MSGPACK: media}}}

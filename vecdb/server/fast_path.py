@@ -33,7 +33,7 @@ class SearchFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             for route in self.routes:
-                match = route.path_regex.match(scope["path"])
+                match = route.path_regex.fullmatch(scope["path"])  # match() would take a path ending in "\n"
                 if match:
                     await self._answer(route, match.groupdict(), scope, receive, send)
                     return

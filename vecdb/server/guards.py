@@ -18,8 +18,22 @@ Receive = Callable[[], Awaitable[Dict[str, Any]]]
 Send = Callable[[Dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Probes for orchestrators (Kubernetes, load balancers) carry no keys.
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+# Probes for orchestrators (Kubernetes, load balancers) carry no keys; nor
+# can a browser opening /docs, which is the same for every vecdb server of
+# a version (the key is entered under "Authorize" there).
+PROBES = frozenset({"/healthz", "/readyz"})
+DOCS = "/docs"
+DOCS_ASSETS = "/docs/assets"
+OPENAPI = "/openapi.json"
+OPEN_PATHS = PROBES | {DOCS, OPENAPI}
+
+
+def is_open(path: str) -> bool:
+    """Whether ``path`` is served without a key: the probes, the API
+    description, /docs and its files (Swagger UI's assets, OAuth redirect)."""
+    return path in OPEN_PATHS or path.startswith(DOCS + "/")
+
+
 READ = "read"
 WRITE = "write"
 
@@ -61,7 +75,7 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
     def _access(self, scope: Scope) -> Optional[str]:
-        if self.api_key is None or scope["path"] in OPEN_PATHS:
+        if self.api_key is None or is_open(scope["path"]):
             return WRITE
         presented = _presented_key(scope["headers"])
         if presented is None:

@@ -85,6 +85,12 @@ class ServerState:
         if isinstance(k, int) and not isinstance(k, bool) and k > self.settings.max_k:
             raise InvalidArgumentError(f"k={k} exceeds this server's max_k={self.settings.max_k} (vecdb serve --max-k)")
 
+    def check_limit(self, limit: Any) -> None:
+        """A scroll page's size: a parameter, refused like a large k (400)."""
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > self.settings.max_batch:
+            raise InvalidArgumentError(f"limit={limit} exceeds this server's max_batch={self.settings.max_batch} "
+                                       "(vecdb serve --max-batch); scroll in pages")
+
     def check_queries(self, queries: int, k: Any) -> None:
         """A batch search: at most max_batch queries and max_hits results."""
         self.check_batch(queries, "queries")

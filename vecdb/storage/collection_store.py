@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import lmdb
@@ -39,7 +40,7 @@ import numpy as np
 
 from vecdb import _core
 from vecdb.config import CollectionConfig
-from vecdb.errors import CollectionNotFoundError, CorruptRecordError, VecdbError
+from vecdb.errors import CollectionNotFoundError, CorruptRecordError, NotFoundError, VecdbError
 from vecdb.storage.codec import CHECK_BYTES, MAIN, DamagedValue, ValueCodec, in_chunks, open_all
 from vecdb.storage.environment import Environment
 from vecdb.storage.keys import LABEL_BYTES, label_key, labels_from_bytes, labels_to_bytes, user_id_from_key
@@ -49,6 +50,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 CONFIG_PREFIX = b"collection:"
 _PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index", "quantizer")
+_DATABASE_NAME = re.compile(rb"([0-9a-f]{16}):(" + b"|".join(part.encode() for part in _PARTS) + rb")")
 _CODEBOOKS = b"codebooks"
 _ROTATION = b"rotation"
 _FINGERPRINT_BYTES = 8
@@ -130,33 +132,106 @@ def _reports_damage(method: F) -> F:
     return checked  # type: ignore[return-value]
 
 
-def database_names(key: str) -> List[bytes]:
-    return [f"{key}:{part}".encode() for part in _PARTS]
+def database_names(key: str) -> List[Tuple[bytes, bool]]:
+    """The named databases of the collection with this key, as
+    ``(name, dupsort)``."""
+    return [(f"{key}:{part}".encode(), part == "payload-index") for part in _PARTS]
 
 
-def open_databases(environment: Environment, key: str) -> List[Any]:
-    """Handles of every named database of a collection (e.g. to drop them)."""
-    return [environment.database(name, dupsort=part == "payload-index")
-            for part, name in zip(_PARTS, database_names(key))]
+def part_names(key: str) -> Dict[str, bytes]:
+    """The named database of each part of the collection with this key."""
+    return {part: name for part, (name, _) in zip(_PARTS, database_names(key))}
+
+
+def create_databases(environment: Environment, key: str) -> None:
+    """Create the named databases of a new collection (before its config is
+    written: a crash in between leaves databases no config names, which
+    :func:`remove_orphaned_databases` deletes)."""
+    environment.create_databases(database_names(key))
+
+
+def drop_collection(environment: Environment, name: str, key: str) -> None:
+    """Delete the collection's config and its named databases in one
+    transaction (CollectionNotFoundError if that collection is gone)."""
+    def body(txn: lmdb.Transaction) -> None:
+        config = read_config(txn, name)
+        if config.key != key:
+            raise CollectionNotFoundError(f"collection {name!r} was dropped")
+        txn.delete(config_key(name))
+
+    environment.drop_databases(database_names(key), body)
+
+
+def remove_orphaned_databases(environment: Environment) -> int:
+    """Delete named databases that belong to no collection (left by a crash
+    between creating a collection's databases and writing its config, or by
+    older versions, which re-created dropped collections' databases on a
+    stale lookup); returns how many. Call with the writer handle."""
+    names = environment.database_names()
+    with environment.read() as txn:
+        live = {config.key for config in list_configs(txn)}
+    orphans = []
+    for name in names:
+        match = _DATABASE_NAME.fullmatch(name)
+        if match is not None and match.group(1).decode() not in live:
+            orphans.append((name, match.group(2) == b"payload-index"))
+    if orphans:
+        environment.drop_databases(orphans, lambda txn: None)
+    return len(orphans)
 
 
 class CollectionStore:
-    """Reads and writes one collection's records inside transactions."""
+    """Reads and writes one collection's records inside transactions.
+
+    Every transaction of a collection starts with :meth:`config` (or
+    :meth:`config_for_update`), which raises CollectionNotFoundError when
+    the collection was dropped, or dropped and created again under the
+    same name: a handle to a dropped collection never reads another's
+    records."""
 
     def __init__(self, environment: Environment, config: CollectionConfig) -> None:
         self.name = config.name
+        self.key = config.key
         self._environment = environment
-        self._names = dict(zip(_PARTS, database_names(config.key)))
+        self._names = part_names(config.key)
         self._codecs = {part: ValueCodec(name) for part, name in self._names.items()}
         self._seeds = {part: codec.seed for part, codec in self._codecs.items()}
         self._parts = {name: part for part, name in self._names.items()}
-        for part in _PARTS:  # create them now, outside any caller's transaction
+        self._config_key = config_key(config.name)
+        # The last config read, with its bytes: reads decode it again only
+        # when a write changed it. Shared by readers: never mutated.
+        self._decoded: Tuple[Optional[bytes], Optional[CollectionConfig]] = (None, None)
+        for part in _PARTS:  # opened now, outside any caller's transaction
             self._database(part)
 
+    def config(self, txn: lmdb.Transaction) -> CollectionConfig:
+        """The collection's settings in ``txn``'s state (shared: do not
+        change it; see :meth:`config_for_update`)."""
+        data = txn.get(self._config_key)
+        cached_data, cached = self._decoded
+        if data is not None and data == cached_data:
+            return cached
+        config = self._check(data)
+        self._decoded = (data, config)
+        return config
+
+    def config_for_update(self, txn: lmdb.Transaction) -> CollectionConfig:
+        """The collection's settings, a copy a write may change and store."""
+        return self._check(txn.get(self._config_key))
+
+    def _check(self, data: Optional[bytes]) -> CollectionConfig:
+        config = None if data is None else _config_from(self._config_key, data)
+        if config is None or config.key != self.key:
+            raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
+        return config
+
     # Handles are looked up on each use (a dict lookup): they change when
-    # Database.compact() reopens the environment.
+    # Database.compact() reopens the environment, and die with a drop.
     def _database(self, part: str) -> Any:
-        return self._environment.database(self._names[part], dupsort=part == "payload-index")
+        try:
+            return self._environment.database(self._names[part], dupsort=part == "payload-index")
+        except NotFoundError:
+            raise CollectionNotFoundError(f"collection {self.name!r} was dropped") from None
 
     vectors = property(lambda self: self._database("vectors"))
     payloads = property(lambda self: self._database("payloads"))
@@ -239,7 +314,7 @@ class CollectionStore:
         payload_blobs: Sequence[Optional[bytes]],
     ) -> Tuple[CollectionConfig, np.ndarray]:
         """Insert or replace records; returns the new settings and the labels."""
-        config = read_config(txn, self.name)
+        config = self.config_for_update(txn)
         indexes = self.payload_indexes(config)
         labels = np.empty(len(id_keys), dtype=np.int64)
         fresh: List[int] = []
@@ -290,7 +365,7 @@ class CollectionStore:
     def delete(self, txn: lmdb.Transaction, labels: np.ndarray) -> Tuple[CollectionConfig, np.ndarray]:
         """Delete records by label (missing ones are skipped); returns the new
         settings and the labels actually deleted."""
-        config = read_config(txn, self.name)
+        config = self.config_for_update(txn)
         indexes = self.payload_indexes(config)
         deleted = []
         for label in labels.tolist():
@@ -344,7 +419,7 @@ class CollectionStore:
     @_reports_damage
     def truncate_log(self, txn: lmdb.Transaction, through: int) -> None:
         """Forget change-log entries up to ``through`` (a snapshot covers them)."""
-        config = read_config(txn, self.name)
+        config = self.config_for_update(txn)
         through_fingerprint = self.fingerprint_at(txn, config, through)
         if through_fingerprint is not None:
             config.base_fingerprint = through_fingerprint

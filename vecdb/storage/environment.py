@@ -7,6 +7,14 @@ py-lmdb rules this module enforces (see its documentation):
 - ``set_mapsize`` only while no transaction of this process is open: every
   transaction holds a shared gate, a resize takes it exclusively;
 - write transactions are short, on one thread at a time;
+- a named database is deleted only while no other transaction of this
+  process is open (LMDB frees its handle at once, and the next database
+  opened may reuse it: a read still holding the old handle would read the
+  new database), and handles are looked up by name on each use, never
+  kept, so no caller holds a freed one;
+- handles are never opened with ``create`` on a lookup: only
+  :meth:`Environment.create_databases` creates (a lookup of a dropped
+  database must fail, not bring it back empty);
 - an environment is never used across ``fork()``.
 """
 
@@ -18,12 +26,19 @@ import shutil
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import lmdb
 
 from vecdb._files import fsync_folder
-from vecdb.errors import ClosedError, NotFoundError, ReadOnlyError, StorageLockedError, VecdbError
+from vecdb.errors import (
+    ClosedError,
+    InvalidArgumentError,
+    NotFoundError,
+    ReadOnlyError,
+    StorageLockedError,
+    VecdbError,
+)
 from vecdb.storage.data_file import check_pages, prepare_data_file
 from vecdb.storage.format import FORMAT_1, FORMAT_KEY, FORMAT_VERSION, new_database_id, put_identity, read_database_id
 
@@ -31,32 +46,46 @@ T = TypeVar("T")
 
 INITIAL_MAP_SIZE = 64 << 20
 MAX_NAMED_DATABASES = 4096
+# A read-only process cannot free the handle slot of a database another
+# process dropped (py-lmdb has no mdb_dbi_close): past this many handles it
+# reopens the environment, keeping the handles of databases that still exist.
+READ_ONLY_HANDLE_LIMIT = MAX_NAMED_DATABASES - 512
 LOCK_FILE = "vecdb.lock"
+COMPACT_STAGING = ".compacting"  # Environment.compact's copy, in the folder: same file system
 
 
 class _SharedExclusiveGate:
     """Many holders in shared mode, or one in exclusive mode; a waiting
-    exclusive request stops new shared entries so a resize cannot starve."""
+    exclusive request stops new shared entries so a resize cannot starve,
+    except from a thread that already holds the gate shared (it would wait
+    for an exclusive request that waits for it)."""
 
     def __init__(self) -> None:
         self._condition = threading.Condition(threading.Lock())  # never re-entered: a plain lock is faster
         self._shared = 0
         self._exclusive = False
         self._exclusive_waiting = 0
+        self._held = threading.local()  # .depth: this thread's shared entries
 
     def enter_shared(self) -> None:
+        depth = getattr(self._held, "depth", 0)
         with self._condition:
-            while self._exclusive or self._exclusive_waiting:
+            while not depth and (self._exclusive or self._exclusive_waiting):
                 self._condition.wait()
             self._shared += 1
+        self._held.depth = depth + 1
 
     def exit_shared(self) -> None:
+        self._held.depth -= 1
         with self._condition:
             self._shared -= 1
             # Only an exclusive request waits for the shared count to drop:
             # wake it when the last shared holder leaves.
             if self._shared == 0 and self._exclusive_waiting:
                 self._condition.notify_all()
+
+    def held_by_this_thread(self) -> bool:
+        return bool(getattr(self._held, "depth", 0))
 
     @contextmanager
     def shared(self) -> Iterator[None]:
@@ -68,6 +97,8 @@ class _SharedExclusiveGate:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
+        if self.held_by_this_thread():
+            raise VecdbError("internal error: a thread inside a transaction asked to have the environment alone")
         with self._condition:
             self._exclusive_waiting += 1
             while self._exclusive or self._shared:
@@ -92,12 +123,24 @@ class Environment:
         self._lock_fd: Optional[int] = None
         if writable:
             self._lock_fd = _lock_writer(path)
+            # A compaction killed midway leaves its copy of the data file: no
+            # other writer can be compacting now, so it is abandoned.
+            shutil.rmtree(path / COMPACT_STAGING, ignore_errors=True)
         try:
             prepare_data_file(path, writable)
             self._env = lmdb.open(
                 str(path), map_size=initial_map_size, max_dbs=MAX_NAMED_DATABASES,
                 readonly=not writable, create=writable, max_readers=256, readahead=False,
             )
+            if writable:
+                # A writer killed between writing a commit's meta page (durable)
+                # and publishing it in lock.mdb leaves the commit invisible to
+                # read transactions while another process keeps lock.mdb open;
+                # LMDB adopts it when the next writer takes the write lock. Take
+                # it now, before this writer reads anything it acts on (orphan
+                # removal at open would otherwise drop a collection whose config
+                # that commit wrote).
+                self._env.begin(write=True).abort()
         except lmdb.Error as exc:
             self._release_lock()
             raise VecdbError(f"cannot open the database at {path}: {exc}") from None
@@ -109,6 +152,8 @@ class Environment:
         self._write_lock = threading.Lock()
         self._writer_thread: Optional[int] = None
         self._databases: Dict[Tuple[bytes, bool], Any] = {}
+        # The read transaction each thread has open (nested reads share it).
+        self._local = threading.local()
         self._open = True
         self.users = 0
         # Readers left behind by killed processes would pin old pages forever.
@@ -145,22 +190,29 @@ class Environment:
 
     def read(self) -> "_ReadTransaction":
         """A read transaction seeing the last committed state, as a context
-        manager (``with environment.read() as txn:``); keep it short."""
+        manager (``with environment.read() as txn:``); keep it short. Inside
+        another ``read()`` block of the same thread it is that block's
+        transaction: everything one operation reads comes from one state
+        (so a generator suspended inside a ``read()`` block shares its
+        transaction with the thread's reads until it finishes)."""
         self._check_usable()
         return _ReadTransaction(self)
 
-    def write(self, body: Callable[[lmdb.Transaction], T]) -> T:
+    def write(self, body: Callable[[lmdb.Transaction], T], *, alone: bool = False) -> T:
         """Run ``body`` in one write transaction and commit it (durably: LMDB
         fsyncs on commit). If the map is full, the transaction is abandoned,
         the map doubled and ``body`` run again from scratch, so ``body`` must
-        only depend on what it reads through the transaction."""
+        only depend on what it reads through the transaction. With
+        ``alone``, no other transaction of this process is open meanwhile
+        (readers wait): needed to delete named databases."""
         if not self.writable:
             raise ReadOnlyError(f"{self.path} is open read-only")
         self._check_usable()
         with self._write_lock:
             while True:
                 try:
-                    with self._gate.shared():
+                    with self._gate.exclusive() if alone else self._gate.shared():
+                        self._check_usable()  # again: close() may have run while this waited
                         txn = self._begin(write=True)
                         if txn is not None:
                             self._writer_thread = threading.get_ident()
@@ -194,30 +246,67 @@ class Environment:
             self._env.set_mapsize(self._env.info()["map_size"] * 2)
 
     def database(self, name: bytes, dupsort: bool = False) -> Any:
-        """The handle of a named database, creating it if writable. Must not
-        be called inside a :meth:`write` body for a database not opened yet."""
+        """The handle of an existing named database (NotFoundError if there
+        is none). Look it up on each use: a handle kept past a
+        :meth:`drop_databases` would be a freed one. Must not be called
+        inside a :meth:`write` body for a database not opened yet."""
         handle = self._databases.get((name, dupsort))
         if handle is None:
             if self._writer_thread == threading.get_ident():
                 raise VecdbError(f"internal error: database {name!r} opened inside a write transaction")
-            if self.writable:
-                handle = self.write(lambda txn: self._env.open_db(name, txn=txn, dupsort=dupsort, dupfixed=dupsort))
-            else:
+            self._check_usable()
+            try:
+                if self.writable:
+                    return self.write(lambda txn: self._remember(name, dupsort, self._open_db(txn, name, dupsort, False)))
+                if len(self._databases) >= READ_ONLY_HANDLE_LIMIT and not self._gate.held_by_this_thread():
+                    self._reopen_keeping_live_handles()
                 # Without a transaction py-lmdb opens the handle in one of its own
                 # and commits it; a handle opened in an aborted read would close.
-                self._check_usable()
-                try:
-                    with self._gate.shared():
-                        handle = self._env.open_db(name, create=False, dupsort=dupsort, dupfixed=dupsort)
-                except lmdb.NotFoundError:
-                    raise NotFoundError(f"named database {name!r} does not exist yet") from None
-            self._databases[name, dupsort] = handle
+                with self._gate.shared():
+                    self._check_usable()
+                    return self._remember(name, dupsort, self._open_db(None, name, dupsort, create=False))
+            except lmdb.NotFoundError:
+                raise NotFoundError(f"named database {name!r} does not exist") from None
         return handle
 
-    def forget_database(self, name: bytes) -> None:
-        """Drop a cached handle after its database was dropped."""
-        for dupsort in (False, True):
-            self._databases.pop((name, dupsort), None)
+    def _remember(self, name: bytes, dupsort: bool, handle: Any) -> Any:
+        # Stored while the gate is held: a reopen cannot slip in between and
+        # leave a handle of the closed environment here.
+        self._databases[name, dupsort] = handle
+        return handle
+
+    def create_databases(self, names: Sequence[Tuple[bytes, bool]]) -> None:
+        """Create these named databases (``(name, dupsort)`` pairs) if missing."""
+        handles = self.write(lambda txn: [self._open_db(txn, name, dupsort, create=True) for name, dupsort in names])
+        self._databases.update(zip(names, handles))
+
+    def drop_databases(self, names: Sequence[Tuple[bytes, bool]], body: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``body`` and delete these named databases (those that exist)
+        in one write transaction, with no other transaction of this process
+        open meanwhile; their handles are forgotten."""
+        def drop(txn: lmdb.Transaction) -> T:
+            result = body(txn)
+            for name, dupsort in names:
+                try:
+                    handle = self._databases.get((name, dupsort)) or self._open_db(txn, name, dupsort, create=False)
+                except lmdb.NotFoundError:
+                    continue
+                txn.drop(handle, delete=True)
+            return result
+
+        try:
+            return self.write(drop, alone=True)
+        finally:
+            for name in names:
+                self._databases.pop(name, None)
+
+    def database_names(self) -> List[bytes]:
+        """Every key of the main database (named databases among them)."""
+        with self.read() as txn:
+            return [bytes(key) for key in txn.cursor().iternext(keys=True, values=False)]
+
+    def _open_db(self, txn: Optional[lmdb.Transaction], name: bytes, dupsort: bool, create: bool) -> Any:
+        return self._env.open_db(name, txn=txn, create=create, dupsort=dupsort, dupfixed=dupsort)
 
     def compact(self) -> int:
         """Rewrite the data file without its free pages (LMDB never shrinks
@@ -228,27 +317,47 @@ class Environment:
         self._check_usable()
         data = self.path / "data.mdb"
         before = data.stat().st_size
-        staging = self.path / ".compacting"
+        staging = self.path / COMPACT_STAGING
         with self._write_lock, self._gate.exclusive():
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
             self._copy_into(staging, compact=True)
-            map_size = self._env.info()["map_size"]
-            reopen = list(self._databases)
-            self._env.close()
-            self._databases.clear()
-            try:
-                _swap_in_if_alone(self.path, staging / "data.mdb", data)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-                self._env = lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES,
-                                      max_readers=256, readahead=False)
-                # Handles that callers look up by name must work again at once.
-                with self._env.begin(write=True) as txn:
-                    for name, dupsort in reopen:
-                        self._databases[name, dupsort] = self._env.open_db(
-                            name, txn=txn, dupsort=dupsort, dupfixed=dupsort)
+            self._reopen(lambda: _swap_in_if_alone(self.path, staging / "data.mdb", data),
+                         lambda: shutil.rmtree(staging, ignore_errors=True))
         return before - data.stat().st_size
+
+    def _reopen_keeping_live_handles(self) -> None:
+        with self._gate.exclusive():
+            self._check_usable()
+            if len(self._databases) >= READ_ONLY_HANDLE_LIMIT:  # not done by another thread meanwhile
+                self._reopen(lambda: None, lambda: None)
+
+    def _reopen(self, while_closed: Callable[[], None], then: Callable[[], None]) -> None:
+        """Close the LMDB environment, run ``while_closed``, open it again
+        and reopen the handles of the named databases that still exist
+        (callers look them up by name: they must work again at once).
+        Call with the gate held exclusively."""
+        map_size = self._env.info()["map_size"]
+        reopen = list(self._databases)
+        self._env.close()
+        self._databases.clear()
+        try:
+            while_closed()
+        finally:
+            then()
+            self._env = lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES,
+                                  readonly=not self.writable, max_readers=256, readahead=False)
+            # A read-only handle is opened outside any transaction (py-lmdb
+            # commits it in one of its own): one opened in a read transaction
+            # closes with it, and its slot would be handed to the next name.
+            txn = self._env.begin(write=True) if self.writable else None
+            for name, dupsort in reopen:
+                try:
+                    self._databases[name, dupsort] = self._open_db(txn, name, dupsort, create=False)
+                except lmdb.NotFoundError:  # dropped by another process
+                    pass
+            if txn is not None:
+                txn.commit()
 
     def copy_to(self, folder: Path) -> Path:
         """Write a consistent copy of the environment (one committed state)
@@ -266,6 +375,7 @@ class Environment:
         self._check_usable()
         while True:
             with self._gate.shared():
+                self._check_usable()
                 try:
                     return self._copy_into(folder, compact=True)
                 except lmdb.MapResizedError:  # another process grew the map: adopt its size, start again
@@ -282,11 +392,20 @@ class Environment:
         return data
 
     def close(self) -> None:
-        if self._open:
+        """Close the environment once the transactions in flight in this
+        process end (LMDB would free what they are reading); later ones get
+        ClosedError."""
+        if not self._open:
+            return
+        if os.getpid() != self._pid:  # inherited across fork: the parent's to close
             self._open = False
-            if os.getpid() == self._pid:
-                self._env.close()
             self._release_lock()
+            return
+        with self._write_lock, self._gate.exclusive():
+            if self._open:
+                self._open = False
+                self._env.close()
+                self._release_lock()
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
@@ -348,17 +467,30 @@ def folder_closed_everywhere(path: Path, purpose: str) -> Iterator[None]:
 
 def _lock_writer(path: Path) -> int:
     """Take the folder's writer lock without waiting: a second writer fails
-    at once with the reason instead of blocking."""
+    at once with the reason, naming the holder, instead of blocking. The
+    holder's PID and command line are written into the lock file for that."""
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").split("\n", 1)
         os.close(fd)
-        raise StorageLockedError(
-            f"{path} is open for writing in another process; open it with read_only=True, "
-            "or close the other writer first"
-        ) from None
+        pid, command = holder[0].strip(), holder[1].strip() if len(holder) > 1 else ""
+        who = f"process {pid} ({command})" if pid else "another process"
+        server = " send the writes through its server (vecdb.connect(url)), or" if " serve" in command else ""
+        raise StorageLockedError(f"{path} is open for writing by {who}: stop it first,{server} open the folder with "
+                                 "read_only=True") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n{_command_line()}\n".encode("utf-8", "replace"), 0)
     return fd
+
+
+def _command_line() -> str:
+    try:
+        with open(f"/proc/{os.getpid()}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:300]
+    except OSError:
+        return ""
 
 
 _registry_lock = threading.Lock()
@@ -371,6 +503,8 @@ def open_environment(path: Path, read_only: bool) -> Environment:
     A read-only handle on a folder this process already has open shares that
     environment; a second writable handle is refused with StorageLockedError.
     """
+    if path.exists() and not path.is_dir():
+        raise InvalidArgumentError(f"{path} is a file; a vecdb database is a folder (created if missing)")
     if read_only and not (path / "data.mdb").exists():
         raise NotFoundError(f"no vecdb database at {path}")
     if not read_only:
@@ -412,28 +546,41 @@ class _ReadTransaction:
     generator-based context manager: every search opens one, and this is
     several microseconds cheaper."""
 
-    __slots__ = ("_environment", "_txn")
+    __slots__ = ("_environment", "_txn", "_nested")
 
     def __init__(self, environment: Environment) -> None:
         self._environment = environment
         self._txn: Optional[lmdb.Transaction] = None
+        self._nested = False
 
     def __enter__(self) -> lmdb.Transaction:
         environment = self._environment
+        outer = getattr(environment._local, "txn", None)
+        if outer is not None:
+            # Share the thread's open transaction: one state for the whole
+            # operation, and no second gate entry (which would wait behind a
+            # resize that waits for the first).
+            self._nested = True
+            return outer
         while True:
             environment._gate.enter_shared()
             try:
+                environment._check_usable()  # again: close() may have run while this waited
                 txn = environment._begin(write=False)
             except BaseException:
                 environment._gate.exit_shared()
                 raise
             if txn is not None:
                 self._txn = txn
+                environment._local.txn = txn
                 return txn
             environment._gate.exit_shared()
             environment._adopt_map_size()
 
     def __exit__(self, *exc_info: Any) -> None:
+        if self._nested:
+            return
+        self._environment._local.txn = None
         try:
             self._txn.abort()
         finally:

@@ -52,10 +52,23 @@ def check_user_id(value: object) -> UserId:
     if isinstance(value, str):
         if not value:
             raise InvalidArgumentError("ids must not be empty strings")
+        if not is_unicode_text(value):
+            raise InvalidArgumentError(f"id {value!r} is not valid Unicode text (it holds a lone surrogate, which "
+                                       "UTF-8, JSON and MessagePack cannot carry)")
         if len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
             raise InvalidArgumentError(f"string id {value[:40]!r}... is longer than {MAX_ID_BYTES} bytes")
         return value
     raise InvalidDTypeError(f"ids are strings or integers, got {type(value).__name__} {value!r}")
+
+
+def is_unicode_text(text: str) -> bool:
+    """Whether ``text`` encodes to UTF-8 (no lone surrogates: Python strings
+    may hold them, e.g. from os.fsdecode, but no wire format carries them)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def user_id_key(user_id: UserId) -> bytes:

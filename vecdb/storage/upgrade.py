@@ -32,10 +32,9 @@ from vecdb import _core
 from vecdb.config import CollectionConfig
 from vecdb.storage.codec import CHECK_BYTES, ValueCodec, in_chunks
 from vecdb.storage.collection_store import (
-    _PARTS,
     CONFIG_PREFIX,
     chain_fingerprint,
-    database_names,
+    part_names,
     point_entry,
     write_config,
 )
@@ -100,7 +99,7 @@ class _Rewrite:
         # an aborted read would close with it).
         self._databases: Dict[bytes, Tuple[Any, Any]] = {}
         for config in self._configs:
-            for part, name in zip(_PARTS, database_names(config.key)):
+            for part, name in part_names(config.key).items():
                 if name in existing:
                     dupsort = part == "payload-index"
                     self._databases[name] = (source.open_db(name, create=False, dupsort=dupsort, dupfixed=dupsort),
@@ -123,7 +122,7 @@ class _Rewrite:
         self._write(main)
 
     def _collection(self, config: CollectionConfig, advance: Callable[[int], None]) -> None:
-        names = dict(zip(_PARTS, database_names(config.key)))
+        names = part_names(config.key)
         state = 0  # a digest of every stored vector: the state the fingerprints start from
         with_payload = set()  # labels whose point has a payload (flagged in its labels entry)
         for part in ("vectors", "payloads", "ids", "labels", "quantizer", "payload-index"):

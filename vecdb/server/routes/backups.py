@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import stat
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,26 +25,29 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from vecdb.backup import read_manifest, restore_backup
+from vecdb.backup import link_new, new_file, open_archive, read_manifest, restore_backup
 from vecdb.collection_copy import copy_collection
 from vecdb.config import check_collection_name
 from vecdb.database import open as open_database
-from vecdb.errors import InvalidArgumentError, NotFoundError, RequestTooLargeError
+from vecdb.errors import BackupExistsError, InvalidArgumentError, NotFoundError, RequestTooLargeError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond
+from vecdb.server.openapi import answers
 from vecdb.server.state import ServerState, require_write, state_of
 
 reads = APIRouter(tags=["backups"])
 writes = APIRouter(tags=["backups"], dependencies=[Depends(require_write)])
 
-_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}\.tar$")  # no leading dot: staging files start with one
+# Matched whole (fullmatch): with match(), "$" would also accept a name
+# ending in a newline, a file the listing never shows.
+_NAME = re.compile(models.BACKUP_NAME_PATTERN)
 _CHUNK = 1 << 20
 UPLOAD_PREFIX = "/v1/backups/"  # PUT here streams an archive: its own size limit (guards.BodySizeMiddleware)
 
 
 def backups_folder(state: ServerState) -> Path:
     folder = state.database.path / "backups"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.mkdir(exist_ok=True)  # 0777 less the umask, as any tool makes folders
     return folder.resolve()
 
 
@@ -72,9 +74,9 @@ def remove_leftover_staging(state: ServerState) -> None:
 def archive_path(state: ServerState, name: str, must_exist: bool = True) -> Path:
     """The archive called ``name`` in the backups folder, or an error: the
     name is matched against a pattern, never interpreted as a path."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):  # no '/', no leading '.': a file in the folder
         raise InvalidArgumentError(f"invalid backup name {name!r}: a file name of letters, digits, '_', '-' and "
-                                   "'.' ending in .tar (no folders, no '..')")
+                                   "'.' ending in .tar, not starting with '.' (no folders)")
     path = backups_folder(state) / name
     if path.is_symlink():
         raise InvalidArgumentError(f"backup {name!r} is a symbolic link; vecdb never follows links there")
@@ -84,19 +86,22 @@ def archive_path(state: ServerState, name: str, must_exist: bool = True) -> Path
 
 
 def _describe(path: Path) -> Dict[str, Any]:
-    manifest = read_manifest(path)
-    return {"name": path.name, "bytes": path.stat().st_size, "created": manifest.created,
-            "collections": list(manifest.collections)}
+    with open_archive(path, follow_links=False) as handle:
+        manifest = read_manifest(handle)
+        size = os.fstat(handle.fileno()).st_size
+    return {"name": path.name, "bytes": size, "created": manifest.created, "collections": list(manifest.collections)}
 
 
-@writes.post("/v1/backups", status_code=201, summary="Back up the whole database (consistent, while serving)")
+@writes.post("/v1/backups", summary="Back up the whole database (consistent, while serving)",
+             **answers(models.BackupInfo, status=201))
 async def create_backup(request: Request) -> Response:
     state = state_of(request)
     path = await state.read(state.database.backup, backups_folder(state))
     return respond(request, await state.read(_describe, path), status=201)
 
 
-@writes.post("/v1/collections/{name}/backup", status_code=201, summary="Back up one collection")
+@writes.post("/v1/collections/{name}/backup", summary="Back up one collection",
+             **answers(models.BackupInfo, 404, status=201))
 async def backup_collection(name: str, request: Request) -> Response:
     state = state_of(request)
     path = await state.read(_backup_collection, state, check_collection_name(name))
@@ -104,60 +109,65 @@ async def backup_collection(name: str, request: Request) -> Response:
 
 
 def _backup_collection(state: ServerState, name: str) -> Path:
-    folder = backups_folder(state)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    staging = Path(tempfile.mkdtemp(prefix=".collection-", dir=folder))
+    archive = archive_path(state, f"{name}-{stamp}.tar", must_exist=False)
+    staging = Path(tempfile.mkdtemp(prefix=".collection-", dir=archive.parent))
     try:
         with open_database(staging / "db") as single:
             copy_collection(state.database, name, single, name)
-            return single.backup(folder / f"{name}-{stamp}.tar")
+            return single.backup(archive)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@reads.get("/v1/backups", summary="Backups on the server, newest last")
+@reads.get("/v1/backups", summary="Backups on the server, newest last", **answers(models.BackupList))
 async def list_backups(request: Request) -> Response:
     state = state_of(request)
 
     def listing() -> List[Dict[str, Any]]:
-        archives = [path for path in backups_folder(state).glob("*.tar")
-                    if _NAME.match(path.name) and not path.is_symlink() and path.is_file()]
-        return [{"name": path.name, "bytes": path.stat().st_size} for path in sorted(archives, key=os.path.getmtime)]
+        found = []
+        with os.scandir(backups_folder(state)) as entries:
+            for entry in entries:
+                if _NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # deleted meanwhile
+                        continue
+                    found.append((info.st_mtime, entry.name, info.st_size))
+        return [{"name": name, "bytes": size} for _, name, size in sorted(found)]
 
     return respond(request, {"backups": await state.read(listing)})
 
 
-@reads.get("/v1/backups/{name}", summary="Download a backup archive")
+@reads.get("/v1/backups/{name}", summary="Download a backup archive", response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "the archive"}, 404: answers(models.ErrorBody, 404)["responses"][404]})
 async def download_backup(name: str, request: Request) -> Response:
     path = archive_path(state_of(request), name)
-    # O_NOFOLLOW: a link swapped in after the check above is still refused.
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:
-        raise NotFoundError(f"backup {name!r} cannot be opened: {exc.strerror}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise InvalidArgumentError(f"backup {name!r} is not a regular file")
+    handle = open_archive(path, follow_links=False)  # a link swapped in after the check above is still refused
+    size = os.fstat(handle.fileno()).st_size
 
     def chunks() -> Iterator[bytes]:
-        with os.fdopen(fd, "rb") as handle:
+        with handle:
             while chunk := handle.read(_CHUNK):
                 yield chunk
 
     return StreamingResponse(chunks(), media_type="application/x-tar",
-                             headers={"content-length": str(info.st_size),
+                             headers={"content-length": str(size),
                                       "content-disposition": f'attachment; filename="{path.name}"'})
 
 
-@writes.put("/v1/backups/{name}", status_code=201, summary="Upload a backup archive (checked, never unpacked here)")
+@writes.put("/v1/backups/{name}", summary="Upload a backup archive (checked, never unpacked here)",
+            openapi_extra={"requestBody": {"required": True, "content": {"application/x-tar": {
+                "schema": {"type": "string", "format": "binary"}}}}},
+            **answers(models.BackupInfo, 400, 409, status=201))
 async def upload_backup(name: str, request: Request) -> Response:
     state = state_of(request)
     path = archive_path(state, name, must_exist=False)
-    if path.exists():
-        raise InvalidArgumentError(f"a backup called {name!r} exists; delete it first or choose another name")
+    if path.exists():  # refused before the body is read; link_new decides races
+        raise BackupExistsError(f"a backup called {name!r} exists; delete it first or choose another name")
     limit = state.settings.max_upload_bytes
-    fd, temporary = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=path.parent)
+    fd, temporary = new_file(path.parent, ".upload-", ".tmp")
     try:
         received = 0
         with os.fdopen(fd, "wb") as handle:
@@ -167,23 +177,31 @@ async def upload_backup(name: str, request: Request) -> Response:
                     raise RequestTooLargeError(f"upload exceeds this server's max_upload_bytes={limit:,} "
                                                "(vecdb serve --max-upload-bytes)")
                 handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
         await state.read(read_manifest, temporary)  # a vecdb backup, or CorruptBackupError
-        os.replace(temporary, path)
+        try:
+            await state.read(link_new, temporary, path)
+        except BackupExistsError:
+            raise BackupExistsError(f"a backup called {name!r} was uploaded meanwhile; delete it first or choose "
+                                    "another name") from None
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
     return respond(request, await state.read(_describe, path), status=201)
 
 
-@writes.delete("/v1/backups/{name}", summary="Delete a backup archive")
+@writes.delete("/v1/backups/{name}", summary="Delete a backup archive", **answers(models.BackupDeleted, 404))
 async def delete_backup(name: str, request: Request) -> Response:
-    archive_path(state_of(request), name).unlink()
+    try:
+        archive_path(state_of(request), name).unlink()
+    except FileNotFoundError:  # deleted meanwhile
+        raise NotFoundError(f"no backup called {name!r} (GET /v1/backups lists them)") from None
     return respond(request, {"deleted": name})
 
 
-@writes.post("/v1/collections/{name}/restore", status_code=201,
-             summary="Create a collection from one in a backup archive on the server",
-             openapi_extra=documented(models.Restore))
+@writes.post("/v1/collections/{name}/restore", summary="Create a collection from one in a backup archive on the server",
+             openapi_extra=documented(models.Restore, {"backup": models.EXAMPLE_ARCHIVE, "source": "docs"}),
+             **answers(models.Restored, 404, 409, status=201))
 async def restore_collection(name: str, request: Request) -> Response:
     body = await read_body(request, models.Restore)
     state = state_of(request)
@@ -198,7 +216,9 @@ async def restore_collection(name: str, request: Request) -> Response:
 def _restore_collection(state: ServerState, archive: Path, source: str, target: str) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=backups_folder(state)))
     try:
-        restore_backup(archive, staging / "db")
+        # Opened once without following links; everything is read through this handle.
+        with open_archive(archive, follow_links=False) as handle:
+            restore_backup(handle, staging / "db")
         with open_database(staging / "db", read_only=True) as backup:
             copy_collection(backup, source, state.database, target)
     finally:

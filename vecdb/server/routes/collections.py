@@ -13,6 +13,7 @@ from vecdb.config import HNSW, PQ, Flat, IndexSpec
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond
+from vecdb.server.openapi import answers
 from vecdb.server.state import ServerState, require_write, state_of
 from vecdb.wire import vectors_from_wire
 
@@ -29,14 +30,16 @@ def collection_info(state: ServerState, name: str) -> Dict[str, Any]:
     return {**described, "stats": collection.stats()}
 
 
-@reads.get("/v1/collections", summary="List collections with their settings and point counts")
+@reads.get("/v1/collections", summary="List collections with their settings and point counts",
+           **answers(models.CollectionList))
 async def list_collections(request: Request) -> Response:
     state = state_of(request)
     return respond(request, {"collections": await state.read(state.database.describe)})
 
 
-@writes.post("/v1/collections", status_code=201, summary="Create a collection",
-             openapi_extra=documented(models.CreateCollection))
+@writes.post("/v1/collections", summary="Create a collection",
+             openapi_extra=documented(models.CreateCollection, {"name": "docs", "dim": 3, "metric": "cosine"}),
+             **answers(models.CollectionInfo, 409, status=201))
 async def create_collection(request: Request) -> Response:
     body = await read_body(request, models.CreateCollection)
     state = state_of(request)
@@ -47,19 +50,22 @@ async def create_collection(request: Request) -> Response:
     return respond(request, await state.read(collection_info, state, name), status=201)
 
 
-@writes.post("/v1/compact", summary="Rewrite the LMDB file without its free space; returns the bytes freed")
+@writes.post("/v1/compact", summary="Rewrite the LMDB file without its free space; returns the bytes freed",
+             **answers(models.BytesFreed))
 async def compact_database(request: Request) -> Response:
     state = state_of(request)
     return respond(request, {"bytes_freed": await state.write(state.database.compact)})
 
 
-@reads.get("/v1/collections/{name}", summary="A collection's settings, counts and index statistics")
+@reads.get("/v1/collections/{name}", summary="A collection's settings, counts and index statistics",
+           **answers(models.CollectionInfo, 404))
 async def get_collection(name: str, request: Request) -> Response:
     state = state_of(request)
     return respond(request, await state.read(collection_info, state, name))
 
 
-@writes.delete("/v1/collections/{name}", summary="Drop a collection and everything in it")
+@writes.delete("/v1/collections/{name}", summary="Drop a collection and everything in it",
+               **answers(models.Dropped, 404))
 async def drop_collection(name: str, request: Request) -> Response:
     state = state_of(request)
     await state.write(state.database.drop_collection, name)
@@ -67,7 +73,7 @@ async def drop_collection(name: str, request: Request) -> Response:
 
 
 @writes.put("/v1/collections/{name}/payload-indexes/{field:path}", summary="Index a payload field",
-            openapi_extra=documented(models.PayloadIndex))
+            openapi_extra=documented(models.PayloadIndex, {"kind": "keyword"}), **answers(models.PayloadIndexes, 404))
 async def create_payload_index(name: str, field: str, request: Request) -> Response:
     body = await read_body(request, models.PayloadIndex)
     state = state_of(request)
@@ -80,7 +86,8 @@ async def create_payload_index(name: str, field: str, request: Request) -> Respo
     return respond(request, {"payload_indexes": await state.write(create)})
 
 
-@writes.delete("/v1/collections/{name}/payload-indexes/{field:path}", summary="Drop a payload index")
+@writes.delete("/v1/collections/{name}/payload-indexes/{field:path}", summary="Drop a payload index",
+               **answers(models.PayloadIndexes, 404))
 async def drop_payload_index(name: str, field: str, request: Request) -> Response:
     state = state_of(request)
 
@@ -92,20 +99,23 @@ async def drop_payload_index(name: str, field: str, request: Request) -> Respons
     return respond(request, {"payload_indexes": await state.write(drop)})
 
 
-@writes.post("/v1/collections/{name}/compact", summary="Rebuild the index without deleted points")
+@writes.post("/v1/collections/{name}/compact", summary="Rebuild the index without deleted points",
+             **answers(models.Removed, 404))
 async def compact(name: str, request: Request) -> Response:
     state = state_of(request)
     return respond(request, {"removed": await state.write_on(name, "compact")})
 
 
-@writes.post("/v1/collections/{name}/train-quantizer", summary="Train the PQ codebooks again")
+@writes.post("/v1/collections/{name}/train-quantizer", summary="Train the PQ codebooks again",
+             **answers(models.Trained, 400, 404))
 async def train_quantizer(name: str, request: Request) -> Response:
     state = state_of(request)
     await state.write_on(name, "train_quantizer")
     return respond(request, {"trained": True})
 
 
-@writes.post("/v1/collections/{name}/learn-rotation", summary="Learn the PCA rotation of the MRL prefixes again")
+@writes.post("/v1/collections/{name}/learn-rotation", summary="Learn the PCA rotation of the MRL prefixes again",
+             **answers(models.Learned, 400, 404))
 async def learn_rotation(name: str, request: Request) -> Response:
     state = state_of(request)
     await state.write_on(name, "learn_rotation")
@@ -113,7 +123,8 @@ async def learn_rotation(name: str, request: Request) -> Response:
 
 
 @writes.post("/v1/collections/{name}/tune", summary="Measure plans; keep the fastest reaching the target recall",
-             openapi_extra=documented(models.Tune))
+             openapi_extra=documented(models.Tune, {"target_recall": 0.9, "k": 1, "queries": 2}),
+             **answers(models.TuneAnswer, 404))
 async def tune(name: str, request: Request) -> Response:
     body = await read_body(request, models.Tune)
     state = state_of(request)

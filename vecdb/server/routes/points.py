@@ -12,6 +12,7 @@ from starlette.responses import Response
 from vecdb.errors import RequestTooLargeError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond, wants_msgpack
+from vecdb.server.openapi import answers
 from vecdb.server.state import ServerState, require_write, state_of
 from vecdb.wire import record_to_wire, vectors_from_wire
 
@@ -20,7 +21,10 @@ writes = APIRouter(tags=["points"], dependencies=[Depends(require_write)])
 
 
 @writes.post("/v1/collections/{name}/points", summary="Insert or replace points (vector and payload) by id",
-             openapi_extra=documented(models.Upsert))
+             openapi_extra=documented(models.Upsert, {
+                 "ids": [1, 2, "c"], "vectors": [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1], [0.5, 0.5, 0.5]],
+                 "payloads": [{"lang": "en"}, {"lang": "fr"}, None]}),
+             **answers(models.Upserted, 404))
 async def upsert(name: str, request: Request) -> Response:
     body = await read_body(request, models.Upsert)
     state = state_of(request)
@@ -38,7 +42,8 @@ async def upsert(name: str, request: Request) -> Response:
 
 
 @reads.post("/v1/collections/{name}/points/get", summary="Points by id (missing ids are left out)",
-            openapi_extra=documented(models.GetPoints))
+            openapi_extra=documented(models.GetPoints, {"ids": [1, "c"], "with_vector": True}),
+            **answers(models.Records, 404))
 async def get_points(name: str, request: Request) -> Response:
     body = await read_body(request, models.GetPoints)
     state = state_of(request)
@@ -51,7 +56,7 @@ async def get_points(name: str, request: Request) -> Response:
 
 
 @writes.post("/v1/collections/{name}/points/delete", summary="Delete points by ids and/or payload filter",
-             openapi_extra=documented(models.DeletePoints))
+             openapi_extra=documented(models.DeletePoints, {"ids": [2]}), **answers(models.Deleted, 404))
 async def delete_points(name: str, request: Request) -> Response:
     body = await read_body(request, models.DeletePoints)
     state = state_of(request)
@@ -60,7 +65,7 @@ async def delete_points(name: str, request: Request) -> Response:
 
 
 @reads.post("/v1/collections/{name}/points/count", summary="Count points, optionally matching a filter",
-            openapi_extra=documented(models.CountPoints))
+            openapi_extra=documented(models.CountPoints, {"filter": {"lang": "en"}}), **answers(models.Count, 404))
 async def count_points(name: str, request: Request) -> Response:
     body = await read_body(request, models.CountPoints)
     state = state_of(request)
@@ -68,12 +73,11 @@ async def count_points(name: str, request: Request) -> Response:
 
 
 @reads.post("/v1/collections/{name}/points/scroll", summary="Page through points in insertion order",
-            openapi_extra=documented(models.Scroll))
+            openapi_extra=documented(models.Scroll, {"limit": 10}), **answers(models.Page, 404))
 async def scroll(name: str, request: Request) -> Response:
     body = await read_body(request, models.Scroll)
     state = state_of(request)
-    if isinstance(body["limit"], int):
-        state.check_batch(body["limit"], "records (limit)")
+    state.check_limit(body["limit"])
     records, cursor = await state.read_on(name, "scroll", body["filter"], body["limit"], body["cursor"],
                                        with_payload=body["with_payload"], with_vector=body["with_vector"])
     binary = wants_msgpack(request)

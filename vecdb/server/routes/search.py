@@ -13,6 +13,7 @@ from starlette.responses import Response
 from vecdb.errors import DimensionMismatchError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond, wants_msgpack
+from vecdb.server.openapi import answers
 from vecdb.server.state import state_of
 from vecdb.wire import hit_to_wire, vectors_from_wire
 
@@ -24,7 +25,8 @@ def _options(body: Dict[str, Any]) -> Dict[str, Any]:
 
 
 @reads.post("/v1/collections/{name}/search", summary="The k nearest points to one vector",
-            openapi_extra=documented(models.Search))
+            openapi_extra=documented(models.Search, {"vector": [0.1, 0.2, 0.3], "k": 2, "filter": {"lang": "en"}}),
+            **answers(models.Hits, 404))
 async def search(name: str, request: Request) -> Response:
     hits = await _search(request, name, models.Search, batch=False)
     binary = wants_msgpack(request)
@@ -32,7 +34,8 @@ async def search(name: str, request: Request) -> Response:
 
 
 @reads.post("/v1/collections/{name}/search/batch", summary="The k nearest points to each of several vectors",
-            openapi_extra=documented(models.SearchBatch))
+            openapi_extra=documented(models.SearchBatch, {"vectors": [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]], "k": 2}),
+            **answers(models.BatchHits, 404))
 async def search_batch(name: str, request: Request) -> Response:
     results = await _search(request, name, models.SearchBatch, batch=True)
     binary = wants_msgpack(request)
@@ -75,7 +78,7 @@ def _rank(value: Any) -> Optional[int]:
 
 
 @reads.post("/v1/collections/{name}/explain", summary="The plan a search would run, its estimates and timings",
-            openapi_extra=documented(models.Explain))
+            openapi_extra=documented(models.Explain, {"query": [0.1, 0.2, 0.3], "k": 2}), **answers(models.ExplainAnswer, 404))
 async def explain(name: str, request: Request) -> Response:
     body = await read_body(request, models.Explain)
     state = state_of(request)
