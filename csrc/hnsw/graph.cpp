@@ -268,7 +268,22 @@ std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::s
   const std::uint32_t start =
       greedy_descent(distance, static_cast<std::uint32_t>(entry), static_cast<int>(entry >> 32), 0);
   auto visited = pool.borrow(capacity());
-  return search_layer(distance, start, ef, 0, filter, *visited);
+  std::vector<Neighbor> found = search_layer(distance, start, ef, 0, filter, *visited);
+  // Fewer than ef results: the walk visited every node it could reach. Links
+  // pruned by the heuristic (with a small M, an inner product, many deletes)
+  // can leave nodes that no walk from the entry reaches; walk on from each one
+  // not visited yet until ef results are found, so that a search for at least
+  // as many results as the graph holds returns them all.
+  const std::size_t slots = std::min(filter.visible, capacity());
+  for (std::uint32_t node = 0; found.size() < ef && node < slots; ++node) {
+    if (visited->contains(node) || !filter.accepts(node)) continue;
+    std::vector<Neighbor> more = search_layer(distance, node, ef, 0, filter, *visited);
+    std::vector<Neighbor> merged(found.size() + more.size());
+    std::merge(found.begin(), found.end(), more.begin(), more.end(), merged.begin());
+    merged.resize(std::min(merged.size(), ef));
+    found = std::move(merged);
+  }
+  return found;
 }
 
 bool HnswGraph::needs_repair(std::uint32_t node, const std::uint64_t* deleted) const {
