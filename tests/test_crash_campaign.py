@@ -56,6 +56,7 @@ from vecdb.backup import restore_backup
 from vecdb.payload_paths import MISSING, split_path, value_at
 from vecdb.snapshot import SNAPSHOT_FOLDER
 from vecdb.storage.collection_store import database_names
+from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_KEY
 from tests import crash_campaign as writer
 from tests.crash_campaign import (DELETE_FILTERS, KINDS, SCRATCH, payload_of, scroll_all, slot_of, spec_of, true_scores,
                                   user_id)
@@ -431,7 +432,7 @@ def check_folder(db: vecdb.Database, path: Path, checks: Counter) -> None:
     keys = {db.get_collection(name)._store.key for name in db.list_collections()}
     orphans = [p.name for p in (path / SNAPSHOT_FOLDER).glob("*") if p.name.split(".")[0] not in keys]
     assert not orphans, f"snapshots of dropped collections left after the next open: {orphans}"
-    expected = {b"vecdb-format"} | {f"collection:{name}".encode() for name in db.list_collections()}
+    expected = {FORMAT_KEY, DATABASE_ID_KEY} | {f"collection:{name}".encode() for name in db.list_collections()}
     expected |= {database for key in keys for database, _ in database_names(key)}
     assert set(db._environment.database_names()) == expected, "named databases no collection owns"
     checks["folder clean after open"] += 1
