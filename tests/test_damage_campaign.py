@@ -8,7 +8,8 @@ undamaged database's (exact reads) or true records with true scores
 signal), a hang, a foreign exception or a silent wrong answer.
 
 make test runs a small campaign with a fixed seed; make test-slow a large
-one with a fresh seed, printed (VECDB_DAMAGE_SEED=... replays one).
+one with its fresh seed, printed (make test-slow SEED=... or
+VECDB_TEST_SEED=... replays one).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def _score(query: np.ndarray, vector: np.ndarray, metric: str) -> float:
 
 
 def campaign(reference: Path, work: Path, trials: int, seed: int) -> Counter:
-    print(f"\ndamage campaign: seed {seed} ({trials} damaged files; VECDB_DAMAGE_SEED={seed} replays it)")
+    print(f"\ndamage campaign: seed {seed} ({trials} damaged files; VECDB_TEST_SEED={seed} replays it)")
     rng = random.Random(seed)
     zygote = Zygote()
     try:
@@ -243,7 +244,7 @@ def test_small_damage_campaign(reference, tmp_path):
 
 @pytest.mark.slow
 def test_large_damage_campaign(reference, tmp_path):
-    seed = int(os.environ.get("VECDB_DAMAGE_SEED", random.randrange(1 << 31)))
+    seed = int(os.environ.get("VECDB_TEST_SEED", random.randrange(1 << 31)))
     trials = int(os.environ.get("VECDB_DAMAGE_TRIALS", 400))
     outcomes = campaign(reference, tmp_path, trials=trials, seed=seed)
     assert sum(outcomes.values()) == trials
