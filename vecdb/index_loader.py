@@ -275,10 +275,10 @@ def _model(config: CollectionConfig, read: Callable[[], T], rotation: bool = Fal
     try:
         return read()
     except (CorruptRecordError, CorruptIndexError) as exc:
-        what, remedy = (("PCA rotation", "searching without prefix indexes until Collection.learn_rotation() learns "
-                         "a new one") if rotation else
-                        ("PQ codebooks", "searching exactly until Collection.train_quantizer() trains new ones"))
-        warnings.warn(f"the {what} of collection {config.name!r} in LMDB are damaged ({exc}); {remedy}",
+        what, remedy = (("PCA rotation is", "searching without prefix indexes until Collection.learn_rotation() "
+                         "learns a new one") if rotation else
+                        ("PQ codebooks are", "searching exactly until Collection.train_quantizer() trains new ones"))
+        warnings.warn(f"the {what} damaged in collection {config.name!r} ({exc}); {remedy}",
                       RuntimeWarning, stacklevel=3)
         return None
 

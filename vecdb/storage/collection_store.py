@@ -278,7 +278,7 @@ class CollectionStore:
         elif part == "changes" and len(key) == LABEL_BYTES:
             text = f"change-log entry {int.from_bytes(key, 'big')} is {damage.state}"
         elif part == "quantizer":
-            text = f"the stored {'PQ codebooks' if key == _CODEBOOKS else 'PCA rotation'} are {damage.state}"
+            text = "the stored " + ("PQ codebooks are" if key == _CODEBOOKS else "PCA rotation is") + f" {damage.state}"
         else:
             text = f"a stored value of {part or damage.database.decode(errors='replace')} is {damage.state}"
         return CorruptRecordError(f"collection {self.name!r}: {text}{REMEDY}",
