@@ -90,7 +90,9 @@ tsan: install-test
 	VECDB_SANITIZE=thread $(PY) setup.py -q build_ext --inplace --force
 	LD_PRELOAD="$$($(CXX) -print-file-name=libtsan.so)" TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=tests/tsan.supp \
 		$(PY) -m pytest -q -s -p no:cacheprovider tests/test_hnsw_mutation.py tests/test_hnsw.py tests/test_flat_search.py tests/test_pq.py \
-		tests/test_durability.py::test_searches_run_while_another_thread_writes; \
+		tests/test_durability.py::test_searches_run_while_another_thread_writes \
+		tests/test_hnsw_duplicates.py::test_concurrent_duplicate_heavy_batches \
+		tests/test_hnsw_duplicates.py::test_searches_run_while_copies_are_deleted_compacted_and_added_again; \
 	status=$$?; $(PY) setup.py -q build_ext --inplace --force; exit $$status
 
 clean:

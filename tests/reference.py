@@ -50,3 +50,17 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     hits = [len(set(f[f >= 0].tolist()) & set(t[t >= 0].tolist())) / max(1, int((t >= 0).sum()))
             for f, t in zip(found, truth)]
     return float(np.mean(hits))
+
+
+def tie_aware_recall(found: np.ndarray, queries: np.ndarray, data: np.ndarray, k: int, metric: str,
+                     tolerance: float = 1e-5) -> float:
+    """Recall@k when many points tie (copies of one vector): a returned id
+    counts if its true distance is within ``tolerance`` of the k-th true
+    distance, since any of the tied points is a right answer."""
+    d = distances(queries, data, metric)
+    width = min(k, d.shape[1])
+    kth = np.partition(d, width - 1, axis=1)[:, width - 1]
+    found = np.atleast_2d(found)[:, :width]
+    hits = [len({int(i) for i in row if i >= 0 and row_d[i] <= bound + tolerance})
+            for row, row_d, bound in zip(found, d, kth)]
+    return float(np.mean(hits)) / width

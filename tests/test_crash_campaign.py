@@ -462,11 +462,18 @@ def check_restored(archive: Path, model: Model, scratch: Path, vectors: Vectors,
 # ---- running the writer ----
 
 
+def _preloading(library: Path, **variables: str) -> Dict[str, str]:
+    """This process's environment with ``library`` preloaded after what it
+    preloads already (make sanitize preloads the sanitizer runtimes, which
+    must come first), and ``variables``."""
+    preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD", ""), str(library)]))
+    return dict(os.environ, **variables, LD_PRELOAD=preload)
+
+
 def _helper(*argv: str, preload: Optional[Path] = None) -> subprocess.Popen:
     """A tests/crash_campaign.py process taking commands on stdin."""
-    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    if preload is not None:
-        environment["LD_PRELOAD"] = str(preload)
+    threads = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    environment = dict(os.environ, **threads) if preload is None else _preloading(preload, **threads)
     return subprocess.Popen([sys.executable, "-m", "tests.crash_campaign", *argv], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=environment)
 
@@ -1105,7 +1112,7 @@ def test_a_commit_killed_before_lock_mdb_published_it_is_adopted_whole(tmp_path)
 
         assert listed_by_reader() == "[]"
         child = subprocess.run([sys.executable, "-c", _KILLED_AFTER_META_WRITE, str(path)], capture_output=True,
-                               text=True, timeout=120, env=dict(os.environ, LD_PRELOAD=str(library)))
+                               text=True, timeout=120, env=_preloading(library))
         assert child.returncode == -signal.SIGKILL, child.stderr
         assert listed_by_reader() == "[]"  # LMDB: the durable commit is not published yet
         with vecdb.open(path) as db:

@@ -243,10 +243,12 @@ class HNSWIndex(NativeIndex):
 
     def stats(self) -> Dict[str, Any]:
         """What the index holds: counts (``live``, ``deleted``, ``capacity``),
-        memory in bytes (``vector_bytes``, ``graph_bytes``, ``id_map_bytes``,
+        memory in bytes (``vector_bytes``, ``graph_bytes``, ``id_map_bytes``:
+        ids and the table of stored rows that finds identical vectors,
         ``memory_bytes``), the graph's shape (``nodes_per_level``: live nodes
-        per top level; ``mean_out_degree`` per level; ``entry_level``) and its
-        parameters."""
+        per top level; ``mean_out_degree`` per level; ``entry_level``;
+        ``copies``: live vectors identical to one in the graph, which hold
+        no links and are found with it) and its parameters."""
         stats = self._native.stats()
         stats.update(dim=self.dim, metric=self.metric, dtype=self.dtype, M=self._native.M,
                      ef_construction=self._native.ef_construction)

@@ -156,6 +156,7 @@ py::dict hnsw_stats(const vecdb::HnswIndex& self) {
   d["nodes_per_level"] = stats.graph.nodes_per_level;
   d["mean_out_degree"] = stats.graph.mean_out_degree;
   d["entry_level"] = stats.graph.entry_level;
+  d["copies"] = stats.graph.copies;
   return d;
 }
 

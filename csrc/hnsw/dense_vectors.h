@@ -52,10 +52,16 @@ class DenseVectors {
   void resize(std::size_t capacity) { resize_exactly(bytes_, capacity * row_bytes_); }
 
   // Stores node's vector (normalized for cosine). Each node is written by
-  // one thread before it is published to the graph.
+  // one thread before it is published to the graph. Zeros are stored as
+  // +0 (for float32, x + 0.0f does that and only that; a float16 zero may
+  // also come from rounding a tiny value of either sign): equal vectors
+  // then have equal bytes, which is how an index finds identical vectors
+  // (row_table.h).
   void set(std::uint32_t node, const float* vector) {
     if (dtype_ == DType::F32) {
-      prepare_query(vector, static_cast<float*>(mutable_row(node)));
+      auto* out = static_cast<float*>(mutable_row(node));
+      prepare_query(vector, out);
+      for (std::size_t i = 0; i < dim_; ++i) out[i] += 0.0f;
       return;
     }
     std::vector<float> prepared(dim_);
@@ -66,7 +72,10 @@ class DenseVectors {
     }
     prepare_query(vector, prepared.data());
     auto* out = static_cast<std::uint16_t*>(mutable_row(node));
-    for (std::size_t i = 0; i < dim_; ++i) out[i] = float_to_half(prepared[i]);
+    for (std::size_t i = 0; i < dim_; ++i) {
+      const std::uint16_t half = float_to_half(prepared[i]);
+      out[i] = (half & 0x7fffu) == 0 ? 0 : half;
+    }
   }
 
   // The stored vector as float32 (for codes: the centroids they stand for).

@@ -38,7 +38,7 @@ constexpr std::size_t kMaxListLength = 512;
 HnswGraph::HnswGraph(const HnswParams& params)
     : params_(params),
       level_scale_(1.0 / std::log(static_cast<double>(std::max<std::size_t>(params.M, 2)))),
-      level0_stride_(1 + 2 * params.M) {
+      level0_stride_(2 + 2 * params.M) {
   VECDB_REQUIRE(params.M >= 2 && 2 * params.M <= kMaxListLength, "M must be between 2 and 256");
   VECDB_REQUIRE(params.ef_construction >= 1, "ef_construction must be >= 1");
 }
@@ -58,12 +58,22 @@ int HnswGraph::draw_level(std::uint64_t sequence) const {
 }
 
 std::uint32_t* HnswGraph::links(std::uint32_t node, int level) {
-  if (level == 0) return level0_.data() + static_cast<std::size_t>(node) * level0_stride_;
+  if (level == 0) return level0_row(node) + 1;
   return upper_[node].get() + static_cast<std::size_t>(level - 1) * upper_stride();
 }
 
 const std::uint32_t* HnswGraph::links(std::uint32_t node, int level) const {
   return const_cast<HnswGraph*>(this)->links(node, level);
+}
+
+bool HnswGraph::accepts_a_copy(std::uint32_t head, const ResultFilter& filter) const {
+  for (std::uint32_t copy = next_copy(head); copy != head; copy = next_copy(copy))
+    if (filter.accepts(copy)) return true;
+  return false;
+}
+
+bool HnswGraph::droppable(std::uint32_t node, const std::uint64_t* deleted) const {
+  return deleted && test_bit_atomic(deleted, node) && !has_copies(node);
 }
 
 void HnswGraph::set_entry(std::uint32_t node, int level) {
@@ -111,6 +121,16 @@ std::vector<Neighbor> HnswGraph::search_layer(const DistanceComputer& distance, 
     const Neighbor current = candidates.top();
     if (current.first > worst) break;
     candidates.pop();
+    // A head the filter rejects is still found if one of its copies passes
+    // (search() lists that copy). Checked here rather than when the head is
+    // scored: its row, which holds the ring, is being read anyway, and every
+    // node that ends up in the results (distance <= worst) gets here.
+    if (level == 0 && has_copies(current.second) && !filter.accepts(current.second) &&
+        accepts_a_copy(current.second, filter) && (results.size() < ef || current.first < worst)) {
+      results.push(current);
+      if (results.size() > ef) results.pop();
+      if (results.size() >= ef) worst = results.top().first;
+    }
     // Gather the unvisited neighbours, then score them four at a time.
     const std::uint32_t* list = links(current.second, level);
     const std::uint32_t count = load_acquire(list);
@@ -204,7 +224,7 @@ void HnswGraph::connect(std::uint32_t from, std::uint32_t to, int level, const D
   candidates.emplace_back(distance.between(from, to), to);
   for (std::uint32_t i = 1; i <= count; ++i) {
     const std::uint32_t node = load_acquire(list + i);
-    if (deleted && test_bit_atomic(deleted, node)) continue;
+    if (droppable(node, deleted)) continue;
     candidates.emplace_back(distance.between(from, node), node);
   }
   std::sort(candidates.begin(), candidates.end());
@@ -216,8 +236,10 @@ void HnswGraph::insert(std::uint32_t node, int level, const DistanceComputer& di
   VECDB_ASSERT(node < capacity() && level >= 0 && level <= kMaxLevel);
   levels_[node] = static_cast<std::uint8_t>(level);
   // Unreachable until linked below: plain writes. The whole row, so a saved
-  // file never carries uninitialized memory.
-  std::fill_n(links(node, 0), level0_stride_, 0u);
+  // file never carries uninitialized memory; a ring of one.
+  std::uint32_t* row = level0_row(node);
+  std::fill_n(row, level0_stride_, 0u);
+  row[0] = node;
   upper_[node].reset(level > 0 ? new std::uint32_t[static_cast<std::size_t>(level) * upper_stride()]() : nullptr);
 
   std::uint64_t entry = entry_.load(std::memory_order_acquire);
@@ -244,7 +266,7 @@ void HnswGraph::insert(std::uint32_t node, int level, const DistanceComputer& di
     if (!candidates.empty()) current = candidates.front().second;
     if (deleted) {
       const auto live_end = std::stable_partition(candidates.begin(), candidates.end(), [&](const Neighbor& c) {
-        return !test_bit_atomic(deleted, c.second);
+        return !droppable(c.second, deleted);
       });
       if (live_end != candidates.begin()) candidates.erase(live_end, candidates.end());
     }
@@ -261,33 +283,65 @@ void HnswGraph::insert(std::uint32_t node, int level, const DistanceComputer& di
   }
 }
 
+void HnswGraph::add_copy(std::uint32_t node, std::uint32_t head) {
+  VECDB_ASSERT(node < capacity() && head < capacity() && node != head && !is_copy(head));
+  levels_[node] = kCopy;
+  upper_[node].reset();
+  std::uint32_t* row = level0_row(node);
+  std::fill_n(row, level0_stride_, 0u);
+  std::lock_guard<std::mutex> lock(lock_for(head));
+  // node is unreachable until head points at it: its own link first.
+  std::uint32_t* head_row = level0_row(head);
+  store_release(row, load_acquire(head_row));
+  store_release(head_row, node);
+}
+
 std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::size_t ef,
                                         const ResultFilter& filter, VisitedPool& pool) const {
   const std::uint64_t entry = entry_.load(std::memory_order_acquire);
   if (entry == kNoEntry || ef == 0) return {};
   const std::uint32_t start =
       greedy_descent(distance, static_cast<std::uint32_t>(entry), static_cast<int>(entry >> 32), 0);
-  auto visited = pool.borrow(capacity());
-  std::vector<Neighbor> found = search_layer(distance, start, ef, 0, filter, *visited);
-  // Fewer than ef results: the walk visited every node it could reach. Links
-  // pruned by the heuristic (with a small M, an inner product, many deletes)
-  // can leave nodes that no walk from the entry reaches; walk on from each one
-  // not visited yet until ef results are found, so that a search for at least
-  // as many results as the graph holds returns them all.
-  const std::size_t slots = std::min(filter.visible, capacity());
-  for (std::uint32_t node = 0; found.size() < ef && node < slots; ++node) {
-    if (visited->contains(node) || !filter.accepts(node)) continue;
-    std::vector<Neighbor> more = search_layer(distance, node, ef, 0, filter, *visited);
-    std::vector<Neighbor> merged(found.size() + more.size());
-    std::merge(found.begin(), found.end(), more.begin(), more.end(), merged.begin());
-    merged.resize(std::min(merged.size(), ef));
-    found = std::move(merged);
+  std::vector<Neighbor> heads;
+  {
+    auto visited = pool.borrow(capacity());
+    heads = search_layer(distance, start, ef, 0, filter, *visited);
+    // Fewer than ef results: the walk visited every node it could reach.
+    // Links pruned by the heuristic (with a small M, an inner product, many
+    // deletes) can leave nodes that no walk from the entry reaches; walk on
+    // from each one not visited yet until ef results are found, so that a
+    // search for at least as many results as the graph holds returns them all.
+    const std::size_t slots = std::min(filter.visible, capacity());
+    for (std::uint32_t node = 0; heads.size() < ef && node < slots; ++node) {
+      if (visited->contains(node) || is_copy(node)) continue;
+      if (!filter.accepts(node) && !(has_copies(node) && accepts_a_copy(node, filter))) continue;
+      std::vector<Neighbor> more = search_layer(distance, node, ef, 0, filter, *visited);
+      std::vector<Neighbor> merged(heads.size() + more.size());
+      std::merge(heads.begin(), heads.end(), more.begin(), more.end(), merged.begin());
+      merged.resize(std::min(merged.size(), ef));
+      heads = std::move(merged);
+    }
+  }
+  // Each head found stands for its copies too: same vector, same distance.
+  const auto heads_copies = [&](const Neighbor& head) { return has_copies(head.second); };
+  if (std::none_of(heads.begin(), heads.end(), heads_copies)) return heads;  // every one was accepted itself
+  std::vector<Neighbor> found;
+  found.reserve(heads.size());
+  for (const Neighbor& head : heads) {
+    if (found.size() == ef) break;
+    if (filter.accepts(head.second)) found.push_back(head);
+    for (std::uint32_t copy = next_copy(head.second); copy != head.second && found.size() < ef;
+         copy = next_copy(copy)) {
+      // push_back: an emplace_back(float, uint32) here made GCC stop inlining
+      // search_layer's, 4% more instructions per search (cachegrind).
+      if (filter.accepts(copy)) found.push_back({head.first, copy});
+    }
   }
   return found;
 }
 
 bool HnswGraph::needs_repair(std::uint32_t node, const std::uint64_t* deleted) const {
-  for (int l = 0; l <= levels_[node]; ++l) {
+  for (int l = 0; l <= top_level(node); ++l) {
     const std::uint32_t* list = links(node, l);
     for (std::uint32_t i = 1; i <= list[0]; ++i)
       if (test_bit(deleted, list[i])) return true;
@@ -298,7 +352,7 @@ bool HnswGraph::needs_repair(std::uint32_t node, const std::uint64_t* deleted) c
 void HnswGraph::repair(std::uint32_t node, const DistanceComputer& distance, const std::uint64_t* deleted,
                        VisitedPool& pool) {
   auto seen = pool.borrow(capacity());
-  for (int l = 0; l <= levels_[node]; ++l) {
+  for (int l = 0; l <= top_level(node); ++l) {
     const std::uint32_t* list = links(node, l);
     const std::uint32_t count = list[0];
     bool damaged = false;
@@ -350,6 +404,21 @@ void HnswGraph::repair(std::uint32_t node, const DistanceComputer& distance, con
   }
 }
 
+std::vector<std::pair<std::uint32_t, std::uint32_t>> HnswGraph::heirs(std::size_t size,
+                                                                     const std::uint64_t* deleted) const {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> found;
+  for (std::uint32_t head = 0; head < size; ++head) {
+    if (is_copy(head) || !test_bit(deleted, head)) continue;
+    for (std::uint32_t copy = next_copy(head); copy != head; copy = next_copy(copy)) {
+      if (!test_bit(deleted, copy)) {
+        found.emplace_back(head, copy);
+        break;
+      }
+    }
+  }
+  return found;
+}
+
 std::vector<std::uint32_t> HnswGraph::unreachable_nodes(std::size_t size, const std::uint64_t* deleted) const {
   std::vector<std::uint8_t> reached(size, 0);
   for (std::uint32_t node = 0; node < size; ++node) {
@@ -361,7 +430,7 @@ std::vector<std::uint32_t> HnswGraph::unreachable_nodes(std::size_t size, const 
   if (entry != kNoEntry) reached[static_cast<std::uint32_t>(entry)] = 1;
   std::vector<std::uint32_t> unreachable;
   for (std::uint32_t node = 0; node < size; ++node)
-    if (!reached[node] && !test_bit(deleted, node)) unreachable.push_back(node);
+    if (!reached[node] && !test_bit(deleted, node) && !is_copy(node)) unreachable.push_back(node);
   return unreachable;
 }
 
@@ -382,8 +451,8 @@ void HnswGraph::move_entry_off_deleted(std::size_t size, const std::uint64_t* de
   int best_level = -1;
   std::uint32_t best = 0;
   for (std::uint32_t node = 0; node < size; ++node) {
-    if (!test_bit(deleted, node) && levels_[node] > best_level) {
-      best_level = levels_[node];
+    if (!test_bit(deleted, node) && top_level(node) > best_level) {
+      best_level = top_level(node);
       best = node;
     }
   }
@@ -397,6 +466,18 @@ void HnswGraph::move_entry_off_deleted(std::size_t size, const std::uint64_t* de
 
 void HnswGraph::renumber(const std::vector<std::uint32_t>& new_id, std::size_t new_size) {
   VECDB_ASSERT(new_id.size() <= capacity() && new_size <= new_id.size());
+  // Each kept node's ring successor, past dropped copies (each dropped node
+  // is passed by one walk: linear in all).
+  std::vector<std::uint32_t> next_kept(new_size);
+  for (std::uint32_t old = 0; old < new_id.size(); ++old) {
+    if (new_id[old] == kRemoved) continue;
+    std::uint32_t next = next_copy(old);
+    while (new_id[next] == kRemoved) {
+      VECDB_ASSERT(is_copy(next));  // a head goes only with every copy
+      next = next_copy(next);
+    }
+    next_kept[new_id[old]] = new_id[next];
+  }
   // New ids keep the old order, so moving rows forward never overwrites a
   // row still to be moved.
   for (std::uint32_t old = 0; old < new_id.size(); ++old) {
@@ -407,12 +488,13 @@ void HnswGraph::renumber(const std::vector<std::uint32_t>& new_id, std::size_t n
     }
     VECDB_ASSERT(to <= old);
     if (to == old) continue;
-    std::memcpy(links(to, 0), links(old, 0), level0_stride_ * sizeof(std::uint32_t));
+    std::memcpy(level0_row(to), level0_row(old), level0_stride_ * sizeof(std::uint32_t));
     levels_[to] = levels_[old];
     upper_[to] = std::move(upper_[old]);
   }
   for (std::uint32_t node = 0; node < new_size; ++node) {
-    for (int l = 0; l <= levels_[node]; ++l) {
+    level0_row(node)[0] = next_kept[node];
+    for (int l = 0; l <= top_level(node); ++l) {
       std::uint32_t* list = links(node, l);
       std::uint32_t kept = 0;
       for (std::uint32_t i = 1; i <= list[0]; ++i) {
@@ -436,6 +518,10 @@ GraphStats HnswGraph::stats(std::size_t size, const std::uint64_t* deleted) cons
   std::vector<std::size_t> links_per_level;
   for (std::uint32_t node = 0; node < size; ++node) {
     if (test_bit_atomic(deleted, node)) continue;
+    if (is_copy(node)) {
+      ++stats.copies;
+      continue;
+    }
     const int top = levels_[node];
     if (stats.nodes_per_level.size() <= static_cast<std::size_t>(top)) {
       stats.nodes_per_level.resize(top + 1, 0);
@@ -467,22 +553,34 @@ void HnswGraph::write(ByteWriter& out, std::size_t size) const {
   out.put<std::uint64_t>(entry_.load(std::memory_order_acquire));
   out.put_bytes(levels_.data(), size);
   out.put_bytes(level0_.data(), size * level0_stride_ * sizeof(std::uint32_t));
-  for (std::size_t node = 0; node < size; ++node) {
-    if (levels_[node] > 0)
+  for (std::uint32_t node = 0; node < size; ++node) {
+    if (top_level(node) > 0)
       out.put_bytes(upper_[node].get(), levels_[node] * upper_stride() * sizeof(std::uint32_t));
   }
 }
 
-void HnswGraph::read(ByteReader& in, std::size_t size) {
+void HnswGraph::read(ByteReader& in, std::size_t size, bool with_copies) {
   VECDB_ASSERT(capacity() >= size);
   entry_.store(in.get<std::uint64_t>(), std::memory_order_release);
   in.get_bytes(levels_.data(), size);
-  in.get_bytes(level0_.data(), size * level0_stride_ * sizeof(std::uint32_t));
-  for (std::size_t node = 0; node < size; ++node) {
+  if (with_copies) {
+    in.get_bytes(level0_.data(), size * level0_stride_ * sizeof(std::uint32_t));
+  } else {
+    // Rows without the ring word, packed at the front: spread them out from
+    // the last (each moves to a higher offset), every node a ring of one.
+    const std::size_t old_stride = level0_stride_ - 1;
+    in.get_bytes(level0_.data(), size * old_stride * sizeof(std::uint32_t));
+    for (std::size_t node = size; node-- > 0;) {
+      std::uint32_t* row = level0_.data() + node * level0_stride_;
+      std::memmove(row + 1, level0_.data() + node * old_stride, old_stride * sizeof(std::uint32_t));
+      row[0] = static_cast<std::uint32_t>(node);
+    }
+  }
+  for (std::uint32_t node = 0; node < size; ++node) {
     const int level = levels_[node];
-    VECDB_REQUIRE(level <= kMaxLevel, in.what() + " is corrupt: node " + std::to_string(node) + " has level " +
-                                          std::to_string(level));
-    if (level == 0) continue;
+    VECDB_REQUIRE(level <= kMaxLevel || (with_copies && is_copy(node)),
+                  in.what() + " is corrupt: node " + std::to_string(node) + " has level " + std::to_string(level));
+    if (top_level(node) <= 0) continue;
     const std::size_t words = static_cast<std::size_t>(level) * upper_stride();
     VECDB_REQUIRE(words * sizeof(std::uint32_t) <= in.remaining(), in.what() + " is truncated");
     upper_[node].reset(new std::uint32_t[words]);
@@ -492,20 +590,44 @@ void HnswGraph::read(ByteReader& in, std::size_t size) {
 
 void HnswGraph::validate(std::size_t size, const std::string& what) const {
   for (std::uint32_t node = 0; node < size; ++node) {
-    for (int l = 0; l <= levels_[node]; ++l) {
+    VECDB_REQUIRE(!is_copy(node) || links(node, 0)[0] == 0, what + " is corrupt: copy " + std::to_string(node) +
+                                                                 " has links");
+    for (int l = 0; l <= top_level(node); ++l) {
       const std::uint32_t* list = links(node, l);
       VECDB_REQUIRE(list[0] <= max_links(l), what + " is corrupt: too many links at node " + std::to_string(node));
       for (std::uint32_t i = 1; i <= list[0]; ++i)
-        VECDB_REQUIRE(list[i] < size && levels_[list[i]] >= l,
+        VECDB_REQUIRE(list[i] < size && top_level(list[i]) >= l,
                       what + " is corrupt: bad link from node " + std::to_string(node));
     }
+  }
+  // Rings: every node is the next of exactly one node (so the rings are
+  // cycles, and every walk around one ends), and each ring has one head.
+  std::vector<std::uint8_t> seen(size, 0);
+  for (std::uint32_t node = 0; node < size; ++node) {
+    const std::uint32_t next = next_copy(node);
+    VECDB_REQUIRE(next < size && !seen[next], what + " is corrupt: bad copy link from node " + std::to_string(node));
+    seen[next] = 1;
+  }
+  std::fill(seen.begin(), seen.end(), 0);
+  for (std::uint32_t start = 0; start < size; ++start) {
+    if (seen[start]) continue;
+    std::size_t heads = 0;
+    std::uint32_t node = start;
+    do {
+      seen[node] = 1;
+      heads += !is_copy(node);
+      node = next_copy(node);
+    } while (node != start);
+    VECDB_REQUIRE(heads == 1, what + " is corrupt: the copies of node " + std::to_string(start) + " have " +
+                                  std::to_string(heads) + " heads");
   }
   const std::uint64_t entry = entry_.load(std::memory_order_acquire);
   if (size == 0) {
     VECDB_REQUIRE(entry == kNoEntry, what + " is corrupt: entry point in an empty graph");
   } else if (entry != kNoEntry) {
     const auto node = static_cast<std::uint32_t>(entry);
-    VECDB_REQUIRE(node < size && static_cast<int>(entry >> 32) == levels_[node], what + " is corrupt: bad entry point");
+    VECDB_REQUIRE(node < size && static_cast<int>(entry >> 32) == top_level(node),
+                  what + " is corrupt: bad entry point");
   }
 }
 

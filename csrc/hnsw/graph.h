@@ -8,13 +8,28 @@
 // It never stores a node before the caller has made the node's data
 // readable.
 //
+// Copies: a node the caller knows to hold the same vector as a linked node
+// (its head) is not linked at all. It joins the head's ring of copies (a
+// cycle through the head and every copy, one word per node on layer 0) and
+// stands in the graph only through its head: a search that reaches the head
+// scores it once and returns it and its copies at that distance (those the
+// filter accepts), and a head the filter rejects still counts as found when
+// one of its copies passes. Identical vectors therefore cannot crowd each
+// other, or anything else, out of the link lists (with Malkov's heuristic
+// every copy is a new "direction" at distance 0, the lists fill with copies
+// and the other nodes lose their in-links), every copy is reachable as soon
+// as its head is, and the beam of a search counts each vector once.
+//
 // Concurrency: insert() may run on many threads at once and concurrently
 // with search(); so may repair(). Writers serialize per node with striped
 // locks; readers take no locks and read link entries with acquire loads, so
 // they see each list either before or after an update, never a half-written
 // one (a node id is stored in a list only after that node's own data and
-// links are written). resize() and renumber() move memory: the caller
-// excludes every reader and writer (the index holds a reader-writer lock).
+// links are written). add_copy() may run concurrently with searches too: a
+// copy is spliced into its ring right after the head, so a reader walking a
+// ring from its head always gets back to it. resize() and renumber() move
+// memory: the caller excludes every reader and writer (the index holds a
+// reader-writer lock).
 #pragma once
 
 #include <array>
@@ -73,6 +88,7 @@ struct ResultFilter {
 struct GraphStats {
   std::vector<std::size_t> nodes_per_level;  // live nodes whose top level is l
   std::vector<double> mean_out_degree;       // live nodes' links at level l
+  std::size_t copies = 0;                    // live copies (not counted above)
   int entry_level = -1;
 };
 
@@ -100,27 +116,43 @@ class HnswGraph {
   void insert(std::uint32_t node, int level, const DistanceComputer& distance, const std::uint64_t* deleted,
               VisitedPool& pool);
 
+  // Makes node a copy of head (the caller has checked that both hold the
+  // same vector): no links of its own, reached through head's ring. head
+  // is a node whose insert() has returned (never a copy).
+  void add_copy(std::uint32_t node, std::uint32_t head);
+  bool is_copy(std::uint32_t node) const { return levels_[node] == kCopy; }
+  // The next node of node's ring (node itself when it has no copies).
+  std::uint32_t next_copy(std::uint32_t node) const { return __atomic_load_n(level0_row(node), __ATOMIC_ACQUIRE); }
+
   // Up to ef nodes closest to the computer's query that `filter` accepts,
-  // closest first.
+  // closest first (a head's copies right after it, at its distance).
   std::vector<Neighbor> search(const DistanceComputer& distance, std::size_t ef, const ResultFilter& filter,
                                VisitedPool& pool) const;
 
   // Compaction, with writers excluded by the caller (searches may go on).
+  // Copies are never linked to, so the graph can only drop a ring whole: a
+  // deleted head whose ring still holds a live copy must stay, and takes
+  // over that copy's id. heirs() lists those (head, first live copy) pairs;
+  // the caller passes, as `deleted` below, the nodes that really go.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> heirs(std::size_t size, const std::uint64_t* deleted) const;
   // A live node whose lists reach deleted nodes gets new lists chosen
   // among its live neighbours and its deleted neighbours' live neighbours
   // (FreshDiskANN's delete consolidation); distance is bound to its vector.
   bool needs_repair(std::uint32_t node, const std::uint64_t* deleted) const;
   void repair(std::uint32_t node, const DistanceComputer& distance, const std::uint64_t* deleted,
               VisitedPool& pool);
-  // Live nodes among the first `size` that no live node links to on layer 0.
+  // Live nodes (not copies) among the first `size` that no live node links
+  // to on layer 0.
   std::vector<std::uint32_t> unreachable_nodes(std::size_t size, const std::uint64_t* deleted) const;
   // Offers node as a neighbour to each node it links to on layer 0.
   void link_back(std::uint32_t node, const DistanceComputer& distance, const std::uint64_t* deleted);
   // Moves the entry point to a live node of the highest level if it is deleted.
   void move_entry_off_deleted(std::size_t size, const std::uint64_t* deleted);
   // Node i becomes new_id[i], or is dropped when new_id[i] == kRemoved
-  // (new ids keep the old order); links to dropped nodes are removed and
-  // the capacity shrinks to new_size. Caller excludes all concurrent access.
+  // (new ids keep the old order); links to dropped nodes are removed, rings
+  // close over their dropped copies (a head is dropped only with its whole
+  // ring) and the capacity shrinks to new_size. Caller excludes all
+  // concurrent access.
   void renumber(const std::vector<std::uint32_t>& new_id, std::size_t new_size);
 
   GraphStats stats(std::size_t size, const std::uint64_t* deleted) const;
@@ -129,21 +161,37 @@ class HnswGraph {
   // The first `size` nodes' levels, links and the entry point. The caller
   // excludes writers while saving. read() expects a graph resized for at
   // least `size` nodes and stores what it reads unchecked: call validate()
-  // once the data's checksum has been verified.
+  // once the data's checksum has been verified. Data written before copies
+  // existed (with_copies false) has no ring word in its layer-0 rows.
   void write(ByteWriter& out, std::size_t size) const;
-  void read(ByteReader& in, std::size_t size);
+  void read(ByteReader& in, std::size_t size, bool with_copies);
   void validate(std::size_t size, const std::string& what) const;
 
  private:
   static constexpr std::size_t kLockStripes = 1024;
   static constexpr std::uint64_t kNoEntry = ~std::uint64_t{0};
   static constexpr int kMaxLevel = 30;
+  static constexpr std::uint8_t kCopy = 0xff;  // levels_ of a copy
 
   std::size_t max_links(int level) const { return level == 0 ? 2 * params_.M : params_.M; }
   std::size_t upper_stride() const { return 1 + params_.M; }
+  // Highest level node is linked on; -1 for a copy (linked on none).
+  int top_level(std::uint32_t node) const { return is_copy(node) ? -1 : levels_[node]; }
+  // Layer 0 row: [next node of the ring, then node's layer-0 links].
+  std::uint32_t* level0_row(std::uint32_t node) { return level0_.data() + std::size_t{node} * level0_stride_; }
+  const std::uint32_t* level0_row(std::uint32_t node) const {
+    return level0_.data() + std::size_t{node} * level0_stride_;
+  }
   // [count, id_0, ..., id_{max-1}] for node at level.
   std::uint32_t* links(std::uint32_t node, int level);
   const std::uint32_t* links(std::uint32_t node, int level) const;
+  bool has_copies(std::uint32_t node) const { return next_copy(node) != node; }
+  // Whether the filter accepts one of head's copies.
+  bool accepts_a_copy(std::uint32_t head, const ResultFilter& filter) const;
+  // Whether links to node may be dropped for live ones: it is deleted and
+  // heads no ring (a deleted head still leads to its copies, which may
+  // not be; compaction sorts those out).
+  bool droppable(std::uint32_t node, const std::uint64_t* deleted) const;
   std::mutex& lock_for(std::uint32_t node) const { return node_locks_[node % kLockStripes]; }
   void set_entry(std::uint32_t node, int level);
 
@@ -163,7 +211,7 @@ class HnswGraph {
   HnswParams params_;
   double level_scale_;
   std::size_t level0_stride_;
-  AlignedVector<std::uint32_t> level0_;                    // capacity x (1 + 2M)
+  AlignedVector<std::uint32_t> level0_;                    // capacity x (2 + 2M)
   std::vector<std::unique_ptr<std::uint32_t[]>> upper_;    // per node, levels 1..L
   std::vector<std::uint8_t> levels_;
   std::atomic<std::uint64_t> entry_{kNoEntry};             // (level << 32) | node

@@ -1,6 +1,7 @@
 #include "hnsw/hnsw_index.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -92,15 +93,23 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
   }
 
   std::shared_lock<std::shared_mutex> shared(growth_);
+  record_heads();
+  // Rows already held (earlier in this batch too) become copies; the others
+  // are linked into the graph.
+  std::vector<std::uint32_t> head_of(n);
+  std::vector<std::size_t> linked;
   for (std::size_t i = 0; i < n; ++i) {
     const auto slot = static_cast<std::uint32_t>(first + i);
     vectors_.set(slot, rows + i * dim());
     labels_[slot] = ids ? ids[i] : first_id + static_cast<std::int64_t>(i);
+    head_of[i] = heads_.find_or_add(slot, vectors_);
+    if (head_of[i] == RowTable::kAbsent) linked.push_back(i);
   }
   // Small batches insert in order on one thread: a single-threaded build is
   // deterministic for a given seed.
-  const std::size_t threads = n >= 64 ? n_threads : 1;
-  parallel_for(n, threads, [&](std::size_t i, std::size_t) {
+  const std::size_t threads = linked.size() >= 64 ? n_threads : 1;
+  parallel_for(linked.size(), threads, [&](std::size_t j, std::size_t) {
+    const std::size_t i = linked[j];
     const auto slot = static_cast<std::uint32_t>(first + i);
     const int level = graph_.draw_level(sequence_ + i);
     auto insert = [&](const DistanceComputer& distance) {
@@ -115,6 +124,9 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
       with_node_distance(slot, insert);
     }
   });
+  // After the batch's inserts: a head may be in this batch.
+  for (std::size_t i = 0; i < n; ++i)
+    if (head_of[i] != RowTable::kAbsent) graph_.add_copy(static_cast<std::uint32_t>(first + i), head_of[i]);
   // Publish: counts first, so len() and id_bound() never lag behind what a
   // search can return; then the new slots; then replaced vectors retire (a
   // search in between may meet both the old and the new vector of an id and
@@ -165,32 +177,51 @@ std::size_t HnswIndex::compact_locked(std::size_t n_threads) {
   const std::size_t slots = slots_.load(std::memory_order_relaxed);
   const std::size_t retired = slots - size();
   if (retired == 0) return 0;
+  // What goes: the deleted slots, except a deleted head whose ring holds a
+  // live copy, which stays (its links are the copies' way in) and takes
+  // that copy's id; the copy's slot goes instead. Every live id then keeps
+  // exactly one slot.
+  const std::vector<std::pair<std::uint32_t, std::uint32_t>> heirs = graph_.heirs(slots, deleted_.data());
+  std::vector<std::uint64_t> gone = deleted_;
+  for (const auto& [head, copy] : heirs) {
+    gone[head >> 6] &= ~(std::uint64_t{1} << (head & 63));
+    gone[copy >> 6] |= std::uint64_t{1} << (copy & 63);
+  }
   {
     // Repair while searches go on: they read each list before or after.
     std::shared_lock<std::shared_mutex> shared(growth_);
-    const std::uint64_t* deleted = deleted_.data();
     parallel_for(slots, n_threads, [&](std::size_t slot, std::size_t) {
       const auto node = static_cast<std::uint32_t>(slot);
-      if (test_bit(deleted, node) || !graph_.needs_repair(node, deleted)) return;
+      if (test_bit(gone.data(), node) || !graph_.needs_repair(node, gone.data())) return;
       with_node_distance(node, [&](const DistanceComputer& distance) {
-        graph_.repair(node, distance, deleted, visited_);
+        graph_.repair(node, distance, gone.data(), visited_);
       });
     });
-    graph_.move_entry_off_deleted(slots, deleted);
-    for (std::uint32_t node : graph_.unreachable_nodes(slots, deleted))
-      with_node_distance(node, [&](const DistanceComputer& distance) { graph_.link_back(node, distance, deleted); });
+    graph_.move_entry_off_deleted(slots, gone.data());
+    for (std::uint32_t node : graph_.unreachable_nodes(slots, gone.data()))
+      with_node_distance(node, [&](const DistanceComputer& distance) { graph_.link_back(node, distance, gone.data()); });
   }
   // Renumber densely: the only step searches wait for.
   std::unique_lock<std::shared_mutex> moving(growth_);
   std::vector<std::uint32_t> new_id(slots);
   std::uint32_t kept = 0;
   for (std::size_t slot = 0; slot < slots; ++slot)
-    new_id[slot] = test_bit(deleted_.data(), slot) ? HnswGraph::kRemoved : kept++;
+    new_id[slot] = test_bit(gone.data(), slot) ? HnswGraph::kRemoved : kept++;
+  VECDB_ASSERT(kept == size());
   graph_.renumber(new_id, kept);
+  std::vector<std::int64_t> heir_ids;
+  for (const auto& heir : heirs) heir_ids.push_back(labels_[heir.second]);
   for (std::uint32_t slot = 0; slot < slots; ++slot) {
     if (new_id[slot] == HnswGraph::kRemoved) continue;
     vectors_.move_row(slot, new_id[slot]);
     labels_[new_id[slot]] = labels_[slot];
+  }
+  // The id map follows each id to its slot's new place: a heir's id to
+  // its head's.
+  std::vector<std::uint32_t> slot_of_id = new_id;
+  for (std::size_t i = 0; i < heirs.size(); ++i) {
+    labels_[new_id[heirs[i].first]] = heir_ids[i];
+    slot_of_id[heirs[i].second] = new_id[heirs[i].first];
   }
   vectors_.resize(kept);
   labels_.resize(kept);
@@ -199,11 +230,21 @@ std::size_t HnswIndex::compact_locked(std::size_t n_threads) {
   deleted_.shrink_to_fit();
   {
     std::unique_lock<std::shared_mutex> mapping(id_map_mutex_);
-    slot_of_.renumber(new_id);
+    slot_of_.renumber(slot_of_id);
   }
   slots_.store(kept, std::memory_order_release);
   visited_.clear();
+  heads_.clear();  // its slot numbers are stale
+  heads_recorded_ = false;
   return retired;
+}
+
+void HnswIndex::record_heads() {
+  if (heads_recorded_) return;
+  const std::size_t slots = slots_.load(std::memory_order_relaxed);
+  for (std::uint32_t slot = 0; slot < slots; ++slot)
+    if (!graph_.is_copy(slot)) heads_.find_or_add(slot, vectors_);
+  heads_recorded_ = true;
 }
 
 void HnswIndex::search(const float* queries, std::size_t m, std::size_t k, std::size_t ef,
@@ -368,7 +409,7 @@ HnswIndexStats HnswIndex::stats() const {
   s.vector_bytes = vectors_.memory_bytes();
   s.graph_bytes = graph_.memory_bytes();
   s.id_map_bytes = labels_.capacity() * sizeof(std::int64_t) + deleted_.capacity() * sizeof(std::uint64_t) +
-                   slot_of_.memory_bytes();
+                   slot_of_.memory_bytes() + heads_.memory_bytes();
   s.graph = graph_.stats(slots, deleted_.data());
   return s;
 }
@@ -378,18 +419,21 @@ HnswIndexStats HnswIndex::stats() const {
 namespace vecdb {
 namespace {
 
-// File layout, version 3 (little-endian):
+// File layout, version 4 (little-endian):
 //   magic "VECDBHNS", u32 version, u32 metric, u32 dtype, u32 reserved (0),
 //   u64 dim, u64 M, u64 ef_construction, u64 seed, u64 slots, u64 sequence,
 //   i64 next id                                         -- the header
 //   PQ codebooks (dtype PQ8 only; see product_quantizer.cpp),
-//   graph (entry point, levels, layer-0 links, upper links),
+//   graph (entry point, levels (0xff: a copy), layer-0 rows (next node of
+//   the ring of copies, link count, 2M links), upper links),
 //   ids (slots x i64), deleted bitset ((slots + 63) / 64 x u64),
 //   vectors (slots x row bytes: float32, IEEE half or PQ codes)
 //   u64 checksum of every byte before it
-// Version 2 is version 3 without PQ, and is still read.
+// Versions 2 and 3 are still read: version 3 is version 4 without copies
+// (no ring word in the layer-0 rows), version 2 is version 3 without PQ.
+// Identical vectors in them stay nodes of their own.
 constexpr char kMagic[8] = {'V', 'E', 'C', 'D', 'B', 'H', 'N', 'S'};
-constexpr std::uint32_t kFormatVersion = 3;
+constexpr std::uint32_t kFormatVersion = 4;
 constexpr std::uint32_t kOldestReadable = 2;
 const char* const kWhat = "HNSW index data";
 
@@ -458,19 +502,28 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
   // Every slot costs at least its level, links, id and vector: refuse a
   // size the input cannot hold before allocating for it.
   const std::uint64_t row_bytes = coded ? pq->m() : dim * dtype_size(static_cast<DType>(dtype));
-  const std::uint64_t per_slot = 1 + (1 + 2 * params.M) * 4 + 8 + row_bytes;
+  const bool with_copies = version >= 4;
+  const std::uint64_t per_slot = 1 + ((with_copies ? 2 : 1) + 2 * params.M) * 4 + 8 + row_bytes;
   VECDB_REQUIRE(slots <= in.remaining() / per_slot, std::string(kWhat) + " is truncated");
 
   auto index = std::make_unique<HnswIndex>(dim, static_cast<Metric>(metric), static_cast<DType>(dtype), params,
                                            std::move(pq));
   index->grow_to(slots);
-  index->graph_.read(in, slots);
+  index->graph_.read(in, slots, with_copies);
   in.get_bytes(index->labels_.data(), slots * sizeof(std::int64_t));
   in.get_bytes(index->deleted_.data(), (slots + 63) / 64 * sizeof(std::uint64_t));
   in.get_bytes(index->vectors_.mutable_data(), slots * index->vectors_.row_bytes());
   in.verify_checksum();
 
   index->graph_.validate(slots, kWhat);
+  const DenseVectors& rows = index->vectors_;
+  for (std::uint32_t head = 0; head < slots; ++head) {
+    if (index->graph_.is_copy(head)) continue;
+    for (std::uint32_t copy = index->graph_.next_copy(head); copy != head; copy = index->graph_.next_copy(copy))
+      VECDB_REQUIRE(std::memcmp(rows.row(copy), rows.row(head), rows.row_bytes()) == 0,
+                    std::string(kWhat) + " is corrupt: the vector at slot " + std::to_string(copy) +
+                        " is not a copy of its head's");
+  }
   if (slots % 64 != 0)
     VECDB_REQUIRE(index->deleted_.back() >> (slots % 64) == 0, std::string(kWhat) + " is corrupt: stray deleted bits");
   index->slot_of_.reserve(slots, static_cast<std::uint64_t>(next_id));

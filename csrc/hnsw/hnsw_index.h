@@ -11,6 +11,13 @@
 // index would otherwise grow while a quarter of its slots are deleted, so
 // inserts reuse the room deleted vectors held.
 //
+// A vector whose stored row equals one already held (byte for byte; see
+// row_table.h) still gets a slot and keeps its own id, but becomes a copy
+// of that slot's graph node rather than a node of its own (see graph.h):
+// many identical vectors then cost the graph nothing and cannot make
+// others unreachable. Deleting a head while copies of it live leaves it in
+// the graph; compaction keeps its slot and moves one live copy's id there.
+//
 // Locking: one writer at a time (add, remove, compact) holds write_mutex_;
 // searches never take it. Moving memory (growth, the renumbering step of a
 // compaction) takes growth_ exclusively: the only moments searches wait.
@@ -29,6 +36,7 @@
 #include "hnsw/dense_vectors.h"
 #include "hnsw/graph.h"
 #include "hnsw/id_map.h"
+#include "hnsw/row_table.h"
 #include "hnsw/visited.h"
 
 namespace vecdb {
@@ -40,7 +48,7 @@ struct HnswIndexStats {
   std::size_t capacity = 0;
   std::size_t vector_bytes = 0;
   std::size_t graph_bytes = 0;
-  std::size_t id_map_bytes = 0;
+  std::size_t id_map_bytes = 0;  // ids, deleted bits, id -> slot map, row table
   GraphStats graph;
 };
 
@@ -127,6 +135,9 @@ class HnswIndex {
  private:
   void grow_to(std::size_t capacity);
   std::size_t compact_locked(std::size_t n_threads);
+  // Fills heads_ from the graph nodes that are not copies, unless it is
+  // filled already.
+  void record_heads();
   void check_new_ids(const std::int64_t* ids, std::size_t n) const;
   // Runs fn(distance computer bound to the slot's own vector).
   template <class Fn>
@@ -143,6 +154,11 @@ class HnswIndex {
   std::atomic<std::int64_t> next_id_{0};
   std::vector<std::int64_t> labels_;          // slot -> id
   IdMap slot_of_;                             // id -> live slot
+  // Graph nodes (not copies) by row. Filled by the first add() after a load
+  // or a compaction rather than by them: hashing every row costs about
+  // what reading the file does, and many loaded indexes are only searched.
+  RowTable heads_;
+  bool heads_recorded_ = false;
   // Guards slot_of_ against readers that do not hold write_mutex_
   // (rerank): writers change it under this lock, exclusively and briefly.
   mutable std::shared_mutex id_map_mutex_;
