@@ -25,6 +25,7 @@ def test_info_lists_collections_without_loading_indexes(tmp_path):
     assert "lang (keyword)" in result.output and "empty: 0 points, dim 3, cosine, flat" in result.output
     document = json.loads(CliRunner().invoke(main, ["info", "--json", str(tmp_path / "db")]).output)
     assert [c["name"] for c in document["collections"]] == ["docs", "empty"]
+    assert len(document["database_id"]) == 32 and document["database_id"] in result.output
     assert document["collections"][0]["count"] == 3 and document["bytes_on_disk"] > 0
 
 

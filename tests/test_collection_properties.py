@@ -93,12 +93,23 @@ class CollectionMachine(RuleBasedStateMachine):
 
     @rule(query=vectors_strategy, k=st.integers(1, 12), spec=filter_strategy)
     def search(self, query, k, spec):
+        self._check_search(query, k, spec, plan=None)
+
+    @precondition(lambda self: isinstance(self.index, vecdb.HNSW))
+    @rule(query=vectors_strategy, k=st.integers(1, 12), spec=filter_strategy)
+    def search_through_the_graph(self, query, k, spec):
+        # Through the graph whatever the planner prefers, with ef covering
+        # every id: copies of one vector must not hide any point, and nodes
+        # pruned links cut off must still be reached.
+        self._check_search(query, k, spec, plan=vecdb.plans.Graph(ef=len(ID_POOL)))
+
+    def _check_search(self, query, k, spec, plan):
         query = np.array(query, dtype=np.float32)
         node = None if spec is None else vecdb.filters.parse_filter(spec)
         candidates = [(float(np.sum((vector - query) ** 2)), user_id)
                       for user_id, (vector, payload) in self.model.items() if node is None or node.matches(payload)]
         expected = sorted(candidates, key=lambda pair: pair[0])[:k]
-        hits = self.col.search(query, k=k, filter=spec)
+        hits = self.col.search(query, k=k, filter=spec, plan=plan)
         assert len(hits) == len(expected)
         assert len({hit.id for hit in hits}) == len(hits)
         # Compare distances (ties may order ids either way), then ids where distances differ.

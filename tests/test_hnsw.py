@@ -184,6 +184,28 @@ def test_fewer_points_than_k_never_raises():
     assert (ids[:, 1:] == -1).all() and np.isinf(dists[:, 1:]).all()
 
 
+@pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])
+@pytest.mark.parametrize("dim", [1, 2, 8])
+def test_ef_covering_every_point_finds_every_live_point(metric, dim):
+    """Pruned links (M=2, an inner product in one dimension, half the points
+    deleted) leave nodes that no walk from the entry reaches: in 1-d with
+    "ip", hundreds of 600 results were missing before the search walked on
+    from unvisited nodes once its walk ran dry."""
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        data = rng.standard_normal((60, dim)).astype(np.float32)
+        gone = np.flatnonzero(rng.random(60) < 0.5)
+        index = vecdb.HNSWIndex(dim, metric=metric, M=2, ef_construction=4)
+        index.add(data)
+        index.delete(gone)
+        live = 60 - len(gone)
+        ids, dists = index.search(rng.standard_normal((20, dim)), live, ef=60)
+        assert (ids >= 0).all() and (np.sort(ids, axis=1) == np.setdiff1d(np.arange(60), gone)).all()
+        allowed = np.setdiff1d(np.arange(0, 60, 3), gone)
+        ids, _ = index.search(rng.standard_normal((5, dim)), 60, ef=60, allowed=allowed)
+        assert (np.sort(ids[:, :len(allowed)], axis=1) == allowed).all() and (ids[:, len(allowed):] == -1).all()
+
+
 def test_empty_index():
     ids, dists = vecdb.HNSWIndex(4).search(np.ones((2, 4)), 3)
     assert ids.shape == (2, 0) and dists.shape == (2, 0)

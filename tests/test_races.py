@@ -21,6 +21,7 @@ import pytest
 import vecdb
 import vecdb.storage.environment
 from vecdb.errors import CollectionNotFoundError
+from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_KEY
 
 DIM = 8
 
@@ -98,7 +99,7 @@ def _main_database_keys(db) -> list:
 
 def _expected_keys(db) -> set:
     from vecdb.storage.collection_store import database_names
-    expected = {b"vecdb-format"}
+    expected = {FORMAT_KEY, DATABASE_ID_KEY}
     for name in db.list_collections():
         key = db.get_collection(name)._store.key
         expected.add(f"collection:{name}".encode())

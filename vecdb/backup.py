@@ -5,7 +5,8 @@ Archive format (version 1): an uncompressed POSIX tar holding exactly two
 regular files, in this order:
 
 - ``manifest.json``: ``{"format": "vecdb-backup", "format_version": 1,
-  "vecdb_version", "storage_format", "created"`` (ISO 8601, UTC)
+  "vecdb_version", "storage_format", "database_id"`` (of the database backed
+  up; absent before storage format 2) ``, "created"`` (ISO 8601, UTC)
   ``, "data_bytes", "data_sha256", "collections": [{"name", "count", "dim",
   "metric"}, ...]}``;
 - ``data.mdb``: a compacted copy of the LMDB environment, taken in one read
@@ -34,6 +35,7 @@ restore only archives from a source you trust.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import json
@@ -50,12 +52,18 @@ from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple, Uni
 
 from vecdb import __version__
 from vecdb._files import fsync_folder
+from vecdb._staging import claimed_new_file, claimed_new_folder, remove_abandoned
 from vecdb.database import Database
 from vecdb.errors import BackupExistsError, CorruptBackupError, InvalidArgumentError, NotFoundError, VecdbError
-from vecdb.storage.environment import FORMAT_VERSION, Environment, folder_closed_everywhere
+from vecdb.storage.environment import Environment, folder_closed_everywhere
+from vecdb.storage.format import FORMAT_1, FORMAT_VERSION
 
 FORMAT = "vecdb-backup"
 BACKUP_FORMAT_VERSION = 1
+# Work entries beside an archive being made (see vecdb._staging): the copy
+# of the data file, and the archive before it is complete.
+BACKUP_STAGING = ".vecdb-backup-"
+PARTIAL_FILE = ".vecdb-partial-"
 MANIFEST_NAME = "manifest.json"
 DATA_NAME = "data.mdb"
 MAX_MANIFEST_BYTES = 1 << 20
@@ -74,6 +82,7 @@ class BackupManifest:
     data_sha256: str
     collections: Tuple[Dict[str, Any], ...]
     format_version: int = BACKUP_FORMAT_VERSION
+    database_id: Optional[str] = None  # the id of the database backed up (its restored copies share it)
 
     @property
     def points(self) -> int:
@@ -101,9 +110,11 @@ class BackupManifest:
             manifest = cls(vecdb_version=str(document["vecdb_version"]),
                            storage_format=str(document["storage_format"]), created=str(document["created"]),
                            data_bytes=document["data_bytes"], data_sha256=document["data_sha256"],
-                           collections=tuple(document["collections"]))
+                           collections=tuple(document["collections"]), database_id=document.get("database_id"))
         except (KeyError, TypeError) as exc:
             raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} lacks or mangles {exc}") from None
+        if manifest.database_id is not None and not _is_hex(manifest.database_id, 32):
+            raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} has a malformed database id")
         if not _is_size(manifest.data_bytes) or not _is_sha256(manifest.data_sha256) \
                 or not all(_is_collection(collection) for collection in manifest.collections):
             raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} has a malformed size, checksum or collection list")
@@ -125,14 +136,16 @@ def create_backup(environment: Environment, destination: Union[str, os.PathLike]
     if not destination.parent.is_dir():
         raise NotFoundError(f"folder {destination.parent} does not exist")
     # The copy is staged beside the archive: same file system, and never in
-    # the database folder, which a restore may replace whole.
-    staging = Path(tempfile.mkdtemp(prefix=".vecdb-backup-", dir=destination.parent))
-    try:
-        data = environment.copy_to(staging)
-        manifest = _describe_copy(staging, data)
-        publish_new_file(destination, lambda handle: _write_archive(handle, manifest, data))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # the database folder, which a restore may replace whole. What a killed
+    # backup left there goes first.
+    remove_abandoned(destination.parent, (f"{BACKUP_STAGING}*", f".*{PARTIAL_FILE}*.tmp"))
+    with claimed_new_folder(destination.parent, BACKUP_STAGING) as staging:
+        try:
+            data = environment.copy_to(staging)
+            manifest = _describe_copy(staging, data)
+            publish_new_file(destination, lambda handle: _write_archive(handle, manifest, data))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return destination
 
 
@@ -143,7 +156,7 @@ def publish_new_file(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     to ``path``, which fails if ``path`` exists by then (BackupExistsError):
     of two writers racing for one name, one wins and the other's file is
     never seen. The folder is fsynced; nothing temporary is left behind."""
-    descriptor, temporary = new_file(path.parent, f".{path.name}.", ".tmp")
+    descriptor, temporary = claimed_new_file(path.parent, f".{path.name}{PARTIAL_FILE}", ".tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
@@ -174,18 +187,6 @@ def new_file(folder: Path, prefix: str, suffix: str) -> Tuple[int, Path]:
         path = folder / f"{prefix}{secrets.token_hex(8)}{suffix}"
         try:
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666), path
-        except FileExistsError:
-            continue
-
-
-def new_folder(parent: Path, prefix: str) -> Path:
-    """A new folder with a random name in ``parent``, with the mode every
-    tool gives new folders (0777 less the umask; tempfile's are 0700)."""
-    while True:
-        path = parent / f"{prefix}{secrets.token_hex(8)}"
-        try:
-            path.mkdir()
-            return path
         except FileExistsError:
             continue
 
@@ -267,14 +268,16 @@ def restore_backup(
         destination = Path(destination).absolute()
         _check_destination(destination, force)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        staging = new_folder(destination.parent, f".{destination.name}.restoring-")
-        try:
-            manifest = _extract(handle, name, staging, max_bytes)
-            _check_restored(staging, manifest, name)
-            _move_into_place(staging, destination, force)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        prefix = f".{destination.name}.restoring-"
+        remove_abandoned(destination.parent, (f"{glob.escape(prefix)}*",))
+        with claimed_new_folder(destination.parent, prefix) as staging:
+            try:
+                manifest = _extract(handle, name, staging, max_bytes)
+                _check_restored(staging, manifest, name)
+                _move_into_place(staging, destination, force)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
     return manifest
 
 
@@ -287,7 +290,8 @@ def _describe_copy(folder: Path, data: Path) -> BackupManifest:
     with Database(folder, read_only=True) as copy:
         collections = tuple({"name": c["name"], "count": c["count"], "dim": c["dim"], "metric": c["metric"]}
                             for c in copy.describe())
-    return BackupManifest(vecdb_version=__version__, storage_format=FORMAT_VERSION.decode(),
+        database_id = copy._environment.database_id
+    return BackupManifest(vecdb_version=__version__, storage_format=FORMAT_VERSION.decode(), database_id=database_id,
                           created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                           data_bytes=data.stat().st_size, data_sha256=_sha256_of(data), collections=collections)
 
@@ -457,7 +461,8 @@ def _check_restored(staging: Path, manifest: BackupManifest, archive: str) -> No
     """Open the restored copy: it must be a vecdb database holding what the
     manifest lists."""
     try:
-        with Database(staging, read_only=True) as restored:
+        # A format-1 archive (vecdb 0.1) is upgraded here, before it is put in place.
+        with Database(staging, read_only=manifest.storage_format != FORMAT_1.decode()) as restored:
             found = [(c["name"], c["count"]) for c in restored.describe()]
     except VecdbError as exc:
         raise CorruptBackupError(f"{archive}: {DATA_NAME} is not a usable vecdb database ({exc})") from None
@@ -486,7 +491,11 @@ def _is_size(value: Any) -> bool:
 
 
 def _is_sha256(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return _is_hex(value, 64)
+
+
+def _is_hex(value: Any, digits: int) -> bool:
+    return isinstance(value, str) and len(value) == digits and all(c in "0123456789abcdef" for c in value)
 
 
 def _is_collection(value: Any) -> bool:

@@ -564,14 +564,12 @@ class Collection:
         self._check_live()
         id_list = self._check_ids(ids, None)
         with_payload, with_vector = _check_flags(with_payload, with_vector)
-        records = []
         with self._environment.read() as txn:
             self._store.config(txn)
-            for user_id in id_list:
-                label = self._store.label_of(txn, user_id_key(user_id))
-                if label is not None:
-                    records.append(self._record(txn, user_id, label, with_payload, with_vector))
-        return records
+            found = self._store.records_by_id(txn, [user_id_key(user_id) for user_id in id_list], with_payload,
+                                              with_vector)
+        return [Record(id=user_id, payload=record[1], vector=record[2])
+                for user_id, record in zip(id_list, found) if record is not None]
 
     def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
         """Number of points, or of points whose payload matches ``filter``."""
@@ -607,11 +605,9 @@ class Collection:
                 matching = np.flatnonzero(self._matching(txn, config, node, stored_only=True))
                 labels = matching[matching >= start][: limit + 1]
             next_cursor = int(labels[limit]) if len(labels) > limit else None
-            records = []
-            for label in labels[:limit].tolist():
-                id_key = self._store.id_key_of(txn, label)
-                if id_key is not None:
-                    records.append(self._record(txn, user_id_from_key(id_key), label, with_payload, with_vector))
+            found = self._store.records_of(txn, labels[:limit].tolist(), with_payload, with_vector)
+        records = [Record(id=user_id_from_key(id_key), payload=payload, vector=vector)
+                   for id_key, payload, vector in found.values()]  # in label order, as asked
         return records, next_cursor
 
     def stats(self) -> Dict[str, Any]:
@@ -637,11 +633,6 @@ class Collection:
                 "payload_indexes": dict(config.payload_indexes)}
 
     # ---- internals ----
-
-    def _record(self, txn, user_id: UserId, label: int, with_payload: bool, with_vector: bool) -> Record:
-        return Record(id=user_id,
-                      payload=self._store.payload_of(txn, label) if with_payload else None,
-                      vector=self._store.vector_of(txn, label) if with_vector else None)
 
     def _matching(self, txn, config: CollectionConfig, node: Filter, stored_only: bool) -> np.ndarray:
         """Boolean mask over labels of the points ``node`` matches in

@@ -183,6 +183,13 @@ class CollectionConfig:
     rotation_version: int = 0  # rotations learned so far (0: none yet)
     default_plan: Optional[Dict[str, Any]] = None  # set by Collection.tune()
     default_plan_k: int = 0  # the k it was tuned for
+    # A hash chained over every committed batch's labels and vectors (what
+    # an index holds): an index snapshot is used only if it carries the
+    # fingerprint of the state it claims to reflect (see
+    # CollectionStore.fingerprint_at), so a copy that diverged is never
+    # mistaken for this collection at the same sequence and count.
+    fingerprint: int = 0
+    base_fingerprint: int = 0  # the fingerprint at log_start - 1
 
     @classmethod
     def new(cls, name: str, key: str, dim: Any, metric: Any, index: Any,

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
-from vecdb.errors import CollectionExistsError, CollectionNotFoundError, InvalidArgumentError
+from vecdb.errors import CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError
 from vecdb.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
 from vecdb.storage.collection_store import (
     CollectionStore,
@@ -44,13 +44,27 @@ class Database:
         self.read_only = read_only
         self._environment = open_environment(self.path, read_only)
         if not read_only:
-            remove_orphaned_databases(self._environment)
-            with self._environment.read() as txn:
-                remove_abandoned_snapshots(self.path, {config.key: config.rotation_version
-                                                       for config in list_configs(txn)})
+            try:
+                self._remove_what_a_kill_left()
+            except BaseException:
+                release_environment(self._environment)
+                raise
         self._collections: Dict[str, Collection] = {}
         self._lock = threading.Lock()
         self._closed = False
+
+    def _remove_what_a_kill_left(self) -> None:
+        """Delete named databases and snapshots no collection owns (a writer
+        killed between two steps of a create or drop leaves them). Nothing is
+        deleted while a collection's settings are damaged: which databases
+        are its own is then unknown (they stay for a restore or a repair)."""
+        try:
+            with self._environment.read() as txn:
+                configs = list_configs(txn)
+        except CorruptRecordError:
+            return
+        remove_orphaned_databases(self._environment)
+        remove_abandoned_snapshots(self.path, {config.key: config.rotation_version for config in configs})
 
     def __enter__(self) -> "Database":
         return self

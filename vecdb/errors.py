@@ -8,6 +8,8 @@ working for callers who expect the numpy/scikit-learn convention.
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 
 class VecdbError(Exception):
     """Base class of all vecdb errors."""
@@ -38,6 +40,31 @@ class CorruptIndexError(InvalidArgumentError):
 class CorruptBackupError(InvalidArgumentError):
     """A backup archive is truncated, damaged, of an unknown format version,
     or holds something a vecdb backup never does (links, other paths)."""
+
+
+class CorruptDatabaseError(VecdbError):
+    """The database's stored data is damaged: its LMDB file (cut short, a
+    damaged page) or a stored value whose checksum fails. vecdb refuses to
+    answer from damaged data; restore the database from a backup
+    (``vecdb restore``). ``vecdb check PATH`` lists everything damaged.
+
+    HTTP 500: the request was valid (not a 4xx) and the fault lies in the
+    server's storage; it is not transient either (503 would invite retries
+    that cannot succeed). The class name tells it apart from a bug.
+    """
+
+    http_status = 500
+
+
+class CorruptRecordError(CorruptDatabaseError):
+    """A stored record fails its checksum: a point's vector, payload or id
+    entries, a collection's settings or change log. ``collection`` and
+    ``point_id`` name it where known (the id itself may be what is damaged)."""
+
+    def __init__(self, message: str, *, collection: Optional[str] = None, point_id: Any = None) -> None:
+        super().__init__(message)
+        self.collection = collection
+        self.point_id = point_id
 
 
 class BackupExistsError(InvalidArgumentError):

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 
 from vecdb.config import HNSW, CollectionConfig
-from vecdb.errors import CorruptIndexError
+from vecdb.errors import CorruptIndexError, CorruptRecordError
 from vecdb.label_index import (
     CodeScanLabelIndex,
     ExactLabelIndex,
@@ -42,6 +42,7 @@ from vecdb.pq import ProductQuantizer
 from vecdb.prefix_index import IndexSet, PrefixLabelIndex
 from vecdb.rotation import rotation_from_bytes
 from vecdb.snapshot import (
+    Owner,
     prefix_snapshot_path,
     prefix_snapshot_paths,
     read_snapshot,
@@ -60,6 +61,8 @@ _READ_CHUNK = 2_048
 _PROGRESS_DELAY = 1.0  # seconds a fill runs before its progress bar shows (on a terminal)
 
 Part = Union[LabelIndex, PrefixLabelIndex]
+T = TypeVar("T")
+SnapshotReader = Callable[[Path], Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]]
 
 
 class LoadedIndex(NamedTuple):
@@ -73,14 +76,20 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore)
     """The collection's indexes, from their snapshots where they can be used."""
     with environment.read() as txn:
         config = store.config(txn)
-        codebooks = store.codebooks(txn) if config.quantizer_version else None
-        quantizer = None if codebooks is None else _quantizer(config, codebooks)
-        rotation = _rotation(config, store.rotation(txn)) if config.prefixes_ready and config.rotate else None
+        codebooks = _model(config, lambda: store.codebooks(txn)) if config.quantizer_version else None
+        quantizer = None if codebooks is None else _model(config, lambda: ProductQuantizer.from_bytes(codebooks))
+        rotation = (_model(config, lambda: _rotation(config, store.rotation(txn)), rotation=True)
+                    if config.prefixes_ready and config.rotate else None)
         prefix_dims = config.mrl_dims if config.prefixes_ready and (config.rotate is None or rotation is not None) else []
         vector_reader = _vector_reader(environment, store, config.dim)
-        snapshots = {"main": _main_from_snapshot(folder, config, codebooks, vector_reader)
+        owner = _owner(environment, config)
+
+        def read(path: Path) -> Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]:
+            return read_snapshot(path, owner, config.index_spec, lambda at: store.fingerprint_at(txn, config, at))
+
+        snapshots = {"main": _main_from_snapshot(read, folder, config, codebooks, vector_reader)
                      if isinstance(config.index_spec, HNSW) or quantizer is not None else None}
-        snapshots.update({dims: _prefix_from_snapshot(folder, config, dims, rotation) for dims in prefix_dims})
+        snapshots.update({dims: _prefix_from_snapshot(read, folder, config, dims, rotation) for dims in prefix_dims})
         by_sequence: Dict[int, Dict[object, Part]] = {}  # snapshots saved together replay together
         for part, snapshot in snapshots.items():
             if snapshot is not None:
@@ -164,14 +173,20 @@ def catch_up_or_reload(environment: Environment, folder: Path, store: Collection
 def save_snapshots(environment: Environment, folder: Path, store: CollectionStore, config: CollectionConfig,
                    indexes: IndexSet, sequence: int) -> None:
     """Write a snapshot of each index that keeps one, stamped with
-    ``sequence`` (which they must reflect exactly), remove prefix snapshots
-    of other rotations, then drop the change log they cover."""
+    ``sequence`` (which they must reflect exactly) and the collection's
+    fingerprint then, remove prefix snapshots of other rotations, then drop
+    the change log they cover."""
+    with environment.read() as txn:
+        fingerprint = store.fingerprint_at(txn, store.config(txn), sequence)
+    if fingerprint is None:  # the log no longer reaches back to the indexes' state: nothing to stamp
+        return
+    owner = _owner(environment, config)
     for dims, prefix in indexes.prefixes.items():
         if prefix.snapshots:
-            write_snapshot(prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version), config.key,
-                           sequence, prefix)
+            write_snapshot(prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version), owner,
+                           sequence, fingerprint, prefix)
     if indexes.main.snapshots:
-        write_snapshot(snapshot_path(folder, config.key), config.key, sequence, indexes.main)
+        write_snapshot(snapshot_path(folder, config.key), owner, sequence, fingerprint, indexes.main)
     current = {prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version)
                for dims in indexes.prefixes}
     for stale in prefix_snapshot_paths(folder, config.key):
@@ -211,6 +226,10 @@ def _fill(txn, store: CollectionStore, config: CollectionConfig, parts: List[Par
     return total
 
 
+def _owner(environment: Environment, config: CollectionConfig) -> Owner:
+    return Owner(bytes.fromhex(environment.database_id or ""), config.key)
+
+
 def _warn_of_rebuild(folder: Path, config: CollectionConfig, missing: List[Part], count: int) -> None:
     """Say so when an index that keeps snapshots is rebuilt from LMDB at open
     (after a crash before the first snapshot, a restore, or a snapshot that
@@ -224,9 +243,9 @@ def _warn_of_rebuild(folder: Path, config: CollectionConfig, missing: List[Part]
                   RuntimeWarning, stacklevel=4)
 
 
-def _main_from_snapshot(folder: Path, config: CollectionConfig, codebooks: Optional[bytes],
+def _main_from_snapshot(read: SnapshotReader, folder: Path, config: CollectionConfig, codebooks: Optional[bytes],
                         vector_reader: VectorReader) -> Optional[Tuple[LabelIndex, int]]:
-    snapshot = read_snapshot(snapshot_path(folder, config.key), config.key, config.index_spec)
+    snapshot = read(snapshot_path(folder, config.key))
     if snapshot is None:
         return None
     sequence, saved = snapshot
@@ -234,12 +253,11 @@ def _main_from_snapshot(folder: Path, config: CollectionConfig, codebooks: Optio
     return None if index is None else (index, sequence)
 
 
-def _prefix_from_snapshot(folder: Path, config: CollectionConfig, dims: int,
+def _prefix_from_snapshot(read: SnapshotReader, folder: Path, config: CollectionConfig, dims: int,
                           rotation: Optional[np.ndarray]) -> Optional[Tuple[PrefixLabelIndex, int]]:
     if not isinstance(config.index_spec, HNSW):
         return None  # exact prefixes are rebuilt: reading the vectors is the work
-    path = prefix_snapshot_path(folder, config.key, dims, config.rotation_version)
-    snapshot = read_snapshot(path, config.key, config.index_spec)
+    snapshot = read(prefix_snapshot_path(folder, config.key, dims, config.rotation_version))
     if snapshot is None:
         return None
     sequence, saved = snapshot
@@ -248,30 +266,26 @@ def _prefix_from_snapshot(folder: Path, config: CollectionConfig, dims: int,
     return PrefixLabelIndex(dims, saved, rotation), sequence
 
 
-def _quantizer(config: CollectionConfig, codebooks: bytes) -> Optional[ProductQuantizer]:
-    """The stored codebooks; if they are damaged, None: the collection opens
-    and searches exactly, and train_quantizer() can replace them."""
+def _model(config: CollectionConfig, read: Callable[[], T], rotation: bool = False) -> Optional[T]:
+    """A stored model (PQ codebooks or the PCA rotation), read by ``read``;
+    if it is damaged (its checksum in LMDB, or its own format), None: the
+    collection opens and searches exactly (without prefix indexes), and
+    training again replaces it. Indexes are caches of LMDB; the points
+    themselves are not touched by this damage."""
     try:
-        return ProductQuantizer.from_bytes(codebooks)
-    except CorruptIndexError as exc:
-        warnings.warn(f"the PQ codebooks of collection {config.name!r} in LMDB are damaged ({exc}); searching "
-                      "exactly until Collection.train_quantizer() trains new ones", RuntimeWarning, stacklevel=2)
+        return read()
+    except (CorruptRecordError, CorruptIndexError) as exc:
+        what, remedy = (("PCA rotation is", "searching without prefix indexes until Collection.learn_rotation() "
+                         "learns a new one") if rotation else
+                        ("PQ codebooks are", "searching exactly until Collection.train_quantizer() trains new ones"))
+        warnings.warn(f"the {what} damaged in collection {config.name!r} ({exc}); {remedy}",
+                      RuntimeWarning, stacklevel=3)
         return None
 
 
 def _rotation(config: CollectionConfig, data: Optional[bytes]) -> Optional[np.ndarray]:
-    """The stored PCA rotation; if it is missing or damaged, None: the
-    collection opens without prefix indexes until the next upsert learns
-    a new one."""
-    if data is None:
-        return None
-    try:
-        return rotation_from_bytes(data, config.dim)
-    except CorruptIndexError as exc:
-        warnings.warn(f"the PCA rotation of collection {config.name!r} in LMDB is damaged ({exc}); searching "
-                      "without prefix indexes until Collection.learn_rotation() learns a new one",
-                      RuntimeWarning, stacklevel=2)
-        return None
+    """The stored PCA rotation (None: missing)."""
+    return None if data is None else rotation_from_bytes(data, config.dim)
 
 
 def _adopt_snapshot(config: CollectionConfig, saved: Union[GraphLabelIndex, CodeScanLabelIndex],

@@ -1,12 +1,18 @@
 """Index snapshots: a collection's HNSW graph (or its PQ codes) saved beside
 the LMDB environment so that reopening does not rebuild it.
 
-A snapshot file is a 32-byte header (magic, format version, the change
-sequence it reflects, the collection key, a CRC-32 of the header) followed by
-the index in its own checksummed format. It is written atomically
-(temp file, fsync, rename, directory fsync): a crash leaves the previous
-snapshot or the new one, never a torn file. Any problem reading it (missing,
-truncated, corrupt, another collection's) means "rebuild from LMDB".
+A snapshot file is a 64-byte header followed by the index in its own
+checksummed format. The header (format version 2): magic, version, the
+change sequence the index reflects, the collection's key, the database's
+id, the collection's fingerprint at that sequence (a hash chained over every
+committed batch, see ``CollectionStore.fingerprint_at``), and a CRC-32 of
+the header. A snapshot is used only if all of them match: a snapshot from
+another database, or from a copy of this one that has since diverged (same
+sequence and count, other data), is never taken for this collection's. It
+is written atomically (temp file, fsync, rename, directory fsync): a crash
+leaves the previous snapshot or the new one, never a torn file. Any problem
+reading it (missing, truncated, corrupt, another collection's or state's,
+format version 1) means "rebuild from LMDB".
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from vecdb._files import write_atomically
 from vecdb.config import HNSW, IndexSpec
@@ -24,10 +31,23 @@ from vecdb.label_index import CodeScanLabelIndex, GraphLabelIndex, LabelIndex
 
 SNAPSHOT_FOLDER = "snapshots"
 _MAGIC = b"VDBSNAP\x00"
-_VERSION = 1
-_HEADER = struct.Struct("<8sIQ8sI")  # magic, version, sequence, key (8 bytes of hex), crc32
+_VERSION = 2
+# magic, version, sequence, collection key (16 hex digits), database id, fingerprint, crc32 of the rest
+_HEADER = struct.Struct("<8sIQ16s16sQI")
 # snapshot_path and prefix_snapshot_path: the collection key, then the rotation version of a prefix's.
 _SNAPSHOT_NAME = re.compile(r"([0-9a-f]{16})(?:\.mrl[0-9]+\.r([0-9]+))?\.hnsw")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose index a snapshot holds: a collection (its key) of a database
+    (its 16-byte id)."""
+
+    database_id: bytes
+    key: str
+
+    def packed_key(self) -> bytes:
+        return self.key.encode()[:16].ljust(16, b"\x00")
 
 
 def snapshot_path(folder: Path, key: str) -> Path:
@@ -72,10 +92,12 @@ def remove_abandoned_snapshots(folder: Path, rotation_versions: Dict[str, int]) 
             snapshot.unlink(missing_ok=True)
 
 
-def write_snapshot(path: Path, key: str, sequence: int, index: LabelIndex) -> None:
+def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, index: LabelIndex) -> None:
+    """Save ``index``, which reflects the collection's state after batch
+    ``sequence`` (whose fingerprint is ``fingerprint``)."""
     path.parent.mkdir(exist_ok=True)
-    fields = (_MAGIC, _VERSION, sequence, key.encode()[:8])
-    header = _HEADER.pack(*fields, zlib.crc32(struct.pack("<8sIQ8s", *fields)))
+    fields = (_MAGIC, _VERSION, sequence, owner.packed_key(), owner.database_id, fingerprint)
+    header = _HEADER.pack(*fields, zlib.crc32(_HEADER.pack(*fields, 0)[:-4]))
 
     def write(handle) -> None:
         handle.write(header)
@@ -84,17 +106,20 @@ def write_snapshot(path: Path, key: str, sequence: int, index: LabelIndex) -> No
     write_atomically(path, write)
 
 
-def read_snapshot(path: Path, key: str, spec: IndexSpec) -> Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]:
+def read_snapshot(path: Path, owner: Owner, spec: IndexSpec, fingerprint_at: Callable[[int], Optional[int]],
+                  ) -> Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]:
     """``(sequence, index)`` from a snapshot file, or None if there is no
-    usable snapshot (the reason does not matter: the caller rebuilds)."""
+    usable snapshot (the reason does not matter: the caller rebuilds).
+    ``fingerprint_at(sequence)`` is the collection's fingerprint after that
+    batch (None once the change log no longer reaches back so far)."""
     try:
         with open(path, "rb") as handle:
             header = handle.read(_HEADER.size)
-            if len(header) != _HEADER.size:
+            if len(header) != _HEADER.size or header[:8] != _MAGIC:
                 return None
-            magic, version, sequence, stored_key, crc = _HEADER.unpack(header)
-            if (magic != _MAGIC or version != _VERSION or stored_key != key.encode()[:8]
-                    or crc != zlib.crc32(header[:-4])):
+            magic, version, sequence, stored_key, database_id, fingerprint, crc = _HEADER.unpack(header)
+            if (version != _VERSION or crc != zlib.crc32(header[:-4]) or stored_key != owner.packed_key()
+                    or database_id != owner.database_id or fingerprint_at(sequence) != fingerprint):
                 return None
             reader = GraphLabelIndex if isinstance(spec, HNSW) else CodeScanLabelIndex
             return sequence, reader.read_from(handle, spec)

@@ -376,4 +376,5 @@ PYBIND11_MODULE(_core, m) {
   bind_flat_index(m);
   bind_hnsw_index(m);
   bind_pq(m);
+  bind_storage(m);
 }

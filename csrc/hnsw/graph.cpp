@@ -306,6 +306,21 @@ std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::s
   {
     auto visited = pool.borrow(capacity());
     heads = search_layer(distance, start, ef, 0, filter, *visited);
+    // Fewer than ef results: the walk visited every node it could reach.
+    // Links pruned by the heuristic (with a small M, an inner product, many
+    // deletes) can leave nodes that no walk from the entry reaches; walk on
+    // from each one not visited yet until ef results are found, so that a
+    // search for at least as many results as the graph holds returns them all.
+    const std::size_t slots = std::min(filter.visible, capacity());
+    for (std::uint32_t node = 0; heads.size() < ef && node < slots; ++node) {
+      if (visited->contains(node) || is_copy(node)) continue;
+      if (!filter.accepts(node) && !(has_copies(node) && accepts_a_copy(node, filter))) continue;
+      std::vector<Neighbor> more = search_layer(distance, node, ef, 0, filter, *visited);
+      std::vector<Neighbor> merged(heads.size() + more.size());
+      std::merge(heads.begin(), heads.end(), more.begin(), more.end(), merged.begin());
+      merged.resize(std::min(merged.size(), ef));
+      heads = std::move(merged);
+    }
   }
   // Each head found stands for its copies too: same vector, same distance.
   const auto heads_copies = [&](const Neighbor& head) { return has_copies(head.second); };

@@ -8,6 +8,7 @@ import click
 from vecdb import __version__
 from vecdb.cli.backup import backup, restore
 from vecdb.cli.bench import bench
+from vecdb.cli.check import check
 from vecdb.cli.info import info
 from vecdb.cli.serve import serve
 from vecdb.cli.transfer import export_points, import_points
@@ -23,6 +24,7 @@ def main() -> None:
 
 main.add_command(serve)
 main.add_command(info)
+main.add_command(check)
 main.add_command(import_points)
 main.add_command(export_points)
 main.add_command(backup)

@@ -23,13 +23,15 @@ def info(path: Path, as_json: bool) -> None:
     try:
         with open_database(path, read_only=True) as db:
             collections = db.describe()
+            database_id = db._environment.database_id
     except VecdbError as exc:
         raise click.ClickException(str(exc)) from None
     size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
     if as_json:
-        click.echo(json.dumps({"path": str(path), "bytes_on_disk": size, "collections": collections}, indent=2))
+        click.echo(json.dumps({"path": str(path), "database_id": database_id, "bytes_on_disk": size,
+                               "collections": collections}, indent=2))
         return
-    click.echo(f"{path}: {len(collections)} collection(s), {size / 2**20:,.1f} MiB on disk")
+    click.echo(f"{path}: {len(collections)} collection(s), {size / 2**20:,.1f} MiB on disk, database id {database_id}")
     for collection in collections:
         click.echo(_describe(collection))
 

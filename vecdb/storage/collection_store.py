@@ -7,11 +7,19 @@ Named databases (``<key>`` is the collection's random hex key):
 - ``<key>:vectors``  label -> raw little-endian float32 vector
 - ``<key>:payloads`` label -> msgpack payload (absent when empty)
 - ``<key>:ids``      user id key -> label
-- ``<key>:labels``   label -> user id key
-- ``<key>:changes``  sequence -> labels the batch touched (big-endian)
-- ``<key>:payload-index`` field/value -> labels (dupsort, 8-byte values)
+- ``<key>:labels``   label -> a flags byte (1: the point has a payload), then
+  the user id key: what a point must have is known, so an entry that has
+  gone missing (its key damaged) is reported, not taken for "no payload"
+- ``<key>:changes``  sequence -> the state's fingerprint after the batch (u64
+  little-endian), then the labels the batch touched (big-endian)
+- ``<key>:payload-index`` field/value -> labels (dupsort, 12-byte values: the
+  label and its check)
 - ``<key>:quantizer`` ``codebooks`` -> PQ codebooks (vecdb.ProductQuantizer bytes),
   ``rotation`` -> the PCA rotation of the prefix indexes (vecdb.rotation bytes)
+
+Every value is sealed with a checksum of the database, key and value
+(:mod:`vecdb.storage.codec`) and checked when read; damage raises
+CorruptRecordError naming the collection and the point.
 
 Labels are dense internal ids given out in increasing order and never
 reused, so new records append at the end of every label-keyed B-tree.
@@ -21,24 +29,34 @@ The collection's settings and counters live in the main database under
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import lmdb
 import msgpack
 import numpy as np
 
+from vecdb import _core
 from vecdb.config import CollectionConfig
-from vecdb.errors import CollectionNotFoundError, NotFoundError, VecdbError
+from vecdb.errors import CollectionNotFoundError, CorruptRecordError, NotFoundError, VecdbError
+from vecdb.storage.codec import CHECK_BYTES, MAIN, DamagedValue, ValueCodec, in_chunks, open_all
 from vecdb.storage.environment import Environment
-from vecdb.storage.keys import label_key, labels_from_bytes, labels_to_bytes
+from vecdb.storage.keys import LABEL_BYTES, label_key, labels_from_bytes, labels_to_bytes, user_id_from_key
 from vecdb.storage.payload_index import PayloadIndexes
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 CONFIG_PREFIX = b"collection:"
 _PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index", "quantizer")
 _DATABASE_NAME = re.compile(rb"([0-9a-f]{16}):(" + b"|".join(part.encode() for part in _PARTS) + rb")")
 _CODEBOOKS = b"codebooks"
 _ROTATION = b"rotation"
+_FINGERPRINT_BYTES = 8
+HAS_PAYLOAD = 1  # the flag in a point's <key>:labels entry
+_PAYLOAD_CHUNK = 1024  # payloads checked per call while scanning
+REMEDY = ("; restore the database from a backup (vecdb restore); `vecdb check PATH` lists every damaged point")
 
 
 def config_key(name: str) -> bytes:
@@ -49,11 +67,12 @@ def read_config(txn: lmdb.Transaction, name: str) -> CollectionConfig:
     data = txn.get(config_key(name))
     if data is None:
         raise CollectionNotFoundError(f"collection {name!r} does not exist")
-    return CollectionConfig(**msgpack.unpackb(data))
+    return _config_from(config_key(name), data)
 
 
 def write_config(txn: lmdb.Transaction, config: CollectionConfig) -> None:
-    txn.put(config_key(config.name), msgpack.packb(config.to_dict()))
+    key = config_key(config.name)
+    txn.put(key, MAIN.seal(key, msgpack.packb(config.to_dict())))
 
 
 def list_configs(txn: lmdb.Transaction) -> List[CollectionConfig]:
@@ -63,18 +82,65 @@ def list_configs(txn: lmdb.Transaction) -> List[CollectionConfig]:
         for key, value in cursor:
             if not key.startswith(CONFIG_PREFIX):
                 break
-            configs.append(CollectionConfig(**msgpack.unpackb(value)))
+            configs.append(_config_from(key, value))
     return configs
 
 
-def decode_payload(data: Optional[bytes]) -> Dict[str, Any]:
+def _config_from(key: bytes, stored: bytes) -> CollectionConfig:
+    name = key[len(CONFIG_PREFIX):].decode(errors="replace")
+    try:
+        return CollectionConfig(**msgpack.unpackb(MAIN.open(key, stored)))
+    except (DamagedValue, ValueError, TypeError):  # msgpack's errors are ValueErrors
+        raise CorruptRecordError(f"the settings of collection {name!r} are damaged{REMEDY}",
+                                 collection=name) from None
+
+
+def point_entry(id_key: bytes, has_payload: bool) -> bytes:
+    """A point's <key>:labels value (before sealing)."""
+    return bytes([HAS_PAYLOAD if has_payload else 0]) + id_key
+
+
+def decode_payload(data: Optional[memoryview]) -> Dict[str, Any]:
+    """A checked payload value (None: no payload)."""
     return {} if data is None else msgpack.unpackb(data, strict_map_key=False)
+
+
+def chain_fingerprint(previous: int, sequence: int, digest: int) -> int:
+    """The fingerprint of the state after batch ``sequence``: a hash chained
+    over every committed batch (see :meth:`CollectionStore.fingerprint_at`)."""
+    return _core.checksum64(b"".join(value.to_bytes(8, "little") for value in (previous, sequence, digest)))
+
+
+def _reports_damage(method: F) -> F:
+    """Turn a failed value check inside ``method(self, txn, ...)`` into a
+    CorruptRecordError naming the collection and point."""
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def generator(self: "CollectionStore", txn: lmdb.Transaction, *args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from method(self, txn, *args, **kwargs)
+            except DamagedValue as damage:
+                raise self.corrupt(txn, damage) from None
+        return generator  # type: ignore[return-value]
+
+    @functools.wraps(method)
+    def checked(self: "CollectionStore", txn: lmdb.Transaction, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, txn, *args, **kwargs)
+        except DamagedValue as damage:
+            raise self.corrupt(txn, damage) from None
+    return checked  # type: ignore[return-value]
 
 
 def database_names(key: str) -> List[Tuple[bytes, bool]]:
     """The named databases of the collection with this key, as
     ``(name, dupsort)``."""
     return [(f"{key}:{part}".encode(), part == "payload-index") for part in _PARTS]
+
+
+def part_names(key: str) -> Dict[str, bytes]:
+    """The named database of each part of the collection with this key."""
+    return {part: name for part, (name, _) in zip(_PARTS, database_names(key))}
 
 
 def create_databases(environment: Environment, key: str) -> None:
@@ -127,7 +193,10 @@ class CollectionStore:
         self.name = config.name
         self.key = config.key
         self._environment = environment
-        self._names = {part: name for part, (name, _) in zip(_PARTS, database_names(config.key))}
+        self._names = part_names(config.key)
+        self._codecs = {part: ValueCodec(name) for part, name in self._names.items()}
+        self._seeds = {part: codec.seed for part, codec in self._codecs.items()}
+        self._parts = {name: part for part, name in self._names.items()}
         self._config_key = config_key(config.name)
         # The last config read, with its bytes: reads decode it again only
         # when a write changed it. Shared by readers: never mutated.
@@ -151,7 +220,7 @@ class CollectionStore:
         return self._check(txn.get(self._config_key))
 
     def _check(self, data: Optional[bytes]) -> CollectionConfig:
-        config = None if data is None else CollectionConfig(**msgpack.unpackb(data))
+        config = None if data is None else _config_from(self._config_key, data)
         if config is None or config.key != self.key:
             raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
         return config
@@ -173,10 +242,69 @@ class CollectionStore:
     quantizer = property(lambda self: self._database("quantizer"))
 
     def payload_indexes(self, config: CollectionConfig) -> PayloadIndexes:
-        return PayloadIndexes(self.payload_index_db, config.payload_indexes)
+        return PayloadIndexes(self.payload_index_db, config.payload_indexes, self._codecs["payload-index"], self.name)
+
+    def _open(self, part: str, key: bytes, stored: Optional[bytes]) -> Optional[memoryview]:
+        return self._codecs[part].open(key, stored)
+
+    def _checked(self, txn: lmdb.Transaction, part: str, key: bytes, stored: Optional[bytes]) -> Optional[bytes]:
+        """A value as read, once its check passed (still sealed: its last
+        CHECK_BYTES are the check); None stays None. The one-value reads
+        use this rather than a wrapper: they run once per record."""
+        if stored is None or _core.value_intact(self._seeds[part], key, stored):
+            return stored
+        raise self.corrupt(txn, DamagedValue(self._names[part], key))
+
+    def _open_all(self, part: str, pairs: Any) -> List[Tuple[bytes, memoryview]]:
+        return open_all(self._codecs[part], pairs)
+
+    def _seal(self, part: str, key: bytes, value: Any) -> bytes:
+        return self._codecs[part].seal(key, value)
+
+    def corrupt(self, txn: lmdb.Transaction, damage: DamagedValue) -> CorruptRecordError:
+        """The error for a value that failed its check, naming the point (by
+        id, read through the label map if that is intact) or the record."""
+        part, key = self._parts.get(damage.database), damage.key
+        point: Any = None
+        if part in ("vectors", "payloads", "labels") and len(key) == LABEL_BYTES:
+            label = int.from_bytes(key, "big")
+            point = self._point_of(txn, label) if part != "labels" else None
+            what = {"vectors": "vector", "payloads": "payload", "labels": "id"}[part]
+            subject = f"point {point!r} (label {label})" if point is not None else f"the point with label {label}"
+            text = f"the stored {what} of {subject} is {damage.state}"
+        elif part == "ids":
+            point = _readable_id(key)
+            text = f"the id entry of point {point!r} is {damage.state}"
+        elif part == "changes" and len(key) == LABEL_BYTES:
+            text = f"change-log entry {int.from_bytes(key, 'big')} is {damage.state}"
+        elif part == "quantizer":
+            text = "the stored " + ("PQ codebooks are" if key == _CODEBOOKS else "PCA rotation is") + f" {damage.state}"
+        else:
+            text = f"a stored value of {part or damage.database.decode(errors='replace')} is {damage.state}"
+        return CorruptRecordError(f"collection {self.name!r}: {text}{REMEDY}",
+                                  collection=self.name, point_id=point)
+
+    def _point_of(self, txn: lmdb.Transaction, label: int) -> Any:
+        try:
+            entry = self._entry(txn, label)
+        except CorruptRecordError:
+            return None
+        return None if entry is None else _readable_id(entry[1:-CHECK_BYTES])
+
+    def _entry(self, txn: lmdb.Transaction, label: int) -> Optional[bytes]:
+        """A point's <key>:labels entry (flags, id key, check), checked; None
+        if there is no such point."""
+        key = label_key(label)
+        return self._checked(txn, "labels", key, txn.get(key, db=self.labels))
+
+    def _missing(self, part: str, label: int) -> DamagedValue:
+        """A point's vector or payload that its entry says exists and LMDB
+        does not find: the key it was stored under is damaged."""
+        return DamagedValue(self._names[part], label_key(label), "missing (the key it was stored under is damaged)")
 
     # ---- writes (inside Environment.write) ----
 
+    @_reports_damage
     def upsert(
         self,
         txn: lmdb.Transaction,
@@ -190,7 +318,7 @@ class CollectionStore:
         indexes = self.payload_indexes(config)
         labels = np.empty(len(id_keys), dtype=np.int64)
         fresh: List[int] = []
-        found = dict(txn.cursor(db=self.ids).getmulti(id_keys))  # one call for the whole batch
+        found = self._codecs["ids"].opened(txn.cursor(db=self.ids).getmulti(id_keys))  # one call for the batch
         for row, id_key in enumerate(id_keys):
             stored = found.get(id_key)
             if stored is None:
@@ -198,33 +326,42 @@ class CollectionStore:
                 config.next_label += 1
                 fresh.append(row)
             else:
-                labels[row] = int.from_bytes(stored, "big")
+                labels[row] = int.from_bytes(stored[:LABEL_BYTES], "big")
                 if indexes.fields:
-                    indexes.remove(txn, int(labels[row]), decode_payload(txn.get(stored, db=self.payloads)))
+                    indexes.remove(txn, int(labels[row]), self.payload_of(txn, int(labels[row])))
         fresh_set = set(fresh)
-        rows = memoryview(np.ascontiguousarray(vectors, dtype="<f4")).cast("B")
-        row_bytes = vectors.shape[1] * 4
+        label_keys = labels_to_bytes(labels)
+        sealed = self._codecs["vectors"].seal_rows(label_keys, np.ascontiguousarray(vectors, dtype="<f4"))
+        rows = memoryview(sealed.reshape(-1))
+        row_bytes = sealed.shape[1]
         for row in range(len(id_keys)):
             if row not in fresh_set:
                 key = label_key(int(labels[row]))
                 txn.put(key, rows[row * row_bytes:(row + 1) * row_bytes], db=self.vectors)
+                txn.put(key, self._seal("labels", key, point_entry(id_keys[row], payload_blobs[row] is not None)),
+                        db=self.labels)
                 if payload_blobs[row] is None:
                     txn.delete(key, db=self.payloads)
                 else:
-                    txn.put(key, payload_blobs[row], db=self.payloads)
+                    txn.put(key, self._seal("payloads", key, payload_blobs[row]), db=self.payloads)
         if fresh:
             keys = [label_key(int(labels[row])) for row in fresh]
             self._append(txn, self.vectors, [(keys[i], rows[row * row_bytes:(row + 1) * row_bytes])
                                              for i, row in enumerate(fresh)])
-            self._append(txn, self.payloads, [(keys[i], payload_blobs[row]) for i, row in enumerate(fresh)
-                                              if payload_blobs[row] is not None])
-            self._append(txn, self.labels, [(keys[i], id_keys[row]) for i, row in enumerate(fresh)])
-            txn.cursor(db=self.ids).putmulti(sorted((id_keys[row], keys[i]) for i, row in enumerate(fresh)))
+            self._append(txn, self.payloads, self._codecs["payloads"].seal_pairs(
+                [(keys[i], payload_blobs[row]) for i, row in enumerate(fresh) if payload_blobs[row] is not None]))
+            self._append(txn, self.labels, self._codecs["labels"].seal_pairs(
+                [(keys[i], point_entry(id_keys[row], payload_blobs[row] is not None)) for i, row in enumerate(fresh)]))
+            txn.cursor(db=self.ids).putmulti(self._codecs["ids"].seal_pairs(
+                sorted((id_keys[row], keys[i]) for i, row in enumerate(fresh))))
         if indexes.fields:
             indexes.add_many(txn, labels.tolist(), payloads)
-        self._log(txn, config, labels)
+        # What an index of this collection holds: labels and their vectors
+        # (the vectors' checks stand for their bytes).
+        self._log(txn, config, labels, _core.checksum64(b"u" + label_keys + sealed[:, -CHECK_BYTES:].tobytes()))
         return config, labels
 
+    @_reports_damage
     def delete(self, txn: lmdb.Transaction, labels: np.ndarray) -> Tuple[CollectionConfig, np.ndarray]:
         """Delete records by label (missing ones are skipped); returns the new
         settings and the labels actually deleted."""
@@ -233,18 +370,19 @@ class CollectionStore:
         deleted = []
         for label in labels.tolist():
             key = label_key(label)
-            id_key = txn.get(key, db=self.labels)
-            if id_key is None:
+            entry = self._entry(txn, label)
+            if entry is None:
                 continue
             if indexes.fields:
-                indexes.remove(txn, label, decode_payload(txn.get(key, db=self.payloads)))
+                indexes.remove(txn, label, self.payload_of(txn, label))
             txn.delete(key, db=self.vectors)
             txn.delete(key, db=self.payloads)
             txn.delete(key, db=self.labels)
-            txn.delete(id_key, db=self.ids)
+            txn.delete(entry[1:-CHECK_BYTES], db=self.ids)
             deleted.append(label)
         if deleted:
-            self._log(txn, config, np.array(deleted, dtype=np.int64))
+            gone = np.array(deleted, dtype=np.int64)
+            self._log(txn, config, gone, _core.checksum64(b"d" + labels_to_bytes(gone)))
         return config, np.array(deleted, dtype=np.int64)
 
     def _append(self, txn: lmdb.Transaction, database: Any, items: List[Tuple[bytes, Any]]) -> None:
@@ -255,14 +393,36 @@ class CollectionStore:
             raise VecdbError(f"collection {self.name!r}: appending {len(items)} records stored {added}; "
                              "the label counter is behind the stored labels")
 
-    def _log(self, txn: lmdb.Transaction, config: CollectionConfig, labels: np.ndarray) -> None:
+    def _log(self, txn: lmdb.Transaction, config: CollectionConfig, labels: np.ndarray, digest: int) -> None:
         config.sequence += 1
-        txn.put(label_key(config.sequence), labels_to_bytes(labels), db=self.changes, append=True)
+        config.fingerprint = chain_fingerprint(config.fingerprint, config.sequence, digest)
+        key = label_key(config.sequence)
+        value = config.fingerprint.to_bytes(_FINGERPRINT_BYTES, "little") + labels_to_bytes(labels)
+        txn.put(key, self._seal("changes", key, value), db=self.changes, append=True)
         write_config(txn, config)
 
+    @_reports_damage
+    def fingerprint_at(self, txn: lmdb.Transaction, config: CollectionConfig, sequence: int) -> Optional[int]:
+        """The fingerprint of the collection's state after batch ``sequence``
+        (what an index snapshot made then must carry), or None once the
+        change log no longer reaches back that far."""
+        if sequence == config.sequence:
+            return config.fingerprint
+        if sequence == config.log_start - 1:
+            return config.base_fingerprint
+        if not config.log_start <= sequence < config.sequence:
+            return None
+        key = label_key(sequence)
+        stored = self._open("changes", key, txn.get(key, db=self.changes))
+        return None if stored is None else int.from_bytes(stored[:_FINGERPRINT_BYTES], "little")
+
+    @_reports_damage
     def truncate_log(self, txn: lmdb.Transaction, through: int) -> None:
         """Forget change-log entries up to ``through`` (a snapshot covers them)."""
         config = self.config_for_update(txn)
+        through_fingerprint = self.fingerprint_at(txn, config, through)
+        if through_fingerprint is not None:
+            config.base_fingerprint = through_fingerprint
         cursor = txn.cursor(db=self.changes)
         if cursor.first():
             while int.from_bytes(cursor.key(), "big") <= through:
@@ -272,53 +432,103 @@ class CollectionStore:
         write_config(txn, config)
 
     def put_codebooks(self, txn: lmdb.Transaction, data: bytes) -> None:
-        txn.put(_CODEBOOKS, data, db=self.quantizer)
+        txn.put(_CODEBOOKS, self._seal("quantizer", _CODEBOOKS, data), db=self.quantizer)
 
     def put_rotation(self, txn: lmdb.Transaction, data: bytes) -> None:
-        txn.put(_ROTATION, data, db=self.quantizer)
+        txn.put(_ROTATION, self._seal("quantizer", _ROTATION, data), db=self.quantizer)
 
     # ---- reads ----
 
+    @_reports_damage
     def codebooks(self, txn: lmdb.Transaction) -> Optional[bytes]:
-        return txn.get(_CODEBOOKS, db=self.quantizer)
+        stored = self._open("quantizer", _CODEBOOKS, txn.get(_CODEBOOKS, db=self.quantizer))
+        return None if stored is None else bytes(stored)
 
+    @_reports_damage
     def rotation(self, txn: lmdb.Transaction) -> Optional[bytes]:
-        return txn.get(_ROTATION, db=self.quantizer)
+        stored = self._open("quantizer", _ROTATION, txn.get(_ROTATION, db=self.quantizer))
+        return None if stored is None else bytes(stored)
 
     def label_of(self, txn: lmdb.Transaction, id_key: bytes) -> Optional[int]:
-        stored = txn.get(id_key, db=self.ids)
-        return None if stored is None else int.from_bytes(stored, "big")
+        stored = self._checked(txn, "ids", id_key, txn.get(id_key, db=self.ids))
+        return None if stored is None else int.from_bytes(stored[:LABEL_BYTES], "big")
 
     def labels_of(self, txn: lmdb.Transaction, id_keys: Sequence[bytes]) -> np.ndarray:
         """Labels of the ids that exist (int64, in the order given)."""
-        found = [txn.get(id_key, db=self.ids) for id_key in id_keys]
-        return np.array([int.from_bytes(s, "big") for s in found if s is not None], dtype=np.int64)
+        found = [self.label_of(txn, id_key) for id_key in id_keys]
+        return np.array([label for label in found if label is not None], dtype=np.int64)
 
     def id_key_of(self, txn: lmdb.Transaction, label: int) -> Optional[bytes]:
-        return txn.get(label_key(label), db=self.labels)
+        entry = self._entry(txn, label)
+        return None if entry is None else entry[1:-CHECK_BYTES]
 
     def vector_of(self, txn: lmdb.Transaction, label: int) -> Optional[np.ndarray]:
-        stored = txn.get(label_key(label), db=self.vectors)
-        return None if stored is None else np.frombuffer(stored, dtype="<f4").astype(np.float32)
+        key = label_key(label)
+        stored = self._checked(txn, "vectors", key, txn.get(key, db=self.vectors))
+        if stored is None:
+            if self._entry(txn, label) is not None:
+                raise self.corrupt(txn, self._missing("vectors", label))
+            return None
+        return np.frombuffer(stored, dtype="<f4", count=(len(stored) - CHECK_BYTES) // 4).astype(np.float32)
 
+    @_reports_damage
     def records_of(self, txn: lmdb.Transaction, labels: Sequence[int], with_payload: bool,
                    with_vector: bool) -> Dict[int, Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]:
         """``label -> (id key, payload or None, vector or None)`` for the
         labels still stored, read with one LMDB call per kind of record."""
         keys = [label_key(label) for label in labels]
-        ids = dict(txn.cursor(db=self.labels).getmulti(keys))
-        payloads = dict(txn.cursor(db=self.payloads).getmulti(keys)) if with_payload else {}
-        vectors = dict(txn.cursor(db=self.vectors).getmulti(keys)) if with_vector else {}
-        return {label: (ids[key], decode_payload(payloads.get(key)) if with_payload else None,
-                        np.frombuffer(vectors[key], dtype="<f4").astype(np.float32) if with_vector else None)
-                for label, key in zip(labels, keys) if key in ids}
+        entries = self._codecs["labels"].opened(txn.cursor(db=self.labels).getmulti(keys))
+        payloads = self._codecs["payloads"].opened(txn.cursor(db=self.payloads).getmulti(keys)) if with_payload else {}
+        vectors = self._codecs["vectors"].opened(txn.cursor(db=self.vectors).getmulti(keys)) if with_vector else {}
+        records = {}
+        for label, key in zip(labels, keys):
+            entry = entries.get(key)
+            if entry is None:
+                continue  # deleted
+            if with_payload and entry[0] & HAS_PAYLOAD and key not in payloads:
+                raise self._missing("payloads", label)
+            if with_vector and key not in vectors:
+                raise self._missing("vectors", label)
+            records[label] = (entry[1:], self._decode(txn, key, payloads.get(key)) if with_payload else None,
+                              np.frombuffer(vectors[key], dtype="<f4").astype(np.float32) if with_vector else None)
+        return records
+
+    @_reports_damage
+    def records_by_id(self, txn: lmdb.Transaction, id_keys: Sequence[bytes], with_payload: bool,
+                      with_vector: bool) -> List[Optional[Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]]:
+        """For each id key, ``(id key, payload or None, vector or None)`` of
+        its point, or None if there is no such point; one LMDB call per kind
+        of record."""
+        found = self._codecs["ids"].opened(txn.cursor(db=self.ids).getmulti(list(id_keys)))
+        labels = {id_key: int.from_bytes(value[:LABEL_BYTES], "big") for id_key, value in found.items()}
+        records = self.records_of(txn, list(labels.values()), with_payload, with_vector)
+        for label in labels.values():
+            if label not in records:  # the id names a point whose entry is gone
+                raise self.corrupt(txn, DamagedValue(self._names["labels"], label_key(label),
+                                                     "missing (the key it was stored under is damaged)"))
+        return [records[labels[id_key]] if id_key in labels else None for id_key in id_keys]
 
     def payload_of(self, txn: lmdb.Transaction, label: int) -> Dict[str, Any]:
-        return decode_payload(txn.get(label_key(label), db=self.payloads))
+        key = label_key(label)
+        stored = self._checked(txn, "payloads", key, txn.get(key, db=self.payloads))
+        if stored is None:
+            entry = self._entry(txn, label)
+            if entry is not None and entry[0] & HAS_PAYLOAD:
+                raise self.corrupt(txn, self._missing("payloads", label))
+            return {}
+        return self._decode(txn, key, memoryview(stored)[:-CHECK_BYTES])
 
+    def _decode(self, txn: lmdb.Transaction, key: bytes, payload: Optional[memoryview]) -> Dict[str, Any]:
+        try:
+            return decode_payload(payload)
+        except ValueError:  # msgpack's errors; only past a check that failed to see damage
+            raise self.corrupt(txn, DamagedValue(self._names["payloads"], key)) from None
+
+    @_reports_damage
     def all_labels(self, txn: lmdb.Transaction) -> np.ndarray:
-        return labels_from_bytes(b"".join(txn.cursor(db=self.labels).iternext(keys=True, values=False)))
+        return labels_from_bytes(self._codecs["labels"].keys_of(list(txn.cursor(db=self.labels))))
 
+    @_reports_damage
     def vectors_of(self, txn: lmdb.Transaction, labels: np.ndarray, dim: int) -> Tuple[np.ndarray, np.ndarray]:
         """The vectors of these labels as one ``(n, dim)`` float32 matrix, read
         with one LMDB call, and which labels are still stored (the rows of
@@ -326,31 +536,29 @@ class CollectionStore:
         keys = [label_key(label) for label in labels.tolist()]
         found = txn.cursor(db=self.vectors).getmulti(keys)
         if len(found) == len(keys):
-            matrix = np.frombuffer(b"".join(value for _, value in found), dtype="<f4").reshape(len(keys), dim)
-            return matrix, np.ones(len(keys), dtype=bool)
+            return self._vector_rows(found, dim), np.ones(len(keys), dtype=bool)
         matrix = np.zeros((len(keys), dim), dtype=np.float32)
         present = np.zeros(len(keys), dtype=bool)
-        rows = {key: row for row, key in enumerate(keys)}
-        for key, value in found:
-            matrix[rows[key]] = np.frombuffer(value, dtype="<f4")
-            present[rows[key]] = True
+        if found:  # getmulti keeps the order asked, leaving out what is missing
+            stored = {key for key, _ in found}
+            rows = [row for row, key in enumerate(keys) if key in stored]
+            matrix[rows] = self._vector_rows(found, dim)
+            present[rows] = True
         return matrix, present
 
+    def _vector_rows(self, pairs: List[Tuple[bytes, bytes]], dim: int) -> np.ndarray:
+        """Stored vectors (key, value) checked, as one ``(n, dim)`` float32 matrix."""
+        rows = self._codecs["vectors"].open_rows(b"".join(key for key, _ in pairs),
+                                                 b"".join(value for _, value in pairs), 4 * dim + CHECK_BYTES)
+        return np.ascontiguousarray(rows).view("<f4").astype(np.float32, copy=False)
+
+    @_reports_damage
     def vector_chunks(self, txn: lmdb.Transaction, dim: int, size: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         """Every stored vector in label order, ``size`` at a time, as
         ``(labels, (n, dim) float32 matrix)``: a pass over a large collection
         without holding all of it in memory."""
-        cursor = txn.cursor(db=self.vectors)
-        keys: List[bytes] = []
-        values: List[bytes] = []
-        for key, value in cursor:
-            keys.append(key)
-            values.append(value)
-            if len(keys) == size:
-                yield labels_from_bytes(b"".join(keys)), np.frombuffer(b"".join(values), dtype="<f4").reshape(-1, dim)
-                keys, values = [], []
-        if keys:
-            yield labels_from_bytes(b"".join(keys)), np.frombuffer(b"".join(values), dtype="<f4").reshape(-1, dim)
+        for pairs in in_chunks(txn.cursor(db=self.vectors), size):
+            yield labels_from_bytes(b"".join(key for key, _ in pairs)), self._vector_rows(pairs, dim)
 
     def sample_vectors(self, txn: lmdb.Transaction, dim: int, count: int, seed: int) -> np.ndarray:
         """Up to ``count`` stored vectors chosen uniformly at random."""
@@ -362,25 +570,38 @@ class CollectionStore:
     def count(self, txn: lmdb.Transaction) -> int:
         return txn.stat(self.labels)["entries"]
 
+    @_reports_damage
     def payload_records(self, txn: lmdb.Transaction) -> Iterator[Tuple[int, Dict[str, Any]]]:
         """Every non-empty payload with its label, in label order."""
-        for key, value in txn.cursor(db=self.payloads):
-            yield int.from_bytes(key, "big"), decode_payload(value)
+        for pairs in in_chunks(txn.cursor(db=self.payloads), _PAYLOAD_CHUNK):
+            for key, value in self._open_all("payloads", pairs):
+                yield int.from_bytes(key, "big"), self._decode(txn, key, value)
 
+    @_reports_damage
     def changed_since(self, txn: lmdb.Transaction, sequence: int) -> np.ndarray:
         """Labels touched by batches after ``sequence`` (each once)."""
         cursor = txn.cursor(db=self.changes)
         if not cursor.set_range(label_key(sequence + 1)):
             return np.zeros(0, dtype=np.int64)
-        return np.unique(labels_from_bytes(b"".join(cursor.iternext(keys=False, values=True))))
+        entries = self._open_all("changes", cursor.iternext(keys=True, values=True))
+        return np.unique(labels_from_bytes(b"".join(value[_FINGERPRINT_BYTES:] for _, value in entries)))
 
+    @_reports_damage
     def labels_after(self, txn: lmdb.Transaction, start: int, limit: int) -> np.ndarray:
         """Up to ``limit`` stored labels >= ``start``, in order (for scrolling)."""
         cursor = txn.cursor(db=self.labels)
-        found: List[bytes] = []
+        found: List[Tuple[bytes, bytes]] = []
         if cursor.set_range(label_key(start)):
-            for key in cursor.iternext(keys=True, values=False):
-                found.append(key)
+            for pair in cursor.iternext(keys=True, values=True):
+                found.append(pair)
                 if len(found) == limit:
                     break
-        return labels_from_bytes(b"".join(found))
+        return labels_from_bytes(self._codecs["labels"].keys_of(found))
+
+
+def _readable_id(id_key: bytes) -> Any:
+    """A stored id key as the caller's id, or its bytes if it does not decode."""
+    try:
+        return user_id_from_key(id_key)
+    except (ValueError, IndexError):
+        return id_key

@@ -39,6 +39,8 @@ from vecdb.errors import (
     StorageLockedError,
     VecdbError,
 )
+from vecdb.storage.data_file import check_pages, prepare_data_file
+from vecdb.storage.format import FORMAT_1, FORMAT_KEY, FORMAT_VERSION, new_database_id, put_identity, read_database_id
 
 T = TypeVar("T")
 
@@ -50,7 +52,6 @@ MAX_NAMED_DATABASES = 4096
 READ_ONLY_HANDLE_LIMIT = MAX_NAMED_DATABASES - 512
 LOCK_FILE = "vecdb.lock"
 COMPACT_STAGING = ".compacting"  # Environment.compact's copy, in the folder: same file system
-FORMAT_KEY, FORMAT_VERSION = b"vecdb-format", b"1"
 
 
 class _SharedExclusiveGate:
@@ -126,6 +127,7 @@ class Environment:
             # other writer can be compacting now, so it is abandoned.
             shutil.rmtree(path / COMPACT_STAGING, ignore_errors=True)
         try:
+            prepare_data_file(path, writable)
             self._env = lmdb.open(
                 str(path), map_size=initial_map_size, max_dbs=MAX_NAMED_DATABASES,
                 readonly=not writable, create=writable, max_readers=256, readahead=False,
@@ -142,6 +144,9 @@ class Environment:
         except lmdb.Error as exc:
             self._release_lock()
             raise VecdbError(f"cannot open the database at {path}: {exc}") from None
+        except BaseException:
+            self._release_lock()
+            raise
         self._pid = os.getpid()
         self._gate = _SharedExclusiveGate()
         self._write_lock = threading.Lock()
@@ -153,15 +158,27 @@ class Environment:
         self.users = 0
         # Readers left behind by killed processes would pin old pages forever.
         self._env.reader_check()
-        self._check_format()
+        try:
+            check_pages(path, self)
+            self._check_format()
+        except BaseException:
+            self.close()
+            raise
 
     def _check_format(self) -> None:
         with self.read() as txn:
             stored = txn.get(FORMAT_KEY)
+            self.database_id = read_database_id(txn) if stored == FORMAT_VERSION else None
         if stored is None and self._env.stat()["entries"] > 0:
             raise VecdbError(f"{self.path} holds an LMDB environment that vecdb did not write")
         if stored is None and self.writable:
-            self.write(lambda txn: txn.put(FORMAT_KEY, FORMAT_VERSION))
+            identity = new_database_id()
+            self.write(lambda txn: put_identity(txn, identity))
+            self.database_id = identity.hex()
+        elif stored == FORMAT_1:  # a writable open upgrades before LMDB opens (prepare_data_file)
+            raise ReadOnlyError(f"{self.path} is in vecdb storage format 1 (vecdb 0.1), which a read-only handle "
+                                "cannot read: open it once for writing (vecdb.open(path)) with no other process "
+                                "using it, which upgrades it in place to format 2, then read-only opens work")
         elif stored is not None and bytes(stored) != FORMAT_VERSION:
             raise VecdbError(f"{self.path} uses storage format {bytes(stored)!r}; this vecdb reads {FORMAT_VERSION!r}")
 
@@ -505,6 +522,14 @@ def open_environment(path: Path, read_only: bool) -> Environment:
             _registry[key] = environment
         environment.users += 1
         return environment
+
+
+def open_in_this_process(path: Path) -> bool:
+    """Whether this process has the database folder open (LMDB allows one
+    environment per folder per process)."""
+    with _registry_lock:
+        environment = _registry.get(str(path.resolve()))
+        return environment is not None and environment._pid == os.getpid()
 
 
 def release_environment(environment: Environment) -> None:

@@ -1,7 +1,8 @@
 """Payload indexes: inverted indexes from a payload field's values to labels.
 
-One LMDB database per collection (dupsort, fixed 8-byte values) holds every
-field's entries under ``field \\0 tag value`` keys, where the value encoding
+One LMDB database per collection (dupsort, fixed 12-byte values: a label and
+its check, :mod:`vecdb.storage.codec`) holds every field's entries under
+``field \\0 tag value`` keys, where the value encoding
 preserves order (:mod:`vecdb.storage.keys`), so equality is one key and a
 range is one cursor walk. Every record whose payload has the field at all
 also gets a presence entry (tag 0), which answers ``$exists``.
@@ -19,8 +20,9 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import lmdb
 import numpy as np
 
-from vecdb.errors import InvalidArgumentError, InvalidPayloadError
+from vecdb.errors import CorruptRecordError, InvalidArgumentError, InvalidPayloadError
 from vecdb.payload_paths import MISSING, split_path, value_at
+from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec
 from vecdb.storage.keys import LABEL_BYTES, float_value_key, int_value_key, label_key
 
 KINDS = ("keyword", "integer", "float", "bool")
@@ -100,9 +102,11 @@ def entry_keys(field: str, kind: str, payload: Dict[str, Any]) -> List[bytes]:
 class PayloadIndexes:
     """The payload indexes of one collection, over one LMDB database."""
 
-    def __init__(self, database: Any, fields: Dict[str, str]) -> None:
+    def __init__(self, database: Any, fields: Dict[str, str], codec: ValueCodec, collection: str) -> None:
         self.database = database
         self.fields = fields  # field path -> kind
+        self._codec = codec
+        self._collection = collection
 
     def add_many(self, txn: lmdb.Transaction, labels: List[int], payloads: Iterable[Dict[str, Any]]) -> None:
         """Index a batch of payloads, written in one sorted put call."""
@@ -110,21 +114,21 @@ class PayloadIndexes:
                    for label, payload in zip(labels, payloads) if payload
                    for field, kind in self.fields.items()
                    for key in entry_keys(field, kind, payload)]
-        entries.sort()
-        txn.cursor(db=self.database).putmulti(entries, dupdata=True)
+        entries.sort()  # by key, then label: sealing keeps that order (the check follows the label)
+        txn.cursor(db=self.database).putmulti(self._codec.seal_pairs(entries), dupdata=True)
 
     def remove(self, txn: lmdb.Transaction, label: int, payload: Dict[str, Any]) -> None:
         value = label_key(label)
         for field, kind in self.fields.items():
             for key in entry_keys(field, kind, payload):
-                txn.delete(key, value, db=self.database)
+                txn.delete(key, self._codec.seal(key, value), db=self.database)
 
     def build(self, txn: lmdb.Transaction, field: str, kind: str,
               records: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
         """Index ``field`` over existing records (raises before the caller
         commits if one of them does not fit)."""
         labels_and_payloads = list(records)
-        PayloadIndexes(self.database, {field: kind}).add_many(
+        PayloadIndexes(self.database, {field: kind}, self._codec, self._collection).add_many(
             txn, [label for label, _ in labels_and_payloads], [payload for _, payload in labels_and_payloads])
 
     def drop_field(self, txn: lmdb.Transaction, field: str) -> None:
@@ -185,7 +189,15 @@ class PayloadIndexes:
         cursor = txn.cursor(db=self.database)
         parts = []
         for length, group in by_length.items():
-            packed = cursor.getmulti(group, dupdata=True, dupfixed_bytes=LABEL_BYTES, keyfixed=True)
-            records = np.frombuffer(packed, dtype=np.uint8).reshape(-1, length + LABEL_BYTES)
+            packed = cursor.getmulti(group, dupdata=True, dupfixed_bytes=LABEL_BYTES + CHECK_BYTES, keyfixed=True)
+            try:
+                records = self._codec.check_records(packed, length + LABEL_BYTES + CHECK_BYTES)
+            except DamagedValue as damage:
+                field = bytes(damage.key).split(b"\x00", 1)[0].decode(errors="replace")
+                raise CorruptRecordError(
+                    f"collection {self._collection!r}: the payload index of field {field!r} is damaged (checksum "
+                    f"mismatch); drop_payload_index({field!r}) then create_payload_index({field!r}, ...) rebuilds "
+                    "it from the payloads, or restore the database from a backup (vecdb restore)",
+                    collection=self._collection) from None
             parts.append(np.ascontiguousarray(records[:, length:]).view(">u8").ravel())
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from vecdb.backup import link_new, new_file, open_archive, read_manifest, restore_backup
+from vecdb.backup import BACKUP_STAGING, PARTIAL_FILE, link_new, new_file, open_archive, read_manifest, restore_backup
 from vecdb.collection_copy import copy_collection
 from vecdb.config import check_collection_name
 from vecdb.database import open as open_database
@@ -53,7 +53,7 @@ def backups_folder(state: ServerState) -> Path:
 
 # What the routes and vecdb.backup stage in the backups folder (always with
 # a leading dot, which archive names cannot have).
-_STAGING = (".collection-*", ".restore-*", ".upload-*", ".vecdb-backup-*", ".*.tar.*.tmp")
+_STAGING = (".collection-*", ".restore-*", ".upload-*", f"{BACKUP_STAGING}*", f".*{PARTIAL_FILE}*.tmp")
 
 
 def remove_leftover_staging(state: ServerState) -> None:
