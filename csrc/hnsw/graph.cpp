@@ -72,6 +72,19 @@ bool HnswGraph::accepts_a_copy(std::uint32_t head, const ResultFilter& filter) c
   return false;
 }
 
+std::size_t HnswGraph::results_of(const std::vector<Neighbor>& heads, const ResultFilter& filter,
+                                  std::size_t limit) const {
+  std::size_t count = 0;
+  for (auto head = heads.begin(); head != heads.end() && count < limit; ++head) {
+    std::uint32_t node = head->second;
+    do {
+      count += filter.accepts(node);
+      node = next_copy(node);
+    } while (node != head->second && count < limit);
+  }
+  return std::min(count, limit);
+}
+
 bool HnswGraph::droppable(std::uint32_t node, const std::uint64_t* deleted) const {
   return deleted && test_bit_atomic(deleted, node) && !has_copies(node);
 }
@@ -311,8 +324,11 @@ std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::s
     // deletes) can leave nodes that no walk from the entry reaches; walk on
     // from each one not visited yet until ef results are found, so that a
     // search for at least as many results as the graph holds returns them all.
+    // Results, not heads: fewer than ef heads may stand for ef copies, and
+    // then walking on would only cost a pass over every slot.
     const std::size_t slots = std::min(filter.visible, capacity());
-    for (std::uint32_t node = 0; heads.size() < ef && node < slots; ++node) {
+    bool wanting = heads.size() < ef && results_of(heads, filter, ef) < ef;
+    for (std::uint32_t node = 0; wanting && node < slots; ++node) {
       if (visited->contains(node) || is_copy(node)) continue;
       if (!filter.accepts(node) && !(has_copies(node) && accepts_a_copy(node, filter))) continue;
       std::vector<Neighbor> more = search_layer(distance, node, ef, 0, filter, *visited);
@@ -320,6 +336,7 @@ std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::s
       std::merge(heads.begin(), heads.end(), more.begin(), more.end(), merged.begin());
       merged.resize(std::min(merged.size(), ef));
       heads = std::move(merged);
+      wanting = heads.size() < ef && results_of(heads, filter, ef) < ef;
     }
   }
   // Each head found stands for its copies too: same vector, same distance.

@@ -188,6 +188,9 @@ class HnswGraph {
   bool has_copies(std::uint32_t node) const { return next_copy(node) != node; }
   // Whether the filter accepts one of head's copies.
   bool accepts_a_copy(std::uint32_t head, const ResultFilter& filter) const;
+  // How many results heads (search_layer's) stand for: those accepted and
+  // their accepted copies, counted up to limit.
+  std::size_t results_of(const std::vector<Neighbor>& heads, const ResultFilter& filter, std::size_t limit) const;
   // Whether links to node may be dropped for live ones: it is deleted and
   // heads no ring (a deleted head still leads to its copies, which may
   // not be; compaction sorts those out).
