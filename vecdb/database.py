@@ -63,7 +63,7 @@ class Database:
                 configs = list_configs(txn)
         except CorruptRecordError:
             return
-        remove_orphaned_databases(self._environment)
+        remove_orphaned_databases(self._environment, {config.key for config in configs})
         remove_abandoned_snapshots(self.path, {config.key: config.rotation_version for config in configs})
 
     def __enter__(self) -> "Database":

@@ -327,8 +327,9 @@ std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::s
     // Results, not heads: fewer than ef heads may stand for ef copies, and
     // then walking on would only cost a pass over every slot.
     const std::size_t slots = std::min(filter.visible, capacity());
-    bool wanting = heads.size() < ef && results_of(heads, filter, ef) < ef;
-    for (std::uint32_t node = 0; wanting && node < slots; ++node) {
+    const auto wanting = [&] { return heads.size() < ef && results_of(heads, filter, ef) < ef; };
+    bool more_wanted = wanting();
+    for (std::uint32_t node = 0; more_wanted && node < slots; ++node) {
       if (visited->contains(node) || is_copy(node)) continue;
       if (!filter.accepts(node) && !(has_copies(node) && accepts_a_copy(node, filter))) continue;
       std::vector<Neighbor> more = search_layer(distance, node, ef, 0, filter, *visited);
@@ -336,7 +337,7 @@ std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::s
       std::merge(heads.begin(), heads.end(), more.begin(), more.end(), merged.begin());
       merged.resize(std::min(merged.size(), ef));
       heads = std::move(merged);
-      wanting = heads.size() < ef && results_of(heads, filter, ef) < ef;
+      more_wanted = wanting();
     }
   }
   // Each head found stands for its copies too: same vector, same distance.

@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
 import lmdb
 import msgpack
@@ -162,14 +162,13 @@ def drop_collection(environment: Environment, name: str, key: str) -> None:
     environment.drop_databases(database_names(key), body)
 
 
-def remove_orphaned_databases(environment: Environment) -> int:
-    """Delete named databases that belong to no collection (left by a crash
-    between creating a collection's databases and writing its config, or by
-    older versions, which re-created dropped collections' databases on a
-    stale lookup); returns how many. Call with the writer handle."""
+def remove_orphaned_databases(environment: Environment, live: Set[str]) -> int:
+    """Delete named databases that belong to none of the collections whose
+    keys are ``live`` (left by a crash between creating a collection's
+    databases and writing its config, or by older versions, which re-created
+    dropped collections' databases on a stale lookup); returns how many.
+    Call with the writer handle."""
     names = environment.database_names()
-    with environment.read() as txn:
-        live = {config.key for config in list_configs(txn)}
     orphans = []
     for name in names:
         match = _DATABASE_NAME.fullmatch(name)

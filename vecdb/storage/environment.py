@@ -322,17 +322,19 @@ class Environment:
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
             self._copy_into(staging, compact=True)
-            self._reopen(lambda: _swap_in_if_alone(self.path, staging / "data.mdb", data),
-                         lambda: shutil.rmtree(staging, ignore_errors=True))
+            try:
+                self._reopen(lambda: _swap_in_if_alone(self.path, staging / "data.mdb", data))
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         return before - data.stat().st_size
 
     def _reopen_keeping_live_handles(self) -> None:
         with self._gate.exclusive():
             self._check_usable()
             if len(self._databases) >= READ_ONLY_HANDLE_LIMIT:  # not done by another thread meanwhile
-                self._reopen(lambda: None, lambda: None)
+                self._reopen()
 
-    def _reopen(self, while_closed: Callable[[], None], then: Callable[[], None]) -> None:
+    def _reopen(self, while_closed: Callable[[], None] = lambda: None) -> None:
         """Close the LMDB environment, run ``while_closed``, open it again
         and reopen the handles of the named databases that still exist
         (callers look them up by name: they must work again at once).
@@ -344,7 +346,6 @@ class Environment:
         try:
             while_closed()
         finally:
-            then()
             self._env = lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES,
                                   readonly=not self.writable, max_readers=256, readahead=False)
             # A read-only handle is opened outside any transaction (py-lmdb
