@@ -21,7 +21,7 @@ serve: install-server
 
 ## demo: build vecdb, store real sentence embeddings in a collection (.vecdb-demo/), reopen, search
 demo: install-test
-	$(PY) -m vecdb.demo --data $(DATA)
+	$(PY) -m vecdb.cli.demo --data $(DATA)
 
 ## test: build vecdb and run the test suite
 test: install-test
@@ -71,7 +71,7 @@ bench-server: install-bench
 
 ## bench-kernels: the distance kernels alone against numpy (pytest-benchmark)
 bench-kernels: install-bench
-	$(PY) -m pytest bench/test_kernels_speed.py --benchmark-only --benchmark-columns=mean,ops
+	$(PY) -m pytest tests/bench/test_kernels_speed.py --benchmark-enable --benchmark-only --benchmark-columns=mean,ops
 
 ## sanitize: rebuild with AddressSanitizer + UBSan, run the tests, restore the normal build
 # (-s: a sanitizer report goes to stderr, which pytest would otherwise swallow)
@@ -89,10 +89,10 @@ tsan: install-test
 	$(PY) -m pip install --quiet "setuptools>=77" pybind11
 	VECDB_SANITIZE=thread $(PY) setup.py -q build_ext --inplace --force
 	LD_PRELOAD="$$($(CXX) -print-file-name=libtsan.so)" TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=tests/tsan.supp \
-		$(PY) -m pytest -q -s -p no:cacheprovider tests/test_hnsw_mutation.py tests/test_hnsw.py tests/test_flat_search.py tests/test_pq.py \
-		tests/test_durability.py::test_searches_run_while_another_thread_writes \
-		tests/test_hnsw_duplicates.py::test_concurrent_duplicate_heavy_batches \
-		tests/test_hnsw_duplicates.py::test_searches_run_while_copies_are_deleted_compacted_and_added_again; \
+		$(PY) -m pytest -q -s -p no:cacheprovider tests/native/test_hnsw_mutation.py tests/native/test_hnsw.py tests/native/test_flat_search.py tests/native/test_pq.py \
+		tests/engine/test_durability.py::test_searches_run_while_another_thread_writes \
+		tests/native/test_hnsw_duplicates.py::test_concurrent_duplicate_heavy_batches \
+		tests/native/test_hnsw_duplicates.py::test_searches_run_while_copies_are_deleted_compacted_and_added_again; \
 	status=$$?; $(PY) setup.py -q build_ext --inplace --force; exit $$status
 
 clean:

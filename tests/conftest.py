@@ -28,7 +28,7 @@ def db(request, tmp_path):
         with vecdb.open(tmp_path / "db") as database:
             yield database
     else:
-        from tests.servers import serve_in_thread
+        from tests.support.servers import serve_in_thread
 
         with serve_in_thread(tmp_path / "db") as url, vecdb.connect(url) as database:
             yield database

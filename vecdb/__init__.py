@@ -20,49 +20,74 @@ Underneath, usable on their own:
   bytes, searched by ADC, shortlists re-ranked exactly;
 - :func:`pairwise_distances`: distance matrices from the SIMD kernels;
 - :func:`cpu_features`, :func:`set_simd_level`: which kernels run.
+
+Names are loaded when first used: ``import vecdb`` (and ``vecdb.client``)
+loads neither the native core nor LMDB until an embedded name is reached.
+The README's "Architecture" section maps the subpackages.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from vecdb import errors, plans
-from vecdb.client import RemoteCollection, RemoteDatabase, connect
-from vecdb.collection import Collection
-from vecdb.config import HNSW, PQ, Flat
-from vecdb.database import Database, open
-from vecdb.explain import Explanation
-from vecdb.flat import FlatIndex, knn, pairwise_distances
-from vecdb.hnsw import HNSWIndex
-from vecdb.metrics import METRICS
-from vecdb.pq import ProductQuantizer, rerank
-from vecdb.records import Hit, Record
-from vecdb.simd import cpu_features, set_simd_level, simd_level, simd_levels
-from vecdb.tuning import TuneReport
+from vecdb._version import __version__
 
-__version__ = "0.1.0"
+# Public name -> the module that defines it.
+_HOMES = {
+    "Collection": "vecdb.collection",
+    "Database": "vecdb.database",
+    "open": "vecdb.database",
+    "Explanation": "vecdb.reports",
+    "TuneReport": "vecdb.reports",
+    "Hit": "vecdb.records",
+    "Record": "vecdb.records",
+    "HNSW": "vecdb.config",
+    "PQ": "vecdb.config",
+    "Flat": "vecdb.config",
+    "METRICS": "vecdb.metrics",
+    "RemoteCollection": "vecdb.client",
+    "RemoteDatabase": "vecdb.client",
+    "connect": "vecdb.client",
+    "FlatIndex": "vecdb.native.flat",
+    "knn": "vecdb.native.flat",
+    "pairwise_distances": "vecdb.native.flat",
+    "HNSWIndex": "vecdb.native.hnsw",
+    "ProductQuantizer": "vecdb.native.pq",
+    "rerank": "vecdb.native.rerank",
+    "cpu_features": "vecdb.native.simd",
+    "set_simd_level": "vecdb.native.simd",
+    "simd_level": "vecdb.native.simd",
+    "simd_levels": "vecdb.native.simd",
+}
 
-__all__ = [
-    "Collection",
-    "Database",
-    "Explanation",
-    "Flat",
-    "FlatIndex",
-    "HNSW",
-    "HNSWIndex",
-    "Hit",
-    "METRICS",
-    "PQ",
-    "ProductQuantizer",
-    "Record",
-    "RemoteCollection",
-    "RemoteDatabase",
-    "TuneReport",
-    "connect",
-    "cpu_features",
-    "errors",
-    "knn",
-    "open",
-    "pairwise_distances",
-    "plans",
-    "rerank",
-    "set_simd_level",
-    "simd_level",
-    "simd_levels",
-]
+if TYPE_CHECKING:
+    from vecdb.client import RemoteCollection, RemoteDatabase, connect
+    from vecdb.collection import Collection
+    from vecdb.config import HNSW, PQ, Flat
+    from vecdb.database import Database, open
+    from vecdb.metrics import METRICS
+    from vecdb.native.flat import FlatIndex, knn, pairwise_distances
+    from vecdb.native.hnsw import HNSWIndex
+    from vecdb.native.pq import ProductQuantizer
+    from vecdb.native.rerank import rerank
+    from vecdb.native.simd import cpu_features, set_simd_level, simd_level, simd_levels
+    from vecdb.records import Hit, Record
+    from vecdb.reports import Explanation, TuneReport
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'vecdb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_HOMES))
+
+
+__all__ = sorted(["errors", "plans", "__version__", *_HOMES])

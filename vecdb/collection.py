@@ -25,7 +25,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from vecdb._arrays import as_matrix, check_k, positive_int
+from vecdb.checks import check_k, positive_int
+from vecdb.native.arrays import as_matrix
 from vecdb.config import HNSW, PQ, CollectionConfig, Flat, IndexSpec
 from vecdb.errors import (
     CollectionNotFoundError,
@@ -34,10 +35,10 @@ from vecdb.errors import (
     InvalidDTypeError,
     ReadOnlyError,
 )
-from vecdb.explain import Explanation, Stage
-from vecdb.filter_eval import FilterEvaluator
-from vecdb.filters import Filter, parse_filter
-from vecdb.index_loader import (
+from vecdb.reports import Explanation, Stage, TuneReport
+from vecdb.query.filter_eval import FilterEvaluator
+from vecdb.query.filters import Filter, parse_filter
+from vecdb.index.loader import (
     LoadedIndex,
     build_main_index,
     build_prefix_indexes,
@@ -45,19 +46,20 @@ from vecdb.index_loader import (
     load_indexes,
     save_snapshots,
 )
-from vecdb.payloads import encode_payloads
-from vecdb.plan_executor import StageTimes, execute
-from vecdb.planner import Choice, SearchShape, choose, stages
+from vecdb.storage.payloads import encode_payloads
+from vecdb.query.executor import StageTimes, execute
+from vecdb.query.planner import Choice, SearchShape, choose, stages
 from vecdb.plans import Plan, check_plan, plan_from_dict, plan_to_dict
-from vecdb.pq import CENTROIDS, ProductQuantizer
-from vecdb.prefix_index import IndexSet
-from vecdb.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
+from vecdb.native.pq import CENTROIDS, ProductQuantizer
+from vecdb.index.prefix_index import IndexSet
+from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
 from vecdb.records import Hit, Record, UserId
-from vecdb.storage.collection_store import CollectionStore, write_config
+from vecdb.storage.catalog import write_config
+from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.environment import Environment
 from vecdb.storage.keys import check_user_id, user_id_from_key, user_id_key
-from vecdb.storage.payload_index import check_field, check_kind
-from vecdb.tuning import TuneReport, tune_collection
+from vecdb.payload_fields import check_field, check_kind
+from vecdb.query.tuning import tune_collection
 
 # Snapshot the graph once SNAPSHOT_MIN_CHANGES points changed since the last
 # snapshot, or SNAPSHOT_SHARE of the collection if that is more: reopening
@@ -450,7 +452,7 @@ class Collection:
         interleaved rounds; within 10% the cost model's estimate decides),
         checked again on held-out queries (a second sample, or the other
         half of the array). The same data and seed try the same plans with
-        the same recalls (see :mod:`vecdb.tuning`).
+        the same recalls (see :mod:`vecdb.query.tuning`).
         """
         self._check_live()
         if not self._environment.writable:
@@ -715,7 +717,7 @@ class Collection:
         if self._dropped:
             raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
 
-    # ---- used by collection backups (vecdb.collection_copy) ----
+    # ---- used by collection backups (vecdb.transfer.collection_copy) ----
 
     def _read_all(self, batch_size: int) -> Iterator[List[Record]]:
         """Every point with its payload and vector, in insertion order, in

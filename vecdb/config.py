@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, List, Optional, Union
 
-from vecdb._arrays import positive_int
+from vecdb.checks import positive_int
 from vecdb.errors import InvalidArgumentError
 from vecdb.metrics import parse_metric
 

@@ -22,9 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
 from vecdb.errors import CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError
-from vecdb.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
-from vecdb.storage.collection_store import (
-    CollectionStore,
+from vecdb.index.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
+from vecdb.storage.catalog import (
     config_key,
     create_databases,
     drop_collection,
@@ -33,7 +32,9 @@ from vecdb.storage.collection_store import (
     remove_orphaned_databases,
     write_config,
 )
+from vecdb.storage.collection_store import describe_collections
 from vecdb.storage.environment import open_environment, release_environment
+from vecdb.transfer.backup import create_backup
 
 
 class Database:
@@ -165,21 +166,7 @@ class Database:
     def describe(self) -> List[Dict[str, Any]]:
         """Every collection's settings and point count, read from LMDB without
         loading any index (cheap on any size; what ``vecdb info`` prints)."""
-        with self._environment.read() as txn:
-            configs = sorted(list_configs(txn), key=lambda config: config.name)
-        described = []
-        for config in configs:  # a collection dropped meanwhile is left out
-            try:
-                store = CollectionStore(self._environment, config)
-                with self._environment.read() as txn:
-                    config, count = store.config(txn), store.count(txn)
-            except CollectionNotFoundError:
-                continue
-            described.append({"name": config.name, "count": count, "dim": config.dim, "metric": config.metric,
-                              "index": config.index, "quantization": config.quantization,
-                              "mrl_dims": list(config.mrl_dims), "rotate": config.rotate,
-                              "payload_indexes": dict(config.payload_indexes), "default_plan": config.default_plan})
-        return described
+        return describe_collections(self._environment)
 
     def drop_collection(self, name: str) -> None:
         """Delete a collection and everything in it (its LMDB databases are
@@ -219,11 +206,8 @@ class Database:
         writers keep writing, and works from read-only handles (``vecdb
         backup`` opens one). Indexes are not included: a restored database
         rebuilds them from the stored vectors when first opened. Restore
-        with :func:`vecdb.backup.restore_backup` or ``vecdb restore``.
+        with :func:`vecdb.transfer.backup.restore_backup` or ``vecdb restore``.
         """
-        # vecdb.backup opens Database objects itself, hence the late import.
-        from vecdb.backup import create_backup
-
         return create_backup(self._environment, destination)  # as given: a trailing '/' means a folder
 
     def refresh(self) -> None:

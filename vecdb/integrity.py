@@ -37,10 +37,11 @@ import msgpack
 from vecdb import _core
 from vecdb.config import CollectionConfig
 from vecdb.errors import CorruptIndexError, NotFoundError, StorageLockedError
-from vecdb.pq import ProductQuantizer
-from vecdb.rotation import rotation_from_bytes
+from vecdb.native.pq import ProductQuantizer
+from vecdb.index.rotation import rotation_from_bytes
 from vecdb.storage.codec import CHECK_BYTES, MAIN, DamagedValue, ValueCodec, in_chunks
-from vecdb.storage.collection_store import CONFIG_PREFIX, HAS_PAYLOAD, part_names
+from vecdb.storage.catalog import CONFIG_PREFIX, part_names
+from vecdb.storage.collection_store import HAS_PAYLOAD
 from vecdb.storage.data_file import DATA_FILE
 from vecdb.storage.environment import MAX_NAMED_DATABASES, open_in_this_process
 from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_1, FORMAT_KEY, FORMAT_VERSION

@@ -1,6 +1,6 @@
 """Search plans: what a collection search runs, stage by stage.
 
-The planner (:mod:`vecdb.planner`) picks one for each search; pass one as
+The planner (:mod:`vecdb.query.planner`) picks one for each search; pass one as
 ``search(..., plan=...)`` to force it. Every plan honours the search's
 filter.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Union
 
-from vecdb._arrays import positive_int
+from vecdb.checks import positive_int
 from vecdb.errors import InvalidArgumentError
 
 

@@ -1,6 +1,6 @@
 """Writes tests/data/format1-backup.tar with vecdb 0.1 (storage format 1,
 commit cb924ac): run with that vecdb on the path, as
-`python tests/data/make_format1.py OUT.tar`. tests/test_format_upgrade.py
+`python tests/data/make_format1.py OUT.tar`. tests/engine/test_format_upgrade.py
 rebuilds the same points with `points()` to check the upgrade kept them."""
 import subprocess, sys, tempfile
 import numpy as np

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from vecdb import __version__
+from vecdb._version import __version__
 from vecdb.cli.backup import backup, restore
 from vecdb.cli.bench import bench
 from vecdb.cli.check import check

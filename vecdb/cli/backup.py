@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vecdb.backup import BackupManifest, read_manifest, restore_backup
+from vecdb.transfer.backup import BackupManifest, read_manifest, restore_backup
 from vecdb.database import open as open_database
 from vecdb.errors import VecdbError
 

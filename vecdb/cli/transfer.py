@@ -15,8 +15,8 @@ from vecdb.config import HNSW, Flat
 from vecdb.database import Database
 from vecdb.database import open as open_database
 from vecdb.errors import CollectionNotFoundError, DimensionMismatchError, InvalidArgumentError, VecdbError
-from vecdb.exporters import npy_export_paths, write_jsonl, write_npy
-from vecdb.importers import Batch, PayloadFile, VectorFile, batches, open_vector_file
+from vecdb.transfer.exporters import npy_export_paths, write_jsonl, write_npy
+from vecdb.transfer.importers import Batch, PayloadFile, VectorFile, batches, open_vector_file
 from vecdb.records import Record
 
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)

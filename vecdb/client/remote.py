@@ -15,11 +15,10 @@ import numpy as np
 from vecdb.client.transport import Transport, segment
 from vecdb.config import PQ, IndexSpec, check_collection_name, index_from_dict, index_to_dict
 from vecdb.errors import BackupExistsError, ServerError
-from vecdb.explain import Explanation
+from vecdb.reports import Explanation, TuneReport
 from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan, plan_to_dict
 from vecdb.records import Hit, Record
-from vecdb.storage.payload_index import check_field
-from vecdb.tuning import TuneReport
+from vecdb.payload_fields import check_field
 from vecdb.wire import hit_from_wire, record_from_wire, vector_to_wire
 
 

@@ -20,7 +20,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from vecdb import __version__
+from vecdb._version import __version__
 from vecdb.database import Database
 from vecdb.errors import VecdbError
 from vecdb.server.failures import error_response
@@ -28,7 +28,7 @@ from vecdb.server.fast_path import SearchFastPath
 from vecdb.server import openapi
 from vecdb.server.guards import (DOCS, DOCS_ASSETS, OPENAPI, ApiKeyMiddleware, ASGIApp, BodySizeMiddleware, Receive,
                                  Scope, Send)
-from vecdb.server.metrics import Metrics
+from vecdb.server.prometheus import Metrics
 from vecdb.server.routes import backups, collections, points, search, service
 from vecdb.server.settings import ServerSettings
 from vecdb.server.state import ServerState

@@ -4,7 +4,7 @@ fields each route takes. Values are checked by the collection methods the
 routes call, so a bad value gets the same :mod:`vecdb.errors` error over
 HTTP as in process; here only unknown and missing fields are caught. The
 constraints below (ranges, patterns) describe those checks for clients and
-for schemathesis (tests/test_server_schema.py); they are not enforced here.
+for schemathesis (tests/server/test_server_schema.py); they are not enforced here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vecdb.config import HNSW, MAX_PREFIXES, PQ
 from vecdb.storage.keys import MAX_ID_BYTES
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # INT64_MAX: vecdb._arrays.MAX_INT_PARAMETER, every setting's bound
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # INT64_MAX: vecdb.native.arrays.MAX_INT_PARAMETER, every setting's bound
 MAX_DIM = 32_768  # vecdb.config.CollectionConfig's limit (the native indexes')
 # float32's largest value plus half its last step: numbers below this round
 # to a finite float32, larger ones overflow (and are refused).
@@ -298,13 +298,13 @@ class Readiness(_Answer):
 
 
 class TuneAnswer(_Answer):
-    """vecdb.tuning.TuneReport.to_dict(): the plans tried and the one kept."""
+    """vecdb.query.tuning.TuneReport.to_dict(): the plans tried and the one kept."""
 
     model_config = ConfigDict(extra="allow")
 
 
 class ExplainAnswer(_Answer):
-    """vecdb.explain.Explanation.to_dict(): the plan, why, estimates, stages."""
+    """vecdb.reports.Explanation.to_dict(): the plan, why, estimates, stages."""
 
     model_config = ConfigDict(extra="allow")
     plan: Dict[str, Any]

@@ -7,7 +7,7 @@ cannot know is added here, once per server (the description depends on its
 keys and limits): the error body every refusal has and the statuses each
 route can return (never FastAPI's 422), the name patterns of path
 parameters, MessagePack beside JSON, the API key as a security scheme (so
-Swagger UI's "Authorize" works), and ``max_k``. tests/test_server_schema.py
+Swagger UI's "Authorize" works), and ``max_k``. tests/server/test_server_schema.py
 runs schemathesis against it.
 """
 
@@ -37,7 +37,7 @@ _WHY = {
     415: "a body that is neither JSON nor MessagePack",
 }
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
-# A payload index's field: dotted parts, none empty, no NUL (vecdb.storage.payload_index.check_field).
+# A payload index's field: dotted parts, none empty, no NUL (vecdb.payload_fields.check_field).
 _FIELD_PATTERN = r"^[^.\u0000]+(\.[^.\u0000]+)*$"
 
 

@@ -15,7 +15,7 @@ Named databases (``<key>`` is the collection's random hex key):
 - ``<key>:payload-index`` field/value -> labels (dupsort, 12-byte values: the
   label and its check)
 - ``<key>:quantizer`` ``codebooks`` -> PQ codebooks (vecdb.ProductQuantizer bytes),
-  ``rotation`` -> the PCA rotation of the prefix indexes (vecdb.rotation bytes)
+  ``rotation`` -> the PCA rotation of the prefix indexes (vecdb.index.rotation bytes)
 
 Every value is sealed with a checksum of the database, key and value
 (:mod:`vecdb.storage.codec`) and checked when read; damage raises
@@ -23,16 +23,15 @@ CorruptRecordError naming the collection and the point.
 
 Labels are dense internal ids given out in increasing order and never
 reused, so new records append at the end of every label-keyed B-tree.
-The collection's settings and counters live in the main database under
-``collection:<name>``.
+The collection's settings and counters live in the catalog
+(:mod:`vecdb.storage.catalog`).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import re
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import lmdb
 import msgpack
@@ -41,58 +40,19 @@ import numpy as np
 from vecdb import _core
 from vecdb.config import CollectionConfig
 from vecdb.errors import CollectionNotFoundError, CorruptRecordError, NotFoundError, VecdbError
-from vecdb.storage.codec import CHECK_BYTES, MAIN, DamagedValue, ValueCodec, in_chunks, open_all
+from vecdb.storage.catalog import PARTS, REMEDY, config_from, config_key, list_configs, part_names, write_config
+from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec, in_chunks, open_all
 from vecdb.storage.environment import Environment
 from vecdb.storage.keys import LABEL_BYTES, label_key, labels_from_bytes, labels_to_bytes, user_id_from_key
 from vecdb.storage.payload_index import PayloadIndexes
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-CONFIG_PREFIX = b"collection:"
-_PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index", "quantizer")
-_DATABASE_NAME = re.compile(rb"([0-9a-f]{16}):(" + b"|".join(part.encode() for part in _PARTS) + rb")")
 _CODEBOOKS = b"codebooks"
 _ROTATION = b"rotation"
 _FINGERPRINT_BYTES = 8
 HAS_PAYLOAD = 1  # the flag in a point's <key>:labels entry
 _PAYLOAD_CHUNK = 1024  # payloads checked per call while scanning
-REMEDY = ("; restore the database from a backup (vecdb restore); `vecdb check PATH` lists every damaged point")
-
-
-def config_key(name: str) -> bytes:
-    return CONFIG_PREFIX + name.encode()
-
-
-def read_config(txn: lmdb.Transaction, name: str) -> CollectionConfig:
-    data = txn.get(config_key(name))
-    if data is None:
-        raise CollectionNotFoundError(f"collection {name!r} does not exist")
-    return _config_from(config_key(name), data)
-
-
-def write_config(txn: lmdb.Transaction, config: CollectionConfig) -> None:
-    key = config_key(config.name)
-    txn.put(key, MAIN.seal(key, msgpack.packb(config.to_dict())))
-
-
-def list_configs(txn: lmdb.Transaction) -> List[CollectionConfig]:
-    cursor = txn.cursor()
-    configs = []
-    if cursor.set_range(CONFIG_PREFIX):
-        for key, value in cursor:
-            if not key.startswith(CONFIG_PREFIX):
-                break
-            configs.append(_config_from(key, value))
-    return configs
-
-
-def _config_from(key: bytes, stored: bytes) -> CollectionConfig:
-    name = key[len(CONFIG_PREFIX):].decode(errors="replace")
-    try:
-        return CollectionConfig(**msgpack.unpackb(MAIN.open(key, stored)))
-    except (DamagedValue, ValueError, TypeError):  # msgpack's errors are ValueErrors
-        raise CorruptRecordError(f"the settings of collection {name!r} are damaged{REMEDY}",
-                                 collection=name) from None
 
 
 def point_entry(id_key: bytes, has_payload: bool) -> bytes:
@@ -132,53 +92,6 @@ def _reports_damage(method: F) -> F:
     return checked  # type: ignore[return-value]
 
 
-def database_names(key: str) -> List[Tuple[bytes, bool]]:
-    """The named databases of the collection with this key, as
-    ``(name, dupsort)``."""
-    return [(f"{key}:{part}".encode(), part == "payload-index") for part in _PARTS]
-
-
-def part_names(key: str) -> Dict[str, bytes]:
-    """The named database of each part of the collection with this key."""
-    return {part: name for part, (name, _) in zip(_PARTS, database_names(key))}
-
-
-def create_databases(environment: Environment, key: str) -> None:
-    """Create the named databases of a new collection (before its config is
-    written: a crash in between leaves databases no config names, which
-    :func:`remove_orphaned_databases` deletes)."""
-    environment.create_databases(database_names(key))
-
-
-def drop_collection(environment: Environment, name: str, key: str) -> None:
-    """Delete the collection's config and its named databases in one
-    transaction (CollectionNotFoundError if that collection is gone)."""
-    def body(txn: lmdb.Transaction) -> None:
-        config = read_config(txn, name)
-        if config.key != key:
-            raise CollectionNotFoundError(f"collection {name!r} was dropped")
-        txn.delete(config_key(name))
-
-    environment.drop_databases(database_names(key), body)
-
-
-def remove_orphaned_databases(environment: Environment, live: Set[str]) -> int:
-    """Delete named databases that belong to none of the collections whose
-    keys are ``live`` (left by a crash between creating a collection's
-    databases and writing its config, or by older versions, which re-created
-    dropped collections' databases on a stale lookup); returns how many.
-    Call with the writer handle."""
-    names = environment.database_names()
-    orphans = []
-    for name in names:
-        match = _DATABASE_NAME.fullmatch(name)
-        if match is not None and match.group(1).decode() not in live:
-            orphans.append((name, match.group(2) == b"payload-index"))
-    if orphans:
-        environment.drop_databases(orphans, lambda txn: None)
-    return len(orphans)
-
-
 class CollectionStore:
     """Reads and writes one collection's records inside transactions.
 
@@ -200,7 +113,7 @@ class CollectionStore:
         # The last config read, with its bytes: reads decode it again only
         # when a write changed it. Shared by readers: never mutated.
         self._decoded: Tuple[Optional[bytes], Optional[CollectionConfig]] = (None, None)
-        for part in _PARTS:  # opened now, outside any caller's transaction
+        for part in PARTS:  # opened now, outside any caller's transaction
             self._database(part)
 
     def config(self, txn: lmdb.Transaction) -> CollectionConfig:
@@ -219,7 +132,7 @@ class CollectionStore:
         return self._check(txn.get(self._config_key))
 
     def _check(self, data: Optional[bytes]) -> CollectionConfig:
-        config = None if data is None else _config_from(self._config_key, data)
+        config = None if data is None else config_from(self._config_key, data)
         if config is None or config.key != self.key:
             raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
         return config
@@ -596,6 +509,27 @@ class CollectionStore:
                 if len(found) == limit:
                     break
         return labels_from_bytes(self._codecs["labels"].keys_of(found))
+
+
+def describe_collections(environment: Environment) -> List[Dict[str, Any]]:
+    """Every collection's settings and point count, read without loading any
+    index (cheap on any size; what ``vecdb info`` prints and a backup's
+    manifest records). A collection dropped meanwhile is left out."""
+    with environment.read() as txn:
+        configs = sorted(list_configs(txn), key=lambda config: config.name)
+    described = []
+    for config in configs:
+        try:
+            store = CollectionStore(environment, config)
+            with environment.read() as txn:
+                config, count = store.config(txn), store.count(txn)
+        except CollectionNotFoundError:
+            continue
+        described.append({"name": config.name, "count": count, "dim": config.dim, "metric": config.metric,
+                          "index": config.index, "quantization": config.quantization,
+                          "mrl_dims": list(config.mrl_dims), "rotate": config.rotate,
+                          "payload_indexes": dict(config.payload_indexes), "default_plan": config.default_plan})
+    return described
 
 
 def _readable_id(id_key: bytes) -> Any:

@@ -372,7 +372,7 @@ class Environment:
         pages left out). py-lmdb 3.0.0's compacting copy crashes the process
         on DUPFIXED databases holding many values per key (payload indexes),
         hence lmdb<3 in pyproject.toml and
-        tests/test_durability.py::test_compact_with_a_crowded_payload_index."""
+        tests/engine/test_durability.py::test_compact_with_a_crowded_payload_index."""
         self._check_usable()
         while True:
             with self._gate.shared():

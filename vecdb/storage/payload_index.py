@@ -20,32 +20,15 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import lmdb
 import numpy as np
 
-from vecdb.errors import CorruptRecordError, InvalidArgumentError, InvalidPayloadError
-from vecdb.payload_paths import MISSING, split_path, value_at
+from vecdb.errors import CorruptRecordError, InvalidPayloadError
+from vecdb.payload_fields import MISSING, split_path, value_at
 from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec
 from vecdb.storage.keys import LABEL_BYTES, float_value_key, int_value_key, label_key
 
-KINDS = ("keyword", "integer", "float", "bool")
 _TAGS = {"keyword": b"k", "integer": b"i", "float": b"f", "bool": b"b"}
 _PRESENCE_TAG = b"\x00"
-_MAX_FIELD_BYTES = 200
 _MAX_VALUE_BYTES = 250
 _FLOAT_EXACT_INT = 2**53
-
-
-def check_field(field: Any) -> str:
-    """A payload index's field path: a non-empty string of dotted parts."""
-    if not isinstance(field, str) or not field or "\x00" in field or "" in split_path(field):
-        raise InvalidArgumentError(f"payload index field must be a dotted path like 'meta.lang', got {field!r}")
-    if len(field.encode("utf-8", "surrogatepass")) > _MAX_FIELD_BYTES:
-        raise InvalidArgumentError(f"payload index field {field[:40]!r}... is longer than {_MAX_FIELD_BYTES} bytes")
-    return field
-
-
-def check_kind(kind: Any) -> str:
-    if kind not in KINDS:
-        raise InvalidArgumentError(f"unknown payload index kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return kind
 
 
 def _prefix(field: str) -> bytes:

@@ -31,13 +31,8 @@ from tqdm import tqdm
 from vecdb import _core
 from vecdb.config import CollectionConfig
 from vecdb.storage.codec import CHECK_BYTES, ValueCodec, in_chunks
-from vecdb.storage.collection_store import (
-    CONFIG_PREFIX,
-    chain_fingerprint,
-    part_names,
-    point_entry,
-    write_config,
-)
+from vecdb.storage.catalog import CONFIG_PREFIX, part_names, write_config
+from vecdb.storage.collection_store import chain_fingerprint, point_entry
 from vecdb.storage.environment import (
     MAX_NAMED_DATABASES,
     _lock_out_lmdb_users,

@@ -5,10 +5,10 @@ Archives live in ``<database folder>/backups/`` and nowhere else: a name
 is a plain file name (checked against a pattern, never joined as a path),
 symbolic links there are refused, downloads open the file without
 following links, and restores unpack into a temporary folder inside it
-(:func:`vecdb.backup.restore_backup` refuses anything in an archive but
+(:func:`vecdb.transfer.backup.restore_backup` refuses anything in an archive but
 its two regular files). The lessons of Qdrant's snapshot path traversals
 (CVE-2024-2221, CVE-2024-3584) and symlinks (CVE-2024-3829) and Weaviate's
-ZipSlip (CVE-2025-67818); tests/test_server_backups.py tries each.
+ZipSlip (CVE-2025-67818); tests/server/test_server_backups.py tries each.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from vecdb.backup import BACKUP_STAGING, PARTIAL_FILE, link_new, new_file, open_archive, read_manifest, restore_backup
-from vecdb.collection_copy import copy_collection
+from vecdb.transfer.backup import BACKUP_STAGING, PARTIAL_FILE, link_new, new_file, open_archive, read_manifest, restore_backup
+from vecdb.transfer.collection_copy import copy_collection
 from vecdb.config import check_collection_name
 from vecdb.database import open as open_database
 from vecdb.errors import BackupExistsError, InvalidArgumentError, NotFoundError, RequestTooLargeError
@@ -51,7 +51,7 @@ def backups_folder(state: ServerState) -> Path:
     return folder.resolve()
 
 
-# What the routes and vecdb.backup stage in the backups folder (always with
+# What the routes and vecdb.transfer.backup stage in the backups folder (always with
 # a leading dot, which archive names cannot have).
 _STAGING = (".collection-*", ".restore-*", ".upload-*", f"{BACKUP_STAGING}*", f".*{PARTIAL_FILE}*.tmp")
 

@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from vecdb import __version__
+from vecdb._version import __version__
 from vecdb.server import models
 from vecdb.server.openapi import answers
 from vecdb.server.state import state_of

@@ -1,0 +1,305 @@
+"""The consistency guarantees of the README, raced with threads and
+processes (not only in sequence):
+
+- a search's hits match its filter in the state they were read from (one
+  read transaction for the filter and the records);
+- a handle to a dropped collection raises CollectionNotFoundError and never
+  reads another collection's records, even once a collection of the same
+  name exists again; drops leave nothing behind in LMDB.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import vecdb
+import vecdb.storage.environment
+from vecdb.errors import CollectionNotFoundError
+from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_KEY
+
+DIM = 8
+
+
+def _race(seconds: float, reader, writer, readers: int = 4) -> None:
+    """Run ``writer`` and ``readers`` copies of ``reader`` until the time is
+    up (each gets a stop event); re-raises the first failure."""
+    stop = threading.Event()
+    failures = []
+
+    def run(body):
+        try:
+            body(stop)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(reader,)) for _ in range(readers)]
+    threads.append(threading.Thread(target=run, args=(writer,)))
+    for thread in threads:
+        thread.start()
+    stop.wait(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def _fill(col, generation: int, n: int = 60) -> None:
+    vectors = np.random.default_rng(generation).standard_normal((n, DIM)).astype(np.float32)
+    col.upsert(list(range(n)), vectors, [{"gen": generation}] * n)
+
+
+def _drop_recreate_race(db, seconds: float) -> Counter:
+    """One thread drops and recreates collection "a" (each generation's
+    payloads name it); readers use handles from db.get_collection. A
+    handle must only ever return its own generation's records."""
+    _fill(db.create_collection("a", dim=DIM), 0)
+    outcomes = Counter()
+    query = np.ones(DIM, dtype=np.float32)
+
+    def reader(stop):
+        while not stop.is_set():
+            try:
+                col = db.get_collection("a")
+                seen = set()
+                seen.update(hit.payload["gen"] for hit in col.search(query, k=5))
+                seen.update(hit.payload["gen"] for hit in col.search(query, k=5, filter={"gen": {"$gte": 0}}))
+                seen.update(record.payload["gen"] for record in col.get(list(range(10))))
+                seen.update(record.payload["gen"] for record in col.scroll(limit=7)[0])
+                col.count(filter={"gen": {"$gte": 0}})
+                assert len(seen) <= 1, f"one handle read the records of generations {sorted(seen)}"
+                if seen:  # writes through the handle too (they snapshot often: see the test)
+                    col.upsert([1000], query[None, :], [{"gen": seen.pop()}])
+                outcomes["read"] += 1
+            except CollectionNotFoundError:
+                outcomes["not found"] += 1
+
+    def writer(stop):
+        generation = 0
+        while not stop.is_set():
+            db.drop_collection("a")
+            generation += 1
+            _fill(db.create_collection("a", dim=DIM), generation)
+        outcomes["cycles"] = generation
+
+    _race(seconds, reader, writer)
+    return outcomes
+
+
+def _main_database_keys(db) -> list:
+    return db._environment.database_names()
+
+
+def _expected_keys(db) -> set:
+    from vecdb.storage.catalog import database_names
+    expected = {FORMAT_KEY, DATABASE_ID_KEY}
+    for name in db.list_collections():
+        key = db.get_collection(name)._store.key
+        expected.add(f"collection:{name}".encode())
+        expected.update(database for database, _ in database_names(key))
+    return expected
+
+
+@pytest.mark.parametrize("seconds", [4])
+def test_dropped_handles_never_read_another_collection(tmp_path, monkeypatch, seconds):
+    # Snapshots at nearly every write, so drops race snapshot writes too.
+    monkeypatch.setattr(vecdb.collection, "SNAPSHOT_MIN_CHANGES", 5)
+    monkeypatch.setattr(vecdb.collection, "SNAPSHOT_SHARE", 0.0)
+    with vecdb.open(tmp_path / "db") as db:
+        outcomes = _drop_recreate_race(db, seconds)
+        assert outcomes["cycles"] > 5 and outcomes["read"] > 0
+        assert set(_main_database_keys(db)) == _expected_keys(db)
+        live = db.get_collection("a")._store.key
+    assert _snapshot_keys(tmp_path) <= {live}
+
+
+@pytest.mark.slow
+def test_a_thousand_drops_under_readers_leave_nothing_behind(tmp_path):
+    with vecdb.open(tmp_path / "db") as db:
+        _fill(db.create_collection("b", dim=DIM), 0)
+        outcomes = Counter()
+        deadline = time.monotonic() + 600
+        while outcomes["cycles"] < 1000 and time.monotonic() < deadline:
+            db.drop_collection("a") if "a" in db.list_collections() else None
+            outcomes.update(_drop_recreate_race(db, 3))
+        assert outcomes["cycles"] >= 1000
+        assert set(_main_database_keys(db)) == _expected_keys(db)
+        assert [record.payload for record in db.get_collection("b").get([0])] == [{"gen": 0}]
+
+
+def test_a_dropped_handle_raises_and_a_new_one_works(tmp_path):
+    with vecdb.open(tmp_path / "db") as db:
+        old = db.create_collection("a", dim=DIM)
+        _fill(old, 1)
+        db.drop_collection("a")
+        _fill(db.create_collection("a", dim=DIM), 2)
+        for call in (lambda: old.search(np.ones(DIM), k=3), lambda: old.get([1]), lambda: old.count(),
+                     lambda: old.scroll(), lambda: old.upsert([1], np.ones((1, DIM))), lambda: old.delete([1]),
+                     lambda: old.stats(), lambda: old.create_payload_index("gen", "integer")):
+            with pytest.raises(CollectionNotFoundError):
+                call()
+        assert [record.payload for record in db.get_collection("a").get([1])] == [{"gen": 2}]
+
+
+def test_handles_of_another_database_object_follow_drops(tmp_path):
+    """A read-only handle in the same process (sharing the environment)
+    holds a collection the writer handle drops and creates again."""
+    with vecdb.open(tmp_path / "db") as db:
+        _fill(db.create_collection("a", dim=DIM), 1)
+        with vecdb.open(tmp_path / "db", read_only=True) as reader:
+            stale = reader.get_collection("a")
+            db.drop_collection("a")
+            _fill(db.create_collection("a", dim=DIM), 2)
+            with pytest.raises(CollectionNotFoundError):
+                stale.get([1])
+            assert [record.payload for record in reader.get_collection("a").get([1])] == [{"gen": 2}]
+
+
+def test_orphaned_databases_and_snapshots_are_removed_at_open(tmp_path):
+    """Named databases and snapshots no collection owns (a crash between
+    creating a collection's databases and writing its config; older
+    versions re-creating dropped ones) go when the writer opens the folder."""
+    with vecdb.open(tmp_path / "db") as db:
+        _fill(db.create_collection("a", dim=DIM), 1)
+        from vecdb.storage.catalog import create_databases
+        create_databases(db._environment, "0123456789abcdef")
+        assert b"0123456789abcdef:vectors" in _main_database_keys(db)
+    snapshots = tmp_path / "db" / "snapshots"
+    (snapshots / "0123456789abcdef.hnsw").write_bytes(b"x")
+    (snapshots / "0123456789abcdef.mrl8.r0.hnsw").write_bytes(b"x")
+    with vecdb.open(tmp_path / "db") as db:
+        assert set(_main_database_keys(db)) == _expected_keys(db)
+        assert db.get_collection("a").count() == 60
+        assert _snapshot_keys(tmp_path) == {db.get_collection("a")._store.key}
+
+
+def _snapshot_keys(tmp_path) -> set:
+    return {path.name.split(".")[0] for path in (tmp_path / "db" / "snapshots").glob("*")}
+
+
+# ---- what one search sees ----
+
+@pytest.mark.parametrize("index", ["hnsw", "flat"])
+@pytest.mark.parametrize("payload_index", [False, True])
+def test_filtered_hits_match_the_filter_under_reupserts(tmp_path, index, payload_index):
+    """A writer keeps moving points between groups "a" and "b" (same ids,
+    same vectors, so labels stay); every hit of a search filtered on group
+    "a" must carry a payload of group "a" (with a tenant filter, anything
+    else leaks another tenant's data)."""
+    spec = vecdb.Flat() if index == "flat" else vecdb.HNSW(M=8, ef_construction=32)
+    n = 400
+    vectors = np.random.default_rng(3).standard_normal((n, DIM)).astype(np.float32)
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", dim=DIM, index=spec)
+        if payload_index:
+            col.create_payload_index("g", "keyword")
+        col.upsert(list(range(n)), vectors, [{"g": "ab"[i % 2], "i": i} for i in range(n)])
+        checked = Counter()
+        queries = np.random.default_rng(4).standard_normal((16, DIM)).astype(np.float32)
+
+        def reader(stop):
+            rng = np.random.default_rng()
+            while not stop.is_set():
+                query = queries[rng.integers(len(queries))]
+                for hit in col.search(query, k=10, filter={"g": "a"}):
+                    assert hit.payload["g"] == "a", f"hit {hit.id} of a search filtered on g='a' has {hit.payload}"
+                    checked["hits"] += 1
+                for hit in col.search(query, k=10, filter={"g": "a"}, plan=vecdb.plans.Scan()):
+                    assert hit.payload["g"] == "a", f"scanned hit {hit.id} has {hit.payload}"
+
+        def writer(stop):
+            rng = np.random.default_rng(5)
+            flips = 0
+            while not stop.is_set():
+                ids = rng.choice(n, size=40, replace=False)
+                groups = rng.choice(["a", "b"], size=40)
+                col.upsert(ids.tolist(), vectors[ids], [{"g": str(g), "i": int(i)} for g, i in zip(groups, ids)])
+                flips += 1
+            checked["writes"] = flips
+
+        _race(3, reader, writer, readers=3)
+        assert checked["hits"] > 100 and checked["writes"] > 10
+
+
+# ---- processes ----
+
+def _drop_recreate_in_child(folder: str, seconds: float) -> None:
+    with vecdb.open(folder) as db:
+        stop = time.monotonic() + seconds
+        generation = 1
+        while time.monotonic() < stop:
+            db.drop_collection("a")
+            generation += 1
+            _fill(db.create_collection("a", dim=DIM), generation)
+
+
+def test_read_only_process_follows_drops_in_the_writer_process(tmp_path, monkeypatch):
+    """Also: the reader cannot free the handle slots of the databases the
+    writer drops (LMDB allows 4,096 per process); it reopens its environment
+    past a limit (lowered here so that happens many times), keeping the live
+    collections' handles working."""
+    monkeypatch.setattr(vecdb.storage.environment, "READ_ONLY_HANDLE_LIMIT", 24)
+    folder = str(tmp_path / "db")
+    with vecdb.open(folder) as db:
+        _fill(db.create_collection("a", dim=DIM), 1)
+    child = multiprocessing.get_context("spawn").Process(target=_drop_recreate_in_child, args=(folder, 4))
+    child.start()
+    outcomes = Counter()
+    try:
+        time.sleep(0.5)
+        with vecdb.open(folder, read_only=True) as reader:
+            while child.is_alive():
+                try:
+                    reader.refresh()
+                    col = reader.get_collection("a")
+                    generations = {record.payload["gen"] for record in col.get(list(range(10)))}
+                    generations.update(hit.payload["gen"] for hit in col.search(np.ones(DIM), k=5))
+                    assert len(generations) <= 1
+                    outcomes["read"] += 1
+                except CollectionNotFoundError:
+                    outcomes["not found"] += 1
+            handles = len(reader._environment._databases)
+    finally:
+        child.join(30)
+    assert child.exitcode == 0
+    assert outcomes["read"] > 0
+    assert handles <= 24 + 8
+
+
+def test_closing_while_other_threads_read_and_write(tmp_path):
+    """close() waits for the transactions in flight (LMDB would free what
+    they read: this crashed the process); later calls get ClosedError."""
+    outcomes = Counter()
+    for round in range(10):
+        db = vecdb.open(tmp_path / f"db{round}")
+        col = db.create_collection("a", dim=DIM)
+        _fill(col, round, n=500)
+        stop = threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                try:
+                    col.search(np.ones(DIM), k=5, filter={"gen": round})
+                    col.get([1, 2])
+                    col.upsert([1000 + round], np.ones((1, DIM)))
+                    outcomes["done"] += 1
+                except vecdb.errors.ClosedError:
+                    outcomes["closed"] += 1
+
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.02)
+        db.close()
+        time.sleep(0.02)
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert outcomes["closed"] > 0

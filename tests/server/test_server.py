@@ -1,0 +1,383 @@
+"""The HTTP server: one interface with the embedded API, authentication,
+limits and bad input (always a 4xx with a JSON body naming the problem),
+metrics and the API description. Process-level behaviour (signals, kill -9,
+the command line) is in test_server_process.py."""
+
+from __future__ import annotations
+
+import inspect
+
+import httpx
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import vecdb
+from vecdb import errors
+from vecdb.server import ServerSettings
+from tests.support.servers import serve_in_thread
+
+WRITER_KEY = "writer-key-0123456789"
+READER_KEY = "reader-key-0123456789"
+
+
+def _public(cls):
+    return {name: member for name, member in vars(cls).items() if not name.startswith("_")}
+
+
+@pytest.mark.parametrize("embedded, remote", [(vecdb.Database, vecdb.RemoteDatabase),
+                                              (vecdb.Collection, vecdb.RemoteCollection)])
+def test_remote_classes_have_the_embedded_methods_and_arguments(embedded, remote):
+    local, far = _public(embedded), _public(remote)
+    assert sorted(set(local) - set(far)) == []
+    for name, member in local.items():
+        if callable(member) and name in far:
+            ours, theirs = inspect.signature(member), inspect.signature(far[name])
+            assert list(ours.parameters.values()) == list(theirs.parameters.values()), name
+
+
+def test_every_error_class_round_trips_by_name():
+    for name, cls in vars(errors).items():
+        if isinstance(cls, type) and issubclass(cls, errors.VecdbError):
+            assert errors.error_class(name, cls.http_status) is cls
+    assert errors.error_class("SomethingNew", 404) is errors.NotFoundError
+    assert errors.error_class("SomethingNew", 503) is errors.ServerError
+
+
+@pytest.fixture
+def tiny_archive(tmp_path):
+    """A backup of a database holding the collection 'restored' (5 points)."""
+    with vecdb.open(tmp_path / "tiny") as tiny:
+        tiny.create_collection("restored", dim=3).upsert(list(range(5)), np.eye(5, 3) + 1)
+        return tiny.backup(tmp_path / "tiny.tar")
+
+
+@pytest.fixture
+def server(tmp_path, tiny_archive):
+    """A server with a writer and a read-only key, small limits, a
+    collection 'docs' of 20 3-d points, and the backup tiny.tar."""
+    limits = ServerSettings(api_key=WRITER_KEY, read_only_key=READER_KEY, max_body_bytes=64 * 1024, max_k=50,
+                            max_batch=100, max_hits=1000, max_payload_bytes=1024, max_upload_bytes=2**20)
+    with serve_in_thread(tmp_path / "db", limits) as url:
+        with vecdb.connect(url, api_key=WRITER_KEY) as db:
+            docs = db.create_collection("docs", dim=3, metric="l2", index=vecdb.Flat())
+            docs.upsert(list(range(20)), np.arange(60, dtype=np.float32).reshape(20, 3),
+                        [{"n": i} for i in range(20)])
+        uploaded = httpx.put(f"{url}/v1/backups/tiny.tar", content=tiny_archive.read_bytes(), headers=_headers())
+        assert uploaded.status_code == 201, uploaded.text
+        yield url
+
+
+def _headers(key=WRITER_KEY, **extra):
+    return {"authorization": f"Bearer {key}", **extra} if key else extra
+
+
+# Every route, with a body it accepts: (method, path, body, writes, status
+# for the writer). Bytes are sent as they are (a backup archive).
+ROUTES = [
+    ("GET", "/v1/collections", None, False, 200),
+    ("GET", "/v1/collections/docs", None, False, 200),
+    ("POST", "/v1/collections/docs/search", {"vector": [0, 0, 0], "k": 3}, False, 200),
+    ("POST", "/v1/collections/docs/search/batch", {"vectors": [[0, 0, 0]], "k": 3}, False, 200),
+    ("POST", "/v1/collections/docs/explain", {"query": [0, 0, 0]}, False, 200),
+    ("POST", "/v1/collections/docs/points/get", {"ids": [1]}, False, 200),
+    ("POST", "/v1/collections/docs/points/count", {}, False, 200),
+    ("POST", "/v1/collections/docs/points/scroll", {"limit": 5}, False, 200),
+    ("GET", "/v1/backups", None, False, 200),
+    ("GET", "/v1/backups/tiny.tar", None, False, 200),
+    ("GET", "/metrics", None, False, 200),
+    ("POST", "/v1/collections", {"name": "other", "dim": 2}, True, 201),
+    ("POST", "/v1/collections/docs/points", {"ids": ["new"], "vectors": [[1, 2, 3]]}, True, 200),
+    ("POST", "/v1/collections/docs/points/delete", {"ids": [19]}, True, 200),
+    ("PUT", "/v1/collections/docs/payload-indexes/n", {"kind": "integer"}, True, 200),
+    ("DELETE", "/v1/collections/docs/payload-indexes/n", None, True, 200),
+    ("POST", "/v1/collections/docs/compact", None, True, 200),
+    ("POST", "/v1/collections/docs/tune", {"queries": 5}, True, 200),
+    ("POST", "/v1/compact", None, True, 200),
+    ("POST", "/v1/collections/docs/train-quantizer", None, True, 400),  # no PQ here
+    ("POST", "/v1/collections/docs/learn-rotation", None, True, 400),  # no rotation here
+    ("POST", "/v1/backups", None, True, 201),
+    ("POST", "/v1/collections/docs/backup", None, True, 201),
+    ("PUT", "/v1/backups/copy.tar", "archive", True, 201),
+    ("POST", "/v1/collections/restored/restore", {"backup": "tiny.tar"}, True, 201),
+    ("DELETE", "/v1/backups/tiny.tar", None, True, 200),
+    ("DELETE", "/v1/collections/docs", None, True, 200),
+]
+
+
+def test_the_route_table_above_covers_every_route(server):
+    paths = httpx.get(f"{server}/openapi.json", headers=_headers()).json()["paths"]
+    documented = {(method.upper(), path) for path, methods in paths.items() for method in methods}
+    listed = {(method, path.replace("/docs/", "/{name}/").replace("/restored/", "/{name}/").replace(
+        "tiny.tar", "{name}").replace("copy.tar", "{name}").replace("/n", "/{field}"))
+        for method, path, _, _, _ in ROUTES}
+    listed = {(method, path[:-5] + "/{name}" if path.endswith("/docs") and path != "/docs" else path)
+              for method, path in listed}
+    assert documented - listed == {("GET", "/healthz"), ("GET", "/readyz")}
+
+
+@pytest.mark.parametrize("method, path, body, writes, status", ROUTES)
+def test_keys_decide_who_may_do_what(server, tiny_archive, method, path, body, writes, status):
+    def call(**headers):
+        if body == "archive":
+            return httpx.request(method, server + path, content=tiny_archive.read_bytes(), headers=headers)
+        return httpx.request(method, server + path, json=body, headers=headers, timeout=60)
+
+    for refused in (call(), call(**_headers("wrong-key-0123456789")), call(**{"x-api-key": "x"})):
+        assert refused.status_code == 401 and refused.json()["error"]["type"] == "AuthenticationError"
+    reader = call(**_headers(READER_KEY))
+    if writes:
+        assert reader.status_code == 403 and "read-only" in reader.json()["error"]["message"]
+    else:
+        assert reader.status_code == 200, reader.text
+    writer = call(**{"x-api-key": WRITER_KEY})
+    assert writer.status_code == status, writer.text
+
+
+def test_probes_need_no_key_and_unknown_paths_are_not_side_doors(server):
+    assert httpx.get(f"{server}/healthz").json()["status"] == "ok"
+    assert httpx.get(f"{server}/readyz").json()["status"] == "ready"
+    # The API description and /docs are the same for every vecdb server of a
+    # version, and a browser opening /docs cannot send a key.
+    assert httpx.get(f"{server}/openapi.json").status_code == httpx.get(f"{server}/docs").status_code == 200
+    for path in ("/nothing", "/v1/collections/docs/admin", "/debug/vars", "/api/v2/heartbeat"):
+        response = httpx.get(server + path)
+        assert response.status_code == 401, path
+    unknown = httpx.get(f"{server}/nothing", headers=_headers())
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "NotFoundError"
+
+
+def test_authentication_comes_before_the_body_is_read(server):
+    garbage = httpx.post(f"{server}/v1/collections/docs/search", content=b"{not json", headers={})
+    assert garbage.status_code == 401
+    huge = httpx.post(f"{server}/v1/collections/docs/points", content=b"x" * (1024 * 1024))
+    assert huge.status_code == 401  # not 413: the limit is not even revealed
+
+
+def test_the_client_maps_auth_errors(server):
+    with vecdb.connect(server) as anonymous, pytest.raises(errors.AuthenticationError):
+        anonymous.list_collections()
+    with vecdb.connect(server, api_key=READER_KEY) as reader:
+        docs = reader.get_collection("docs")
+        assert docs.search([0, 0, 0], k=1)[0].id == 0
+        with pytest.raises(errors.PermissionDeniedError):
+            docs.upsert(["x"], [[1, 1, 1]])
+        assert docs.count() == 20
+
+
+def test_keys_must_be_long_and_distinct():
+    with pytest.raises(errors.InvalidArgumentError, match="at least 16"):
+        ServerSettings(api_key="short")
+    with pytest.raises(errors.InvalidArgumentError, match="needs an API key"):
+        ServerSettings(read_only_key=READER_KEY)
+    with pytest.raises(errors.InvalidArgumentError, match="must differ"):
+        ServerSettings(api_key=WRITER_KEY, read_only_key=WRITER_KEY)
+
+
+# (path, raw body, content type, expected status, words in the message)
+BAD_REQUESTS = [
+    ("/v1/collections/docs/search", b'{"vector": [NaN, 0, 0]}', "application/json", 400, "NaN"),
+    ("/v1/collections/docs/search", b'{"vector": [Infinity, 0, 0]}', "application/json", 400, "JSON"),
+    ("/v1/collections/docs/search", b'{"vector": [0, 0', "application/json", 400, "not valid JSON"),
+    ("/v1/collections/docs/search", b"\xc1\xc1", "application/msgpack", 400, "MessagePack"),
+    ("/v1/collections/docs/search", b"[1, 2]", "application/json", 400, "must be an object"),
+    ("/v1/collections/docs/search", b'{"vector": [0, 0, 0], "kk": 1}', "application/json", 400, "unknown field"),
+    ("/v1/collections/docs/search", b'{"k": 1}', "application/json", 400, "missing field(s): vector"),
+    ("/v1/collections/docs/search", b'{"vector": [0, 0]}', "application/json", 400, "dimension"),
+    ("/v1/collections/docs/search", b'{"vector": "abc"}', "application/json", 400, "numeric"),
+    ("/v1/collections/docs/search", b'{"vector": [0, 0, 0], "k": "ten"}', "application/json", 400, "k"),
+    ("/v1/collections/docs/search", b'{"vector": [0, 0, 0], "k": 51}', "application/json", 400, "max_k"),
+    ("/v1/collections/docs/search", b'{"vector": [0, 0, 0], "filter": {"n": {"$near": 1}}}', "application/json",
+     400, "$near"),
+    ("/v1/collections/docs/search", b'{"vector": [0, 0, 0]}', "text/xml", 415, "Content-Type"),
+    ("/v1/collections/nope/search", b'{"vector": [0, 0, 0]}', "application/json", 404, "'nope' does not exist"),
+    ("/v1/collections/..%2F..%2Fetc/search", b'{"vector": [0, 0, 0]}', "application/json", 404, "no route"),
+    ("/v1/collections/..%2e/search", b'{"vector": [0, 0, 0]}', "application/json", 400, "invalid collection name"),
+    ("/v1/collections/docs/search/batch", b'{"vectors": [[0, 0, 0]], "k": 50}' .replace(b"[[0, 0, 0]]",
+     b"[" + b", ".join([b"[0, 0, 0]"] * 21) + b"]"), "application/json", 413, "max_hits"),
+    ("/v1/collections/docs/points", b'{"ids": [1], "vectors": [[0, 0, 0]], "payloads": [{"x": "'
+     + b"y" * 2000 + b'"}]}', "application/json", 413, "max_payload_bytes"),
+    ("/v1/collections/docs/points", b'{"ids": ' + str(list(range(101))).encode() + b', "vectors": []}',
+     "application/json", 413, "max_batch"),
+    ("/v1/collections/docs/points", b'{"ids": [1, 1], "vectors": [[0, 0, 0], [1, 1, 1]]}', "application/json",
+     400, "appears"),
+    ("/v1/collections/docs/points", b'{"ids": [99999999999999999999], "vectors": [[0, 0, 0]]}', "application/json",
+     400, "strings or integers"),
+    ("/v1/collections", b'{"name": "../../etc", "dim": 3}', "application/json", 400, "invalid collection name"),
+    ("/v1/collections", b'{"name": "x", "dim": 3, "index": {"kind": "hnsw", "M": "many"}}', "application/json",
+     400, "M"),
+    ("/v1/collections", b'{"name": "x", "dim": 3, "index": {"kind": "ivf"}}', "application/json", 400, "kind"),
+    ("/v1/collections", b'{"name": "x", "dim": 3, "quantization": {"bits": 4}}', "application/json", 400, "bits"),
+    ("/v1/collections", b'{"name": "x", "dim": 3, "index": {"M": 300}}', "application/json", 400, "256"),
+    ("/v1/collections", b'{"name": "x", "dim": 3, "index": {"ef_construction": 100001}}', "application/json", 400,
+     "100000"),
+    ("/v1/collections/docs/search", b'{"vector": [[0, 0, 0]]}', "application/json", 400, "/search/batch"),
+    ("/v1/collections/docs/search/batch", b'{"vectors": [0, 0, 0]}', "application/json", 400, "'vector' to /search"),
+    ("/v1/collections/docs/search/batch", b'{"vectors": 7}', "application/json", 400, "got 0-D"),
+    ("/v1/collections/docs/search", b"\x81\x81\xa1a\x01\x01", "application/msgpack", 400, "MessagePack"),
+    ("/v1/collections/docs/points/count", b'{"filter": ' + b'{"$not": ' * 40 + b'{"n": 1}' + b"}" * 41,
+     "application/json", 400, "levels deep"),
+    ("/v1/collections/docs/explain", b'{"query": [' + b", ".join([b"[0, 0, 0]"] * 21) + b'], "k": 50}',
+     "application/json", 413, "max_hits"),
+    ("/v1/collections/", b"{}", "application/json", 404, "no route"),
+]
+
+
+@pytest.mark.parametrize("path, body, media, status, words", BAD_REQUESTS)
+def test_bad_requests_get_a_4xx_naming_the_problem_and_change_nothing(server, path, body, media, status, words):
+    response = httpx.post(server + path, content=body, headers=_headers(**{"content-type": media}))
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["status"] == status and words in error["message"], error
+    with vecdb.connect(server, api_key=WRITER_KEY) as db:
+        assert db.list_collections() == ["docs"] and db.get_collection("docs").count() == 20
+
+
+def test_odd_names_and_fields_behave_as_in_process(db):
+    docs = db.create_collection("docs", dim=2)
+    with pytest.raises(errors.InvalidArgumentError, match="payload index field"):
+        docs.drop_payload_index("..")  # refused, and never the collection's URL
+    docs.create_payload_index("a/b", "keyword")
+    assert db.list_collections() == ["docs"] and docs.payload_indexes == {"a/b": "keyword"}
+    for bad in ("", ".", ".."):
+        with pytest.raises(errors.InvalidArgumentError, match="invalid collection name"):
+            db.get_collection(bad)
+        with pytest.raises(errors.InvalidArgumentError, match="invalid collection name"):
+            db.drop_collection(bad)
+    with pytest.raises(errors.InvalidDTypeError):
+        docs.search([[1, 2], [1]], k=1)  # ragged
+    with pytest.raises(errors.InvalidDTypeError):
+        docs.upsert({"a", "b"}, np.ones((2, 2)))  # a set is not an id list in process either
+    assert docs.count() == 0
+
+
+def test_the_client_never_writes_where_the_server_says(tmp_path, server, monkeypatch):
+    with vecdb.connect(server, api_key=WRITER_KEY) as db:
+        monkeypatch.setattr(db._transport, "call", lambda *args: {"name": "../../planted.tar"})
+        (tmp_path / "downloads").mkdir()
+        with pytest.raises(errors.ServerError, match="not a plain file name"):
+            db.backup(tmp_path / "downloads")
+    assert not list(tmp_path.rglob("planted*"))
+
+
+def test_dropping_a_collection_while_it_is_searched_gives_404s_not_500s(tmp_path):
+    import threading
+
+    statuses = set()
+    with serve_in_thread(tmp_path / "db") as url, vecdb.connect(url) as db:
+        stop = threading.Event()
+
+        def search():
+            with httpx.Client(base_url=url) as client:
+                while not stop.is_set():
+                    for path, body in (("search", {"vector": [1, 0, 0], "k": 5}), ("points/count", {}),
+                                       ("points/scroll", {"limit": 50})):
+                        statuses.add(client.post(f"/v1/collections/c/{path}", json=body).status_code)
+
+        threads = [threading.Thread(target=search) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(12):
+                db.create_collection("c", dim=3).upsert(list(range(300)), np.random.default_rng(0).random((300, 3)))
+                db.drop_collection("c")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+    assert statuses <= {200, 404} and 404 in statuses
+
+
+def test_oversized_bodies_get_413_with_or_without_content_length(server):
+    declared = httpx.post(f"{server}/v1/collections/docs/points", content=b"x" * (65 * 1024), headers=_headers())
+    assert declared.status_code == 413 and declared.json()["error"]["type"] == "RequestTooLargeError"
+
+    def chunks():  # no Content-Length: chunked transfer encoding
+        for _ in range(80):
+            yield b"x" * 1024
+
+    streamed = httpx.post(f"{server}/v1/collections/docs/points", content=chunks(), headers=_headers())
+    assert streamed.status_code == 413 and "64,000" not in streamed.text and "65,536" in streamed.text
+    with vecdb.connect(server, api_key=WRITER_KEY) as db:
+        assert db.get_collection("docs").count() == 20
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from([path for _, path, body, _, _ in ROUTES if isinstance(body, dict)]),
+       body=st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=5)
+                         | st.binary(max_size=16),
+                         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                             st.sampled_from(["vector", "vectors", "ids", "k", "filter", "payloads", "query", "name",
+                                              "dim", "ef", "dims", "plan", "limit", "cursor", "kind", "x"]),
+                             inner, max_size=5), max_leaves=12))
+def test_no_body_makes_the_server_fail(server, route, body):
+    """Whatever the body, the answer is a success or a 4xx with an error
+    body: never a 5xx (a 5xx on bad input is a bug)."""
+    response = httpx.post(server + route, content=msgpack.packb(body, use_bin_type=True),
+                          headers=_headers(**{"content-type": "application/msgpack"}), timeout=60)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert set(response.json()["error"]) == {"type", "message", "status"}
+
+
+def test_json_and_msgpack_answer_the_same(server):
+    query = {"vector": [1.0, 2.0, 3.0], "k": 3, "with_vector": True}
+    as_json = httpx.post(f"{server}/v1/collections/docs/search", json=query, headers=_headers()).json()
+    packed = httpx.post(f"{server}/v1/collections/docs/search", content=msgpack.packb(query),
+                        headers=_headers(**{"content-type": "application/msgpack", "accept": "application/msgpack"}))
+    assert packed.headers["content-type"] == "application/msgpack"
+    decoded = msgpack.unpackb(packed.content)
+    assert [hit["id"] for hit in decoded["hits"]] == [hit["id"] for hit in as_json["hits"]] == [0, 1, 2]
+    for ours, theirs in zip(decoded["hits"], as_json["hits"]):
+        assert np.frombuffer(ours["vector"], "<f4").tolist() == theirs["vector"]
+        assert ours["score"] == pytest.approx(theirs["score"])
+
+
+def test_metrics_count_requests_per_route_and_report_collection_sizes(server):
+    for _ in range(3):
+        httpx.post(f"{server}/v1/collections/docs/search", json={"vector": [0, 0, 0]}, headers=_headers())
+    text = httpx.get(f"{server}/metrics", headers=_headers()).text
+    assert ('vecdb_http_requests_total{method="POST",route="/v1/collections/{name}/search",status="200"} 3.0'
+            in text)
+    assert 'vecdb_http_request_duration_seconds_count{method="POST",route="/v1/collections/{name}/search"} 3.0' in text
+    assert 'vecdb_collection_points{collection="docs"} 20.0' in text
+
+
+def test_openapi_describes_bodies_and_docs_are_served(server):
+    description = httpx.get(f"{server}/openapi.json", headers=_headers()).json()
+    search = description["paths"]["/v1/collections/{name}/search"]["post"]
+    schema = search["requestBody"]["content"]["application/json"]["schema"]
+    assert {"vector", "k", "filter", "ef", "dims", "plan"} <= set(schema["properties"])
+    assert "vector" in schema["required"]
+    assert "swagger-ui" in httpx.get(f"{server}/docs", headers=_headers()).text  # more in test_server_schema.py
+
+
+def test_remote_search_matches_embedded_results(tmp_path, rng):
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    payloads = [{"group": i % 5} for i in range(500)]
+    with vecdb.open(tmp_path / "local") as local:
+        here = local.create_collection("c", dim=16, index=vecdb.Flat())
+        here.upsert(list(range(500)), vectors, payloads)
+        expected = here.search(vectors[:10], k=7, filter={"group": {"$in": [1, 2]}}, with_vector=True)
+    with serve_in_thread(tmp_path / "remote") as url, vecdb.connect(url) as remote:
+        there = remote.create_collection("c", dim=16, index=vecdb.Flat())
+        there.upsert(list(range(500)), vectors, payloads)
+        got = there.search(vectors[:10], k=7, filter={"group": {"$in": [1, 2]}}, with_vector=True)
+    for ours, theirs in zip(expected, got):
+        assert [hit.id for hit in ours] == [hit.id for hit in theirs]
+        assert [hit.payload for hit in ours] == [hit.payload for hit in theirs]
+        np.testing.assert_array_equal(np.stack([hit.vector for hit in ours]), np.stack([hit.vector for hit in theirs]))
+        assert [hit.score for hit in ours] == pytest.approx([hit.score for hit in theirs], abs=1e-6)
+
+
+def test_mrl_dims_must_be_a_list_of_sizes_not_a_mapping(db):
+    """Found by schemathesis: a map (msgpack {} or {"64": ...}) was taken
+    as the list of its keys, even with exist_ok."""
+    db.create_collection("docs", dim=8)
+    for mrl_dims in ({}, {2: "x", 4: "y"}):
+        for exist_ok in (False, True):
+            with pytest.raises(errors.InvalidArgumentError, match="mrl_dims must be a list"):
+                db.create_collection("docs" if exist_ok else "other", dim=8, mrl_dims=mrl_dims, exist_ok=exist_ok)
+    assert db.list_collections() == ["docs"]

@@ -1,0 +1,43 @@
+"""Checks of scalar arguments shared by every layer (k, ef, limits, sizes):
+pure Python, so the client and the settings classes use them without the
+native core."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from vecdb.errors import InvalidArgumentError, InvalidDTypeError
+
+
+def _as_int(value: Any, name: str) -> int:
+    # bool is an int subclass, but k=True is a bug, not a request for 1.
+    if isinstance(value, bool):
+        raise InvalidDTypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise InvalidDTypeError(f"{name} must be an integer, got {value!r}") from None
+
+
+# Integer parameters (k, ef, limits, cursors) stay below this: they size
+# arrays or become 64-bit keys, and nothing larger is a meaningful request.
+MAX_INT_PARAMETER = 2**63 - 1
+# A search returns at most this many neighbours per query (its outputs are
+# allocated at this width before the index is consulted).
+MAX_K = 2**31 - 1
+
+
+def positive_int(value: Any, name: str, minimum: int = 1, maximum: int = MAX_INT_PARAMETER) -> int:
+    """Validate an integer parameter that must be in ``[minimum, maximum]``."""
+    value = _as_int(value, name)
+    if value < minimum:
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise InvalidArgumentError(f"{name} must be <= {maximum:,}, got {value:,}")
+    return value
+
+
+def check_k(k: Any) -> int:
+    """Validate ``k`` (a positive integer up to MAX_K) and return it as int."""
+    return positive_int(k, "k", maximum=MAX_K)

@@ -1,0 +1,381 @@
+"""The in-memory search structure of one collection, keyed by internal labels.
+
+Kinds behind one small interface: :class:`GraphLabelIndex` (an HNSW graph
+from the native core, over vectors or PQ codes), :class:`ExactLabelIndex` (a
+growable matrix searched exactly by :func:`vecdb.knn`),
+:class:`CodeScanLabelIndex` (PQ codes scanned in full) and
+:class:`RerankingLabelIndex` (either compressed kind, its shortlist re-ranked
+with full vectors read from LMDB). All are caches of what LMDB holds: they
+can always be rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from abc import ABC, abstractmethod
+from typing import BinaryIO, Callable, Optional, Tuple, Union
+
+import numpy as np
+
+from vecdb import _core
+from vecdb.config import HNSW, Flat, IndexSpec
+from vecdb.errors import CorruptIndexError
+from vecdb.native.flat import knn
+from vecdb.native.hnsw import HNSWIndex
+from vecdb.native.pq import ProductQuantizer
+from vecdb.native.rerank import rerank
+
+# Past this share of deleted vectors the graph is compacted after a delete.
+AUTO_COMPACT_DELETED_FRACTION = 0.25
+
+Result = Tuple[np.ndarray, np.ndarray]
+
+
+class GraphLabelIndex:
+    """An HNSW graph whose ids are the collection's labels."""
+
+    kind = "graph"
+    snapshots = True  # worth saving: rebuilding a graph takes a while
+    quantizer_version = 0
+
+    def __init__(self, graph: HNSWIndex, ef_search: int) -> None:
+        self.graph = graph
+        self.ef_search = ef_search
+
+    @classmethod
+    def empty(cls, dim: int, metric: str, spec: HNSW, quantizer: Optional[ProductQuantizer] = None,
+              ) -> "GraphLabelIndex":
+        graph = HNSWIndex(dim, metric, M=spec.M, ef_construction=spec.ef_construction, dtype=spec.dtype,
+                          quantizer=quantizer)
+        return cls(graph, spec.ef_search)
+
+    def __len__(self) -> int:
+        return len(self.graph)
+
+    def __contains__(self, label: int) -> bool:
+        return label in self.graph
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        self.graph.add(vectors, ids=labels)
+
+    def delete(self, labels: np.ndarray) -> None:
+        self.graph.delete(labels)
+        deleted = self.graph.deleted_count
+        if deleted > AUTO_COMPACT_DELETED_FRACTION * max(1, len(self.graph) + deleted):
+            self.graph.compact()
+
+    def compact(self) -> int:
+        return self.graph.compact()
+
+    def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
+        return self.graph.search(queries, k, ef=ef or max(self.ef_search, k), allowed=allowed)
+
+    def exact_search(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> Result:
+        """Exact search among the labels ``allowed`` (a boolean mask; None:
+        all) lets through, scanning their vectors in place."""
+        if allowed is None:
+            allowed = np.ones(self.graph.id_bound, dtype=bool)
+        return self.graph.exact_search(queries, k, allowed=allowed)
+
+    def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> Result:
+        """The k nearest of each query's candidate labels by the vectors in
+        the graph (labels no longer present are skipped)."""
+        return self.graph.rerank(queries, candidates, k)
+
+    def count(self, allowed: np.ndarray) -> int:
+        """How many labels the index holds that ``allowed`` (a boolean mask)
+        lets through."""
+        return self.graph.count(allowed)
+
+    def labels(self) -> np.ndarray:
+        return self.graph.ids()
+
+    @property
+    def quantizer(self) -> Optional[ProductQuantizer]:
+        return self.graph.quantizer
+
+    def memory_bytes(self) -> int:
+        return self.graph.nbytes
+
+    def write_to(self, handle: BinaryIO) -> None:
+        self.graph.write_to(handle)
+
+    @classmethod
+    def read_from(cls, handle: BinaryIO, spec: HNSW) -> "GraphLabelIndex":
+        return cls(HNSWIndex.read_from(handle), spec.ef_search)
+
+
+class _RowsByLabel(ABC):
+    """Rows (vectors or codes) in a matrix indexed by label, with a mask of
+    the labels present; every search scans them all (how: ``_scan``)."""
+
+    snapshots = False  # rebuilt from LMDB on open: reading the vectors is the work
+    quantizer_version = 0
+
+    def __init__(self, width: int, dtype: str) -> None:
+        # (rows, present) as one attribute: writers replace both when they
+        # grow, and a search reads the pair once, so it never pairs the old
+        # matrix with the new mask (or sees a half-copied one).
+        self._arrays: Tuple[np.ndarray, np.ndarray] = (np.zeros((0, width), dtype=dtype), np.zeros(0, dtype=bool))
+        self._count = 0
+        self._grow_lock = threading.Lock()
+
+    def _encode(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, label: int) -> bool:
+        present = self._arrays[1]
+        return 0 <= label < len(present) and bool(present[label])
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        encoded = self._encode(vectors)
+        bound = int(labels.max()) + 1 if len(labels) else 0
+        with self._grow_lock:
+            rows, present = self._arrays
+            if bound > len(present):
+                capacity = max(bound, 2 * len(present), 64)
+                grown_rows = np.zeros((capacity, rows.shape[1]), dtype=rows.dtype)
+                grown_rows[: len(rows)] = rows
+                grown_present = np.zeros(capacity, dtype=bool)
+                grown_present[: len(present)] = present
+                rows, present = grown_rows, grown_present
+            # Rows before their presence bits: a search that sees a bit sees its row.
+            rows[labels] = encoded
+            present[labels] = True
+            self._arrays = (rows, present)
+            self._count = int(present.sum())
+
+    def delete(self, labels: np.ndarray) -> None:
+        with self._grow_lock:
+            present = self._arrays[1]
+            present[labels[labels < len(present)]] = False
+            self._count = int(present.sum())
+
+    def compact(self) -> int:
+        return 0  # nothing to repair: deleted rows are skipped by the mask
+
+    def count(self, allowed: np.ndarray) -> int:
+        """How many labels the index holds that ``allowed`` lets through."""
+        present = self._arrays[1]
+        width = min(len(present), len(allowed))
+        return int(np.count_nonzero(present[:width] & allowed[:width]))
+
+    def exact_search(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> Result:
+        return self.search(queries, k, None, allowed)
+
+    def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
+        rows, present = self._arrays
+        mask = present.copy()
+        if allowed is not None:
+            mask[len(allowed):] = False
+            mask[: len(allowed)] &= allowed[: len(mask)]
+        return self._scan(rows, queries, k, mask)
+
+    @abstractmethod
+    def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
+        """The k nearest rows allowed by ``mask`` to each query."""
+
+    def labels(self) -> np.ndarray:
+        return np.flatnonzero(self._arrays[1])
+
+    def memory_bytes(self) -> int:
+        rows, present = self._arrays
+        return rows.nbytes + present.nbytes
+
+
+class ExactLabelIndex(_RowsByLabel):
+    """Float32 vectors indexed by label, searched exactly."""
+
+    kind = "exact"
+
+    def __init__(self, dim: int, metric: str) -> None:
+        super().__init__(dim, "float32")
+        self.metric = metric
+
+    def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> Result:
+        """The k nearest of each query's candidate labels (labels no longer
+        present are skipped)."""
+        rows, present = self._arrays
+        if candidates.shape[1] == 0:
+            return candidates, np.zeros(candidates.shape, dtype=np.float32)
+        inside = (candidates >= 0) & (candidates < len(present))
+        kept = np.where(inside, candidates, 0)
+        kept = np.where(inside & present[kept], candidates, -1)
+        return rerank(queries, kept, rows, min(k, kept.shape[1]), metric=self.metric)
+
+    def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
+        return knn(rows, queries, k, metric=self.metric, allowed=mask)
+
+
+class CodeScanLabelIndex(_RowsByLabel):
+    """PQ codes indexed by label; a search scans every code by ADC distance.
+
+    Snapshots save the codes (rebuilding them means reading and encoding
+    every vector): magic, version, sizes, the codebooks, the codes, the
+    presence mask, then a checksum of all of it."""
+
+    kind = "scan"
+    snapshots = True
+    _MAGIC = b"VDBCODES"
+    _VERSION = 1
+    _HEADER = struct.Struct("<8sIIQQQ")  # magic, version, reserved, codebook bytes, rows, m
+
+    def __init__(self, quantizer: ProductQuantizer) -> None:
+        super().__init__(quantizer.m, "uint8")
+        self.quantizer = quantizer
+
+    def _encode(self, vectors: np.ndarray) -> np.ndarray:
+        return self.quantizer.encode(vectors)
+
+    def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
+        return self.quantizer.search(queries, rows, k, allowed=mask)
+
+    def write_to(self, handle: BinaryIO) -> None:
+        rows, present = self._arrays
+        codebooks = self.quantizer.to_bytes()
+        body = b"".join((self._HEADER.pack(self._MAGIC, self._VERSION, 0, len(codebooks), len(present), rows.shape[1]),
+                         codebooks, rows[: len(present)].tobytes(), present.tobytes()))
+        handle.write(body)
+        handle.write(struct.pack("<Q", _core.checksum64(body)))
+
+    @classmethod
+    def read_from(cls, handle: BinaryIO, spec: IndexSpec) -> "CodeScanLabelIndex":
+        data = handle.read()
+        what = "code snapshot"
+        if len(data) < cls._HEADER.size + 8:
+            raise CorruptIndexError(f"{what} is truncated")
+        body, (checksum,) = data[:-8], struct.unpack("<Q", data[-8:])
+        magic, version, _, codebook_bytes, rows, m = cls._HEADER.unpack_from(body)
+        if magic != cls._MAGIC or version != cls._VERSION:
+            raise CorruptIndexError(f"{what} has the wrong magic bytes or version")
+        if len(body) != cls._HEADER.size + codebook_bytes + rows * m + rows or checksum != _core.checksum64(body):
+            raise CorruptIndexError(f"{what} is truncated or corrupt")
+        start = cls._HEADER.size
+        index = cls(ProductQuantizer.from_bytes(body[start:start + codebook_bytes]))
+        if index.quantizer.m != m:
+            raise CorruptIndexError(f"{what} is corrupt: its codes do not match its codebooks")
+        start += codebook_bytes
+        present = np.frombuffer(body, dtype=np.bool_, count=rows, offset=start + rows * m).copy()
+        index._arrays = (np.frombuffer(body, dtype=np.uint8, count=rows * m, offset=start).reshape(rows, m).copy(),
+                         present)
+        index._count = int(present.sum())
+        return index
+
+
+# Reads full vectors by label: ``(n, dim)`` rows and which labels were found.
+VectorReader = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
+
+
+class WrappedIndex:
+    """An index that holds another (``inner``) and hands it everything but
+    what it changes: what is added, and how it is searched."""
+
+    inner: Union[GraphLabelIndex, _RowsByLabel]
+
+    @property
+    def snapshots(self) -> bool:
+        return self.inner.snapshots
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __contains__(self, label: int) -> bool:
+        return label in self.inner
+
+    def delete(self, labels: np.ndarray) -> None:
+        self.inner.delete(labels)
+
+    def compact(self) -> int:
+        return self.inner.compact()
+
+    def count(self, allowed: np.ndarray) -> int:
+        return self.inner.count(allowed)
+
+    def labels(self) -> np.ndarray:
+        return self.inner.labels()
+
+    def write_to(self, handle: BinaryIO) -> None:
+        self.inner.write_to(handle)
+
+
+class RerankingLabelIndex(WrappedIndex):
+    """A compressed index (PQ graph or code scan) whose best ``rerank``
+    candidates per query are re-ranked exactly with the full vectors
+    ``fetch`` reads (from LMDB): RAM holds codes and links, not vectors."""
+
+    def __init__(self, inner: Union[GraphLabelIndex, CodeScanLabelIndex], metric: str, rerank_count: int,
+                 fetch: VectorReader, quantizer_version: int) -> None:
+        self.inner = inner
+        self.metric = metric
+        self.rerank_count = rerank_count
+        self.fetch = fetch
+        self.quantizer_version = quantizer_version
+
+    @property
+    def kind(self) -> str:
+        """"pq-graph" or "pq-scan"."""
+        return "pq-" + self.inner.kind
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        self.inner.add(labels, vectors)
+
+    def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
+        width = max(self.rerank_count, k)
+        shortlist, _ = self.inner.search(queries, width, None if ef is None else max(ef, width), allowed)
+        return self.rerank(queries, shortlist, k)
+
+    def exact_search(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> Result:
+        shortlist, _ = self.inner.exact_search(queries, max(self.rerank_count, k), allowed)
+        return self.rerank(queries, shortlist, k)
+
+    def rerank(self, queries: np.ndarray, shortlist: np.ndarray, k: int) -> Result:
+        """The k nearest of each query's candidate labels by the full
+        vectors ``fetch`` reads (labels no longer stored are skipped)."""
+        if shortlist.shape[1] == 0:
+            return shortlist, np.zeros(shortlist.shape, dtype=np.float32)
+        # A candidate deleted since the index answered is no candidate.
+        candidates = shortlist.copy()
+        flat = candidates.reshape(-1)
+        valid = np.flatnonzero(flat >= 0)
+        vectors, found = self.fetch(flat[valid])
+        flat[valid[~found]] = -1
+        labels, rows = flat[valid[found]], vectors[found]
+        sorter = np.argsort(labels, kind="stable")
+        sorted_labels = labels[sorter]
+
+        def lookup(wanted: np.ndarray) -> np.ndarray:  # every wanted label is among the fetched
+            return rows[sorter[np.searchsorted(sorted_labels, wanted)]]
+
+        return rerank(queries, candidates, lookup, min(k, shortlist.shape[1]), metric=self.metric)
+
+    @property
+    def quantizer(self) -> Optional[ProductQuantizer]:
+        return self.inner.quantizer
+
+    def memory_bytes(self) -> int:
+        return self.inner.memory_bytes()
+
+
+LabelIndex = Union[GraphLabelIndex, ExactLabelIndex, RerankingLabelIndex]
+
+
+def empty_label_index(dim: int, metric: str, spec: IndexSpec) -> LabelIndex:
+    """An index of vectors (before any quantization)."""
+    if isinstance(spec, Flat):
+        return ExactLabelIndex(dim, metric)
+    return GraphLabelIndex.empty(dim, metric, spec)
+
+
+def empty_quantized_index(dim: int, metric: str, spec: IndexSpec, quantizer: ProductQuantizer, rerank_count: int,
+                          fetch: VectorReader, quantizer_version: int) -> RerankingLabelIndex:
+    """An index of PQ codes whose searches re-rank with ``fetch``ed vectors."""
+    inner: Union[GraphLabelIndex, CodeScanLabelIndex]
+    if isinstance(spec, Flat):
+        inner = CodeScanLabelIndex(quantizer)
+    else:
+        inner = GraphLabelIndex.empty(dim, metric, spec, quantizer)
+    return RerankingLabelIndex(inner, metric, rerank_count, fetch, quantizer_version)

@@ -1,0 +1,127 @@
+"""Index snapshots: a collection's HNSW graph (or its PQ codes) saved beside
+the LMDB environment so that reopening does not rebuild it.
+
+A snapshot file is a 64-byte header followed by the index in its own
+checksummed format. The header (format version 2): magic, version, the
+change sequence the index reflects, the collection's key, the database's
+id, the collection's fingerprint at that sequence (a hash chained over every
+committed batch, see ``CollectionStore.fingerprint_at``), and a CRC-32 of
+the header. A snapshot is used only if all of them match: a snapshot from
+another database, or from a copy of this one that has since diverged (same
+sequence and count, other data), is never taken for this collection's. It
+is written atomically (temp file, fsync, rename, directory fsync): a crash
+leaves the previous snapshot or the new one, never a torn file. Any problem
+reading it (missing, truncated, corrupt, another collection's or state's,
+format version 1) means "rebuild from LMDB".
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+from vecdb._files import write_atomically
+from vecdb.config import HNSW, IndexSpec
+from vecdb.errors import CorruptIndexError
+from vecdb.index.label_index import CodeScanLabelIndex, GraphLabelIndex, LabelIndex
+
+SNAPSHOT_FOLDER = "snapshots"
+_MAGIC = b"VDBSNAP\x00"
+_VERSION = 2
+# magic, version, sequence, collection key (16 hex digits), database id, fingerprint, crc32 of the rest
+_HEADER = struct.Struct("<8sIQ16s16sQI")
+# snapshot_path and prefix_snapshot_path: the collection key, then the rotation version of a prefix's.
+_SNAPSHOT_NAME = re.compile(r"([0-9a-f]{16})(?:\.mrl[0-9]+\.r([0-9]+))?\.hnsw")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose index a snapshot holds: a collection (its key) of a database
+    (its 16-byte id)."""
+
+    database_id: bytes
+    key: str
+
+    def packed_key(self) -> bytes:
+        return self.key.encode()[:16].ljust(16, b"\x00")
+
+
+def snapshot_path(folder: Path, key: str) -> Path:
+    # Named .hnsw since before code snapshots; renaming would force every
+    # existing collection to rebuild once.
+    return folder / SNAPSHOT_FOLDER / f"{key}.hnsw"
+
+
+def prefix_snapshot_path(folder: Path, key: str, dims: int, rotation_version: int) -> Path:
+    """Where the index of a ``dims`` prefix is saved; the rotation version
+    is in the name, so a snapshot made under another rotation is never read."""
+    return folder / SNAPSHOT_FOLDER / f"{key}.mrl{dims}.r{rotation_version}.hnsw"
+
+
+def prefix_snapshot_paths(folder: Path, key: str) -> List[Path]:
+    """Every prefix-index snapshot file of the collection, of any rotation."""
+    return list((folder / SNAPSHOT_FOLDER).glob(f"{key}.mrl*.hnsw"))
+
+
+def collection_snapshot_paths(folder: Path, key: str) -> List[Path]:
+    """Every snapshot file of the collection (main and prefix indexes)."""
+    return [snapshot_path(folder, key), *prefix_snapshot_paths(folder, key)]
+
+
+def remove_abandoned_snapshots(folder: Path, rotation_versions: Dict[str, int]) -> None:
+    """Delete what a killed writer left in the snapshot folder: temporary
+    files half-written, snapshots of collections no longer stored (killed
+    between a drop's commit and its deletion of their files) and prefix
+    snapshots of a rotation since replaced (killed before
+    :func:`vecdb.index.loader.save_snapshots` removed them).
+    ``rotation_versions`` maps every stored collection's key to its
+    rotation version. Only the writer calls this, at open: no other process
+    writes snapshots."""
+    for leftover in (folder / SNAPSHOT_FOLDER).glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+    for snapshot in (folder / SNAPSHOT_FOLDER).glob("*.hnsw"):
+        match = _SNAPSHOT_NAME.fullmatch(snapshot.name)
+        if match is None:
+            continue
+        key, rotation = match.group(1), match.group(2)
+        if key not in rotation_versions or (rotation is not None and int(rotation) != rotation_versions[key]):
+            snapshot.unlink(missing_ok=True)
+
+
+def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, index: LabelIndex) -> None:
+    """Save ``index``, which reflects the collection's state after batch
+    ``sequence`` (whose fingerprint is ``fingerprint``)."""
+    path.parent.mkdir(exist_ok=True)
+    fields = (_MAGIC, _VERSION, sequence, owner.packed_key(), owner.database_id, fingerprint)
+    header = _HEADER.pack(*fields, zlib.crc32(_HEADER.pack(*fields, 0)[:-4]))
+
+    def write(handle) -> None:
+        handle.write(header)
+        index.write_to(handle)
+
+    write_atomically(path, write)
+
+
+def read_snapshot(path: Path, owner: Owner, spec: IndexSpec, fingerprint_at: Callable[[int], Optional[int]],
+                  ) -> Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]:
+    """``(sequence, index)`` from a snapshot file, or None if there is no
+    usable snapshot (the reason does not matter: the caller rebuilds).
+    ``fingerprint_at(sequence)`` is the collection's fingerprint after that
+    batch (None once the change log no longer reaches back so far)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(_HEADER.size)
+            if len(header) != _HEADER.size or header[:8] != _MAGIC:
+                return None
+            magic, version, sequence, stored_key, database_id, fingerprint, crc = _HEADER.unpack(header)
+            if (version != _VERSION or crc != zlib.crc32(header[:-4]) or stored_key != owner.packed_key()
+                    or database_id != owner.database_id or fingerprint_at(sequence) != fingerprint):
+                return None
+            reader = GraphLabelIndex if isinstance(spec, HNSW) else CodeScanLabelIndex
+            return sequence, reader.read_from(handle, spec)
+    except (OSError, CorruptIndexError):
+        return None

@@ -1,0 +1,43 @@
+"""Payload fields: dotted paths into JSON-like payloads (``"meta.author"``)
+and the kinds of value a payload index may hold. Pure Python: the client
+checks fields with it before a request leaves."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+from vecdb.errors import InvalidArgumentError
+
+KINDS = ("keyword", "integer", "float", "bool")  # what a payload index may hold
+_MAX_FIELD_BYTES = 200
+MISSING = object()  # a path that leads nowhere (distinct from a stored None)
+
+
+def split_path(path: str) -> Tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def value_at(payload: Dict[str, Any], parts: Tuple[str, ...]) -> Any:
+    """The value at a split dotted path, or :data:`MISSING`. Paths step into
+    nested dicts only (not into lists)."""
+    value: Any = payload
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+def check_field(field: Any) -> str:
+    """A payload index's field path: a non-empty string of dotted parts."""
+    if not isinstance(field, str) or not field or "\x00" in field or "" in split_path(field):
+        raise InvalidArgumentError(f"payload index field must be a dotted path like 'meta.lang', got {field!r}")
+    if len(field.encode("utf-8", "surrogatepass")) > _MAX_FIELD_BYTES:
+        raise InvalidArgumentError(f"payload index field {field[:40]!r}... is longer than {_MAX_FIELD_BYTES} bytes")
+    return field
+
+
+def check_kind(kind: Any) -> str:
+    if kind not in KINDS:
+        raise InvalidArgumentError(f"unknown payload index kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return kind

@@ -1,0 +1,3 @@
+"""How a search runs: filters parsed (:mod:`.filters`) and evaluated
+(:mod:`.filter_eval`), a plan chosen by the cost model (:mod:`.planner`) and
+run (:mod:`.executor`), plans measured by :mod:`.tuning`."""

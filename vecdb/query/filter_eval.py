@@ -1,0 +1,79 @@
+"""Turn a parsed filter into the set of labels it allows, as a boolean mask
+for the native search.
+
+Conditions on fields with a payload index are answered from the index (one
+key for equality, one cursor walk for a range); the rest by decoding the
+collection's payloads once and testing each (:meth:`Filter.matches`, the
+reference semantics). Combining is numpy mask algebra over every label ever
+given out; negations complement within that range, so ``$ne`` and ``$not``
+match records that lack the field, as in MongoDB. The mask may therefore
+also allow labels that no longer exist: searches never return those, and
+callers that count or list intersect with the stored labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import lmdb
+import numpy as np
+
+from vecdb.query.filters import COMPARISONS, And, Condition, Filter, Not, Or
+from vecdb.storage.collection_store import CollectionStore
+from vecdb.storage.payload_index import PayloadIndexes
+
+
+class FilterEvaluator:
+    """Evaluates filters over one collection inside one read transaction."""
+
+    def __init__(self, txn: lmdb.Transaction, store: CollectionStore, indexes: PayloadIndexes,
+                 label_bound: int) -> None:
+        self._txn = txn
+        self._store = store
+        self._indexes = indexes
+        self._bound = label_bound  # labels given out so far are below this
+        self._payloads: Optional[List[Tuple[int, Dict[str, Any]]]] = None
+
+    def allowed(self, node: Filter) -> np.ndarray:
+        """Boolean mask over labels: True where the record matches."""
+        if isinstance(node, And):
+            mask = np.ones(self._bound, dtype=bool)
+            for child in node.children:
+                mask &= self.allowed(child)
+            return mask
+        if isinstance(node, Or):
+            mask = np.zeros(self._bound, dtype=bool)
+            for child in node.children:
+                mask |= self.allowed(child)
+            return mask
+        if isinstance(node, Not):
+            return ~self.allowed(node.child)
+        labels = self._from_index(node)
+        if labels is None:
+            return self._scan(node)
+        mask = np.zeros(self._bound, dtype=bool)
+        mask[labels[labels < self._bound]] = True
+        return mask
+
+    def _from_index(self, node: Condition) -> Optional[np.ndarray]:
+        if node.path not in self._indexes.fields:
+            return None
+        if node.operator == "$exists":
+            return self._indexes.lookup_exists(self._txn, node.path)
+        if node.operator == "$eq":
+            return self._indexes.lookup_equal(self._txn, node.path, [node.operand])
+        if node.operator == "$in":
+            return self._indexes.lookup_equal(self._txn, node.path, list(node.operand))
+        if node.operator in COMPARISONS:
+            return self._indexes.lookup_range(self._txn, node.path, node.operator, node.operand)
+        return None
+
+    def _scan(self, node: Condition) -> np.ndarray:
+        if self._payloads is None:
+            self._payloads = list(self._store.payload_records(self._txn))
+        # Records without a stored payload have the empty payload {}.
+        mask = np.full(self._bound, node.matches({}), dtype=bool)
+        for label, payload in self._payloads:
+            if label < self._bound:
+                mask[label] = node.matches(payload)
+        return mask

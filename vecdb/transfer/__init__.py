@@ -1,0 +1,4 @@
+"""Data in and out of a database: backups and restores (:mod:`.backup`),
+collection copies (:mod:`.collection_copy`), import and export files
+(:mod:`.importers`, :mod:`.exporters`), and the staging folders they write
+through (:mod:`.staging`)."""
