@@ -2,7 +2,8 @@
 searched through an in-memory index.
 
 Every public method validates and normalizes its input, then makes one call
-into the layer below (the LMDB store, the label index, the filter evaluator).
+into the layer below (the LMDB store, the indexes, the searcher:
+:mod:`vecdb.query.searcher` runs searches and keeps their caches).
 
 Guarantees:
 - ``upsert`` and ``delete`` are all-or-nothing and durable when they return
@@ -16,9 +17,7 @@ Guarantees:
 from __future__ import annotations
 
 import threading
-import time
 import warnings
-from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -26,8 +25,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from vecdb.checks import check_k, positive_int
-from vecdb.native.arrays import as_matrix
-from vecdb.config import HNSW, PQ, CollectionConfig, Flat, IndexSpec
+from vecdb.config import PQ, CollectionConfig, IndexSpec
 from vecdb.errors import (
     CollectionNotFoundError,
     DuplicateIdError,
@@ -35,9 +33,6 @@ from vecdb.errors import (
     InvalidDTypeError,
     ReadOnlyError,
 )
-from vecdb.reports import Explanation, Stage, TuneReport
-from vecdb.query.filter_eval import FilterEvaluator
-from vecdb.query.filters import Filter, parse_filter
 from vecdb.index.loader import (
     LoadedIndex,
     build_main_index,
@@ -46,20 +41,21 @@ from vecdb.index.loader import (
     load_indexes,
     save_snapshots,
 )
-from vecdb.storage.payloads import encode_payloads
-from vecdb.query.executor import StageTimes, execute
-from vecdb.query.planner import Choice, SearchShape, choose, stages
-from vecdb.plans import Plan, check_plan, plan_from_dict, plan_to_dict
-from vecdb.native.pq import CENTROIDS, ProductQuantizer
 from vecdb.index.prefix_index import IndexSet
 from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
+from vecdb.native.arrays import as_matrix
+from vecdb.native.pq import CENTROIDS, ProductQuantizer
+from vecdb.payload_fields import check_field, check_kind
+from vecdb.plans import Plan, check_plan, plan_to_dict
+from vecdb.query.filters import Filter, parse_filter
+from vecdb.query.searcher import Searcher
+from vecdb.query.tuning import tune_collection
 from vecdb.records import Hit, Record, UserId
-from vecdb.storage.catalog import write_config
+from vecdb.reports import Explanation, TuneReport
 from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.environment import Environment
 from vecdb.storage.keys import check_user_id, user_id_from_key, user_id_key
-from vecdb.payload_fields import check_field, check_kind
-from vecdb.query.tuning import tune_collection
+from vecdb.storage.payloads import encode_payloads
 
 # Snapshot the graph once SNAPSHOT_MIN_CHANGES points changed since the last
 # snapshot, or SNAPSHOT_SHARE of the collection if that is more: reopening
@@ -67,9 +63,6 @@ from vecdb.query.tuning import tune_collection
 # a small share of ingest (snapshot sizes grow geometrically).
 SNAPSHOT_MIN_CHANGES = 20_000
 SNAPSHOT_SHARE = 0.5
-_SEARCH_ATTEMPTS = 3
-# Evaluated filter masks kept per collection (each is one byte per point).
-FILTER_CACHE_SIZE = 8
 
 
 class Collection:
@@ -83,9 +76,7 @@ class Collection:
         self._config = config
         self._store = CollectionStore(environment, config)
         self._write_lock = threading.Lock()
-        # filter key -> [mask, how many of its labels the index holds (None until a search asks)]
-        self._filter_cache: "OrderedDict[tuple, list]" = OrderedDict()
-        self._filter_cache_lock = threading.Lock()
+        self._searcher = Searcher(environment, self._store, lambda: (self._indexes, self._config))
         self._dropped = False
         self._adopt(load_indexes(environment, folder, self._store))
 
@@ -205,11 +196,8 @@ class Collection:
                                 quantizer)
 
         def body(txn):
-            config = self._store.config_for_update(txn)
-            config.quantizer_version = version
             self._store.put_codebooks(txn, quantizer.to_bytes())
-            write_config(txn, config)
-            return config
+            return self._store.update_config(txn, quantizer_version=version)
 
         self._config = self._environment.write(body)
         indexes = self._indexes
@@ -245,11 +233,8 @@ class Collection:
         prefixes = build_prefix_indexes(self._environment, self._store, config, rotation)
 
         def body(txn):
-            config = self._store.config_for_update(txn)
-            config.rotation_version = version
             self._store.put_rotation(txn, rotation_to_bytes(rotation))
-            write_config(txn, config)
-            return config
+            return self._store.update_config(txn, rotation_version=version)
 
         self._config = self._environment.write(body)
         self._indexes = IndexSet(self._indexes.main, prefixes, version)
@@ -272,7 +257,7 @@ class Collection:
                 config = self._store.config(txn)
                 labels = self._store.labels_of(txn, id_keys)
                 if node is not None:
-                    labels = np.union1d(labels, np.flatnonzero(self._matching(txn, config, node, stored_only=True)))
+                    labels = np.union1d(labels, np.flatnonzero(self._searcher.matching(txn, config, node)))
             if not len(labels):
                 return 0
             # Out of the indexes first, so no search returns a point whose
@@ -303,38 +288,16 @@ class Collection:
         (here, or in a later upsert) with InvalidPayloadError."""
         self._check_live()
         field, kind = check_field(field), check_kind(kind)
-
-        def body(txn):
-            config = self._store.config_for_update(txn)
-            if config.payload_indexes.get(field) == kind:
-                return config
-            indexes = self._store.payload_indexes(config)
-            if field in config.payload_indexes:
-                indexes.drop_field(txn, field)
-            indexes.build(txn, field, kind, self._store.payload_records(txn))
-            config.payload_indexes[field] = kind
-            write_config(txn, config)
-            return config
-
         with self._write_lock:
-            self._config = self._environment.write(body)
+            self._config = self._environment.write(lambda txn: self._store.create_payload_index(txn, field, kind))
 
     def drop_payload_index(self, field: str) -> None:
         """Remove a payload index (filters on the field then scan payloads);
         a field without one is left as it is."""
         self._check_live()
         field = check_field(field)
-
-        def body(txn):
-            config = self._store.config_for_update(txn)
-            if field in config.payload_indexes:
-                self._store.payload_indexes(config).drop_field(txn, field)
-                del config.payload_indexes[field]
-                write_config(txn, config)
-            return config
-
         with self._write_lock:
-            self._config = self._environment.write(body)
+            self._config = self._environment.write(lambda txn: self._store.drop_payload_index(txn, field))
 
     def compact(self) -> int:
         """Repair the index around deleted points and free their memory (also
@@ -381,19 +344,8 @@ class Collection:
         queries, single, k, ef, node = self._check_search(query, k, ef, filter)
         dims, plan = _check_overrides(dims, plan)
         with_payload, with_vector = _check_flags(with_payload, with_vector)
-        for attempt in range(_SEARCH_ATTEMPTS):
-            # One read transaction: the filter's evaluation and every hit's
-            # id, payload and vector come from one committed state.
-            with self._environment.read() as txn:
-                indexes = self._indexes
-                allowed, live = self._allowed(txn, node, indexes)
-                choice = self._choose(indexes, k, live, ef, dims, plan)
-                labels, distances = self._run(choice, indexes, queries, k, ef, allowed, None)
-                hits, complete = self._hits(txn, labels, distances, with_payload, with_vector)
-            # A point the index holds already but whose upsert committed after
-            # this transaction began leaves a hole: search again.
-            if complete:
-                break
+        hits = self._searcher.search(queries, k, ef=ef, node=node, dims=dims, plan=plan, with_payload=with_payload,
+                                     with_vector=with_vector)
         return hits[0] if single else hits
 
     def explain(
@@ -418,25 +370,7 @@ class Collection:
         if queries.shape[0] == 0:
             raise InvalidArgumentError("explain needs at least one query")
         dims, plan = _check_overrides(dims, plan)
-        start = time.perf_counter()
-        indexes = self._indexes
-        with self._environment.read() as txn:
-            allowed, live = self._allowed(txn, node, indexes)
-        choice = self._choose(indexes, k, live, ef, dims, plan)
-        shape = self._shape(indexes)
-        planned = stages(choice.plan, shape, k, choice.estimates["selectivity"], ef)
-        explanation = Explanation(plan=choice.plan, description=choice.plan.describe(k), reason=choice.reason,
-                                  estimated_us=choice.cost_us, estimates=dict(choice.estimates),
-                                  alternatives=[(plan.describe(k), cost) for plan, cost in choice.alternatives],
-                                  stages=[Stage(text, cost) for text, cost in planned])
-        if execute:
-            times: StageTimes = []
-            self._run(choice, indexes, queries, k, ef, allowed, times)
-            explanation.total_us = 1e6 * (time.perf_counter() - start) / queries.shape[0]
-            explanation.executed = True
-            for stage, (seconds, results) in zip(explanation.stages, times):
-                stage.actual_us, stage.results = 1e6 * seconds / queries.shape[0], results
-        return explanation
+        return self._searcher.explain(queries, k, ef=ef, node=node, dims=dims, plan=plan, execute=execute)
 
     def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
         """Find the fastest plan whose recall@k reaches ``target_recall`` and
@@ -459,17 +393,12 @@ class Collection:
             raise ReadOnlyError("the database was opened read-only; tune stores the chosen plan")
         with self._write_lock:
             indexes = self._indexes
-            report = tune_collection(self._environment, self._store, indexes, self._shape(indexes), self.dim,
+            report = tune_collection(self._environment, self._store, indexes,
+                                     self._searcher.shape(indexes, self._config), self.dim,
                                      self.metric, _check_recall(target_recall), check_k(k),
                                      self._tuning_queries(queries), positive_int(seed, "seed", 0))
-
-            def body(txn):
-                config = self._store.config_for_update(txn)
-                config.default_plan, config.default_plan_k = plan_to_dict(report.plan), report.k
-                write_config(txn, config)
-                return config
-
-            self._config = self._environment.write(body)
+            self._config = self._environment.write(lambda txn: self._store.update_config(
+                txn, default_plan=plan_to_dict(report.plan), default_plan_k=report.k))
         return report
 
     def _tuning_queries(self, queries: Any) -> Union[int, np.ndarray]:
@@ -487,78 +416,6 @@ class Collection:
         queries, single = as_matrix(query, "float32", self.dim, "query")
         _check_finite(queries, "query")
         return queries, single, k, ef, None if filter is None else parse_filter(filter)
-
-    def _allowed(self, txn, node: Optional[Filter], indexes: IndexSet) -> Tuple[Optional[np.ndarray], Optional[int]]:
-        """The mask of labels a search may return and how many of them the
-        index holds (None, None: no filter); also checks the collection
-        still exists in ``txn``'s state. The count leaves out deleted labels
-        the mask may allow: the planner weighs plans by it."""
-        config = self._store.config(txn)
-        if node is None:
-            return None, None
-        entry = self._filter_entry(txn, config, node, stored_only=False)
-        if entry[1] is None:
-            entry[1] = indexes.main.count(entry[0])
-        return entry[0], entry[1]
-
-    def _shape(self, indexes: IndexSet) -> SearchShape:
-        config, count = self._config, len(indexes)
-        cached = indexes.planner_shape
-        if cached is not None and cached[0] is config and cached[1] == count:
-            return cached[2]
-        shape = self._describe_for_planner(indexes, config)
-        indexes.planner_shape = (config, count, shape)
-        return shape
-
-    def _describe_for_planner(self, indexes: IndexSet, config: CollectionConfig) -> SearchShape:
-        spec = config.index_spec
-        pq = config.pq
-        missing = ""
-        if config.mrl_dims and not indexes.prefixes:
-            missing = (f"the PCA rotation is learned once the collection holds {rotation_train_size(self.dim):,} "
-                       f"vectors (it has {len(indexes):,})" if config.rotation_version == 0 else
-                       "the stored PCA rotation could not be read; Collection.learn_rotation() learns a new one")
-        return SearchShape(
-            count=len(indexes), dim=self.dim, main_kind=indexes.main.kind,
-            ef_search=spec.ef_search if isinstance(spec, HNSW) else 0,
-            prefix_dims=tuple(sorted(indexes.prefixes)), prefix_kind="exact" if isinstance(spec, Flat) else "graph",
-            pq_m=pq.m if pq else 0, pq_rerank=pq.rerank if pq else 0,
-            default_plan=None if config.default_plan is None else plan_from_dict(config.default_plan),
-            default_plan_k=config.default_plan_k,
-            prefixes_missing=missing)
-
-    def _choose(self, indexes: IndexSet, k: int, allowed_count: Optional[int], ef: Optional[int],
-                dims: Optional[int], plan: Optional[Plan]) -> Choice:
-        return choose(self._shape(indexes), k, allowed=allowed_count, ef=ef, dims=dims, plan=plan)
-
-    @staticmethod
-    def _run(choice: Choice, indexes: IndexSet, queries: np.ndarray, k: int, ef: Optional[int],
-             allowed: Optional[np.ndarray], times: Optional[StageTimes]) -> Tuple[np.ndarray, np.ndarray]:
-        if allowed is not None and choice.estimates["allowed"] == 0:
-            empty = np.zeros((queries.shape[0], 0))
-            return empty.astype(np.int64), empty.astype(np.float32)
-        # Results are allocated k wide: never wider than the collection.
-        return execute(choice.plan, indexes, queries, min(k, max(1, len(indexes))), ef, allowed, times)
-
-    def _hits(self, txn, labels: np.ndarray, distances: np.ndarray, with_payload: bool,
-              with_vector: bool) -> Tuple[List[List[Hit]], bool]:
-        """Hits with ids (and payloads, vectors) read in ``txn``, and whether
-        every label the index returned is stored there."""
-        scores = _scores(distances, self.metric)
-        wanted = labels[labels >= 0].tolist()
-        records = self._store.records_of(txn, wanted, with_payload, with_vector)
-        results: List[List[Hit]] = []
-        for row_labels, row_scores in zip(labels.tolist(), scores.tolist()):
-            row: List[Hit] = []
-            for label, score in zip(row_labels, row_scores):
-                if label < 0:
-                    break
-                record = records.get(label)
-                if record is not None:  # else deleted after the index answered
-                    row.append(Hit(id=user_id_from_key(record[0]), score=score, payload=record[1], vector=record[2]))
-            results.append(row)
-        complete = len(records) == len(set(wanted))
-        return results, complete
 
     def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
         """The stored points with these ids, in the order asked; ids that do
@@ -581,7 +438,7 @@ class Collection:
             config = self._store.config(txn)
             if node is None:
                 return self._store.count(txn)
-            return int(np.count_nonzero(self._matching(txn, config, node, stored_only=True)))
+            return int(np.count_nonzero(self._searcher.matching(txn, config, node)))
 
     def scroll(
         self,
@@ -604,7 +461,7 @@ class Collection:
             if node is None:
                 labels = self._store.labels_after(txn, start, limit + 1)
             else:
-                matching = np.flatnonzero(self._matching(txn, config, node, stored_only=True))
+                matching = np.flatnonzero(self._searcher.matching(txn, config, node))
                 labels = matching[matching >= start][: limit + 1]
             next_cursor = int(labels[limit]) if len(labels) > limit else None
             found = self._store.records_of(txn, labels[:limit].tolist(), with_payload, with_vector)
@@ -635,35 +492,6 @@ class Collection:
                 "payload_indexes": dict(config.payload_indexes)}
 
     # ---- internals ----
-
-    def _matching(self, txn, config: CollectionConfig, node: Filter, stored_only: bool) -> np.ndarray:
-        """Boolean mask over labels of the points ``node`` matches in
-        ``txn``'s state (``config`` read in it). Unless ``stored_only``, it
-        may also allow labels that no longer exist (a search skips those
-        anyway; counting and listing must not)."""
-        return self._filter_entry(txn, config, node, stored_only)[0]
-
-    def _filter_entry(self, txn, config: CollectionConfig, node: Filter, stored_only: bool) -> list:
-        """The filter cache's ``[mask, live count or None]`` of ``node``."""
-        # Repeated filters (a tenant, a language) are the common case: their
-        # mask is kept until the next write changes the collection.
-        key = (repr(node), stored_only, config.sequence)
-        cached = self._filter_cache.get(key)
-        if cached is not None:
-            return cached
-        mask = FilterEvaluator(txn, self._store, self._store.payload_indexes(config), config.next_label).allowed(node)
-        if stored_only:
-            stored = np.zeros(len(mask), dtype=bool)
-            labels = self._store.all_labels(txn)
-            stored[labels[labels < len(mask)]] = True
-            mask &= stored
-        mask.flags.writeable = False
-        entry = [mask, None]
-        with self._filter_cache_lock:
-            self._filter_cache[key] = entry
-            while len(self._filter_cache) > FILTER_CACHE_SIZE:
-                self._filter_cache.popitem(last=False)
-        return entry
 
     def _check_ids(self, ids: Any, expected: Optional[int]) -> List[UserId]:
         if isinstance(ids, (str, int, np.integer)):
@@ -777,9 +605,3 @@ def _check_finite(matrix: np.ndarray, what: str = "vectors") -> None:
         row = int(np.flatnonzero(~finite)[0])
         raise InvalidArgumentError(f"{what} row {row} contains NaN or infinity")
 
-
-def _scores(distances: np.ndarray, metric: str) -> np.ndarray:
-    """Distances (smaller is closer) to the scores hits report."""
-    if metric == "l2":
-        return np.sqrt(np.maximum(distances, 0.0))
-    return 1.0 - distances

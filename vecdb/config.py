@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from vecdb.checks import positive_int
 from vecdb.errors import InvalidArgumentError
@@ -114,12 +114,6 @@ def index_to_dict(index: IndexSpec) -> Dict[str, Any]:
     return {"kind": "hnsw" if isinstance(index, HNSW) else "flat", **asdict(index)}
 
 
-def index_from_dict(data: Dict[str, Any]) -> IndexSpec:
-    data = dict(data)
-    kind = data.pop("kind")
-    return HNSW(**data) if kind == "hnsw" else Flat()
-
-
 def check_mrl_dims(mrl_dims: Any, dim: int) -> List[int]:
     """Prefix sizes: distinct integers in [1, dim), returned sorted."""
     if mrl_dims is None:
@@ -162,24 +156,68 @@ def check_collection_name(name: Any) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class CollectionSettings:
+    """What a collection is created with, typed and checked; it never
+    changes afterwards."""
+
+    dim: int
+    metric: str
+    index: IndexSpec
+    quantization: Optional[PQ] = None  # with ``m`` chosen for ``dim``
+    mrl_dims: Tuple[int, ...] = ()  # prefix sizes with an index each, sorted
+    rotate: Optional[str] = None  # "pca": prefixes of the PCA-rotated vectors
+
+    @classmethod
+    def new(cls, dim: Any, metric: Any, index: Any, quantization: Any = None, mrl_dims: Any = None,
+            rotate: Any = None) -> "CollectionSettings":
+        """Settings checked and normalized from what ``create_collection`` takes."""
+        if not isinstance(index, (HNSW, Flat)):
+            raise InvalidArgumentError(f"index must be vecdb.HNSW(...) or vecdb.Flat(), got {index!r}")
+        if quantization is not None and not isinstance(quantization, PQ):
+            raise InvalidArgumentError(f"quantization must be vecdb.PQ(...) or None, got {quantization!r}")
+        dim = positive_int(dim, "dim")
+        if dim > 32768:
+            raise InvalidArgumentError(f"dim must be at most 32768, got {dim}")
+        sizes = check_mrl_dims(mrl_dims, dim)
+        return cls(dim=dim, metric=parse_metric(metric), index=index,
+                   quantization=None if quantization is None else quantization.for_dim(dim),
+                   mrl_dims=tuple(sizes), rotate=check_rotate(rotate, sizes, dim))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CollectionSettings":
+        """The settings in ``data``: a stored config, or a collection's entry
+        in ``describe()`` (embedded or from a server); other keys are
+        ignored. Raises KeyError, TypeError or InvalidArgumentError when
+        they are incomplete or invalid."""
+        index = dict(data["index"])
+        kind = index.pop("kind")
+        quantization = data.get("quantization")
+        return cls(dim=data["dim"], metric=data["metric"], index=HNSW(**index) if kind == "hnsw" else Flat(),
+                   quantization=None if quantization is None else PQ(**quantization),
+                   mrl_dims=tuple(data.get("mrl_dims") or ()), rotate=data.get("rotate"))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain values (what ``describe()`` reports and a config stores)."""
+        return {"dim": self.dim, "metric": self.metric, "index": index_to_dict(self.index),
+                "quantization": None if self.quantization is None else asdict(self.quantization),
+                "mrl_dims": list(self.mrl_dims), "rotate": self.rotate}
+
+
 @dataclass
 class CollectionConfig:
-    """A collection's settings and counters, stored (msgpack) in LMDB and
-    rewritten by every write transaction."""
+    """A collection's name and key, its settings (fixed at creation) and its
+    counters (advanced by writes and upkeep), stored (msgpack of
+    :meth:`to_dict`) in LMDB and rewritten by every write transaction."""
 
     name: str
     key: str  # random hex naming the collection's LMDB databases and snapshot
-    dim: int
-    metric: str
-    index: Dict[str, Any]
+    settings: CollectionSettings
     payload_indexes: Dict[str, str] = field(default_factory=dict)
     next_label: int = 0
     sequence: int = 0  # number of committed write batches
     log_start: int = 1  # oldest sequence still in the change log
-    quantization: Optional[Dict[str, Any]] = None  # PQ settings, if any
     quantizer_version: int = 0  # codebooks trained so far (0: searching exactly)
-    mrl_dims: List[int] = field(default_factory=list)  # prefix sizes with an index each
-    rotate: Optional[str] = None  # "pca": prefixes of the PCA-rotated vectors
     rotation_version: int = 0  # rotations learned so far (0: none yet)
     default_plan: Optional[Dict[str, Any]] = None  # set by Collection.tune()
     default_plan_k: int = 0  # the k it was tuned for
@@ -194,21 +232,56 @@ class CollectionConfig:
     @classmethod
     def new(cls, name: str, key: str, dim: Any, metric: Any, index: Any,
             quantization: Any = None, mrl_dims: Any = None, rotate: Any = None) -> "CollectionConfig":
-        if not isinstance(index, (HNSW, Flat)):
-            raise InvalidArgumentError(f"index must be vecdb.HNSW(...) or vecdb.Flat(), got {index!r}")
-        if quantization is not None and not isinstance(quantization, PQ):
-            raise InvalidArgumentError(f"quantization must be vecdb.PQ(...) or None, got {quantization!r}")
-        dim = positive_int(dim, "dim")
-        if dim > 32768:
-            raise InvalidArgumentError(f"dim must be at most 32768, got {dim}")
-        sizes = check_mrl_dims(mrl_dims, dim)
-        return cls(name=name, key=key, dim=dim, metric=parse_metric(metric), index=index_to_dict(index),
-                   quantization=None if quantization is None else asdict(quantization.for_dim(dim)),
-                   mrl_dims=sizes, rotate=check_rotate(rotate, sizes, dim))
+        return cls(name=name, key=key, settings=CollectionSettings.new(dim, metric, index, quantization, mrl_dims,
+                                                                       rotate))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "CollectionConfig":
+        """The config :meth:`to_dict` stored; ValueError if ``data`` is not one."""
+        try:
+            counters = {name: value for name, value in data.items() if name not in _SETTINGS_KEYS}
+            return cls(settings=CollectionSettings.from_dict(data), **counters)
+        except (AttributeError, KeyError, TypeError, InvalidArgumentError) as exc:
+            raise ValueError(f"not a collection config: {exc}") from None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The stored form. Keys keep the order they have always been stored
+        in (msgpack keeps it), so a config reads and writes back byte for
+        byte the same."""
+        settings = self.settings.to_dict()
+        return {"name": self.name, "key": self.key, "dim": settings["dim"], "metric": settings["metric"],
+                "index": settings["index"], "payload_indexes": self.payload_indexes, "next_label": self.next_label,
+                "sequence": self.sequence, "log_start": self.log_start, "quantization": settings["quantization"],
+                "quantizer_version": self.quantizer_version, "mrl_dims": settings["mrl_dims"],
+                "rotate": settings["rotate"], "rotation_version": self.rotation_version,
+                "default_plan": self.default_plan, "default_plan_k": self.default_plan_k,
+                "fingerprint": self.fingerprint, "base_fingerprint": self.base_fingerprint}
+
+    # Shorthands for the settings every layer reads.
+
+    @property
+    def dim(self) -> int:
+        return self.settings.dim
+
+    @property
+    def metric(self) -> str:
+        return self.settings.metric
 
     @property
     def index_spec(self) -> IndexSpec:
-        return index_from_dict(self.index)
+        return self.settings.index
+
+    @property
+    def pq(self) -> Optional[PQ]:
+        return self.settings.quantization
+
+    @property
+    def mrl_dims(self) -> Tuple[int, ...]:
+        return self.settings.mrl_dims
+
+    @property
+    def rotate(self) -> Optional[str]:
+        return self.settings.rotate
 
     @property
     def prefixes_ready(self) -> bool:
@@ -216,9 +289,5 @@ class CollectionConfig:
         the rotation is learned)."""
         return bool(self.mrl_dims) and (self.rotate is None or self.rotation_version > 0)
 
-    @property
-    def pq(self) -> Optional[PQ]:
-        return None if self.quantization is None else PQ(**self.quantization)
 
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+_SETTINGS_KEYS = frozenset(CollectionSettings.__dataclass_fields__)

@@ -17,7 +17,7 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
@@ -125,7 +125,7 @@ class Database:
         if existing is not None:
             if not exist_ok:
                 raise CollectionExistsError(f"collection {name!r} already exists")
-            if _settings(existing) != _settings(config):
+            if existing.settings != config.settings:
                 raise InvalidArgumentError(f"collection {name!r} exists with {_describe(existing)}; "
                                            f"asked for {_describe(config)}")
             return self.get_collection(name)
@@ -246,10 +246,6 @@ def open(path: Union[str, os.PathLike], *, read_only: bool = False) -> Database:
     return Database(path, read_only=read_only)
 
 
-def _settings(config: CollectionConfig) -> Tuple[Any, ...]:
-    return config.dim, config.metric, config.index, config.quantization, config.mrl_dims, config.rotate
-
-
 def _describe(config: CollectionConfig) -> str:
     return (f"dim={config.dim}, metric={config.metric!r}, index={config.index_spec}, quantization={config.pq}, "
-            f"mrl_dims={config.mrl_dims}, rotate={config.rotate!r}")
+            f"mrl_dims={list(config.mrl_dims)}, rotate={config.rotate!r}")

@@ -209,7 +209,7 @@ class _Checker:
                     break
                 name = key[len(CONFIG_PREFIX):].decode(errors="replace")
                 try:
-                    configs.append(CollectionConfig(**msgpack.unpackb(MAIN.open(key, value))))
+                    configs.append(CollectionConfig.from_dict(msgpack.unpackb(MAIN.open(key, value))))
                 except (DamagedValue, ValueError, TypeError):
                     self.problem(name, "its settings are damaged: none of its points can be found")
         return configs

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from vecdb.client.transport import Transport, segment
-from vecdb.config import PQ, IndexSpec, check_collection_name, index_from_dict, index_to_dict
+from vecdb.config import PQ, CollectionSettings, IndexSpec, check_collection_name, index_to_dict
 from vecdb.errors import BackupExistsError, ServerError
 from vecdb.reports import Explanation, TuneReport
 from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan, plan_to_dict
@@ -44,12 +44,11 @@ class RemoteCollection:
 
     @property
     def index(self) -> IndexSpec:
-        return index_from_dict(self._info["index"])
+        return CollectionSettings.from_dict(self._info).index
 
     @property
     def quantization(self) -> Optional[PQ]:
-        settings = self._info["quantization"]
-        return None if settings is None else PQ(**settings)
+        return CollectionSettings.from_dict(self._info).quantization
 
     @property
     def payload_indexes(self) -> Dict[str, str]:

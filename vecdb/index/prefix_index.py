@@ -11,7 +11,7 @@ as a full-dimension search. For other models a PCA rotation (see
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Union
 
 import numpy as np
 
@@ -66,8 +66,6 @@ class IndexSet:
         self.main = main
         self.prefixes = prefixes
         self.rotation_version = rotation_version
-        # What the planner knows of these indexes, kept here so it goes with them.
-        self.planner_shape: Optional[Tuple[Any, ...]] = None
 
     @property
     def quantizer_version(self) -> int:

@@ -58,7 +58,7 @@ def list_configs(txn: lmdb.Transaction) -> List[CollectionConfig]:
 def config_from(key: bytes, stored: bytes) -> CollectionConfig:
     name = key[len(CONFIG_PREFIX):].decode(errors="replace")
     try:
-        return CollectionConfig(**msgpack.unpackb(MAIN.open(key, stored)))
+        return CollectionConfig.from_dict(msgpack.unpackb(MAIN.open(key, stored)))
     except (DamagedValue, ValueError, TypeError):  # msgpack's errors are ValueErrors
         raise CorruptRecordError(f"the settings of collection {name!r} are damaged{REMEDY}",
                                  collection=name) from None

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import lmdb
@@ -133,6 +134,13 @@ class CollectionStore:
         """The collection's settings, a copy a write may change and store."""
         return self._check(txn.get(self._config_key))
 
+    def update_config(self, txn: lmdb.Transaction, **changes: Any) -> CollectionConfig:
+        """Store the collection's config with ``changes`` (field=value) made
+        to it, in ``txn``; returns the config stored."""
+        config = replace(self.config_for_update(txn), **changes)
+        write_config(txn, config)
+        return config
+
     def _check(self, data: Optional[bytes]) -> CollectionConfig:
         config = None if data is None else config_from(self._config_key, data)
         if config is None or config.key != self.key:
@@ -157,6 +165,27 @@ class CollectionStore:
 
     def payload_indexes(self, config: CollectionConfig) -> PayloadIndexes:
         return PayloadIndexes(self.payload_index_db, config.payload_indexes, self._codecs["payload-index"], self.name)
+
+    def create_payload_index(self, txn: lmdb.Transaction, field: str, kind: str) -> CollectionConfig:
+        """Index ``field`` as ``kind`` over every stored payload (again, if
+        it was indexed as another kind); returns the config."""
+        config = self.config(txn)
+        if config.payload_indexes.get(field) == kind:
+            return config
+        indexes = self.payload_indexes(config)
+        if field in config.payload_indexes:
+            indexes.drop_field(txn, field)
+        indexes.build(txn, field, kind, self.payload_records(txn))
+        return self.update_config(txn, payload_indexes={**config.payload_indexes, field: kind})
+
+    def drop_payload_index(self, txn: lmdb.Transaction, field: str) -> CollectionConfig:
+        """Remove ``field``'s payload index, if it has one; returns the config."""
+        config = self.config(txn)
+        if field not in config.payload_indexes:
+            return config
+        self.payload_indexes(config).drop_field(txn, field)
+        return self.update_config(txn, payload_indexes={name: kind for name, kind in config.payload_indexes.items()
+                                                        if name != field})
 
     def _open(self, part: str, key: bytes, stored: Optional[bytes]) -> Optional[memoryview]:
         return self._codecs[part].open(key, stored)
@@ -527,9 +556,7 @@ def describe_collections(environment: Environment) -> List[Dict[str, Any]]:
                 config, count = store.config(txn), store.count(txn)
         except CollectionNotFoundError:
             continue
-        described.append({"name": config.name, "count": count, "dim": config.dim, "metric": config.metric,
-                          "index": config.index, "quantization": config.quantization,
-                          "mrl_dims": list(config.mrl_dims), "rotate": config.rotate,
+        described.append({"name": config.name, "count": count, **config.settings.to_dict(),
                           "payload_indexes": dict(config.payload_indexes), "default_plan": config.default_plan})
     return described
 

@@ -83,7 +83,7 @@ class _Rewrite:
         self._source = source
         self._target = target
         with source.begin() as txn:
-            self._configs = [CollectionConfig(**msgpack.unpackb(value))
+            self._configs = [CollectionConfig.from_dict(msgpack.unpackb(value))
                              for key, value in txn.cursor() if key.startswith(CONFIG_PREFIX)]
             existing = {key for key, _ in txn.cursor()}
         # Handles are opened outside a read transaction (one opened inside

@@ -7,7 +7,7 @@ import contextlib
 from typing import Any, Dict
 
 from vecdb.collection import Collection
-from vecdb.config import PQ, index_from_dict
+from vecdb.config import CollectionSettings
 from vecdb.database import Database
 from vecdb.errors import CollectionNotFoundError
 
@@ -20,15 +20,14 @@ def copy_collection(source: Database, name: str, target: Database, target_name: 
     its points, in insertion order, as of one committed state (read in one
     transaction while writers go on). If anything fails, the partial copy
     is dropped. The tuned plan is not copied: tune the copy again."""
-    settings = _settings(source, name)
+    described = _described(source, name)
+    settings = CollectionSettings.from_dict(described)
     collection = source.get_collection(name)
-    copy = target.create_collection(target_name, settings["dim"], settings["metric"],
-                                    index=index_from_dict(settings["index"]),
-                                    quantization=None if settings["quantization"] is None
-                                    else PQ(**settings["quantization"]),
-                                    mrl_dims=settings["mrl_dims"] or None, rotate=settings["rotate"])
+    copy = target.create_collection(target_name, settings.dim, settings.metric, index=settings.index,
+                                    quantization=settings.quantization, mrl_dims=list(settings.mrl_dims) or None,
+                                    rotate=settings.rotate)
     try:
-        for field, kind in settings["payload_indexes"].items():
+        for field, kind in described["payload_indexes"].items():
             copy.create_payload_index(field, kind)
         # One read transaction (one committed state), closed at once if the copy fails.
         with contextlib.closing(collection._read_all(_BATCH)) as batches:
@@ -41,7 +40,7 @@ def copy_collection(source: Database, name: str, target: Database, target_name: 
         raise
 
 
-def _settings(database: Database, name: str) -> Dict[str, Any]:
+def _described(database: Database, name: str) -> Dict[str, Any]:
     for entry in database.describe():
         if entry["name"] == name:
             return entry

@@ -1,0 +1,111 @@
+"""The searcher a collection owns (vecdb.query.searcher): exact answers on a
+Flat index, the filter-mask cache and the planner-shape cache."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import vecdb
+from vecdb.index.prefix_index import IndexSet
+from vecdb.query.filters import parse_filter
+from vecdb.query.searcher import FILTER_CACHE_SIZE, Searcher
+
+DIM = 13  # odd: the kernels' tails
+
+
+@pytest.fixture
+def collection(tmp_path, rng):
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", DIM, "l2", index=vecdb.Flat())
+        col.upsert(list(range(300)), rng.standard_normal((300, DIM)).astype(np.float32),
+                   [{"group": i % 3} for i in range(300)])
+        yield col
+
+
+def _searcher(col) -> Searcher:
+    return col._searcher
+
+
+def _oracle(col, query, k, allowed=None):
+    records = col.get(list(range(300)), with_vector=True)
+    if allowed is not None:
+        records = [record for record in records if allowed(record)]
+    distances = [float(np.linalg.norm(record.vector - query)) for record in records]
+    order = np.argsort(distances, kind="stable")[:k]
+    return [records[i].id for i in order], [distances[i] for i in order]
+
+
+def test_search_matches_brute_force(collection, rng):
+    queries = rng.standard_normal((4, DIM)).astype(np.float32)
+    hits = _searcher(collection).search(queries, 7, ef=None, node=None, dims=None, plan=None, with_payload=True,
+                                        with_vector=False)
+    for query, row in zip(queries, hits):
+        ids, distances = _oracle(collection, query, 7)
+        assert [hit.id for hit in row] == ids
+        np.testing.assert_allclose([hit.score for hit in row], distances, rtol=1e-4)
+        assert all(hit.payload == {"group": hit.id % 3} and hit.vector is None for hit in row)
+
+
+def test_filtered_search_matches_brute_force(collection, rng):
+    query = rng.standard_normal((1, DIM)).astype(np.float32)
+    [row] = _searcher(collection).search(query, 5, ef=None, node=parse_filter({"group": 2}), dims=None, plan=None,
+                                         with_payload=False, with_vector=True)
+    ids, _ = _oracle(collection, query[0], 5, lambda record: record.payload["group"] == 2)
+    assert [hit.id for hit in row] == ids
+    assert all(hit.payload is None and hit.vector.shape == (DIM,) for hit in row)
+
+
+def test_matching_leaves_out_deleted_points_a_search_mask_may_allow(collection):
+    searcher = _searcher(collection)
+    node = parse_filter({"group": {"$ne": 1}})  # a deleted point's missing payload matches a negation
+    collection.delete([0, 3])
+    with collection._environment.read() as txn:
+        config = collection._store.config(txn)
+        stored = searcher.matching(txn, config, node)
+        allowed, live = searcher._allowed(txn, node, collection._indexes)
+    assert np.flatnonzero(stored).tolist() == [i for i in range(300) if i % 3 != 1 and i not in (0, 3)]
+    assert allowed[0] and allowed[3]  # a search skips deleted labels anyway
+    assert live == 198  # ...and the planner weighs plans by what the index holds
+    assert not stored.flags.writeable and not allowed.flags.writeable
+
+
+def test_filter_masks_are_kept_until_a_write_and_bounded(collection, rng):
+    searcher = _searcher(collection)
+    query = rng.standard_normal(DIM).astype(np.float32)
+    collection.search(query, 3, filter={"group": 1})
+    [key] = searcher._filter_cache
+    mask = searcher._filter_cache[key][0]
+    collection.search(query, 3, filter={"group": 1})
+    assert searcher._filter_cache[key][0] is mask  # evaluated once
+    collection.upsert([1000], query, [{"group": 1}])
+    assert collection.search(query, 1, filter={"group": 1})[0].id == 1000  # a write is a new key
+    for group in range(FILTER_CACHE_SIZE + 3):
+        collection.count({"group": group})
+    assert len(searcher._filter_cache) == FILTER_CACHE_SIZE
+
+
+def test_shape_is_described_again_only_when_indexes_or_config_change(collection):
+    searcher = _searcher(collection)
+    indexes, config = collection._indexes, collection._config
+    shape = searcher.shape(indexes, config)
+    assert searcher.shape(indexes, config) is shape
+    assert shape.count == 300 and shape.dim == DIM and shape.main_kind == "exact"
+    collection.upsert([1000], np.zeros(DIM, dtype=np.float32))
+    changed = searcher.shape(collection._indexes, collection._config)
+    assert changed is not shape and changed.count == 301
+
+
+def test_the_shape_cache_does_not_keep_swapped_out_indexes_alive(collection):
+    searcher = _searcher(collection)
+    old = IndexSet(collection._indexes.main, {}, 0)
+    searcher.shape(old, collection._config)
+    gone = weakref.ref(old)
+    del old
+    gc.collect()
+    assert gone() is None
+    current = searcher.shape(collection._indexes, collection._config)
+    assert current.count == 300

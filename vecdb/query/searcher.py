@@ -1,0 +1,207 @@
+"""Searching one collection: a filter's mask, the planner's choice, the plan
+run on the in-memory indexes, and the hits read back from LMDB.
+
+Inputs come checked (by :class:`vecdb.Collection`); this module only
+orchestrates, so the one-query hot path stays a handful of calls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from typing import Callable, List, Optional, Tuple
+
+import lmdb
+import numpy as np
+
+from vecdb.config import HNSW, CollectionConfig, Flat
+from vecdb.index.prefix_index import IndexSet
+from vecdb.index.rotation import rotation_train_size
+from vecdb.plans import Plan, plan_from_dict
+from vecdb.query.executor import StageTimes, execute
+from vecdb.query.filter_eval import FilterEvaluator
+from vecdb.query.filters import Filter
+from vecdb.query.planner import Choice, SearchShape, choose, stages
+from vecdb.records import Hit
+from vecdb.reports import Explanation, Stage
+from vecdb.storage.collection_store import CollectionStore
+from vecdb.storage.environment import Environment
+from vecdb.storage.keys import user_id_from_key
+
+SEARCH_ATTEMPTS = 3
+# Evaluated filter masks kept per collection (each is one byte per point).
+FILTER_CACHE_SIZE = 8
+
+# What the collection searches at this moment: its indexes (swapped whole
+# when codebooks or a rotation are learned) and its latest config.
+CurrentState = Callable[[], Tuple[IndexSet, CollectionConfig]]
+
+
+class Searcher:
+    """Runs searches and explains them for one collection, keeping the
+    masks of recent filters and what the planner knows of the indexes."""
+
+    def __init__(self, environment: Environment, store: CollectionStore, current: CurrentState) -> None:
+        self._environment = environment
+        self._store = store
+        self._current = current
+        # filter key -> [mask, how many of its labels the index holds (None until a search asks)]
+        self._filter_cache: "OrderedDict[tuple, list]" = OrderedDict()
+        self._filter_cache_lock = threading.Lock()
+        # (indexes, config, count, shape): the indexes weakly, so swapped-out
+        # ones are freed at once, not when the next search comes.
+        self._shape_cache: Optional[Tuple[weakref.ref, CollectionConfig, int, SearchShape]] = None
+
+    def search(self, queries: np.ndarray, k: int, *, ef: Optional[int], node: Optional[Filter],
+               dims: Optional[int], plan: Optional[Plan], with_payload: bool,
+               with_vector: bool) -> List[List[Hit]]:
+        """The hits of each query (see :meth:`vecdb.Collection.search`)."""
+        for _ in range(SEARCH_ATTEMPTS):
+            # One read transaction: the filter's evaluation and every hit's
+            # id, payload and vector come from one committed state.
+            with self._environment.read() as txn:
+                indexes, config = self._current()
+                allowed, live = self._allowed(txn, node, indexes)
+                choice = choose(self.shape(indexes, config), k, allowed=live, ef=ef, dims=dims, plan=plan)
+                labels, distances = _run(choice, indexes, queries, k, ef, allowed, None)
+                hits, complete = self._hits(txn, labels, distances, config.metric, with_payload, with_vector)
+            # A point the index holds already but whose upsert committed after
+            # this transaction began leaves a hole: search again.
+            if complete:
+                break
+        return hits
+
+    def explain(self, queries: np.ndarray, k: int, *, ef: Optional[int], node: Optional[Filter],
+                dims: Optional[int], plan: Optional[Plan], execute: bool) -> Explanation:
+        """The plan :meth:`search` would run, run too with ``execute`` (see
+        :meth:`vecdb.Collection.explain`)."""
+        start = time.perf_counter()
+        indexes, config = self._current()
+        with self._environment.read() as txn:
+            allowed, live = self._allowed(txn, node, indexes)
+        shape = self.shape(indexes, config)
+        choice = choose(shape, k, allowed=live, ef=ef, dims=dims, plan=plan)
+        planned = stages(choice.plan, shape, k, choice.estimates["selectivity"], ef)
+        explanation = Explanation(plan=choice.plan, description=choice.plan.describe(k), reason=choice.reason,
+                                  estimated_us=choice.cost_us, estimates=dict(choice.estimates),
+                                  alternatives=[(plan.describe(k), cost) for plan, cost in choice.alternatives],
+                                  stages=[Stage(text, cost) for text, cost in planned])
+        if execute:
+            times: StageTimes = []
+            _run(choice, indexes, queries, k, ef, allowed, times)
+            explanation.total_us = 1e6 * (time.perf_counter() - start) / queries.shape[0]
+            explanation.executed = True
+            for stage, (seconds, results) in zip(explanation.stages, times):
+                stage.actual_us, stage.results = 1e6 * seconds / queries.shape[0], results
+        return explanation
+
+    def shape(self, indexes: IndexSet, config: CollectionConfig) -> SearchShape:
+        """What the planner knows of ``indexes`` under ``config``, described
+        again only when either changed."""
+        count = len(indexes)
+        cached = self._shape_cache
+        if cached is not None and cached[0]() is indexes and cached[1] is config and cached[2] == count:
+            return cached[3]
+        shape = _describe_for_planner(indexes, config)
+        self._shape_cache = (weakref.ref(indexes), config, count, shape)
+        return shape
+
+    def matching(self, txn: lmdb.Transaction, config: CollectionConfig, node: Filter) -> np.ndarray:
+        """Boolean mask over labels of the stored points ``node`` matches in
+        ``txn``'s state (``config`` read in it): what counting, listing and
+        deleting by filter go by."""
+        return self._filter_entry(txn, config, node, stored_only=True)[0]
+
+    def _allowed(self, txn: lmdb.Transaction, node: Optional[Filter],
+                 indexes: IndexSet) -> Tuple[Optional[np.ndarray], Optional[int]]:
+        """The mask of labels a search may return and how many of them the
+        index holds (None, None: no filter); also checks the collection
+        still exists in ``txn``'s state. The mask may allow deleted labels
+        (a search skips those anyway); the count leaves them out: the
+        planner weighs plans by it."""
+        config = self._store.config(txn)
+        if node is None:
+            return None, None
+        entry = self._filter_entry(txn, config, node, stored_only=False)
+        if entry[1] is None:
+            entry[1] = indexes.main.count(entry[0])
+        return entry[0], entry[1]
+
+    def _filter_entry(self, txn: lmdb.Transaction, config: CollectionConfig, node: Filter,
+                      stored_only: bool) -> list:
+        """The filter cache's ``[mask, live count or None]`` of ``node``."""
+        # Repeated filters (a tenant, a language) are the common case: their
+        # mask is kept until the next write changes the collection.
+        key = (repr(node), stored_only, config.sequence)
+        cached = self._filter_cache.get(key)
+        if cached is not None:
+            return cached
+        mask = FilterEvaluator(txn, self._store, self._store.payload_indexes(config), config.next_label).allowed(node)
+        if stored_only:
+            stored = np.zeros(len(mask), dtype=bool)
+            labels = self._store.all_labels(txn)
+            stored[labels[labels < len(mask)]] = True
+            mask &= stored
+        mask.flags.writeable = False
+        entry = [mask, None]
+        with self._filter_cache_lock:
+            self._filter_cache[key] = entry
+            while len(self._filter_cache) > FILTER_CACHE_SIZE:
+                self._filter_cache.popitem(last=False)
+        return entry
+
+    def _hits(self, txn: lmdb.Transaction, labels: np.ndarray, distances: np.ndarray, metric: str,
+              with_payload: bool, with_vector: bool) -> Tuple[List[List[Hit]], bool]:
+        """Hits with ids (and payloads, vectors) read in ``txn``, and whether
+        every label the index returned is stored there."""
+        scores = _scores(distances, metric)
+        wanted = labels[labels >= 0].tolist()
+        records = self._store.records_of(txn, wanted, with_payload, with_vector)
+        results: List[List[Hit]] = []
+        for row_labels, row_scores in zip(labels.tolist(), scores.tolist()):
+            row: List[Hit] = []
+            for label, score in zip(row_labels, row_scores):
+                if label < 0:
+                    break
+                record = records.get(label)
+                if record is not None:  # else deleted after the index answered
+                    row.append(Hit(id=user_id_from_key(record[0]), score=score, payload=record[1], vector=record[2]))
+            results.append(row)
+        complete = len(records) == len(set(wanted))
+        return results, complete
+
+
+def _describe_for_planner(indexes: IndexSet, config: CollectionConfig) -> SearchShape:
+    spec = config.index_spec
+    pq = config.pq
+    missing = ""
+    if config.mrl_dims and not indexes.prefixes:
+        missing = (f"the PCA rotation is learned once the collection holds {rotation_train_size(config.dim):,} "
+                   f"vectors (it has {len(indexes):,})" if config.rotation_version == 0 else
+                   "the stored PCA rotation could not be read; Collection.learn_rotation() learns a new one")
+    return SearchShape(
+        count=len(indexes), dim=config.dim, main_kind=indexes.main.kind,
+        ef_search=spec.ef_search if isinstance(spec, HNSW) else 0,
+        prefix_dims=tuple(sorted(indexes.prefixes)), prefix_kind="exact" if isinstance(spec, Flat) else "graph",
+        pq_m=pq.m if pq else 0, pq_rerank=pq.rerank if pq else 0,
+        default_plan=None if config.default_plan is None else plan_from_dict(config.default_plan),
+        default_plan_k=config.default_plan_k,
+        prefixes_missing=missing)
+
+
+def _run(choice: Choice, indexes: IndexSet, queries: np.ndarray, k: int, ef: Optional[int],
+         allowed: Optional[np.ndarray], times: Optional[StageTimes]) -> Tuple[np.ndarray, np.ndarray]:
+    if allowed is not None and choice.estimates["allowed"] == 0:
+        empty = np.zeros((queries.shape[0], 0))
+        return empty.astype(np.int64), empty.astype(np.float32)
+    # Results are allocated k wide: never wider than the collection.
+    return execute(choice.plan, indexes, queries, min(k, max(1, len(indexes))), ef, allowed, times)
+
+
+def _scores(distances: np.ndarray, metric: str) -> np.ndarray:
+    """Distances (smaller is closer) to the scores hits report."""
+    if metric == "l2":
+        return np.sqrt(np.maximum(distances, 0.0))
+    return 1.0 - distances
