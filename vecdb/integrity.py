@@ -43,7 +43,8 @@ from vecdb.storage.codec import CHECK_BYTES, MAIN, DamagedValue, ValueCodec, in_
 from vecdb.storage.catalog import CONFIG_PREFIX, part_names
 from vecdb.storage.collection_store import HAS_PAYLOAD
 from vecdb.storage.data_file import DATA_FILE
-from vecdb.storage.environment import MAX_NAMED_DATABASES, open_in_this_process
+from vecdb.storage.environment import open_in_this_process
+from vecdb.storage.format import MAX_NAMED_DATABASES
 from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_1, FORMAT_KEY, FORMAT_VERSION
 from vecdb.storage.keys import LABEL_BYTES, user_id_from_key
 from vecdb.storage.payload_index import entry_keys

@@ -963,7 +963,7 @@ _KILLED_MID_COMPACT = """
 import os, signal, sys
 import numpy as np
 import vecdb
-from vecdb.storage import environment
+from vecdb.storage import folder_locks
 
 def kill(*args):
     os.kill(os.getpid(), signal.SIGKILL)
@@ -972,7 +972,7 @@ db = vecdb.open(sys.argv[1])
 col = db.create_collection("c", dim=8)
 col.upsert(list(range(2000)), np.random.default_rng(0).standard_normal((2000, 8)))
 col.delete(ids=list(range(1000)))
-environment._swap_in_if_alone = kill  # the compacted copy is written, not yet swapped in
+folder_locks.swap_in_if_alone = kill  # the compacted copy is written, not yet swapped in
 db.compact()
 """
 

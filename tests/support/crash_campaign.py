@@ -70,6 +70,7 @@ import numpy as np
 import vecdb
 from vecdb import collection as collection_module
 from vecdb.storage import environment as environment_module
+from vecdb.storage import folder_locks
 
 # ---- the database the campaign writes ----
 
@@ -274,7 +275,7 @@ class Probes:
             (environment_module.Environment, "write", "lmdb write"),
             (environment_module.Environment, "_copy_into", "lmdb copy"),
             (environment_module.Environment, "_grow", "map growth"),
-            (environment_module, "_swap_in_if_alone", "data file swap"),
+            (folder_locks, "swap_in_if_alone", "data file swap"),
             (os, "fsync", "fsync"),
             (os, "replace", "rename"),
             (tempfile, "mkstemp", "temp file"),

@@ -10,7 +10,7 @@ A collection's settings and counters live in the main database under
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Set, Tuple
 
 import lmdb
 import msgpack
@@ -18,7 +18,9 @@ import msgpack
 from vecdb.config import CollectionConfig
 from vecdb.errors import CollectionNotFoundError, CorruptRecordError
 from vecdb.storage.codec import MAIN, DamagedValue
-from vecdb.storage.environment import Environment
+
+if TYPE_CHECKING:  # environments are passed in; importing the module would make a cycle with upgrade.py
+    from vecdb.storage.environment import Environment
 
 CONFIG_PREFIX = b"collection:"
 PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index", "quantizer")

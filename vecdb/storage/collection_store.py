@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import lmdb
 import msgpack
@@ -42,9 +42,11 @@ from vecdb.config import CollectionConfig
 from vecdb.errors import CollectionNotFoundError, CorruptRecordError, NotFoundError, VecdbError
 from vecdb.storage.catalog import PARTS, REMEDY, config_from, config_key, list_configs, part_names, write_config
 from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec, in_chunks, open_all
-from vecdb.storage.environment import Environment
 from vecdb.storage.keys import LABEL_BYTES, label_key, labels_from_bytes, labels_to_bytes, user_id_from_key
 from vecdb.storage.payload_index import PayloadIndexes
+
+if TYPE_CHECKING:  # environments are passed in; importing the module would make a cycle with upgrade.py
+    from vecdb.storage.environment import Environment
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -33,6 +33,7 @@ from vecdb import _core
 from vecdb.errors import CorruptDatabaseError
 from vecdb.progress import Progress
 from vecdb.storage.format import FORMAT_1, FORMAT_KEY
+from vecdb.storage.upgrade import upgrade_format_1
 
 DATA_FILE = "data.mdb"
 _RETRIES = 5  # snapshots a busy writer may retire while a walk starts
@@ -49,8 +50,6 @@ def prepare_data_file(folder: Path, writable: bool, progress: Progress) -> None:
     report = _core.check_lmdb_file(str(data), "main" if writable else "meta")
     refuse_if_damaged(data, report)
     if writable and report["main_values"].get(FORMAT_KEY) == FORMAT_1:
-        from vecdb.storage.upgrade import upgrade_format_1  # it opens environments itself
-
         # The upgrade reads every tree: walk them first (no other writer can
         # race this one, and the upgrade refuses to run beside readers).
         refuse_if_damaged(data, _core.check_lmdb_file(str(data), "structure"))

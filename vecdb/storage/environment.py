@@ -20,7 +20,6 @@ py-lmdb rules this module enforces (see its documentation):
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import threading
@@ -30,7 +29,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import lmdb
 
-from vecdb._files import fsync_folder
 from vecdb.errors import (
     ClosedError,
     InvalidArgumentError,
@@ -41,17 +39,24 @@ from vecdb.errors import (
 )
 from vecdb.progress import Progress
 from vecdb.storage.data_file import check_pages, prepare_data_file
-from vecdb.storage.format import FORMAT_1, FORMAT_KEY, FORMAT_VERSION, new_database_id, put_identity, read_database_id
+from vecdb.storage import folder_locks
+from vecdb.storage.format import (
+    FORMAT_1,
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    MAX_NAMED_DATABASES,
+    new_database_id,
+    put_identity,
+    read_database_id,
+)
 
 T = TypeVar("T")
 
 INITIAL_MAP_SIZE = 64 << 20
-MAX_NAMED_DATABASES = 4096
 # A read-only process cannot free the handle slot of a database another
 # process dropped (py-lmdb has no mdb_dbi_close): past this many handles it
 # reopens the environment, keeping the handles of databases that still exist.
 READ_ONLY_HANDLE_LIMIT = MAX_NAMED_DATABASES - 512
-LOCK_FILE = "vecdb.lock"
 COMPACT_STAGING = ".compacting"  # Environment.compact's copy, in the folder: same file system
 
 
@@ -123,7 +128,7 @@ class Environment:
         self.writable = writable
         self._lock_fd: Optional[int] = None
         if writable:
-            self._lock_fd = _lock_writer(path)
+            self._lock_fd = folder_locks.lock_writer(path)
             # A compaction killed midway leaves its copy of the data file: no
             # other writer can be compacting now, so it is abandoned.
             shutil.rmtree(path / COMPACT_STAGING, ignore_errors=True)
@@ -324,7 +329,7 @@ class Environment:
             staging.mkdir()
             self._copy_into(staging, compact=True)
             try:
-                self._reopen(lambda: _swap_in_if_alone(self.path, staging / "data.mdb", data))
+                self._reopen(lambda: folder_locks.swap_in_if_alone(self.path, staging / "data.mdb", data))
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         return before - data.stat().st_size
@@ -415,34 +420,6 @@ class Environment:
             self._lock_fd = None
 
 
-def _swap_in_if_alone(folder: Path, replacement: Path, data: Path) -> None:
-    """Replace the data file while no other process has the environment open."""
-    descriptor = _lock_out_lmdb_users(folder, "compacting")
-    try:
-        os.replace(replacement, data)
-        fsync_folder(folder)
-    finally:
-        os.close(descriptor)
-
-
-def _lock_out_lmdb_users(folder: Path, purpose: str) -> int:
-    """Every LMDB process holds a shared lock on byte 0 of lock.mdb, so an
-    exclusive lock succeeds only if no other process has the environment
-    open, and keeps new openers waiting until the returned descriptor is
-    closed. POSIX record locks never conflict within one process, and closing
-    any descriptor of the file drops them all: call this only while this
-    process has the environment closed."""
-    descriptor = os.open(folder / "lock.mdb", os.O_RDWR)
-    try:
-        fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
-    except OSError:
-        os.close(descriptor)
-        raise StorageLockedError(
-            f"another process has {folder} open (read-only handles count); close it before {purpose}"
-        ) from None
-    return descriptor
-
-
 @contextmanager
 def folder_closed_everywhere(path: Path, purpose: str) -> Iterator[None]:
     """Hold a database folder that no vecdb handle has open, in this process
@@ -455,9 +432,9 @@ def folder_closed_everywhere(path: Path, purpose: str) -> Iterator[None]:
         environment = _registry.get(str(path.resolve()))
         if environment is not None and environment._pid == os.getpid():
             raise StorageLockedError(f"{path} is open in this process; close it before {purpose}")
-        writer_lock = _lock_writer(path)
+        writer_lock = folder_locks.lock_writer(path)
         try:
-            lmdb_lock = _lock_out_lmdb_users(path, purpose) if (path / "lock.mdb").exists() else None
+            lmdb_lock = folder_locks.lock_out_lmdb_users(path, purpose) if (path / "lock.mdb").exists() else None
             try:
                 yield
             finally:
@@ -465,34 +442,6 @@ def folder_closed_everywhere(path: Path, purpose: str) -> Iterator[None]:
                     os.close(lmdb_lock)
         finally:
             os.close(writer_lock)
-
-
-def _lock_writer(path: Path) -> int:
-    """Take the folder's writer lock without waiting: a second writer fails
-    at once with the reason, naming the holder, instead of blocking. The
-    holder's PID and command line are written into the lock file for that."""
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").split("\n", 1)
-        os.close(fd)
-        pid, command = holder[0].strip(), holder[1].strip() if len(holder) > 1 else ""
-        who = f"process {pid} ({command})" if pid else "another process"
-        server = " send the writes through its server (vecdb.connect(url)), or" if " serve" in command else ""
-        raise StorageLockedError(f"{path} is open for writing by {who}: stop it first,{server} open the folder with "
-                                 "read_only=True") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n{_command_line()}\n".encode("utf-8", "replace"), 0)
-    return fd
-
-
-def _command_line() -> str:
-    try:
-        with open(f"/proc/{os.getpid()}/cmdline", "rb") as handle:
-            return handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:300]
-    except OSError:
-        return ""
 
 
 _registry_lock = threading.Lock()

@@ -26,6 +26,7 @@ FORMAT_KEY = b"vecdb-format"
 FORMAT_VERSION = b"2"
 FORMAT_1 = b"1"
 DATABASE_ID_KEY = b"vecdb-database-id"
+MAX_NAMED_DATABASES = 4096  # LMDB named databases an environment is opened with
 
 
 def new_database_id() -> bytes:

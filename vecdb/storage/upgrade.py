@@ -33,12 +33,8 @@ from vecdb.progress import Progress, Task
 from vecdb.storage.codec import CHECK_BYTES, ValueCodec, in_chunks
 from vecdb.storage.catalog import CONFIG_PREFIX, part_names, write_config
 from vecdb.storage.collection_store import chain_fingerprint, point_entry
-from vecdb.storage.environment import (
-    MAX_NAMED_DATABASES,
-    _lock_out_lmdb_users,
-    _swap_in_if_alone,
-)
-from vecdb.storage.format import new_database_id, put_identity
+from vecdb.storage.folder_locks import lock_out_lmdb_users, swap_in_if_alone
+from vecdb.storage.format import MAX_NAMED_DATABASES, new_database_id, put_identity
 
 STAGING = ".upgrading"
 _CHUNK = 10_000  # records per write transaction of the new file
@@ -53,7 +49,7 @@ def upgrade_format_1(folder: Path, progress: Progress) -> None:
     Raises StorageLockedError (nothing changed) if another process has the
     folder open, even read-only."""
     if (folder / "lock.mdb").exists():  # no lock file: no process has it open
-        os.close(_lock_out_lmdb_users(folder, "upgrading its storage format"))
+        os.close(lock_out_lmdb_users(folder, "upgrading its storage format"))
     warnings.warn(f"{folder} is in vecdb storage format 1: upgrading it once to format 2 (a checksum on every "
                   "stored value); indexes are rebuilt from LMDB when next loaded", RuntimeWarning, stacklevel=2)
     staging = folder / STAGING
@@ -74,7 +70,7 @@ def upgrade_format_1(folder: Path, progress: Progress) -> None:
             source.close()
         with open(staging / "data.mdb", "rb") as handle:
             os.fsync(handle.fileno())
-        _swap_in_if_alone(folder, staging / "data.mdb", folder / "data.mdb")
+        swap_in_if_alone(folder, staging / "data.mdb", folder / "data.mdb")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
