@@ -106,7 +106,7 @@ class _Rewrite:
             self._total = sum(txn.stat(source)["entries"] for source, _ in self._databases.values())
         self._progress(self._TASK, 0, self._total)
         for config in self._configs:
-            self._collection(config)
+            self._collection(config, self._advance)
         identity = new_database_id()
 
         def main(txn: lmdb.Transaction) -> None:
@@ -116,7 +116,7 @@ class _Rewrite:
 
         self._write(main)
 
-    def _collection(self, config: CollectionConfig) -> None:
+    def _collection(self, config: CollectionConfig, advance: Callable[[int], None]) -> None:
         names = part_names(config.key)
         state = 0  # a digest of every stored vector: the state the fingerprints start from
         with_payload = set()  # labels whose point has a payload (flagged in its labels entry)
@@ -132,7 +132,7 @@ class _Rewrite:
                     state = _core.checksum64(state.to_bytes(8, "little")
                                              + b"".join(value[-CHECK_BYTES:] for _, value in sealed))
                 self._put(names[part], sealed, dupdata=part == "payload-index")
-                self._advance(len(pairs))
+                advance(len(pairs))
         fingerprint = chain_fingerprint(0, config.log_start - 1, state)
         config.base_fingerprint = fingerprint
         codec = ValueCodec(names["changes"])
@@ -143,7 +143,7 @@ class _Rewrite:
                 fingerprint = chain_fingerprint(fingerprint, sequence, _core.checksum64(b"upgrade" + labels))
                 sealed.append((key, codec.seal(key, fingerprint.to_bytes(8, "little") + labels)))
             self._put(names["changes"], sealed, dupdata=False)
-            self._advance(len(pairs))
+            advance(len(pairs))
         config.fingerprint = fingerprint
 
     def _advance(self, records: int) -> None:
