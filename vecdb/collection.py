@@ -47,6 +47,7 @@ from vecdb.native.arrays import as_matrix
 from vecdb.native.pq import CENTROIDS, ProductQuantizer
 from vecdb.payload_fields import check_field, check_kind
 from vecdb.plans import Plan, check_plan, plan_to_dict
+from vecdb.progress import Progress
 from vecdb.query.filters import Filter, parse_filter
 from vecdb.query.searcher import Searcher
 from vecdb.query.tuning import tune_collection
@@ -70,15 +71,16 @@ class Collection:
     filterable by payload. Get one from :meth:`vecdb.Database.create_collection`
     or :meth:`~vecdb.Database.get_collection`."""
 
-    def __init__(self, environment: Environment, folder: Path, config: CollectionConfig) -> None:
+    def __init__(self, environment: Environment, folder: Path, config: CollectionConfig, progress: Progress) -> None:
         self._environment = environment
         self._folder = folder
+        self._progress = progress  # index builds report to it
         self._config = config
         self._store = CollectionStore(environment, config)
         self._write_lock = threading.Lock()
         self._searcher = Searcher(environment, self._store, lambda: (self._indexes, self._config))
         self._dropped = False
-        self._adopt(load_indexes(environment, folder, self._store))
+        self._adopt(load_indexes(environment, folder, self._store, progress))
 
     # ---- description ----
 
@@ -193,7 +195,7 @@ class Collection:
         # writer lock.)
         version = config.quantizer_version + 1
         main = build_main_index(self._environment, self._store, replace(config, quantizer_version=version),
-                                quantizer)
+                                quantizer, self._progress)
 
         def body(txn):
             self._store.put_codebooks(txn, quantizer.to_bytes())
@@ -230,7 +232,7 @@ class Collection:
         rotation = learn_pca_rotation(sample, self.metric)
         # New prefix indexes first, the rotation committed after (as for codebooks).
         version = config.rotation_version + 1
-        prefixes = build_prefix_indexes(self._environment, self._store, config, rotation)
+        prefixes = build_prefix_indexes(self._environment, self._store, config, rotation, self._progress)
 
         def body(txn):
             self._store.put_rotation(txn, rotation_to_bytes(rotation))
@@ -576,7 +578,7 @@ class Collection:
         handle's index was loaded."""
         with self._write_lock:
             self._adopt(catch_up_or_reload(self._environment, self._folder, self._store, self._indexes,
-                                           self._sequence))
+                                           self._sequence, self._progress))
             with self._environment.read() as txn:
                 self._config = self._store.config(txn)
 
