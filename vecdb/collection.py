@@ -21,10 +21,11 @@ import warnings
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
+from vecdb.api import CollectionAPI
 from vecdb.checks import check_k, positive_int
 from vecdb.native.arrays import as_matrix
 from vecdb.config import HNSW, PQ, CollectionConfig, Flat, IndexSpec
@@ -72,7 +73,7 @@ _SEARCH_ATTEMPTS = 3
 FILTER_CACHE_SIZE = 8
 
 
-class Collection:
+class Collection(CollectionAPI):
     """Points with vectors and payloads, searchable by vector similarity and
     filterable by payload. Get one from :meth:`vecdb.Database.create_collection`
     or :meth:`~vecdb.Database.get_collection`."""
@@ -348,6 +349,24 @@ class Collection:
         return reclaimed
 
     # ---- reads ----
+
+    @overload
+    def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[Hit]: ...
+
+    @overload
+    def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[List[Hit]]: ...
+
+    @overload
+    def search(self, query: Any, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> Union[List[Hit], List[List[Hit]]]: ...
 
     def search(
         self,
