@@ -171,7 +171,7 @@ def stages(plan: Plan, shape: SearchShape, k: int, selectivity: float,
                      _graph(n, max(beam, width), selectivity, shape.pq_m)),
                     (f"exact re-rank from LMDB -> top {k}", _lmdb_rerank(width))]
         return [(f"HNSW ({shape.dim} dims, ef={beam}) -> top {k}", _graph(n, beam, selectivity, shape.dim))]
-    if isinstance(plan, Funnel):  # the beam is at least the shortlist (see plan_executor)
+    if isinstance(plan, Funnel):  # the beam is at least the shortlist (see vecdb.query.executor)
         width = max(plan.candidates, k)
         beam = max(plan.ef or ef or 0, width)
     else:
