@@ -23,8 +23,9 @@ serve: install-server
 demo: install-test
 	$(PY) -m vecdb.cli.demo --data $(DATA)
 
-## test: build vecdb and run the test suite
+## test: build vecdb, check its types (mypy, settings in pyproject.toml) and run the test suite
 test: install-test
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 ## test-slow: the long robustness tests (kill -9 and damage campaigns, soaks), then every property test

@@ -21,7 +21,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Dict, Generator, List, Optional, Sequence, Set, Tuple, Union, overload
 
 import numpy as np
 
@@ -88,6 +88,7 @@ class Collection(CollectionAPI):
         self._filter_cache: "OrderedDict[tuple, list]" = OrderedDict()
         self._filter_cache_lock = threading.Lock()
         self._dropped = False
+        self._indexes: IndexSet  # set by _adopt, with the sequence it reflects
         self._adopt(load_indexes(environment, folder, self._store))
 
     # ---- description ----
@@ -195,6 +196,7 @@ class Collection(CollectionAPI):
                 raise InvalidArgumentError(f"PQ training needs at least {CENTROIDS} vectors; "
                                            f"collection {self.name!r} has {count}")
             sample = self._store.sample_vectors(txn, self.dim, pq.max_samples, seed=config.quantizer_version)
+        assert pq.m is not None, "stored PQ settings have m chosen for the dimension (PQ.for_dim)"
         quantizer = ProductQuantizer(self.dim, pq.m, self.metric, opq=pq.opq).train(
             sample, iterations=pq.iterations, max_samples=pq.max_samples, seed=config.quantizer_version)
         # The new index first, the codebooks committed after: a failure in
@@ -541,7 +543,7 @@ class Collection(CollectionAPI):
             count=len(indexes), dim=self.dim, main_kind=indexes.main.kind,
             ef_search=spec.ef_search if isinstance(spec, HNSW) else 0,
             prefix_dims=tuple(sorted(indexes.prefixes)), prefix_kind="exact" if isinstance(spec, Flat) else "graph",
-            pq_m=pq.m if pq else 0, pq_rerank=pq.rerank if pq else 0,
+            pq_m=pq.m if pq and pq.m else 0, pq_rerank=pq.rerank if pq else 0,
             default_plan=None if config.default_plan is None else plan_from_dict(config.default_plan),
             default_plan_k=config.default_plan_k,
             prefixes_missing=missing)
@@ -695,9 +697,11 @@ class Collection(CollectionAPI):
         if expected is not None and len(checked) != expected:
             raise InvalidArgumentError(f"got {len(checked)} ids for {expected} vectors")
         if expected is not None and len(set(checked)) != len(checked):
-            seen = set()
-            duplicate = next(user_id for user_id in checked if user_id in seen or seen.add(user_id))
-            raise DuplicateIdError(f"id {duplicate!r} appears more than once in the batch")
+            seen: Set[UserId] = set()
+            for user_id in checked:
+                if user_id in seen:
+                    raise DuplicateIdError(f"id {user_id!r} appears more than once in the batch")
+                seen.add(user_id)
         return checked
 
     def _after_write(self, config: CollectionConfig, changed: int) -> None:
@@ -738,7 +742,7 @@ class Collection(CollectionAPI):
 
     # ---- used by collection backups (vecdb.transfer.collection_copy) ----
 
-    def _read_all(self, batch_size: int) -> Iterator[List[Record]]:
+    def _read_all(self, batch_size: int) -> Generator[List[Record], None, None]:
         """Every point with its payload and vector, in insertion order, in
         lists of up to ``batch_size``, all read in one read transaction: one
         committed state, whatever writers commit meanwhile. The transaction
