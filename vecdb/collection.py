@@ -51,6 +51,7 @@ from vecdb.storage.payloads import encode_payloads
 from vecdb.query.executor import StageTimes, execute
 from vecdb.query.planner import Choice, SearchShape, choose, stages
 from vecdb.plans import Plan, check_plan, plan_from_dict, plan_to_dict
+from vecdb.progress import Progress
 from vecdb.native.pq import CENTROIDS, ProductQuantizer
 from vecdb.index.prefix_index import IndexSet
 from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
@@ -78,9 +79,10 @@ class Collection(CollectionAPI):
     filterable by payload. Get one from :meth:`vecdb.Database.create_collection`
     or :meth:`~vecdb.Database.get_collection`."""
 
-    def __init__(self, environment: Environment, folder: Path, config: CollectionConfig) -> None:
+    def __init__(self, environment: Environment, folder: Path, config: CollectionConfig, progress: Progress) -> None:
         self._environment = environment
         self._folder = folder
+        self._progress = progress  # index builds report to it
         self._config = config
         self._store = CollectionStore(environment, config)
         self._write_lock = threading.Lock()
@@ -89,7 +91,7 @@ class Collection(CollectionAPI):
         self._filter_cache_lock = threading.Lock()
         self._dropped = False
         self._indexes: IndexSet  # set by _adopt, with the sequence it reflects
-        self._adopt(load_indexes(environment, folder, self._store))
+        self._adopt(load_indexes(environment, folder, self._store, progress))
 
     # ---- description ----
 
@@ -205,7 +207,7 @@ class Collection(CollectionAPI):
         # writer lock.)
         version = config.quantizer_version + 1
         main = build_main_index(self._environment, self._store, replace(config, quantizer_version=version),
-                                quantizer)
+                                quantizer, self._progress)
 
         def body(txn):
             config = self._store.config_for_update(txn)
@@ -245,7 +247,7 @@ class Collection(CollectionAPI):
         rotation = learn_pca_rotation(sample, self.metric)
         # New prefix indexes first, the rotation committed after (as for codebooks).
         version = config.rotation_version + 1
-        prefixes = build_prefix_indexes(self._environment, self._store, config, rotation)
+        prefixes = build_prefix_indexes(self._environment, self._store, config, rotation, self._progress)
 
         def body(txn):
             config = self._store.config_for_update(txn)
@@ -771,7 +773,7 @@ class Collection(CollectionAPI):
         handle's index was loaded."""
         with self._write_lock:
             self._adopt(catch_up_or_reload(self._environment, self._folder, self._store, self._indexes,
-                                           self._sequence))
+                                           self._sequence, self._progress))
             with self._environment.read() as txn:
                 self._config = self._store.config(txn)
 

@@ -24,6 +24,7 @@ from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
 from vecdb.errors import CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError
 from vecdb.index.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
+from vecdb.progress import Progress, terminal_bars
 from vecdb.storage.catalog import (
     config_key,
     create_databases,
@@ -41,10 +42,12 @@ from vecdb.transfer.backup import create_backup
 class Database(DatabaseAPI):
     """An open database folder. Use :func:`vecdb.open`."""
 
-    def __init__(self, path: Union[str, os.PathLike], *, read_only: bool = False) -> None:
+    def __init__(self, path: Union[str, os.PathLike], *, read_only: bool = False,
+                 progress: Progress = terminal_bars) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self._environment = open_environment(self.path, read_only)
+        self._progress = progress
+        self._environment = open_environment(self.path, read_only, progress)
         if not read_only:
             try:
                 self._remove_what_a_kill_left()
@@ -155,7 +158,7 @@ class Database(DatabaseAPI):
                 collection._dropped = True
             with self._environment.read() as txn:
                 config = read_config(txn, name)
-            collection = Collection(self._environment, self.path, config)
+            collection = Collection(self._environment, self.path, config, self._progress)
             self._collections[name] = collection
             return collection
 
@@ -237,14 +240,21 @@ class Database(DatabaseAPI):
                 release_environment(self._environment)
 
 
-def open(path: Union[str, os.PathLike], *, read_only: bool = False) -> Database:  # noqa: A001 - vecdb.open
+def open(path: Union[str, os.PathLike], *, read_only: bool = False,  # noqa: A001 - vecdb.open
+         progress: Progress = terminal_bars) -> Database:
     """Open the database in folder ``path`` (created if missing, unless
     ``read_only``).
+
+    Long work (an index rebuilt from the stored vectors when a collection
+    is loaded, the one-time upgrade of a vecdb 0.1 folder) reports to
+    ``progress`` (see :mod:`vecdb.progress`): by default a bar on stderr
+    when it is a terminal and the work takes over a second;
+    ``vecdb.progress.silent`` shows nothing.
 
     Raises StorageLockedError at once if another process has the folder open
     for writing (open it ``read_only=True`` to read alongside).
     """
-    return Database(path, read_only=read_only)
+    return Database(path, read_only=read_only, progress=progress)
 
 
 def _settings(config: CollectionConfig) -> Tuple[Any, ...]:

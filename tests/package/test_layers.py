@@ -21,14 +21,14 @@ PACKAGE = Path(__file__).resolve().parents[2] / "vecdb"
 LAYERS = {
     "vecdb._version": 0, "vecdb._files": 0, "vecdb.errors": 0, "vecdb.checks": 0, "vecdb.metrics": 0,
     "vecdb.payload_fields": 0, "vecdb.records": 0, "vecdb.plans": 0, "vecdb.reports": 0, "vecdb.config": 0,
-    "vecdb.wire": 0, "vecdb.api": 0,
+    "vecdb.wire": 0, "vecdb.progress": 0, "vecdb.api": 0,
     "vecdb._core": 1, "vecdb.native": 1,
     "vecdb.storage": 2,
     "vecdb.index": 3,
     "vecdb.query": 4,
     "vecdb.transfer": 5,
     "vecdb.collection": 6, "vecdb.database": 6, "vecdb.integrity": 6,
-    "vecdb.transfer.collection_copy": 7,
+    "vecdb.transfer.collection_copy": 7, "vecdb.transfer.collection_backup": 7,
     "vecdb.client": 8, "vecdb.server": 8,
     "vecdb.cli": 9, "vecdb.__main__": 9,
 }

@@ -150,8 +150,8 @@ def test_schemathesis_finds_no_failure(tmp_path, url):
         docs = db.create_collection("docs", dim=3)
         docs.upsert(list(range(40)), np.random.default_rng(7).random((40, 3)),
                     [{"lang": "en" if i % 2 else "fr"} for i in range(40)])
-    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(ROOT / "tests" / "server" / "schemathesis.toml"),
-               "run", f"{url}/openapi.json", "--checks", "all", "--seed", "20261205", "--max-examples", "10",
+    config = ROOT / "tests" / "server" / "schemathesis.toml"
+    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{url}/openapi.json", "--checks", "all", "--seed", "20261205", "--max-examples", "10",
                "--workers", "1", "--generation-database", "none", "--no-color",
                "-H", f"Authorization: Bearer {KEY}"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict
 
 import click
-from tqdm import tqdm
 
 from vecdb.errors import VecdbError
 from vecdb.integrity import CheckReport, check_database
+from vecdb.progress import ProgressBars, Task
 
 # Exit statuses (as fsck and SQLite's integrity tools do, damage is not a usage error).
 CLEAN, DAMAGED, CANNOT_CHECK = 0, 1, 2
@@ -52,15 +51,10 @@ def check(path: Path, as_json: bool, quiet: bool) -> None:
       vecdb check ./data
       vecdb check ./data --json > report.json
     """
-    bars: Dict[str, tqdm] = {}
+    bars = ProgressBars(show=False if quiet else None, delay=0, leave=False)
 
     def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            unit = " pages" if stage == "pages" else " records"
-            bar = bars[stage] = tqdm(total=total, desc=f"checking {stage}", unit=unit, disable=None if not quiet
-                                     else True, leave=False)
-        bar.update(done - bar.n)
+        bars(Task(f"checking {stage}", "pages" if stage == "pages" else "records"), done, total)
 
     try:
         report = check_database(path, progress)
@@ -68,8 +62,7 @@ def check(path: Path, as_json: bool, quiet: bool) -> None:
         click.echo(f"Error: cannot check {path}: {exc}", err=True)
         click.get_current_context().exit(CANNOT_CHECK)
     finally:
-        for bar in bars.values():
-            bar.close()
+        bars.close()
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:

@@ -66,6 +66,7 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
 
         from vecdb.server import ServerSettings, create_app
         from vecdb.server.settings import is_loopback
+        from vecdb.server.state import progress_log
     except ImportError as exc:
         raise click.ClickException(f'vecdb serve needs the server extra: pip install "vecdb-engine[server]" ({exc})')
     if not is_loopback(host) and api_key is None and not insecure:
@@ -80,7 +81,7 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
                                   max_payload_bytes=max_payload_bytes, max_upload_bytes=max_upload_bytes)
         if search_threads is not None:
             settings = replace(settings, search_threads=search_threads)
-        database = open_database(path)
+        database = open_database(path, progress=progress_log)
     except VecdbError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"vecdb: serving {path.resolve()} on http://{host}:{port} (docs: /docs)"

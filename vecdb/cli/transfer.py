@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Iterator, List, Optional
 
 import click
-from tqdm import tqdm
 
 from vecdb.collection import Collection
 from vecdb.config import HNSW, Flat
 from vecdb.database import Database
 from vecdb.database import open as open_database
 from vecdb.errors import CollectionNotFoundError, DimensionMismatchError, InvalidArgumentError, VecdbError
+from vecdb.progress import Progress, ProgressBars, Task, silent, terminal_bars
 from vecdb.transfer.exporters import npy_export_paths, write_jsonl, write_npy
 from vecdb.transfer.importers import Batch, PayloadFile, VectorFile, batches, open_vector_file
 from vecdb.records import Record
@@ -93,13 +92,15 @@ def import_points(path: Path, collection: str, source: Path, payloads: Optional[
             payload_file = None if payloads is None else \
                 stack.enter_context(closing(PayloadFile(payloads, id_field, payload_field)))
             _check_pairing(vectors, payload_file)
-            db = stack.enter_context(open_database(path))
+            bars = stack.enter_context(closing(_bars(quiet)))
+            db = stack.enter_context(open_database(path, progress=_database_progress(quiet)))
             target = _target_collection(db, collection, vectors, metric, index_kind, hnsw_m, ef_construction)
-            bar = stack.enter_context(_progress(vectors.rows, f"importing into {collection!r}", quiet))
+            task = Task(f"importing into {collection!r}", "points")
+            bars(task, 0, vectors.rows)
             for batch in batches(vectors, payload_file, batch_size, start_id):
                 _upsert(target, batch, vectors)
                 imported += len(batch.ids)
-                bar.update(len(batch.ids))
+                bars(task, imported, vectors.rows)
             total = target.count()
     except (VecdbError, OSError) as exc:
         raise click.ClickException(_import_failure(str(exc), imported, batch_size)) from None
@@ -148,12 +149,12 @@ def export_points(path: Path, collection: str, out: Path, file_format: str, batc
     if not out.parent.is_dir():
         raise click.ClickException(f"folder {out.parent} does not exist")
     try:
-        with open_database(path, read_only=True) as db:
+        with open_database(path, read_only=True, progress=_database_progress(quiet)) as db, \
+                closing(_bars(quiet)) as bars:
             source = db.get_collection(collection)
-            with _progress(source.count(), f"exporting {collection!r}", quiet) as bar:
-                pages = _pages(source, batch_size, bar)
-                written = write_jsonl(pages, out) if file_format == "jsonl" else write_npy(pages, outputs[0], outputs[1],
-                                                                                           dim=source.dim)
+            pages = _pages(source, batch_size, bars, Task(f"exporting {collection!r}", "points"))
+            written = write_jsonl(pages, out) if file_format == "jsonl" else write_npy(pages, outputs[0], outputs[1],
+                                                                                       dim=source.dim)
     except (VecdbError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"exported {written:,} points of {collection!r} to {' and '.join(map(str, outputs))}")
@@ -216,17 +217,25 @@ def _import_failure(reason: str, imported: int, batch_size: int) -> str:
             "fixing the input is safe: the points already imported are replaced, not duplicated.")
 
 
-def _pages(collection: Collection, size: int, bar: tqdm) -> Iterator[List[Record]]:
-    cursor = None
+def _pages(collection: Collection, size: int, progress: Progress, task: Task) -> Iterator[List[Record]]:
+    cursor, total, done = None, collection.count(), 0
+    progress(task, done, total)
     while True:
         records, cursor = collection.scroll(limit=size, cursor=cursor, with_payload=True, with_vector=True)
-        bar.update(len(records))
+        done += len(records)
+        progress(task, done, max(total, done))
         yield records
         if cursor is None:
             return
 
 
-def _progress(total: int, description: str, quiet: bool) -> tqdm:
-    """A progress bar on stderr (stdout keeps only the result), with rate and ETA."""
-    return tqdm(total=total, desc=description, unit=" points", unit_scale=True, file=sys.stderr, disable=quiet,
-                dynamic_ncols=True)
+def _bars(quiet: bool) -> ProgressBars:
+    """The command's own progress bars: on stderr (stdout keeps only the
+    result) at once, terminal or not, unless ``quiet``."""
+    return ProgressBars(show=not quiet, delay=0)
+
+
+def _database_progress(quiet: bool) -> Progress:
+    """Where an index build or upgrade on opening reports: what vecdb.open
+    does by default (a bar on a terminal, after a second) unless ``quiet``."""
+    return silent if quiet else terminal_bars

@@ -11,16 +11,15 @@ can always be rebuilt from it.
 
 from __future__ import annotations
 
-import struct
 import threading
 from abc import ABC, abstractmethod
 from typing import BinaryIO, Callable, Optional, Tuple, Union
 
 import numpy as np
 
-from vecdb import _core
 from vecdb.config import HNSW, Flat, IndexSpec
 from vecdb.errors import CorruptIndexError
+from vecdb.index.framing import Frame
 from vecdb.native.flat import knn
 from vecdb.native.hnsw import HNSWIndex
 from vecdb.native.pq import ProductQuantizer
@@ -215,14 +214,14 @@ class CodeScanLabelIndex(_RowsByLabel):
     """PQ codes indexed by label; a search scans every code by ADC distance.
 
     Snapshots save the codes (rebuilding them means reading and encoding
-    every vector): magic, version, sizes, the codebooks, the codes, the
-    presence mask, then a checksum of all of it."""
+    every vector), in a sealed :class:`~vecdb.index.framing.Frame`: magic,
+    version, sizes, the codebooks, the codes, the presence mask, then a
+    checksum of all of it."""
 
     kind = "scan"
     snapshots = True
-    _MAGIC = b"VDBCODES"
-    _VERSION = 1
-    _HEADER = struct.Struct("<8sIIQQQ")  # magic, version, reserved, codebook bytes, rows, m
+    # After magic and version: reserved (0), codebook bytes, rows, m.
+    _FRAME = Frame("code snapshot", b"VDBCODES", 1, "IQQQ")
 
     def __init__(self, quantizer: ProductQuantizer) -> None:
         super().__init__(quantizer.m, "uint8")
@@ -237,31 +236,19 @@ class CodeScanLabelIndex(_RowsByLabel):
     def write_to(self, handle: BinaryIO) -> None:
         rows, present = self._arrays
         codebooks = self.quantizer.to_bytes()
-        body = b"".join((self._HEADER.pack(self._MAGIC, self._VERSION, 0, len(codebooks), len(present), rows.shape[1]),
-                         codebooks, rows[: len(present)].tobytes(), present.tobytes()))
-        handle.write(body)
-        handle.write(struct.pack("<Q", _core.checksum64(body)))
+        payload = b"".join((codebooks, rows[: len(present)].tobytes(), present.tobytes()))
+        handle.write(self._FRAME.seal((0, len(codebooks), len(present), rows.shape[1]), payload))
 
     @classmethod
     def read_from(cls, handle: BinaryIO, spec: IndexSpec) -> "CodeScanLabelIndex":
-        data = handle.read()
-        what = "code snapshot"
-        if len(data) < cls._HEADER.size + 8:
-            raise CorruptIndexError(f"{what} is truncated")
-        body, (checksum,) = data[:-8], struct.unpack("<Q", data[-8:])
-        magic, version, _, codebook_bytes, rows, m = cls._HEADER.unpack_from(body)
-        if magic != cls._MAGIC or version != cls._VERSION:
-            raise CorruptIndexError(f"{what} has the wrong magic bytes or version")
-        if len(body) != cls._HEADER.size + codebook_bytes + rows * m + rows or checksum != _core.checksum64(body):
-            raise CorruptIndexError(f"{what} is truncated or corrupt")
-        start = cls._HEADER.size
-        index = cls(ProductQuantizer.from_bytes(body[start:start + codebook_bytes]))
+        (_, codebook_bytes, rows, m), payload = cls._FRAME.unseal(
+            handle.read(), lambda fields: fields[1] + fields[2] * fields[3] + fields[2])
+        index = cls(ProductQuantizer.from_bytes(payload[:codebook_bytes]))
         if index.quantizer.m != m:
-            raise CorruptIndexError(f"{what} is corrupt: its codes do not match its codebooks")
-        start += codebook_bytes
-        present = np.frombuffer(body, dtype=np.bool_, count=rows, offset=start + rows * m).copy()
-        index._arrays = (np.frombuffer(body, dtype=np.uint8, count=rows * m, offset=start).reshape(rows, m).copy(),
-                         present)
+            raise CorruptIndexError("code snapshot is corrupt: its codes do not match its codebooks")
+        present = np.frombuffer(payload, dtype=np.bool_, count=rows, offset=codebook_bytes + rows * m).copy()
+        index._arrays = (np.frombuffer(payload, dtype=np.uint8, count=rows * m, offset=codebook_bytes)
+                         .reshape(rows, m).copy(), present)
         index._count = int(present.sum())
         return index
 

@@ -6,8 +6,8 @@ LMDB read transaction: each index whose snapshot can be used is loaded and
 replays the labels the change log lists after the snapshot's sequence
 (re-adding their current vectors, deleting the ones that are gone); the
 rest (no snapshot, corrupt, too old for the log, count disagreeing with
-LMDB) are rebuilt together in one pass over the stored vectors, with a
-progress bar when it takes a while. Exact (flat) indexes of vectors always
+LMDB) are rebuilt together in one pass over the stored vectors, reported to
+the caller's :data:`~vecdb.progress.Progress` callback. Exact (flat) indexes of vectors always
 load from LMDB: reading the vectors is all a rebuild does; PQ code scans are
 snapshotted (their rebuild also encodes every vector).
 
@@ -49,16 +49,14 @@ from vecdb.index.snapshot import (
     snapshot_path,
     write_snapshot,
 )
+from vecdb.progress import Progress, Task
 from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.environment import Environment
-
-from tqdm import tqdm
 
 _CHUNK = 10_000
 # Vectors read from LMDB per step of a rebuild: small enough that the read
 # buffers (freed, but kept by the allocator) stay a few MB.
 _READ_CHUNK = 2_048
-_PROGRESS_DELAY = 1.0  # seconds a fill runs before its progress bar shows (on a terminal)
 
 Part = Union[LabelIndex, PrefixLabelIndex]
 T = TypeVar("T")
@@ -72,8 +70,9 @@ class LoadedIndex(NamedTuple):
     source: str  # of the main index: "snapshot", "snapshot+replay", "replay" (a refresh) or "rebuild"
 
 
-def load_indexes(environment: Environment, folder: Path, store: CollectionStore) -> LoadedIndex:
-    """The collection's indexes, from their snapshots where they can be used."""
+def load_indexes(environment: Environment, folder: Path, store: CollectionStore, progress: Progress) -> LoadedIndex:
+    """The collection's indexes, from their snapshots where they can be used
+    (a rebuild reports to ``progress``)."""
     with environment.read() as txn:
         config = store.config(txn)
         codebooks = _model(config, lambda: store.codebooks(txn)) if config.quantizer_version else None
@@ -114,7 +113,7 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore)
                 missing.append(prefix_indexes[dims])
         if missing:
             _warn_of_rebuild(folder, config, missing, store.count(txn))
-            unsaved = max(unsaved, _fill(txn, store, config, missing))
+            unsaved = max(unsaved, _fill(txn, store, config, missing, progress))
         indexes = IndexSet(main_index, prefix_indexes, config.rotation_version)
         return LoadedIndex(indexes, config.sequence, unsaved, source)
 
@@ -133,29 +132,30 @@ def empty_index(config: CollectionConfig, quantizer: Optional[ProductQuantizer],
 
 
 def build_main_index(environment: Environment, store: CollectionStore, config: CollectionConfig,
-                     quantizer: Optional[ProductQuantizer]) -> LabelIndex:
+                     quantizer: Optional[ProductQuantizer], progress: Progress) -> LabelIndex:
     """A new main index of every stored vector (the writer calls this with
-    its write lock held: it reflects the collection's current sequence)."""
+    its write lock held: it reflects the collection's current sequence);
+    the work is reported to ``progress``."""
     index = empty_index(config, quantizer, _vector_reader(environment, store, config.dim))
     with environment.read() as txn:
         store.config(txn)
-        _fill(txn, store, config, [index])
+        _fill(txn, store, config, [index], progress)
     return index
 
 
 def build_prefix_indexes(environment: Environment, store: CollectionStore, config: CollectionConfig,
-                         rotation: Optional[np.ndarray]) -> Dict[int, PrefixLabelIndex]:
+                         rotation: Optional[np.ndarray], progress: Progress) -> Dict[int, PrefixLabelIndex]:
     """New prefix indexes of every stored vector (as build_main_index)."""
     prefixes = {dims: PrefixLabelIndex.empty(dims, config.metric, config.index_spec, rotation)
                 for dims in config.mrl_dims}
     with environment.read() as txn:
         store.config(txn)
-        _fill(txn, store, config, list(prefixes.values()))
+        _fill(txn, store, config, list(prefixes.values()), progress)
     return prefixes
 
 
 def catch_up_or_reload(environment: Environment, folder: Path, store: CollectionStore, indexes: IndexSet,
-                       sequence: int) -> LoadedIndex:
+                       sequence: int, progress: Progress) -> LoadedIndex:
     """Apply changes committed since ``sequence`` to ``indexes`` (in place),
     or load afresh when the change log no longer reaches back that far or
     the codebooks or rotation changed."""
@@ -167,7 +167,7 @@ def catch_up_or_reload(environment: Environment, folder: Path, store: Collection
             changes = _catch_up(txn, store, config, indexes.parts, sequence)
             if changes is not None and all(len(part) == store.count(txn) for part in indexes.parts):
                 return LoadedIndex(indexes, config.sequence, changes, "replay")
-    return load_indexes(environment, folder, store)
+    return load_indexes(environment, folder, store, progress)
 
 
 def save_snapshots(environment: Environment, folder: Path, store: CollectionStore, config: CollectionConfig,
@@ -214,15 +214,16 @@ def _catch_up(txn, store: CollectionStore, config: CollectionConfig, parts: List
     return len(changed)
 
 
-def _fill(txn, store: CollectionStore, config: CollectionConfig, parts: List[Part]) -> int:
+def _fill(txn, store: CollectionStore, config: CollectionConfig, parts: List[Part], progress: Progress) -> int:
     """Add every stored vector to each of ``parts`` (one pass over LMDB)."""
-    total = store.count(txn)
-    with tqdm(total=total, desc=f"building the index of {config.name!r}", unit=" vectors", disable=None,
-              delay=_PROGRESS_DELAY) as progress:
-        for labels, matrix in store.vector_chunks(txn, config.dim, _READ_CHUNK):
-            for part in parts:
-                part.add(labels, matrix)
-            progress.update(len(labels))
+    total, done = store.count(txn), 0
+    task = Task(f"building the index of {config.name!r}", "vectors")
+    progress(task, done, total)
+    for labels, matrix in store.vector_chunks(txn, config.dim, _READ_CHUNK):
+        for part in parts:
+            part.add(labels, matrix)
+        done += len(labels)
+        progress(task, done, total)
     return total
 
 

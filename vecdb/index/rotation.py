@@ -7,22 +7,19 @@ product and L2 are all invariant), so only the prefix indexes use it: the
 vectors stored in LMDB, the ones searches re-rank with and the ones
 ``get(with_vector=True)`` returns are the caller's own.
 
-Stored bytes: magic, version, dimension, the ``dim x dim`` float32 matrix
-(column j is the j-th principal axis), then a checksum of all of it.
+Stored bytes (a sealed :class:`~vecdb.index.framing.Frame`): magic,
+version, dimension, the ``dim x dim`` float32 matrix (column j is the j-th
+principal axis), then a checksum of all of it.
 """
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 
-from vecdb import _core
 from vecdb.errors import CorruptIndexError
+from vecdb.index.framing import Frame
 
-_MAGIC = b"VDBROTN1"
-_VERSION = 1
-_HEADER = struct.Struct("<8sII")  # magic, version, dim
+_FRAME = Frame("the stored rotation", b"VDBROTN1", 1, "I")  # after magic and version: dim
 # Vectors sampled to learn a rotation (a dim x dim moment needs far fewer).
 MAX_SAMPLES = 65_536
 
@@ -53,23 +50,16 @@ def learn_pca_rotation(sample: np.ndarray, metric: str) -> np.ndarray:
 
 
 def rotation_to_bytes(rotation: np.ndarray) -> bytes:
-    body = _HEADER.pack(_MAGIC, _VERSION, rotation.shape[0]) + np.ascontiguousarray(rotation, "<f4").tobytes()
-    return body + struct.pack("<Q", _core.checksum64(body))
+    return _FRAME.seal((rotation.shape[0],), np.ascontiguousarray(rotation, "<f4").tobytes())
 
 
 def rotation_from_bytes(data: bytes, dim: int) -> np.ndarray:
     """The stored rotation; CorruptIndexError if the bytes are damaged or
     are not a ``dim x dim`` rotation."""
-    size = _HEADER.size + 4 * dim * dim
-    if len(data) != size + 8:
-        raise CorruptIndexError(f"the stored rotation has {len(data)} bytes, expected {size + 8} for dimension {dim}")
-    body = data[:size]
-    magic, version, stored_dim = _HEADER.unpack_from(body)
-    if magic != _MAGIC or version != _VERSION or stored_dim != dim:
-        raise CorruptIndexError("the stored rotation has the wrong magic bytes, version or dimension")
-    if struct.unpack("<Q", data[size:])[0] != _core.checksum64(body):
-        raise CorruptIndexError("the stored rotation is corrupt (checksum mismatch)")
-    return np.frombuffer(body, dtype="<f4", offset=_HEADER.size).reshape(dim, dim).astype(np.float32)
+    (stored_dim,), matrix = _FRAME.unseal(data, lambda fields: 4 * fields[0] * fields[0])
+    if stored_dim != dim:
+        raise CorruptIndexError(f"the stored rotation is of dimension {stored_dim}, the collection's is {dim}")
+    return np.frombuffer(matrix, dtype="<f4").reshape(dim, dim).astype(np.float32)
 
 
 def rotation_train_size(dim: int) -> int:

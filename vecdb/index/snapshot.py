@@ -2,7 +2,8 @@
 the LMDB environment so that reopening does not rebuild it.
 
 A snapshot file is a 64-byte header followed by the index in its own
-checksummed format. The header (format version 2): magic, version, the
+checksummed format. The header (format version 2, a checked header of
+:class:`~vecdb.index.framing.Frame`): magic, version, the
 change sequence the index reflects, the collection's key, the database's
 id, the collection's fingerprint at that sequence (a hash chained over every
 committed batch, see ``CollectionStore.fingerprint_at``), and a CRC-32 of
@@ -18,8 +19,6 @@ format version 1) means "rebuild from LMDB".
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple, Union
@@ -27,13 +26,12 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 from vecdb._files import write_atomically
 from vecdb.config import HNSW, IndexSpec
 from vecdb.errors import CorruptIndexError
+from vecdb.index.framing import Frame
 from vecdb.index.label_index import CodeScanLabelIndex, GraphLabelIndex, LabelIndex
 
 SNAPSHOT_FOLDER = "snapshots"
-_MAGIC = b"VDBSNAP\x00"
-_VERSION = 2
-# magic, version, sequence, collection key (16 hex digits), database id, fingerprint, crc32 of the rest
-_HEADER = struct.Struct("<8sIQ16s16sQI")
+# After magic and version: sequence, collection key (16 hex digits), database id, fingerprint; then a CRC-32.
+_HEADER = Frame("index snapshot", b"VDBSNAP\x00", 2, "Q16s16sQ")
 # snapshot_path and prefix_snapshot_path: the collection key, then the rotation version of a prefix's.
 _SNAPSHOT_NAME = re.compile(r"([0-9a-f]{16})(?:\.mrl[0-9]+\.r([0-9]+))?\.hnsw")
 
@@ -96,8 +94,7 @@ def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, in
     """Save ``index``, which reflects the collection's state after batch
     ``sequence`` (whose fingerprint is ``fingerprint``)."""
     path.parent.mkdir(exist_ok=True)
-    fields = (_MAGIC, _VERSION, sequence, owner.packed_key(), owner.database_id, fingerprint)
-    header = _HEADER.pack(*fields, zlib.crc32(_HEADER.pack(*fields, 0)[:-4]))
+    header = _HEADER.header((sequence, owner.packed_key(), owner.database_id, fingerprint))
 
     def write(handle) -> None:
         handle.write(header)
@@ -114,12 +111,9 @@ def read_snapshot(path: Path, owner: Owner, spec: IndexSpec, fingerprint_at: Cal
     batch (None once the change log no longer reaches back so far)."""
     try:
         with open(path, "rb") as handle:
-            header = handle.read(_HEADER.size)
-            if len(header) != _HEADER.size or header[:8] != _MAGIC:
-                return None
-            magic, version, sequence, stored_key, database_id, fingerprint, crc = _HEADER.unpack(header)
-            if (version != _VERSION or crc != zlib.crc32(header[:-4]) or stored_key != owner.packed_key()
-                    or database_id != owner.database_id or fingerprint_at(sequence) != fingerprint):
+            sequence, stored_key, database_id, fingerprint = _HEADER.read_header(handle)
+            if (stored_key != owner.packed_key() or database_id != owner.database_id
+                    or fingerprint_at(sequence) != fingerprint):
                 return None
             reader = GraphLabelIndex if isinstance(spec, HNSW) else CodeScanLabelIndex
             return sequence, reader.read_from(handle, spec)

@@ -32,6 +32,7 @@ from vecdb.server.prometheus import Metrics
 from vecdb.server.routes import backups, collections, points, search, service
 from vecdb.server.settings import ServerSettings
 from vecdb.server.state import ServerState
+from vecdb.transfer.collection_backup import remove_leftover_staging
 
 log = logging.getLogger("vecdb.server")
 
@@ -58,7 +59,7 @@ def create_app(database: Database, settings: ServerSettings = ServerSettings()) 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(state.writer, backups.remove_leftover_staging, state)
+        await loop.run_in_executor(state.writer, remove_leftover_staging, state.database.path / backups.FOLDER)
         warm_up = loop.run_in_executor(state.writer, state.warm_up)  # health answers meanwhile
         yield
         with contextlib.suppress(Exception):

@@ -14,11 +14,14 @@ from starlette.requests import Request
 from vecdb.collection import Collection
 from vecdb.database import Database
 from vecdb.errors import InvalidArgumentError, PermissionDeniedError, RequestTooLargeError
+from vecdb.progress import ProgressLog
 from vecdb.server.guards import WRITE
 from vecdb.server.settings import ServerSettings
 
 T = TypeVar("T")
 log = logging.getLogger("vecdb.server")
+# Long work the server starts (an index built on open, a restore) is logged, never drawn.
+progress_log = ProgressLog(log)
 
 
 class ServerState:

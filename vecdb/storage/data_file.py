@@ -31,6 +31,7 @@ from typing import Any, Dict
 
 from vecdb import _core
 from vecdb.errors import CorruptDatabaseError
+from vecdb.progress import Progress
 from vecdb.storage.format import FORMAT_1, FORMAT_KEY
 from vecdb.storage.upgrade import upgrade_format_1
 
@@ -38,10 +39,10 @@ DATA_FILE = "data.mdb"
 _RETRIES = 5  # snapshots a busy writer may retire while a walk starts
 
 
-def prepare_data_file(folder: Path, writable: bool) -> None:
+def prepare_data_file(folder: Path, writable: bool, progress: Progress) -> None:
     """Refuse a data file LMDB could not map safely (cut short, meta pages
     damaged; for a writer, a damaged main database too) and, for a writer,
-    upgrade a format-1 file. A missing file is a new database: nothing to
+    upgrade a format-1 file (reporting to ``progress``). A missing file is a new database: nothing to
     check. A writer calls this holding the writer lock."""
     data = folder / DATA_FILE
     if not data.exists():
@@ -52,7 +53,7 @@ def prepare_data_file(folder: Path, writable: bool) -> None:
         # The upgrade reads every tree: walk them first (no other writer can
         # race this one, and the upgrade refuses to run beside readers).
         refuse_if_damaged(data, _core.check_lmdb_file(str(data), "structure"))
-        upgrade_format_1(folder)
+        upgrade_format_1(folder, progress)
 
 
 def check_pages(folder: Path, environment: Any) -> None:

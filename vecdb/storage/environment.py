@@ -37,6 +37,7 @@ from vecdb.errors import (
     StorageLockedError,
     VecdbError,
 )
+from vecdb.progress import Progress
 from vecdb.storage.data_file import check_pages, prepare_data_file
 from vecdb.storage import folder_locks
 from vecdb.storage.format import (
@@ -122,7 +123,7 @@ class Environment:
     """An open LMDB environment with vecdb's locking and map-growth rules.
     Use :func:`open_environment`; handles on one folder share an instance."""
 
-    def __init__(self, path: Path, writable: bool, initial_map_size: int) -> None:
+    def __init__(self, path: Path, writable: bool, initial_map_size: int, progress: Progress) -> None:
         self.path = path
         self.writable = writable
         self._lock_fd: Optional[int] = None
@@ -132,7 +133,7 @@ class Environment:
             # other writer can be compacting now, so it is abandoned.
             shutil.rmtree(path / COMPACT_STAGING, ignore_errors=True)
         try:
-            prepare_data_file(path, writable)
+            prepare_data_file(path, writable, progress)
             self._env = lmdb.open(
                 str(path), map_size=initial_map_size, max_dbs=MAX_NAMED_DATABASES,
                 readonly=not writable, create=writable, max_readers=256, readahead=False,
@@ -447,8 +448,9 @@ _registry_lock = threading.Lock()
 _registry: Dict[str, Environment] = {}
 
 
-def open_environment(path: Path, read_only: bool) -> Environment:
-    """Open (or share) the environment of a database folder.
+def open_environment(path: Path, read_only: bool, progress: Progress) -> Environment:
+    """Open (or share) the environment of a database folder (a storage
+    format upgrade on opening reports to ``progress``).
 
     A read-only handle on a folder this process already has open shares that
     environment; a second writable handle is refused with StorageLockedError.
@@ -468,7 +470,8 @@ def open_environment(path: Path, read_only: bool) -> Environment:
             if not read_only:
                 raise StorageLockedError(f"{path} is already open in this process; close that handle first")
         else:
-            environment = Environment(path, writable=not read_only, initial_map_size=INITIAL_MAP_SIZE)
+            environment = Environment(path, writable=not read_only, initial_map_size=INITIAL_MAP_SIZE,
+                                      progress=progress)
             _registry[key] = environment
         environment.users += 1
         return environment

@@ -26,10 +26,10 @@ from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
 import lmdb
 import msgpack
-from tqdm import tqdm
 
 from vecdb import _core
 from vecdb.config import CollectionConfig
+from vecdb.progress import Progress, Task
 from vecdb.storage.codec import CHECK_BYTES, ValueCodec, in_chunks
 from vecdb.storage.catalog import CONFIG_PREFIX, part_names, write_config
 from vecdb.storage.collection_store import chain_fingerprint, point_entry
@@ -38,13 +38,13 @@ from vecdb.storage.format import MAX_NAMED_DATABASES, new_database_id, put_ident
 
 STAGING = ".upgrading"
 _CHUNK = 10_000  # records per write transaction of the new file
-_PROGRESS_FROM = 50_000  # records from which a progress bar is shown (on a terminal)
 
 Pairs = List[Tuple[bytes, bytes]]
 
 
-def upgrade_format_1(folder: Path) -> None:
-    """Rewrite the format-1 database in ``folder`` in the current format.
+def upgrade_format_1(folder: Path, progress: Progress) -> None:
+    """Rewrite the format-1 database in ``folder`` in the current format,
+    reporting the records rewritten to ``progress``.
     The caller holds the folder's writer lock and has LMDB closed on it.
     Raises StorageLockedError (nothing changed) if another process has the
     folder open, even read-only."""
@@ -62,7 +62,7 @@ def upgrade_format_1(folder: Path) -> None:
             target = lmdb.open(str(staging), map_size=data_bytes * 2 + (64 << 20), max_dbs=MAX_NAMED_DATABASES,
                                readahead=False, sync=False, metasync=False)  # made durable once, below
             try:
-                _Rewrite(source, target).run()
+                _Rewrite(source, target, progress).run()
                 target.sync(True)
             finally:
                 target.close()
@@ -79,9 +79,14 @@ class _Rewrite:
     """Copies every collection of ``source`` (format 1) into the empty
     environment ``target``, sealed."""
 
-    def __init__(self, source: lmdb.Environment, target: lmdb.Environment) -> None:
+    _TASK = Task("upgrading to storage format 2", "records")
+
+    def __init__(self, source: lmdb.Environment, target: lmdb.Environment, progress: Progress) -> None:
         self._source = source
         self._target = target
+        self._progress = progress
+        self._done = 0
+        self._total = 0
         with source.begin() as txn:
             self._configs = [CollectionConfig(**msgpack.unpackb(value))
                              for key, value in txn.cursor() if key.startswith(CONFIG_PREFIX)]
@@ -98,11 +103,10 @@ class _Rewrite:
 
     def run(self) -> None:
         with self._source.begin() as txn:
-            total = sum(txn.stat(source)["entries"] for source, _ in self._databases.values())
-        with tqdm(total=total, desc="upgrading to storage format 2", unit=" records",
-                  disable=None if total >= _PROGRESS_FROM else True) as progress:
-            for config in self._configs:
-                self._collection(config, progress.update)
+            self._total = sum(txn.stat(source)["entries"] for source, _ in self._databases.values())
+        self._progress(self._TASK, 0, self._total)
+        for config in self._configs:
+            self._collection(config, self._advance)
         identity = new_database_id()
 
         def main(txn: lmdb.Transaction[bytes]) -> None:
@@ -141,6 +145,10 @@ class _Rewrite:
             self._put(names["changes"], sealed, dupdata=False)
             advance(len(pairs))
         config.fingerprint = fingerprint
+
+    def _advance(self, records: int) -> None:
+        self._done += records
+        self._progress(self._TASK, self._done, self._total)
 
     def _chunks(self, name: bytes) -> Iterator[Pairs]:
         if name not in self._databases:

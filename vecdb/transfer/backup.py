@@ -54,6 +54,7 @@ from vecdb._version import __version__
 from vecdb._files import fsync_folder
 from vecdb.transfer.staging import claimed_new_file, claimed_new_folder, remove_abandoned
 from vecdb.errors import BackupExistsError, CorruptBackupError, InvalidArgumentError, NotFoundError, VecdbError
+from vecdb.progress import Progress, silent, terminal_bars
 from vecdb.storage.collection_store import describe_collections
 from vecdb.storage.environment import Environment, folder_closed_everywhere, open_environment, release_environment
 from vecdb.storage.format import FORMAT_1, FORMAT_VERSION
@@ -243,6 +244,7 @@ def restore_backup(
     *,
     force: bool = False,
     max_bytes: Optional[int] = None,
+    progress: Progress = terminal_bars,
 ) -> BackupManifest:
     """Restore a backup archive into the folder ``destination`` and return
     its manifest.
@@ -256,6 +258,9 @@ def restore_backup(
             have open (StorageLockedError otherwise).
         force: replace an existing database.
         max_bytes: refuse archives whose data file is larger than this.
+        progress: where the upgrade of an archive made by vecdb 0.1
+            (storage format 1) reports its progress; by default a bar on
+            stderr when it is a terminal (see :mod:`vecdb.progress`).
 
     Raises CorruptBackupError (the archive is damaged, of an unknown format
     version, or holds anything but a manifest and a data file as regular
@@ -273,7 +278,7 @@ def restore_backup(
         with claimed_new_folder(destination.parent, prefix) as staging:
             try:
                 manifest = _extract(handle, name, staging, max_bytes)
-                _check_restored(staging, manifest, name)
+                _check_restored(staging, manifest, name, progress)
                 _move_into_place(staging, destination, force)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -285,8 +290,8 @@ def restore_backup(
 
 
 @contextlib.contextmanager
-def _opened(folder: Path, read_only: bool) -> Iterator[Environment]:
-    environment = open_environment(folder, read_only)
+def _opened(folder: Path, read_only: bool, progress: Progress) -> Iterator[Environment]:
+    environment = open_environment(folder, read_only, progress)
     try:
         yield environment
     finally:
@@ -296,7 +301,7 @@ def _opened(folder: Path, read_only: bool) -> Iterator[Environment]:
 def _describe_copy(folder: Path, data: Path) -> BackupManifest:
     """The manifest of a copied environment, read from the copy itself so
     that counts and data agree whatever writers did meanwhile."""
-    with _opened(folder, read_only=True) as copy:
+    with _opened(folder, read_only=True, progress=silent) as copy:  # read-only: nothing to upgrade
         collections = tuple({"name": c["name"], "count": c["count"], "dim": c["dim"], "metric": c["metric"]}
                             for c in describe_collections(copy))
         database_id = copy.database_id
@@ -474,12 +479,12 @@ def _copy_member(members: tarfile.TarFile, member: tarfile.TarInfo, target: Path
     return digest.hexdigest()
 
 
-def _check_restored(staging: Path, manifest: BackupManifest, archive: str) -> None:
+def _check_restored(staging: Path, manifest: BackupManifest, archive: str, progress: Progress) -> None:
     """Open the restored copy: it must be a vecdb database holding what the
     manifest lists."""
     try:
         # A format-1 archive (vecdb 0.1) is upgraded here, before it is put in place.
-        with _opened(staging, read_only=manifest.storage_format != FORMAT_1.decode()) as restored:
+        with _opened(staging, read_only=manifest.storage_format != FORMAT_1.decode(), progress=progress) as restored:
             found = [(c["name"], c["count"]) for c in describe_collections(restored)]
     except VecdbError as exc:
         raise CorruptBackupError(f"{archive}: {DATA_NAME} is not a usable vecdb database ({exc})") from None

@@ -5,8 +5,9 @@ Archives live in ``<database folder>/backups/`` and nowhere else: a name
 is a plain file name (checked against a pattern, never joined as a path),
 symbolic links there are refused, downloads open the file without
 following links, and restores unpack into a temporary folder inside it
-(:func:`vecdb.transfer.backup.restore_backup` refuses anything in an archive but
-its two regular files). The lessons of Qdrant's snapshot path traversals
+(:mod:`vecdb.transfer.collection_backup` does the work;
+:func:`vecdb.transfer.backup.restore_backup` refuses anything in an archive
+but its two regular files). The routes parse, check and answer. The lessons of Qdrant's snapshot path traversals
 (CVE-2024-2221, CVE-2024-3584) and symlinks (CVE-2024-3829) and Weaviate's
 ZipSlip (CVE-2025-67818); tests/server/test_server_backups.py tries each.
 """
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -25,15 +24,14 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from vecdb.transfer.backup import BACKUP_STAGING, PARTIAL_FILE, link_new, new_file, open_archive, read_manifest, restore_backup
-from vecdb.transfer.collection_copy import copy_collection
+from vecdb.transfer.backup import link_new, new_file, open_archive, read_manifest
+from vecdb.transfer import collection_backup
 from vecdb.config import check_collection_name
-from vecdb.database import open as open_database
 from vecdb.errors import BackupExistsError, InvalidArgumentError, NotFoundError, RequestTooLargeError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond
 from vecdb.server.openapi import answers
-from vecdb.server.state import ServerState, require_write, state_of
+from vecdb.server.state import ServerState, progress_log, require_write, state_of
 
 reads = APIRouter(tags=["backups"])
 writes = APIRouter(tags=["backups"], dependencies=[Depends(require_write)])
@@ -43,32 +41,13 @@ writes = APIRouter(tags=["backups"], dependencies=[Depends(require_write)])
 _NAME = re.compile(models.BACKUP_NAME_PATTERN)
 _CHUNK = 1 << 20
 UPLOAD_PREFIX = "/v1/backups/"  # PUT here streams an archive: its own size limit (guards.BodySizeMiddleware)
+FOLDER = "backups"  # in the database folder
 
 
 def backups_folder(state: ServerState) -> Path:
-    folder = state.database.path / "backups"
+    folder = state.database.path / FOLDER
     folder.mkdir(exist_ok=True)  # 0777 less the umask, as any tool makes folders
     return folder.resolve()
-
-
-# What the routes and vecdb.transfer.backup stage in the backups folder (always with
-# a leading dot, which archive names cannot have).
-_STAGING = (".collection-*", ".restore-*", ".upload-*", f"{BACKUP_STAGING}*", f".*{PARTIAL_FILE}*.tmp")
-
-
-def remove_leftover_staging(state: ServerState) -> None:
-    """Staging left in the backups folder by a server that was killed
-    mid-backup or mid-restore (one server owns the folder: at start,
-    nothing of it is in use)."""
-    folder = state.database.path / "backups"
-    if not folder.is_dir():
-        return
-    for pattern in _STAGING:
-        for leftover in folder.glob(pattern):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
 
 
 def archive_path(state: ServerState, name: str, must_exist: bool = True) -> Path:
@@ -104,20 +83,11 @@ async def create_backup(request: Request) -> Response:
              **answers(models.BackupInfo, 404, status=201))
 async def backup_collection(name: str, request: Request) -> Response:
     state = state_of(request)
-    path = await state.read(_backup_collection, state, check_collection_name(name))
-    return respond(request, await state.read(_describe, path), status=201)
-
-
-def _backup_collection(state: ServerState, name: str) -> Path:
+    name = check_collection_name(name)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     archive = archive_path(state, f"{name}-{stamp}.tar", must_exist=False)
-    staging = Path(tempfile.mkdtemp(prefix=".collection-", dir=archive.parent))
-    try:
-        with open_database(staging / "db") as single:
-            copy_collection(state.database, name, single, name)
-            return single.backup(archive)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    path = await state.read(collection_backup.backup_collection, state.database, name, archive, progress_log)
+    return respond(request, await state.read(_describe, path), status=201)
 
 
 @reads.get("/v1/backups", summary="Backups on the server, newest last", **answers(models.BackupList))
@@ -167,7 +137,7 @@ async def upload_backup(name: str, request: Request) -> Response:
     if path.exists():  # refused before the body is read; link_new decides races
         raise BackupExistsError(f"a backup called {name!r} exists; delete it first or choose another name")
     limit = state.settings.max_upload_bytes
-    fd, temporary = new_file(path.parent, ".upload-", ".tmp")
+    fd, temporary = new_file(path.parent, collection_backup.UPLOAD_STAGING, ".tmp")
     try:
         received = 0
         with os.fdopen(fd, "wb") as handle:
@@ -208,18 +178,6 @@ async def restore_collection(name: str, request: Request) -> Response:
     target = check_collection_name(name)
     archive = archive_path(state, body["backup"])
     source = check_collection_name(body["source"] if body["source"] is not None else target)
-    await state.write(_restore_collection, state, archive, source, target)
+    await state.write(collection_backup.restore_collection, archive, source, state.database, target, progress_log)
     return respond(request, {"restored": target, "from": archive.name, "source": source,
                              "count": await state.read_on(target, "count")}, status=201)
-
-
-def _restore_collection(state: ServerState, archive: Path, source: str, target: str) -> None:
-    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=backups_folder(state)))
-    try:
-        # Opened once without following links; everything is read through this handle.
-        with open_archive(archive, follow_links=False) as handle:
-            restore_backup(handle, staging / "db")
-        with open_database(staging / "db", read_only=True) as backup:
-            copy_collection(backup, source, state.database, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
