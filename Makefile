@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   := ../shared/data/npm-minilm-384
 
-.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-durable bench-server bench-kernels sanitize tsan clean
+.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-server bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,9 @@ serve: install-server
 demo: install-test
 	$(PY) -m vecdb.cli.demo --data $(DATA)
 
-## test: build vecdb and run the test suite
+## test: build vecdb, check its types (mypy, settings in pyproject.toml) and run the test suite
 test: install-test
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 ## test-slow: the long robustness tests (kill -9 and damage campaigns, soaks), then every property test
@@ -60,6 +61,11 @@ bench-pq-collections: install-bench
 bench-planner: install-bench
 	$(PY) -m bench.planner funnel --out bench/results/planner
 	$(PY) -m bench.planner filtered --out bench/results/planner
+
+## bench-calibration: re-fit the query planner's cost model on this machine and hold vecdb/query/planner.py's constants against it
+## (bench/results/planner/calibration.md; ~25 min on a quiet machine, ~50 with other work running; graphs cached in bench/.cache/)
+bench-calibration: install-bench
+	$(PY) -m bench.planner.calibration
 
 ## bench-durable: durable ingest (vs the native index alone and Chroma), reopen time, filtered search
 bench-durable: install-bench

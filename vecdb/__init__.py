@@ -8,6 +8,10 @@ the same API over HTTP)::
     docs.upsert(ids=["a", "b"], vectors=X, payloads=[{"lang": "en"}, {"lang": "fr"}])
     hits = docs.search(q, k=10, filter={"lang": "en"})
 
+Either database is a :class:`DatabaseAPI` and its collections are
+:class:`CollectionAPI` (:mod:`vecdb.api`): annotate with these to accept
+any backend.
+
 Underneath, usable on their own:
 
 - :class:`Database`, :class:`Collection`: durable collections on LMDB,
@@ -36,6 +40,8 @@ from vecdb._version import __version__
 
 # Public name -> the module that defines it.
 _HOMES = {
+    "DatabaseAPI": "vecdb.api",
+    "CollectionAPI": "vecdb.api",
     "Collection": "vecdb.collection",
     "Database": "vecdb.database",
     "open": "vecdb.database",
@@ -63,6 +69,7 @@ _HOMES = {
 }
 
 if TYPE_CHECKING:
+    from vecdb.api import CollectionAPI, DatabaseAPI
     from vecdb.client import RemoteCollection, RemoteDatabase, connect
     from vecdb.collection import Collection
     from vecdb.config import HNSW, PQ, Flat

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Replace ``path`` with what ``write`` puts into a file: a temporary
     file in the same folder, fsynced, renamed over ``path``, then the folder
     fsynced so the rename itself survives a crash. A failure leaves the old

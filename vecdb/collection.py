@@ -20,10 +20,11 @@ import threading
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Generator, List, Optional, Sequence, Set, Tuple, Union, overload
 
 import numpy as np
 
+from vecdb.api import CollectionAPI
 from vecdb.checks import check_k, positive_int
 from vecdb.config import PQ, CollectionConfig, IndexSpec
 from vecdb.errors import (
@@ -66,7 +67,7 @@ SNAPSHOT_MIN_CHANGES = 20_000
 SNAPSHOT_SHARE = 0.5
 
 
-class Collection:
+class Collection(CollectionAPI):
     """Points with vectors and payloads, searchable by vector similarity and
     filterable by payload. Get one from :meth:`vecdb.Database.create_collection`
     or :meth:`~vecdb.Database.get_collection`."""
@@ -80,6 +81,7 @@ class Collection:
         self._write_lock = threading.Lock()
         self._searcher = Searcher(environment, self._store, lambda: (self._indexes, self._config))
         self._dropped = False
+        self._indexes: IndexSet  # set by _adopt, with the sequence it reflects
         self._adopt(load_indexes(environment, folder, self._store, progress))
 
     # ---- description ----
@@ -187,6 +189,7 @@ class Collection:
                 raise InvalidArgumentError(f"PQ training needs at least {CENTROIDS} vectors; "
                                            f"collection {self.name!r} has {count}")
             sample = self._store.sample_vectors(txn, self.dim, pq.max_samples, seed=config.quantizer_version)
+        assert pq.m is not None, "stored PQ settings have m chosen for the dimension (PQ.for_dim)"
         quantizer = ProductQuantizer(self.dim, pq.m, self.metric, opq=pq.opq).train(
             sample, iterations=pq.iterations, max_samples=pq.max_samples, seed=config.quantizer_version)
         # The new index first, the codebooks committed after: a failure in
@@ -313,6 +316,24 @@ class Collection:
         return reclaimed
 
     # ---- reads ----
+
+    @overload
+    def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[Hit]: ...
+
+    @overload
+    def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[List[Hit]]: ...
+
+    @overload
+    def search(self, query: Any, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> Union[List[Hit], List[List[Hit]]]: ...
 
     def search(
         self,
@@ -506,9 +527,11 @@ class Collection:
         if expected is not None and len(checked) != expected:
             raise InvalidArgumentError(f"got {len(checked)} ids for {expected} vectors")
         if expected is not None and len(set(checked)) != len(checked):
-            seen = set()
-            duplicate = next(user_id for user_id in checked if user_id in seen or seen.add(user_id))
-            raise DuplicateIdError(f"id {duplicate!r} appears more than once in the batch")
+            seen: Set[UserId] = set()
+            for user_id in checked:
+                if user_id in seen:
+                    raise DuplicateIdError(f"id {user_id!r} appears more than once in the batch")
+                seen.add(user_id)
         return checked
 
     def _after_write(self, config: CollectionConfig, changed: int) -> None:
@@ -549,7 +572,7 @@ class Collection:
 
     # ---- used by collection backups (vecdb.transfer.collection_copy) ----
 
-    def _read_all(self, batch_size: int) -> Iterator[List[Record]]:
+    def _read_all(self, batch_size: int) -> Generator[List[Record], None, None]:
         """Every point with its payload and vector, in insertion order, in
         lists of up to ``batch_size``, all read in one read transaction: one
         committed state, whatever writers commit meanwhile. The transaction

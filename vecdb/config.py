@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
 from vecdb.checks import positive_int
 from vecdb.errors import InvalidArgumentError
@@ -31,7 +31,7 @@ class HNSW:
     M: int = 16
     ef_construction: int = 200
     ef_search: int = 64
-    dtype: str = "float32"
+    dtype: Literal["float32", "float16"] = "float32"
 
     def __post_init__(self) -> None:
         # The native index's limits, checked here so a collection is never

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from vecdb.api import DatabaseAPI
 from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
 from vecdb.errors import CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError
@@ -38,7 +39,7 @@ from vecdb.storage.environment import open_environment, release_environment
 from vecdb.transfer.backup import create_backup
 
 
-class Database:
+class Database(DatabaseAPI):
     """An open database folder. Use :func:`vecdb.open`."""
 
     def __init__(self, path: Union[str, os.PathLike], *, read_only: bool = False,

@@ -159,7 +159,7 @@ class _Checker:
                     self._check(txn, pages)
                     return
 
-    def _check(self, txn: lmdb.Transaction, pages: Dict[str, Any]) -> None:
+    def _check(self, txn: lmdb.Transaction[bytes], pages: Dict[str, Any]) -> None:
         report = self._report
         _take_pages(report, pages)
         # LMDB may crash reading a damaged tree: values are read only from
@@ -200,7 +200,7 @@ class _Checker:
             report.notes.append(f"named database {name.decode(errors='replace')!r} belongs to no collection "
                                 "(left by a dropped collection; harmless)")
 
-    def _configs(self, txn: lmdb.Transaction) -> List[CollectionConfig]:
+    def _configs(self, txn: lmdb.Transaction[bytes]) -> List[CollectionConfig]:
         configs = []
         cursor = txn.cursor()
         if cursor.set_range(CONFIG_PREFIX):
@@ -230,7 +230,7 @@ class _Checker:
 class _CollectionCheck:
     """Every value of one collection, and the agreement of its structures."""
 
-    def __init__(self, txn: lmdb.Transaction, config: CollectionConfig, handles: Dict[str, Any],
+    def __init__(self, txn: lmdb.Transaction[bytes], config: CollectionConfig, handles: Dict[str, Any],
                  checker: _Checker) -> None:
         self._txn = txn
         self._config = config

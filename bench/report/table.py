@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from bench.report.at_recall import at_recall_lines
 from bench.report.groups import Measurement, group_by_dataset
@@ -11,6 +11,12 @@ _COLUMNS = (
     "system", "batch", "threads", "param", "recall@k", "QPS", "QPS range (rounds)", "p50 ms",
     "build s", "memory MB", "index MB", "other load",
 )
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table's lines: the header, the separator, one line per row (cells as ``str``)."""
+    return (["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
 
 
 def format_qps(qps: float) -> str:
@@ -98,8 +104,7 @@ def markdown_report(document: dict[str, Any], plot_files: dict[tuple[str, str, i
         if (dataset, metric, k) in plot_files:
             lines += [f"![recall vs QPS]({plot_files[dataset, metric, k]})", ""]
         lines += at_recall_lines(group, k)
-        lines.append("| " + " | ".join(_COLUMNS).replace("recall@k", f"recall@{k}") + " |")
-        lines.append("|" + "|".join("---" for _ in _COLUMNS) + "|")
-        lines += ["| " + " | ".join(_row(m)) + " |" for m in group]
+        lines += markdown_table([column.replace("recall@k", f"recall@{k}") for column in _COLUMNS],
+                                [_row(m) for m in group])
         lines.append("")
     return "\n".join(lines)

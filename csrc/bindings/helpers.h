@@ -86,10 +86,5 @@ inline MemorySource buffer_source(const py::buffer_info& info, const std::string
   return MemorySource(static_cast<const std::uint8_t*>(info.ptr), static_cast<std::size_t>(info.shape[0]));
 }
 
-// Registers the product-quantization classes and functions (bindings/pq.cpp).
-void bind_pq(py::module_& m);
-// Registers the storage checks: CRC-32C over stored values, the LMDB file check (bindings/storage.cpp).
-void bind_storage(py::module_& m);
-
 }  // namespace bindings
 }  // namespace vecdb

@@ -1,6 +1,5 @@
 // Bindings for product quantization: the quantizer (training, codes, lookup
-// tables, ADC search over a code matrix) and the exact re-ranking of
-// shortlists.
+// tables, ADC search over a code matrix).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -8,8 +7,8 @@
 #include <string>
 
 #include "bindings/helpers.h"
+#include "bindings/register.h"
 #include "common/bytes.h"
-#include "flat/rerank.h"
 #include "pq/adc_search.h"
 #include "pq/product_quantizer.h"
 
@@ -56,7 +55,7 @@ std::shared_ptr<ProductQuantizer> load_pq(Source& source) {
 
 }  // namespace
 
-void bind_pq(py::module_& m) {
+void register_pq(py::module_& m) {
   py::class_<ProductQuantizer, std::shared_ptr<ProductQuantizer>>(m, "ProductQuantizer")
       .def(py::init([](long long dim, long long sub_vectors, const std::string& metric) {
              VECDB_REQUIRE(sub_vectors >= 1, "m (sub-vectors) must be >= 1, got " + std::to_string(sub_vectors));
@@ -177,27 +176,6 @@ void bind_pq(py::module_& m) {
           },
           py::arg("data"));
 
-  m.def(
-      "rerank",
-      [](const py::array& queries_array, const py::array& candidate_ids, const py::array& candidate_vectors,
-         const std::string& metric, long long k, int threads) {
-        const VectorsView queries = matrix_view(queries_array, DType::F32, "queries");
-        const std::size_t r = candidate_width(candidate_ids, queries.n);
-        const VectorsView vectors = matrix_view(candidate_vectors, DType::F32, "candidate vectors");
-        VECDB_REQUIRE(vectors.n == queries.n * r && vectors.dim == queries.dim,
-                      "candidate vectors must be (queries x candidates, dim) = (" + std::to_string(queries.n * r) +
-                          ", " + std::to_string(queries.dim) + ")");
-        const std::size_t width = result_width(k, r);
-        const Metric parsed = metric_from_name(metric);
-        const std::size_t n_threads = thread_count(threads);
-        const auto* ids_in = static_cast<const std::int64_t*>(candidate_ids.data());
-        return search_into_arrays(queries.n, width, [&](std::int64_t* ids, float* d) {
-          rerank(static_cast<const float*>(queries.data), queries.n, queries.dim, ids_in,
-                 static_cast<const float*>(vectors.data), r, parsed, width, n_threads, ids, d);
-        });
-      },
-      py::arg("queries"), py::arg("candidate_ids"), py::arg("candidate_vectors"), py::arg("metric"), py::arg("k"),
-      py::arg("threads"), "Exact re-ranking of each query's candidates (see vecdb.rerank).");
 }
 
 }  // namespace bindings

@@ -1,6 +1,6 @@
-// Bindings for vecdb's storage layer: CRC-32C over stored values (one value,
-// a batch of (key, value) pairs as py-lmdb returns them, or fixed-size rows)
-// and the LMDB data-file check.
+// Bindings for vecdb's storage layer: the checksum of vecdb's binary formats,
+// CRC-32C over stored values (one value, a batch of (key, value) pairs as
+// py-lmdb returns them, or fixed-size rows) and the LMDB data-file check.
 #include <pybind11/pybind11.h>
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
@@ -8,8 +8,11 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "bindings/helpers.h"
+#include "bindings/register.h"
+#include "common/bytes.h"
 #include "common/error.h"
 #include "storage/crc32c.h"
 #include "storage/lmdb_file.h"
@@ -241,7 +244,14 @@ py::dict check_lmdb_file(const std::string& path, const std::string& level_name,
 
 }  // namespace
 
-void bind_storage(py::module_& m) {
+void register_storage(py::module_& m) {
+  m.def(
+      "checksum64",
+      [](const py::bytes& data) {
+        const std::string_view view = data;
+        return checksum64(view.data(), view.size());
+      },
+      py::arg("data"), "The checksum stamped on vecdb's binary formats.");
   m.def(
       "crc32c",
       [](const py::buffer& data, std::uint32_t crc) {

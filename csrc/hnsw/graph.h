@@ -44,7 +44,7 @@
 
 #include "common/aligned.h"
 #include "common/bytes.h"
-#include "hnsw/distance_computer.h"
+#include "distance/distance_computer.h"
 #include "hnsw/visited.h"
 
 namespace vecdb {

@@ -33,7 +33,7 @@
 
 #include "common/bytes.h"
 #include "common/types.h"
-#include "hnsw/dense_vectors.h"
+#include "distance/dense_vectors.h"
 #include "hnsw/graph.h"
 #include "hnsw/id_map.h"
 #include "hnsw/row_table.h"

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "common/bytes.h"
-#include "hnsw/dense_vectors.h"
+#include "distance/dense_vectors.h"
 
 namespace vecdb {
 

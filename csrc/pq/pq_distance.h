@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "hnsw/dense_vectors.h"
-#include "hnsw/distance_computer.h"
+#include "distance/dense_vectors.h"
+#include "distance/distance_computer.h"
 #include "kernels/kernels.h"
 #include "pq/product_quantizer.h"
 

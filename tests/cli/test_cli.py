@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import vecdb
@@ -53,13 +54,12 @@ def test_help_on_every_command():
     assert vecdb.__version__ in runner.invoke(main, ["--version"]).output
 
 
-def test_bench_runs_the_checkout_harness(capfd):
-    import pytest
-
+@pytest.mark.parametrize("suite, module", [([], "bench"), (["--suite", "calibration"], "bench.planner.calibration")])
+def test_bench_runs_the_checkout_harness(capfd, suite, module):
     with pytest.raises(SystemExit) as stopped:
-        main(["bench", "--", "--help"], standalone_mode=False)
+        main(["bench", *suite, "--", "--help"], standalone_mode=False)
     assert stopped.value.code == 0
-    assert "usage: python -m bench" in capfd.readouterr().out
+    assert f"usage: python -m {module}" in capfd.readouterr().out
     unknown = CliRunner().invoke(main, ["bench", "--suite", "nothing"])
     assert unknown.exit_code == 2 and "'indexes'" in unknown.output
 

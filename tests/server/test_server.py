@@ -1,11 +1,10 @@
-"""The HTTP server: one interface with the embedded API, authentication,
-limits and bad input (always a 4xx with a JSON body naming the problem),
-metrics and the API description. Process-level behaviour (signals, kill -9,
-the command line) is in test_server_process.py."""
+"""The HTTP server: authentication, limits and bad input (always a 4xx with a
+JSON body naming the problem), metrics and the API description. The client's
+interface is checked against the embedded one in tests/api/test_protocols.py;
+process-level behaviour (signals, kill -9, the command line) is in
+test_server_process.py."""
 
 from __future__ import annotations
-
-import inspect
 
 import httpx
 import msgpack
@@ -21,21 +20,6 @@ from tests.support.servers import serve_in_thread
 
 WRITER_KEY = "writer-key-0123456789"
 READER_KEY = "reader-key-0123456789"
-
-
-def _public(cls):
-    return {name: member for name, member in vars(cls).items() if not name.startswith("_")}
-
-
-@pytest.mark.parametrize("embedded, remote", [(vecdb.Database, vecdb.RemoteDatabase),
-                                              (vecdb.Collection, vecdb.RemoteCollection)])
-def test_remote_classes_have_the_embedded_methods_and_arguments(embedded, remote):
-    local, far = _public(embedded), _public(remote)
-    assert sorted(set(local) - set(far)) == []
-    for name, member in local.items():
-        if callable(member) and name in far:
-            ours, theirs = inspect.signature(member), inspect.signature(far[name])
-            assert list(ours.parameters.values()) == list(theirs.parameters.values()), name
 
 
 def test_every_error_class_round_trips_by_name():

@@ -14,6 +14,7 @@ SUITES = {
     "indexes": "bench",  # flat, HNSW and PQ indexes against numpy, FAISS, hnswlib, USearch
     "durable": "bench.durable",  # collections: ingest, reopen, filtered search, against Chroma
     "planner": "bench.planner",  # MRL funnel and filtered-search plans
+    "calibration": "bench.planner.calibration",  # the planner's cost model re-fitted on this machine
     "server": "bench.server",  # vecdb serve under load, against Chroma's server
 }
 
@@ -35,6 +36,7 @@ def bench(suite: str, args: Tuple[str, ...]) -> None:
       vecdb bench -- --help
       vecdb bench --dataset npm-minilm-384 --systems vecdb-hnsw,hnswlib,faiss-hnsw --batch 1 --threads 1
       vecdb bench --suite planner funnel --out bench/results/planner
+      vecdb bench --suite calibration --datasets npm-minilm-384 --funnel-dataset none --report /tmp/calibration.md
       vecdb bench --suite server -- --help
     """
     checkout = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import numpy as np
 from tqdm import tqdm
@@ -100,7 +100,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     exact_ids, _ = exact.search(queries, k=10)
     print(f"exact search (FlatIndex), k=10: {throughput(lambda q: exact.search(q, k=10), queries)}")
     for ef in (16, 64):
-        hits = col.search(queries, k=10, ef=ef, with_payload=False)
+        # A 2-D batch: one list of hits per query (an array's type does not say how many dimensions it has).
+        hits = cast(List[List[vecdb.Hit]], col.search(queries, k=10, ef=ef, with_payload=False))
         found = [{hit.id for hit in row} for row in hits]
         recall = np.mean([len(f & set(e.tolist())) / 10 for f, e in zip(found, exact_ids)])
         timing = throughput(lambda q: col.search(q, k=10, ef=ef, with_payload=False), queries)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -75,12 +76,11 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
     from vecdb.database import open as open_database
 
     try:
-        options = {"api_key": api_key, "read_only_key": read_only_key, "max_body_bytes": max_body_bytes,
-                   "max_k": max_k, "max_batch": max_batch, "max_hits": max_hits, "max_payload_bytes": max_payload_bytes,
-                   "max_upload_bytes": max_upload_bytes}
+        settings = ServerSettings(api_key=api_key, read_only_key=read_only_key, max_body_bytes=max_body_bytes,
+                                  max_k=max_k, max_batch=max_batch, max_hits=max_hits,
+                                  max_payload_bytes=max_payload_bytes, max_upload_bytes=max_upload_bytes)
         if search_threads is not None:
-            options["search_threads"] = search_threads
-        settings = ServerSettings(**options)
+            settings = replace(settings, search_threads=search_threads)
         database = open_database(path, progress=progress_log)
     except VecdbError as exc:
         raise click.ClickException(str(exc)) from None

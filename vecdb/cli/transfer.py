@@ -153,7 +153,7 @@ def export_points(path: Path, collection: str, out: Path, file_format: str, batc
                 closing(_bars(quiet)) as bars:
             source = db.get_collection(collection)
             pages = _pages(source, batch_size, bars, Task(f"exporting {collection!r}", "points"))
-            written = write_jsonl(pages, out) if file_format == "jsonl" else write_npy(pages, *outputs,
+            written = write_jsonl(pages, out) if file_format == "jsonl" else write_npy(pages, outputs[0], outputs[1],
                                                                                        dim=source.dim)
     except (VecdbError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -191,9 +191,9 @@ def _target_collection(db: Database, name: str, vectors: VectorFile, metric: Opt
     try:
         existing = db.get_collection(name)
     except CollectionNotFoundError:
-        hnsw = {key: value for key, value in (("M", hnsw_m), ("ef_construction", ef_construction)) if value}
+        hnsw = HNSW(M=hnsw_m or HNSW.M, ef_construction=ef_construction or HNSW.ef_construction)
         return db.create_collection(name, vectors.dim, metric or "cosine",
-                                    index=Flat() if index_kind == "flat" else HNSW(**hnsw))
+                                    index=Flat() if index_kind == "flat" else hnsw)
     if existing.dim != vectors.dim:
         raise DimensionMismatchError(f"collection {name!r} has dimension {existing.dim}; {vectors.path} has "
                                      f"vectors of dimension {vectors.dim}")

@@ -1,6 +1,8 @@
-"""A database on a vecdb server, with the embedded API: the same methods,
-arguments, return types and exceptions as :class:`vecdb.Database` and
-:class:`vecdb.Collection` (tests/test_api.py runs one suite against both).
+"""A database on a vecdb server: :class:`vecdb.api.DatabaseAPI` and
+:class:`vecdb.api.CollectionAPI` over HTTP, with the same methods, arguments,
+return types and exceptions as :class:`vecdb.Database` and
+:class:`vecdb.Collection` (tests/api/test_protocols.py checks the signatures;
+the API suite, the ``db`` fixture of tests/conftest.py, runs on both).
 Values are checked by the server, so errors are the embedded ones."""
 
 from __future__ import annotations
@@ -8,10 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
+from vecdb.api import CollectionAPI, DatabaseAPI
 from vecdb.client.transport import Transport, segment
 from vecdb.config import PQ, CollectionSettings, IndexSpec, check_collection_name, index_to_dict
 from vecdb.errors import BackupExistsError, ServerError
@@ -22,7 +25,7 @@ from vecdb.payload_fields import check_field
 from vecdb.wire import hit_from_wire, record_from_wire, vector_to_wire
 
 
-class RemoteCollection:
+class RemoteCollection(CollectionAPI):
     """A collection on a vecdb server (see :class:`vecdb.Collection`)."""
 
     def __init__(self, transport: Transport, info: Dict[str, Any]) -> None:
@@ -102,6 +105,24 @@ class RemoteCollection:
 
     # ---- reads ----
 
+    @overload
+    def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[Hit]: ...
+
+    @overload
+    def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[List[Hit]]: ...
+
+    @overload
+    def search(self, query: Any, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> Union[List[Hit], List[List[Hit]]]: ...
+
     def search(
         self,
         query: Any,
@@ -176,7 +197,7 @@ class RemoteCollection:
         return self._call("GET", "")["stats"]
 
 
-class RemoteDatabase:
+class RemoteDatabase(DatabaseAPI):
     """A database on a vecdb server. Use :func:`vecdb.connect`."""
 
     def __init__(self, url: str, *, api_key: Optional[str] = None, timeout: float = 60.0) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import BinaryIO, Callable, Tuple
+from typing import Any, BinaryIO, Callable, Sequence, Tuple
 
 from vecdb import _core
 from vecdb.errors import CorruptIndexError
@@ -81,7 +81,7 @@ class Frame:
             raise CorruptIndexError(f"{self.what} is corrupt (header checksum mismatch)")
         return fields
 
-    def _fields(self, unpacked: Tuple) -> Tuple:
+    def _fields(self, unpacked: Sequence[Any]) -> Tuple:
         magic, version, *fields = unpacked
         if magic != self.magic:
             raise CorruptIndexError(f"{self.what} has the wrong magic bytes ({bytes(magic)!r})")

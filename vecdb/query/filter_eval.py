@@ -26,7 +26,7 @@ from vecdb.storage.payload_index import PayloadIndexes
 class FilterEvaluator:
     """Evaluates filters over one collection inside one read transaction."""
 
-    def __init__(self, txn: lmdb.Transaction, store: CollectionStore, indexes: PayloadIndexes,
+    def __init__(self, txn: lmdb.Transaction[bytes], store: CollectionStore, indexes: PayloadIndexes,
                  label_bound: int) -> None:
         self._txn = txn
         self._store = store

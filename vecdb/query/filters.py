@@ -24,7 +24,7 @@ from payload indexes where it can.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
 
@@ -123,7 +123,7 @@ def parse_filter(spec: Any, depth: int = 0) -> Filter:
         raise InvalidFilterError(f"filter nests $and/$or/$not more than {MAX_FILTER_DEPTH} levels deep")
     if not isinstance(spec, dict):
         raise InvalidFilterError(f"a filter is a dict like {{'lang': 'en'}}, got {type(spec).__name__}")
-    children = []
+    children: List[Filter] = []
     for key, value in spec.items():
         if not isinstance(key, str) or not key:
             raise InvalidFilterError(f"filter keys are field paths or $and/$or/$not, got {key!r}")

@@ -9,8 +9,8 @@ condition, and masks are cached per filter), so counting its bits is the
 cheapest estimate there is.
 
 Costs are in microseconds of one thread for one query, from a model whose
-constants were fitted on this project's reference machine (see the
-``COST`` notes): what matters is their ratios, which decide the plan.
+constants were fitted on this project's reference machine: what matters is
+their ratios, which decide the plan.
 """
 
 from __future__ import annotations
@@ -22,31 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from vecdb.errors import InvalidArgumentError
 from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan
 
-# ---- the cost model (microseconds per query, one thread) ----
-# Fitted to `python -m bench.calibrate_planner` (first of the two runs in
-# bench/results/planner/calibration.md; the second agrees within its +-30%
-# noise) on the reference machine (2 cores, AVX2; CPU time of one query per
-# call, medians): npm-minilm-384 (50k x 384) and clustered 50k-200k x 384
-# and 100k x 768 sets, cosine, M=16, ef_construction=200.
-# - An exact scan costs SCAN_CALL_US, plus SCAN_SLOT_US per indexed point
-#   (the filter bitset is built and tested over every slot), plus per
-#   allowed point SCAN_VECTOR_US and SCAN_ELEMENT_US per dimension (fit:
-#   median error 13%; 50k x 384 unfiltered: 13.8 ms).
-# - A graph search costs GRAPH_CALL_US plus, per visited point,
-#   GRAPH_NODE_US (neighbour lists, visited set, heaps) and GRAPH_ELEMENT_US
-#   per dimension; it visits about GRAPH_VISITS_PER_EF * ef +
-#   GRAPH_VISITS_BASE points, times s^-GRAPH_FILTER_EXPONENT under a filter
-#   keeping a share s of the points (it steps over the points it may not
-#   return), never more than all of them; a filter adds GRAPH_FILTER_SLOT_US
-#   per indexed point (its bitset). Fit: median error 8-14% per dataset,
-#   20% pooled. The measured crossover at recall 0.95: a scan is faster
-#   below 2.0-6.6% selectivity (2,300-4,000 allowed points).
-# - An exact re-rank of C candidates by the vectors in RAM costs
-#   RERANK_CALL_US plus per candidate RERANK_VECTOR_US and RERANK_ELEMENT_US
-#   per dimension (random reads: 50k x 384, C = 200: 73 us); read from LMDB
-#   (PQ collections), LMDB_RERANK_US per candidate (py-lmdb copies each).
-# - An ADC scan of PQ codes costs ADC_CODE_BYTE_US per code byte (50k x 48
-#   bytes: ~1 ms, issue 5's measurement).
+# Cost model, microseconds of one thread per query; each constant's provenance: bench/results/planner/calibration.md
 SCAN_CALL_US = 35.0
 SCAN_SLOT_US = 0.00186
 SCAN_VECTOR_US = 0.0113

@@ -108,13 +108,13 @@ class Searcher:
         self._shape_cache = (weakref.ref(indexes), config, count, shape)
         return shape
 
-    def matching(self, txn: lmdb.Transaction, config: CollectionConfig, node: Filter) -> np.ndarray:
+    def matching(self, txn: lmdb.Transaction[bytes], config: CollectionConfig, node: Filter) -> np.ndarray:
         """Boolean mask over labels of the stored points ``node`` matches in
         ``txn``'s state (``config`` read in it): what counting, listing and
         deleting by filter go by."""
         return self._filter_entry(txn, config, node, stored_only=True)[0]
 
-    def _allowed(self, txn: lmdb.Transaction, node: Optional[Filter],
+    def _allowed(self, txn: lmdb.Transaction[bytes], node: Optional[Filter],
                  indexes: IndexSet) -> Tuple[Optional[np.ndarray], Optional[int]]:
         """The mask of labels a search may return and how many of them the
         index holds (None, None: no filter); also checks the collection
@@ -129,7 +129,7 @@ class Searcher:
             entry[1] = indexes.main.count(entry[0])
         return entry[0], entry[1]
 
-    def _filter_entry(self, txn: lmdb.Transaction, config: CollectionConfig, node: Filter,
+    def _filter_entry(self, txn: lmdb.Transaction[bytes], config: CollectionConfig, node: Filter,
                       stored_only: bool) -> list:
         """The filter cache's ``[mask, live count or None]`` of ``node``."""
         # Repeated filters (a tenant, a language) are the common case: their
@@ -152,7 +152,7 @@ class Searcher:
                 self._filter_cache.popitem(last=False)
         return entry
 
-    def _hits(self, txn: lmdb.Transaction, labels: np.ndarray, distances: np.ndarray, metric: str,
+    def _hits(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, distances: np.ndarray, metric: str,
               with_payload: bool, with_vector: bool) -> Tuple[List[List[Hit]], bool]:
         """Hits with ids (and payloads, vectors) read in ``txn``, and whether
         every label the index returned is stored there."""
@@ -185,7 +185,7 @@ def _describe_for_planner(indexes: IndexSet, config: CollectionConfig) -> Search
         count=len(indexes), dim=config.dim, main_kind=indexes.main.kind,
         ef_search=spec.ef_search if isinstance(spec, HNSW) else 0,
         prefix_dims=tuple(sorted(indexes.prefixes)), prefix_kind="exact" if isinstance(spec, Flat) else "graph",
-        pq_m=pq.m if pq else 0, pq_rerank=pq.rerank if pq else 0,
+        pq_m=pq.m if pq and pq.m else 0, pq_rerank=pq.rerank if pq else 0,
         default_plan=None if config.default_plan is None else plan_from_dict(config.default_plan),
         default_plan_k=config.default_plan_k,
         prefixes_missing=missing)

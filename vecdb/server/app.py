@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from typing import Any, AsyncIterator, Dict
+from typing import Any, AsyncIterator, MutableMapping
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -95,9 +95,8 @@ def create_app(database: Database, settings: ServerSettings = ServerSettings()) 
         app.add_exception_handler(kind, error_response)
 
     hot = SearchFastPath(app, search.reads, search.FAST_ENDPOINTS)
-    guarded = BodySizeMiddleware(_answered_errors_end_here(hot), settings.max_body_bytes, backups.UPLOAD_PREFIX)
-    guarded = ApiKeyMiddleware(guarded, settings.api_key, settings.read_only_key)
-    return metrics.middleware(guarded)
+    sized = BodySizeMiddleware(_answered_errors_end_here(hot), settings.max_body_bytes, backups.UPLOAD_PREFIX)
+    return metrics.middleware(ApiKeyMiddleware(sized, settings.api_key, settings.read_only_key))
 
 
 def _answered_errors_end_here(app: ASGIApp) -> ASGIApp:
@@ -109,7 +108,7 @@ def _answered_errors_end_here(app: ASGIApp) -> ASGIApp:
     async def contained(scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
-        async def tracking_send(message: Dict[str, Any]) -> None:
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)

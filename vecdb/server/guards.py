@@ -6,16 +6,16 @@ is refused before a byte of its body is parsed, and an unknown path gets
 from __future__ import annotations
 
 import hmac
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, MutableMapping, Optional
 
 import orjson
 
 from vecdb.errors import RequestTooLargeError
 from vecdb.wire import error_to_wire
 
-Scope = Dict[str, Any]
-Receive = Callable[[], Awaitable[Dict[str, Any]]]
-Send = Callable[[Dict[str, Any]], Awaitable[None]]
+Scope = MutableMapping[str, Any]  # as ASGI frameworks (Starlette, FastAPI) declare them
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Probes for orchestrators (Kubernetes, load balancers) carry no keys; nor
@@ -123,7 +123,7 @@ class BodySizeMiddleware:
         received = 0
         started = False
 
-        async def counting_receive() -> Dict[str, Any]:
+        async def counting_receive() -> MutableMapping[str, Any]:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -132,7 +132,7 @@ class BodySizeMiddleware:
                     raise RequestTooLargeError(self._message(received))
             return message
 
-        async def tracking_send(message: Dict[str, Any]) -> None:
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)

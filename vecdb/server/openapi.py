@@ -127,4 +127,4 @@ def _limit(body: Dict[str, Any], maxima: Dict[str, int]) -> None:
 def _writing_operations(routes: Iterable[Any]) -> Set[Tuple[str, str]]:
     return {(method, route.path_format) for route in routes if isinstance(route, APIRoute)
             and any(dependency.dependency is require_write for dependency in route.dependencies)
-            for method in route.methods}
+            for method in route.methods or ()}  # typed Optional; an APIRoute always has them

@@ -4,7 +4,7 @@ and each collection's size, read when scraped."""
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, MutableMapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -55,7 +55,7 @@ class Metrics:
             start = time.perf_counter()
             status: Dict[str, Any] = {"code": 500}
 
-            async def recording_send(message: Dict[str, Any]) -> None:
+            async def recording_send(message: MutableMapping[str, Any]) -> None:
                 if message["type"] == "http.response.start":
                     status["code"] = message["status"]
                 await send(message)

@@ -32,19 +32,19 @@ def config_key(name: str) -> bytes:
     return CONFIG_PREFIX + name.encode()
 
 
-def read_config(txn: lmdb.Transaction, name: str) -> CollectionConfig:
+def read_config(txn: lmdb.Transaction[bytes], name: str) -> CollectionConfig:
     data = txn.get(config_key(name))
     if data is None:
         raise CollectionNotFoundError(f"collection {name!r} does not exist")
     return config_from(config_key(name), data)
 
 
-def write_config(txn: lmdb.Transaction, config: CollectionConfig) -> None:
+def write_config(txn: lmdb.Transaction[bytes], config: CollectionConfig) -> None:
     key = config_key(config.name)
     txn.put(key, MAIN.seal(key, msgpack.packb(config.to_dict())))
 
 
-def list_configs(txn: lmdb.Transaction) -> List[CollectionConfig]:
+def list_configs(txn: lmdb.Transaction[bytes]) -> List[CollectionConfig]:
     cursor = txn.cursor()
     configs = []
     if cursor.set_range(CONFIG_PREFIX):
@@ -85,7 +85,7 @@ def create_databases(environment: Environment, key: str) -> None:
 def drop_collection(environment: Environment, name: str, key: str) -> None:
     """Delete the collection's config and its named databases in one
     transaction (CollectionNotFoundError if that collection is gone)."""
-    def body(txn: lmdb.Transaction) -> None:
+    def body(txn: lmdb.Transaction[bytes]) -> None:
         config = read_config(txn, name)
         if config.key != key:
             raise CollectionNotFoundError(f"collection {name!r} was dropped")

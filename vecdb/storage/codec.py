@@ -16,7 +16,7 @@ says how everything else is stored.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -107,13 +107,13 @@ class ValueCodec:
             raise DamagedValue(self.database, keys[damaged * key_size:(damaged + 1) * key_size])
         return np.frombuffer(stored, dtype=np.uint8).reshape(-1, row_bytes)[:, :-CHECK_BYTES]
 
-    def check_records(self, packed: bytes, record_bytes: int) -> np.ndarray:
+    def check_records(self, packed: Union[bytes, memoryview], record_bytes: int) -> np.ndarray:
         """Packed records that each hold their key, value and check (what
         py-lmdb's getmulti packs for fixed-size keys and values), checked:
         an ``(n, record_bytes - 4)`` uint8 view."""
         damaged = _core.first_damaged_row(self.seed, None, packed, record_bytes)
         if damaged >= 0:
-            raise DamagedValue(self.database, packed[damaged * record_bytes:(damaged + 1) * record_bytes])
+            raise DamagedValue(self.database, bytes(packed[damaged * record_bytes:(damaged + 1) * record_bytes]))
         return np.frombuffer(packed, dtype=np.uint8).reshape(-1, record_bytes)[:, :-CHECK_BYTES]
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import lmdb
 import msgpack
@@ -63,7 +63,7 @@ def point_entry(id_key: bytes, has_payload: bool) -> bytes:
     return bytes([HAS_PAYLOAD if has_payload else 0]) + id_key
 
 
-def decode_payload(data: Optional[memoryview]) -> Dict[str, Any]:
+def decode_payload(data: Optional[Union[bytes, memoryview]]) -> Dict[str, Any]:
     """A checked payload value (None: no payload)."""
     return {} if data is None else msgpack.unpackb(data, strict_map_key=False)
 
@@ -79,7 +79,7 @@ def _reports_damage(method: F) -> F:
     CorruptRecordError naming the collection and point."""
     if inspect.isgeneratorfunction(method):
         @functools.wraps(method)
-        def generator(self: "CollectionStore", txn: lmdb.Transaction, *args: Any, **kwargs: Any) -> Any:
+        def generator(self: "CollectionStore", txn: lmdb.Transaction[bytes], *args: Any, **kwargs: Any) -> Any:
             try:
                 yield from method(self, txn, *args, **kwargs)
             except DamagedValue as damage:
@@ -87,7 +87,7 @@ def _reports_damage(method: F) -> F:
         return generator  # type: ignore[return-value]
 
     @functools.wraps(method)
-    def checked(self: "CollectionStore", txn: lmdb.Transaction, *args: Any, **kwargs: Any) -> Any:
+    def checked(self: "CollectionStore", txn: lmdb.Transaction[bytes], *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, txn, *args, **kwargs)
         except DamagedValue as damage:
@@ -119,22 +119,22 @@ class CollectionStore:
         for part in PARTS:  # opened now, outside any caller's transaction
             self._database(part)
 
-    def config(self, txn: lmdb.Transaction) -> CollectionConfig:
+    def config(self, txn: lmdb.Transaction[bytes]) -> CollectionConfig:
         """The collection's settings in ``txn``'s state (shared: do not
         change it; see :meth:`config_for_update`)."""
         data = txn.get(self._config_key)
         cached_data, cached = self._decoded
-        if data is not None and data == cached_data:
+        if data is not None and data == cached_data and cached is not None:
             return cached
         config = self._check(data)
         self._decoded = (data, config)
         return config
 
-    def config_for_update(self, txn: lmdb.Transaction) -> CollectionConfig:
+    def config_for_update(self, txn: lmdb.Transaction[bytes]) -> CollectionConfig:
         """The collection's settings, a copy a write may change and store."""
         return self._check(txn.get(self._config_key))
 
-    def update_config(self, txn: lmdb.Transaction, **changes: Any) -> CollectionConfig:
+    def update_config(self, txn: lmdb.Transaction[bytes], **changes: Any) -> CollectionConfig:
         """Store the collection's config with ``changes`` (field=value) made
         to it, in ``txn``; returns the config stored."""
         config = replace(self.config_for_update(txn), **changes)
@@ -166,7 +166,7 @@ class CollectionStore:
     def payload_indexes(self, config: CollectionConfig) -> PayloadIndexes:
         return PayloadIndexes(self.payload_index_db, config.payload_indexes, self._codecs["payload-index"], self.name)
 
-    def create_payload_index(self, txn: lmdb.Transaction, field: str, kind: str) -> CollectionConfig:
+    def create_payload_index(self, txn: lmdb.Transaction[bytes], field: str, kind: str) -> CollectionConfig:
         """Index ``field`` as ``kind`` over every stored payload (again, if
         it was indexed as another kind); returns the config."""
         config = self.config(txn)
@@ -178,7 +178,7 @@ class CollectionStore:
         indexes.build(txn, field, kind, self.payload_records(txn))
         return self.update_config(txn, payload_indexes={**config.payload_indexes, field: kind})
 
-    def drop_payload_index(self, txn: lmdb.Transaction, field: str) -> CollectionConfig:
+    def drop_payload_index(self, txn: lmdb.Transaction[bytes], field: str) -> CollectionConfig:
         """Remove ``field``'s payload index, if it has one; returns the config."""
         config = self.config(txn)
         if field not in config.payload_indexes:
@@ -190,7 +190,7 @@ class CollectionStore:
     def _open(self, part: str, key: bytes, stored: Optional[bytes]) -> Optional[memoryview]:
         return self._codecs[part].open(key, stored)
 
-    def _checked(self, txn: lmdb.Transaction, part: str, key: bytes, stored: Optional[bytes]) -> Optional[bytes]:
+    def _checked(self, txn: lmdb.Transaction[bytes], part: str, key: bytes, stored: Optional[bytes]) -> Optional[bytes]:
         """A value as read, once its check passed (still sealed: its last
         CHECK_BYTES are the check); None stays None. The one-value reads
         use this rather than a wrapper: they run once per record."""
@@ -204,7 +204,7 @@ class CollectionStore:
     def _seal(self, part: str, key: bytes, value: Any) -> bytes:
         return self._codecs[part].seal(key, value)
 
-    def corrupt(self, txn: lmdb.Transaction, damage: DamagedValue) -> CorruptRecordError:
+    def corrupt(self, txn: lmdb.Transaction[bytes], damage: DamagedValue) -> CorruptRecordError:
         """The error for a value that failed its check, naming the point (by
         id, read through the label map if that is intact) or the record."""
         part, key = self._parts.get(damage.database), damage.key
@@ -227,14 +227,14 @@ class CollectionStore:
         return CorruptRecordError(f"collection {self.name!r}: {text}{REMEDY}",
                                   collection=self.name, point_id=point)
 
-    def _point_of(self, txn: lmdb.Transaction, label: int) -> Any:
+    def _point_of(self, txn: lmdb.Transaction[bytes], label: int) -> Any:
         try:
             entry = self._entry(txn, label)
         except CorruptRecordError:
             return None
         return None if entry is None else _readable_id(entry[1:-CHECK_BYTES])
 
-    def _entry(self, txn: lmdb.Transaction, label: int) -> Optional[bytes]:
+    def _entry(self, txn: lmdb.Transaction[bytes], label: int) -> Optional[bytes]:
         """A point's <key>:labels entry (flags, id key, check), checked; None
         if there is no such point."""
         key = label_key(label)
@@ -250,7 +250,7 @@ class CollectionStore:
     @_reports_damage
     def upsert(
         self,
-        txn: lmdb.Transaction,
+        txn: lmdb.Transaction[bytes],
         id_keys: Sequence[bytes],
         vectors: np.ndarray,
         payloads: Sequence[Optional[Dict[str, Any]]],
@@ -275,7 +275,7 @@ class CollectionStore:
         fresh_set = set(fresh)
         label_keys = labels_to_bytes(labels)
         sealed = self._codecs["vectors"].seal_rows(label_keys, np.ascontiguousarray(vectors, dtype="<f4"))
-        rows = memoryview(sealed.reshape(-1))
+        rows = sealed.reshape(-1).data
         row_bytes = sealed.shape[1]
         for row in range(len(id_keys)):
             if row not in fresh_set:
@@ -292,7 +292,7 @@ class CollectionStore:
             self._append(txn, self.vectors, [(keys[i], rows[row * row_bytes:(row + 1) * row_bytes])
                                              for i, row in enumerate(fresh)])
             self._append(txn, self.payloads, self._codecs["payloads"].seal_pairs(
-                [(keys[i], payload_blobs[row]) for i, row in enumerate(fresh) if payload_blobs[row] is not None]))
+                [(keys[i], blob) for i, row in enumerate(fresh) if (blob := payload_blobs[row]) is not None]))
             self._append(txn, self.labels, self._codecs["labels"].seal_pairs(
                 [(keys[i], point_entry(id_keys[row], payload_blobs[row] is not None)) for i, row in enumerate(fresh)]))
             txn.cursor(db=self.ids).putmulti(self._codecs["ids"].seal_pairs(
@@ -305,7 +305,7 @@ class CollectionStore:
         return config, labels
 
     @_reports_damage
-    def delete(self, txn: lmdb.Transaction, labels: np.ndarray) -> Tuple[CollectionConfig, np.ndarray]:
+    def delete(self, txn: lmdb.Transaction[bytes], labels: np.ndarray) -> Tuple[CollectionConfig, np.ndarray]:
         """Delete records by label (missing ones are skipped); returns the new
         settings and the labels actually deleted."""
         config = self.config_for_update(txn)
@@ -328,7 +328,7 @@ class CollectionStore:
             self._log(txn, config, gone, _core.checksum64(b"d" + labels_to_bytes(gone)))
         return config, np.array(deleted, dtype=np.int64)
 
-    def _append(self, txn: lmdb.Transaction, database: Any, items: List[Tuple[bytes, Any]]) -> None:
+    def _append(self, txn: lmdb.Transaction[bytes], database: Any, items: List[Tuple[bytes, Any]]) -> None:
         if not items:
             return
         consumed, added = txn.cursor(db=database).putmulti(items, append=True)
@@ -336,7 +336,7 @@ class CollectionStore:
             raise VecdbError(f"collection {self.name!r}: appending {len(items)} records stored {added}; "
                              "the label counter is behind the stored labels")
 
-    def _log(self, txn: lmdb.Transaction, config: CollectionConfig, labels: np.ndarray, digest: int) -> None:
+    def _log(self, txn: lmdb.Transaction[bytes], config: CollectionConfig, labels: np.ndarray, digest: int) -> None:
         config.sequence += 1
         config.fingerprint = chain_fingerprint(config.fingerprint, config.sequence, digest)
         key = label_key(config.sequence)
@@ -345,7 +345,7 @@ class CollectionStore:
         write_config(txn, config)
 
     @_reports_damage
-    def fingerprint_at(self, txn: lmdb.Transaction, config: CollectionConfig, sequence: int) -> Optional[int]:
+    def fingerprint_at(self, txn: lmdb.Transaction[bytes], config: CollectionConfig, sequence: int) -> Optional[int]:
         """The fingerprint of the collection's state after batch ``sequence``
         (what an index snapshot made then must carry), or None once the
         change log no longer reaches back that far."""
@@ -360,7 +360,7 @@ class CollectionStore:
         return None if stored is None else int.from_bytes(stored[:_FINGERPRINT_BYTES], "little")
 
     @_reports_damage
-    def truncate_log(self, txn: lmdb.Transaction, through: int) -> None:
+    def truncate_log(self, txn: lmdb.Transaction[bytes], through: int) -> None:
         """Forget change-log entries up to ``through`` (a snapshot covers them)."""
         config = self.config_for_update(txn)
         through_fingerprint = self.fingerprint_at(txn, config, through)
@@ -374,38 +374,38 @@ class CollectionStore:
         config.log_start = max(config.log_start, through + 1)
         write_config(txn, config)
 
-    def put_codebooks(self, txn: lmdb.Transaction, data: bytes) -> None:
+    def put_codebooks(self, txn: lmdb.Transaction[bytes], data: bytes) -> None:
         txn.put(_CODEBOOKS, self._seal("quantizer", _CODEBOOKS, data), db=self.quantizer)
 
-    def put_rotation(self, txn: lmdb.Transaction, data: bytes) -> None:
+    def put_rotation(self, txn: lmdb.Transaction[bytes], data: bytes) -> None:
         txn.put(_ROTATION, self._seal("quantizer", _ROTATION, data), db=self.quantizer)
 
     # ---- reads ----
 
     @_reports_damage
-    def codebooks(self, txn: lmdb.Transaction) -> Optional[bytes]:
+    def codebooks(self, txn: lmdb.Transaction[bytes]) -> Optional[bytes]:
         stored = self._open("quantizer", _CODEBOOKS, txn.get(_CODEBOOKS, db=self.quantizer))
         return None if stored is None else bytes(stored)
 
     @_reports_damage
-    def rotation(self, txn: lmdb.Transaction) -> Optional[bytes]:
+    def rotation(self, txn: lmdb.Transaction[bytes]) -> Optional[bytes]:
         stored = self._open("quantizer", _ROTATION, txn.get(_ROTATION, db=self.quantizer))
         return None if stored is None else bytes(stored)
 
-    def label_of(self, txn: lmdb.Transaction, id_key: bytes) -> Optional[int]:
+    def label_of(self, txn: lmdb.Transaction[bytes], id_key: bytes) -> Optional[int]:
         stored = self._checked(txn, "ids", id_key, txn.get(id_key, db=self.ids))
         return None if stored is None else int.from_bytes(stored[:LABEL_BYTES], "big")
 
-    def labels_of(self, txn: lmdb.Transaction, id_keys: Sequence[bytes]) -> np.ndarray:
+    def labels_of(self, txn: lmdb.Transaction[bytes], id_keys: Sequence[bytes]) -> np.ndarray:
         """Labels of the ids that exist (int64, in the order given)."""
         found = [self.label_of(txn, id_key) for id_key in id_keys]
         return np.array([label for label in found if label is not None], dtype=np.int64)
 
-    def id_key_of(self, txn: lmdb.Transaction, label: int) -> Optional[bytes]:
+    def id_key_of(self, txn: lmdb.Transaction[bytes], label: int) -> Optional[bytes]:
         entry = self._entry(txn, label)
         return None if entry is None else entry[1:-CHECK_BYTES]
 
-    def vector_of(self, txn: lmdb.Transaction, label: int) -> Optional[np.ndarray]:
+    def vector_of(self, txn: lmdb.Transaction[bytes], label: int) -> Optional[np.ndarray]:
         key = label_key(label)
         stored = self._checked(txn, "vectors", key, txn.get(key, db=self.vectors))
         if stored is None:
@@ -415,7 +415,7 @@ class CollectionStore:
         return np.frombuffer(stored, dtype="<f4", count=(len(stored) - CHECK_BYTES) // 4).astype(np.float32)
 
     @_reports_damage
-    def records_of(self, txn: lmdb.Transaction, labels: Sequence[int], with_payload: bool,
+    def records_of(self, txn: lmdb.Transaction[bytes], labels: Sequence[int], with_payload: bool,
                    with_vector: bool) -> Dict[int, Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]:
         """``label -> (id key, payload or None, vector or None)`` for the
         labels still stored, read with one LMDB call per kind of record."""
@@ -437,7 +437,7 @@ class CollectionStore:
         return records
 
     @_reports_damage
-    def records_by_id(self, txn: lmdb.Transaction, id_keys: Sequence[bytes], with_payload: bool,
+    def records_by_id(self, txn: lmdb.Transaction[bytes], id_keys: Sequence[bytes], with_payload: bool,
                       with_vector: bool) -> List[Optional[Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]]:
         """For each id key, ``(id key, payload or None, vector or None)`` of
         its point, or None if there is no such point; one LMDB call per kind
@@ -451,7 +451,7 @@ class CollectionStore:
                                                      "missing (the key it was stored under is damaged)"))
         return [records[labels[id_key]] if id_key in labels else None for id_key in id_keys]
 
-    def payload_of(self, txn: lmdb.Transaction, label: int) -> Dict[str, Any]:
+    def payload_of(self, txn: lmdb.Transaction[bytes], label: int) -> Dict[str, Any]:
         key = label_key(label)
         stored = self._checked(txn, "payloads", key, txn.get(key, db=self.payloads))
         if stored is None:
@@ -461,18 +461,19 @@ class CollectionStore:
             return {}
         return self._decode(txn, key, memoryview(stored)[:-CHECK_BYTES])
 
-    def _decode(self, txn: lmdb.Transaction, key: bytes, payload: Optional[memoryview]) -> Dict[str, Any]:
+    def _decode(self, txn: lmdb.Transaction[bytes], key: bytes,
+                payload: Optional[Union[bytes, memoryview]]) -> Dict[str, Any]:
         try:
             return decode_payload(payload)
         except ValueError:  # msgpack's errors; only past a check that failed to see damage
             raise self.corrupt(txn, DamagedValue(self._names["payloads"], key)) from None
 
     @_reports_damage
-    def all_labels(self, txn: lmdb.Transaction) -> np.ndarray:
+    def all_labels(self, txn: lmdb.Transaction[bytes]) -> np.ndarray:
         return labels_from_bytes(self._codecs["labels"].keys_of(list(txn.cursor(db=self.labels))))
 
     @_reports_damage
-    def vectors_of(self, txn: lmdb.Transaction, labels: np.ndarray, dim: int) -> Tuple[np.ndarray, np.ndarray]:
+    def vectors_of(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, dim: int) -> Tuple[np.ndarray, np.ndarray]:
         """The vectors of these labels as one ``(n, dim)`` float32 matrix, read
         with one LMDB call, and which labels are still stored (the rows of
         the others are zeros)."""
@@ -496,32 +497,32 @@ class CollectionStore:
         return np.ascontiguousarray(rows).view("<f4").astype(np.float32, copy=False)
 
     @_reports_damage
-    def vector_chunks(self, txn: lmdb.Transaction, dim: int, size: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    def vector_chunks(self, txn: lmdb.Transaction[bytes], dim: int, size: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         """Every stored vector in label order, ``size`` at a time, as
         ``(labels, (n, dim) float32 matrix)``: a pass over a large collection
         without holding all of it in memory."""
         for pairs in in_chunks(txn.cursor(db=self.vectors), size):
             yield labels_from_bytes(b"".join(key for key, _ in pairs)), self._vector_rows(pairs, dim)
 
-    def sample_vectors(self, txn: lmdb.Transaction, dim: int, count: int, seed: int) -> np.ndarray:
+    def sample_vectors(self, txn: lmdb.Transaction[bytes], dim: int, count: int, seed: int) -> np.ndarray:
         """Up to ``count`` stored vectors chosen uniformly at random."""
         labels = self.all_labels(txn)
         if len(labels) > count:
             labels = np.sort(np.random.default_rng(seed).choice(labels, size=count, replace=False))
         return self.vectors_of(txn, labels, dim)[0]
 
-    def count(self, txn: lmdb.Transaction) -> int:
+    def count(self, txn: lmdb.Transaction[bytes]) -> int:
         return txn.stat(self.labels)["entries"]
 
     @_reports_damage
-    def payload_records(self, txn: lmdb.Transaction) -> Iterator[Tuple[int, Dict[str, Any]]]:
+    def payload_records(self, txn: lmdb.Transaction[bytes]) -> Iterator[Tuple[int, Dict[str, Any]]]:
         """Every non-empty payload with its label, in label order."""
         for pairs in in_chunks(txn.cursor(db=self.payloads), _PAYLOAD_CHUNK):
             for key, value in self._open_all("payloads", pairs):
                 yield int.from_bytes(key, "big"), self._decode(txn, key, value)
 
     @_reports_damage
-    def changed_since(self, txn: lmdb.Transaction, sequence: int) -> np.ndarray:
+    def changed_since(self, txn: lmdb.Transaction[bytes], sequence: int) -> np.ndarray:
         """Labels touched by batches after ``sequence`` (each once)."""
         cursor = txn.cursor(db=self.changes)
         if not cursor.set_range(label_key(sequence + 1)):
@@ -530,7 +531,7 @@ class CollectionStore:
         return np.unique(labels_from_bytes(b"".join(value[_FINGERPRINT_BYTES:] for _, value in entries)))
 
     @_reports_damage
-    def labels_after(self, txn: lmdb.Transaction, start: int, limit: int) -> np.ndarray:
+    def labels_after(self, txn: lmdb.Transaction[bytes], start: int, limit: int) -> np.ndarray:
         """Up to ``limit`` stored labels >= ``start``, in order (for scrolling)."""
         cursor = txn.cursor(db=self.labels)
         found: List[Tuple[bytes, bytes]] = []

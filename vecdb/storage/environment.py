@@ -204,7 +204,7 @@ class Environment:
         self._check_usable()
         return _ReadTransaction(self)
 
-    def write(self, body: Callable[[lmdb.Transaction], T], *, alone: bool = False) -> T:
+    def write(self, body: Callable[[lmdb.Transaction[bytes]], T], *, alone: bool = False) -> T:
         """Run ``body`` in one write transaction and commit it (durably: LMDB
         fsyncs on commit). If the map is full, the transaction is abandoned,
         the map doubled and ``body`` run again from scratch, so ``body`` must
@@ -235,7 +235,7 @@ class Environment:
                 except lmdb.MapFullError:
                     self._grow()
 
-    def _begin(self, write: bool) -> Optional[lmdb.Transaction]:
+    def _begin(self, write: bool) -> Optional[lmdb.Transaction[bytes]]:
         """A new transaction, or None when another process grew the map and
         this one must adopt the new size first."""
         try:
@@ -286,11 +286,11 @@ class Environment:
         handles = self.write(lambda txn: [self._open_db(txn, name, dupsort, create=True) for name, dupsort in names])
         self._databases.update(zip(names, handles))
 
-    def drop_databases(self, names: Sequence[Tuple[bytes, bool]], body: Callable[[lmdb.Transaction], T]) -> T:
+    def drop_databases(self, names: Sequence[Tuple[bytes, bool]], body: Callable[[lmdb.Transaction[bytes]], T]) -> T:
         """Run ``body`` and delete these named databases (those that exist)
         in one write transaction, with no other transaction of this process
         open meanwhile; their handles are forgotten."""
-        def drop(txn: lmdb.Transaction) -> T:
+        def drop(txn: lmdb.Transaction[bytes]) -> T:
             result = body(txn)
             for name, dupsort in names:
                 try:
@@ -311,7 +311,7 @@ class Environment:
         with self.read() as txn:
             return [bytes(key) for key in txn.cursor().iternext(keys=True, values=False)]
 
-    def _open_db(self, txn: Optional[lmdb.Transaction], name: bytes, dupsort: bool, create: bool) -> Any:
+    def _open_db(self, txn: Optional[lmdb.Transaction[bytes]], name: bytes, dupsort: bool, create: bool) -> Any:
         return self._env.open_db(name, txn=txn, create=create, dupsort=dupsort, dupfixed=dupsort)
 
     def compact(self) -> int:
@@ -503,10 +503,10 @@ class _ReadTransaction:
 
     def __init__(self, environment: Environment) -> None:
         self._environment = environment
-        self._txn: Optional[lmdb.Transaction] = None
+        self._txn: Optional[lmdb.Transaction[bytes]] = None
         self._nested = False
 
-    def __enter__(self) -> lmdb.Transaction:
+    def __enter__(self) -> lmdb.Transaction[bytes]:
         environment = self._environment
         outer = getattr(environment._local, "txn", None)
         if outer is not None:
@@ -534,6 +534,7 @@ class _ReadTransaction:
         if self._nested:
             return
         self._environment._local.txn = None
+        assert self._txn is not None, "not nested: __enter__ began one"
         try:
             self._txn.abort()
         finally:

@@ -33,13 +33,13 @@ def new_database_id() -> bytes:
     return os.urandom(16)
 
 
-def put_identity(txn: lmdb.Transaction, database_id: bytes) -> None:
+def put_identity(txn: lmdb.Transaction[bytes], database_id: bytes) -> None:
     """Stamp the current format and ``database_id`` (a new database)."""
     txn.put(FORMAT_KEY, FORMAT_VERSION)
     txn.put(DATABASE_ID_KEY, MAIN.seal(DATABASE_ID_KEY, database_id))
 
 
-def read_database_id(txn: lmdb.Transaction) -> Optional[str]:
+def read_database_id(txn: lmdb.Transaction[bytes]) -> Optional[str]:
     """The database's id in hex (None only before it is stamped)."""
     try:
         stored = MAIN.open(DATABASE_ID_KEY, txn.get(DATABASE_ID_KEY))

@@ -91,7 +91,8 @@ class PayloadIndexes:
         self._codec = codec
         self._collection = collection
 
-    def add_many(self, txn: lmdb.Transaction, labels: List[int], payloads: Iterable[Dict[str, Any]]) -> None:
+    def add_many(self, txn: lmdb.Transaction[bytes], labels: List[int],
+                 payloads: Iterable[Optional[Dict[str, Any]]]) -> None:
         """Index a batch of payloads, written in one sorted put call."""
         entries = [(key, label_key(label))
                    for label, payload in zip(labels, payloads) if payload
@@ -100,13 +101,13 @@ class PayloadIndexes:
         entries.sort()  # by key, then label: sealing keeps that order (the check follows the label)
         txn.cursor(db=self.database).putmulti(self._codec.seal_pairs(entries), dupdata=True)
 
-    def remove(self, txn: lmdb.Transaction, label: int, payload: Dict[str, Any]) -> None:
+    def remove(self, txn: lmdb.Transaction[bytes], label: int, payload: Dict[str, Any]) -> None:
         value = label_key(label)
         for field, kind in self.fields.items():
             for key in entry_keys(field, kind, payload):
                 txn.delete(key, self._codec.seal(key, value), db=self.database)
 
-    def build(self, txn: lmdb.Transaction, field: str, kind: str,
+    def build(self, txn: lmdb.Transaction[bytes], field: str, kind: str,
               records: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
         """Index ``field`` over existing records (raises before the caller
         commits if one of them does not fit)."""
@@ -114,7 +115,7 @@ class PayloadIndexes:
         PayloadIndexes(self.database, {field: kind}, self._codec, self._collection).add_many(
             txn, [label for label, _ in labels_and_payloads], [payload for _, payload in labels_and_payloads])
 
-    def drop_field(self, txn: lmdb.Transaction, field: str) -> None:
+    def drop_field(self, txn: lmdb.Transaction[bytes], field: str) -> None:
         prefix = _prefix(field)
         cursor = txn.cursor(db=self.database)
         if cursor.set_range(prefix):
@@ -125,10 +126,10 @@ class PayloadIndexes:
     # Lookups: each returns the labels (int64, possibly repeated) whose
     # payload matches; None means "not answerable from the index, scan".
 
-    def lookup_exists(self, txn: lmdb.Transaction, field: str) -> np.ndarray:
+    def lookup_exists(self, txn: lmdb.Transaction[bytes], field: str) -> np.ndarray:
         return self._labels_of_keys(txn, [_prefix(field) + _PRESENCE_TAG])
 
-    def lookup_equal(self, txn: lmdb.Transaction, field: str, operands: List[Any]) -> Optional[np.ndarray]:
+    def lookup_equal(self, txn: lmdb.Transaction[bytes], field: str, operands: List[Any]) -> Optional[np.ndarray]:
         kind = self.fields[field]
         keys = []
         for operand in operands:
@@ -138,7 +139,7 @@ class PayloadIndexes:
             keys.append(_prefix(field) + _TAGS[kind] + encoded)
         return self._labels_of_keys(txn, keys)
 
-    def lookup_range(self, txn: lmdb.Transaction, field: str, operator: str, operand: Any) -> Optional[np.ndarray]:
+    def lookup_range(self, txn: lmdb.Transaction[bytes], field: str, operator: str, operand: Any) -> Optional[np.ndarray]:
         kind = self.fields[field]
         if kind == "bool" or (kind == "keyword") != isinstance(operand, str):
             return None
@@ -162,7 +163,7 @@ class PayloadIndexes:
                 keys.append(key)
         return self._labels_of_keys(txn, keys)
 
-    def _labels_of_keys(self, txn: lmdb.Transaction, keys: List[bytes]) -> np.ndarray:
+    def _labels_of_keys(self, txn: lmdb.Transaction[bytes], keys: List[bytes]) -> np.ndarray:
         # MDB_GET_MULTIPLE reads a page of fixed-size duplicates per call and
         # py-lmdb packs them, with their keys, into one buffer when the keys
         # have one length: no Python object per label.

@@ -22,7 +22,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
 import lmdb
 import msgpack
@@ -109,7 +109,7 @@ class _Rewrite:
             self._collection(config, self._advance)
         identity = new_database_id()
 
-        def main(txn: lmdb.Transaction) -> None:
+        def main(txn: lmdb.Transaction[bytes]) -> None:
             for config in self._configs:
                 write_config(txn, config)
             put_identity(txn, identity)
@@ -119,7 +119,7 @@ class _Rewrite:
     def _collection(self, config: CollectionConfig, advance: Callable[[int], None]) -> None:
         names = part_names(config.key)
         state = 0  # a digest of every stored vector: the state the fingerprints start from
-        with_payload = set()  # labels whose point has a payload (flagged in its labels entry)
+        with_payload: Set[bytes] = set()  # labels whose point has a payload (flagged in its labels entry)
         for part in ("vectors", "payloads", "ids", "labels", "quantizer", "payload-index"):
             codec = ValueCodec(names[part])
             for pairs in self._chunks(names[part]):
@@ -160,7 +160,7 @@ class _Rewrite:
     def _put(self, name: bytes, pairs: Pairs, dupdata: bool) -> None:
         target = self._databases[name][1]
 
-        def put(txn: lmdb.Transaction) -> None:
+        def put(txn: lmdb.Transaction[bytes]) -> None:
             # Sorted already; appending to a non-dupsort database is cheapest.
             consumed, added = txn.cursor(db=target).putmulti(pairs, dupdata=dupdata, append=not dupdata)
             if added != len(pairs):
@@ -168,7 +168,7 @@ class _Rewrite:
 
         self._write(put)
 
-    def _write(self, body: Callable[[lmdb.Transaction], None]) -> None:
+    def _write(self, body: Callable[[lmdb.Transaction[bytes]], None]) -> None:
         while True:
             try:
                 with self._target.begin(write=True) as txn:

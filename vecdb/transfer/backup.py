@@ -48,7 +48,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import IO, Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from vecdb._version import __version__
 from vecdb._files import fsync_folder
@@ -340,7 +340,7 @@ def _sha256_of(path: Path) -> str:
 def _reading(archive: Archive) -> Iterator[Tuple[BinaryIO, str]]:
     """The archive as a handle read from its start, and its name for
     messages; a path is opened here (once) and closed afterwards."""
-    if hasattr(archive, "read"):
+    if not isinstance(archive, (str, os.PathLike)):  # a file object
         archive.seek(0)
         yield archive, str(getattr(archive, "name", "the backup archive"))
         return
@@ -383,6 +383,7 @@ class _OpenArchive:
         return self._tar
 
     def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
+        assert self._tar is not None, "__enter__ opened it"
         self._tar.close()  # leaves the handle open: its owner closes it
         if isinstance(exc, (tarfile.TarError, EOFError)):
             raise CorruptBackupError(f"{self._name} is truncated or damaged ({exc})") from None
@@ -411,7 +412,7 @@ def _read_manifest_member(members: tarfile.TarFile, archive: str) -> BackupManif
     if member.size > MAX_MANIFEST_BYTES:
         raise CorruptBackupError(f"{archive}: {MANIFEST_NAME} is {member.size:,} bytes, more than a manifest's "
                                  f"{MAX_MANIFEST_BYTES:,}")
-    return BackupManifest.from_json(members.extractfile(member).read(), archive)
+    return BackupManifest.from_json(_contents(members, member).read(), archive)
 
 
 def _next_member(members: tarfile.TarFile, archive: str, expected: str) -> tarfile.TarInfo:
@@ -426,6 +427,13 @@ def _next_member(members: tarfile.TarFile, archive: str, expected: str) -> tarfi
         raise CorruptBackupError(f"{archive}: unexpected member {member.name!r} where {expected} should be "
                                  f"(a vecdb backup holds {MANIFEST_NAME} then {DATA_NAME}); refusing to restore")
     return member
+
+
+def _contents(members: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    """A member's bytes (it is a regular file: _next_member refused anything else)."""
+    source = members.extractfile(member)
+    assert source is not None, f"{member.name} is a regular file"
+    return source
 
 
 def _unsafe(member: tarfile.TarInfo) -> Optional[str]:
@@ -460,7 +468,7 @@ def _copy_member(members: tarfile.TarFile, member: tarfile.TarInfo, target: Path
     """Write the member's bytes to a new file (never through a link) and
     return their SHA-256."""
     digest = hashlib.sha256()
-    source = members.extractfile(member)
+    source = _contents(members, member)
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     with os.fdopen(descriptor, "wb") as out:
         for chunk in iter(lambda: source.read(_CHUNK_BYTES), b""):

@@ -44,11 +44,16 @@ def write_jsonl(pages: Iterable[List[Record]], path: Path) -> int:
         nonlocal written
         for page in pages:
             handle.write(b"".join(_json_line({"id": record.id, "payload": record.payload,
-                                              "vector": record.vector.tolist()}) for record in page))
+                                              "vector": _vector(record).tolist()}) for record in page))
             written += len(page)
 
     write_atomically(path, write)
     return written
+
+
+def _vector(record: Record) -> np.ndarray:
+    assert record.vector is not None, "exported pages are read with their vectors"
+    return record.vector
 
 
 def write_npy(pages: Iterable[List[Record]], vectors_path: Path, records_path: Path, dim: int) -> int:
@@ -64,7 +69,7 @@ def write_npy(pages: Iterable[List[Record]], vectors_path: Path, records_path: P
             nonlocal written
             for page in pages:
                 if page:
-                    vectors.write(np.stack([record.vector for record in page]).astype("<f4").tobytes())
+                    vectors.write(np.stack([_vector(record) for record in page]).astype("<f4").tobytes())
                 records.write(b"".join(_json_line({"id": record.id, "payload": record.payload}) for record in page))
                 written += len(page)
 

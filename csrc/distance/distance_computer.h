@@ -1,5 +1,7 @@
 // How the HNSW graph reaches vectors: only through this interface, so one
-// graph serves float32, float16, PQ codes or a truncated (MRL) prefix.
+// graph serves float32, float16, PQ codes or a truncated (MRL) prefix. It
+// lives outside hnsw/ so that the storages implementing it (dense_vectors.h,
+// pq/pq_distance.h) do not depend on the graph.
 #pragma once
 
 #include <cstddef>

@@ -3,7 +3,9 @@
 // a vector), and the distance computer over float rows (pq/pq_distance.h
 // has the one over codes). Cosine vectors are stored normalized, so every
 // cosine distance is one dot product. Rows start on cache lines when their
-// size allows it.
+// size allows it. Not in flat/: flat's VectorStore is an append-only scan
+// store, while these rows are addressed by graph node, moved by compaction
+// and may hold PQ codes.
 #pragma once
 
 #include <cmath>
@@ -18,7 +20,7 @@
 #include "common/error.h"
 #include "common/half.h"
 #include "common/types.h"
-#include "hnsw/distance_computer.h"
+#include "distance/distance_computer.h"
 #include "kernels/kernels.h"
 #include "pq/product_quantizer.h"
 

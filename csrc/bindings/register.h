@@ -1,0 +1,21 @@
+// What each binding file adds to vecdb._core; module.cpp calls these in turn.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace vecdb {
+namespace bindings {
+
+// Exact search: knn, pairwise, FlatIndex and the exact re-ranking of shortlists (bindings/flat.cpp).
+void register_flat(pybind11::module_& m);
+// Kernel selection and the CPU it depends on: features, SIMD levels, hardware threads (bindings/simd.cpp).
+void register_simd(pybind11::module_& m);
+// The HNSW graph index (bindings/hnsw.cpp).
+void register_hnsw(pybind11::module_& m);
+// Product quantization: the quantizer, its codes, lookup tables and ADC search (bindings/pq.cpp).
+void register_pq(pybind11::module_& m);
+// Integrity of what is stored: checksum64, CRC-32C over stored values, the LMDB file check (bindings/storage.cpp).
+void register_storage(pybind11::module_& m);
+
+}  // namespace bindings
+}  // namespace vecdb

@@ -1,0 +1,102 @@
+"""Every backend keeps the interface of vecdb.api: each class defines every
+Protocol member itself, with the Protocol's parameters (names, kinds,
+defaults) and overloads, and nothing public beyond it except the listed
+extras. Backends cannot drift apart: a parameter added to one and not to the
+Protocol (and so to the others) fails here."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import typing
+from types import FunctionType
+from typing import Any, Dict, List, Set, Tuple
+
+import numpy as np
+import pytest
+
+import vecdb
+from vecdb.api import CollectionAPI, DatabaseAPI
+
+IMPLEMENTATIONS = [(DatabaseAPI, vecdb.Database), (DatabaseAPI, vecdb.RemoteDatabase),
+                   (CollectionAPI, vecdb.Collection), (CollectionAPI, vecdb.RemoteCollection)]
+
+# Public instance attributes a backend may have beyond the Protocol: where
+# the database lives and how it was opened, which open() and connect() take
+# and no other backend shares.
+EXTRAS: Dict[type, Set[str]] = {
+    vecdb.Database: {"path", "read_only"},  # the folder, and whether it was opened read-only
+    vecdb.RemoteDatabase: {"url"},  # the server's address
+}
+
+
+def protocol_members(protocol: type) -> Set[str]:
+    """The methods and properties a Protocol declares."""
+    return {name for name, member in vars(protocol).items()
+            if isinstance(member, (property, FunctionType)) and name != "__init__"}  # typing's own __init__
+
+
+def public_members(cls: type) -> Set[str]:
+    return {name for name in vars(cls) if not name.startswith("_")}
+
+
+needs_get_overloads = pytest.mark.skipif(sys.version_info < (3, 11), reason="typing.get_overloads is new in 3.11")
+
+
+def _id(pair: Tuple[type, type]) -> str:
+    return pair[1].__name__
+
+
+def _parameters(function: Any) -> List[Tuple[str, Any, Any]]:
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+@pytest.mark.parametrize("protocol, cls", IMPLEMENTATIONS, ids=map(_id, IMPLEMENTATIONS))
+def test_the_class_defines_every_protocol_member_itself(protocol, cls):
+    assert protocol in cls.__mro__  # declared: mypy checks it against the Protocol
+    # Defined in the class itself: one only inherited from the Protocol has no body.
+    assert sorted(protocol_members(protocol) - set(vars(cls))) == []
+
+
+@pytest.mark.parametrize("protocol, cls", IMPLEMENTATIONS, ids=map(_id, IMPLEMENTATIONS))
+def test_nothing_public_on_the_class_is_missing_from_the_protocol(protocol, cls):
+    assert sorted(public_members(cls) - protocol_members(protocol)) == []
+
+
+@pytest.mark.parametrize("protocol, cls", IMPLEMENTATIONS, ids=map(_id, IMPLEMENTATIONS))
+def test_methods_take_the_protocols_parameters(protocol, cls):
+    for name in sorted(protocol_members(protocol)):
+        declared, implemented = vars(protocol)[name], vars(cls)[name]
+        if isinstance(declared, property):
+            assert isinstance(implemented, property), name
+            assert implemented.fset is None, f"{name}: the Protocol's property is read-only"
+            continue
+        assert _parameters(implemented) == _parameters(declared), name
+
+
+@needs_get_overloads
+@pytest.mark.parametrize("protocol, cls", IMPLEMENTATIONS, ids=map(_id, IMPLEMENTATIONS))
+def test_overloads_match_the_protocols(protocol, cls):
+    for name in sorted(protocol_members(protocol)):
+        if isinstance(vars(protocol)[name], property):
+            continue
+        declared, implemented = (typing.get_overloads(vars(owner)[name]) for owner in (protocol, cls))
+        # Annotations too: an overload is its annotations.
+        assert [inspect.signature(f) for f in implemented] == [inspect.signature(f) for f in declared], name
+
+
+@needs_get_overloads
+def test_search_is_overloaded_for_one_query_and_a_batch():
+    returns = [inspect.signature(f).return_annotation for f in typing.get_overloads(CollectionAPI.search)]
+    assert returns == ["List[Hit]", "List[List[Hit]]", "Union[List[Hit], List[List[Hit]]]"]
+
+
+def test_every_backend_is_an_instance_and_has_only_the_listed_extras(db):
+    docs = db.create_collection("docs", dim=3)
+    docs.upsert(["a"], np.ones((1, 3)))
+    assert isinstance(db, DatabaseAPI) and isinstance(docs, CollectionAPI)
+    for handle, protocol in ((db, DatabaseAPI), (docs, CollectionAPI)):
+        attributes = {name for name in vars(handle) if not name.startswith("_")}
+        assert attributes - protocol_members(protocol) == EXTRAS.get(type(handle), set()), type(handle)
+    assert [hit.id for hit in docs.search([1.0, 1.0, 1.0], k=1)] == ["a"]
+    assert [[hit.id for hit in row] for row in docs.search([[1.0, 1.0, 1.0]], k=1)] == [["a"]]

@@ -1,0 +1,263 @@
+"""The interface every backend keeps: :class:`DatabaseAPI` and
+:class:`CollectionAPI`.
+
+Implemented by the embedded :class:`vecdb.Database` and
+:class:`vecdb.Collection` and by the HTTP client's
+:class:`vecdb.RemoteDatabase` and :class:`vecdb.RemoteCollection`; a new
+backend (a cluster, say) implements them too. Code written against these
+Protocols runs on any backend::
+
+    def index_documents(db: vecdb.DatabaseAPI, vectors: np.ndarray) -> None:
+        docs = db.get_or_create_collection("docs", dim=vectors.shape[1])
+        docs.upsert(ids=list(range(len(vectors))), vectors=vectors)
+
+The contract is more than the signatures: the same arguments, the same
+results and the same :mod:`vecdb.errors` classes on every backend (a remote
+one re-raises the class the server raised). tests/api/test_protocols.py
+checks each implementation against these Protocols parameter by parameter;
+the API suite (the ``db`` fixture in tests/conftest.py) runs the same tests
+on each backend.
+
+This module names only the shared vocabulary (no native core, no LMDB), so
+a client-only install can import it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple, Union, overload, runtime_checkable
+
+from vecdb.config import PQ, IndexSpec
+from vecdb.plans import Plan
+from vecdb.records import Hit, Record
+from vecdb.reports import Explanation, TuneReport
+
+
+@runtime_checkable
+class CollectionAPI(Protocol):
+    """Points (id, vector, payload), searchable by vector similarity and
+    filterable by payload. Get one from a :class:`DatabaseAPI`.
+
+    Ids are strings or integers; payloads JSON-like dicts; vectors
+    ``dim``-long rows of numbers. Every method validates its input first and
+    raises :class:`vecdb.errors.InvalidArgumentError` (or a subclass) before
+    changing anything. A handle whose collection was dropped raises
+    :class:`vecdb.errors.CollectionNotFoundError`.
+    """
+
+    @property
+    def name(self) -> str:
+        """The collection's name."""
+
+    @property
+    def dim(self) -> int:
+        """The vector dimension."""
+
+    @property
+    def metric(self) -> str:
+        """``"cosine"``, ``"ip"`` or ``"l2"``."""
+
+    @property
+    def index(self) -> IndexSpec:
+        """The index settings the collection was created with."""
+
+    @property
+    def quantization(self) -> Optional[PQ]:
+        """The PQ settings the collection was created with (None: none)."""
+
+    @property
+    def payload_indexes(self) -> Dict[str, str]:
+        """Indexed payload fields and their kinds."""
+
+    def __len__(self) -> int:
+        """The number of points (:meth:`count`)."""
+
+    def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None) -> None:
+        """Insert points, or replace them (vector and payload) where the id
+        exists. ``ids``: distinct string or integer ids (or one id with a
+        1-D vector); ``vectors``: ``(n, dim)`` or one ``(dim,)``;
+        ``payloads``: None or one dict (or None) per id. All or nothing, and
+        durable when it returns."""
+
+    def train_quantizer(self) -> None:
+        """Train the PQ codebooks again on the current vectors and re-index
+        with them (collections with ``quantization``). Durable when it
+        returns."""
+
+    def learn_rotation(self) -> None:
+        """Learn the PCA rotation of a ``rotate="pca"`` collection again and
+        rebuild its prefix indexes. Durable when it returns."""
+
+    def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
+        """Delete points by id and/or payload filter; returns how many were
+        deleted (missing ids are skipped). Needs ``ids`` or a non-empty
+        ``filter``."""
+
+    def create_payload_index(self, field: str, kind: str) -> None:
+        """Index a payload field (``kind``: ``"keyword"``, ``"integer"``,
+        ``"float"`` or ``"bool"``); a value that does not fit the kind is
+        refused with :class:`vecdb.errors.InvalidPayloadError`, now or in a
+        later upsert."""
+
+    def drop_payload_index(self, field: str) -> None:
+        """Remove a payload index (a field without one is left as it is)."""
+
+    def compact(self) -> int:
+        """Repair the index around deleted points and free their memory;
+        returns how many deleted points' room was reclaimed."""
+
+    @overload
+    def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[Hit]: ...
+
+    @overload
+    def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[List[Hit]]: ...
+
+    @overload
+    def search(self, query: Any, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> Union[List[Hit], List[List[Hit]]]: ...
+
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: Optional[Dict[str, Any]] = None,
+        ef: Optional[int] = None,
+        dims: Optional[int] = None,
+        plan: Optional[Union[Plan, Dict[str, Any]]] = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> Union[List[Hit], List[List[Hit]]]:
+        """The ``k`` points nearest to ``query`` (best first), optionally
+        only among those whose payload matches ``filter``; fewer when fewer
+        exist or match. A 1-D query gives a list of :class:`vecdb.Hit`, a
+        2-D batch one list per query (a numpy array's type does not say
+        which: check ``ndim`` or narrow the result). ``ef``, ``dims`` and
+        ``plan`` override the query planner's choice (see :meth:`explain`).
+        A search sees each write completely or not at all."""
+
+    def explain(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: Optional[Dict[str, Any]] = None,
+        ef: Optional[int] = None,
+        dims: Optional[int] = None,
+        plan: Optional[Union[Plan, Dict[str, Any]]] = None,
+        execute: bool = False,
+    ) -> Explanation:
+        """The plan :meth:`search` would run with these arguments: stages,
+        estimated cost, the reason and the alternatives. With
+        ``execute=True`` it runs too and each stage reports its measured
+        time and output size."""
+
+    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
+        """Find the fastest plan whose recall@k reaches ``target_recall`` on
+        ``queries`` (a number of stored vectors to sample, or an
+        ``(n, dim)`` array) and store it as the default for unfiltered
+        searches. The same data and seed give the same report's plans and
+        recalls."""
+
+    def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
+        """The stored points with these ids, in the order asked; missing ids
+        are left out."""
+
+    def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
+        """The number of points, or of points whose payload matches
+        ``filter``."""
+
+    def scroll(
+        self,
+        filter: Optional[Dict[str, Any]] = None,
+        limit: int = 100,
+        cursor: Optional[int] = None,
+        *,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> Tuple[List[Record], Optional[int]]:
+        """Page through points in insertion order: up to ``limit`` records
+        and the cursor of the next page (None at the end)."""
+
+    def stats(self) -> Dict[str, Any]:
+        """Counts, sequence numbers and index sizes (the keys of
+        :meth:`vecdb.Collection.stats`)."""
+
+
+@runtime_checkable
+class DatabaseAPI(Protocol):
+    """Named collections. A context manager: leaving the ``with`` block
+    closes it."""
+
+    def __enter__(self) -> DatabaseAPI:
+        """The database itself."""
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """:meth:`close`."""
+
+    def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: str = "cosine",
+        *,
+        index: Optional[IndexSpec] = None,
+        quantization: Optional[PQ] = None,
+        mrl_dims: Optional[Sequence[int]] = None,
+        rotate: Optional[str] = None,
+        exist_ok: bool = False,
+    ) -> CollectionAPI:
+        """Create a collection of ``dim``-dimensional vectors (``name``: 1-128
+        letters, digits, ``-`` or ``_``; ``metric``: ``"cosine"``, ``"ip"``
+        or ``"l2"``; ``index``: ``vecdb.HNSW()`` (the default) or
+        ``vecdb.Flat()``; ``quantization``: ``vecdb.PQ(...)``; ``mrl_dims``:
+        prefix sizes below ``dim``; ``rotate``: ``"pca"``). An existing name
+        raises :class:`vecdb.errors.CollectionExistsError`, unless
+        ``exist_ok`` and its settings match."""
+
+    def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
+                                 index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
+                                 mrl_dims: Optional[Sequence[int]] = None,
+                                 rotate: Optional[str] = None) -> CollectionAPI:
+        """:meth:`create_collection` with ``exist_ok=True``."""
+
+    def get_collection(self, name: str) -> CollectionAPI:
+        """An existing collection (:class:`vecdb.errors.CollectionNotFoundError`
+        if none has that name)."""
+
+    def list_collections(self) -> List[str]:
+        """The collections' names, sorted."""
+
+    def describe(self) -> List[Dict[str, Any]]:
+        """Every collection's settings and point count, without loading any
+        index."""
+
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection and everything in it; its handles then raise
+        :class:`vecdb.errors.CollectionNotFoundError`."""
+
+    def compact(self) -> int:
+        """Give the space deleted points and dropped collections left back
+        to the disk; returns the bytes freed."""
+
+    def backup(self, destination: Union[str, os.PathLike]) -> Path:
+        """Write one consistent archive of the whole database to
+        ``destination`` (a new file, or a folder: an existing one or a path
+        ending in a separator) and return its path. Never overwrites a file
+        (:class:`vecdb.errors.BackupExistsError`)."""
+
+    def refresh(self) -> None:
+        """See everything committed so far (a backend that always reads the
+        current state does nothing)."""
+
+    def close(self) -> None:
+        """Release what the handle holds; closing twice is harmless."""
