@@ -61,7 +61,7 @@ def test_code_snapshot_bytes_keep_their_layout(codes):
     header = struct.pack("<8sIIQQQ", b"VDBCODES", 1, 0, len(codebooks), len(present), rows.shape[1])
     data = code_bytes(codes)
     assert data == sealed(header, codebooks + rows[: len(present)].tobytes() + present.tobytes())
-    loaded = CodeScanLabelIndex.read_from(io.BytesIO(data), Flat())
+    loaded = CodeScanLabelIndex.read_from(io.BytesIO(data))
     assert np.array_equal(loaded.labels(), codes.labels()) and np.array_equal(loaded._arrays[0], rows[: len(present)])
 
 
@@ -95,7 +95,7 @@ def test_sealed_formats_refuse_damage(vectors, codes, how):
     with pytest.raises(CorruptIndexError, match=MESSAGES[how]):
         rotation_from_bytes(damaged(rotation, how), DIM)
     with pytest.raises(CorruptIndexError, match=MESSAGES[how]):
-        CodeScanLabelIndex.read_from(io.BytesIO(damaged(code_bytes(codes), how)), Flat())
+        CodeScanLabelIndex.read_from(io.BytesIO(damaged(code_bytes(codes), how)))
 
 
 def test_a_rotation_of_another_dimension_is_refused(vectors):

@@ -7,13 +7,22 @@ growable matrix searched exactly by :func:`vecdb.knn`),
 :class:`RerankingLabelIndex` (either compressed kind, its shortlist re-ranked
 with full vectors read from LMDB). All are caches of what LMDB holds: they
 can always be rebuilt from it.
+
+The interface is two Protocols: :class:`LabelIndexBase`, what every kind
+offers (and so what a :class:`WrappedIndex` may hold), and
+:class:`LabelIndex`, what a collection's main index offers on top.
+Protocols rather than a base class: the kinds share no code (graph, matrix,
+wrapper), only the shape, and mypy checks each against it where it is used
+as one. Snapshots are not part of the interface: only a graph or a code scan
+is saved (:data:`SavedIndex`); the loader takes it out of its wrapper to save
+it and wraps it again on load.
 """
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from typing import BinaryIO, Callable, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
@@ -29,6 +38,59 @@ from vecdb.native.rerank import rerank
 AUTO_COMPACT_DELETED_FRACTION = 0.25
 
 Result = Tuple[np.ndarray, np.ndarray]
+
+
+class LabelIndexBase(Protocol):
+    """What every kind of index below offers, inner ones included."""
+
+    @property
+    def snapshots(self) -> bool:
+        """Whether the index is saved to a snapshot file (else it is rebuilt
+        from LMDB on open)."""
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, label: int) -> bool: ...
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Add (or replace) the full-dimension ``vectors`` under ``labels``."""
+
+    def delete(self, labels: np.ndarray) -> None: ...
+
+    def compact(self) -> int:
+        """Reclaim the room of deleted labels; how many were reclaimed."""
+
+    def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
+        """The k nearest labels and distances of each query among those
+        ``allowed`` (a boolean mask over labels; None: all) lets through;
+        ``ef`` is a graph's beam width (None: its default)."""
+
+    def exact_search(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> Result:
+        """As :meth:`search`, exactly."""
+
+    def count(self, allowed: np.ndarray) -> int:
+        """How many labels the index holds that ``allowed`` lets through."""
+
+    def labels(self) -> np.ndarray: ...
+
+    def memory_bytes(self) -> int: ...
+
+
+class LabelIndex(LabelIndexBase, Protocol):
+    """What a collection's main index (full dimension, as configured)
+    offers: every kind but a bare code scan, which is always re-ranked."""
+
+    @property
+    def kind(self) -> str:
+        """What the planner calls it: "graph", "exact", "pq-graph" or "pq-scan"."""
+
+    @property
+    def quantizer_version(self) -> int:
+        """The codebooks its codes were made with (0: it holds vectors)."""
+
+    def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> Result:
+        """The k nearest of each query's candidate labels (``(m, r)``, -1
+        padded) by their full vectors; labels no longer present are skipped."""
 
 
 class GraphLabelIndex:
@@ -240,7 +302,7 @@ class CodeScanLabelIndex(_RowsByLabel):
         handle.write(self._FRAME.seal((0, len(codebooks), len(present), rows.shape[1]), payload))
 
     @classmethod
-    def read_from(cls, handle: BinaryIO, spec: IndexSpec) -> "CodeScanLabelIndex":
+    def read_from(cls, handle: BinaryIO) -> "CodeScanLabelIndex":
         (_, codebook_bytes, rows, m), payload = cls._FRAME.unseal(
             handle.read(), lambda fields: fields[1] + fields[2] * fields[3] + fields[2])
         index = cls(ProductQuantizer.from_bytes(payload[:codebook_bytes]))
@@ -253,6 +315,10 @@ class CodeScanLabelIndex(_RowsByLabel):
         return index
 
 
+# What a snapshot file holds: the compressed kinds and graphs of vectors
+# (wrappers are made anew around them on load).
+SavedIndex = Union[GraphLabelIndex, CodeScanLabelIndex]
+
 # Reads full vectors by label: ``(n, dim)`` rows and which labels were found.
 VectorReader = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
@@ -261,7 +327,7 @@ class WrappedIndex:
     """An index that holds another (``inner``) and hands it everything but
     what it changes: what is added, and how it is searched."""
 
-    inner: Union[GraphLabelIndex, _RowsByLabel]
+    inner: LabelIndexBase
 
     @property
     def snapshots(self) -> bool:
@@ -285,16 +351,15 @@ class WrappedIndex:
     def labels(self) -> np.ndarray:
         return self.inner.labels()
 
-    def write_to(self, handle: BinaryIO) -> None:
-        self.inner.write_to(handle)
-
 
 class RerankingLabelIndex(WrappedIndex):
     """A compressed index (PQ graph or code scan) whose best ``rerank``
     candidates per query are re-ranked exactly with the full vectors
     ``fetch`` reads (from LMDB): RAM holds codes and links, not vectors."""
 
-    def __init__(self, inner: Union[GraphLabelIndex, CodeScanLabelIndex], metric: str, rerank_count: int,
+    inner: SavedIndex
+
+    def __init__(self, inner: SavedIndex, metric: str, rerank_count: int,
                  fetch: VectorReader, quantizer_version: int) -> None:
         self.inner = inner
         self.metric = metric
@@ -347,9 +412,6 @@ class RerankingLabelIndex(WrappedIndex):
         return self.inner.memory_bytes()
 
 
-LabelIndex = Union[GraphLabelIndex, ExactLabelIndex, RerankingLabelIndex]
-
-
 def empty_label_index(dim: int, metric: str, spec: IndexSpec) -> LabelIndex:
     """An index of vectors (before any quantization)."""
     if isinstance(spec, Flat):
@@ -360,7 +422,7 @@ def empty_label_index(dim: int, metric: str, spec: IndexSpec) -> LabelIndex:
 def empty_quantized_index(dim: int, metric: str, spec: IndexSpec, quantizer: ProductQuantizer, rerank_count: int,
                           fetch: VectorReader, quantizer_version: int) -> RerankingLabelIndex:
     """An index of PQ codes whose searches re-rank with ``fetch``ed vectors."""
-    inner: Union[GraphLabelIndex, CodeScanLabelIndex]
+    inner: SavedIndex
     if isinstance(spec, Flat):
         inner = CodeScanLabelIndex(quantizer)
     else:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, TypeVar, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -34,7 +34,9 @@ from vecdb.index.label_index import (
     GraphLabelIndex,
     LabelIndex,
     RerankingLabelIndex,
+    SavedIndex,
     VectorReader,
+    WrappedIndex,
     empty_label_index,
     empty_quantized_index,
 )
@@ -60,7 +62,7 @@ _READ_CHUNK = 2_048
 
 Part = Union[LabelIndex, PrefixLabelIndex]
 T = TypeVar("T")
-SnapshotReader = Callable[[Path], Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]]
+SnapshotReader = Callable[[Path], Optional[Tuple[int, SavedIndex]]]
 
 
 class LoadedIndex(NamedTuple):
@@ -83,25 +85,28 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore,
         vector_reader = _vector_reader(environment, store, config.dim)
         owner = _owner(environment, config)
 
-        def read(path: Path) -> Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]:
+        def read(path: Path) -> Optional[Tuple[int, SavedIndex]]:
             return read_snapshot(path, owner, config.index_spec, lambda at: store.fingerprint_at(txn, config, at))
 
-        snapshots = {"main": _main_from_snapshot(read, folder, config, codebooks, vector_reader)
-                     if isinstance(config.index_spec, HNSW) or quantizer is not None else None}
-        snapshots.update({dims: _prefix_from_snapshot(read, folder, config, dims, rotation) for dims in prefix_dims})
+        main_snapshot = (_main_from_snapshot(read, folder, config, codebooks, vector_reader)
+                         if isinstance(config.index_spec, HNSW) or quantizer is not None else None)
+        prefix_snapshots = {dims: _prefix_from_snapshot(read, folder, config, dims, rotation) for dims in prefix_dims}
+        snapshots: List[Tuple[object, Optional[Tuple[Part, int]]]] = [("main", main_snapshot),
+                                                                       *prefix_snapshots.items()]
         by_sequence: Dict[int, Dict[object, Part]] = {}  # snapshots saved together replay together
-        for part, snapshot in snapshots.items():
+        for name, snapshot in snapshots:
             if snapshot is not None:
-                by_sequence.setdefault(snapshot[1], {})[part] = snapshot[0]
-        usable: Dict[object, Part] = {}
+                by_sequence.setdefault(snapshot[1], {})[name] = snapshot[0]
+        usable: Set[object] = set()
         unsaved, count = 0, store.count(txn)
         for sequence, parts in by_sequence.items():
             changes = _catch_up(txn, store, config, list(parts.values()), sequence)
             if changes is not None:  # else rebuilt below, as is a part whose count disagrees with LMDB
-                usable.update({name: part for name, part in parts.items() if len(part) == count})
+                usable.update(name for name, part in parts.items() if len(part) == count)
                 unsaved = max(unsaved, changes)
-        main_index = usable.get("main")
-        prefix_indexes = {dims: usable[dims] for dims in prefix_dims if dims in usable}
+        main_index = main_snapshot[0] if main_snapshot is not None and "main" in usable else None
+        prefix_indexes = {dims: snapshot[0] for dims, snapshot in prefix_snapshots.items()
+                          if snapshot is not None and dims in usable}
         source = ("snapshot+replay" if unsaved else "snapshot") if main_index is not None else "rebuild"
         missing: List[Part] = []
         if main_index is None:
@@ -182,17 +187,29 @@ def save_snapshots(environment: Environment, folder: Path, store: CollectionStor
         return
     owner = _owner(environment, config)
     for dims, prefix in indexes.prefixes.items():
-        if prefix.snapshots:
+        saved_prefix = _saved_form(prefix)
+        if saved_prefix is not None:
             write_snapshot(prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version), owner,
-                           sequence, fingerprint, prefix)
-    if indexes.main.snapshots:
-        write_snapshot(snapshot_path(folder, config.key), owner, sequence, fingerprint, indexes.main)
+                           sequence, fingerprint, saved_prefix)
+    saved_main = _saved_form(indexes.main)
+    if saved_main is not None:
+        write_snapshot(snapshot_path(folder, config.key), owner, sequence, fingerprint, saved_main)
     current = {prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version)
                for dims in indexes.prefixes}
     for stale in prefix_snapshot_paths(folder, config.key):
         if stale not in current:
             stale.unlink(missing_ok=True)
     environment.write(lambda txn: store.truncate_log(txn, sequence))
+
+
+def _saved_form(part: Part) -> Optional[SavedIndex]:
+    """What the snapshot of ``part`` holds (None: it keeps none): the graph
+    or code scan itself, taken out of its re-ranking or prefix wrapper, which
+    _adopt_snapshot and _prefix_from_snapshot make anew on load."""
+    inner = part.inner if isinstance(part, WrappedIndex) else part
+    if part.snapshots and isinstance(inner, (GraphLabelIndex, CodeScanLabelIndex)):
+        return inner
+    return None
 
 
 def _catch_up(txn, store: CollectionStore, config: CollectionConfig, parts: List[Part],
@@ -289,16 +306,18 @@ def _rotation(config: CollectionConfig, data: Optional[bytes]) -> Optional[np.nd
     return None if data is None else rotation_from_bytes(data, config.dim)
 
 
-def _adopt_snapshot(config: CollectionConfig, saved: Union[GraphLabelIndex, CodeScanLabelIndex],
-                    codebooks: Optional[bytes], vector_reader: VectorReader) -> Optional[LabelIndex]:
+def _adopt_snapshot(config: CollectionConfig, saved: SavedIndex, codebooks: Optional[bytes],
+                    vector_reader: VectorReader) -> Optional[LabelIndex]:
     """The snapshot's index as the collection's, if it was made with the
-    codebooks LMDB holds (or, unquantized, holds vectors)."""
-    quantizer = saved.quantizer
+    codebooks LMDB holds (or, unquantized, is a graph of vectors)."""
+    pq = config.pq
     if codebooks is None:
-        return saved if quantizer is None and config.pq is None else None
-    if quantizer is None or quantizer.to_bytes() != codebooks:
+        return saved if isinstance(saved, GraphLabelIndex) and saved.quantizer is None and pq is None else None
+    quantizer = saved.quantizer
+    # Without PQ settings the collection is not quantized, whatever LMDB holds (as in empty_index).
+    if pq is None or quantizer is None or quantizer.to_bytes() != codebooks:
         return None
-    return RerankingLabelIndex(saved, config.metric, config.pq.rerank, vector_reader, config.quantizer_version)
+    return RerankingLabelIndex(saved, config.metric, pq.rerank, vector_reader, config.quantizer_version)
 
 
 def _vector_reader(environment: Environment, store: CollectionStore, dim: int) -> VectorReader:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import BinaryIO, Callable, Dict, List, Optional, Tuple
 
 from vecdb._files import write_atomically
 from vecdb.config import HNSW, IndexSpec
 from vecdb.errors import CorruptIndexError
 from vecdb.index.framing import Frame
-from vecdb.index.label_index import CodeScanLabelIndex, GraphLabelIndex, LabelIndex
+from vecdb.index.label_index import CodeScanLabelIndex, GraphLabelIndex, SavedIndex
 
 SNAPSHOT_FOLDER = "snapshots"
 # After magic and version: sequence, collection key (16 hex digits), database id, fingerprint; then a CRC-32.
@@ -90,13 +90,13 @@ def remove_abandoned_snapshots(folder: Path, rotation_versions: Dict[str, int]) 
             snapshot.unlink(missing_ok=True)
 
 
-def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, index: LabelIndex) -> None:
+def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, index: SavedIndex) -> None:
     """Save ``index``, which reflects the collection's state after batch
     ``sequence`` (whose fingerprint is ``fingerprint``)."""
     path.parent.mkdir(exist_ok=True)
     header = _HEADER.header((sequence, owner.packed_key(), owner.database_id, fingerprint))
 
-    def write(handle) -> None:
+    def write(handle: BinaryIO) -> None:
         handle.write(header)
         index.write_to(handle)
 
@@ -104,7 +104,7 @@ def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, in
 
 
 def read_snapshot(path: Path, owner: Owner, spec: IndexSpec, fingerprint_at: Callable[[int], Optional[int]],
-                  ) -> Optional[Tuple[int, Union[GraphLabelIndex, CodeScanLabelIndex]]]:
+                  ) -> Optional[Tuple[int, SavedIndex]]:
     """``(sequence, index)`` from a snapshot file, or None if there is no
     usable snapshot (the reason does not matter: the caller rebuilds).
     ``fingerprint_at(sequence)`` is the collection's fingerprint after that
@@ -115,7 +115,8 @@ def read_snapshot(path: Path, owner: Owner, spec: IndexSpec, fingerprint_at: Cal
             if (stored_key != owner.packed_key() or database_id != owner.database_id
                     or fingerprint_at(sequence) != fingerprint):
                 return None
-            reader = GraphLabelIndex if isinstance(spec, HNSW) else CodeScanLabelIndex
-            return sequence, reader.read_from(handle, spec)
+            if isinstance(spec, HNSW):
+                return sequence, GraphLabelIndex.read_from(handle, spec)
+            return sequence, CodeScanLabelIndex.read_from(handle)
     except (OSError, CorruptIndexError):
         return None
