@@ -15,7 +15,6 @@ The Markdown report goes to ``--report``, the raw results beside it as ``.json``
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
