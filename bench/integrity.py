@@ -91,10 +91,13 @@ def job_search(work: Path, folder: Path) -> Dict[str, float]:
 
 def job_reopen(work: Path, folder: Path) -> Dict[str, float]:
     query = np.load(work / "queries.npy")[0]
-    import vecdb  # imported before the clock starts: the figure is opening, not importing
+    import vecdb
 
+    # The figure is opening, not importing: vecdb loads its engine on first
+    # use, so reaching vecdb.open imports it here, before the clock starts.
+    open_database = vecdb.open
     start, cpu = time.perf_counter(), time.process_time()
-    with vecdb.open(folder) as db:
+    with open_database(folder) as db:
         db.get_collection("bench").search(query, k=10)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     return {"reopen_s": seconds, "reopen_cpu_s": cpu_seconds}
