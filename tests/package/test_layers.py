@@ -28,7 +28,7 @@ LAYERS = {
     "vecdb.query": 4,
     "vecdb.transfer": 5,
     "vecdb.collection": 6, "vecdb.database": 6, "vecdb.integrity": 6,
-    "vecdb.transfer.collection_copy": 7, "vecdb.transfer.collection_backup": 7,
+    "vecdb.transfer.collection_copy": 7, "vecdb.cluster": 7, "vecdb.transfer.collection_backup": 7,
     "vecdb.client": 8, "vecdb.server": 8,
     "vecdb.cli": 9, "vecdb.__main__": 9,
 }
