@@ -20,6 +20,7 @@ from vecdb.database import open as open_database
 from vecdb.progress import Progress
 from vecdb.transfer.backup import BACKUP_STAGING, PARTIAL_FILE, open_archive, restore_backup
 from vecdb.transfer.collection_copy import copy_collection
+from vecdb.transfer.staging import remove_abandoned
 
 # Prefixes of the temporary entries made in the archives' folder (always
 # with a leading dot, which archive names cannot have).
@@ -32,16 +33,10 @@ _STAGING = (f"{COLLECTION_STAGING}*", f"{RESTORE_STAGING}*", f"{UPLOAD_STAGING}*
 
 def remove_leftover_staging(folder: Path) -> None:
     """Remove the staging a process killed mid-backup, mid-restore or
-    mid-upload left in the archives' ``folder``. Only for its one owner (a
-    server, at start): nothing of it may be in use."""
-    if not folder.is_dir():
-        return
-    for pattern in _STAGING:
-        for leftover in folder.glob(pattern):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
+    mid-upload left in the archives' ``folder`` (entries a live process
+    still claims, such as a `vecdb backup` writing there, are kept)."""
+    if folder.is_dir():
+        remove_abandoned(folder, _STAGING)
 
 
 def backup_collection(database: Database, name: str, archive: Path, progress: Progress) -> Path:
