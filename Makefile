@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 DATA   := ../shared/data/npm-minilm-384
+# Tests and benchmarks that start Ray run where only loopback exists (see the script).
+LOOPBACK_ONLY := sh .ci/loopback-only
 
 .PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-server bench-kernels sanitize tsan clean
 
@@ -26,15 +28,15 @@ demo: install-test
 ## test: build vecdb, check its types (mypy, settings in pyproject.toml) and run the test suite
 test: install-test
 	$(PY) -m mypy
-	$(PY) -m pytest -q
+	$(LOOPBACK_ONLY) $(PY) -m pytest -q
 
 ## test-slow: the long robustness tests (kill -9 and damage campaigns, soaks), then every property test
 ## again with a fresh seed; the seed is printed first (replay a failure with make test-slow SEED=<seed>)
 test-slow: install-test
 	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
 	echo "test-slow seed: $$seed (replay: make test-slow SEED=$$seed)"; \
-	VECDB_TEST_SEED=$$seed $(PY) -m pytest -q -m slow -p no:cacheprovider && \
-	VECDB_HYPOTHESIS_PROFILE=fresh $(PY) -m pytest -q -m properties -p no:cacheprovider --hypothesis-seed=$$seed
+	VECDB_TEST_SEED=$$seed $(LOOPBACK_ONLY) $(PY) -m pytest -q -m slow -p no:cacheprovider && \
+	VECDB_HYPOTHESIS_PROFILE=fresh $(LOOPBACK_ONLY) $(PY) -m pytest -q -m properties -p no:cacheprovider --hypothesis-seed=$$seed
 
 ## bench: flat search against numpy and faiss on the shared data and synthetic 128/768-d sets
 bench: install-bench
@@ -86,7 +88,7 @@ sanitize: install-test
 	VECDB_SANITIZE=1 $(PY) setup.py -q build_ext --inplace --force
 	LD_PRELOAD="$$($(CXX) -print-file-name=libasan.so) $$($(CXX) -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		$(PY) -m pytest -q -s -p no:cacheprovider tests; \
+		$(LOOPBACK_ONLY) $(PY) -m pytest -q -s -p no:cacheprovider tests; \
 	status=$$?; $(PY) setup.py -q build_ext --inplace --force; exit $$status
 
 ## tsan: rebuild with ThreadSanitizer, run the concurrency-heavy tests, restore the normal build

@@ -19,18 +19,36 @@ def simd_level(request):
     vecdb.set_simd_level(previous)
 
 
-@pytest.fixture(params=["embedded", "remote"])
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local 3-node Ray cluster for the whole session, started on first
+    use (only in a network namespace with loopback alone: see
+    tests/support/ray_cluster.py)."""
+    from tests.support.ray_cluster import local_ray_cluster
+
+    with local_ray_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["embedded", "remote", "cluster"])
 def db(request, tmp_path):
-    """A fresh database, embedded (vecdb.open) and then remote: the same API
-    over HTTP, a vecdb server on a free port reached with vecdb.connect.
-    Tests taking it are the API suite both must pass."""
+    """A fresh database: embedded (vecdb.open); remote, the same API over
+    HTTP (a vecdb server on a free port reached with vecdb.connect); and a
+    2-shard cluster on Ray (vecdb.cluster.open). Tests taking it are the
+    API suite all three must pass."""
     if request.param == "embedded":
         with vecdb.open(tmp_path / "db") as database:
             yield database
-    else:
+    elif request.param == "remote":
         from tests.support.servers import serve_in_thread
 
         with serve_in_thread(tmp_path / "db") as url, vecdb.connect(url) as database:
+            yield database
+    else:
+        request.getfixturevalue("ray_cluster")
+        from vecdb.cluster import open as open_cluster
+
+        with open_cluster(tmp_path / "db", shards=2) as database:
             yield database
 
 

@@ -20,7 +20,7 @@ import threading
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Generator, List, Optional, Sequence, Set, Tuple, Union, overload
+from typing import Any, Dict, Generator, List, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
@@ -29,9 +29,7 @@ from vecdb.checks import check_k, positive_int
 from vecdb.config import PQ, CollectionConfig, IndexSpec
 from vecdb.errors import (
     CollectionNotFoundError,
-    DuplicateIdError,
     InvalidArgumentError,
-    InvalidDTypeError,
     ReadOnlyError,
 )
 from vecdb.index.loader import (
@@ -44,19 +42,28 @@ from vecdb.index.loader import (
 )
 from vecdb.index.prefix_index import IndexSet
 from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
-from vecdb.native.arrays import as_matrix
 from vecdb.native.pq import CENTROIDS, ProductQuantizer
 from vecdb.payload_fields import check_field, check_kind
-from vecdb.plans import Plan, check_plan, plan_to_dict
+from vecdb.plans import Plan, plan_to_dict
 from vecdb.progress import Progress
-from vecdb.query.filters import Filter, parse_filter
+from vecdb.query.arguments import (
+    check_delete,
+    check_flags,
+    check_ids,
+    check_overrides,
+    check_recall,
+    check_search,
+    check_tuning_queries,
+    check_upsert,
+)
+from vecdb.query.filters import parse_filter
 from vecdb.query.searcher import Searcher
 from vecdb.query.tuning import tune_collection
-from vecdb.records import Hit, Record, UserId
+from vecdb.records import Hit, Record
 from vecdb.reports import Explanation, TuneReport
 from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.environment import Environment
-from vecdb.storage.keys import check_user_id, user_id_from_key, user_id_key
+from vecdb.storage.keys import user_id_from_key, user_id_key
 from vecdb.storage.payloads import encode_payloads
 
 # Snapshot the graph once SNAPSHOT_MIN_CHANGES points changed since the last
@@ -136,10 +143,7 @@ class Collection(CollectionAPI):
         re-indexes every vector as codes before it returns (seconds).
         """
         self._check_live()
-        matrix, single = as_matrix(vectors, "float32", self.dim, "vectors")
-        id_list = self._check_ids([ids] if single and not isinstance(ids, (list, tuple, np.ndarray)) else ids,
-                                  matrix.shape[0])
-        _check_finite(matrix)
+        id_list, matrix = check_upsert(ids, vectors, self.dim)
         payload_dicts, blobs = encode_payloads(payloads, len(id_list))
         if not id_list:
             return
@@ -250,13 +254,8 @@ class Collection(CollectionAPI):
         """Delete points by id and/or by payload filter; returns how many were
         deleted. Ids that do not exist are skipped."""
         self._check_live()
-        if ids is None and filter is None:
-            raise InvalidArgumentError("delete needs ids=[...] or filter={...} (use drop_collection to delete everything)")
-        if isinstance(filter, dict) and not filter:
-            raise InvalidArgumentError("delete(filter={}) would delete every point; use drop_collection to delete "
-                                       "everything")
-        id_keys = [] if ids is None else [user_id_key(user_id) for user_id in self._check_ids(ids, None)]
-        node = None if filter is None else parse_filter(filter)
+        id_list, node = check_delete(ids, filter)
+        id_keys = [user_id_key(user_id) for user_id in id_list]
         with self._write_lock:
             with self._environment.read() as txn:
                 config = self._store.config(txn)
@@ -364,9 +363,9 @@ class Collection(CollectionAPI):
                 ``Funnel(dims=..., candidates=...)``, ``Prefix(dims=...)``.
         """
         self._check_live()
-        queries, single, k, ef, node = self._check_search(query, k, ef, filter)
-        dims, plan = _check_overrides(dims, plan)
-        with_payload, with_vector = _check_flags(with_payload, with_vector)
+        queries, single, k, ef, node = check_search(query, k, ef, filter, self.dim)
+        dims, plan = check_overrides(dims, plan)
+        with_payload, with_vector = check_flags(with_payload, with_vector)
         hits = self._searcher.search(queries, k, ef=ef, node=node, dims=dims, plan=plan, with_payload=with_payload,
                                      with_vector=with_vector)
         return hits[0] if single else hits
@@ -389,10 +388,10 @@ class Collection(CollectionAPI):
         measured time and output size (per query). ``print()`` it to read it.
         """
         self._check_live()
-        queries, _, k, ef, node = self._check_search(query, k, ef, filter)
+        queries, _, k, ef, node = check_search(query, k, ef, filter, self.dim)
         if queries.shape[0] == 0:
             raise InvalidArgumentError("explain needs at least one query")
-        dims, plan = _check_overrides(dims, plan)
+        dims, plan = check_overrides(dims, plan)
         return self._searcher.explain(queries, k, ef=ef, node=node, dims=dims, plan=plan, execute=execute)
 
     def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
@@ -418,34 +417,18 @@ class Collection(CollectionAPI):
             indexes = self._indexes
             report = tune_collection(self._environment, self._store, indexes,
                                      self._searcher.shape(indexes, self._config), self.dim,
-                                     self.metric, _check_recall(target_recall), check_k(k),
-                                     self._tuning_queries(queries), positive_int(seed, "seed", 0))
+                                     self.metric, check_recall(target_recall), check_k(k),
+                                     check_tuning_queries(queries, self.dim), positive_int(seed, "seed", 0))
             self._config = self._environment.write(lambda txn: self._store.update_config(
                 txn, default_plan=plan_to_dict(report.plan), default_plan_k=report.k))
         return report
-
-    def _tuning_queries(self, queries: Any) -> Union[int, np.ndarray]:
-        if isinstance(queries, (int, np.integer)) and not isinstance(queries, bool):
-            return positive_int(queries, "queries")
-        matrix, _ = as_matrix(queries, "float32", self.dim, "queries")
-        _check_finite(matrix, "queries")
-        return matrix
-
-    def _check_search(self, query: Any, k: int, ef: Optional[int],
-                      filter: Optional[Dict[str, Any]]) -> Tuple[np.ndarray, bool, int, Optional[int], Optional[Filter]]:
-        k = check_k(k)
-        if ef is not None:
-            ef = positive_int(ef, "ef")
-        queries, single = as_matrix(query, "float32", self.dim, "query")
-        _check_finite(queries, "query")
-        return queries, single, k, ef, None if filter is None else parse_filter(filter)
 
     def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
         """The stored points with these ids, in the order asked; ids that do
         not exist are left out."""
         self._check_live()
-        id_list = self._check_ids(ids, None)
-        with_payload, with_vector = _check_flags(with_payload, with_vector)
+        id_list = check_ids(ids, None)
+        with_payload, with_vector = check_flags(with_payload, with_vector)
         with self._environment.read() as txn:
             self._store.config(txn)
             found = self._store.records_by_id(txn, [user_id_key(user_id) for user_id in id_list], with_payload,
@@ -477,7 +460,7 @@ class Collection(CollectionAPI):
         self._check_live()
         limit = positive_int(limit, "limit")
         start = 0 if cursor is None else positive_int(cursor, "cursor", 0)
-        with_payload, with_vector = _check_flags(with_payload, with_vector)
+        with_payload, with_vector = check_flags(with_payload, with_vector)
         node = None if filter is None else parse_filter(filter)
         with self._environment.read() as txn:
             config = self._store.config(txn)
@@ -515,24 +498,6 @@ class Collection(CollectionAPI):
                 "payload_indexes": dict(config.payload_indexes)}
 
     # ---- internals ----
-
-    def _check_ids(self, ids: Any, expected: Optional[int]) -> List[UserId]:
-        if isinstance(ids, (str, int, np.integer)):
-            ids = [ids]
-        if isinstance(ids, np.ndarray):
-            ids = ids.tolist()
-        if not isinstance(ids, (list, tuple)):
-            raise InvalidDTypeError(f"ids must be a list of strings or integers, got {type(ids).__name__}")
-        checked = [check_user_id(user_id) for user_id in ids]
-        if expected is not None and len(checked) != expected:
-            raise InvalidArgumentError(f"got {len(checked)} ids for {expected} vectors")
-        if expected is not None and len(set(checked)) != len(checked):
-            seen: Set[UserId] = set()
-            for user_id in checked:
-                if user_id in seen:
-                    raise DuplicateIdError(f"id {user_id!r} appears more than once in the batch")
-                seen.add(user_id)
-        return checked
 
     def _after_write(self, config: CollectionConfig, changed: int) -> None:
         self._config = config
@@ -604,29 +569,4 @@ class Collection(CollectionAPI):
                                            self._sequence, self._progress))
             with self._environment.read() as txn:
                 self._config = self._store.config(txn)
-
-
-def _check_recall(target: Any) -> float:
-    if isinstance(target, bool) or not isinstance(target, (int, float, np.floating, np.integer)) \
-            or not 0.0 < float(target) <= 1.0:
-        raise InvalidArgumentError(f"target_recall must be a number in (0, 1], got {target!r}")
-    return float(target)
-
-
-def _check_overrides(dims: Any, plan: Any) -> Tuple[Optional[int], Optional[Plan]]:
-    return (None if dims is None else positive_int(dims, "dims")), (None if plan is None else check_plan(plan))
-
-
-def _check_flags(with_payload: Any, with_vector: Any) -> Tuple[bool, bool]:
-    for name, value in (("with_payload", with_payload), ("with_vector", with_vector)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise InvalidDTypeError(f"{name} must be true or false, got {value!r}")
-    return bool(with_payload), bool(with_vector)
-
-
-def _check_finite(matrix: np.ndarray, what: str = "vectors") -> None:
-    finite = np.isfinite(matrix).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        raise InvalidArgumentError(f"{what} row {row} contains NaN or infinity")
 

@@ -8,7 +8,7 @@ working for callers who expect the numpy/scikit-learn convention.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 
 class VecdbError(Exception):
@@ -131,6 +131,27 @@ class RequestTooLargeError(InvalidArgumentError):
     size, payload size)."""
 
     http_status = 413
+
+
+class ShardUnavailableError(VecdbError):
+    """A shard of a cluster database (:mod:`vecdb.cluster`) did not answer:
+    its actor died or is restarting. ``shard`` names it; for a write,
+    ``ids`` are the ids sent to it whose outcome is unknown (upserting them
+    again is safe: upserts are idempotent)."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, shard: Optional[int] = None, ids: Optional[List[Any]] = None) -> None:
+        super().__init__(message)
+        self.shard = shard
+        self.ids = list(ids) if ids is not None else []
+
+    def __reduce__(self) -> Any:  # keyword-only fields survive pickling (Ray, multiprocessing)
+        return _rebuild_shard_error, (str(self), self.shard, self.ids)
+
+
+def _rebuild_shard_error(message: str, shard: Optional[int], ids: List[Any]) -> "ShardUnavailableError":
+    return ShardUnavailableError(message, shard=shard, ids=ids)
 
 
 class AuthenticationError(VecdbError):

@@ -32,3 +32,10 @@ def parse_metric(metric: str) -> str:
             f"unknown metric {metric!r}; expected one of {', '.join(sorted(_ALIASES))}"
         )
     return _ALIASES[metric.lower()]
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a hit's score (what searches report, see :class:`vecdb.Hit`)
+    is better when higher: similarities (``"cosine"``, ``"ip"``) are, the
+    Euclidean distance (``"l2"``) is not."""
+    return parse_metric(metric) != "l2"

@@ -17,9 +17,12 @@ import pytest
 
 import vecdb
 from vecdb.api import CollectionAPI, DatabaseAPI
+from vecdb.cluster.collection import ClusterCollection
+from vecdb.cluster.database import ClusterDatabase
 
-IMPLEMENTATIONS = [(DatabaseAPI, vecdb.Database), (DatabaseAPI, vecdb.RemoteDatabase),
-                   (CollectionAPI, vecdb.Collection), (CollectionAPI, vecdb.RemoteCollection)]
+IMPLEMENTATIONS = [(DatabaseAPI, vecdb.Database), (DatabaseAPI, vecdb.RemoteDatabase), (DatabaseAPI, ClusterDatabase),
+                   (CollectionAPI, vecdb.Collection), (CollectionAPI, vecdb.RemoteCollection),
+                   (CollectionAPI, ClusterCollection)]
 
 # Public instance attributes a backend may have beyond the Protocol: where
 # the database lives and how it was opened, which open() and connect() take
@@ -27,6 +30,8 @@ IMPLEMENTATIONS = [(DatabaseAPI, vecdb.Database), (DatabaseAPI, vecdb.RemoteData
 EXTRAS: Dict[type, Set[str]] = {
     vecdb.Database: {"path", "read_only"},  # the folder, and whether it was opened read-only
     vecdb.RemoteDatabase: {"url"},  # the server's address
+    # the catalog's folder, its shard count, and whether searches skip a shard that does not answer
+    ClusterDatabase: {"path", "shards", "allow_partial"},
 }
 
 

@@ -1,0 +1,104 @@
+"""Bad input to a cluster is refused in the driver, before any shard is
+called, with the error the embedded database raises for the same call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vecdb
+from vecdb.errors import VecdbError
+
+DIM = 4
+NAN = np.full(DIM, np.nan)
+
+# (what, call): each call is made on a collection with an integer index on "year".
+BAD_CALLS = [
+    ("wrong dimension", lambda c: c.upsert([1], np.ones((1, DIM + 1)))),
+    ("NaN vector", lambda c: c.upsert([1], NAN[None])),
+    ("repeated id", lambda c: c.upsert([1, 1], np.ones((2, DIM)))),
+    ("ids and vectors of different lengths", lambda c: c.upsert([1, 2, 3], np.ones((2, DIM)))),
+    ("float id", lambda c: c.upsert([1.5], np.ones((1, DIM)))),
+    ("payload not a dict", lambda c: c.upsert([1], np.ones((1, DIM)), ["text"])),
+    ("payloads of another length", lambda c: c.upsert([1], np.ones((1, DIM)), [{}, {}])),
+    ("value an index cannot hold", lambda c: c.upsert([1, 2], np.ones((2, DIM)), [{"year": 1}, {"year": "x"}])),
+    ("text vectors", lambda c: c.upsert([1], [["a"] * DIM])),
+    ("k of 0", lambda c: c.search(np.ones(DIM), 0)),
+    ("NaN query", lambda c: c.search(NAN)),
+    ("query of another dimension", lambda c: c.search(np.ones(DIM + 2))),
+    ("unknown filter operator", lambda c: c.search(np.ones(DIM), filter={"year": {"$near": 3}})),
+    ("bad plan", lambda c: c.search(np.ones(DIM), plan={"kind": "teleport"})),
+    ("ef of -1", lambda c: c.search(np.ones(DIM), ef=-1)),
+    ("with_payload not a bool", lambda c: c.search(np.ones(DIM), with_payload="yes")),
+    ("explain without a query", lambda c: c.explain(np.ones((0, DIM)))),
+    ("delete without a condition", lambda c: c.delete()),
+    ("delete with an empty filter", lambda c: c.delete(filter={})),
+    ("get of a bad id", lambda c: c.get([None])),
+    ("count with a bad filter", lambda c: c.count({"$and": 3})),
+    ("scroll with a negative cursor", lambda c: c.scroll(cursor=-1)),
+    ("scroll with limit 0", lambda c: c.scroll(limit=0)),
+    ("payload index of an unknown kind", lambda c: c.create_payload_index("lang", "colour")),
+    ("payload index on an empty field", lambda c: c.create_payload_index("", "keyword")),
+    ("tune to recall 2", lambda c: c.tune(target_recall=2.0)),
+    ("tune with NaN queries", lambda c: c.tune(queries=NAN[None])),
+]
+
+
+class CallRecorder:
+    """Stands in for a shard's actor handle and records every method used."""
+
+    def __init__(self, actor, calls):
+        self._actor, self._calls = actor, calls
+
+    def __getattr__(self, name):
+        self._calls.append(name)
+        return getattr(self._actor, name)
+
+
+@pytest.fixture(scope="module")
+def databases(ray_cluster, tmp_path_factory):
+    from vecdb.cluster import open as open_cluster
+
+    folder = tmp_path_factory.mktemp("bad-input")
+    with open_cluster(folder / "cluster", shards=2) as cluster, vecdb.open(folder / "single") as single:
+        for database in (cluster, single):
+            collection = database.create_collection("c", DIM, "l2")
+            collection.upsert([1, 2], np.eye(DIM)[:2], [{"year": 2000}, None])
+            collection.create_payload_index("year", "integer")
+        yield cluster, single
+
+
+@pytest.mark.parametrize("what, call", BAD_CALLS, ids=[what for what, _ in BAD_CALLS])
+def test_bad_input_never_reaches_a_shard(databases, what, call):
+    cluster, single = databases
+    with pytest.raises(VecdbError) as embedded:
+        call(single.get_collection("c"))
+    collection = cluster.get_collection("c")
+    calls, actors = [], cluster._actors
+    cluster._actors = [CallRecorder(actor, calls) for actor in actors]
+    try:
+        with pytest.raises(type(embedded.value)) as raised:
+            call(collection)
+    finally:
+        cluster._actors = actors
+    assert type(raised.value) is type(embedded.value) and str(raised.value) == str(embedded.value)
+    assert calls == [], f"{what}: shards were called ({calls}) before the input was refused"
+    assert collection.count() == 2
+
+
+@pytest.mark.parametrize("settings", [dict(dim=0), dict(dim=4, metric="manhattan"), dict(dim=4, mrl_dims=[8]),
+                                      dict(dim=4, index="hnsw"), dict(dim=4, rotate="pca")])
+def test_bad_collection_settings_never_reach_a_shard(databases, settings):
+    cluster, single = databases
+    with pytest.raises(VecdbError) as embedded:
+        single.create_collection("bad", **settings)
+    calls, actors = [], cluster._actors
+    cluster._actors = [CallRecorder(actor, calls) for actor in actors]
+    try:
+        with pytest.raises(type(embedded.value)) as raised:
+            cluster.create_collection("bad", **settings)
+        with pytest.raises(type(embedded.value)):
+            cluster.create_collection("bad name!", DIM)
+    finally:
+        cluster._actors = actors
+    assert str(raised.value) == str(embedded.value) and calls == []

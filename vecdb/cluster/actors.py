@@ -1,0 +1,135 @@
+"""The shards as Ray actors: starting or joining Ray, placing each shard's
+actor on its node, calling many shards at once, and turning Ray's failures
+into vecdb's errors. The only module of the cluster that imports Ray.
+
+A shard's actor is named after the cluster and the shard, detached from the
+driver that started it and restarted by Ray when its process dies (it then
+reopens its folder, so nothing acknowledged is lost): a driver that dies
+leaves the shards serving, and the next driver to open the cluster finds
+them by name. Calls are never retried by Ray: a write whose shard died in
+flight has an unknown outcome, which the caller is told
+(:class:`vecdb.errors.ShardUnavailableError`), not hidden by a replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from vecdb.errors import ShardUnavailableError, VecdbError
+
+try:
+    import ray
+    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+except ImportError as exc:  # the optional extra is missing
+    raise ImportError('vecdb.cluster needs Ray: pip install "vecdb-engine[ray]"') from exc
+
+from vecdb.cluster.shard import Shard
+
+NAMESPACE = "vecdb"
+# Calls a shard's actor serves at once: searches run in parallel threads
+# (the native core releases the GIL) while a write holds its collection's
+# write lock.
+SHARD_CONCURRENCY = 8
+# How long closing waits for a shard to write its snapshots.
+CLOSE_TIMEOUT_S = 60.0
+
+# Arguments larger than this go to the object store once, not once per shard.
+SHARE_BYTES = 64 * 1024
+
+RemoteShard = ray.remote(Shard)
+
+
+def connect(address: Optional[str]) -> None:
+    """Join the Ray cluster at ``address`` (``"auto"``: the one running on
+    this machine), or start a local one (None). Nothing if this process is
+    already connected."""
+    if ray.is_initialized():
+        return
+    ray.init(address=address, namespace=NAMESPACE, logging_level=logging.ERROR, log_to_driver=False,
+             include_dashboard=False, configure_logging=False)
+
+
+def alive_nodes() -> List[str]:
+    """The ids of the cluster's live nodes, in a stable order."""
+    return sorted(node["NodeID"] for node in ray.nodes() if node.get("Alive"))
+
+
+@dataclass(frozen=True)
+class ShardPlace:
+    """Where shard ``shard`` lives: its folder and the node that holds it."""
+
+    shard: int
+    folder: str
+    node: str
+
+
+def start_shard(cluster: str, place: ShardPlace, *, replica: int = 0) -> Any:
+    """The actor serving ``place`` (an existing one of that name, or a new
+    one on its node); replica ``r > 0`` opens the folder read-only."""
+    name = f"{cluster}-shard-{place.shard:03d}" + (f"-replica-{replica}" if replica else "")
+    return RemoteShard.options(
+        name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached", num_cpus=0,
+        max_restarts=-1, max_task_retries=0, max_concurrency=SHARD_CONCURRENCY,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(place.node, soft=False),
+    ).remote(place.folder, read_only=replica > 0)
+
+
+def share(array: Any) -> Any:
+    """An array every shard of a call reads: put in Ray's object store once
+    when it is large (not serialized again per shard), as it is otherwise."""
+    return ray.put(array) if getattr(array, "nbytes", 0) > SHARE_BYTES else array
+
+
+def stop(actors: Sequence[Any]) -> None:
+    """Close each shard's database (snapshots written), then end its actor."""
+    closing = [actor.close.remote() for actor in actors]
+    for actor, done in zip(actors, closing):
+        try:
+            ray.get(done, timeout=CLOSE_TIMEOUT_S)
+        except (RayActorError, GetTimeoutError):
+            pass  # dead already: its folder is as its last commit left it
+        ray.kill(actor, no_restart=True)
+
+
+def gather(calls: Mapping[int, Any], *, ids: Optional[Mapping[int, Sequence[Any]]] = None,
+           allow_partial: bool = False) -> Dict[int, Any]:
+    """Each shard's answer to a call already sent (``calls``: shard -> the
+    call's ObjectRef), waiting for every one before anything is raised, so
+    a failure is reported only when every other shard is done.
+
+    A shard that failed with a vecdb error re-raises it (the first such
+    shard's). A shard that did not answer raises ShardUnavailableError
+    naming it and ``ids[shard]`` (the ids whose outcome is unknown), unless
+    ``allow_partial``: its answer is then left out of the result.
+    """
+    answers: Dict[int, Any] = {}
+    failed: Optional[BaseException] = None
+    unavailable: List[int] = []
+    for shard, call in calls.items():
+        try:
+            answers[shard] = ray.get(call)
+        except RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+            failed = failed or (cause if isinstance(cause, VecdbError) else exc)
+        except (RayActorError, GetTimeoutError):
+            unavailable.append(shard)
+    if failed is not None:
+        raise failed
+    if unavailable and not allow_partial:
+        shard = unavailable[0]
+        unknown = list(ids.get(shard, ())) if ids is not None else []
+        others = f" (and shards {unavailable[1:]})" if len(unavailable) > 1 else ""
+        what = f"; the outcome of ids {_preview(unknown)} is unknown: upsert them again" if unknown else ""
+        raise ShardUnavailableError(f"shard {shard}{others} is unavailable (its actor died or is restarting){what}",
+                                    shard=shard, ids=unknown)
+    return answers
+
+
+def _preview(ids: Sequence[Any], shown: int = 10) -> str:
+    head = ", ".join(repr(each) for each in list(ids)[:shown])
+    return f"[{head}{', ...' if len(ids) > shown else ''}] ({len(ids)})"
+
+

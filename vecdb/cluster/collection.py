@@ -1,0 +1,373 @@
+"""A collection of a cluster database: the embedded API, over shards.
+
+Every call is checked here first, with the embedded checks and errors, so
+bad input never reaches a shard. Writes go to the shards holding their ids
+(:mod:`vecdb.cluster.routing`), all at once, and return when every shard
+has committed; reads go to every shard (or, for ids, to theirs) and their
+answers are merged.
+
+Guarantees, and where they stop:
+- An upsert or delete is all-or-nothing and durable on each shard, not
+  across shards: if a shard fails, the others' parts stay committed and
+  :class:`vecdb.errors.ShardUnavailableError` names the shard and the ids
+  whose outcome is unknown (upserting them again is safe).
+- A search sees each shard's part of a write completely or not at all; it
+  may see one shard's part of a batch and not yet another's.
+- Writes through one driver's handle run one at a time, so every shard sees
+  the batches in the same order.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, overload
+
+from vecdb.api import CollectionAPI
+from vecdb.checks import check_k, positive_int
+from vecdb.cluster import actors
+from vecdb.cluster.merge import ShardHits, ShardResults, merge_batches, merge_in_order
+from vecdb.cluster.routing import group_by_shard
+from vecdb.cluster.shard import ORDER_FIELD
+from vecdb.config import PQ, CollectionSettings, IndexSpec
+from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidPayloadError
+from vecdb.payload_fields import check_field, check_kind
+from vecdb.plans import Plan
+from vecdb.query.arguments import (
+    check_delete,
+    check_flags,
+    check_ids,
+    check_overrides,
+    check_recall,
+    check_search,
+    check_tuning_queries,
+    check_upsert,
+)
+from vecdb.query.filters import parse_filter
+from vecdb.records import Hit, Record
+from vecdb.reports import Explanation, TuneReport
+from vecdb.storage.payload_index import entry_keys
+from vecdb.storage.payloads import encode_payloads
+
+if TYPE_CHECKING:
+    from vecdb.cluster.database import ClusterDatabase
+
+
+class ClusterCollection(CollectionAPI):
+    """A collection whose points are spread over a cluster's shards. Get one
+    from :meth:`vecdb.cluster.ClusterDatabase.create_collection` or
+    :meth:`~vecdb.cluster.ClusterDatabase.get_collection`."""
+
+    def __init__(self, database: "ClusterDatabase", name: str, keys: Sequence[str], info: Dict[str, Any]) -> None:
+        self._database = database
+        self._name = name
+        self._keys = list(keys)  # each shard's key of this collection: which incarnation the handle is on
+        self._shards = len(self._keys)
+        self._settings = CollectionSettings.from_dict(info)
+        self._payload_indexes: Dict[str, str] = dict(info.get("payload_indexes") or {})
+        self._write_lock = threading.Lock()
+        self._next_order: Optional[int] = None  # the order of the next new point; read from the shards first
+        self._dropped = False
+
+    # ---- description ----
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._settings.dim
+
+    @property
+    def metric(self) -> str:
+        return self._settings.metric
+
+    @property
+    def index(self) -> IndexSpec:
+        return self._settings.index
+
+    @property
+    def quantization(self) -> Optional[PQ]:
+        return self._settings.quantization
+
+    @property
+    def payload_indexes(self) -> Dict[str, str]:
+        """Indexed payload fields and their kinds (read from the first shard:
+        every shard has the same)."""
+        self._payload_indexes = dict(self._on_shards("stats", shards=[0])[0]["payload_indexes"])
+        return dict(self._payload_indexes)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __repr__(self) -> str:
+        return (f"ClusterCollection({self.name!r}, dim={self.dim}, metric={self.metric!r}, index={self.index}, "
+                f"shards={self._shards})")
+
+    # ---- writes ----
+
+    def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None) -> None:
+        """See :meth:`vecdb.Collection.upsert`. Durable on every shard when
+        it returns; not atomic across shards (see the module's docstring)."""
+        self._check_live()
+        id_list, matrix = check_upsert(ids, vectors, self.dim)
+        payload_dicts, _ = encode_payloads(payloads, len(id_list))
+        self._check_indexed_values(payload_dicts)
+        if not id_list:
+            return
+        groups = group_by_shard(id_list, self._shards)
+        shard_ids = {shard: [id_list[row] for row in rows] for shard, rows in groups.items()}
+        with self._write_lock:
+            if self._next_order is None:
+                self._next_order = 1 + max(self._on_shards("last_order", direct=True).values())
+            first, self._next_order = self._next_order, self._next_order + len(id_list)
+            self._on_shards("upsert", shards=list(groups), ids=shard_ids, direct=True, arguments=lambda shard: (
+                shard_ids[shard], matrix[groups[shard]],
+                None if payloads is None else [payload_dicts[row] for row in groups[shard]],
+                [first + row for row in groups[shard]]))
+
+    def _check_indexed_values(self, payloads: List[Dict[str, Any]]) -> None:
+        """Refuse a value an index cannot hold before any shard sees the
+        batch (a shard would refuse only its own part), and the field the
+        shards keep the insertion order in."""
+        for row, payload in enumerate(payloads):
+            if ORDER_FIELD in payload:
+                raise InvalidPayloadError(f"payload {row} has the field {ORDER_FIELD!r}, which a cluster keeps "
+                                          "for itself")
+        for field, kind in self._payload_indexes.items():
+            for payload in payloads:
+                if payload:
+                    entry_keys(field, kind, payload)
+
+    def train_quantizer(self) -> None:
+        """See :meth:`vecdb.Collection.train_quantizer`; each shard trains
+        its own codebooks on its own points."""
+        self._check_live()
+        with self._write_lock:
+            self._on_shards("train_quantizer")
+
+    def learn_rotation(self) -> None:
+        """See :meth:`vecdb.Collection.learn_rotation`; each shard learns its
+        own rotation from its own points."""
+        self._check_live()
+        with self._write_lock:
+            self._on_shards("learn_rotation")
+
+    def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
+        """See :meth:`vecdb.Collection.delete`: by id on the ids' shards, by
+        filter on every shard."""
+        self._check_live()
+        id_list, _ = check_delete(ids, filter)
+        groups = group_by_shard(id_list, self._shards) if id_list else {}
+        shard_ids = {shard: [id_list[row] for row in rows] for shard, rows in groups.items()}
+        targets = list(range(self._shards)) if filter is not None else sorted(groups)
+        if not targets:
+            return 0
+        with self._write_lock:
+            deleted = self._on_shards("delete", shards=targets, ids=shard_ids,
+                                      arguments=lambda shard: (shard_ids.get(shard),), filter=filter)
+        return sum(deleted.values())
+
+    def create_payload_index(self, field: str, kind: str) -> None:
+        """See :meth:`vecdb.Collection.create_payload_index`. If a shard
+        refuses it (a stored value the kind cannot hold), the index is
+        removed again from the shards that made it."""
+        self._check_live()
+        field, kind = check_field(field), check_kind(kind)
+        with self._write_lock:
+            before = self.payload_indexes
+            try:
+                self._on_shards("create_payload_index", field, kind)
+            except BaseException:
+                if field not in before:
+                    self._on_shards("drop_payload_index", field)
+                raise
+            self._payload_indexes[field] = kind
+
+    def drop_payload_index(self, field: str) -> None:
+        """See :meth:`vecdb.Collection.drop_payload_index`."""
+        self._check_live()
+        field = check_field(field)
+        with self._write_lock:
+            self._on_shards("drop_payload_index", field)
+            self._payload_indexes.pop(field, None)
+
+    def compact(self) -> int:
+        """See :meth:`vecdb.Collection.compact`: every shard compacts."""
+        self._check_live()
+        with self._write_lock:
+            return sum(self._on_shards("compact").values())
+
+    # ---- reads ----
+
+    @overload
+    def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[Hit]: ...
+
+    @overload
+    def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> List[List[Hit]]: ...
+
+    @overload
+    def search(self, query: Any, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+               ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False) -> Union[List[Hit], List[List[Hit]]]: ...
+
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: Optional[Dict[str, Any]] = None,
+        ef: Optional[int] = None,
+        dims: Optional[int] = None,
+        plan: Optional[Union[Plan, Dict[str, Any]]] = None,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> Union[List[Hit], List[List[Hit]]]:
+        """See :meth:`vecdb.Collection.search`. Each shard plans and runs the
+        search for its own best ``k``; the best ``k`` of theirs come back.
+
+        A shard that does not answer raises ShardUnavailableError, unless
+        the database was opened with ``allow_partial=True``: the other
+        shards' hits come back, and the result's ``missing_shards`` names
+        those left out.
+        """
+        self._check_live()
+        queries, single, k, ef, _ = check_search(query, k, ef, filter, self.dim)
+        dims, plan = check_overrides(dims, plan)
+        with_payload, with_vector = check_flags(with_payload, with_vector)
+        answers = self._on_shards("search", actors.share(queries), k, direct=True, filter=filter, ef=ef, dims=dims,
+                                  plan=plan, with_payload=with_payload, with_vector=with_vector,
+                                  allow_partial=self._database.allow_partial)
+        merged = merge_batches(answers, queries.shape[0], k, self.metric)
+        missing = tuple(shard for shard in range(self._shards) if shard not in answers)
+        result: Union[ShardHits, ShardResults] = ShardHits(merged[0]) if single else ShardResults(merged)
+        result.missing_shards = missing
+        return result
+
+    def explain(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: Optional[Dict[str, Any]] = None,
+        ef: Optional[int] = None,
+        dims: Optional[int] = None,
+        plan: Optional[Union[Plan, Dict[str, Any]]] = None,
+        execute: bool = False,
+    ) -> Explanation:
+        """See :meth:`vecdb.Collection.explain`. Every shard plans its own
+        search; this is the plan of the shard holding the most points (the
+        one a search waits for), with the estimates of the whole
+        collection (points and allowed summed over the shards)."""
+        self._check_live()
+        queries, _, k, ef, _ = check_search(query, k, ef, filter, self.dim)
+        if queries.shape[0] == 0:
+            raise InvalidArgumentError("explain needs at least one query")
+        dims, plan = check_overrides(dims, plan)
+        answers = self._on_shards("explain", queries, k, filter=filter, ef=ef, dims=dims, plan=plan, execute=execute)
+        _, largest = max(answers.items(), key=lambda item: (item[1].estimates["points"], -item[0]))
+        points = sum(answer.estimates["points"] for answer in answers.values())
+        allowed = sum(answer.estimates["allowed"] for answer in answers.values())
+        selectivity = 1.0 if filter is None or points == 0 else min(1.0, allowed / points)
+        return replace(largest, estimates={**largest.estimates, "points": points, "allowed": allowed,
+                                  "selectivity": selectivity})
+
+    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
+        """See :meth:`vecdb.Collection.tune`. Each shard tunes its own plan
+        on its own points; the report is the shard whose chosen plan reached
+        the lowest held-out recall."""
+        self._check_live()
+        target_recall, k = check_recall(target_recall), check_k(k)
+        tuning_queries, seed = check_tuning_queries(queries, self.dim), positive_int(seed, "seed", 0)
+        with self._write_lock:
+            reports = self._on_shards("tune", target_recall, k, queries=tuning_queries, seed=seed)
+        return min(reports.values(), key=lambda report: report.held_out_recall)
+
+    def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
+        """See :meth:`vecdb.Collection.get` (asks only the shards holding the ids)."""
+        self._check_live()
+        id_list = check_ids(ids, None)
+        with_payload, with_vector = check_flags(with_payload, with_vector)
+        groups = group_by_shard(id_list, self._shards) if id_list else {}
+        answers = self._on_shards("get", shards=sorted(groups), direct=True, arguments=lambda shard: (
+            [id_list[row] for row in groups[shard]],), with_payload=with_payload, with_vector=with_vector)
+        found = {(type(record.id), record.id): record for records in answers.values() for record in records}
+        return [found[key] for key in ((type(user_id), user_id) for user_id in id_list) if key in found]
+
+    def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
+        """See :meth:`vecdb.Collection.count` (the shards' counts, summed)."""
+        self._check_live()
+        if filter is not None:
+            parse_filter(filter)
+        return sum(self._on_shards("count", filter).values())
+
+    def scroll(
+        self,
+        filter: Optional[Dict[str, Any]] = None,
+        limit: int = 100,
+        cursor: Optional[int] = None,
+        *,
+        with_payload: bool = True,
+        with_vector: bool = False,
+    ) -> Tuple[List[Record], Optional[int]]:
+        """See :meth:`vecdb.Collection.scroll`: in insertion order, as one
+        database pages (every shard sends its next ``limit + 1``; the cursor
+        is the insertion order of the next page's first point)."""
+        self._check_live()
+        limit = positive_int(limit, "limit")
+        start = 0 if cursor is None else positive_int(cursor, "cursor", 0)
+        with_payload, with_vector = check_flags(with_payload, with_vector)
+        if filter is not None:
+            parse_filter(filter)
+        answers = self._on_shards("scroll", filter, limit + 1, start, direct=True, with_payload=with_payload,
+                                  with_vector=with_vector)
+        merged = merge_in_order(list(answers.values()), limit + 1)
+        following = merged[limit][0] if len(merged) > limit else None
+        return [record for _, record in merged[:limit]], following
+
+    def stats(self) -> Dict[str, Any]:
+        """See :meth:`vecdb.Collection.stats`: the first shard's settings,
+        counts and index sizes summed over the shards, and every shard's
+        own under ``"shards"``."""
+        self._check_live()
+        answers = self._on_shards("stats")
+        per_shard = [answers[shard] for shard in sorted(answers)]
+        summed = {key: sum(stats[key] for stats in per_shard)
+                  for key in ("count", "index_count", "index_memory_bytes", "sequence", "index_sequence")}
+        return {**per_shard[0], **summed, "shards": per_shard}
+
+    # ---- internals ----
+
+    def _on_shards(self, method: str, *args: Any, shards: Optional[List[int]] = None,
+                   arguments: Optional[Callable[[int], Tuple[Any, ...]]] = None,
+                   ids: Optional[Dict[int, List[Any]]] = None, allow_partial: bool = False, direct: bool = False,
+                   **kwargs: Any) -> Dict[int, Any]:
+        """Call ``method`` of this collection on ``shards`` (default: all) at
+        once, with ``arguments(shard) + args`` and ``kwargs``; each shard's
+        answer. ``direct``: a method of the shard itself (one that handles
+        the insertion order), else of its collection. ``ids``: per shard,
+        the ids a write sent it (named if it fails)."""
+        targets = range(self._shards) if shards is None else shards
+        handles = self._database._actors
+        calls = {}
+        for shard in targets:
+            head = (self._name, self._keys[shard]) if direct else (self._name, self._keys[shard], method)
+            remote = getattr(handles[shard], method if direct else "call").remote
+            calls[shard] = remote(*head, *(arguments(shard) if arguments else ()), *args, **kwargs)
+        try:
+            return actors.gather(calls, ids=ids, allow_partial=allow_partial)
+        except CollectionNotFoundError:
+            self._dropped = True
+            raise
+
+    def _check_live(self) -> None:
+        if self._dropped:
+            raise CollectionNotFoundError(f"collection {self.name!r} was dropped")

@@ -1,0 +1,222 @@
+"""A cluster database: named collections whose points are spread over
+shards, each an embedded database served by a Ray actor on its node.
+
+    db = vecdb.cluster.open("/data/vecdb", shards=4)         # a local Ray
+    db = vecdb.cluster.open("/data/vecdb", address="auto")  # the running one
+    docs = db.create_collection("docs", dim=384)
+    docs.upsert(ids, vectors, payloads)
+    hits = docs.search(query, k=10, filter={"lang": "en"})
+
+``path`` holds the catalog (``cluster.json``: the shard map) and each
+shard's folder (``shard-003/``, on the node the shard runs on). Every
+collection exists on every shard, with the same settings.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from vecdb.api import DatabaseAPI
+from vecdb.cluster import actors
+from vecdb.cluster.catalog import ClusterCatalog, read_catalog, write_catalog
+from vecdb.cluster.collection import ClusterCollection
+from vecdb.config import HNSW, PQ, CollectionSettings, IndexSpec, check_collection_name
+from vecdb.errors import (
+    ClosedError,
+    CollectionExistsError,
+    CollectionNotFoundError,
+    InvalidArgumentError,
+    ShardUnavailableError,
+)
+
+# Shards of a new cluster when open() is not told.
+DEFAULT_SHARDS = 2
+
+
+class ClusterDatabase(DatabaseAPI):
+    """A database spread over a Ray cluster's shards. Use
+    :func:`vecdb.cluster.open`."""
+
+    def __init__(self, path: Path, catalog: ClusterCatalog, handles: List[Any], allow_partial: bool = False) -> None:
+        self.path = path
+        self.shards = catalog.shards  # how many shards hold each collection's points
+        # Searches answer from the shards that answer (their results' missing_shards names the others).
+        self.allow_partial = allow_partial
+        self._catalog = catalog
+        self._actors = handles
+        self._collections: Dict[str, ClusterCollection] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> "ClusterDatabase":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"vecdb.cluster.ClusterDatabase({str(self.path)!r}, shards={self.shards})"
+
+    def create_collection(
+        self,
+        name: str,
+        dim: int,
+        metric: str = "cosine",
+        *,
+        index: Optional[IndexSpec] = None,
+        quantization: Optional[PQ] = None,
+        mrl_dims: Optional[Sequence[int]] = None,
+        rotate: Optional[str] = None,
+        exist_ok: bool = False,
+    ) -> ClusterCollection:
+        """See :meth:`vecdb.Database.create_collection`: the collection is
+        created on every shard (a create interrupted part-way is completed
+        by the next one)."""
+        name = check_collection_name(name)
+        settings = CollectionSettings.new(dim, metric, index or HNSW(), quantization, mrl_dims, rotate)
+        with self._lock:
+            self._check_open()
+            existing = self._keys_of(name)
+            if len(existing) == self.shards and not exist_ok:
+                raise CollectionExistsError(f"collection {name!r} already exists")
+            keys = self._on_shards("create", name, settings.to_dict())
+            return self._handle(name, [keys[shard] for shard in range(self.shards)])
+
+    def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
+                                 index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
+                                 mrl_dims: Optional[Sequence[int]] = None,
+                                 rotate: Optional[str] = None) -> ClusterCollection:
+        """:meth:`create_collection` with ``exist_ok=True``."""
+        return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
+                                      rotate=rotate, exist_ok=True)
+
+    def get_collection(self, name: str) -> ClusterCollection:
+        """An existing collection: one on every shard."""
+        name = check_collection_name(name)
+        with self._lock:
+            self._check_open()
+            keys = self._keys_of(name)
+            if len(keys) < self.shards:
+                raise CollectionNotFoundError(f"collection {name!r} does not exist"
+                                              + (f" on every shard (only on {sorted(keys)}: create it again to "
+                                                 "complete it, or drop it)" if keys else ""))
+            return self._handle(name, [keys[shard] for shard in range(self.shards)])
+
+    def list_collections(self) -> List[str]:
+        """Names of the collections on every shard, sorted."""
+        with self._lock:
+            self._check_open()
+            answers = self._on_shards("keys")
+        return sorted(set.intersection(*(set(keys) for keys in answers.values())))
+
+    def describe(self) -> List[Dict[str, Any]]:
+        """See :meth:`vecdb.Database.describe`: the first shard's entries,
+        with counts summed over the shards."""
+        with self._lock:
+            self._check_open()
+            answers = self._on_shards("describe")
+        per_shard = [{entry["name"]: entry for entry in answers[shard]} for shard in range(self.shards)]
+        names = sorted(set.intersection(*(set(entries) for entries in per_shard)))
+        return [{**per_shard[0][name], "count": sum(entries[name]["count"] for entries in per_shard)}
+                for name in names]
+
+    def drop_collection(self, name: str) -> None:
+        """See :meth:`vecdb.Database.drop_collection`: dropped on every shard
+        holding it (a drop interrupted part-way is completed by the next)."""
+        name = check_collection_name(name)
+        with self._lock:
+            self._check_open()
+            collection = self._collections.pop(name, None)
+            if collection is not None:
+                collection._dropped = True
+            if not any(self._on_shards("drop", name).values()):
+                raise CollectionNotFoundError(f"collection {name!r} does not exist")
+
+    def compact(self) -> int:
+        """See :meth:`vecdb.Database.compact`: every shard's file, bytes freed summed."""
+        with self._lock:
+            self._check_open()
+            return sum(self._on_shards("compact").values())
+
+    def backup(self, destination: Union[str, os.PathLike]) -> Path:
+        """Not available for clusters yet: back up each shard's folder with
+        ``vecdb backup <path>/shard-NNN`` (each is an embedded database)."""
+        raise InvalidArgumentError("backup of a cluster database is not supported yet; back up each shard's "
+                                   f"folder ({self.path}/shard-NNN) with `vecdb backup`")
+
+    def refresh(self) -> None:
+        """Nothing to do: every call reads the shards' current state."""
+
+    def close(self) -> None:
+        """Close every shard's database (index snapshots written) and stop
+        its actor. Closing twice is harmless."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for collection in self._collections.values():
+                collection._dropped = True
+            self._collections.clear()
+            actors.stop(self._actors)
+
+    # ---- internals ----
+
+    def _handle(self, name: str, keys: List[str]) -> ClusterCollection:
+        """One handle per collection, as in process; a new one if the
+        collection was dropped and created again meanwhile."""
+        collection = self._collections.get(name)
+        if collection is not None and collection._keys == keys:
+            return collection
+        if collection is not None:
+            collection._dropped = True
+        info = next(entry for entry in self._on_shards("describe", shards=[0])[0] if entry["name"] == name)
+        collection = self._collections[name] = ClusterCollection(self, name, keys, info)
+        return collection
+
+    def _keys_of(self, name: str) -> Dict[int, str]:
+        """The key of ``name`` on each shard that has it."""
+        answers = self._on_shards("keys", name)
+        return {shard: keys[name] for shard, keys in answers.items() if name in keys}
+
+    def _on_shards(self, method: str, *args: Any, shards: Optional[List[int]] = None) -> Dict[int, Any]:
+        targets = range(self.shards) if shards is None else shards
+        return actors.gather({shard: getattr(self._actors[shard], method).remote(*args) for shard in targets})
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("the cluster database was closed")
+
+
+def open_cluster(path: Union[str, os.PathLike], shards: Optional[int] = None, *, address: Optional[str] = None,
+                 allow_partial: bool = False) -> ClusterDatabase:
+    """See :func:`vecdb.cluster.open`."""
+    folder = Path(path).absolute()
+    actors.connect(address)
+    nodes = actors.alive_nodes()
+    catalog = read_catalog(folder)
+    if catalog is None:
+        catalog = ClusterCatalog.new(DEFAULT_SHARDS if shards is None else shards, nodes)
+        write_catalog(folder, catalog)
+    elif shards is not None and shards != catalog.shards:
+        raise InvalidArgumentError(f"the cluster at {folder} has {catalog.shards} shards, not {shards} "
+                                   "(changing the shard count is not supported)")
+    lost = sorted({node for node in catalog.nodes if node not in nodes})
+    if lost and len(lost) == len(set(catalog.nodes)):
+        # Every node is new: a restarted Ray cluster. The folders are where
+        # they were; the shards go to the nodes there are now.
+        catalog = catalog.moved_to(nodes)
+        write_catalog(folder, catalog)
+    elif lost:
+        shard = catalog.nodes.index(lost[0])
+        raise ShardUnavailableError(f"shard {shard}'s node {lost[0]} is not in the Ray cluster (nodes lost: "
+                                    f"{lost}); its folder {catalog.folders[shard]} is on that node", shard=shard)
+    handles = [actors.start_shard(catalog.name, actors.ShardPlace(shard, str(folder / catalog.folders[shard]),
+                                                                  catalog.nodes[shard]))
+               for shard in range(catalog.shards)]
+    actors.gather({shard: handle.pid.remote() for shard, handle in enumerate(handles)})  # each opened its folder
+    if not isinstance(allow_partial, bool):
+        raise InvalidArgumentError(f"allow_partial must be true or false, got {allow_partial!r}")
+    return ClusterDatabase(folder, catalog, handles, allow_partial)

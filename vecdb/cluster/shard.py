@@ -1,0 +1,211 @@
+"""One shard of a cluster database: an ordinary embedded database in its
+own folder, serving the driver's calls. The body of a Ray actor
+(:mod:`vecdb.cluster.actors` wraps it); plain Python, so it is also usable
+and testable without Ray.
+
+Every collection call names the collection and the key it had when the
+driver's handle was made (the key a collection gets at creation): a handle
+whose collection was dropped, or dropped and created again, raises
+:class:`vecdb.errors.CollectionNotFoundError` here as an embedded handle
+does.
+
+**Insertion order across shards.** A single database breaks score ties,
+and scrolls, in insertion order (a point's label). Labels count each
+shard's own insertions, so the driver numbers every new point of the
+cluster (its *order*: the batch's start plus its position) and the shard
+stores that number with the point, in the payload under :data:`ORDER_FIELD`,
+in the same transaction as the point: a field no user payload may have
+(the driver refuses it), added here and removed from everything a shard
+returns. A point upserted again keeps its order, as it keeps its label; so
+within a shard, orders rise with labels, which lets a scroll find where an
+order starts by bisecting labels.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from dataclasses import replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from vecdb.collection import Collection
+from vecdb.config import CollectionSettings
+from vecdb.database import Database
+from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
+from vecdb.progress import silent
+from vecdb.records import Hit, Record
+from vecdb.storage.keys import user_id_key
+
+# The payload field holding a point's cluster-wide insertion order (the
+# NUL makes it a name no filter or payload index can reach).
+ORDER_FIELD = "\x00order"
+
+# What the driver may call on a shard's collection: the CollectionAPI's
+# methods, nothing private.
+COLLECTION_METHODS = frozenset({
+    "delete", "explain", "count", "stats", "create_payload_index", "drop_payload_index", "compact",
+    "train_quantizer", "learn_rotation", "tune",
+})
+
+
+class Shard:
+    """The database in ``folder`` (created if missing; ``read_only`` opens
+    it alongside its writer, for a read replica)."""
+
+    def __init__(self, folder: str, read_only: bool = False) -> None:
+        Path(folder).parent.mkdir(parents=True, exist_ok=True)
+        self._database = Database(folder, read_only=read_only, progress=silent)
+
+    def pid(self) -> int:
+        """The process serving this shard (tests kill it)."""
+        return os.getpid()
+
+    # ---- collections ----
+
+    def keys(self, name: Optional[str] = None) -> Dict[str, str]:
+        """Each collection's key (or only ``name``'s, if it exists here)."""
+        names = self._database.list_collections() if name is None else [name]
+        found = {}
+        for each in names:
+            try:
+                found[each] = self._collection_key(self._database.get_collection(each))
+            except CollectionNotFoundError:
+                continue
+        return found
+
+    def create(self, name: str, settings: Dict[str, Any]) -> str:
+        """Create ``name`` (or return the existing one, if its settings are
+        these); its key."""
+        checked = CollectionSettings.from_dict(settings)
+        collection = self._database.create_collection(
+            name, checked.dim, checked.metric, index=checked.index, quantization=checked.quantization,
+            mrl_dims=list(checked.mrl_dims) or None, rotate=checked.rotate, exist_ok=True)
+        return self._collection_key(collection)
+
+    def drop(self, name: str) -> bool:
+        """Drop ``name`` if it exists here; whether it did."""
+        try:
+            self._database.drop_collection(name)
+        except CollectionNotFoundError:
+            return False
+        return True
+
+    def call(self, name: str, key: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``collection.method(*args, **kwargs)`` on collection ``name``, if
+        it is still the one with ``key``."""
+        if method not in COLLECTION_METHODS:
+            raise InvalidArgumentError(f"{method!r} is not a collection method a shard serves")
+        return getattr(self._collection(name, key), method)(*args, **kwargs)
+
+    def _collection(self, name: str, key: str) -> Collection:
+        collection = self._database.get_collection(name)
+        if self._collection_key(collection) != key:
+            raise CollectionNotFoundError(f"collection {name!r} was dropped")
+        return collection
+
+    # ---- the calls that carry the insertion order ----
+
+    def upsert(self, name: str, key: str, ids: List[Any], vectors: np.ndarray,
+               payloads: Optional[List[Dict[str, Any]]], orders: Sequence[int]) -> None:
+        """Upsert, each new point numbered with its order (a point that
+        exists keeps its own)."""
+        collection = self._collection(name, key)
+        kept = {user_id_key(record.id): record.payload[ORDER_FIELD]
+                for record in collection.get(ids) if record.payload and ORDER_FIELD in record.payload}
+        stamped = [{**(payloads[row] if payloads is not None else {}),
+                    ORDER_FIELD: kept.get(user_id_key(point_id), int(orders[row]))}
+                   for row, point_id in enumerate(ids)]
+        collection.upsert(ids, vectors, stamped)
+
+    def search(self, name: str, key: str, queries: np.ndarray, k: int, *, with_payload: bool,
+               **options: Any) -> List[List[Tuple[int, Hit]]]:
+        """Per query, this shard's best ``k``, each with its order."""
+        rows = self._collection(name, key).search(queries, k, with_payload=True, **options)
+        assert isinstance(queries, np.ndarray) and queries.ndim == 2, "the driver sends a batch"
+        return [[_ordered_hit(hit, with_payload) for hit in row] for row in rows]  # type: ignore[union-attr]
+
+    def get(self, name: str, key: str, ids: List[Any], *, with_payload: bool, with_vector: bool) -> List[Record]:
+        records = self._collection(name, key).get(ids, with_payload=True, with_vector=with_vector)
+        return [_ordered_record(record, with_payload)[1] for record in records]
+
+    def scroll(self, name: str, key: str, filter: Optional[Dict[str, Any]], limit: int, start: int, *,
+               with_payload: bool, with_vector: bool) -> List[Tuple[int, Record]]:
+        """Up to ``limit`` points matching ``filter`` whose order is at
+        least ``start``, in order, each with its order."""
+        collection = self._collection(name, key)
+        label = self._first_label_from(collection, start)
+        records, _ = collection.scroll(filter, limit, label or None, with_payload=True, with_vector=with_vector)
+        return [_ordered_record(record, with_payload) for record in records]
+
+    def last_order(self, name: str, key: str) -> int:
+        """The highest order a point here has (-1 if none)."""
+        collection = self._collection(name, key)
+        end = _bisect(lambda label: _order_at(collection, label) is not None)  # one past the last label
+        order = _order_at(collection, end - 1) if end else None
+        return -1 if order is None else order
+
+    @staticmethod
+    def _first_label_from(collection: Collection, start: int) -> int:
+        """The smallest label from which the points have orders >= ``start``."""
+        def before_start(label: int) -> bool:
+            order = _order_at(collection, label)
+            return order is not None and order < start
+        return _bisect(before_start)
+
+    @staticmethod
+    def _collection_key(collection: Collection) -> str:
+        # The key a collection got at creation names this incarnation of it.
+        return collection._config.key
+
+    # ---- the database ----
+
+    def describe(self) -> List[Dict[str, Any]]:
+        return self._database.describe()
+
+    def compact(self) -> int:
+        return self._database.compact()
+
+    def backup(self, destination: str) -> str:
+        return str(self._database.backup(destination))
+
+    def refresh(self) -> None:
+        self._database.refresh()
+
+    def close(self) -> None:
+        self._database.close()
+
+
+def _order_at(collection: Collection, label: int) -> Optional[int]:
+    """The order of the first point at or after ``label`` (None: none)."""
+    records, _ = collection.scroll(None, 1, label or None, with_payload=True)
+    return (records[0].payload or {}).get(ORDER_FIELD, -1) if records else None
+
+
+def _bisect(below: Callable[[int], bool]) -> int:
+    """The smallest label at which ``below(label)`` turns false (it is true
+    up to some label and false after): doubling, then halving."""
+    high = 1
+    while below(high - 1):
+        high *= 2
+    low = high // 2
+    while low < high:
+        middle = (low + high) // 2
+        if below(middle):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _ordered_hit(hit: Hit, with_payload: bool) -> Tuple[int, Hit]:
+    payload = dict(hit.payload or {})
+    order = payload.pop(ORDER_FIELD, -1)
+    return order, replace(hit, payload=payload if with_payload else None)
+
+
+def _ordered_record(record: Record, with_payload: bool) -> Tuple[int, Record]:
+    payload = dict(record.payload or {})
+    order = payload.pop(ORDER_FIELD, -1)
+    return order, replace(record, payload=payload if with_payload else None)

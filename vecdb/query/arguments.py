@@ -1,0 +1,105 @@
+"""Checks of one call's arguments (ids, query vectors, flags, overrides),
+shared by every backend that validates before it does anything: the
+embedded :class:`vecdb.Collection` and the cluster's collection, which must
+refuse bad input before any shard sees it, with the same errors."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Set, Tuple, Union
+
+import numpy as np
+
+from vecdb.checks import check_k, positive_int
+from vecdb.errors import DuplicateIdError, InvalidArgumentError, InvalidDTypeError
+from vecdb.native.arrays import as_matrix
+from vecdb.plans import Plan, check_plan
+from vecdb.query.filters import Filter, parse_filter
+from vecdb.records import UserId
+from vecdb.storage.keys import check_user_id
+
+
+def check_ids(ids: Any, expected: Optional[int]) -> List[UserId]:
+    """``ids`` as a list of checked ids (one id becomes a list of one);
+    with ``expected`` (a write), exactly that many and no repeats."""
+    if isinstance(ids, (str, int, np.integer)):
+        ids = [ids]
+    if isinstance(ids, np.ndarray):
+        ids = ids.tolist()
+    if not isinstance(ids, (list, tuple)):
+        raise InvalidDTypeError(f"ids must be a list of strings or integers, got {type(ids).__name__}")
+    checked = [check_user_id(user_id) for user_id in ids]
+    if expected is not None and len(checked) != expected:
+        raise InvalidArgumentError(f"got {len(checked)} ids for {expected} vectors")
+    if expected is not None and len(set(checked)) != len(checked):
+        seen: Set[UserId] = set()
+        for user_id in checked:
+            if user_id in seen:
+                raise DuplicateIdError(f"id {user_id!r} appears more than once in the batch")
+            seen.add(user_id)
+    return checked
+
+
+def check_upsert(ids: Any, vectors: Any, dim: int) -> Tuple[List[UserId], np.ndarray]:
+    """An upsert's ids and its ``(n, dim)`` float32 vectors (one id with a
+    1-D vector is a batch of one)."""
+    matrix, single = as_matrix(vectors, "float32", dim, "vectors")
+    id_list = check_ids([ids] if single and not isinstance(ids, (list, tuple, np.ndarray)) else ids,
+                        matrix.shape[0])
+    check_finite(matrix)
+    return id_list, matrix
+
+
+def check_search(query: Any, k: int, ef: Optional[int], filter: Any,
+                 dim: int) -> Tuple[np.ndarray, bool, int, Optional[int], Optional[Filter]]:
+    """A search's queries (as a matrix, and whether one 1-D query was
+    given), ``k``, ``ef`` and parsed filter."""
+    k = check_k(k)
+    if ef is not None:
+        ef = positive_int(ef, "ef")
+    queries, single = as_matrix(query, "float32", dim, "query")
+    check_finite(queries, "query")
+    return queries, single, k, ef, None if filter is None else parse_filter(filter)
+
+
+def check_tuning_queries(queries: Any, dim: int) -> Union[int, np.ndarray]:
+    """``tune``'s queries: how many stored vectors to sample, or an array."""
+    if isinstance(queries, (int, np.integer)) and not isinstance(queries, bool):
+        return positive_int(queries, "queries")
+    matrix, _ = as_matrix(queries, "float32", dim, "queries")
+    check_finite(matrix, "queries")
+    return matrix
+
+
+def check_recall(target: Any) -> float:
+    if isinstance(target, bool) or not isinstance(target, (int, float, np.floating, np.integer)) \
+            or not 0.0 < float(target) <= 1.0:
+        raise InvalidArgumentError(f"target_recall must be a number in (0, 1], got {target!r}")
+    return float(target)
+
+
+def check_overrides(dims: Any, plan: Any) -> Tuple[Optional[int], Optional[Plan]]:
+    return (None if dims is None else positive_int(dims, "dims")), (None if plan is None else check_plan(plan))
+
+
+def check_flags(with_payload: Any, with_vector: Any) -> Tuple[bool, bool]:
+    for name, value in (("with_payload", with_payload), ("with_vector", with_vector)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidDTypeError(f"{name} must be true or false, got {value!r}")
+    return bool(with_payload), bool(with_vector)
+
+
+def check_finite(matrix: np.ndarray, what: str = "vectors") -> None:
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise InvalidArgumentError(f"{what} row {row} contains NaN or infinity")
+
+
+def check_delete(ids: Any, filter: Any) -> Tuple[List[UserId], Optional[Filter]]:
+    """A delete's ids (possibly none) and parsed filter; it needs one."""
+    if ids is None and filter is None:
+        raise InvalidArgumentError("delete needs ids=[...] or filter={...} (use drop_collection to delete everything)")
+    if isinstance(filter, dict) and not filter:
+        raise InvalidArgumentError("delete(filter={}) would delete every point; use drop_collection to delete "
+                                   "everything")
+    return ([] if ids is None else check_ids(ids, None)), (None if filter is None else parse_filter(filter))
