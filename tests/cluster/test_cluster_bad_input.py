@@ -45,14 +45,14 @@ BAD_CALLS = [
 
 
 class CallRecorder:
-    """Stands in for a shard's actor handle and records every method used."""
+    """Stands in for a cluster's shards and records every request sent."""
 
-    def __init__(self, actor, calls):
-        self._actor, self._calls = actor, calls
+    def __init__(self, shards, calls):
+        self._shards, self._calls = shards, calls
 
-    def __getattr__(self, name):
-        self._calls.append(name)
-        return getattr(self._actor, name)
+    def call(self, requests, **options):
+        self._calls.extend(method for method, _, _ in requests.values())
+        return self._shards.call(requests, **options)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +74,13 @@ def test_bad_input_never_reaches_a_shard(databases, what, call):
     with pytest.raises(VecdbError) as embedded:
         call(single.get_collection("c"))
     collection = cluster.get_collection("c")
-    calls, actors = [], cluster._actors
-    cluster._actors = [CallRecorder(actor, calls) for actor in actors]
+    calls, shards = [], cluster._shard_set
+    cluster._shard_set = CallRecorder(shards, calls)
     try:
         with pytest.raises(type(embedded.value)) as raised:
             call(collection)
     finally:
-        cluster._actors = actors
+        cluster._shard_set = shards
     assert type(raised.value) is type(embedded.value) and str(raised.value) == str(embedded.value)
     assert calls == [], f"{what}: shards were called ({calls}) before the input was refused"
     assert collection.count() == 2
@@ -92,13 +92,13 @@ def test_bad_collection_settings_never_reach_a_shard(databases, settings):
     cluster, single = databases
     with pytest.raises(VecdbError) as embedded:
         single.create_collection("bad", **settings)
-    calls, actors = [], cluster._actors
-    cluster._actors = [CallRecorder(actor, calls) for actor in actors]
+    calls, shards = [], cluster._shard_set
+    cluster._shard_set = CallRecorder(shards, calls)
     try:
         with pytest.raises(type(embedded.value)) as raised:
             cluster.create_collection("bad", **settings)
         with pytest.raises(type(embedded.value)):
             cluster.create_collection("bad name!", DIM)
     finally:
-        cluster._actors = actors
+        cluster._shard_set = shards
     assert str(raised.value) == str(embedded.value) and calls == []

@@ -35,12 +35,10 @@ def open_cluster(ray_cluster):
 
 def pid_of_shard(database, shard, timeout=120.0):
     """The process serving ``shard``, once it serves (Ray may be restarting it)."""
-    from vecdb.cluster.actors import gather
-
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return gather({shard: database._actors[shard].pid.remote()})[shard]
+            return database._shard_set.call({shard: ("pid", (), {})})[shard]
         except ShardUnavailableError:
             if time.monotonic() > deadline:
                 raise

@@ -7,13 +7,16 @@ tests must talk only over loopback: whatever starts Ray runs in a network
 namespace of its own with only ``lo`` (``make test`` runs pytest in one:
 ``unshare -n`` and ``ip link set lo up``). Started elsewhere, a test fails
 with that explanation instead of starting Ray. Every Ray process the
-cluster started is stopped at the end and its session files removed, so a
-later ``ray.init()`` never joins a stale cluster.
+cluster started is stopped at the end and its files removed: Ray writes
+everything (sessions, logs, sockets, and the address file a later
+``ray.init()`` would read to join it) under ``RAY_TMPDIR``, which points at
+a folder of the cluster's own while it runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import tempfile
@@ -50,12 +53,16 @@ def local_ray_cluster(nodes: int = NODES) -> Iterator[object]:
     import ray
     from ray.cluster_utils import Cluster
 
-    temp_dir = tempfile.mkdtemp(prefix="vecdb-ray-")
+    root = tempfile.mkdtemp(prefix="vr-")  # short: Ray's socket paths live under it
+    os.makedirs(os.path.join(root, "ray"))
+    previous = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = root  # inherited by every Ray process, and by drivers tests start
     started = time.monotonic()
-    node_args = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "temp_dir": temp_dir}
-    cluster = Cluster(initialize_head=True, head_node_args={**node_args, "resources": {"node0": 1},
-                                                             "include_dashboard": False})
+    node_args = {"num_cpus": 1, "node_ip_address": "127.0.0.1"}
+    cluster = None
     try:
+        cluster = Cluster(initialize_head=True, head_node_args={**node_args, "resources": {"node0": 1},
+                                                                 "include_dashboard": False})
         for index in range(1, nodes):
             cluster.add_node(**node_args, resources={f"node{index}": 1})
         ray.init(address=cluster.address, namespace="vecdb", logging_level="ERROR", log_to_driver=False,
@@ -64,5 +71,10 @@ def local_ray_cluster(nodes: int = NODES) -> Iterator[object]:
         yield cluster
     finally:
         ray.shutdown()
-        cluster.shutdown()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        if cluster is not None:
+            cluster.shutdown()
+        if previous is None:
+            os.environ.pop("RAY_TMPDIR", None)
+        else:
+            os.environ["RAY_TMPDIR"] = previous
+        shutil.rmtree(root, ignore_errors=True)

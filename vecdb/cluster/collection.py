@@ -356,14 +356,13 @@ class ClusterCollection(CollectionAPI):
         the insertion order), else of its collection. ``ids``: per shard,
         the ids a write sent it (named if it fails)."""
         targets = range(self._shards) if shards is None else shards
-        handles = self._database._actors
-        calls = {}
+        requests = {}
         for shard in targets:
             head = (self._name, self._keys[shard]) if direct else (self._name, self._keys[shard], method)
-            remote = getattr(handles[shard], method if direct else "call").remote
-            calls[shard] = remote(*head, *(arguments(shard) if arguments else ()), *args, **kwargs)
+            requests[shard] = (method if direct else "call", (*head, *(arguments(shard) if arguments else ()), *args),
+                               kwargs)
         try:
-            return actors.gather(calls, ids=ids, allow_partial=allow_partial)
+            return self._database._shard_set.call(requests, ids=ids, allow_partial=allow_partial)
         except CollectionNotFoundError:
             self._dropped = True
             raise

@@ -40,13 +40,14 @@ class ClusterDatabase(DatabaseAPI):
     """A database spread over a Ray cluster's shards. Use
     :func:`vecdb.cluster.open`."""
 
-    def __init__(self, path: Path, catalog: ClusterCatalog, handles: List[Any], allow_partial: bool = False) -> None:
+    def __init__(self, path: Path, catalog: ClusterCatalog, shards: actors.ShardSet,
+                 allow_partial: bool = False) -> None:
         self.path = path
         self.shards = catalog.shards  # how many shards hold each collection's points
         # Searches answer from the shards that answer (their results' missing_shards names the others).
         self.allow_partial = allow_partial
         self._catalog = catalog
-        self._actors = handles
+        self._shard_set = shards
         self._collections: Dict[str, ClusterCollection] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -160,7 +161,7 @@ class ClusterDatabase(DatabaseAPI):
             for collection in self._collections.values():
                 collection._dropped = True
             self._collections.clear()
-            actors.stop(self._actors)
+            self._shard_set.stop()
 
     # ---- internals ----
 
@@ -183,7 +184,7 @@ class ClusterDatabase(DatabaseAPI):
 
     def _on_shards(self, method: str, *args: Any, shards: Optional[List[int]] = None) -> Dict[int, Any]:
         targets = range(self.shards) if shards is None else shards
-        return actors.gather({shard: getattr(self._actors[shard], method).remote(*args) for shard in targets})
+        return self._shard_set.call({shard: (method, args, {}) for shard in targets})
 
     def _check_open(self) -> None:
         if self._closed:
@@ -213,10 +214,11 @@ def open_cluster(path: Union[str, os.PathLike], shards: Optional[int] = None, *,
         shard = catalog.nodes.index(lost[0])
         raise ShardUnavailableError(f"shard {shard}'s node {lost[0]} is not in the Ray cluster (nodes lost: "
                                     f"{lost}); its folder {catalog.folders[shard]} is on that node", shard=shard)
-    handles = [actors.start_shard(catalog.name, actors.ShardPlace(shard, str(folder / catalog.folders[shard]),
-                                                                  catalog.nodes[shard]))
-               for shard in range(catalog.shards)]
-    actors.gather({shard: handle.pid.remote() for shard, handle in enumerate(handles)})  # each opened its folder
+    shard_set = actors.ShardSet([
+        actors.start_shard(catalog.name, actors.ShardPlace(shard, str(folder / catalog.folders[shard]),
+                                                           catalog.nodes[shard]))
+        for shard in range(catalog.shards)])
+    shard_set.call({shard: ("pid", (), {}) for shard in range(catalog.shards)})  # each opened its folder
     if not isinstance(allow_partial, bool):
         raise InvalidArgumentError(f"allow_partial must be true or false, got {allow_partial!r}")
-    return ClusterDatabase(folder, catalog, handles, allow_partial)
+    return ClusterDatabase(folder, catalog, shard_set, allow_partial)
