@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def open(path: Union[str, os.PathLike], shards: Optional[int] = None, *,  # noqa: A001 - vecdb.cluster.open
-         address: Optional[str] = None, allow_partial: bool = False) -> "ClusterDatabase":
+         replicas: int = 0, address: Optional[str] = None, allow_partial: bool = False) -> "ClusterDatabase":
     """Open the cluster database at ``path`` (created with ``shards``
     shards, default 2, if it has no catalog yet; a later open finds its
     shard count there).
@@ -31,6 +31,13 @@ def open(path: Union[str, os.PathLike], shards: Optional[int] = None, *,  # noqa
     (``ray.init``). Shard ``i`` keeps its data in ``path/shard-00i/`` on the
     node it was placed on, and is pinned there.
 
+    ``replicas``: read replicas per shard, each an actor on the shard's node
+    with its folder opened read-only (LMDB's one writer and many readers),
+    taking turns with the shard's own actor at answering searches and other
+    reads: how one shard uses several cores (each actor is one Python
+    process). A write returns once its shards' replicas have caught up
+    with it. Each replica holds its own copy of the shard's index in RAM.
+
     A shard that does not answer (its actor died and Ray is restarting it)
     fails calls with :class:`vecdb.errors.ShardUnavailableError`; with
     ``allow_partial`` (also settable later: ``db.allow_partial = True``)
@@ -39,4 +46,4 @@ def open(path: Union[str, os.PathLike], shards: Optional[int] = None, *,  # noqa
     """
     from vecdb.cluster.database import open_cluster
 
-    return open_cluster(path, shards, address=address, allow_partial=allow_partial)
+    return open_cluster(path, shards, replicas=replicas, address=address, allow_partial=allow_partial)

@@ -13,6 +13,7 @@ flight has an unknown outcome, which the caller is told
 
 from __future__ import annotations
 
+import itertools
 import logging
 import pickle
 from dataclasses import dataclass
@@ -110,16 +111,34 @@ Request = Tuple[str, Tuple[Any, ...], Dict[str, Any]]
 
 
 class ShardSet:
-    """The actors serving a cluster's shards, called together."""
+    """The actors serving a cluster's shards, called together: each shard's
+    primary (its folder's writer) and its read replicas (the same folder
+    opened read-only, on the same node), which take turns with the primary
+    at answering reads."""
 
-    def __init__(self, handles: List[Any]) -> None:
-        self._handles = handles
+    def __init__(self, primaries: List[Any], replicas: Optional[List[List[Any]]] = None) -> None:
+        self._handles = primaries
+        self._replicas = replicas if replicas is not None else [[] for _ in primaries]
+        self._turns = [itertools.count() for _ in primaries]
 
-    def __len__(self) -> int:
-        return len(self._handles)
+    @property
+    def primaries(self) -> List[Any]:
+        return list(self._handles)
+
+    def wait_until_serving(self) -> None:
+        """Return once every actor has opened its folder (or raise
+        ShardUnavailableError naming a shard whose actor cannot)."""
+        for shard, replicas in enumerate(self._replicas):
+            for handle in (self._handles[shard], *replicas):
+                try:
+                    ray.get(handle.run.remote(_packed(("pid", (), {}))))
+                except RayActorError as exc:
+                    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                    raise ShardUnavailableError(f"shard {shard}'s actor could not start: {reason}",
+                                                shard=shard) from None
 
     def call(self, requests: Mapping[int, Request], *, ids: Optional[Mapping[int, Sequence[Any]]] = None,
-             allow_partial: bool = False) -> Dict[int, Any]:
+             allow_partial: bool = False, read: bool = False) -> Dict[int, Any]:
         """Send each shard its request (``method, args, kwargs``) at once and
         return each one's answer, waiting for every one before anything is
         raised, so a failure is reported only when every other shard is
@@ -128,9 +147,11 @@ class ShardSet:
         A shard that failed with a vecdb error re-raises it (the first such
         shard's). A shard that did not answer raises ShardUnavailableError
         naming it and ``ids[shard]`` (the ids whose outcome is unknown),
-        unless ``allow_partial``: its answer is then left out.
+        unless ``allow_partial``: its answer is then left out. ``read``: a
+        replica may answer instead of the primary.
         """
-        calls = {shard: self._handles[shard].run.remote(_packed(request)) for shard, request in requests.items()}
+        calls = {shard: (self._reader(shard) if read else self._handles[shard]).run.remote(_packed(request))
+                 for shard, request in requests.items()}
         try:
             return {shard: pickle.loads(answer) for shard, answer in zip(calls, ray.get(list(calls.values())))}
         except (RayTaskError, RayActorError, GetTimeoutError):
@@ -158,10 +179,28 @@ class ShardSet:
                                         f"{what}", shard=shard, ids=unknown)
         return answers
 
+    def _reader(self, shard: int) -> Any:
+        choices = self._replicas[shard]
+        turn = next(self._turns[shard]) % (len(choices) + 1)
+        return self._handles[shard] if turn == 0 else choices[turn - 1]
+
+    def refresh_replicas(self, shards: Sequence[int]) -> None:
+        """Have the replicas of ``shards`` catch up with what their primaries
+        committed (a write returns after this: a read that follows it sees
+        it, whichever actor answers). A replica that is down is skipped: it
+        reopens its folder, current, when Ray restarts it."""
+        calls = [replica.run.remote(_packed(("refresh", (), {}))) for shard in shards for replica in self._replicas[shard]]
+        for call in calls:
+            try:
+                ray.get(call)
+            except RayActorError:
+                pass
+
     def stop(self) -> None:
-        """Close each shard's database (snapshots written), then end its actor."""
-        closing = [handle.run.remote(_packed(("close", (), {}))) for handle in self._handles]
-        for handle, done in zip(self._handles, closing):
+        """Close each shard's databases (snapshots written), then end its actors."""
+        everyone = [*self._handles, *(replica for replicas in self._replicas for replica in replicas)]
+        closing = [handle.run.remote(_packed(("close", (), {}))) for handle in everyone]
+        for handle, done in zip(everyone, closing):
             try:
                 ray.get(done, timeout=CLOSE_TIMEOUT_S)
             except (RayActorError, GetTimeoutError):

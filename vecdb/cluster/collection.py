@@ -52,6 +52,10 @@ from vecdb.storage.payloads import encode_payloads
 if TYPE_CHECKING:
     from vecdb.cluster.database import ClusterDatabase
 
+# The calls after which a shard's read replicas must catch up.
+WRITES = frozenset({"upsert", "delete", "create_payload_index", "drop_payload_index", "compact", "train_quantizer",
+                    "learn_rotation", "tune"})
+
 
 class ClusterCollection(CollectionAPI):
     """A collection whose points are spread over a cluster's shards. Get one
@@ -95,7 +99,7 @@ class ClusterCollection(CollectionAPI):
     def payload_indexes(self) -> Dict[str, str]:
         """Indexed payload fields and their kinds (read from the first shard:
         every shard has the same)."""
-        self._payload_indexes = dict(self._on_shards("stats", shards=[0])[0]["payload_indexes"])
+        self._payload_indexes = dict(self._on_shards("stats", shards=[0], read=True)[0]["payload_indexes"])
         return dict(self._payload_indexes)
 
     def __len__(self) -> int:
@@ -243,7 +247,7 @@ class ClusterCollection(CollectionAPI):
         queries, single, k, ef, _ = check_search(query, k, ef, filter, self.dim)
         dims, plan = check_overrides(dims, plan)
         with_payload, with_vector = check_flags(with_payload, with_vector)
-        answers = self._on_shards("search", actors.share(queries), k, direct=True, filter=filter, ef=ef, dims=dims,
+        answers = self._on_shards("search", actors.share(queries), k, direct=True, read=True, filter=filter, ef=ef, dims=dims,
                                   plan=plan, with_payload=with_payload, with_vector=with_vector,
                                   allow_partial=self._database.allow_partial)
         merged = merge_batches(answers, queries.shape[0], k, self.metric)
@@ -272,7 +276,7 @@ class ClusterCollection(CollectionAPI):
         if queries.shape[0] == 0:
             raise InvalidArgumentError("explain needs at least one query")
         dims, plan = check_overrides(dims, plan)
-        answers = self._on_shards("explain", queries, k, filter=filter, ef=ef, dims=dims, plan=plan, execute=execute)
+        answers = self._on_shards("explain", queries, k, read=True, filter=filter, ef=ef, dims=dims, plan=plan, execute=execute)
         _, largest = max(answers.items(), key=lambda item: (item[1].estimates["points"], -item[0]))
         points = sum(answer.estimates["points"] for answer in answers.values())
         allowed = sum(answer.estimates["allowed"] for answer in answers.values())
@@ -297,7 +301,7 @@ class ClusterCollection(CollectionAPI):
         id_list = check_ids(ids, None)
         with_payload, with_vector = check_flags(with_payload, with_vector)
         groups = group_by_shard(id_list, self._shards) if id_list else {}
-        answers = self._on_shards("get", shards=sorted(groups), direct=True, arguments=lambda shard: (
+        answers = self._on_shards("get", shards=sorted(groups), direct=True, read=True, arguments=lambda shard: (
             [id_list[row] for row in groups[shard]],), with_payload=with_payload, with_vector=with_vector)
         found = {(type(record.id), record.id): record for records in answers.values() for record in records}
         return [found[key] for key in ((type(user_id), user_id) for user_id in id_list) if key in found]
@@ -307,7 +311,7 @@ class ClusterCollection(CollectionAPI):
         self._check_live()
         if filter is not None:
             parse_filter(filter)
-        return sum(self._on_shards("count", filter).values())
+        return sum(self._on_shards("count", filter, read=True).values())
 
     def scroll(
         self,
@@ -327,7 +331,7 @@ class ClusterCollection(CollectionAPI):
         with_payload, with_vector = check_flags(with_payload, with_vector)
         if filter is not None:
             parse_filter(filter)
-        answers = self._on_shards("scroll", filter, limit + 1, start, direct=True, with_payload=with_payload,
+        answers = self._on_shards("scroll", filter, limit + 1, start, direct=True, read=True, with_payload=with_payload,
                                   with_vector=with_vector)
         merged = merge_in_order(list(answers.values()), limit + 1)
         following = merged[limit][0] if len(merged) > limit else None
@@ -338,7 +342,7 @@ class ClusterCollection(CollectionAPI):
         counts and index sizes summed over the shards, and every shard's
         own under ``"shards"``."""
         self._check_live()
-        answers = self._on_shards("stats")
+        answers = self._on_shards("stats", read=True)
         per_shard = [answers[shard] for shard in sorted(answers)]
         summed = {key: sum(stats[key] for stats in per_shard)
                   for key in ("count", "index_count", "index_memory_bytes", "sequence", "index_sequence")}
@@ -349,23 +353,29 @@ class ClusterCollection(CollectionAPI):
     def _on_shards(self, method: str, *args: Any, shards: Optional[List[int]] = None,
                    arguments: Optional[Callable[[int], Tuple[Any, ...]]] = None,
                    ids: Optional[Dict[int, List[Any]]] = None, allow_partial: bool = False, direct: bool = False,
-                   **kwargs: Any) -> Dict[int, Any]:
+                   read: bool = False, **kwargs: Any) -> Dict[int, Any]:
         """Call ``method`` of this collection on ``shards`` (default: all) at
         once, with ``arguments(shard) + args`` and ``kwargs``; each shard's
         answer. ``direct``: a method of the shard itself (one that handles
         the insertion order), else of its collection. ``ids``: per shard,
-        the ids a write sent it (named if it fails)."""
+        the ids a write sent it (named if it fails). ``read``: a shard's
+        replica may answer; otherwise its primary does, and after one of
+        the WRITES its replicas catch up before this returns."""
         targets = range(self._shards) if shards is None else shards
         requests = {}
         for shard in targets:
             head = (self._name, self._keys[shard]) if direct else (self._name, self._keys[shard], method)
             requests[shard] = (method if direct else "call", (*head, *(arguments(shard) if arguments else ()), *args),
                                kwargs)
+        shard_set = self._database._shard_set
         try:
-            return self._database._shard_set.call(requests, ids=ids, allow_partial=allow_partial)
+            return shard_set.call(requests, ids=ids, allow_partial=allow_partial, read=read)
         except CollectionNotFoundError:
             self._dropped = True
             raise
+        finally:
+            if method in WRITES:
+                shard_set.refresh_replicas(list(requests))
 
     def _check_live(self) -> None:
         if self._dropped:

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from vecdb.api import DatabaseAPI
 from vecdb.cluster import actors
+from vecdb.checks import positive_int
 from vecdb.cluster.catalog import ClusterCatalog, read_catalog, write_catalog
 from vecdb.cluster.collection import ClusterCollection
 from vecdb.config import HNSW, PQ, CollectionSettings, IndexSpec, check_collection_name
@@ -183,18 +184,27 @@ class ClusterDatabase(DatabaseAPI):
         return {shard: keys[name] for shard, keys in answers.items() if name in keys}
 
     def _on_shards(self, method: str, *args: Any, shards: Optional[List[int]] = None) -> Dict[int, Any]:
-        targets = range(self.shards) if shards is None else shards
-        return self._shard_set.call({shard: (method, args, {}) for shard in targets})
+        """``method`` on the primary of each of ``shards`` (default: all);
+        after a change to the collections, their replicas catch up."""
+        targets = list(range(self.shards) if shards is None else shards)
+        try:
+            return self._shard_set.call({shard: (method, args, {}) for shard in targets})
+        finally:
+            if method in ("create", "drop"):
+                self._shard_set.refresh_replicas(targets)
 
     def _check_open(self) -> None:
         if self._closed:
             raise ClosedError("the cluster database was closed")
 
 
-def open_cluster(path: Union[str, os.PathLike], shards: Optional[int] = None, *, address: Optional[str] = None,
-                 allow_partial: bool = False) -> ClusterDatabase:
+def open_cluster(path: Union[str, os.PathLike], shards: Optional[int] = None, *, replicas: int = 0,
+                 address: Optional[str] = None, allow_partial: bool = False) -> ClusterDatabase:
     """See :func:`vecdb.cluster.open`."""
     folder = Path(path).absolute()
+    replicas = positive_int(replicas, "replicas", 0)
+    if not isinstance(allow_partial, bool):
+        raise InvalidArgumentError(f"allow_partial must be true or false, got {allow_partial!r}")
     actors.connect(address)
     nodes = actors.alive_nodes()
     catalog = read_catalog(folder)
@@ -214,11 +224,12 @@ def open_cluster(path: Union[str, os.PathLike], shards: Optional[int] = None, *,
         shard = catalog.nodes.index(lost[0])
         raise ShardUnavailableError(f"shard {shard}'s node {lost[0]} is not in the Ray cluster (nodes lost: "
                                     f"{lost}); its folder {catalog.folders[shard]} is on that node", shard=shard)
-    shard_set = actors.ShardSet([
-        actors.start_shard(catalog.name, actors.ShardPlace(shard, str(folder / catalog.folders[shard]),
-                                                           catalog.nodes[shard]))
-        for shard in range(catalog.shards)])
-    shard_set.call({shard: ("pid", (), {}) for shard in range(catalog.shards)})  # each opened its folder
-    if not isinstance(allow_partial, bool):
-        raise InvalidArgumentError(f"allow_partial must be true or false, got {allow_partial!r}")
+    places = [actors.ShardPlace(shard, str(folder / catalog.folders[shard]), catalog.nodes[shard])
+              for shard in range(catalog.shards)]
+    primaries = actors.ShardSet([actors.start_shard(catalog.name, place) for place in places])
+    primaries.wait_until_serving()  # each opened (or created) its folder: replicas open them read-only
+    shard_set = actors.ShardSet(primaries.primaries, [
+        [actors.start_shard(catalog.name, place, replica=replica) for replica in range(1, replicas + 1)]
+        for place in places])
+    shard_set.wait_until_serving()
     return ClusterDatabase(folder, catalog, shard_set, allow_partial)
