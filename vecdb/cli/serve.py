@@ -36,6 +36,15 @@ from vecdb.errors import VecdbError
               help="Largest backup archive accepted by PUT /v1/backups/{name}.")
 @click.option("--search-threads", default=None, type=click.IntRange(1),
               help="Threads running searches [default: the number of cores, at least 2].")
+@click.option("--cluster", is_flag=True,
+              help="Serve a cluster database (vecdb.cluster): shards on Ray, their folders under --path.")
+@click.option("--shards", default=None, type=click.IntRange(1),
+              help="With --cluster: shards of a new cluster [default: 2; an existing one keeps its own].")
+@click.option("--replicas", default=0, show_default=True, type=click.IntRange(0),
+              help="With --cluster: read replicas per shard (more actors answering searches).")
+@click.option("--ray-address", default=None,
+              help='With --cluster: the Ray cluster to run on ("auto": the one this machine belongs to) '
+                   "[default: start a local one].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
@@ -43,8 +52,8 @@ from vecdb.errors import VecdbError
                    "requests per route either way).")
 def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_key: Optional[str], insecure: bool,
           max_body_bytes: int, max_k: int, max_batch: int, max_hits: int, max_payload_bytes: int,
-          max_upload_bytes: int, search_threads: Optional[int], log_level: str,
-          access_log: bool) -> None:
+          max_upload_bytes: int, search_threads: Optional[int], cluster: bool, shards: Optional[int], replicas: int,
+          ray_address: Optional[str], log_level: str, access_log: bool) -> None:
     """Serve the database at --path over HTTP until SIGTERM or Ctrl-C.
 
     REST over JSON or MessagePack, the embedded API's resources:
@@ -56,17 +65,23 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
     the requests in flight, snapshots the indexes and closes the database.
     Every write acknowledged with a 2xx is durable, even under kill -9.
 
+    With --cluster it serves a cluster database instead (pip install
+    "vecdb-engine[ray]"): the same API over shards, each an embedded
+    database served by a Ray actor (see vecdb.cluster.open).
+
     \b
     Examples:
       vecdb serve --path ./data
       VECDB_API_KEY=$(openssl rand -hex 24) vecdb serve --path ./data --host 0.0.0.0
+      vecdb serve --path ./cluster --cluster --shards 4 --replicas 1
+      vecdb serve --path /shared/cluster --cluster --ray-address auto
     """
     try:
         import uvicorn
 
         from vecdb.server import ServerSettings, create_app
         from vecdb.server.settings import is_loopback
-        from vecdb.server.state import progress_log
+        from vecdb.server.state import ServedDatabase, progress_log
     except ImportError as exc:
         raise click.ClickException(f'vecdb serve needs the server extra: pip install "vecdb-engine[server]" ({exc})')
     if not is_loopback(host) and api_key is None and not insecure:
@@ -81,10 +96,21 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
                                   max_payload_bytes=max_payload_bytes, max_upload_bytes=max_upload_bytes)
         if search_threads is not None:
             settings = replace(settings, search_threads=search_threads)
-        database = open_database(path, progress=progress_log)
+        if cluster:
+            from vecdb.cluster import open as open_cluster
+
+            sharded = open_cluster(path, shards, replicas=replicas, address=ray_address)
+            database: ServedDatabase = sharded
+            served = f"a cluster of {sharded.shards} shard(s) in {path.resolve()}"
+        elif shards is not None or replicas or ray_address is not None:
+            raise click.UsageError("--shards, --replicas and --ray-address go with --cluster")
+        else:
+            database, served = open_database(path, progress=progress_log), str(path.resolve())
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
     except VecdbError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"vecdb: serving {path.resolve()} on http://{host}:{port} (docs: /docs)"
+    click.echo(f"vecdb: serving {served} on http://{host}:{port} (docs: /docs)"
                + ("" if api_key else "; no API key"), err=True)
     # The app closes the database when uvicorn shuts it down (its lifespan).
     uvicorn.run(create_app(database, settings), host=host, port=port, log_level=log_level, access_log=access_log,

@@ -16,6 +16,8 @@ from __future__ import annotations
 import itertools
 import logging
 import pickle
+import signal
+import threading
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -72,8 +74,13 @@ def connect(address: Optional[str]) -> None:
     already connected."""
     if ray.is_initialized():
         return
+    terminate = signal.getsignal(signal.SIGTERM)
     ray.init(address=address, namespace=NAMESPACE, logging_level=logging.ERROR, log_to_driver=False,
              include_dashboard=False, configure_logging=False)
+    # ray.init makes SIGTERM exit the process at once (sys.exit): put back
+    # what the program had (a server shuts down gracefully on it).
+    if threading.current_thread() is threading.main_thread() and terminate is not None:
+        signal.signal(signal.SIGTERM, terminate)
 
 
 def alive_nodes() -> List[str]:

@@ -21,7 +21,6 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from vecdb._version import __version__
-from vecdb.database import Database
 from vecdb.errors import VecdbError
 from vecdb.server.failures import error_response
 from vecdb.server.fast_path import SearchFastPath
@@ -31,7 +30,7 @@ from vecdb.server.guards import (DOCS, DOCS_ASSETS, OPENAPI, ApiKeyMiddleware, A
 from vecdb.server.prometheus import Metrics
 from vecdb.server.routes import backups, collections, points, search, service
 from vecdb.server.settings import ServerSettings
-from vecdb.server.state import ServerState
+from vecdb.server.state import ServedDatabase, ServerState
 from vecdb.transfer.collection_backup import remove_leftover_staging
 
 log = logging.getLogger("vecdb.server")
@@ -51,9 +50,10 @@ upsert its points, then search, get, count, scroll...
 """
 
 
-def create_app(database: Database, settings: ServerSettings = ServerSettings()) -> ASGIApp:
-    """The ASGI application serving ``database`` (run it with uvicorn, or
-    ``vecdb serve``). It closes the database when the server shuts down."""
+def create_app(database: ServedDatabase, settings: ServerSettings = ServerSettings()) -> ASGIApp:
+    """The ASGI application serving ``database``, embedded or a cluster's
+    (run it with uvicorn, or ``vecdb serve``). It closes the database when
+    the server shuts down."""
     state = ServerState(database, settings)
 
     @contextlib.asynccontextmanager

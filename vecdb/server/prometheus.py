@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vecdb.database import Database
+from vecdb.api import DatabaseAPI
 from vecdb.server.guards import ASGIApp, Receive, Scope, Send
 
 # Search latencies on this kind of machine run from ~100 us to ~50 ms.
@@ -18,7 +18,7 @@ _BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 
 
 class _CollectionSizes(Collector):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: DatabaseAPI) -> None:
         self.database = database
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -35,7 +35,7 @@ class _CollectionSizes(Collector):
 class Metrics:
     """One registry per server (tests run several in one process)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: DatabaseAPI) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("vecdb_http_requests", "HTTP requests by route, method and status",
                                 ["route", "method", "status"], registry=self.registry)

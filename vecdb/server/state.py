@@ -7,12 +7,12 @@ import asyncio
 import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from pathlib import Path
+from typing import Any, Callable, Protocol, TypeVar
 
 from starlette.requests import Request
 
-from vecdb.collection import Collection
-from vecdb.database import Database
+from vecdb.api import CollectionAPI, DatabaseAPI
 from vecdb.errors import InvalidArgumentError, PermissionDeniedError, RequestTooLargeError
 from vecdb.progress import ProgressLog
 from vecdb.server.guards import WRITE
@@ -24,6 +24,13 @@ log = logging.getLogger("vecdb.server")
 progress_log = ProgressLog(log)
 
 
+class ServedDatabase(DatabaseAPI, Protocol):
+    """What a server serves: an embedded database (vecdb.open) or a
+    cluster's (vecdb.cluster.open), each with the folder it lives in."""
+
+    path: Path
+
+
 class ServerState:
     """Reads (searches, gets, counts) run on a pool of ``search_threads``
     threads: the native core releases the GIL, so they use every core.
@@ -31,7 +38,7 @@ class ServerState:
     (LMDB has one writer anyway; a queue keeps requests from piling onto
     its lock)."""
 
-    def __init__(self, database: Database, settings: ServerSettings) -> None:
+    def __init__(self, database: ServedDatabase, settings: ServerSettings) -> None:
         self.database = database
         self.settings = settings
         self.readers = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="vecdb-read")
@@ -46,7 +53,7 @@ class ServerState:
         return await asyncio.get_running_loop().run_in_executor(
             self.writer, functools.partial(function, *args, **kwargs))
 
-    def collection(self, name: str) -> Collection:
+    def collection(self, name: str) -> CollectionAPI:
         """Only on the worker threads: a first use loads the index, and the
         database's lock may be held for seconds (warm-up, compaction); the
         event loop must stay free to answer /healthz."""

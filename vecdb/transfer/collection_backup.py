@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from vecdb.api import DatabaseAPI
 from vecdb.database import Database
 from vecdb.database import open as open_database
 from vecdb.progress import Progress
@@ -52,7 +53,7 @@ def backup_collection(database: Database, name: str, archive: Path, progress: Pr
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def restore_collection(archive: Path, source: str, database: Database, target: str, progress: Progress) -> None:
+def restore_collection(archive: Path, source: str, database: DatabaseAPI, target: str, progress: Progress) -> None:
     """Create collection ``target`` in ``database`` from collection
     ``source`` of the backup ``archive`` (opened once, without following
     links). The upgrade of an archive of vecdb 0.1 and the index build of

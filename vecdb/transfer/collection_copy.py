@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Dict
 
-from vecdb.collection import Collection
+from vecdb.api import CollectionAPI, DatabaseAPI
 from vecdb.config import CollectionSettings
 from vecdb.database import Database
 from vecdb.errors import CollectionNotFoundError
@@ -14,12 +14,13 @@ from vecdb.errors import CollectionNotFoundError
 _BATCH = 1000
 
 
-def copy_collection(source: Database, name: str, target: Database, target_name: str) -> Collection:
+def copy_collection(source: Database, name: str, target: DatabaseAPI, target_name: str) -> CollectionAPI:
     """Create ``target_name`` in ``target`` with the settings of ``name`` in
     ``source`` (index, quantization, MRL prefixes, payload indexes) and copy
     its points, in insertion order, as of one committed state (read in one
     transaction while writers go on). If anything fails, the partial copy
-    is dropped. The tuned plan is not copied: tune the copy again."""
+    is dropped. The tuned plan is not copied: tune the copy again.
+    ``target`` may be any backend (a cluster's database, say)."""
     described = _described(source, name)
     settings = CollectionSettings.from_dict(described)
     collection = source.get_collection(name)

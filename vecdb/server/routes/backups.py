@@ -27,6 +27,7 @@ from starlette.responses import Response, StreamingResponse
 from vecdb.transfer.backup import link_new, new_file, open_archive, read_manifest
 from vecdb.transfer import collection_backup
 from vecdb.config import check_collection_name
+from vecdb.database import Database
 from vecdb.errors import BackupExistsError, InvalidArgumentError, NotFoundError, RequestTooLargeError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond
@@ -84,6 +85,9 @@ async def create_backup(request: Request) -> Response:
 async def backup_collection(name: str, request: Request) -> Response:
     state = state_of(request)
     name = check_collection_name(name)
+    if not isinstance(state.database, Database):
+        raise InvalidArgumentError("collection backups of a cluster database are not supported yet: back up each "
+                                   f"shard's folder ({state.database.path}/shard-NNN) with `vecdb backup`")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     archive = archive_path(state, f"{name}-{stamp}.tar", must_exist=False)
     path = await state.read(collection_backup.backup_collection, state.database, name, archive, progress_log)
