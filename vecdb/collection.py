@@ -41,8 +41,14 @@ from vecdb.index.loader import (
     save_snapshots,
 )
 from vecdb.index.prefix_index import IndexSet
-from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
-from vecdb.native.pq import CENTROIDS, ProductQuantizer
+from vecdb.index.rotation import (
+    MAX_SAMPLES,
+    learn_pca_rotation,
+    rotation_from_bytes,
+    rotation_to_bytes,
+    rotation_train_size,
+)
+from vecdb.native.pq import CENTROIDS, ProductQuantizer, train_codebooks
 from vecdb.payload_fields import check_field, check_kind
 from vecdb.plans import Plan, plan_to_dict
 from vecdb.progress import Progress
@@ -79,8 +85,14 @@ class Collection(CollectionAPI):
     filterable by payload. Get one from :meth:`vecdb.Database.create_collection`
     or :meth:`~vecdb.Database.get_collection`."""
 
-    def __init__(self, environment: Environment, folder: Path, config: CollectionConfig, progress: Progress) -> None:
+    def __init__(self, environment: Environment, folder: Path, config: CollectionConfig, progress: Progress,
+                 trains_itself: bool = True) -> None:
         self._environment = environment
+        # Whether upserts train the PQ codebooks and the PCA rotation when the
+        # collection reaches its training size (a cluster's shards do not:
+        # the cluster trains once, on a sample of every shard, and installs
+        # the result on each).
+        self._trains_itself = trains_itself
         self._folder = folder
         self._progress = progress  # index builds report to it
         self._config = config
@@ -154,6 +166,8 @@ class Collection(CollectionAPI):
             self._indexes.add(labels, matrix)
             self._after_write(config, len(labels))
             pq = config.pq
+            if not self._trains_itself:
+                return
             if pq is not None and config.quantizer_version == 0 and len(self._indexes) >= pq.train_size:
                 try:
                     self._train_quantizer(pq)
@@ -193,9 +207,13 @@ class Collection(CollectionAPI):
                 raise InvalidArgumentError(f"PQ training needs at least {CENTROIDS} vectors; "
                                            f"collection {self.name!r} has {count}")
             sample = self._store.sample_vectors(txn, self.dim, pq.max_samples, seed=config.quantizer_version)
-        assert pq.m is not None, "stored PQ settings have m chosen for the dimension (PQ.for_dim)"
-        quantizer = ProductQuantizer(self.dim, pq.m, self.metric, opq=pq.opq).train(
-            sample, iterations=pq.iterations, max_samples=pq.max_samples, seed=config.quantizer_version)
+        self._install_quantizer(train_codebooks(sample, self.dim, self.metric, pq, seed=config.quantizer_version))
+
+    def _install_quantizer(self, quantizer: ProductQuantizer) -> None:
+        """Re-index every vector with ``quantizer`` and store its codebooks
+        (the caller holds the write lock)."""
+        with self._environment.read() as txn:
+            config = self._store.config(txn)
         # The new index first, the codebooks committed after: a failure in
         # between leaves LMDB and the index as they were. (No other write can
         # come in between: this thread holds the write lock, this process the
@@ -236,7 +254,13 @@ class Collection(CollectionAPI):
                 raise InvalidArgumentError(f"learning a rotation of {self.dim} dimensions needs at least {self.dim} "
                                            f"vectors; collection {self.name!r} has {count}")
             sample = self._store.sample_vectors(txn, self.dim, MAX_SAMPLES, seed=config.rotation_version)
-        rotation = learn_pca_rotation(sample, self.metric)
+        self._install_rotation(learn_pca_rotation(sample, self.metric))
+
+    def _install_rotation(self, rotation: np.ndarray) -> None:
+        """Rebuild the prefix indexes with ``rotation`` and store it (the
+        caller holds the write lock)."""
+        with self._environment.read() as txn:
+            config = self._store.config(txn)
         # New prefix indexes first, the rotation committed after (as for codebooks).
         version = config.rotation_version + 1
         prefixes = build_prefix_indexes(self._environment, self._store, config, rotation, self._progress)
@@ -552,6 +576,27 @@ class Collection(CollectionAPI):
                 found = self._store.records_of(txn, batch, True, True)
                 yield [Record(id=user_id_from_key(found[label][0]), payload=found[label][1], vector=found[label][2])
                        for label in batch]
+
+    # ---- used by a cluster's shards (vecdb.cluster.shard) ----
+
+    def _sample(self, count: int, seed: int) -> np.ndarray:
+        """Up to ``count`` stored vectors, chosen at random with ``seed``."""
+        self._check_live()
+        with self._environment.read() as txn:
+            self._store.config(txn)
+            return self._store.sample_vectors(txn, self.dim, count, seed=seed)
+
+    def _adopt_quantizer(self, codebooks: bytes) -> None:
+        """Re-index with codebooks trained elsewhere (on the whole cluster)."""
+        self._check_live()
+        with self._write_lock:
+            self._install_quantizer(ProductQuantizer.from_bytes(codebooks))
+
+    def _adopt_rotation(self, rotation: bytes) -> None:
+        """Rebuild the prefix indexes with a rotation learned elsewhere."""
+        self._check_live()
+        with self._write_lock:
+            self._install_rotation(rotation_from_bytes(rotation, self.dim))
 
     # ---- used by Database ----
 

@@ -43,8 +43,9 @@ class Database(DatabaseAPI):
     """An open database folder. Use :func:`vecdb.open`."""
 
     def __init__(self, path: Union[str, os.PathLike], *, read_only: bool = False,
-                 progress: Progress = terminal_bars) -> None:
+                 progress: Progress = terminal_bars, _trains_itself: bool = True) -> None:
         self.path = Path(path)
+        self._trains_itself = _trains_itself  # False in a cluster's shards: see Collection
         self.read_only = read_only
         self._progress = progress
         self._environment = open_environment(self.path, read_only, progress)
@@ -158,7 +159,7 @@ class Database(DatabaseAPI):
                 collection._dropped = True
             with self._environment.read() as txn:
                 config = read_config(txn, name)
-            collection = Collection(self._environment, self.path, config, self._progress)
+            collection = Collection(self._environment, self.path, config, self._progress, self._trains_itself)
             self._collections[name] = collection
             return collection
 

@@ -63,7 +63,8 @@ class _ShardActor(Shard):
 
 # What a driver may ask of a shard.
 SHARD_METHODS = frozenset({"pid", "keys", "create", "drop", "call", "upsert", "search", "get", "scroll", "last_order",
-                           "describe", "compact", "backup", "refresh", "close"})
+                           "training_state", "sample", "install_quantizer", "install_rotation", "describe", "compact",
+                           "backup", "refresh", "close"})
 
 RemoteShard = ray.remote(_ShardActor)
 

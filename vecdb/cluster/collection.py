@@ -15,22 +15,32 @@ Guarantees, and where they stop:
   may see one shard's part of a batch and not yet another's.
 - Writes through one driver's handle run one at a time, so every shard sees
   the batches in the same order.
+
+Trained state (PQ codebooks, the PCA rotation) is learned here once, on a
+sample drawn from every shard, and installed on each: the shards never
+train on their own.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import warnings
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, overload
+
+import numpy as np
 
 from vecdb.api import CollectionAPI
 from vecdb.checks import check_k, positive_int
 from vecdb.cluster import actors
 from vecdb.cluster.merge import ShardHits, ShardResults, merge_batches, merge_in_order
 from vecdb.cluster.routing import group_by_shard
-from vecdb.cluster.shard import ORDER_FIELD
+from vecdb.cluster.shard import ORDER_FIELD, TrainingState
 from vecdb.config import PQ, CollectionSettings, IndexSpec
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidPayloadError
+from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
+from vecdb.native.pq import CENTROIDS, train_codebooks
 from vecdb.payload_fields import check_field, check_kind
 from vecdb.plans import Plan
 from vecdb.query.arguments import (
@@ -53,8 +63,8 @@ if TYPE_CHECKING:
     from vecdb.cluster.database import ClusterDatabase
 
 # The calls after which a shard's read replicas must catch up.
-WRITES = frozenset({"upsert", "delete", "create_payload_index", "drop_payload_index", "compact", "train_quantizer",
-                    "learn_rotation", "tune"})
+WRITES = frozenset({"upsert", "delete", "create_payload_index", "drop_payload_index", "compact", "install_quantizer",
+                    "install_rotation", "tune"})
 
 
 class ClusterCollection(CollectionAPI):
@@ -71,6 +81,7 @@ class ClusterCollection(CollectionAPI):
         self._payload_indexes: Dict[str, str] = dict(info.get("payload_indexes") or {})
         self._write_lock = threading.Lock()
         self._next_order: Optional[int] = None  # the order of the next new point; read from the shards first
+        self._training: Dict[int, TrainingState] = {}  # each shard's points and trained versions, as last seen
         self._dropped = False
 
     # ---- description ----
@@ -125,11 +136,64 @@ class ClusterCollection(CollectionAPI):
         with self._write_lock:
             if self._next_order is None:
                 self._next_order = 1 + max(self._on_shards("last_order", direct=True).values())
+                self._training = self._on_shards("training_state", direct=True)
             first, self._next_order = self._next_order, self._next_order + len(id_list)
-            self._on_shards("upsert", shards=list(groups), ids=shard_ids, direct=True, arguments=lambda shard: (
+            self._training.update(self._on_shards("upsert", shards=list(groups), ids=shard_ids, direct=True,
+                                                  arguments=lambda shard: (
                 shard_ids[shard], matrix[groups[shard]],
                 None if payloads is None else [payload_dicts[row] for row in groups[shard]],
-                [first + row for row in groups[shard]]))
+                [first + row for row in groups[shard]])))
+            self._train_if_due()
+
+    def _train_if_due(self) -> None:
+        """Train what the collection's settings ask for once it holds enough
+        points, as an embedded collection does in the upsert that brings it
+        there; here once for the cluster, on a sample from every shard."""
+        states = list(self._training.values())
+        total = sum(state.count for state in states)
+        pq = self.quantization
+        if pq is not None and all(state.quantizer_version == 0 for state in states) and total >= pq.train_size:
+            try:
+                self._train_quantizer(pq)
+            except Exception as exc:  # the batch is committed: report, search exactly, retry next time
+                warnings.warn(f"collection {self.name!r}: training the PQ codebooks failed ({exc}); "
+                              "searching exactly until the next upsert tries again", RuntimeWarning, stacklevel=3)
+        if (self._settings.rotate and all(state.rotation_version == 0 for state in states)
+                and total >= rotation_train_size(self.dim)):
+            try:
+                self._learn_rotation()
+            except Exception as exc:  # the batch is committed: report, search in full, retry next time
+                warnings.warn(f"collection {self.name!r}: learning the PCA rotation failed ({exc}); searching "
+                              "without prefix indexes until the next upsert tries again", RuntimeWarning,
+                              stacklevel=3)
+
+    def _samples(self, wanted: int, seed: int) -> np.ndarray:
+        """About ``wanted`` stored vectors drawn from every shard in
+        proportion to its points (the cluster's sample)."""
+        self._training = states = self._on_shards("training_state", direct=True)
+        total = sum(state.count for state in states.values())
+        share = {shard: math.ceil(wanted * state.count / total) if total else 0 for shard, state in states.items()}
+        drawn = self._on_shards("sample", direct=True, arguments=lambda shard: (share[shard], seed))
+        return np.vstack([drawn[shard] for shard in sorted(drawn)])
+
+    def _train_quantizer(self, pq: PQ) -> None:
+        seed = max(state.quantizer_version for state in self._training.values())
+        sample = self._samples(pq.max_samples, seed)
+        if len(sample) < CENTROIDS:
+            raise InvalidArgumentError(f"PQ training needs at least {CENTROIDS} vectors; "
+                                       f"collection {self.name!r} has {len(sample)}")
+        codebooks = train_codebooks(sample, self.dim, self.metric, pq, seed=seed).to_bytes()
+        self._on_shards("install_quantizer", codebooks, direct=True)
+        self._training = self._on_shards("training_state", direct=True)
+
+    def _learn_rotation(self) -> None:
+        seed = max(state.rotation_version for state in self._training.values())
+        sample = self._samples(MAX_SAMPLES, seed)
+        if len(sample) < self.dim:
+            raise InvalidArgumentError(f"learning a rotation of {self.dim} dimensions needs at least {self.dim} "
+                                       f"vectors; collection {self.name!r} has {len(sample)}")
+        self._on_shards("install_rotation", rotation_to_bytes(learn_pca_rotation(sample, self.metric)), direct=True)
+        self._training = self._on_shards("training_state", direct=True)
 
     def _check_indexed_values(self, payloads: List[Dict[str, Any]]) -> None:
         """Refuse a value an index cannot hold before any shard sees the
@@ -145,18 +209,29 @@ class ClusterCollection(CollectionAPI):
                     entry_keys(field, kind, payload)
 
     def train_quantizer(self) -> None:
-        """See :meth:`vecdb.Collection.train_quantizer`; each shard trains
-        its own codebooks on its own points."""
+        """See :meth:`vecdb.Collection.train_quantizer`: trained once, on a
+        sample drawn from every shard in proportion to its points, and
+        installed on every shard (they share the codebooks)."""
         self._check_live()
+        pq = self.quantization
+        if pq is None:
+            raise InvalidArgumentError(f"collection {self.name!r} has no quantization "
+                                       "(create it with quantization=vecdb.PQ(...))")
         with self._write_lock:
-            self._on_shards("train_quantizer")
+            self._training = self._on_shards("training_state", direct=True)
+            self._train_quantizer(pq)
 
     def learn_rotation(self) -> None:
-        """See :meth:`vecdb.Collection.learn_rotation`; each shard learns its
-        own rotation from its own points."""
+        """See :meth:`vecdb.Collection.learn_rotation`: learned once, from a
+        sample of every shard, and installed on every shard (they share
+        their prefixes)."""
         self._check_live()
+        if self._settings.rotate is None:
+            raise InvalidArgumentError(f"collection {self.name!r} has no rotation (create it with mrl_dims=[...], "
+                                       "rotate='pca')")
         with self._write_lock:
-            self._on_shards("learn_rotation")
+            self._training = self._on_shards("training_state", direct=True)
+            self._learn_rotation()
 
     def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.delete`: by id on the ids' shards, by

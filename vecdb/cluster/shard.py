@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -56,7 +56,8 @@ class Shard:
 
     def __init__(self, folder: str, read_only: bool = False) -> None:
         Path(folder).parent.mkdir(parents=True, exist_ok=True)
-        self._database = Database(folder, read_only=read_only, progress=silent)
+        # The cluster trains PQ codebooks and PCA rotations once, for every shard.
+        self._database = Database(folder, read_only=read_only, progress=silent, _trains_itself=False)
 
     def pid(self) -> int:
         """The process serving this shard (tests kill it)."""
@@ -108,9 +109,9 @@ class Shard:
     # ---- the calls that carry the insertion order ----
 
     def upsert(self, name: str, key: str, ids: List[Any], vectors: np.ndarray,
-               payloads: Optional[List[Dict[str, Any]]], orders: Sequence[int]) -> None:
+               payloads: Optional[List[Dict[str, Any]]], orders: Sequence[int]) -> "TrainingState":
         """Upsert, each new point numbered with its order (a point that
-        exists keeps its own)."""
+        exists keeps its own); what the driver needs to know to train."""
         collection = self._collection(name, key)
         kept = {user_id_key(record.id): record.payload[ORDER_FIELD]
                 for record in collection.get(ids) if record.payload and ORDER_FIELD in record.payload}
@@ -118,6 +119,25 @@ class Shard:
                     ORDER_FIELD: kept.get(user_id_key(point_id), int(orders[row]))}
                    for row, point_id in enumerate(ids)]
         collection.upsert(ids, vectors, stamped)
+        return self.training_state(name, key)
+
+    # ---- trained state: learned once for the cluster, installed on every shard ----
+
+    def training_state(self, name: str, key: str) -> "TrainingState":
+        stats = self._collection(name, key).stats()
+        quantization, mrl = stats["quantization"], stats["mrl"]
+        return TrainingState(count=stats["count"],
+                             quantizer_version=quantization["quantizer_version"] if quantization else 0,
+                             rotation_version=mrl["rotation_version"] if mrl else 0)
+
+    def sample(self, name: str, key: str, count: int, seed: int) -> np.ndarray:
+        return self._collection(name, key)._sample(count, seed)
+
+    def install_quantizer(self, name: str, key: str, codebooks: bytes) -> None:
+        self._collection(name, key)._adopt_quantizer(codebooks)
+
+    def install_rotation(self, name: str, key: str, rotation: bytes) -> None:
+        self._collection(name, key)._adopt_rotation(rotation)
 
     def search(self, name: str, key: str, queries: np.ndarray, k: int, *, with_payload: bool,
                **options: Any) -> List[List[Tuple[int, Hit]]]:
@@ -175,6 +195,15 @@ class Shard:
 
     def close(self) -> None:
         self._database.close()
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """A shard's points and the versions of its trained state."""
+
+    count: int
+    quantizer_version: int
+    rotation_version: int
 
 
 def _order_at(collection: Collection, label: int) -> Optional[int]:

@@ -31,6 +31,7 @@ from vecdb.native.arrays import as_matrix, check_threads, id_filter_bitset
 from vecdb._files import write_atomically
 from vecdb.errors import CorruptIndexError, DimensionMismatchError, InvalidArgumentError, InvalidDTypeError
 from vecdb.native.results import SearchResult, unwrap_single
+from vecdb.config import PQ
 from vecdb.metrics import parse_metric
 
 CENTROIDS = 256  # per sub-vector: 8-bit codes
@@ -230,3 +231,11 @@ def _learn_rotation(native: Any, matrix: np.ndarray, max_samples: int, seed: int
         u, _, vt = np.linalg.svd(sample.T.astype(np.float64) @ coded.astype(np.float64))
         rotation = (u @ vt).astype(np.float32)
     return rotation
+
+
+def train_codebooks(sample: np.ndarray, dim: int, metric: str, settings: PQ, *, seed: int) -> ProductQuantizer:
+    """A quantizer for a collection's PQ ``settings`` (``m`` chosen for
+    ``dim``), trained on ``sample``."""
+    assert settings.m is not None, "stored PQ settings have m chosen for the dimension (PQ.for_dim)"
+    return ProductQuantizer(dim, settings.m, metric, opq=settings.opq).train(
+        sample, iterations=settings.iterations, max_samples=settings.max_samples, seed=seed)
