@@ -64,8 +64,9 @@ from vecdb.query.arguments import (
 )
 from vecdb.query.filters import parse_filter
 from vecdb.query.searcher import Searcher
-from vecdb.query.tuning import tune_collection
-from vecdb.records import Hit, Record
+from vecdb.query.planner import SearchShape
+from vecdb.query.tuning import TRUTH_CHUNK, exact_neighbours, time_plan, tune_collection
+from vecdb.records import Hit, Record, UserId
 from vecdb.reports import Explanation, TuneReport
 from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.environment import Environment
@@ -585,6 +586,47 @@ class Collection(CollectionAPI):
         with self._environment.read() as txn:
             self._store.config(txn)
             return self._store.sample_vectors(txn, self.dim, count, seed=seed)
+
+    def _sample_points(self, count: int, seed: int) -> Tuple[List[UserId], np.ndarray]:
+        """Up to ``count`` stored points chosen at random: ids and vectors."""
+        self._check_live()
+        with self._environment.read() as txn:
+            self._store.config(txn)
+            labels = self._store.all_labels(txn)
+            if len(labels) > count:
+                labels = np.sort(np.random.default_rng(seed).choice(labels, size=count, replace=False))
+            vectors, _ = self._store.vectors_of(txn, labels, self.dim)
+            found = self._store.records_of(txn, labels.tolist(), False, False)
+        return [user_id_from_key(found[label][0]) for label in labels.tolist()], vectors
+
+    def _exact_neighbours(self, queries: np.ndarray, k: int) -> Tuple[List[List[UserId]], np.ndarray]:
+        """The ids of each query's k nearest stored vectors (a scan of every
+        stored vector, whatever the index) and their distances."""
+        self._check_live()
+        with self._environment.read() as txn:
+            self._store.config(txn)
+            labels, distances = exact_neighbours(self._store.vector_chunks(txn, self.dim, TRUTH_CHUNK), queries, k,
+                                                 self.metric)
+            found = self._store.records_of(txn, sorted({int(label) for label in labels.ravel()}), False, False)
+        return [[user_id_from_key(found[label][0]) for label in row] for row in labels.tolist()], distances
+
+    def _time_plan(self, plan: Plan, queries: np.ndarray, k: int) -> float:
+        """Microseconds per single query of ``plan`` on this collection's
+        index set (the search itself: no filter, no records read)."""
+        self._check_live()
+        return time_plan(self._indexes)(plan, queries, k)
+
+    def _search_shape(self) -> SearchShape:
+        """What the query planner knows of this collection's indexes."""
+        return self._searcher.shape(self._indexes, self._config)
+
+    def _set_default_plan(self, plan: Plan, k: int) -> None:
+        """Make ``plan`` the default for unfiltered searches of ``k`` (the
+        plan a tuning of the whole cluster chose)."""
+        self._check_live()
+        with self._write_lock:
+            self._config = self._environment.write(lambda txn: self._store.update_config(
+                txn, default_plan=plan_to_dict(plan), default_plan_k=k))
 
     def _adopt_quantizer(self, codebooks: bytes) -> None:
         """Re-index with codebooks trained elsewhere (on the whole cluster)."""

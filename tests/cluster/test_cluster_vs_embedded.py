@@ -139,3 +139,24 @@ def test_the_order_field_is_the_clusters_own(cluster):
         assert collection.scroll()[0][0].payload == {"x": 1}
     finally:
         cluster.drop_collection("reserved")
+
+
+def test_tune_measures_the_recall_of_merged_results(cluster):
+    rng = np.random.default_rng(12)
+    data = rng.standard_normal((4000, 16)).astype(np.float32)
+    queries = rng.standard_normal((60, 16)).astype(np.float32)
+    collection = cluster.create_collection("tuned", 16, "l2", index=vecdb.HNSW(M=4, ef_construction=16))
+    try:
+        collection.upsert(list(range(len(data))), data)
+        report = collection.tune(target_recall=0.9, k=10, queries=queries, seed=5)
+        # The tuner's split of the given queries (tuning.tune_cluster): shuffled with the seed, halved.
+        tuning = queries[np.random.default_rng(5).permutation(len(queries))][:30]
+        exact = np.argsort(((tuning[:, None, :] - data[None]) ** 2).sum(-1), axis=1)[:, :10]
+        found = collection.search(tuning, 11, plan=report.plan, with_payload=False)
+        merged = np.mean([len({hit.id for hit in row[:10]} & set(truth.tolist())) / 10
+                          for row, truth in zip(found, exact)])
+        assert report.recall == pytest.approx(merged)
+        assert [stats["default_plan"] for stats in collection.stats()["shards"]] == \
+            [vecdb.plans.plan_to_dict(report.plan)] * cluster.shards
+    finally:
+        cluster.drop_collection("tuned")

@@ -63,8 +63,9 @@ class _ShardActor(Shard):
 
 # What a driver may ask of a shard.
 SHARD_METHODS = frozenset({"pid", "keys", "create", "drop", "call", "upsert", "search", "get", "scroll", "last_order",
-                           "training_state", "sample", "install_quantizer", "install_rotation", "describe", "compact",
-                           "backup", "refresh", "close"})
+                           "training_state", "sample", "install_quantizer", "install_rotation", "sample_points",
+                           "exact_neighbours", "time_plan", "search_shape", "set_default_plan", "describe", "compact", "backup",
+                           "refresh", "close"})
 
 RemoteShard = ray.remote(_ShardActor)
 

@@ -37,6 +37,7 @@ from vecdb.cluster import actors
 from vecdb.cluster.merge import ShardHits, ShardResults, merge_batches, merge_in_order
 from vecdb.cluster.routing import group_by_shard
 from vecdb.cluster.shard import ORDER_FIELD, TrainingState
+from vecdb.cluster.tuning import tune_cluster
 from vecdb.config import PQ, CollectionSettings, IndexSpec
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidPayloadError
 from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
 
 # The calls after which a shard's read replicas must catch up.
 WRITES = frozenset({"upsert", "delete", "create_payload_index", "drop_payload_index", "compact", "install_quantizer",
-                    "install_rotation", "tune"})
+                    "install_rotation", "set_default_plan"})
 
 
 class ClusterCollection(CollectionAPI):
@@ -360,15 +361,14 @@ class ClusterCollection(CollectionAPI):
                                   "selectivity": selectivity})
 
     def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
-        """See :meth:`vecdb.Collection.tune`. Each shard tunes its own plan
-        on its own points; the report is the shard whose chosen plan reached
-        the lowest held-out recall."""
+        """See :meth:`vecdb.Collection.tune`: recall and latency are those
+        of searches of the whole cluster (merged results), and the chosen
+        plan becomes every shard's default (see :mod:`vecdb.cluster.tuning`)."""
         self._check_live()
         target_recall, k = check_recall(target_recall), check_k(k)
         tuning_queries, seed = check_tuning_queries(queries, self.dim), positive_int(seed, "seed", 0)
         with self._write_lock:
-            reports = self._on_shards("tune", target_recall, k, queries=tuning_queries, seed=seed)
-        return min(reports.values(), key=lambda report: report.held_out_recall)
+            return tune_cluster(self, target_recall, k, tuning_queries, seed)
 
     def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
         """See :meth:`vecdb.Collection.get` (asks only the shards holding the ids)."""

@@ -34,7 +34,9 @@ from vecdb.collection import Collection
 from vecdb.config import CollectionSettings
 from vecdb.database import Database
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
+from vecdb.plans import Plan
 from vecdb.progress import silent
+from vecdb.query.planner import SearchShape
 from vecdb.records import Hit, Record
 from vecdb.storage.keys import user_id_key
 
@@ -132,6 +134,22 @@ class Shard:
 
     def sample(self, name: str, key: str, count: int, seed: int) -> np.ndarray:
         return self._collection(name, key)._sample(count, seed)
+
+    def sample_points(self, name: str, key: str, count: int, seed: int) -> Tuple[List[Any], np.ndarray]:
+        return self._collection(name, key)._sample_points(count, seed)
+
+    def exact_neighbours(self, name: str, key: str, queries: np.ndarray,
+                         k: int) -> Tuple[List[List[Any]], np.ndarray]:
+        return self._collection(name, key)._exact_neighbours(queries, k)
+
+    def time_plan(self, name: str, key: str, plan: Plan, queries: np.ndarray, k: int) -> float:
+        return self._collection(name, key)._time_plan(plan, queries, k)
+
+    def search_shape(self, name: str, key: str) -> SearchShape:
+        return self._collection(name, key)._search_shape()
+
+    def set_default_plan(self, name: str, key: str, plan: Plan, k: int) -> None:
+        self._collection(name, key)._set_default_plan(plan, k)
 
     def install_quantizer(self, name: str, key: str, codebooks: bytes) -> None:
         self._collection(name, key)._adopt_quantizer(codebooks)

@@ -18,7 +18,7 @@ choice. The chosen plan is checked again on a second, held-out sample.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Iterable, List, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -36,13 +36,24 @@ GRAPH_EFS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768)
 FUNNEL_CANDIDATES_PER_K = (2, 3, 5, 8, 12, 20, 30, 50, 80)
 TIMING_ROUNDS = 3
 TIMING_TOLERANCE = 0.1
-_TRUTH_CHUNK = 16_384  # stored vectors scanned per step for the exact neighbours
+TRUTH_CHUNK = 16_384  # stored vectors scanned per step for the exact neighbours
+
+# How the tuner runs a plan: (plan, queries, k) -> per query, the points
+# found (labels, or ids: anything comparable with == and hashable), best
+# first. A collection runs it on its index set; a cluster searches its shards.
+PlanRunner = Callable[[Plan, np.ndarray, int], List[List[Any]]]
+# How the tuner times a plan, when not by running it through the PlanRunner:
+# (plan, queries, k) -> microseconds per single query.
+PlanTimer = Callable[[Plan, np.ndarray, int], float]
+# Tuning queries: (vectors, each one's own stored point or None, each one's
+# exact k neighbours without it).
+QuerySet = Tuple[np.ndarray, Sequence[Any], Sequence[Sequence[Any]]]
 
 
 def exact_neighbours(chunks: Iterable[Tuple[np.ndarray, np.ndarray]], queries: np.ndarray, k: int,
-                     metric: str) -> np.ndarray:
-    """The labels of the k nearest stored vectors of each query, from a pass
-    over ``(labels, vectors)`` chunks."""
+                     metric: str) -> Tuple[np.ndarray, np.ndarray]:
+    """The labels of the k nearest stored vectors of each query and their
+    distances, from a pass over ``(labels, vectors)`` chunks."""
     best_labels = np.full((queries.shape[0], 0), -1, dtype=np.int64)
     best_distances = np.zeros((queries.shape[0], 0), dtype=np.float32)
     for labels, matrix in chunks:
@@ -52,21 +63,40 @@ def exact_neighbours(chunks: Iterable[Tuple[np.ndarray, np.ndarray]], queries: n
         order = np.argsort(merged_distances, axis=1, kind="stable")[:, :k]
         best_labels = np.take_along_axis(merged_labels, order, axis=1)
         best_distances = np.take_along_axis(merged_distances, order, axis=1)
-    return best_labels
+    return best_labels, best_distances
 
 
-def tune_plans(indexes: IndexSet, shape: SearchShape, queries: np.ndarray, own: np.ndarray, truth: np.ndarray,
-               held_out: Tuple[np.ndarray, np.ndarray, np.ndarray], target_recall: float, k: int,
-               seed: int) -> TuneReport:
-    """Try the plan families on ``queries`` (stored points ``own``, exact
-    neighbours ``truth``, own points excluded) and pick the cheapest plan
-    meeting ``target_recall``; ``held_out`` is a second (queries, own,
-    truth) sample to check it on."""
+def index_runner(indexes: IndexSet) -> PlanRunner:
+    """Plans run on a collection's index set (labels found)."""
+    def run(plan: Plan, queries: np.ndarray, k: int) -> List[List[Any]]:
+        labels, _ = execute(plan, indexes, queries, k, None, None)
+        return [[label for label in row if label >= 0] for row in labels.tolist()]
+    return run
+
+
+def time_plan(indexes: IndexSet) -> PlanTimer:
+    """A plan timed on a collection's index set, one query per call."""
+    run = index_runner(indexes)
+
+    def timed(plan: Plan, queries: np.ndarray, k: int) -> float:
+        start = time.perf_counter()
+        for row in range(queries.shape[0]):
+            run(plan, queries[row:row + 1], k)
+        return 1e6 * (time.perf_counter() - start) / max(1, queries.shape[0])
+    return timed
+
+
+def tune_plans(run: PlanRunner, shape: SearchShape, tuning: QuerySet, held_out: QuerySet, target_recall: float,
+               k: int, seed: int, timer: Optional[PlanTimer] = None) -> TuneReport:
+    """Try the plan families on the ``tuning`` queries and pick the cheapest
+    plan meeting ``target_recall``; ``held_out`` is a second sample to
+    check it on. Plans are timed by ``timer``, or by running them."""
     trials: List[Dict[str, Any]] = []
     meeting: List[Tuple[float, Plan, float]] = []
+    queries = tuning[0]
     for family in _families(shape, k):
         for plan in family:
-            recall, latency = _measure(plan, indexes, queries, own, truth, k)
+            recall, latency = _measure(plan, run, tuning, k, timer)
             cost = estimate(plan, shape, k, 1.0, None)
             trials.append({"plan": plan_to_dict(plan), "description": plan.describe(k), "recall": recall,
                            "latency_us": latency, "estimated_us": cost, "meets_target": recall >= target_recall})
@@ -75,16 +105,16 @@ def tune_plans(indexes: IndexSet, shape: SearchShape, queries: np.ndarray, own: 
                 break  # the rest of the family costs more
     if not meeting:  # nothing approximate reaches it: scanning is exact
         plan = Scan()
-        recall, _ = _measure(plan, indexes, queries, own, truth, k)
+        recall, _ = _measure(plan, run, tuning, k, timer)
         meeting.append((0.0, plan, recall))
-    best, recall = _fastest(meeting, indexes, queries, own, truth, k)
-    held_out_recall, _ = _measure(best, indexes, *held_out, k)
+    best, recall = _fastest(meeting, run, tuning, k, timer)
+    held_out_recall, _ = _measure(best, run, held_out, k, timer)
     return TuneReport(plan=best, recall=recall, held_out_recall=held_out_recall, target_recall=target_recall,
                       k=k, queries=queries.shape[0], seed=seed, trials=trials)
 
 
-def _fastest(meeting: List[Tuple[float, Plan, float]], indexes: IndexSet, queries: np.ndarray, own: np.ndarray,
-             truth: np.ndarray, k: int) -> Tuple[Plan, float]:
+def _fastest(meeting: List[Tuple[float, Plan, float]], run: PlanRunner, tuning: QuerySet, k: int,
+             timer: Optional[PlanTimer]) -> Tuple[Plan, float]:
     """The plan (and its recall) that runs fastest, timed again in
     interleaved rounds (the best of TIMING_ROUNDS each); plans within
     TIMING_TOLERANCE of the fastest count as tied, and the tie goes to the
@@ -92,7 +122,7 @@ def _fastest(meeting: List[Tuple[float, Plan, float]], indexes: IndexSet, querie
     timings = [float("inf")] * len(meeting)
     for _ in range(TIMING_ROUNDS):
         for index, (_, plan, _) in enumerate(meeting):
-            timings[index] = min(timings[index], _measure(plan, indexes, queries, own, truth, k)[1])
+            timings[index] = min(timings[index], _measure(plan, run, tuning, k, timer)[1])
     fastest = min(timings)
     tied = [index for index, latency in enumerate(timings) if latency <= (1 + TIMING_TOLERANCE) * fastest]
     chosen = min(tied, key=lambda index: meeting[index][0])
@@ -108,20 +138,18 @@ def _families(shape: SearchShape, k: int) -> List[List[Plan]]:
     return families
 
 
-def _measure(plan: Plan, indexes: IndexSet, queries: np.ndarray, own: np.ndarray, truth: np.ndarray,
-             k: int) -> Tuple[float, float]:
+def _measure(plan: Plan, run: PlanRunner, tuning: QuerySet, k: int,
+             timer: Optional[PlanTimer]) -> Tuple[float, float]:
     """Recall@k (own points excluded) and microseconds per single query."""
-    found = np.full((queries.shape[0], k + 1), -1, dtype=np.int64)
+    queries, own, truth = tuning
     start = time.perf_counter()
-    for row in range(queries.shape[0]):
-        labels, _ = execute(plan, indexes, queries[row:row + 1], k + 1, None, None)
-        found[row, : labels.shape[1]] = labels[0]
+    found = [run(plan, queries[row:row + 1], k + 1)[0] for row in range(queries.shape[0])]
     latency = 1e6 * (time.perf_counter() - start) / max(1, queries.shape[0])
-    hits = 0
-    for row in range(queries.shape[0]):
-        kept = found[row][(found[row] != own[row]) & (found[row] >= 0)][:k]
-        hits += len(np.intersect1d(kept, truth[row]))
-    return hits / max(1, truth.size), latency
+    if timer is not None:
+        latency = timer(plan, queries, k + 1)
+    hits = sum(len(set([point for point in row if point != own[index]][:k]) & set(truth[index]))
+               for index, row in enumerate(found))
+    return hits / max(1, sum(len(row) for row in truth)), latency
 
 
 def tune_collection(environment: Environment, store: CollectionStore, indexes: IndexSet, shape: SearchShape,
@@ -144,14 +172,15 @@ def tune_collection(environment: Environment, store: CollectionStore, indexes: I
         else:
             own = rng.choice(labels, size=2 * min(queries, len(labels) // 2), replace=False)
             vectors, _ = store.vectors_of(txn, own, dim)
-        neighbours = exact_neighbours(store.vector_chunks(txn, dim, _TRUTH_CHUNK), vectors, k + 1, metric)
-    truth = _without_own(neighbours, own, k)
+        neighbours, _ = exact_neighbours(store.vector_chunks(txn, dim, TRUTH_CHUNK), vectors, k + 1, metric)
+    return tune_plans(index_runner(indexes), shape, *split_queries(vectors, own.tolist(), neighbours.tolist(), k),
+                      target_recall, k, seed)
+
+
+def split_queries(vectors: np.ndarray, own: Sequence[Any], neighbours: Sequence[Sequence[Any]],
+                  k: int) -> Tuple[QuerySet, QuerySet]:
+    """The queries halved, one half to choose with and one held out, each
+    query's neighbours without its own point, k of them."""
+    truth = [[point for point in row if point != point_of][:k] for row, point_of in zip(neighbours, own)]
     half = vectors.shape[0] // 2
-    tuning = (vectors[:half], own[:half], truth[:half])
-    held_out = (vectors[half:], own[half:], truth[half:])
-    return tune_plans(indexes, shape, *tuning, held_out, target_recall, k, seed)
-
-
-def _without_own(neighbours: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
-    """Each row's first k labels other than the query's own point."""
-    return np.stack([row[row != label][:k] for row, label in zip(neighbours, own)])
+    return (vectors[:half], own[:half], truth[:half]), (vectors[half:], own[half:], truth[half:])
