@@ -191,3 +191,31 @@ def test_a_new_driver_reopens_the_cluster_a_killed_driver_left(open_cluster, ray
         assert collection.search(np.array([4, 5, 6, 7], dtype=np.float32), 1)[0].id == 1
     finally:
         database.close()
+
+
+def test_a_backup_restores_into_a_cluster_with_the_same_answers(open_cluster, tmp_path):
+    from vecdb.cluster import restore
+    from vecdb.errors import BackupExistsError
+
+    ids = list(range(500))
+    with open_cluster(tmp_path / "db", shards=3) as database:
+        collection = database.create_collection("kept", DIM, "l2", index=vecdb.Flat())
+        collection.upsert(ids, vectors_of(ids), [{"n": i} for i in ids])
+        collection.create_payload_index("n", "integer")
+        queries = vectors_of(ids[:5])
+        before = collection.search(queries, 10, filter={"n": {"$lt": 300}})
+        folder = database.backup(tmp_path / "backups/")
+        assert sorted(path.name for path in folder.iterdir()) == ["cluster.json", "shard-000.tar", "shard-001.tar",
+                                                                   "shard-002.tar"]
+        (tmp_path / "taken").write_text("a file")
+        with pytest.raises(BackupExistsError):  # never overwritten
+            database.backup(tmp_path / "taken")
+    restored = restore(folder, tmp_path / "restored")
+    with open_cluster(restored) as database:
+        assert database.shards == 3
+        collection = database.get_collection("kept")
+        assert collection.count() == 500 and collection.payload_indexes == {"n": "integer"}
+        after = collection.search(queries, 10, filter={"n": {"$lt": 300}})
+        assert [[(h.id, h.score, h.payload) for h in row] for row in after] == \
+            [[(h.id, h.score, h.payload) for h in row] for row in before]
+        assert [r.id for r in collection.scroll(limit=500)[0]] == ids

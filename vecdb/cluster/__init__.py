@@ -16,6 +16,8 @@ import os
 from typing import TYPE_CHECKING, Optional, Union
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from vecdb.cluster.database import ClusterDatabase
 
 
@@ -47,3 +49,13 @@ def open(path: Union[str, os.PathLike], shards: Optional[int] = None, *,  # noqa
     from vecdb.cluster.database import open_cluster
 
     return open_cluster(path, shards, replicas=replicas, address=address, allow_partial=allow_partial)
+
+
+def restore(backup: Union[str, os.PathLike], destination: Union[str, os.PathLike]) -> "Path":
+    """Restore a cluster backup folder (:meth:`ClusterDatabase.backup`)
+    into ``destination``, a missing or empty folder; then
+    ``vecdb.cluster.open(destination)`` serves it. See
+    :func:`vecdb.cluster.backup.restore_cluster`."""
+    from vecdb.cluster.backup import restore_cluster
+
+    return restore_cluster(backup, destination)

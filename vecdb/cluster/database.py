@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from vecdb.api import DatabaseAPI
 from vecdb.cluster import actors
 from vecdb.checks import positive_int
+from vecdb.cluster.backup import backup_cluster
 from vecdb.cluster.catalog import ClusterCatalog, read_catalog, write_catalog
 from vecdb.cluster.collection import ClusterCollection
 from vecdb.config import HNSW, PQ, CollectionSettings, IndexSpec, check_collection_name
@@ -144,10 +145,16 @@ class ClusterDatabase(DatabaseAPI):
             return sum(self._on_shards("compact").values())
 
     def backup(self, destination: Union[str, os.PathLike]) -> Path:
-        """Not available for clusters yet: back up each shard's folder with
-        ``vecdb backup <path>/shard-NNN`` (each is an embedded database)."""
-        raise InvalidArgumentError("backup of a cluster database is not supported yet; back up each shard's "
-                                   f"folder ({self.path}/shard-NNN) with `vecdb backup`")
+        """Back up every shard, each as of one committed state (not one
+        instant across shards), into a new folder: the catalog and one
+        archive per shard (see :mod:`vecdb.cluster.backup`; restore with
+        :func:`vecdb.cluster.restore`). ``destination`` is the folder to
+        create, or one to create ``vecdb-cluster-backup-<UTC time>`` in (an
+        existing one, or a path ending in a separator); it must be on a file
+        system every shard's node sees."""
+        with self._lock:
+            self._check_open()
+        return backup_cluster(self, destination)
 
     def refresh(self) -> None:
         """Nothing to do: every call reads the shards' current state."""
@@ -183,12 +190,15 @@ class ClusterDatabase(DatabaseAPI):
         answers = self._on_shards("keys", name)
         return {shard: keys[name] for shard, keys in answers.items() if name in keys}
 
-    def _on_shards(self, method: str, *args: Any, shards: Optional[List[int]] = None) -> Dict[int, Any]:
-        """``method`` on the primary of each of ``shards`` (default: all);
-        after a change to the collections, their replicas catch up."""
+    def _on_shards(self, method: str, *args: Any, shards: Optional[List[int]] = None,
+                   arguments: Optional[Callable[[int], Tuple[Any, ...]]] = None) -> Dict[int, Any]:
+        """``method`` on the primary of each of ``shards`` (default: all),
+        with ``arguments(shard) + args``; after a change to the collections,
+        their replicas catch up."""
         targets = list(range(self.shards) if shards is None else shards)
         try:
-            return self._shard_set.call({shard: (method, args, {}) for shard in targets})
+            return self._shard_set.call({shard: (method, (*(arguments(shard) if arguments else ()), *args), {})
+                                         for shard in targets})
         finally:
             if method in ("create", "drop"):
                 self._shard_set.refresh_replicas(targets)

@@ -65,6 +65,15 @@ def archive_path(state: ServerState, name: str, must_exist: bool = True) -> Path
     return path
 
 
+def _check_embedded(state: ServerState, what: str) -> None:
+    """Backups here are single archive files of an embedded database; a
+    cluster's backup is a folder of archives, one per shard."""
+    if not isinstance(state.database, Database):
+        raise InvalidArgumentError(f"{what} of a cluster database are not served over HTTP: use "
+                                   "ClusterDatabase.backup() on a driver (a folder with one archive per shard; "
+                                   "vecdb.cluster.restore() restores it)")
+
+
 def _describe(path: Path) -> Dict[str, Any]:
     with open_archive(path, follow_links=False) as handle:
         manifest = read_manifest(handle)
@@ -76,6 +85,7 @@ def _describe(path: Path) -> Dict[str, Any]:
              **answers(models.BackupInfo, status=201))
 async def create_backup(request: Request) -> Response:
     state = state_of(request)
+    _check_embedded(state, "backups")
     path = await state.read(state.database.backup, backups_folder(state))
     return respond(request, await state.read(_describe, path), status=201)
 
@@ -85,9 +95,7 @@ async def create_backup(request: Request) -> Response:
 async def backup_collection(name: str, request: Request) -> Response:
     state = state_of(request)
     name = check_collection_name(name)
-    if not isinstance(state.database, Database):
-        raise InvalidArgumentError("collection backups of a cluster database are not supported yet: back up each "
-                                   f"shard's folder ({state.database.path}/shard-NNN) with `vecdb backup`")
+    _check_embedded(state, "collection backups")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     archive = archive_path(state, f"{name}-{stamp}.tar", must_exist=False)
     path = await state.read(collection_backup.backup_collection, state.database, name, archive, progress_log)
