@@ -48,17 +48,22 @@ def private_ray() -> Iterator[None]:
     previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     root = tempfile.mkdtemp(prefix=_FOLDER_PREFIX)
     os.makedirs(os.path.join(root, "ray"))  # Ray writes its address file there and fails if it is missing
-    previous = os.environ.get("RAY_TMPDIR")
-    os.environ["RAY_TMPDIR"] = root
+    # Ray's C++ failure handler catches SIGTERM first and arms abseil's 3-second alarm,
+    # which aborts the process in the middle of closing the clusters (ray-project/ray#64830);
+    # without it, SIGTERM goes straight to the Python handler and the run stops cleanly.
+    settings = {"RAY_TMPDIR": root, "RAY_DISABLE_FAILURE_SIGNAL_HANDLER": "1"}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
         import ray
 
         ray.shutdown()
-        if previous is None:
-            os.environ.pop("RAY_TMPDIR", None)
-        else:
-            os.environ["RAY_TMPDIR"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         shutil.rmtree(root, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous_handler)
