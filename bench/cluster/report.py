@@ -5,9 +5,9 @@ from __future__ import annotations
 import statistics
 from typing import Any, Dict, List, Optional
 
-from bench.cluster.analysis import cluster_labels
+from bench.cluster.analysis import REPLICA_GAIN_GOAL, REPLICA_GAIN_SHARDS, cluster_labels
 from bench.cluster.ray_floor import PAYLOAD_BYTES
-from bench.cluster.targets import EMBEDDED
+from bench.cluster.targets import EMBEDDED, target_label
 
 Document = Dict[str, Any]
 # Above this many cores of other work during a measurement, the machine was disturbed.
@@ -66,17 +66,26 @@ def _rounds_table(result: Dict[str, Any], summary: Dict[str, Any], clients: int,
     return lines
 
 
-def _cores_table(result: Dict[str, Any], summary: Dict[str, Any], clients: int) -> List[str]:
+def _cpu_ms_per_query(row: Dict[str, Any], background: float) -> float:
+    """CPU time the driver and Ray's processes spent per query answered during a measurement,
+    less Ray's ``background`` cores (the idle clusters' use, taken from the embedded
+    database's measurement)."""
+    return (row["driver_cores"] + max(0.0, row["ray_cores"] - background)) * 1000.0 / row["qps"]
+
+
+def _cores_table(result: Dict[str, Any], summary: Dict[str, Any], clients: int, cores: int) -> List[str]:
     medians = summary["medians"]
-    embedded = medians[EMBEDDED]["concurrent"]["qps"]
+    embedded, background = medians[EMBEDDED]["concurrent"]["qps"], medians[EMBEDDED]["concurrent"]["ray_cores"]
     lines = [f"| target | 1-client QPS | {clients}-client QPS | {clients} clients over 1 | {clients}-client QPS over "
-             f"embedded's | cores busy at 1 client: driver + Ray + other | cores busy at {clients} clients: driver + "
-             "Ray + other |", "|---|---|---|---|---|---|---|"]
+             f"embedded's | cores busy at {clients} clients: all = driver + Ray + other | CPU ms per query at "
+             f"{clients} clients (driver + Ray - background) | QPS {cores} cores allow at that cost |",
+             "|---" * 8 + "|"]
     for target in result["targets"]:
         single, concurrent = medians[target["label"]]["single"], medians[target["label"]]["concurrent"]
+        cost = _cpu_ms_per_query(concurrent, background)
         lines.append(f"| {target['label']} | {single['qps']:,.0f} | {concurrent['qps']:,.0f} | "
                      f"{concurrent['qps'] / single['qps']:.2f}x | {concurrent['qps'] / embedded:.2f}x | "
-                     f"{_busy(single)} | {_busy(concurrent)} |")
+                     f"{_busy(concurrent)} | {cost:.2f} | {cores * 1000.0 / cost:,.0f} |")
     return lines
 
 
@@ -90,32 +99,48 @@ def _scaling(result: Dict[str, Any], summary: Dict[str, Any], clients: int, core
     """What the cores say about one dataset's scaling, in sentences built from its numbers."""
     medians = summary["medians"]
     clusters = cluster_labels(result)
-    busy = {label: sum(medians[label]["concurrent"][field] for field in ("driver_cores", "ray_cores", "other_cores"))
-            for label in [EMBEDDED, *clusters]}
+    concurrent = {label: medians[label]["concurrent"] for label in [EMBEDDED, *clusters]}
+    busy = {label: row["driver_cores"] + row["ray_cores"] + row["other_cores"] for label, row in concurrent.items()}
+    embedded, embedded_single = concurrent[EMBEDDED], medians[EMBEDDED]["single"]
+    background = embedded["ray_cores"]
+    lines = [f"- The embedded database is one process: its {clients} client threads used "
+             f"{embedded['driver_cores']:.2f} cores and answered {embedded['qps']:,.0f} queries/s, "
+             f"{embedded['qps'] / embedded_single['qps']:.2f}x what one client got on "
+             f"{embedded_single['driver_cores']:.2f} cores."]
     saturated = [label for label in clusters if busy[label] >= SATURATED * cores]
-    lines = [f"- At {clients} clients the machine had {busy[EMBEDDED]:.2f} of its {cores} cores busy while the "
-             f"embedded database answered {medians[EMBEDDED]['concurrent']['qps']:,.0f} queries/s."]
     if saturated:
         lines.append(f"- {len(saturated)} of {len(clusters)} cluster configurations had at least {SATURATED:.0%} of "
-                     f"the {cores} cores busy at {clients} clients ({', '.join(saturated)}): there the cores, not "
-                     "the number of shards or replicas, set the QPS; a shard or replica more only shares them.")
+                     f"the {cores} cores busy (driver, Ray and other work together) at {clients} clients "
+                     f"({', '.join(saturated)}): there the cores set the QPS; a shard or a replica more only shares "
+                     "them.")
     unsaturated = [label for label in clusters if label not in saturated]
     if unsaturated:
         lines.append(f"- Below {SATURATED:.0%} of the cores at {clients} clients: "
                      + ", ".join(f"{label} ({busy[label]:.2f})" for label in unsaturated)
-                     + ": these waited on something other than CPU (one Python thread at a time in the driver or "
-                       "in an actor, or Ray's round trips).")
-    by_shards = {target["shards"]: medians[target["label"]]["concurrent"]["qps"]
-                 for target in result["targets"] if target["shards"] is not None and target["replicas"] == 0}
+                     + ": these also waited on something other than CPU (a Python thread at a time in the driver "
+                       "or in an actor, or Ray's round trips).")
+    with_replica, alone = target_label(REPLICA_GAIN_SHARDS, 1), target_label(REPLICA_GAIN_SHARDS, 0)
+    if with_replica in concurrent and alone in concurrent:
+        cost = _cpu_ms_per_query(concurrent[alone], background)
+        ceiling = cores * 1000.0 / cost
+        lines.append(f"- {alone} at {clients} clients spent {cost:.2f} ms of CPU per query (driver and Ray's "
+                     f"processes, less the {background:.2f} cores Ray used in the background): at that "
+                     f"cost {cores} cores allow at most {ceiling:,.0f} queries/s, "
+                     f"{ceiling / concurrent[alone]['qps']:.2f}x the {concurrent[alone]['qps']:,.0f} it answered, "
+                     f"whatever replicas are added (the goal asks {REPLICA_GAIN_GOAL:g}x). A replica adds a process, "
+                     "with a Python interpreter of its own, not a core; "
+                     f"{with_replica} answered {concurrent[with_replica]['qps']:,.0f} at "
+                     f"{_cpu_ms_per_query(concurrent[with_replica], background):.2f} ms per query.")
+    by_shards = {target["shards"]: target["label"] for target in result["targets"]
+                 if target["shards"] is not None and target["replicas"] == 0}
     if len(by_shards) > 1:
-        fewest = min(by_shards)
         lines.append(f"- Shards without replicas at {clients} clients: "
-                     + ", ".join(f"{shards}: {qps:,.0f} queries/s ({qps / by_shards[fewest]:.2f}x {fewest})"
-                                 for shards, qps in sorted(by_shards.items()))
-                     + f". On one machine more shards add no cores: every search goes to every shard, so each "
-                       "query costs one Ray call, one graph search and one answer per shard, all on the same "
-                       f"{cores} cores; the shards' graphs are smaller but a graph search's cost falls slowly with "
-                       "its size.")
+                     + ", ".join(f"{shards}: {concurrent[label]['qps']:,.0f} queries/s at "
+                                 f"{_cpu_ms_per_query(concurrent[label], background):.2f} ms of CPU each"
+                                 for shards, label in sorted(by_shards.items()))
+                     + f". On one machine a shard more adds no core but more work per query: every search goes to "
+                       "every shard, each a Ray call, a graph search for its own best k and an answer to unpickle "
+                       "and merge, all on the same cores.")
     return lines
 
 
@@ -180,6 +205,6 @@ def markdown(document: Document, summaries: List[Dict[str, Any]], plot_file: str
             lines.append(f"| {goal['goal']} | {goal['dataset']} | {goal['measured']} | {_verdict(goal['met'])} |")
     lines += ["", f"## Where {cores} cores bound the scaling", ""]
     for result, summary in zip(document["datasets"], summaries):
-        lines += [f"### {result['dataset']['name']}", "", *_cores_table(result, summary, clients), "",
+        lines += [f"### {result['dataset']['name']}", "", *_cores_table(result, summary, clients, cores), "",
                   *_scaling(result, summary, clients, cores), ""]
     return "\n".join(lines).rstrip() + "\n"
