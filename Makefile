@@ -7,7 +7,7 @@ DATA   := ../shared/data/npm-minilm-384
 # Tests and benchmarks that start Ray run where only loopback exists (see the script).
 LOOPBACK_ONLY := sh .ci/loopback-only
 
-.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-server bench-kernels sanitize tsan clean
+.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-server bench-cluster bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ bench-durable: install-bench
 ## bench-server: vecdb serve vs Chroma's server (chroma run): QPS and p50/p95/p99 with 1, 8, 32 clients at equal recall, JSON and msgpack, vs embedded search
 bench-server: install-bench
 	$(PY) -m bench.server --dataset npm-minilm-384 --out bench/results/server
+
+## bench-cluster: vecdb.cluster (1, 2, 4 shards; 0 and 1 read replicas) against embedded vecdb on the shared data and 1M x 128: Ray hop, batch overhead, replica QPS at 8 clients, merged recall, ingest (starts Ray, in a loopback-only namespace)
+bench-cluster: install-bench
+	$(LOOPBACK_ONLY) $(PY) -m bench.cluster --out bench/results/cluster
 
 ## bench-kernels: the distance kernels alone against numpy (pytest-benchmark)
 bench-kernels: install-bench

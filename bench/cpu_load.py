@@ -87,3 +87,49 @@ class OtherCpuLoad:
     def cores(self) -> float:
         """Cores busy with other work, averaged since construction (never below 0)."""
         return self.split().other
+
+
+def descendant_pids(root: int) -> list[int]:
+    """Every live process below ``root`` (its children, theirs, ...), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue  # gone while the table was read
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    waiting = list(children.get(root, []))
+    while waiting:
+        pid = waiting.pop()
+        found.append(pid)
+        waiting.extend(children.get(pid, []))
+    return sorted(found)
+
+
+class DescendantsCpu:
+    """Average cores used, from construction to :meth:`cores`, by the processes below this
+    one: the daemons and workers of a Ray this process started. Processes come and go (Ray
+    starts and ends idle workers), so each is read as it is found: one that ends in between
+    loses its last moments, one that starts counts from zero."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+        self._before = self._read()
+
+    @staticmethod
+    def _read() -> dict[int, float]:
+        seconds = {}
+        for pid in descendant_pids(os.getpid()):
+            try:
+                seconds[pid] = process_cpu_seconds(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return seconds
+
+    def cores(self) -> float:
+        after = self._read()
+        wall = max(time.monotonic() - self._start, 1e-9)
+        return sum(used - self._before.get(pid, 0.0) for pid, used in after.items()) / wall

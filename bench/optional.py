@@ -87,3 +87,5 @@ UVICORN = Requirement("uvicorn", "uvicorn")
 MSGPACK = Requirement("msgpack", "msgpack")
 SNIFFIO = Requirement("sniffio", "sniffio")
 UVLOOP = Requirement("uvloop", "uvloop")
+# The cluster benchmark's shards run on Ray.
+RAY = Requirement("ray", "ray")

@@ -33,6 +33,18 @@ def write_results(out: Path, name: str, document: Dict[str, Any], report: str) -
     print(f"wrote {out / (name + '.json')} and {out / (name + '.md')}")
 
 
+def read_results(out: Path, name: str, format_name: str) -> Dict[str, Any]:
+    """The document OUT/name.json holds (for re-rendering a report); exits naming the
+    problem when it is missing or of another format than ``format_name``."""
+    path = out / f"{name}.json"
+    if not path.is_file():
+        raise SystemExit(f"no {path} to render")
+    document = json.loads(path.read_text())
+    if document.get("format") != format_name:
+        raise SystemExit(f"{path} is not a {format_name} file")
+    return document
+
+
 def run_job(job: str, spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
     request = json.dumps({"job": job, "spec": asdict(spec), "system": system, "params": params,
                           "folder": str(folder)})

@@ -15,7 +15,6 @@ Defaults take about 15 minutes on 2 cores. A quick look: --clients 1,8 --duratio
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import signal
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional
 
 from bench.datasets import resolve_spec_text
-from bench.durable.__main__ import write_results
+from bench.durable.__main__ import read_results, write_results
 from bench.machine import machine_info
 from bench.optional import CHROMADB, FASTAPI, HTTPX, MSGPACK, SNIFFIO, UVICORN, UVLOOP, installed_version
 from bench.paths import DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR
@@ -109,13 +108,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.report_only:
-        path = args.out / f"{NAME}.json"
-        if not path.is_file():
-            raise SystemExit(f"no {path} to render")
-        document = json.loads(path.read_text())
-        if document.get("format") != FORMAT:
-            raise SystemExit(f"{path} is not a {FORMAT} file")
-        render(args.out, document)
+        render(args.out, read_results(args.out, NAME, FORMAT))
         return
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     params = BenchParams(dataset=resolve_spec_text(args.dataset), k=args.k, clients=args.clients,
