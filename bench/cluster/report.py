@@ -138,7 +138,7 @@ def _scaling(result: Dict[str, Any], summary: Dict[str, Any], clients: int, core
                      + ", ".join(f"{shards}: {concurrent[label]['qps']:,.0f} queries/s at "
                                  f"{_cpu_ms_per_query(concurrent[label], background):.2f} ms of CPU each"
                                  for shards, label in sorted(by_shards.items()))
-                     + f". On one machine a shard more adds no core but more work per query: every search goes to "
+                     + ". On one machine a shard more adds no core but more work per query: every search goes to "
                        "every shard, each a Ray call, a graph search for its own best k and an answer to unpickle "
                        "and merge, all on the same cores.")
     return lines
