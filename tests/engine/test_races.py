@@ -228,6 +228,83 @@ def test_filtered_hits_match_the_filter_under_reupserts(tmp_path, index, payload
         assert checked["hits"] > 100 and checked["writes"] > 10
 
 
+@pytest.mark.parametrize("index", ["flat", "hnsw", "flat-mrl"])
+def test_scores_are_a_stored_vectors_while_points_move(tmp_path, index):
+    """A writer keeps moving every point between two vectors (same ids, so
+    labels stay and a flat index overwrites rows in place); every hit's
+    score must be the query's score against one of its id's two vectors,
+    never a mix of both (a torn row read during the overwrite)."""
+    dim, n = 512, 600
+    spec = vecdb.HNSW(M=8, ef_construction=32) if index == "hnsw" else vecdb.Flat()
+    rng = np.random.default_rng(11)
+    versions = rng.standard_normal((2, n, dim)).astype(np.float32)
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", dim=dim, metric="ip", index=spec,
+                                   mrl_dims=[64] if index == "flat-mrl" else None)
+        col.upsert(list(range(n)), versions[0])
+        queries = rng.standard_normal((8, dim)).astype(np.float32)
+        expected = np.einsum("vnd,qd->qvn", versions.astype(np.float64), queries.astype(np.float64))
+        plan = vecdb.plans.Funnel(dims=64, candidates=50) if index == "flat-mrl" else None
+        checked = Counter()
+
+        def reader(stop):
+            pick = np.random.default_rng()
+            while not stop.is_set():
+                row = int(pick.integers(len(queries)))
+                for hit in col.search(queries[row], k=10, with_payload=False, plan=plan):
+                    gap = np.abs(expected[row, :, hit.id] - hit.score).min()
+                    assert gap <= 1e-3 * max(1.0, abs(hit.score)), \
+                        f"hit {hit.id} scored {hit.score}, its vectors score {expected[row, :, hit.id]}"
+                    checked["hits"] += 1
+
+        def writer(stop):
+            version = 0
+            while not stop.is_set():
+                version = 1 - version
+                col.upsert(list(range(n)), versions[version])
+                checked["writes"] += 1
+
+        _race(3, reader, writer, readers=2)
+        assert checked["hits"] > 100 and checked["writes"] > 3
+
+
+def test_exact_index_rows_are_never_read_half_written():
+    """The same race on the exact index alone, where it is hit at once
+    without the gate: one thread overwrites every row in a loop, another
+    scans; each distance must be one of the row's two vectors'."""
+    from vecdb.index.label_index import ExactLabelIndex
+
+    dim, n = 512, 2000
+    rng = np.random.default_rng(12)
+    versions = rng.standard_normal((2, n, dim)).astype(np.float32)
+    index = ExactLabelIndex(dim, "l2")
+    labels = np.arange(n)
+    index.add(labels, versions[0])
+    queries = rng.standard_normal((4, dim)).astype(np.float32)
+    expected = ((versions[:, None, :, :].astype(np.float64) - queries[None, :, None, :]) ** 2).sum(axis=3)
+    checked = Counter()
+
+    def reader(stop):
+        while not stop.is_set():
+            found, distances = index.search(queries, 10, None, None)
+            for row in range(len(queries)):
+                for label, distance in zip(found[row], distances[row]):
+                    gap = np.abs(expected[:, row, label] - distance).min()
+                    assert gap <= 1e-3 * distance, \
+                        f"label {label} at distance {distance}, its vectors at {expected[:, row, label]}"
+                    checked["distances"] += 1
+
+    def writer(stop):
+        version = 0
+        while not stop.is_set():
+            version = 1 - version
+            index.add(labels, versions[version])
+            checked["writes"] += 1
+
+    _race(1.5, reader, writer, readers=1)
+    assert checked["distances"] > 100 and checked["writes"] > 10
+
+
 # ---- processes ----
 
 def _drop_recreate_in_child(folder: str, seconds: float) -> None:

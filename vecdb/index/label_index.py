@@ -28,6 +28,7 @@ import numpy as np
 
 from vecdb.config import HNSW, Flat, IndexSpec
 from vecdb.errors import CorruptIndexError
+from vecdb.gate import SharedExclusiveGate
 from vecdb.index.framing import Frame
 from vecdb.native.flat import knn
 from vecdb.native.hnsw import HNSWIndex
@@ -181,6 +182,11 @@ class _RowsByLabel(ABC):
         self._arrays: Tuple[np.ndarray, np.ndarray] = (np.zeros((0, width), dtype=dtype), np.zeros(0, dtype=bool))
         self._count = 0
         self._grow_lock = threading.Lock()
+        # Scans (native, the GIL released) hold it shared; a write into the
+        # matrix they read holds it alone: a point upserted again keeps its
+        # label, so its row is overwritten in place and a scan reading it
+        # meanwhile would score a vector half old, half new.
+        self._rows_gate = SharedExclusiveGate()
 
     def _encode(self, vectors: np.ndarray) -> np.ndarray:
         return vectors
@@ -197,18 +203,20 @@ class _RowsByLabel(ABC):
         bound = int(labels.max()) + 1 if len(labels) else 0
         with self._grow_lock:
             rows, present = self._arrays
-            if bound > len(present):
+            if bound > len(present):  # into copies no search sees until they are swapped in
                 capacity = max(bound, 2 * len(present), 64)
                 grown_rows = np.zeros((capacity, rows.shape[1]), dtype=rows.dtype)
                 grown_rows[: len(rows)] = rows
                 grown_present = np.zeros(capacity, dtype=bool)
                 grown_present[: len(present)] = present
-                rows, present = grown_rows, grown_present
-            # Rows before their presence bits: a search that sees a bit sees its row.
-            rows[labels] = encoded
-            present[labels] = True
-            self._arrays = (rows, present)
-            self._count = int(present.sum())
+                grown_rows[labels] = encoded
+                grown_present[labels] = True
+                self._arrays = (grown_rows, grown_present)
+            else:
+                with self._rows_gate.exclusive():
+                    rows[labels] = encoded
+                    present[labels] = True
+            self._count = int(self._arrays[1].sum())
 
     def delete(self, labels: np.ndarray) -> None:
         with self._grow_lock:
@@ -229,12 +237,13 @@ class _RowsByLabel(ABC):
         return self.search(queries, k, None, allowed)
 
     def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
-        rows, present = self._arrays
-        mask = present.copy()
-        if allowed is not None:
-            mask[len(allowed):] = False
-            mask[: len(allowed)] &= allowed[: len(mask)]
-        return self._scan(rows, queries, k, mask)
+        with self._rows_gate.shared():
+            rows, present = self._arrays
+            mask = present.copy()
+            if allowed is not None:
+                mask[len(allowed):] = False
+                mask[: len(allowed)] &= allowed[: len(mask)]
+            return self._scan(rows, queries, k, mask)
 
     @abstractmethod
     def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
@@ -260,13 +269,14 @@ class ExactLabelIndex(_RowsByLabel):
     def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> Result:
         """The k nearest of each query's candidate labels (labels no longer
         present are skipped)."""
-        rows, present = self._arrays
         if candidates.shape[1] == 0:
             return candidates, np.zeros(candidates.shape, dtype=np.float32)
-        inside = (candidates >= 0) & (candidates < len(present))
-        kept = np.where(inside, candidates, 0)
-        kept = np.where(inside & present[kept], candidates, -1)
-        return rerank(queries, kept, rows, min(k, kept.shape[1]), metric=self.metric)
+        with self._rows_gate.shared():
+            rows, present = self._arrays
+            inside = (candidates >= 0) & (candidates < len(present))
+            kept = np.where(inside, candidates, 0)
+            kept = np.where(inside & present[kept], candidates, -1)
+            return rerank(queries, kept, rows, min(k, kept.shape[1]), metric=self.metric)
 
     def _scan(self, rows: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray) -> Result:
         return knn(rows, queries, k, metric=self.metric, allowed=mask)

@@ -37,6 +37,7 @@ from vecdb.errors import (
     StorageLockedError,
     VecdbError,
 )
+from vecdb.gate import SharedExclusiveGate
 from vecdb.progress import Progress
 from vecdb.storage.data_file import check_pages, prepare_data_file
 from vecdb.storage import folder_locks
@@ -58,65 +59,6 @@ INITIAL_MAP_SIZE = 64 << 20
 # reopens the environment, keeping the handles of databases that still exist.
 READ_ONLY_HANDLE_LIMIT = MAX_NAMED_DATABASES - 512
 COMPACT_STAGING = ".compacting"  # Environment.compact's copy, in the folder: same file system
-
-
-class _SharedExclusiveGate:
-    """Many holders in shared mode, or one in exclusive mode; a waiting
-    exclusive request stops new shared entries so a resize cannot starve,
-    except from a thread that already holds the gate shared (it would wait
-    for an exclusive request that waits for it)."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition(threading.Lock())  # never re-entered: a plain lock is faster
-        self._shared = 0
-        self._exclusive = False
-        self._exclusive_waiting = 0
-        self._held = threading.local()  # .depth: this thread's shared entries
-
-    def enter_shared(self) -> None:
-        depth = getattr(self._held, "depth", 0)
-        with self._condition:
-            while not depth and (self._exclusive or self._exclusive_waiting):
-                self._condition.wait()
-            self._shared += 1
-        self._held.depth = depth + 1
-
-    def exit_shared(self) -> None:
-        self._held.depth -= 1
-        with self._condition:
-            self._shared -= 1
-            # Only an exclusive request waits for the shared count to drop:
-            # wake it when the last shared holder leaves.
-            if self._shared == 0 and self._exclusive_waiting:
-                self._condition.notify_all()
-
-    def held_by_this_thread(self) -> bool:
-        return bool(getattr(self._held, "depth", 0))
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        self.enter_shared()
-        try:
-            yield
-        finally:
-            self.exit_shared()
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        if self.held_by_this_thread():
-            raise VecdbError("internal error: a thread inside a transaction asked to have the environment alone")
-        with self._condition:
-            self._exclusive_waiting += 1
-            while self._exclusive or self._shared:
-                self._condition.wait()
-            self._exclusive_waiting -= 1
-            self._exclusive = True
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._exclusive = False
-                self._condition.notify_all()
 
 
 class Environment:
@@ -154,7 +96,7 @@ class Environment:
             self._release_lock()
             raise
         self._pid = os.getpid()
-        self._gate = _SharedExclusiveGate()
+        self._gate = SharedExclusiveGate()
         self._write_lock = threading.Lock()
         self._writer_thread: Optional[int] = None
         self._databases: Dict[Tuple[bytes, bool], Any] = {}
