@@ -32,10 +32,10 @@ def ray_cluster():
 
 @pytest.fixture(params=["embedded", "remote", "cluster"])
 def db(request, tmp_path):
-    """A fresh database: embedded (vecdb.open); remote, the same API over
-    HTTP (a vecdb server on a free port reached with vecdb.connect); and a
-    2-shard cluster on Ray (vecdb.cluster.open). Tests taking it are the
-    API suite all three must pass."""
+    """An empty database: embedded (vecdb.open) and remote, the same API
+    over HTTP (a vecdb server on a free port reached with vecdb.connect),
+    both new; and a 2-shard cluster on Ray (vecdb.cluster.open), shared (see
+    shared_cluster). Tests taking it are the API suite all three must pass."""
     if request.param == "embedded":
         with vecdb.open(tmp_path / "db") as database:
             yield database
@@ -45,11 +45,25 @@ def db(request, tmp_path):
         with serve_in_thread(tmp_path / "db") as url, vecdb.connect(url) as database:
             yield database
     else:
-        request.getfixturevalue("ray_cluster")
-        from vecdb.cluster import open as open_cluster
-
-        with open_cluster(tmp_path / "db", shards=2) as database:
+        database = request.getfixturevalue("shared_cluster")
+        assert database.list_collections() == [], "a test left collections in the shared cluster"
+        try:
             yield database
+        finally:
+            for name in database.list_collections():
+                database.drop_collection(name)
+
+
+@pytest.fixture(scope="session")
+def shared_cluster(ray_cluster, tmp_path_factory):
+    """The 2-shard cluster behind every ``db[cluster]`` test. Starting shard
+    actors costs ~2 s (each is a worker process that imports Ray and vecdb),
+    and ~200 tests take ``db``: they share one cluster instead, each given it
+    empty (the ``db`` fixture drops every collection a test made)."""
+    from vecdb.cluster import open as open_cluster
+
+    with open_cluster(tmp_path_factory.mktemp("cluster") / "db", shards=2) as database:
+        yield database
 
 
 @pytest.fixture
