@@ -228,6 +228,18 @@ def test_filtered_hits_match_the_filter_under_reupserts(tmp_path, index, payload
         assert checked["hits"] > 100 and checked["writes"] > 10
 
 
+def _alternating(write, checked: Counter):
+    """A writer for :func:`_race` that writes version 1, 0, 1, ... of every
+    point until stopped, counting ``checked["writes"]``."""
+    def writer(stop):
+        version = 0
+        while not stop.is_set():
+            version = 1 - version
+            write(version)
+            checked["writes"] += 1
+    return writer
+
+
 @pytest.mark.parametrize("index", ["flat", "hnsw", "flat-mrl"])
 def test_scores_are_a_stored_vectors_while_points_move(tmp_path, index):
     """A writer keeps moving every point between two vectors (same ids, so
@@ -257,14 +269,8 @@ def test_scores_are_a_stored_vectors_while_points_move(tmp_path, index):
                         f"hit {hit.id} scored {hit.score}, its vectors score {expected[row, :, hit.id]}"
                     checked["hits"] += 1
 
-        def writer(stop):
-            version = 0
-            while not stop.is_set():
-                version = 1 - version
-                col.upsert(list(range(n)), versions[version])
-                checked["writes"] += 1
-
-        _race(3, reader, writer, readers=2)
+        _race(3, reader, _alternating(lambda version: col.upsert(list(range(n)), versions[version]), checked),
+              readers=2)
         assert checked["hits"] > 100 and checked["writes"] > 3
 
 
@@ -294,14 +300,7 @@ def test_exact_index_rows_are_never_read_half_written():
                         f"label {label} at distance {distance}, its vectors at {expected[:, row, label]}"
                     checked["distances"] += 1
 
-    def writer(stop):
-        version = 0
-        while not stop.is_set():
-            version = 1 - version
-            index.add(labels, versions[version])
-            checked["writes"] += 1
-
-    _race(1.5, reader, writer, readers=1)
+    _race(1.5, reader, _alternating(lambda version: index.add(labels, versions[version]), checked), readers=1)
     assert checked["distances"] > 100 and checked["writes"] > 10
 
 
