@@ -1,17 +1,17 @@
 """One dataset, step by step: exact neighbours, the embedded baseline filled (ingest timed),
-the search ef chosen on it, every cluster configuration filled the same way, each target's
-recall at that ef, then every measurement of every target in rounds.
+the search ef chosen on it, one cluster folder per shard count filled the same way, each
+target's recall at that ef, then every measurement of every target in rounds.
 
-All targets stay open until the dataset is done, so each round measures them all within
-minutes of each other (odd rounds in build order, even rounds reversed: bench.rounds).
-Their folders live in a temporary folder under the work dir, removed at the end.
+A target is opened for its measurements and closed after them (bench.cluster.targets says
+why), so each round measures them all within minutes of each other (odd rounds in build
+order, even rounds reversed: bench.rounds) with only the one under test running. Their
+folders live in a temporary folder under the work dir, removed at the end.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -21,7 +21,7 @@ import numpy as np
 from bench.cluster.analysis import MODES
 from bench.cluster.clients import ClientRun, run_clients
 from bench.cluster.ray_floor import echo_actor, time_round_trip
-from bench.cluster.targets import IndexSettings, Target, cluster_target, embedded_target
+from bench.cluster.targets import IndexSettings, Target, build_cluster, build_embedded, opened, reuse_cluster
 from bench.datasets import Dataset, DatasetSpec, load_dataset
 from bench.ground_truth import load_or_compute_ground_truth
 from bench.rounds import round_order
@@ -66,20 +66,21 @@ def answers(collection: Any, queries: np.ndarray, k: int, ef: int, batch: int) -
 
 
 def _choose_search_ef(embedded: Target, dataset: Dataset, true_ids: np.ndarray, params: BenchParams) -> EfChoice:
-    def recall_at(ef: int) -> float:
-        recall = answers_recall(answers(embedded.collection, dataset.queries, params.k, ef, params.batch_queries),
-                                true_ids, dataset)
-        _say(f"  embedded: ef={ef} recall@{params.k}={recall:.4f}")
-        return recall
+    with opened(embedded) as collection:
+        def recall_at(ef: int) -> float:
+            recall = answers_recall(answers(collection, dataset.queries, params.k, ef, params.batch_queries),
+                                    true_ids, dataset)
+            _say(f"  embedded: ef={ef} recall@{params.k}={recall:.4f}")
+            return recall
 
-    return choose_ef(recall_at, params.ef_candidates, params.target_recall)
+        return choose_ef(recall_at, params.ef_candidates, params.target_recall)
 
 
-def _measure(target: Target, mode: str, queries: np.ndarray, ef: int, params: BenchParams) -> ClientRun:
-    """One measurement: ``single`` and ``concurrent`` send one query (a 1-D vector) per call,
-    from one client and from ``params.clients``; ``batch`` sends consecutive blocks of
-    ``params.batch_queries`` queries from one client."""
-    collection, k = target.collection, params.k
+def _measure(collection: Any, mode: str, queries: np.ndarray, ef: int, params: BenchParams) -> ClientRun:
+    """One measurement of ``collection``: ``single`` and ``concurrent`` send one query (a 1-D
+    vector) per call, from one client and from ``params.clients``; ``batch`` sends
+    consecutive blocks of ``params.batch_queries`` queries from one client."""
+    k = params.k
     if mode == "batch":
         size = params.batch_queries
         blocks = [queries[first:first + size] for first in range(0, len(queries) - size + 1, size)]
@@ -122,17 +123,33 @@ def _measure_rounds(targets: List[Target], queries: np.ndarray, ef: int, params:
         _say(f"  Ray round trip (echo actor): p50={trip.stats.latency_ms_p50:.3f} ms "
              f"p99={trip.stats.latency_ms_p99:.3f} ms")
         for target in round_order(targets, round_number):
-            for mode in MODES:
-                run = _measure(target, mode, queries, ef, params)
-                rows.append(_row(target, mode, round_number, run, params))
-                _say(_progress(rows[-1]))
+            with opened(target) as collection:
+                for mode in MODES:
+                    run = _measure(collection, mode, queries, ef, params)
+                    rows.append(_row(target, mode, round_number, run, params))
+                    _say(_progress(rows[-1]))
     return rows, floor
 
 
 def _described(target: Target, recall: float, queries: int) -> Row:
-    return {"label": target.label, "shards": target.shards, "replicas": target.replicas,
-            "ingest": {**asdict(target.ingest), "points_per_second": target.ingest.points_per_second},
+    ingest = None if target.ingest is None else {**asdict(target.ingest),
+                                                  "points_per_second": target.ingest.points_per_second}
+    return {"label": target.label, "shards": target.shards, "replicas": target.replicas, "ingest": ingest,
             "recall": recall, "recall_queries": queries}
+
+
+def _build(scratch: Path, dataset: Dataset, settings: IndexSettings, params: BenchParams) -> List[Target]:
+    """One cluster folder per shard count, filled with the fewest replicas asked for; the
+    other replica counts reopen it."""
+    targets = []
+    for shards in params.shards:
+        replicas = sorted(params.replicas)
+        built = build_cluster(scratch / f"cluster-{shards}-shards", shards, replicas[0], dataset.base, dataset.metric,
+                              settings, params.ingest_batch)
+        assert built.ingest is not None
+        _say(f"  {built.label}: {built.ingest.points_per_second:,.0f} points/s")
+        targets += [built, *(reuse_cluster(built, more) for more in replicas[1:])]
+    return targets
 
 
 def run_dataset(spec_text: str, params: BenchParams, work_dir: Path, cache_dir: Path) -> Row:
@@ -144,27 +161,23 @@ def run_dataset(spec_text: str, params: BenchParams, work_dir: Path, cache_dir: 
     _say(f"{dataset.name}: {dataset.n_base:,} x {dataset.dim} {dataset.metric}, {dataset.n_queries} queries")
     settings = IndexSettings(M=params.hnsw_m, ef_construction=params.ef_construction)
     work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_dir) as scratch_name, ExitStack() as open_targets:
+    with tempfile.TemporaryDirectory(dir=work_dir) as scratch_name:
         scratch = Path(scratch_name)
-        targets = [open_targets.enter_context(embedded_target(scratch / "embedded", dataset.base, dataset.metric,
-                                                              settings, params.ingest_batch))]
-        _say(f"  embedded: {targets[0].ingest.points_per_second:,.0f} points/s")
+        embedded = build_embedded(scratch / "embedded", dataset.base, dataset.metric, settings, params.ingest_batch)
+        assert embedded.ingest is not None
+        _say(f"  embedded: {embedded.ingest.points_per_second:,.0f} points/s")
         _say(f"choosing ef for recall@{params.k} >= {params.target_recall} on the embedded collection")
-        ef = _choose_search_ef(targets[0], dataset, true_ids, params)
-        for shards in params.shards:
-            for replicas in params.replicas:
-                targets.append(open_targets.enter_context(cluster_target(
-                    scratch / f"cluster-{shards}-shards-{replicas}-replicas", shards, replicas, dataset.base,
-                    dataset.metric, settings, params.ingest_batch)))
-                _say(f"  {targets[-1].label}: {targets[-1].ingest.points_per_second:,.0f} points/s")
+        ef = _choose_search_ef(embedded, dataset, true_ids, params)
+        targets = [embedded, *_build(scratch, dataset, settings, params)]
         described = []
         for target in targets:
-            recall = answers_recall(answers(target.collection, dataset.queries, params.k, ef.ef, params.batch_queries),
-                                    true_ids, dataset)
+            with opened(target) as collection:
+                recall = answers_recall(answers(collection, dataset.queries, params.k, ef.ef, params.batch_queries),
+                                        true_ids, dataset)
             described.append(_described(target, recall, dataset.n_queries))
             _say(f"  {target.label}: recall@{params.k}={recall:.4f} at ef={ef.ef}")
-        echo = open_targets.enter_context(echo_actor())
-        runs, floor = _measure_rounds(targets, dataset.queries, ef.ef, params, echo)
+        with echo_actor() as echo:
+            runs, floor = _measure_rounds(targets, dataset.queries, ef.ef, params, echo)
     return {"dataset": {"name": dataset.name, "spec": spec_text, "n_base": dataset.n_base, "dim": dataset.dim,
                         "metric": dataset.metric, "n_queries": dataset.n_queries},
             "ground_truth": truth.metadata, "ef": asdict(ef), "targets": described, "runs": runs,

@@ -38,6 +38,13 @@ def _floor(result: Dict[str, Any]) -> str:
             "shard, at once.")
 
 
+def _ingest(target: Dict[str, Any]) -> str:
+    """Ingest points/s, or why there is none: the folder was filled with other replicas."""
+    if target["ingest"] is None:
+        return "(folder above)"
+    return f"{target['ingest']['points_per_second']:,.0f}"
+
+
 def _results_table(result: Dict[str, Any], summary: Dict[str, Any], k: int, clients: int, batch: int) -> List[str]:
     medians = summary["medians"]
     lines = [f"| target | ingest pts/s | recall@{k} | single p50 ms | single p99 ms | single QPS | "
@@ -47,7 +54,7 @@ def _results_table(result: Dict[str, Any], summary: Dict[str, Any], k: int, clie
         label = target["label"]
         single, batched, concurrent = (medians[label][mode] for mode in ("single", "batch", "concurrent"))
         lines.append(
-            f"| {label} | {target['ingest']['points_per_second']:,.0f} | {target['recall']:.4f} | "
+            f"| {label} | {_ingest(target)} | {target['recall']:.4f} | "
             f"{single['latency_ms_p50']:.3f} | {single['latency_ms_p99']:.3f} | {single['qps']:,.0f} | "
             f"{_median_of(summary['hop_ms'].get(label), '{:+.3f}')} | {batched['qps']:,.0f} | "
             f"{batched['latency_ms_p50']:.1f} | {batched['latency_ms_p99']:.1f} | "
@@ -162,7 +169,9 @@ def markdown(document: Document, summaries: List[Dict[str, Any]], plot_file: str
         f"gets the same vectors in batches of {params['ingest_batch']:,} through `collection.upsert` (ids = row "
         f"numbers, no payloads) into an HNSW collection with M={params['hnsw_m']}, "
         f"ef_construction={params['ef_construction']}; **ingest pts/s** is the points over the time of all "
-        "upserts (a cluster's upsert returns once every shard committed its part and its replicas caught up).",
+        "upserts (a cluster's upsert returns once every shard committed its part and its replicas caught up). "
+        "One folder per shard count, filled with the fewest replicas measured; the configurations with more "
+        "replicas reopen it (replicas read the shard's folder, they hold nothing of their own).",
         f"- Equal ef: the search ef is the smallest of {params['ef_candidates']} at which the embedded collection "
         f"reaches recall@{params['k']} >= {params['target_recall']} over the queries; every cluster searches with "
         f"the same ef. **recall@{params['k']}** is each target's over all queries at that ef (batches of {batch}; "
@@ -181,8 +190,8 @@ def markdown(document: Document, summaries: List[Dict[str, Any]], plot_file: str
         "- Cores: **driver** is this process (the client threads, and for a cluster the pickling, Ray calls and "
         "merging), **Ray** every process below it (the shards' and replicas' actors, the raylet, the GCS), "
         f"**other** the rest of the machine (other work: above {OTHER_LOAD_WARNING} a measurement was disturbed). "
-        "Every cluster stays open for the whole dataset, so Ray's figure in the embedded rows is what the idle "
-        "clusters' processes use in the background (they take it from every other row too).",
+        "A target is open only while it is measured (each actor is a process, and idle ones poll), so Ray's "
+        "figure in the embedded rows is what Ray's own processes (raylet, GCS, agents) use in the background.",
     ]
     for result, summary in zip(document["datasets"], summaries):
         info, ef = result["dataset"], result["ef"]

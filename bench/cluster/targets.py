@@ -1,10 +1,16 @@
 """The databases under test: the embedded baseline and one cluster per (shards, replicas),
 each holding the dataset in a collection with the same settings, filled the same way.
 
-Every target gets the base vectors in the same batches through the same API
+Every folder gets the base vectors in the same batches through the same API
 (``collection.upsert``, ids = row numbers, no payloads), so ingest points/s compare: an
 upsert returns once durable on every shard (and, with replicas, once they caught up), as
-an embedded one returns once committed.
+an embedded one returns once committed. One folder per shard count: the configurations
+with other numbers of read replicas open the same folder (replicas read it; they hold
+nothing of their own).
+
+A target is open only while it is measured: every actor of a cluster is a Python process,
+and the idle ones of clusters not under test would take CPU from the one that is (Ray's
+workers poll in the background).
 """
 
 from __future__ import annotations
@@ -44,14 +50,16 @@ class Ingest:
 
 @dataclass(frozen=True)
 class Target:
-    """One database under test: its collection holds the whole dataset. ``shards`` is None
-    for the embedded database."""
+    """One database under test: a folder whose collection holds the whole dataset, opened
+    for each measurement and closed after it. ``shards`` is None for the embedded database.
+    ``ingest`` is None for a cluster that reuses the folder another configuration filled
+    (the same shards, other read replicas)."""
 
     label: str
     shards: Optional[int]
     replicas: int
-    collection: Any
-    ingest: Ingest
+    folder: Path
+    ingest: Optional[Ingest]
 
 
 def target_label(shards: Optional[int], replicas: int) -> str:
@@ -75,32 +83,52 @@ def upsert_all(collection: Any, base: np.ndarray, batch: int) -> Ingest:
     return Ingest(points=len(base), seconds=seconds, batch=batch)
 
 
-def _filled(database: Any, label: str, shards: Optional[int], replicas: int, base: np.ndarray, metric: str,
-            settings: IndexSettings, batch: int) -> Target:
+def _fill(database: Any, base: np.ndarray, metric: str, settings: IndexSettings, batch: int) -> Ingest:
     import vecdb
 
     collection = database.create_collection(COLLECTION, dim=base.shape[1], metric=metric,
                                             index=vecdb.HNSW(M=settings.M, ef_construction=settings.ef_construction))
-    return Target(label, shards, replicas, collection, upsert_all(collection, base, batch))
+    return upsert_all(collection, base, batch)
 
 
-@contextlib.contextmanager
-def embedded_target(folder: Path, base: np.ndarray, metric: str, settings: IndexSettings,
-                    batch: int) -> Iterator[Target]:
-    """An embedded database in ``folder`` (``vecdb.open``) holding ``base``; closed on exit."""
+def build_embedded(folder: Path, base: np.ndarray, metric: str, settings: IndexSettings, batch: int) -> Target:
+    """An embedded database in ``folder`` holding ``base``, closed again."""
     import vecdb
     from vecdb.progress import silent
 
     with vecdb.open(folder, progress=silent) as database:
-        yield _filled(database, EMBEDDED, None, 0, base, metric, settings, batch)
+        return Target(EMBEDDED, None, 0, folder, _fill(database, base, metric, settings, batch))
 
 
-@contextlib.contextmanager
-def cluster_target(folder: Path, shards: int, replicas: int, base: np.ndarray, metric: str,
-                   settings: IndexSettings, batch: int) -> Iterator[Target]:
-    """A cluster in ``folder`` (``vecdb.cluster.open``, on the Ray this process is in or a
-    new local one) holding ``base``; closed on exit, its actors stopped."""
+def build_cluster(folder: Path, shards: int, replicas: int, base: np.ndarray, metric: str, settings: IndexSettings,
+                  batch: int) -> Target:
+    """A cluster in ``folder`` (on the Ray this process is in, or a new local one) holding
+    ``base``, closed again (its actors stopped)."""
     import vecdb.cluster
 
     with vecdb.cluster.open(folder, shards=shards, replicas=replicas) as database:
-        yield _filled(database, target_label(shards, replicas), shards, replicas, base, metric, settings, batch)
+        ingest = _fill(database, base, metric, settings, batch)
+    return Target(target_label(shards, replicas), shards, replicas, folder, ingest)
+
+
+def reuse_cluster(built: Target, replicas: int) -> Target:
+    """The cluster ``built`` filled, opened with ``replicas`` read replicas per shard."""
+    assert built.shards is not None
+    return Target(target_label(built.shards, replicas), built.shards, replicas, built.folder, None)
+
+
+@contextlib.contextmanager
+def opened(target: Target) -> Iterator[Any]:
+    """``target``'s collection, its database open (a cluster's actors started, which reopen
+    their shards' folders) until the block ends."""
+    if target.shards is None:
+        import vecdb
+        from vecdb.progress import silent
+
+        with vecdb.open(target.folder, progress=silent) as database:
+            yield database.get_collection(COLLECTION)
+    else:
+        import vecdb.cluster
+
+        with vecdb.cluster.open(target.folder, shards=target.shards, replicas=target.replicas) as database:
+            yield database.get_collection(COLLECTION)
