@@ -37,6 +37,10 @@ NAMESPACE = "vecdb"
 # (the native core releases the GIL) while a write holds its collection's
 # write lock.
 SHARD_CONCURRENCY = 8
+# Ray starts worker processes at niceness 15 (so its own daemons stay
+# responsive); a shard is the database itself, and niced it loses the CPU to
+# whatever else runs on its node, the driver's threads included.
+SHARD_RUNTIME_ENV = {"env_vars": {"RAY_worker_niceness": "0"}}
 # How long closing waits for a shard to write its snapshots.
 CLOSE_TIMEOUT_S = 60.0
 
@@ -107,6 +111,7 @@ def start_shard(cluster: str, place: ShardPlace, *, replica: int = 0) -> Any:
         name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached", num_cpus=0,
         max_restarts=-1, max_task_retries=0, max_concurrency=SHARD_CONCURRENCY,
         scheduling_strategy=NodeAffinitySchedulingStrategy(place.node, soft=False),
+        runtime_env=SHARD_RUNTIME_ENV,
     ).remote(place.folder, read_only=replica > 0)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import Dict, List, Sequence, Tuple, TypeVar
+from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from vecdb.metrics import higher_is_better
 from vecdb.records import Hit
@@ -28,15 +28,29 @@ class ShardResults(List[List[Hit]]):
     missing_shards: Tuple[int, ...] = ()
 
 
-def merge_hits(per_shard: Sequence[Sequence[Tuple[int, Hit]]], k: int, metric: str) -> List[Hit]:
-    """The best ``k`` of the shards' (order, hit) lists, each best first."""
+# One query's hits from one shard, best first, as columns (cheaper to pickle
+# than Hit objects, and only the merged best k become Hits): ids, scores,
+# orders, and payloads and vectors (None unless asked for).
+HitColumns = Tuple[List[Any], List[float], List[int], Optional[List[Any]], Optional[List[Any]]]
+
+
+def merge_hits(per_shard: Sequence[HitColumns], k: int, metric: str) -> List[Hit]:
+    """The best ``k`` of the shards' hits for one query, equal scores in
+    insertion order (each shard's columns are in that order already)."""
     sign = -1.0 if higher_is_better(metric) else 1.0
-    merged = heapq.merge(*per_shard, key=lambda pair: (sign * pair[1].score, pair[0]))
-    return [hit for _, hit in itertools.islice(merged, k)]
+    ranked = heapq.merge(*([(sign * score, order, shard, position)
+                            for position, (score, order) in enumerate(zip(columns[1], columns[2]))]
+                           for shard, columns in enumerate(per_shard)))
+    hits = []
+    for _, _, shard, position in itertools.islice(ranked, k):
+        ids, scores, _, payloads, vectors = per_shard[shard]
+        hits.append(Hit(id=ids[position], score=scores[position],
+                        payload=None if payloads is None else payloads[position],
+                        vector=None if vectors is None else vectors[position]))
+    return hits
 
 
-def merge_batches(answers: Dict[int, List[List[Tuple[int, Hit]]]], queries: int, k: int,
-                  metric: str) -> List[List[Hit]]:
+def merge_batches(answers: Dict[int, List[HitColumns]], queries: int, k: int, metric: str) -> List[List[Hit]]:
     """Per query, the best ``k`` of every shard's hits for it."""
     return [merge_hits([answer[row] for answer in answers.values()], k, metric) for row in range(queries)]
 

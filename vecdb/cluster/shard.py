@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from vecdb.cluster.merge import HitColumns
 from vecdb.collection import Collection
 from vecdb.config import CollectionSettings
 from vecdb.database import Database
@@ -157,12 +158,12 @@ class Shard:
     def install_rotation(self, name: str, key: str, rotation: bytes) -> None:
         self._collection(name, key)._adopt_rotation(rotation)
 
-    def search(self, name: str, key: str, queries: np.ndarray, k: int, *, with_payload: bool,
-               **options: Any) -> List[List[Tuple[int, Hit]]]:
-        """Per query, this shard's best ``k``, each with its order."""
-        rows = self._collection(name, key).search(queries, k, with_payload=True, **options)
+    def search(self, name: str, key: str, queries: np.ndarray, k: int, *, with_payload: bool, with_vector: bool,
+               **options: Any) -> List[HitColumns]:
+        """Per query, this shard's best ``k`` as columns, with their orders."""
         assert isinstance(queries, np.ndarray) and queries.ndim == 2, "the driver sends a batch"
-        return [[_ordered_hit(hit, with_payload) for hit in row] for row in rows]  # type: ignore[union-attr]
+        rows = self._collection(name, key).search(queries, k, with_payload=True, with_vector=with_vector, **options)
+        return [_hit_columns(row, with_payload, with_vector) for row in rows]  # type: ignore[arg-type]
 
     def get(self, name: str, key: str, ids: List[Any], *, with_payload: bool, with_vector: bool) -> List[Record]:
         records = self._collection(name, key).get(ids, with_payload=True, with_vector=with_vector)
@@ -246,10 +247,18 @@ def _bisect(below: Callable[[int], bool]) -> int:
     return low
 
 
-def _ordered_hit(hit: Hit, with_payload: bool) -> Tuple[int, Hit]:
-    payload = dict(hit.payload or {})
-    order = payload.pop(ORDER_FIELD, -1)
-    return order, replace(hit, payload=payload if with_payload else None)
+def _hit_columns(hits: List[Hit], with_payload: bool, with_vector: bool) -> HitColumns:
+    """``hits`` as the driver merges them, their orders taken out of their
+    payloads."""
+    payloads = [hit.payload or {} for hit in hits]
+    return ([hit.id for hit in hits], [hit.score for hit in hits],
+            [payload.get(ORDER_FIELD, -1) for payload in payloads],
+            [_without_order(payload) for payload in payloads] if with_payload else None,
+            [hit.vector for hit in hits] if with_vector else None)
+
+
+def _without_order(payload: Dict[str, Any]) -> Dict[str, Any]:
+    return {field: value for field, value in payload.items() if field != ORDER_FIELD}
 
 
 def _ordered_record(record: Record, with_payload: bool) -> Tuple[int, Record]:
