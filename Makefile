@@ -43,10 +43,10 @@ bench: install-bench
 	$(PY) -m bench --dataset npm-minilm-384 --dataset synthetic:100000:128:l2 --dataset synthetic:50000:768:ip \
 		--systems vecdb-flat,numpy-flat,faiss-flat --batch 1,1000 --threads 1,all --out bench/results
 
-## bench-hnsw: HNSW graphs (vecdb, hnswlib, faiss, usearch) on the shared data, one thread and all cores
+## bench-hnsw: HNSW graphs (vecdb's index and the collection above it, hnswlib, faiss, usearch) on the shared data, one thread and all cores
 bench-hnsw: install-bench
 	$(PY) -m bench --dataset npm-minilm-384 \
-		--systems vecdb-hnsw,vecdb-hnsw-f16,hnswlib,faiss-hnsw,usearch,usearch-f16 \
+		--systems vecdb-hnsw,vecdb-hnsw-f16,vecdb-collection,vecdb-collection-payload,hnswlib,faiss-hnsw,usearch,usearch-f16 \
 		--batch 1,1000 --threads 1,all --ef-search 10,16,24,32,48,64,96,128,256 --out bench/results
 
 ## bench-pq: product quantization (vecdb PQ/OPQ scan, HNSW over codes) vs FAISS IndexPQ, OPQ, IVFPQ, HNSWPQ, all re-ranked

@@ -9,13 +9,15 @@ from bench.systems.faiss_pq import FaissHnswPq, FaissIvfPq, FaissOpq, FaissPq
 from bench.systems.hnswlib_hnsw import Hnswlib
 from bench.systems.numpy_flat import NumpyFlat
 from bench.systems.usearch_hnsw import Usearch, UsearchF16
+from bench.systems.vecdb_collection import VecdbCollection, VecdbCollectionPayload
 from bench.systems.vecdb_flat import VecdbFlat
 from bench.systems.vecdb_hnsw import VecdbHnsw, VecdbHnswF16
 from bench.systems.vecdb_pq import VecdbHnswOpq, VecdbHnswPq, VecdbOpq, VecdbPq
 
 SYSTEMS: dict[str, type[System]] = {
     system.name: system
-    for system in (VecdbFlat, NumpyFlat, FaissFlat, VecdbHnsw, VecdbHnswF16, Hnswlib, FaissHnsw, Usearch, UsearchF16,
+    for system in (VecdbFlat, NumpyFlat, FaissFlat, VecdbHnsw, VecdbHnswF16, VecdbCollection, VecdbCollectionPayload,
+                   Hnswlib, FaissHnsw, Usearch, UsearchF16,
                    VecdbPq, VecdbOpq, VecdbHnswPq, VecdbHnswOpq, FaissPq, FaissOpq, FaissIvfPq, FaissHnswPq)
 }
 

@@ -398,3 +398,22 @@ def test_pq_systems_run_and_rerank_raises_recall(tmp_path):
         assert rows["vecdb-pq", 200, batch]["recall"] > rows["vecdb-pq", 10, batch]["recall"]
         assert rows["vecdb-hnsw-pq", 200, batch]["recall"] > rows["vecdb-hnsw-pq", 16, batch]["recall"]
     assert rows["vecdb-pq", 10, 1]["index_mb"] < 2000 * 16 * 4 / 2**20  # codes, not vectors
+
+
+def test_collection_systems_search_as_the_graph_does(tmp_path):
+    """vecdb-collection and vecdb-collection-payload (the collection a user
+    calls) run in the harness beside vecdb-hnsw: one query per call and
+    batches answer with the same recall at ef high enough to be exact here."""
+    out = tmp_path / "results"
+    status = bench_main(["--dataset", "synthetic:1500:16:l2", "--systems",
+                         "vecdb-hnsw,vecdb-collection,vecdb-collection-payload", "--ef-search", "16,400",
+                         "--batch", "1,50", "--threads", "1", "--synthetic-queries", "50", "--min-time", "0.02",
+                         "--repeats", "1", "--rounds", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    assert status == 0
+    rows = {(m["system"], m["param"], m["batch"]): m for m in json.loads((out / "results.json").read_text())
+            ["measurements"]}
+    for system in ("vecdb-hnsw", "vecdb-collection", "vecdb-collection-payload"):
+        for batch in (1, 50):
+            assert rows[system, 400, batch]["recall"] == pytest.approx(1.0, abs=0.01), (system, batch)
+            assert rows[system, 400, batch]["recall"] >= rows[system, 16, batch]["recall"]
+    assert rows["vecdb-collection", 400, 1]["index_mb"] > 0
