@@ -16,7 +16,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import threading
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -63,7 +62,7 @@ from vecdb.query.arguments import (
     check_upsert,
 )
 from vecdb.query.filters import parse_filter
-from vecdb.query.searcher import Searcher
+from vecdb.query.searcher import IndexWriteLock, Searcher
 from vecdb.query.planner import SearchShape
 from vecdb.query.tuning import TRUTH_CHUNK, exact_neighbours, time_plan, tune_collection
 from vecdb.records import Hit, Record, UserId
@@ -98,8 +97,9 @@ class Collection(CollectionAPI):
         self._progress = progress  # index builds report to it
         self._config = config
         self._store = CollectionStore(environment, config)
-        self._write_lock = threading.Lock()
-        self._searcher = Searcher(environment, self._store, lambda: (self._indexes, self._config))
+        self._write_lock = IndexWriteLock()
+        self._searcher = Searcher(environment, self._store, lambda: (self._indexes, self._config),
+                                  lambda: (self._write_lock.epoch, self._sequence))
         self._dropped = False
         self._indexes: IndexSet  # set by _adopt, with the sequence it reflects
         self._adopt(load_indexes(environment, folder, self._store, progress))

@@ -27,4 +27,5 @@ PYBIND11_MODULE(_core, m) {
   vecdb::bindings::register_hnsw(m);
   vecdb::bindings::register_pq(m);
   vecdb::bindings::register_storage(m);
+  vecdb::bindings::register_ids(m);
 }

@@ -66,7 +66,7 @@ def test_matching_leaves_out_deleted_points_a_search_mask_may_allow(collection):
     with collection._environment.read() as txn:
         config = collection._store.config(txn)
         stored = searcher.matching(txn, config, node)
-        allowed, live = searcher._allowed(txn, node, collection._indexes)
+        allowed, live, _ = searcher._allowed(txn, node, collection._indexes)
     assert np.flatnonzero(stored).tolist() == [i for i in range(300) if i % 3 != 1 and i not in (0, 3)]
     assert allowed[0] and allowed[3]  # a search skips deleted labels anyway
     assert live == 198  # ...and the planner weighs plans by what the index holds
@@ -109,3 +109,44 @@ def test_the_shape_cache_does_not_keep_swapped_out_indexes_alive(collection):
     assert gone() is None
     current = searcher.shape(collection._indexes, collection._config)
     assert current.count == 300
+
+
+def test_ids_only_searches_answer_from_the_id_cache_as_from_lmdb(tmp_path, rng):
+    """A search that asks for ids only takes them from the id cache (no
+    LMDB read of its hits) when the indexes reflect the state its
+    transaction reads; its hits equal those of the same search with
+    payloads, for every kind of id, through upserts again and deletes."""
+    ids = [0, -1, 2**63 - 1, -2**63, "a", "é", "日本", "x" * 400, 7, "7"]
+    with vecdb.open(tmp_path / "db") as db:
+        for index in (vecdb.Flat(), vecdb.HNSW(M=8, ef_construction=64)):
+            col = db.create_collection(f"c{len(db.list_collections())}", DIM, "cosine", index=index)
+            col.upsert(ids, rng.standard_normal((len(ids), DIM)).astype(np.float32))
+            for step in range(4):
+                queries = rng.standard_normal((5, DIM)).astype(np.float32)
+                for plan in (None, vecdb.plans.Scan()):
+                    fast = col.search(queries, k=len(ids) + 2, with_payload=False, plan=plan)
+                    full = col.search(queries, k=len(ids) + 2, plan=plan)
+                    assert [[(h.id, h.score, h.payload, h.vector) for h in row] for row in fast] == \
+                        [[(h.id, h.score, None, None) for h in row] for row in full]
+                    assert all(type(h.id) is type(f.id) for row, frow in zip(fast, full) for h, f in zip(row, frow))
+                col.upsert(ids[step::3], rng.standard_normal((len(ids[step::3]), DIM)).astype(np.float32))
+                col.delete(ids=[ids[step]])
+            assert col._searcher._ids.memory_bytes > 0  # the cache was used
+
+
+def test_a_read_only_handle_behind_the_writer_reads_ids_from_lmdb(tmp_path, rng):
+    """A read-only handle whose index has not caught up (no refresh since
+    the writer deleted a point) must not return the deleted point from its
+    id cache: its index reflects an older state than its transactions read."""
+    vectors = rng.standard_normal((50, DIM)).astype(np.float32)
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", DIM, "l2", index=vecdb.Flat())
+        col.upsert(list(range(50)), vectors)
+        with vecdb.open(tmp_path / "db", read_only=True) as reader:
+            other = reader.get_collection("c")
+            assert other.search(vectors[3], k=1, with_payload=False)[0].id == 3  # fills the id cache
+            col.delete(ids=[3])
+            for with_payload in (False, True):
+                assert 3 not in [hit.id for hit in other.search(vectors[3], k=5, with_payload=with_payload)]
+            reader.refresh()
+            assert 3 not in [hit.id for hit in other.search(vectors[3], k=5, with_payload=False)]

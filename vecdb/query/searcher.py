@@ -16,6 +16,7 @@ from typing import Callable, List, Optional, Tuple
 import lmdb
 import numpy as np
 
+from vecdb import _core
 from vecdb.config import HNSW, CollectionConfig, Flat
 from vecdb.index.prefix_index import IndexSet
 from vecdb.index.rotation import rotation_train_size
@@ -37,16 +38,43 @@ FILTER_CACHE_SIZE = 8
 # What the collection searches at this moment: its indexes (swapped whole
 # when codebooks or a rotation are learned) and its latest config.
 CurrentState = Callable[[], Tuple[IndexSet, CollectionConfig]]
+# The collection's write epoch (IndexWriteLock.epoch) and the change sequence
+# its indexes reflect, read in that order.
+IndexVersion = Callable[[], Tuple[int, int]]
+
+
+class IndexWriteLock:
+    """A collection's write lock, which counts: ``epoch`` is odd while a
+    writer holds it (the only time indexes change) and moves on each time.
+    A search that read the same even epoch before and after it ran on
+    indexes nobody touched meanwhile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.epoch = 0
+
+    def __enter__(self) -> "IndexWriteLock":
+        self._lock.acquire()
+        self.epoch += 1
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.epoch += 1
+        self._lock.release()
 
 
 class Searcher:
     """Runs searches and explains them for one collection, keeping the
     masks of recent filters and what the planner knows of the indexes."""
 
-    def __init__(self, environment: Environment, store: CollectionStore, current: CurrentState) -> None:
+    def __init__(self, environment: Environment, store: CollectionStore, current: CurrentState,
+                 version: IndexVersion) -> None:
         self._environment = environment
         self._store = store
         self._current = current
+        self._version = version
+        # label -> id, for hits that need nothing else from LMDB.
+        self._ids = _core.IdCache()
         # filter key -> [mask, how many of its labels the index holds (None until a search asks)]
         self._filter_cache: "OrderedDict[tuple, list]" = OrderedDict()
         self._filter_cache_lock = threading.Lock()
@@ -58,14 +86,23 @@ class Searcher:
                dims: Optional[int], plan: Optional[Plan], with_payload: bool,
                with_vector: bool) -> List[List[Hit]]:
         """The hits of each query (see :meth:`vecdb.Collection.search`)."""
+        ids_only = not with_payload and not with_vector
         for _ in range(SEARCH_ATTEMPTS):
+            version = self._version()
             # One read transaction: the filter's evaluation and every hit's
             # id, payload and vector come from one committed state.
             with self._environment.read() as txn:
                 indexes, config = self._current()
-                allowed, live = self._allowed(txn, node, indexes)
+                allowed, live, stored = self._allowed(txn, node, indexes)
                 choice = choose(self.shape(indexes, config), k, allowed=live, ef=ef, dims=dims, plan=plan)
                 labels, distances = _run(choice, indexes, queries, k, ef, allowed, None)
+                # Indexes untouched while the search ran, reflecting the
+                # state this transaction reads: every label they returned is
+                # stored in it, and its id is all a hit needs.
+                if ids_only and version[0] % 2 == 0 and version == self._version() and version[1] == stored:
+                    found = self._cached_ids(txn, labels)
+                    if found is not None:
+                        return _id_hits(found, _scores(distances, config.metric))
                 hits, complete = self._hits(txn, labels, distances, config.metric, with_payload, with_vector)
             # A point the index holds already but whose upsert committed after
             # this transaction began leaves a hole: search again.
@@ -80,7 +117,7 @@ class Searcher:
         start = time.perf_counter()
         indexes, config = self._current()
         with self._environment.read() as txn:
-            allowed, live = self._allowed(txn, node, indexes)
+            allowed, live, _ = self._allowed(txn, node, indexes)
         shape = self.shape(indexes, config)
         choice = choose(shape, k, allowed=live, ef=ef, dims=dims, plan=plan)
         planned = stages(choice.plan, shape, k, choice.estimates["selectivity"], ef)
@@ -115,19 +152,32 @@ class Searcher:
         return self._filter_entry(txn, config, node, stored_only=True)[0]
 
     def _allowed(self, txn: lmdb.Transaction[bytes], node: Optional[Filter],
-                 indexes: IndexSet) -> Tuple[Optional[np.ndarray], Optional[int]]:
+                 indexes: IndexSet) -> Tuple[Optional[np.ndarray], Optional[int], int]:
         """The mask of labels a search may return and how many of them the
-        index holds (None, None: no filter); also checks the collection
-        still exists in ``txn``'s state. The mask may allow deleted labels
-        (a search skips those anyway); the count leaves them out: the
-        planner weighs plans by it."""
+        index holds (None, None: no filter), and the change sequence of
+        ``txn``'s state; also checks the collection still exists in it. The
+        mask may allow deleted labels (a search skips those anyway); the
+        count leaves them out: the planner weighs plans by it."""
         config = self._store.config(txn)
         if node is None:
-            return None, None
+            return None, None, config.sequence
         entry = self._filter_entry(txn, config, node, stored_only=False)
         if entry[1] is None:
             entry[1] = indexes.main.count(entry[0])
-        return entry[0], entry[1]
+        return entry[0], entry[1], config.sequence
+
+    def _cached_ids(self, txn: lmdb.Transaction[bytes], labels: np.ndarray) -> Optional[List[list]]:
+        """Per query, the ids of its labels (up to the first -1), from the id
+        cache, which reads the labels it lacks in ``txn``; None if one is not
+        stored there."""
+        missing = self._ids.missing(labels)
+        if len(missing):
+            wanted = np.unique(missing).tolist()
+            keys = self._store.id_keys_of(txn, wanted)
+            if len(keys) != len(wanted):
+                return None
+            self._ids.add(np.fromiter(keys, dtype=np.int64, count=len(keys)), list(keys.values()))
+        return self._ids.ids(labels)
 
     def _filter_entry(self, txn: lmdb.Transaction[bytes], config: CollectionConfig, node: Filter,
                       stored_only: bool) -> list:
@@ -171,6 +221,11 @@ class Searcher:
             results.append(row)
         complete = len(records) == len(set(wanted))
         return results, complete
+
+
+def _id_hits(ids: List[list], scores: np.ndarray) -> List[List[Hit]]:
+    return [[Hit(id=user_id, score=score, payload=None, vector=None) for user_id, score in zip(row_ids, row_scores)]
+            for row_ids, row_scores in zip(ids, scores.tolist())]
 
 
 def _describe_for_planner(indexes: IndexSet, config: CollectionConfig) -> SearchShape:
