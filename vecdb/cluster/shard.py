@@ -262,6 +262,5 @@ def _without_order(payload: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _ordered_record(record: Record, with_payload: bool) -> Tuple[int, Record]:
-    payload = dict(record.payload or {})
-    order = payload.pop(ORDER_FIELD, -1)
-    return order, replace(record, payload=payload if with_payload else None)
+    payload = record.payload or {}
+    return payload.get(ORDER_FIELD, -1), replace(record, payload=_without_order(payload) if with_payload else None)

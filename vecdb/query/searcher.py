@@ -173,10 +173,10 @@ class Searcher:
         missing = self._ids.missing(labels)
         if len(missing):
             wanted = np.unique(missing).tolist()
-            keys = self._store.id_keys_of(txn, wanted)
-            if len(keys) != len(wanted):
+            records = self._store.records_of(txn, wanted, False, False)
+            if len(records) != len(wanted):
                 return None
-            self._ids.add(np.fromiter(keys, dtype=np.int64, count=len(keys)), list(keys.values()))
+            self._ids.add(np.array(wanted, dtype=np.int64), [bytes(records[label][0]) for label in wanted])
         return self._ids.ids(labels)
 
     def _filter_entry(self, txn: lmdb.Transaction[bytes], config: CollectionConfig, node: Filter,

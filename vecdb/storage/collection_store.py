@@ -415,14 +415,6 @@ class CollectionStore:
         return np.frombuffer(stored, dtype="<f4", count=(len(stored) - CHECK_BYTES) // 4).astype(np.float32)
 
     @_reports_damage
-    def id_keys_of(self, txn: lmdb.Transaction[bytes], labels: Sequence[int]) -> Dict[int, bytes]:
-        """``label -> id key`` for the labels still stored, read with one
-        LMDB call."""
-        keys = [label_key(label) for label in labels]
-        entries = self._codecs["labels"].opened(txn.cursor(db=self.labels).getmulti(keys))
-        return {label: bytes(entries[key][1:]) for label, key in zip(labels, keys) if key in entries}
-
-    @_reports_damage
     def records_of(self, txn: lmdb.Transaction[bytes], labels: Sequence[int], with_payload: bool,
                    with_vector: bool) -> Dict[int, Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]:
         """``label -> (id key, payload or None, vector or None)`` for the
