@@ -164,6 +164,7 @@ class Collection(CollectionAPI):
         with self._write_lock:
             config, labels = self._environment.write(
                 lambda txn: self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs))
+            self._searcher.forget_payloads(labels)
             self._indexes.add(labels, matrix)
             self._after_write(config, len(labels))
             pq = config.pq
@@ -230,6 +231,7 @@ class Collection(CollectionAPI):
         self._config = self._environment.write(body)
         indexes = self._indexes
         self._indexes = IndexSet(main, indexes.prefixes, indexes.rotation_version)
+        self._searcher.forget_plan()  # it holds the indexes replaced
         self._changes_since_snapshot = len(main)
         self._snapshot_if_useful()
 
@@ -272,6 +274,7 @@ class Collection(CollectionAPI):
 
         self._config = self._environment.write(body)
         self._indexes = IndexSet(self._indexes.main, prefixes, version)
+        self._searcher.forget_plan()  # it holds the indexes replaced
         self._changes_since_snapshot = len(self._indexes)
         self._snapshot_if_useful()
 
@@ -297,6 +300,7 @@ class Collection(CollectionAPI):
             except BaseException:
                 self._restore(labels)
                 raise
+            self._searcher.forget_payloads(labels)  # memory only: a deleted label is never returned again
             self._after_write(config, len(deleted))
         return len(deleted)
 
@@ -518,7 +522,8 @@ class Collection(CollectionAPI):
         return {"name": self.name, "count": count, "dim": self.dim, "metric": self.metric,
                 "index": type(self.index).__name__, "quantization": quantization, "mrl": mrl,
                 "default_plan": config.default_plan, "index_count": len(indexes),
-                "index_memory_bytes": indexes.main.memory_bytes(), "sequence": config.sequence,
+                "index_memory_bytes": indexes.main.memory_bytes(),
+                "cache_memory_bytes": self._searcher.cache_memory_bytes(), "sequence": config.sequence,
                 "index_sequence": self._sequence, "index_source": self._index_source,
                 "payload_indexes": dict(config.payload_indexes)}
 
@@ -541,6 +546,7 @@ class Collection(CollectionAPI):
 
     def _adopt(self, loaded: LoadedIndex) -> None:
         self._indexes, self._sequence = loaded.indexes, loaded.sequence
+        self._searcher.forget_plan()  # it holds the indexes replaced
         self._changes_since_snapshot = loaded.unsaved
         self._index_source = loaded.source
 

@@ -22,7 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from vecdb.api import DatabaseAPI
 from vecdb.collection import Collection
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
-from vecdb.errors import CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError
+from vecdb.errors import (CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError,
+                          ReadOnlyError)
 from vecdb.index.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
 from vecdb.progress import Progress, terminal_bars
 from vecdb.storage.catalog import (
@@ -35,7 +36,7 @@ from vecdb.storage.catalog import (
     write_config,
 )
 from vecdb.storage.collection_store import describe_collections
-from vecdb.storage.environment import open_environment, release_environment
+from vecdb.storage.environment import ReadOnlyView, open_environment, release_environment
 from vecdb.transfer.backup import create_backup
 
 
@@ -48,12 +49,15 @@ class Database(DatabaseAPI):
         self._trains_itself = _trains_itself  # False in a cluster's shards: see Collection
         self.read_only = read_only
         self._progress = progress
-        self._environment = open_environment(self.path, read_only, progress)
+        self._shared_environment = open_environment(self.path, read_only, progress)
+        self._environment = self._shared_environment
+        if read_only and self._environment.writable:  # this process's writer opened it first
+            self._environment = ReadOnlyView(self._shared_environment)
         if not read_only:
             try:
                 self._remove_what_a_kill_left()
             except BaseException:
-                release_environment(self._environment)
+                release_environment(self._shared_environment)
                 raise
         self._collections: Dict[str, Collection] = {}
         self._lock = threading.Lock()
@@ -177,6 +181,8 @@ class Database(DatabaseAPI):
         """Delete a collection and everything in it (its LMDB databases are
         freed for reuse; the file shrinks only with :meth:`compact`)."""
         name = check_collection_name(name)
+        if not self._environment.writable:  # before the handle is marked dropped
+            raise ReadOnlyError(f"{self.path} is open read-only; dropping a collection needs the writer")
         with self._lock:
             with self._environment.read() as txn:
                 config = read_config(txn, name)
@@ -238,7 +244,7 @@ class Database(DatabaseAPI):
                     collection._close()
             finally:
                 self._collections.clear()
-                release_environment(self._environment)
+                release_environment(self._shared_environment)
 
 
 def open(path: Union[str, os.PathLike], *, read_only: bool = False,  # noqa: A001 - vecdb.open

@@ -28,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
   vecdb::bindings::register_pq(m);
   vecdb::bindings::register_storage(m);
   vecdb::bindings::register_ids(m);
+  vecdb::bindings::register_arrays(m);
 }

@@ -16,6 +16,8 @@ void register_hnsw(pybind11::module_& m);
 void register_pq(pybind11::module_& m);
 // Integrity of what is stored: checksum64, CRC-32C over stored values, the LMDB file check (bindings/storage.cpp).
 void register_storage(pybind11::module_& m);
+// Checks of a caller's arrays made before any index sees them: first_nonfinite_row (bindings/arrays.cpp).
+void register_arrays(pybind11::module_& m);
 // The id cache: the ids of a collection's labels in memory, returned as Python objects (bindings/ids.cpp).
 void register_ids(pybind11::module_& m);
 

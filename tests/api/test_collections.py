@@ -229,6 +229,25 @@ def test_read_only_handle_refuses_writes(tmp_path):
         vecdb.open(tmp_path / "absent", read_only=True)
 
 
+def test_read_only_handle_beside_this_processs_writer_refuses_writes(tmp_path):
+    """A read-only handle opened while this process has the folder open for
+    writing shares the writer's LMDB environment (one per process); it must
+    still refuse every write, leaving the writer's collections as they were."""
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", dim=2)
+        col.upsert(ids=["a"], vectors=[[1, 0]], payloads=[{"x": 1}])
+        with vecdb.open(tmp_path / "db", read_only=True) as reader:
+            other = reader.get_collection("c")
+            for write in (lambda: other.upsert(ids=["b"], vectors=[[0, 1]]), lambda: other.delete(ids=["a"]),
+                          lambda: other.create_payload_index("x", "integer"), lambda: reader.create_collection("d", dim=2),
+                          lambda: reader.drop_collection("c"), reader.compact):
+                with pytest.raises(errors.ReadOnlyError):
+                    write()
+            assert [hit.id for hit in other.search([1, 0], k=5)] == ["a"]
+        assert db.list_collections() == ["c"] and col.count() == 1
+        assert [(hit.id, hit.payload) for hit in col.search([1, 0], k=5)] == [("a", {"x": 1})]
+
+
 def test_closed_database_refuses_use(tmp_path):
     db = vecdb.open(tmp_path / "db")
     col = db.create_collection("c", dim=2)

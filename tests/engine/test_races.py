@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import vecdb
+import vecdb.collection
 import vecdb.storage.environment
 from vecdb.errors import CollectionNotFoundError
 from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_KEY
@@ -272,6 +273,47 @@ def test_scores_are_a_stored_vectors_while_points_move(tmp_path, index):
         _race(3, reader, _alternating(lambda version: col.upsert(list(range(n)), versions[version]), checked),
               readers=2)
         assert checked["hits"] > 100 and checked["writes"] > 3
+
+
+@pytest.mark.parametrize("index", ["flat", "hnsw"])
+def test_hits_carry_no_payload_older_than_a_returned_write(tmp_path, index):
+    """A writer rewrites every point's payload with a rising generation (same
+    ids and vectors: labels stay, so a payload cached for a label goes stale
+    with each write); an unfiltered search with payloads (answered from the
+    payload cache) may return each hit's payload of any generation between
+    the last write that returned before it began and the last one begun
+    before it ended, never an older one, and once writes stop, the last."""
+    n = 200
+    spec = vecdb.HNSW(M=8, ef_construction=32) if index == "hnsw" else vecdb.Flat()
+    vectors = np.random.default_rng(7).standard_normal((n, DIM)).astype(np.float32)
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", dim=DIM, index=spec)
+        col.upsert(list(range(n)), vectors, [{"gen": 0}] * n)
+        done, begun = [0], [0]  # the last generation written, and the last begun
+        checked = Counter()
+
+        def reader(stop):
+            pick = np.random.default_rng()
+            while not stop.is_set():
+                oldest = done[0]
+                hits = col.search(vectors[pick.integers(n)], k=10)
+                newest = begun[0]
+                for hit in hits:
+                    assert oldest <= hit.payload["gen"] <= newest, \
+                        f"hit {hit.id} has generation {hit.payload['gen']}; the search saw {oldest}..{newest}"
+                    checked["hits"] += 1
+
+        def writer(stop):
+            while not stop.is_set():
+                begun[0] += 1
+                col.upsert(list(range(n)), vectors, [{"gen": begun[0]}] * n)
+                done[0] = begun[0]
+                checked["writes"] += 1
+                time.sleep(0.002)  # quiet moments, when searches trust (and fill) the cache
+
+        _race(3, reader, writer, readers=2)
+        assert checked["hits"] > 100 and checked["writes"] > 10
+        assert {hit.payload["gen"] for row in col.search(vectors, k=10) for hit in row} == {done[0]}
 
 
 def test_exact_index_rows_are_never_read_half_written():

@@ -111,27 +111,36 @@ def test_the_shape_cache_does_not_keep_swapped_out_indexes_alive(collection):
     assert current.count == 300
 
 
-def test_ids_only_searches_answer_from_the_id_cache_as_from_lmdb(tmp_path, rng):
-    """A search that asks for ids only takes them from the id cache (no
-    LMDB read of its hits) when the indexes reflect the state its
-    transaction reads; its hits equal those of the same search with
-    payloads, for every kind of id, through upserts again and deletes."""
+def test_the_writers_searches_answer_from_its_caches_as_lmdb_does(tmp_path, rng):
+    """The writer handle takes hits' ids and payloads from its in-memory
+    caches (no LMDB read once they are filled); a read-only handle of the
+    same process reads them from LMDB. Both must give the same hits, for
+    every kind of id, with and without payloads, through upserts that change
+    payloads (or remove them) and deletes."""
     ids = [0, -1, 2**63 - 1, -2**63, "a", "é", "日本", "x" * 400, 7, "7"]
-    with vecdb.open(tmp_path / "db") as db:
+    with vecdb.open(tmp_path / "db") as db, vecdb.open(tmp_path / "db", read_only=True) as reader:
         for index in (vecdb.Flat(), vecdb.HNSW(M=8, ef_construction=64)):
-            col = db.create_collection(f"c{len(db.list_collections())}", DIM, "cosine", index=index)
-            col.upsert(ids, rng.standard_normal((len(ids), DIM)).astype(np.float32))
-            for step in range(4):
+            name = f"c{len(db.list_collections())}"
+            col = db.create_collection(name, DIM, "cosine", index=index)
+            col.upsert(ids, rng.standard_normal((len(ids), DIM)).astype(np.float32),
+                       [{"n": i, "text": "t" * i} if i % 3 else None for i in range(len(ids))])
+            for step in range(5):
+                reader.refresh()
+                other = reader.get_collection(name)
                 queries = rng.standard_normal((5, DIM)).astype(np.float32)
                 for plan in (None, vecdb.plans.Scan()):
-                    fast = col.search(queries, k=len(ids) + 2, with_payload=False, plan=plan)
-                    full = col.search(queries, k=len(ids) + 2, plan=plan)
-                    assert [[(h.id, h.score, h.payload, h.vector) for h in row] for row in fast] == \
-                        [[(h.id, h.score, None, None) for h in row] for row in full]
-                    assert all(type(h.id) is type(f.id) for row, frow in zip(fast, full) for h, f in zip(row, frow))
-                col.upsert(ids[step::3], rng.standard_normal((len(ids[step::3]), DIM)).astype(np.float32))
+                    for with_payload in (False, True):
+                        cached = col.search(queries, k=len(ids) + 2, with_payload=with_payload, plan=plan)
+                        read = other.search(queries, k=len(ids) + 2, with_payload=with_payload, plan=plan)
+                        assert [[(h.id, h.score, h.payload, h.vector) for h in row] for row in cached] == \
+                            [[(h.id, h.score, h.payload, h.vector) for h in row] for row in read]
+                        assert all(type(h.id) is type(r.id) for row, rrow in zip(cached, read) for h, r in zip(row, rrow))
+                changed = ids[step::3]
+                col.upsert(changed, rng.standard_normal((len(changed), DIM)).astype(np.float32),
+                           [{"step": step} if step % 2 else None for _ in changed])
                 col.delete(ids=[ids[step]])
-            assert col._searcher._ids.memory_bytes > 0  # the cache was used
+            searcher = col._searcher
+            assert searcher._ids.memory_bytes > 0 and searcher._payloads.memory_bytes > 0  # the caches were used
 
 
 def test_a_read_only_handle_behind_the_writer_reads_ids_from_lmdb(tmp_path, rng):

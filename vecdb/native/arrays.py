@@ -20,7 +20,7 @@ DTYPES = ("float32", "float16", "int8")
 _NATIVE_DTYPES = {name: np.dtype(name).newbyteorder("=") for name in DTYPES}
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
 # Asking the OS costs ~10 us, which small searches would pay on every call.
-_HARDWARE_THREADS = _core.hardware_threads()
+HARDWARE_THREADS = _core.hardware_threads()
 
 
 def parse_dtype(dtype: Any) -> str:
@@ -112,7 +112,7 @@ def _check_float16_range(array: np.ndarray, what: str) -> None:
 def check_threads(threads: Optional[int]) -> int:
     """Validate a thread count; ``None`` means every hardware thread."""
     if threads is None:
-        return _HARDWARE_THREADS
+        return HARDWARE_THREADS
     return positive_int(threads, "threads")
 
 

@@ -26,7 +26,8 @@ import numpy as np
 
 from vecdb import _core
 from vecdb.checks import check_k, positive_int
-from vecdb.native.arrays import as_ids, as_matrix, candidate_ids, check_threads, id_filter_bitset, parse_dtype
+from vecdb.native.arrays import (HARDWARE_THREADS, as_ids, as_matrix, candidate_ids, check_threads, id_filter_bitset,
+                                 parse_dtype)
 from vecdb._files import write_atomically
 from vecdb.native.base import NativeIndex
 from vecdb.errors import CorruptIndexError, InvalidArgumentError, InvalidDTypeError, NotFoundError
@@ -190,6 +191,12 @@ class HNSWIndex(NativeIndex):
         words = id_filter_bitset(allowed, self.id_bound)
         result = self._native.search(matrix, k, ef, words, check_threads(threads))
         return unwrap_single(result, single)
+
+    def search_checked(self, queries: np.ndarray, k: int, ef: int) -> SearchResult:
+        """:meth:`search` of a checked ``(m, dim)`` C-contiguous float32
+        matrix, k >= 1 and ef >= 1, unfiltered, on every core: for callers
+        that validated already (a collection's search path)."""
+        return self._native.search(queries, k, ef, None, HARDWARE_THREADS)
 
     def exact_search(self, queries: Any, k: int = 10, *, allowed: Any, threads: Optional[int] = None) -> SearchResult:
         """Exact k nearest neighbours among the vectors ``allowed`` lets

@@ -9,7 +9,8 @@ from typing import Any, List, Optional, Set, Tuple, Union
 
 import numpy as np
 
-from vecdb.checks import check_k, positive_int
+from vecdb import _core
+from vecdb.checks import MAX_INT_PARAMETER, MAX_K, check_k, positive_int
 from vecdb.errors import DuplicateIdError, InvalidArgumentError, InvalidDTypeError
 from vecdb.native.arrays import as_matrix
 from vecdb.plans import Plan, check_plan
@@ -53,8 +54,10 @@ def check_search(query: Any, k: int, ef: Optional[int], filter: Any,
                  dim: int) -> Tuple[np.ndarray, bool, int, Optional[int], Optional[Filter]]:
     """A search's queries (as a matrix, and whether one 1-D query was
     given), ``k``, ``ef`` and parsed filter."""
-    k = check_k(k)
-    if ef is not None:
+    # Plain ints in range pass without a call: this runs on every search.
+    if type(k) is not int or not 0 < k <= MAX_K:
+        k = check_k(k)
+    if ef is not None and (type(ef) is not int or not 0 < ef <= MAX_INT_PARAMETER):
         ef = positive_int(ef, "ef")
     queries, single = as_matrix(query, "float32", dim, "query")
     check_finite(queries, "query")
@@ -89,9 +92,9 @@ def check_flags(with_payload: Any, with_vector: Any) -> Tuple[bool, bool]:
 
 
 def check_finite(matrix: np.ndarray, what: str = "vectors") -> None:
-    finite = np.isfinite(matrix).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
+    """``matrix`` (C-contiguous, as :func:`as_matrix` returns it) holds no NaN or infinity."""
+    row = _core.first_nonfinite_row(matrix)
+    if row >= 0:
         raise InvalidArgumentError(f"{what} row {row} contains NaN or infinity")
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import lmdb
 import numpy as np
@@ -21,17 +21,20 @@ from vecdb.config import HNSW, CollectionConfig, Flat
 from vecdb.index.prefix_index import IndexSet
 from vecdb.index.rotation import rotation_train_size
 from vecdb.plans import Plan, plan_from_dict
-from vecdb.query.executor import StageTimes, execute
+from vecdb.query.executor import Runner, StageTimes, execute, prepare
 from vecdb.query.filter_eval import FilterEvaluator
 from vecdb.query.filters import Filter
 from vecdb.query.planner import Choice, SearchShape, choose, stages
 from vecdb.records import Hit
 from vecdb.reports import Explanation, Stage
-from vecdb.storage.collection_store import CollectionStore
+from vecdb.storage.collection_store import CollectionStore, decode_payload
 from vecdb.storage.environment import Environment
 from vecdb.storage.keys import user_id_from_key
 
 SEARCH_ATTEMPTS = 3
+# Stored payloads kept in memory per collection (msgpack bytes), so that hits
+# need no LMDB read; past this, payloads are read from LMDB for each search.
+PAYLOAD_CACHE_BYTES = 64 << 20
 # Evaluated filter masks kept per collection (each is one byte per point).
 FILTER_CACHE_SIZE = 8
 
@@ -73,19 +76,26 @@ class Searcher:
         self._store = store
         self._current = current
         self._version = version
-        # label -> id, for hits that need nothing else from LMDB.
+        # label -> id and label -> payload, for hits that need nothing else from LMDB.
         self._ids = _core.IdCache()
+        self._payloads = _core.PayloadCache(PAYLOAD_CACHE_BYTES)
         # filter key -> [mask, how many of its labels the index holds (None until a search asks)]
         self._filter_cache: "OrderedDict[tuple, list]" = OrderedDict()
         self._filter_cache_lock = threading.Lock()
         # (indexes, config, count, shape): the indexes weakly, so swapped-out
         # ones are freed at once, not when the next search comes.
         self._shape_cache: Optional[Tuple[weakref.ref, CollectionConfig, int, SearchShape]] = None
+        # ((epoch, k, ef, dims, plan), whether the metric is l2, runner) of the last unfiltered search.
+        self._prepared: Optional[Tuple[tuple, bool, Runner]] = None
 
     def search(self, queries: np.ndarray, k: int, *, ef: Optional[int], node: Optional[Filter],
                dims: Optional[int], plan: Optional[Plan], with_payload: bool,
                with_vector: bool) -> List[List[Hit]]:
         """The hits of each query (see :meth:`vecdb.Collection.search`)."""
+        if self._environment.writable and node is None and not with_vector:
+            latest = self._search_latest(queries, k, ef, dims, plan, with_payload)
+            if latest is not None:
+                return latest
         ids_only = not with_payload and not with_vector
         for _ in range(SEARCH_ATTEMPTS):
             version = self._version()
@@ -100,15 +110,76 @@ class Searcher:
                 # state this transaction reads: every label they returned is
                 # stored in it, and its id is all a hit needs.
                 if ids_only and version[0] % 2 == 0 and version == self._version() and version[1] == stored:
-                    found = self._cached_ids(txn, labels)
-                    if found is not None:
-                        return _id_hits(found, _scores(distances, config.metric))
+                    if self._cache_ids(txn, labels):
+                        return _core.hits(Hit, self._ids, None, {}, decode_payload, labels, distances,
+                                          config.metric == "l2")
                 hits, complete = self._hits(txn, labels, distances, config.metric, with_payload, with_vector)
             # A point the index holds already but whose upsert committed after
             # this transaction began leaves a hole: search again.
             if complete:
                 break
         return hits
+
+    def _search_latest(self, queries: np.ndarray, k: int, ef: Optional[int], dims: Optional[int],
+                       plan: Optional[Plan], with_payload: bool) -> Optional[List[List[Hit]]]:
+        """An unfiltered search through a writable handle, trusting the
+        indexes and the caches; None if a write ran meanwhile (then search
+        the checked way).
+
+        This handle is the folder's only writer (read-only handles of this
+        process see the environment through a view that refuses writes)
+        and changes the indexes and the payload cache only under the write
+        lock, right after each commit: while the lock's epoch stays even and
+        unchanged, the indexes
+        reflect the last committed state, so every label they return is
+        stored, and its id (cached in memory, never changing) and cached
+        payload are that state's. What the caches lack is read in a
+        transaction begun meanwhile, which reads that same state."""
+        epoch, sequence = self._version()
+        if epoch % 2:
+            return None
+        generation = self._payloads.generation
+        self._environment.check_usable()
+        # The plan is chosen once per state and arguments: while the epoch stays, neither changes.
+        key = (epoch, k, ef, dims, plan)
+        prepared = self._prepared
+        if prepared is None or prepared[0] != key:
+            indexes, config = self._current()
+            choice = choose(self.shape(indexes, config), k, allowed=None, ef=ef, dims=dims, plan=plan)
+            prepared = self._prepared = (key, config.metric == "l2", prepare(choice.plan, indexes, k, ef))
+        labels, distances = prepared[2](queries)
+        read: Dict[int, bytes] = {}
+        missing_payloads = self._payloads.missing(labels) if with_payload else []
+        if missing_payloads or self._ids.missing(labels):
+            with self._environment.read() as txn:
+                # A transaction this thread had open already may be older.
+                if self._store.config(txn).sequence != sequence or not self._cache_ids(txn, labels):
+                    return None
+                if missing_payloads:
+                    read = self._store.payload_bytes_of(txn, missing_payloads)
+        if read:
+            self._payloads.add(np.fromiter(read, dtype=np.int64, count=len(read)), list(read.values()), generation)
+        try:
+            hits = _core.hits(Hit, self._ids, self._payloads if with_payload else None, read, decode_payload, labels,
+                              distances, prepared[1])
+        except ValueError:  # a damaged payload that passed its check: the checked path reports it
+            return None
+        # After building the hits: a write that ran meanwhile may have changed a cached payload.
+        return hits if self._version()[0] == epoch else None
+
+    def cache_memory_bytes(self) -> int:
+        """Memory the id and payload caches hold."""
+        return self._ids.memory_bytes + self._payloads.memory_bytes
+
+    def forget_plan(self) -> None:
+        """Drop the prepared plan, which holds the indexes (call when
+        replacing them, so the old ones are freed at once)."""
+        self._prepared = None
+
+    def forget_payloads(self, labels: np.ndarray) -> None:
+        """Drop the cached payloads of ``labels``, being written (call with
+        the write lock held)."""
+        self._payloads.forget(labels)
 
     def explain(self, queries: np.ndarray, k: int, *, ef: Optional[int], node: Optional[Filter],
                 dims: Optional[int], plan: Optional[Plan], execute: bool) -> Explanation:
@@ -166,18 +237,16 @@ class Searcher:
             entry[1] = indexes.main.count(entry[0])
         return entry[0], entry[1], config.sequence
 
-    def _cached_ids(self, txn: lmdb.Transaction[bytes], labels: np.ndarray) -> Optional[List[list]]:
-        """Per query, the ids of its labels (up to the first -1), from the id
-        cache, which reads the labels it lacks in ``txn``; None if one is not
-        stored there."""
-        missing = self._ids.missing(labels)
-        if len(missing):
-            wanted = np.unique(missing).tolist()
+    def _cache_ids(self, txn: lmdb.Transaction[bytes], labels: np.ndarray) -> bool:
+        """Put the ids of ``labels`` (>= 0) the id cache lacks in it, read in
+        ``txn``; False if one is not stored there."""
+        wanted = self._ids.missing(labels)
+        if wanted:
             records = self._store.records_of(txn, wanted, False, False)
             if len(records) != len(wanted):
-                return None
+                return False
             self._ids.add(np.array(wanted, dtype=np.int64), [bytes(records[label][0]) for label in wanted])
-        return self._ids.ids(labels)
+        return True
 
     def _filter_entry(self, txn: lmdb.Transaction[bytes], config: CollectionConfig, node: Filter,
                       stored_only: bool) -> list:
@@ -221,11 +290,6 @@ class Searcher:
             results.append(row)
         complete = len(records) == len(set(wanted))
         return results, complete
-
-
-def _id_hits(ids: List[list], scores: np.ndarray) -> List[List[Hit]]:
-    return [[Hit(id=user_id, score=score, payload=None, vector=None) for user_id, score in zip(row_ids, row_scores)]
-            for row_ids, row_scores in zip(ids, scores.tolist())]
 
 
 def _describe_for_planner(indexes: IndexSet, config: CollectionConfig) -> SearchShape:

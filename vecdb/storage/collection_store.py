@@ -55,6 +55,7 @@ _CODEBOOKS = b"codebooks"
 _ROTATION = b"rotation"
 _FINGERPRINT_BYTES = 8
 HAS_PAYLOAD = 1  # the flag in a point's <key>:labels entry
+EMPTY_PAYLOAD = msgpack.packb({})  # what a point stored without a payload has
 _PAYLOAD_CHUNK = 1024  # payloads checked per call while scanning
 
 
@@ -435,6 +436,27 @@ class CollectionStore:
             records[label] = (entry[1:], self._decode(txn, key, payloads.get(key)) if with_payload else None,
                               np.frombuffer(vectors[key], dtype="<f4").astype(np.float32) if with_vector else None)
         return records
+
+    @_reports_damage
+    def payload_bytes_of(self, txn: lmdb.Transaction[bytes], labels: Sequence[int]) -> Dict[int, bytes]:
+        """``label -> payload`` as stored (msgpack, checked; :data:`EMPTY_PAYLOAD`
+        for a point stored without one) of the labels still stored. One
+        LMDB call when every label has a payload: only labels without one
+        need their entries read (to tell a point stored without a payload
+        from a deleted one, or from a damaged payload key)."""
+        keys = [label_key(label) for label in labels]
+        stored = self._codecs["payloads"].opened(txn.cursor(db=self.payloads).getmulti(keys))
+        payloads = {}
+        bare = []
+        for label, key in zip(labels, keys):
+            value = stored.get(key)
+            if value is None:
+                bare.append(label)
+            else:
+                payloads[label] = value
+        if bare:
+            payloads.update((label, EMPTY_PAYLOAD) for label in self.records_of(txn, bare, True, False))
+        return payloads
 
     @_reports_damage
     def records_by_id(self, txn: lmdb.Transaction[bytes], id_keys: Sequence[bytes], with_payload: bool,

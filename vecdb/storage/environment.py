@@ -130,7 +130,7 @@ class Environment:
         elif stored is not None and bytes(stored) != FORMAT_VERSION:
             raise VecdbError(f"{self.path} uses storage format {bytes(stored)!r}; this vecdb reads {FORMAT_VERSION!r}")
 
-    def _check_usable(self) -> None:
+    def check_usable(self) -> None:
         if not self._open:
             raise ClosedError("the database is closed")
         if os.getpid() != self._pid:
@@ -143,7 +143,7 @@ class Environment:
         transaction: everything one operation reads comes from one state
         (so a generator suspended inside a ``read()`` block shares its
         transaction with the thread's reads until it finishes)."""
-        self._check_usable()
+        self.check_usable()
         return _ReadTransaction(self)
 
     def write(self, body: Callable[[lmdb.Transaction[bytes]], T], *, alone: bool = False) -> T:
@@ -155,12 +155,12 @@ class Environment:
         (readers wait): needed to delete named databases."""
         if not self.writable:
             raise ReadOnlyError(f"{self.path} is open read-only")
-        self._check_usable()
+        self.check_usable()
         with self._write_lock:
             while True:
                 try:
                     with self._gate.exclusive() if alone else self._gate.shared():
-                        self._check_usable()  # again: close() may have run while this waited
+                        self.check_usable()  # again: close() may have run while this waited
                         txn = self._begin(write=True)
                         if txn is not None:
                             self._writer_thread = threading.get_ident()
@@ -202,7 +202,7 @@ class Environment:
         if handle is None:
             if self._writer_thread == threading.get_ident():
                 raise VecdbError(f"internal error: database {name!r} opened inside a write transaction")
-            self._check_usable()
+            self.check_usable()
             try:
                 if self.writable:
                     return self.write(lambda txn: self._remember(name, dupsort, self._open_db(txn, name, dupsort, False)))
@@ -211,7 +211,7 @@ class Environment:
                 # Without a transaction py-lmdb opens the handle in one of its own
                 # and commits it; a handle opened in an aborted read would close.
                 with self._gate.shared():
-                    self._check_usable()
+                    self.check_usable()
                     return self._remember(name, dupsort, self._open_db(None, name, dupsort, create=False))
             except lmdb.NotFoundError:
                 raise NotFoundError(f"named database {name!r} does not exist") from None
@@ -262,7 +262,7 @@ class Environment:
         other process with the folder open: they would keep the old file."""
         if not self.writable:
             raise ReadOnlyError(f"{self.path} is open read-only; compacting needs the writer")
-        self._check_usable()
+        self.check_usable()
         data = self.path / "data.mdb"
         before = data.stat().st_size
         staging = self.path / COMPACT_STAGING
@@ -278,7 +278,7 @@ class Environment:
 
     def _reopen_keeping_live_handles(self) -> None:
         with self._gate.exclusive():
-            self._check_usable()
+            self.check_usable()
             if len(self._databases) >= READ_ONLY_HANDLE_LIMIT:  # not done by another thread meanwhile
                 self._reopen()
 
@@ -321,10 +321,10 @@ class Environment:
         on DUPFIXED databases holding many values per key (payload indexes),
         hence lmdb<3 in pyproject.toml and
         tests/engine/test_durability.py::test_compact_with_a_crowded_payload_index."""
-        self._check_usable()
+        self.check_usable()
         while True:
             with self._gate.shared():
-                self._check_usable()
+                self.check_usable()
                 try:
                     return self._copy_into(folder, compact=True)
                 except lmdb.MapResizedError:  # another process grew the map: adopt its size, start again
@@ -427,6 +427,49 @@ def open_in_this_process(path: Path) -> bool:
         return environment is not None and environment._pid == os.getpid()
 
 
+class ReadOnlyView(Environment):
+    """What a ``read_only=True`` handle uses when this process has the folder
+    open for writing too: LMDB allows one environment per process and file,
+    so both handles share the writer's, and this view reads through it but
+    refuses every write, as a read-only environment does. (Without it a
+    read-only handle wrote through the shared environment, behind the
+    writer handle's indexes and caches.)"""
+
+    writable = False
+
+    def __init__(self, shared: Environment) -> None:  # noqa: super().__init__ would open the folder again
+        self.shared = shared
+        self.path = shared.path
+        self.database_id = shared.database_id
+
+    def check_usable(self) -> None:
+        self.shared.check_usable()
+
+    def read(self) -> "_ReadTransaction":
+        return self.shared.read()
+
+    def database(self, name: bytes, dupsort: bool = False) -> Any:
+        return self.shared.database(name, dupsort)
+
+    def database_names(self) -> List[bytes]:
+        return self.shared.database_names()
+
+    def copy_to(self, folder: Path) -> Path:
+        return self.shared.copy_to(folder)
+
+    def write(self, body: Callable[[lmdb.Transaction[bytes]], T], *, alone: bool = False) -> T:
+        raise ReadOnlyError(f"{self.path} is open read-only (by this handle)")
+
+    def create_databases(self, names: Sequence[Tuple[bytes, bool]]) -> None:
+        raise ReadOnlyError(f"{self.path} is open read-only (by this handle)")
+
+    def drop_databases(self, names: Sequence[Tuple[bytes, bool]], body: Callable[[lmdb.Transaction[bytes]], T]) -> T:
+        raise ReadOnlyError(f"{self.path} is open read-only (by this handle)")
+
+    def compact(self) -> int:
+        raise ReadOnlyError(f"{self.path} is open read-only (by this handle); compacting needs the writer")
+
+
 def release_environment(environment: Environment) -> None:
     """Give back a handle; the environment closes with its last user."""
     with _registry_lock:
@@ -460,7 +503,7 @@ class _ReadTransaction:
         while True:
             environment._gate.enter_shared()
             try:
-                environment._check_usable()  # again: close() may have run while this waited
+                environment.check_usable()  # again: close() may have run while this waited
                 txn = environment._begin(write=False)
             except BaseException:
                 environment._gate.exit_shared()
