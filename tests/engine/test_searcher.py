@@ -4,6 +4,7 @@ Flat index, the filter-mask cache and the planner-shape cache."""
 from __future__ import annotations
 
 import gc
+import itertools
 import weakref
 
 import numpy as np
@@ -116,7 +117,7 @@ def test_the_writers_searches_answer_from_its_caches_as_lmdb_does(tmp_path, rng)
     caches (no LMDB read once they are filled); a read-only handle of the
     same process reads them from LMDB. Both must give the same hits, for
     every kind of id, with and without payloads, through upserts that change
-    payloads (or remove them) and deletes."""
+    payloads (or remove them) and deletes, filtered or not."""
     ids = [0, -1, 2**63 - 1, -2**63, "a", "é", "日本", "x" * 400, 7, "7"]
     with vecdb.open(tmp_path / "db") as db, vecdb.open(tmp_path / "db", read_only=True) as reader:
         for index in (vecdb.Flat(), vecdb.HNSW(M=8, ef_construction=64)):
@@ -128,10 +129,13 @@ def test_the_writers_searches_answer_from_its_caches_as_lmdb_does(tmp_path, rng)
                 reader.refresh()
                 other = reader.get_collection(name)
                 queries = rng.standard_normal((5, DIM)).astype(np.float32)
-                for plan in (None, vecdb.plans.Scan()):
-                    for with_payload in (False, True):
-                        cached = col.search(queries, k=len(ids) + 2, with_payload=with_payload, plan=plan)
-                        read = other.search(queries, k=len(ids) + 2, with_payload=with_payload, plan=plan)
+                for plan, with_payload, where in itertools.product((None, vecdb.plans.Scan()), (False, True),
+                                                                   (None, {"n": {"$gte": 2}})):
+                    for _ in range(2):  # the first evaluates (and caches) the filter, the second uses its mask
+                        cached = col.search(queries, k=len(ids) + 2, with_payload=with_payload, plan=plan,
+                                            filter=where)
+                        read = other.search(queries, k=len(ids) + 2, with_payload=with_payload, plan=plan,
+                                            filter=where)
                         assert [[(h.id, h.score, h.payload, h.vector) for h in row] for row in cached] == \
                             [[(h.id, h.score, h.payload, h.vector) for h in row] for row in read]
                         assert all(type(h.id) is type(r.id) for row, rrow in zip(cached, read) for h, r in zip(row, rrow))

@@ -92,8 +92,8 @@ class Searcher:
                dims: Optional[int], plan: Optional[Plan], with_payload: bool,
                with_vector: bool) -> List[List[Hit]]:
         """The hits of each query (see :meth:`vecdb.Collection.search`)."""
-        if self._environment.writable and node is None and not with_vector:
-            latest = self._search_latest(queries, k, ef, dims, plan, with_payload)
+        if self._environment.writable and not with_vector:
+            latest = self._search_latest(queries, k, ef, node, dims, plan, with_payload)
             if latest is not None:
                 return latest
         ids_only = not with_payload and not with_vector
@@ -120,33 +120,41 @@ class Searcher:
                 break
         return hits
 
-    def _search_latest(self, queries: np.ndarray, k: int, ef: Optional[int], dims: Optional[int],
-                       plan: Optional[Plan], with_payload: bool) -> Optional[List[List[Hit]]]:
-        """An unfiltered search through a writable handle, trusting the
-        indexes and the caches; None if a write ran meanwhile (then search
-        the checked way).
+    def _search_latest(self, queries: np.ndarray, k: int, ef: Optional[int], node: Optional[Filter],
+                       dims: Optional[int], plan: Optional[Plan], with_payload: bool) -> Optional[List[List[Hit]]]:
+        """A search through the writing handle that trusts the indexes and
+        the caches; None if a write ran meanwhile, or its filter's mask is
+        not cached for the last committed state (then search the checked
+        way, which caches it).
 
         This handle is the folder's only writer (read-only handles of this
         process see the environment through a view that refuses writes)
         and changes the indexes and the payload cache only under the write
         lock, right after each commit: while the lock's epoch stays even and
-        unchanged, the indexes
-        reflect the last committed state, so every label they return is
-        stored, and its id (cached in memory, never changing) and cached
-        payload are that state's. What the caches lack is read in a
-        transaction begun meanwhile, which reads that same state."""
+        unchanged, the indexes reflect the last committed state, so every
+        label they return is stored, and its id (cached in memory, never
+        changing), cached payload and cached filter mask are that state's.
+        What the caches lack is read in a transaction begun meanwhile, which
+        reads that same state."""
         epoch, sequence = self._version()
         if epoch % 2:
             return None
         generation = self._payloads.generation
         self._environment.check_usable()
+        filter_key = None if node is None else (repr(node), False, sequence)
         # The plan is chosen once per state and arguments: while the epoch stays, neither changes.
-        key = (epoch, k, ef, dims, plan)
+        key = (epoch, k, ef, dims, plan, filter_key)
         prepared = self._prepared
         if prepared is None or prepared[0] != key:
             indexes, config = self._current()
-            choice = choose(self.shape(indexes, config), k, allowed=None, ef=ef, dims=dims, plan=plan)
-            prepared = self._prepared = (key, config.metric == "l2", prepare(choice.plan, indexes, k, ef))
+            allowed, live = None, None
+            if filter_key is not None:
+                entry = self._filter_cache.get(filter_key)
+                if entry is None:
+                    return None
+                allowed, live = entry[0], entry[1] if entry[1] is not None else indexes.main.count(entry[0])
+            choice = choose(self.shape(indexes, config), k, allowed=live, ef=ef, dims=dims, plan=plan)
+            prepared = self._prepared = (key, config.metric == "l2", _prepare(choice, indexes, k, ef, allowed))
         labels, distances = prepared[2](queries)
         read: Dict[int, bytes] = {}
         missing_payloads = self._payloads.missing(labels) if with_payload else []
@@ -308,6 +316,13 @@ def _describe_for_planner(indexes: IndexSet, config: CollectionConfig) -> Search
         default_plan=None if config.default_plan is None else plan_from_dict(config.default_plan),
         default_plan_k=config.default_plan_k,
         prefixes_missing=missing)
+
+
+def _prepare(choice: Choice, indexes: IndexSet, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Runner:
+    """:func:`_run` with these arguments, as a function of the queries."""
+    if allowed is None:
+        return prepare(choice.plan, indexes, k, ef)
+    return lambda queries: _run(choice, indexes, queries, k, ef, allowed, None)
 
 
 def _run(choice: Choice, indexes: IndexSet, queries: np.ndarray, k: int, ef: Optional[int],
