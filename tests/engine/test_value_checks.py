@@ -57,6 +57,24 @@ def test_a_damaged_vector_names_the_point(tmp_path):
         assert col.search(vectors(1, 17 * DIM)[0], k=3)[0].id == "p17"  # the index holds a good copy
 
 
+def test_a_damaged_vector_read_for_a_pq_re_rank_names_the_point(tmp_path):
+    """A PQ collection re-ranks its shortlist with vectors read from LMDB
+    (many at once, checked in one native pass): a damaged one is reported
+    by point, not ranked."""
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", dim=DIM, metric="l2", quantization=vecdb.PQ(m=4, rerank=20, train_size=256))
+        col.upsert([f"p{i}" for i in range(300)], vectors(300))
+        assert col.stats()["quantization"]["trained"]
+    with vecdb.open(tmp_path / "db") as db:
+        db.compact()
+    flip(tmp_path / "db", vectors(1, 17 * DIM).tobytes(), at=5)
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.get_collection("c")
+        assert col.search(vectors(1, 250 * DIM)[0], k=1, with_payload=False)[0].id == "p250"
+        with pytest.raises(errors.CorruptRecordError, match=r"stored vector of point 'p17'"):
+            col.search(vectors(1, 17 * DIM)[0], k=3, with_payload=False)
+
+
 def test_a_rebuild_refuses_a_damaged_vector(tmp_path):
     make(tmp_path / "db", index=vecdb.Flat())  # flat indexes load from LMDB
     flip(tmp_path / "db", vectors(1, 42 * DIM).tobytes(), at=9)

@@ -403,20 +403,16 @@ class RerankingLabelIndex(WrappedIndex):
         vectors ``fetch`` reads (labels no longer stored are skipped)."""
         if shortlist.shape[1] == 0:
             return shortlist, np.zeros(shortlist.shape, dtype=np.float32)
+        # Each candidate read once, in key order (LMDB pages visited in turn);
+        # then candidates are ranked as rows of what was read.
+        wanted = np.unique(shortlist[shortlist >= 0])
+        vectors, found = self.fetch(wanted)
+        rows = np.minimum(np.searchsorted(wanted, shortlist), max(0, len(wanted) - 1))
         # A candidate deleted since the index answered is no candidate.
-        candidates = shortlist.copy()
-        flat = candidates.reshape(-1)
-        valid = np.flatnonzero(flat >= 0)
-        vectors, found = self.fetch(flat[valid])
-        flat[valid[~found]] = -1
-        labels, rows = flat[valid[found]], vectors[found]
-        sorter = np.argsort(labels, kind="stable")
-        sorted_labels = labels[sorter]
-
-        def lookup(wanted: np.ndarray) -> np.ndarray:  # every wanted label is among the fetched
-            return rows[sorter[np.searchsorted(sorted_labels, wanted)]]
-
-        return rerank(queries, candidates, lookup, min(k, shortlist.shape[1]), metric=self.metric)
+        present = (shortlist >= 0) & found[rows] if len(wanted) else np.zeros(shortlist.shape, dtype=bool)
+        best, distances = rerank(queries, np.where(present, rows, -1), vectors, min(k, shortlist.shape[1]),
+                                 metric=self.metric)
+        return np.where(best >= 0, wanted[np.maximum(best, 0)] if len(wanted) else -1, -1), distances
 
     @property
     def quantizer(self) -> Optional[ProductQuantizer]:

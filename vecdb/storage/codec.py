@@ -107,6 +107,15 @@ class ValueCodec:
             raise DamagedValue(self.database, keys[damaged * key_size:(damaged + 1) * key_size])
         return np.frombuffer(stored, dtype=np.uint8).reshape(-1, row_bytes)[:, :-CHECK_BYTES]
 
+    def opened_rows(self, pairs: Sequence[Tuple[bytes, bytes]], row_bytes: int) -> Tuple[np.ndarray, bytes]:
+        """The values of ``(key, stored value)`` pairs (a list), each
+        ``row_bytes`` long with its check, checked: an ``(n, row_bytes - 4)``
+        uint8 array, and the pairs' keys concatenated."""
+        rows, keys, damaged = _core.opened_rows(self.seed, pairs, row_bytes)
+        if damaged >= 0:
+            raise DamagedValue(self.database, pairs[damaged][0])
+        return rows, keys
+
     def check_records(self, packed: Union[bytes, memoryview], record_bytes: int) -> np.ndarray:
         """Packed records that each hold their key, value and check (what
         py-lmdb's getmulti packs for fixed-size keys and values), checked:

@@ -43,7 +43,7 @@ from vecdb.config import CollectionConfig
 from vecdb.errors import CollectionNotFoundError, CorruptRecordError, NotFoundError, VecdbError
 from vecdb.storage.catalog import PARTS, REMEDY, config_from, config_key, list_configs, part_names, write_config
 from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec, in_chunks, open_all
-from vecdb.storage.keys import LABEL_BYTES, label_key, labels_from_bytes, labels_to_bytes, user_id_from_key
+from vecdb.storage.keys import LABEL_BYTES, label_key, label_keys, labels_from_bytes, labels_to_bytes, user_id_from_key
 from vecdb.storage.payload_index import PayloadIndexes
 
 if TYPE_CHECKING:  # environments are passed in; importing the module would make a cycle with upgrade.py
@@ -499,17 +499,16 @@ class CollectionStore:
         """The vectors of these labels as one ``(n, dim)`` float32 matrix, read
         with one LMDB call, and which labels are still stored (the rows of
         the others are zeros)."""
-        keys = [label_key(label) for label in labels.tolist()]
+        keys = label_keys(labels)
         found = txn.cursor(db=self.vectors).getmulti(keys)
+        rows, found_keys = self._codecs["vectors"].opened_rows(found, 4 * dim + CHECK_BYTES)
+        vectors = rows.view("<f4").astype(np.float32, copy=False)
         if len(found) == len(keys):
-            return self._vector_rows(found, dim), np.ones(len(keys), dtype=bool)
+            return vectors, np.ones(len(keys), dtype=bool)
+        # getmulti keeps the order asked, leaving out what is missing
+        present = np.isin(labels, labels_from_bytes(found_keys))
         matrix = np.zeros((len(keys), dim), dtype=np.float32)
-        present = np.zeros(len(keys), dtype=bool)
-        if found:  # getmulti keeps the order asked, leaving out what is missing
-            stored = {key for key, _ in found}
-            rows = [row for row, key in enumerate(keys) if key in stored]
-            matrix[rows] = self._vector_rows(found, dim)
-            present[rows] = True
+        matrix[present] = vectors
         return matrix, present
 
     def _vector_rows(self, pairs: List[Tuple[bytes, bytes]], dim: int) -> np.ndarray:
