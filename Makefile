@@ -69,7 +69,7 @@ bench-planner: install-bench
 bench-calibration: install-bench
 	$(PY) -m bench.planner.calibration
 
-## bench-durable: durable ingest (vs the native index alone and Chroma), reopen time, filtered search
+## bench-durable: vecdb vs Chroma, Qdrant (local mode) and LanceDB embedded: ingest until searchable, reopen, search QPS at recall 0.95, disk; filtered search
 bench-durable: install-bench
 	$(PY) -m bench.durable --dataset npm-minilm-384 --rounds 3 --out bench/results
 

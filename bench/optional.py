@@ -89,3 +89,6 @@ SNIFFIO = Requirement("sniffio", "sniffio")
 UVLOOP = Requirement("uvloop", "uvloop")
 # The cluster benchmark's shards run on Ray.
 RAY = Requirement("ray", "ray")
+# The durable benchmark's other embedded databases.
+QDRANT_CLIENT = Requirement("qdrant_client", "qdrant-client")
+LANCEDB = Requirement("lancedb", "lancedb")

@@ -1,8 +1,13 @@
-"""python -m bench.durable: durable ingest, reopen and filtered search.
+"""python -m bench.durable: the embedded databases a user picks from, on the same data:
+vecdb's collection, Chroma (PersistentClient), Qdrant's local mode and LanceDB, beside
+vecdb's native index alone.
 
-Each job runs in a fresh process; with --rounds N the ingest and reopen jobs
-run N times in alternating order and the best round counts (every round is
-recorded). Results go to OUT/durable.json and OUT/durable.md.
+For each database: ingest until searchable, reopen and first query, and one-query-per-call
+search at the cheapest setting of its search knob reaching --target-recall (recall@10
+against the harness's exact ground truth), then filtered search for vecdb. Each job runs
+in a fresh process; with --rounds N every database's jobs run N times in alternating order
+and the best round counts (every round is recorded). A database whose Python package is
+missing is skipped with a message. Results go to OUT/durable.json and OUT/durable.md.
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
-from bench.datasets import DatasetSpec, resolve_spec_text
-from bench.machine import machine_info
-from bench.paths import REPO_ROOT
+from bench.datasets import DatasetSpec, load_dataset, resolve_spec_text
+from bench.durable.databases import DATABASES, DurableDatabase
 from bench.durable.report import markdown
+from bench.ground_truth import load_or_compute_ground_truth
+from bench.machine import machine_info
+from bench.paths import DEFAULT_CACHE_DIR, REPO_ROOT
 
-SYSTEMS = ("vecdb", "vecdb-native", "chroma")
-REOPENABLE = ("vecdb", "chroma")
+SYSTEMS = ("vecdb", "vecdb-native", "chroma", "qdrant", "lancedb")
+# Neighbours per search, the k of recall@k.
+K = 10
 
 
 def write_results(out: Path, name: str, document: Dict[str, Any], report: str) -> None:
@@ -61,6 +69,25 @@ def run_job(job: str, spec: DatasetSpec, system: str, params: Dict[str, Any], fo
     return result
 
 
+def skipped_for_missing_packages(systems: List[str]) -> Dict[str, str]:
+    """Why each of ``systems`` whose Python package is not installed cannot run, by name."""
+    return {system: f"the Python package '{DATABASES[system].requirement.pip_package}' is not installed "
+                    f"({DATABASES[system].requirement.install_hint()}, or pip install -e \".[bench]\")"
+            for system in systems if not DATABASES[system].requirement.is_installed()}
+
+
+def search_sweep(spec: DatasetSpec, database: DurableDatabase, params: Dict[str, Any], folder: Path,
+                 target_recall: float) -> List[Dict[str, Any]]:
+    """One search job per setting of ``database.sweep`` (cheapest first, each in a fresh
+    process), up to the first whose recall reaches ``target_recall``: every setting when none does."""
+    results = []
+    for setting in database.sweep:
+        results.append(run_job("search", spec, database.name, dict(params, setting=setting), folder))
+        if results[-1]["recall"] >= target_recall:
+            break
+    return results
+
+
 def parse_args(argv: List[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.durable", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,11 +100,18 @@ def parse_args(argv: List[str] | None) -> argparse.Namespace:
     parser.add_argument("--ef-search", default="32,64,128", help="filtered-search ef sweep (default: %(default)s)")
     parser.add_argument("--selectivity", default="1,10,50,100",
                         help="percent of points each filter keeps (default: %(default)s)")
-    parser.add_argument("--queries", type=int, default=1000, help="filtered-search queries (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2, help="ingest/reopen rounds (default: %(default)s)")
+    parser.add_argument("--queries", type=int, default=1000,
+                        help="queries per search measurement, filtered or not (default: %(default)s)")
+    parser.add_argument("--target-recall", type=float, default=0.95,
+                        help="recall@10 each database's search setting must reach (default: %(default)s)")
+    parser.add_argument("--search-seconds", type=float, default=30.0,
+                        help="a search setting stops timing after this, short of --queries (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=2, help="ingest/reopen/search rounds (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="(default: %(default)s)")
     parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / "bench" / ".cache" / "durable",
                         help="where the databases are written (default: %(default)s)")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR,
+                        help="ground truth cache, shared with python -m bench (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -87,22 +121,36 @@ def main(argv: List[str] | None = None) -> None:
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         raise SystemExit(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
+    skipped = skipped_for_missing_packages(systems)
+    for system, reason in skipped.items():
+        print(f"skipping {system}: {reason}", flush=True)
+    systems = [s for s in systems if s not in skipped]
+    if not systems:
+        raise SystemExit("no system left to run")
     spec = DatasetSpec(text=resolve_spec_text(args.dataset))
     params = {"M": args.hnsw_m, "ef_construction": args.ef_construction, "batch": args.batch,
               "queries": args.queries, "ef": [int(e) for e in args.ef_search.split(",")],
-              "selectivities": [int(s) for s in args.selectivity.split(",")]}
+              "selectivities": [int(s) for s in args.selectivity.split(",")],
+              "target_recall": args.target_recall, "search_seconds": args.search_seconds}
+    if any(DATABASES[system].sweep for system in systems):
+        params["ground_truth"] = str(load_or_compute_ground_truth(load_dataset(spec), K, args.cache_dir)[1])
     results: List[Dict[str, Any]] = []
     for round_number in range(1, args.rounds + 1):
         print(f"round {round_number}/{args.rounds}", flush=True)
         order = systems if round_number % 2 else systems[::-1]
         for system in order:
-            folder = args.work_dir / system
-            ingest = run_job("ingest", spec, system, params, folder)
-            reopen = run_job("reopen", spec, system, params, folder) if system in REOPENABLE else None
-            results += [dict(r, round=round_number) for r in (ingest, reopen) if r]
+            database, folder = DATABASES[system], args.work_dir / system
+            round_results = [run_job("ingest", spec, system, params, folder)]
+            if database.open is not None:
+                round_results.append(run_job("reopen", spec, system, params, folder))
+            round_results += search_sweep(spec, database, params, folder, args.target_recall)
+            results += [dict(r, round=round_number) for r in round_results]
     if "vecdb" in systems:
         results.append(dict(run_job("filtered", spec, "vecdb", params, args.work_dir / "vecdb"), round=1))
-    document = {"format": "vecdb-durable-bench", "version": 1, "dataset": args.dataset, "params": params,
+    document = {"format": "vecdb-durable-bench", "version": 2, "dataset": args.dataset, "params": params,
+                "systems": systems, "skipped": skipped,
+                "databases": {s: {"ingest_includes": DATABASES[s].ingest_includes, "knob": DATABASES[s].knob}
+                              for s in systems},
                 "machine": machine_info(), "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "command": "python -m bench.durable " + " ".join(sys.argv[1:] if argv is None else argv),
                 "results": results}

@@ -2,79 +2,46 @@
 JSON``) that prints one JSON result line, so no job inherits another's
 caches, threads or memory.
 
-Every system ingests the same points in the same batches: the dataset's
-vectors with a small payload per point (``bucket`` = row % 100 for filters,
-``group``: a short string), with HNSW M and ef_construction equal for all.
+Every system ingests the same points in the same batches (``bench.durable.points``),
+with HNSW M and ef_construction equal for all that build a graph; what each
+database does with them is in its module in ``bench.durable.databases``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 import numpy as np
 
 from bench.cpu_load import OtherCpuLoad
 from bench.datasets import DatasetSpec, load_dataset
+from bench.durable.databases import DATABASES
+from bench.ground_truth import read_ground_truth
 from bench.memory import anonymous_rss_bytes, file_rss_bytes, peak_rss_bytes, reset_peak_rss
+from bench.recall import recall_at_k
+from bench.server.recall import ids_matrix
 
-
-def payloads_for(rows: range) -> List[Dict[str, Any]]:
-    return [{"bucket": row % 100, "group": f"g{row % 7}"} for row in rows]
+# Queries answered untimed before a search setting is timed.
+WARMUP_QUERIES = 20
 
 
 def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-def ingest_vecdb(base: np.ndarray, metric: str, params: Dict[str, Any], folder: Path, flat: bool = False,
-                 quantized: bool = False) -> None:
-    import vecdb
-
-    index = vecdb.Flat() if flat else vecdb.HNSW(M=params["M"], ef_construction=params["ef_construction"])
-    quantization = vecdb.PQ(m=params.get("pq_m"), rerank=params.get("rerank", 100),
-                            train_size=params.get("train_size", 10_000)) if quantized else None
-    with vecdb.open(folder) as db:
-        col = db.create_collection("bench", dim=base.shape[1], metric=metric, index=index, quantization=quantization)
-        col.create_payload_index("bucket", "integer")
-        for first in range(0, len(base), params["batch"]):
-            rows = range(first, min(first + params["batch"], len(base)))
-            col.upsert(ids=list(rows), vectors=base[first:rows.stop], payloads=payloads_for(rows))
-    # Closing wrote the index snapshot: the timed work ends with everything on disk.
-
-
-def ingest_native(base: np.ndarray, metric: str, params: Dict[str, Any], folder: Path) -> None:
-    import vecdb
-
-    index = vecdb.HNSWIndex(base.shape[1], metric, M=params["M"], ef_construction=params["ef_construction"])
-    for first in range(0, len(base), params["batch"]):
-        index.add(base[first:first + params["batch"]])
-
-
-def ingest_chroma(base: np.ndarray, metric: str, params: Dict[str, Any], folder: Path) -> None:
-    import chromadb
-
-    client = chromadb.PersistentClient(path=str(folder))
-    col = client.create_collection(
-        "bench", embedding_function=None,
-        configuration={"hnsw": {"space": metric, "max_neighbors": params["M"],
-                                "ef_construction": params["ef_construction"]}},
-    )
-    for first in range(0, len(base), params["batch"]):
-        rows = range(first, min(first + params["batch"], len(base)))
-        col.add(ids=[str(row) for row in rows], embeddings=base[first:rows.stop], metadatas=payloads_for(rows))
-
-
-INGEST: Dict[str, Callable[..., None]] = {
-    "vecdb": ingest_vecdb, "vecdb-native": ingest_native, "chroma": ingest_chroma,
-    # Product quantization (PQ codes in RAM, re-ranked with vectors read from LMDB):
-    "vecdb-pq": lambda *args: ingest_vecdb(*args, quantized=True),
-    "vecdb-flat-pq": lambda *args: ingest_vecdb(*args, flat=True, quantized=True),
-}
+def import_package(system: str) -> float:
+    """Import the database's Python package before a clock starts, so the clock measures the
+    database rather than Python importing it (seconds for some packages); returns the
+    seconds the import took in this fresh process."""
+    start = time.perf_counter()
+    importlib.import_module(DATABASES[system].requirement.module)
+    return time.perf_counter() - start
 
 
 def run_ingest(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
@@ -82,13 +49,14 @@ def run_ingest(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: P
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    import_package(system)
     reset_peak_rss()
     load = OtherCpuLoad()
     start = time.perf_counter()
-    INGEST[system](dataset.base, dataset.metric, params, folder)
+    DATABASES[system].ingest(dataset.base, dataset.metric, params, folder)
     seconds = time.perf_counter() - start
     return {"job": "ingest", "system": system, "points": len(dataset.base), "seconds": seconds,
-            "points_per_second": len(dataset.base) / seconds, "disk_mb": folder_bytes(folder) / 2**20,
+            "points_per_second": len(dataset.base) / seconds, "disk_bytes": folder_bytes(folder),
             "peak_rss_mb": peak_rss_bytes() / 2**20, "other_load": load.cores()}
 
 
@@ -111,27 +79,48 @@ def run_memory(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: P
 
 
 def run_reopen(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
-    """Open the stored collection in this fresh process and answer one query."""
-    query = load_dataset(spec).queries[0]
+    """Open the stored collection in this fresh process (default search settings) and answer
+    one query; the package's import is timed apart."""
+    dataset = load_dataset(spec)
+    import_seconds = import_package(system)
     start = time.perf_counter()
-    if system.startswith("vecdb"):
-        import vecdb
-
-        db = vecdb.open(folder)
-        col = db.get_collection("bench")
+    with DATABASES[system].open(folder, dataset.metric, {}) as collection:
         opened = time.perf_counter()
-        col.search(query, k=10)
-        source = col.stats()["index_source"]
-    else:
-        import chromadb
-
-        col = chromadb.PersistentClient(path=str(folder)).get_collection("bench", embedding_function=None)
-        opened = time.perf_counter()
-        col.query(query_embeddings=[query], n_results=10)
-        source = "chroma"
-    done = time.perf_counter()
-    return {"job": "reopen", "system": system, "open_seconds": opened - start,
+        collection.search(dataset.queries[0], 10)
+        done = time.perf_counter()
+        source = collection.index_source()
+    return {"job": "reopen", "system": system, "import_seconds": import_seconds, "open_seconds": opened - start,
             "first_query_seconds": done - opened, "total_seconds": done - start, "index_source": source}
+
+
+def run_search(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
+    """One setting of a database's search knob (``params["setting"]``), one query per call.
+
+    The stored collection is opened in this fresh process with that setting, the first
+    WARMUP_QUERIES queries are answered untimed (first reads of the index), then the first
+    ``queries`` queries one after another, stopping early once ``search_seconds`` have passed
+    (exact scans of a large collection are slow); recall@10 is over the queries answered,
+    against the exact neighbours the harness caches (``bench.ground_truth``).
+    """
+    dataset = load_dataset(spec)
+    true_ids = read_ground_truth(Path(params["ground_truth"])).ids
+    queries = dataset.queries[: params["queries"]]
+    k = true_ids.shape[1]
+    found: List[List[int]] = []
+    with DATABASES[system].open(folder, dataset.metric, params["setting"]) as collection:
+        for query in queries[:WARMUP_QUERIES]:
+            collection.search(query, k)
+        load = OtherCpuLoad()
+        start = time.perf_counter()
+        for query in queries:
+            found.append(collection.search(query, k))
+            if time.perf_counter() - start > params["search_seconds"]:
+                break
+        seconds = time.perf_counter() - start
+    answered = len(found)
+    recall = recall_at_k(ids_matrix(found, k), true_ids[:answered], dataset.base, queries[:answered], dataset.metric)
+    return {"job": "search", "system": system, "setting": params["setting"], "queries": answered,
+            "recall": recall, "qps": answered / seconds, "other_load": load.cores()}
 
 
 def run_filtered(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
@@ -167,7 +156,8 @@ def _recall(found: List[int], truth: np.ndarray) -> float:
     return len(set(found) & valid) / len(valid) if valid else 1.0
 
 
-JOBS = {"ingest": run_ingest, "reopen": run_reopen, "filtered": run_filtered, "memory": run_memory}
+JOBS = {"ingest": run_ingest, "reopen": run_reopen, "search": run_search, "filtered": run_filtered,
+        "memory": run_memory}
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """The durable benchmark runs end to end on a tiny synthetic set (vecdb
-systems only: Chroma is an optional bench dependency) and reports what it ran."""
+systems only: the other databases are optional bench dependencies, see
+test_bench_durable_peers.py) and reports what it ran."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from bench.durable.__main__ import main
 def test_durable_benchmark_runs_and_reports(tmp_path):
     main(["--dataset", "synthetic:600:16:cosine", "--systems", "vecdb,vecdb-native", "--rounds", "1",
           "--queries", "20", "--ef-search", "64", "--selectivity", "1,100",
-          "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work")])
+          "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"), "--cache-dir", str(tmp_path / "cache")])
     document = json.loads((tmp_path / "out" / "durable.json").read_text())
     jobs = {(r["job"], r["system"]) for r in document["results"]}
-    assert jobs == {("ingest", "vecdb"), ("ingest", "vecdb-native"), ("reopen", "vecdb"), ("filtered", "vecdb")}
+    assert jobs == {("ingest", "vecdb"), ("ingest", "vecdb-native"), ("reopen", "vecdb"), ("search", "vecdb"),
+                    ("filtered", "vecdb")}
+    searches = [r for r in document["results"] if r["job"] == "search"]
+    assert searches[-1]["recall"] >= 0.95 and all(r["recall"] < 0.95 for r in searches[:-1])
     ingest = next(r for r in document["results"] if r["job"] == "ingest" and r["system"] == "vecdb")
     assert ingest["points"] == 600 and ingest["points_per_second"] > 0
     reopen = next(r for r in document["results"] if r["job"] == "reopen")
