@@ -164,7 +164,7 @@ class Collection(CollectionAPI):
         with self._write_lock:
             config, labels = self._environment.write(
                 lambda txn: self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs))
-            self._searcher.forget_payloads(labels)
+            self._searcher.written(labels, id_keys)
             self._indexes.add(labels, matrix)
             self._after_write(config, len(labels))
             pq = config.pq

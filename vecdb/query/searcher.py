@@ -184,6 +184,13 @@ class Searcher:
         replacing them, so the old ones are freed at once)."""
         self._prepared = None
 
+    def written(self, labels: np.ndarray, id_keys: List[bytes]) -> None:
+        """An upsert of ``id_keys`` under ``labels`` committed (call with the
+        write lock held): their ids are known from now on (a label's id
+        never changes), their cached payloads are stale."""
+        self._ids.add(labels, id_keys)
+        self._payloads.forget(labels)
+
     def forget_payloads(self, labels: np.ndarray) -> None:
         """Drop the cached payloads of ``labels``, being written (call with
         the write lock held)."""
