@@ -10,12 +10,11 @@
 // Not thread-safe by itself: the bindings hold the GIL for every call.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <unordered_map>
 
 namespace vecdb {
 
@@ -23,20 +22,16 @@ class PayloadCache {
  public:
   explicit PayloadCache(std::size_t budget_bytes) : budget_bytes_(budget_bytes) {}
 
-  bool has(std::int64_t label) const {
-    return label >= 0 && static_cast<std::size_t>(label) < payloads_.size() &&
-           !payloads_[static_cast<std::size_t>(label)].empty();
-  }
+  bool has(std::int64_t label) const { return payloads_.count(label) != 0; }
 
   // Caches `payload` (never empty: msgpack of {} is one byte) for `label`
-  // (>= 0) unless the budget is spent; whether it did.
+  // (>= 0) unless the budget is spent; whether it holds it now.
   bool add(std::int64_t label, std::string_view payload) {
-    const auto slot = static_cast<std::size_t>(label);
-    if (has(label) || payload.empty()) return has(label);
-    if (used_bytes_ + payload.size() > budget_bytes_) return false;
-    if (slot >= payloads_.size()) payloads_.resize(std::max(slot + 1, 2 * payloads_.size()));
-    payloads_[slot].assign(payload.data(), payload.size());
-    used_bytes_ += payload.size();
+    if (has(label)) return true;
+    const std::size_t cost = payload.size() + kEntryBytes;
+    if (payload.empty() || used_bytes_ + cost > budget_bytes_) return false;
+    payloads_.emplace(label, std::string(payload));
+    used_bytes_ += cost;
     return true;
   }
 
@@ -47,22 +42,25 @@ class PayloadCache {
   void next_generation() { ++generation_; }
 
   void forget(std::int64_t label) {
-    if (!has(label)) return;
-    std::string& payload = payloads_[static_cast<std::size_t>(label)];
-    used_bytes_ -= payload.size();
-    std::string().swap(payload);
+    const auto found = payloads_.find(label);
+    if (found == payloads_.end()) return;
+    used_bytes_ -= found->second.size() + kEntryBytes;
+    payloads_.erase(found);
   }
 
   // The payload of a cached label (has(label) must hold).
-  std::string_view payload(std::int64_t label) const { return payloads_[static_cast<std::size_t>(label)]; }
+  std::string_view payload(std::int64_t label) const { return payloads_.at(label); }
 
-  std::size_t memory_bytes() const { return payloads_.capacity() * sizeof(std::string) + used_bytes_; }
+  std::size_t memory_bytes() const { return used_bytes_ + payloads_.bucket_count() * sizeof(void*); }
 
  private:
+  // What an entry costs beside its bytes (hash node, key, string header), roughly.
+  static constexpr std::size_t kEntryBytes = 64;
   std::size_t budget_bytes_;
   std::size_t used_bytes_ = 0;
   std::uint64_t generation_ = 0;
-  std::vector<std::string> payloads_;  // by label: empty when not cached
+  // A map, not a vector by label: memory follows what is cached, not the largest label met.
+  std::unordered_map<std::int64_t, std::string> payloads_;
 };
 
 }  // namespace vecdb

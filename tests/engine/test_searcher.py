@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import vecdb
+from vecdb import _core
 from vecdb.index.prefix_index import IndexSet
 from vecdb.query.filters import parse_filter
 from vecdb.query.searcher import FILTER_CACHE_SIZE, Searcher
@@ -163,3 +164,23 @@ def test_a_read_only_handle_behind_the_writer_reads_ids_from_lmdb(tmp_path, rng)
                 assert 3 not in [hit.id for hit in other.search(vectors[3], k=5, with_payload=with_payload)]
             reader.refresh()
             assert 3 not in [hit.id for hit in other.search(vectors[3], k=5, with_payload=False)]
+
+
+def test_the_payload_cache_keeps_its_budget_and_refuses_stale_adds():
+    """The native payload cache: memory follows what it holds (not the
+    largest label met), nothing past the budget, and an add made with a
+    generation a forget has passed is dropped (it may hold payloads a write
+    just replaced)."""
+    cache = _core.PayloadCache(1000)
+    seen = cache.generation
+    cache.add(np.array([10**12, 3], dtype=np.int64), [b"\x81\xa1a\x01", b"\x80"], seen)
+    assert cache.missing(np.array([[3, 10**12, 5, -1]])) == [5]
+    assert cache.memory_bytes < 10_000
+    cache.add(np.array([7], dtype=np.int64), [b"x" * 2000], seen)  # over the budget: not kept
+    assert cache.missing(np.array([[7]])) == [7]
+    cache.forget(np.array([3], dtype=np.int64))
+    assert cache.missing(np.array([[3]])) == [3]
+    cache.add(np.array([3, 4], dtype=np.int64), [b"\x80", b"\x80"], seen)  # read before the forget: stale
+    assert cache.missing(np.array([[3, 4]])) == [3, 4]
+    cache.add(np.array([3], dtype=np.int64), [b"\x80"], cache.generation)
+    assert cache.missing(np.array([[3]])) == []
