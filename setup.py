@@ -32,6 +32,8 @@ if sanitize:
 core = Pybind11Extension(
     "vecdb._core",
     sources=sorted(glob("csrc/**/*.cpp", recursive=True)),
+    # Headers too: without them an in-place build after a header-only change keeps the old module.
+    depends=sorted(glob("csrc/**/*.h", recursive=True)),
     include_dirs=["csrc"],
     cxx_std=17,
     extra_compile_args=compile_args,
