@@ -58,16 +58,10 @@ std::vector<std::int64_t> distinct_labels(const Labels& labels, Keep keep) {
   return found;
 }
 
-py::list missing_ids(const IdCache& cache, const Labels& labels) {
+// The distinct labels (>= 0) of `labels` that `cache` (an IdCache or a PayloadCache) lacks, ascending.
+template <typename Cache>
+py::list missing(const Cache& cache, const Labels& labels) {
   return py::cast(distinct_labels(labels, [&](std::int64_t label) { return !cache.has(label); }));
-}
-
-py::list missing_payloads(const PayloadCache& cache, const Labels& labels) {
-  return py::cast(distinct_labels(labels, [&](std::int64_t label) { return !cache.has(label); }));
-}
-
-py::list unique_labels(const Labels& labels) {
-  return py::cast(distinct_labels(labels, [](std::int64_t) { return true; }));
 }
 
 // Calls `add(label, bytes)` for each label with its bytes value from `values`.
@@ -162,8 +156,6 @@ py::list hits(const py::object& hit_type, const IdCache& ids, const py::object& 
 }  // namespace
 
 void register_ids(py::module_& m) {
-  m.def("unique_labels", &unique_labels, py::arg("labels"),
-        "The distinct labels (>= 0) of a search's label matrix, ascending, as a list.");
   m.def("hits", &hits, py::arg("hit_type"), py::arg("ids"), py::arg("payloads"), py::arg("read"), py::arg("decode"),
         py::arg("labels"), py::arg("distances"), py::arg("l2"),
         "Per row of a (queries, k) result, a hit_type for each label up to the first -1: its id from the IdCache "
@@ -172,7 +164,7 @@ void register_ids(py::module_& m) {
         "(label -> bytes); a label in neither gives no hit.");
   py::class_<IdCache>(m, "IdCache", "The ids of a collection's labels, filled as searches meet them.")
       .def(py::init<>())
-      .def("missing", &missing_ids, py::arg("labels"),
+      .def("missing", &missing<IdCache>, py::arg("labels"),
            "The distinct labels (>= 0) of `labels` not cached yet, ascending.")
       .def(
           "add",
@@ -184,7 +176,7 @@ void register_ids(py::module_& m) {
   py::class_<PayloadCache>(m, "PayloadCache",
                            "The stored payloads (msgpack) of a collection's labels, up to a byte budget.")
       .def(py::init<std::size_t>(), py::arg("budget_bytes"))
-      .def("missing", &missing_payloads, py::arg("labels"),
+      .def("missing", &missing<PayloadCache>, py::arg("labels"),
            "The distinct labels (>= 0) of `labels` not cached, ascending.")
       .def(
           "add",

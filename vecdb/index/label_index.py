@@ -401,18 +401,19 @@ class RerankingLabelIndex(WrappedIndex):
     def rerank(self, queries: np.ndarray, shortlist: np.ndarray, k: int) -> Result:
         """The k nearest of each query's candidate labels by the full
         vectors ``fetch`` reads (labels no longer stored are skipped)."""
-        if shortlist.shape[1] == 0:
-            return shortlist, np.zeros(shortlist.shape, dtype=np.float32)
+        width = min(k, shortlist.shape[1])
         # Each candidate read once, in key order (LMDB pages visited in turn);
         # then candidates are ranked as rows of what was read.
         wanted = np.unique(shortlist[shortlist >= 0])
+        if not len(wanted):
+            return np.full((len(shortlist), width), -1, dtype=np.int64), np.full((len(shortlist), width), np.inf,
+                                                                               dtype=np.float32)
         vectors, found = self.fetch(wanted)
-        rows = np.minimum(np.searchsorted(wanted, shortlist), max(0, len(wanted) - 1))
+        rows = np.minimum(np.searchsorted(wanted, shortlist), len(wanted) - 1)
         # A candidate deleted since the index answered is no candidate.
-        present = (shortlist >= 0) & found[rows] if len(wanted) else np.zeros(shortlist.shape, dtype=bool)
-        best, distances = rerank(queries, np.where(present, rows, -1), vectors, min(k, shortlist.shape[1]),
-                                 metric=self.metric)
-        return np.where(best >= 0, wanted[np.maximum(best, 0)] if len(wanted) else -1, -1), distances
+        present = (shortlist >= 0) & found[rows]
+        best, distances = rerank(queries, np.where(present, rows, -1), vectors, width, metric=self.metric)
+        return np.where(best >= 0, wanted[np.maximum(best, 0)], -1), distances
 
     @property
     def quantizer(self) -> Optional[ProductQuantizer]:

@@ -1,6 +1,6 @@
-"""Running a plan (:mod:`vecdb.plans`) on a collection's indexes, once
-(:func:`execute`) or as a function of the queries made once for the
-searches of one state (:func:`prepare`)."""
+"""Running a plan (:mod:`vecdb.plans`) on a collection's indexes
+(:func:`execute`; :func:`graph_runner` for the common case, made once for
+the searches of one state)."""
 
 from __future__ import annotations
 
@@ -15,21 +15,20 @@ from vecdb.index.prefix_index import IndexSet
 
 # (seconds, results out per query on average) of each stage, in plan order.
 StageTimes = List[Tuple[float, float]]
-# An unfiltered search of fixed k and ef: queries -> (labels, distances).
+# A search of fixed plan, k, ef and filter: queries -> (labels, distances).
 Runner = Callable[[np.ndarray], Result]
 
 
-def prepare(plan: Plan, indexes: IndexSet, k: int, ef: Optional[int]) -> Runner:
-    """:func:`execute` of unfiltered searches of ``plan``, as a function of
-    the queries (valid while ``indexes`` are). A graph plan calls the native
-    search directly: the layers between were a tenth of a one-query search's
-    time."""
+def graph_runner(plan: Plan, indexes: IndexSet, k: int, ef: Optional[int]) -> Optional[Runner]:
+    """Unfiltered searches of a graph plan on a graph of vectors, as a
+    function of the queries calling the native search directly (valid while
+    ``indexes`` are): the layers between were a tenth of a one-query
+    search's time. None for any other plan or index."""
     main = indexes.main
-    if isinstance(plan, Graph) and isinstance(main, GraphLabelIndex):
-        graph, beam = main.graph, plan.ef or ef or max(main.ef_search, k)
-        return lambda queries: graph.search_checked(queries, k, beam)
-    width = min(k, max(1, len(indexes)))  # results are allocated k wide: never wider than the collection
-    return lambda queries: execute(plan, indexes, queries, width, ef, None)
+    if not (isinstance(plan, Graph) and isinstance(main, GraphLabelIndex)):
+        return None
+    graph, beam = main.graph, plan.ef or ef or max(main.ef_search, k)
+    return lambda queries: graph.search_checked(queries, k, beam)
 
 
 def execute(plan: Plan, indexes: IndexSet, queries: np.ndarray, k: int, ef: Optional[int],

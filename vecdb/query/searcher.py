@@ -21,7 +21,7 @@ from vecdb.config import HNSW, CollectionConfig, Flat
 from vecdb.index.prefix_index import IndexSet
 from vecdb.index.rotation import rotation_train_size
 from vecdb.plans import Plan, plan_from_dict
-from vecdb.query.executor import Runner, StageTimes, execute, prepare
+from vecdb.query.executor import Runner, StageTimes, execute, graph_runner
 from vecdb.query.filter_eval import FilterEvaluator
 from vecdb.query.filters import Filter
 from vecdb.query.planner import Choice, SearchShape, choose, stages
@@ -327,9 +327,8 @@ def _describe_for_planner(indexes: IndexSet, config: CollectionConfig) -> Search
 
 def _prepare(choice: Choice, indexes: IndexSet, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Runner:
     """:func:`_run` with these arguments, as a function of the queries."""
-    if allowed is None:
-        return prepare(choice.plan, indexes, k, ef)
-    return lambda queries: _run(choice, indexes, queries, k, ef, allowed, None)
+    direct = None if allowed is not None else graph_runner(choice.plan, indexes, k, ef)
+    return direct or (lambda queries: _run(choice, indexes, queries, k, ef, allowed, None))
 
 
 def _run(choice: Choice, indexes: IndexSet, queries: np.ndarray, k: int, ef: Optional[int],

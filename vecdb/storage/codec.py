@@ -97,16 +97,6 @@ class ValueCodec:
             raise DamagedValue(self.database, pairs[damaged][0])
         return keys
 
-    def open_rows(self, keys: bytes, stored: bytes, row_bytes: int) -> np.ndarray:
-        """Concatenated stored rows of ``row_bytes`` each (check bytes
-        included), checked against their keys: an ``(n, row_bytes - 4)``
-        uint8 view."""
-        damaged = _core.first_damaged_row(self.seed, keys, stored, row_bytes)
-        if damaged >= 0:
-            key_size = len(keys) // (len(stored) // row_bytes)
-            raise DamagedValue(self.database, keys[damaged * key_size:(damaged + 1) * key_size])
-        return np.frombuffer(stored, dtype=np.uint8).reshape(-1, row_bytes)[:, :-CHECK_BYTES]
-
     def opened_rows(self, pairs: Sequence[Tuple[bytes, bytes]], row_bytes: int) -> Tuple[np.ndarray, bytes]:
         """The values of ``(key, stored value)`` pairs (a list), each
         ``row_bytes`` long with its check, checked: an ``(n, row_bytes - 4)``

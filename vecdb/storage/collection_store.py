@@ -501,21 +501,20 @@ class CollectionStore:
         the others are zeros)."""
         keys = label_keys(labels)
         found = txn.cursor(db=self.vectors).getmulti(keys)
-        rows, found_keys = self._codecs["vectors"].opened_rows(found, 4 * dim + CHECK_BYTES)
-        vectors = rows.view("<f4").astype(np.float32, copy=False)
+        vectors, found_labels = self._vector_rows(found, dim)
         if len(found) == len(keys):
             return vectors, np.ones(len(keys), dtype=bool)
         # getmulti keeps the order asked, leaving out what is missing
-        present = np.isin(labels, labels_from_bytes(found_keys))
+        present = np.isin(labels, found_labels)
         matrix = np.zeros((len(keys), dim), dtype=np.float32)
         matrix[present] = vectors
         return matrix, present
 
-    def _vector_rows(self, pairs: List[Tuple[bytes, bytes]], dim: int) -> np.ndarray:
-        """Stored vectors (key, value) checked, as one ``(n, dim)`` float32 matrix."""
-        rows = self._codecs["vectors"].open_rows(b"".join(key for key, _ in pairs),
-                                                 b"".join(value for _, value in pairs), 4 * dim + CHECK_BYTES)
-        return np.ascontiguousarray(rows).view("<f4").astype(np.float32, copy=False)
+    def _vector_rows(self, pairs: List[Tuple[bytes, bytes]], dim: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Stored vectors (key, value) checked, as one ``(n, dim)`` float32
+        matrix, and their labels."""
+        rows, keys = self._codecs["vectors"].opened_rows(pairs, 4 * dim + CHECK_BYTES)
+        return rows.view("<f4").astype(np.float32, copy=False), labels_from_bytes(keys)
 
     @_reports_damage
     def vector_chunks(self, txn: lmdb.Transaction[bytes], dim: int, size: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
@@ -523,7 +522,8 @@ class CollectionStore:
         ``(labels, (n, dim) float32 matrix)``: a pass over a large collection
         without holding all of it in memory."""
         for pairs in in_chunks(txn.cursor(db=self.vectors), size):
-            yield labels_from_bytes(b"".join(key for key, _ in pairs)), self._vector_rows(pairs, dim)
+            vectors, labels = self._vector_rows(pairs, dim)
+            yield labels, vectors
 
     def sample_vectors(self, txn: lmdb.Transaction[bytes], dim: int, count: int, seed: int) -> np.ndarray:
         """Up to ``count`` stored vectors chosen uniformly at random."""
