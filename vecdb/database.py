@@ -62,6 +62,9 @@ class Database(DatabaseAPI):
         self._collections: Dict[str, Collection] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # The last commit this handle is known to see (collections loaded
+        # later see later ones): refresh() has nothing to do while it stays.
+        self._refreshed_at = self._environment.last_commit()
 
     def _remove_what_a_kill_left(self) -> None:
         """Delete named databases and snapshots no collection owns (a writer
@@ -223,14 +226,22 @@ class Database(DatabaseAPI):
 
     def refresh(self) -> None:
         """Make this handle see everything committed so far (for read-only
-        handles; a writer always sees its own writes)."""
+        handles; a writer always sees its own writes). Cheap when nothing
+        was committed since the last refresh (a few microseconds), so
+        calling it before every read is fine."""
+        commit = self._environment.last_commit()  # before catching up: what follows sees at least this
+        if commit == self._refreshed_at:
+            return
         with self._lock:
+            if commit == self._refreshed_at:  # another thread caught up meanwhile
+                return
             for name, collection in list(self._collections.items()):
                 try:
                     collection._refresh()
                 except CollectionNotFoundError:
                     collection._dropped = True
                     del self._collections[name]
+            self._refreshed_at = commit
 
     def close(self) -> None:
         """Snapshot unsaved index changes and release the folder. Closing

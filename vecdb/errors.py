@@ -154,6 +154,14 @@ def _rebuild_shard_error(message: str, shard: Optional[int], ids: List[Any]) -> 
     return ShardUnavailableError(message, shard=shard, ids=ids)
 
 
+class WriterUnavailableError(VecdbError):
+    """A ``vecdb serve --workers N`` process could not pass a write on to
+    the server's writer process (it is starting, restarting or shutting
+    down). Nothing was written; retrying is safe."""
+
+    http_status = 503
+
+
 class AuthenticationError(VecdbError):
     """The server needs an API key and the request had none, or a wrong one."""
 

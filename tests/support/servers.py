@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -41,6 +43,42 @@ def serve_in_thread(path: Path, settings: ServerSettings = ServerSettings()) -> 
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+@contextlib.contextmanager
+def serve_reader_in_threads(path: Path, settings: ServerSettings = ServerSettings()) -> Iterator[str]:
+    """What one reader process of ``vecdb serve --workers N`` serves, in this
+    process: the writer's app on a private Unix socket, and a reader's app
+    (the folder opened read-only) on a free loopback port, passing writes
+    on to it. Yields the reader's URL: every read it answers must catch up
+    with writes made through it."""
+    folder = Path(tempfile.mkdtemp(prefix="vecdb-test-"))
+    writer_socket = str(folder / "writer.sock")
+    writes = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    writes.bind(writer_socket)
+    writer = uvicorn.Server(uvicorn.Config(create_app(vecdb.open(path), settings), log_level="warning"))
+    writer_thread = threading.Thread(target=writer.run, kwargs={"sockets": [writes]}, daemon=True)
+    writer_thread.start()
+    try:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        app = create_app(vecdb.open(path, read_only=True), settings, writer_socket=writer_socket)
+        reader = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        reader_thread = threading.Thread(target=reader.run, kwargs={"sockets": [sock]}, daemon=True)
+        reader_thread.start()
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        try:
+            wait_ready(url, lambda: not reader_thread.is_alive())
+            yield url
+        finally:
+            reader.should_exit = True
+            reader_thread.join(30)
+            sock.close()
+    finally:
+        writer.should_exit = True
+        writer_thread.join(30)
+        writes.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def wait_ready(url: str, failed=lambda: False, timeout: float = 60.0) -> None:

@@ -36,6 +36,9 @@ from vecdb.errors import VecdbError
               help="Largest backup archive accepted by PUT /v1/backups/{name}.")
 @click.option("--search-threads", default=None, type=click.IntRange(1),
               help="Threads running searches [default: the number of cores, at least 2].")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Processes answering on the port: this one writes, the others open the folder read-only, "
+                   "answer reads and pass writes on to it (each holds its own copy of the indexes in RAM).")
 @click.option("--cluster", is_flag=True,
               help="Serve a cluster database (vecdb.cluster): shards on Ray, their folders under --path.")
 @click.option("--shards", default=None, type=click.IntRange(1),
@@ -52,7 +55,7 @@ from vecdb.errors import VecdbError
                    "requests per route either way).")
 def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_key: Optional[str], insecure: bool,
           max_body_bytes: int, max_k: int, max_batch: int, max_hits: int, max_payload_bytes: int,
-          max_upload_bytes: int, search_threads: Optional[int], cluster: bool, shards: Optional[int], replicas: int,
+          max_upload_bytes: int, search_threads: Optional[int], workers: int, cluster: bool, shards: Optional[int], replicas: int,
           ray_address: Optional[str], log_level: str, access_log: bool) -> None:
     """Serve the database at --path over HTTP until SIGTERM or Ctrl-C.
 
@@ -72,6 +75,7 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
     \b
     Examples:
       vecdb serve --path ./data
+      vecdb serve --path ./data --workers 2
       VECDB_API_KEY=$(openssl rand -hex 24) vecdb serve --path ./data --host 0.0.0.0
       vecdb serve --path ./cluster --cluster --shards 4 --replicas 1
       vecdb serve --path /shared/cluster --cluster --ray-address auto
@@ -80,6 +84,7 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
         import uvicorn
 
         from vecdb.server import ServerSettings, create_app
+        from vecdb.server.workers import listen, serve_with_workers, uvicorn_config
         from vecdb.server.settings import is_loopback
         from vecdb.server.state import ServedDatabase, progress_log
     except ImportError as exc:
@@ -96,6 +101,8 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
                                   max_payload_bytes=max_payload_bytes, max_upload_bytes=max_upload_bytes)
         if search_threads is not None:
             settings = replace(settings, search_threads=search_threads)
+        if cluster and workers > 1:
+            raise click.UsageError("--workers goes without --cluster (a cluster scales out with --replicas)")
         if cluster:
             from vecdb.cluster import open as open_cluster
 
@@ -111,7 +118,16 @@ def serve(path: Path, host: str, port: int, api_key: Optional[str], read_only_ke
     except VecdbError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"vecdb: serving {served} on http://{host}:{port} (docs: /docs)"
-               + ("" if api_key else "; no API key"), err=True)
+               + ("" if api_key else "; no API key") + (f"; {workers} worker processes" if workers > 1 else ""),
+               err=True)
     # The app closes the database when uvicorn shuts it down (its lifespan).
-    uvicorn.run(create_app(database, settings), host=host, port=port, log_level=log_level, access_log=access_log,
-                timeout_graceful_shutdown=30, server_header=False)
+    if workers == 1:
+        uvicorn.Server(uvicorn_config(create_app(database, settings), log_level, access_log, host=host,
+                                      port=port)).run()
+        return
+    try:
+        listener = listen(host, port)
+    except OSError as exc:
+        database.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+    serve_with_workers(database, settings, listener, workers, log_level, access_log)

@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-from typing import Any, AsyncIterator, MutableMapping
+from typing import Any, AsyncIterator, MutableMapping, Optional
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
@@ -24,6 +24,7 @@ from vecdb._version import __version__
 from vecdb.errors import VecdbError
 from vecdb.server.failures import error_response
 from vecdb.server.fast_path import SearchFastPath
+from vecdb.server.forward import ForwardWrites
 from vecdb.server import openapi
 from vecdb.server.guards import (DOCS, DOCS_ASSETS, OPENAPI, ApiKeyMiddleware, ASGIApp, BodySizeMiddleware, Receive,
                                  Scope, Send)
@@ -50,20 +51,32 @@ upsert its points, then search, get, count, scroll...
 """
 
 
-def create_app(database: ServedDatabase, settings: ServerSettings = ServerSettings()) -> ASGIApp:
+def create_app(database: ServedDatabase, settings: ServerSettings = ServerSettings(), *,
+               writer_socket: Optional[str] = None) -> ASGIApp:
     """The ASGI application serving ``database``, embedded or a cluster's
     (run it with uvicorn, or ``vecdb serve``). It closes the database when
-    the server shuts down."""
-    state = ServerState(database, settings)
+    the server shuts down.
+
+    With ``writer_socket``, the app of a reader process of ``vecdb serve
+    --workers N``: ``database`` is open read-only (an embedded
+    :class:`vecdb.Database`), every read catches up with the writer's
+    commits first, and writes go to the writer process listening on that
+    Unix socket (:mod:`vecdb.server.forward`)."""
+    reader = writer_socket is not None
+    state = ServerState(database, settings, catch_up=database.refresh if reader else None)
+    forward: Optional[ForwardWrites] = None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(state.writer, remove_leftover_staging, state.database.path / backups.FOLDER)
+        if not reader:  # a backup's staging in use by the writer is not a reader's to remove
+            await loop.run_in_executor(state.writer, remove_leftover_staging, state.database.path / backups.FOLDER)
         warm_up = loop.run_in_executor(state.writer, state.warm_up)  # health answers meanwhile
         yield
         with contextlib.suppress(Exception):
             await warm_up
+        if forward is not None:
+            await forward.close()
         await loop.run_in_executor(None, state.shut_down)
         log.info("vecdb: database closed")
 
@@ -94,7 +107,11 @@ def create_app(database: ServedDatabase, settings: ServerSettings = ServerSettin
     for kind in (VecdbError, HTTPException, Exception):
         app.add_exception_handler(kind, error_response)
 
-    hot = SearchFastPath(app, search.reads, search.FAST_ENDPOINTS)
+    hot: ASGIApp = SearchFastPath(app, search.reads, search.FAST_ENDPOINTS)
+    if writer_socket is not None:
+        writes = [route for module in (search, points, collections, backups)
+                  for route in getattr(module, "writes", APIRouter()).routes]
+        hot = forward = ForwardWrites(hot, writes, writer_socket)
     sized = BodySizeMiddleware(_answered_errors_end_here(hot), settings.max_body_bytes, backups.UPLOAD_PREFIX)
     return metrics.middleware(ApiKeyMiddleware(sized, settings.api_key, settings.read_only_key))
 

@@ -8,7 +8,7 @@ import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Optional, Protocol, TypeVar
 
 from starlette.requests import Request
 
@@ -36,18 +36,27 @@ class ServerState:
     threads: the native core releases the GIL, so they use every core.
     Writes run one at a time, in arrival order, on a thread of their own
     (LMDB has one writer anyway; a queue keeps requests from piling onto
-    its lock)."""
+    its lock).
 
-    def __init__(self, database: ServedDatabase, settings: ServerSettings) -> None:
+    In a reader process of ``vecdb serve --workers N`` (``catch_up`` given:
+    the read-only database's refresh), every read first catches up with
+    what the writer process committed, so a read sees every write
+    acknowledged before it began, whichever process answered either."""
+
+    def __init__(self, database: ServedDatabase, settings: ServerSettings,
+                 catch_up: Optional[Callable[[], None]] = None) -> None:
         self.database = database
         self.settings = settings
+        self.catch_up = catch_up
         self.readers = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="vecdb-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="vecdb-write")
         self.ready = False
 
     async def read(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self.readers, functools.partial(function, *args, **kwargs))
+        call = functools.partial(function, *args, **kwargs)
+        if self.catch_up is not None:
+            call = functools.partial(_after, self.catch_up, call)
+        return await asyncio.get_running_loop().run_in_executor(self.readers, call)
 
     async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -112,6 +121,11 @@ class ServerState:
         if count > self.settings.max_batch:
             raise RequestTooLargeError(f"{count:,} {what} in one request exceed this server's max_batch="
                                        f"{self.settings.max_batch:,} (vecdb serve --max-batch); split the request")
+
+
+def _after(first: Callable[[], None], then: Callable[[], T]) -> T:
+    first()
+    return then()
 
 
 def state_of(request: Request) -> ServerState:

@@ -136,6 +136,14 @@ class Environment:
         if os.getpid() != self._pid:
             raise ClosedError("this database handle was opened in a parent process; open it again after fork()")
 
+    def last_commit(self) -> int:
+        """The id of the last write transaction committed to the folder by
+        any process (LMDB's ``last_txnid``, read from the shared lock file
+        without a transaction): it moves on with every commit, so an
+        unchanged value means nothing was written since."""
+        self.check_usable()
+        return self._env.info()["last_txnid"]
+
     def read(self) -> "_ReadTransaction":
         """A read transaction seeing the last committed state, as a context
         manager (``with environment.read() as txn:``); keep it short. Inside
@@ -444,6 +452,9 @@ class ReadOnlyView(Environment):
 
     def check_usable(self) -> None:
         self.shared.check_usable()
+
+    def last_commit(self) -> int:
+        return self.shared.last_commit()
 
     def read(self) -> "_ReadTransaction":
         return self.shared.read()
