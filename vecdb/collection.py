@@ -102,7 +102,9 @@ class Collection(CollectionAPI):
                                   lambda: (self._write_lock.epoch, self._sequence))
         self._dropped = False
         self._indexes: IndexSet  # set by _adopt, with the sequence it reflects
+        commit = environment.seen_commit()  # before loading: the indexes reflect at least this
         self._adopt(load_indexes(environment, folder, self._store, progress))
+        self._searcher.caught_up(commit, changed=False)
 
     # ---- description ----
 
@@ -658,8 +660,10 @@ class Collection(CollectionAPI):
         """Catch up with writes committed by another process since this
         handle's index was loaded."""
         with self._write_lock:
+            commit, sequence = self._environment.seen_commit(), self._sequence
             self._adopt(catch_up_or_reload(self._environment, self._folder, self._store, self._indexes,
                                            self._sequence, self._progress))
             with self._environment.read() as txn:
                 self._config = self._store.config(txn)
+            self._searcher.caught_up(commit, changed=self._sequence != sequence)
 

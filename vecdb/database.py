@@ -64,7 +64,7 @@ class Database(DatabaseAPI):
         self._closed = False
         # The last commit this handle is known to see (collections loaded
         # later see later ones): refresh() has nothing to do while it stays.
-        self._refreshed_at = self._environment.last_commit()
+        self._refreshed_at = self._environment.seen_commit()
 
     def _remove_what_a_kill_left(self) -> None:
         """Delete named databases and snapshots no collection owns (a writer
@@ -229,10 +229,10 @@ class Database(DatabaseAPI):
         handles; a writer always sees its own writes). Cheap when nothing
         was committed since the last refresh (a few microseconds), so
         calling it before every read is fine."""
-        commit = self._environment.last_commit()  # before catching up: what follows sees at least this
-        if commit == self._refreshed_at:
+        if self._environment.last_commit() == self._refreshed_at:
             return
         with self._lock:
+            commit = self._environment.seen_commit()  # before catching up: what follows sees at least this
             if commit == self._refreshed_at:  # another thread caught up meanwhile
                 return
             for name, collection in list(self._collections.items()):

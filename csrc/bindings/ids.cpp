@@ -194,6 +194,7 @@ void register_ids(py::module_& m) {
             for (py::ssize_t i = 0; i < labels.size(); ++i) cache.forget(data[i]);
           },
           py::arg("labels"), "Drop the cached payloads of these labels (their points were written).")
+      .def("clear", &PayloadCache::clear, "Forget every label (and start a new generation).")
       .def_property_readonly("generation", &PayloadCache::generation,
                              "How many times labels were forgotten (see add).")
       .def_property_readonly("memory_bytes", &PayloadCache::memory_bytes);

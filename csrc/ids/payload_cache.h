@@ -48,6 +48,14 @@ class PayloadCache {
     payloads_.erase(found);
   }
 
+  // Forgets every label (a read-only handle that caught up with another
+  // process's writes does not know which labels they changed).
+  void clear() {
+    payloads_ = {};
+    used_bytes_ = 0;
+    ++generation_;
+  }
+
   // The payload of a cached label (has(label) must hold).
   std::string_view payload(std::int64_t label) const { return payloads_.at(label); }
 

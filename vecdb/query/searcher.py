@@ -87,12 +87,16 @@ class Searcher:
         self._shape_cache: Optional[Tuple[weakref.ref, CollectionConfig, int, SearchShape]] = None
         # ((epoch, k, ef, dims, plan), whether the metric is l2, runner) of the last unfiltered search.
         self._prepared: Optional[Tuple[tuple, bool, Runner]] = None
+        # Read-only handles: the commit a read transaction saw (Environment.seen_commit)
+        # before the indexes last caught up; while it is still the last,
+        # they hold LMDB's latest state.
+        self._caught_up_at: Optional[int] = None
 
     def search(self, queries: np.ndarray, k: int, *, ef: Optional[int], node: Optional[Filter],
                dims: Optional[int], plan: Optional[Plan], with_payload: bool,
                with_vector: bool) -> List[List[Hit]]:
         """The hits of each query (see :meth:`vecdb.Collection.search`)."""
-        if self._environment.writable and not with_vector:
+        if not with_vector and self._holds_latest():
             latest = self._search_latest(queries, k, ef, node, dims, plan, with_payload)
             if latest is not None:
                 return latest
@@ -120,22 +124,40 @@ class Searcher:
                 break
         return hits
 
+    def _holds_latest(self) -> bool:
+        """Whether the indexes reflect the last committed state whenever the
+        write lock is free: always through the writing handle (the folder's
+        only writer: read-only handles of this process see the environment
+        through a view that refuses writes), which changes them right after
+        each commit; through a read-only handle, while nothing was committed
+        to the folder since it last caught up."""
+        return self._environment.writable or self._caught_up_at == self._environment.last_commit()
+
+    def caught_up(self, commit: int, changed: bool) -> None:
+        """A read-only handle's indexes now reflect at least ``commit`` (the
+        folder's last commit before they caught up; call with the write lock
+        held). ``changed``: they took in writes, which may have replaced any
+        cached payload."""
+        if changed:
+            self._payloads.clear()
+        self._caught_up_at = commit
+
     def _search_latest(self, queries: np.ndarray, k: int, ef: Optional[int], node: Optional[Filter],
                        dims: Optional[int], plan: Optional[Plan], with_payload: bool) -> Optional[List[List[Hit]]]:
-        """A search through the writing handle that trusts the indexes and
-        the caches; None if a write ran meanwhile, or its filter's mask is
-        not cached for the last committed state (then search the checked
-        way, which caches it).
+        """A search that trusts the indexes and the caches, when they hold the
+        last committed state (_holds_latest); None if a write ran meanwhile,
+        or its filter's mask is not cached for that state (then search the
+        checked way, which caches it).
 
-        This handle is the folder's only writer (read-only handles of this
-        process see the environment through a view that refuses writes)
-        and changes the indexes and the payload cache only under the write
-        lock, right after each commit: while the lock's epoch stays even and
-        unchanged, the indexes reflect the last committed state, so every
-        label they return is stored, and its id (cached in memory, never
-        changing), cached payload and cached filter mask are that state's.
-        What the caches lack is read in a transaction begun meanwhile, which
-        reads that same state."""
+        Indexes and the payload cache change only under the write lock (a
+        writer right after each commit, a read-only handle when it catches
+        up): while the lock's epoch stays even and unchanged, the indexes
+        reflect the last committed state, so every label they return is
+        stored, and its id (cached in memory, never changing), cached payload
+        and cached filter mask are that state's. What the caches lack is read
+        in a transaction begun meanwhile, which reads that same state, unless
+        another process committed meanwhile (then this collection's sequence
+        differs, or its records are as they were)."""
         epoch, sequence = self._version()
         if epoch % 2:
             return None

@@ -138,11 +138,20 @@ class Environment:
 
     def last_commit(self) -> int:
         """The id of the last write transaction committed to the folder by
-        any process (LMDB's ``last_txnid``, read from the shared lock file
-        without a transaction): it moves on with every commit, so an
-        unchanged value means nothing was written since."""
+        any process, read without a transaction (LMDB's ``last_txnid``, from
+        the newer meta page): it moves on with every commit. It may run a
+        moment ahead of what a read transaction sees (a commit writes its
+        meta page before publishing it to readers), never behind: compare it
+        with :meth:`seen_commit` taken earlier to know that nothing was
+        committed since."""
         self.check_usable()
         return self._env.info()["last_txnid"]
+
+    def seen_commit(self) -> int:
+        """The id of the commit a read transaction begun now sees (in a
+        ``read()`` block, that block's, which may be older)."""
+        with self.read() as txn:
+            return txn.id()
 
     def read(self) -> "_ReadTransaction":
         """A read transaction seeing the last committed state, as a context
@@ -455,6 +464,9 @@ class ReadOnlyView(Environment):
 
     def last_commit(self) -> int:
         return self.shared.last_commit()
+
+    def seen_commit(self) -> int:
+        return self.shared.seen_commit()
 
     def read(self) -> "_ReadTransaction":
         return self.shared.read()
