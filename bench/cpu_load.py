@@ -41,6 +41,17 @@ def process_cpu_seconds(pid: int) -> float:
     return sum(int(fields[i]) for i in _PROCESS_TIME_FIELDS) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and of the processes below it now (one that ended is not counted)."""
+    seconds = process_cpu_seconds(pid)
+    for child in descendant_pids(pid):
+        try:
+            seconds += process_cpu_seconds(child)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return seconds
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     wall: float
@@ -62,7 +73,8 @@ class OtherCpuLoad:
     """Measures the average number of cores other processes kept busy between start and stop.
 
     ``pids`` are processes that belong to the measurement (a server the benchmark sends its
-    requests to): their CPU time is not "other" load, and :meth:`split` reports it apart.
+    requests to), each with the processes below it (a server's worker processes): their CPU
+    time is not "other" load, and :meth:`split` reports it apart.
     """
 
     def __init__(self, pids: Sequence[int] = ()) -> None:
@@ -71,7 +83,7 @@ class OtherCpuLoad:
 
     def _snapshot(self) -> _Snapshot:
         return _Snapshot(time.monotonic(), _machine_busy_seconds(), _own_cpu_seconds(),
-                         tuple(process_cpu_seconds(pid) for pid in self._pids))
+                         tuple(_tree_cpu_seconds(pid) for pid in self._pids))
 
     def split(self) -> CpuSplit:
         """Cores used since construction by this process, by each of ``pids``, and by other work

@@ -5,8 +5,8 @@ dataset into each through its own Python client (HNSW M=16, ef_construction=200 
 picks each system's smallest search ef reaching the target recall@k, measures vecdb's
 embedded search on a copy of the same database, then runs the load generator (asyncio +
 one connection per client, through httpx and through a minimal raw HTTP client) with each
-client count against vecdb (JSON and MessagePack) and Chroma (JSON): QPS and p50/p95/p99
-latency. Both servers are stopped at the
+client count against vecdb (JSON and MessagePack; one process, and `--workers 2`) and Chroma
+(JSON): QPS and p50/p95/p99 latency. Both servers are stopped at the
 end, on errors and on Ctrl-C. Writes OUT/server.json, OUT/server.md and OUT/server.png.
 
 Defaults take about 15 minutes on 2 cores. A quick look: --clients 1,8 --duration 3 --rounds 1.
@@ -73,6 +73,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                              % ",".join(map(str, DEFAULT_EF_CANDIDATES)))
     parser.add_argument("--http-clients", type=_http_clients, default=list(HTTP_CLIENTS),
                         help="load-generator HTTP clients: httpx, raw (default: both)")
+    parser.add_argument("--workers", type=_positive_ints, default=[1, 2],
+                        help="vecdb serve --workers counts measured, each on a copy of the database (default: 1,2)")
     parser.add_argument("--batch", type=int, default=1000, help="points per upsert / add (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR / NAME, help="(default: %(default)s)")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_CACHE_DIR / NAME,
@@ -114,7 +116,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     params = BenchParams(dataset=resolve_spec_text(args.dataset), k=args.k, clients=args.clients,
                          warmup_seconds=args.warmup, duration_seconds=args.duration, rounds=args.rounds,
                          target_recall=args.target_recall, ef_candidates=args.ef_candidates, batch=args.batch,
-                         http_clients=args.http_clients)
+                         http_clients=args.http_clients, workers=args.workers)
     measured = run_benchmark(params, args.work_dir, args.cache_dir)
     document = {"format": FORMAT, "version": 1, **measured, "machine": machine_info(),
                 "server_libraries": {requirement.pip_package: installed_version(requirement)

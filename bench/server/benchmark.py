@@ -2,10 +2,11 @@
 each, the embedded baseline, then every (clients, HTTP client, system, encoding) load run in
 rounds.
 
-Both servers stay up from ingestion to the end, the one not under test idle (its CPU time is
-recorded apart from other load). vecdb serve is stopped once after ingestion, which writes its
-index snapshot; the database is copied for the embedded baseline and the server started
-again, so the served and the embedded collection search the very same graph.
+Every server stays up from ingestion to the end, those not under test idle (their CPU time
+is recorded apart from other load). vecdb serve is stopped once after ingestion, which writes
+its index snapshot; the database is copied for the embedded baseline and for each other
+worker count (`vecdb serve --workers N`, one writer per folder), and the servers started,
+so every served and the embedded collection search the very same graph.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 from bench.datasets import Dataset, DatasetSpec, load_dataset
 from bench.ground_truth import load_or_compute_ground_truth
-from bench.server.analysis import OTHER_LOAD_WARNING
+from bench.server.analysis import OTHER_LOAD_WARNING, vecdb_system
 from bench.server.embedded import measure_embedded
 from bench.server.ingest import ingest_chroma, ingest_vecdb, set_chroma_ef
 from bench.server.load import LoadRun, answer_all, run_load
@@ -45,6 +46,7 @@ class BenchParams:
     ef_candidates: List[int]
     batch: int
     http_clients: List[str]
+    workers: List[int]
 
 
 def _say(text: str) -> None:
@@ -132,10 +134,21 @@ def run_benchmark(params: BenchParams, work_dir: Path, cache_dir: Path) -> Dict[
         _say(f"embedded: p50={embedded.stats.latency_ms_p50:.3f} ms mean={embedded.stats.latency_ms_mean:.3f} ms "
              f"({embedded.stats.qps:.0f} searches/s, index from {embedded.index_source})")
 
-        targets = {f"vecdb {encoding}": vecdb_target(COLLECTION, dataset.queries, params.k, vecdb_ef.ef, encoding)
-                   for encoding in VECDB_ENCODINGS}
+        servers = {vecdb_system(1): vecdb, "chroma": chroma}
+        for workers in params.workers:
+            if workers > 1:
+                folder = scratch / f"vecdb-x{workers}"
+                shutil.copytree(scratch / "vecdb-embedded", folder)
+                servers[vecdb_system(workers)] = running.enter_context(
+                    vecdb_server(folder, scratch / f"{folder.name}.log", workers))
+        targets = {}
+        for system in map(vecdb_system, params.workers):
+            for encoding in VECDB_ENCODINGS:
+                target = replace(vecdb_target(COLLECTION, dataset.queries, params.k, vecdb_ef.ef, encoding),
+                                 system=system)
+                targets[target.label] = target
         targets["chroma json"] = chroma_target(chroma_ingest.collection_id, dataset.queries, params.k)
-        runs = _load_runs(params, targets, {"vecdb": vecdb, "chroma": chroma}, dataset, true_ids)
+        runs = _load_runs(params, targets, servers, dataset, true_ids)
     return {
         "dataset": {"name": dataset.name, "n_base": dataset.n_base, "dim": dataset.dim, "metric": dataset.metric,
                     "n_queries": dataset.n_queries},

@@ -133,10 +133,11 @@ class ServerProcess:
         self.stop()
 
 
-def vecdb_server(folder: Path, log_path: Path) -> ServerProcess:
-    """``vecdb serve`` on ``folder`` with its default settings, run by this Python."""
+def vecdb_server(folder: Path, log_path: Path, workers: int = 1) -> ServerProcess:
+    """``vecdb serve`` on ``folder`` with its default settings (``--workers``
+    processes), run by this Python."""
     return ServerProcess("vecdb serve", [sys.executable, "-m", "vecdb", "serve", "--path", str(folder),
-                                         "--host", LOOPBACK, "--port", "{port}"],
+                                         "--host", LOOPBACK, "--port", "{port}", "--workers", str(workers)],
                          health_path="/readyz", log_path=log_path)
 
 

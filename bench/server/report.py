@@ -20,7 +20,8 @@ def _results_table(best: List[Dict[str, Any]], http_client: str) -> List[str]:
     lines = ["| system | encoding | clients | QPS | p50 ms | p95 ms | p99 ms | mean ms | recall@10 | errors | "
              "cores: client / server / idle server / other | QPS by round |", "|---" * 12 + "|"]
     rows = [row for row in best if row["http_client"] == http_client]
-    for row in sorted(rows, key=lambda row: (row["clients"], row["system"] != "vecdb", row["system"], row["encoding"])):
+    for row in sorted(rows, key=lambda row: (row["clients"], not row["system"].startswith("vecdb"), row["system"],
+                                             row["encoding"])):
         rounds = ", ".join(f"{qps:,.0f}" for qps in row["qps_rounds"])
         lines.append(f"| {row['system']} | {row['encoding']} | {row['clients']} | {row['qps']:,.0f} | "
                      f"{row['latency_ms_p50']:.2f} | {row['latency_ms_p95']:.2f} | {row['latency_ms_p99']:.2f} | "
@@ -32,7 +33,8 @@ def _results_table(best: List[Dict[str, Any]], http_client: str) -> List[str]:
 
 def _ratio_table(summary: Dict[str, Any], counts: List[int]) -> List[str]:
     ratios, by_round = summary["qps_ratio_vs_chroma"], summary["qps_ratio_by_round"]
-    lines = ["| clients | " + " | ".join(f"{encoding} via {client}" for client, encoding in ratios) + " |",
+    lines = ["| clients | " + " | ".join(f"{system} {encoding} via {client}" for system, client, encoding in ratios)
+             + " |",
              "|---|" + "---|" * len(ratios)]
     for clients in counts:
         cells = [f"{by_clients[clients]:.2f}x ({', '.join(f'{ratio:.2f}' for ratio in by_round[line][clients])})"
@@ -57,9 +59,10 @@ def markdown(document: Document, summary: Dict[str, Any], plot_file: str) -> str
         f"{machine.get('memory_gib', '?')} GiB); {versions}.", "",
         f"Reproduce: `{document['command']}` (or `make bench-server`).", "",
         "## Setup", "",
-        "- Servers: `vecdb serve` (FastAPI on uvicorn, default settings) and `chroma run` (Chroma's own server), "
-        "each a child process on a loopback port with its own database folder, both up for the whole run "
-        "(the one not being measured idles).",
+        "- Servers: `vecdb serve` (FastAPI on uvicorn, default settings; **vecdb xN** is `vecdb serve --workers "
+        "N`, on a copy of the same folder) and `chroma run` (Chroma's own server), each a child process on a "
+        "loopback port with its own database folder, all up for the whole run (those not being measured idle). "
+        "A server's cores count its reader processes too.",
         f"- Data: the same {dataset['n_base']:,} vectors, ids = row numbers, no payloads, through each system's "
         f"Python client in batches of {params['batch']:,}: `vecdb.connect(...).create_collection(...)` + `upsert` "
         f"({ingest['vecdb']['seconds']:.1f} s), `chromadb.HttpClient` + `collection.add` "
@@ -107,14 +110,16 @@ def markdown(document: Document, summary: Dict[str, Any], plot_file: str) -> str
               f"p99 {embedded['latency_ms_p99']:.3f} ms ({embedded['qps']:,.0f} searches/s, recall "
               f"{embedded['recall']:.4f}, index from {embedded['index_source']}, other load "
               f"{embedded['other_load']:.2f}).", "",
-              "| HTTP client | encoding | HTTP p50 / embedded p50 | HTTP mean / embedded mean |", "|---|---|---|---|"]
-    for (http_client, encoding), cost in summary["http_cost_at_1_client"].items():
-        lines.append(f"| {http_client} | {encoding} | {cost['p50']:.2f}x | {cost['mean']:.2f}x |")
-    lines += ["", "## Goals", "", "| goal | HTTP client | vecdb encoding | measured | verdict (best rounds) |",
-              "|---|---|---|---|---|"]
+              "| system | HTTP client | encoding | HTTP p50 - embedded p50 | HTTP p50 / embedded p50 | "
+              "HTTP mean / embedded mean |", "|---|---|---|---|---|---|"]
+    for (system, http_client, encoding), cost in summary["http_cost_at_1_client"].items():
+        lines.append(f"| {system} | {http_client} | {encoding} | {cost['p50_added_ms']:+.3f} ms | {cost['p50']:.2f}x "
+                     f"| {cost['mean']:.2f}x |")
+    lines += ["", "## Goals", "", "| goal | system | HTTP client | vecdb encoding | measured | verdict (best rounds) |",
+              "|---|---|---|---|---|---|"]
     for goal in summary["goals"]:
-        lines.append(f"| {goal['goal']} | {goal['http_client']} | {goal['encoding']} | {goal['measured']} | "
-                     f"{_verdict(goal)} |")
+        lines.append(f"| {goal['goal']} | {goal['system']} | {goal['http_client']} | {goal['encoding']} | "
+                     f"{goal['measured']} | {_verdict(goal)} |")
     lines += _flagged(best, lambda row: row["client_cores"] >= CLIENT_BOUND_CORES,
                       f"The load generator used {CLIENT_BOUND_CORES} cores or more (its one thread saturated) in",
                       "those rows measure the client more than the server.")

@@ -82,31 +82,38 @@ def test_best_round_ratios_and_goal_verdicts():
     runs = [_row("vecdb", "json", 1, 1, 900.0, p50=1.0, mean=1.1),
             _row("vecdb", "json", 1, 2, 1000.0, p50=0.9, mean=1.0),
             _row("chroma", "json", 1, 1, 400.0), _row("chroma", "json", 1, 2, 450.0),
-            _row("vecdb", "json", 8, 1, 1500.0, p99=30.0), _row("chroma", "json", 8, 1, 1000.0),
+            _row("vecdb", "json", 8, 1, 1500.0, p99=30.0), _row("chroma", "json", 8, 1, 400.0),
+            _row("vecdb x2", "json", 8, 1, 2700.0),
             # Through another HTTP client: compared only with Chroma through that client.
             _row("vecdb", "json", 1, 1, 100.0, http_client="httpx"),
             _row("chroma", "json", 1, 1, 80.0, http_client="httpx")]
     best = best_rows(runs)
     vecdb_one = next(row for row in best if (row["system"], row["clients"], row["http_client"]) == ("vecdb", 1, "raw"))
     assert vecdb_one["round"] == 2 and vecdb_one["qps_rounds"] == [900.0, 1000.0]
-    assert qps_ratios(best) == {("httpx", "json"): {1: pytest.approx(1.25)},
-                                ("raw", "json"): {1: pytest.approx(1000 / 450), 8: pytest.approx(1.5)}}
-    assert qps_ratios_by_round(runs)[("raw", "json")] == {1: [pytest.approx(900 / 400), pytest.approx(1000 / 450)],
-                                                          8: [pytest.approx(1.5)]}
-    verdicts = {goal["goal"].split()[0]: goal for goal in goals(runs, {"latency_ms_p50": 0.5, "latency_ms_mean": 0.4})
+    assert qps_ratios(best) == {("vecdb", "httpx", "json"): {1: pytest.approx(1.25)},
+                                ("vecdb", "raw", "json"): {1: pytest.approx(1000 / 450), 8: pytest.approx(3.75)},
+                                ("vecdb x2", "raw", "json"): {8: pytest.approx(6.75)}}
+    assert qps_ratios_by_round(runs)[("vecdb", "raw", "json")] == {
+        1: [pytest.approx(900 / 400), pytest.approx(1000 / 450)], 8: [pytest.approx(3.75)]}
+    verdicts = {(goal["system"], goal["goal"].split()[0], goal["goal"].split()[2]): goal
+                for goal in goals(runs, {"latency_ms_p50": 0.5, "latency_ms_mean": 0.4})
                 if goal["http_client"] == "raw"}
-    assert verdicts["QPS"]["met"] is False and verdicts["QPS"]["rounds_met"] == "0 of 1"  # 2.22x at 1 client, 1.5x at 8
-    assert verdicts["QPS"]["measured"] == "1: 2.22x (rounds 2.25x, 2.22x), 8: 1.50x (rounds 1.50x)"
-    assert verdicts["p99"]["met"] is False and verdicts["p99"]["measured"] == "30.00 ms (rounds 30.00 ms)"
-    assert verdicts["HTTP"]["met"] is True and verdicts["HTTP"]["measured"] == "p50 1.80x, mean 2.50x"
+    chroma = verdicts["vecdb", "QPS", "3x"]
+    assert chroma["met"] is True and chroma["measured"] == "3.75x (rounds 3.75x)" and chroma["rounds_met"] == "1 of 1"
+    added = verdicts["vecdb", "HTTP", "<="]
+    assert added["met"] is False and added["measured"] == "+0.400 ms (p50 1.80x, mean 2.50x)"
+    scaling = verdicts["vecdb x2", "QPS", "1.7x"]
+    assert scaling["met"] is True and scaling["measured"] == "1.80x (rounds 1.80x)"
+    assert verdicts["vecdb x2", "HTTP", "<="]["met"] is None  # not measured at 1 client
+    assert ("vecdb", "QPS", "1.7x") not in verdicts  # one process is the reference
 
 
 @pytest.fixture(scope="module")
 def tiny_server(tmp_path_factory):
-    """A `vecdb serve` holding 300 synthetic 16-d cosine vectors, started by the benchmark's helpers."""
+    """A `vecdb serve --workers 2` holding 300 synthetic 16-d cosine vectors, started by the benchmark's helpers."""
     folder = tmp_path_factory.mktemp("server")
     dataset = make_synthetic(300, 16, "cosine", n_queries=20, seed=3)
-    with vecdb_server(folder / "db", folder / "server.log") as server:
+    with vecdb_server(folder / "db", folder / "server.log", workers=2) as server:  # reads on either process
         ingest_vecdb(server, "tiny", dataset.base, dataset.metric, batch=128)
         yield server, dataset
 
@@ -200,7 +207,7 @@ def _made_up_document() -> dict:
             "dataset": {"name": "made-up", "n_base": 1000, "dim": 8, "metric": "cosine", "n_queries": 10},
             "params": {"k": 10, "batch": 100, "ef_candidates": [16, 32], "target_recall": 0.95,
                        "warmup_seconds": 1.0, "duration_seconds": 10.0, "rounds": 1,
-                       "http_clients": ["httpx", "raw"]},
+                       "http_clients": ["httpx", "raw"], "workers": [1]},
             "ingest": {"vecdb": {"seconds": 1.0}, "chroma": {"seconds": 2.0}},
             "ef": {"vecdb": {"ef": 32, "recall": 0.96}, "chroma": {"ef": 32, "recall": 0.955}},
             "embedded": embedded, "runs": runs}
@@ -212,10 +219,11 @@ def test_report_renders_and_reads_back(tmp_path):
     assert "## Results through raw (best round)" in report and (tmp_path / "server.png").is_file()
     # vecdb / chroma QPS per HTTP client and encoding: best rounds, then within each round (one here)
     assert "| 1 | 2.25x (2.25) | 2.50x (2.50) | 2.25x (2.25) | 2.50x (2.50) |" in report
-    assert "| raw | msgpack | 4.00x | 4.00x |" in report  # HTTP p50 (1.0 ms) and mean (1.2 ms) over embedded
+    # HTTP p50 (1.0 ms) and mean (1.2 ms) against embedded
+    assert "| vecdb | raw | msgpack | +0.750 ms | 4.00x | 4.00x |" in report
     assert "The load generator used 0.9 cores or more" in report and "Other load was above 0.1" in report
     saved = json.loads((tmp_path / "server.json").read_text())
-    assert {"http_client": "raw", "encoding": "json", "ratio_by_clients": {"1": 2.25, "8": 2.25}} in \
-        saved["summary"]["qps_ratio_vs_chroma"]
+    assert {"system": "vecdb", "http_client": "raw", "encoding": "json",
+            "ratio_by_clients": {"1": 2.25, "8": 2.25}} in saved["summary"]["qps_ratio_vs_chroma"]
     main(["--report-only", "--out", str(tmp_path)])  # re-rendering from the JSON gives the same report
     assert (tmp_path / "server.md").read_text() == report
