@@ -365,3 +365,28 @@ def test_mrl_dims_must_be_a_list_of_sizes_not_a_mapping(db):
             with pytest.raises(errors.InvalidArgumentError, match="mrl_dims must be a list"):
                 db.create_collection("docs" if exist_ok else "other", dim=8, mrl_dims=mrl_dims, exist_ok=exist_ok)
     assert db.list_collections() == ["docs"]
+
+
+def test_a_lone_search_runs_on_the_event_loop_and_others_on_the_pool(tmp_path):
+    """read_short: the event loop's thread when it is the only request in
+    flight, the search pool otherwise, and never before the indexes are
+    loaded (the loop must stay free for /healthz)."""
+    import asyncio
+    import threading
+
+    from vecdb.server.state import ServerState
+
+    state = ServerState(vecdb.open(tmp_path / "db"), ServerSettings(search_threads=2))
+    where = lambda: threading.current_thread().name  # noqa: E731
+
+    async def answered(in_flight: int, ready: bool) -> str:
+        state.requests_in_flight, state.ready = in_flight, ready
+        return await state.read_short(where)
+
+    try:
+        loop_thread = threading.current_thread().name
+        assert asyncio.run(answered(1, True)) == loop_thread
+        assert asyncio.run(answered(2, True)).startswith("vecdb-read")
+        assert asyncio.run(answered(1, False)).startswith("vecdb-read")
+    finally:
+        state.shut_down()

@@ -113,7 +113,7 @@ def create_app(database: ServedDatabase, settings: ServerSettings = ServerSettin
                   for route in getattr(module, "writes", APIRouter()).routes]
         hot = forward = ForwardWrites(hot, writes, writer_socket)
     sized = BodySizeMiddleware(_answered_errors_end_here(hot), settings.max_body_bytes, backups.UPLOAD_PREFIX)
-    return metrics.middleware(ApiKeyMiddleware(sized, settings.api_key, settings.read_only_key))
+    return metrics.middleware(state.counted(ApiKeyMiddleware(sized, settings.api_key, settings.read_only_key)))
 
 
 def _answered_errors_end_here(app: ASGIApp) -> ASGIApp:

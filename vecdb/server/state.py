@@ -15,7 +15,7 @@ from starlette.requests import Request
 from vecdb.api import CollectionAPI, DatabaseAPI
 from vecdb.errors import InvalidArgumentError, PermissionDeniedError, RequestTooLargeError
 from vecdb.progress import ProgressLog
-from vecdb.server.guards import WRITE
+from vecdb.server.guards import WRITE, ASGIApp, Receive, Scope, Send
 from vecdb.server.settings import ServerSettings
 
 T = TypeVar("T")
@@ -51,6 +51,36 @@ class ServerState:
         self.readers = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="vecdb-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="vecdb-write")
         self.ready = False
+        self.requests_in_flight = 0  # HTTP requests this process is answering (see counted)
+
+    def counted(self, app: ASGIApp) -> ASGIApp:
+        """``app``, keeping :attr:`requests_in_flight`."""
+
+        async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            self.requests_in_flight += 1
+            try:
+                await app(scope, receive, send)
+            finally:
+                self.requests_in_flight -= 1
+
+        return counting
+
+    async def read_short(self, function: Callable[[], T]) -> T:
+        """A read that takes a fraction of a millisecond (one query's
+        search): run on the event loop's own thread when it is the only
+        request this process is answering, else as :meth:`read`. Alone, the
+        hop to a pool thread and back (two thread wake-ups) costs about as
+        much as the search; with others in flight the pool lets searches
+        overlap the loop's Python work. Never before the indexes are loaded
+        (a first use may wait seconds for them, and the loop must stay free
+        for /healthz) nor in a reader process (catching up may replay many
+        writes)."""
+        if self.requests_in_flight == 1 and self.ready and self.catch_up is None:
+            return function()
+        return await self.read(function)
 
     async def read(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         call = functools.partial(function, *args, **kwargs)

@@ -56,7 +56,7 @@ async def _search(request: Request, name: str, model: Type[BaseModel], batch: bo
         return collection.search(queries, body["k"], with_payload=body["with_payload"],
                                  with_vector=body["with_vector"], **_options(body))
 
-    return await state.read(run)
+    return await (state.read(run) if batch else state.read_short(run))
 
 
 def _check_rank(queries: Any, rank: int) -> None:
