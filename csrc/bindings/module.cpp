@@ -29,4 +29,5 @@ PYBIND11_MODULE(_core, m) {
   vecdb::bindings::register_storage(m);
   vecdb::bindings::register_ids(m);
   vecdb::bindings::register_arrays(m);
+  vecdb::bindings::register_filters(m);
 }

@@ -18,6 +18,8 @@ void register_pq(pybind11::module_& m);
 void register_storage(pybind11::module_& m);
 // Checks of a caller's arrays made before any index sees them: first_nonfinite_row (bindings/arrays.cpp).
 void register_arrays(pybind11::module_& m);
+// Payload filters tested on stored payloads in place, for fields without a payload index (bindings/filters.cpp).
+void register_filters(pybind11::module_& m);
 // The id cache: the ids of a collection's labels in memory, returned as Python objects (bindings/ids.cpp).
 void register_ids(pybind11::module_& m);
 

@@ -2,8 +2,9 @@
 for the native search.
 
 Conditions on fields with a payload index are answered from the index (one
-key for equality, one cursor walk for a range); the rest by decoding the
-collection's payloads once and testing each (:meth:`Filter.matches`, the
+key for equality, one cursor walk for a range); the rest in one pass over
+the stored payloads, tested in place by the native payload filter (or, for
+operands it cannot hold, decoded and tested by :meth:`Filter.matches`, the
 reference semantics). Combining is numpy mask algebra over every label ever
 given out; negations complement within that range, so ``$ne`` and ``$not``
 match records that lack the field, as in MongoDB. The mask may therefore
@@ -18,7 +19,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import lmdb
 import numpy as np
 
-from vecdb.query.filters import COMPARISONS, And, Condition, Filter, Not, Or
+from vecdb.query.filters import And, Condition, Filter, Not, Or
+from vecdb.query.native_filter import native_filter
 from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.payload_index import PayloadIndexes
 
@@ -36,44 +38,55 @@ class FilterEvaluator:
 
     def allowed(self, node: Filter) -> np.ndarray:
         """Boolean mask over labels: True where the record matches."""
-        if isinstance(node, And):
-            mask = np.ones(self._bound, dtype=bool)
-            for child in node.children:
-                mask &= self.allowed(child)
-            return mask
-        if isinstance(node, Or):
-            mask = np.zeros(self._bound, dtype=bool)
-            for child in node.children:
-                mask |= self.allowed(child)
+        if not self._uses_index(node):
+            return self._scan(node)
+        if isinstance(node, (And, Or)):
+            # The children no index answers, tested in one pass over the payloads.
+            scanned = [child for child in node.children if not self._uses_index(child)]
+            masks = [self.allowed(child) for child in node.children if self._uses_index(child)]
+            if scanned:
+                masks.append(self._scan(scanned[0] if len(scanned) == 1 else type(node)(tuple(scanned))))
+            mask = masks[0]
+            for other in masks[1:]:
+                mask = mask & other if isinstance(node, And) else mask | other
             return mask
         if isinstance(node, Not):
             return ~self.allowed(node.child)
         labels = self._from_index(node)
-        if labels is None:
+        if labels is None:  # an operand the index cannot hold (a number for a keyword field, say)
             return self._scan(node)
         mask = np.zeros(self._bound, dtype=bool)
         mask[labels[labels < self._bound]] = True
         return mask
 
+    def _uses_index(self, node: Filter) -> bool:
+        if isinstance(node, (And, Or)):
+            return any(self._uses_index(child) for child in node.children)
+        if isinstance(node, Not):
+            return self._uses_index(node.child)
+        return node.path in self._indexes.fields
+
     def _from_index(self, node: Condition) -> Optional[np.ndarray]:
-        if node.path not in self._indexes.fields:
-            return None
         if node.operator == "$exists":
             return self._indexes.lookup_exists(self._txn, node.path)
         if node.operator == "$eq":
             return self._indexes.lookup_equal(self._txn, node.path, [node.operand])
         if node.operator == "$in":
             return self._indexes.lookup_equal(self._txn, node.path, list(node.operand))
-        if node.operator in COMPARISONS:
-            return self._indexes.lookup_range(self._txn, node.path, node.operator, node.operand)
-        return None
+        return self._indexes.lookup_range(self._txn, node.path, node.operator, node.operand)
 
-    def _scan(self, node: Condition) -> np.ndarray:
-        if self._payloads is None:
-            self._payloads = list(self._store.payload_records(self._txn))
+    def _scan(self, node: Filter) -> np.ndarray:
         # Records without a stored payload have the empty payload {}.
         mask = np.full(self._bound, node.matches({}), dtype=bool)
-        for label, payload in self._payloads:
-            if label < self._bound:
-                mask[label] = node.matches(payload)
+        native = native_filter(node)
+        if native is None:
+            if self._payloads is None:
+                self._payloads = list(self._store.payload_records(self._txn))
+            for label, payload in self._payloads:
+                if label < self._bound:
+                    mask[label] = node.matches(payload)
+            return mask
+        for labels, matches in self._store.payload_matches(self._txn, native, node.matches):
+            inside = labels < self._bound
+            mask[labels[inside]] = matches[inside]
         return mask

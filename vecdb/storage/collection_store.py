@@ -543,6 +543,23 @@ class CollectionStore:
                 yield int.from_bytes(key, "big"), self._decode(txn, key, value)
 
     @_reports_damage
+    def payload_matches(self, txn: lmdb.Transaction[bytes], native: Any,
+                        reference: Callable[[Dict[str, Any]], bool]) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """Labels of every non-empty payload, a chunk at a time, with whether
+        each matches a filter: tested in place by ``native`` (a
+        ``_core.PayloadFilter``), or, for a payload its bytes leave undecided,
+        decoded (damage is reported) and tested by ``reference``."""
+        codec = self._codecs["payloads"]
+        for pairs in in_chunks(txn.cursor(db=self.payloads), _PAYLOAD_CHUNK):
+            codec.check_pairs(pairs)
+            labels, verdicts = native.match(pairs, CHECK_BYTES)
+            matches = verdicts == 1
+            for row in np.flatnonzero(verdicts == 2):
+                key, value = pairs[row]
+                matches[row] = reference(self._decode(txn, key, memoryview(value)[:-CHECK_BYTES]))
+            yield labels, matches
+
+    @_reports_damage
     def changed_since(self, txn: lmdb.Transaction[bytes], sequence: int) -> np.ndarray:
         """Labels touched by batches after ``sequence`` (each once)."""
         cursor = txn.cursor(db=self.changes)
