@@ -35,7 +35,7 @@ GRAPH_VISITS_BASE = 50.0
 GRAPH_FILTER_EXPONENT = 0.9
 GRAPH_FILTER_SLOT_US = 0.0004
 # Not from the calibration (run before filtered searches walked two hops): native searches of
-# 50k x 384 (M=16) at ef 32 and 64 with 5-30% allowed took 2.0-2.8x an unfiltered search's time.
+# 50k x 384 (M=16) at ef 32 and 64 with 5-25% allowed took 2.0-2.8x an unfiltered search's time.
 GRAPH_TWO_HOP_FACTOR = 2.5
 RERANK_CALL_US = 20.0
 RERANK_VECTOR_US = 0.1
@@ -56,7 +56,7 @@ DEFAULT_MIN_CANDIDATES = 100
 # search": kTwoHopMinLists, kTwoHopMaxShare): filters letting through a share
 # s of the points with TWO_HOP_MIN_LISTS / (2 * M) <= s < TWO_HOP_MAX_SHARE.
 TWO_HOP_MIN_LISTS = 1.5
-TWO_HOP_MAX_SHARE = 0.30
+TWO_HOP_MAX_SHARE = 0.25
 
 
 @dataclass(frozen=True)
