@@ -131,10 +131,10 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                              "measured on all queries (default: %(default)s)")
     filtered = jobs.add_parser("filtered", help="planner vs forced scan / graph under filters (issue benchmark B)")
     _common_arguments(filtered, "filtered")
-    filtered.add_argument("--selectivity", type=_percent_list, default=[0.1, 1.0, 10.0, 50.0],
-                          help="percent of points each filter keeps (default: 0.1,1,10,50)")
-    filtered.add_argument("--graph-ef", type=_int_list, default=[64, 128, 256],
-                          help="forced graph ef values; --ef-search is always among them (default: 64,128,256)")
+    filtered.add_argument("--selectivity", type=_percent_list, default=[0.1, 1.0, 10.0, 30.0, 50.0],
+                          help="percent of points each filter keeps (default: 0.1,1,10,30,50)")
+    filtered.add_argument("--graph-ef", type=_int_list, default=[16, 32, 64, 128, 256],
+                          help="forced graph ef values; --ef-search is always among them (default: 16,32,64,128,256)")
     filtered.add_argument("--mrl-dims", type=_int_list, default=[],
                           help="prefix indexes for the collection (default: none)")
     filtered.add_argument("--rotate", choices=("none", "pca"), default="none", help="(default: %(default)s)")

@@ -11,7 +11,6 @@
 namespace vecdb {
 namespace {
 
-std::uint32_t load_acquire(const std::uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 void store_release(std::uint32_t* p, std::uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 std::uint64_t splitmix64(std::uint64_t x) {
@@ -30,9 +29,6 @@ struct Farther {
 using MinQueue = std::priority_queue<Neighbor, std::vector<Neighbor>, Closer>;   // closest on top
 using MaxQueue = std::priority_queue<Neighbor, std::vector<Neighbor>, Farther>;  // farthest on top
 
-// Links per list are at most 2 * M <= 512.
-constexpr std::size_t kMaxListLength = 512;
-
 }  // namespace
 
 HnswGraph::HnswGraph(const HnswParams& params)
@@ -48,6 +44,13 @@ void HnswGraph::resize(std::size_t capacity) {
   resize_exactly(level0_, capacity * level0_stride_);
   resize_exactly(upper_, capacity);
   resize_exactly(levels_, capacity);
+  resize_exactly(ring_heads_, (capacity + 63) / 64);
+}
+
+void HnswGraph::mark_ring_heads(std::size_t size) {
+  std::fill(ring_heads_.begin(), ring_heads_.end(), 0);
+  for (std::uint32_t node = 0; node < size; ++node)
+    if (!is_copy(node) && has_copies(node)) ring_heads_[node >> 6] |= std::uint64_t{1} << (node & 63);
 }
 
 int HnswGraph::draw_level(std::uint64_t sequence) const {
@@ -117,9 +120,9 @@ std::uint32_t HnswGraph::greedy_descent(const DistanceComputer& distance, std::u
   return current;
 }
 
-std::vector<Neighbor> HnswGraph::search_layer(const DistanceComputer& distance, std::uint32_t start,
-                                              std::size_t ef, int level, const ResultFilter& filter,
-                                              VisitedSet& visited) const {
+template <HnswGraph::Walk walk>
+std::vector<Neighbor> HnswGraph::walk_layer(const DistanceComputer& distance, std::uint32_t start, std::size_t ef,
+                                            int level, const ResultFilter& filter, VisitedSet& visited) const {
   MinQueue candidates;
   MaxQueue results;
   const float start_distance = distance.to_query(start);
@@ -128,8 +131,8 @@ std::vector<Neighbor> HnswGraph::search_layer(const DistanceComputer& distance, 
   if (filter.accepts(start)) results.emplace(start_distance, start);
   float worst = results.size() >= ef ? results.top().first : INFINITY;
 
-  std::uint32_t fresh[kMaxListLength];
-  float scores[kMaxListLength];
+  std::uint32_t fresh[2 * kMaxListLength];
+  float scores[2 * kMaxListLength];
   while (!candidates.empty()) {
     const Neighbor current = candidates.top();
     if (current.first > worst) break;
@@ -144,13 +147,18 @@ std::vector<Neighbor> HnswGraph::search_layer(const DistanceComputer& distance, 
       if (results.size() > ef) results.pop();
       if (results.size() >= ef) worst = results.top().first;
     }
-    // Gather the unvisited neighbours, then score them four at a time.
-    const std::uint32_t* list = links(current.second, level);
-    const std::uint32_t count = load_acquire(list);
+    // Gather the nodes to score (every unvisited neighbour, or those
+    // gather_accepted picks), then score them four at a time.
     std::size_t n = 0;
-    for (std::uint32_t i = 1; i <= count; ++i) {
-      const std::uint32_t node = load_acquire(list + i);
-      if (visited.insert(node)) fresh[n++] = node;
+    if constexpr (walk == Walk::kAcceptedNodes) {
+      n = gather_accepted(current.second, filter, visited, fresh);
+    } else {
+      const std::uint32_t* list = links(current.second, level);
+      const std::uint32_t count = load_acquire(list);
+      for (std::uint32_t i = 1; i <= count; ++i) {
+        const std::uint32_t node = load_acquire(list + i);
+        if (visited.insert(node)) fresh[n++] = node;
+      }
     }
     distance.prefetch(fresh, n);
     std::size_t i = 0;
@@ -275,7 +283,7 @@ void HnswGraph::insert(std::uint32_t node, int level, const DistanceComputer& di
   for (int l = top; l >= 0; --l) {
     visited->reset(capacity());
     std::vector<Neighbor> candidates =
-        search_layer(distance, current, params_.ef_construction, l, ResultFilter{}, *visited);
+        walk_layer<Walk::kEveryNode>(distance, current, params_.ef_construction, l, ResultFilter{}, *visited);
     if (!candidates.empty()) current = candidates.front().second;
     if (deleted) {
       const auto live_end = std::stable_partition(candidates.begin(), candidates.end(), [&](const Neighbor& c) {
@@ -307,6 +315,24 @@ void HnswGraph::add_copy(std::uint32_t node, std::uint32_t head) {
   std::uint32_t* head_row = level0_row(head);
   store_release(row, load_acquire(head_row));
   store_release(head_row, node);
+  __atomic_fetch_or(ring_heads_.data() + (head >> 6), std::uint64_t{1} << (head & 63), __ATOMIC_RELAXED);
+}
+
+bool HnswGraph::walks_two_hops(const ResultFilter& filter) const {
+  if (!filter.allowed) return false;
+  const std::size_t nodes = std::min(filter.visible, capacity());
+  const std::size_t samples = std::min(nodes, kShareSamples);
+  if (samples == 0) return false;
+  std::size_t accepted = 0;
+  for (std::size_t i = 0; i < samples; ++i) accepted += filter.accepts(static_cast<std::uint32_t>(i * nodes / samples));
+  const double share = static_cast<double>(accepted) / static_cast<double>(samples);
+  return share * static_cast<double>(max_links(0)) >= kTwoHopMinLists && share < kTwoHopMaxShare;
+}
+
+std::vector<Neighbor> HnswGraph::walk_layer0(const DistanceComputer& distance, std::uint32_t start, std::size_t ef,
+                                             const ResultFilter& filter, bool two_hops, VisitedSet& visited) const {
+  return two_hops ? walk_layer<Walk::kAcceptedNodes>(distance, start, ef, 0, filter, visited)
+                  : walk_layer<Walk::kEveryNode>(distance, start, ef, 0, filter, visited);
 }
 
 std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::size_t ef,
@@ -318,7 +344,8 @@ std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::s
   std::vector<Neighbor> heads;
   {
     auto visited = pool.borrow(capacity());
-    heads = search_layer(distance, start, ef, 0, filter, *visited);
+    const bool two_hops = walks_two_hops(filter);
+    heads = walk_layer0(distance, start, ef, filter, two_hops, *visited);
     // Fewer than ef results: the walk visited every node it could reach.
     // Links pruned by the heuristic (with a small M, an inner product, many
     // deletes) can leave nodes that no walk from the entry reaches; walk on
@@ -332,7 +359,7 @@ std::vector<Neighbor> HnswGraph::search(const DistanceComputer& distance, std::s
     for (std::uint32_t node = 0; more_wanted && node < slots; ++node) {
       if (visited->contains(node) || is_copy(node)) continue;
       if (!filter.accepts(node) && !(has_copies(node) && accepts_a_copy(node, filter))) continue;
-      std::vector<Neighbor> more = search_layer(distance, node, ef, 0, filter, *visited);
+      std::vector<Neighbor> more = walk_layer0(distance, node, ef, filter, two_hops, *visited);
       std::vector<Neighbor> merged(heads.size() + more.size());
       std::merge(heads.begin(), heads.end(), more.begin(), more.end(), merged.begin());
       merged.resize(std::min(merged.size(), ef));
@@ -403,7 +430,8 @@ void HnswGraph::repair(std::uint32_t node, const DistanceComputer& distance, con
           greedy_descent(distance, static_cast<std::uint32_t>(entry), static_cast<int>(entry >> 32), l);
       seen->reset(capacity());
       for (const Neighbor& found :
-           search_layer(distance, start, params_.ef_construction, l, ResultFilter{~std::size_t{0}, deleted}, *seen))
+           walk_layer<Walk::kEveryNode>(distance, start, params_.ef_construction, l,
+                                        ResultFilter{~std::size_t{0}, deleted}, *seen))
         if (found.second != node) candidates.push_back(found);
     }
     std::sort(candidates.begin(), candidates.end());
@@ -529,6 +557,7 @@ void HnswGraph::renumber(const std::vector<std::uint32_t>& new_id, std::size_t n
     set_entry(moved, static_cast<int>(entry >> 32));
   }
   resize(new_size);
+  mark_ring_heads(new_size);
 }
 
 GraphStats HnswGraph::stats(std::size_t size, const std::uint64_t* deleted) const {
@@ -561,7 +590,7 @@ GraphStats HnswGraph::stats(std::size_t size, const std::uint64_t* deleted) cons
 
 std::size_t HnswGraph::memory_bytes() const {
   std::size_t bytes = level0_.capacity() * sizeof(std::uint32_t) + levels_.capacity() +
-                      upper_.capacity() * sizeof(upper_[0]);
+                      upper_.capacity() * sizeof(upper_[0]) + ring_heads_.capacity() * sizeof(std::uint64_t);
   for (std::size_t node = 0; node < levels_.size(); ++node)
     if (upper_[node]) bytes += static_cast<std::size_t>(levels_[node]) * upper_stride() * sizeof(std::uint32_t);
   return bytes;
@@ -604,6 +633,7 @@ void HnswGraph::read(ByteReader& in, std::size_t size, bool with_copies) {
     upper_[node].reset(new std::uint32_t[words]);
     in.get_bytes(upper_[node].get(), words * sizeof(std::uint32_t));
   }
+  mark_ring_heads(size);
 }
 
 void HnswGraph::validate(std::size_t size, const std::string& what) const {

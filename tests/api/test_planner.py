@@ -15,6 +15,7 @@ from vecdb import plans
 from vecdb.errors import InvalidArgumentError
 from vecdb.index.rotation import learn_pca_rotation, rotation_train_size
 from vecdb.index.snapshot import SNAPSHOT_FOLDER
+from vecdb.query.planner import SearchShape, choose
 
 
 def mrl_like(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -69,6 +70,17 @@ def test_selective_filter_scans_the_allowed_points_and_broad_filter_uses_the_gra
     assert isinstance(broad.plan, plans.Graph)
     assert broad.estimates["allowed"] == 15_000
     assert isinstance(col.explain(query, 10).plan, plans.Graph)
+
+
+@pytest.mark.parametrize(("m", "scanned_below", "graph_from"), [(16, 0.04, 0.05), (8, 0.08, 0.10)])
+def test_filtered_crossover_is_where_the_graph_starts_walking_two_hops(m, scanned_below, graph_from):
+    """Under 1.5 / (2M) of the points a filtered graph search walks through
+    every point (csrc/hnsw/graph.h, "Filtered search"), so the planner scans;
+    from there the graph walks two hops and costs a few unfiltered searches."""
+    shape = SearchShape(count=50_000, dim=384, main_kind="graph", ef_search=64, graph_m=m)
+    for share, kind in [(0.001, plans.Scan), (scanned_below, plans.Scan), (graph_from, plans.Graph),
+                        (0.3, plans.Graph), (0.5, plans.Graph)]:
+        assert isinstance(choose(shape, 10, allowed=round(share * 50_000)).plan, kind), share
 
 
 def test_mrl_collection_funnels_once_scanning_costs_more(db):

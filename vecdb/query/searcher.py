@@ -340,6 +340,7 @@ def _describe_for_planner(indexes: IndexSet, config: CollectionConfig) -> Search
     return SearchShape(
         count=len(indexes), dim=config.dim, main_kind=indexes.main.kind,
         ef_search=spec.ef_search if isinstance(spec, HNSW) else 0,
+        graph_m=spec.M if isinstance(spec, HNSW) else 0,
         prefix_dims=tuple(sorted(indexes.prefixes)), prefix_kind="exact" if isinstance(spec, Flat) else "graph",
         pq_m=pq.m if pq and pq.m else 0, pq_rerank=pq.rerank if pq else 0,
         default_plan=None if config.default_plan is None else plan_from_dict(config.default_plan),

@@ -30,7 +30,9 @@ PROVENANCE = [
     "points, times `s^-GRAPH_FILTER_EXPONENT` under a filter keeping a share s of the points (it steps over "
     "the points it may not return), never more than all of them; a filter adds `GRAPH_FILTER_SLOT_US` per "
     "indexed point (its bitset). `GRAPH_FILTER_EXPONENT` and `GRAPH_FILTER_SLOT_US` are the pooled "
-    "filtered fit's gamma and p. `GRAPH_CALL_US`, `GRAPH_VISITS_PER_EF` and `GRAPH_VISITS_BASE` are not "
+    "filtered fit's gamma and p. Where the search walks two hops instead (`TWO_HOP_MIN_LISTS / (2M) <= s < "
+    "TWO_HOP_MAX_SHARE`: only allowed points are scored, csrc/hnsw/graph.h), the visits are "
+    "`GRAPH_TWO_HOP_FACTOR` times an unfiltered search's, a factor set by hand, not fitted here. `GRAPH_CALL_US`, `GRAPH_VISITS_PER_EF` and `GRAPH_VISITS_BASE` are not "
     "its a0, alpha and beta (60, 4 and 50 against 121, 3.0 and 8 then); the planner uses one formula for "
     "filtered and unfiltered searches alike, and the commit does not record how they were chosen: the "
     "shipped model's prediction errors below are their test.",
