@@ -370,7 +370,8 @@ def test_mrl_dims_must_be_a_list_of_sizes_not_a_mapping(db):
 def test_a_lone_search_runs_on_the_event_loop_and_others_on_the_pool(tmp_path):
     """read_short: the event loop's thread when it is the only request in
     flight, the search pool otherwise, and never before the indexes are
-    loaded (the loop must stay free for /healthz)."""
+    loaded (the loop must stay free for /healthz) nor in a reader process
+    with writes to catch up with."""
     import asyncio
     import threading
 
@@ -383,10 +384,23 @@ def test_a_lone_search_runs_on_the_event_loop_and_others_on_the_pool(tmp_path):
         state.requests_in_flight, state.ready = in_flight, ready
         return await state.read_short(where)
 
+    class Follower:  # a reader process's database: behind the writer, or not
+        behind = False
+
+        def is_behind(self) -> bool:
+            return self.behind
+
+        def refresh(self) -> None:
+            self.behind = False
+
     try:
         loop_thread = threading.current_thread().name
         assert asyncio.run(answered(1, True)) == loop_thread
         assert asyncio.run(answered(2, True)).startswith("vecdb-read")
         assert asyncio.run(answered(1, False)).startswith("vecdb-read")
+        state.follower = follower = Follower()
+        assert asyncio.run(answered(1, True)) == loop_thread
+        follower.behind = True  # catching up may take long: on the pool, which catches up first
+        assert asyncio.run(answered(1, True)).startswith("vecdb-read") and not follower.behind
     finally:
         state.shut_down()

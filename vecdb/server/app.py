@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from vecdb._version import __version__
+from vecdb.database import Database
 from vecdb.errors import VecdbError
 from vecdb.server.failures import error_response
 from vecdb.server.fast_path import SearchFastPath
@@ -63,7 +64,9 @@ def create_app(database: ServedDatabase, settings: ServerSettings = ServerSettin
     commits first, and writes go to the writer process listening on that
     Unix socket (:mod:`vecdb.server.forward`)."""
     reader = writer_socket is not None
-    state = ServerState(database, settings, catch_up=database.refresh if reader else None)
+    if reader and not isinstance(database, Database):
+        raise TypeError("a reader process serves an embedded database opened read-only")
+    state = ServerState(database, settings, follower=database if isinstance(database, Database) and reader else None)
     forward: Optional[ForwardWrites] = None
 
     @contextlib.asynccontextmanager

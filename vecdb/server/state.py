@@ -31,6 +31,15 @@ class ServedDatabase(DatabaseAPI, Protocol):
     path: Path
 
 
+class Follower(Protocol):
+    """A read-only database following the writes of another process
+    (:class:`vecdb.Database` opened ``read_only=True``)."""
+
+    def refresh(self) -> None: ...
+
+    def is_behind(self) -> bool: ...
+
+
 class ServerState:
     """Reads (searches, gets, counts) run on a pool of ``search_threads``
     threads: the native core releases the GIL, so they use every core.
@@ -38,16 +47,16 @@ class ServerState:
     (LMDB has one writer anyway; a queue keeps requests from piling onto
     its lock).
 
-    In a reader process of ``vecdb serve --workers N`` (``catch_up`` given:
-    the read-only database's refresh), every read first catches up with
-    what the writer process committed, so a read sees every write
-    acknowledged before it began, whichever process answered either."""
+    In a reader process of ``vecdb serve --workers N`` (``follower`` given:
+    the database, open read-only), every read first catches up with what
+    the writer process committed, so a read sees every write acknowledged
+    before it began, whichever process answered either."""
 
     def __init__(self, database: ServedDatabase, settings: ServerSettings,
-                 catch_up: Optional[Callable[[], None]] = None) -> None:
+                 follower: Optional[Follower] = None) -> None:
         self.database = database
         self.settings = settings
-        self.catch_up = catch_up
+        self.follower = follower
         self.readers = ThreadPoolExecutor(settings.search_threads, thread_name_prefix="vecdb-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="vecdb-write")
         self.ready = False
@@ -76,16 +85,16 @@ class ServerState:
         much as the search; with others in flight the pool lets searches
         overlap the loop's Python work. Never before the indexes are loaded
         (a first use may wait seconds for them, and the loop must stay free
-        for /healthz) nor in a reader process (catching up may replay many
-        writes)."""
-        if self.requests_in_flight == 1 and self.ready and self.catch_up is None:
+        for /healthz), nor in a reader process that has writes to catch up
+        with (replaying them may take as long)."""
+        if self.requests_in_flight == 1 and self.ready and (self.follower is None or not self.follower.is_behind()):
             return function()
         return await self.read(function)
 
     async def read(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         call = functools.partial(function, *args, **kwargs)
-        if self.catch_up is not None:
-            call = functools.partial(_after, self.catch_up, call)
+        if self.follower is not None:
+            call = functools.partial(_after, self.follower.refresh, call)
         return await asyncio.get_running_loop().run_in_executor(self.readers, call)
 
     async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
