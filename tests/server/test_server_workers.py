@@ -150,3 +150,15 @@ def test_bad_writes_get_the_writers_4xx_through_a_reader(tmp_path, workers):
             assert wrong.status_code == 400 and wrong.json()["error"]["type"] == "DimensionMismatchError"
             assert httpx.post(f"{server.url}/v1/collections/c/points/count", headers=read,
                               json={}).json() == {"count": 0}
+
+
+def test_a_second_server_cannot_join_the_port(tmp_path):
+    """Each process listens on its own socket (SO_REUSEPORT, on Linux): a
+    second server on the same port must still be refused, not share it."""
+    with ServerProcess(tmp_path / "one", "--workers", "2") as server:
+        second = ServerProcess(tmp_path / "two", "--workers", "2", port=server.port)
+        assert second.process.wait(60) == 1
+        assert f"cannot listen on 127.0.0.1:{server.port}" in second.output()
+        listening = {conn.pid for conn in psutil.net_connections("tcp")
+                     if conn.status == psutil.CONN_LISTEN and conn.laddr.port == server.port}
+        assert listening == {server.process.pid, *(reader.pid for reader in readers_of(server))}

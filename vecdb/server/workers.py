@@ -8,9 +8,9 @@ answering run in Python between the native searches). With N workers:
   Unix socket (in a fresh 0700 temporary folder) for the writes the other
   workers pass on;
 - N-1 **reader** processes (``python -m vecdb.server.workers``) open the
-  folder read-only (LMDB's one writer, many readers) and accept on the
-  same listening socket, which they inherit: the kernel hands each new
-  connection to one of the processes. A reader answers reads itself,
+  folder read-only (LMDB's one writer, many readers) and listen on the
+  same port (see OWN_SOCKETS): the kernel hands each new connection to one
+  of the processes. A reader answers reads itself,
   after catching up with the writer's commits (:meth:`Database.refresh`,
   a few microseconds when nothing changed), and passes writes on
   (:mod:`vecdb.server.forward`).
@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import uvicorn
 
@@ -57,18 +57,35 @@ def uvicorn_config(app: Any, log_level: str, access_log: bool, **where: Any) -> 
                           server_header=False, **where)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket the reader processes can inherit."""
+# On Linux each process listens on a socket of its own, all bound to the
+# port with SO_REUSEPORT: the kernel spreads new connections over them by a
+# hash of each connection. (Sharing one socket instead, whichever process
+# wakes first accepts every pending connection: a burst of clients may all
+# land on one process.) Elsewhere the readers inherit the writer's socket.
+OWN_SOCKETS = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+
+
+def listen(host: str, port: int, *, joining: bool = False) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` for a server with
+    workers: one of the group a reader joins (``joining``), or one the
+    readers inherit. The first of a group checks that the port is free,
+    so that a second server cannot join the first one's group."""
     family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    if OWN_SOCKETS and not joining:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)  # OSError (in use) if anything listens there
     listener = socket.socket(family, kind, protocol)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if OWN_SOCKETS:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         listener.bind(address)
     except OSError:
         listener.close()
         raise
     listener.listen(2048)
-    listener.set_inheritable(True)
+    listener.set_inheritable(not OWN_SOCKETS)
     return listener
 
 
@@ -82,10 +99,11 @@ def serve_with_workers(database: ServedDatabase, settings: ServerSettings, liste
         writes = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         writes.bind(writer_socket)
         writes.listen(2048)
-        spec = {"path": str(database.path), "listener": listener.fileno(), "writer_socket": writer_socket,
-                "parent": os.getpid(), "settings": dataclasses.asdict(settings), "log_level": log_level,
-                "access_log": access_log}
-        readers = ReaderProcesses(workers - 1, spec, listener.fileno())
+        host, port = listener.getsockname()[:2]
+        spec = {"path": str(database.path), "writer_socket": writer_socket, "parent": os.getpid(),
+                "settings": dataclasses.asdict(settings), "log_level": log_level, "access_log": access_log,
+                **({"listen": [host, port]} if OWN_SOCKETS else {"listener": listener.fileno()})}
+        readers = ReaderProcesses(workers - 1, spec, () if OWN_SOCKETS else (listener.fileno(),))
         server = _WriterServer(uvicorn_config(create_app(database, settings), log_level, access_log), readers)
         readers.start()
         try:
@@ -112,10 +130,10 @@ class _WriterServer(uvicorn.Server):
 class ReaderProcesses:
     """The reader processes, started again when one dies."""
 
-    def __init__(self, count: int, spec: Dict[str, Any], listener_fd: int) -> None:
+    def __init__(self, count: int, spec: Dict[str, Any], inherited: Tuple[int, ...]) -> None:
         self.count = count
         self.spec = spec
-        self.listener_fd = listener_fd
+        self.inherited = inherited  # file descriptors they inherit (the listening socket, without OWN_SOCKETS)
         self.processes: List[Optional[subprocess.Popen]] = [None] * count
         self.started_at = [0.0] * count
         self.stopping = threading.Event()
@@ -131,7 +149,7 @@ class ReaderProcesses:
     def _spawn(self, slot: int) -> None:
         environment = dict(os.environ, **{READER_SPEC: json.dumps(self.spec)})
         self.processes[slot] = subprocess.Popen([sys.executable, "-m", "vecdb.server.workers"], env=environment,
-                                                pass_fds=(self.listener_fd,), stdin=subprocess.DEVNULL)
+                                                pass_fds=self.inherited, stdin=subprocess.DEVNULL)
         self.started_at[slot] = time.monotonic()
 
     def _watch(self) -> None:
@@ -200,7 +218,7 @@ def reader_main() -> None:
 
     spec = json.loads(os.environ.pop(READER_SPEC))
     _stop_when_orphaned(spec["parent"])
-    listener = socket.socket(fileno=spec["listener"])
+    listener = listen(*spec["listen"], joining=True) if "listen" in spec else socket.socket(fileno=spec["listener"])
     database = open_database(spec["path"], read_only=True, progress=progress_log)
     app = create_app(database, ServerSettings(**spec["settings"]), writer_socket=spec["writer_socket"])
     uvicorn.Server(uvicorn_config(app, spec["log_level"], spec["access_log"])).run(sockets=[listener])
