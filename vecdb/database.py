@@ -224,9 +224,10 @@ class Database(DatabaseAPI):
         """
         return create_backup(self._environment, destination)  # as given: a trailing '/' means a folder
 
-    def is_behind(self) -> bool:
+    def _is_behind(self) -> bool:
         """Whether anything was committed to the folder since this handle
-        last refreshed (or opened): a few microseconds, no transaction."""
+        last refreshed (or opened): a few microseconds, no transaction. (For
+        a server's reader processes; not part of the database API.)"""
         return self._environment.last_commit() != self._refreshed_at
 
     def refresh(self) -> None:
@@ -234,7 +235,7 @@ class Database(DatabaseAPI):
         handles; a writer always sees its own writes). Cheap when nothing
         was committed since the last refresh (a few microseconds), so
         calling it before every read is fine."""
-        if not self.is_behind():
+        if not self._is_behind():
             return
         with self._lock:
             commit = self._environment.seen_commit()  # before catching up: what follows sees at least this

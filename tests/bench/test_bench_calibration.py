@@ -107,9 +107,12 @@ def test_shipped_model_is_read_from_the_planner():
     node = planner.GRAPH_NODE_US + planner.GRAPH_ELEMENT_US * dim
     visits = planner.GRAPH_VISITS_PER_EF * ef + planner.GRAPH_VISITS_BASE
     assert shipped_graph_us(n, dim, ef, None, 10) == pytest.approx(planner.GRAPH_CALL_US + node * visits)
+    # 10% allowed: inside the two-hop walk's range (4.7-25% at M=16); 1%: below it.
     assert shipped_graph_us(n, dim, ef, 0.1, 10) == pytest.approx(
+        planner.GRAPH_CALL_US + planner.GRAPH_FILTER_SLOT_US * n + node * visits * planner.GRAPH_TWO_HOP_FACTOR)
+    assert shipped_graph_us(n, dim, ef, 0.01, 10) == pytest.approx(
         planner.GRAPH_CALL_US + planner.GRAPH_FILTER_SLOT_US * n
-        + node * visits / 0.1**planner.GRAPH_FILTER_EXPONENT)
+        + node * visits / 0.01**planner.GRAPH_FILTER_EXPONENT)
 
     rows = [_scan_row(n, m, d, 30 + 0.001 * n + 0.0005 * m * d)
             for n in (10_000, 50_000) for m in (10, 1000) for d in (64, 128)]

@@ -375,7 +375,7 @@ def test_a_lone_search_runs_on_the_event_loop_and_others_on_the_pool(tmp_path):
     import asyncio
     import threading
 
-    from vecdb.server.state import ServerState
+    from vecdb.server.state import Follower, ServerState
 
     state = ServerState(vecdb.open(tmp_path / "db"), ServerSettings(search_threads=2))
     where = lambda: threading.current_thread().name  # noqa: E731
@@ -384,23 +384,16 @@ def test_a_lone_search_runs_on_the_event_loop_and_others_on_the_pool(tmp_path):
         state.requests_in_flight, state.ready = in_flight, ready
         return await state.read_short(where)
 
-    class Follower:  # a reader process's database: behind the writer, or not
-        behind = False
-
-        def is_behind(self) -> bool:
-            return self.behind
-
-        def refresh(self) -> None:
-            self.behind = False
+    behind = [False]  # a reader process's database: behind the writer, or not
 
     try:
         loop_thread = threading.current_thread().name
         assert asyncio.run(answered(1, True)) == loop_thread
         assert asyncio.run(answered(2, True)).startswith("vecdb-read")
         assert asyncio.run(answered(1, False)).startswith("vecdb-read")
-        state.follower = follower = Follower()
+        state.follower = Follower(catch_up=lambda: behind.__setitem__(0, False), behind=lambda: behind[0])
         assert asyncio.run(answered(1, True)) == loop_thread
-        follower.behind = True  # catching up may take long: on the pool, which catches up first
-        assert asyncio.run(answered(1, True)).startswith("vecdb-read") and not follower.behind
+        behind[0] = True  # catching up may take long: on the pool, which catches up first
+        assert asyncio.run(answered(1, True)).startswith("vecdb-read") and not behind[0]
     finally:
         state.shut_down()

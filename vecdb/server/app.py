@@ -32,7 +32,7 @@ from vecdb.server.guards import (DOCS, DOCS_ASSETS, OPENAPI, ApiKeyMiddleware, A
 from vecdb.server.prometheus import Metrics
 from vecdb.server.routes import backups, collections, points, search, service
 from vecdb.server.settings import ServerSettings
-from vecdb.server.state import ServedDatabase, ServerState
+from vecdb.server.state import Follower, ServedDatabase, ServerState
 from vecdb.transfer.collection_backup import remove_leftover_staging
 
 log = logging.getLogger("vecdb.server")
@@ -64,9 +64,12 @@ def create_app(database: ServedDatabase, settings: ServerSettings = ServerSettin
     commits first, and writes go to the writer process listening on that
     Unix socket (:mod:`vecdb.server.forward`)."""
     reader = writer_socket is not None
-    if reader and not isinstance(database, Database):
-        raise TypeError("a reader process serves an embedded database opened read-only")
-    state = ServerState(database, settings, follower=database if isinstance(database, Database) and reader else None)
+    follower = None
+    if reader:
+        if not isinstance(database, Database):
+            raise TypeError("a reader process serves an embedded database opened read-only")
+        follower = Follower(catch_up=database.refresh, behind=database._is_behind)
+    state = ServerState(database, settings, follower)
     forward: Optional[ForwardWrites] = None
 
     @contextlib.asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from dataclasses import dataclass
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,13 +32,14 @@ class ServedDatabase(DatabaseAPI, Protocol):
     path: Path
 
 
-class Follower(Protocol):
-    """A read-only database following the writes of another process
-    (:class:`vecdb.Database` opened ``read_only=True``)."""
+@dataclass(frozen=True)
+class Follower:
+    """How a read-only database follows the writes of another process:
+    ``catch_up`` (:meth:`vecdb.Database.refresh`) and ``behind``, whether
+    it has anything to catch up with (a few microseconds)."""
 
-    def refresh(self) -> None: ...
-
-    def is_behind(self) -> bool: ...
+    catch_up: Callable[[], None]
+    behind: Callable[[], bool]
 
 
 class ServerState:
@@ -87,14 +89,14 @@ class ServerState:
         (a first use may wait seconds for them, and the loop must stay free
         for /healthz), nor in a reader process that has writes to catch up
         with (replaying them may take as long)."""
-        if self.requests_in_flight == 1 and self.ready and (self.follower is None or not self.follower.is_behind()):
+        if self.requests_in_flight == 1 and self.ready and (self.follower is None or not self.follower.behind()):
             return function()
         return await self.read(function)
 
     async def read(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         call = functools.partial(function, *args, **kwargs)
         if self.follower is not None:
-            call = functools.partial(_after, self.follower.refresh, call)
+            call = functools.partial(_after, self.follower.catch_up, call)
         return await asyncio.get_running_loop().run_in_executor(self.readers, call)
 
     async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
