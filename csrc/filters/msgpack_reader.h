@@ -69,9 +69,9 @@ class MsgpackReader {
       case 0xd1: return signed_of(value, 2);
       case 0xd2: return signed_of(value, 4);
       case 0xd3: return signed_of(value, 8);
-      case 0xd9: return sized(value, 1, &MsgpackReader::string);
-      case 0xda: return sized(value, 2, &MsgpackReader::string);
-      case 0xdb: return sized(value, 4, &MsgpackReader::string);
+      case 0xd9: return sized_string(value, 1);
+      case 0xda: return sized_string(value, 2);
+      case 0xdb: return sized_string(value, 4);
       case 0xdc: return sized_container(value, Scalar::Kind::kArray, 2);
       case 0xdd: return sized_container(value, Scalar::Kind::kArray, 4);
       case 0xde: return sized_container(value, Scalar::Kind::kMap, 2);
@@ -149,10 +149,10 @@ class MsgpackReader {
     return value;
   }
 
-  Scalar sized(Scalar& value, std::size_t count, Scalar (MsgpackReader::*then)(Scalar&, std::size_t)) {
+  Scalar sized_string(Scalar& value, std::size_t count) {
     std::uint64_t length;
     if (!big_endian(count, length)) return fail(value);
-    return (this->*then)(value, static_cast<std::size_t>(length));
+    return string(value, static_cast<std::size_t>(length));
   }
 
   Scalar container(Scalar& value, Scalar::Kind kind, std::uint64_t length) {

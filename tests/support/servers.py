@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,21 +27,8 @@ from vecdb.server import ServerSettings, create_app
 def serve_in_thread(path: Path, settings: ServerSettings = ServerSettings()) -> Iterator[str]:
     """Serve a database opened at ``path`` on a free loopback port; yields
     the URL. The server closes the database when it stops."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(vecdb.open(path), settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, lambda: not thread.is_alive())
+    with _running(create_app(vecdb.open(path), settings), _loopback_socket()) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 @contextlib.contextmanager
@@ -52,33 +38,39 @@ def serve_reader_in_threads(path: Path, settings: ServerSettings = ServerSetting
     (the folder opened read-only) on a free loopback port, passing writes
     on to it. Yields the reader's URL: every read it answers must catch up
     with writes made through it."""
-    folder = Path(tempfile.mkdtemp(prefix="vecdb-test-"))
-    writer_socket = str(folder / "writer.sock")
-    writes = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    writes.bind(writer_socket)
-    writer = uvicorn.Server(uvicorn.Config(create_app(vecdb.open(path), settings), log_level="warning"))
-    writer_thread = threading.Thread(target=writer.run, kwargs={"sockets": [writes]}, daemon=True)
-    writer_thread.start()
+    with tempfile.TemporaryDirectory(prefix="vecdb-test-") as folder:
+        writer_socket = os.path.join(folder, "writer.sock")
+        writes = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        writes.bind(writer_socket)
+        with _running(create_app(vecdb.open(path), settings), writes):
+            reader = create_app(vecdb.open(path, read_only=True), settings, writer_socket=writer_socket)
+            with _running(reader, _loopback_socket()) as url:
+                yield url
+
+
+def _loopback_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.contextmanager
+def _running(app, sock: socket.socket) -> Iterator[str]:
+    """``app`` served by uvicorn on a thread on ``sock`` until the block ends;
+    yields its URL once it is ready (a loopback socket's; a Unix socket is
+    not waited for)."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
     try:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        app = create_app(vecdb.open(path, read_only=True), settings, writer_socket=writer_socket)
-        reader = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        reader_thread = threading.Thread(target=reader.run, kwargs={"sockets": [sock]}, daemon=True)
-        reader_thread.start()
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        try:
-            wait_ready(url, lambda: not reader_thread.is_alive())
-            yield url
-        finally:
-            reader.should_exit = True
-            reader_thread.join(30)
-            sock.close()
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}" if sock.family == socket.AF_INET else ""
+        if url:
+            wait_ready(url, lambda: not thread.is_alive())
+        yield url
     finally:
-        writer.should_exit = True
-        writer_thread.join(30)
-        writes.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
 
 
 def wait_ready(url: str, failed=lambda: False, timeout: float = 60.0) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from dataclasses import dataclass
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, TypeVar
 

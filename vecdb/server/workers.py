@@ -25,7 +25,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -93,8 +92,7 @@ def serve_with_workers(database: ServedDatabase, settings: ServerSettings, liste
                        log_level: str, access_log: bool) -> None:
     """Serve ``database`` (open for writing) on ``listener`` with
     ``workers`` processes, this one the writer, until SIGTERM or Ctrl-C."""
-    private = tempfile.mkdtemp(prefix="vecdb-serve-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="vecdb-serve-") as private:  # 0700: only this user reaches the writer
         writer_socket = os.path.join(private, "writer.sock")
         writes = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         writes.bind(writer_socket)
@@ -110,8 +108,6 @@ def serve_with_workers(database: ServedDatabase, settings: ServerSettings, liste
             server.run(sockets=[listener, writes])
         finally:
             readers.stop()
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
 
 
 class _WriterServer(uvicorn.Server):
