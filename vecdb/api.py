@@ -107,6 +107,11 @@ class CollectionAPI(Protocol):
         """Repair the index around deleted points and free their memory;
         returns how many deleted points' room was reclaimed."""
 
+    def wait_indexed(self, timeout: Optional[float] = None) -> bool:
+        """Wait until every point upserted so far is in the graph (searches
+        find them before: points waiting are searched exactly); False if
+        ``timeout`` seconds passed first."""
+
     @overload
     def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,

@@ -4,8 +4,9 @@ native core."""
 
 from __future__ import annotations
 
+import math
 import operator
-from typing import Any
+from typing import Any, Optional
 
 from vecdb.errors import InvalidArgumentError, InvalidDTypeError
 
@@ -36,6 +37,16 @@ def positive_int(value: Any, name: str, minimum: int = 1, maximum: int = MAX_INT
     if value > maximum:
         raise InvalidArgumentError(f"{name} must be <= {maximum:,}, got {value:,}")
     return value
+
+
+def check_timeout(timeout: Any) -> Optional[float]:
+    """Validate a timeout in seconds (None: wait as long as it takes)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or timeout < 0:
+        raise InvalidArgumentError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+    return float(timeout)
 
 
 def check_k(k: Any) -> int:

@@ -8,6 +8,10 @@ into the layer below (the LMDB store, the indexes, the searcher:
 Guarantees:
 - ``upsert`` and ``delete`` are all-or-nothing and durable when they return
   (one LMDB write transaction, fsynced on commit).
+- An upsert of new points returns once committed: in a collection with a
+  graph index, a background indexer moves them into the graph afterwards
+  (:mod:`vecdb.index.indexer`), and until then searches scan them exactly
+  (:mod:`vecdb.index.backlog`), so every search sees every committed point.
 - Searches run on any number of threads while another thread writes (the
   native search releases the GIL); a search sees a write completely or not at
   all, and never returns a point whose delete has returned.
@@ -24,13 +28,15 @@ from typing import Any, Dict, Generator, List, Optional, Sequence, Tuple, Union,
 import numpy as np
 
 from vecdb.api import CollectionAPI
-from vecdb.checks import check_k, positive_int
-from vecdb.config import PQ, CollectionConfig, IndexSpec
+from vecdb.checks import check_k, check_timeout, positive_int
+from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec
 from vecdb.errors import (
     CollectionNotFoundError,
     InvalidArgumentError,
     ReadOnlyError,
 )
+from vecdb.index.backlog import Backlog
+from vecdb.index.indexer import IndexLock, Indexer
 from vecdb.index.loader import (
     LoadedIndex,
     build_main_index,
@@ -78,6 +84,12 @@ from vecdb.storage.payloads import encode_payloads
 # a small share of ingest (snapshot sizes grow geometrically).
 SNAPSHOT_MIN_CHANGES = 20_000
 SNAPSHOT_SHARE = 0.5
+# Points waiting for the background indexer past which an upsert indexes
+# them itself before it returns (the backpressure; vecdb.open(path,
+# index_backlog=...)): every search scans the backlog exactly, so it bounds
+# what that costs (memory-bound: ~9 ms for 30k vectors of 384 dimensions),
+# and how much of an ingest burst returns before the graph holds it.
+DEFAULT_INDEX_BACKLOG = 32_768
 
 
 class Collection(CollectionAPI):
@@ -86,7 +98,7 @@ class Collection(CollectionAPI):
     or :meth:`~vecdb.Database.get_collection`."""
 
     def __init__(self, environment: Environment, folder: Path, config: CollectionConfig, progress: Progress,
-                 trains_itself: bool = True) -> None:
+                 trains_itself: bool = True, index_backlog: int = DEFAULT_INDEX_BACKLOG) -> None:
         self._environment = environment
         # Whether upserts train the PQ codebooks and the PCA rotation when the
         # collection reaches its training size (a cluster's shards do not:
@@ -101,6 +113,20 @@ class Collection(CollectionAPI):
         self._searcher = Searcher(environment, self._store, lambda: (self._indexes, self._config),
                                   lambda: (self._write_lock.epoch, self._sequence))
         self._dropped = False
+        # Held to change what the indexes hold (the indexer moving a chunk of
+        # the backlog in, a replace or delete of points they hold, a snapshot);
+        # inside the write lock when a writer takes both. Reentrant: a step of
+        # the indexer snapshots with it held.
+        self._index_lock = IndexLock()
+        # Graphs are filled off the write path (see the module's docstring);
+        # exact indexes take writes at once (adding a row is all they do).
+        self._backlog: Optional[Backlog] = None
+        self._indexer: Optional[Indexer] = None
+        self._backlog_limit = index_backlog
+        if environment.writable and isinstance(config.index_spec, HNSW):
+            self._backlog = Backlog(config.dim, config.metric)
+            self._indexer = Indexer(config.name, self._backlog, self._index_lock, self._index_points,
+                                    self._snapshot_if_due, self._maintain)
         self._indexes: IndexSet  # set by _adopt, with the sequence it reflects
         commit = environment.seen_commit()  # before loading: the indexes reflect at least this
         self._adopt(load_indexes(environment, folder, self._store, progress))
@@ -153,9 +179,16 @@ class Collection(CollectionAPI):
             payloads: None, or one JSON-like dict (or None) per id.
 
         Durable when it returns; if anything is invalid nothing is written.
-        In a collection with ``quantization=vecdb.PQ(...)``, the upsert that
-        brings it to ``train_size`` vectors also trains the codebooks and
-        re-indexes every vector as codes before it returns (seconds).
+        Every search that begins after it returns finds these points. In a
+        collection with a graph index, new points are added to the graph
+        by a background indexer (:meth:`wait_indexed` waits for it); until
+        then searches scan them exactly. Points the graph holds already are
+        replaced in it before the upsert returns.
+
+        In a collection with ``quantization=vecdb.PQ(...)``, reaching
+        ``train_size`` vectors trains the codebooks and re-indexes every
+        vector as codes (seconds: in the background with a graph index,
+        searches go on meanwhile; else before the upsert returns).
         """
         self._check_live()
         id_list, matrix = check_upsert(ids, vectors, self.dim)
@@ -164,28 +197,92 @@ class Collection(CollectionAPI):
             return
         id_keys = [user_id_key(user_id) for user_id in id_list]
         with self._write_lock:
+            first_new_label = self._config.next_label
             config, labels = self._environment.write(
                 lambda txn: self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs))
             self._searcher.written(labels, id_keys)
-            self._indexes.add(labels, matrix)
+            if self._indexer is None:
+                self._indexes.add(labels, matrix)
+            else:
+                self._queue(labels, matrix, config.sequence, first_new_label)
             self._after_write(config, len(labels))
-            pq = config.pq
-            if not self._trains_itself:
-                return
-            if pq is not None and config.quantizer_version == 0 and len(self._indexes) >= pq.train_size:
-                try:
-                    self._train_quantizer(pq)
-                except Exception as exc:  # the batch is committed: report, search exactly, retry next time
-                    warnings.warn(f"collection {self.name!r}: training the PQ codebooks failed ({exc}); "
-                                  "searching exactly until the next upsert tries again", RuntimeWarning, stacklevel=2)
-            if (config.rotate and not self._indexes.prefixes
-                    and len(self._indexes) >= rotation_train_size(self.dim)):
-                try:
-                    self._learn_rotation()
-                except Exception as exc:  # the batch is committed: report, search in full, retry next time
-                    warnings.warn(f"collection {self.name!r}: learning the PCA rotation failed ({exc}); searching "
-                                  "without prefix indexes until the next upsert tries again",
-                                  RuntimeWarning, stacklevel=2)
+            if self._indexer is not None:
+                while len(self._indexes.backlog or ()) > self._backlog_limit:  # the indexer lags: help it
+                    self._indexer.step()
+            if self._indexer is None or not self._backlog_limit:
+                self._train_if_due()
+            else:
+                self._indexer.start()
+
+    def _queue(self, labels: np.ndarray, vectors: np.ndarray, sequence: int, first_new_label: int) -> None:
+        """Hand the points of an upsert committed at ``sequence`` to the
+        indexer: new ones (labels from ``first_new_label`` on) to the
+        backlog; points the indexes hold already are replaced in them now
+        (so a search never scores a stale vector while the new one waits)."""
+        assert self._backlog is not None
+        new = labels >= first_new_label
+        if not new.all():
+            with self._index_lock:  # no step of the indexer moves them meanwhile
+                labels_held, vectors_held = labels[~new], vectors[~new]
+                waiting = self._backlog.holds(labels_held)
+                if waiting.any():
+                    self._backlog.append(labels_held[waiting], vectors_held[waiting], sequence)
+                if not waiting.all():
+                    self._indexes.add(labels_held[~waiting], vectors_held[~waiting])
+                    self._indexes_through = sequence
+        if new.any():
+            self._backlog.append(labels[new], vectors[new], sequence)
+
+    def _index_points(self, labels: np.ndarray, vectors: np.ndarray, threads: Optional[int]) -> None:
+        """Add points from the backlog to every index (a step of the indexer)."""
+        self._indexes.add(labels, vectors, threads)
+
+    def wait_indexed(self, timeout: Optional[float] = None) -> bool:
+        """Wait until every committed point is in the collection's indexes
+        (and codebooks or a rotation that were due are learned); False if
+        ``timeout`` seconds passed first. Searches never need this (points
+        waiting are searched exactly); benchmarks and snapshots may. The
+        waiting is done by indexing on this thread."""
+        self._check_live()
+        timeout = check_timeout(timeout)
+        if self._indexer is None:
+            return True
+        return self._indexer.finish(timeout)
+
+    def _maintain(self) -> None:
+        """Learn the codebooks or rotation that are due (the indexer calls
+        this once the backlog is empty after writes)."""
+        with self._write_lock:
+            if not self._dropped:
+                self._train_if_due()
+
+    def _drain(self) -> None:
+        """Index every point waiting (call with the write lock held, so no
+        more come): for work that needs the indexes complete."""
+        if self._indexer is not None:
+            self._indexer.drain()
+
+    def _train_if_due(self) -> None:
+        """Train the PQ codebooks or learn the PCA rotation when the
+        collection first holds enough vectors (with the write lock held)."""
+        config = self._config
+        pq = config.pq
+        if not self._trains_itself:
+            return
+        if pq is not None and config.quantizer_version == 0 and len(self._indexes) >= pq.train_size:
+            try:
+                self._train_quantizer(pq)
+            except Exception as exc:  # the batch is committed: report, search exactly, retry next time
+                warnings.warn(f"collection {self.name!r}: training the PQ codebooks failed ({exc}); "
+                              "searching exactly until the next upsert tries again", RuntimeWarning, stacklevel=3)
+        if (config.rotate and not self._indexes.prefixes
+                and len(self._indexes) >= rotation_train_size(self.dim)):
+            try:
+                self._learn_rotation()
+            except Exception as exc:  # the batch is committed: report, search in full, retry next time
+                warnings.warn(f"collection {self.name!r}: learning the PCA rotation failed ({exc}); searching "
+                              "without prefix indexes until the next upsert tries again",
+                              RuntimeWarning, stacklevel=3)
 
     def train_quantizer(self) -> None:
         """Train the PQ codebooks again on the collection's current vectors
@@ -216,6 +313,7 @@ class Collection(CollectionAPI):
     def _install_quantizer(self, quantizer: ProductQuantizer) -> None:
         """Re-index every vector with ``quantizer`` and store its codebooks
         (the caller holds the write lock)."""
+        self._drain()
         with self._environment.read() as txn:
             config = self._store.config(txn)
         # The new index first, the codebooks committed after: a failure in
@@ -232,7 +330,8 @@ class Collection(CollectionAPI):
 
         self._config = self._environment.write(body)
         indexes = self._indexes
-        self._indexes = IndexSet(main, indexes.prefixes, indexes.rotation_version)
+        self._indexes = IndexSet(main, indexes.prefixes, indexes.rotation_version, indexes.backlog)
+        self._indexes_through = self._sequence  # built from LMDB with nothing waiting
         self._searcher.forget_plan()  # it holds the indexes replaced
         self._changes_since_snapshot = len(main)
         self._snapshot_if_useful()
@@ -264,6 +363,7 @@ class Collection(CollectionAPI):
     def _install_rotation(self, rotation: np.ndarray) -> None:
         """Rebuild the prefix indexes with ``rotation`` and store it (the
         caller holds the write lock)."""
+        self._drain()
         with self._environment.read() as txn:
             config = self._store.config(txn)
         # New prefix indexes first, the rotation committed after (as for codebooks).
@@ -275,7 +375,8 @@ class Collection(CollectionAPI):
             return self._store.update_config(txn, rotation_version=version)
 
         self._config = self._environment.write(body)
-        self._indexes = IndexSet(self._indexes.main, prefixes, version)
+        self._indexes = IndexSet(self._indexes.main, prefixes, version, self._indexes.backlog)
+        self._indexes_through = self._sequence  # built from LMDB with nothing waiting
         self._searcher.forget_plan()  # it holds the indexes replaced
         self._changes_since_snapshot = len(self._indexes)
         self._snapshot_if_useful()
@@ -296,12 +397,18 @@ class Collection(CollectionAPI):
                 return 0
             # Out of the indexes first, so no search returns a point whose
             # record is going; put back if the transaction fails.
-            self._indexes.delete(labels)
-            try:
-                config, deleted = self._environment.write(lambda txn: self._store.delete(txn, labels))
-            except BaseException:
-                self._restore(labels)
-                raise
+            with self._index_lock:
+                indexed = self._backlog is None or not self._backlog.holds(labels).all()
+                self._indexes.delete(labels)
+                if self._backlog is not None:
+                    self._backlog.discard(labels)
+                try:
+                    config, deleted = self._environment.write(lambda txn: self._store.delete(txn, labels))
+                except BaseException:
+                    self._restore(labels)
+                    raise
+                if indexed:
+                    self._indexes_through = config.sequence
             self._searcher.forget_payloads(labels)  # memory only: a deleted label is never returned again
             self._after_write(config, len(deleted))
         return len(deleted)
@@ -339,7 +446,7 @@ class Collection(CollectionAPI):
         done automatically once a quarter of the graph is deleted); returns
         how many deleted points' room was reclaimed."""
         self._check_live()
-        with self._write_lock:
+        with self._write_lock, self._index_lock:
             reclaimed = self._indexes.compact()
             if reclaimed and self._environment.writable:
                 self._snapshot()
@@ -445,6 +552,7 @@ class Collection(CollectionAPI):
         if not self._environment.writable:
             raise ReadOnlyError("the database was opened read-only; tune stores the chosen plan")
         with self._write_lock:
+            self._drain()  # tuned on the indexes searches will use
             indexes = self._indexes
             report = tune_collection(self._environment, self._store, indexes,
                                      self._searcher.shape(indexes, self._config), self.dim,
@@ -512,7 +620,9 @@ class Collection(CollectionAPI):
         with self._environment.read() as txn:
             config = self._store.config(txn)
             count = self._store.count(txn)
-        indexes = self._indexes
+        with self._index_lock:  # not while the indexer moves points (they would count twice)
+            indexes = self._indexes
+            index_count, backlog = len(indexes), len(indexes.backlog or ())
         mrl = None if not config.mrl_dims else {
             "dims": list(config.mrl_dims), "rotate": config.rotate, "rotation_trained": config.rotation_version > 0,
             "rotation_version": config.rotation_version,
@@ -523,7 +633,7 @@ class Collection(CollectionAPI):
                                                 "quantizer_version": config.quantizer_version}
         return {"name": self.name, "count": count, "dim": self.dim, "metric": self.metric,
                 "index": type(self.index).__name__, "quantization": quantization, "mrl": mrl,
-                "default_plan": config.default_plan, "index_count": len(indexes),
+                "default_plan": config.default_plan, "index_count": index_count, "index_backlog": backlog,
                 "index_memory_bytes": indexes.main.memory_bytes(),
                 "cache_memory_bytes": self._searcher.cache_memory_bytes(), "sequence": config.sequence,
                 "index_sequence": self._sequence, "index_source": self._index_source,
@@ -533,8 +643,11 @@ class Collection(CollectionAPI):
 
     def _after_write(self, config: CollectionConfig, changed: int) -> None:
         self._config = config
-        self._sequence = config.sequence
+        self._sequence = config.sequence  # what the indexes and their backlog reflect
         self._changes_since_snapshot += changed
+        self._snapshot_if_due()
+
+    def _snapshot_if_due(self) -> None:
         if self._changes_since_snapshot >= max(SNAPSHOT_MIN_CHANGES, SNAPSHOT_SHARE * len(self._indexes)):
             self._snapshot_if_useful()
 
@@ -543,11 +656,33 @@ class Collection(CollectionAPI):
             self._snapshot()
 
     def _snapshot(self) -> None:
-        save_snapshots(self._environment, self._folder, self._store, self._config, self._indexes, self._sequence)
-        self._changes_since_snapshot = 0
+        """Save the indexes, stamped with the change sequence whose state they
+        hold exactly, if they hold one: every change up to it and none after
+        (a read-only process loads the snapshot at its own state, which may
+        be that one). With points waiting in the backlog, that is the state
+        before the oldest of them, unless the indexes took a later change
+        already (a replace or delete of a point they hold, part of a commit
+        the indexer moved): then no snapshot now; the indexer's next steps
+        give another chance."""
+        with self._index_lock:
+            if self._dropped:
+                return
+            sequence = self._sequence
+            if self._backlog is not None:
+                newest = max(self._indexes_through, self._backlog.indexed_through)
+                oldest = self._backlog.oldest_sequence()
+                if oldest is not None and newest >= oldest:
+                    return
+                sequence = newest if oldest is None else oldest - 1
+            save_snapshots(self._environment, self._folder, self._store, self._config, self._indexes, sequence)
+            self._changes_since_snapshot = 0
 
     def _adopt(self, loaded: LoadedIndex) -> None:
+        loaded.indexes.backlog = self._backlog
         self._indexes, self._sequence = loaded.indexes, loaded.sequence
+        # The newest change a write applied to the indexes themselves, not
+        # to the backlog (see _snapshot).
+        self._indexes_through = loaded.sequence
         self._searcher.forget_plan()  # it holds the indexes replaced
         self._changes_since_snapshot = loaded.unsaved
         self._index_source = loaded.source
@@ -651,10 +786,22 @@ class Collection(CollectionAPI):
     # ---- used by Database ----
 
     def _close(self) -> None:
-        """Snapshot unsaved index changes (writer handles only)."""
+        """Index what waits, then snapshot unsaved index changes (writer
+        handles only)."""
+        if self._indexer is not None:
+            self._indexer.stop()
+            self._indexer.finish()  # what the indexer would have done next
         with self._write_lock:
             if self._environment.writable:
                 self._snapshot_if_useful()
+
+    def _stop_indexing(self) -> None:
+        """No more background work (the collection is being dropped; call
+        with the write lock held): waits for the indexer's step in flight."""
+        if self._indexer is not None:
+            self._indexer.stop()
+            with self._index_lock:
+                pass
 
     def _refresh(self) -> None:
         """Catch up with writes committed by another process since this

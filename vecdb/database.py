@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from vecdb.api import DatabaseAPI
-from vecdb.collection import Collection
+from vecdb.checks import positive_int
+from vecdb.collection import DEFAULT_INDEX_BACKLOG, Collection
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
 from vecdb.errors import (CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError,
                           ReadOnlyError)
@@ -44,7 +45,9 @@ class Database(DatabaseAPI):
     """An open database folder. Use :func:`vecdb.open`."""
 
     def __init__(self, path: Union[str, os.PathLike], *, read_only: bool = False,
-                 progress: Progress = terminal_bars, _trains_itself: bool = True) -> None:
+                 progress: Progress = terminal_bars, index_backlog: int = DEFAULT_INDEX_BACKLOG,
+                 _trains_itself: bool = True) -> None:
+        self._index_backlog = positive_int(index_backlog, "index_backlog", 0)
         self.path = Path(path)
         self._trains_itself = _trains_itself  # False in a cluster's shards: see Collection
         self.read_only = read_only
@@ -166,7 +169,8 @@ class Database(DatabaseAPI):
                 collection._dropped = True
             with self._environment.read() as txn:
                 config = read_config(txn, name)
-            collection = Collection(self._environment, self.path, config, self._progress, self._trains_itself)
+            collection = Collection(self._environment, self.path, config, self._progress, self._trains_itself,
+                                    self._index_backlog)
             self._collections[name] = collection
             return collection
 
@@ -195,6 +199,7 @@ class Database(DatabaseAPI):
             with collection._write_lock if collection is not None else contextlib.nullcontext():
                 if collection is not None:
                     collection._dropped = True
+                    collection._stop_indexing()
                 # Waits for this process's reads to finish; later reads through
                 # a handle to it raise CollectionNotFoundError.
                 drop_collection(self._environment, name, config.key)
@@ -265,9 +270,14 @@ class Database(DatabaseAPI):
 
 
 def open(path: Union[str, os.PathLike], *, read_only: bool = False,  # noqa: A001 - vecdb.open
-         progress: Progress = terminal_bars) -> Database:
+         progress: Progress = terminal_bars, index_backlog: int = DEFAULT_INDEX_BACKLOG) -> Database:
     """Open the database in folder ``path`` (created if missing, unless
     ``read_only``).
+
+    ``index_backlog``: how many upserted points each collection with a graph
+    index may leave for its background indexer (searched exactly until
+    indexed); past it an upsert indexes before it returns. 0: every upsert
+    indexes its points (and trains what is due) before it returns.
 
     Long work (an index rebuilt from the stored vectors when a collection
     is loaded, the one-time upgrade of a vecdb 0.1 folder) reports to
@@ -278,7 +288,7 @@ def open(path: Union[str, os.PathLike], *, read_only: bool = False,  # noqa: A00
     Raises StorageLockedError at once if another process has the folder open
     for writing (open it ``read_only=True`` to read alongside).
     """
-    return Database(path, read_only=read_only, progress=progress)
+    return Database(path, read_only=read_only, progress=progress, index_backlog=index_backlog)
 
 
 def _describe(config: CollectionConfig) -> str:

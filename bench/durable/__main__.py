@@ -147,6 +147,8 @@ def main(argv: List[str] | None = None) -> None:
             results += [dict(r, round=round_number) for r in round_results]
     if "vecdb" in systems:
         results.append(dict(run_job("filtered", spec, "vecdb", params, args.work_dir / "vecdb"), round=1))
+        results.append(dict(run_job("ingest_search", spec, "vecdb", params, args.work_dir / "vecdb-searched"),
+                            round=1))
     document = {"format": "vecdb-durable-bench", "version": 2, "dataset": args.dataset, "params": params,
                 "systems": systems, "skipped": skipped,
                 "databases": {s: {"ingest_includes": DATABASES[s].ingest_includes, "knob": DATABASES[s].knob}

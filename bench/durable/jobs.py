@@ -20,7 +20,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from bench.cpu_load import OtherCpuLoad
-from bench.datasets import DatasetSpec, load_dataset
+from bench.datasets import Dataset, DatasetSpec, load_dataset
 from bench.durable.databases import DATABASES
 from bench.ground_truth import read_ground_truth
 from bench.memory import anonymous_rss_bytes, file_rss_bytes, peak_rss_bytes, reset_peak_rss
@@ -44,20 +44,40 @@ def import_package(system: str) -> float:
     return time.perf_counter() - start
 
 
-def run_ingest(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
+def _fresh_ingest(spec: DatasetSpec, system: str, folder: Path) -> Dataset:
+    """The dataset, an empty ``folder`` and ``system``'s package imported: before the clock starts."""
     dataset = load_dataset(spec)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     import_package(system)
+    return dataset
+
+
+def run_ingest(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
+    dataset = _fresh_ingest(spec, system, folder)
     reset_peak_rss()
     load = OtherCpuLoad()
     start = time.perf_counter()
-    DATABASES[system].ingest(dataset.base, dataset.metric, params, folder)
+    milestones = DATABASES[system].ingest(dataset.base, dataset.metric, params, folder)
     seconds = time.perf_counter() - start
-    return {"job": "ingest", "system": system, "points": len(dataset.base), "seconds": seconds,
-            "points_per_second": len(dataset.base) / seconds, "disk_bytes": folder_bytes(folder),
+    points = len(dataset.base)
+    reached = {f"{name}_seconds": when - start for name, when in milestones.items()}
+    rates = {f"{name}_points_per_second": points / (when - start) for name, when in milestones.items()}
+    return {"job": "ingest", "system": system, "points": points, "seconds": seconds,
+            "points_per_second": points / seconds, **reached, **rates, "disk_bytes": folder_bytes(folder),
             "peak_rss_mb": peak_rss_bytes() / 2**20, "other_load": load.cores()}
+
+
+def run_ingest_search(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
+    """vecdb's ingest with one thread searching all along (see ``ingest_while_searching``)."""
+    from bench.durable.databases.vecdb_collection import ingest_while_searching
+
+    dataset = _fresh_ingest(spec, system, folder)
+    load = OtherCpuLoad()
+    measured = ingest_while_searching(dataset.base, dataset.queries, dataset.metric, params, folder)
+    return {"job": "ingest_search", "system": system, "points": len(dataset.base), **measured,
+            "other_load": load.cores()}
 
 
 def run_memory(spec: DatasetSpec, system: str, params: Dict[str, Any], folder: Path) -> Dict[str, Any]:
@@ -156,8 +176,8 @@ def _recall(found: List[int], truth: np.ndarray) -> float:
     return len(set(found) & valid) / len(valid) if valid else 1.0
 
 
-JOBS = {"ingest": run_ingest, "reopen": run_reopen, "search": run_search, "filtered": run_filtered,
-        "memory": run_memory}
+JOBS = {"ingest": run_ingest, "ingest_search": run_ingest_search, "reopen": run_reopen, "search": run_search,
+        "filtered": run_filtered, "memory": run_memory}
 
 
 def main() -> None:

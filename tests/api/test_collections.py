@@ -114,6 +114,18 @@ def test_filtered_search_and_count(db, indexed):
         assert recall(found, expected) >= 0.9, spec
 
 
+def test_upserted_points_are_found_before_and_after_wait_indexed(db):
+    vectors = np.random.default_rng(8).standard_normal((3000, 8)).astype(np.float32)
+    col = db.create_collection("c", dim=8)
+    col.upsert(list(range(3000)), vectors)
+    assert [h.id for h in col.search(vectors[2999], k=1)] == [2999]  # indexed yet or not
+    assert col.wait_indexed(timeout=None) is True
+    assert col.stats()["index_backlog"] == 0 and col.stats()["index_count"] == 3000
+    assert [h.id for h in col.search(vectors[2999], k=1)] == [2999]
+    with pytest.raises(errors.InvalidArgumentError, match="timeout"):
+        col.wait_indexed(timeout=-1)
+
+
 def test_fewer_points_than_k(db):
     col = db.create_collection("c", dim=2)
     assert col.search([1, 0], k=5) == []

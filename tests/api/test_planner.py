@@ -45,6 +45,7 @@ def filled(db, data, name="c", payload=True, **options):
     col = db.create_collection(name, dim=base.shape[1], **options)
     payloads = [{"group": i % 200} for i in range(len(base))] if payload else None
     col.upsert(list(range(len(base))), base, payloads)
+    col.wait_indexed()
     col.create_payload_index("group", "integer")
     return col
 
@@ -54,6 +55,7 @@ def filled(db, data, name="c", payload=True, **options):
 def test_tiny_collection_is_scanned(db):
     col = db.create_collection("tiny", dim=8)
     col.upsert(list(range(50)), np.random.default_rng(0).standard_normal((50, 8)))
+    col.wait_indexed()
     assert isinstance(col.explain(np.ones(8)).plan, plans.Scan)
 
 
@@ -61,6 +63,7 @@ def test_selective_filter_scans_the_allowed_points_and_broad_filter_uses_the_gra
     rng = np.random.default_rng(5)
     col = db.create_collection("wide", dim=128, index=vecdb.HNSW(M=8, ef_construction=32))
     col.upsert(list(range(20_000)), mrl_like(rng, 20_000, 128), [{"group": i % 200} for i in range(20_000)])
+    col.wait_indexed()
     col.create_payload_index("group", "integer")
     query = mrl_like(rng, 1, 128)[0]
     narrow = col.explain(query, 10, filter={"group": 3})  # 100 of 20,000 points
@@ -87,9 +90,11 @@ def test_mrl_collection_funnels_once_scanning_costs_more(db):
     rng = np.random.default_rng(6)
     col = db.create_collection("mrl", dim=128, index=vecdb.HNSW(M=8, ef_construction=32), mrl_dims=[16, 32])
     col.upsert(list(range(500)), mrl_like(rng, 500, 128))
+    col.wait_indexed()
     query = mrl_like(rng, 1, 128)[0]
     assert isinstance(col.explain(query, 10).plan, plans.Scan)  # 500 points: scanning is cheapest
     col.upsert(list(range(500, 20_000)), mrl_like(rng, 19_500, 128))
+    col.wait_indexed()
     explanation = col.explain(query, 10)
     assert isinstance(explanation.plan, plans.Funnel)
     assert explanation.plan.dims == 32  # the largest prefix up to a third of the dimension
@@ -119,6 +124,7 @@ def test_funnel_is_the_exact_rerank_of_its_shortlist(tmp_path_factory, seed, met
     with vecdb.open(tmp_path_factory.mktemp("funnel")) as db:
         col = db.create_collection("c", dim=16, metric=metric, index=spec, mrl_dims=[dims])
         col.upsert(list(range(300)), base)
+        col.wait_indexed()
         truth, truth_distances = vecdb.knn(base, queries, k=5, metric=metric)
         for query, true_ids in zip(queries, truth):
             funnel = ids_of(col.search(query, 5, plan=plans.Funnel(dims=dims, candidates=candidates)))
@@ -175,6 +181,7 @@ def test_dims_must_be_an_indexed_prefix(db, data):
 def test_prefix_plans_wait_for_the_rotation(db, data):
     col = db.create_collection("r", dim=64, mrl_dims=[8], rotate="pca")
     col.upsert(list(range(100)), data[0][:100])
+    col.wait_indexed()
     with pytest.raises(InvalidArgumentError, match=f"rotation is learned once the collection holds "
                                                    f"{rotation_train_size(64):,} vectors"):
         col.search(data[1][0], 5, dims=8)
@@ -300,6 +307,7 @@ def test_rotated_collection_learns_once_and_helps_prefixes(tmp_path):
         with vecdb.open(tmp_path / str(rotate)) as db:
             col = db.create_collection("c", dim=dim, mrl_dims=[8], rotate=rotate)
             col.upsert(list(range(len(base))), base)
+            col.wait_indexed()
             assert col.stats()["mrl"]["rotation_trained"] == (rotate == "pca")
             found = [ids_of(h) for h in col.search(queries, 10, plan=plans.Funnel(dims=8, candidates=30))]
             results[rotate] = recall(found, truth)
@@ -313,6 +321,7 @@ def test_rotation_and_prefix_snapshots_survive_reopen(tmp_path, data):
     with vecdb.open(path) as db:
         col = db.create_collection("c", dim=64, mrl_dims=[8, 16], rotate="pca")
         col.upsert(list(range(len(base))), base)
+        col.wait_indexed()
         before = [ids_of(h) for h in col.search(queries, 10, plan=plans.Funnel(dims=8, candidates=50))]
     snapshots = sorted(p.name for p in (path / SNAPSHOT_FOLDER).iterdir())
     assert len([name for name in snapshots if ".mrl" in name and ".r1." in name]) == 2
@@ -336,7 +345,9 @@ def test_prefix_indexes_replay_writes_after_a_crash(tmp_path, data, monkeypatch)
     db = vecdb.open(path)
     col = db.create_collection("c", dim=64, mrl_dims=[16])
     col.upsert(list(range(2000)), base[:2000])  # snapshots (2,000 changes >= 100)
+    col.wait_indexed()
     col.upsert(list(range(2000, 3000)), base[2000:])
+    col.wait_indexed()
     col.delete([1, 2, 3])
     # As after a crash: no snapshot on close, the last writes are only in LMDB.
     col._changes_since_snapshot = 0
@@ -354,6 +365,7 @@ def test_damaged_rotation_opens_without_prefixes(tmp_path, data):
     with vecdb.open(path) as db:
         col = db.create_collection("c", dim=64, mrl_dims=[8], rotate="pca")
         col.upsert(list(range(len(data[0]))), data[0])
+        col.wait_indexed()
         store = col._store
         db._environment.write(lambda txn: store.put_rotation(txn, b"garbage"))
     for snapshot in (path / SNAPSHOT_FOLDER).glob("*.mrl*"):
@@ -374,11 +386,13 @@ def test_read_only_handle_adopts_the_writers_rotation(tmp_path, data):
     writer = vecdb.open(path)
     col = writer.create_collection("c", dim=64, mrl_dims=[8], rotate="pca")
     col.upsert(list(range(100)), data[0][:100])
+    col.wait_indexed()
     reader = vecdb.open(path, read_only=True)
     seen = reader.get_collection("c")
     with pytest.raises(InvalidArgumentError, match="rotation"):
         seen.search(data[1][0], 5, dims=8)
     col.upsert(list(range(100, 3000)), data[0][100:])
+    col.wait_indexed()
     reader.refresh()
     assert ids_of(seen.search(data[0][2000], 1, dims=8)) == ids_of(col.search(data[0][2000], 1, dims=8))
     reader.close()
@@ -401,6 +415,7 @@ def test_flat_mrl_collection_funnels_when_cheaper_than_scanning(db):
     rng = np.random.default_rng(8)
     col = db.create_collection("flat", dim=256, index=vecdb.Flat(), mrl_dims=[16])
     col.upsert(list(range(20_000)), mrl_like(rng, 20_000, 256))
+    col.wait_indexed()
     assert isinstance(col.explain(mrl_like(rng, 1, 256)[0], 10).plan, plans.Funnel)
 
 
@@ -435,6 +450,7 @@ def test_allowed_count_leaves_out_deleted_points(db, index):
     col = db.create_collection("deleted", dim=8, index=index)
     vectors = np.random.default_rng(0).standard_normal((3000, 8)).astype(np.float32)
     col.upsert(list(range(3000)), vectors, [{"g": i % 10} for i in range(3000)])
+    col.wait_indexed()
     col.delete(ids=list(range(2900)))
     spec = {"g": {"$ne": 3}}
     explanation = col.explain(vectors[0], k=5, filter=spec)

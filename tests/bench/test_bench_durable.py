@@ -16,18 +16,26 @@ def test_durable_benchmark_runs_and_reports(tmp_path):
     document = json.loads((tmp_path / "out" / "durable.json").read_text())
     jobs = {(r["job"], r["system"]) for r in document["results"]}
     assert jobs == {("ingest", "vecdb"), ("ingest", "vecdb-native"), ("reopen", "vecdb"), ("search", "vecdb"),
-                    ("filtered", "vecdb")}
+                    ("filtered", "vecdb"), ("ingest_search", "vecdb")}
     searches = [r for r in document["results"] if r["job"] == "search"]
     assert searches[-1]["recall"] >= 0.95 and all(r["recall"] < 0.95 for r in searches[:-1])
     ingest = next(r for r in document["results"] if r["job"] == "ingest" and r["system"] == "vecdb")
     assert ingest["points"] == 600 and ingest["points_per_second"] > 0
+    # Durable (every upsert returned) before indexed (wait_indexed returned), before done (closed).
+    assert 0 < ingest["durable_seconds"] <= ingest["indexed_seconds"] <= ingest["seconds"]
+    native = next(r for r in document["results"] if r["job"] == "ingest" and r["system"] == "vecdb-native")
+    assert "durable_seconds" not in native  # in memory only
+    searched = next(r for r in document["results"] if r["job"] == "ingest_search")
+    assert searched["milestones"]["durable"] <= searched["milestones"]["indexed"]
+    assert sum(phase["searches"] for phase in searched["phases"].values()) > 0
     reopen = next(r for r in document["results"] if r["job"] == "reopen")
     assert reopen["index_source"] == "snapshot"
     filtered = next(r for r in document["results"] if r["job"] == "filtered")["rows"]
     assert [row["selectivity_percent"] for row in filtered] == [1, 100]
     assert filtered[0]["recall"] == 1.0  # 1% of 600 points: answered by an exact scan
     report = (tmp_path / "out" / "durable.md").read_text()
-    assert "| vecdb-native |" in report and "| 1% | 64 | 1.0000 |" in report
+    assert "| vecdb-native | - |" in report and "| 1% | 64 | 1.0000 |" in report
+    assert "## Search during a sustained ingest" in report
 
 
 def test_pq_collection_benchmark_runs_and_reports(tmp_path):

@@ -118,6 +118,7 @@ def test_hnsw_collections_reach_single_node_recall(cluster, single):
     try:
         for collection in (ours, theirs):
             collection.upsert(list(range(len(data))), data)
+            collection.wait_indexed()  # graphs against graphs (a backlog is searched exactly)
 
         def recall(collection):
             rows = collection.search(queries, 10, ef=16, plan=vecdb.plans.Graph(ef=16), with_payload=False)

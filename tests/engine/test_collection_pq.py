@@ -44,6 +44,7 @@ def test_exact_until_trained_then_reranked_codes(tmp_path, data, metric, index):
         assert recall(found_ids(col.search(queries, k=10)), early_truth) == 1.0  # exact
         assert type(col._indexes.main).__name__ == "ExactLabelIndex"
         col.upsert(list(range(400, 1200)), base[400:])  # crosses train_size
+        col.wait_indexed()  # a graph's collection trains in the background
         stats = col.stats()
         assert type(col._indexes.main).__name__ == "RerankingLabelIndex"  # codes, re-ranked from LMDB
         assert stats["quantization"] == {"m": 8, "rerank": 50, "train_size": 500, "opq": False, "trained": True,
@@ -66,6 +67,7 @@ def test_codes_take_a_fraction_of_the_memory(tmp_path, data, index):
         plain.upsert(list(range(1200)), base)
         col = quantized(db, index)
         col.upsert(list(range(1200)), base)
+        col.wait_indexed()
         ratio = plain.stats()["index_memory_bytes"] / col.stats()["index_memory_bytes"]
         # 8-byte codes for 128-byte vectors: all of it for a scan, the links stay for a graph.
         assert ratio > (10 if isinstance(index, vecdb.Flat) else 1.5), ratio
@@ -173,6 +175,7 @@ def test_a_stale_reader_never_reranks_deleted_points(tmp_path, data):
     with vecdb.open(tmp_path / "db") as writer:
         col = quantized(writer, vecdb.HNSW(M=8, ef_construction=64))
         col.upsert(list(range(1200)), base)
+        col.wait_indexed()
         with vecdb.open(tmp_path / "db", read_only=True) as reader:
             stale = reader.get_collection("c")
             nearest = [h.id for h in stale.search(base[7], k=10)]

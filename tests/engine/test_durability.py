@@ -34,7 +34,8 @@ def fill(col, start, n, seed=0):
 
 def assert_index_agrees(col, sample: int = 500):
     """The index holds exactly the stored points, and a sample of them (all,
-    if few) is found by its own vector."""
+    if few) is found by its own vector (once the background indexer is done)."""
+    col.wait_indexed()
     stored = np.array(col._store_labels(), dtype=np.int64)
     assert col.stats()["index_count"] == col.count() == len(stored)
     assert set(col._indexes.main.labels().tolist()) == set(stored.tolist())
@@ -185,21 +186,28 @@ def test_kill_9_never_loses_a_returned_batch(tmp_path):
     assert kill_cycles(tmp_path / "db", kills=20, seed=7, longest_run=0.4) >= 20
 
 
+def test_kill_9_while_the_indexer_lags(tmp_path):
+    """The same while nothing gets indexed: every returned batch waits in the
+    backlog when the kill comes (snapshots are stamped before it), and the
+    reopened collection replays it from the change log."""
+    assert kill_cycles(tmp_path / "db", kills=10, seed=5, longest_run=0.4, lag=True) >= 10
+
+
 @pytest.mark.slow
 def test_kill_9_many_times(tmp_path):
     """The same, 150 kills, some of them after longer runs."""
     assert kill_cycles(tmp_path / "db", kills=150, seed=11, longest_run=0.8) >= 150
 
 
-def kill_cycles(path: Path, kills: int, seed: int, longest_run: float) -> int:
+def kill_cycles(path: Path, kills: int, seed: int, longest_run: float, lag: bool = False) -> int:
     """Run, kill and check the crash writer ``kills`` times; returns the last
     batch number it reported. Each check covers the batches since the last
     one and a random sample of older ones, so the loop stays linear."""
     rng = random.Random(seed)
     next_batch, reported, checked = 0, -1, -1
     for _ in range(kills):
-        process = subprocess.Popen([sys.executable, "-m", "tests.support.crash_writer", str(path), str(next_batch)],
-                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen([sys.executable, "-m", "tests.support.crash_writer", str(path), str(next_batch),
+                                    *(["--lag"] if lag else [])], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # Wait for the first batch, then kill at a random moment after it.
         line = process.stdout.readline()
         assert line, process.stderr.read()

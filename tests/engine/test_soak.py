@@ -171,7 +171,7 @@ class Soak:
             initial = {user: self._next_version() for user in range(IDS)}
             self._upsert(col, name, initial)
             self.models[name] = Model(initial)
-        assert db.get_collection("pq").stats()["quantization"]["trained"]
+        assert db.get_collection("pq").wait_indexed() and db.get_collection("pq").stats()["quantization"]["trained"]
         self.generation = 0
         self._fill_volatile(db.create_collection(VOLATILE, DIM))
 

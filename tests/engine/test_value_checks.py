@@ -64,7 +64,7 @@ def test_a_damaged_vector_read_for_a_pq_re_rank_names_the_point(tmp_path):
     with vecdb.open(tmp_path / "db") as db:
         col = db.create_collection("c", dim=DIM, metric="l2", quantization=vecdb.PQ(m=4, rerank=20, train_size=256))
         col.upsert([f"p{i}" for i in range(300)], vectors(300))
-        assert col.stats()["quantization"]["trained"]
+        assert col.wait_indexed() and col.stats()["quantization"]["trained"]
     with vecdb.open(tmp_path / "db") as db:
         db.compact()
     flip(tmp_path / "db", vectors(1, 17 * DIM).tobytes(), at=5)

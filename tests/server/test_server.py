@@ -78,6 +78,7 @@ ROUTES = [
     ("PUT", "/v1/collections/docs/payload-indexes/n", {"kind": "integer"}, True, 200),
     ("DELETE", "/v1/collections/docs/payload-indexes/n", None, True, 200),
     ("POST", "/v1/collections/docs/compact", None, True, 200),
+    ("POST", "/v1/collections/docs/wait-indexed", {"timeout": 5}, True, 200),
     ("POST", "/v1/collections/docs/tune", {"queries": 5}, True, 200),
     ("POST", "/v1/compact", None, True, 200),
     ("POST", "/v1/collections/docs/train-quantizer", None, True, 400),  # no PQ here

@@ -478,6 +478,9 @@ class Writer:
             col.upsert([user_id(s) for s in op["slots"]],
                        np.stack([vector_of(name, col.dim, s, number) for s in op["slots"]]),
                        [payload_of(s, number) for s in op["slots"]])
+            # A graph's points and the training they bring are indexed in the background: wait, so the
+            # versions each op reports are its own (a kill may land while the indexer lags, or in its commits).
+            col.wait_indexed()
         elif kind == "delete_ids":
             result["deleted"] = db.get_collection(name).delete(ids=[user_id(s) for s in op["slots"]])
         elif kind == "delete_filter":

@@ -2,7 +2,11 @@
 then deletes part of an earlier one) into a database until it is killed,
 printing each batch number after its call returned.
 
-    python -m tests.support.crash_writer PATH FIRST_BATCH
+    python -m tests.support.crash_writer PATH FIRST_BATCH [--lag]
+
+``--lag`` keeps the background indexer from indexing anything (this thread
+holds the collection's index lock): every upserted point stays in the
+backlog, searched exactly, and snapshots are stamped before it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ def main() -> None:
     collection.SNAPSHOT_MIN_CHANGES, collection.SNAPSHOT_SHARE = 150, 0.0
     db = vecdb.open(path)
     col = db.get_or_create_collection("crash", dim=DIM, index=vecdb.HNSW(M=6, ef_construction=32))
+    if "--lag" in sys.argv[3:]:
+        col._index_lock.acquire()
     # Finish the batch before `first` (its delete may not have run before the kill).
     col.delete(ids=deleted_ids(first - 1) or ["-"])
     batch = first

@@ -54,6 +54,7 @@ def build(folder: Path, archive: Path) -> None:
         pq = db.create_collection("pq", dim=DIM, metric="cosine", quantization=vecdb.PQ(m=4, train_size=256),
                                   mrl_dims=[8], rotate="pca")
         pq.upsert(list(range(1100)), rng.standard_normal((1100, DIM)), [{"n": i} for i in range(1100)])
+        pq.wait_indexed()  # trains its codebooks and rotation
         flat = db.create_collection("flat", dim=DIM, metric="ip", index=vecdb.Flat())
         flat.upsert(list(range(300)), rng.standard_normal((300, DIM)), [{"g": "ab"[i % 2]} for i in range(300)])
         flat.create_payload_index("g", "keyword")

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, overload
 import numpy as np
 
 from vecdb.api import CollectionAPI, DatabaseAPI
+from vecdb.checks import check_timeout
 from vecdb.client.transport import Transport, segment
 from vecdb.config import PQ, CollectionSettings, IndexSpec, check_collection_name, index_to_dict
 from vecdb.errors import BackupExistsError, ServerError
@@ -102,6 +103,10 @@ class RemoteCollection(CollectionAPI):
     def compact(self) -> int:
         """See :meth:`vecdb.Collection.compact`."""
         return self._call("POST", "/compact")["removed"]
+
+    def wait_indexed(self, timeout: Optional[float] = None) -> bool:
+        """See :meth:`vecdb.Collection.wait_indexed`."""
+        return self._call("POST", "/wait-indexed", {"timeout": check_timeout(timeout)})["indexed"]
 
     # ---- reads ----
 

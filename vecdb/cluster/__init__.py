@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Optional, Union
 
+from vecdb.collection import DEFAULT_INDEX_BACKLOG
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
 
 
 def open(path: Union[str, os.PathLike], shards: Optional[int] = None, *,  # noqa: A001 - vecdb.cluster.open
-         replicas: int = 0, address: Optional[str] = None, allow_partial: bool = False) -> "ClusterDatabase":
+         replicas: int = 0, address: Optional[str] = None, allow_partial: bool = False,
+         index_backlog: int = DEFAULT_INDEX_BACKLOG) -> "ClusterDatabase":
     """Open the cluster database at ``path`` (created with ``shards``
     shards, default 2, if it has no catalog yet; a later open finds its
     shard count there).
@@ -45,10 +48,14 @@ def open(path: Union[str, os.PathLike], shards: Optional[int] = None, *,  # noqa
     ``allow_partial`` (also settable later: ``db.allow_partial = True``)
     searches answer from the other shards instead, their results'
     ``missing_shards`` naming the shards left out.
+
+    ``index_backlog``: as for :func:`vecdb.open`, per shard (when a shard's
+    actor already runs, the value it was started with stays).
     """
     from vecdb.cluster.database import open_cluster
 
-    return open_cluster(path, shards, replicas=replicas, address=address, allow_partial=allow_partial)
+    return open_cluster(path, shards, replicas=replicas, address=address, allow_partial=allow_partial,
+                        index_backlog=index_backlog)
 
 
 def restore(backup: Union[str, os.PathLike], destination: Union[str, os.PathLike]) -> "Path":

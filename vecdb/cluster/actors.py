@@ -31,6 +31,7 @@ except ImportError as exc:  # the optional extra is missing
     raise ImportError('vecdb.cluster needs Ray: pip install "vecdb-engine[ray]"') from exc
 
 from vecdb.cluster.shard import Shard
+from vecdb.collection import DEFAULT_INDEX_BACKLOG
 
 NAMESPACE = "vecdb"
 # Calls a shard's actor serves at once: searches run in parallel threads
@@ -103,16 +104,18 @@ class ShardPlace:
     node: str
 
 
-def start_shard(cluster: str, place: ShardPlace, *, replica: int = 0) -> Any:
+def start_shard(cluster: str, place: ShardPlace, *, replica: int = 0,
+                index_backlog: int = DEFAULT_INDEX_BACKLOG) -> Any:
     """The actor serving ``place`` (an existing one of that name, or a new
-    one on its node); replica ``r > 0`` opens the folder read-only."""
+    one on its node); replica ``r > 0`` opens the folder read-only.
+    ``index_backlog``: as for :func:`vecdb.open`."""
     name = f"{cluster}-shard-{place.shard:03d}" + (f"-replica-{replica}" if replica else "")
     return RemoteShard.options(
         name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached", num_cpus=0,
         max_restarts=-1, max_task_retries=0, max_concurrency=SHARD_CONCURRENCY,
         scheduling_strategy=NodeAffinitySchedulingStrategy(place.node, soft=False),
         runtime_env=SHARD_RUNTIME_ENV,
-    ).remote(place.folder, read_only=replica > 0)
+    ).remote(place.folder, read_only=replica > 0, index_backlog=index_backlog)
 
 
 def share(array: Any) -> Any:

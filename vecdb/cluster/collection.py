@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 import numpy as np
 
 from vecdb.api import CollectionAPI
-from vecdb.checks import check_k, positive_int
+from vecdb.checks import check_k, check_timeout, positive_int
 from vecdb.cluster import actors
 from vecdb.cluster.merge import ShardHits, ShardResults, merge_batches, merge_in_order
 from vecdb.cluster.routing import group_by_shard
@@ -279,6 +279,12 @@ class ClusterCollection(CollectionAPI):
         with self._write_lock:
             return sum(self._on_shards("compact").values())
 
+    def wait_indexed(self, timeout: Optional[float] = None) -> bool:
+        """See :meth:`vecdb.Collection.wait_indexed`: every shard's primary
+        (all at once, each given the whole ``timeout``)."""
+        self._check_live()
+        return all(self._on_shards("wait_indexed", check_timeout(timeout)).values())
+
     # ---- reads ----
 
     @overload
@@ -420,7 +426,8 @@ class ClusterCollection(CollectionAPI):
         answers = self._on_shards("stats", read=True)
         per_shard = [answers[shard] for shard in sorted(answers)]
         summed = {key: sum(stats[key] for stats in per_shard)
-                  for key in ("count", "index_count", "index_memory_bytes", "sequence", "index_sequence")}
+                  for key in ("count", "index_count", "index_backlog", "index_memory_bytes", "sequence",
+                              "index_sequence")}
         return {**per_shard[0], **summed, "shards": per_shard}
 
     # ---- internals ----

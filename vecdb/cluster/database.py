@@ -25,6 +25,7 @@ from vecdb.checks import positive_int
 from vecdb.cluster.backup import backup_cluster
 from vecdb.cluster.catalog import ClusterCatalog, read_catalog, write_catalog
 from vecdb.cluster.collection import ClusterCollection
+from vecdb.collection import DEFAULT_INDEX_BACKLOG
 from vecdb.config import HNSW, PQ, CollectionSettings, IndexSpec, check_collection_name
 from vecdb.errors import (
     ClosedError,
@@ -209,10 +210,12 @@ class ClusterDatabase(DatabaseAPI):
 
 
 def open_cluster(path: Union[str, os.PathLike], shards: Optional[int] = None, *, replicas: int = 0,
-                 address: Optional[str] = None, allow_partial: bool = False) -> ClusterDatabase:
+                 address: Optional[str] = None, allow_partial: bool = False,
+                 index_backlog: int = DEFAULT_INDEX_BACKLOG) -> ClusterDatabase:
     """See :func:`vecdb.cluster.open`."""
     folder = Path(path).absolute()
     replicas = positive_int(replicas, "replicas", 0)
+    index_backlog = positive_int(index_backlog, "index_backlog", 0)
     if not isinstance(allow_partial, bool):
         raise InvalidArgumentError(f"allow_partial must be true or false, got {allow_partial!r}")
     actors.connect(address)
@@ -236,7 +239,8 @@ def open_cluster(path: Union[str, os.PathLike], shards: Optional[int] = None, *,
                                     f"{lost}); its folder {catalog.folders[shard]} is on that node", shard=shard)
     places = [actors.ShardPlace(shard, str(folder / catalog.folders[shard]), catalog.nodes[shard])
               for shard in range(catalog.shards)]
-    primaries = actors.ShardSet([actors.start_shard(catalog.name, place) for place in places])
+    primaries = actors.ShardSet([actors.start_shard(catalog.name, place, index_backlog=index_backlog)
+                                 for place in places])
     primaries.wait_until_serving()  # each opened (or created) its folder: replicas open them read-only
     shard_set = actors.ShardSet(primaries.primaries, [
         [actors.start_shard(catalog.name, place, replica=replica) for replica in range(1, replicas + 1)]

@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from vecdb.cluster.merge import HitColumns
-from vecdb.collection import Collection
+from vecdb.collection import DEFAULT_INDEX_BACKLOG, Collection
 from vecdb.config import CollectionSettings
 from vecdb.database import Database
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
@@ -49,7 +49,7 @@ ORDER_FIELD = "\x00order"
 # methods, nothing private.
 COLLECTION_METHODS = frozenset({
     "delete", "explain", "count", "stats", "create_payload_index", "drop_payload_index", "compact",
-    "train_quantizer", "learn_rotation", "tune",
+    "train_quantizer", "learn_rotation", "tune", "wait_indexed",
 })
 
 
@@ -57,10 +57,11 @@ class Shard:
     """The database in ``folder`` (created if missing; ``read_only`` opens
     it alongside its writer, for a read replica)."""
 
-    def __init__(self, folder: str, read_only: bool = False) -> None:
+    def __init__(self, folder: str, read_only: bool = False, index_backlog: int = DEFAULT_INDEX_BACKLOG) -> None:
         Path(folder).parent.mkdir(parents=True, exist_ok=True)
         # The cluster trains PQ codebooks and PCA rotations once, for every shard.
-        self._database = Database(folder, read_only=read_only, progress=silent, _trains_itself=False)
+        self._database = Database(folder, read_only=read_only, progress=silent, index_backlog=index_backlog,
+                                  _trains_itself=False)
 
     def pid(self) -> int:
         """The process serving this shard (tests kill it)."""

@@ -53,8 +53,9 @@ class LabelIndexBase(Protocol):
 
     def __contains__(self, label: int) -> bool: ...
 
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        """Add (or replace) the full-dimension ``vectors`` under ``labels``."""
+    def add(self, labels: np.ndarray, vectors: np.ndarray, threads: Optional[int] = None) -> None:
+        """Add (or replace) the full-dimension ``vectors`` under ``labels``
+        (a graph inserts on ``threads`` threads; None: every core)."""
 
     def delete(self, labels: np.ndarray) -> None: ...
 
@@ -118,8 +119,8 @@ class GraphLabelIndex:
     def __contains__(self, label: int) -> bool:
         return label in self.graph
 
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        self.graph.add(vectors, ids=labels)
+    def add(self, labels: np.ndarray, vectors: np.ndarray, threads: Optional[int] = None) -> None:
+        self.graph.add(vectors, ids=labels, threads=threads)
 
     def delete(self, labels: np.ndarray) -> None:
         self.graph.delete(labels)
@@ -202,7 +203,7 @@ class _RowsByLabel(ABC):
         present = self._arrays[1]
         return 0 <= label < len(present) and bool(present[label])
 
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, labels: np.ndarray, vectors: np.ndarray, threads: Optional[int] = None) -> None:
         encoded = self._encode(vectors)
         bound = int(labels.max()) + 1 if len(labels) else 0
         with self._grow_lock:
@@ -386,8 +387,8 @@ class RerankingLabelIndex(WrappedIndex):
         """"pq-graph" or "pq-scan"."""
         return "pq-" + self.inner.kind
 
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        self.inner.add(labels, vectors)
+    def add(self, labels: np.ndarray, vectors: np.ndarray, threads: Optional[int] = None) -> None:
+        self.inner.add(labels, vectors, threads)
 
     def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
         width = max(self.rerank_count, k)

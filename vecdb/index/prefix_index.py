@@ -16,6 +16,7 @@ from typing import Dict, Optional, Union
 import numpy as np
 
 from vecdb.config import Flat, IndexSpec
+from vecdb.index.backlog import Backlog
 from vecdb.index.label_index import ExactLabelIndex, GraphLabelIndex, LabelIndex, Result, WrappedIndex
 
 
@@ -44,8 +45,8 @@ class PrefixLabelIndex(WrappedIndex):
             return np.ascontiguousarray(vectors[:, : self.dims])
         return np.ascontiguousarray(vectors @ self._projection, dtype=np.float32)
 
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        self.inner.add(labels, self.project(vectors))
+    def add(self, labels: np.ndarray, vectors: np.ndarray, threads: Optional[int] = None) -> None:
+        self.inner.add(labels, self.project(vectors), threads)
 
     def search(self, queries: np.ndarray, k: int, ef: Optional[int], allowed: Optional[np.ndarray]) -> Result:
         return self.inner.search(self.project(queries), k, ef, allowed)
@@ -60,12 +61,16 @@ class PrefixLabelIndex(WrappedIndex):
 class IndexSet:
     """A collection's in-memory indexes: the main one (full dimension, as
     configured) and one per MRL prefix size. Every write goes to all of
-    them; searches pick one or chain two (see :mod:`vecdb.query.planner`)."""
+    them; searches pick one or chain two (see :mod:`vecdb.query.planner`).
+    A writer's set of graphs also has a ``backlog``: committed points the
+    indexer has not moved into them yet, which every search scans too."""
 
-    def __init__(self, main: LabelIndex, prefixes: Dict[int, PrefixLabelIndex], rotation_version: int) -> None:
+    def __init__(self, main: LabelIndex, prefixes: Dict[int, PrefixLabelIndex], rotation_version: int,
+                 backlog: Optional[Backlog] = None) -> None:
         self.main = main
         self.prefixes = prefixes
         self.rotation_version = rotation_version
+        self.backlog = backlog
 
     @property
     def quantizer_version(self) -> int:
@@ -80,11 +85,18 @@ class IndexSet:
         return any(part.snapshots for part in self.parts)
 
     def __len__(self) -> int:
-        return len(self.main)
+        """Points searchable: indexed, or waiting in the backlog."""
+        return len(self.main) + (len(self.backlog) if self.backlog is not None else 0)
 
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+    def count(self, allowed: np.ndarray) -> int:
+        """How many searchable points (indexed, or in the backlog) ``allowed``
+        (a boolean mask over labels) lets through."""
+        view = self.backlog.view() if self.backlog is not None else None  # first: a point it lacks is indexed
+        return self.main.count(allowed) + (view.count(allowed) if view is not None else 0)
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray, threads: Optional[int] = None) -> None:
         for part in self.parts:
-            part.add(labels, vectors)
+            part.add(labels, vectors, threads)
 
     def delete(self, labels: np.ndarray) -> None:
         for part in self.parts:

@@ -175,6 +175,13 @@ def stages(plan: Plan, shape: SearchShape, k: int, selectivity: float,
     return [shortlist, rerank]
 
 
+def backlog_stage(waiting: int, dim: int, k: int, selectivity: float) -> Tuple[str, float]:
+    """The stage every plan ends with while ``waiting`` points wait for the
+    background indexer (see :mod:`vecdb.index.backlog`)."""
+    return (f"exact scan of the {waiting:,} points waiting to be indexed, merged -> top {k}",
+            _scan(waiting, max(1.0, selectivity * waiting), dim))
+
+
 def default_funnel(shape: SearchShape, k: int) -> Funnel:
     """The funnel an untuned MRL collection runs."""
     fitting = [d for d in shape.prefix_dims if d <= DEFAULT_PREFIX_SHARE * shape.dim]

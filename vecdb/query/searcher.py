@@ -24,7 +24,7 @@ from vecdb.plans import Plan, plan_from_dict
 from vecdb.query.executor import Runner, StageTimes, execute, graph_runner
 from vecdb.query.filter_eval import FilterEvaluator
 from vecdb.query.filters import Filter
-from vecdb.query.planner import Choice, SearchShape, choose, stages
+from vecdb.query.planner import Choice, SearchShape, backlog_stage, choose, stages
 from vecdb.records import Hit
 from vecdb.reports import Explanation, Stage
 from vecdb.storage.collection_store import CollectionStore, decode_payload
@@ -174,7 +174,7 @@ class Searcher:
                 entry = self._filter_cache.get(filter_key)
                 if entry is None:
                     return None
-                allowed, live = entry[0], entry[1] if entry[1] is not None else indexes.main.count(entry[0])
+                allowed, live = entry[0], entry[1] if entry[1] is not None else indexes.count(entry[0])
             choice = choose(self.shape(indexes, config), k, allowed=live, ef=ef, dims=dims, plan=plan)
             prepared = self._prepared = (key, config.metric == "l2", _prepare(choice, indexes, k, ef, allowed))
         labels, distances = prepared[2](queries)
@@ -229,6 +229,9 @@ class Searcher:
         shape = self.shape(indexes, config)
         choice = choose(shape, k, allowed=live, ef=ef, dims=dims, plan=plan)
         planned = stages(choice.plan, shape, k, choice.estimates["selectivity"], ef)
+        waiting = len(indexes.backlog or ())
+        if waiting:
+            planned.append(backlog_stage(waiting, config.dim, k, choice.estimates["selectivity"]))
         explanation = Explanation(plan=choice.plan, description=choice.plan.describe(k), reason=choice.reason,
                                   estimated_us=choice.cost_us, estimates=dict(choice.estimates),
                                   alternatives=[(plan.describe(k), cost) for plan, cost in choice.alternatives],
@@ -270,9 +273,12 @@ class Searcher:
         if node is None:
             return None, None, config.sequence
         entry = self._filter_entry(txn, config, node, stored_only=False)
-        if entry[1] is None:
-            entry[1] = indexes.main.count(entry[0])
-        return entry[0], entry[1], config.sequence
+        if entry[1] is not None:
+            return entry[0], entry[1], config.sequence
+        live = indexes.count(entry[0])
+        if not indexes.backlog:  # else the indexer may move more of this state's points into the index
+            entry[1] = live
+        return entry[0], live, config.sequence
 
     def _cache_ids(self, txn: lmdb.Transaction[bytes], labels: np.ndarray) -> bool:
         """Put the ids of ``labels`` (>= 0) the id cache lacks in it, read in
@@ -356,11 +362,9 @@ def _prepare(choice: Choice, indexes: IndexSet, k: int, ef: Optional[int], allow
 
 def _run(choice: Choice, indexes: IndexSet, queries: np.ndarray, k: int, ef: Optional[int],
          allowed: Optional[np.ndarray], times: Optional[StageTimes]) -> Tuple[np.ndarray, np.ndarray]:
-    if allowed is not None and choice.estimates["allowed"] == 0:
-        empty = np.zeros((queries.shape[0], 0))
-        return empty.astype(np.int64), empty.astype(np.float32)
     # Results are allocated k wide: never wider than the collection.
-    return execute(choice.plan, indexes, queries, min(k, max(1, len(indexes))), ef, allowed, times)
+    return execute(choice.plan, indexes, queries, min(k, max(1, len(indexes))), ef, allowed, times,
+                   indexed_any=allowed is None or choice.estimates["allowed"] > 0)
 
 
 def _scores(distances: np.ndarray, metric: str) -> np.ndarray:

@@ -140,6 +140,10 @@ class Tune(_Body):
     seed: int = Field(0, ge=0, le=INT64_MAX)
 
 
+class WaitIndexed(_Body):
+    timeout: Optional[float] = Field(None, ge=0, description="seconds; null: as long as it takes")
+
+
 class PayloadIndex(_Body):
     kind: Literal["keyword", "integer", "float", "bool"]
 
@@ -206,6 +210,10 @@ class PayloadIndexes(_Answer):
 
 class Removed(_Answer):
     removed: int
+
+
+class Indexed(_Answer):
+    indexed: bool = Field(description="false: the timeout passed first")
 
 
 class Trained(_Answer):

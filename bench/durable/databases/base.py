@@ -1,7 +1,7 @@
 """What the durable benchmark needs of each embedded database, in one record per database.
 
-The jobs (``bench.durable.jobs``) only ever call these: ``ingest`` fills a folder until the
-collection is searchable, ``open`` opens that folder again in a later process with one search
+The jobs (``bench.durable.jobs``) only ever call these: ``ingest`` fills a folder until
+everything is on disk and indexed, and returns when its milestones came (:data:`Milestones`), ``open`` opens that folder again in a later process with one search
 setting, and ``sweep`` lists the settings tried, cheapest first, until recall@10 reaches the
 target. Each database's own module says what its ingest includes and what its knob is.
 """
@@ -18,6 +18,10 @@ from bench.optional import Requirement
 from bench.server.recall import DEFAULT_EF_CANDIDATES
 
 Setting = Dict[str, Any]
+# When an ingest reached each point (time.perf_counter()): "durable", the last write call
+# returned (every point stored and searchable); "indexed", every point in the index. An
+# ingest leaves out the milestones it does not have (the in-memory index stores nothing).
+Milestones = Dict[str, float]
 # ef values for graph searches: the same candidates the server benchmark picks its ef from.
 EF_SWEEP: Tuple[Setting, ...] = tuple({"ef": ef} for ef in DEFAULT_EF_CANDIDATES)
 
@@ -40,7 +44,7 @@ class DurableDatabase:
 
     name: str
     requirement: Requirement
-    ingest: Callable[[np.ndarray, str, Dict[str, Any], Path], None]
+    ingest: Callable[[np.ndarray, str, Dict[str, Any], Path], Milestones]
     ingest_includes: str
     open: Optional[Callable[[Path, str, Setting], ContextManager[OpenCollection]]] = None
     knob: str = ""

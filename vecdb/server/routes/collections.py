@@ -106,6 +106,15 @@ async def compact(name: str, request: Request) -> Response:
     return respond(request, {"removed": await state.write_on(name, "compact")})
 
 
+@writes.post("/v1/collections/{name}/wait-indexed",
+             summary="Wait until every upserted point is in the graph (searches find them before)",
+             openapi_extra=documented(models.WaitIndexed, {"timeout": 30}), **answers(models.Indexed, 404))
+async def wait_indexed(name: str, request: Request) -> Response:
+    body = await read_body(request, models.WaitIndexed)
+    state = state_of(request)
+    return respond(request, {"indexed": await state.write_on(name, "wait_indexed", body["timeout"])})
+
+
 @writes.post("/v1/collections/{name}/train-quantizer", summary="Train the PQ codebooks again",
              **answers(models.Trained, 400, 404))
 async def train_quantizer(name: str, request: Request) -> Response:
