@@ -409,6 +409,7 @@ class Collection(CollectionAPI):
                     raise
                 if indexed:
                     self._indexes_through = config.sequence
+                self._deletes_through = config.sequence
             self._searcher.forget_payloads(labels)  # memory only: a deleted label is never returned again
             self._after_write(config, len(deleted))
         return len(deleted)
@@ -673,7 +674,8 @@ class Collection(CollectionAPI):
                 oldest = self._backlog.oldest_sequence()
                 if oldest is not None and newest >= oldest:
                     return
-                sequence = newest if oldest is None else oldest - 1
+                # Nothing waits: the indexes hold every change so far (a delete of points that only waited too).
+                sequence = max(newest, self._deletes_through) if oldest is None else oldest - 1
             save_snapshots(self._environment, self._folder, self._store, self._config, self._indexes, sequence)
             self._changes_since_snapshot = 0
 
@@ -681,8 +683,8 @@ class Collection(CollectionAPI):
         loaded.indexes.backlog = self._backlog
         self._indexes, self._sequence = loaded.indexes, loaded.sequence
         # The newest change a write applied to the indexes themselves, not
-        # to the backlog (see _snapshot).
-        self._indexes_through = loaded.sequence
+        # to the backlog, and the newest delete (see _snapshot).
+        self._indexes_through = self._deletes_through = loaded.sequence
         self._searcher.forget_plan()  # it holds the indexes replaced
         self._changes_since_snapshot = loaded.unsaved
         self._index_source = loaded.source

@@ -349,3 +349,45 @@ def test_a_snapshot_holds_one_state_exactly_or_is_not_taken(tmp_path):
         col.wait_indexed()
         col._snapshot()
         assert stamp(col) == col.stats()["sequence"]
+        with indexer_held(col):
+            col.upsert([1000, 1001], vectors[:2])
+            col.delete([1000, 1001])  # deleted while they waited: the graph never held them
+            col._changes_since_snapshot = 1
+            col._snapshot()
+            assert stamp(col) == col.stats()["sequence"]  # the state after the delete, exactly
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), queries=st.sampled_from([1, 2, 9, 20]), k=st.integers(1, 6))
+def test_merging_two_answers_keeps_each_label_once_best_first(data, queries, k):
+    """merge_results (query by query for a few queries, in array passes for
+    more) against a plain per-query merge: labels from a small range
+    (repeats within and across the two answers), equal distances (ties),
+    -1 padding."""
+    from vecdb.index.backlog import merge_results
+
+    def answer(width):
+        labels = np.array(data.draw(st.lists(st.lists(st.integers(-1, 6), min_size=width, max_size=width),
+                                             min_size=queries, max_size=queries)), dtype=np.int64).reshape(queries, width)
+        distances = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0]), min_size=queries * width,
+                                                max_size=queries * width)), dtype=np.float32).reshape(queries, width)
+        for row in labels:  # an answer holds each label once
+            seen = set()
+            for i, label in enumerate(row):
+                if label in seen:
+                    row[i] = -1
+                seen.add(label)
+        return labels, distances
+
+    first, second = answer(data.draw(st.integers(0, 5))), answer(data.draw(st.integers(0, 5)))
+    labels, distances = merge_results(first, second, k)
+    for q in range(queries):
+        best = {}
+        for source in (first, second):
+            for label, distance in zip(source[0][q].tolist(), source[1][q].tolist()):
+                if label >= 0:
+                    best[label] = min(distance, best.get(label, np.inf))
+        want = sorted(best.items(), key=lambda pair: (pair[1], pair[0]))[:k]
+        got = [(int(l), float(d)) for l, d in zip(labels[q], distances[q]) if l >= 0]
+        assert got == want
+        assert all(l == -1 for l in labels[q][len(got):])
