@@ -25,6 +25,7 @@ from vecdb import errors
 from vecdb.index import indexer
 
 DIM = 4
+BACKLOG = 32_768  # background indexing is opted into (the default, 0, indexes inside each upsert)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -88,7 +89,7 @@ operation = st.one_of(
 def test_searches_see_every_committed_point_while_the_indexer_lags(tmp_path_factory, monkeypatch, operations,
                                                                    metric, chunk):
     monkeypatch.setattr(indexer, "CHUNK", chunk)  # small chunks: points in the graph and the backlog side by side
-    with vecdb.open(tmp_path_factory.mktemp("db")) as db:
+    with vecdb.open(tmp_path_factory.mktemp("db"), index_backlog=BACKLOG) as db:
         col = db.create_collection("c", DIM, metric, index=vecdb.HNSW(M=4, ef_construction=16, ef_search=64))
         col.create_payload_index("odd", "bool")
         model = {}
@@ -148,7 +149,7 @@ def _stored_labels(col):
 def test_an_upsert_returns_before_the_graph_holds_it_and_wait_indexed_waits(tmp_path):
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((3000, 16)).astype(np.float32)
-    with vecdb.open(tmp_path / "db") as db:
+    with vecdb.open(tmp_path / "db", index_backlog=BACKLOG) as db:
         col = db.create_collection("c", 16)
         with indexer_held(col):
             col.upsert(list(range(3000)), vectors)
@@ -196,7 +197,7 @@ def test_no_backlog_indexes_and_trains_before_the_upsert_returns(tmp_path):
 def test_replacing_a_point_the_graph_holds_is_immediate(tmp_path):
     """A point the graph holds already is replaced in it by the upsert
     (only new points wait): no search scores its old vector afterwards."""
-    with vecdb.open(tmp_path / "db") as db:
+    with vecdb.open(tmp_path / "db", index_backlog=BACKLOG) as db:
         col = db.create_collection("c", 4, "l2")
         col.upsert([1, 2], [[0, 0, 0, 1], [5, 5, 5, 5]])
         col.wait_indexed()
@@ -218,11 +219,11 @@ def _labels_helper(monkeypatch):
 
 def test_close_indexes_what_waits_and_reopens_from_the_snapshot(tmp_path):
     vectors = np.random.default_rng(2).standard_normal((2500, 8)).astype(np.float32)
-    with vecdb.open(tmp_path / "db") as db:
+    with vecdb.open(tmp_path / "db", index_backlog=BACKLOG) as db:
         col = db.create_collection("c", 8)
         with indexer_held(col):
             col.upsert(list(range(2500)), vectors)
-    with vecdb.open(tmp_path / "db") as db:
+    with vecdb.open(tmp_path / "db", index_backlog=BACKLOG) as db:
         col = db.get_collection("c")
         stats = col.stats()
         assert stats["index_source"] == "snapshot" and stats["index_count"] == 2500 and stats["index_backlog"] == 0
@@ -237,7 +238,7 @@ import os, numpy as np, vecdb
 from vecdb import collection
 collection.SNAPSHOT_MIN_CHANGES, collection.SNAPSHOT_SHARE = 100, 0.0
 vectors = np.random.default_rng(3).standard_normal((600, 8)).astype(np.float32)
-db = vecdb.open({str(tmp_path / "db")!r})
+db = vecdb.open({str(tmp_path / "db")!r}, index_backlog=32_768)
 col = db.create_collection("c", 8)
 col.upsert(list(range(300)), vectors[:300])
 col.wait_indexed()
@@ -250,7 +251,7 @@ os._exit(0)
 """
     subprocess.run([sys.executable, "-c", writer], cwd=ROOT, check=True, timeout=120)
     vectors = np.random.default_rng(3).standard_normal((600, 8)).astype(np.float32)
-    with vecdb.open(tmp_path / "db") as db:
+    with vecdb.open(tmp_path / "db", index_backlog=BACKLOG) as db:
         col = db.get_collection("c")
         assert col.stats()["index_source"] == "snapshot+replay"
         assert col.count() == 598 and set(col._indexes.main.labels().tolist()) == _stored_labels(col)
@@ -270,7 +271,7 @@ def test_readers_race_the_indexer_and_always_find_acknowledged_points(tmp_path, 
     vectors = np.random.default_rng(4).standard_normal((3000, dim)).astype(np.float32)
     acknowledged = [-1]
     failures, graph_searches, graph_misses, done = [], [0], [0], threading.Event()
-    with vecdb.open(tmp_path / "db") as db:
+    with vecdb.open(tmp_path / "db", index_backlog=BACKLOG) as db:
         col = db.create_collection("c", dim, index=vecdb.HNSW(M=16, ef_construction=64))
 
         def search(exact):
@@ -308,7 +309,7 @@ def test_readers_race_the_indexer_and_always_find_acknowledged_points(tmp_path, 
 
 def test_drop_while_points_wait(tmp_path):
     vectors = np.random.default_rng(5).standard_normal((5000, 8)).astype(np.float32)
-    with vecdb.open(tmp_path / "db") as db:
+    with vecdb.open(tmp_path / "db", index_backlog=BACKLOG) as db:
         col = db.create_collection("c", 8)
         col.upsert(list(range(5000)), vectors)  # the indexer starts on them
         db.drop_collection("c")
@@ -332,7 +333,7 @@ def test_a_snapshot_holds_one_state_exactly_or_is_not_taken(tmp_path):
         with open(snapshot_path(tmp_path / "db", col._config.key), "rb") as handle:
             return _HEADER.read_header(handle)[0]
 
-    with vecdb.open(tmp_path / "db") as db:
+    with vecdb.open(tmp_path / "db", index_backlog=BACKLOG) as db:
         col = db.create_collection("c", 8)
         col.upsert(list(range(200)), vectors[:200])
         col.wait_indexed()

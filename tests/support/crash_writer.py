@@ -40,7 +40,7 @@ def main() -> None:
     # Snapshot every 150 changes, so kills land during snapshots too and a
     # reopen never replays more than that.
     collection.SNAPSHOT_MIN_CHANGES, collection.SNAPSHOT_SHARE = 150, 0.0
-    db = vecdb.open(path)
+    db = vecdb.open(path, index_backlog=32_768)  # background indexing: kills land while it lags
     col = db.get_or_create_collection("crash", dim=DIM, index=vecdb.HNSW(M=6, ef_construction=32))
     if "--lag" in sys.argv[3:]:
         col._index_lock.acquire()
