@@ -89,10 +89,8 @@ SNAPSHOT_SHARE = 0.5
 # index_backlog=...)): every search scans the backlog exactly, so it bounds
 # what that costs (memory-bound: ~9 ms for 30k vectors of 384 dimensions),
 # and how much of an ingest burst returns before the graph holds it.
-# 0 by default (each upsert indexes its points before it returns) while a
-# race the concurrency soak found twice with a backlog is open (see the
-# README, "Writes return when durable"); 32,768 is what ingest wants.
-DEFAULT_INDEX_BACKLOG = 0
+# 0: each upsert indexes its points before it returns.
+DEFAULT_INDEX_BACKLOG = 32_768
 
 
 class Collection(CollectionAPI):
@@ -204,14 +202,15 @@ class Collection(CollectionAPI):
             config, labels = self._environment.write(
                 lambda txn: self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs))
             self._searcher.written(labels, id_keys)
-            if self._indexer is None:
-                self._indexes.add(labels, matrix)
-            else:
-                self._queue(labels, matrix, config.sequence, first_new_label)
-            self._after_write(config, len(labels))
-            if self._indexer is not None:
-                while len(self._indexes.backlog or ()) > self._backlog_limit:  # the indexer lags: help it
-                    self._indexer.step()
+            try:
+                if self._indexer is None:
+                    self._indexes.add(labels, matrix)
+                else:
+                    self._queue(labels, matrix, config.sequence, first_new_label)
+                    while len(self._indexes.backlog or ()) > self._backlog_limit:  # the indexer lags: help it
+                        self._indexer.step()
+            finally:  # committed: the handle's settings follow (labels given out) even if indexing failed
+                self._after_write(config, len(labels))  # after the steps: a snapshot due may hold this batch
             if self._indexer is None or not self._backlog_limit:
                 self._train_if_due()
             else:

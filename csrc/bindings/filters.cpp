@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "bindings/gil.h"
 #include "bindings/register.h"
 #include "common/error.h"
 #include "filters/payload_filter.h"
@@ -107,7 +108,7 @@ class NativePayloadFilter {
     auto* verdict_out = verdicts.mutable_data();
     {
       // The bytes stay alive: `pairs` holds them, and the caller holds `pairs`.
-      py::gil_scoped_release released;
+      WithoutGil without_gil;
       for (std::size_t i = 0; i < payloads.size(); ++i)
         verdict_out[i] = static_cast<std::uint8_t>(evaluate(*root_, payloads[i].first, payloads[i].second));
     }

@@ -53,7 +53,7 @@ py::array_t<float> pairwise(const py::array& base_array, const py::array& querie
   py::array_t<float> out({queries.n, base.n});
   float* out_data = out.mutable_data();
   {
-    py::gil_scoped_release release;
+    WithoutGil without_gil;
     pairwise_distances(base, queries, metric, n_threads, out_data);
   }
   return out;
@@ -87,7 +87,7 @@ void register_flat(py::module_& m) {
                                                       std::to_string(rows.dim) + ", expected " +
                                                       std::to_string(self.dim()));
             const std::size_t n_threads = thread_count(threads);
-            py::gil_scoped_release release;
+            WithoutGil without_gil;
             return self.add(rows.data, rows.n, n_threads);
           },
           py::arg("vectors"), py::arg("threads"))

@@ -1,5 +1,5 @@
 // Helpers the binding files share: thread counts, dimension checks and
-// running a search without the GIL into fresh numpy arrays.
+// running a search without the GIL (bindings/gil.h) into fresh numpy arrays.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "bindings/array_checks.h"
+#include "bindings/gil.h"
 #include "common/bytes.h"
 #include "common/error.h"
 #include "common/types.h"
@@ -51,7 +52,7 @@ inline py::tuple search_into_arrays(std::size_t m, std::size_t width, Search&& s
   std::int64_t* ids_out = ids.mutable_data();
   float* distances_out = distances.mutable_data();
   {
-    py::gil_scoped_release release;
+    WithoutGil without_gil;
     search(ids_out, distances_out);
   }
   return py::make_tuple(std::move(ids), std::move(distances));

@@ -93,7 +93,7 @@ void register_hnsw(py::module_& m) {
             if (!ids.is_none()) id_values = id_array(ids, static_cast<long long>(rows.n));
             const std::int64_t* id_data = ids.is_none() ? nullptr : id_values.data();
             const std::size_t n_threads = thread_count(threads);
-            py::gil_scoped_release release;
+            WithoutGil without_gil;
             return self.add(static_cast<const float*>(rows.data), rows.n, id_data, n_threads);
           },
           py::arg("vectors"), py::arg("ids"), py::arg("threads"))
@@ -101,7 +101,7 @@ void register_hnsw(py::module_& m) {
           "remove",
           [](HnswIndex& self, const py::object& ids) {
             const auto id_values = id_array(ids, -1);
-            py::gil_scoped_release release;
+            WithoutGil without_gil;
             return self.remove(id_values.data(), static_cast<std::size_t>(id_values.shape(0)));
           },
           py::arg("ids"))
@@ -109,7 +109,7 @@ void register_hnsw(py::module_& m) {
           "compact",
           [](HnswIndex& self, int threads) {
             const std::size_t n_threads = thread_count(threads);
-            py::gil_scoped_release release;
+            WithoutGil without_gil;
             return self.compact(n_threads);
           },
           py::arg("threads"))
@@ -147,7 +147,7 @@ void register_hnsw(py::module_& m) {
           "count",
           [](const HnswIndex& self, const py::object& allowed) {
             const BitsetView filter = bitset_view(allowed);
-            py::gil_scoped_release release;
+            WithoutGil without_gil;
             return self.count(filter.words, filter.bits);
           },
           py::arg("allowed"))
@@ -187,7 +187,7 @@ void register_hnsw(py::module_& m) {
       .def(
           "save",
           [](const HnswIndex& self, int fd) {
-            py::gil_scoped_release release;
+            WithoutGil without_gil;
             FileSink sink(fd);
             self.save(sink);
           },
@@ -195,7 +195,7 @@ void register_hnsw(py::module_& m) {
       .def_static(
           "load",
           [](int fd) {
-            py::gil_scoped_release release;
+            WithoutGil without_gil;
             FileSource source(fd);
             return HnswIndex::load(source);
           },
@@ -204,7 +204,7 @@ void register_hnsw(py::module_& m) {
            [](const HnswIndex& self) {
              MemorySink sink;
              {
-               py::gil_scoped_release release;
+               WithoutGil without_gil;
                self.save(sink);
              }
              return sink_bytes(sink);
@@ -214,7 +214,7 @@ void register_hnsw(py::module_& m) {
           [](const py::buffer& data) {
             const py::buffer_info info = data.request();
             MemorySource source = buffer_source(info, "index data");
-            py::gil_scoped_release release;
+            WithoutGil without_gil;
             return HnswIndex::load(source);
           },
           py::arg("data"));

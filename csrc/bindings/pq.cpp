@@ -44,7 +44,7 @@ py::array_t<float> decoded(const ProductQuantizer& self, const py::array& codes_
   const auto n = static_cast<std::size_t>(codes.shape(0));
   py::array_t<float> out({n, self.dim()});
   float* data = out.mutable_data();
-  py::gil_scoped_release release;
+  WithoutGil without_gil;
   (self.*decode)(codes.data(), n, data);
   return out;
 }
@@ -108,7 +108,7 @@ void register_pq(py::module_& m) {
             params.max_samples = static_cast<std::size_t>(max_samples);
             params.seed = seed;
             params.n_threads = thread_count(threads);
-            py::gil_scoped_release release;
+            WithoutGil without_gil;
             self.train(static_cast<const float*>(view.data), view.n, params);
           },
           py::arg("rows"), py::arg("iterations"), py::arg("max_samples"), py::arg("seed"), py::arg("threads"))
@@ -120,7 +120,7 @@ void register_pq(py::module_& m) {
             std::uint8_t* out = codes.mutable_data();
             const std::size_t n_threads = thread_count(threads);
             {
-              py::gil_scoped_release release;
+              WithoutGil without_gil;
               self.encode(static_cast<const float*>(view.data), view.n, out, n_threads);
             }
             return codes;

@@ -183,7 +183,7 @@ py::array_t<std::uint8_t> seal_rows(std::uint32_t seed, const py::bytes& keys, c
   std::uint8_t* target = out.mutable_data();
   const auto* source = static_cast<const std::uint8_t*>(info.ptr);
   {
-    py::gil_scoped_release release;
+    WithoutGil without_gil;
     for (std::size_t row = 0; row < n; ++row) {
       std::uint8_t* sealed = target + row * (width + kCheckBytes);
       std::memcpy(sealed, source + row * width, width);
@@ -211,7 +211,7 @@ long long first_damaged_row(std::uint32_t seed, const py::object& keys, const py
   }
   const std::size_t key_size = n ? all_keys.size / n : 0;
   const auto* source = static_cast<const std::uint8_t*>(info.ptr);
-  py::gil_scoped_release release;
+  WithoutGil without_gil;
   for (std::size_t row = 0; row < n; ++row) {
     const std::uint8_t* value = source + row * row_bytes;
     const Bytes key{all_keys.data ? all_keys.data + row * key_size : nullptr, key_size};
@@ -237,7 +237,7 @@ py::dict check_lmdb_file(const std::string& path, const std::string& level_name,
   }
   lmdbfile::Report report;
   {
-    py::gil_scoped_release release;
+    WithoutGil without_gil;
     report = lmdbfile::check_file(path, level, txnid, report_progress);
   }
   py::list problems;

@@ -305,6 +305,24 @@ def test_database_compact_gives_disk_space_back(tmp_path):
         assert db.list_collections() == ["keep"] and db.get_collection("keep").count() == 510
 
 
+
+def test_a_read_only_handle_follows_writes_after_compact(tmp_path):
+    """LMDB numbers a compacted file's commits from 1 again: a read-only
+    handle of this process that refreshed at commit n before a compaction
+    took the new file's commit n for it, and its index stayed behind."""
+    with vecdb.open(tmp_path / "db") as db, vecdb.open(tmp_path / "db", read_only=True) as other:
+        col = db.create_collection("c", dim=DIM, index=vecdb.HNSW(M=8, ef_construction=32))
+        query, count = np.ones(DIM), 0
+        for _ in range(4):  # the same writes between compactions: the same commit ids
+            other.refresh()
+            db.compact()
+            for _ in range(3):
+                fill(col, count, 1)
+                count += 1
+            other.refresh()
+            assert len(other.get_collection("c").search(query, k=50)) == count  # what its index holds
+
+
 _CROWDED_INDEX = """
 import sys, numpy as np, vecdb
 with vecdb.open(sys.argv[1]) as db:

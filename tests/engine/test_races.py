@@ -11,6 +11,8 @@ processes (not only in sequence):
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -429,3 +431,110 @@ def test_closing_while_other_threads_read_and_write(tmp_path):
         for thread in threads:
             thread.join()
     assert outcomes["closed"] > 0
+
+
+_EXIT_WHILE_THREADS_WORK = """
+import sys, threading, time, numpy as np, vecdb
+db = vecdb.open(sys.argv[1], index_backlog=int(sys.argv[2]))
+col = db.create_collection("c", 16)
+other = vecdb.open(sys.argv[1], read_only=True)
+
+def write():
+    rng, start = np.random.default_rng(0), 0
+    while True:
+        col.upsert(list(range(start, start + 20)), rng.standard_normal((20, 16)))
+        start += 20
+
+def read():
+    while True:
+        other.refresh()
+        other.get_collection("c").search(np.ones(16), k=5)
+
+for body in (write, read):
+    threading.Thread(target=body, daemon=True).start()
+time.sleep(1)
+print("exiting")  # without closing: daemon threads (and the indexer) are in native code
+"""
+
+
+@pytest.mark.parametrize("index_backlog", [0, 32_768])
+def test_the_process_exits_cleanly_while_daemon_threads_search_and_write(tmp_path, index_backlog):
+    """A daemon thread in native code when the interpreter shuts down: CPython
+    ends it as it takes the GIL back (pthread_exit), which aborted the whole
+    process ("terminate called without an active exception", exit status
+    134) when the unwinding met pybind11's noexcept GIL guard."""
+    result = subprocess.run([sys.executable, "-c", _EXIT_WHILE_THREADS_WORK, str(tmp_path / "db"), str(index_backlog)],
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout.strip()) == (0, "exiting"), result.stderr
+    assert "terminate" not in result.stderr
+
+
+def _graph_agrees_with_lmdb(col, waiting=frozenset()) -> None:
+    """The collection's graph holds exactly the stored points but those in
+    ``waiting`` (its backlog), each by its stored vector."""
+    with col._environment.read() as txn:
+        col._store.config(txn)
+        stored = np.sort(col._store.all_labels(txn))
+        vectors, _ = col._store.vectors_of(txn, stored, DIM)
+    graph = col._indexes.main
+    held = np.sort(graph.labels())
+    assert not set(held.tolist()) & waiting, "a point both in the graph and in the backlog"
+    assert set(held.tolist()) | waiting == set(stored.tolist()), f"graph {col._index_source} misses or keeps points"
+    expected = dict(zip(stored.tolist(), vectors / np.linalg.norm(vectors, axis=1, keepdims=True)))
+    if len(held):
+        for label, vector in zip(held.tolist(), graph.graph.get_vectors(held)):
+            assert np.allclose(vector, expected[label], atol=1e-5), f"label {label}: a stale vector in the graph"
+
+
+def test_a_refreshing_read_only_handle_holds_exactly_the_stored_vectors(tmp_path, monkeypatch):
+    """The writer re-upserts, deletes and compacts the index and the
+    database (the data file swapped) while its background indexer lags and
+    snapshots often; a read-only handle in the same process refreshes (from
+    the change log, or a snapshot when the log no longer reaches back) and,
+    whenever the writer pauses, holds exactly LMDB's points and vectors, as
+    the writer's graph and backlog together do. (This found read-only
+    handles skipping refreshes after Database.compact().)"""
+    monkeypatch.setattr(vecdb.collection, "SNAPSHOT_MIN_CHANGES", 50)
+    rng = np.random.default_rng(0)
+    with vecdb.open(tmp_path / "db", index_backlog=32_768) as db, \
+            vecdb.open(tmp_path / "db", read_only=True) as other:
+        col = db.create_collection("c", DIM, index=vecdb.HNSW(M=8, ef_construction=48))
+        col.create_payload_index("g", "keyword")
+        col.upsert(list(range(300)), rng.standard_normal((300, DIM)), [{"g": "ab"[i % 2]} for i in range(300)])
+        pause = threading.Lock()  # held by each write, and by the reader while it checks
+        checks = Counter()
+
+        def writer(stop):
+            write = np.random.default_rng(1)
+            while not stop.is_set():
+                with pause:
+                    action = write.random()
+                    if action < 0.7:
+                        ids = write.choice(300, size=int(write.integers(1, 30)), replace=False).tolist()
+                        col.upsert(ids, write.standard_normal((len(ids), DIM)),
+                                   [{"g": "ab"[write.integers(2)]} for _ in ids])
+                    elif action < 0.9:
+                        col.delete(ids=write.choice(300, size=int(write.integers(1, 9)), replace=False).tolist())
+                    elif action < 0.93:
+                        col.delete(filter={"g": "ab"[write.integers(2)]})
+                    elif action < 0.95:
+                        col.compact()
+                    else:
+                        db.compact()
+
+        def reader(stop):
+            while not stop.is_set():
+                other.refresh()
+                other.get_collection("c").search(np.ones(DIM), k=5)
+                with pause:
+                    other.refresh()
+                    _graph_agrees_with_lmdb(other.get_collection("c"))
+                    with col._index_lock:  # the indexer moves no point meanwhile
+                        view = col._backlog.view()
+                        current = None if view is None else view.passing(None)  # None: every row
+                        waiting = [] if view is None else (view.labels if current is None else view.labels[current])
+                        _graph_agrees_with_lmdb(col, frozenset(np.asarray(waiting).tolist()))
+                checks[other.get_collection("c")._index_source] += 1
+
+        _race(6, reader, writer, readers=1)
+    assert checks["replay"] and checks["snapshot+replay"] + checks["snapshot"], checks

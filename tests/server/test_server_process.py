@@ -69,15 +69,16 @@ def test_sigterm_finishes_the_request_in_flight_snapshots_and_closes(tmp_path):
         def upsert():
             with vecdb.connect(server.url, timeout=300) as db:
                 try:
-                    db.get_collection("c").upsert(list(range(15_000)), vectors)
-                    outcome["ok"] = True
+                    collection = db.get_collection("c")
+                    collection.upsert(list(range(15_000)), vectors)  # returns before the graph holds them
+                    outcome["ok"] = collection.wait_indexed()  # the request in flight
                 except Exception as exc:  # reported by the assertion below
                     outcome["error"] = exc
 
         writer = threading.Thread(target=upsert)
         writer.start()
-        time.sleep(1.0)
-        assert writer.is_alive(), "the upsert finished before the signal: make it bigger"
+        time.sleep(1.5)
+        assert writer.is_alive(), "indexing finished before the signal: make it bigger"
         assert not list((tmp_path / "db" / "snapshots").glob("*.hnsw"))
         # uvicorn re-raises the signal once it has shut down cleanly, so the
         # exit status still says what stopped the process.

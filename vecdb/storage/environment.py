@@ -59,6 +59,9 @@ INITIAL_MAP_SIZE = 64 << 20
 # reopens the environment, keeping the handles of databases that still exist.
 READ_ONLY_HANDLE_LIMIT = MAX_NAMED_DATABASES - 512
 COMPACT_STAGING = ".compacting"  # Environment.compact's copy, in the folder: same file system
+# Commit ids (Environment.last_commit) hold LMDB's transaction id in these
+# low bits, the data file's number above them.
+_TXNID_BITS = 48
 
 
 class Environment:
@@ -96,6 +99,9 @@ class Environment:
             self._release_lock()
             raise
         self._pid = os.getpid()
+        # Data files swapped in by compact(): LMDB numbers a compacted copy's
+        # commits from 1 again, so commit ids carry this too (see last_commit).
+        self._swaps = 0
         self._gate = SharedExclusiveGate()
         self._write_lock = threading.Lock()
         self._writer_thread: Optional[int] = None
@@ -143,15 +149,20 @@ class Environment:
         moment ahead of what a read transaction sees (a commit writes its
         meta page before publishing it to readers), never behind: compare it
         with :meth:`seen_commit` taken earlier to know that nothing was
-        committed since."""
+        committed since. (Ids stay distinct across the data file swaps of
+        :meth:`compact`, after which LMDB counts from 1 again: handles of
+        this process would take a new file's commit for one they saw.)"""
         self.check_usable()
-        return self._env.info()["last_txnid"]
+        return self._commit_id(self._env.info()["last_txnid"])
+
+    def _commit_id(self, txnid: int) -> int:
+        return (self._swaps << _TXNID_BITS) | txnid
 
     def seen_commit(self) -> int:
         """The id of the commit a read transaction begun now sees (in a
         ``read()`` block, that block's, which may be older)."""
         with self.read() as txn:
-            return txn.id()
+            return self._commit_id(txn.id())
 
     def read(self) -> "_ReadTransaction":
         """A read transaction seeing the last committed state, as a context
@@ -289,6 +300,7 @@ class Environment:
             self._copy_into(staging, compact=True)
             try:
                 self._reopen(lambda: folder_locks.swap_in_if_alone(self.path, staging / "data.mdb", data))
+                self._swaps += 1
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         return before - data.stat().st_size

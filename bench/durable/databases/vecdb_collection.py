@@ -24,9 +24,6 @@ from bench.durable.databases.base import EF_SWEEP, DurableDatabase, Milestones, 
 from bench.durable.points import batches, payloads_for
 from bench.optional import VECDB
 
-# Upserts may leave this many points to the background indexer (vecdb.open's index_backlog).
-INGEST_BACKLOG = 32_768
-
 
 def ingest_collection(base: np.ndarray, metric: str, params: Dict[str, Any], folder: Path, flat: bool = False,
                       quantized: bool = False) -> Milestones:
@@ -73,7 +70,7 @@ def _ingest(base: np.ndarray, metric: str, params: Dict[str, Any], folder: Path,
     quantization = vecdb.PQ(m=params.get("pq_m"), rerank=params.get("rerank", 100),
                             train_size=params.get("train_size", 10_000)) if quantized else None
     milestones: Milestones = {}
-    with vecdb.open(folder, index_backlog=INGEST_BACKLOG) as db:
+    with vecdb.open(folder) as db:  # the default backlog: upserts return before the graph holds them
         col = db.create_collection("bench", dim=base.shape[1], metric=metric, index=index, quantization=quantization)
         col.create_payload_index("bucket", "integer")
         searcher = None
