@@ -20,11 +20,13 @@ Guarantees:
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Generator, List, Optional, Sequence, Tuple, Union, overload
 
+import lmdb
 import numpy as np
 
 from vecdb.api import CollectionAPI
@@ -34,6 +36,7 @@ from vecdb.errors import (
     CollectionNotFoundError,
     InvalidArgumentError,
     ReadOnlyError,
+    VecdbError,
 )
 from vecdb.index.backlog import Backlog
 from vecdb.index.indexer import IndexLock, Indexer
@@ -132,6 +135,7 @@ class Collection(CollectionAPI):
         commit = environment.seen_commit()  # before loading: the indexes reflect at least this
         self._adopt(load_indexes(environment, folder, self._store, progress))
         self._searcher.caught_up(commit, changed=False)
+        threading.Thread(target=self._warm_ids, name=f"vecdb-ids-{config.name}", daemon=True).start()
 
     # ---- description ----
 
@@ -690,6 +694,14 @@ class Collection(CollectionAPI):
         self._searcher.forget_plan()  # it holds the indexes replaced
         self._changes_since_snapshot = loaded.unsaved
         self._index_source = loaded.source
+
+    def _warm_ids(self) -> None:
+        """Fill the id cache from LMDB (in the background from the open on:
+        the first searches need not read ids either)."""
+        try:
+            self._searcher.warm_ids(lambda: self._dropped)
+        except (VecdbError, lmdb.Error):  # dropped, closed or damaged: searches read ids as they go (and report damage)
+            pass
 
     def _is_current(self) -> bool:
         """Whether the collection this handle was opened on still exists

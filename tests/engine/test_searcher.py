@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import gc
 import itertools
+import threading
 import weakref
 
 import numpy as np
 import pytest
 
 import vecdb
+import vecdb.query.searcher
 from vecdb import _core
 from vecdb.index.prefix_index import IndexSet
 from vecdb.query.filters import parse_filter
@@ -184,3 +186,37 @@ def test_the_payload_cache_keeps_its_budget_and_refuses_stale_adds():
     assert cache.missing(np.array([[3, 4]])) == [3, 4]
     cache.add(np.array([3], dtype=np.int64), [b"\x80"], cache.generation)
     assert cache.missing(np.array([[3]])) == []
+
+
+def _wait_for_id_warming() -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith("vecdb-ids-"):
+            thread.join()
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_opening_fills_the_id_cache_so_searches_read_no_ids(tmp_path, rng, monkeypatch, read_only):
+    """From the open on, a background thread reads every stored point's id
+    into the id cache (in chunks smaller than the collection, here), so a
+    search for ids only reads nothing from LMDB, from its first hit on;
+    deleted points stay out of the hits."""
+    monkeypatch.setattr(vecdb.query.searcher, "ID_WARM_CHUNK", 64)
+    ids = [f"p{i}" for i in range(500)]
+    vectors = rng.standard_normal((500, DIM)).astype(np.float32)
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", DIM, "l2", index=vecdb.HNSW(M=8, ef_construction=64))
+        col.upsert(ids, vectors)
+        col.delete(ids=ids[:100:7])
+    with vecdb.open(tmp_path / "db", read_only=read_only) as db:
+        col = db.get_collection("c")
+        _wait_for_id_warming()
+        assert _searcher(col)._ids.missing(np.arange(500)) == list(range(0, 100, 7))  # deleted: never stored again
+
+        def no_reads(*args, **kwargs):
+            raise AssertionError("a search read records from LMDB")
+
+        monkeypatch.setattr(col._store, "records_of", no_reads)
+        hits = col.search(vectors, k=5, with_payload=False, plan=vecdb.plans.Scan())  # exact: the oracle
+        exact, _ = vecdb.knn(np.delete(vectors, range(0, 100, 7), axis=0), vectors, 1, metric="l2")
+        kept = [i for i in range(500) if i >= 100 or i % 7]
+        assert [row[0].id for row in hits] == [ids[kept[j]] for j in exact[:, 0]]

@@ -37,6 +37,11 @@ SEARCH_ATTEMPTS = 3
 PAYLOAD_CACHE_BYTES = 64 << 20
 # Evaluated filter masks kept per collection (each is one byte per point).
 FILTER_CACHE_SIZE = 8
+# The id cache is filled at open with the ids of up to this many points
+# (~20 bytes each), ID_WARM_CHUNK per read transaction; past it, as
+# searches meet points.
+ID_WARM_MAX = 4_000_000
+ID_WARM_CHUNK = 4_096
 
 # What the collection searches at this moment: its indexes (swapped whole
 # when codebooks or a rotation are learned) and its latest config.
@@ -200,6 +205,22 @@ class Searcher:
     def cache_memory_bytes(self) -> int:
         """Memory the id and payload caches hold."""
         return self._ids.memory_bytes + self._payloads.memory_bytes
+
+    def warm_ids(self, stopped: Callable[[], bool]) -> None:
+        """Read the ids of the stored points into the id cache (the first
+        :data:`ID_WARM_MAX`), until done or ``stopped()``: a search that
+        returns ids only then reads nothing from LMDB, from its first hit
+        on. Short read transactions, so writers' freed pages are reused
+        meanwhile; a label's id never changes, so no state need be one."""
+        first = warmed = 0
+        while warmed < ID_WARM_MAX and not stopped():
+            with self._environment.read() as txn:
+                self._store.config(txn)  # CollectionNotFoundError once dropped
+                labels, id_keys = self._store.ids_from(txn, first, ID_WARM_CHUNK)
+            if not len(labels):
+                return
+            self._ids.add(labels, id_keys)
+            first, warmed = int(labels[-1]) + 1, warmed + len(labels)
 
     def forget_plan(self) -> None:
         """Drop the prepared plan, which holds the indexes (call when

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
@@ -493,6 +494,18 @@ class CollectionStore:
     @_reports_damage
     def all_labels(self, txn: lmdb.Transaction[bytes]) -> np.ndarray:
         return labels_from_bytes(self._codecs["labels"].keys_of(list(txn.cursor(db=self.labels))))
+
+    @_reports_damage
+    def ids_from(self, txn: lmdb.Transaction[bytes], first: int, count: int) -> Tuple[np.ndarray, List[bytes]]:
+        """Up to ``count`` stored points from label ``first`` on, in label
+        order: their labels and id keys."""
+        cursor = txn.cursor(db=self.labels)
+        if not cursor.set_range(label_key(first)):
+            return np.zeros(0, dtype=np.int64), []
+        pairs = list(itertools.islice(cursor.iternext(), count))
+        entries = self._codecs["labels"].opened(pairs)
+        keys = [key for key, _ in pairs]
+        return labels_from_bytes(b"".join(keys)), [bytes(entries[key][1:]) for key in keys]  # after the flags byte
 
     @_reports_damage
     def vectors_of(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, dim: int) -> Tuple[np.ndarray, np.ndarray]:
