@@ -88,22 +88,34 @@ inline bool test_bit_atomic(const std::uint64_t* words, std::uint64_t i) {
 // Which nodes a search may return (it still walks through the others,
 // scoring them or not: "Filtered search" above):
 // nodes below `visible` (those published when the search began), not set in
-// `deleted` (if given; bits over nodes, set concurrently by deletes) and, if
-// `allowed` is given, whose label has its bit set there (bits over labels;
-// labels at or above allowed_bits are not allowed).
+// `deleted` (if given; bits over nodes, set concurrently by deletes and
+// replaces) unless `replaced_by` (if given) names the node that replaced
+// this one and the search cannot see it (at or above `visible`: a replace
+// published after the search began, whose old vector still stands for the
+// point in it; without this, such a search found the point in neither
+// node), and, if `allowed` is given, whose label has its bit set there
+// (bits over labels; labels at or above allowed_bits are not allowed).
 struct ResultFilter {
   std::size_t visible = ~std::size_t{0};
   const std::uint64_t* deleted = nullptr;
   const std::int64_t* labels = nullptr;
   const std::uint64_t* allowed = nullptr;
   std::uint64_t allowed_bits = 0;
+  const std::uint32_t* replaced_by = nullptr;  // node -> its replacement (0: none), set before its deleted bit
 
   bool accepts(std::uint32_t node) const {
     if (node >= visible) return false;
-    if (deleted && test_bit_atomic(deleted, node)) return false;
+    if (deleted && test_bit_atomic(deleted, node) && !replaced_unseen(node)) return false;
     if (!allowed) return true;
     const auto label = static_cast<std::uint64_t>(labels[node]);
     return label < allowed_bits && test_bit(allowed, label);
+  }
+
+  bool replaced_unseen(std::uint32_t node) const {
+    if (!replaced_by) return false;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);  // pairs with the release setting the deleted bit
+    const std::uint32_t by = __atomic_load_n(replaced_by + node, __ATOMIC_RELAXED);
+    return by != 0 && by >= visible;
   }
 };
 

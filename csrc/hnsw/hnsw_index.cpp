@@ -14,8 +14,8 @@
 namespace vecdb {
 namespace {
 
-void set_bit_atomic(std::uint64_t* words, std::size_t i) {
-  __atomic_fetch_or(words + (i >> 6), std::uint64_t{1} << (i & 63), __ATOMIC_RELAXED);
+void set_bit_atomic(std::uint64_t* words, std::size_t i, int order = __ATOMIC_RELAXED) {
+  __atomic_fetch_or(words + (i >> 6), std::uint64_t{1} << (i & 63), order);
 }
 
 }  // namespace
@@ -59,6 +59,7 @@ void HnswIndex::grow_to(std::size_t capacity) {
   vectors_.resize(capacity);
   labels_.resize(capacity);
   deleted_.resize((capacity + 63) / 64, 0);
+  replaced_by_.resize(capacity, 0);
 }
 
 void HnswIndex::check_new_ids(const std::int64_t* ids, std::size_t n) const {
@@ -146,7 +147,10 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
   for (std::size_t i = 0; i < n; ++i) {
     const auto slot = static_cast<std::uint32_t>(first + i);
     const std::uint32_t previous = slot_of_.set(labels_[slot], slot);
-    if (previous != IdMap::kAbsent) set_bit_atomic(deleted_.data(), previous);
+    if (previous == IdMap::kAbsent) continue;
+    // Searches that began before this replace was published keep the old vector (ResultFilter::replaced_by).
+    __atomic_store_n(&replaced_by_[previous], slot, __ATOMIC_RELAXED);
+    set_bit_atomic(deleted_.data(), previous, __ATOMIC_RELEASE);
   }
   return ids ? -1 : first_id;
 }
@@ -228,6 +232,8 @@ std::size_t HnswIndex::compact_locked(std::size_t n_threads) {
   labels_.shrink_to_fit();
   deleted_.assign((kept + 63) / 64, 0);
   deleted_.shrink_to_fit();
+  replaced_by_.assign(kept, 0);
+  replaced_by_.shrink_to_fit();
   {
     std::unique_lock<std::shared_mutex> mapping(id_map_mutex_);
     slot_of_.renumber(slot_of_id);
@@ -253,7 +259,7 @@ void HnswIndex::search(const float* queries, std::size_t m, std::size_t k, std::
   std::shared_lock<std::shared_mutex> shared(growth_);
   // Vectors an add() is still inserting are not returned yet.
   const ResultFilter filter{slots_.load(std::memory_order_acquire), deleted_.data(), labels_.data(), allowed,
-                            allowed_bits};
+                            allowed_bits, replaced_by_.data()};
   const std::size_t chunk = 16;
   const std::size_t n_chunks = (m + chunk - 1) / chunk;
   parallel_for(n_chunks, m >= 2 * chunk ? n_threads : 1, [&](std::size_t c, std::size_t) {
@@ -286,7 +292,7 @@ void HnswIndex::exact_search(const float* queries, std::size_t m, std::size_t k,
   VECDB_REQUIRE(allowed != nullptr, "exact_search needs an allowed-id filter");
   std::shared_lock<std::shared_mutex> shared(growth_);
   const std::size_t slots = slots_.load(std::memory_order_acquire);
-  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits};
+  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits, replaced_by_.data()};
   std::vector<std::uint32_t> candidates;
   for (std::uint32_t slot = 0; slot < slots; ++slot)
     if (filter.accepts(slot)) candidates.push_back(slot);
@@ -362,7 +368,7 @@ void HnswIndex::rerank(const float* queries, std::size_t m, const std::int64_t* 
 std::size_t HnswIndex::count(const std::uint64_t* allowed, std::uint64_t allowed_bits) const {
   std::shared_lock<std::shared_mutex> shared(growth_);
   const std::size_t slots = slots_.load(std::memory_order_acquire);
-  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits};
+  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits, replaced_by_.data()};
   std::size_t passing = 0;
   for (std::uint32_t slot = 0; slot < slots; ++slot) passing += filter.accepts(slot);
   return passing;
@@ -409,7 +415,7 @@ HnswIndexStats HnswIndex::stats() const {
   s.vector_bytes = vectors_.memory_bytes();
   s.graph_bytes = graph_.memory_bytes();
   s.id_map_bytes = labels_.capacity() * sizeof(std::int64_t) + deleted_.capacity() * sizeof(std::uint64_t) +
-                   slot_of_.memory_bytes() + heads_.memory_bytes();
+                   replaced_by_.capacity() * sizeof(std::uint32_t) + slot_of_.memory_bytes() + heads_.memory_bytes();
   s.graph = graph_.stats(slots, deleted_.data());
   return s;
 }

@@ -48,7 +48,7 @@ struct HnswIndexStats {
   std::size_t capacity = 0;
   std::size_t vector_bytes = 0;
   std::size_t graph_bytes = 0;
-  std::size_t id_map_bytes = 0;  // ids, deleted bits, id -> slot map, row table
+  std::size_t id_map_bytes = 0;  // ids, deleted bits, replacements, id -> slot map, row table
   GraphStats graph;
 };
 
@@ -163,6 +163,7 @@ class HnswIndex {
   // (rerank): writers change it under this lock, exclusively and briefly.
   mutable std::shared_mutex id_map_mutex_;
   std::vector<std::uint64_t> deleted_;        // bits over slots, set atomically
+  std::vector<std::uint32_t> replaced_by_;    // slot -> the slot that replaced it (0: none; see ResultFilter)
   mutable std::shared_mutex growth_;
   mutable VisitedPool visited_;
 };

@@ -220,3 +220,32 @@ def test_opening_fills_the_id_cache_so_searches_read_no_ids(tmp_path, rng, monke
         exact, _ = vecdb.knn(np.delete(vectors, range(0, 100, 7), axis=0), vectors, 1, metric="l2")
         kept = [i for i in range(500) if i >= 100 or i % 7]
         assert [row[0].id for row in hits] == [ids[kept[j]] for j in exact[:, 0]]
+
+
+@pytest.mark.parametrize("index_backlog", [32_768, 0])
+def test_a_filtered_search_inside_an_upserts_commit_leaves_no_count_behind(tmp_path, monkeypatch, index_backlog):
+    """A filtered search between an upsert's commit and its points reaching
+    the indexes read the filter's mask at the new state but counted the
+    indexes' matches before the points came (0), and cached that count for
+    the state: every later search with the filter skipped the index and
+    found nothing, until the next write (found by a probe from outside)."""
+    committed, release = threading.Event(), threading.Event()
+    written = vecdb.query.searcher.Searcher.written
+
+    def held_written(self, labels, id_keys):
+        written(self, labels, id_keys)
+        committed.set()
+        release.wait()
+
+    with vecdb.open(tmp_path / "db", index_backlog=index_backlog) as db:
+        col = db.create_collection("c", DIM, index=vecdb.HNSW(M=8, ef_construction=40))
+        monkeypatch.setattr(vecdb.query.searcher.Searcher, "written", held_written)
+        writer = threading.Thread(target=col.upsert, args=([1, 2], np.ones((2, DIM)), [{"g": "a"}, {"g": "a"}]))
+        writer.start()
+        committed.wait()
+        col.search(np.ones(DIM), k=10, filter={"g": "a"})  # overlaps the upsert: either answer
+        release.set()
+        writer.join()
+        assert [hit.id for hit in col.search(np.ones(DIM), k=10, filter={"g": "a"})] in ([1, 2], [2, 1])
+        col.wait_indexed()
+        assert sorted(hit.id for hit in col.search(np.ones(DIM), k=10, filter={"g": "a"})) == [1, 2]

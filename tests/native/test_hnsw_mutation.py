@@ -305,6 +305,42 @@ class TestConcurrency:
                                 metric="l2")
         np.testing.assert_array_equal(ids, expected[0])
 
+    @pytest.mark.parametrize("exact", [False, True])
+    def test_a_point_replaced_during_a_search_is_found_by_one_of_its_vectors(self, exact):
+        """A replace publishes the new node, then retires the old one; a
+        search that began before the publication cannot see the new node,
+        and once found the point in neither (found by a probe from outside:
+        points vanished from collection searches while being re-upserted).
+        Every search of the whole index must return every id once."""
+        rng = np.random.default_rng(8)
+        n = 300
+        index = vecdb.HNSWIndex(8, metric="l2", M=8, ef_construction=40)
+        index.add(rng.standard_normal((n, 8)).astype(np.float32))
+        everything = np.ones(n, dtype=bool)
+        errors = []
+        done = threading.Event()
+
+        def writer():
+            try:
+                for _ in range(400):
+                    ids = rng.choice(n, size=20, replace=False)
+                    index.add(rng.standard_normal((20, 8)).astype(np.float32), ids=ids)
+            finally:
+                done.set()
+
+        def reader():
+            query = np.zeros((1, 8), dtype=np.float32)
+            try:
+                while not done.is_set():
+                    found, _ = (index.exact_search(query, n, allowed=everything) if exact
+                                else index.search(query, n, ef=4 * n))
+                    assert sorted(found[0].tolist()) == list(range(n)), f"missing {set(range(n)) - set(found[0].tolist())}"
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+
+        run_together([writer, reader])
+        assert errors == []
+
 
 def run_together(functions):
     threads = [threading.Thread(target=f) for f in functions]

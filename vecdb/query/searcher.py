@@ -296,8 +296,14 @@ class Searcher:
         entry = self._filter_entry(txn, config, node, stored_only=False)
         if entry[1] is not None:
             return entry[0], entry[1], config.sequence
+        version = self._version()
         live = indexes.count(entry[0])
-        if not indexes.backlog:  # else the indexer may move more of this state's points into the index
+        # Kept for the state only if the indexes held exactly that state while
+        # counting: not while a writer applies the commit the mask was read
+        # at (it leaves the count short until the next write: later searches
+        # would skip the index), nor while points wait for the indexer.
+        if (not indexes.backlog and version[0] % 2 == 0 and version[1] == config.sequence
+                and self._version() == version):
             entry[1] = live
         return entry[0], live, config.sequence
 
