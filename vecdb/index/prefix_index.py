@@ -85,8 +85,11 @@ class IndexSet:
         return any(part.snapshots for part in self.parts)
 
     def __len__(self) -> int:
-        """Points searchable: indexed, or waiting in the backlog."""
-        return len(self.main) + (len(self.backlog) if self.backlog is not None else 0)
+        """Points searchable: indexed, or waiting in the backlog (while the
+        indexer moves a chunk, its points may count twice, never not at all:
+        the backlog is read first, and a point leaves it only once indexed)."""
+        waiting = len(self.backlog) if self.backlog is not None else 0
+        return waiting + len(self.main)
 
     def count(self, allowed: np.ndarray) -> int:
         """How many searchable points (indexed, or in the backlog) ``allowed``
