@@ -146,6 +146,7 @@ def vecdb_collection(data: np.ndarray, metric: str, folder: Path, stack: context
     col = db.create_collection("c", dim=data.shape[1], metric=metric)  # the default index: HNSW()
     for start in range(0, len(data), 10_000):
         col.upsert(list(range(start, min(start + 10_000, len(data)))), data[start:start + 10_000])
+    col.wait_indexed()  # searches of the graph, not of points still waiting for the indexer
 
     def search(plan: Optional[object]) -> Search:
         def run(queries: np.ndarray, ef: int) -> np.ndarray:

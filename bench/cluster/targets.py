@@ -71,11 +71,13 @@ def target_label(shards: Optional[int], replicas: int) -> str:
 
 
 def upsert_all(collection: Any, base: np.ndarray, batch: int) -> Ingest:
-    """Upsert ``base`` in batches of ``batch`` rows (ids = row numbers); the time it took."""
+    """Upsert ``base`` in batches of ``batch`` rows (ids = row numbers) and wait until every
+    shard has indexed them; the time it took."""
     start = time.perf_counter()
     for first in range(0, len(base), batch):
         stop = min(first + batch, len(base))
         collection.upsert(list(range(first, stop)), base[first:stop])
+    collection.wait_indexed()  # every shard's graph holds its points: searches measure the graphs
     seconds = time.perf_counter() - start
     stored = collection.count()
     if stored != len(base):

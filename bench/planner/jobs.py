@@ -76,6 +76,7 @@ def run_build(spec: DatasetSpec, params: Dict[str, Any], folder: Path) -> Dict[s
             rows = range(first, min(first + params["batch"], dataset.n_base))
             payloads = None if buckets is None else [{"bucket": int(buckets[row])} for row in rows]
             col.upsert(ids=list(rows), vectors=dataset.base[rows.start:rows.stop], payloads=payloads)
+        col.wait_indexed()  # the stats (index memory) of the whole graph, not of what was indexed so far
         stats = col.stats()
     seconds = time.perf_counter() - start
     return {"job": "build", "points": dataset.n_base, "seconds": seconds, "points_per_second": dataset.n_base / seconds,

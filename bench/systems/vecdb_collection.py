@@ -46,8 +46,9 @@ class VecdbCollection(GraphSystem):
         return None
 
     def build(self, base: np.ndarray, metric: str, threads: int) -> None:
-        """Upsert ``base`` in batches of UPSERT_BATCH (the graph inserts each batch on every
-        core: a collection has no thread setting)."""
+        """Upsert ``base`` in batches of UPSERT_BATCH, then wait for the background indexer
+        (the graph inserts on every core: a collection has no thread setting). Searches are
+        then of the same graph as vecdb-hnsw's, not partly a scan of points still waiting."""
         vecdb = require(self.requirement, self.name)
         from vecdb.progress import silent
 
@@ -59,6 +60,7 @@ class VecdbCollection(GraphSystem):
         for first in range(0, len(base), UPSERT_BATCH):
             stop = min(first + UPSERT_BATCH, len(base))
             self._collection.upsert(list(range(first, stop)), base[first:stop], self._payloads(first, stop))
+        self._collection.wait_indexed()
 
     def search(self, queries: np.ndarray, k: int, param: int | None) -> np.ndarray:
         """Collection.search with ef = ``param``; hits turned into ids."""

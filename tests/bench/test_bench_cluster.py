@@ -57,15 +57,20 @@ def test_a_failing_call_is_raised_in_the_caller():
 
 
 class _Collection:
-    """The two calls the benchmark makes of a collection, over a list of rows."""
+    """The calls the benchmark makes of a collection, over a list of rows."""
 
     def __init__(self):
         self.rows = {}
         self.batches = []
+        self.waited_for = None  # how many rows the last wait_indexed() saw
 
     def upsert(self, ids, vectors):
         self.batches.append(len(ids))
         self.rows.update(zip(ids, vectors))
+
+    def wait_indexed(self, timeout=None):
+        self.waited_for = len(self.rows)
+        return True
 
     def count(self):
         return len(self.rows)
@@ -81,6 +86,7 @@ def test_upserts_go_in_batches_and_every_query_is_answered():
     collection = _Collection()
     ingest = upsert_all(collection, np.zeros((2500, 4), dtype=np.float32), batch=1000)
     assert collection.batches == [1000, 1000, 500] and sorted(collection.rows) == list(range(2500))
+    assert collection.waited_for == 2500  # searched once indexed: the graphs, not a backlog scan
     assert ingest.points == 2500 and ingest.points_per_second > 0
     queries = np.arange(250, dtype=np.float32).reshape(250, 1)
     assert answers(collection, queries, k=2, ef=16, batch=100) == {row: [row, -1] for row in range(250)}
