@@ -58,26 +58,32 @@ def test_listens_on_one_port_only_and_every_route_there_needs_the_key(tmp_path):
 
 def test_sigterm_finishes_the_request_in_flight_snapshots_and_closes(tmp_path):
     # Fewer points than the 20,000 changes that trigger a snapshot while
-    # serving: only the shutdown can write one.
+    # serving: only the shutdown can write one. Sized so the graph takes
+    # seconds to build (3.5 s on a 2-core dev machine): the signal must reach
+    # the server while wait_indexed is in flight.
     rng = np.random.default_rng(3)
-    vectors = rng.standard_normal((15_000, 32)).astype(np.float32)
+    vectors = rng.standard_normal((19_000, 128)).astype(np.float32)
     with ServerProcess(tmp_path / "db") as server:
         with vecdb.connect(server.url) as db:
-            db.create_collection("c", dim=32, index=vecdb.HNSW(M=16, ef_construction=400))
+            db.create_collection("c", dim=128, index=vecdb.HNSW(M=16, ef_construction=600))
         outcome = {}
+        upserted = threading.Event()
 
         def upsert():
             with vecdb.connect(server.url, timeout=300) as db:
                 try:
                     collection = db.get_collection("c")
-                    collection.upsert(list(range(15_000)), vectors)  # returns before the graph holds them
+                    collection.upsert(list(range(19_000)), vectors)  # returns before the graph holds them
+                    upserted.set()
                     outcome["ok"] = collection.wait_indexed()  # the request in flight
                 except Exception as exc:  # reported by the assertion below
                     outcome["error"] = exc
+                    upserted.set()
 
         writer = threading.Thread(target=upsert)
         writer.start()
-        time.sleep(1.5)
+        assert upserted.wait(120)
+        time.sleep(0.3)  # for wait_indexed to reach the server
         assert writer.is_alive(), "indexing finished before the signal: make it bigger"
         assert not list((tmp_path / "db" / "snapshots").glob("*.hnsw"))
         # uvicorn re-raises the signal once it has shut down cleanly, so the
@@ -89,7 +95,7 @@ def test_sigterm_finishes_the_request_in_flight_snapshots_and_closes(tmp_path):
     assert list((tmp_path / "db" / "snapshots").glob("*.hnsw")), "indexes were not snapshotted on shutdown"
     with vecdb.open(tmp_path / "db") as db:
         collection = db.get_collection("c")
-        assert collection.count() == 15_000 and collection.stats()["index_source"] == "snapshot"
+        assert collection.count() == 19_000 and collection.stats()["index_source"] == "snapshot"
         assert collection.search(vectors[123], k=1)[0].id == 123
 
 
