@@ -38,7 +38,7 @@ from bench.durable.__main__ import write_results
 from bench.ground_truth import load_or_compute_ground_truth
 from bench.machine import machine_info
 from bench.paths import DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR, REPO_ROOT
-from bench.planner.analysis import funnel_summary, planner_check
+from bench.planner.analysis import filtered_share, funnel_summary, planner_check
 from bench.planner.buckets import bucket_limit, bucket_of_rows
 from bench.planner.plot import plot_filtered, plot_funnel
 from bench.planner.report import filtered_markdown, funnel_markdown
@@ -133,8 +133,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     _common_arguments(filtered, "filtered")
     filtered.add_argument("--selectivity", type=_percent_list, default=[0.1, 1.0, 10.0, 30.0, 50.0],
                           help="percent of points each filter keeps (default: 0.1,1,10,30,50)")
-    filtered.add_argument("--graph-ef", type=_int_list, default=[16, 32, 64, 128, 256],
-                          help="forced graph ef values; --ef-search is always among them (default: 16,32,64,128,256)")
+    filtered.add_argument("--graph-ef", type=_int_list, default=[16, 24, 32, 48, 64, 128],
+                          help="forced graph ef values; --ef-search is always among them (default: 16,24,32,48,64,128)")
     filtered.add_argument("--mrl-dims", type=_int_list, default=[],
                           help="prefix indexes for the collection (default: none)")
     filtered.add_argument("--rotate", choices=("none", "pca"), default="none", help="(default: %(default)s)")
@@ -202,14 +202,15 @@ def _measure_dataset(args: argparse.Namespace, spec_text: str, command: str) -> 
     params = _params(args, spec_text)
     print(f"{args.job}: {dataset.name} ({dataset.n_base:,} x {dataset.dim}, {dataset.metric}, "
           f"{dataset.n_queries} queries)", flush=True)
-    if args.job == "funnel":
-        truth = str(load_or_compute_ground_truth(dataset, args.k, args.cache_dir)[1])
-    else:
-        truth = _filtered_truth(dataset, params, args.cache_dir)
+    full_truth = str(load_or_compute_ground_truth(dataset, args.k, args.cache_dir)[1])
+    truths: Dict[str, Any] = {"ground_truth": full_truth}
+    if args.job == "filtered":
+        truths = {"ground_truth": _filtered_truth(dataset, params, args.cache_dir),
+                  "unfiltered_ground_truth": full_truth}
     folder = args.work_dir / args.job / re.sub(r"[^A-Za-z0-9._-]+", "_", dataset.name)
     build = run_job("build", spec, params, folder, threads=None)
     print(f"  built in {build['seconds']:.1f} s", flush=True)
-    result = run_job(args.job, spec, dict(params, ground_truth=truth), folder, threads=1)
+    result = run_job(args.job, spec, dict(params, **truths), folder, threads=1)
     run = {"dataset": dataset.name, "spec": spec_text, "n_base": dataset.n_base, "dim": dataset.dim,
            "metric": dataset.metric, "n_queries": dataset.n_queries, "k": args.k, "command": command,
            "machine": machine_info(), "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -218,7 +219,10 @@ def _measure_dataset(args: argparse.Namespace, spec_text: str, command: str) -> 
         run.update(tune=result["tune"], rows=result["rows"],
                    summary=funnel_summary(result["rows"], args.target_recall))
     else:
-        run["selectivities"] = [_with_check(level, args) for level in result["selectivities"]]
+        run["unfiltered"] = result["unfiltered"]
+        run["selectivities"] = [dict(_with_check(level, args),
+                                     share=filtered_share(level["rows"], result["unfiltered"], args.target_recall))
+                                for level in result["selectivities"]]
     return dataset.name, run
 
 

@@ -19,6 +19,9 @@ SPEEDUP_GOAL = 2.5
 # The planner may be this much slower than the better forced plan (the issue: "never worse
 # than the better of the two by more than 10%").
 QPS_TOLERANCE = 0.10
+# The issue's goal for filtered search: QPS at the target recall under any filter at least
+# this share of the unfiltered search's.
+FILTERED_SHARE_GOAL = 0.5
 # Recall the planner may lose against the better forced plan's (capped at the target):
 # one query in a hundred missing one neighbour in ten, the resolution of 1,000 queries at
 # recall@10 once graph searches with the same ef visit candidates in a different order.
@@ -106,3 +109,23 @@ def planner_check(planner: Row, forced: List[Row], target: float = TARGET_RECALL
         "recall_needed": recall_needed,
         "passed": qps_ratio >= 1.0 - QPS_TOLERANCE and planner["recall"] >= recall_needed,
     }
+
+
+def filtered_qps_at_recall(rows: List[Row], target: float = TARGET_RECALL) -> Optional[float]:
+    """The best QPS one selectivity's measurements reach at ``target`` recall: the graph's ef
+    sweep interpolated there, or a measured plan (scan, planner) reaching it, whichever is
+    faster; None when nothing reaches it."""
+    graph_qps, _ = graph_qps_at_recall(rows, target)
+    reaching = fastest_reaching(rows, target)
+    values = [value for value in (graph_qps, None if reaching is None else reaching["qps"]) if value is not None]
+    return max(values, default=None)
+
+
+def filtered_share(rows: List[Row], unfiltered_rows: List[Row], target: float = TARGET_RECALL) -> Dict[str, Any]:
+    """Filtered QPS at ``target`` recall (:func:`filtered_qps_at_recall`) over the unfiltered
+    graph's, measured in the same run, against FILTERED_SHARE_GOAL."""
+    filtered = filtered_qps_at_recall(rows, target)
+    unfiltered, _ = graph_qps_at_recall(unfiltered_rows, target)
+    share = _ratio(filtered, unfiltered)
+    return {"filtered_qps": filtered, "unfiltered_qps": unfiltered, "share": share, "goal": FILTERED_SHARE_GOAL,
+            "goal_met": share is not None and share >= FILTERED_SHARE_GOAL}

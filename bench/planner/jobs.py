@@ -8,7 +8,7 @@ that prints one JSON result line, so no job inherits another's caches, threads o
   prefix-only plans; run ``tune`` and measure the default plan it stored.
 - ``filtered``: reopen it; at each selectivity, the planner's default plan against the
   forced exact scan and forced graph searches, scored against exact search among the
-  allowed points.
+  allowed points; then the same graph searches without a filter, for reference.
 
 Searches go one query per call on one thread (the runner pins native thread pools).
 """
@@ -146,8 +146,12 @@ def run_filtered(spec: DatasetSpec, params: Dict[str, Any], folder: Path) -> Dic
             rows = measure_cases(cases, dataset.queries, true_ids, dataset.base, dataset.metric, _timing(params))
             results.append({"percent": percent, "bucket_limit": limit, "allowed": int(len(allowed_rows)),
                             "planner_plans": chosen, "rows": rows})
+        # The reference the filtered goal is measured against: the same graph, no filter.
+        true_ids = read_ground_truth(Path(params["unfiltered_ground_truth"])).ids[:, :k]
+        unfiltered = measure_cases([plan_case(col, "graph", k, plans.Graph(ef=ef)) for ef in params["ef"]],
+                                   dataset.queries, true_ids, dataset.base, dataset.metric, _timing(params))
         stats = col.stats()
-    return {"job": "filtered", "stats": stats, "selectivities": results}
+    return {"job": "filtered", "stats": stats, "selectivities": results, "unfiltered": unfiltered}
 
 
 JOBS = {"build": run_build, "funnel": run_funnel, "filtered": run_filtered}

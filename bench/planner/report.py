@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from bench.planner.analysis import QPS_TOLERANCE, RECALL_SLACK, SPEEDUP_GOAL
+from bench.planner.analysis import FILTERED_SHARE_GOAL, QPS_TOLERANCE, RECALL_SLACK, SPEEDUP_GOAL
 from bench.report.table import format_qps
 
 Document = Dict[str, Any]
@@ -161,6 +161,28 @@ def _check_lines(run: Document) -> List[str]:
                         f"{verdict}.", ""]
 
 
+def _share_lines(run: Document) -> List[str]:
+    """Filtered QPS at the target recall against the unfiltered graph's (runs before the
+    unfiltered reference was measured have none)."""
+    if "unfiltered" not in run:
+        return []
+    target = run["params"]["target_recall"]
+    unfiltered = run["selectivities"][0]["share"]["unfiltered_qps"]
+    lines = [f"Filtered against unfiltered: QPS at recall {target} under each filter (the graph's ef sweep "
+             "interpolated there, or a scan or planner plan reaching it, whichever is faster) over the same "
+             f"graph's without a filter ({format_qps(unfiltered) if unfiltered else 'not reached'} QPS at recall "
+             f"{target}, interpolated over the unfiltered ef sweep below); goal: at least {FILTERED_SHARE_GOAL:g}.",
+             "", "| filter keeps | filtered QPS | filtered / unfiltered | goal met |", "|---|---|---|---|"]
+    for level in run["selectivities"]:
+        share = level["share"]
+        shown = "not reached" if share["filtered_qps"] is None else format_qps(share["filtered_qps"])
+        ratio = "" if share["share"] is None else f"{share['share']:.2f}"
+        lines.append(f"| {level['percent']:g}% | {shown} | {ratio} | {'yes' if share['goal_met'] else '**no**'} |")
+    verdict = "yes" if all(level["share"]["goal_met"] for level in run["selectivities"]) else "**no**"
+    return lines + ["", f"Filtered QPS at least {FILTERED_SHARE_GOAL:g}x unfiltered at every selectivity: {verdict}.",
+                    "", "### no filter (reference)", ""] + _measurement_table(run["unfiltered"], run["k"])
+
+
 def filtered_markdown(document: Document, plot_files: Dict[str, str]) -> str:
     """The filtered-search report: per dataset, the planner check and every plan at each selectivity."""
     lines = ["# vecdb planner: filtered search, planner against forced plans", "",
@@ -173,6 +195,7 @@ def filtered_markdown(document: Document, plot_files: Dict[str, str]) -> str:
         if name in plot_files:
             lines += [f"![QPS and recall by selectivity]({plot_files[name]})", ""]
         lines += _load_lines([row for level in run["selectivities"] for row in level["rows"]]) + _check_lines(run)
+        lines += _share_lines(run)
         for level in run["selectivities"]:
             lines += [f"### filter keeps {level['percent']:g}% ({level['allowed']:,} points)", ""]
             lines += _measurement_table(level["rows"], run["k"])

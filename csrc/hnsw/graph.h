@@ -111,6 +111,12 @@ struct ResultFilter {
     return label < allowed_bits && test_bit(allowed, label);
   }
 
+  // Brings in what accepts(node) reads that is likely not cached: the
+  // node's label.
+  void prefetch(std::uint32_t node) const {
+    if (allowed) __builtin_prefetch(labels + node);
+  }
+
   bool replaced_unseen(std::uint32_t node) const {
     if (!replaced_by) return false;
     __atomic_thread_fence(__ATOMIC_ACQUIRE);  // pairs with the release setting the deleted bit
@@ -278,6 +284,18 @@ class HnswGraph {
   // how many (filtered_walk.cpp).
   std::size_t gather_accepted(std::uint32_t node, const ResultFilter& filter, VisitedSet& visited,
                               std::uint32_t* out) const;
+  // The unvisited nodes of a layer-0 list into out, their labels prefetched
+  // for the filter (filtered_walk.cpp).
+  std::size_t unvisited_of(const std::uint32_t* list, const ResultFilter& filter, const VisitedSet& visited,
+                           std::uint32_t* out) const;
+  // Every cache line of node's layer-0 row (the ring word, the count and
+  // the links span up to three).
+  void prefetch_level0_row(std::uint32_t node) const {
+    const char* row = reinterpret_cast<const char*>(level0_row(node));
+    const std::size_t bytes = level0_stride_ * sizeof(std::uint32_t);
+    for (std::size_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(row + offset);
+    __builtin_prefetch(row + bytes - 1);
+  }
   // The heuristic: candidates (closest first) are added to `kept` (links
   // already chosen) while they point in new directions, up to max_count.
   std::vector<std::uint32_t> select_neighbors(const DistanceComputer& distance,

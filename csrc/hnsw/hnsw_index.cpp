@@ -286,16 +286,54 @@ void HnswIndex::search(const float* queries, std::size_t m, std::size_t k, std::
   });
 }
 
+std::vector<std::uint32_t> HnswIndex::accepted_slots(const std::uint64_t* allowed, std::uint64_t allowed_bits) const {
+  // Under the id map's lock, the map and the published slots agree: a
+  // replace or delete holds the lock while it retires the old slot, so the
+  // map's slots are exactly the live ones a search may return.
+  std::shared_lock<std::shared_mutex> mapping(id_map_mutex_);
+  const std::size_t slots = slots_.load(std::memory_order_acquire);
+  // Few allowed ids: each is looked up, rather than every slot's label
+  // tested (~1 ns a slot: a 500k-slot index spent 0.5 ms on a filter
+  // keeping 500 points, whose scan takes 20 us). The ids are gathered until
+  // they outnumber a share of the slots, when testing slots costs less.
+  const std::uint64_t words =
+      (std::min<std::uint64_t>(allowed_bits, static_cast<std::uint64_t>(next_id_.load(std::memory_order_acquire))) +
+       63) / 64;
+  const std::size_t sparse_limit = slots / kSparseFilterSlots;
+  std::vector<std::int64_t> ids;
+  bool sparse = true;
+  for (std::uint64_t w = 0; w < words && sparse; ++w) {
+    for (std::uint64_t bits = allowed[w]; bits != 0; bits &= bits - 1) {
+      if (ids.size() == sparse_limit) {
+        sparse = false;
+        break;
+      }
+      ids.push_back(static_cast<std::int64_t>(w * 64 + static_cast<std::uint64_t>(__builtin_ctzll(bits))));
+    }
+  }
+  std::vector<std::uint32_t> accepted;
+  if (sparse) {
+    accepted.reserve(ids.size());
+    constexpr std::size_t kAhead = 16;  // lookups in flight: each is a likely cache miss
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (i + kAhead < ids.size()) slot_of_.prefetch(ids[i + kAhead]);
+      const std::uint32_t slot = slot_of_.find(ids[i]);
+      if (slot != IdMap::kAbsent && slot < slots) accepted.push_back(slot);
+    }
+    return accepted;
+  }
+  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits, replaced_by_.data()};
+  for (std::uint32_t slot = 0; slot < slots; ++slot)
+    if (filter.accepts(slot)) accepted.push_back(slot);
+  return accepted;
+}
+
 void HnswIndex::exact_search(const float* queries, std::size_t m, std::size_t k, const std::uint64_t* allowed,
                              std::uint64_t allowed_bits, std::size_t n_threads, std::int64_t* ids,
                              float* distances) const {
   VECDB_REQUIRE(allowed != nullptr, "exact_search needs an allowed-id filter");
   std::shared_lock<std::shared_mutex> shared(growth_);
-  const std::size_t slots = slots_.load(std::memory_order_acquire);
-  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits, replaced_by_.data()};
-  std::vector<std::uint32_t> candidates;
-  for (std::uint32_t slot = 0; slot < slots; ++slot)
-    if (filter.accepts(slot)) candidates.push_back(slot);
+  std::vector<std::uint32_t> candidates = accepted_slots(allowed, allowed_bits);
   // Scored four at a time: pad to a multiple of four with repeats of the
   // last candidate, whose extra scores are never offered to the heap (a
   // repeat in the heap would take the place of a distinct neighbour).
@@ -311,7 +349,10 @@ void HnswIndex::exact_search(const float* queries, std::size_t m, std::size_t k,
       for (std::size_t i = 0; i < candidates.size(); i += 4) {
         if (i + 16 < candidates.size()) distance.prefetch(candidates.data() + i + 16, 4);
         distance.to_query4(candidates.data() + i, scored);
-        for (std::size_t j = 0; j < 4 && i + j < real; ++j) best.push(scored[j], labels_[candidates[i + j]]);
+        // A slot's id is read only if its distance may enter the heap: one
+        // cache miss fewer per scanned vector.
+        for (std::size_t j = 0; j < 4 && i + j < real; ++j)
+          if (!(scored[j] > best.threshold())) best.push(scored[j], labels_[candidates[i + j]]);
       }
     });
     std::vector<std::int64_t> found_ids(2 * k);

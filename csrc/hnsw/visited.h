@@ -28,6 +28,7 @@ class VisitedSet {
     }
   }
   bool contains(std::uint32_t node) const { return tags_[node] == epoch_; }
+  void prefetch(std::uint32_t node) const { __builtin_prefetch(tags_.data() + node); }
   // Marks node; returns false if it was already visited.
   bool insert(std::uint32_t node) {
     if (tags_[node] == epoch_) return false;

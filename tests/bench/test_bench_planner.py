@@ -17,6 +17,7 @@ from bench.planner.__main__ import main as planner_main
 from bench.planner.__main__ import render
 from bench.planner.analysis import (
     better_forced,
+    filtered_share,
     frontier_qps_at_recall,
     funnel_summary,
     graph_qps_at_recall,
@@ -177,6 +178,20 @@ def test_better_forced_plan_and_planner_check():
     assert check["passed"] and check["best_label"] == "Scan()"
 
 
+def test_filtered_share_takes_the_faster_of_the_interpolated_graph_and_a_measured_plan():
+    unfiltered = [_row("graph", 0.90, 4000, ef=16), _row("graph", 1.0, 1000, ef=64)]  # 2,000 at 0.95
+    graph_only = [_row("graph", 0.90, 2200, ef=16), _row("graph", 1.0, 550, ef=64)]  # 1,100 at 0.95
+    share = filtered_share(graph_only, unfiltered, 0.95)
+    assert share["unfiltered_qps"] == pytest.approx(2000) and share["filtered_qps"] == pytest.approx(1100)
+    assert share["share"] == pytest.approx(0.55) and share["goal_met"]
+    with_scan = filtered_share(graph_only + [_row("scan", 1.0, 1500, label="Scan()")], unfiltered, 0.95)
+    assert with_scan["filtered_qps"] == 1500 and with_scan["share"] == pytest.approx(0.75)
+    slow = filtered_share([_row("graph", 0.9, 900, ef=16), _row("graph", 1.0, 200, ef=64)], unfiltered, 0.95)
+    assert slow["share"] < 0.5 and not slow["goal_met"]
+    unreached = filtered_share([_row("graph", 0.8, 900, ef=16)], unfiltered, 0.95)
+    assert unreached["filtered_qps"] is None and unreached["share"] is None and not unreached["goal_met"]
+
+
 # ---- report and plots ----
 
 _MACHINE = {"cpu_model": "test cpu", "usable_cores": 2, "memory_gib": 1.0, "python": "3", "libraries": {},
@@ -224,14 +239,20 @@ def test_reports_and_plots_render(tmp_path):
                                          _row("scan", 1.0, 1000, label="Scan()"),
                                          _row("graph", 0.6, 3000, label="Graph(ef=64)", ef=64))]
     level_rows[2]["other_load"] = 0.5
+    unfiltered = [_measured(_row("graph", 0.90, 3600, label="Graph(ef=16)", ef=16)),
+                  _measured(_row("graph", 1.0, 900, label="Graph(ef=64)", ef=64))]  # 1,800 at 0.95
     level = {"percent": 0.1, "bucket_limit": 1, "allowed": 100, "planner_plans": ["Scan()"], "rows": level_rows,
-             "check": planner_check(level_rows[0], level_rows[1:], 0.95)}
-    filtered_run = _run(selectivities=[level], stats={})
+             "check": planner_check(level_rows[0], level_rows[1:], 0.95),
+             "share": filtered_share(level_rows, unfiltered, 0.95)}
+    filtered_run = _run(selectivities=[level], stats={}, unfiltered=unfiltered)
     render(tmp_path, "filtered", {"format": "vecdb-planner-filtered-bench", "version": 1,
                                   "runs": {"toy": filtered_run}})
     report = (tmp_path / "filtered.md").read_text()
     assert "| 0.1% | 100 | Scan() | 1.0000 | 950 | Scan() | 1.0000 | 1,000 | 0.95 | yes |" in report
     assert "at every selectivity: yes" in report
+    assert "| 0.1% | 1,000 | 0.56 | yes |" in report  # the scan's 1,000 against 1,800 unfiltered at 0.95
+    assert "Filtered QPS at least 0.5x unfiltered at every selectivity: yes." in report
+    assert "| Graph(ef=16) | 0.9000 | 3,600 |" in report
     assert "other processes kept up to 0.50 cores busy while 1 of 3 cases" in report
     assert (tmp_path / "filtered-toy.png").stat().st_size > 0
 
@@ -270,4 +291,8 @@ def test_filtered_job_end_to_end(tmp_path):
         assert labels[1:] == ["Scan()", "Graph(ef=32)", "Graph(ef=64)"]
         assert next(row for row in level["rows"] if row["kind"] == "scan")["recall"] == 1.0
         assert set(level["check"]) >= {"passed", "qps_ratio", "best_label"}
-    assert "at every selectivity" in (tmp_path / "out" / "filtered.md").read_text()
+        assert level["share"]["unfiltered_qps"] is None or level["share"]["unfiltered_qps"] > 0
+    assert [row["label"] for row in run["unfiltered"]] == ["Graph(ef=32)", "Graph(ef=64)"]
+    assert all(0 < row["recall"] <= 1 for row in run["unfiltered"])
+    report = (tmp_path / "out" / "filtered.md").read_text()
+    assert "at every selectivity" in report and "### no filter (reference)" in report

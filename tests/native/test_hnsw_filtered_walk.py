@@ -157,3 +157,35 @@ def test_other_storages_walk_the_same_way(dtype):
     ids, _ = vecdb.rerank(queries, shortlist, base, k=10, metric="l2")
     truth, _ = reference.knn(queries, base, 10, "l2", allowed=mask)
     assert reference.recall(ids, truth) >= 0.9
+
+
+def test_a_mask_searched_again_is_read_as_it_is_now():
+    # Read-only masks that own their memory are packed once and the bits
+    # reused (vecdb/native/arrays.py): every other mask is packed anew, so
+    # changing it in place, or the array it views, changes what a search
+    # may return. A reused mask still covers points added since.
+    base = np.eye(8, DIM, dtype=np.float32) + 0.01
+    index = vecdb.HNSWIndex(DIM, metric="l2", M=4, ef_construction=20)
+    index.add(base[:6])
+
+    def found(mask):
+        return set(index.search(base, 6, ef=16, allowed=mask, threads=1)[0].ravel().tolist()) - {-1}
+
+    writable = np.zeros(8, dtype=bool)
+    writable[[0, 1]] = True
+    assert found(writable) == {0, 1}
+    writable[[0, 1]], writable[2] = False, True
+    assert found(writable) == {2}
+
+    view = writable[:]
+    view.flags.writeable = False
+    assert found(view) == {2}
+    writable[3] = True
+    assert found(view) == {2, 3}
+
+    frozen = np.zeros(8, dtype=bool)
+    frozen[[4, 6, 7]] = True
+    frozen.flags.writeable = False
+    assert found(frozen) == found(frozen) == {4}
+    index.add(base[6:])
+    assert found(frozen) == {4, 6, 7}

@@ -144,6 +144,40 @@ class TestDelete:
         assert index.count(mask) == 100
 
 
+    @pytest.mark.parametrize("spread", [1, 1000])
+    @pytest.mark.parametrize("allowed_share", [0.01, 0.05, 0.5])
+    def test_exact_search_after_replaces_and_deletes_is_brute_force_over_the_allowed(self, data, spread,
+                                                                                        allowed_share):
+        # Few allowed ids are looked up in the id map (a plain array, or a
+        # hash table once ids are far apart), many by testing every slot:
+        # both must see the live vector of each allowed id, and no other.
+        base, queries = data
+        rng = np.random.default_rng(5)
+        ids = np.arange(len(base)) * spread
+        index = vecdb.HNSWIndex(24, metric="l2", M=8, ef_construction=40)
+        index.add(base, ids=ids)
+        vectors = dict(zip(ids.tolist(), base))
+        replaced = rng.choice(ids, size=len(ids) // 3, replace=False)
+        fresh = rng.standard_normal((len(replaced), 24)).astype(np.float32)
+        index.add(fresh, ids=replaced)
+        vectors.update(zip(replaced.tolist(), fresh))
+        gone = rng.choice(ids, size=len(ids) // 10, replace=False)
+        index.delete(gone)
+        for id_ in gone.tolist():
+            vectors.pop(id_)
+        allowed = rng.choice(ids, size=max(1, int(allowed_share * len(ids))), replace=False)
+        allowed = np.append(allowed, [ids[-1] + 7 * spread])  # an id the index never held
+        found, distances = index.exact_search(queries, 10, allowed=allowed)
+        candidates = np.array(sorted(set(allowed.tolist()) & set(vectors)), dtype=np.int64)
+        matrix = np.stack([vectors[i] for i in candidates.tolist()])
+        exact = ((queries[:, None, :] - matrix[None, :, :]) ** 2).sum(-1)
+        width = min(10, len(candidates))
+        order = np.argsort(exact, axis=1, kind="stable")[:, :width]
+        np.testing.assert_array_equal(found[:, :width], candidates[order])
+        np.testing.assert_allclose(distances[:, :width], np.take_along_axis(exact, order, 1), rtol=1e-4, atol=1e-4)
+        assert (found[:, width:] == -1).all()
+
+
 class TestCompact:
     def test_compaction_keeps_ids_and_results_and_frees_memory(self, data):
         base, queries = data
@@ -305,18 +339,24 @@ class TestConcurrency:
                                 metric="l2")
         np.testing.assert_array_equal(ids, expected[0])
 
-    @pytest.mark.parametrize("exact", [False, True])
-    def test_a_point_replaced_during_a_search_is_found_by_one_of_its_vectors(self, exact):
+    @pytest.mark.parametrize("search", ["graph", "exact", "exact-sparse"])
+    def test_a_point_replaced_during_a_search_is_found_by_one_of_its_vectors(self, search):
         """A replace publishes the new node, then retires the old one; a
         search that began before the publication cannot see the new node,
         and once found the point in neither (found by a probe from outside:
         points vanished from collection searches while being re-upserted).
-        Every search of the whole index must return every id once."""
+        Every search of the whole index must return every id once, and an
+        exact search with a filter keeping few ids (read through the id map,
+        not slot by slot: replaces leave many more slots than ids) each
+        allowed id once."""
         rng = np.random.default_rng(8)
         n = 300
         index = vecdb.HNSWIndex(8, metric="l2", M=8, ef_construction=40)
         index.add(rng.standard_normal((n, 8)).astype(np.float32))
         everything = np.ones(n, dtype=bool)
+        few = np.zeros(n, dtype=bool)
+        few[rng.choice(n, size=12, replace=False)] = True
+        expected = list(range(n)) if search != "exact-sparse" else np.flatnonzero(few).tolist()
         errors = []
         done = threading.Event()
 
@@ -332,9 +372,12 @@ class TestConcurrency:
             query = np.zeros((1, 8), dtype=np.float32)
             try:
                 while not done.is_set():
-                    found, _ = (index.exact_search(query, n, allowed=everything) if exact
-                                else index.search(query, n, ef=4 * n))
-                    assert sorted(found[0].tolist()) == list(range(n)), f"missing {set(range(n)) - set(found[0].tolist())}"
+                    if search == "graph":
+                        found, _ = index.search(query, n, ef=4 * n)
+                    else:
+                        found, _ = index.exact_search(query, n, allowed=few if search == "exact-sparse" else everything)
+                    returned = [i for i in found[0].tolist() if i >= 0]
+                    assert sorted(returned) == expected, f"missing {set(expected) - set(returned)}"
             except Exception as exc:  # surfaced below
                 errors.append(exc)
 
