@@ -15,7 +15,8 @@ from vecdb import plans
 from vecdb.errors import InvalidArgumentError
 from vecdb.index.rotation import learn_pca_rotation, rotation_train_size
 from vecdb.index.snapshot import SNAPSHOT_FOLDER
-from vecdb.query.planner import SearchShape, choose
+from vecdb.query.planner import (RESIDENT_SCAN_BYTES, SCAN_SLOT_US, SPARSE_FILTER_SLOTS, SearchShape, choose,
+                                 estimate)
 
 
 def mrl_like(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -84,6 +85,48 @@ def test_filtered_crossover_is_where_the_graph_starts_walking_two_hops(m, scanne
     for share, kind in [(0.001, plans.Scan), (scanned_below, plans.Scan), (graph_from, plans.Graph),
                         (0.3, plans.Graph), (0.5, plans.Graph)]:
         assert isinstance(choose(shape, 10, allowed=round(share * 50_000)).plan, kind), share
+
+
+def test_a_scan_under_a_sparse_filter_pays_nothing_per_slot_of_an_hnsw_index():
+    """An HNSW index's exact scan looks few allowed ids up in its id map
+    (csrc/hnsw/hnsw_index.h, kSparseFilterSlots) instead of testing every
+    slot; a flat index tests every row either way."""
+    graph = SearchShape(count=1_000_000, dim=128, main_kind="graph", ef_search=64, graph_m=16)
+    flat = SearchShape(count=1_000_000, dim=128, main_kind="exact", ef_search=64, graph_m=16)
+    for allowed in (1, 1_000, 1_000_000 // SPARSE_FILTER_SLOTS - 1):
+        share = allowed / 1_000_000
+        assert estimate(plans.Scan(), flat, 10, share, None) - estimate(plans.Scan(), graph, 10, share, None) == \
+            pytest.approx(SCAN_SLOT_US * 1_000_000)
+    for share in (1 / SPARSE_FILTER_SLOTS, 0.5, 1.0):
+        assert estimate(plans.Scan(), graph, 10, share, None) == pytest.approx(estimate(plans.Scan(), flat, 10, share,
+                                                                                         None))
+
+
+def test_a_repeated_filter_scans_while_its_vectors_fit_in_the_cache():
+    """A filter that ran before scans vectors the CPU likely still holds
+    (planner.RESIDENT_SCAN_BYTES): the planner prices that scan lower, so at
+    the default ef the crossover moves up, but not for vectors too many to
+    stay cached."""
+    shape = SearchShape(count=50_000, dim=384, main_kind="graph", ef_search=64, graph_m=16)
+    tenth = choose(shape, 10, allowed=5_000)  # 7.7 MB of vectors
+    assert isinstance(tenth.plan, plans.Graph) and not tenth.estimates["repeated_filter"]
+    again = choose(shape, 10, allowed=5_000, repeated=True)
+    assert isinstance(again.plan, plans.Scan) and again.estimates["repeated_filter"]
+    assert 5_000 * 384 * 4 <= RESIDENT_SCAN_BYTES < 15_000 * 384 * 4
+    assert isinstance(choose(shape, 10, allowed=15_000, repeated=True).plan, plans.Graph)
+    assert not choose(shape, 10, allowed=None, repeated=True).estimates["repeated_filter"]
+
+
+def test_explain_says_whether_the_filter_ran_before(db):
+    rng = np.random.default_rng(9)
+    col = db.create_collection("again", dim=16)
+    col.upsert(list(range(500)), rng.standard_normal((500, 16)).astype(np.float32),
+               [{"group": i % 10} for i in range(500)])
+    query = rng.standard_normal(16).astype(np.float32)
+    assert not col.explain(query, 5, filter={"group": 3}).estimates["repeated_filter"]
+    assert col.explain(query, 5, filter={"group": 3}).estimates["repeated_filter"]
+    assert not col.explain(query, 5, filter={"group": 4}).estimates["repeated_filter"]
+    assert not col.explain(query, 5).estimates["repeated_filter"]
 
 
 def test_mrl_collection_funnels_once_scanning_costs_more(db):

@@ -57,6 +57,19 @@ DEFAULT_MIN_CANDIDATES = 100
 # s of the points with TWO_HOP_MIN_LISTS / (2 * M) <= s < TWO_HOP_MAX_SHARE.
 TWO_HOP_MIN_LISTS = 1.5
 TWO_HOP_MAX_SHARE = 0.25
+# An HNSW index's exact scan under a filter keeping fewer than one point in
+# this many looks the allowed ids up rather than testing every slot
+# (csrc/hnsw/hnsw_index.h, kSparseFilterSlots).
+SPARSE_FILTER_SLOTS = 8
+# A repeated filter (its mask cached) scans the same vectors again: while they
+# fit in RESIDENT_SCAN_BYTES, a share of a server CPU's last-level cache, they
+# come from there, at RESIDENT_SCAN_FACTOR of a vector's cost. From the
+# calibration's scans of the same mask against a fresh one per query
+# (npm-minilm-384, bench/results/planner/calibration.json): 5,000 allowed
+# (7.7 MB) 262 against 681 us, 1,500 115 against 237 us (per vector 0.33x);
+# 15,000 (23 MB) 1,593 against 2,032 us, no longer held.
+RESIDENT_SCAN_FACTOR = 0.35
+RESIDENT_SCAN_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -93,26 +106,28 @@ class Choice:
 # same choice, so it is computed once (all arguments are hashable values).
 @lru_cache(maxsize=1024)
 def choose(shape: SearchShape, k: int, *, allowed: Optional[int], ef: Optional[int] = None,
-           dims: Optional[int] = None, plan: Optional[Plan] = None) -> Choice:
+           dims: Optional[int] = None, plan: Optional[Plan] = None, repeated: bool = False) -> Choice:
     """The plan for a search of ``k`` neighbours; ``allowed`` is how many
-    points the filter lets through (None: no filter)."""
+    points the filter lets through (None: no filter); ``repeated``: the
+    filter ran before (its mask was cached), so a scan may find the allowed
+    vectors in the CPU's cache."""
     selectivity = 1.0 if allowed is None or shape.count == 0 else min(1.0, allowed / shape.count)
     estimates = {"points": shape.count, "allowed": shape.count if allowed is None else allowed,
-                 "selectivity": selectivity, "k": k}
+                 "selectivity": selectivity, "k": k, "repeated_filter": repeated and allowed is not None}
     if plan is not None and dims is not None:
         raise InvalidArgumentError("pass dims= or plan=, not both (dims=d is plan=vecdb.plans.Prefix(dims=d))")
     if dims is not None:
         plan = Prefix(dims=dims, ef=ef)
     if plan is not None:
         check_available(plan, shape)
-        cost = estimate(plan, shape, k, selectivity, ef)
+        cost = estimate(plan, shape, k, selectivity, ef, repeated)
         return Choice(plan, "requested", cost, estimates, ((plan, cost),))
     tuned = _tuned_plan(shape, k, ef)
     if tuned is not None and allowed is None:  # tune() measured it against the rest: no estimate overrides that
-        cost = estimate(tuned, shape, k, selectivity, ef)
+        cost = estimate(tuned, shape, k, selectivity, ef, repeated)
         return Choice(tuned, _reason(tuned, shape, allowed, tuned), cost, estimates, ((tuned, cost),))
     candidates = _candidate_plans(shape, k, allowed, ef, tuned)
-    costed = tuple((candidate, estimate(candidate, shape, k, selectivity, ef)) for candidate in candidates)
+    costed = tuple((candidate, estimate(candidate, shape, k, selectivity, ef, repeated)) for candidate in candidates)
     best, cost = min(costed, key=lambda item: item[1])
     return Choice(best, _reason(best, shape, allowed, tuned), cost, estimates, costed)
 
@@ -133,13 +148,14 @@ def check_available(plan: Plan, shape: SearchShape) -> None:
                                    f"{list(shape.prefix_dims)} (mrl_dims), and {shape.dim} in full")
 
 
-def estimate(plan: Plan, shape: SearchShape, k: int, selectivity: float, ef: Optional[int]) -> float:
-    """Estimated microseconds of one query under ``plan``."""
-    return sum(cost for _, cost in stages(plan, shape, k, selectivity, ef))
+def estimate(plan: Plan, shape: SearchShape, k: int, selectivity: float, ef: Optional[int],
+             repeated: bool = False) -> float:
+    """Estimated microseconds of one query under ``plan`` (``repeated``: as in :func:`choose`)."""
+    return sum(cost for _, cost in stages(plan, shape, k, selectivity, ef, repeated))
 
 
 def stages(plan: Plan, shape: SearchShape, k: int, selectivity: float,
-           ef: Optional[int]) -> List[Tuple[str, float]]:
+           ef: Optional[int], repeated: bool = False) -> List[Tuple[str, float]]:
     """The stages ``plan`` runs, in order, with their estimated microseconds."""
     n, allowed = shape.count, max(1.0, selectivity * shape.count)
     pq = shape.main_kind.startswith("pq")
@@ -148,7 +164,9 @@ def stages(plan: Plan, shape: SearchShape, k: int, selectivity: float,
             width = max(shape.pq_rerank, k)
             return [(f"PQ code scan ({shape.pq_m} bytes) -> {width} candidates", _adc_scan(n, allowed, shape.pq_m)),
                     (f"exact re-rank from LMDB -> top {k}", _lmdb_rerank(width))]
-        return [(f"exact scan ({shape.dim} dims) -> top {k}", _scan(n, allowed, shape.dim))]
+        resident = repeated and selectivity < 1.0 and allowed * shape.dim * 4 <= RESIDENT_SCAN_BYTES
+        return [(f"exact scan ({shape.dim} dims{', cached' if resident else ''}) -> top {k}",
+                 _scan(n, allowed, shape.dim, shape.main_kind == "graph", resident))]
     if isinstance(plan, Graph):
         beam = max(plan.ef or ef or shape.ef_search, k)
         if pq:
@@ -237,8 +255,14 @@ def _reason(plan: Plan, shape: SearchShape, allowed: Optional[int], tuned: Optio
     return "graph search is cheaper than a scan at this size" + (" and filter selectivity" if allowed else "")
 
 
-def _scan(n: float, allowed: float, dims: int) -> float:
-    return SCAN_CALL_US + SCAN_SLOT_US * n + (SCAN_VECTOR_US + SCAN_ELEMENT_US * dims) * allowed
+def _scan(n: float, allowed: float, dims: int, looks_up_few: bool = False, resident: bool = False) -> float:
+    """An exact scan of ``allowed`` of ``n`` points; ``looks_up_few``: the scan
+    reads a filter keeping under 1 in SPARSE_FILTER_SLOTS points id by id
+    instead of testing every slot (an HNSW index's, csrc/hnsw/hnsw_index.h);
+    ``resident``: the allowed vectors are in the CPU's cache."""
+    slots = 0.0 if looks_up_few and allowed * SPARSE_FILTER_SLOTS < n else n
+    per_vector = (SCAN_VECTOR_US + SCAN_ELEMENT_US * dims) * (RESIDENT_SCAN_FACTOR if resident else 1.0)
+    return SCAN_CALL_US + SCAN_SLOT_US * slots + per_vector * allowed
 
 
 def _graph(n: float, ef: int, selectivity: float, dims: int, m: int) -> float:

@@ -112,8 +112,9 @@ class Searcher:
             # id, payload and vector come from one committed state.
             with self._environment.read() as txn:
                 indexes, config = self._current()
-                allowed, live, stored = self._allowed(txn, node, indexes)
-                choice = choose(self.shape(indexes, config), k, allowed=live, ef=ef, dims=dims, plan=plan)
+                allowed, live, stored, repeated = self._allowed(txn, node, indexes)
+                choice = choose(self.shape(indexes, config), k, allowed=live, ef=ef, dims=dims, plan=plan,
+                                repeated=repeated)
                 labels, distances = _run(choice, indexes, queries, k, ef, allowed, None)
                 # Indexes untouched while the search ran, reflecting the
                 # state this transaction reads: every label they returned is
@@ -168,7 +169,7 @@ class Searcher:
             return None
         generation = self._payloads.generation
         self._environment.check_usable()
-        filter_key = None if node is None else (repr(node), False, sequence)
+        filter_key = None if node is None else _filter_key(node, False, sequence)
         # The plan is chosen once per state and arguments: while the epoch stays, neither changes.
         key = (epoch, k, ef, dims, plan, filter_key)
         prepared = self._prepared
@@ -180,7 +181,9 @@ class Searcher:
                 if entry is None:
                     return None
                 allowed, live = entry[0], entry[1] if entry[1] is not None else indexes.count(entry[0])
-            choice = choose(self.shape(indexes, config), k, allowed=live, ef=ef, dims=dims, plan=plan)
+            # A cached mask is a repeated filter.
+            choice = choose(self.shape(indexes, config), k, allowed=live, ef=ef, dims=dims, plan=plan,
+                            repeated=filter_key is not None)
             prepared = self._prepared = (key, config.metric == "l2", _prepare(choice, indexes, k, ef, allowed))
         labels, distances = prepared[2](queries)
         read: Dict[int, bytes] = {}
@@ -246,10 +249,10 @@ class Searcher:
         start = time.perf_counter()
         indexes, config = self._current()
         with self._environment.read() as txn:
-            allowed, live, _ = self._allowed(txn, node, indexes)
+            allowed, live, _, repeated = self._allowed(txn, node, indexes)
         shape = self.shape(indexes, config)
-        choice = choose(shape, k, allowed=live, ef=ef, dims=dims, plan=plan)
-        planned = stages(choice.plan, shape, k, choice.estimates["selectivity"], ef)
+        choice = choose(shape, k, allowed=live, ef=ef, dims=dims, plan=plan, repeated=repeated)
+        planned = stages(choice.plan, shape, k, choice.estimates["selectivity"], ef, repeated)
         waiting = len(indexes.backlog or ())
         if waiting:
             planned.append(backlog_stage(waiting, config.dim, k, choice.estimates["selectivity"]))
@@ -284,18 +287,20 @@ class Searcher:
         return self._filter_entry(txn, config, node, stored_only=True)[0]
 
     def _allowed(self, txn: lmdb.Transaction[bytes], node: Optional[Filter],
-                 indexes: IndexSet) -> Tuple[Optional[np.ndarray], Optional[int], int]:
+                 indexes: IndexSet) -> Tuple[Optional[np.ndarray], Optional[int], int, bool]:
         """The mask of labels a search may return and how many of them the
-        index holds (None, None: no filter), and the change sequence of
-        ``txn``'s state; also checks the collection still exists in it. The
-        mask may allow deleted labels (a search skips those anyway); the
-        count leaves them out: the planner weighs plans by it."""
+        index holds (None, None: no filter), the change sequence of
+        ``txn``'s state, and whether the mask was cached (the filter ran
+        before); also checks the collection still exists in it. The mask may
+        allow deleted labels (a search skips those anyway); the count leaves
+        them out: the planner weighs plans by it."""
         config = self._store.config(txn)
         if node is None:
-            return None, None, config.sequence
+            return None, None, config.sequence, False
+        repeated = _filter_key(node, False, config.sequence) in self._filter_cache
         entry = self._filter_entry(txn, config, node, stored_only=False)
         if entry[1] is not None:
-            return entry[0], entry[1], config.sequence
+            return entry[0], entry[1], config.sequence, repeated
         version = self._version()
         live = indexes.count(entry[0])
         # Kept for the state only if the indexes held exactly that state while
@@ -305,7 +310,7 @@ class Searcher:
         if (not indexes.backlog and version[0] % 2 == 0 and version[1] == config.sequence
                 and self._version() == version):
             entry[1] = live
-        return entry[0], live, config.sequence
+        return entry[0], live, config.sequence, repeated
 
     def _cache_ids(self, txn: lmdb.Transaction[bytes], labels: np.ndarray) -> bool:
         """Put the ids of ``labels`` (>= 0) the id cache lacks in it, read in
@@ -323,7 +328,7 @@ class Searcher:
         """The filter cache's ``[mask, live count or None]`` of ``node``."""
         # Repeated filters (a tenant, a language) are the common case: their
         # mask is kept until the next write changes the collection.
-        key = (repr(node), stored_only, config.sequence)
+        key = _filter_key(node, stored_only, config.sequence)
         cached = self._filter_cache.get(key)
         if cached is not None:
             return cached
@@ -360,6 +365,11 @@ class Searcher:
             results.append(row)
         complete = len(records) == len(set(wanted))
         return results, complete
+
+
+def _filter_key(node: Filter, stored_only: bool, sequence: int) -> tuple:
+    """The filter cache's key of ``node``'s mask at a collection state."""
+    return (repr(node), stored_only, sequence)
 
 
 def _describe_for_planner(indexes: IndexSet, config: CollectionConfig) -> SearchShape:
