@@ -265,7 +265,7 @@ def test_explain_is_complete_before_and_after_execution(db, data):
     query = data[1][0]
     planned = col.explain(query, 10, filter={"group": {"$lt": 100}})
     assert not planned.executed and planned.total_us is None
-    assert set(planned.estimates) == {"points", "allowed", "selectivity", "k"}
+    assert set(planned.estimates) == {"points", "allowed", "selectivity", "k", "repeated_filter"}
     assert planned.estimated_us == pytest.approx(sum(stage.estimated_us for stage in planned.stages))
     assert planned.description in [text for text, _ in planned.alternatives]
     assert all(stage.actual_us is None for stage in planned.stages)

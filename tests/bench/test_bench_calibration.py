@@ -101,9 +101,14 @@ def test_funnel_rotation_is_the_one_collections_learn():
 
 def test_shipped_model_is_read_from_the_planner():
     n, allowed, dim, ef = 50_000, 2_000, 384, 32
+    # Under 1 in SPARSE_FILTER_SLOTS allowed, an HNSW index's scan looks the ids up: nothing per slot.
+    assert allowed * planner.SPARSE_FILTER_SLOTS < n
     assert shipped_scan_us(n, allowed, dim, 10) == pytest.approx(
+        planner.SCAN_CALL_US + (planner.SCAN_VECTOR_US + planner.SCAN_ELEMENT_US * dim) * allowed)
+    broad = n // planner.SPARSE_FILTER_SLOTS
+    assert shipped_scan_us(n, broad, dim, 10) == pytest.approx(
         planner.SCAN_CALL_US + planner.SCAN_SLOT_US * n + (planner.SCAN_VECTOR_US + planner.SCAN_ELEMENT_US * dim)
-        * allowed)
+        * broad)
     node = planner.GRAPH_NODE_US + planner.GRAPH_ELEMENT_US * dim
     visits = planner.GRAPH_VISITS_PER_EF * ef + planner.GRAPH_VISITS_BASE
     assert shipped_graph_us(n, dim, ef, None, 10) == pytest.approx(planner.GRAPH_CALL_US + node * visits)

@@ -70,7 +70,7 @@ def test_matching_leaves_out_deleted_points_a_search_mask_may_allow(collection):
     with collection._environment.read() as txn:
         config = collection._store.config(txn)
         stored = searcher.matching(txn, config, node)
-        allowed, live, _ = searcher._allowed(txn, node, collection._indexes)
+        allowed, live, _, _ = searcher._allowed(txn, node, collection._indexes)
     assert np.flatnonzero(stored).tolist() == [i for i in range(300) if i % 3 != 1 and i not in (0, 3)]
     assert allowed[0] and allowed[3]  # a search skips deleted labels anyway
     assert live == 198  # ...and the planner weighs plans by what the index holds

@@ -66,8 +66,8 @@ SPARSE_FILTER_SLOTS = 8
 # come from there, at RESIDENT_SCAN_FACTOR of a vector's cost. From the
 # calibration's scans of the same mask against a fresh one per query
 # (npm-minilm-384, bench/results/planner/calibration.json): 5,000 allowed
-# (7.7 MB) 262 against 681 us, 1,500 115 against 237 us (per vector 0.33x);
-# 15,000 (23 MB) 1,593 against 2,032 us, no longer held.
+# (7.7 MB) 207 against 606 us, 1,500 82 against 182 us (per vector 0.35x);
+# 15,000 (23 MB) 1,640 against 1,862 us, no longer held.
 RESIDENT_SCAN_FACTOR = 0.35
 RESIDENT_SCAN_BYTES = 8 << 20
 
