@@ -160,10 +160,15 @@ def test_other_storages_walk_the_same_way(dtype):
 
 
 def test_a_mask_searched_again_is_read_as_it_is_now():
-    # Read-only masks that own their memory are packed once and the bits
-    # reused (vecdb/native/arrays.py): every other mask is packed anew, so
-    # changing it in place, or the array it views, changes what a search
-    # may return. A reused mask still covers points added since.
+    # Only masks declared unchanging (freeze_mask: a collection's cached
+    # filter masks) are packed once (vecdb/native/arrays.py); any other mask
+    # is read anew, however its flags say it may change: in place, through
+    # a view, or after being made writable again (two of these once returned
+    # stale results). A frozen mask still covers points added since.
+    import gc
+
+    from vecdb.native import arrays
+
     base = np.eye(8, DIM, dtype=np.float32) + 0.01
     index = vecdb.HNSWIndex(DIM, metric="l2", M=4, ef_construction=20)
     index.add(base[:6])
@@ -171,8 +176,12 @@ def test_a_mask_searched_again_is_read_as_it_is_now():
     def found(mask):
         return set(index.search(base, 6, ef=16, allowed=mask, threads=1)[0].ravel().tolist()) - {-1}
 
-    writable = np.zeros(8, dtype=bool)
-    writable[[0, 1]] = True
+    def mask_of(*ids):
+        mask = np.zeros(8, dtype=bool)
+        mask[list(ids)] = True
+        return mask
+
+    writable = mask_of(0, 1)
     assert found(writable) == {0, 1}
     writable[[0, 1]], writable[2] = False, True
     assert found(writable) == {2}
@@ -183,9 +192,29 @@ def test_a_mask_searched_again_is_read_as_it_is_now():
     writable[3] = True
     assert found(view) == {2, 3}
 
-    frozen = np.zeros(8, dtype=bool)
-    frozen[[4, 6, 7]] = True
-    frozen.flags.writeable = False
+    thawed = mask_of(0)
+    thawed.flags.writeable = False
+    assert found(thawed) == {0}
+    thawed.flags.writeable = True
+    thawed[0], thawed[1] = False, True
+    thawed.flags.writeable = False
+    assert found(thawed) == {1}
+
+    owner = np.zeros(8, dtype=bool)
+    earlier_view = owner[:]
+    owner[4] = True
+    owner.flags.writeable = False
+    assert found(owner) == {4}
+    earlier_view[4], earlier_view[5] = False, True
+    assert found(owner) == {5}
+
+    frozen = mask_of(4, 6, 7)
+    arrays.freeze_mask(frozen)
+    assert not frozen.flags.writeable
     assert found(frozen) == found(frozen) == {4}
     index.add(base[6:])
     assert found(frozen) == {4, 6, 7}
+    held = len(arrays._frozen_masks)
+    del frozen
+    gc.collect()
+    assert len(arrays._frozen_masks) == held - 1

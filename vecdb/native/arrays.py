@@ -170,25 +170,35 @@ def _filter_array(allowed: Any) -> np.ndarray:
     return array if array.size or array.dtype == np.bool_ else array.astype(np.int64)
 
 
-# Packed forms of read-only masks that own their memory, by id(mask):
-# (id_bound, words). Such a mask is taken never to change: a collection's
-# cached filter masks are, and are searched with again and again (packing 50k
-# labels costs ~10 us a search). An entry goes when its mask is collected.
-_packed_masks: Dict[int, Tuple[int, np.ndarray]] = {}
+# Masks declared never to change (freeze_mask), by id(mask): (id_bound, their
+# bits packed for that bound, or None before the first search). A
+# collection's cached filter masks are searched with again and again, and
+# packing 50k labels costs ~10 us a search. Array flags cannot tell a mask
+# that will not change (a read-only array may be made writable again, or
+# written through a view taken earlier), so only declared masks are kept.
+# An entry goes when its mask is collected.
+_frozen_masks: Dict[int, Tuple[int, Optional[np.ndarray]]] = {}
+
+
+def freeze_mask(mask: np.ndarray) -> None:
+    """Declare ``mask`` (a boolean mask by id that its owner will never
+    change again) read-only and worth packing once: later searches with it
+    reuse its packed bits."""
+    mask.flags.writeable = False
+    key = id(mask)
+    _frozen_masks[key] = (-1, None)
+    weakref.finalize(mask, _frozen_masks.pop, key, None)
 
 
 def _pack_mask(mask: np.ndarray, id_bound: int) -> np.ndarray:
-    if mask.flags.writeable or mask.base is not None:
+    known = _frozen_masks.get(id(mask))
+    if known is None:
         return _pack(mask[:id_bound])
-    key = id(mask)
-    known = _packed_masks.get(key)
-    if known is not None and known[0] == id_bound:
+    if known[0] == id_bound and known[1] is not None:
         return known[1]
     words = _pack(mask[:id_bound])
     words.flags.writeable = False
-    if known is None:
-        weakref.finalize(mask, _packed_masks.pop, key, None)
-    _packed_masks[key] = (id_bound, words)
+    _frozen_masks[id(mask)] = (id_bound, words)
     return words
 
 

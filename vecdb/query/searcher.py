@@ -20,6 +20,7 @@ from vecdb import _core
 from vecdb.config import HNSW, CollectionConfig, Flat
 from vecdb.index.prefix_index import IndexSet
 from vecdb.index.rotation import rotation_train_size
+from vecdb.native.arrays import freeze_mask
 from vecdb.plans import Plan, plan_from_dict
 from vecdb.query.executor import Runner, StageTimes, execute, graph_runner
 from vecdb.query.filter_eval import FilterEvaluator
@@ -338,7 +339,7 @@ class Searcher:
             labels = self._store.all_labels(txn)
             stored[labels[labels < len(mask)]] = True
             mask &= stored
-        mask.flags.writeable = False
+        freeze_mask(mask)  # never changed again: searches pack it into bits once
         entry = [mask, None]
         with self._filter_cache_lock:
             self._filter_cache[key] = entry
