@@ -112,7 +112,8 @@ def test_a_reader_that_dies_is_replaced_and_all_stop_with_the_writer(tmp_path):
                  {reader.pid for reader in readers_of(server)})
         for _ in range(20):  # whichever process answers
             assert httpx.post(f"{server.url}/v1/collections/c/points/count", json={}).json() == {"count": 1}
-        assert "exited (killed by SIGKILL); starting another" in server.output()
+        # The supervisor's line reaches the captured output a moment after the new reader runs.
+        wait_for(lambda: "exited (killed by SIGKILL); starting another" in server.output())
         survivors = readers_of(server)
         assert server.stop(signal.SIGTERM, timeout=120) in (0, -signal.SIGTERM)
         for reader in survivors:
