@@ -115,7 +115,7 @@ class Collection(CollectionAPI):
         self._store = CollectionStore(environment, config)
         self._write_lock = IndexWriteLock()
         self._searcher = Searcher(environment, self._store, lambda: (self._indexes, self._config),
-                                  lambda: (self._write_lock.epoch, self._sequence))
+                                  lambda: (self._write_lock.epoch, self._sequence), self._write_lock.wait)
         self._dropped = False
         # Held to change what the indexes hold (the indexer moving a chunk of
         # the backlog in, a replace or delete of points they hold, a snapshot);

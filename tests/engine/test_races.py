@@ -538,3 +538,44 @@ def test_a_refreshing_read_only_handle_holds_exactly_the_stored_vectors(tmp_path
 
         _race(6, reader, writer, readers=1)
     assert checks["replay"] and checks["snapshot+replay"] + checks["snapshot"], checks
+
+
+@pytest.mark.parametrize("index_backlog", [0, 32_768])
+@pytest.mark.parametrize("plan", ["scan", "default"])
+def test_a_filtered_search_sees_a_batch_that_moves_points_whole(tmp_path, index_backlog, plan):
+    """Each write moves one point out of the group and another in, in one
+    batch: the group always holds exactly five points, and a search asking
+    for more must find all five. A search whose read transaction began
+    before a write's commit while the indexes took that write saw its
+    removal and not its addition (found four, ~3% of searches); its retries
+    then ran while the writer still held the lock. Now a search retries
+    after the write that overlapped it."""
+    members = 5
+    with vecdb.open(tmp_path / "db", index_backlog=index_backlog) as db:
+        col = db.create_collection("c", dim=DIM, metric="l2")
+        col.create_payload_index("group", "integer")
+        rng = np.random.default_rng(4)
+        col.upsert(list(range(500)), rng.standard_normal((500, DIM)).astype(np.float32),
+                   [{"group": 3 if i < members else 0} for i in range(500)])
+        col.wait_indexed()
+        chosen = vecdb.plans.Scan() if plan == "scan" else None
+
+        def writer(stop):
+            moving = list(range(members))
+            write_rng = np.random.default_rng(5)
+            next_id = 500
+            while not stop.is_set():
+                out = moving.pop(int(write_rng.integers(len(moving))))
+                col.upsert([out, next_id], write_rng.standard_normal((2, DIM)).astype(np.float32),
+                           [{"group": 0}, {"group": 3}])
+                moving.append(next_id)
+                next_id += 1
+
+        def reader(stop):
+            query_rng = np.random.default_rng()
+            while not stop.is_set():
+                query = query_rng.standard_normal(DIM).astype(np.float32)
+                hits = col.search(query, k=20, filter={"group": 3}, plan=chosen, with_payload=False)
+                assert len(hits) == members, [hit.id for hit in hits]
+
+        _race(2.0, reader, writer, readers=2)

@@ -71,17 +71,25 @@ class IndexWriteLock:
         self.epoch += 1
         self._lock.release()
 
+    def wait(self, timeout: float = 1.0) -> None:
+        """Block until no writer holds the lock, for at most ``timeout``
+        seconds (a bound, not a deadline to meet: a caller holding the lock
+        itself would otherwise wait forever)."""
+        if self._lock.acquire(timeout=timeout):
+            self._lock.release()
+
 
 class Searcher:
     """Runs searches and explains them for one collection, keeping the
     masks of recent filters and what the planner knows of the indexes."""
 
     def __init__(self, environment: Environment, store: CollectionStore, current: CurrentState,
-                 version: IndexVersion) -> None:
+                 version: IndexVersion, wait_for_writer: Callable[[], None] = lambda: None) -> None:
         self._environment = environment
         self._store = store
         self._current = current
         self._version = version
+        self._wait_for_writer = wait_for_writer
         # label -> id and label -> payload, for hits that need nothing else from LMDB.
         self._ids = _core.IdCache()
         self._payloads = _core.PayloadCache(PAYLOAD_CACHE_BYTES)
@@ -126,9 +134,13 @@ class Searcher:
                                           config.metric == "l2")
                 hits, complete = self._hits(txn, labels, distances, config.metric, with_payload, with_vector)
             # A point the index holds already but whose upsert committed after
-            # this transaction began leaves a hole: search again.
-            if complete:
+            # this transaction began leaves a hole: search again. So does a
+            # write applied to the indexes while the search ran: they may
+            # have retired a replaced point's old label already while this
+            # transaction's mask does not allow its new one (found neither).
+            if complete and version[0] % 2 == 0 and version == self._version():
                 break
+            self._wait_for_writer()  # then the next attempt likely runs on indexes no write touches
         return hits
 
     def _holds_latest(self) -> bool:
