@@ -301,7 +301,7 @@ std::vector<std::uint32_t> HnswIndex::accepted_slots(const std::uint64_t* allowe
        63) / 64;
   const std::size_t sparse_limit = slots / kSparseFilterSlots;
   std::vector<std::int64_t> ids;
-  bool sparse = true;
+  bool sparse = allowed != nullptr;  // no filter: every live slot
   for (std::uint64_t w = 0; w < words && sparse; ++w) {
     for (std::uint64_t bits = allowed[w]; bits != 0; bits &= bits - 1) {
       if (ids.size() == sparse_limit) {
@@ -408,11 +408,7 @@ void HnswIndex::rerank(const float* queries, std::size_t m, const std::int64_t* 
 
 std::size_t HnswIndex::count(const std::uint64_t* allowed, std::uint64_t allowed_bits) const {
   std::shared_lock<std::shared_mutex> shared(growth_);
-  const std::size_t slots = slots_.load(std::memory_order_acquire);
-  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits, replaced_by_.data()};
-  std::size_t passing = 0;
-  for (std::uint32_t slot = 0; slot < slots; ++slot) passing += filter.accepts(slot);
-  return passing;
+  return accepted_slots(allowed, allowed_bits).size();
 }
 
 bool HnswIndex::contains(std::int64_t id) const {

@@ -134,12 +134,13 @@ class HnswIndex {
 
  private:
   // A filter allowing fewer than one id per this many slots is read id by
-  // id (exact_search's accepted_slots).
+  // id (accepted_slots).
   static constexpr std::size_t kSparseFilterSlots = 8;
 
   void grow_to(std::size_t capacity);
-  // The live slots (published, not deleted) whose id passes `allowed`, read
-  // from the id map when the filter is sparse, else by testing every slot.
+  // The live slots (published, not deleted) whose id passes `allowed` (every
+  // live slot if null), read from the id map when the filter is sparse, else
+  // by testing every slot: what exact_search scans and count() counts.
   std::vector<std::uint32_t> accepted_slots(const std::uint64_t* allowed, std::uint64_t allowed_bits) const;
   std::size_t compact_locked(std::size_t n_threads);
   // Fills heads_ from the graph nodes that are not copies, unless it is

@@ -171,13 +171,13 @@ def _filter_array(allowed: Any) -> np.ndarray:
 
 
 # Masks declared never to change (freeze_mask), by id(mask): (id_bound, their
-# bits packed for that bound, or None before the first search). A
+# bits packed for that bound; -1 and None before the first search). A
 # collection's cached filter masks are searched with again and again, and
 # packing 50k labels costs ~10 us a search. Array flags cannot tell a mask
 # that will not change (a read-only array may be made writable again, or
 # written through a view taken earlier), so only declared masks are kept.
 # An entry goes when its mask is collected.
-_frozen_masks: Dict[int, Tuple[int, Optional[np.ndarray]]] = {}
+_frozen_masks: Dict[int, Tuple[int, Any]] = {}
 
 
 def freeze_mask(mask: np.ndarray) -> None:
@@ -194,7 +194,7 @@ def _pack_mask(mask: np.ndarray, id_bound: int) -> np.ndarray:
     known = _frozen_masks.get(id(mask))
     if known is None:
         return _pack(mask[:id_bound])
-    if known[0] == id_bound and known[1] is not None:
+    if known[0] == id_bound:
         return known[1]
     words = _pack(mask[:id_bound])
     words.flags.writeable = False

@@ -84,7 +84,7 @@ class Searcher:
     masks of recent filters and what the planner knows of the indexes."""
 
     def __init__(self, environment: Environment, store: CollectionStore, current: CurrentState,
-                 version: IndexVersion, wait_for_writer: Callable[[], None] = lambda: None) -> None:
+                 version: IndexVersion, wait_for_writer: Callable[[], None]) -> None:
         self._environment = environment
         self._store = store
         self._current = current
@@ -115,7 +115,9 @@ class Searcher:
             if latest is not None:
                 return latest
         ids_only = not with_payload and not with_vector
-        for _ in range(SEARCH_ATTEMPTS):
+        for attempt in range(SEARCH_ATTEMPTS):
+            if attempt:
+                self._wait_for_writer()  # then this attempt likely runs on indexes no write touches
             version = self._version()
             # One read transaction: the filter's evaluation and every hit's
             # id, payload and vector come from one committed state.
@@ -140,7 +142,6 @@ class Searcher:
             # transaction's mask does not allow its new one (found neither).
             if complete and version[0] % 2 == 0 and version == self._version():
                 break
-            self._wait_for_writer()  # then the next attempt likely runs on indexes no write touches
         return hits
 
     def _holds_latest(self) -> bool:
