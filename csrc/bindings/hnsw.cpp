@@ -186,12 +186,14 @@ void register_hnsw(py::module_& m) {
            })
       .def(
           "save",
-          [](const HnswIndex& self, int fd) {
+          [](const HnswIndex& self, int fd, bool live_vectors) {
             WithoutGil without_gil;
             FileSink sink(fd);
-            self.save(sink);
+            self.save(sink, live_vectors ? HnswIndex::SavedVectors::kAll : HnswIndex::SavedVectors::kRetired);
           },
-          py::arg("fd"), "Write the index to an open file descriptor.")
+          py::arg("fd"), py::arg("live_vectors") = true,
+          "Write the index to an open file descriptor; without live_vectors, only retired slots' vectors "
+          "(read it back with HnswRefill).")
       .def_static(
           "load",
           [](int fd) {
@@ -218,6 +220,30 @@ void register_hnsw(py::module_& m) {
             return HnswIndex::load(source);
           },
           py::arg("data"));
+
+  py::class_<HnswRefill>(m, "HnswRefill")
+      .def(py::init([](int fd) {
+             WithoutGil without_gil;
+             FileSource source(fd);
+             return new HnswRefill(source);
+           }),
+           py::arg("fd"), "Read an index saved with or without its live vectors from an open file descriptor.")
+      .def_property_readonly("awaiting", &HnswRefill::awaiting)
+      .def(
+          "fill",
+          [](HnswRefill& self, const py::array& vectors, const py::object& ids) {
+            const VectorsView rows = matrix_view(vectors, DType::F32, "vectors");
+            VECDB_REQUIRE(rows.dim == self.dim(), "vectors have dimension " + std::to_string(rows.dim) +
+                                                      ", expected " + std::to_string(self.dim()));
+            const auto id_values = id_array(ids, static_cast<long long>(rows.n));
+            WithoutGil without_gil;
+            return self.fill(static_cast<const float*>(rows.data), id_values.data(), rows.n);
+          },
+          py::arg("vectors"), py::arg("ids"))
+      .def("finish", [](HnswRefill& self) {
+        WithoutGil without_gil;
+        return self.finish();
+      });
 }
 
 }  // namespace bindings

@@ -462,27 +462,30 @@ HnswIndexStats HnswIndex::stats() const {
 namespace vecdb {
 namespace {
 
-// File layout, version 4 (little-endian):
-//   magic "VECDBHNS", u32 version, u32 metric, u32 dtype, u32 reserved (0),
+// File layout, version 5 (little-endian):
+//   magic "VECDBHNS", u32 version, u32 metric, u32 dtype, u32 saved vectors
+//   (SavedVectors: 0 every slot's, 1 the retired slots' only),
 //   u64 dim, u64 M, u64 ef_construction, u64 seed, u64 slots, u64 sequence,
 //   i64 next id                                         -- the header
 //   PQ codebooks (dtype PQ8 only; see product_quantizer.cpp),
 //   graph (entry point, levels (0xff: a copy), layer-0 rows (next node of
 //   the ring of copies, link count, 2M links), upper links),
 //   ids (slots x i64), deleted bitset ((slots + 63) / 64 x u64),
-//   vectors (slots x row bytes: float32, IEEE half or PQ codes)
+//   vectors (row bytes each: float32, IEEE half or PQ codes; of every slot,
+//   or of each retired slot in slot order)
 //   u64 checksum of every byte before it
-// Versions 2 and 3 are still read: version 3 is version 4 without copies
+// Versions 2 to 4 are still read: version 4 is version 5 always saving every
+// vector (that word was reserved, 0), version 3 is version 4 without copies
 // (no ring word in the layer-0 rows), version 2 is version 3 without PQ.
 // Identical vectors in them stay nodes of their own.
 constexpr char kMagic[8] = {'V', 'E', 'C', 'D', 'B', 'H', 'N', 'S'};
-constexpr std::uint32_t kFormatVersion = 4;
+constexpr std::uint32_t kFormatVersion = 5;
 constexpr std::uint32_t kOldestReadable = 2;
 const char* const kWhat = "HNSW index data";
 
 }  // namespace
 
-void HnswIndex::save(Sink& sink) const {
+void HnswIndex::save(Sink& sink, SavedVectors saved) const {
   std::lock_guard<std::mutex> writing(write_mutex_);
   std::shared_lock<std::shared_mutex> shared(growth_);
   const std::size_t slots = slots_.load(std::memory_order_relaxed);
@@ -491,7 +494,7 @@ void HnswIndex::save(Sink& sink) const {
   out.put<std::uint32_t>(kFormatVersion);
   out.put<std::uint32_t>(static_cast<std::uint32_t>(metric()));
   out.put<std::uint32_t>(static_cast<std::uint32_t>(dtype()));
-  out.put<std::uint32_t>(0);
+  out.put<std::uint32_t>(static_cast<std::uint32_t>(saved));
   out.put<std::uint64_t>(dim());
   out.put<std::uint64_t>(params().M);
   out.put<std::uint64_t>(params().ef_construction);
@@ -503,11 +506,25 @@ void HnswIndex::save(Sink& sink) const {
   graph_.write(out, slots);
   out.put_bytes(labels_.data(), slots * sizeof(std::int64_t));
   out.put_bytes(deleted_.data(), (slots + 63) / 64 * sizeof(std::uint64_t));
-  out.put_bytes(vectors_.data(), slots * vectors_.row_bytes());
+  if (saved == SavedVectors::kAll) {
+    out.put_bytes(vectors_.data(), slots * vectors_.row_bytes());
+  } else {
+    for (std::uint32_t slot = 0; slot < slots; ++slot)
+      if (test_bit(deleted_.data(), slot)) out.put_bytes(vectors_.row(slot), vectors_.row_bytes());
+  }
   out.finish();
 }
 
 std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
+  SavedVectors saved;
+  auto index = read(source, &saved);
+  VECDB_REQUIRE(saved == SavedVectors::kAll, std::string(kWhat) + " was saved without its live vectors (a "
+                                                                   "collection's snapshot: they are in its LMDB)");
+  index->check_copies(kWhat);
+  return index;
+}
+
+std::unique_ptr<HnswIndex> HnswIndex::read(Source& source, SavedVectors* saved) {
   ByteReader in(source, kWhat);
   char magic[sizeof(kMagic)];
   VECDB_REQUIRE(in.remaining() >= sizeof(magic), std::string(kWhat) + " is too short to be an HNSW index");
@@ -520,7 +537,7 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
                     std::to_string(kOldestReadable) + " to " + std::to_string(kFormatVersion));
   const auto metric = in.get<std::uint32_t>();
   const auto dtype = in.get<std::uint32_t>();
-  const auto reserved = in.get<std::uint32_t>();
+  const auto saved_vectors = in.get<std::uint32_t>();  // reserved (0) before version 5
   HnswParams params;
   const auto dim = in.get<std::uint64_t>();
   params.M = in.get<std::uint64_t>();
@@ -532,7 +549,7 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
   const bool coded = version >= 3 && dtype == static_cast<std::uint32_t>(DType::PQ8);
   VECDB_REQUIRE(metric <= 2 && (dtype == static_cast<std::uint32_t>(DType::F32) ||
                                 dtype == static_cast<std::uint32_t>(DType::F16) || coded) &&
-                    reserved == 0 && dim >= 1 && dim <= kMaxDim && params.M >= 2 && params.M <= 256 &&
+                    saved_vectors <= (version >= 5 ? 1u : 0u) && dim >= 1 && dim <= kMaxDim && params.M >= 2 && params.M <= 256 &&
                     params.ef_construction >= 1 && params.ef_construction <= 100000 && next_id >= 0 &&
                     slots < (std::uint64_t{1} << 32) - 1 && sequence >= slots,
                 std::string(kWhat) + " has an invalid header");
@@ -542,11 +559,13 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
     VECDB_REQUIRE(pq->dim() == dim && pq->metric() == static_cast<Metric>(metric),
                   std::string(kWhat) + " is corrupt: its PQ codebooks do not match the index");
   }
-  // Every slot costs at least its level, links, id and vector: refuse a
-  // size the input cannot hold before allocating for it.
+  *saved = static_cast<SavedVectors>(saved_vectors);
+  // Every slot costs at least its level, links, id and (saved whole) vector:
+  // refuse a size the input cannot hold before allocating for it.
   const std::uint64_t row_bytes = coded ? pq->m() : dim * dtype_size(static_cast<DType>(dtype));
   const bool with_copies = version >= 4;
-  const std::uint64_t per_slot = 1 + ((with_copies ? 2 : 1) + 2 * params.M) * 4 + 8 + row_bytes;
+  const std::uint64_t per_slot =
+      1 + ((with_copies ? 2 : 1) + 2 * params.M) * 4 + 8 + (*saved == SavedVectors::kAll ? row_bytes : 0);
   VECDB_REQUIRE(slots <= in.remaining() / per_slot, std::string(kWhat) + " is truncated");
 
   auto index = std::make_unique<HnswIndex>(dim, static_cast<Metric>(metric), static_cast<DType>(dtype), params,
@@ -555,18 +574,16 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
   index->graph_.read(in, slots, with_copies);
   in.get_bytes(index->labels_.data(), slots * sizeof(std::int64_t));
   in.get_bytes(index->deleted_.data(), (slots + 63) / 64 * sizeof(std::uint64_t));
-  in.get_bytes(index->vectors_.mutable_data(), slots * index->vectors_.row_bytes());
+  if (*saved == SavedVectors::kAll) {
+    in.get_bytes(index->vectors_.mutable_data(), slots * index->vectors_.row_bytes());
+  } else {
+    for (std::uint32_t slot = 0; slot < slots; ++slot)
+      if (test_bit(index->deleted_.data(), slot))
+        in.get_bytes(index->vectors_.mutable_row(slot), index->vectors_.row_bytes());
+  }
   in.verify_checksum();
 
   index->graph_.validate(slots, kWhat);
-  const DenseVectors& rows = index->vectors_;
-  for (std::uint32_t head = 0; head < slots; ++head) {
-    if (index->graph_.is_copy(head)) continue;
-    for (std::uint32_t copy = index->graph_.next_copy(head); copy != head; copy = index->graph_.next_copy(copy))
-      VECDB_REQUIRE(std::memcmp(rows.row(copy), rows.row(head), rows.row_bytes()) == 0,
-                    std::string(kWhat) + " is corrupt: the vector at slot " + std::to_string(copy) +
-                        " is not a copy of its head's");
-  }
   if (slots % 64 != 0)
     VECDB_REQUIRE(index->deleted_.back() >> (slots % 64) == 0, std::string(kWhat) + " is corrupt: stray deleted bits");
   index->slot_of_.reserve(slots, static_cast<std::uint64_t>(next_id));
@@ -583,6 +600,65 @@ std::unique_ptr<HnswIndex> HnswIndex::load(Source& source) {
   index->live_.store(index->slot_of_.size(), std::memory_order_release);
   index->next_id_.store(next_id, std::memory_order_release);
   return index;
+}
+
+void HnswIndex::check_copies(const char* what) const {
+  const std::size_t slots = slots_.load(std::memory_order_relaxed);
+  for (std::uint32_t head = 0; head < slots; ++head) {
+    if (graph_.is_copy(head)) continue;
+    for (std::uint32_t copy = graph_.next_copy(head); copy != head; copy = graph_.next_copy(copy))
+      VECDB_REQUIRE(std::memcmp(vectors_.row(copy), vectors_.row(head), vectors_.row_bytes()) == 0,
+                    std::string(what) + " is corrupt: the vector at slot " + std::to_string(copy) +
+                        " is not a copy of its head's");
+  }
+}
+
+HnswRefill::HnswRefill(Source& source) {
+  HnswIndex::SavedVectors saved;
+  index_ = HnswIndex::read(source, &saved);
+  dim_ = index_->dim();
+  const std::size_t slots = index_->slots_.load(std::memory_order_relaxed);
+  if (saved == HnswIndex::SavedVectors::kAll) {
+    filled_.assign((slots + 63) / 64, ~std::uint64_t{0});
+  } else {
+    filled_ = index_->deleted_;
+    awaiting_ = index_->size();
+  }
+}
+
+std::size_t HnswRefill::fill(const float* rows, const std::int64_t* ids, std::size_t n) {
+  VECDB_REQUIRE(index_ != nullptr, "this refill has finished: its index was handed over");
+  std::size_t stored = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t slot = ids[i] < 0 ? IdMap::kAbsent : index_->slot_of_.find(ids[i]);
+    if (slot == IdMap::kAbsent) continue;
+    index_->vectors_.set(slot, rows + i * index_->dim());
+    if (!test_bit(filled_.data(), slot)) {
+      filled_[slot >> 6] |= std::uint64_t{1} << (slot & 63);
+      --awaiting_;
+    }
+    ++stored;
+  }
+  return stored;
+}
+
+std::unique_ptr<HnswIndex> HnswRefill::finish() {
+  VECDB_REQUIRE(index_ != nullptr, "this refill has finished: its index was handed over");
+  HnswIndex& index = *index_;
+  const std::size_t slots = index.slots_.load(std::memory_order_relaxed);
+  for (std::uint32_t slot = 0; awaiting_ > 0 && slot < slots; ++slot) {
+    if (test_bit(filled_.data(), slot)) continue;
+    std::uint32_t source = slot;
+    for (std::uint32_t other = index.graph_.next_copy(slot); other != slot; other = index.graph_.next_copy(other))
+      if (test_bit(filled_.data(), other)) source = other;
+    if (source != slot)
+      std::memcpy(index.vectors_.mutable_row(slot), index.vectors_.row(source), index.vectors_.row_bytes());
+    else
+      std::memset(index.vectors_.mutable_row(slot), 0, index.vectors_.row_bytes());
+  }
+  index.check_copies(kWhat);
+  awaiting_ = 0;
+  return std::move(index_);
 }
 
 }  // namespace vecdb

@@ -126,10 +126,16 @@ class HnswIndex {
   std::vector<std::int64_t> ids() const;
 
   // The whole index in a versioned, checksummed format (see hnsw_index.cpp).
-  // Writers wait while it is written; searches go on.
-  void save(Sink& sink) const;
+  // Writers wait while it is written; searches go on. With
+  // SavedVectors::kRetired only the retired slots' vectors are written: for
+  // a caller that keeps the live vectors itself (a collection's are in
+  // LMDB) and gives them back through HnswRefill.
+  enum class SavedVectors : std::uint32_t { kAll = 0, kRetired = 1 };
+  void save(Sink& sink, SavedVectors saved = SavedVectors::kAll) const;
   // Rebuilds an index from save() output; a truncated, corrupted or
   // unknown-version input throws vecdb::Error, never yields a broken index.
+  // Output saved without its live vectors is refused (read it with
+  // HnswRefill).
   static std::unique_ptr<HnswIndex> load(Source& source);
 
  private:
@@ -137,6 +143,13 @@ class HnswIndex {
   // id (accepted_slots).
   static constexpr std::size_t kSparseFilterSlots = 8;
 
+  friend class HnswRefill;
+
+  // load() and HnswRefill: the index as saved; its live slots' vectors are
+  // unset if *saved says kRetired (then the copies are not checked yet).
+  static std::unique_ptr<HnswIndex> read(Source& source, SavedVectors* saved);
+  // Throws unless every copy's vector equals its head's.
+  void check_copies(const char* what) const;
   void grow_to(std::size_t capacity);
   // The live slots (published, not deleted) whose id passes `allowed` (every
   // live slot if null), read from the id map when the filter is sparse, else
@@ -174,6 +187,33 @@ class HnswIndex {
   std::vector<std::uint32_t> replaced_by_;    // slot -> the slot that replaced it (0: none; see ResultFilter)
   mutable std::shared_mutex growth_;
   mutable VisitedPool visited_;
+};
+
+// An index read from save(..., kRetired) output, waiting for its live
+// vectors: fill() them (by id, from wherever the caller keeps them), then
+// finish() hands over the index. Nothing can search it before.
+class HnswRefill {
+ public:
+  explicit HnswRefill(Source& source);
+
+  std::size_t dim() const { return dim_; }
+  // Stores the rows (n x dim float32) of these ids; ids the index does not
+  // hold live are skipped (a caller may pass points added after the save).
+  // Returns how many were stored.
+  std::size_t fill(const float* rows, const std::int64_t* ids, std::size_t n);
+  // Live slots still without a vector.
+  std::size_t awaiting() const { return awaiting_; }
+  // The index. A live slot left unfilled takes the vector of a filled copy
+  // of its node (copies are identical), else zeros: the caller is about to
+  // replace or delete such points (they changed after the save), and their
+  // slots then only route searches. Throws if copies disagree.
+  std::unique_ptr<HnswIndex> finish();
+
+ private:
+  std::unique_ptr<HnswIndex> index_;
+  std::size_t dim_;
+  std::vector<std::uint64_t> filled_;  // bits over slots; retired slots count as filled
+  std::size_t awaiting_ = 0;
 };
 
 }  // namespace vecdb

@@ -32,19 +32,21 @@ def make(path, index=None):
 
 
 def flip(path, needle: bytes, at: int = 0) -> None:
-    """Flip one bit of the single place ``needle`` is stored in data.mdb."""
-    data = bytearray((path / "data.mdb").read_bytes())
+    """Flip one bit of the single place ``needle`` is stored in data.mdb, in
+    place (a process with the file mapped sees it)."""
+    data = (path / "data.mdb").read_bytes()
     position = data.find(needle)
     assert position >= 0 and data.find(needle, position + 1) < 0, "needle must occur exactly once"
-    data[position + at] ^= 0x10
-    (path / "data.mdb").write_bytes(bytes(data))
+    with open(path / "data.mdb", "r+b") as handle:
+        handle.seek(position + at)
+        handle.write(bytes([data[position + at] ^ 0x10]))
 
 
 def test_a_damaged_vector_names_the_point(tmp_path):
     make(tmp_path / "db")
-    flip(tmp_path / "db", vectors(1, 17 * DIM).tobytes(), at=5)
     with vecdb.open(tmp_path / "db") as db:
-        col = db.get_collection("c")
+        col = db.get_collection("c")  # its index is loaded: every vector read from LMDB, whole
+        flip(tmp_path / "db", vectors(1, 17 * DIM).tobytes(), at=5)
         assert col.get(["p16"], with_vector=True)[0].id == "p16"
         with pytest.raises(errors.CorruptRecordError, match=r"collection 'c': the stored vector of point 'p17' "
                                                             r"\(label 17\) is damaged") as raised:
@@ -54,7 +56,11 @@ def test_a_damaged_vector_names_the_point(tmp_path):
         assert "vecdb restore" in str(raised.value) and "vecdb check" in str(raised.value)
         with pytest.raises(errors.CorruptRecordError, match="p17"):
             col.search(vectors(1, 17 * DIM)[0], k=3, with_vector=True)
-        assert col.search(vectors(1, 17 * DIM)[0], k=3)[0].id == "p17"  # the index holds a good copy
+        assert col.search(vectors(1, 17 * DIM)[0], k=3)[0].id == "p17"  # the index holds what it read whole
+    with vecdb.open(tmp_path / "db") as db:
+        # The snapshot holds links, not a second copy of the vectors: loading the index reads each one.
+        with pytest.raises(errors.CorruptRecordError, match=r"the stored vector of point 'p17' \(label 17\)"):
+            db.get_collection("c")
 
 
 def test_a_damaged_vector_read_for_a_pq_re_rank_names_the_point(tmp_path):

@@ -128,8 +128,8 @@ def test_wrong_magic_and_unknown_version(small):
     data = small[0].to_bytes()
     with pytest.raises(CorruptIndexError, match="magic"):
         vecdb.HNSWIndex.from_bytes(b"NOTVECDB" + data[8:])
-    future = restamp(data[:8] + (5).to_bytes(4, "little") + data[12:])
-    with pytest.raises(CorruptIndexError, match="format version 5"):
+    future = restamp(data[:8] + (6).to_bytes(4, "little") + data[12:])
+    with pytest.raises(CorruptIndexError, match="format version 6"):
         vecdb.HNSWIndex.from_bytes(future)
     ancient = restamp(data[:8] + (1).to_bytes(4, "little") + data[12:])
     with pytest.raises(CorruptIndexError, match="format version 1"):
@@ -142,6 +142,96 @@ def test_version_2_and_3_files_still_load(small, version):
     # 2), version 4 the rings of copies.
     index, queries = small
     assert_same_index(vecdb.HNSWIndex.from_bytes(as_version(index.to_bytes(), version, M=4)), index, queries)
+
+
+def test_version_4_files_still_load(small):
+    # Version 5 gave the reserved header word a meaning (0: every vector saved, as version 4 always did).
+    index, queries = small
+    data = index.to_bytes()
+    assert_same_index(vecdb.HNSWIndex.from_bytes(restamp(data[:8] + (4).to_bytes(4, "little") + data[12:])),
+                      index, queries)
+    refused = restamp(data[:8] + (4).to_bytes(4, "little") + data[12:20] + (1).to_bytes(4, "little") + data[24:])
+    with pytest.raises(CorruptIndexError, match="invalid header"):
+        vecdb.HNSWIndex.from_bytes(refused)
+
+
+def without_live_vectors(index, path):
+    with open(path, "wb") as handle:
+        index.write_to(handle, live_vectors=False)
+    return path
+
+
+def refilled(path, chunks):
+    with open(path, "rb") as handle:
+        return vecdb.HNSWIndex.read_from(handle, lambda: iter(chunks))
+
+
+@pytest.fixture(params=["float32", "float16"])
+def kept(request):
+    """An index as `small` builds it, and the live vectors as its caller keeps them (as given to add)."""
+    rng = np.random.default_rng(11)
+    index = vecdb.HNSWIndex(6, metric="cosine", M=4, ef_construction=20, seed=9, dtype=request.param)
+    rows = clustered(rng, 300, 6)
+    index.add(rows)
+    index.delete([5, 17])
+    added = clustered(rng, 2, 6)
+    index.add(added, ids=[40, 1000])
+    stored = {i: rows[i] for i in range(300) if i not in (5, 17)} | {40: added[0], 1000: added[1]}
+    return index, clustered(rng, 10, 6), stored
+
+
+def stored_vectors(stored):
+    ids = np.array(sorted(stored), dtype=np.int64)
+    return ids, np.array([stored[i] for i in ids.tolist()], dtype=np.float32)
+
+
+def test_saved_without_live_vectors_and_refilled_is_the_same_index(tmp_path, kept):
+    # The retired slots (ids 5 and 17 deleted, 40 replaced) keep their vectors in the file: they still route.
+    index, queries, stored = kept
+    path = without_live_vectors(index, tmp_path / "links.hnsw")
+    assert path.stat().st_size < len(index.to_bytes())
+    ids, rows = stored_vectors(stored)
+    order = np.random.default_rng(3).permutation(len(ids))  # any order, in several chunks, with unknown ids
+    chunks = [(ids[part], rows[part]) for part in np.array_split(order, 7)]
+    chunks.append((np.array([5, 17, 99_999], dtype=np.int64), np.ones((3, 6), dtype=np.float32)))
+    loaded = refilled(path, chunks)
+    assert_same_index(loaded, index, queries)
+    assert loaded.to_bytes() == index.to_bytes()
+
+
+def test_an_index_saved_without_live_vectors_is_refused_without_them(tmp_path, kept):
+    path = without_live_vectors(kept[0], tmp_path / "links.hnsw")
+    for read in (lambda: vecdb.HNSWIndex.load(path), lambda: vecdb.HNSWIndex.from_bytes(path.read_bytes())):
+        with pytest.raises(CorruptIndexError, match="without its live vectors"):
+            read()
+    ids, rows = stored_vectors(kept[2])
+    with pytest.raises(CorruptIndexError, match="dimension"):
+        refilled(path, [(ids, rows[:, :5].copy())])
+
+
+def test_ids_left_unfilled_take_an_identical_vectors_copy_or_zeros(tmp_path):
+    # Callers leave out the ids they are about to replace or delete: a copy of an identical vector takes the
+    # vector of another member of its ring (all equal); a node with none takes zeros and only routes.
+    index = vecdb.HNSWIndex(2, metric="l2", M=4)
+    rows = np.array([[1, 0], [0, 1], [1, 0], [1, 0], [3, 3]], dtype=np.float32)  # 2 and 3 copy 0
+    index.add(rows)
+    path = without_live_vectors(index, tmp_path / "links.hnsw")
+    loaded = refilled(path, [(np.array([1, 3], dtype=np.int64), rows[[1, 3]])])  # 0, 2 and 4 left out
+    got = loaded.get_vectors(np.arange(5))
+    np.testing.assert_array_equal(got[:4], rows[:4])
+    np.testing.assert_array_equal(got[4], [0, 0])
+    loaded.add(rows[4:], ids=[4])  # the caller's catch-up: replaced, the zeros slot retires
+    ids, dists = loaded.search(np.array([3, 3], dtype=np.float32), 1)
+    assert ids.tolist() == [4] and dists.tolist() == [0.0]
+
+
+def test_refilled_copies_that_disagree_are_refused(tmp_path):
+    index = vecdb.HNSWIndex(2, metric="l2", M=4)
+    rows = np.array([[1, 0], [0, 1], [1, 0]], dtype=np.float32)  # 2 copies 0
+    index.add(rows)
+    path = without_live_vectors(index, tmp_path / "links.hnsw")
+    with pytest.raises(CorruptIndexError, match="not a copy of its head"):
+        refilled(path, [(np.arange(3), np.array([[1, 0], [0, 1], [2, 0]], dtype=np.float32))])
 
 
 def test_a_version_3_file_with_identical_vectors_loads_and_takes_copies():

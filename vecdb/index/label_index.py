@@ -31,7 +31,7 @@ from vecdb.errors import CorruptIndexError
 from vecdb.gate import SharedExclusiveGate
 from vecdb.index.framing import Frame
 from vecdb.native.flat import knn
-from vecdb.native.hnsw import HNSWIndex
+from vecdb.native.hnsw import HNSWIndex, VectorSource
 from vecdb.native.pq import ProductQuantizer
 from vecdb.native.rerank import rerank
 
@@ -165,12 +165,12 @@ class GraphLabelIndex:
     def memory_bytes(self) -> int:
         return self.graph.nbytes
 
-    def write_to(self, handle: BinaryIO) -> None:
-        self.graph.write_to(handle)
+    def write_to(self, handle: BinaryIO, live_vectors: bool = True) -> None:
+        self.graph.write_to(handle, live_vectors)
 
     @classmethod
-    def read_from(cls, handle: BinaryIO, spec: HNSW) -> "GraphLabelIndex":
-        return cls(HNSWIndex.read_from(handle), spec.ef_search)
+    def read_from(cls, handle: BinaryIO, spec: HNSW, vectors: Optional[VectorSource] = None) -> "GraphLabelIndex":
+        return cls(HNSWIndex.read_from(handle, vectors), spec.ef_search)
 
 
 class _RowsByLabel(ABC):

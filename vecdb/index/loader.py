@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -86,7 +86,8 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore,
         owner = _owner(environment, config)
 
         def read(path: Path) -> Optional[Tuple[int, SavedIndex]]:
-            return read_snapshot(path, owner, config.index_spec, lambda at: store.fingerprint_at(txn, config, at))
+            return read_snapshot(path, owner, config.index_spec, lambda at: store.fingerprint_at(txn, config, at),
+                                 lambda at: _vectors_as_of(txn, store, config, at))
 
         main_snapshot = (_main_from_snapshot(read, folder, config, codebooks, vector_reader)
                          if isinstance(config.index_spec, HNSW) or quantizer is not None else None)
@@ -193,7 +194,8 @@ def save_snapshots(environment: Environment, folder: Path, store: CollectionStor
                            sequence, fingerprint, saved_prefix)
     saved_main = _saved_form(indexes.main)
     if saved_main is not None:
-        write_snapshot(snapshot_path(folder, config.key), owner, sequence, fingerprint, saved_main)
+        write_snapshot(snapshot_path(folder, config.key), owner, sequence, fingerprint, saved_main,
+                       vectors_in_lmdb=isinstance(saved_main, GraphLabelIndex) and saved_main.quantizer is None)
     current = {prefix_snapshot_path(folder, config.key, dims, indexes.rotation_version)
                for dims in indexes.prefixes}
     for stale in prefix_snapshot_paths(folder, config.key):
@@ -242,6 +244,19 @@ def _fill(txn, store: CollectionStore, config: CollectionConfig, parts: List[Par
         done += len(labels)
         progress(task, done, total)
     return total
+
+
+def _vectors_as_of(txn, store: CollectionStore, config: CollectionConfig,
+                   sequence: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """The stored vectors as they were after batch ``sequence``, in chunks,
+    except those of points changed since (which _catch_up replaces or
+    deletes): what a snapshot saved without its vectors is filled with."""
+    changed = store.changed_since(txn, sequence)
+    for labels, matrix in store.vector_chunks(txn, config.dim, _READ_CHUNK):
+        if len(changed):
+            unchanged = ~np.isin(labels, changed, assume_unique=True)
+            labels, matrix = labels[unchanged], matrix[unchanged]
+        yield labels, matrix
 
 
 def _owner(environment: Environment, config: CollectionConfig) -> Owner:

@@ -1,6 +1,14 @@
 """Index snapshots: a collection's HNSW graph (or its PQ codes) saved beside
 the LMDB environment so that reopening does not rebuild it.
 
+The main graph of a collection of full vectors is saved without them
+(links, ids, and only the vectors of retired slots, which LMDB no longer
+holds but which still route searches): LMDB holds each vector once, and
+reading it back costs about what reading a second copy from the snapshot
+did. The reader passes the vectors stored as of the snapshot's batch (the
+points changed since are left out: catching up replaces or deletes them).
+Prefix graphs hold vectors LMDB does not (rotated prefixes) and keep them.
+
 A snapshot file is a 64-byte header followed by the index in its own
 checksummed format. The header (format version 2, a checked header of
 :class:`~vecdb.index.framing.Frame`): magic, version, the
@@ -21,7 +29,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Dict, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
 
 from vecdb._files import write_atomically
 from vecdb.config import HNSW, IndexSpec
@@ -90,25 +100,33 @@ def remove_abandoned_snapshots(folder: Path, rotation_versions: Dict[str, int]) 
             snapshot.unlink(missing_ok=True)
 
 
-def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, index: SavedIndex) -> None:
+def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, index: SavedIndex,
+                   vectors_in_lmdb: bool = False) -> None:
     """Save ``index``, which reflects the collection's state after batch
-    ``sequence`` (whose fingerprint is ``fingerprint``)."""
+    ``sequence`` (whose fingerprint is ``fingerprint``); a graph whose live
+    vectors are the collection's (``vectors_in_lmdb``) without them."""
     path.parent.mkdir(exist_ok=True)
     header = _HEADER.header((sequence, owner.packed_key(), owner.database_id, fingerprint))
 
     def write(handle: BinaryIO) -> None:
         handle.write(header)
-        index.write_to(handle)
+        if isinstance(index, GraphLabelIndex):
+            index.write_to(handle, live_vectors=not vectors_in_lmdb)
+        else:
+            index.write_to(handle)
 
     write_atomically(path, write)
 
 
 def read_snapshot(path: Path, owner: Owner, spec: IndexSpec, fingerprint_at: Callable[[int], Optional[int]],
+                  vectors_at: Callable[[int], Iterable[Tuple[np.ndarray, np.ndarray]]],
                   ) -> Optional[Tuple[int, SavedIndex]]:
     """``(sequence, index)`` from a snapshot file, or None if there is no
     usable snapshot (the reason does not matter: the caller rebuilds).
     ``fingerprint_at(sequence)`` is the collection's fingerprint after that
-    batch (None once the change log no longer reaches back so far)."""
+    batch (None once the change log no longer reaches back so far);
+    ``vectors_at(sequence)`` the vectors stored as of that batch, as
+    ``(labels, rows)`` chunks (read only for a graph saved without them)."""
     try:
         with open(path, "rb") as handle:
             sequence, stored_key, database_id, fingerprint = _HEADER.read_header(handle)
@@ -116,7 +134,7 @@ def read_snapshot(path: Path, owner: Owner, spec: IndexSpec, fingerprint_at: Cal
                     or fingerprint_at(sequence) != fingerprint):
                 return None
             if isinstance(spec, HNSW):
-                return sequence, GraphLabelIndex.read_from(handle, spec)
+                return sequence, GraphLabelIndex.read_from(handle, spec, lambda: vectors_at(sequence))
             return sequence, CodeScanLabelIndex.read_from(handle)
     except (OSError, CorruptIndexError):
         return None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, Optional, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from vecdb.metrics import parse_metric
 from vecdb.native.pq import ProductQuantizer
 
 DEFAULT_EF_SEARCH = 64
+
+# Where HNSWIndex.read_from finds live vectors the file left out: (ids, rows) chunks.
+VectorSource = Callable[[], Iterable[Tuple[np.ndarray, np.ndarray]]]
 
 
 class HNSWIndex(NativeIndex):
@@ -290,18 +293,38 @@ class HNSWIndex(NativeIndex):
         with open(path, "rb") as handle:
             return cls.read_from(handle)
 
-    def write_to(self, handle: BinaryIO) -> None:
+    def write_to(self, handle: BinaryIO, live_vectors: bool = True) -> None:
         """Write the index into an open binary file at its current position
-        (for containers that put a header of their own first)."""
+        (for containers that put a header of their own first). Without
+        ``live_vectors``, only the vectors of deleted and replaced ids (which
+        still route searches) are written: for a caller that stores the
+        live ones itself and gives them back to :meth:`read_from`."""
         handle.flush()
-        self._native.save(handle.fileno())
+        self._native.save(handle.fileno(), live_vectors)
 
     @classmethod
-    def read_from(cls, handle: BinaryIO) -> "HNSWIndex":
+    def read_from(cls, handle: BinaryIO, vectors: Optional[VectorSource] = None) -> "HNSWIndex":
         """Read an index from an open binary file, from its current position
-        to its end (the counterpart of :meth:`write_to`)."""
+        to its end (the counterpart of :meth:`write_to`). An index written
+        without its live vectors takes them from ``vectors()``: ``(ids,
+        float32 rows)`` chunks, as given to :meth:`add` (ids it does not
+        hold are skipped). Ids left without a vector keep a copy's (an
+        identical vector's) or zeros: callers leave out only ids they are
+        about to replace or delete."""
         os.lseek(handle.fileno(), handle.tell(), os.SEEK_SET)
-        return cls._wrap_loaded(_core.HnswIndex.load, handle.fileno())
+        try:
+            refill = _core.HnswRefill(handle.fileno())
+            if refill.awaiting:
+                if vectors is None:
+                    raise CorruptIndexError("this index was saved without its live vectors; read it with them")
+                for ids, rows in vectors():
+                    refill.fill(rows, ids)
+            native = refill.finish()
+        except InvalidArgumentError as exc:
+            raise CorruptIndexError(str(exc)) from None
+        index = cls.__new__(cls)
+        index._native = native
+        return index
 
     @classmethod
     def _wrap_loaded(cls, load: Any, source: Any) -> "HNSWIndex":
