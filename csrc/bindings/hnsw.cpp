@@ -231,15 +231,16 @@ void register_hnsw(py::module_& m) {
       .def_property_readonly("awaiting", &HnswRefill::awaiting)
       .def(
           "fill",
-          [](HnswRefill& self, const py::array& vectors, const py::object& ids) {
+          [](HnswRefill& self, const py::array& vectors, const py::object& ids, int threads) {
             const VectorsView rows = matrix_view(vectors, DType::F32, "vectors");
             VECDB_REQUIRE(rows.dim == self.dim(), "vectors have dimension " + std::to_string(rows.dim) +
                                                       ", expected " + std::to_string(self.dim()));
             const auto id_values = id_array(ids, static_cast<long long>(rows.n));
+            const std::size_t n_threads = thread_count(threads);
             WithoutGil without_gil;
-            return self.fill(static_cast<const float*>(rows.data), id_values.data(), rows.n);
+            return self.fill(static_cast<const float*>(rows.data), id_values.data(), rows.n, n_threads);
           },
-          py::arg("vectors"), py::arg("ids"))
+          py::arg("vectors"), py::arg("ids"), py::arg("threads"))
       .def("finish", [](HnswRefill& self) {
         WithoutGil without_gil;
         return self.finish();

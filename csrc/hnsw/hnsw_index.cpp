@@ -626,20 +626,34 @@ HnswRefill::HnswRefill(Source& source) {
   }
 }
 
-std::size_t HnswRefill::fill(const float* rows, const std::int64_t* ids, std::size_t n) {
+std::size_t HnswRefill::fill(const float* rows, const std::int64_t* ids, std::size_t n, std::size_t n_threads) {
   VECDB_REQUIRE(index_ != nullptr, "this refill has finished: its index was handed over");
-  std::size_t stored = 0;
+  std::vector<std::pair<std::size_t, std::uint32_t>> found;  // (row, slot)
+  found.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t slot = ids[i] < 0 ? IdMap::kAbsent : index_->slot_of_.find(ids[i]);
-    if (slot == IdMap::kAbsent) continue;
-    index_->vectors_.set(slot, rows + i * index_->dim());
-    if (!test_bit(filled_.data(), slot)) {
-      filled_[slot >> 6] |= std::uint64_t{1} << (slot & 63);
-      --awaiting_;
-    }
-    ++stored;
+    if (slot != IdMap::kAbsent) found.emplace_back(i, slot);
   }
-  return stored;
+  // Rows go to distinct slots in parallel (normalizing, converting, and the
+  // first touch of the memory: most of a load's time); an id given twice
+  // keeps its last row, as a serial pass would.
+  std::vector<std::uint32_t> slots(found.size());
+  for (std::size_t j = 0; j < found.size(); ++j) slots[j] = found[j].second;
+  std::sort(slots.begin(), slots.end());
+  const bool distinct = std::adjacent_find(slots.begin(), slots.end()) == slots.end();
+  constexpr std::size_t kRowsPerTask = 64;
+  parallel_for((found.size() + kRowsPerTask - 1) / kRowsPerTask, distinct ? n_threads : 1,
+               [&](std::size_t task, std::size_t) {
+                 const std::size_t end = std::min(found.size(), (task + 1) * kRowsPerTask);
+                 for (std::size_t j = task * kRowsPerTask; j < end; ++j)
+                   index_->vectors_.set(found[j].second, rows + found[j].first * dim_);
+               });
+  for (const auto& [row, slot] : found) {
+    if (test_bit(filled_.data(), slot)) continue;
+    filled_[slot >> 6] |= std::uint64_t{1} << (slot & 63);
+    --awaiting_;
+  }
+  return found.size();
 }
 
 std::unique_ptr<HnswIndex> HnswRefill::finish() {

@@ -197,10 +197,10 @@ class HnswRefill {
   explicit HnswRefill(Source& source);
 
   std::size_t dim() const { return dim_; }
-  // Stores the rows (n x dim float32) of these ids; ids the index does not
-  // hold live are skipped (a caller may pass points added after the save).
-  // Returns how many were stored.
-  std::size_t fill(const float* rows, const std::int64_t* ids, std::size_t n);
+  // Stores the rows (n x dim float32) of these ids on up to n_threads
+  // threads; ids the index does not hold live are skipped (a caller may pass
+  // points added after the save). Returns how many were stored.
+  std::size_t fill(const float* rows, const std::int64_t* ids, std::size_t n, std::size_t n_threads);
   // Live slots still without a vector.
   std::size_t awaiting() const { return awaiting_; }
   // The index. A live slot left unfilled takes the vector of a filled copy

@@ -316,3 +316,13 @@ def test_consistent_checksum_but_bad_copies_are_refused(edit, message):
 def test_not_bytes():
     with pytest.raises(InvalidDTypeError, match="must be bytes"):
         vecdb.HNSWIndex.from_bytes("graph")
+
+
+def test_an_id_given_twice_keeps_its_last_row(tmp_path):
+    index = vecdb.HNSWIndex(2, metric="l2", M=4)
+    rows = np.arange(400, dtype=np.float32).reshape(200, 2)
+    index.add(rows)
+    path = without_live_vectors(index, tmp_path / "links.hnsw")
+    ids = np.concatenate([np.arange(200), [7]]).astype(np.int64)
+    loaded = refilled(path, [(ids, np.concatenate([rows + 1, rows[7:8]]))])
+    np.testing.assert_array_equal(loaded.get_vectors(np.array([6, 7, 8])), rows[6:9] + [[1], [0], [1]])

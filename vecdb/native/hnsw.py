@@ -318,7 +318,7 @@ class HNSWIndex(NativeIndex):
                 if vectors is None:
                     raise CorruptIndexError("this index was saved without its live vectors; read it with them")
                 for ids, rows in vectors():
-                    refill.fill(rows, ids)
+                    refill.fill(rows, ids, HARDWARE_THREADS)
             native = refill.finish()
         except InvalidArgumentError as exc:
             raise CorruptIndexError(str(exc)) from None
