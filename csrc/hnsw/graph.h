@@ -95,6 +95,9 @@ inline bool test_bit_atomic(const std::uint64_t* words, std::uint64_t i) {
 // point in it; without this, such a search found the point in neither
 // node), and, if `allowed` is given, whose label has its bit set there
 // (bits over labels; labels at or above allowed_bits are not allowed).
+// Nodes below `own_labels` are their own labels (an index filled in id
+// order, as a collection's is), so testing them reads no label: on 500k
+// nodes the labels (4 MB) miss the cache where the filter's bits hit it.
 struct ResultFilter {
   std::size_t visible = ~std::size_t{0};
   const std::uint64_t* deleted = nullptr;
@@ -102,19 +105,20 @@ struct ResultFilter {
   const std::uint64_t* allowed = nullptr;
   std::uint64_t allowed_bits = 0;
   const std::uint32_t* replaced_by = nullptr;  // node -> its replacement (0: none), set before its deleted bit
+  std::size_t own_labels = 0;
 
   bool accepts(std::uint32_t node) const {
     if (node >= visible) return false;
     if (deleted && test_bit_atomic(deleted, node) && !replaced_unseen(node)) return false;
     if (!allowed) return true;
-    const auto label = static_cast<std::uint64_t>(labels[node]);
+    const auto label = node < own_labels ? std::uint64_t{node} : static_cast<std::uint64_t>(labels[node]);
     return label < allowed_bits && test_bit(allowed, label);
   }
 
   // Brings in what accepts(node) reads that is likely not cached: the
   // node's label.
   void prefetch(std::uint32_t node) const {
-    if (allowed) __builtin_prefetch(labels + node);
+    if (allowed && node >= own_labels) __builtin_prefetch(labels + node);
   }
 
   bool replaced_unseen(std::uint32_t node) const {

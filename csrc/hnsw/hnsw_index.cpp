@@ -143,6 +143,7 @@ std::int64_t HnswIndex::add(const float* rows, std::size_t n, const std::int64_t
   next_id_.store(largest + 1, std::memory_order_release);
   sequence_ += n;
   slots_.store(first + n, std::memory_order_release);
+  extend_own_labels();
   std::unique_lock<std::shared_mutex> mapping(id_map_mutex_);
   for (std::size_t i = 0; i < n; ++i) {
     const auto slot = static_cast<std::uint32_t>(first + i);
@@ -239,10 +240,26 @@ std::size_t HnswIndex::compact_locked(std::size_t n_threads) {
     slot_of_.renumber(slot_of_id);
   }
   slots_.store(kept, std::memory_order_release);
+  own_labels_.store(0, std::memory_order_relaxed);
+  extend_own_labels();
   visited_.clear();
   heads_.clear();  // its slot numbers are stale
   heads_recorded_ = false;
   return retired;
+}
+
+void HnswIndex::extend_own_labels() {
+  const std::size_t slots = slots_.load(std::memory_order_relaxed);
+  std::size_t own = own_labels_.load(std::memory_order_relaxed);
+  while (own < slots && labels_[own] == static_cast<std::int64_t>(own)) ++own;
+  own_labels_.store(own, std::memory_order_release);
+}
+
+ResultFilter HnswIndex::result_filter(std::size_t visible, const std::uint64_t* allowed,
+                                      std::uint64_t allowed_bits) const {
+  ResultFilter filter{visible, deleted_.data(), labels_.data(), allowed, allowed_bits, replaced_by_.data()};
+  filter.own_labels = own_labels_.load(std::memory_order_acquire);
+  return filter;
 }
 
 void HnswIndex::record_heads() {
@@ -258,8 +275,7 @@ void HnswIndex::search(const float* queries, std::size_t m, std::size_t k, std::
                        std::int64_t* ids, float* distances) const {
   std::shared_lock<std::shared_mutex> shared(growth_);
   // Vectors an add() is still inserting are not returned yet.
-  const ResultFilter filter{slots_.load(std::memory_order_acquire), deleted_.data(), labels_.data(), allowed,
-                            allowed_bits, replaced_by_.data()};
+  const ResultFilter filter = result_filter(slots_.load(std::memory_order_acquire), allowed, allowed_bits);
   const std::size_t chunk = 16;
   const std::size_t n_chunks = (m + chunk - 1) / chunk;
   parallel_for(n_chunks, m >= 2 * chunk ? n_threads : 1, [&](std::size_t c, std::size_t) {
@@ -322,7 +338,7 @@ std::vector<std::uint32_t> HnswIndex::accepted_slots(const std::uint64_t* allowe
     }
     return accepted;
   }
-  const ResultFilter filter{slots, deleted_.data(), labels_.data(), allowed, allowed_bits, replaced_by_.data()};
+  const ResultFilter filter = result_filter(slots, allowed, allowed_bits);
   for (std::uint32_t slot = 0; slot < slots; ++slot)
     if (filter.accepts(slot)) accepted.push_back(slot);
   return accepted;
@@ -599,6 +615,7 @@ std::unique_ptr<HnswIndex> HnswIndex::read(Source& source, SavedVectors* saved) 
   index->sequence_ = sequence;
   index->live_.store(index->slot_of_.size(), std::memory_order_release);
   index->next_id_.store(next_id, std::memory_order_release);
+  index->extend_own_labels();
   return index;
 }
 

@@ -151,6 +151,9 @@ class HnswIndex {
   // Throws unless every copy's vector equals its head's.
   void check_copies(const char* what) const;
   void grow_to(std::size_t capacity);
+  // Grows own_labels_ over the published slots that hold their own number.
+  void extend_own_labels();
+  ResultFilter result_filter(std::size_t visible, const std::uint64_t* allowed, std::uint64_t allowed_bits) const;
   // The live slots (published, not deleted) whose id passes `allowed` (every
   // live slot if null), read from the id map when the filter is sparse, else
   // by testing every slot: what exact_search scans and count() counts.
@@ -174,6 +177,10 @@ class HnswIndex {
   std::atomic<std::size_t> live_{0};
   std::atomic<std::int64_t> next_id_{0};
   std::vector<std::int64_t> labels_;          // slot -> id
+  // Slots below this hold their own number as id (see ResultFilter): set
+  // after their labels, and only grown, except by compaction and loading,
+  // which no search overlaps.
+  std::atomic<std::size_t> own_labels_{0};
   IdMap slot_of_;                             // id -> live slot
   // Graph nodes (not copies) by row. Filled by the first add() after a load
   // or a compaction rather than by them: hashing every row costs about

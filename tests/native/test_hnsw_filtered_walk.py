@@ -219,3 +219,33 @@ def test_a_mask_searched_again_is_read_as_it_is_now():
     del frozen
     gc.collect()
     assert key not in arrays._frozen_masks
+
+
+@pytest.mark.parametrize("share", [0.1, 0.5])
+def test_slots_holding_their_own_id_and_slots_that_do_not_filter_alike(share):
+    # An index filled in id order tests a slot's filter bit without reading its id (its slot number is its
+    # id); replaced ids move to new slots, compaction renumbers: every slot must still be judged by its id.
+    rng = np.random.default_rng(7)
+    base, queries = low_rank_clusters(rng, 3_000, 20, DIM)
+    index = vecdb.HNSWIndex(DIM, metric="l2", M=8, ef_construction=64)
+    index.add(base[:2_000])  # ids 0..1999 in slots 0..1999
+    vectors = base[:2_000].copy()
+    live = np.ones(2_000, dtype=bool)
+    mask = random_mask(2_000, share, seed=3)
+
+    def check():
+        ids, _ = index.search(queries, 10, ef=400, allowed=mask)
+        found = ids[ids >= 0]
+        assert mask[found].all() and live[found].all()
+        truth, _ = reference.knn(queries, vectors, 10, "l2", allowed=mask & live)
+        assert reference.recall(ids, truth) >= 0.95
+
+    check()
+    replaced = np.arange(0, 2_000, 7)
+    vectors[replaced] = base[2_000:2_000 + len(replaced)]
+    index.add(vectors[replaced], ids=replaced)  # new slots, ids unlike their numbers
+    index.delete(np.arange(1_500, 1_600))
+    live[1_500:1_600] = False
+    check()
+    assert index.compact() > 0  # renumbered: slot 0's id is 1 now
+    check()
