@@ -26,6 +26,7 @@ that each page is used or free exactly once.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Dict
 
@@ -33,7 +34,7 @@ from vecdb import _core
 from vecdb.errors import CorruptDatabaseError
 from vecdb.progress import Progress
 from vecdb.storage.format import FORMAT_KEY, OLD_FORMATS
-from vecdb.storage.upgrade import upgrade_data_file
+from vecdb.storage.upgrade import STAGING, upgrade_data_file
 
 DATA_FILE = "data.mdb"
 _RETRIES = 5  # snapshots a busy writer may retire while a walk starts
@@ -45,6 +46,8 @@ def prepare_data_file(folder: Path, writable: bool, progress: Progress) -> None:
     upgrade a file in an older format (reporting to ``progress``). A missing file is a new database: nothing to
     check. A writer calls this holding the writer lock."""
     data = folder / DATA_FILE
+    if writable:  # an upgrade killed after its rename leaves its staging folder behind
+        shutil.rmtree(folder / STAGING, ignore_errors=True)
     if not data.exists():
         return
     report = _core.check_lmdb_file(str(data), "main" if writable else "meta")
