@@ -189,13 +189,30 @@ def test_a_block_fills_and_empties_in_place(tmp_path):
 
 
 def test_a_damaged_block_header_is_reported_naming_the_block(tmp_path):
-    db, col = _damaged_first_block(tmp_path / "db", 0, 0x04)  # in the bitmap of present rows
-    with pytest.raises(errors.CorruptRecordError, match=r"collection 'c': the header of the stored vectors of "
-                                                        r"labels 0\.\.3 is damaged \(checksum mismatch\)"):
-        col.get(["p1"], with_vector=True)
-    with pytest.raises(errors.CorruptRecordError, match="labels 0..3"):
+    """A row read stands on its own check; what needs the header (a scan, a
+    rewrite of the block, telling an absent row from a damaged one) checks it."""
+    db, col = _damaged_first_block(tmp_path / "db", 0, 0x04)  # row 2's bit in the bitmap of present rows
+    assert col.get(["p2"], with_vector=True)[0].vector[0] == 2 * 4096
+    header = r"collection 'c': the header of the stored vectors of labels 0\.\.3 is damaged \(checksum mismatch\)"
+    with db._environment.read() as txn, pytest.raises(errors.CorruptRecordError, match=header):
+        list(col._store.vector_chunks(txn, 4096, 10))
+    with pytest.raises(errors.CorruptRecordError, match=header):
         col.upsert(["p2"], np.zeros((1, 4096)))  # a write never rewrites a block it cannot read
     assert col.get(["p5"], with_vector=True)[0].vector[0] == 5 * 4096  # the next block is intact
+    db.close()
+
+
+def test_a_damaged_header_never_passes_for_an_absent_row(tmp_path):
+    db, col = _damaged_first_block(tmp_path / "db", 0, 0)
+    col.delete(ids=["p1"])  # its slot now holds a row that fails its check
+    with db._environment.read() as txn:
+        assert col._store.vectors_of(txn, np.array([1, 0]), 4096)[1].tolist() == [False, True]
+    vectors = col._store.vectors
+    with db._environment.read() as txn:
+        key, value = next(iter(txn.cursor(db=vectors)))
+    db._environment.write(lambda txn: txn.put(key, bytes([value[0] ^ 0x02]) + value[1:], db=vectors))
+    with db._environment.read() as txn, pytest.raises(errors.CorruptRecordError, match=r"labels 0\.\.3 is damaged"):
+        col._store.vectors_of(txn, np.array([1, 0]), 4096)
     db.close()
 
 
@@ -206,4 +223,17 @@ def test_a_damaged_row_in_a_block_names_its_point(tmp_path):
         col.get(["p2"], with_vector=True)
     with db._environment.read() as txn, pytest.raises(errors.CorruptRecordError, match="'p2'"):
         list(col._store.vector_chunks(txn, 4096, 10))
+    db.close()
+
+
+def test_a_block_cut_short_is_reported_when_a_row_past_its_end_is_read(tmp_path):
+    db, col = _damaged_first_block(tmp_path / "db", 0, 0)
+    vectors = col._store.vectors
+    with db._environment.read() as txn:
+        key, value = next(iter(txn.cursor(db=vectors)))
+    db._environment.write(lambda txn: txn.put(key, value[:-100], db=vectors))
+    assert col.get(["p2"], with_vector=True)[0].vector[0] == 2 * 4096
+    with pytest.raises(errors.CorruptRecordError, match=r"the stored vector of point 'p3' \(label 3\) is cut off "
+                                                        r"\(its block ends before it\)"):
+        col.get(["p3"], with_vector=True)
     db.close()

@@ -15,7 +15,12 @@ record, a block:
   with the row's label key exactly as a format-2 record was: damage is
   reported naming the point, and the change log's digests are unchanged.
 
-A slot whose bit is clear holds zeros; a block with no row left is deleted.
+A slot whose bit is clear holds zeros sealed with the inverse of their
+check, so it never passes: a read trusts a row on its own check and reads
+the header only for a slot that fails it, to tell an absent row from a
+damaged one (scans, writes and ``vecdb check`` always check headers). A
+block with no row left is deleted.
+
 Blocks are about 64-128 KiB (at most 1024 rows, at least one): values that
 big go to LMDB overflow pages, which waste less than a page per block.
 :func:`rows_per_block` is a pure function of the dimension, part of the
@@ -29,6 +34,7 @@ than the reads.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 import lmdb
@@ -36,11 +42,12 @@ import numpy as np
 
 from vecdb import _core
 from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec
-from vecdb.storage.keys import LABEL_BYTES, label_key, label_keys, labels_from_bytes, labels_to_bytes
+from vecdb.storage.keys import LABEL_BYTES, label_key, label_keys, labels_to_bytes
 
 MAX_BLOCK_BYTES = 128 << 10
 MAX_BLOCK_ROWS = 1024
 HEADER_MARK = b"#"  # a header's seal key: distinct from every (8-byte) label key
+_GATHERED_ROWS = 64  # rows joined per native check when reading scattered rows
 _HEADER_KEYS = np.dtype([("mark", "S1"), ("block", ">u8")])
 
 Pairs = List[Tuple[bytes, bytes]]
@@ -82,6 +89,7 @@ class VectorBlocks:
         self.row_bytes = 4 * dim + CHECK_BYTES
         self._bitmap_bytes = max(4, self.rows // 8)
         self._header_bytes = self._bitmap_bytes + CHECK_BYTES
+        self._header = slice(0, self._header_bytes)
 
     def labels_in(self, block: int) -> Tuple[int, int]:
         """The first and last label block ``block`` can hold."""
@@ -92,43 +100,75 @@ class VectorBlocks:
     def rows_of(self, txn: lmdb.Transaction[Any], database: Any, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """The stored rows of ``labels`` (int64), checked: an ``(n, dim)``
         float32 matrix (zeros where a label has no row) and which labels
-        have one. Each block is read once, with one LMDB call for all."""
+        have one. Each block is read once.
+
+        A slot is read without its header: a row that passes its own check
+        is stored (an absent row's slot never passes). Only for a slot that
+        fails, or lies past its block's end, is the header read, checked,
+        to tell an absent row from a damaged one."""
         labels = np.asarray(labels, dtype=np.int64)
-        of_label = labels >> self.shift
-        found = txn.cursor(db=database).getmulti(label_keys(np.unique(of_label)))  # sorted; missing left out
-        values = [value for _, value in found]
-        blocks = labels_from_bytes(b"".join([key for key, _ in found]))
-        bitmaps = self._bitmaps(blocks, values)
-        # Which found block each label's is, if any.
-        position = np.minimum(np.searchsorted(blocks, of_label), max(len(blocks) - 1, 0))
-        present = blocks[position] == of_label if len(blocks) else np.zeros(len(labels), dtype=bool)
+        blocks, position = np.unique(labels >> self.shift, return_inverse=True)
+        # One lookup a block: cheaper than getmulti's (key, value) pairs.
+        values: List[Any] = list(map(txn.cursor(db=database).get, label_keys(blocks)))
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values)) if None not in values \
+            else np.array([0 if value is None else len(value) for value in values], dtype=np.int64)
         slots = labels & (self.rows - 1)
-        present[present] = (bitmaps[position[present], slots[present] >> 3] >> (slots[present] & 7)) & 1 == 1
-        if present.all():
-            return self._rows(labels, values, position, slots).copy(), present
-        matrix = np.zeros((len(labels), self.dim), dtype=np.float32)
-        if present.any():
-            matrix[present] = self._rows(labels[present], values, position[present], slots[present])
+        starts = self._header_bytes + slots * self.row_bytes
+        within = starts + self.row_bytes <= lengths[position]
+        matrix = np.empty((len(labels), self.dim), dtype=np.float32)
+        passed = self._read_rows(labels, values, position, starts, within, matrix)
+        if passed.all():
+            return matrix, passed
+        failed = ~passed
+        present = passed.copy()
+        present[failed] = self._bits(blocks, values, position[failed], slots[failed])
+        if present[failed].any():  # stored, by the header, yet its slot failed: damaged
+            first = int(np.flatnonzero(failed & present)[0])
+            raise DamagedValue(self._codec.database, label_key(int(labels[first])),
+                               "damaged (checksum mismatch)" if within[first] else "cut off (its block ends before it)")
+        matrix[failed] = 0
         return matrix, present
 
-    def _rows(self, labels: np.ndarray, values: List[Any], position: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        """The rows of ``labels``, in slots ``slots`` of ``values[position]``,
-        checked, as an ``(n, dim)`` float32 view."""
-        starts = self._header_bytes + slots * self.row_bytes
-        beyond = starts + self.row_bytes > np.array(list(map(len, values)), dtype=np.int64)[position]
-        if beyond.any():
-            block = int(labels[np.argmax(beyond)]) >> self.shift
-            raise self._damaged_header(block, "damaged (its length disagrees with its header)")
-        row_bytes = self.row_bytes
-        # One slice a row (the blocks are separate buffers), one copy.
-        rows = b"".join([values[block][start:start + row_bytes] for block, start in zip(position.tolist(),
-                                                                                           starts.tolist())])
-        return self._checked_floats(labels, rows)
+    def _read_rows(self, labels: np.ndarray, values: List[Any], position: np.ndarray, starts: np.ndarray,
+                   within: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """Copy the rows (``within`` their block's value) that pass their
+        checks into ``matrix``; returns which did."""
+        passed = within.copy()
+        rows_at = np.flatnonzero(within)
+        every = len(rows_at) == len(labels)
+        blocks = position[rows_at].tolist()
+        row_starts = starts[rows_at].tolist()
+        keys = labels_to_bytes(labels[rows_at])
+        row_bytes, step = self.row_bytes, _GATHERED_ROWS
+        # The rows (separate buffers) joined a few at a time: one buffer of a
+        # whole matrix's size would be new memory, paged in, every call.
+        for first in range(0, len(rows_at), step):
+            rows = b"".join([values[block][start:start + row_bytes]
+                             for block, start in zip(blocks[first:first + step], row_starts[first:first + step])])
+            chunk_keys = keys[8 * first:8 * (first + step)]
+            bad = _core.first_damaged_row(self._seed, chunk_keys, rows, row_bytes)
+            while bad >= 0:  # rare: an absent row, or damage
+                passed[rows_at[first + bad]] = False
+                after = _core.first_damaged_row(self._seed, chunk_keys[8 * (bad + 1):],
+                                                memoryview(rows)[row_bytes * (bad + 1):], row_bytes)
+                bad = -1 if after < 0 else bad + 1 + after
+            floats = np.frombuffer(rows, dtype=np.uint8).reshape(-1, row_bytes)[:, :4 * self.dim].view("<f4")
+            matrix[slice(first, first + step) if every else rows_at[first:first + step]] = floats
+        return passed
+
+    def _bits(self, blocks: np.ndarray, values: List[Any], position: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """Whether the checked headers of ``blocks[position]`` say slots
+        ``slots`` hold rows (False for a missing block)."""
+        found = sorted({block for block in position.tolist() if values[block] is not None})
+        bitmaps = np.zeros((len(values), self._bitmap_bytes), dtype=np.uint8)
+        if found:
+            bitmaps[found] = self._bitmaps(blocks[found], [values[block] for block in found])
+        return (bitmaps[position, slots >> 3] >> (slots & 7)) & 1 == 1
 
     def _bitmaps(self, blocks: np.ndarray, values: List[Any]) -> np.ndarray:
         """The present-row bitmaps of found blocks, ``(len(blocks), bitmap
         bytes)`` uint8, once every header passed its check."""
-        headers = b"".join([value[:self._header_bytes] for value in values])
+        headers = b"".join(map(operator.itemgetter(self._header), values))
         if len(headers) != len(values) * self._header_bytes:
             short = next(i for i, value in enumerate(values) if len(value) < self._header_bytes)
             raise self._damaged_header(blocks[short], "damaged (shorter than its header)")
@@ -240,10 +280,19 @@ class VectorBlocks:
             slots[old_labels & (self.rows - 1)] = old_rows
         touched = labels & (self.rows - 1)
         present[touched] = sealed is not None
-        slots[touched] = 0 if sealed is None else sealed
+        if sealed is not None:
+            slots[touched] = sealed
         if not present.any():
             return None
         used = int(np.flatnonzero(present)[-1]) + 1
+        # An absent row's slot holds zeros sealed with the inverse of their
+        # check: it never passes, so a read can trust a slot that does.
+        absent = np.flatnonzero(~present[:used])
+        if len(absent):
+            tombstones = self._codec.seal_rows(labels_to_bytes((int.from_bytes(key, "big") << self.shift) + absent),
+                                               np.zeros((len(absent), self.dim), dtype="<f4"))
+            tombstones[:, -CHECK_BYTES:] ^= 0xFF
+            slots[absent] = tombstones
         bitmap = np.zeros(self._bitmap_bytes, dtype=np.uint8)
         packed = np.packbits(present, bitorder="little")
         bitmap[:len(packed)] = packed
