@@ -424,7 +424,8 @@ class CollectionStore:
     def records_of(self, txn: lmdb.Transaction[bytes], labels: Sequence[int], with_payload: bool,
                    with_vector: bool) -> Dict[int, Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]:
         """``label -> (id key, payload or None, vector or None)`` for the
-        labels still stored, read with one LMDB call per kind of record."""
+        labels still stored, read with one LMDB call per kind of record (a
+        lookup per block for vectors)."""
         keys = [label_key(label) for label in labels]
         entries = self._codecs["labels"].opened(txn.cursor(db=self.labels).getmulti(keys))
         payloads = self._codecs["payloads"].opened(txn.cursor(db=self.payloads).getmulti(keys)) if with_payload else {}
@@ -469,7 +470,7 @@ class CollectionStore:
                       with_vector: bool) -> List[Optional[Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]]:
         """For each id key, ``(id key, payload or None, vector or None)`` of
         its point, or None if there is no such point; one LMDB call per kind
-        of record."""
+        of record (a lookup per block for vectors)."""
         found = self._codecs["ids"].opened(txn.cursor(db=self.ids).getmulti(list(id_keys)))
         labels = {id_key: int.from_bytes(value[:LABEL_BYTES], "big") for id_key, value in found.items()}
         records = self.records_of(txn, list(labels.values()), with_payload, with_vector)
@@ -514,9 +515,9 @@ class CollectionStore:
 
     @_reports_damage
     def vectors_of(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, dim: int) -> Tuple[np.ndarray, np.ndarray]:
-        """The vectors of these labels as one ``(n, dim)`` float32 matrix, read
-        with one LMDB call (each block once, without copying it), and which
-        labels are still stored (the rows of the others are zeros)."""
+        """The vectors of these labels as one ``(n, dim)`` float32 matrix (each
+        block looked up once and read in place), and which labels are still
+        stored (the rows of the others are zeros)."""
         with self._environment.zero_copy(txn) as view:
             return self._layout(dim).rows_of(view, self.vectors, labels)
 
