@@ -2,7 +2,8 @@
 sealed row): the first writable open regroups the vectors into blocks
 (format 3), all or nothing, keeping every point, the database id and the
 index snapshots; a kill at any moment of it leaves one format whole;
-read-only opens refuse format 2 with what to do.
+read-only opens refuse format 2 with what to do; a format-2 backup
+restores upgraded.
 
 The format-2 folders are written here the way format 2 stored vectors,
 from a database made by this version."""
@@ -28,6 +29,7 @@ from vecdb.storage.codec import ValueCodec
 from vecdb.storage.format import FORMAT_2, FORMAT_KEY, FORMAT_VERSION, MAX_NAMED_DATABASES
 from vecdb.storage.keys import label_key
 from vecdb.storage.vector_blocks import VectorBlocks
+from vecdb.transfer import backup
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDE = 4096  # four vectors a block
@@ -222,3 +224,21 @@ def test_a_vector_of_the_wrong_size_stops_the_upgrade_and_changes_nothing(format
                                                            r"16380 bytes, not 16388; it cannot be upgraded"):
         vecdb.open(format2)
     assert (format2 / "data.mdb").read_bytes() == before and not (format2 / upgrade.STAGING).exists()
+
+
+def test_a_format_2_backup_restores_upgraded(made, format2, tmp_path):
+    data = format2 / "data.mdb"
+    manifest = backup.BackupManifest(vecdb_version="0.2", storage_format="2", created="2026-12-01T00:00:00Z",
+                                     data_bytes=data.stat().st_size, data_sha256=backup._sha256_of(data),
+                                     collections=({"name": "docs", "count": 258, "dim": 16, "metric": "cosine"},
+                                                  {"name": "empty", "count": 0, "dim": 3, "metric": "cosine"},
+                                                  {"name": "wide", "count": 18, "dim": WIDE, "metric": "l2"}),
+                                     database_id=made[1][1])
+    archive = tmp_path / "old.tar"
+    with open(archive, "wb") as handle:
+        backup._write_archive(handle, manifest, data)
+    with pytest.warns(RuntimeWarning, match="format 2: upgrading"):
+        restored = backup.restore_backup(archive, tmp_path / "restored")
+    assert restored.storage_format == "2"
+    assert stored_format(tmp_path / "restored") == FORMAT_VERSION
+    assert contents(tmp_path / "restored") == made[1]
