@@ -9,8 +9,9 @@ first:
 - pages: both meta pages, the file size, every page of every tree (headers,
   node bounds, key order, counts), overflow pages, the free list, and that
   each page is used or free exactly once;
-- values: the checksum of every stored value of every collection, and that
-  it decodes (a vector of the collection's dimension, a payload that is a
+- values: the checksum of every stored value of every collection (each
+  vector in a block, and the block's header), and that it decodes (a block
+  whose length fits its header, a payload that is a
   dict, PQ codebooks and the PCA rotation in their formats);
 - agreement between structures: the id -> label and label -> id maps are
   each other's inverse, every point has a vector and only points have
@@ -45,9 +46,10 @@ from vecdb.storage.collection_store import HAS_PAYLOAD
 from vecdb.storage.data_file import DATA_FILE
 from vecdb.storage.environment import open_in_this_process
 from vecdb.storage.format import MAX_NAMED_DATABASES
-from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_1, FORMAT_KEY, FORMAT_VERSION
-from vecdb.storage.keys import LABEL_BYTES, user_id_from_key
+from vecdb.storage.format import DATABASE_ID_KEY, FORMAT_1, FORMAT_2, FORMAT_KEY, FORMAT_VERSION
+from vecdb.storage.keys import LABEL_BYTES, label_key, label_keys, user_id_from_key
 from vecdb.storage.payload_index import entry_keys
+from vecdb.storage.vector_blocks import VectorBlocks
 
 # (stage, done, total): stage is "pages" (pages read) or "values" (records read).
 Progress = Callable[[str, int, int], None]
@@ -174,6 +176,10 @@ class _Checker:
         if stored_format == FORMAT_1:
             report.notes.append("storage format 1 (vecdb 0.1) keeps no checksums: only pages were checked; "
                                 "open the database once for writing to upgrade it")
+            return
+        if stored_format == FORMAT_2:
+            report.notes.append("storage format 2 (one record per vector): only pages were checked; open the "
+                                "database once for writing to upgrade it to format 3, then check it")
             return
         if stored_format != FORMAT_VERSION:
             report.problems.append(Problem("file", f"unknown storage format {stored_format!r}"))
@@ -309,13 +315,35 @@ class _CollectionCheck:
         return dict(self._checked(part))
 
     def _vectors(self) -> Set[bytes]:
-        size = 4 * self._config.dim
-        found = set()
-        for key, value in self._checked("vectors"):
-            if len(value) != size:
-                self._damaged(key, "vector", f"its vector holds {len(value)} bytes, not {size}")
-            found.add(key)
+        """The label keys of every stored vector; each block's header and
+        each of its vectors checked."""
+        blocks = VectorBlocks(self._codecs["vectors"], self._config.dim)
+        found: Set[bytes] = set()
+        for chunk in self._entries("vectors"):
+            for key, value in chunk:
+                try:
+                    labels, rows = blocks.open_block(key, value)
+                except DamagedValue as damage:
+                    self._damaged_block(blocks, int.from_bytes(key, "big"), damage.state, found)
+                    continue
+                found.update(label_keys(labels))
+                start = 0
+                while (bad := blocks.first_damaged(labels[start:], rows[start:])) >= 0:
+                    self._bad_value("vectors", label_key(int(labels[start + bad])))
+                    start += bad + 1
+                self.report.values_checked += len(labels)
+            self._checker.advance(len(chunk))
         return found
+
+    def _damaged_block(self, blocks: VectorBlocks, block: int, state: str, found: Set[bytes]) -> None:
+        """A block whose header is damaged: which of its vectors are stored
+        is unknown, so each point it may hold is reported."""
+        first, last = blocks.labels_in(block)
+        self._problem(f"the header of the stored vectors of labels {first}..{last} is {state}")
+        for label in range(first, last + 1):
+            if label in self._ids_by_label:
+                self._damaged(label_key(label), "vector", "the header of its vectors' block is damaged")
+                found.add(label_key(label))
 
     def _payloads(self) -> Dict[bytes, Dict[str, Any]]:
         payloads = {}

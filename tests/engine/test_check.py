@@ -69,7 +69,7 @@ def test_a_clean_database_passes(tmp_path):
     assert result.exit_code == 0, result.output
     assert "collection 'docs': 298 points" in result.output and "no damage found" in result.output
     document = json.loads(run(str(tmp_path / "db"), "--json").output)
-    assert document["ok"] and document["storage_format"] == "2" and len(document["database_id"]) == 32
+    assert document["ok"] and document["storage_format"] == "3" and len(document["database_id"]) == 32
     assert [c["name"] for c in document["collections"]] == ["docs", "empty", "pq"]
     assert all(c["damaged_points"] == [] for c in document["collections"]) and document["pages_checked"] > 5
 
@@ -100,21 +100,54 @@ def test_structures_that_disagree(tmp_path):
         txn.put(b"g\x00kz", codec.seal(b"g\x00kz", label_key(8)), db=database)
 
     def orphan_vector(txn, store, database, codec):
-        txn.put(label_key(5), codec.seal(label_key(5), vectors(1).tobytes()), db=database)
+        store._blocks.put_rows(txn, database, np.array([5]), codec.seal_rows(label_key(5), vectors(1)))
 
-    def short_vector(txn, store, database, codec):
-        txn.put(label_key(9), codec.seal(label_key(9), b"\0" * 12), db=database)
+    def lost_vector(txn, store, database, codec):
+        store._blocks.delete_rows(txn, database, np.array([9]))
 
     raw_write(tmp_path / "db", "docs", "ids", drop_id)
     raw_write(tmp_path / "db", "docs", "payload-index", stray_index_entry)
     raw_write(tmp_path / "db", "docs", "vectors", orphan_vector)
-    raw_write(tmp_path / "db", "docs", "vectors", short_vector)
+    raw_write(tmp_path / "db", "docs", "vectors", lost_vector)
     result = run(str(tmp_path / "db"))
     assert result.exit_code == 1
     assert "point 'p7' (label 7): id map: its id has no entry in the id -> label map" in result.output
     assert "entry b'g\\x00kz' for label 8 that no payload calls for" in result.output
     assert "a vector is stored under label 5, which holds no point" in result.output
-    assert "point 'p9' (label 9): vector: its vector holds 12 bytes, not 32" in result.output
+    assert "point 'p9' (label 9): vector: it has no stored vector" in result.output
+
+
+def test_a_vector_block_whose_header_is_damaged_names_its_points(tmp_path):
+    """A block's header says which of its rows are stored: damaged, none of
+    them can be trusted, and each point the block may hold is reported."""
+    make(tmp_path / "db")
+    with vecdb.open(tmp_path / "db", read_only=True) as db:
+        store = db.get_collection("pq")._store
+        with db._environment.read() as txn:
+            (block,) = [bytes(value) for _, value in txn.cursor(db=store.vectors)]
+    flip(tmp_path / "db", block[:64], at=2)  # in the present-rows bitmap (one block: 400 rows of 36 bytes)
+    result = run(str(tmp_path / "db"), "--json")
+    assert result.exit_code == 1
+    problems = [p["text"] for p in json.loads(result.output)["problems"] if p["where"] == "pq"]
+    assert "the header of the stored vectors of labels 0..1023 is damaged (checksum mismatch)" in problems
+    assert "point 399 (label 399): vector: the header of its vectors' block is damaged" in problems
+    assert len(problems) == 401  # the header, and each point
+
+
+def test_a_vector_block_whose_length_disagrees_with_its_header(tmp_path):
+    make(tmp_path / "db")
+
+    def cut_short(txn, store, database, codec):
+        key, value = next(iter(txn.cursor(db=database)))
+        txn.put(key, value[:-3 * DIM], db=database)
+
+    raw_write(tmp_path / "db", "docs", "vectors", cut_short)
+    result = run(str(tmp_path / "db"), "--json")
+    assert result.exit_code == 1
+    problems = [p["text"] for p in json.loads(result.output)["problems"]]
+    assert "the header of the stored vectors of labels 0..1023 is damaged (its length disagrees with its header)" \
+        in problems
+    assert "point 'p299' (label 299): vector: the header of its vectors' block is damaged" in problems
 
 
 def test_damaged_pages_are_reported_and_their_values_left_unread(tmp_path):

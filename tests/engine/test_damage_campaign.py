@@ -101,12 +101,13 @@ def targets(reference: Path) -> List[str]:
 
 def model_ranges(reference: Path) -> Dict[str, Tuple[int, int]]:
     """Where the stored PQ codebooks and PCA rotation lie in data.mdb (each
-    is stored once: the reference was compacted)."""
+    is stored once: the reference was compacted; a page's unused bytes may
+    still hold part of an old copy, so the whole value is looked for)."""
     data = (reference / "db" / "data.mdb").read_bytes()
     ranges = {}
     for name, stored in stored_models(reference / "db").items():
-        start = data.find(stored[:256])
-        assert start >= 0 and data.find(stored[:256], start + 1) < 0
+        start = data.find(stored)
+        assert start >= 0 and data.find(stored, start + 1) < 0
         ranges[name] = (start, start + len(stored))
     return ranges
 

@@ -1,6 +1,6 @@
 """Databases in storage format 1 (vecdb 0.1, values without checksums; the
 archive in tests/data was written by that version): the first writable open
-upgrades them in place to format 2, all or nothing, keeping every point;
+upgrades them in place to the current format, all or nothing, keeping every point;
 read-only opens refuse them with what to do; a format-1 backup restores."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import vecdb
 from vecdb import _core, errors
 from vecdb.transfer.backup import restore_backup
 from vecdb.storage import upgrade
-from vecdb.storage.format import FORMAT_KEY
+from vecdb.storage.format import FORMAT_KEY, FORMAT_VERSION
 from tests.data.make_format1 import points
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def stored_format(folder: Path) -> bytes:
 
 
 def assert_upgraded_keeps_everything(folder: Path) -> None:
-    assert stored_format(folder) == b"2"
+    assert stored_format(folder) == FORMAT_VERSION
     with vecdb.open(folder, read_only=True) as db:
         assert db.list_collections() == ["docs", "empty", "pq"]
         docs = db.get_collection("docs")
@@ -80,7 +80,7 @@ def test_read_only_opens_refuse_format_1_and_say_what_to_do(format1):
 
 
 def test_the_first_writable_open_upgrades_in_place(format1):
-    with pytest.warns(RuntimeWarning, match="format 1: upgrading it once to format 2"):
+    with pytest.warns(RuntimeWarning, match="format 1: upgrading it once to format 3"):
         vecdb.open(format1).close()
     assert not (format1 / upgrade.STAGING).exists()
     assert_upgraded_keeps_everything(format1)
@@ -96,18 +96,18 @@ def test_an_upgrade_that_fails_leaves_format_1_as_it_was(format1, monkeypatch):
     before = (format1 / "data.mdb").read_bytes()
     calls = []
 
-    def fail_on_second(self, config, advance):
+    def fail_on_second(self, config):
         calls.append(config.name)
         if len(calls) == 2:
             raise OSError("disk full (simulated)")
-        return original(self, config, advance)
+        return original(self, config)
 
-    original = upgrade._Rewrite._collection
-    monkeypatch.setattr(upgrade._Rewrite, "_collection", fail_on_second)
+    original = upgrade._FromFormat1._collection
+    monkeypatch.setattr(upgrade._FromFormat1, "_collection", fail_on_second)
     with pytest.warns(RuntimeWarning), pytest.raises(OSError, match="simulated"):
         vecdb.open(format1)
     assert (format1 / "data.mdb").read_bytes() == before and not (format1 / upgrade.STAGING).exists()
-    monkeypatch.setattr(upgrade._Rewrite, "_collection", original)
+    monkeypatch.setattr(upgrade._FromFormat1, "_collection", original)
     with pytest.warns(RuntimeWarning, match="upgrading"):
         vecdb.open(format1).close()
     assert_upgraded_keeps_everything(format1)
@@ -127,7 +127,7 @@ def test_no_upgrade_while_another_process_has_the_folder_open(format1):
         holder.communicate("")
     with pytest.warns(RuntimeWarning):
         vecdb.open(format1).close()
-    assert stored_format(format1) == b"2"
+    assert stored_format(format1) == FORMAT_VERSION
 
 
 def test_a_format_1_backup_restores_upgraded(tmp_path):

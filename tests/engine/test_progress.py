@@ -66,7 +66,7 @@ def test_a_format_upgrade_reports_monotone_progress_to_its_total(tmp_path):
     recorder = Recorder()
     with pytest.warns(RuntimeWarning, match="storage format 1"):
         vecdb.open(folder, progress=recorder).close()
-    reports = recorder.of("upgrading to storage format 2")
+    reports = recorder.of("upgrading to storage format 3")
     assert_monotone_to_the_total(reports, reports[-1][1])
 
 

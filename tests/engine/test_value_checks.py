@@ -1,4 +1,4 @@
-"""Every stored value carries a checksum (storage format 2): a damaged
+"""Every stored value carries a checksum (since storage format 2): a damaged
 vector, payload, id entry, payload-index entry, change-log entry or
 collection setting raises CorruptRecordError naming the collection and the
 point, instead of answering with wrong data or a decoder's exception."""
@@ -190,7 +190,7 @@ def test_a_vector_or_payload_gone_missing_is_reported(tmp_path):
         col = db.get_collection("c")
         store = col._store
         db._environment.write(lambda txn: (txn.delete(label_key(11), db=store.payloads),
-                                           txn.delete(label_key(12), db=store.vectors)))
+                                           store._blocks.delete_rows(txn, store.vectors, np.array([12]))))
         with pytest.raises(errors.CorruptRecordError, match=r"the stored payload of point 'p11' \(label 11\) is "
                                                             "missing"):
             col.get(["p11"])

@@ -4,7 +4,8 @@ transaction.
 
 Named databases (``<key>`` is the collection's random hex key):
 
-- ``<key>:vectors``  label -> raw little-endian float32 vector
+- ``<key>:vectors``  block number -> the float32 vectors of a block of
+  consecutive labels (:mod:`vecdb.storage.vector_blocks`)
 - ``<key>:payloads`` label -> msgpack payload (absent when empty)
 - ``<key>:ids``      user id key -> label
 - ``<key>:labels``   label -> a flags byte (1: the point has a payload), then
@@ -18,8 +19,9 @@ Named databases (``<key>`` is the collection's random hex key):
   ``rotation`` -> the PCA rotation of the prefix indexes (vecdb.index.rotation bytes)
 
 Every value is sealed with a checksum of the database, key and value
-(:mod:`vecdb.storage.codec`) and checked when read; damage raises
-CorruptRecordError naming the collection and the point.
+(:mod:`vecdb.storage.codec`) and checked when read (each vector in a block
+is sealed on its own, with its label); damage raises CorruptRecordError
+naming the collection and the point.
 
 Labels are dense internal ids given out in increasing order and never
 reused, so new records append at the end of every label-keyed B-tree.
@@ -44,8 +46,9 @@ from vecdb.config import CollectionConfig
 from vecdb.errors import CollectionNotFoundError, CorruptRecordError, NotFoundError, VecdbError
 from vecdb.storage.catalog import PARTS, REMEDY, config_from, config_key, list_configs, part_names, write_config
 from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec, in_chunks, open_all
-from vecdb.storage.keys import LABEL_BYTES, label_key, label_keys, labels_from_bytes, labels_to_bytes, user_id_from_key
+from vecdb.storage.keys import LABEL_BYTES, label_key, labels_from_bytes, labels_to_bytes, user_id_from_key
 from vecdb.storage.payload_index import PayloadIndexes
+from vecdb.storage.vector_blocks import VectorBlocks, block_of_header_key
 
 if TYPE_CHECKING:  # environments are passed in; importing the module would make a cycle with upgrade.py
     from vecdb.storage.environment import Environment
@@ -115,6 +118,7 @@ class CollectionStore:
         self._seeds = {part: codec.seed for part, codec in self._codecs.items()}
         self._parts = {name: part for part, name in self._names.items()}
         self._config_key = config_key(config.name)
+        self._blocks = VectorBlocks(self._codecs["vectors"], config.dim)
         # The last config read, with its bytes: reads decode it again only
         # when a write changed it. Shared by readers: never mutated.
         self._decoded: Tuple[Optional[bytes], Optional[CollectionConfig]] = (None, None)
@@ -211,7 +215,11 @@ class CollectionStore:
         id, read through the label map if that is intact) or the record."""
         part, key = self._parts.get(damage.database), damage.key
         point: Any = None
-        if part in ("vectors", "payloads", "labels") and len(key) == LABEL_BYTES:
+        block = block_of_header_key(key) if part == "vectors" else None
+        if block is not None:
+            first, last = self._blocks.labels_in(block)
+            text = f"the header of the stored vectors of labels {first}..{last} is {damage.state}"
+        elif part in ("vectors", "payloads", "labels") and len(key) == LABEL_BYTES:
             label = int.from_bytes(key, "big")
             point = self._point_of(txn, label) if part != "labels" else None
             what = {"vectors": "vector", "payloads": "payload", "labels": "id"}[part]
@@ -277,12 +285,10 @@ class CollectionStore:
         fresh_set = set(fresh)
         label_keys = labels_to_bytes(labels)
         sealed = self._codecs["vectors"].seal_rows(label_keys, np.ascontiguousarray(vectors, dtype="<f4"))
-        rows = sealed.reshape(-1).data
-        row_bytes = sealed.shape[1]
+        self._append(txn, self.vectors, self._blocks.put_rows(txn, self.vectors, labels, sealed))
         for row in range(len(id_keys)):
             if row not in fresh_set:
                 key = label_key(int(labels[row]))
-                txn.put(key, rows[row * row_bytes:(row + 1) * row_bytes], db=self.vectors)
                 txn.put(key, self._seal("labels", key, point_entry(id_keys[row], payload_blobs[row] is not None)),
                         db=self.labels)
                 if payload_blobs[row] is None:
@@ -291,8 +297,6 @@ class CollectionStore:
                     txn.put(key, self._seal("payloads", key, payload_blobs[row]), db=self.payloads)
         if fresh:
             keys = [label_key(int(labels[row])) for row in fresh]
-            self._append(txn, self.vectors, [(keys[i], rows[row * row_bytes:(row + 1) * row_bytes])
-                                             for i, row in enumerate(fresh)])
             self._append(txn, self.payloads, self._codecs["payloads"].seal_pairs(
                 [(keys[i], blob) for i, row in enumerate(fresh) if (blob := payload_blobs[row]) is not None]))
             self._append(txn, self.labels, self._codecs["labels"].seal_pairs(
@@ -320,13 +324,13 @@ class CollectionStore:
                 continue
             if indexes.fields:
                 indexes.remove(txn, label, self.payload_of(txn, label))
-            txn.delete(key, db=self.vectors)
             txn.delete(key, db=self.payloads)
             txn.delete(key, db=self.labels)
             txn.delete(entry[1:-CHECK_BYTES], db=self.ids)
             deleted.append(label)
         if deleted:
             gone = np.array(deleted, dtype=np.int64)
+            self._blocks.delete_rows(txn, self.vectors, gone)
             self._log(txn, config, gone, _core.checksum64(b"d" + labels_to_bytes(gone)))
         return config, np.array(deleted, dtype=np.int64)
 
@@ -407,35 +411,37 @@ class CollectionStore:
         entry = self._entry(txn, label)
         return None if entry is None else entry[1:-CHECK_BYTES]
 
+    @_reports_damage
     def vector_of(self, txn: lmdb.Transaction[bytes], label: int) -> Optional[np.ndarray]:
-        key = label_key(label)
-        stored = self._checked(txn, "vectors", key, txn.get(key, db=self.vectors))
-        if stored is None:
+        vectors, present = self.vectors_of(txn, np.array([label], dtype=np.int64), self._blocks.dim)
+        if not present[0]:
             if self._entry(txn, label) is not None:
                 raise self.corrupt(txn, self._missing("vectors", label))
             return None
-        return np.frombuffer(stored, dtype="<f4", count=(len(stored) - CHECK_BYTES) // 4).astype(np.float32)
+        return vectors[0]
 
     @_reports_damage
     def records_of(self, txn: lmdb.Transaction[bytes], labels: Sequence[int], with_payload: bool,
                    with_vector: bool) -> Dict[int, Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]:
         """``label -> (id key, payload or None, vector or None)`` for the
-        labels still stored, read with one LMDB call per kind of record."""
+        labels still stored, read with one LMDB call per kind of record (a
+        lookup per block for vectors)."""
         keys = [label_key(label) for label in labels]
         entries = self._codecs["labels"].opened(txn.cursor(db=self.labels).getmulti(keys))
         payloads = self._codecs["payloads"].opened(txn.cursor(db=self.payloads).getmulti(keys)) if with_payload else {}
-        vectors = self._codecs["vectors"].opened(txn.cursor(db=self.vectors).getmulti(keys)) if with_vector else {}
+        if with_vector:
+            vectors, has_vector = self.vectors_of(txn, np.array(labels, dtype=np.int64), self._blocks.dim)
         records = {}
-        for label, key in zip(labels, keys):
+        for row, (label, key) in enumerate(zip(labels, keys)):
             entry = entries.get(key)
             if entry is None:
                 continue  # deleted
             if with_payload and entry[0] & HAS_PAYLOAD and key not in payloads:
                 raise self._missing("payloads", label)
-            if with_vector and key not in vectors:
+            if with_vector and not has_vector[row]:
                 raise self._missing("vectors", label)
             records[label] = (entry[1:], self._decode(txn, key, payloads.get(key)) if with_payload else None,
-                              np.frombuffer(vectors[key], dtype="<f4").astype(np.float32) if with_vector else None)
+                              vectors[row] if with_vector else None)
         return records
 
     @_reports_damage
@@ -464,7 +470,7 @@ class CollectionStore:
                       with_vector: bool) -> List[Optional[Tuple[bytes, Optional[Dict[str, Any]], Optional[np.ndarray]]]]:
         """For each id key, ``(id key, payload or None, vector or None)`` of
         its point, or None if there is no such point; one LMDB call per kind
-        of record."""
+        of record (a lookup per block for vectors)."""
         found = self._codecs["ids"].opened(txn.cursor(db=self.ids).getmulti(list(id_keys)))
         labels = {id_key: int.from_bytes(value[:LABEL_BYTES], "big") for id_key, value in found.items()}
         records = self.records_of(txn, list(labels.values()), with_payload, with_vector)
@@ -509,34 +515,26 @@ class CollectionStore:
 
     @_reports_damage
     def vectors_of(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, dim: int) -> Tuple[np.ndarray, np.ndarray]:
-        """The vectors of these labels as one ``(n, dim)`` float32 matrix, read
-        with one LMDB call, and which labels are still stored (the rows of
-        the others are zeros)."""
-        keys = label_keys(labels)
-        found = txn.cursor(db=self.vectors).getmulti(keys)
-        vectors, found_labels = self._vector_rows(found, dim)
-        if len(found) == len(keys):
-            return vectors, np.ones(len(keys), dtype=bool)
-        # getmulti keeps the order asked, leaving out what is missing
-        present = np.isin(labels, found_labels)
-        matrix = np.zeros((len(keys), dim), dtype=np.float32)
-        matrix[present] = vectors
-        return matrix, present
-
-    def _vector_rows(self, pairs: List[Tuple[bytes, bytes]], dim: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Stored vectors (key, value) checked, as one ``(n, dim)`` float32
-        matrix, and their labels."""
-        rows, keys = self._codecs["vectors"].opened_rows(pairs, 4 * dim + CHECK_BYTES)
-        return rows.view("<f4").astype(np.float32, copy=False), labels_from_bytes(keys)
+        """The vectors of these labels as one ``(n, dim)`` float32 matrix (each
+        block looked up once and read in place), and which labels are still
+        stored (the rows of the others are zeros)."""
+        with self._environment.zero_copy(txn) as view:
+            return self._layout(dim).rows_of(view, self.vectors, labels)
 
     @_reports_damage
     def vector_chunks(self, txn: lmdb.Transaction[bytes], dim: int, size: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         """Every stored vector in label order, ``size`` at a time, as
         ``(labels, (n, dim) float32 matrix)``: a pass over a large collection
-        without holding all of it in memory."""
-        for pairs in in_chunks(txn.cursor(db=self.vectors), size):
-            vectors, labels = self._vector_rows(pairs, dim)
-            yield labels, vectors
+        without holding all of it in memory (each block read once, in place,
+        and each vector copied once)."""
+        with self._environment.zero_copy(txn) as view:
+            yield from self._layout(dim).chunks(view, self.vectors, size)
+
+    def _layout(self, dim: int) -> VectorBlocks:
+        if dim != self._blocks.dim:
+            raise VecdbError(f"internal error: collection {self.name!r} holds {self._blocks.dim}-d vectors, "
+                             f"not {dim}-d")
+        return self._blocks
 
     def sample_vectors(self, txn: lmdb.Transaction[bytes], dim: int, count: int, seed: int) -> np.ndarray:
         """Up to ``count`` stored vectors chosen uniformly at random."""

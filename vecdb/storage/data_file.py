@@ -11,7 +11,7 @@ LMDB's layout) and refuses it with :class:`~vecdb.errors.CorruptDatabaseError`:
 - before ``lmdb.open``: both meta pages (flags, magic, version, page size,
   the free-list and main database records) and the file's size against the
   newest meta's last used page; a writer, which no other writer can race,
-  also walks the main database and upgrades a format-1 file
+  also walks the main database and upgrades a file in an older format
   (:func:`prepare_data_file`);
 - right after, inside a read transaction, so a writer in another process
   cannot reuse pages under the walk: every branch and leaf page of every
@@ -26,14 +26,15 @@ that each page is used or free exactly once.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Dict
 
 from vecdb import _core
 from vecdb.errors import CorruptDatabaseError
 from vecdb.progress import Progress
-from vecdb.storage.format import FORMAT_1, FORMAT_KEY
-from vecdb.storage.upgrade import upgrade_format_1
+from vecdb.storage.format import FORMAT_KEY, OLD_FORMATS
+from vecdb.storage.upgrade import STAGING, upgrade_data_file
 
 DATA_FILE = "data.mdb"
 _RETRIES = 5  # snapshots a busy writer may retire while a walk starts
@@ -42,18 +43,21 @@ _RETRIES = 5  # snapshots a busy writer may retire while a walk starts
 def prepare_data_file(folder: Path, writable: bool, progress: Progress) -> None:
     """Refuse a data file LMDB could not map safely (cut short, meta pages
     damaged; for a writer, a damaged main database too) and, for a writer,
-    upgrade a format-1 file (reporting to ``progress``). A missing file is a new database: nothing to
+    upgrade a file in an older format (reporting to ``progress``). A missing file is a new database: nothing to
     check. A writer calls this holding the writer lock."""
     data = folder / DATA_FILE
+    if writable:  # an upgrade killed after its rename leaves its staging folder behind
+        shutil.rmtree(folder / STAGING, ignore_errors=True)
     if not data.exists():
         return
     report = _core.check_lmdb_file(str(data), "main" if writable else "meta")
     refuse_if_damaged(data, report)
-    if writable and report["main_values"].get(FORMAT_KEY) == FORMAT_1:
+    stored_format = report["main_values"].get(FORMAT_KEY)
+    if writable and stored_format in OLD_FORMATS:
         # The upgrade reads every tree: walk them first (no other writer can
         # race this one, and the upgrade refuses to run beside readers).
         refuse_if_damaged(data, _core.check_lmdb_file(str(data), "structure"))
-        upgrade_format_1(folder, progress)
+        upgrade_data_file(folder, stored_format, progress)
 
 
 def check_pages(folder: Path, environment: Any) -> None:

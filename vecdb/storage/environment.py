@@ -46,6 +46,7 @@ from vecdb.storage.format import (
     FORMAT_KEY,
     FORMAT_VERSION,
     MAX_NAMED_DATABASES,
+    OLD_FORMATS,
     new_database_id,
     put_identity,
     read_database_id,
@@ -142,10 +143,13 @@ class Environment:
             identity = new_database_id()
             self.write(lambda txn: put_identity(txn, identity))
             self.database_id = identity.hex()
-        elif stored == FORMAT_1:  # a writable open upgrades before LMDB opens (prepare_data_file)
-            raise ReadOnlyError(f"{self.path} is in vecdb storage format 1 (vecdb 0.1), which a read-only handle "
-                                "cannot read: open it once for writing (vecdb.open(path)) with no other process "
-                                "using it, which upgrades it in place to format 2, then read-only opens work")
+        elif stored in OLD_FORMATS:  # a writable open upgrades before LMDB opens (prepare_data_file)
+            version = bytes(stored).decode()
+            raise ReadOnlyError(f"{self.path} is in vecdb storage format {version}"
+                                f"{' (vecdb 0.1)' if stored == FORMAT_1 else ''}, which a read-only handle cannot "
+                                "read: open it once for writing (vecdb.open(path)) with no other process using it, "
+                                f"which upgrades it in place to format {FORMAT_VERSION.decode()}, then read-only "
+                                "opens work")
         elif stored is not None and bytes(stored) != FORMAT_VERSION:
             raise VecdbError(f"{self.path} uses storage format {bytes(stored)!r}; this vecdb reads {FORMAT_VERSION!r}")
 
@@ -186,6 +190,26 @@ class Environment:
         transaction with the thread's reads until it finishes)."""
         self.check_usable()
         return _ReadTransaction(self)
+
+    @contextmanager
+    def zero_copy(self, txn: lmdb.Transaction[bytes]) -> Iterator[lmdb.Transaction[Any]]:
+        """A transaction reading exactly what ``txn`` (open in a :meth:`read`
+        or :meth:`write` block) reads, whose values are buffers into the map
+        rather than copies; valid inside the ``with`` block only. Our
+        transactions return bytes (callers keep what they read), so this is
+        a second read transaction, begun now: when it sees the same commit
+        as ``txn``, it sees the same state (LMDB snapshots are per commit).
+        Otherwise (``txn`` writes, or a commit landed since it began) it is
+        ``txn`` itself, which copies."""
+        try:
+            twin = self._env.begin(buffers=True)
+        except lmdb.MapResizedError:  # another process grew the map; txn's map still serves
+            yield txn
+            return
+        try:
+            yield twin if twin.id() == txn.id() else txn
+        finally:
+            twin.abort()
 
     def write(self, body: Callable[[lmdb.Transaction[bytes]], T], *, alone: bool = False) -> T:
         """Run ``body`` in one write transaction and commit it (durably: LMDB
@@ -498,6 +522,11 @@ class ReadOnlyView(Environment):
 
     def database(self, name: bytes, dupsort: bool = False) -> Any:
         return self.shared.database(name, dupsort)
+
+    @contextmanager
+    def zero_copy(self, txn: lmdb.Transaction[bytes]) -> Iterator[lmdb.Transaction[Any]]:
+        with self.shared.zero_copy(txn) as view:
+            yield view
 
     def database_names(self) -> List[bytes]:
         return self.shared.database_names()

@@ -1,6 +1,6 @@
 """Locks on a database folder across processes: the writer lock (one
 writer per folder, naming its holder), and locking every LMDB user out while
-the data file is replaced whole (compaction, the format-1 upgrade)."""
+the data file is replaced whole (compaction, storage format upgrades)."""
 
 from __future__ import annotations
 

@@ -2,10 +2,11 @@
 storage format version and the database's identity.
 
 - ``vecdb-format``: the storage format, stored bare (it says how everything
-  else is stored). Format 2 seals every other value with a checksum
-  (:mod:`vecdb.storage.codec`); format 1 (vecdb 0.1) stored values bare and
-  is upgraded in place by the first writable open
-  (:mod:`vecdb.storage.upgrade`).
+  else is stored). Format 3 seals every other value with a checksum
+  (:mod:`vecdb.storage.codec`) and stores vectors in blocks
+  (:mod:`vecdb.storage.vector_blocks`); format 2 stored one record per
+  vector, format 1 (vecdb 0.1) stored values bare. Both are upgraded in
+  place by the first writable open (:mod:`vecdb.storage.upgrade`).
 - ``vecdb-database-id``: 16 random bytes drawn when the database is created
   (or upgraded from format 1). A copy of the folder shares it; snapshots and
   backup manifests carry it, so files of another database are never taken
@@ -23,8 +24,10 @@ from vecdb.storage.codec import MAIN, DamagedValue
 from vecdb.errors import CorruptRecordError
 
 FORMAT_KEY = b"vecdb-format"
-FORMAT_VERSION = b"2"
+FORMAT_VERSION = b"3"
 FORMAT_1 = b"1"
+FORMAT_2 = b"2"
+OLD_FORMATS = (FORMAT_1, FORMAT_2)  # what the first writable open upgrades
 DATABASE_ID_KEY = b"vecdb-database-id"
 MAX_NAMED_DATABASES = 4096  # LMDB named databases an environment is opened with
 

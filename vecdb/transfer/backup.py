@@ -57,7 +57,7 @@ from vecdb.errors import BackupExistsError, CorruptBackupError, InvalidArgumentE
 from vecdb.progress import Progress, silent, terminal_bars
 from vecdb.storage.collection_store import describe_collections
 from vecdb.storage.environment import Environment, folder_closed_everywhere, open_environment, release_environment
-from vecdb.storage.format import FORMAT_1, FORMAT_VERSION
+from vecdb.storage.format import FORMAT_VERSION
 
 FORMAT = "vecdb-backup"
 BACKUP_FORMAT_VERSION = 1
@@ -483,8 +483,9 @@ def _check_restored(staging: Path, manifest: BackupManifest, archive: str, progr
     """Open the restored copy: it must be a vecdb database holding what the
     manifest lists."""
     try:
-        # A format-1 archive (vecdb 0.1) is upgraded here, before it is put in place.
-        with _opened(staging, read_only=manifest.storage_format != FORMAT_1.decode(), progress=progress) as restored:
+        # An archive in an older storage format is upgraded here, before it is put in place.
+        with _opened(staging, read_only=manifest.storage_format == FORMAT_VERSION.decode(),
+                     progress=progress) as restored:
             found = [(c["name"], c["count"]) for c in describe_collections(restored)]
     except VecdbError as exc:
         raise CorruptBackupError(f"{archive}: {DATA_NAME} is not a usable vecdb database ({exc})") from None
