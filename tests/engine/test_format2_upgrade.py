@@ -206,11 +206,10 @@ def test_a_damaged_format_2_vector_stays_reported_by_its_point(format2):
     with pytest.warns(RuntimeWarning, match="upgrading"):
         db = vecdb.open(format2)
     with db:
-        docs = db.get_collection("docs")
-        assert docs.get(["d9"], with_vector=True)[0].id == "d9"
+        # Loading the graph reads every vector (its snapshot holds links, not vectors).
         with pytest.raises(errors.CorruptRecordError, match=r"the stored vector of point 'd8' \(label 8\) is "
                                                             r"damaged"):
-            docs.get(["d8"], with_vector=True)
+            db.get_collection("docs")
     report = check_database(format2)
     (docs_report,) = [c for c in report.collections if c.name == "docs"]
     assert [(p["id"], p["damaged"]) for p in docs_report.damaged_points()] == [("d8", ["vector"])]
