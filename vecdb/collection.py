@@ -115,7 +115,7 @@ class Collection(CollectionAPI):
         self._store = CollectionStore(environment, config)
         self._write_lock = IndexWriteLock()
         self._searcher = Searcher(environment, self._store, lambda: (self._indexes, self._config),
-                                  lambda: (self._write_lock.epoch, self._sequence), self._write_lock.wait)
+                                  lambda: (self._write_lock.epoch, self._sequence), self._write_lock.paused)
         self._dropped = False
         # Held to change what the indexes hold (the indexer moving a chunk of
         # the backlog in, a replace or delete of points they hold, a snapshot);
@@ -201,10 +201,15 @@ class Collection(CollectionAPI):
         if not id_list:
             return
         id_keys = [user_id_key(user_id) for user_id in id_list]
-        with self._write_lock:
+        with self._write_lock.writing() as writing:
             first_new_label = self._config.next_label
-            config, labels = self._environment.write(
-                lambda txn: self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs))
+
+            def store(txn: Any) -> Tuple[CollectionConfig, np.ndarray]:
+                stored = self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs)
+                writing.publish()  # searches see the batch from the commit on
+                return stored
+
+            config, labels = self._environment.write(store)
             self._searcher.written(labels, id_keys)
             try:
                 if self._indexer is None:
