@@ -110,21 +110,24 @@ class IndexWriteLock:
             self.epoch += 1
 
     @contextmanager
-    def paused(self) -> Iterator[None]:
+    def paused(self, timeout: float = 1.0) -> Iterator[None]:
         """No write changes the indexes while this is held (in the writer's
-        own thread, its own write cannot interleave: no wait)."""
-        if self._writer == threading.get_ident():
-            yield
-            return
+        own thread, its own write cannot interleave: no wait). Waits for a
+        published write to end at most ``timeout`` seconds, then goes on
+        without holding writes off (a bound against a writer waiting on the
+        caller, not a deadline: writes publish for milliseconds)."""
         with self._state:
-            self._state.wait_for(lambda: not self._published and not self._publishing)
-            self._paused += 1
+            held = self._writer != threading.get_ident() and self._state.wait_for(
+                lambda: not self._published and not self._publishing, timeout)
+            if held:
+                self._paused += 1
         try:
             yield
         finally:
-            with self._state:
-                self._paused -= 1
-                self._state.notify_all()
+            if held:
+                with self._state:
+                    self._paused -= 1
+                    self._state.notify_all()
 
     def _begin(self) -> None:
         self._writers.acquire()
