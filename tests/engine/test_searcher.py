@@ -243,8 +243,9 @@ def test_a_filtered_search_inside_an_upserts_commit_leaves_no_count_behind(tmp_p
         writer = threading.Thread(target=col.upsert, args=([1, 2], np.ones((2, DIM)), [{"g": "a"}, {"g": "a"}]))
         writer.start()
         committed.wait()
-        col.search(np.ones(DIM), k=10, filter={"g": "a"})  # overlaps the upsert: either answer
-        release.set()
+        # Overlaps the upsert: either answer. Its second attempt holds writes off, so waits for the write.
+        threading.Timer(0.5, release.set).start()
+        col.search(np.ones(DIM), k=10, filter={"g": "a"})
         writer.join()
         assert [hit.id for hit in col.search(np.ones(DIM), k=10, filter={"g": "a"})] in ([1, 2], [2, 1])
         col.wait_indexed()

@@ -20,6 +20,9 @@ from vecdb.config import Flat, IndexSpec
 from vecdb.index.backlog import Backlog
 from vecdb.index.label_index import ExactLabelIndex, GraphLabelIndex, LabelIndex, Result, WrappedIndex
 
+# Prefix graphs of this many dimensions or more store float16 vectors.
+HALF_PREFIX_DIMS = 32
+
 
 class PrefixLabelIndex(WrappedIndex):
     """An index of the first ``dims`` coordinates of each vector (rotated
@@ -36,14 +39,19 @@ class PrefixLabelIndex(WrappedIndex):
 
     @classmethod
     def empty(cls, dims: int, metric: str, spec: IndexSpec, rotation: Optional[np.ndarray]) -> "PrefixLabelIndex":
-        """A prefix graph keeps its vectors in float16 whatever the main
-        index's dtype: it only shortlists (the re-rank is exact at full
-        dimension), where half the bytes per visited point search faster
-        (64- and 128-d prefixes of a 768-d MRL set: 10-30% more QPS at the
-        same shortlist recall) in half the memory."""
+        """A prefix graph of at least :data:`HALF_PREFIX_DIMS` dimensions
+        keeps its vectors in float16 whatever the main index's dtype: it
+        only shortlists (the re-rank is exact at full dimension), where half
+        the bytes per visited point search faster (64- and 128-d prefixes
+        of a 768-d MRL set: 10-30% more QPS at the same shortlist recall) in
+        half the memory. A smaller prefix's float32 row fits a cache line
+        or two already: it stays as it is."""
         inner: Union[GraphLabelIndex, ExactLabelIndex]
-        inner = (ExactLabelIndex(dims, metric) if isinstance(spec, Flat)
-                 else GraphLabelIndex.empty(dims, metric, replace(spec, dtype="float16")))
+        if isinstance(spec, Flat):
+            inner = ExactLabelIndex(dims, metric)
+        else:
+            inner = GraphLabelIndex.empty(dims, metric, replace(spec, dtype="float16") if dims >= HALF_PREFIX_DIMS
+                                          else spec)
         return cls(dims, inner, rotation)
 
     def project(self, vectors: np.ndarray) -> np.ndarray:

@@ -110,12 +110,15 @@ class IndexWriteLock:
             self.epoch += 1
 
     @contextmanager
-    def paused(self, timeout: float = 1.0) -> Iterator[None]:
+    def paused(self, timeout: float = 30.0) -> Iterator[None]:
         """No write changes the indexes while this is held (in the writer's
         own thread, its own write cannot interleave: no wait). Waits for a
         published write to end at most ``timeout`` seconds, then goes on
-        without holding writes off (a bound against a writer waiting on the
-        caller, not a deadline: writes publish for milliseconds)."""
+        without holding writes off: a bound against a writer waiting on the
+        caller, not a deadline (a write publishes from its commit until its
+        indexes hold it: milliseconds, or seconds for a large batch indexed
+        before the upsert returns; a bound of 1 s let a search overlap
+        such a batch and see half of it, found by a probe)."""
         with self._state:
             held = self._writer != threading.get_ident() and self._state.wait_for(
                 lambda: not self._published and not self._publishing, timeout)
