@@ -82,10 +82,7 @@ void register_flat(py::module_& m) {
       .def(
           "add",
           [](FlatIndex& self, const py::array& vectors, int threads) {
-            const VectorsView rows = matrix_view(vectors, self.dtype(), "vectors");
-            VECDB_REQUIRE(rows.dim == self.dim(), "vectors have dimension " +
-                                                      std::to_string(rows.dim) + ", expected " +
-                                                      std::to_string(self.dim()));
+            const VectorsView rows = rows_to_store(vectors, self.dtype(), self.dim());
             const std::size_t n_threads = thread_count(threads);
             WithoutGil without_gil;
             return self.add(rows.data, rows.n, n_threads);

@@ -35,6 +35,14 @@ inline std::size_t checked_dim(long long dim) {
   return static_cast<std::size_t>(dim);
 }
 
+// Rows of `dtype` to store in an index of dimension `dim` (add, refill).
+inline VectorsView rows_to_store(const py::array& vectors, DType dtype, std::size_t dim) {
+  const VectorsView rows = matrix_view(vectors, dtype, "vectors");
+  VECDB_REQUIRE(rows.dim == dim,
+                "vectors have dimension " + std::to_string(rows.dim) + ", expected " + std::to_string(dim));
+  return rows;
+}
+
 inline DType query_dtype_for(DType base) { return base == DType::I8 ? DType::I8 : DType::F32; }
 
 inline VectorsView query_view(const py::array& queries, DType base_dtype, std::size_t dim) {

@@ -86,9 +86,7 @@ void register_hnsw(py::module_& m) {
       .def(
           "add",
           [](HnswIndex& self, const py::array& vectors, const py::object& ids, int threads) {
-            const VectorsView rows = matrix_view(vectors, DType::F32, "vectors");
-            VECDB_REQUIRE(rows.dim == self.dim(), "vectors have dimension " + std::to_string(rows.dim) +
-                                                      ", expected " + std::to_string(self.dim()));
+            const VectorsView rows = rows_to_store(vectors, DType::F32, self.dim());
             py::array_t<std::int64_t, py::array::c_style> id_values;
             if (!ids.is_none()) id_values = id_array(ids, static_cast<long long>(rows.n));
             const std::int64_t* id_data = ids.is_none() ? nullptr : id_values.data();
@@ -232,9 +230,7 @@ void register_hnsw(py::module_& m) {
       .def(
           "fill",
           [](HnswRefill& self, const py::array& vectors, const py::object& ids, int threads) {
-            const VectorsView rows = matrix_view(vectors, DType::F32, "vectors");
-            VECDB_REQUIRE(rows.dim == self.dim(), "vectors have dimension " + std::to_string(rows.dim) +
-                                                      ", expected " + std::to_string(self.dim()));
+            const VectorsView rows = rows_to_store(vectors, DType::F32, self.dim());
             const auto id_values = id_array(ids, static_cast<long long>(rows.n));
             const std::size_t n_threads = thread_count(threads);
             WithoutGil without_gil;

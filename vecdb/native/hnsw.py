@@ -312,19 +312,17 @@ class HNSWIndex(NativeIndex):
         identical vector's) or zeros: callers leave out only ids they are
         about to replace or delete."""
         os.lseek(handle.fileno(), handle.tell(), os.SEEK_SET)
-        try:
-            refill = _core.HnswRefill(handle.fileno())
+
+        def refilled(fd: int) -> Any:
+            refill = _core.HnswRefill(fd)
             if refill.awaiting:
                 if vectors is None:
                     raise CorruptIndexError("this index was saved without its live vectors; read it with them")
                 for ids, rows in vectors():
                     refill.fill(rows, ids, HARDWARE_THREADS)
-            native = refill.finish()
-        except InvalidArgumentError as exc:
-            raise CorruptIndexError(str(exc)) from None
-        index = cls.__new__(cls)
-        index._native = native
-        return index
+            return refill.finish()
+
+        return cls._wrap_loaded(refilled, handle.fileno())
 
     @classmethod
     def _wrap_loaded(cls, load: Any, source: Any) -> "HNSWIndex":

@@ -7,12 +7,11 @@ orchestrates, so the one-query hot path stays a handful of calls.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
 
 import lmdb
@@ -187,7 +186,7 @@ class Searcher:
             # gap between writes instead left searches during a sustained
             # ingest waiting out several writes, 60 ms p50: the writer took
             # the lock again before the waiting search ran.)
-            with self._writes_paused() if attempt else contextlib.nullcontext():
+            with self._writes_paused() if attempt else nullcontext():
                 version = self._version()
                 # One read transaction: the filter's evaluation and every hit's
                 # id, payload and vector come from one committed state.
