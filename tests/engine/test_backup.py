@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -496,3 +497,41 @@ def test_archives_are_opened_once_as_regular_files(tmp_path, rng):
     with pytest.raises(InvalidArgumentError, match="cannot open"):
         read_manifest(tmp_path / "db")
     assert not (tmp_path / "restored").exists()
+
+
+_OPEN_WHEN_TOLD = """
+import sys, vecdb
+sys.stdin.readline()  # the restore is replacing the folder
+with vecdb.open(sys.argv[1], read_only=True) as db:
+    print(db.list_collections(), db.get_collection("docs").count(), flush=True)
+"""
+
+
+def test_a_process_opening_while_a_restore_replaces_the_folder_reads_the_restored_database(tmp_path, rng,
+                                                                                          monkeypatch):
+    """An open that waited for LMDB's lock while the restore held everyone
+    out went on with the replaced folder's lock file and data (the old
+    database, after the restore returned): the restore retires that lock
+    file, and the open starts again on the restored folder."""
+    make_database(tmp_path / "db", rng)
+    with vecdb.open(tmp_path / "db") as db:
+        archive = db.backup(tmp_path / "b.tar")
+    with vecdb.open(tmp_path / "target") as db:
+        col = db.create_collection("docs", dim=2)
+        col.upsert(list(range(6)), np.ones((6, 2)))
+    reader = subprocess.Popen([sys.executable, "-c", _OPEN_WHEN_TOLD, str(tmp_path / "target")], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock_out = vecdb.storage.folder_locks.lock_out_lmdb_users
+
+    def lock_out_then_tell_the_reader(folder, purpose):
+        descriptor = lock_out(folder, purpose)
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        time.sleep(2)  # it imports vecdb and waits for LMDB's lock
+        return descriptor
+
+    monkeypatch.setattr(vecdb.storage.folder_locks, "lock_out_lmdb_users", lock_out_then_tell_the_reader)
+    restore_backup(archive, tmp_path / "target", force=True)
+    out, err = reader.communicate(timeout=120)
+    assert reader.returncode == 0, err
+    assert out.strip() == "['docs', 'notes'] 270"

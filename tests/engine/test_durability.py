@@ -428,3 +428,44 @@ def test_a_rebuild_at_open_says_so_at_any_size(tmp_path, damage):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # exact indexes always load from LMDB: nothing to say
             db.get_collection("f")
+
+
+_OPEN_WHEN_TOLD = """
+import sys, vecdb
+sys.stdin.readline()  # the writer is swapping its compacted file in
+with vecdb.open(sys.argv[1], read_only=True) as db:
+    print(db.list_collections(), db.get_collection("c").count(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("parity", [0, 1])
+def test_a_process_opening_while_a_compaction_swaps_the_file_in_reads_the_new_file(tmp_path, monkeypatch, parity):
+    """LMDB's lock file remembers the last commit id, and readers pick the
+    meta page by its parity; the first process to open an environment
+    resets it from the data file. A process whose open waited out the swap
+    (it found the lock taken) is not the first: before the compacting
+    writer reopened while still holding everyone out, it read the compacted
+    file through the old file's commit id: meta page 0 of the copy, an
+    empty database, when that id was even."""
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", dim=DIM, index=vecdb.Flat())
+        fill(col, 0, 10)
+        while db._environment.last_commit() % 2 != parity:
+            fill(col, 10, 1)
+        reader = subprocess.Popen([sys.executable, "-c", _OPEN_WHEN_TOLD, str(tmp_path / "db")], cwd=ROOT,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        swapped = vecdb.storage.folder_locks.fsync_folder
+
+        def tell_the_reader_then_swap(folder):
+            reader.stdin.write("\n")
+            reader.stdin.flush()
+            time.sleep(2)  # it imports vecdb and waits for LMDB's lock (taken by the compaction)
+            swapped(folder)
+
+        monkeypatch.setattr(vecdb.storage.folder_locks, "fsync_folder", tell_the_reader_then_swap)
+        count = col.count()
+        db.compact()
+        out, err = reader.communicate(timeout=120)
+        assert reader.returncode == 0, err
+        assert out.strip() == f"['c'] {count}"
+        assert col.count() == count

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from vecdb import _core
 from vecdb.errors import CorruptDatabaseError
@@ -40,16 +40,18 @@ DATA_FILE = "data.mdb"
 _RETRIES = 5  # snapshots a busy writer may retire while a walk starts
 
 
-def prepare_data_file(folder: Path, writable: bool, progress: Progress) -> None:
+def prepare_data_file(folder: Path, writable: bool, progress: Progress) -> Optional[int]:
     """Refuse a data file LMDB could not map safely (cut short, meta pages
     damaged; for a writer, a damaged main database too) and, for a writer,
     upgrade a file in an older format (reporting to ``progress``). A missing file is a new database: nothing to
-    check. A writer calls this holding the writer lock."""
+    check. A writer calls this holding the writer lock. After an upgrade,
+    returns the descriptor holding other LMDB users out (see
+    :func:`~vecdb.storage.folder_locks.swap_in_if_alone`), else None."""
     data = folder / DATA_FILE
     if writable:  # an upgrade killed after its rename leaves its staging folder behind
         shutil.rmtree(folder / STAGING, ignore_errors=True)
     if not data.exists():
-        return
+        return None
     report = _core.check_lmdb_file(str(data), "main" if writable else "meta")
     refuse_if_damaged(data, report)
     stored_format = report["main_values"].get(FORMAT_KEY)
@@ -57,7 +59,8 @@ def prepare_data_file(folder: Path, writable: bool, progress: Progress) -> None:
         # The upgrade reads every tree: walk them first (no other writer can
         # race this one, and the upgrade refuses to run beside readers).
         refuse_if_damaged(data, _core.check_lmdb_file(str(data), "structure"))
-        upgrade_data_file(folder, stored_format, progress)
+        return upgrade_data_file(folder, stored_format, progress)
+    return None
 
 
 def check_pages(folder: Path, environment: Any) -> None:

@@ -86,17 +86,20 @@ class Environment:
         self.path = path
         self.writable = writable
         self._lock_fd: Optional[int] = None
+        # Held from a data file swap (compaction, upgrade) until LMDB is
+        # closed: see folder_locks.swap_in_if_alone.
+        self._lmdb_lock_out: Optional[int] = None
         if writable:
             self._lock_fd = folder_locks.lock_writer(path)
             # A compaction killed midway leaves its copy of the data file: no
             # other writer can be compacting now, so it is abandoned.
             shutil.rmtree(path / COMPACT_STAGING, ignore_errors=True)
         try:
-            prepare_data_file(path, writable, progress)
-            self._env = lmdb.open(
-                str(path), map_size=initial_map_size, max_dbs=MAX_NAMED_DATABASES,
-                readonly=not writable, create=writable, max_readers=256, readahead=False,
-            )
+            self._lmdb_lock_out = prepare_data_file(path, writable, progress)
+            try:
+                self._env = self._open_lmdb(initial_map_size)
+            except lmdb.InvalidError:  # a lock file retired while this waited for it (folder replaced): once more
+                self._env = self._open_lmdb(initial_map_size)
             if writable:
                 # A writer killed between writing a commit's meta page (durable)
                 # and publishing it in lock.mdb leaves the commit invisible to
@@ -132,6 +135,10 @@ class Environment:
         except BaseException:
             self.close()
             raise
+
+    def _open_lmdb(self, map_size: int) -> Any:
+        return lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES, readonly=not self.writable,
+                         create=self.writable, max_readers=256, readahead=False)
 
     def _check_format(self) -> None:
         with self.read() as txn:
@@ -336,7 +343,7 @@ class Environment:
             staging.mkdir()
             self._copy_into(staging, compact=True)
             try:
-                self._reopen(lambda: folder_locks.swap_in_if_alone(self.path, staging / "data.mdb", data))
+                self._reopen(lambda: folder_locks.swap_in_if_alone(self.path, staging / "data.mdb", data, "compacting"))
                 self._swaps += 1
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -348,20 +355,22 @@ class Environment:
             if len(self._databases) >= READ_ONLY_HANDLE_LIMIT:  # not done by another thread meanwhile
                 self._reopen()
 
-    def _reopen(self, while_closed: Callable[[], None] = lambda: None) -> None:
+    def _reopen(self, while_closed: Callable[[], Optional[int]] = lambda: None) -> None:
         """Close the LMDB environment, run ``while_closed``, open it again
         and reopen the handles of the named databases that still exist
         (callers look them up by name: they must work again at once).
+        ``while_closed`` may return a descriptor holding other LMDB users
+        out (a swapped data file), kept until LMDB is closed again.
         Call with the gate held exclusively."""
         map_size = self._env.info()["map_size"]
         reopen = list(self._databases)
         self._env.close()
+        self._release_lmdb_lock_out()
         self._databases.clear()
         try:
-            while_closed()
+            self._lmdb_lock_out = while_closed()
         finally:
-            self._env = lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES,
-                                  readonly=not self.writable, max_readers=256, readahead=False)
+            self._env = self._open_lmdb(map_size)
             # A read-only handle is opened outside any transaction (py-lmdb
             # commits it in one of its own): one opened in a read transaction
             # closes with it, and its slot would be handed to the next name.
@@ -423,9 +432,16 @@ class Environment:
                 self._release_lock()
 
     def _release_lock(self) -> None:
+        """Release this handle's locks on the folder (with LMDB closed)."""
+        self._release_lmdb_lock_out()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def _release_lmdb_lock_out(self) -> None:
+        if self._lmdb_lock_out is not None:
+            os.close(self._lmdb_lock_out)
+            self._lmdb_lock_out = None
 
 
 @contextmanager
@@ -445,6 +461,8 @@ def folder_closed_everywhere(path: Path, purpose: str) -> Iterator[None]:
             lmdb_lock = folder_locks.lock_out_lmdb_users(path, purpose) if (path / "lock.mdb").exists() else None
             try:
                 yield
+                if lmdb_lock is not None:  # the folder was replaced: an open that waited must not use its lock file
+                    folder_locks.retire_lock_file(lmdb_lock)
             finally:
                 if lmdb_lock is not None:
                     os.close(lmdb_lock)

@@ -14,14 +14,37 @@ from vecdb.errors import StorageLockedError
 LOCK_FILE = "vecdb.lock"  # the writer lock, beside LMDB's own files
 
 
-def swap_in_if_alone(folder: Path, replacement: Path, data: Path) -> None:
-    """Replace the data file while no other process has the environment open."""
-    descriptor = lock_out_lmdb_users(folder, "compacting")
+def swap_in_if_alone(folder: Path, replacement: Path, data: Path, purpose: str) -> int:
+    """Replace the data file while no other process has the environment
+    open, and return the descriptor that still holds every other LMDB user
+    out. The caller opens LMDB on the folder before closing it, and closes
+    it only once that environment is closed again (closing it drops this
+    process's LMDB locks too).
+
+    Why: LMDB's lock file keeps the last commit id, and a read transaction
+    picks its meta page by that id's parity; only the first process to open
+    the environment resets the lock file from the data file. A process whose
+    open waited for this lock would not be the first: it would read the new
+    file through the old file's commit id (for a compacted copy, whose
+    commit is 1, meta page 0: an empty database). Opening LMDB while holding
+    everyone out makes this process the first."""
+    descriptor = lock_out_lmdb_users(folder, purpose)
     try:
         os.replace(replacement, data)
         fsync_folder(folder)
-    finally:
+    except BaseException:
         os.close(descriptor)
+        raise
+    return descriptor
+
+
+def retire_lock_file(descriptor: int) -> None:
+    """Mark the lock file locked by :func:`lock_out_lmdb_users` as not
+    LMDB's (its magic number zeroed) before the lock is released, when its
+    folder was replaced whole: a process whose open waited for the lock
+    then fails with MDB_INVALID instead of reading the new data file through
+    the old folder's lock table. A process opening it first resets it."""
+    os.pwrite(descriptor, bytes(4), 0)
 
 
 def lock_out_lmdb_users(folder: Path, purpose: str) -> int:

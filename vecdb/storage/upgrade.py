@@ -66,12 +66,14 @@ _CHUNK = 10_000  # records per write transaction of the new file
 Pairs = List[Tuple[bytes, bytes]]
 
 
-def upgrade_data_file(folder: Path, stored_format: bytes, progress: Progress) -> None:
+def upgrade_data_file(folder: Path, stored_format: bytes, progress: Progress) -> int:
     """Rewrite the database in ``folder``, in storage format ``stored_format``
     (1 or 2), in the current format, reporting the records rewritten to
     ``progress``. The caller holds the folder's writer lock and has LMDB
     closed on it. Raises StorageLockedError (nothing changed) if another
-    process has the folder open, even read-only."""
+    process has the folder open, even read-only. Returns the descriptor
+    holding other LMDB users out, for the caller to close as
+    :func:`~vecdb.storage.folder_locks.swap_in_if_alone` says."""
     if (folder / "lock.mdb").exists():  # no lock file: no process has it open
         os.close(lock_out_lmdb_users(folder, "upgrading its storage format"))
     rewrite = _FromFormat1 if stored_format == FORMAT_1 else _FromFormat2
@@ -95,7 +97,7 @@ def upgrade_data_file(folder: Path, stored_format: bytes, progress: Progress) ->
             source.close()
         with open(staging / "data.mdb", "rb") as handle:
             os.fsync(handle.fileno())
-        swap_in_if_alone(folder, staging / "data.mdb", folder / "data.mdb")
+        return swap_in_if_alone(folder, staging / "data.mdb", folder / "data.mdb", "upgrading its storage format")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
