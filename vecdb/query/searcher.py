@@ -150,12 +150,15 @@ class Searcher:
     masks of recent filters and what the planner knows of the indexes."""
 
     def __init__(self, environment: Environment, store: CollectionStore, current: CurrentState,
-                 version: IndexVersion, writes_paused: Callable[[], ContextManager[None]]) -> None:
+                 version: IndexVersion, held_still: Callable[[], ContextManager[None]]) -> None:
         self._environment = environment
         self._store = store
         self._current = current
         self._version = version
-        self._writes_paused = writes_paused
+        # A search's last attempt runs in this: no write changes the indexes
+        # meanwhile, and they reflect the state a read transaction begun in
+        # it sees (through a read-only handle, which catches up first).
+        self._held_still = held_still
         # label -> id and label -> payload, for hits that need nothing else from LMDB.
         self._ids = _core.IdCache()
         self._payloads = _core.PayloadCache(PAYLOAD_CACHE_BYTES)
@@ -186,13 +189,15 @@ class Searcher:
             # gap between writes instead left searches during a sustained
             # ingest waiting out several writes, 60 ms p50: the writer took
             # the lock again before the waiting search ran.)
-            with self._writes_paused() if attempt else nullcontext():
+            with self._held_still() if attempt else nullcontext():
                 version = self._version()
                 # One read transaction: the filter's evaluation and every hit's
                 # id, payload and vector come from one committed state.
                 with self._environment.read() as txn:
                     indexes, config = self._current()
                     allowed, live, stored, repeated = self._allowed(txn, node, indexes)
+                    if version[1] != stored and attempt + 1 < SEARCH_ATTEMPTS:
+                        continue  # indexes behind (or ahead of) this state: not an answer; the last attempt holds them
                     choice = choose(self.shape(indexes, config), k, allowed=live, ef=ef, dims=dims, plan=plan,
                                     repeated=repeated)
                     labels, distances = _run(choice, indexes, queries, k, ef, allowed, None)
@@ -209,7 +214,10 @@ class Searcher:
                 # write applied to the indexes while the search ran: they may
                 # have retired a replaced point's old label already while this
                 # transaction's mask does not allow its new one (found neither).
-                if complete and version[0] % 2 == 0 and version == self._version():
+                # So do indexes behind this transaction's state (a read-only
+                # handle's, before it catches up): a point moved into the
+                # filter by a write they lack is found in neither.
+                if complete and version[0] % 2 == 0 and version == self._version() and version[1] == stored:
                     break
         return hits
 
