@@ -367,7 +367,11 @@ def check_collection(col: vecdb.Collection, name: str, model: CollectionModel, v
     if isinstance(spec.index, vecdb.HNSW) and (not spec.quantization or approximate):
         plans["graph-pq" if approximate else "graph"] = vecdb.plans.Graph(ef=256)
     if prefixes_ready:
-        plans["funnel"] = vecdb.plans.Funnel(dims=spec.mrl_dims[-1], candidates=200)
+        # 400 candidates: on these random vectors (up to 1,500, no MRL structure) a
+        # shortlist of 200 by 8 of 16 dimensions holds 93% of the top 10 on
+        # average, and four queries fell below the bound in ~1% of checks
+        # (numpy, the ideal funnel); 400 hold 99%, below it in ~0.004%.
+        plans["funnel"] = vecdb.plans.Funnel(dims=spec.mrl_dims[-1], candidates=400)
     everything = np.ones(len(points.ids), dtype=bool)
     for label, plan in plans.items():
         for query, row in zip(queries, col.search(queries, k=K, plan=plan)):
