@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -25,6 +26,8 @@ namespace bindings {
 namespace {
 
 constexpr std::size_t kCheckBytes = 4;  // the CRC-32C trailer of a stored value
+// Stored numbers are little-endian and read in place.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "vecdb reads its stored values on little-endian hosts");
 
 struct Bytes {
   const std::uint8_t* data;
@@ -221,6 +224,114 @@ long long first_damaged_row(std::uint32_t seed, const py::object& keys, const py
   return -1;
 }
 
+// The blocks (label >> shift) of `labels`, each once in key order, as their
+// LMDB keys (8 bytes big-endian), and each label's position among them: a
+// block read once serves all its rows.
+py::tuple block_keys(const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& labels, int shift) {
+  VECDB_REQUIRE(labels.ndim() == 1, "labels must be one-dimensional");
+  VECDB_REQUIRE(shift >= 0 && shift < 63, "shift must be between 0 and 62");
+  const std::size_t n = static_cast<std::size_t>(labels.size());
+  const std::int64_t* label = labels.data();
+  std::vector<std::pair<std::uint64_t, std::size_t>> order(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    VECDB_REQUIRE(label[i] >= 0, "labels must be >= 0");
+    order[i] = {static_cast<std::uint64_t>(label[i]) >> shift, i};
+  }
+  std::sort(order.begin(), order.end());
+  py::array_t<std::int64_t> position(static_cast<py::ssize_t>(n));
+  std::int64_t* at = position.mutable_data();
+  py::list keys;
+  std::int64_t blocks = -1;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (j == 0 || order[j].first != order[j - 1].first) {
+      std::uint8_t key[8];
+      for (int byte = 0; byte < 8; ++byte) key[byte] = static_cast<std::uint8_t>(order[j].first >> (56 - 8 * byte));
+      keys.append(py::bytes(reinterpret_cast<const char*>(key), sizeof key));
+      ++blocks;
+    }
+    at[order[j].second] = blocks;
+  }
+  return py::make_tuple(keys, position);
+}
+
+// A buffer's bytes, held until destroyed (None: no bytes).
+class HeldBuffer {
+ public:
+  explicit HeldBuffer(py::handle object) {
+    if (object.is_none()) return;
+    if (PyObject_GetBuffer(object.ptr(), &view_, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+    held_ = true;
+  }
+  HeldBuffer(HeldBuffer&& other) noexcept : view_(other.view_), held_(other.held_) { other.held_ = false; }
+  HeldBuffer(const HeldBuffer&) = delete;
+  HeldBuffer& operator=(const HeldBuffer&) = delete;
+  HeldBuffer& operator=(HeldBuffer&&) = delete;
+  ~HeldBuffer() {
+    if (held_) PyBuffer_Release(&view_);
+  }
+  Bytes bytes() const {
+    return held_ ? Bytes{static_cast<const std::uint8_t*>(view_.buf), static_cast<std::size_t>(view_.len)}
+                 : Bytes{nullptr, 0};
+  }
+
+ private:
+  Py_buffer view_{};
+  bool held_ = false;
+};
+
+// Copies the float32 vectors of `labels` out of their blocks into `out`
+// ((n, dim) float32): label i's row is in values[position[i]] (bytes, a
+// buffer into LMDB's map, or None for a missing block) at slot
+// label & (rows_per_block - 1), after a header of `header_bytes`; a row is
+// its floats and the CRC-32C seal of its key (the label, 8 bytes
+// big-endian) and floats. Returns which rows passed their seal: a row past
+// its block's end, in a missing block or damaged did not (its output row is
+// left as it was). Rows pass their checks before anything is copied.
+py::array_t<bool> gather_sealed_rows(std::uint32_t seed, const py::list& values,
+                                     const py::array_t<std::int64_t, py::array::c_style>& labels,
+                                     const py::array_t<std::int64_t, py::array::c_style>& position,
+                                     std::size_t rows_per_block, std::size_t header_bytes, py::array& out) {
+  const std::size_t n = static_cast<std::size_t>(labels.size());
+  VECDB_REQUIRE(labels.ndim() == 1 && position.ndim() == 1 && static_cast<std::size_t>(position.size()) == n,
+                "labels and position must be one-dimensional and of one length");
+  // Checked, never converted: a converted copy would be filled instead.
+  VECDB_REQUIRE(out.dtype().is(py::dtype::of<float>()) && out.ndim() == 2 &&
+                    static_cast<std::size_t>(out.shape(0)) == n && out.shape(1) > 0 &&
+                    (out.flags() & py::array::c_style) && out.writeable(),
+                "out must be a writeable C-contiguous (n, dim) float32 array");
+  VECDB_REQUIRE(rows_per_block > 0 && (rows_per_block & (rows_per_block - 1)) == 0,
+                "rows_per_block must be a power of two");
+  const std::size_t float_bytes = 4 * static_cast<std::size_t>(out.shape(1));
+  const std::size_t row_bytes = float_bytes + kCheckBytes;
+  std::vector<HeldBuffer> blocks;
+  blocks.reserve(values.size());
+  for (py::handle value : values) blocks.emplace_back(value);
+  const std::int64_t* label = labels.data();
+  const std::int64_t* at = position.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    VECDB_REQUIRE(label[i] >= 0, "labels must be >= 0");
+    VECDB_REQUIRE(at[i] >= 0 && static_cast<std::size_t>(at[i]) < blocks.size(), "position out of range");
+  }
+  py::array_t<bool> passed(static_cast<py::ssize_t>(n));
+  bool* ok = passed.mutable_data();
+  auto* target = reinterpret_cast<std::uint8_t*>(out.mutable_data());
+  {
+    WithoutGil without_gil;
+    for (std::size_t i = 0; i < n; ++i) {
+      const Bytes block = blocks[static_cast<std::size_t>(at[i])].bytes();
+      const std::size_t start = header_bytes + (static_cast<std::uint64_t>(label[i]) & (rows_per_block - 1)) * row_bytes;
+      ok[i] = block.data != nullptr && start + row_bytes <= block.size;
+      if (!ok[i]) continue;
+      std::uint8_t key[8];
+      for (int byte = 0; byte < 8; ++byte) key[byte] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(label[i]) >> (56 - 8 * byte));
+      const std::uint8_t* row = block.data + start;
+      ok[i] = value_check(seed, {key, sizeof key}, row, float_bytes) == stored_check(row + float_bytes);
+      if (ok[i]) std::memcpy(target + i * float_bytes, row, float_bytes);  // stored little-endian, as x86 and ARM hold floats
+    }
+  }
+  return passed;
+}
+
 py::dict check_lmdb_file(const std::string& path, const std::string& level_name, std::uint64_t txnid,
                          const py::object& progress) {
   const lmdbfile::Level level = level_name == "meta"        ? lmdbfile::Level::kMeta
@@ -315,6 +426,11 @@ void register_storage(py::module_& m) {
         "Rows of `width` bytes, each sealed with its key, as an (n, width + 4) uint8 array.");
   m.def("first_damaged_row", &first_damaged_row, py::arg("seed"), py::arg("keys"), py::arg("rows"),
         py::arg("row_bytes"), "Index of the first sealed row whose check fails, or -1.");
+  m.def("block_keys", &block_keys, py::arg("labels"), py::arg("shift"),
+        "(keys of the distinct blocks label >> shift, in order; each label's position among them).");
+  m.def("gather_sealed_rows", &gather_sealed_rows, py::arg("seed"), py::arg("values"), py::arg("labels"),
+        py::arg("position"), py::arg("rows_per_block"), py::arg("header_bytes"), py::arg("out"),
+        "Copy the float32 rows of labels out of their blocks' values into out; returns which passed their seal.");
   m.def("check_lmdb_file", &check_lmdb_file, py::arg("path"), py::arg("level"), py::arg("txnid") = 0,
         py::arg("progress") = py::none(),
         "Check an LMDB data file: meta pages and size (meta), the main database (main), every B-tree page "

@@ -87,3 +87,41 @@ def test_sealed_rows(implementation):
         _core.first_damaged_row(seed, None, packed[:-1], 13)
     with pytest.raises(ValueError, match="contiguous"):
         _core.seal_rows(seed, keys, np.zeros((3, 16), dtype=np.float32)[:, ::2], 32)
+
+
+def test_gather_sealed_rows_copies_the_rows_that_pass_their_seal():
+    """The re-rank's read of vectors stored in blocks (header, then sealed
+    rows at label % rows_per_block): rows copied by label, in any order, a
+    row whose seal fails or that lies past its block (or in a missing one)
+    reported, and arguments checked rather than trusted."""
+    seed, dim, per_block, header = 7, 4, 8, 5
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((24, dim)).astype(np.float32)
+    keys = b"".join(label.to_bytes(8, "big") for label in range(24))
+    sealed = _core.seal_rows(seed, keys, vectors, 4 * dim)
+    # Blocks 0 and 1 full, block 2 holds labels 16-18 only (its value ends there).
+    blocks = [b"h" * header + sealed[first:min(first + per_block, 19)].tobytes() for first in (0, 8, 16)]
+    labels = np.array([17, 3, 9, 3, 20, 12], dtype=np.int64)
+    block_keys, position = _core.block_keys(labels, 3)
+    assert block_keys == [i.to_bytes(8, "big") for i in (0, 1, 2)] and position.tolist() == [2, 0, 1, 0, 2, 1]
+    damaged = bytearray(blocks[1])
+    damaged[header + (12 % per_block) * (4 * dim + 4) + 2] ^= 1  # label 12's floats
+    values = [memoryview(blocks[0]), bytes(damaged), blocks[2]]
+    out = np.full((len(labels), dim), -1.0, dtype=np.float32)
+    passed = _core.gather_sealed_rows(seed, values, labels, position, per_block, header, out)
+    assert passed.tolist() == [True, True, True, True, False, False]  # 20: past its block's end; 12: damaged
+    np.testing.assert_array_equal(out[:4], vectors[labels[:4]])
+    assert (out[4:] == -1).all()
+    values[2] = None  # a missing block
+    assert _core.gather_sealed_rows(seed, values, labels, position, per_block, header, out).tolist()[0] is False
+    for bad, match in [(dict(out=out.astype(np.float64)), "float32"), (dict(out=out[::2]), "float32"),
+                       (dict(out=np.asfortranarray(np.zeros((6, 2), np.float32))), "float32"),
+                       (dict(position=position + 3), "position"), (dict(labels=labels - 20), "labels"),
+                       (dict(rows_per_block=6), "power of two")]:
+        arguments = dict(seed=seed, values=values, labels=labels, position=position, rows_per_block=per_block,
+                         header_bytes=header, out=out)
+        arguments.update(bad)
+        with pytest.raises(ValueError, match=match):
+            _core.gather_sealed_rows(**arguments)
+    with pytest.raises(ValueError, match=">= 0"):
+        _core.block_keys(np.array([1, -1]), 3)

@@ -42,12 +42,11 @@ import numpy as np
 
 from vecdb import _core
 from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec
-from vecdb.storage.keys import LABEL_BYTES, label_key, label_keys, labels_to_bytes
+from vecdb.storage.keys import LABEL_BYTES, label_key, label_keys, labels_from_bytes, labels_to_bytes
 
 MAX_BLOCK_BYTES = 128 << 10
 MAX_BLOCK_ROWS = 1024
 HEADER_MARK = b"#"  # a header's seal key: distinct from every (8-byte) label key
-_GATHERED_ROWS = 64  # rows joined per native check when reading scattered rows
 _HEADER_KEYS = np.dtype([("mark", "S1"), ("block", ">u8")])
 
 Pairs = List[Tuple[bytes, bytes]]
@@ -100,61 +99,33 @@ class VectorBlocks:
     def rows_of(self, txn: lmdb.Transaction[Any], database: Any, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """The stored rows of ``labels`` (int64), checked: an ``(n, dim)``
         float32 matrix (zeros where a label has no row) and which labels
-        have one. Each block is read once.
+        have one. Each block is read once, and its rows copied natively
+        (a re-rank reads a hundred rows per search).
 
         A slot is read without its header: a row that passes its own check
         is stored (an absent row's slot never passes). Only for a slot that
         fails, or lies past its block's end, is the header read, checked,
         to tell an absent row from a damaged one."""
-        labels = np.asarray(labels, dtype=np.int64)
-        blocks, position = np.unique(labels >> self.shift, return_inverse=True)
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        keys, position = _core.block_keys(labels, self.shift)
         # One lookup a block: cheaper than getmulti's (key, value) pairs.
-        values: List[Any] = list(map(txn.cursor(db=database).get, label_keys(blocks)))
-        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values)) if None not in values \
-            else np.array([0 if value is None else len(value) for value in values], dtype=np.int64)
-        slots = labels & (self.rows - 1)
-        starts = self._header_bytes + slots * self.row_bytes
-        within = starts + self.row_bytes <= lengths[position]
+        values: List[Any] = list(map(txn.cursor(db=database).get, keys))
         matrix = np.empty((len(labels), self.dim), dtype=np.float32)
-        passed = self._read_rows(labels, values, position, starts, within, matrix)
+        passed = _core.gather_sealed_rows(self._seed, values, labels, position, self.rows, self._header_bytes, matrix)
         if passed.all():
             return matrix, passed
         failed = ~passed
+        slots = labels & (self.rows - 1)
         present = passed.copy()
-        present[failed] = self._bits(blocks, values, position[failed], slots[failed])
+        present[failed] = self._bits(labels_from_bytes(b"".join(keys)), values, position[failed], slots[failed])
         if present[failed].any():  # stored, by the header, yet its slot failed: damaged
             first = int(np.flatnonzero(failed & present)[0])
+            value = values[position[first]]
+            within = self._header_bytes + int(slots[first] + 1) * self.row_bytes <= len(value)
             raise DamagedValue(self._codec.database, label_key(int(labels[first])),
-                               "damaged (checksum mismatch)" if within[first] else "cut off (its block ends before it)")
+                               "damaged (checksum mismatch)" if within else "cut off (its block ends before it)")
         matrix[failed] = 0
         return matrix, present
-
-    def _read_rows(self, labels: np.ndarray, values: List[Any], position: np.ndarray, starts: np.ndarray,
-                   within: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """Copy the rows (``within`` their block's value) that pass their
-        checks into ``matrix``; returns which did."""
-        passed = within.copy()
-        rows_at = np.flatnonzero(within)
-        every = len(rows_at) == len(labels)
-        blocks = position[rows_at].tolist()
-        row_starts = starts[rows_at].tolist()
-        keys = labels_to_bytes(labels[rows_at])
-        row_bytes, step = self.row_bytes, _GATHERED_ROWS
-        # The rows (separate buffers) joined a few at a time: one buffer of a
-        # whole matrix's size would be new memory, paged in, every call.
-        for first in range(0, len(rows_at), step):
-            rows = b"".join([values[block][start:start + row_bytes]
-                             for block, start in zip(blocks[first:first + step], row_starts[first:first + step])])
-            chunk_keys = keys[8 * first:8 * (first + step)]
-            bad = _core.first_damaged_row(self._seed, chunk_keys, rows, row_bytes)
-            while bad >= 0:  # rare: an absent row, or damage
-                passed[rows_at[first + bad]] = False
-                after = _core.first_damaged_row(self._seed, chunk_keys[8 * (bad + 1):],
-                                                memoryview(rows)[row_bytes * (bad + 1):], row_bytes)
-                bad = -1 if after < 0 else bad + 1 + after
-            floats = np.frombuffer(rows, dtype=np.uint8).reshape(-1, row_bytes)[:, :4 * self.dim].view("<f4")
-            matrix[slice(first, first + step) if every else rows_at[first:first + step]] = floats
-        return passed
 
     def _bits(self, blocks: np.ndarray, values: List[Any], position: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """Whether the checked headers of ``blocks[position]`` say slots
