@@ -173,6 +173,22 @@ def test_filter_forms():
         index.search(query, 2, allowed=[0.5])
 
 
+def test_filters_on_an_index_holding_very_large_ids():
+    """Ids such as 64-bit hashes: a filter of small ids is a small bitset
+    (one over every id up to the largest held took 1 TiB: MemoryError),
+    ids past 2^34 in a filter are refused by name, and one above 2^26 is
+    packed without a mask of every id."""
+    index = vecdb.HNSWIndex(2, metric="l2")
+    big = [2**40, 2**27 + 5]
+    index.add(np.arange(20, dtype=np.float32).reshape(10, 2), ids=[*range(8), *big])
+    query = np.array([0.0, 0.0])
+    assert index.search(query, 3, allowed=[1, 3, 5])[0].tolist() == [1, 3, 5]
+    assert index.exact_search(query, 2, allowed=[6, 2])[0].tolist() == [2, 6] and index.count([7, 2**50]) == 1
+    assert index.search(query, 2, allowed=[2**27 + 5, 7])[0].tolist() == [7, 2**27 + 5]
+    with pytest.raises(InvalidArgumentError, match="a filter is a bitset over ids"):
+        index.search(query, 2, allowed=[1, 2**40])
+
+
 def test_fewer_points_than_k_never_raises():
     index = vecdb.HNSWIndex(3, metric="l2")
     index.add(np.eye(3, dtype=np.float32))

@@ -140,11 +140,22 @@ def allowed_bitset(allowed: Any, n: int) -> Optional[np.ndarray]:
     return _pack(mask)
 
 
-def id_filter_bitset(allowed: Any, id_bound: int) -> Optional[np.ndarray]:
+# Bits of an id filter packed through a boolean mask of every id below the
+# bound (fast); past this many, only the allowed ids' words are set.
+_DENSE_FILTER_BITS = 1 << 26
+# An id filter's bits at most (2 GiB): ids beyond need another kind of filter.
+MAX_FILTER_BITS = 1 << 34
+
+
+def id_filter_bitset(allowed: Any, id_bound: int, *, covering: bool = True) -> Optional[np.ndarray]:
     """Pack a filter over caller-chosen ids (an index's ``id_bound`` bounds them).
 
     ``allowed`` is ``None``, a boolean mask indexed by id (ids beyond its end
     are not allowed), or an array of ids (ids not in the index are ignored).
+    The bits cover every id below ``id_bound``, or, if not ``covering`` (for
+    a graph, which allows no id past the bits), only up to the largest
+    allowed id: an index holding a few very large ids (hashes) is searched
+    with a small filter when the allowed ids are small.
     """
     if allowed is None:
         return None
@@ -154,9 +165,19 @@ def id_filter_bitset(allowed: Any, id_bound: int) -> Optional[np.ndarray]:
     ids = array.astype(np.int64, copy=False)
     if ids.size and ids.min() < 0:
         raise InvalidArgumentError(f"allowed ids must be >= 0, got {int(ids.min())}")
-    mask = np.zeros(id_bound, dtype=bool)
-    mask[ids[ids < id_bound]] = True
-    return _pack(mask)
+    ids = ids[ids < id_bound]
+    bits = id_bound if covering else (int(ids.max()) + 1 if ids.size else 0)
+    if bits > MAX_FILTER_BITS:
+        raise InvalidArgumentError(
+            f"allowed ids reach {bits - 1:,}: a filter is a bitset over ids, at most {MAX_FILTER_BITS:,} bits "
+            "(2 GiB); give ids below that (renumber very large ids, such as hashes, before adding them)")
+    if bits <= _DENSE_FILTER_BITS:
+        mask = np.zeros(bits, dtype=bool)
+        mask[ids] = True
+        return _pack(mask)
+    words = np.zeros((bits + 63) // 64, dtype=np.uint64)
+    np.bitwise_or.at(words, ids >> 6, np.left_shift(np.uint64(1), (ids & 63).astype(np.uint64)))
+    return words
 
 
 def _filter_array(allowed: Any) -> np.ndarray:

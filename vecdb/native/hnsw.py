@@ -191,7 +191,7 @@ class HNSWIndex(NativeIndex):
         k = check_k(k)
         ef = DEFAULT_EF_SEARCH if ef is None else positive_int(ef, "ef")
         matrix, single = as_matrix(queries, "float32", self.dim, "queries")
-        words = id_filter_bitset(allowed, self.id_bound)
+        words = id_filter_bitset(allowed, self.id_bound, covering=False)
         result = self._native.search(matrix, k, ef, words, check_threads(threads))
         return unwrap_single(result, single)
 
@@ -208,7 +208,7 @@ class HNSWIndex(NativeIndex):
         vectors (see :meth:`count`), and exact."""
         k = check_k(k)
         matrix, single = as_matrix(queries, "float32", self.dim, "queries")
-        words = id_filter_bitset(allowed, self.id_bound)
+        words = id_filter_bitset(allowed, self.id_bound, covering=False)
         if words is None:
             raise InvalidArgumentError("exact_search needs allowed= (a boolean mask or ids)")
         result = self._native.exact_search(matrix, k, words, check_threads(threads))
@@ -235,7 +235,7 @@ class HNSWIndex(NativeIndex):
         the allowed vectors with."""
         if allowed is None:
             return len(self)
-        return self._native.count(id_filter_bitset(allowed, self.id_bound))
+        return self._native.count(id_filter_bitset(allowed, self.id_bound, covering=False))
 
     def get_vectors(self, ids: Any) -> np.ndarray:
         """Stored vectors by id as a float32 ``(n, dim)`` array (normalized for
