@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -52,3 +54,23 @@ def process_umask() -> int:
     current = os.umask(0o022)  # no /proc: read it by setting it, then put it back
     os.umask(current)
     return current
+
+
+_RENAME_EXCHANGE = 2  # renameat2() flag (Linux 3.15+)
+_AT_FDCWD = -100
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)  # glibc 2.28+
+
+
+def exchange_paths(first: Path, second: Path) -> bool:
+    """Swap two existing paths (folders) in one step, so that neither name
+    is ever missing; False where the system or file system cannot (the
+    caller renames in two steps then). Linux's renameat2(RENAME_EXCHANGE)."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(first), None, str(second))

@@ -64,6 +64,19 @@ COMPACT_STAGING = ".compacting"  # Environment.compact's copy, in the folder: sa
 # low bits, the data file's number above them.
 _TXNID_BITS = 48
 
+# Opens of a read-only handle that may meet a data file swap, before giving up.
+_OPEN_ATTEMPTS = 20
+
+
+def _file_identity(path: Path) -> Optional[Tuple[int, int]]:
+    """(device, inode) of a file, None if missing."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 # This process's id, kept current across fork(): handles compare it with the
 # pid they were opened in on every call, and os.getpid() is a system call
 # (2% of a filtered search's time).
@@ -96,10 +109,7 @@ class Environment:
             shutil.rmtree(path / COMPACT_STAGING, ignore_errors=True)
         try:
             self._lmdb_lock_out = prepare_data_file(path, writable, progress)
-            try:
-                self._env = self._open_lmdb(initial_map_size)
-            except lmdb.InvalidError:  # a lock file retired while this waited for it (folder replaced): once more
-                self._env = self._open_lmdb(initial_map_size)
+            self._env = self._open_lmdb(initial_map_size)
             if writable:
                 # A writer killed between writing a commit's meta page (durable)
                 # and publishing it in lock.mdb leaves the commit invisible to
@@ -137,8 +147,38 @@ class Environment:
             raise
 
     def _open_lmdb(self, map_size: int) -> Any:
-        return lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES, readonly=not self.writable,
-                         create=self.writable, max_readers=256, readahead=False)
+        """LMDB opened on the data file the folder holds now.
+
+        A read-only LMDB open opens the data file before it takes the lock
+        file (LMDB's order), so one that waited out a data file swap
+        (compaction, a restore over the folder) held the replaced file and
+        read it through the new file's lock table: stale states, going
+        back and forth (a probe: ~1 open in 100-600 beside a compacting
+        writer). The file's identity before and after tells; such an open
+        starts again, as does one that met a lock file a restore retired
+        (folder_locks.retire_lock_file). A writer holds the writer lock,
+        which every swap takes: its file cannot change under it."""
+        data = self.path / "data.mdb"
+        failure: Optional[lmdb.Error] = None
+        for _ in range(_OPEN_ATTEMPTS):
+            before = _file_identity(data)
+            try:
+                env = lmdb.open(str(self.path), map_size=map_size, max_dbs=MAX_NAMED_DATABASES,
+                                readonly=not self.writable, create=self.writable, max_readers=256, readahead=False)
+            except lmdb.InvalidError as exc:
+                if self.writable:
+                    raise
+                failure = exc
+                continue
+            failure = None
+            # Once open, a swap waits for this handle to close: the file stays.
+            if self.writable or (before is not None and before == _file_identity(data)):
+                return env
+            env.close()
+        if failure is not None:  # not a retired lock file: a damaged one
+            raise failure
+        raise VecdbError(f"cannot open the database at {self.path}: its data file was replaced {_OPEN_ATTEMPTS} "
+                         "times while opening (compactions or restores); try again")
 
     def _check_format(self) -> None:
         with self.read() as txn:

@@ -51,7 +51,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from vecdb._version import __version__
-from vecdb._files import fsync_folder
+from vecdb._files import exchange_paths, fsync_folder
 from vecdb.transfer.staging import claimed_new_file, claimed_new_folder, remove_abandoned
 from vecdb.errors import BackupExistsError, CorruptBackupError, InvalidArgumentError, NotFoundError, VecdbError
 from vecdb.progress import Progress, silent, terminal_bars
@@ -498,9 +498,21 @@ def _move_into_place(staging: Path, destination: Path, force: bool) -> None:
     _check_destination(destination, force)
     if destination.exists() and any(destination.iterdir()):
         with folder_closed_everywhere(destination, "restoring a backup over it"):
-            replaced = Path(tempfile.mkdtemp(prefix=f".{destination.name}.replaced-", dir=destination.parent))
-            os.replace(destination, replaced)
-            os.replace(staging, destination)
+            # In one step where the system can: in two, the name is missing
+            # in between, and a process opening it for writing there created
+            # an empty database in its place (the restore then failed, the
+            # previous database left in a hidden folder).
+            if exchange_paths(staging, destination):
+                replaced = staging
+            else:
+                replaced = Path(tempfile.mkdtemp(prefix=f".{destination.name}.replaced-", dir=destination.parent))
+                os.replace(destination, replaced)
+                try:
+                    os.replace(staging, destination)
+                except OSError as exc:
+                    raise VecdbError(f"restoring into {destination} failed: another process created it while the "
+                                     f"backup was moved in ({exc.strerror}); the database it held is in {replaced}"
+                                     ) from None
             fsync_folder(destination.parent)
         shutil.rmtree(replaced, ignore_errors=True)
     else:
