@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -22,9 +23,10 @@ inline std::size_t hardware_threads() {
 }
 
 // Runs fn(task, worker) for every task in [0, n_tasks) on up to n_threads
-// threads (the caller is worker 0). Tasks are handed out dynamically, so
-// uneven tasks balance. The first exception thrown by any task is rethrown
-// here after all workers have stopped.
+// threads (the caller is worker 0; fewer if the system will not start
+// more). Tasks are handed out dynamically, so uneven tasks balance. The
+// first exception thrown by any task is rethrown here after all workers
+// have stopped.
 template <class Fn>
 void parallel_for(std::size_t n_tasks, std::size_t n_threads, Fn&& fn) {
   if (n_threads > n_tasks) n_threads = n_tasks;
@@ -48,7 +50,16 @@ void parallel_for(std::size_t n_tasks, std::size_t n_threads, Fn&& fn) {
   };
   std::vector<std::thread> helpers;
   helpers.reserve(n_threads - 1);
-  for (std::size_t w = 1; w < n_threads; ++w) helpers.emplace_back(work, w);
+  for (std::size_t w = 1; w < n_threads; ++w) {
+    try {
+      helpers.emplace_back(work, w);
+    } catch (const std::system_error&) {
+      // No more threads to be had (a process or container limit): those
+      // started share the tasks. Propagating would destroy the started
+      // ones unjoined, which terminates the process.
+      break;
+    }
+  }
   work(0);
   for (auto& thread : helpers) thread.join();
   if (first_error) std::rethrow_exception(first_error);

@@ -3,6 +3,10 @@ filters, storage dtypes and the result contract's edge cases."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -391,3 +395,33 @@ def test_rerank_ranks_candidates_exactly_by_stored_vectors(dtype, metric):
         index.rerank(queries, candidates[:3], 10)
     with pytest.raises(vecdb.errors.InvalidDTypeError):
         index.rerank(queries, candidates.astype(np.float32), 10)
+
+
+_ADD_WITH_THREADS_LIMITED = """
+import os, resource, sys
+import numpy as np
+import vecdb
+index = vecdb.HNSWIndex(8)
+rows = np.random.default_rng(0).standard_normal((2000, 8)).astype(np.float32)
+os.setgid(65534)
+os.setuid(65534)  # a user with no other process: RLIMIT_NPROC counts this one's threads
+with open("/proc/self/status") as status:
+    running = int(status.read().split("Threads:")[1].split()[0])
+room = running + int(sys.argv[1])  # helpers that can start
+resource.setrlimit(resource.RLIMIT_NPROC, (room, room))
+index.add(rows, threads=4)
+print(len(index), index.search(rows[7], 1)[0].tolist())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to run as another user")
+@pytest.mark.parametrize("spare_threads", [0, 1])
+def test_an_add_when_the_system_starts_fewer_threads_than_asked(spare_threads):
+    """A helper thread that could not start (a process or container limit)
+    made the add raise with the batch half inserted, or, once one helper had
+    started, terminated the process ("terminate called without an active
+    exception"). Now the threads that started do the work."""
+    result = subprocess.run([sys.executable, "-c", _ADD_WITH_THREADS_LIMITED, str(spare_threads)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2000", "[7]"]
