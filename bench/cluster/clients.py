@@ -43,7 +43,12 @@ def run_clients(call: Callable[[int], Any], items: int, clients: int, warmup: fl
     """``clients`` threads each calling ``call(item)`` for items ``0 .. items-1`` in turn,
     for ``warmup`` seconds and then ``duration`` measured seconds."""
     window = _Window()
-    ready = threading.Barrier(clients + 1)
+
+    def open_window() -> None:  # once every client is ready: a slow thread start eats no window
+        window.start = time.perf_counter() + warmup
+        window.end = window.start + duration
+
+    ready = threading.Barrier(clients + 1, action=open_window)
     timings: List[List[Tuple[float, float]]] = [[] for _ in range(clients)]
     failures: List[BaseException] = []
 
@@ -64,8 +69,6 @@ def run_clients(call: Callable[[int], Any], items: int, clients: int, warmup: fl
     threads = [threading.Thread(target=client, args=(index,), daemon=True) for index in range(clients)]
     for thread in threads:
         thread.start()
-    window.start = time.perf_counter() + warmup
-    window.end = window.start + duration
     ready.wait()
     time.sleep(max(0.0, window.start - time.perf_counter()))
     machine = OtherCpuLoad()
