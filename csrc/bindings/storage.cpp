@@ -224,6 +224,11 @@ long long first_damaged_row(std::uint32_t seed, const py::object& keys, const py
   return -1;
 }
 
+// A label's (or block's) LMDB key: 8 bytes big-endian.
+void write_label_key(std::uint64_t value, std::uint8_t (&key)[8]) {
+  for (int byte = 0; byte < 8; ++byte) key[byte] = static_cast<std::uint8_t>(value >> (56 - 8 * byte));
+}
+
 // The blocks (label >> shift) of `labels`, each once in key order, as their
 // LMDB keys (8 bytes big-endian), and each label's position among them: a
 // block read once serves all its rows.
@@ -245,7 +250,7 @@ py::tuple block_keys(const py::array_t<std::int64_t, py::array::c_style | py::ar
   for (std::size_t j = 0; j < n; ++j) {
     if (j == 0 || order[j].first != order[j - 1].first) {
       std::uint8_t key[8];
-      for (int byte = 0; byte < 8; ++byte) key[byte] = static_cast<std::uint8_t>(order[j].first >> (56 - 8 * byte));
+      write_label_key(order[j].first, key);
       keys.append(py::bytes(reinterpret_cast<const char*>(key), sizeof key));
       ++blocks;
     }
@@ -323,7 +328,7 @@ py::array_t<bool> gather_sealed_rows(std::uint32_t seed, const py::list& values,
       ok[i] = block.data != nullptr && start + row_bytes <= block.size;
       if (!ok[i]) continue;
       std::uint8_t key[8];
-      for (int byte = 0; byte < 8; ++byte) key[byte] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(label[i]) >> (56 - 8 * byte));
+      write_label_key(static_cast<std::uint64_t>(label[i]), key);
       const std::uint8_t* row = block.data + start;
       ok[i] = value_check(seed, {key, sizeof key}, row, float_bytes) == stored_check(row + float_bytes);
       if (ok[i]) std::memcpy(target + i * float_bytes, row, float_bytes);  // stored little-endian, as x86 and ARM hold floats
