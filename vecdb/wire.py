@@ -24,8 +24,15 @@ _FLOAT32_LE = np.dtype("<f4")
 
 
 def vectors_from_wire(value: Any, dim: int, batch: bool) -> Any:
-    """A vector (or batch) as sent: ``bin`` becomes a float32 array; lists
-    and anything else go to the collection's own validation unchanged."""
+    """A vector (or batch) as sent: ``bin`` becomes a float32 array, a list
+    the array numpy makes of it (once: the routes check its rank, the
+    collection its values); what numpy cannot make an array of goes to the
+    collection's own validation unchanged, which names the problem."""
+    if isinstance(value, list):
+        try:
+            return np.asarray(value)
+        except (ValueError, TypeError):  # ragged
+            return value
     if not isinstance(value, (bytes, bytearray, memoryview)):
         return value
     size = len(value)

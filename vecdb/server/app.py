@@ -113,7 +113,7 @@ def create_app(database: ServedDatabase, settings: ServerSettings = ServerSettin
     for kind in (VecdbError, HTTPException, Exception):
         app.add_exception_handler(kind, error_response)
 
-    hot: ASGIApp = SearchFastPath(app, search.reads, search.FAST_ENDPOINTS)
+    hot: ASGIApp = SearchFastPath(app, search.reads, search.FAST_ROUTES)
     if writer_socket is not None:
         writes = [route for module in (search, points, collections, backups)
                   for route in getattr(module, "writes", APIRouter()).routes]

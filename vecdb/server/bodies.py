@@ -23,8 +23,12 @@ class UnsupportedMediaTypeError(InvalidArgumentError):
 async def read_body(request: Request, model: Type[BaseModel]) -> Dict[str, Any]:
     """The body as a dict with ``model``'s defaults filled in; unknown or
     missing fields are refused here, values by the collection's checks."""
-    raw = await request.body()
-    media = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+    return parse_body(await request.body(), request.headers.get("content-type", JSON), model)
+
+
+def parse_body(raw: bytes, content_type: str, model: Type[BaseModel]) -> Dict[str, Any]:
+    """:func:`read_body` of a body already read, sent as ``content_type``."""
+    media = content_type.split(";")[0].strip().lower()
     if not raw:
         data: Any = {}
     elif media == MSGPACK:
@@ -71,10 +75,16 @@ def wants_msgpack(request: Request) -> bool:
 
 def respond(request: Request, value: Any, status: int = 200) -> Response:
     """``value`` in MessagePack if the client accepts it, else JSON."""
-    if wants_msgpack(request):
-        return Response(encode_msgpack(value), status_code=status, media_type=MSGPACK)
-    return Response(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
-                    status_code=status, media_type=JSON)
+    content, media = encode_answer(value, wants_msgpack(request))
+    return Response(content, status_code=status, media_type=media)
+
+
+def encode_answer(value: Any, binary: bool) -> Tuple[bytes, str]:
+    """``value`` as a response body and its media type: MessagePack if
+    ``binary``, else JSON."""
+    if binary:
+        return encode_msgpack(value), MSGPACK
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS), JSON
 
 
 def documented(model: Type[BaseModel], example: Dict[str, Any]) -> Dict[str, Any]:

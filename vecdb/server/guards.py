@@ -120,6 +120,9 @@ class BodySizeMiddleware:
                 if declared > self.max_bytes:
                     await self._refuse(send, declared)
                     return
+                # The server reads exactly Content-Length bytes of body: nothing to count.
+                await self.app(scope, receive, send)
+                return
         received = 0
         started = False
 

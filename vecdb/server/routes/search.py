@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Type
+from typing import Any, Awaitable, Callable, Dict, Optional
 
 import numpy as np
 from fastapi import APIRouter
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
 from vecdb.errors import DimensionMismatchError
 from vecdb.server import models
-from vecdb.server.bodies import documented, read_body, respond, wants_msgpack
+from vecdb.server.bodies import documented, encode_answer, parse_body, read_body, respond, wants_msgpack
 from vecdb.server.openapi import answers
-from vecdb.server.state import state_of
-from vecdb.wire import hit_to_wire, vectors_from_wire
+from vecdb.server.state import ServerState, state_of
+from vecdb.wire import JSON, hit_to_wire, vectors_from_wire
 
 reads = APIRouter(tags=["search"])
 
@@ -28,23 +27,40 @@ def _options(body: Dict[str, Any]) -> Dict[str, Any]:
             openapi_extra=documented(models.Search, {"vector": [0.1, 0.2, 0.3], "k": 2, "filter": {"lang": "en"}}),
             **answers(models.Hits, 404))
 async def search(name: str, request: Request) -> Response:
-    hits = await _search(request, name, models.Search, batch=False)
-    binary = wants_msgpack(request)
-    return respond(request, {"hits": [hit_to_wire(hit, binary) for hit in hits]})
+    return await _answer_request(request, name, answer_search)
 
 
 @reads.post("/v1/collections/{name}/search/batch", summary="The k nearest points to each of several vectors",
             openapi_extra=documented(models.SearchBatch, {"vectors": [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]], "k": 2}),
             **answers(models.BatchHits, 404))
 async def search_batch(name: str, request: Request) -> Response:
-    results = await _search(request, name, models.SearchBatch, batch=True)
+    return await _answer_request(request, name, answer_search_batch)
+
+
+async def answer_search(state: ServerState, name: str, raw: bytes, content_type: str, binary: bool) -> Dict[str, Any]:
+    """The answer to a /search body ``raw`` sent as ``content_type``; hits'
+    vectors as float32 bytes if ``binary``. Takes no Request: the fast path
+    (vecdb.server.fast_path) calls it straight from ASGI."""
+    hits = await _search(state, name, parse_body(raw, content_type, models.Search), batch=False)
+    return {"hits": [hit_to_wire(hit, binary) for hit in hits]}
+
+
+async def answer_search_batch(state: ServerState, name: str, raw: bytes, content_type: str,
+                              binary: bool) -> Dict[str, Any]:
+    """:func:`answer_search` for /search/batch."""
+    results = await _search(state, name, parse_body(raw, content_type, models.SearchBatch), batch=True)
+    return {"results": [[hit_to_wire(hit, binary) for hit in row] for row in results]}
+
+
+async def _answer_request(request: Request, name: str, answer: "Answer") -> Response:
     binary = wants_msgpack(request)
-    return respond(request, {"results": [[hit_to_wire(hit, binary) for hit in row] for row in results]})
+    value = await answer(state_of(request), name, await request.body(), request.headers.get("content-type", JSON),
+                         binary)
+    content, media = encode_answer(value, binary)
+    return Response(content, media_type=media)
 
 
-async def _search(request: Request, name: str, model: Type[BaseModel], batch: bool) -> Any:
-    body = await read_body(request, model)
-    state = state_of(request)
+async def _search(state: ServerState, name: str, body: Dict[str, Any], batch: bool) -> Any:
     state.check_k(body["k"])
 
     def run() -> Any:
@@ -96,5 +112,8 @@ async def explain(name: str, request: Request) -> Response:
     return respond(request, await state.read(run))
 
 
-# Served by vecdb.server.fast_path (FastAPI still declares and documents them).
-FAST_ENDPOINTS = (search, search_batch)
+Answer = Callable[[ServerState, str, bytes, str, bool], Awaitable[Dict[str, Any]]]
+
+# Served by vecdb.server.fast_path (FastAPI still declares and documents
+# the endpoints): each endpoint and the function answering its body.
+FAST_ROUTES: Dict[Callable[..., Any], Answer] = {search: answer_search, search_batch: answer_search_batch}
