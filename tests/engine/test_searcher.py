@@ -250,3 +250,35 @@ def test_a_filtered_search_inside_an_upserts_commit_leaves_no_count_behind(tmp_p
         assert [hit.id for hit in col.search(np.ones(DIM), k=10, filter={"g": "a"})] in ([1, 2], [2, 1])
         col.wait_indexed()
         assert sorted(hit.id for hit in col.search(np.ones(DIM), k=10, filter={"g": "a"})) == [1, 2]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_search_building_many_hits_leaves_the_garbage_collector_as_it_found_it(collection, rng, enabled):
+    """The hits of an ids-only search are built with automatic collection
+    held off: it must be back as it was afterwards (on, or off if the
+    caller had turned it off), and collect cycles as before."""
+    queries = rng.standard_normal((200, DIM)).astype(np.float32)  # 2,000 hits: several collections' worth
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        rows = collection.search(queries, 10, with_payload=False)
+        assert gc.isenabled() is enabled
+        assert sum(len(row) for row in rows) == 2_000
+        # Failing halfway (a label the id cache lacks) restores it too.
+        labels = np.array([[0, 1, 10**9]], dtype=np.int64)
+        with pytest.raises(Exception, match="not in the id cache"):
+            _core.hits(vecdb.Hit, _searcher(collection)._ids, None, {}, None, labels,
+                       np.zeros(labels.shape, dtype=np.float32), True)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.self = cycle
+    watch = weakref.ref(cycle)
+    del cycle
+    gc.collect()
+    assert watch() is None
