@@ -316,7 +316,7 @@ def connect(url: str = "http://127.0.0.1:8000", *, api_key: Optional[str] = None
         docs = db.get_collection("docs")
         hits = docs.search(query, k=10, filter={"lang": "en"})
 
-    Needs httpx (``pip install "vecdb-engine[client]"``). Calls are
+    Needs urllib3 (``pip install "vecdb-engine[client]"``). Calls are
     synchronous and share one connection pool. ``timeout`` (seconds) bounds
     each read (search, get, count, ...); writes and upkeep (upsert, delete,
     tune, compact, backups) wait for the server however long they take,
