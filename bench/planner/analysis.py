@@ -13,9 +13,10 @@ from bench.report.at_recall import TARGET_RECALL, qps_at_recall
 
 Row = Dict[str, Any]
 
-# The issue's goal for the funnel: QPS at the target recall at least this many times the
-# full-dimension graph's.
-SPEEDUP_GOAL = 2.5
+# Issue 18's goal for the tuned funnel: QPS at the target recall at least this many times
+# the full-dimension graph's (on the 768-d set), with SPEEDUP_AIM the aim (issue 6's goal).
+SPEEDUP_GOAL = 1.5
+SPEEDUP_AIM = 2.5
 # The planner may be this much slower than the better forced plan (the issue: "never worse
 # than the better of the two by more than 10%").
 QPS_TOLERANCE = 0.10
@@ -86,6 +87,8 @@ def funnel_summary(rows: List[Row], target: float = TARGET_RECALL) -> Dict[str, 
             "reaches_target": tuned["recall"] >= target, "speedup": _ratio(tuned["qps"], graph_qps)},
         "speedup_goal": SPEEDUP_GOAL,
         "goal_met": funnel_qps is not None and graph_qps is not None and funnel_qps >= SPEEDUP_GOAL * graph_qps,
+        "speedup_aim": SPEEDUP_AIM,
+        "aim_met": funnel_qps is not None and graph_qps is not None and funnel_qps >= SPEEDUP_AIM * graph_qps,
     }
 
 
