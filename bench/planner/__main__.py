@@ -121,8 +121,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                         help="auto: pca except for synthetic-mrl datasets (default: %(default)s)")
     funnel.add_argument("--ef", type=_int_list, default=[16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512],
                         help="graph ef sweep (default: 16,24,32,48,64,96,128,192,256,384,512)")
-    funnel.add_argument("--candidates", type=_int_list, default=[50, 100, 200, 400, 800],
-                        help="funnel candidates sweep, at every prefix dimension (default: 50,100,200,400,800)")
+    funnel.add_argument("--candidates", type=_int_list, default=[50, 60, 80, 100, 200, 400, 800],
+                        help="funnel candidates sweep, at every prefix dimension (default: 50,60,80,100,200,400,800)")
     funnel.add_argument("--tune-queries", type=int, default=200,
                         help="pseudo-queries tune() samples with --tune-on stored (default: %(default)s)")
     funnel.add_argument("--tune-on", choices=("queries", "stored"), default="queries",
