@@ -220,19 +220,22 @@ def _measure_dataset(args: argparse.Namespace, spec_text: str, command: str) -> 
                    summary=funnel_summary(result["rows"], args.target_recall))
     else:
         run["unfiltered"] = result["unfiltered"]
-        run["selectivities"] = [dict(_with_check(level, args),
-                                     share=filtered_share(level["rows"], result["unfiltered"], args.target_recall))
-                                for level in result["selectivities"]]
+        run["selectivities"] = result["selectivities"]
+        _judge_filtered(run)
     return dataset.name, run
 
 
-def _with_check(level: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
-    """A selectivity's result with the planner check against scan and graph at ef_search."""
-    rows = level["rows"]
-    planner = next(r for r in rows if r["kind"] == "planner")
-    forced = [r for r in rows if r["kind"] == "scan"
-              or (r["kind"] == "graph" and r["params"]["ef"] == args.ef_search)]
-    return dict(level, check=planner_check(planner, forced, args.target_recall))
+def _judge_filtered(run: Dict[str, Any]) -> None:
+    """Each selectivity's planner check (against scan and graph at ef_search) and filtered
+    share, from its measured rows and the run's parameters (``report`` judges stored runs
+    again, so a rule changed later applies to them too)."""
+    target, ef_search = run["params"]["target_recall"], run["params"]["ef_search"]
+    for level in run["selectivities"]:
+        rows = level["rows"]
+        planner = next(r for r in rows if r["kind"] == "planner")
+        forced = [r for r in rows if r["kind"] == "scan" or (r["kind"] == "graph" and r["params"]["ef"] == ef_search)]
+        level["check"] = planner_check(planner, forced, target, level["planner_plans"], ef_search)
+        level["share"] = filtered_share(rows, run["unfiltered"], target)
 
 
 def _document_path(out: Path, job: str) -> Path:
@@ -269,7 +272,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         if not jobs:
             raise SystemExit(f"no {' or '.join(f'{job}.json' for job in FORMATS)} in {args.out}")
         for job in jobs:
-            render(args.out, job, load_document(args.out, job))
+            document = load_document(args.out, job)
+            for run in document["runs"].values():  # judged again: a rule changed later applies too
+                if job == "filtered":
+                    _judge_filtered(run)
+                else:
+                    run["summary"] = funnel_summary(run["rows"], run["params"]["target_recall"])
+            render(args.out, job, document)
         return
     command = shlex.join(["python", "-m", "bench.planner", *argv])
     for spec_text in args.datasets or [resolve_spec_text(text) for text in DEFAULT_DATASETS[args.job]]:

@@ -182,6 +182,16 @@ def test_better_forced_plan_and_planner_check():
     assert planner_check(_row("planner", 0.945, 3000), [scan, graph], 0.95)["passed"]  # within the slack
     check = planner_check(_row("planner", 1.0, 950), [scan, _row("graph", 0.5, 9000, ef=64)], 0.95)
     assert check["passed"] and check["best_label"] == "Scan()"
+    # The planner chose the better plan itself: the two rows time one search, and their
+    # ratio is noise; it passes on the choice. Choosing it for some queries only is no pass.
+    noisy = _row("planner", 0.97, 2500)
+    assert not planner_check(noisy, [scan, graph], 0.95)["passed"]
+    same = planner_check(noisy, [scan, graph], 0.95, ["Graph(ef=None)"], default_ef=64)
+    assert same["passed"] and same["same_plan"] and same["qps_ratio"] == pytest.approx(2500 / 3000)
+    assert planner_check(noisy, [scan, graph], 0.95, ["Graph(ef=64)"], default_ef=64)["same_plan"]
+    assert not planner_check(noisy, [scan, graph], 0.95, ["Graph(ef=None)"], default_ef=32)["passed"]
+    assert not planner_check(noisy, [scan, graph], 0.95, ["Graph(ef=None)", "Scan()"], default_ef=64)["passed"]
+    assert not planner_check(_row("planner", 0.8, 3000), [scan, graph], 0.95, ["Graph(ef=None)"], 64)["passed"]
 
 
 def test_filtered_share_takes_the_faster_of_the_interpolated_graph_and_a_measured_plan():
