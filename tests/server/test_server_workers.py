@@ -97,8 +97,9 @@ def test_every_read_sees_every_write_acknowledged_before_it_began(tmp_path):
         assert not failures, failures
         with vecdb.connect(server.url) as db:
             assert db.get_collection("c").count() == 1000
-        # The reader answered its share (the kernel spreads the connections).
-        assert sum(reader.cpu_times()[:2]) - reader_cpu > 0.5
+        # The reader answered its share (the kernel spreads the connections):
+        # answering, it used 0.5-0.8 s of CPU in this test; idle, 0.02 s in 10 s.
+        assert sum(reader.cpu_times()[:2]) - reader_cpu > 0.2
 
 
 def test_a_reader_that_dies_is_replaced_and_all_stop_with_the_writer(tmp_path):
