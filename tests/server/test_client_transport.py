@@ -28,8 +28,22 @@ class _StandIn(http.server.BaseHTTPRequestHandler):
             self.send_header("location", "/elsewhere")
             self.send_header("content-length", "0")
             self.end_headers()
+        elif self.path == "/big":  # an archive, its first bytes sent at once and the rest later
+            self.send_response(200)
+            self.send_header("content-type", "application/x-tar")
+            self.send_header("content-length", str(100 + (1 << 20)))
+            self.end_headers()
+            self.wfile.write(b"t" * 100)
+            self.wfile.flush()
+            time.sleep(0.5)
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n" + b"t" * (1 << 20))
+            except OSError:  # the client closed the connection: what it should do
+                pass
         elif self.path == "/proxy/v1/thing":
             self._answer(200, msgpack.packb({"path": self.path}), "application/msgpack")
+        elif self.path.startswith("http://"):  # asked as a proxy: the absolute URL
+            self._answer(200, msgpack.packb({"proxied": self.path}), "application/msgpack")
         elif self.path == "/plain-error":
             self._answer(502, b"bad gateway from a proxy", "text/plain")
         else:
@@ -100,3 +114,31 @@ def test_a_server_behind_a_path_prefix_gets_its_prefix(stand_in):
 def test_a_url_that_is_no_server_url_is_refused(url):
     with pytest.raises(errors.InvalidArgumentError, match="expected a server URL"):
         Transport(url, None, timeout=1.0)
+
+
+def test_the_environments_proxy_is_used_unless_no_proxy_exempts_the_host(stand_in, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", stand_in)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    far = Transport("http://vecdb.invalid:8000", None, timeout=2.0)
+    assert far.call("GET", "/v1/collections") == {"proxied": "http://vecdb.invalid:8000/v1/collections"}
+    host, port = _free_port()  # a proxy nobody answers at: only a direct call gets through
+    monkeypatch.setenv("HTTP_PROXY", f"http://{host}:{port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert Transport(stand_in, None, timeout=2.0).call("GET", "/proxy/v1/thing") == {"path": "/proxy/v1/thing"}
+
+
+def test_a_download_that_fails_midway_leaves_the_client_usable(stand_in, tmp_path):
+    """The rest of a body left unread must not be read as the next answer."""
+    transport = Transport(stand_in, None, timeout=2.0)
+    target = tmp_path / "exists"
+    target.write_bytes(b"")
+    with pytest.raises(FileExistsError):
+        transport.download("/big", target)
+    assert transport.call("GET", "/proxy/v1/thing") == {"path": "/proxy/v1/thing"}
+
+
+def test_a_failed_download_raises_the_servers_error(stand_in, tmp_path):
+    with pytest.raises(errors.CollectionNotFoundError, match="no such"):
+        Transport(stand_in, None, timeout=2.0).download("/v1/backups/nope.tar", tmp_path / "nope.tar")
+    assert not (tmp_path / "nope.tar").exists()

@@ -6,6 +6,8 @@ test_server_process.py."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import msgpack
 import numpy as np
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 import vecdb
 from vecdb import errors
 from vecdb.server import ServerSettings
+from vecdb.server.guards import BodySizeMiddleware
 from tests.support.servers import serve_in_thread
 
 WRITER_KEY = "writer-key-0123456789"
@@ -287,6 +290,37 @@ def test_oversized_bodies_get_413_with_or_without_content_length(server):
     assert streamed.status_code == 413 and "64,000" not in streamed.text and "65,536" in streamed.text
     with vecdb.connect(server, api_key=WRITER_KEY) as db:
         assert db.get_collection("docs").count() == 20
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"content-length", b"10"), (b"transfer-encoding", b"chunked")],
+    [(b"transfer-encoding", b"chunked"), (b"content-length", b"10")],
+])
+def test_a_content_length_beside_chunked_encoding_does_not_lift_the_body_cap(headers):
+    """h11 reads a chunked body whatever Content-Length says: the cap counts
+    the bytes then, as for any body without a Content-Length."""
+    async def read_everything(scope, receive, send):
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    chunks = [{"type": "http.request", "body": b"x" * 600, "more_body": True},
+              {"type": "http.request", "body": b"x" * 600, "more_body": False}]
+    sent = []
+
+    async def receive():
+        return chunks.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    guard = BodySizeMiddleware(read_everything, 1000, "/v1/backups/")
+    scope = {"type": "http", "method": "POST", "path": "/v1/collections/c/search", "headers": headers}
+    asyncio.run(guard(scope, receive, send))
+    assert sent[0]["status"] == 413 and b"RequestTooLargeError" in sent[1]["body"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional
 from urllib.parse import quote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from vecdb.errors import InvalidArgumentError, ServerError, error_class
 from vecdb.wire import MSGPACK, decode_msgpack, encode_msgpack
 
-# Connections kept open for reuse (threads sharing a client beyond this open
-# extra ones, closed after their request).
-POOL_SIZE = 10
+# Connections kept open for reuse, as many as threads sharing a client use
+# at once (beyond it, extra ones are opened and closed after their request).
+POOL_SIZE = 100
 
 
 class Transport:
@@ -42,11 +43,18 @@ class Transport:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidArgumentError(f"expected a server URL such as http://127.0.0.1:8000, got {url!r}")
-        self._prefix = parts.path  # a server behind a proxy at a path
         # No retries (a write sent twice is not the write asked for) and no
         # redirects followed (a 3xx is not an answer): both come back as errors.
-        self._http = urllib3.connection_from_url(self.url, maxsize=POOL_SIZE, headers=headers, retries=False,
-                                                 timeout=self._reads)
+        proxy = _proxy_for(parts.scheme, parts.hostname)
+        self._http: Any
+        if proxy is None:  # the server's own pool, which takes paths (a PoolManager parses each URL: ~0.1 ms)
+            self._http = urllib3.connection_from_url(self.url, maxsize=POOL_SIZE, headers=headers, retries=False,
+                                                     timeout=self._reads)
+            self._target, self._close = parts.path, self._http.close
+        else:  # a proxy is sent whole URLs
+            self._http = urllib3.ProxyManager(proxy, num_pools=1, maxsize=POOL_SIZE, headers=headers, retries=False,
+                                              timeout=self._reads)
+            self._target, self._close = self.url, self._http.clear
 
     def call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
         """``method path`` with ``body`` (MessagePack); the decoded answer,
@@ -65,7 +73,7 @@ class Transport:
 
     def _request(self, method: str, path: str, content: Optional[bytes], preload_content: bool) -> Any:
         try:
-            return self._http.urlopen(method, self._prefix + path, body=content, redirect=False,
+            return self._http.urlopen(method, self._target + path, body=content, redirect=False,
                                       timeout=self._reads if _is_read(method, path) else self._patient,
                                       preload_content=preload_content)
         except self._unreachable as exc:
@@ -90,8 +98,7 @@ class Transport:
         response = self._request("GET", path, None, preload_content=False)
         try:
             if not 200 <= response.status < 300:
-                response.read()
-                self._raise(response, "GET", path)
+                self._raise(response, "GET", path)  # reads the (error) body whole
             with open(target, "xb") as handle:
                 try:
                     for chunk in response.stream(1 << 20):
@@ -99,15 +106,27 @@ class Transport:
                 except BaseException:
                     target.unlink(missing_ok=True)
                     raise
-        except self._timeout_errors as exc:
-            raise ServerError(f"vecdb server at {self.url} did not answer GET {path} in time: {exc}") from None
-        except self._errors as exc:
-            raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
+        except BaseException as exc:
+            if not response.isclosed():  # the rest of the archive unread: this connection can serve nothing else
+                response.close()
+            if isinstance(exc, self._timeout_errors):
+                raise ServerError(f"vecdb server at {self.url} did not answer GET {path} in time: {exc}") from None
+            if isinstance(exc, self._errors):
+                raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
+            raise
         finally:
             response.release_conn()
 
     def close(self) -> None:
-        self._http.close()
+        self._close()  # every pooled connection
+
+
+def _proxy_for(scheme: str, host: str) -> Optional[str]:
+    """The proxy the environment names for ``scheme`` (HTTP_PROXY,
+    HTTPS_PROXY, ALL_PROXY) unless NO_PROXY exempts ``host``, as curl and
+    httpx (this client before) read them."""
+    proxy = getproxies().get(scheme) or getproxies().get("all")
+    return None if not proxy or proxy_bypass(host) else proxy
 
 
 def _decode(response: Any) -> Any:

@@ -110,6 +110,7 @@ class BodySizeMiddleware:
         if scope["type"] != "http" or (scope["method"] == "PUT" and scope["path"].startswith(self.streamed_prefix)):
             await self.app(scope, receive, send)
             return
+        bounded = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -120,9 +121,13 @@ class BodySizeMiddleware:
                 if declared > self.max_bytes:
                     await self._refuse(send, declared)
                     return
-                # The server reads exactly Content-Length bytes of body: nothing to count.
-                await self.app(scope, receive, send)
-                return
+                bounded = True
+            elif name == b"transfer-encoding":  # wins over Content-Length in h11: the body is unbounded
+                bounded = False
+                break
+        if bounded:  # the server reads exactly Content-Length bytes of body: nothing to count
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
 
