@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from vecdb.errors import DimensionMismatchError
 from vecdb.server import models
-from vecdb.server.bodies import documented, encode_answer, parse_body, read_body, respond, wants_msgpack
+from vecdb.server.bodies import documented, parse_body, read_body, respond, wants_msgpack
 from vecdb.server.openapi import answers
 from vecdb.server.state import ServerState, state_of
 from vecdb.wire import JSON, hit_to_wire, vectors_from_wire
@@ -53,11 +53,8 @@ async def answer_search_batch(state: ServerState, name: str, raw: bytes, content
 
 
 async def _answer_request(request: Request, name: str, answer: "Answer") -> Response:
-    binary = wants_msgpack(request)
-    value = await answer(state_of(request), name, await request.body(), request.headers.get("content-type", JSON),
-                         binary)
-    content, media = encode_answer(value, binary)
-    return Response(content, media_type=media)
+    return respond(request, await answer(state_of(request), name, await request.body(),
+                                         request.headers.get("content-type", JSON), wants_msgpack(request)))
 
 
 async def _search(state: ServerState, name: str, body: Dict[str, Any], batch: bool) -> Any:
