@@ -282,3 +282,34 @@ def test_a_search_building_many_hits_leaves_the_garbage_collector_as_it_found_it
     del cycle
     gc.collect()
     assert watch() is None
+
+
+def test_no_thread_sees_the_collector_off_while_others_build_hits(collection, rng):
+    """Hits are built with automatic collection held off only while no other
+    thread can run (the loop holds the GIL and runs no Python code): threads
+    searching batches beside one watching the switch never show it off."""
+    queries = rng.standard_normal((300, DIM)).astype(np.float32)
+    stop = threading.Event()
+    seen_off, looks, failures = [], [0], []
+
+    def search() -> None:
+        try:
+            while not stop.is_set():
+                assert sum(len(row) for row in collection.search(queries, 10, with_payload=False)) == 3_000
+        except Exception as exc:  # reported below
+            failures.append(exc)
+
+    def watch() -> None:
+        while not stop.is_set():
+            looks[0] += 1
+            if not gc.isenabled():
+                seen_off.append(looks[0])
+
+    threads = [threading.Thread(target=search) for _ in range(2)] + [threading.Thread(target=watch)]
+    for thread in threads:
+        thread.start()
+    stop.wait(1.0)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not failures and looks[0] > 100 and not seen_off
