@@ -104,17 +104,25 @@ std::uint32_t HnswGraph::greedy_descent(const DistanceComputer& distance, std::u
     bool moved = true;
     while (moved) {
       moved = false;
+      // The whole list scored four at a time, its rows prefetched: upper
+      // layers of a large graph do not stay cached either.
       const std::uint32_t* list = links(current, level);
       const std::uint32_t count = load_acquire(list);
-      for (std::uint32_t i = 1; i <= count; ++i) {
-        const std::uint32_t candidate = load_acquire(list + i);
-        const float d = distance.to_query(candidate);
-        if (d < current_distance) {
-          current_distance = d;
-          current = candidate;
-          moved = true;
+      std::uint32_t nodes[kMaxListLength + 3];
+      float scores[kMaxListLength + 3];
+      for (std::uint32_t i = 0; i < count; ++i) nodes[i] = load_acquire(list + 1 + i);
+      if (count == 0) continue;
+      for (std::uint32_t i = count; i % 4 != 0; ++i) nodes[i] = nodes[count - 1];
+      distance.prefetch(nodes, count);
+      for (std::uint32_t i = 0; i < count; i += 4) distance.to_query4(nodes + i, scores + i);
+      const std::uint32_t from = current;
+      for (std::uint32_t i = 0; i < count; ++i) {
+        if (scores[i] < current_distance) {
+          current_distance = scores[i];
+          current = nodes[i];
         }
       }
+      moved = current != from;
     }
   }
   return current;
@@ -137,6 +145,9 @@ std::vector<Neighbor> HnswGraph::walk_layer(const DistanceComputer& distance, st
     const Neighbor current = candidates.top();
     if (current.first > worst) break;
     candidates.pop();
+    // The next node to expand is likely the best one left: bring its links
+    // in while this node's neighbours are scored.
+    if (!candidates.empty()) __builtin_prefetch(links(candidates.top().second, level));
     // A head the filter rejects is still found if one of its copies passes
     // (search() lists that copy). Checked here rather than when the head is
     // scored: its row, which holds the ring, is being read anyway, and every
