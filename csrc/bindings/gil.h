@@ -5,9 +5,6 @@
 
 #include <chrono>
 #include <thread>
-#ifdef __GLIBCXX__
-#include <cxxabi.h>
-#endif
 
 namespace vecdb {
 namespace bindings {
@@ -26,16 +23,16 @@ class WithoutGil {
   WithoutGil(const WithoutGil&) = delete;
   WithoutGil& operator=(const WithoutGil&) = delete;
   ~WithoutGil() {
-#ifdef __GLIBCXX__
     try {
       PyEval_RestoreThread(state_);
-    } catch (abi::__forced_unwind&) {
-      // Never leaves this handler: one that ended without rethrowing would abort too.
+    } catch (...) {
+      // The only thing a C function can throw is that forced unwind. Caught
+      // by `...`, not as abi::__forced_unwind&: the unwind carries no C++
+      // object, and binding that reference to it is undefined behaviour
+      // (UBSan: "reference binding to null pointer"). Never leaves this
+      // handler: one that ended without rethrowing would abort too.
       for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
     }
-#else
-    PyEval_RestoreThread(state_);
-#endif
   }
 
  private:
