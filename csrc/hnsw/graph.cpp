@@ -29,6 +29,25 @@ struct Farther {
 using MinQueue = std::priority_queue<Neighbor, std::vector<Neighbor>, Closer>;   // closest on top
 using MaxQueue = std::priority_queue<Neighbor, std::vector<Neighbor>, Farther>;  // farthest on top
 
+// Distances from the query to n nodes into scores: their rows prefetched,
+// then scored four at a time so that their memory reads are in flight
+// together. Two or three left make one more group of four, padded with the
+// last (cached) row; one left is scored alone.
+void score_nodes(const DistanceComputer& distance, const std::uint32_t* nodes, std::size_t n, float* scores) {
+  distance.prefetch(nodes, n);
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) distance.to_query4(nodes + i, scores + i);
+  if (i + 1 < n) {
+    std::uint32_t group[4];
+    float group_scores[4];
+    for (std::size_t j = 0; j < 4; ++j) group[j] = nodes[std::min(i + j, n - 1)];
+    distance.to_query4(group, group_scores);
+    for (std::size_t j = 0; i + j < n; ++j) scores[i + j] = group_scores[j];
+  } else if (i < n) {
+    scores[i] = distance.to_query(nodes[i]);
+  }
+}
+
 }  // namespace
 
 HnswGraph::HnswGraph(const HnswParams& params)
@@ -101,20 +120,15 @@ std::uint32_t HnswGraph::greedy_descent(const DistanceComputer& distance, std::u
   std::uint32_t current = start;
   float current_distance = distance.to_query(current);
   for (int level = from_level; level > to_level; --level) {
-    bool moved = true;
-    while (moved) {
-      moved = false;
-      // The whole list scored four at a time, its rows prefetched: upper
-      // layers of a large graph do not stay cached either.
+    for (;;) {
+      // The whole list scored at once: upper layers of a large graph do
+      // not stay cached either.
       const std::uint32_t* list = links(current, level);
       const std::uint32_t count = load_acquire(list);
-      std::uint32_t nodes[kMaxListLength + 3];
-      float scores[kMaxListLength + 3];
+      std::uint32_t nodes[kMaxListLength];
+      float scores[kMaxListLength];
       for (std::uint32_t i = 0; i < count; ++i) nodes[i] = load_acquire(list + 1 + i);
-      if (count == 0) continue;
-      for (std::uint32_t i = count; i % 4 != 0; ++i) nodes[i] = nodes[count - 1];
-      distance.prefetch(nodes, count);
-      for (std::uint32_t i = 0; i < count; i += 4) distance.to_query4(nodes + i, scores + i);
+      score_nodes(distance, nodes, count, scores);
       const std::uint32_t from = current;
       for (std::uint32_t i = 0; i < count; ++i) {
         if (scores[i] < current_distance) {
@@ -122,7 +136,7 @@ std::uint32_t HnswGraph::greedy_descent(const DistanceComputer& distance, std::u
           current = nodes[i];
         }
       }
-      moved = current != from;
+      if (current == from) break;
     }
   }
   return current;
@@ -171,21 +185,8 @@ std::vector<Neighbor> HnswGraph::walk_layer(const DistanceComputer& distance, st
         if (visited.insert(node)) fresh[n++] = node;
       }
     }
-    distance.prefetch(fresh, n);
-    std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) distance.to_query4(fresh + i, scores + i);
-    if (i + 1 < n) {
-      // Two or three left: one more group of four, padded with the last
-      // (cached) row, keeps their memory reads in flight together.
-      std::uint32_t group[4];
-      float group_scores[4];
-      for (std::size_t j = 0; j < 4; ++j) group[j] = fresh[std::min(i + j, n - 1)];
-      distance.to_query4(group, group_scores);
-      for (std::size_t j = 0; i + j < n; ++j) scores[i + j] = group_scores[j];
-    } else if (i < n) {
-      scores[i] = distance.to_query(fresh[i]);
-    }
-    for (i = 0; i < n; ++i) {
+    score_nodes(distance, fresh, n, scores);
+    for (std::size_t i = 0; i < n; ++i) {
       const float d = scores[i];
       if (results.size() < ef || d < worst) {
         candidates.emplace(d, fresh[i]);
