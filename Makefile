@@ -7,7 +7,7 @@ DATA   := ../shared/data/npm-minilm-384
 # Tests and benchmarks that start Ray run where only loopback exists (see the script).
 LOOPBACK_ONLY := sh .ci/loopback-only
 
-.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-server bench-cluster bench-kernels sanitize tsan clean
+.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-text bench-hybrid bench-server bench-cluster bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,14 @@ bench-calibration: install-bench
 ## bench-durable: vecdb vs Chroma, Qdrant (local mode) and LanceDB embedded: ingest until searchable, reopen, search QPS at recall 0.95, disk; filtered search
 bench-durable: install-bench
 	$(PY) -m bench.durable --dataset npm-minilm-384 --rounds 3 --out bench/results
+
+## bench-text: BM25 full-text search on the shared data's texts: vecdb's inverted index and collection vs bm25s and tantivy, one thread, top 10 checked against bm25s
+bench-text: install-bench
+	$(PY) -m bench.text --dataset npm-minilm-384 --rounds 3 --out bench/results/text
+
+## bench-hybrid: hybrid search (vector + BM25 text, RRF/DBSF fusion) against dense-only search on one collection, one thread, one query per call: latency ratio vs the 1.5x goal, where the time goes
+bench-hybrid: install-bench
+	$(PY) -m bench.hybrid --dataset npm-minilm-384 --rounds 3 --out bench/results/hybrid
 
 ## bench-server: vecdb serve vs Chroma's server (chroma run): QPS and p50/p95/p99 with 1, 8, 32 clients at equal recall, JSON and msgpack, vs embedded search
 bench-server: install-bench

@@ -49,9 +49,13 @@ _HOMES = {
     "TuneReport": "vecdb.reports",
     "Hit": "vecdb.records",
     "Record": "vecdb.records",
+    "Group": "vecdb.records",
     "HNSW": "vecdb.config",
     "PQ": "vecdb.config",
     "Flat": "vecdb.config",
+    "SparseVector": "vecdb.sparse",
+    "RRF": "vecdb.fusion",
+    "DBSF": "vecdb.fusion",
     "METRICS": "vecdb.metrics",
     "RemoteCollection": "vecdb.client",
     "RemoteDatabase": "vecdb.client",
@@ -74,13 +78,15 @@ if TYPE_CHECKING:
     from vecdb.collection import Collection
     from vecdb.config import HNSW, PQ, Flat
     from vecdb.database import Database, open
+    from vecdb.fusion import DBSF, RRF
+    from vecdb.sparse import SparseVector
     from vecdb.metrics import METRICS
     from vecdb.native.flat import FlatIndex, knn, pairwise_distances
     from vecdb.native.hnsw import HNSWIndex
     from vecdb.native.pq import ProductQuantizer
     from vecdb.native.rerank import rerank
     from vecdb.native.simd import cpu_features, set_simd_level, simd_level, simd_levels
-    from vecdb.records import Hit, Record
+    from vecdb.records import Group, Hit, Record
     from vecdb.reports import Explanation, TuneReport
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple, Union, overload, runtime_checkable
 
 from vecdb.config import PQ, IndexSpec
+from vecdb.fusion import Fusion
 from vecdb.plans import Plan
 from vecdb.records import Hit, Record
 from vecdb.reports import Explanation, TuneReport
@@ -36,8 +37,10 @@ from vecdb.reports import Explanation, TuneReport
 
 @runtime_checkable
 class CollectionAPI(Protocol):
-    """Points (id, vector, payload), searchable by vector similarity and
-    filterable by payload. Get one from a :class:`DatabaseAPI`.
+    """Points (id, vector, payload, sparse vectors), searchable by vector
+    similarity, by the text of their payloads (with a text index), by
+    sparse vectors, or by several of these fused, and filterable by
+    payload. Get one from a :class:`DatabaseAPI`.
 
     Ids are strings or integers; payloads JSON-like dicts; vectors
     ``dim``-long rows of numbers. Every method validates its input first and
@@ -70,15 +73,25 @@ class CollectionAPI(Protocol):
     def payload_indexes(self) -> Dict[str, str]:
         """Indexed payload fields and their kinds."""
 
+    @property
+    def text_indexes(self) -> Dict[str, Dict[str, Any]]:
+        """Text-indexed payload fields and their settings (``language``,
+        ``stopwords``, ``k1``, ``b``: the arguments of
+        :meth:`create_text_index`)."""
+
     def __len__(self) -> int:
         """The number of points (:meth:`count`)."""
 
-    def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None) -> None:
-        """Insert points, or replace them (vector and payload) where the id
-        exists. ``ids``: distinct string or integer ids (or one id with a
-        1-D vector); ``vectors``: ``(n, dim)`` or one ``(dim,)``;
-        ``payloads``: None or one dict (or None) per id. All or nothing, and
-        durable when it returns."""
+    def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
+               sparse: Optional[Dict[str, Any]] = None) -> None:
+        """Insert points, or replace them (vector, payload and sparse
+        vectors) where the id exists. ``ids``: distinct string or integer
+        ids (or one id with a 1-D vector); ``vectors``: ``(n, dim)`` or one
+        ``(dim,)``; ``payloads``: None or one dict (or None) per id;
+        ``sparse``: ``{name: one sparse vector (or None) per id}`` or
+        ``{name: a scipy.sparse matrix}``, for names the collection declares
+        (a name left out leaves these points without it). All or nothing,
+        and durable when it returns."""
 
     def train_quantizer(self) -> None:
         """Train the PQ codebooks again on the current vectors and re-index
@@ -94,6 +107,20 @@ class CollectionAPI(Protocol):
         deleted (missing ids are skipped). Needs ``ids`` or a non-empty
         ``filter``."""
 
+    def update_payload(self, ids: Any = None, payload: Optional[Dict[str, Any]] = None, *,
+                       filter: Optional[Dict[str, Any]] = None, merge: bool = True) -> int:
+        """Change the payloads of points (by id and/or filter; needs one)
+        without sending their vectors: ``merge=True`` sets the keys of
+        ``payload`` and keeps the others, ``merge=False`` replaces the whole
+        payload. Returns how many points changed (missing ids are
+        skipped). All or nothing, and durable when it returns."""
+
+    def delete_payload_keys(self, ids: Any = None, keys: Optional[Sequence[str]] = None, *,
+                            filter: Optional[Dict[str, Any]] = None) -> int:
+        """Remove ``keys`` (a non-empty list; dotted paths reach into
+        objects) from the payloads of points (by id and/or filter); returns
+        how many points were found (keys they lack are skipped)."""
+
     def create_payload_index(self, field: str, kind: str) -> None:
         """Index a payload field (``kind``: ``"keyword"``, ``"integer"``,
         ``"float"`` or ``"bool"``); a value that does not fit the kind is
@@ -102,6 +129,22 @@ class CollectionAPI(Protocol):
 
     def drop_payload_index(self, field: str) -> None:
         """Remove a payload index (a field without one is left as it is)."""
+
+    def create_text_index(self, field: str, *, language: Optional[str] = "english", stopwords: Any = None,
+                          k1: float = 1.2, b: float = 0.75) -> None:
+        """Index a payload field's text (a string, or a list of strings) for
+        full-text search (``search(text=...)``, ranked by BM25): words split
+        at Unicode word boundaries, lowercased, stop words dropped, then
+        stemmed; queries are analyzed the same way. ``language``: a Snowball
+        stemmer's name (``"english"``, ``"french"``, ...) or None for no
+        stemming; ``stopwords``: None for the language's built-in list,
+        False for none, or a list of words; ``k1``, ``b``: BM25's
+        parameters. A value that is not text is refused with
+        :class:`vecdb.errors.InvalidPayloadError`, now or in a later upsert.
+        Creating it again with other settings re-indexes the field."""
+
+    def drop_text_index(self, field: str) -> None:
+        """Remove a text index (a field without one is left as it is)."""
 
     def compact(self) -> int:
         """Repair the index around deleted points and free their memory;
@@ -116,23 +159,34 @@ class CollectionAPI(Protocol):
     def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False) -> List[Hit]: ...
+               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               sparse: None = None, fusion: None = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False) -> List[List[Hit]]: ...
+               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               sparse: None = None, fusion: None = None) -> List[List[Hit]]: ...
 
     @overload
-    def search(self, query: Any, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+    def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
+               filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None) -> List[Hit]: ...
+
+    @overload
+    def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False) -> Union[List[Hit], List[List[Hit]]]: ...
+               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+               group_by: Optional[str] = None, group_size: int = 1) -> Any: ...
 
     def search(
         self,
-        query: Any,
+        query: Any = None,
         k: int = 10,
         *,
         filter: Optional[Dict[str, Any]] = None,
@@ -141,18 +195,60 @@ class CollectionAPI(Protocol):
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
-    ) -> Union[List[Hit], List[List[Hit]]]:
+        text: Optional[str] = None,
+        text_field: Optional[str] = None,
+        sparse: Any = None,
+        fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+        group_by: Optional[str] = None,
+        group_size: int = 1,
+    ) -> Any:
         """The ``k`` points nearest to ``query`` (best first), optionally
         only among those whose payload matches ``filter``; fewer when fewer
         exist or match. A 1-D query gives a list of :class:`vecdb.Hit`, a
         2-D batch one list per query (a numpy array's type does not say
         which: check ``ndim`` or narrow the result). ``ef``, ``dims`` and
         ``plan`` override the query planner's choice (see :meth:`explain`).
-        A search sees each write completely or not at all."""
+        A search sees each write completely or not at all.
+
+        With ``text`` (a string) and no ``query``, a full-text search
+        instead: the ``k`` points whose text ranks best by BM25 for it
+        (``Hit.score`` is the BM25 score), among those holding at least one
+        of its terms, in the text index ``text_field`` names (needed when
+        the collection has more than one; see :meth:`create_text_index`).
+        ``ef``, ``dims`` and ``plan`` do not apply to it.
+
+        With ``sparse`` (``{name: vector}``, or the vector alone when the
+        collection declares one name; see :mod:`vecdb.sparse`) and no
+        ``query``, the ``k`` points with the largest dot product with it,
+        among those sharing a dimension with it.
+
+        With ``fusion`` (``vecdb.RRF()``, ``vecdb.DBSF()`` or their dict
+        form, see :mod:`vecdb.fusion`), a hybrid search: two or more of
+        ``query`` (one vector), ``text`` and ``sparse``, each fetching its
+        own candidates under ``filter``, fused; ``Hit.score`` is the fused
+        score.
+
+        With ``group_by`` (a payload field), any of these searches (one
+        query) returns up to ``k`` :class:`vecdb.Group` objects instead of
+        hits, groups best first: the best ``group_size`` hits of each value
+        of the field (a list value puts a point in each of its groups;
+        points without the field are left out)."""
+
+    def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
+                  filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
+                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False) -> List[Hit]:
+        """Points like the ``positive`` examples and unlike the ``negative``
+        ones, each example a point id (that must exist; such points are
+        never returned) or a vector. ``strategy="average_vector"``: one
+        search with ``avg(positive) + (avg(positive) - avg(negative))``;
+        ``"best_score"``: each point scores its best similarity to a
+        positive example, or, if it is nearer a negative one, minus the
+        square of that similarity (see :mod:`vecdb.query.recommend`).
+        Scores are higher-is-better (l2: negated distances)."""
 
     def explain(
         self,
-        query: Any,
+        query: Any = None,
         k: int = 10,
         *,
         filter: Optional[Dict[str, Any]] = None,
@@ -160,11 +256,16 @@ class CollectionAPI(Protocol):
         dims: Optional[int] = None,
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         execute: bool = False,
+        text: Optional[str] = None,
+        text_field: Optional[str] = None,
+        sparse: Any = None,
+        fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
     ) -> Explanation:
         """The plan :meth:`search` would run with these arguments: stages,
         estimated cost, the reason and the alternatives. With
         ``execute=True`` it runs too and each stage reports its measured
-        time and output size."""
+        time and output size. A text, sparse or hybrid search is explained
+        branch by branch, then its fusion."""
 
     def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
         """Find the fastest plan whose recall@k reaches ``target_recall`` on
@@ -219,20 +320,23 @@ class DatabaseAPI(Protocol):
         quantization: Optional[PQ] = None,
         mrl_dims: Optional[Sequence[int]] = None,
         rotate: Optional[str] = None,
+        sparse: Optional[Sequence[str]] = None,
         exist_ok: bool = False,
     ) -> CollectionAPI:
         """Create a collection of ``dim``-dimensional vectors (``name``: 1-128
         letters, digits, ``-`` or ``_``; ``metric``: ``"cosine"``, ``"ip"``
         or ``"l2"``; ``index``: ``vecdb.HNSW()`` (the default) or
         ``vecdb.Flat()``; ``quantization``: ``vecdb.PQ(...)``; ``mrl_dims``:
-        prefix sizes below ``dim``; ``rotate``: ``"pca"``). An existing name
+        prefix sizes below ``dim``; ``rotate``: ``"pca"``; ``sparse``: names
+        of the sparse vectors its points may have, e.g. ``["splade"]``). An existing name
         raises :class:`vecdb.errors.CollectionExistsError`, unless
         ``exist_ok`` and its settings match."""
 
     def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
-                                 rotate: Optional[str] = None) -> CollectionAPI:
+                                 rotate: Optional[str] = None,
+                                 sparse: Optional[Sequence[str]] = None) -> CollectionAPI:
         """:meth:`create_collection` with ``exist_ok=True``."""
 
     def get_collection(self, name: str) -> CollectionAPI:

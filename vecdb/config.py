@@ -228,6 +228,13 @@ class CollectionConfig:
     # mistaken for this collection at the same sequence and count.
     fingerprint: int = 0
     base_fingerprint: int = 0  # the fingerprint at log_start - 1
+    # field -> TextIndexSettings.to_dict() of each text index (stored only
+    # once there is one: configs written before text indexes read back
+    # byte for byte the same).
+    text_indexes: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    # The sparse vectors its points may have, by name (set at creation;
+    # stored only when there are some, like text_indexes).
+    sparse: List[str] = field(default_factory=list)
 
     @classmethod
     def new(cls, name: str, key: str, dim: Any, metric: Any, index: Any,
@@ -255,7 +262,9 @@ class CollectionConfig:
                 "quantizer_version": self.quantizer_version, "mrl_dims": settings["mrl_dims"],
                 "rotate": settings["rotate"], "rotation_version": self.rotation_version,
                 "default_plan": self.default_plan, "default_plan_k": self.default_plan_k,
-                "fingerprint": self.fingerprint, "base_fingerprint": self.base_fingerprint}
+                "fingerprint": self.fingerprint, "base_fingerprint": self.base_fingerprint,
+                **({"text_indexes": self.text_indexes} if self.text_indexes else {}),
+                **({"sparse": self.sparse} if self.sparse else {})}
 
     # Shorthands for the settings every layer reads.
 

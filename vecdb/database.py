@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from vecdb.api import DatabaseAPI
 from vecdb.checks import positive_int
 from vecdb.collection import DEFAULT_INDEX_BACKLOG, Collection
+from vecdb.sparse import check_sparse_names
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
 from vecdb.errors import (CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError,
                           ReadOnlyError)
@@ -102,6 +103,7 @@ class Database(DatabaseAPI):
         quantization: Optional[PQ] = None,
         mrl_dims: Optional[Sequence[int]] = None,
         rotate: Optional[str] = None,
+        sparse: Optional[Sequence[str]] = None,
         exist_ok: bool = False,
     ) -> Collection:
         """Create a collection of ``dim``-dimensional vectors.
@@ -124,12 +126,16 @@ class Database(DatabaseAPI):
             rotate: ``"pca"`` for models without MRL training: once the
                 collection holds ``max(1024, 2 * dim)`` vectors a PCA rotation
                 is learned and the prefixes are taken from rotated vectors.
+            sparse: names of sparse vectors its points may have (SPLADE, BM42,
+                ...), e.g. ``["splade"]``: each is searched by dot product
+                on an inverted index (see :mod:`vecdb.sparse`).
             exist_ok: return the existing collection instead of raising
                 CollectionExistsError (its settings must then match).
         """
         name = check_collection_name(name)
         config = CollectionConfig.new(name, secrets.token_hex(8), dim, metric, index or HNSW(), quantization,
                                       mrl_dims, rotate)
+        config.sparse = list(check_sparse_names(sparse))
 
         with self._lock:  # this process is the only writer: nothing else creates meanwhile
             with self._environment.read() as txn:
@@ -140,7 +146,7 @@ class Database(DatabaseAPI):
         if existing is not None:
             if not exist_ok:
                 raise CollectionExistsError(f"collection {name!r} already exists")
-            if existing.settings != config.settings:
+            if existing.settings != config.settings or existing.sparse != config.sparse:
                 raise InvalidArgumentError(f"collection {name!r} exists with {_describe(existing)}; "
                                            f"asked for {_describe(config)}")
             return self.get_collection(name)
@@ -153,10 +159,10 @@ class Database(DatabaseAPI):
     def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
-                                 rotate: Optional[str] = None) -> Collection:
+                                 rotate: Optional[str] = None, sparse: Optional[Sequence[str]] = None) -> Collection:
         """:meth:`create_collection` with ``exist_ok=True``."""
         return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
-                                      rotate=rotate, exist_ok=True)
+                                      rotate=rotate, sparse=sparse, exist_ok=True)
 
     def get_collection(self, name: str) -> Collection:
         """An existing collection (its index is loaded on first use)."""
@@ -293,4 +299,5 @@ def open(path: Union[str, os.PathLike], *, read_only: bool = False,  # noqa: A00
 
 def _describe(config: CollectionConfig) -> str:
     return (f"dim={config.dim}, metric={config.metric!r}, index={config.index_spec}, quantization={config.pq}, "
-            f"mrl_dims={list(config.mrl_dims)}, rotate={config.rotate!r}")
+            f"mrl_dims={list(config.mrl_dims)}, rotate={config.rotate!r}"
+            + (f", sparse={config.sparse}" if config.sparse else ""))

@@ -4,7 +4,7 @@ checks fields with it before a request leaves."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 from vecdb.errors import InvalidArgumentError
 
@@ -41,3 +41,21 @@ def check_kind(kind: Any) -> str:
     if kind not in KINDS:
         raise InvalidArgumentError(f"unknown payload index kind {kind!r}; expected one of {', '.join(KINDS)}")
     return kind
+
+
+def without_paths(payload: Dict[str, Any], paths: List[Tuple[str, ...]]) -> Dict[str, Any]:
+    """A copy of ``payload`` without the values at ``paths`` (each a
+    :func:`split_path`; a path that leads nowhere is skipped). Objects on
+    the way are copied, never changed in place."""
+    result = dict(payload)
+    for path in paths:
+        parent = result
+        for part in path[:-1]:
+            child = parent.get(part)
+            if not isinstance(child, dict):
+                break
+            parent[part] = child = dict(child)
+            parent = child
+        else:
+            parent.pop(path[-1], None)
+    return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -31,8 +31,20 @@ class Hit:
 @dataclass
 class Record:
     """A stored point: its id, payload (``{}`` when it has none) and, if
-    requested, its vector (float32, as given)."""
+    requested, its vector (float32, as given) and, in a collection that
+    declares sparse vectors, the ones it has (``{name: SparseVector}``)."""
 
     id: UserId
     payload: Optional[Dict[str, Any]] = None
     vector: Optional[np.ndarray] = None
+    sparse: Optional[Dict[str, Any]] = None
+
+
+@dataclass
+class Group:
+    """The best hits of one value of a search's ``group_by`` field (e.g.
+    the chunks of one document), best first; groups come best first too,
+    by their best hit."""
+
+    key: Any
+    hits: List[Hit]

@@ -27,7 +27,9 @@ class Explanation:
     """The plan of one search (see :meth:`vecdb.Collection.explain`).
 
     Attributes:
-        plan: the plan object (pass it as ``search(..., plan=...)`` to force it).
+        plan: the plan object (pass it as ``search(..., plan=...)`` to force
+            it); of a hybrid search, its vector branch's; None for a search
+            by text or a sparse vector alone.
         reason: why the planner chose it ("requested" if it was forced).
         estimated_us: the cost model's estimate per query (one thread).
         estimates: the inputs: ``points``, ``allowed`` (points the filter
@@ -39,7 +41,7 @@ class Explanation:
             measured time per query (filter evaluation included).
     """
 
-    plan: Plan
+    plan: Optional[Plan]
     description: str
     reason: str
     estimated_us: float
@@ -50,7 +52,7 @@ class Explanation:
     total_us: Optional[float] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"plan": plan_to_dict(self.plan), "description": self.description, "reason": self.reason,
+        return {"plan": None if self.plan is None else plan_to_dict(self.plan), "description": self.description, "reason": self.reason,
                 "estimated_us": self.estimated_us, "estimates": dict(self.estimates),
                 "alternatives": [{"plan": text, "estimated_us": cost} for text, cost in self.alternatives],
                 "stages": [vars(stage).copy() for stage in self.stages], "executed": self.executed,
@@ -59,7 +61,7 @@ class Explanation:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "Explanation":
         """The inverse of :meth:`to_dict` (what a remote database returns)."""
-        return cls(plan=plan_from_dict(data["plan"]), description=data["description"], reason=data["reason"],
+        return cls(plan=None if data["plan"] is None else plan_from_dict(data["plan"]), description=data["description"], reason=data["reason"],
                    estimated_us=data["estimated_us"], estimates=dict(data["estimates"]),
                    alternatives=[(item["plan"], item["estimated_us"]) for item in data["alternatives"]],
                    stages=[Stage(**stage) for stage in data["stages"]], executed=data["executed"],

@@ -83,7 +83,10 @@ void add_each(const Labels& labels, const py::list& values, Add add) {
 // What a hit reports for a distance (smaller is closer): the Euclidean
 // distance for l2 (never negative), the similarity otherwise. In float32, as
 // vecdb.query.searcher computes it with numpy: every path reports one score.
-double score_of(float distance, bool l2) {
+// A search that ranks by score (text, sparse, fused) passes its scores as
+// they are (`scores`).
+double score_of(float distance, bool l2, bool scores) {
+  if (scores) return static_cast<double>(distance);
   if (l2) return static_cast<double>(std::sqrt(std::max(distance, 0.0f)));
   return static_cast<double>(1.0f - distance);
 }
@@ -148,7 +151,7 @@ class GcPaused {
 // bytes of those the cache lacks), a label in neither (its point deleted
 // after the index answered) giving no hit.
 py::list hits(const py::object& hit_type, const IdCache& ids, const py::object& payloads, const py::dict& read,
-              const py::object& decode, const Labels& labels, const Distances& distances, bool l2) {
+              const py::object& decode, const Labels& labels, const Distances& distances, bool l2, bool scores) {
   VECDB_REQUIRE(labels.ndim() == 2 && distances.ndim() == 2 && labels.shape(0) == distances.shape(0) &&
                     labels.shape(1) == distances.shape(1),
                 "labels and distances must be (queries, k) matrices of one shape");
@@ -182,7 +185,7 @@ py::list hits(const py::object& hit_type, const IdCache& ids, const py::object& 
           payload = decode(py::reinterpret_borrow<py::object>(stored));
         }
       }
-      const double score = score_of(distance_data[row * width + column], l2);
+      const double score = score_of(distance_data[row * width + column], l2, scores);
       found.append(new_hit(type, id_of(ids.key(label)).release().ptr(), PyFloat_FromDouble(score),
                            payload.release().ptr()));
     }
@@ -195,9 +198,10 @@ py::list hits(const py::object& hit_type, const IdCache& ids, const py::object& 
 
 void register_ids(py::module_& m) {
   m.def("hits", &hits, py::arg("hit_type"), py::arg("ids"), py::arg("payloads"), py::arg("read"), py::arg("decode"),
-        py::arg("labels"), py::arg("distances"), py::arg("l2"),
+        py::arg("labels"), py::arg("distances"), py::arg("l2"), py::arg("scores") = false,
         "Per row of a (queries, k) result, a hit_type for each label up to the first -1: its id from the IdCache "
-        "`ids`, its score (sqrt of the distance for l2, 1 - distance otherwise) and, with `payloads` (a "
+        "`ids`, its score (sqrt of the distance for l2, 1 - distance otherwise; with `scores`, `distances` holds "
+        "the scores to report) and, with `payloads` (a "
         "PayloadCache; None: payloads None), its payload decode(bytes) from the cache or from `read` "
         "(label -> bytes); a label in neither gives no hit.");
   py::class_<IdCache>(m, "IdCache", "The ids of a collection's labels, filled as searches meet them.")

@@ -30,4 +30,6 @@ PYBIND11_MODULE(_core, m) {
   vecdb::bindings::register_ids(m);
   vecdb::bindings::register_arrays(m);
   vecdb::bindings::register_filters(m);
+  vecdb::bindings::register_text(m);
+  vecdb::bindings::register_fusion(m);
 }

@@ -22,6 +22,10 @@ void register_arrays(pybind11::module_& m);
 void register_filters(pybind11::module_& m);
 // The id cache: the ids of a collection's labels in memory, returned as Python objects (bindings/ids.cpp).
 void register_ids(pybind11::module_& m);
+// The inverted index of BM25 full text and sparse vectors (bindings/text.cpp).
+void register_text(pybind11::module_& m);
+// The fusion of a hybrid search's rankings (bindings/fusion.cpp).
+void register_fusion(pybind11::module_& m);
 
 }  // namespace bindings
 }  // namespace vecdb

@@ -14,9 +14,12 @@ from vecdb.cli import main
 
 def test_info_lists_collections_without_loading_indexes(tmp_path):
     with vecdb.open(tmp_path / "db") as db:
-        docs = db.create_collection("docs", dim=8, metric="l2", mrl_dims=[4], quantization=vecdb.PQ(m=2))
+        docs = db.create_collection("docs", dim=8, metric="l2", mrl_dims=[4], quantization=vecdb.PQ(m=2),
+                                    sparse=["splade", "bm42"])
         docs.upsert([1, 2, 3], np.ones((3, 8)), [{"lang": "en"}, None, {"lang": "fr"}])
         docs.create_payload_index("lang", "keyword")
+        docs.create_text_index("lang", language="french", stopwords=["le", "la"], k1=1.5)
+        docs.create_text_index("title", language=None, stopwords=False)
         db.create_collection("empty", dim=3, index=vecdb.Flat())
     result = CliRunner().invoke(main, ["info", str(tmp_path / "db")])
     assert result.exit_code == 0, result.output
@@ -24,10 +27,19 @@ def test_info_lists_collections_without_loading_indexes(tmp_path):
     assert "docs: 3 points, dim 8, l2, hnsw (M=16" in result.output
     assert "PQ: m=2" in result.output and "MRL prefixes: [4]" in result.output
     assert "lang (keyword)" in result.output and "empty: 0 points, dim 3, cosine, flat" in result.output
+    assert "text index: lang (language=french, 2 stop words, k1=1.5, b=0.75)" in result.output
+    assert "text index: title (language=none, 0 stop words, k1=1.2, b=0.75)" in result.output
+    assert "text index" not in result.output.split("empty:")[1]
+    assert "sparse vectors: splade, bm42" in result.output and "sparse" not in result.output.split("empty:")[1]
     document = json.loads(CliRunner().invoke(main, ["info", "--json", str(tmp_path / "db")]).output)
     assert [c["name"] for c in document["collections"]] == ["docs", "empty"]
     assert len(document["database_id"]) == 32 and document["database_id"] in result.output
     assert document["collections"][0]["count"] == 3 and document["bytes_on_disk"] > 0
+    assert document["collections"][0]["text_indexes"] == {
+        "lang": {"language": "french", "stopwords": ["la", "le"], "k1": 1.5, "b": 0.75},
+        "title": {"language": None, "stopwords": [], "k1": 1.2, "b": 0.75}}
+    assert document["collections"][1]["text_indexes"] == {}
+    assert [c["sparse"] for c in document["collections"]] == [["splade", "bm42"], []]
 
 
 def test_info_runs_beside_a_writer(tmp_path):

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import vecdb
 from vecdb.cli import main
+from vecdb.text.settings import TextIndexSettings
 
 
 def run(*args, ok: bool = True):
@@ -240,6 +241,32 @@ def test_an_interrupted_import_says_what_was_imported(tmp_path, monkeypatch):
     assert list(points(tmp_path / "db", "c")) == list(range(10))
 
 
+def test_import_with_text_fields_makes_text_indexes_searchable_by_text(tmp_path, rng):
+    vectors = rng.standard_normal((60, 4)).astype(np.float32)
+    np.save(tmp_path / "v.npy", vectors)
+    write_jsonl(tmp_path / "p.jsonl", [{"title": f"Parser number {i}", "body": ["fast", "json"] if i % 3 else "slow xml",
+                                        "n": i} for i in range(60)])
+    run("import", tmp_path / "db", "docs", tmp_path / "v.npy", "--payloads", tmp_path / "p.jsonl",
+        "--text-field", "title", "--text-field", "body", "--batch-size", 16, "-q")
+    with vecdb.open(tmp_path / "db", read_only=True) as db:
+        docs = db.get_collection("docs")
+        english = {"language": "english", "stopwords": list(TextIndexSettings.new().stopwords), "k1": 1.2, "b": 0.75}
+        assert docs.text_indexes == {"title": english, "body": english}
+        assert [hit.id for hit in docs.search(text="parsers 7", text_field="title", k=1)] == [7]
+        assert {hit.id for hit in docs.search(text="xml", text_field="body", k=100)} == set(range(0, 60, 3))
+    # An existing text index is kept as it is; a value that is not text stops the import at its batch.
+    with vecdb.open(tmp_path / "db") as db:
+        db.get_collection("docs").create_text_index("title", language=None, stopwords=False)
+    write_jsonl(tmp_path / "more.jsonl", [{"id": 100, "vector": [1, 2, 3, 4], "payload": {"title": "parsers"}},
+                                          {"id": 101, "vector": [1, 2, 3, 4], "payload": {"title": 5}}])
+    fails("import", tmp_path / "db", "docs", tmp_path / "more.jsonl", "--text-field", "title",
+          match="payload field 'title' has a text index, which needs a string")
+    with vecdb.open(tmp_path / "db", read_only=True) as db:
+        docs = db.get_collection("docs")
+        assert docs.text_indexes["title"] == {"language": None, "stopwords": [], "k1": 1.2, "b": 0.75}
+        assert docs.count() == 60
+
+
 def test_import_refuses_option_mixtures(tmp_path):
     np.save(tmp_path / "v.npy", np.ones((2, 2)))
     write_jsonl(tmp_path / "p.jsonl", [{"vector": [1, 2]}])
@@ -251,6 +278,8 @@ def test_import_refuses_option_mixtures(tmp_path):
           match="--M and --ef-construction set up an HNSW index")
     fails("import", tmp_path / "db", "c", tmp_path / "v.npy", "--dataset", "train",
           match="a dataset name only applies to .hdf5 files")
+    fails("import", tmp_path / "db", "c", tmp_path / "v.npy", "--text-field", "body", code=2,
+          match="--text-field indexes the payloads' text")
     assert not (tmp_path / "db").exists()
 
 
@@ -366,7 +395,8 @@ def test_backup_into_a_folder_named_with_a_trailing_slash_as_the_readme_shows(tm
                                                       for line in (first.stdout, second.stdout)}
 
 def test_help_on_every_command_explains_formats_with_examples():
-    for command, words in {"import": [".npy", ".fvecs", ".hdf5", ".jsonl", "--payloads", "--batch-size"],
+    for command, words in {"import": [".npy", ".fvecs", ".hdf5", ".jsonl", "--payloads", "--batch-size",
+                                      "--text-field", "full-text search"],
                            "export": ["jsonl", "npy", "read-only"], "backup": ["manifest.json", "read-only"],
                            "restore": ["--force", "links"]}.items():
         text = run(command, "--help").output

@@ -12,7 +12,8 @@ from vecdb.errors import VecdbError
 DIM = 4
 NAN = np.full(DIM, np.nan)
 
-# (what, call): each call is made on a collection with an integer index on "year".
+# (what, call): each call is made on a collection with an integer index on
+# "year" and a text index on "title".
 BAD_CALLS = [
     ("wrong dimension", lambda c: c.upsert([1], np.ones((1, DIM + 1)))),
     ("NaN vector", lambda c: c.upsert([1], NAN[None])),
@@ -41,6 +42,17 @@ BAD_CALLS = [
     ("payload index on an empty field", lambda c: c.create_payload_index("", "keyword")),
     ("tune to recall 2", lambda c: c.tune(target_recall=2.0)),
     ("tune with NaN queries", lambda c: c.tune(queries=NAN[None])),
+    ("text that is not text", lambda c: c.upsert([1, 2], np.ones((2, DIM)), [{"title": "ok"}, {"title": 3}])),
+    ("empty text", lambda c: c.search(text=" ")),
+    ("text that is a number", lambda c: c.search(text=3)),
+    ("text_field without text", lambda c: c.search(text_field="title")),
+    ("ef with text", lambda c: c.search(text="ok", ef=8)),
+    ("k of 0 with text", lambda c: c.search(text="ok", k=0)),
+    ("bad filter with text", lambda c: c.search(text="ok", filter={"year": {"$near": 3}})),
+    ("with_vector not a bool with text", lambda c: c.search(text="ok", with_vector=1)),
+    ("text index in an unknown language", lambda c: c.create_text_index("title", language="klingon")),
+    ("text index with b of 2", lambda c: c.create_text_index("title", b=2)),
+    ("text index on an empty field", lambda c: c.create_text_index("")),
 ]
 
 
@@ -65,6 +77,7 @@ def databases(ray_cluster, tmp_path_factory):
             collection = database.create_collection("c", DIM, "l2")
             collection.upsert([1, 2], np.eye(DIM)[:2], [{"year": 2000}, None])
             collection.create_payload_index("year", "integer")
+            collection.create_text_index("title")
         yield cluster, single
 
 
@@ -84,6 +97,22 @@ def test_bad_input_never_reaches_a_shard(databases, what, call):
     assert type(raised.value) is type(embedded.value) and str(raised.value) == str(embedded.value)
     assert calls == [], f"{what}: shards were called ({calls}) before the input was refused"
     assert collection.count() == 2
+
+
+@pytest.mark.parametrize("call", [lambda c: c.search(text="ok", text_field="year"),
+                                  lambda c: c.create_text_index("year")])
+def test_what_only_the_shards_know_is_refused_as_embedded(databases, call):
+    """Whether a field has a text index is asked of the first shard when the
+    handle does not know it (another handle may have made it); whether the
+    stored values are text, of every shard."""
+    cluster, single = databases
+    with pytest.raises(VecdbError) as embedded:
+        call(single.get_collection("c"))
+    collection = cluster.get_collection("c")
+    with pytest.raises(type(embedded.value)) as raised:
+        call(collection)
+    assert str(raised.value) == str(embedded.value)
+    assert collection.text_indexes == {"title": single.get_collection("c").text_indexes["title"]}
 
 
 @pytest.mark.parametrize("settings", [dict(dim=0), dict(dim=4, metric="manhattan"), dict(dim=4, mrl_dims=[8]),

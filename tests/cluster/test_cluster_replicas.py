@@ -26,6 +26,31 @@ def test_reads_are_spread_over_the_primary_and_its_replicas(replicated):
     assert len(answering) == 3
 
 
+@pytest.mark.parametrize("opened_before", [False, True])
+def test_text_indexes_and_searches_by_text_on_every_actor(replicated, opened_before):
+    """``opened_before``: the replicas have the collection open before its
+    first text index is made (else they open it after)."""
+    collection = replicated.create_collection("texts", DIM, "l2", index=vecdb.Flat())
+    try:
+        collection.upsert([1, 2, 3], np.eye(3, DIM), [{"title": "red fox"}, {"title": "red red fox"}, None])
+        if opened_before:
+            for _ in range(3):
+                assert collection.count() == 3
+        collection.create_text_index("title")
+        for _ in range(3):  # every actor has the index, and the statistics and searches agree
+            assert list(collection.text_indexes) == ["title"]
+            assert [hit.id for hit in collection.search(text="red", k=5)] == [2, 1]
+        collection.upsert([4], np.ones((1, DIM)), [{"title": "red"}])
+        collection.create_text_index("body")
+        for _ in range(3):
+            assert [hit.id for hit in collection.search(text="red", text_field="title", k=5)] == [4, 2, 1]
+        collection.drop_text_index("title")
+        for _ in range(3):
+            assert list(collection.text_indexes) == ["body"]
+    finally:
+        replicated.drop_collection("texts")
+
+
 def test_every_read_sees_the_writes_that_returned_before_it(replicated):
     collection = replicated.create_collection("fresh", DIM, "l2", index=vecdb.Flat())
     rng = np.random.default_rng(2)

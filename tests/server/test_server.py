@@ -19,6 +19,7 @@ import vecdb
 from vecdb import errors
 from vecdb.server import ServerSettings
 from vecdb.server.guards import BodySizeMiddleware
+from vecdb.text.settings import TextIndexSettings
 from tests.support.servers import serve_in_thread
 
 WRITER_KEY = "writer-key-0123456789"
@@ -44,14 +45,16 @@ def tiny_archive(tmp_path):
 @pytest.fixture
 def server(tmp_path, tiny_archive):
     """A server with a writer and a read-only key, small limits, a
-    collection 'docs' of 20 3-d points, and the backup tiny.tar."""
+    collection 'docs' of 20 3-d points with a text index on "body", and the
+    backup tiny.tar."""
     limits = ServerSettings(api_key=WRITER_KEY, read_only_key=READER_KEY, max_body_bytes=64 * 1024, max_k=50,
                             max_batch=100, max_hits=1000, max_payload_bytes=1024, max_upload_bytes=2**20)
     with serve_in_thread(tmp_path / "db", limits) as url:
         with vecdb.connect(url, api_key=WRITER_KEY) as db:
             docs = db.create_collection("docs", dim=3, metric="l2", index=vecdb.Flat())
             docs.upsert(list(range(20)), np.arange(60, dtype=np.float32).reshape(20, 3),
-                        [{"n": i} for i in range(20)])
+                        [{"n": i, "body": f"point {i}" + " even" * (i % 2 == 0)} for i in range(20)])
+            docs.create_text_index("body")
         uploaded = httpx.put(f"{url}/v1/backups/tiny.tar", content=tiny_archive.read_bytes(), headers=_headers())
         assert uploaded.status_code == 201, uploaded.text
         yield url
@@ -67,7 +70,9 @@ ROUTES = [
     ("GET", "/v1/collections", None, False, 200),
     ("GET", "/v1/collections/docs", None, False, 200),
     ("POST", "/v1/collections/docs/search", {"vector": [0, 0, 0], "k": 3}, False, 200),
+    ("POST", "/v1/collections/docs/search", {"text": "even point", "k": 3}, False, 200),
     ("POST", "/v1/collections/docs/search/batch", {"vectors": [[0, 0, 0]], "k": 3}, False, 200),
+    ("POST", "/v1/collections/docs/recommend", {"positive": [1], "k": 3}, False, 200),
     ("POST", "/v1/collections/docs/explain", {"query": [0, 0, 0]}, False, 200),
     ("POST", "/v1/collections/docs/points/get", {"ids": [1]}, False, 200),
     ("POST", "/v1/collections/docs/points/count", {}, False, 200),
@@ -78,8 +83,12 @@ ROUTES = [
     ("POST", "/v1/collections", {"name": "other", "dim": 2}, True, 201),
     ("POST", "/v1/collections/docs/points", {"ids": ["new"], "vectors": [[1, 2, 3]]}, True, 200),
     ("POST", "/v1/collections/docs/points/delete", {"ids": [19]}, True, 200),
+    ("POST", "/v1/collections/docs/points/payload", {"ids": [1], "payload": {"m": 1}}, True, 200),
+    ("POST", "/v1/collections/docs/points/payload/delete-keys", {"ids": [1], "keys": ["m"]}, True, 200),
     ("PUT", "/v1/collections/docs/payload-indexes/n", {"kind": "integer"}, True, 200),
     ("DELETE", "/v1/collections/docs/payload-indexes/n", None, True, 200),
+    ("PUT", "/v1/collections/docs/text-indexes/body", {"language": None, "stopwords": False, "k1": 1.5}, True, 200),
+    ("DELETE", "/v1/collections/docs/text-indexes/body", None, True, 200),
     ("POST", "/v1/collections/docs/compact", None, True, 200),
     ("POST", "/v1/collections/docs/wait-indexed", {"timeout": 5}, True, 200),
     ("POST", "/v1/collections/docs/tune", {"queries": 5}, True, 200),
@@ -99,7 +108,7 @@ def test_the_route_table_above_covers_every_route(server):
     paths = httpx.get(f"{server}/openapi.json", headers=_headers()).json()["paths"]
     documented = {(method.upper(), path) for path, methods in paths.items() for method in methods}
     listed = {(method, path.replace("/docs/", "/{name}/").replace("/restored/", "/{name}/").replace(
-        "tiny.tar", "{name}").replace("copy.tar", "{name}").replace("/n", "/{field}"))
+        "tiny.tar", "{name}").replace("copy.tar", "{name}").replace("/n", "/{field}").replace("/body", "/{field}"))
         for method, path, _, _, _ in ROUTES}
     listed = {(method, path[:-5] + "/{name}" if path.endswith("/docs") and path != "/docs" else path)
               for method, path in listed}
@@ -210,6 +219,22 @@ BAD_REQUESTS = [
     ("/v1/collections/docs/explain", b'{"query": [' + b", ".join([b"[0, 0, 0]"] * 21) + b'], "k": 50}',
      "application/json", 413, "max_hits"),
     ("/v1/collections/", b"{}", "application/json", 404, "no route"),
+    ("/v1/collections/docs/search", b'{"text": ""}', "application/json", 400, "empty"),
+    ("/v1/collections/docs/search", b'{"text": 5}', "application/json", 400, "must be a string"),
+    ("/v1/collections/docs/search", b"\x81\xa4text\x05", "application/msgpack", 400, "must be a string"),
+    ("/v1/collections/docs/search", b'{"text": "point", "text_field": "n"}', "application/json", 400,
+     "no text index"),
+    ("/v1/collections/docs/search", b'{"text_field": "body"}', "application/json", 400, "give text="),
+    ("/v1/collections/docs/search", b'{"text": "point", "vector": [0, 0, 0]}', "application/json", 400,
+     "needs a fusion"),
+    ("/v1/collections/docs/search", b'{"text": "point", "ef": 5}', "application/json", 400, "vector searches"),
+    ("/v1/collections/docs/search", b'{"text": "point", "k": 51}', "application/json", 400, "max_k"),
+    ("/v1/collections/docs/search", b'{"text": "point", "filter": {"n": {"$near": 1}}}', "application/json",
+     400, "$near"),
+    ("/v1/collections/docs/search", b'{"text": "point", "txet": 1}', "application/json", 400, "unknown field"),
+    ("/v1/collections/docs/search/batch", b'{"vectors": [[0, 0, 0]], "text": "point"}', "application/json",
+     400, "unknown field"),
+    ("/v1/collections/nope/search", b'{"text": "point"}', "application/json", 404, "'nope' does not exist"),
 ]
 
 
@@ -221,6 +246,60 @@ def test_bad_requests_get_a_4xx_naming_the_problem_and_change_nothing(server, pa
     assert error["status"] == status and words in error["message"], error
     with vecdb.connect(server, api_key=WRITER_KEY) as db:
         assert db.list_collections() == ["docs"] and db.get_collection("docs").count() == 20
+
+
+# (method, path, body, expected status, error type, words in the message)
+BAD_TEXT_INDEXES = [
+    ("PUT", "/v1/collections/docs/text-indexes/n", {}, 400, "InvalidPayloadError", "'n' has a text index"),
+    ("PUT", "/v1/collections/docs/text-indexes/body", {"language": "klingon"}, 400, "InvalidArgumentError",
+     "language"),
+    ("PUT", "/v1/collections/docs/text-indexes/body", {"stopwords": "the"}, 400, "InvalidArgumentError",
+     "stopwords"),
+    ("PUT", "/v1/collections/docs/text-indexes/body", {"k1": "high"}, 400, "InvalidArgumentError", "k1"),
+    ("PUT", "/v1/collections/docs/text-indexes/body", {"b": 2}, 400, "InvalidArgumentError", "b must be"),
+    ("PUT", "/v1/collections/docs/text-indexes/body", {"kind": "keyword"}, 400, "InvalidArgumentError",
+     "unknown field"),
+    ("PUT", "/v1/collections/docs/text-indexes/a..b", {}, 400, "InvalidArgumentError", "field"),
+    ("DELETE", "/v1/collections/docs/text-indexes/a..b", None, 400, "InvalidArgumentError", "field"),
+    ("PUT", "/v1/collections/nope/text-indexes/body", {}, 404, "CollectionNotFoundError", "'nope' does not exist"),
+    ("DELETE", "/v1/collections/nope/text-indexes/body", None, 404, "CollectionNotFoundError", "'nope'"),
+]
+
+
+@pytest.mark.parametrize("method, path, body, status, kind, words", BAD_TEXT_INDEXES)
+def test_bad_text_indexes_get_a_4xx_naming_the_problem_and_change_nothing(server, method, path, body, status, kind,
+                                                                          words):
+    response = httpx.request(method, server + path, json=body, headers=_headers())
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["type"] == kind and error["status"] == status and words in error["message"], error
+    with vecdb.connect(server, api_key=WRITER_KEY) as db:
+        assert db.get_collection("docs").text_indexes == {
+            "body": {"language": "english", "stopwords": list(TextIndexSettings.new().stopwords), "k1": 1.2,
+                     "b": 0.75}}
+
+
+def test_text_index_routes_answer_every_index_and_searches_use_them(server):
+    made = httpx.put(f"{server}/v1/collections/docs/text-indexes/title", json={"language": "french", "k1": 2},
+                     headers=_headers())
+    assert made.status_code == 200, made.text
+    english = {"language": "english", "stopwords": list(TextIndexSettings.new().stopwords), "k1": 1.2, "b": 0.75}
+    french = {"language": "french", "stopwords": [], "k1": 2.0, "b": 0.75}
+    assert made.json() == {"text_indexes": {"body": english, "title": french}}
+    info = httpx.get(f"{server}/v1/collections/docs", headers=_headers()).json()
+    assert info["text_indexes"] == {"body": english, "title": french}
+    assert info["stats"]["text_indexes"]["body"]["points"] == 20
+    listed = httpx.get(f"{server}/v1/collections", headers=_headers()).json()["collections"]
+    assert listed[0]["text_indexes"] == {"body": english, "title": french}
+    ambiguous = httpx.post(f"{server}/v1/collections/docs/search", json={"text": "even"}, headers=_headers())
+    assert ambiguous.status_code == 400 and "say which" in ambiguous.json()["error"]["message"]
+    hits = httpx.post(f"{server}/v1/collections/docs/search", json={"text": "even", "text_field": "body", "k": 20},
+                      headers=_headers()).json()["hits"]
+    assert sorted(hit["id"] for hit in hits) == list(range(0, 20, 2))
+    dropped = httpx.delete(f"{server}/v1/collections/docs/text-indexes/title", headers=_headers())
+    assert dropped.json() == {"text_indexes": {"body": english}}
+    again = httpx.delete(f"{server}/v1/collections/docs/text-indexes/title", headers=_headers())
+    assert again.status_code == 200 and again.json() == {"text_indexes": {"body": english}}
 
 
 def test_odd_names_and_fields_behave_as_in_process(db):
@@ -329,7 +408,8 @@ def test_a_content_length_beside_chunked_encoding_does_not_lift_the_body_cap(hea
                          | st.binary(max_size=16),
                          lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
                              st.sampled_from(["vector", "vectors", "ids", "k", "filter", "payloads", "query", "name",
-                                              "dim", "ef", "dims", "plan", "limit", "cursor", "kind", "x"]),
+                                              "dim", "ef", "dims", "plan", "limit", "cursor", "kind", "text",
+                                              "text_field", "x"]),
                              inner, max_size=5), max_leaves=12))
 def test_no_body_makes_the_server_fail(server, route, body):
     """Whatever the body, the answer is a success or a 4xx with an error
@@ -354,6 +434,20 @@ def test_json_and_msgpack_answer_the_same(server):
         assert ours["score"] == pytest.approx(theirs["score"])
 
 
+def test_json_and_msgpack_answer_the_same_text_search(server):
+    query = {"text": "even point", "k": 5, "with_vector": True, "filter": {"n": {"$lt": 15}}}
+    as_json = httpx.post(f"{server}/v1/collections/docs/search", json=query, headers=_headers()).json()
+    packed = httpx.post(f"{server}/v1/collections/docs/search", content=msgpack.packb(query),
+                        headers=_headers(**{"content-type": "application/msgpack", "accept": "application/msgpack"}))
+    assert packed.headers["content-type"] == "application/msgpack"
+    decoded = msgpack.unpackb(packed.content)
+    assert [hit["id"] for hit in decoded["hits"]] == [hit["id"] for hit in as_json["hits"]]
+    assert len(as_json["hits"]) == 5 and all(hit["id"] % 2 == 0 and hit["id"] < 15 for hit in as_json["hits"])
+    for ours, theirs in zip(decoded["hits"], as_json["hits"]):
+        assert np.frombuffer(ours["vector"], "<f4").tolist() == theirs["vector"]
+        assert ours["score"] == pytest.approx(theirs["score"]) and ours["payload"] == theirs["payload"]
+
+
 def test_metrics_count_requests_per_route_and_report_collection_sizes(server):
     for _ in range(3):
         httpx.post(f"{server}/v1/collections/docs/search", json={"vector": [0, 0, 0]}, headers=_headers())
@@ -368,8 +462,17 @@ def test_openapi_describes_bodies_and_docs_are_served(server):
     description = httpx.get(f"{server}/openapi.json", headers=_headers()).json()
     search = description["paths"]["/v1/collections/{name}/search"]["post"]
     schema = search["requestBody"]["content"]["application/json"]["schema"]
-    assert {"vector", "k", "filter", "ef", "dims", "plan"} <= set(schema["properties"])
-    assert "vector" in schema["required"]
+    assert {"vector", "text", "text_field", "k", "filter", "ef", "dims", "plan"} <= set(schema["properties"])
+    assert "required" not in schema  # a vector or text: the route says which is missing
+    assert "BM25" in schema["properties"]["text"]["description"] and schema["properties"]["text_field"]["description"]
+    text_index = description["paths"]["/v1/collections/{name}/text-indexes/{field}"]
+    body = text_index["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == {"language", "stopwords", "k1", "b"}
+    assert body["properties"]["language"]["default"] == "english" and body["properties"]["k1"]["default"] == 1.2
+    assert all(body["properties"][name]["description"] for name in body["properties"])
+    assert text_index["put"]["requestBody"]["content"]["application/msgpack"]["example"] == {"language": "english"}
+    answer = text_index["delete"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/TextIndexes"}
     assert "swagger-ui" in httpx.get(f"{server}/docs", headers=_headers()).text  # more in test_server_schema.py
 
 

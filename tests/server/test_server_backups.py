@@ -39,8 +39,10 @@ def served(tmp_path):
         with vecdb.connect(url, api_key=KEY) as db:
             docs = db.create_collection("docs", dim=4, metric="l2")
             docs.create_payload_index("lang", "keyword")
+            docs.create_text_index("title", language="french", stopwords=["le"], k1=1.6, b=0.5)
             docs.upsert([f"d{i}" for i in range(300)], np.arange(1200, dtype=np.float32).reshape(300, 4),
-                        [{"lang": "en" if i % 2 else "fr", "i": i} for i in range(300)])
+                        [{"lang": "en" if i % 2 else "fr", "i": i, "title": f"le livre {i % 7} des livres"}
+                         for i in range(300)])
             yield url, db
 
 
@@ -72,6 +74,10 @@ def test_collection_backup_restores_into_a_new_collection(served):
     assert restored.status_code == 201 and restored.json()["count"] == 300, restored.text
     original, copy = db.get_collection("docs"), db.get_collection("copy")
     assert copy.payload_indexes == {"lang": "keyword"}
+    assert copy.text_indexes == original.text_indexes == {
+        "title": {"language": "french", "stopwords": ["le"], "k1": 1.6, "b": 0.5}}
+    assert [(hit.id, hit.score) for hit in copy.search(text="livre 3", k=50)] == \
+        [(hit.id, hit.score) for hit in original.search(text="livre 3", k=50)]
     ids = [f"d{i}" for i in range(0, 300, 7)]
     for ours, theirs in zip(original.get(ids, with_vector=True), copy.get(ids, with_vector=True)):
         assert ours.id == theirs.id and ours.payload == theirs.payload

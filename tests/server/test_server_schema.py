@@ -70,7 +70,8 @@ def test_the_description_documents_real_answers_errors_and_the_key(url):
                 assert operation["security"] == [] and "401" not in responses
             else:
                 assert "401" in responses and "413" in responses
-            reads = method == "get" or path.endswith(("/search", "/batch", "/explain", "/get", "/count", "/scroll"))
+            reads = method == "get" or path.endswith(("/search", "/batch", "/recommend", "/explain", "/get", "/count",
+                                                      "/scroll"))
             assert ("403" in responses) == (not reads and path not in ("/healthz", "/readyz")), (method, path)
     search = description["paths"]["/v1/collections/{name}/search"]["post"]
     assert search["parameters"][0]["schema"]["pattern"] == "^[A-Za-z0-9_-]{1,128}$"
@@ -78,9 +79,13 @@ def test_the_description_documents_real_answers_errors_and_the_key(url):
     assert set(search["responses"]) == {"200", "400", "401", "404", "413", "415"}
     hits = schemas["Hits"]["properties"]["hits"]["items"]["$ref"]
     assert hits == "#/components/schemas/Hit"
-    for method in ("put", "delete"):  # creating and dropping refuse the same fields
-        field = description["paths"]["/v1/collections/{name}/payload-indexes/{field}"][method]["parameters"][1]
-        assert field["name"] == "field" and field["schema"]["pattern"] == r"^[^.\u0000]+(\.[^.\u0000]+)*$"
+    for kind in ("payload-indexes", "text-indexes"):
+        for method in ("put", "delete"):  # creating and dropping refuse the same fields
+            field = description["paths"][f"/v1/collections/{{name}}/{kind}/{{field}}"][method]["parameters"][1]
+            assert field["name"] == "field" and field["schema"]["pattern"] == r"^[^.\u0000]+(\.[^.\u0000]+)*$"
+    assert set(description["paths"]["/v1/collections/{name}/text-indexes/{field}"]["put"]["responses"]) == {
+        "200", "400", "401", "403", "404", "413", "415"}
+    assert set(schemas["CollectionSettings"]["required"]) >= {"payload_indexes", "text_indexes"}
     upload = description["paths"]["/v1/backups/{name}"]["put"]
     assert set(upload["responses"]) == {"201", "400", "401", "403", "409", "413", "415"}
     assert upload["parameters"][0]["schema"]["pattern"].endswith("\\.tar$")
@@ -97,8 +102,13 @@ def test_the_examples_work_in_order(url):
     steps = [("POST", "/v1/collections", "/v1/collections"),
              ("POST", "/v1/collections/docs/points", "/v1/collections/{name}/points"),
              ("PUT", "/v1/collections/docs/payload-indexes/lang", "/v1/collections/{name}/payload-indexes/{field}"),
+             ("PUT", "/v1/collections/docs/text-indexes/lang", "/v1/collections/{name}/text-indexes/{field}"),
              ("POST", "/v1/collections/docs/search", "/v1/collections/{name}/search"),
              ("POST", "/v1/collections/docs/search/batch", "/v1/collections/{name}/search/batch"),
+             ("POST", "/v1/collections/docs/recommend", "/v1/collections/{name}/recommend"),
+             ("POST", "/v1/collections/docs/points/payload", "/v1/collections/{name}/points/payload"),
+             ("POST", "/v1/collections/docs/points/payload/delete-keys",
+              "/v1/collections/{name}/points/payload/delete-keys"),
              ("POST", "/v1/collections/docs/explain", "/v1/collections/{name}/explain"),
              ("POST", "/v1/collections/docs/points/get", "/v1/collections/{name}/points/get"),
              ("POST", "/v1/collections/docs/points/count", "/v1/collections/{name}/points/count"),
@@ -111,6 +121,7 @@ def test_the_examples_work_in_order(url):
         assert response.status_code in (200, 201), (path, response.text)
         answers[documented] = response.json()
     assert [hit["id"] for hit in answers["/v1/collections/{name}/search"]["hits"]] == [1]  # the filter: lang=en
+    assert answers["/v1/collections/{name}/text-indexes/{field}"]["text_indexes"]["lang"]["language"] == "english"
     assert answers["/v1/collections/{name}/points/count"] == {"count": 1}
     assert answers["/v1/collections/{name}/points/delete"] == {"deleted": 1}
 

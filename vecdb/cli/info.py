@@ -17,8 +17,8 @@ from vecdb.errors import VecdbError
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(path: Path, as_json: bool) -> None:
     """Collections in the database at PATH: points, dimension, metric, index
-    settings, quantization, MRL prefixes, payload indexes, and the folder's
-    size on disk. Opens the database read-only (safe while a writer runs)
+    settings, quantization, MRL prefixes, payload and text indexes, and the
+    folder's size on disk. Opens the database read-only (safe while a writer runs)
     and loads no index."""
     try:
         with open_database(path, read_only=True) as db:
@@ -51,6 +51,13 @@ def _describe(collection: Dict[str, Any]) -> str:
     if collection["payload_indexes"]:
         fields = ", ".join(f"{field} ({kind})" for field, kind in collection["payload_indexes"].items())
         lines.append(f"    payload indexes: {fields}")
+    for field, settings in collection["text_indexes"].items():
+        stopwords = len(settings["stopwords"])
+        lines.append(f"    text index: {field} (language={settings['language'] or 'none'}, "
+                     f"{stopwords} stop word{'' if stopwords == 1 else 's'}, k1={settings['k1']:g}, "
+                     f"b={settings['b']:g})")
+    if collection.get("sparse"):
+        lines.append(f"    sparse vectors: {', '.join(collection['sparse'])}")
     if collection["default_plan"]:
         lines.append(f"    tuned plan: {collection['default_plan']}")
     return "\n".join(lines)

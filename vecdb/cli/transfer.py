@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack, closing
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import click
 
@@ -41,13 +41,16 @@ _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--M", "hnsw_m", type=click.IntRange(min=2), help="For a new HNSW collection: links per node.  [default: 16]")
 @click.option("--ef-construction", type=click.IntRange(min=1),
               help="For a new HNSW collection: beam width while inserting.  [default: 200]")
+@click.option("--text-field", "text_fields", metavar="NAME", multiple=True,
+              help="Index the payloads' NAME field (text) for full-text search, with English stemming and stop "
+                   "words (a text index the collection has already is kept as it is). Repeatable.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Points per upsert (each is all-or-nothing) and per read from SOURCE.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def import_points(path: Path, collection: str, source: Path, payloads: Optional[Path], id_field: Optional[str],
                   payload_field: Optional[str], start_id: int, dataset: Optional[str], metric: Optional[str],
                   index_kind: Optional[str], hnsw_m: Optional[int], ef_construction: Optional[int],
-                  batch_size: int, quiet: bool) -> None:
+                  text_fields: Tuple[str, ...], batch_size: int, quiet: bool) -> None:
     """Upsert the vectors in SOURCE into COLLECTION of the database at PATH
     (both created if missing).
 
@@ -63,7 +66,10 @@ def import_points(path: Path, collection: str, source: Path, payloads: Optional[
     row numbers plus --start-id; ids read from files must be unique.
     SOURCE is read a batch at a time, so files larger than memory import.
     A new collection takes --metric, --index, --M and --ef-construction; an
-    existing one must have SOURCE's dimension.
+    existing one must have SOURCE's dimension. --text-field makes text
+    indexes before the first batch, so the points are indexed as they come
+    (a payload whose field holds something other than text stops the
+    import there).
 
     Bad input (NaN, a wrong dimension, a line that is not a JSON object,
     more or fewer payload lines than vectors) stops the import with the file
@@ -77,6 +83,7 @@ def import_points(path: Path, collection: str, source: Path, payloads: Optional[
       vecdb import ./data sift sift_base.fvecs --metric l2 --M 32
       vecdb import ./data glove glove-100-angular.hdf5 --dataset train
       vecdb import ./data docs dump.npy --payloads dump.jsonl --id-field id --payload-field payload
+      vecdb import ./data docs docs.jsonl --text-field title --text-field body
     """
     if (id_field or payload_field) and payloads is None:
         raise click.UsageError("--id-field and --payload-field apply to the --payloads file; give one")
@@ -85,6 +92,9 @@ def import_points(path: Path, collection: str, source: Path, payloads: Optional[
                                ".npy, .fvecs and .hdf5 formats")
     if index_kind == "flat" and (hnsw_m or ef_construction):
         raise click.UsageError("--M and --ef-construction set up an HNSW index, not --index flat")
+    if text_fields and payloads is None and source.suffix.lower() != ".jsonl":
+        raise click.UsageError("--text-field indexes the payloads' text; give them with --payloads (or a .jsonl "
+                               "SOURCE)")
     imported = 0
     try:
         with ExitStack() as stack:
@@ -95,6 +105,9 @@ def import_points(path: Path, collection: str, source: Path, payloads: Optional[
             bars = stack.enter_context(closing(_bars(quiet)))
             db = stack.enter_context(open_database(path, progress=_database_progress(quiet)))
             target = _target_collection(db, collection, vectors, metric, index_kind, hnsw_m, ef_construction)
+            for field in text_fields:
+                if field not in target.text_indexes:
+                    target.create_text_index(field)
             task = Task(f"importing into {collection!r}", "points")
             bars(task, 0, vectors.rows)
             for batch in batches(vectors, payload_file, batch_size, start_id):

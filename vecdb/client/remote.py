@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
@@ -19,10 +19,12 @@ from vecdb.checks import check_timeout
 from vecdb.client.transport import Transport, segment
 from vecdb.config import PQ, CollectionSettings, IndexSpec, check_collection_name, index_to_dict
 from vecdb.errors import BackupExistsError, ServerError
+from vecdb.fusion import DBSF, RRF, Fusion, fusion_to_dict
 from vecdb.reports import Explanation, TuneReport
 from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan, plan_to_dict
-from vecdb.records import Hit, Record
+from vecdb.records import Group, Hit, Record
 from vecdb.payload_fields import check_field
+from vecdb.sparse import SparseVector, _matrix_rows
 from vecdb.wire import hit_from_wire, record_from_wire, vector_to_wire
 
 
@@ -59,6 +61,11 @@ class RemoteCollection(CollectionAPI):
         """Read from the server each time (another client may change them)."""
         return dict(self._call("GET", "")["payload_indexes"])
 
+    @property
+    def text_indexes(self) -> Dict[str, Dict[str, Any]]:
+        """Read from the server each time (another client may change them)."""
+        return {field: dict(settings) for field, settings in self._call("GET", "")["text_indexes"].items()}
+
     def __len__(self) -> int:
         return self.count()
 
@@ -70,12 +77,13 @@ class RemoteCollection(CollectionAPI):
 
     # ---- writes ----
 
-    def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None) -> None:
+    def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
+               sparse: Optional[Dict[str, Any]] = None) -> None:
         """See :meth:`vecdb.Collection.upsert`."""
         if _rank(ids) == 0 and _rank(vectors) == 1:  # one id with one vector
             ids = [ids]
         self._call("POST", "/points", {"ids": ids, "vectors": _vectors(vectors, self.dim, batch=True),
-                                        "payloads": payloads})
+                                        "payloads": payloads, "sparse": _sparse_batch(sparse)})
 
     def train_quantizer(self) -> None:
         """See :meth:`vecdb.Collection.train_quantizer`."""
@@ -90,6 +98,18 @@ class RemoteCollection(CollectionAPI):
         return self._call("POST", "/points/delete", {"ids": ids,
                                                       "filter": filter})["deleted"]
 
+    def update_payload(self, ids: Any = None, payload: Optional[Dict[str, Any]] = None, *,
+                       filter: Optional[Dict[str, Any]] = None, merge: bool = True) -> int:
+        """See :meth:`vecdb.Collection.update_payload`."""
+        return self._call("POST", "/points/payload", {"ids": ids, "payload": payload, "filter": filter,
+                                                       "merge": merge})["updated"]
+
+    def delete_payload_keys(self, ids: Any = None, keys: Optional[Sequence[str]] = None, *,
+                            filter: Optional[Dict[str, Any]] = None) -> int:
+        """See :meth:`vecdb.Collection.delete_payload_keys`."""
+        return self._call("POST", "/points/payload/delete-keys", {"ids": ids, "keys": keys,
+                                                                   "filter": filter})["updated"]
+
     def create_payload_index(self, field: str, kind: str) -> None:
         """See :meth:`vecdb.Collection.create_payload_index`."""
         if field == "":  # cannot be a URL segment: refuse it as the server would
@@ -99,6 +119,18 @@ class RemoteCollection(CollectionAPI):
     def drop_payload_index(self, field: str) -> None:
         """See :meth:`vecdb.Collection.drop_payload_index`."""
         self._call("DELETE", f"/payload-indexes/{segment(check_field(field))}")
+
+    def create_text_index(self, field: str, *, language: Optional[str] = "english", stopwords: Any = None,
+                          k1: float = 1.2, b: float = 0.75) -> None:
+        """See :meth:`vecdb.Collection.create_text_index`."""
+        if field == "":  # cannot be a URL segment: refuse it as the server would
+            check_field(field)
+        self._call("PUT", f"/text-indexes/{segment(field)}", {"language": language, "stopwords": stopwords,
+                                                               "k1": k1, "b": b})
+
+    def drop_text_index(self, field: str) -> None:
+        """See :meth:`vecdb.Collection.drop_text_index`."""
+        self._call("DELETE", f"/text-indexes/{segment(check_field(field))}")
 
     def compact(self) -> int:
         """See :meth:`vecdb.Collection.compact`."""
@@ -114,23 +146,34 @@ class RemoteCollection(CollectionAPI):
     def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False) -> List[Hit]: ...
+               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               sparse: None = None, fusion: None = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False) -> List[List[Hit]]: ...
+               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               sparse: None = None, fusion: None = None) -> List[List[Hit]]: ...
 
     @overload
-    def search(self, query: Any, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+    def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
+               filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None) -> List[Hit]: ...
+
+    @overload
+    def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False) -> Union[List[Hit], List[List[Hit]]]: ...
+               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+               group_by: Optional[str] = None, group_size: int = 1) -> Any: ...
 
     def search(
         self,
-        query: Any,
+        query: Any = None,
         k: int = 10,
         *,
         filter: Optional[Dict[str, Any]] = None,
@@ -139,19 +182,53 @@ class RemoteCollection(CollectionAPI):
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
-    ) -> Union[List[Hit], List[List[Hit]]]:
+        text: Optional[str] = None,
+        text_field: Optional[str] = None,
+        sparse: Any = None,
+        fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+        group_by: Optional[str] = None,
+        group_size: int = 1,
+    ) -> Any:
         """See :meth:`vecdb.Collection.search`."""
         options = {"k": k, "filter": filter, "ef": ef, "dims": dims, "plan": _plan(plan),
                    "with_payload": with_payload, "with_vector": with_vector}
+        if any(value is not None for value in (text, text_field, sparse, fusion, group_by)):
+            # One /search; the server checks the combination as the collection does.
+            vector = None if query is None else _vectors(query, self.dim, batch=False)
+            answer = self._call("POST", "/search", {
+                "vector": vector, "text": text, "text_field": text_field, "sparse": _sparse_query(sparse),
+                "fusion": fusion_to_dict(fusion) if isinstance(fusion, (RRF, DBSF)) else fusion,
+                "group_by": group_by, "group_size": group_size, **options})
+            if group_by is not None:
+                return [Group(key=group["key"], hits=[hit_from_wire(hit) for hit in group["hits"]])
+                        for group in answer["groups"]]
+            return [hit_from_wire(hit) for hit in answer["hits"]]
         if _rank(query) == 2:
             answer = self._call("POST", "/search/batch", {"vectors": _vectors(query, self.dim, batch=True), **options})
             return [[hit_from_wire(hit) for hit in row] for row in answer["results"]]
         answer = self._call("POST", "/search", {"vector": _vectors(query, self.dim, batch=False), **options})
         return [hit_from_wire(hit) for hit in answer["hits"]]
 
+    def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
+                  filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
+                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False) -> List[Hit]:
+        """See :meth:`vecdb.Collection.recommend`."""
+        answer = self._call("POST", "/recommend", {
+            "positive": self._examples(positive), "negative": self._examples(negative), "k": k, "filter": filter,
+            "strategy": strategy, "ef": ef, "with_payload": with_payload, "with_vector": with_vector})
+        return [hit_from_wire(hit) for hit in answer["hits"]]
+
+    def _examples(self, examples: Any) -> Any:
+        """A recommend's examples: ids as they are, vectors as float32 bytes
+        (what is neither goes as given, for the server to refuse)."""
+        if isinstance(examples, (str, bytes, dict, np.ndarray)) or not hasattr(examples, "__iter__"):
+            return examples
+        return [example if isinstance(example, (str, int, np.integer)) else _vectors(example, self.dim, batch=False)
+                for example in examples]
+
     def explain(
         self,
-        query: Any,
+        query: Any = None,
         k: int = 10,
         *,
         filter: Optional[Dict[str, Any]] = None,
@@ -159,11 +236,17 @@ class RemoteCollection(CollectionAPI):
         dims: Optional[int] = None,
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         execute: bool = False,
+        text: Optional[str] = None,
+        text_field: Optional[str] = None,
+        sparse: Any = None,
+        fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
     ) -> Explanation:
         """See :meth:`vecdb.Collection.explain`."""
         return Explanation.from_dict(self._call("POST", "/explain", {
-            "query": _vectors(query, self.dim, batch=_rank(query) == 2), "k": k, "filter": filter,
-            "ef": ef, "dims": dims, "plan": _plan(plan), "execute": execute}))
+            "query": None if query is None else _vectors(query, self.dim, batch=_rank(query) == 2), "k": k,
+            "filter": filter, "ef": ef, "dims": dims, "plan": _plan(plan), "execute": execute, "text": text,
+            "text_field": text_field, "sparse": _sparse_query(sparse),
+            "fusion": fusion_to_dict(fusion) if isinstance(fusion, (RRF, DBSF)) else fusion}))
 
     def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
         """See :meth:`vecdb.Collection.tune` (runs on the server; may take a while)."""
@@ -229,6 +312,7 @@ class RemoteDatabase(DatabaseAPI):
         quantization: Optional[PQ] = None,
         mrl_dims: Optional[Sequence[int]] = None,
         rotate: Optional[str] = None,
+        sparse: Optional[Sequence[str]] = None,
         exist_ok: bool = False,
     ) -> RemoteCollection:
         """See :meth:`vecdb.Database.create_collection`."""
@@ -236,7 +320,7 @@ class RemoteDatabase(DatabaseAPI):
             "name": name, "dim": dim, "metric": metric,
             "index": None if index is None else _settings(index, index_to_dict),
             "quantization": None if quantization is None else _settings(quantization, asdict),
-            "mrl_dims": _sizes(mrl_dims), "rotate": rotate, "exist_ok": exist_ok})
+            "mrl_dims": _sizes(mrl_dims), "rotate": rotate, "sparse": _sizes(sparse), "exist_ok": exist_ok})
         return self._handle(info)
 
     def _handle(self, info: Dict[str, Any]) -> RemoteCollection:
@@ -251,10 +335,11 @@ class RemoteDatabase(DatabaseAPI):
     def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
-                                 rotate: Optional[str] = None) -> RemoteCollection:
+                                 rotate: Optional[str] = None,
+                                 sparse: Optional[Sequence[str]] = None) -> RemoteCollection:
         """See :meth:`vecdb.Database.get_or_create_collection`."""
         return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
-                                      rotate=rotate, exist_ok=True)
+                                      rotate=rotate, sparse=sparse, exist_ok=True)
 
     def get_collection(self, name: str) -> RemoteCollection:
         """See :meth:`vecdb.Database.get_collection`."""
@@ -353,6 +438,36 @@ def _sizes(sizes: Any) -> Any:
     if sizes is None or isinstance(sizes, (str, bytes, dict)) or not hasattr(sizes, "__iter__"):
         return sizes
     return list(sizes)
+
+
+def _sparse_vector(vector: Any) -> Any:
+    """A sparse vector in its wire form, ``{"indices": [...], "values":
+    [...]}`` (SparseVector, pair or dict; what is none of them goes as
+    given, for the server to refuse)."""
+    if isinstance(vector, SparseVector):
+        return {"indices": vector.indices, "values": vector.values}
+    if isinstance(vector, tuple) and len(vector) == 2:
+        return {"indices": vector[0], "values": vector[1]}
+    return vector
+
+
+def _sparse_batch(given: Any) -> Any:
+    """An upsert's ``sparse=``: per name, a list of wire vectors (a
+    scipy.sparse matrix's rows, or each vector given)."""
+    if not isinstance(given, Mapping):
+        return given
+    wire = {}
+    for name, vectors in given.items():
+        rows = _matrix_rows(vectors) if hasattr(vectors, "tocsr") else vectors
+        wire[name] = [_sparse_vector(row) for row in rows] if isinstance(rows, (list, tuple)) else rows
+    return wire
+
+
+def _sparse_query(given: Any) -> Any:
+    """A search's ``sparse=``: ``{name: vector}`` or the vector alone."""
+    if isinstance(given, Mapping) and set(given) != {"indices", "values"}:
+        return {name: _sparse_vector(vector) for name, vector in given.items()}
+    return _sparse_vector(given)
 
 
 def _plan(plan: Any) -> Any:

@@ -67,7 +67,8 @@ class _ShardActor(Shard):
 
 
 # What a driver may ask of a shard.
-SHARD_METHODS = frozenset({"pid", "keys", "create", "drop", "call", "upsert", "search", "get", "scroll", "last_order",
+SHARD_METHODS = frozenset({"pid", "keys", "create", "drop", "call", "upsert", "update_payload", "search",
+                           "text_indexes", "text_statistics", "search_branches", "get", "scroll", "last_order",
                            "training_state", "sample", "install_quantizer", "install_rotation", "sample_points",
                            "exact_neighbours", "time_plan", "search_shape", "set_default_plan", "describe", "compact", "backup",
                            "refresh", "close"})

@@ -34,37 +34,54 @@ import numpy as np
 from vecdb.api import CollectionAPI
 from vecdb.checks import check_k, check_timeout, positive_int
 from vecdb.cluster import actors
-from vecdb.cluster.merge import ShardHits, ShardResults, merge_batches, merge_in_order
+from vecdb.cluster.merge import (
+    ShardHits,
+    ShardResults,
+    fuse_branches,
+    merge_batches,
+    merge_hits,
+    merge_in_order,
+    sum_text_statistics,
+)
 from vecdb.cluster.routing import group_by_shard
 from vecdb.cluster.shard import ORDER_FIELD, TrainingState
 from vecdb.cluster.tuning import tune_cluster
 from vecdb.config import PQ, CollectionSettings, IndexSpec
-from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidPayloadError
+from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidDTypeError, InvalidPayloadError
+from vecdb.fusion import Fusion, default_candidates, fusion_from_dict
 from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
 from vecdb.native.pq import CENTROIDS, train_codebooks
-from vecdb.payload_fields import check_field, check_kind
+from vecdb.payload_fields import check_field, check_kind, split_path
 from vecdb.plans import Plan
 from vecdb.query.arguments import (
+    check_branches,
     check_delete,
     check_flags,
     check_ids,
     check_overrides,
     check_recall,
     check_search,
+    check_text,
     check_tuning_queries,
     check_upsert,
 )
 from vecdb.query.filters import parse_filter
-from vecdb.records import Hit, Record
+from vecdb.query.grouping import grouped_search
+from vecdb.query.recommend import recommend
+from vecdb.records import Group, Hit, Record
 from vecdb.reports import Explanation, TuneReport
 from vecdb.storage.payload_index import entry_keys
 from vecdb.storage.payloads import encode_payloads
+from vecdb.index.term_indexes import TermIndexes
+from vecdb.sparse import check_sparse_batch, check_sparse_query
+from vecdb.text.settings import TextIndexSettings
 
 if TYPE_CHECKING:
     from vecdb.cluster.database import ClusterDatabase
 
 # The calls after which a shard's read replicas must catch up.
-WRITES = frozenset({"upsert", "delete", "create_payload_index", "drop_payload_index", "compact", "install_quantizer",
+WRITES = frozenset({"upsert", "delete", "update_payload", "delete_payload_keys", "create_payload_index",
+                    "drop_payload_index", "create_text_index", "drop_text_index", "compact", "install_quantizer",
                     "install_rotation", "set_default_plan"})
 
 
@@ -80,6 +97,10 @@ class ClusterCollection(CollectionAPI):
         self._shards = len(self._keys)
         self._settings = CollectionSettings.from_dict(info)
         self._payload_indexes: Dict[str, str] = dict(info.get("payload_indexes") or {})
+        # The text indexes' settings, for the embedded checks made here
+        # (their inverted indexes stay empty: the shards hold the text).
+        self._text = _text_indexes(info.get("text_indexes") or {})
+        self._sparse: Tuple[str, ...] = tuple(info.get("sparse") or ())  # its sparse vectors' names
         self._write_lock = threading.Lock()
         self._next_order: Optional[int] = None  # the order of the next new point; read from the shards first
         self._training: Dict[int, TrainingState] = {}  # each shard's points and trained versions, as last seen
@@ -114,6 +135,12 @@ class ClusterCollection(CollectionAPI):
         self._payload_indexes = dict(self._on_shards("stats", shards=[0], read=True)[0]["payload_indexes"])
         return dict(self._payload_indexes)
 
+    @property
+    def text_indexes(self) -> Dict[str, Dict[str, Any]]:
+        """Text-indexed payload fields and their settings (read from the
+        first shard: every shard has the same)."""
+        return self._read_text_indexes()
+
     def __len__(self) -> int:
         return self.count()
 
@@ -123,12 +150,15 @@ class ClusterCollection(CollectionAPI):
 
     # ---- writes ----
 
-    def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None) -> None:
+    def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
+               sparse: Optional[Dict[str, Any]] = None) -> None:
         """See :meth:`vecdb.Collection.upsert`. Durable on every shard when
-        it returns; not atomic across shards (see the module's docstring)."""
+        it returns; not atomic across shards (see the module's docstring).
+        Sparse vectors go with their points."""
         self._check_live()
         id_list, matrix = check_upsert(ids, vectors, self.dim)
         payload_dicts, _ = encode_payloads(payloads, len(id_list))
+        sparse_given = check_sparse_batch(sparse, self._sparse, len(id_list))
         self._check_indexed_values(payload_dicts)
         if not id_list:
             return
@@ -143,7 +173,8 @@ class ClusterCollection(CollectionAPI):
                                                   arguments=lambda shard: (
                 shard_ids[shard], matrix[groups[shard]],
                 None if payloads is None else [payload_dicts[row] for row in groups[shard]],
-                [first + row for row in groups[shard]])))
+                [first + row for row in groups[shard]],
+                {name: [rows[row] for row in groups[shard]] for name, rows in sparse_given.items()})))
             self._train_if_due()
 
     def _train_if_due(self) -> None:
@@ -208,6 +239,7 @@ class ClusterCollection(CollectionAPI):
             for payload in payloads:
                 if payload:
                     entry_keys(field, kind, payload)
+        self._text.analyze(payloads)  # InvalidPayloadError for a value that is not text
 
     def train_quantizer(self) -> None:
         """See :meth:`vecdb.Collection.train_quantizer`: trained once, on a
@@ -249,6 +281,51 @@ class ClusterCollection(CollectionAPI):
                                       arguments=lambda shard: (shard_ids.get(shard),), filter=filter)
         return sum(deleted.values())
 
+    def update_payload(self, ids: Any = None, payload: Optional[Dict[str, Any]] = None, *,
+                       filter: Optional[Dict[str, Any]] = None, merge: bool = True) -> int:
+        """See :meth:`vecdb.Collection.update_payload`: by id on the ids'
+        shards, by filter on every shard; the total changed. All or nothing
+        on each shard, not across shards (as :meth:`delete`)."""
+        if not isinstance(payload, dict):
+            raise InvalidPayloadError(f"payload must be a dict, got {type(payload).__name__}")
+        if not isinstance(merge, bool):
+            raise InvalidDTypeError(f"merge must be true or false, got {merge!r}")
+        self._check_live()
+        id_list, _ = check_delete(ids, filter)
+        checked, _ = encode_payloads([payload], 1)
+        self._check_indexed_values(checked)
+        return self._change_payloads("update_payload", id_list, filter, lambda shard_ids: (shard_ids, checked[0]),
+                                     direct=True, merge=merge)
+
+    def delete_payload_keys(self, ids: Any = None, keys: Optional[Sequence[str]] = None, *,
+                            filter: Optional[Dict[str, Any]] = None) -> int:
+        """See :meth:`vecdb.Collection.delete_payload_keys`: by id on the
+        ids' shards, by filter on every shard; the total found."""
+        if isinstance(keys, str) or not isinstance(keys, Sequence) or not keys:
+            raise InvalidArgumentError("keys must be a non-empty list of payload keys, e.g. ['draft']")
+        for key in keys:
+            split_path(check_field(key))
+        self._check_live()
+        id_list, _ = check_delete(ids, filter)
+        return self._change_payloads("delete_payload_keys", id_list, filter,
+                                     lambda shard_ids: (shard_ids, list(keys)))
+
+    def _change_payloads(self, method: str, id_list: List[Any], filter: Any,
+                         arguments: Callable[[Optional[List[Any]]], Tuple[Any, ...]], direct: bool = False,
+                         **options: Any) -> int:
+        """``method`` on the shards holding the ids of ``id_list`` (given
+        theirs) and, with a filter, on every shard; their counts summed."""
+        groups = group_by_shard(id_list, self._shards) if id_list else {}
+        shard_ids = {shard: [id_list[row] for row in rows] for shard, rows in groups.items()}
+        targets = list(range(self._shards)) if filter is not None else sorted(groups)
+        if not targets:
+            return 0
+        with self._write_lock:
+            changed = self._on_shards(method, shards=targets, ids=shard_ids, direct=direct,
+                                      arguments=lambda shard: arguments(shard_ids.get(shard)), filter=filter,
+                                      **options)
+        return sum(changed.values())
+
     def create_payload_index(self, field: str, kind: str) -> None:
         """See :meth:`vecdb.Collection.create_payload_index`. If a shard
         refuses it (a stored value the kind cannot hold), the index is
@@ -273,6 +350,33 @@ class ClusterCollection(CollectionAPI):
             self._on_shards("drop_payload_index", field)
             self._payload_indexes.pop(field, None)
 
+    def create_text_index(self, field: str, *, language: Optional[str] = "english", stopwords: Any = None,
+                          k1: float = 1.2, b: float = 0.75) -> None:
+        """See :meth:`vecdb.Collection.create_text_index`: made on every
+        shard with the same settings. If a shard refuses it (a stored value
+        that is not text), the index is removed again from the shards that
+        made it."""
+        self._check_live()
+        field = check_field(field)
+        settings = TextIndexSettings.new(language, stopwords, k1, b).to_dict()
+        with self._write_lock:
+            before = self.text_indexes
+            try:
+                self._on_shards("create_text_index", field, **settings)
+            except BaseException:
+                if field not in before:
+                    self._on_shards("drop_text_index", field)
+                raise
+            self._text = _text_indexes({**before, field: settings})
+
+    def drop_text_index(self, field: str) -> None:
+        """See :meth:`vecdb.Collection.drop_text_index`."""
+        self._check_live()
+        field = check_field(field)
+        with self._write_lock:
+            self._on_shards("drop_text_index", field)
+            self._text = self._text.without(field)
+
     def compact(self) -> int:
         """See :meth:`vecdb.Collection.compact`: every shard compacts."""
         self._check_live()
@@ -291,23 +395,34 @@ class ClusterCollection(CollectionAPI):
     def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False) -> List[Hit]: ...
+               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               sparse: None = None, fusion: None = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False) -> List[List[Hit]]: ...
+               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               sparse: None = None, fusion: None = None) -> List[List[Hit]]: ...
 
     @overload
-    def search(self, query: Any, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
+    def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
+               filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
+               plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
+               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None) -> List[Hit]: ...
+
+    @overload
+    def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False) -> Union[List[Hit], List[List[Hit]]]: ...
+               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+               group_by: Optional[str] = None, group_size: int = 1) -> Any: ...
 
     def search(
         self,
-        query: Any,
+        query: Any = None,
         k: int = 10,
         *,
         filter: Optional[Dict[str, Any]] = None,
@@ -316,9 +431,26 @@ class ClusterCollection(CollectionAPI):
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
-    ) -> Union[List[Hit], List[List[Hit]]]:
+        text: Optional[str] = None,
+        text_field: Optional[str] = None,
+        sparse: Any = None,
+        fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+        group_by: Optional[str] = None,
+        group_size: int = 1,
+    ) -> Any:
         """See :meth:`vecdb.Collection.search`. Each shard plans and runs the
         search for its own best ``k``; the best ``k`` of theirs come back.
+
+        A search by ``text`` asks every shard for the BM25 statistics of its
+        terms (points, their total length, how many hold each term), sums
+        them, and has every shard score its points with the sums: the scores
+        are those of one collection holding every point. A search by a
+        sparse vector merges the shards' best ``k`` (a dot product is a
+        point's own). A hybrid search has every shard return each branch's
+        candidates unfused; the driver merges each branch over the shards
+        and fuses them: the hits of one collection holding every point.
+        ``group_by`` searches deeper until the groups are full, as a
+        collection does.
 
         A shard that does not answer raises ShardUnavailableError, unless
         the database was opened with ``allow_partial=True``: the other
@@ -326,6 +458,13 @@ class ClusterCollection(CollectionAPI):
         those left out.
         """
         self._check_live()
+        if group_by is not None:
+            return self._grouped(query, k, group_by, group_size, with_payload, dict(
+                filter=filter, ef=ef, dims=dims, plan=plan, with_vector=with_vector, text=text, text_field=text_field,
+                sparse=sparse, fusion=fusion))
+        if text is not None or text_field is not None or sparse is not None or fusion is not None:
+            return self._search_branches(query, text, text_field, sparse, fusion, k, filter, ef, dims, plan,
+                                         with_payload, with_vector)
         queries, single, k, ef, _ = check_search(query, k, ef, filter, self.dim)
         dims, plan = check_overrides(dims, plan)
         with_payload, with_vector = check_flags(with_payload, with_vector)
@@ -338,9 +477,77 @@ class ClusterCollection(CollectionAPI):
         result.missing_shards = missing
         return result
 
+    def _search_branches(self, query: Any, text: Any, text_field: Any, sparse: Any, fusion: Any, k: Any,
+                         filter: Any, ef: Any, dims: Any, plan: Any, with_payload: Any, with_vector: Any) -> ShardHits:
+        """:meth:`search` by text or sparse vector, or a hybrid one: checked
+        here as the embedded collection checks it, then (for text) the
+        statistics round, then the searches."""
+        check_branches(query, text, text_field, sparse, fusion, ef, dims, plan)
+        if text is not None:
+            try:
+                self._text.find(text_field)
+            except InvalidArgumentError:
+                self._read_text_indexes()  # made through another handle, perhaps: look again
+                self._text.find(text_field)
+            text = check_text(text)
+        sparse_query = None if sparse is None else check_sparse_query(sparse, self._sparse)
+        checked_fusion: Optional[Fusion] = None if fusion is None else fusion_from_dict(fusion)
+        vector = None
+        if query is None:
+            k = check_k(k)
+            if filter is not None:
+                parse_filter(filter)
+        else:
+            queries, single, k, ef, _ = check_search(query, k, ef, filter, self.dim)
+            if not single:
+                raise InvalidArgumentError("a hybrid search takes one query vector (1-D), not a batch")
+            dims, plan = check_overrides(dims, plan)
+            vector = queries[0]
+        with_payload, with_vector = check_flags(with_payload, with_vector)
+        partial = self._database.allow_partial
+        shards, corpus = None, None
+        if text is not None:
+            statistics = self._on_shards("text_statistics", text, text_field, direct=True, read=True,
+                                         allow_partial=partial)
+            shards = sorted(statistics)
+            corpus = sum_text_statistics([statistics[shard] for shard in shards])
+        answers = self._on_shards("search_branches", vector, text, text_field,
+                                  None if sparse_query is None else dict([sparse_query]), checked_fusion, k, corpus,
+                                  shards=shards, direct=True, read=True, filter=filter, ef=ef, dims=dims, plan=plan,
+                                  with_payload=with_payload, with_vector=with_vector, allow_partial=partial)
+        per_shard = [answers[shard] for shard in sorted(answers)]
+        if checked_fusion is None:
+            hits = ShardHits(merge_hits(per_shard, k, higher_first=True))
+        else:
+            width = checked_fusion.candidates or default_candidates(k)
+            hits = ShardHits(fuse_branches(checked_fusion, per_shard, width, k, vector_first=vector is not None))
+        hits.missing_shards = tuple(shard for shard in range(self._shards) if shard not in answers)
+        return hits
+
+    def _grouped(self, query: Any, k: Any, group_by: Any, group_size: Any, with_payload: Any,
+                 options: Dict[str, Any]) -> List[Group]:
+        """search(..., group_by=...) as :meth:`vecdb.Collection.search`
+        groups: cluster searches with more and more hits until ``k`` groups
+        are full or the collection has no more to give."""
+        return grouped_search(lambda width: self.search(query, width, with_payload=True, **options), query, k,
+                              group_by, group_size, with_payload)
+
+    def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
+                  filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
+                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False) -> List[Hit]:
+        """See :meth:`vecdb.Collection.recommend`: the same algorithm over
+        the cluster's searches (average_vector: one; best_score: one per
+        positive example, widened until no point left out could enter the
+        top ``k``), so the same hits as one collection holding every point."""
+        self._check_live()
+        return recommend(lambda query, width, vectors: self.search(query, width, filter=filter, ef=ef,
+                                                                   with_payload=with_payload, with_vector=vectors),
+                         lambda ids: self.get(ids, with_payload=False, with_vector=True), self.dim, self.metric,
+                         positive, negative, k, strategy, with_vector)
+
     def explain(
         self,
-        query: Any,
+        query: Any = None,
         k: int = 10,
         *,
         filter: Optional[Dict[str, Any]] = None,
@@ -348,17 +555,29 @@ class ClusterCollection(CollectionAPI):
         dims: Optional[int] = None,
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         execute: bool = False,
+        text: Optional[str] = None,
+        text_field: Optional[str] = None,
+        sparse: Any = None,
+        fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
     ) -> Explanation:
         """See :meth:`vecdb.Collection.explain`. Every shard plans its own
         search; this is the plan of the shard holding the most points (the
         one a search waits for), with the estimates of the whole
         collection (points and allowed summed over the shards)."""
         self._check_live()
-        queries, _, k, ef, _ = check_search(query, k, ef, filter, self.dim)
-        if queries.shape[0] == 0:
-            raise InvalidArgumentError("explain needs at least one query")
-        dims, plan = check_overrides(dims, plan)
-        answers = self._on_shards("explain", queries, k, read=True, filter=filter, ef=ef, dims=dims, plan=plan, execute=execute)
+        branches = {"text": text, "text_field": text_field, "sparse": sparse, "fusion": fusion}
+        if any(value is not None for value in branches.values()):  # each shard checks and explains its branches
+            answers = self._on_shards("explain", query, k, read=True, filter=filter, ef=ef, dims=dims, plan=plan,
+                                      execute=execute, **branches)
+        else:
+            if query is None:
+                raise InvalidArgumentError("explain needs a query vector, text= or sparse=")
+            queries, _, k, ef, _ = check_search(query, k, ef, filter, self.dim)
+            if queries.shape[0] == 0:
+                raise InvalidArgumentError("explain needs at least one query")
+            dims, plan = check_overrides(dims, plan)
+            answers = self._on_shards("explain", queries, k, read=True, filter=filter, ef=ef, dims=dims, plan=plan,
+                                      execute=execute)
         _, largest = max(answers.items(), key=lambda item: (item[1].estimates["points"], -item[0]))
         points = sum(answer.estimates["points"] for answer in answers.values())
         allowed = sum(answer.estimates["allowed"] for answer in answers.values())
@@ -428,7 +647,16 @@ class ClusterCollection(CollectionAPI):
         summed = {key: sum(stats[key] for stats in per_shard)
                   for key in ("count", "index_count", "index_backlog", "index_memory_bytes", "sequence",
                               "index_sequence")}
-        return {**per_shard[0], **summed, "shards": per_shard}
+        # A text index's points and memory summed; its terms are the largest
+        # shard vocabulary's (the shards share most words).
+        text: Dict[str, Dict[str, Any]] = {}
+        for field, first in per_shard[0]["text_indexes"].items():
+            indexes = [stats["text_indexes"].get(field) for stats in per_shard]
+            if all(indexes):  # else a create or drop failed part-way: the shards say
+                text[field] = {**first, "points": sum(index["points"] for index in indexes),
+                               "terms": max(index["terms"] for index in indexes),
+                               "memory_bytes": sum(index["memory_bytes"] for index in indexes)}
+        return {**per_shard[0], **summed, "text_indexes": text, "shards": per_shard}
 
     # ---- internals ----
 
@@ -459,6 +687,16 @@ class ClusterCollection(CollectionAPI):
             if method in WRITES:
                 shard_set.refresh_replicas(list(requests))
 
+    def _read_text_indexes(self) -> Dict[str, Dict[str, Any]]:
+        """The text indexes' settings, from the first shard (kept for the checks made here)."""
+        settings: Dict[str, Dict[str, Any]] = self._on_shards("text_indexes", shards=[0], direct=True, read=True)[0]
+        self._text = _text_indexes(settings)
+        return settings
+
     def _check_live(self) -> None:
         if self._dropped:
             raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
+
+
+def _text_indexes(settings: Dict[str, Dict[str, Any]]) -> TermIndexes:
+    return TermIndexes({field: TextIndexSettings.from_dict(spec) for field, spec in settings.items()})

@@ -34,6 +34,7 @@ from vecdb.errors import (
     InvalidArgumentError,
     ShardUnavailableError,
 )
+from vecdb.sparse import check_sparse_names
 
 # Shards of a new cluster when open() is not told.
 DEFAULT_SHARDS = 2
@@ -74,6 +75,7 @@ class ClusterDatabase(DatabaseAPI):
         quantization: Optional[PQ] = None,
         mrl_dims: Optional[Sequence[int]] = None,
         rotate: Optional[str] = None,
+        sparse: Optional[Sequence[str]] = None,
         exist_ok: bool = False,
     ) -> ClusterCollection:
         """See :meth:`vecdb.Database.create_collection`: the collection is
@@ -81,21 +83,23 @@ class ClusterDatabase(DatabaseAPI):
         by the next one)."""
         name = check_collection_name(name)
         settings = CollectionSettings.new(dim, metric, index or HNSW(), quantization, mrl_dims, rotate)
+        names = list(check_sparse_names(sparse))
         with self._lock:
             self._check_open()
             existing = self._keys_of(name)
             if len(existing) == self.shards and not exist_ok:
                 raise CollectionExistsError(f"collection {name!r} already exists")
-            keys = self._on_shards("create", name, settings.to_dict())
+            keys = self._on_shards("create", name, {**settings.to_dict(), "sparse": names})
             return self._handle(name, [keys[shard] for shard in range(self.shards)])
 
     def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
-                                 rotate: Optional[str] = None) -> ClusterCollection:
+                                 rotate: Optional[str] = None,
+                                 sparse: Optional[Sequence[str]] = None) -> ClusterCollection:
         """:meth:`create_collection` with ``exist_ok=True``."""
         return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
-                                      rotate=rotate, exist_ok=True)
+                                      rotate=rotate, sparse=sparse, exist_ok=True)
 
     def get_collection(self, name: str) -> ClusterCollection:
         """An existing collection: one on every shard."""

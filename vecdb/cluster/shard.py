@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,11 +35,13 @@ from vecdb.collection import DEFAULT_INDEX_BACKLOG, Collection
 from vecdb.config import CollectionSettings
 from vecdb.database import Database
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
+from vecdb.fusion import Fusion
 from vecdb.plans import Plan
 from vecdb.progress import silent
 from vecdb.query.planner import SearchShape
 from vecdb.records import Hit, Record
 from vecdb.storage.keys import user_id_key
+from vecdb.index.term_indexes import Corpus
 
 # The payload field holding a point's cluster-wide insertion order (the
 # NUL makes it a name no filter or payload index can reach).
@@ -48,8 +50,8 @@ ORDER_FIELD = "\x00order"
 # What the driver may call on a shard's collection: the CollectionAPI's
 # methods, nothing private.
 COLLECTION_METHODS = frozenset({
-    "delete", "explain", "count", "stats", "create_payload_index", "drop_payload_index", "compact",
-    "train_quantizer", "learn_rotation", "tune", "wait_indexed",
+    "delete", "delete_payload_keys", "explain", "count", "stats", "create_payload_index", "drop_payload_index",
+    "create_text_index", "drop_text_index", "compact", "train_quantizer", "learn_rotation", "tune", "wait_indexed",
 })
 
 
@@ -82,11 +84,13 @@ class Shard:
 
     def create(self, name: str, settings: Dict[str, Any]) -> str:
         """Create ``name`` (or return the existing one, if its settings are
-        these); its key."""
+        these); its key. ``settings``: CollectionSettings' dict and the
+        sparse vectors' names (``"sparse"``)."""
         checked = CollectionSettings.from_dict(settings)
         collection = self._database.create_collection(
             name, checked.dim, checked.metric, index=checked.index, quantization=checked.quantization,
-            mrl_dims=list(checked.mrl_dims) or None, rotate=checked.rotate, exist_ok=True)
+            mrl_dims=list(checked.mrl_dims) or None, rotate=checked.rotate, sparse=settings.get("sparse"),
+            exist_ok=True)
         return self._collection_key(collection)
 
     def drop(self, name: str) -> bool:
@@ -113,7 +117,8 @@ class Shard:
     # ---- the calls that carry the insertion order ----
 
     def upsert(self, name: str, key: str, ids: List[Any], vectors: np.ndarray,
-               payloads: Optional[List[Dict[str, Any]]], orders: Sequence[int]) -> "TrainingState":
+               payloads: Optional[List[Dict[str, Any]]], orders: Sequence[int],
+               sparse: Optional[Dict[str, List[Any]]] = None) -> "TrainingState":
         """Upsert, each new point numbered with its order (a point that
         exists keeps its own); what the driver needs to know to train."""
         collection = self._collection(name, key)
@@ -122,8 +127,17 @@ class Shard:
         stamped = [{**(payloads[row] if payloads is not None else {}),
                     ORDER_FIELD: kept.get(user_id_key(point_id), int(orders[row]))}
                    for row, point_id in enumerate(ids)]
-        collection.upsert(ids, vectors, stamped)
+        collection.upsert(ids, vectors, stamped, sparse=sparse)
         return self.training_state(name, key)
+
+    def update_payload(self, name: str, key: str, ids: Optional[List[Any]], payload: Dict[str, Any], *,
+                       filter: Optional[Dict[str, Any]], merge: bool) -> int:
+        """:meth:`vecdb.Collection.update_payload`, each point keeping its
+        order when its payload is replaced (checked by the driver)."""
+        collection = self._collection(name, key)
+        if merge:
+            return collection.update_payload(ids, payload, filter=filter)
+        return collection._change_payloads(ids, filter, lambda old: {**payload, ORDER_FIELD: old[ORDER_FIELD]})
 
     # ---- trained state: learned once for the cluster, installed on every shard ----
 
@@ -164,7 +178,34 @@ class Shard:
         """Per query, this shard's best ``k`` as columns, with their orders."""
         assert isinstance(queries, np.ndarray) and queries.ndim == 2, "the driver sends a batch"
         rows = self._collection(name, key).search(queries, k, with_payload=True, with_vector=with_vector, **options)
-        return [_hit_columns(row, with_payload, with_vector) for row in rows]  # type: ignore[arg-type]
+        return [_hit_columns(row, with_payload, with_vector) for row in rows]
+
+    def text_indexes(self, name: str, key: str) -> Dict[str, Dict[str, Any]]:
+        return self._collection(name, key).text_indexes
+
+    def text_statistics(self, name: str, key: str, text: str, text_field: Optional[str]) -> Corpus:
+        """BM25's statistics of ``text`` on this shard (summed by the driver
+        over every shard, see :meth:`search_text`)."""
+        return self._collection(name, key)._text_statistics(text, text_field)
+
+    def search_branches(self, name: str, key: str, query: Optional[np.ndarray], text: Optional[str],
+                        text_field: Optional[str], sparse: Optional[Dict[str, Any]], fusion: Optional[Fusion], k: int,
+                        corpus: Optional[Corpus], *, filter: Optional[Dict[str, Any]], ef: Optional[int],
+                        dims: Optional[int], plan: Optional[Plan], with_payload: bool,
+                        with_vector: bool) -> Union[HitColumns, List[HitColumns]]:
+        """A search by text or sparse vector: this shard's best ``k`` as
+        columns, with their orders; text scored with the whole cluster's
+        statistics ``corpus`` (so every shard scores as one index over all
+        of them would). With ``fusion``, a hybrid search's branches
+        instead, each as columns (vector, text, sparse: those given; each
+        ``fusion``'s candidates long), read in one state and not fused: the
+        driver merges each over the shards, then fuses."""
+        found = self._collection(name, key)._search_branches(
+            query, text, text_field, sparse, fusion, k, filter, ef, dims, plan, True, with_vector, corpus=corpus,
+            separate=fusion is not None)
+        if fusion is None:
+            return _hit_columns(found, with_payload, with_vector)
+        return [_hit_columns(branch, with_payload, with_vector) for branch in found]
 
     def get(self, name: str, key: str, ids: List[Any], *, with_payload: bool, with_vector: bool) -> List[Record]:
         records = self._collection(name, key).get(ids, with_payload=True, with_vector=with_vector)

@@ -84,6 +84,39 @@ def check_overrides(dims: Any, plan: Any) -> Tuple[Optional[int], Optional[Plan]
     return (None if dims is None else positive_int(dims, "dims")), (None if plan is None else check_plan(plan))
 
 
+# A text query past this is not a query (BM25 over thousands of terms walks
+# most of the index); the HTTP body limit bounds the rest.
+MAX_TEXT_CHARS = 100_000
+
+
+def check_text(text: Any) -> str:
+    """A text query: a non-empty string (not only whitespace)."""
+    if not isinstance(text, str):
+        raise InvalidDTypeError(f"text must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidArgumentError("text is empty: give words to search for")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidArgumentError(f"text has {len(text):,} characters; at most {MAX_TEXT_CHARS:,}")
+    return text
+
+
+def check_branches(query: Any, text: Any, text_field: Any, sparse: Any, fusion: Any, ef: Any, dims: Any,
+                   plan: Any) -> None:
+    """A search by text, sparse vector, or several fused: the combination
+    of what it was given makes sense (each part is checked on its own)."""
+    given = [name for name, value in (("query", query), ("text", text), ("sparse", sparse)) if value is not None]
+    if fusion is None and len(given) > 1:
+        raise InvalidArgumentError(f"a search by {' and '.join(given)} needs a fusion to combine them: "
+                                   "fusion=vecdb.RRF() (or vecdb.DBSF())")
+    if fusion is not None and len(given) < 2:
+        raise InvalidArgumentError("fusion combines two or more searches: give two or more of query=, text= "
+                                   "and sparse=")
+    if query is None and (ef is not None or dims is not None or plan is not None):
+        raise InvalidArgumentError("ef, dims and plan apply to vector searches; this one has no query vector")
+    if text is None and text_field is not None:
+        raise InvalidArgumentError("text_field names the text index text= searches; give text= too")
+
+
 def check_flags(with_payload: Any, with_vector: Any) -> Tuple[bool, bool]:
     for name, value in (("with_payload", with_payload), ("with_vector", with_vector)):
         if not isinstance(value, (bool, np.bool_)):

@@ -12,7 +12,7 @@ import time
 import weakref
 from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
-from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, ContextManager, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import lmdb
 import numpy as np
@@ -21,7 +21,7 @@ from vecdb import _core
 from vecdb.config import HNSW, CollectionConfig, Flat
 from vecdb.index.prefix_index import IndexSet
 from vecdb.index.rotation import rotation_train_size
-from vecdb.native.arrays import freeze_mask
+from vecdb.native.arrays import freeze_mask, id_filter_bitset
 from vecdb.plans import Plan, plan_from_dict
 from vecdb.query.executor import Runner, StageTimes, execute, graph_runner
 from vecdb.query.filter_eval import FilterEvaluator
@@ -145,6 +145,40 @@ class IndexWriteLock:
         self._writers.release()
 
 
+# One ranking of a search_run: labels best first and their scores.
+Ranking = Tuple[np.ndarray, np.ndarray]
+
+
+def _rows(rankings: List[Ranking]) -> Tuple[np.ndarray, np.ndarray]:
+    """Rankings as (rows, width) label and float32 score matrices, rows
+    padded with label -1 (where hits stop)."""
+    width = max([len(labels) for labels, _ in rankings] + [1])
+    labels = np.full((len(rankings), width), -1, dtype=np.int64)
+    scores = np.zeros((len(rankings), width), dtype=np.float32)
+    for row, (ranked, ranked_scores) in enumerate(rankings):
+        labels[row, :len(ranked)] = ranked
+        scores[row, :len(ranked)] = ranked_scores
+    return labels, scores
+
+
+class Scope(NamedTuple):
+    """What one attempt of :meth:`Searcher.search_run` searches: the
+    indexes and config of one state, the filter's mask of labels (None: no
+    filter) and how many of them the vector index holds, and whether the
+    filter ran before (the planner's inputs)."""
+
+    indexes: IndexSet
+    config: CollectionConfig
+    mask: Optional[np.ndarray]
+    live: Optional[int]
+    repeated: bool
+    epoch: int = -1  # the write epoch it was read at, when even (a plan prepared for it stays valid)
+
+    def bits(self) -> Optional[np.ndarray]:
+        """The mask packed as the native indexes read it."""
+        return None if self.mask is None else id_filter_bitset(self.mask, len(self.mask))
+
+
 class Searcher:
     """Runs searches and explains them for one collection, keeping the
     masks of recent filters and what the planner knows of the indexes."""
@@ -170,6 +204,8 @@ class Searcher:
         self._shape_cache: Optional[Tuple[weakref.ref, CollectionConfig, int, SearchShape]] = None
         # ((epoch, k, ef, dims, plan), whether the metric is l2, runner) of the last unfiltered search.
         self._prepared: Optional[Tuple[tuple, bool, Runner]] = None
+        # ((epoch, k, ef, dims, plan), runner) of the last unfiltered vector branch of a hybrid search.
+        self._prepared_branch: Optional[Tuple[tuple, Runner]] = None
         # Read-only handles: the commit a read transaction saw (Environment.seen_commit)
         # before the indexes last caught up; while it is still the last,
         # they hold LMDB's latest state.
@@ -208,7 +244,8 @@ class Searcher:
                         if self._cache_ids(txn, labels):
                             return _core.hits(Hit, self._ids, None, {}, decode_payload, labels, distances,
                                               config.metric == "l2")
-                    hits, complete = self._hits(txn, labels, distances, config.metric, with_payload, with_vector)
+                    hits, complete = self._hits(txn, labels, _scores(distances, config.metric), with_payload,
+                                                with_vector)
                 # A point the index holds already but whose upsert committed after
                 # this transaction began leaves a hole: search again. So does a
                 # write applied to the indexes while the search ran: they may
@@ -220,6 +257,117 @@ class Searcher:
                 if complete and version[0] % 2 == 0 and version == self._version() and version[1] == stored:
                     break
         return hits
+
+    def search_run(self, run: Callable[["Scope"], List[Ranking]], node: Optional[Filter],
+                   with_payload: bool, with_vector: bool) -> List[List[Hit]]:
+        """The hits of the rankings ``run`` makes on indexes a writer
+        changes with each commit (the vector indexes, the text indexes):
+        given the :class:`Scope` (the indexes, the config and the filter's
+        mask of one state), it returns one or more rankings (labels and
+        scores, best first), and each becomes a list of hits. Checked as
+        :meth:`search` checks its slower path: the indexes and the hits'
+        read reflect one committed state, or the search runs again holding
+        writes off."""
+        if not with_vector and self._holds_latest():
+            latest = self._run_latest(run, node, with_payload)
+            if latest is not None:
+                return latest
+        hits: List[List[Hit]] = []
+        for attempt in range(SEARCH_ATTEMPTS):
+            with self._held_still() if attempt else nullcontext():
+                version = self._version()
+                with self._environment.read() as txn:
+                    indexes, config = self._current()
+                    mask, live, stored, repeated = self._allowed(txn, node, indexes)
+                    if version[1] != stored and attempt + 1 < SEARCH_ATTEMPTS:
+                        continue
+                    labels, scores = _rows(run(Scope(indexes, config, mask, live, repeated, version[0])))
+                    found = None if with_vector else self._cached_hits(txn, labels, scores, with_payload)
+                    complete = found is not None
+                    if found is None:
+                        found, complete = self._hits(txn, labels, scores, with_payload, with_vector)
+                hits = found
+                if complete and version[0] % 2 == 0 and version == self._version() and version[1] == stored:
+                    break
+        return hits
+
+    def _run_latest(self, run: Callable[["Scope"], List[Ranking]], node: Optional[Filter],
+                    with_payload: bool) -> Optional[List[List[Hit]]]:
+        """:meth:`search_run` without a read transaction, as
+        :meth:`_search_latest` runs a vector search: when the indexes hold
+        the last committed state and the caches hold every id, payload and
+        the filter's mask it needs (None otherwise, or if a write ran
+        meanwhile: then the checked way runs, and fills the caches)."""
+        epoch, sequence = self._version()
+        if epoch % 2:
+            return None
+        self._environment.check_usable()
+        indexes, config = self._current()
+        mask, live = None, None
+        if node is not None:
+            entry = self._filter_cache.get(_filter_key(node, False, sequence))
+            if entry is None:
+                return None
+            mask, live = entry[0], entry[1] if entry[1] is not None else indexes.count(entry[0])
+        labels, scores = _rows(run(Scope(indexes, config, mask, live, node is not None, epoch)))
+        if self._ids.missing(labels) or (with_payload and self._payloads.missing(labels)):
+            return None
+        try:
+            hits = _core.hits(Hit, self._ids, self._payloads if with_payload else None, {}, decode_payload,
+                              labels, scores, False, True)
+        except ValueError:  # a damaged payload that passed its check: the checked path reports it
+            return None
+        # After building the hits: a write that ran meanwhile may have changed a cached payload.
+        return hits if self._version() == (epoch, sequence) else None
+
+    def _cached_hits(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, scores: np.ndarray,
+                     with_payload: bool) -> Optional[List[List[Hit]]]:
+        """Hits built natively from the id and payload caches (what they
+        lack read in ``txn`` and cached), or None if a label is not stored
+        in ``txn``'s state. A caller keeps them only if no write ran
+        meanwhile (the caches hold the latest state's)."""
+        generation = self._payloads.generation
+        if not self._cache_ids(txn, labels):
+            return None
+        read: Dict[int, bytes] = {}
+        if with_payload:
+            missing = self._payloads.missing(labels)
+            if missing:
+                read = self._store.payload_bytes_of(txn, missing)
+                self._payloads.add(np.fromiter(read, dtype=np.int64, count=len(read)), list(read.values()),
+                                   generation)
+        try:
+            return _core.hits(Hit, self._ids, self._payloads if with_payload else None, read, decode_payload,
+                              labels, scores, False, True)
+        except ValueError:  # a damaged payload that passed its check: the checked path reports it
+            return None
+
+    def scope(self, node: Optional[Filter]) -> "Scope":
+        """The :class:`Scope` of the latest state (what explain() describes)."""
+        with self._environment.read() as txn:
+            indexes, config = self._current()
+            mask, live, _, repeated = self._allowed(txn, node, indexes)
+        return Scope(indexes, config, mask, live, repeated)
+
+    def dense_branch(self, scope: "Scope", query: np.ndarray, k: int, ef: Optional[int], dims: Optional[int],
+                     plan: Optional[Plan]) -> Tuple[np.ndarray, np.ndarray]:
+        """The vector search of one query (a ``(1, dim)`` matrix) within a
+        :meth:`search_run`: labels best first and scores, higher is better
+        (an l2 distance negated)."""
+        key = (scope.epoch, k, ef, dims, plan)
+        prepared = self._prepared_branch
+        if scope.mask is not None or scope.epoch % 2 or prepared is None or prepared[0] != key:
+            choice = choose(self.shape(scope.indexes, scope.config), k, allowed=scope.live, ef=ef, dims=dims,
+                            plan=plan, repeated=scope.repeated)
+            runner = _prepare(choice, scope.indexes, k, ef, scope.mask)
+            if scope.mask is None and scope.epoch % 2 == 0:  # the plan holds while the epoch does
+                self._prepared_branch = prepared = (key, runner)
+        else:
+            runner = prepared[1]
+        labels, distances = runner(query)
+        found = labels[0] >= 0
+        distances = distances[0][found]
+        return labels[0][found], (-distances if scope.config.metric == "l2" else 1.0 - distances)
 
     def _holds_latest(self) -> bool:
         """Whether the indexes reflect the last committed state whenever the
@@ -320,6 +468,7 @@ class Searcher:
         """Drop the prepared plan, which holds the indexes (call when
         replacing them, so the old ones are freed at once)."""
         self._prepared = None
+        self._prepared_branch = None
 
     def written(self, labels: np.ndarray, id_keys: List[bytes]) -> None:
         """An upsert of ``id_keys`` under ``labels`` committed (call with the
@@ -437,11 +586,10 @@ class Searcher:
                 self._filter_cache.popitem(last=False)
         return entry
 
-    def _hits(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, distances: np.ndarray, metric: str,
+    def _hits(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, scores: np.ndarray,
               with_payload: bool, with_vector: bool) -> Tuple[List[List[Hit]], bool]:
         """Hits with ids (and payloads, vectors) read in ``txn``, and whether
         every label the index returned is stored there."""
-        scores = _scores(distances, metric)
         wanted = labels[labels >= 0].tolist()
         records = self._store.records_of(txn, wanted, with_payload, with_vector)
         results: List[List[Hit]] = []

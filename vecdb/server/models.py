@@ -13,8 +13,12 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vecdb.query.grouping import MAX_GROUP_SIZE
 from vecdb.config import HNSW, MAX_PREFIXES, PQ
+from vecdb.query.arguments import MAX_TEXT_CHARS
+from vecdb.sparse import MAX_INDEX, MAX_NONZEROS
 from vecdb.storage.keys import MAX_ID_BYTES
+from vecdb.text import settings as text_settings
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # INT64_MAX: vecdb.native.arrays.MAX_INT_PARAMETER, every setting's bound
 MAX_DIM = 32_768  # vecdb.config.CollectionConfig's limit (the native indexes')
@@ -40,6 +44,19 @@ _VECTORS = "a list of vectors (in MessagePack bodies also n * dim little-endian 
 _FILTER = ('payload filter, Mongo-style: {"lang": "en", "year": {"$gte": 2020}}; operators $eq $ne $gt $gte $lt '
            '$lte $in $nin $exists on fields, $and $or $not to combine')
 _PLAN = 'force a plan: {"kind": "scan"}, {"kind": "graph", "ef": 64}, {"kind": "funnel", "dims": 64, "candidates": 200}'
+_TEXT = ("search by text instead of by vector (give one of the two): the points whose text ranks best by BM25 "
+         "for it, in the collection's text index (see PUT .../text-indexes/{field})")
+_TEXT_FIELD = "which text index 'text' searches: its field (needed when the collection has more than one)"
+_SPARSE_NAME = r"^[A-Za-z0-9_-]{1,64}$"  # vecdb.sparse.check_sparse_names
+_SPARSE_QUERY = ('search by a sparse vector (dot product): {"splade": {"indices": [...], "values": [...]}}, or the '
+                 "vector alone when the collection declares one name")
+_FUSION = ('a hybrid search: two or more of vector, text and sparse, each fetching its own candidates, fused: '
+           '{"kind": "rrf", "k": 60} (reciprocal rank fusion) or {"kind": "dbsf"} (distribution-based score '
+           "fusion); alpha weighs the vector branch (the others share 1 - alpha), candidates is each branch's "
+           "depth (default max(20, 2k))")
+_GROUP_BY = ('a payload field: answer {"groups": [{"key": ..., "hits": [...]}]} instead of hits, up to k groups '
+             "(best first), each the best group_size hits of one value of the field")
+_IDS = "point ids (or one id)"
 
 
 class _Body(BaseModel):
@@ -65,6 +82,13 @@ class QuantizationBody(_Body):
     opq: bool = PQ.opq
 
 
+class SparseVector(_Body):
+    indices: Annotated[List[Annotated[int, Field(ge=0, le=MAX_INDEX)]], Field(max_length=MAX_NONZEROS)] = Field(
+        description="the nonzero dimensions, strictly increasing")
+    values: Annotated[List[Number], Field(max_length=MAX_NONZEROS)] = Field(
+        description="their values (finite), as many as indices")
+
+
 class CreateCollection(_Body):
     name: str = Field(description="1-128 letters, digits, '-' or '_'", pattern=COLLECTION_NAME_PATTERN)
     dim: int = Field(ge=1, le=MAX_DIM)
@@ -74,6 +98,8 @@ class CreateCollection(_Body):
     mrl_dims: Optional[List[Annotated[int, Field(ge=1, le=MAX_DIM - 1)]]] = Field(
         None, max_length=MAX_PREFIXES, description="Matryoshka prefix sizes (each below dim) with an index each")
     rotate: Optional[Literal["pca"]] = Field(None, description="'pca' (needs mrl_dims)")
+    sparse: Optional[List[Annotated[str, Field(pattern=_SPARSE_NAME)]]] = Field(
+        None, description="names of the sparse vectors its points may have (SPLADE, BM42, ...), e.g. [\"splade\"]")
     exist_ok: bool = False
 
 
@@ -81,12 +107,29 @@ class Upsert(_Body):
     ids: Union[List[Id], Id] = Field(description="unique; as many as vectors (one id: one vector)")
     vectors: Union[Vectors, Vector] = Field(description=_VECTORS)
     payloads: Optional[List[Payload]] = Field(None, description="one per id (null: none)")
+    sparse: Optional[Dict[str, List[Optional[SparseVector]]]] = Field(
+        None, description="sparse vectors by declared name, one per id (null: none); a name left out leaves the "
+                          "points without it")
 
 
 class GetPoints(_Body):
     ids: Union[List[Id], Id]
     with_payload: bool = True
     with_vector: bool = False
+
+
+class UpdatePayload(_Body):
+    ids: Union[List[Id], Id, None] = Field(None, description=_IDS)
+    filter: Filter = Field(None, description=_FILTER + " (the points to change, with or instead of ids)")
+    payload: Dict[str, Any] = Field(description="the keys to set (merge) or the whole new payload")
+    merge: bool = Field(True, description="true: set these keys and keep the others; false: replace the payload")
+
+
+class DeletePayloadKeys(_Body):
+    ids: Union[List[Id], Id, None] = Field(None, description=_IDS)
+    filter: Filter = Field(None, description=_FILTER + " (the points to change, with or instead of ids)")
+    keys: List[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="the keys to remove; dotted paths reach into objects")
 
 
 class DeletePoints(_Body):
@@ -115,8 +158,27 @@ class _SearchOptions(_Body):
     plan: Optional[Dict[str, Any]] = Field(None, description=_PLAN)
 
 
+class RRF(_Body):
+    kind: Literal["rrf"]
+    k: int = Field(60, ge=0, le=INT64_MAX, description="damps the weight of the top ranks")
+    alpha: Optional[float] = Field(None, ge=0, le=1, description="the vector branch's weight (null: each weighs 1)")
+    candidates: Optional[int] = Field(None, ge=1, le=100_000, description="how many points each branch fetches")
+
+
+class DBSF(_Body):
+    kind: Literal["dbsf"]
+    alpha: Optional[float] = Field(None, ge=0, le=1, description="the vector branch's weight (null: each weighs 1)")
+    candidates: Optional[int] = Field(None, ge=1, le=100_000, description="how many points each branch fetches")
+
+
 class Search(_SearchOptions):
-    vector: Vector = Field(description=_VECTOR)
+    vector: Optional[Vector] = Field(None, description=_VECTOR + "; or give 'text' or 'sparse' (or several, fused)")
+    text: Optional[str] = Field(None, min_length=1, max_length=MAX_TEXT_CHARS, description=_TEXT)
+    text_field: Optional[str] = Field(None, description=_TEXT_FIELD)
+    sparse: Union[Dict[str, SparseVector], SparseVector, None] = Field(None, description=_SPARSE_QUERY)
+    fusion: Union[RRF, DBSF, None] = Field(None, description=_FUSION)
+    group_by: Optional[str] = Field(None, min_length=1, description=_GROUP_BY)
+    group_size: int = Field(1, ge=1, le=MAX_GROUP_SIZE, description="hits per group (with group_by)")
     with_payload: bool = True
     with_vector: bool = False
 
@@ -127,9 +189,31 @@ class SearchBatch(_SearchOptions):
     with_vector: bool = False
 
 
+class Recommend(_Body):
+    positive: List[Union[Id, Vector]] = Field(min_length=1, description=(
+        "examples like the points wanted: point ids (never returned) and/or vectors (in MessagePack bodies also "
+        "float32 bytes)"))
+    negative: Optional[List[Union[Id, Vector]]] = Field(None, description="examples unlike them, likewise")
+    k: int = Field(10, ge=1, le=INT64_MAX)
+    filter: Filter = Field(None, description=_FILTER)
+    strategy: Literal["average_vector", "best_score"] = Field("average_vector", description=(
+        "average_vector: one search with avg(positive) + (avg(positive) - avg(negative)); best_score: each point's "
+        "best similarity to a positive example, or minus the square of its best to a negative one if that is "
+        "higher (a search per positive example)"))
+    ef: Optional[int] = Field(None, ge=1, le=INT64_MAX,
+                              description="graph beam width (default: the collection's ef_search)")
+    with_payload: bool = True
+    with_vector: bool = False
+
+
 class Explain(_SearchOptions):
-    query: Union[Vector, Vectors] = Field(description="one vector or a batch")
+    query: Union[Vector, Vectors, None] = Field(None, description="one vector or a batch; or give 'text' or 'sparse' "
+                                                                   "(or several, fused), as /search takes them")
     execute: bool = False
+    text: Optional[str] = Field(None, min_length=1, max_length=MAX_TEXT_CHARS, description=_TEXT)
+    text_field: Optional[str] = Field(None, description=_TEXT_FIELD)
+    sparse: Union[Dict[str, SparseVector], SparseVector, None] = Field(None, description=_SPARSE_QUERY)
+    fusion: Union[RRF, DBSF, None] = Field(None, description=_FUSION)
 
 
 class Tune(_Body):
@@ -146,6 +230,17 @@ class WaitIndexed(_Body):
 
 class PayloadIndex(_Body):
     kind: Literal["keyword", "integer", "float", "bool"]
+
+
+# Defaults read from vecdb.text.settings.TextIndexSettings, as IndexBody's from HNSW.
+class TextIndex(_Body):
+    language: Optional[str] = Field(text_settings.TextIndexSettings.language, description=(
+        "the Snowball stemmer's language (english, french, german, spanish, ...), or null for no stemming"))
+    stopwords: Union[List[Annotated[str, Field(min_length=1)]], Literal[False], None] = Field(
+        None, description="the words left out: null for the language's built-in list (English has one), false for "
+                          "none, or a list of words")
+    k1: float = Field(text_settings.TextIndexSettings.k1, ge=0, description="BM25's term-frequency saturation")
+    b: float = Field(text_settings.TextIndexSettings.b, ge=0, le=1, description="BM25's length normalisation")
 
 
 class Restore(_Body):
@@ -175,6 +270,13 @@ class ErrorBody(_Answer):
     error: ErrorDetail
 
 
+class TextIndexSettings(_Answer):
+    language: Optional[str]
+    stopwords: List[str]
+    k1: float
+    b: float
+
+
 class CollectionSettings(_Answer):
     name: str
     count: int
@@ -185,6 +287,8 @@ class CollectionSettings(_Answer):
     mrl_dims: List[int]
     rotate: Optional[str]
     payload_indexes: Dict[str, str]
+    text_indexes: Dict[str, TextIndexSettings] = Field(description="field -> its text index's settings")
+    sparse: List[str] = Field(description="the sparse vectors its points may have, by name")
     default_plan: Optional[Dict[str, Any]]
 
 
@@ -206,6 +310,10 @@ class BytesFreed(_Answer):
 
 class PayloadIndexes(_Answer):
     payload_indexes: Dict[str, str] = Field(description="field -> kind")
+
+
+class TextIndexes(_Answer):
+    text_indexes: Dict[str, TextIndexSettings] = Field(description="field -> its text index's settings")
 
 
 class Removed(_Answer):
@@ -256,6 +364,19 @@ class Count(_Answer):
 
 class Hits(_Answer):
     hits: List[Hit]
+
+
+class Group(_Answer):
+    key: Union[str, int, float, bool] = Field(description="the group_by field's value")
+    hits: List[Hit] = Field(description="its best hits, best first")
+
+
+class Groups(_Answer):
+    groups: List[Group] = Field(description="best first, by their best hit")
+
+
+class Updated(_Answer):
+    updated: int = Field(description="how many points were found and changed")
 
 
 class BatchHits(_Answer):
@@ -315,6 +436,6 @@ class ExplainAnswer(_Answer):
     """vecdb.reports.Explanation.to_dict(): the plan, why, estimates, stages."""
 
     model_config = ConfigDict(extra="allow")
-    plan: Dict[str, Any]
+    plan: Optional[Dict[str, Any]] = Field(description="null for a search by text or a sparse vector alone")
     description: str
     stages: List[Dict[str, Any]]

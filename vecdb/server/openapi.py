@@ -14,12 +14,11 @@ runs schemathesis against it.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Iterable, Set, Tuple, Type
+from typing import Any, Dict, Iterable, Set, Tuple
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 
 from vecdb.server.guards import OPEN_PATHS
 from vecdb.server.models import BACKUP_NAME_PATTERN, COLLECTION_NAME_PATTERN, EXAMPLE_ARCHIVE, ErrorBody
@@ -41,8 +40,9 @@ _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _FIELD_PATTERN = r"^[^.\u0000]+(\.[^.\u0000]+)*$"
 
 
-def answers(model: Type[BaseModel], *errors: int, status: int = 200) -> Dict[str, Any]:
-    """Keyword arguments of a route decorator: the model of its answer and
+def answers(model: Any, *errors: int, status: int = 200) -> Dict[str, Any]:
+    """Keyword arguments of a route decorator: the model of its answer (or
+    a Union of models, for a route answering in more than one shape) and
     the error statuses it may return besides those every route of its kind
     has (added by :func:`describe`)."""
     return {"response_model": model, "status_code": status,

@@ -23,7 +23,10 @@ if TYPE_CHECKING:  # environments are passed in; importing the module would make
     from vecdb.storage.environment import Environment
 
 CONFIG_PREFIX = b"collection:"
-PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index", "quantizer")
+# "text" (text indexes' terms) is created with new collections; collections
+# made before text indexes existed get it with their first text index.
+PARTS = ("vectors", "payloads", "ids", "labels", "changes", "payload-index", "quantizer", "text")
+OPTIONAL_PARTS = frozenset({"text"})
 _DATABASE_NAME = re.compile(rb"([0-9a-f]{16}):(" + b"|".join(part.encode() for part in PARTS) + rb")")
 REMEDY = ("; restore the database from a backup (vecdb restore); `vecdb check PATH` lists every damaged point")
 

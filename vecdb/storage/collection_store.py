@@ -44,10 +44,20 @@ import numpy as np
 from vecdb import _core
 from vecdb.config import CollectionConfig
 from vecdb.errors import CollectionNotFoundError, CorruptRecordError, NotFoundError, VecdbError
-from vecdb.storage.catalog import PARTS, REMEDY, config_from, config_key, list_configs, part_names, write_config
+from vecdb.storage.catalog import (
+    OPTIONAL_PARTS,
+    PARTS,
+    REMEDY,
+    config_from,
+    config_key,
+    list_configs,
+    part_names,
+    write_config,
+)
 from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec, in_chunks, open_all
 from vecdb.storage.keys import LABEL_BYTES, label_key, labels_from_bytes, labels_to_bytes, user_id_from_key
 from vecdb.storage.payload_index import PayloadIndexes
+from vecdb.storage.text_entries import Analyzed, TextEntries, sparse_entry_field
 from vecdb.storage.vector_blocks import VectorBlocks, block_of_header_key
 
 if TYPE_CHECKING:  # environments are passed in; importing the module would make a cycle with upgrade.py
@@ -123,7 +133,10 @@ class CollectionStore:
         # when a write changed it. Shared by readers: never mutated.
         self._decoded: Tuple[Optional[bytes], Optional[CollectionConfig]] = (None, None)
         for part in PARTS:  # opened now, outside any caller's transaction
-            self._database(part)
+            if part in OPTIONAL_PARTS:
+                self.open_optional_parts()
+            else:
+                self._database(part)
 
     def config(self, txn: lmdb.Transaction[bytes]) -> CollectionConfig:
         """The collection's settings in ``txn``'s state (shared: do not
@@ -169,6 +182,28 @@ class CollectionStore:
     payload_index_db = property(lambda self: self._database("payload-index"))
     quantizer = property(lambda self: self._database("quantizer"))
 
+    def text_entries(self) -> TextEntries:
+        return TextEntries(self._database("text"), self._codecs["text"])
+
+    def open_optional_parts(self) -> None:
+        """Open the parts a collection made before they existed may lack,
+        if it has them now (call outside any transaction: LMDB opens
+        databases outside one here; a read-only handle calls this before
+        catching up with a writer that may have made them)."""
+        for part in OPTIONAL_PARTS:
+            try:
+                self._database(part)
+            except CollectionNotFoundError:  # made before text indexes: the writer creates it with the first one
+                pass
+
+    def ensure_text_part(self) -> None:
+        """Create the text part if the collection predates it (outside any
+        write transaction: LMDB opens new databases outside one here)."""
+        try:
+            self._database("text")
+        except CollectionNotFoundError:
+            self._environment.create_databases([(self._names["text"], False)])
+
     def payload_indexes(self, config: CollectionConfig) -> PayloadIndexes:
         return PayloadIndexes(self.payload_index_db, config.payload_indexes, self._codecs["payload-index"], self.name)
 
@@ -192,6 +227,56 @@ class CollectionStore:
         self.payload_indexes(config).drop_field(txn, field)
         return self.update_config(txn, payload_indexes={name: kind for name, kind in config.payload_indexes.items()
                                                         if name != field})
+
+    @_reports_damage
+    def create_text_index(self, txn: lmdb.Transaction[bytes], field: str, settings: Dict[str, Any],
+                          analyze: Callable[[List[Dict[str, Any]]], List[Optional[Analyzed]]]
+                          ) -> Tuple[CollectionConfig, List[int], List[Optional[Analyzed]]]:
+        """Analyze ``field`` of every stored payload and store its terms (a
+        text index of it made again, if it had one); returns the config and
+        what was analyzed, by label, for the in-memory index."""
+        config = self.config(txn)
+        entries = self.text_entries()
+        if field in config.text_indexes:
+            entries.drop_field(txn, field)
+        labels: List[int] = []
+        analyzed: List[Optional[Analyzed]] = []
+        for chunk in in_chunks(self.payload_records(txn), _PAYLOAD_CHUNK):
+            chunk_labels = [label for label, _ in chunk]
+            chunk_terms = analyze([payload for _, payload in chunk])
+            entries.put(txn, field, chunk_labels, chunk_terms)
+            labels.extend(chunk_labels)
+            analyzed.extend(chunk_terms)
+        return self.update_config(txn, text_indexes={**config.text_indexes, field: settings}), labels, analyzed
+
+    def drop_text_index(self, txn: lmdb.Transaction[bytes], field: str) -> CollectionConfig:
+        """Remove ``field``'s text index, if it has one; returns the config."""
+        config = self.config(txn)
+        if field not in config.text_indexes:
+            return config
+        self.text_entries().drop_field(txn, field)
+        return self.update_config(txn, text_indexes={name: spec for name, spec in config.text_indexes.items()
+                                                     if name != field})
+
+    @_reports_damage
+    def text_terms(self, txn: lmdb.Transaction[bytes], field: str) -> Iterator[Tuple[List[int], List[Analyzed]]]:
+        """Every stored point's terms for ``field``, a chunk at a time."""
+        yield from self.text_entries().read_field(txn, field)
+
+    @_reports_damage
+    def text_terms_of(self, txn: lmdb.Transaction[bytes], field: str, labels: Sequence[int]) -> List[Optional[Analyzed]]:
+        return self.text_entries().read(txn, field, labels)
+
+    @_reports_damage
+    def sparse_vectors(self, txn: lmdb.Transaction[bytes], name: str
+                       ) -> Iterator[Tuple[List[int], List[Tuple[np.ndarray, np.ndarray]]]]:
+        """Every stored sparse vector ``name``, a chunk at a time."""
+        yield from self.text_entries().read_sparse_field(txn, name)
+
+    @_reports_damage
+    def sparse_vectors_of(self, txn: lmdb.Transaction[bytes], name: str,
+                          labels: Sequence[int]) -> List[Optional[Tuple[np.ndarray, np.ndarray]]]:
+        return self.text_entries().read_sparse(txn, name, labels)
 
     def _open(self, part: str, key: bytes, stored: Optional[bytes]) -> Optional[memoryview]:
         return self._codecs[part].open(key, stored)
@@ -265,8 +350,13 @@ class CollectionStore:
         vectors: np.ndarray,
         payloads: Sequence[Optional[Dict[str, Any]]],
         payload_blobs: Sequence[Optional[bytes]],
+        text: Optional[Dict[str, List[Optional[Analyzed]]]] = None,
+        sparse: Optional[Dict[str, List[Optional[Tuple[np.ndarray, np.ndarray]]]]] = None,
     ) -> Tuple[CollectionConfig, np.ndarray]:
-        """Insert or replace records; returns the new settings and the labels."""
+        """Insert or replace records (with their terms for each text-indexed
+        field, ``text``, and their sparse vectors, ``sparse``: every declared
+        name, None where a point has none); returns the new settings and the
+        labels."""
         config = self.config_for_update(txn)
         indexes = self.payload_indexes(config)
         labels = np.empty(len(id_keys), dtype=np.int64)
@@ -305,6 +395,12 @@ class CollectionStore:
                 sorted((id_keys[row], keys[i]) for i, row in enumerate(fresh))))
         if indexes.fields:
             indexes.add_many(txn, labels.tolist(), payloads)
+        if text or sparse:
+            entries = self.text_entries()
+            for field, analyzed in (text or {}).items():
+                entries.put(txn, field, labels.tolist(), analyzed)
+            for name, sparse_vectors in (sparse or {}).items():
+                entries.put_sparse(txn, name, labels.tolist(), sparse_vectors)
         # What an index of this collection holds: labels and their vectors
         # (the vectors' checks stand for their bytes).
         self._log(txn, config, labels, _core.checksum64(b"u" + label_keys + sealed[:, -CHECK_BYTES:].tobytes()))
@@ -328,11 +424,51 @@ class CollectionStore:
             txn.delete(key, db=self.labels)
             txn.delete(entry[1:-CHECK_BYTES], db=self.ids)
             deleted.append(label)
+        if deleted and (config.text_indexes or config.sparse):
+            self.text_entries().delete(txn, [*config.text_indexes, *map(sparse_entry_field, config.sparse)], deleted)
         if deleted:
             gone = np.array(deleted, dtype=np.int64)
             self._blocks.delete_rows(txn, self.vectors, gone)
             self._log(txn, config, gone, _core.checksum64(b"d" + labels_to_bytes(gone)))
         return config, np.array(deleted, dtype=np.int64)
+
+    @_reports_damage
+    def update_payloads(self, txn: lmdb.Transaction[bytes], labels: Sequence[int],
+                        change: Callable[[List[Dict[str, Any]]], Tuple[List[Dict[str, Any]], List[Optional[bytes]],
+                                                                      Dict[str, List[Optional[Analyzed]]]]]
+                        ) -> Tuple[CollectionConfig, np.ndarray, Dict[str, List[Optional[Analyzed]]]]:
+        """Replace the payloads of the stored points among ``labels`` by
+        what ``change`` makes of their current ones (new dicts, their
+        msgpack bytes, their text-indexed fields' terms; it raises to write
+        nothing), their vectors untouched; returns the config, the labels
+        changed and their terms."""
+        config = self.config_for_update(txn)
+        indexes = self.payload_indexes(config)
+        entries = [(label, entry) for label in labels if (entry := self._entry(txn, label)) is not None]
+        found = np.array([label for label, _ in entries], dtype=np.int64)
+        if not len(found):
+            return config, found, {}
+        old = [self.payload_of(txn, int(label)) for label in found]
+        payloads, blobs, text = change(old)
+        for (label, entry), before, blob in zip(entries, old, blobs):
+            key = label_key(label)
+            if indexes.fields:
+                indexes.remove(txn, label, before)
+            txn.put(key, self._seal("labels", key, point_entry(entry[1:-CHECK_BYTES], blob is not None)), db=self.labels)
+            if blob is None:
+                txn.delete(key, db=self.payloads)
+            else:
+                txn.put(key, self._seal("payloads", key, blob), db=self.payloads)
+        if indexes.fields:
+            indexes.add_many(txn, found.tolist(), payloads)
+        if text:
+            text_entries = self.text_entries()
+            for field, analyzed in text.items():
+                text_entries.put(txn, field, found.tolist(), analyzed)
+        # Logged as a change of these points (their vectors as they are): a
+        # read-only handle or a reopened snapshot replays them.
+        self._log(txn, config, found, _core.checksum64(b"p" + labels_to_bytes(found)))
+        return config, found, text
 
     def _append(self, txn: lmdb.Transaction[bytes], database: Any, items: List[Tuple[bytes, Any]]) -> None:
         if not items:
@@ -607,7 +743,9 @@ def describe_collections(environment: Environment) -> List[Dict[str, Any]]:
         except CollectionNotFoundError:
             continue
         described.append({"name": config.name, "count": count, **config.settings.to_dict(),
-                          "payload_indexes": dict(config.payload_indexes), "default_plan": config.default_plan})
+                          "payload_indexes": dict(config.payload_indexes),
+                          "text_indexes": {field: dict(settings) for field, settings in config.text_indexes.items()},
+                          "sparse": list(config.sparse), "default_plan": config.default_plan})
     return described
 
 

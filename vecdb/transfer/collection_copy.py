@@ -16,25 +16,31 @@ _BATCH = 1000
 
 def copy_collection(source: Database, name: str, target: DatabaseAPI, target_name: str) -> CollectionAPI:
     """Create ``target_name`` in ``target`` with the settings of ``name`` in
-    ``source`` (index, quantization, MRL prefixes, payload indexes) and copy
-    its points, in insertion order, as of one committed state (read in one
-    transaction while writers go on). If anything fails, the partial copy
-    is dropped. The tuned plan is not copied: tune the copy again.
-    ``target`` may be any backend (a cluster's database, say)."""
+    ``source`` (index, quantization, MRL prefixes, payload indexes, text
+    indexes with their settings, sparse vector names) and copy its points
+    (sparse vectors too), in insertion order,
+    as of one committed state (read in one transaction while writers go
+    on). If anything fails, the partial copy is dropped. The tuned plan is
+    not copied: tune the copy again. ``target`` may be any backend (a
+    cluster's database, say)."""
     described = _described(source, name)
     settings = CollectionSettings.from_dict(described)
     collection = source.get_collection(name)
+    sparse_names = list(described.get("sparse") or [])
     copy = target.create_collection(target_name, settings.dim, settings.metric, index=settings.index,
                                     quantization=settings.quantization, mrl_dims=list(settings.mrl_dims) or None,
-                                    rotate=settings.rotate)
+                                    rotate=settings.rotate, sparse=sparse_names or None)
     try:
         for field, kind in described["payload_indexes"].items():
             copy.create_payload_index(field, kind)
+        for field, text_settings in described["text_indexes"].items():
+            copy.create_text_index(field, **text_settings)
         # One read transaction (one committed state), closed at once if the copy fails.
         with contextlib.closing(collection._read_all(_BATCH)) as batches:
             for records in batches:
+                sparse = {name: [(record.sparse or {}).get(name) for record in records] for name in sparse_names}
                 copy.upsert([record.id for record in records], [record.vector for record in records],
-                            [record.payload for record in records])
+                            [record.payload for record in records], sparse=sparse or None)
         return copy
     except BaseException:
         target.drop_collection(target_name)

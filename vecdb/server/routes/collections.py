@@ -1,5 +1,6 @@
 """Collections: list, create, info, drop, and the per-collection upkeep
-(payload indexes, compaction, quantizer training, rotation, tuning)."""
+(payload and text indexes, compaction, quantizer training, rotation,
+tuning)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ async def create_collection(request: Request) -> Response:
     name = body["name"]
     await state.write(state.database.create_collection, name, body["dim"], body["metric"],
                       index=index_from_body(body["index"]), quantization=quantization_from_body(body["quantization"]),
-                      mrl_dims=body["mrl_dims"], rotate=body["rotate"], exist_ok=body["exist_ok"])
+                      mrl_dims=body["mrl_dims"], rotate=body["rotate"], sparse=body["sparse"],
+                      exist_ok=body["exist_ok"])
     return respond(request, await state.read(collection_info, state, name), status=201)
 
 
@@ -97,6 +99,35 @@ async def drop_payload_index(name: str, field: str, request: Request) -> Respons
         return collection.payload_indexes
 
     return respond(request, {"payload_indexes": await state.write(drop)})
+
+
+@writes.put("/v1/collections/{name}/text-indexes/{field:path}",
+            summary="Index a payload field's text for full-text search (BM25)",
+            openapi_extra=documented(models.TextIndex, {"language": "english"}), **answers(models.TextIndexes, 404))
+async def create_text_index(name: str, field: str, request: Request) -> Response:
+    body = await read_body(request, models.TextIndex)
+    state = state_of(request)
+
+    def create() -> Dict[str, Dict[str, Any]]:
+        collection = state.collection(name)
+        collection.create_text_index(field, language=body["language"], stopwords=body["stopwords"], k1=body["k1"],
+                                     b=body["b"])
+        return collection.text_indexes
+
+    return respond(request, {"text_indexes": await state.write(create)})
+
+
+@writes.delete("/v1/collections/{name}/text-indexes/{field:path}", summary="Drop a text index",
+               **answers(models.TextIndexes, 404))
+async def drop_text_index(name: str, field: str, request: Request) -> Response:
+    state = state_of(request)
+
+    def drop() -> Dict[str, Dict[str, Any]]:
+        collection = state.collection(name)
+        collection.drop_text_index(field)
+        return collection.text_indexes
+
+    return respond(request, {"text_indexes": await state.write(drop)})
 
 
 @writes.post("/v1/collections/{name}/compact", summary="Rebuild the index without deleted points",

@@ -1,4 +1,5 @@
-"""Points: upsert, get, delete (by ids or filter), count, scroll."""
+"""Points: upsert, get, delete (by ids or filter), payload updates, count,
+scroll."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ reads = APIRouter(tags=["points"])
 writes = APIRouter(tags=["points"], dependencies=[Depends(require_write)])
 
 
-@writes.post("/v1/collections/{name}/points", summary="Insert or replace points (vector and payload) by id",
+@writes.post("/v1/collections/{name}/points",
+             summary="Insert or replace points (vector, payload and sparse vectors) by id",
              openapi_extra=documented(models.Upsert, {
                  "ids": [1, 2, "c"], "vectors": [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1], [0.5, 0.5, 0.5]],
                  "payloads": [{"lang": "en"}, {"lang": "fr"}, None]}),
@@ -35,7 +37,8 @@ async def upsert(name: str, request: Request) -> Response:
 
     def upsert_points() -> None:
         collection = state.collection(name)
-        collection.upsert(ids, vectors_from_wire(body["vectors"], collection.dim, batch=True), body["payloads"])
+        collection.upsert(ids, vectors_from_wire(body["vectors"], collection.dim, batch=True), body["payloads"],
+                          sparse=body["sparse"])
 
     await state.write(upsert_points)
     return respond(request, {"upserted": len(ids) if isinstance(ids, list) else 1})
@@ -62,6 +65,31 @@ async def delete_points(name: str, request: Request) -> Response:
     state = state_of(request)
     deleted = await state.write_on(name, "delete", body["ids"], filter=body["filter"])
     return respond(request, {"deleted": deleted})
+
+
+@writes.post("/v1/collections/{name}/points/payload",
+             summary="Set payload keys (or replace payloads) of points by ids and/or filter, vectors untouched",
+             openapi_extra=documented(models.UpdatePayload, {"ids": [1], "payload": {"reviewed": True}}),
+             **answers(models.Updated, 404))
+async def update_payload(name: str, request: Request) -> Response:
+    body = await read_body(request, models.UpdatePayload)
+    state = state_of(request)
+    if isinstance(body["payload"], dict):
+        _check_payload_sizes(state, [body["payload"]])
+    updated = await state.write_on(name, "update_payload", body["ids"], body["payload"], filter=body["filter"],
+                                   merge=body["merge"])
+    return respond(request, {"updated": updated})
+
+
+@writes.post("/v1/collections/{name}/points/payload/delete-keys",
+             summary="Remove keys from the payloads of points by ids and/or filter",
+             openapi_extra=documented(models.DeletePayloadKeys, {"ids": [1], "keys": ["reviewed"]}),
+             **answers(models.Updated, 404))
+async def delete_payload_keys(name: str, request: Request) -> Response:
+    body = await read_body(request, models.DeletePayloadKeys)
+    state = state_of(request)
+    updated = await state.write_on(name, "delete_payload_keys", body["ids"], body["keys"], filter=body["filter"])
+    return respond(request, {"updated": updated})
 
 
 @reads.post("/v1/collections/{name}/points/count", summary="Count points, optionally matching a filter",

@@ -1,15 +1,17 @@
-"""Search (one query or a batch) and explain."""
+"""Search (one query or a batch; by vector, text or sparse vector, or a
+hybrid of them; grouped or not), recommend and explain."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Union
 
 import numpy as np
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vecdb.errors import DimensionMismatchError
+from vecdb.errors import DimensionMismatchError, InvalidArgumentError
+from vecdb.records import Group, Hit
 from vecdb.server import models
 from vecdb.server.bodies import documented, parse_body, read_body, respond, wants_msgpack
 from vecdb.server.openapi import answers
@@ -23,9 +25,10 @@ def _options(body: Dict[str, Any]) -> Dict[str, Any]:
     return {"filter": body["filter"], "ef": body["ef"], "dims": body["dims"], "plan": body["plan"]}
 
 
-@reads.post("/v1/collections/{name}/search", summary="The k nearest points to one vector",
+@reads.post("/v1/collections/{name}/search",
+            summary="The k best points for one vector, text (BM25), sparse vector or a fusion of them; or groups",
             openapi_extra=documented(models.Search, {"vector": [0.1, 0.2, 0.3], "k": 2, "filter": {"lang": "en"}}),
-            **answers(models.Hits, 404))
+            **answers(Union[models.Hits, models.Groups], 404))
 async def search(name: str, request: Request) -> Response:
     return await _answer_request(request, name, answer_search)
 
@@ -41,8 +44,11 @@ async def answer_search(state: ServerState, name: str, raw: bytes, content_type:
     """The answer to a /search body ``raw`` sent as ``content_type``; hits'
     vectors as float32 bytes if ``binary``. Takes no Request: the fast path
     (vecdb.server.fast_path) calls it straight from ASGI."""
-    hits = await _search(state, name, parse_body(raw, content_type, models.Search), batch=False)
-    return {"hits": [hit_to_wire(hit, binary) for hit in hits]}
+    body = parse_body(raw, content_type, models.Search)
+    found = await _search(state, name, body, batch=False)
+    if body["group_by"] is not None:
+        return {"groups": [_group_to_wire(group, binary) for group in found]}
+    return {"hits": [hit_to_wire(hit, binary) for hit in found]}
 
 
 async def answer_search_batch(state: ServerState, name: str, raw: bytes, content_type: str,
@@ -59,6 +65,14 @@ async def _answer_request(request: Request, name: str, answer: "Answer") -> Resp
 
 async def _search(state: ServerState, name: str, body: Dict[str, Any], batch: bool) -> Any:
     state.check_k(body["k"])
+    if not batch and any(body[field] is not None for field in _BRANCH_FIELDS):
+        if body["group_by"] is not None:  # searches again, deeper, until its groups are full: off the loop
+            if isinstance(body["group_size"], int):
+                state.check_queries(body["group_size"], body["k"])  # k groups of group_size hits: max_hits
+            return await state.read(_search_branches, state, name, body)
+        return await state.read_short(lambda: _search_branches(state, name, body))
+    if not batch and body["vector"] is None:
+        raise InvalidArgumentError("missing field(s): vector (or text or sparse)")
 
     def run() -> Any:
         collection = state.collection(name)
@@ -70,6 +84,56 @@ async def _search(state: ServerState, name: str, body: Dict[str, Any], batch: bo
                                  with_vector=body["with_vector"], **_options(body))
 
     return await (state.read(run) if batch else state.read_short(run))
+
+
+# The /search fields that make it more than one vector's nearest points.
+_BRANCH_FIELDS = ("text", "text_field", "sparse", "fusion", "group_by")
+
+
+def _search_branches(state: ServerState, name: str, body: Dict[str, Any]) -> Union[List[Hit], List[Group]]:
+    """A /search by text or sparse vector, hybrid or grouped: the
+    collection checks the combination (and the vector), as in process."""
+    collection = state.collection(name)
+    vector = body["vector"]
+    if vector is not None:
+        vector = vectors_from_wire(vector, collection.dim, batch=False)
+    return collection.search(vector, body["k"], text=body["text"], text_field=body["text_field"],
+                             sparse=body["sparse"], fusion=body["fusion"], group_by=body["group_by"],
+                             group_size=body["group_size"], with_payload=body["with_payload"],
+                             with_vector=body["with_vector"], **_options(body))
+
+
+def _group_to_wire(group: Group, binary: bool) -> Dict[str, Any]:
+    return {"key": group.key, "hits": [hit_to_wire(hit, binary) for hit in group.hits]}
+
+
+@reads.post("/v1/collections/{name}/recommend",
+            summary="Points like the positive examples (ids or vectors) and unlike the negative ones",
+            openapi_extra=documented(models.Recommend, {"positive": [1], "negative": [[0.3, 0.2, 0.1]], "k": 2}),
+            **answers(models.Hits, 404))
+async def recommend(name: str, request: Request) -> Response:
+    body = await read_body(request, models.Recommend)
+    state = state_of(request)
+    state.check_k(body["k"])
+
+    def run() -> List[Hit]:
+        collection = state.collection(name)
+        return collection.recommend(_examples(body["positive"], collection.dim),
+                                    _examples(body["negative"], collection.dim), body["k"], filter=body["filter"],
+                                    strategy=body["strategy"], ef=body["ef"], with_payload=body["with_payload"],
+                                    with_vector=body["with_vector"])
+
+    binary = wants_msgpack(request)
+    return respond(request, {"hits": [hit_to_wire(hit, binary) for hit in await state.read(run)]})
+
+
+def _examples(examples: Any, dim: int) -> Any:
+    """A recommend's examples as sent: vectors in float32 bytes become
+    arrays; ids, lists and anything else go to the collection's checks."""
+    if not isinstance(examples, list):
+        return examples
+    return [vectors_from_wire(example, dim, batch=False) if isinstance(example, (bytes, bytearray)) else example
+            for example in examples]
 
 
 def _check_rank(queries: Any, rank: int) -> None:
@@ -100,11 +164,14 @@ async def explain(name: str, request: Request) -> Response:
     def run() -> Any:
         collection = state.collection(name)
         query = body["query"]
-        if isinstance(query, (bytes, bytearray)):
-            query = vectors_from_wire(query, collection.dim, batch=True)
-        if _rank(query) == 2:
+        branches = any(body[field] is not None for field in ("text", "text_field", "sparse", "fusion"))
+        if isinstance(query, (bytes, bytearray)):  # one vector in a hybrid search; else a batch
+            query = vectors_from_wire(query, collection.dim, batch=not branches)
+        if query is not None and _rank(query) == 2:
             state.check_queries(len(query), body["k"])
-        return collection.explain(query, body["k"], execute=body["execute"], **_options(body)).to_dict()
+        return collection.explain(query, body["k"], execute=body["execute"], text=body["text"],
+                                  text_field=body["text_field"], sparse=body["sparse"], fusion=body["fusion"],
+                                  **_options(body)).to_dict()
 
     return respond(request, await state.read(run))
 
