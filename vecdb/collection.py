@@ -727,7 +727,11 @@ class Collection(CollectionAPI):
         point by its best similarity to a positive example, or, if it is
         nearer a negative one, minus the square of that similarity; it
         searches near every positive example (widening until no point left
-        unseen could enter the top ``k``), so it costs a search per example.
+        unseen could enter the top ``k``), so it costs a search per example
+        (and, while the ``k``-th score is not above 0 and there are negative
+        examples, more: a point nearer a negative example scores up to 0; with
+        ``l2``, whose similarities are negated distances, that means a search
+        of every point).
         Scores are higher-is-better for both (negated distances for l2).
         """
         self._check_live()

@@ -65,6 +65,7 @@ def test_codes_take_a_fraction_of_the_memory(tmp_path, data, index):
     with vecdb.open(tmp_path / "db") as db:
         plain = db.create_collection("plain", DIM, index=index)
         plain.upsert(list(range(1200)), base)
+        plain.wait_indexed()  # all of it in the graph (the indexer may still be moving the backlog in)
         col = quantized(db, index)
         col.upsert(list(range(1200)), base)
         col.wait_indexed()

@@ -107,7 +107,10 @@ def recommend(search: Search, get: Get, dim: int, metric: str, positive: Any, ne
         vectors = [hit.vector for hit in candidates if hit.vector is not None]  # asked for: every hit has one
         scores = best_scores(np.stack(vectors), positives, negatives, metric) if vectors else np.zeros(0)
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])[:k]
-        if complete or len(order) == k and all(
+        # A point no search returned scores at most its best similarity to a
+        # positive example (below each list's last), or, nearer a negative
+        # one, at most 0 (minus a square).
+        if complete or len(order) == k and (not len(negatives) or scores[order[-1]] > 0) and all(
                 scores[order[-1]] > _similarity(hits[-1].score, metric) for hits in lists):
             break  # no point any search left out can score above the k-th
         width *= 4
