@@ -17,6 +17,7 @@ import numpy as np
 
 from vecdb.errors import DimensionMismatchError, InvalidArgumentError
 from vecdb.records import Hit, Record
+from vecdb.sparse import SparseVector
 
 JSON = "application/json"
 MSGPACK = "application/msgpack"
@@ -69,7 +70,10 @@ def hit_from_wire(body: Dict[str, Any]) -> Hit:
 
 
 def record_to_wire(record: Record, binary: bool) -> Dict[str, Any]:
-    return _with_point({"id": record.id}, record, binary)
+    body = _with_point({"id": record.id}, record, binary)
+    if record.sparse is not None:
+        body["sparse"] = {name: vector.to_dict() for name, vector in record.sparse.items()}
+    return body
 
 
 def _with_point(body: Dict[str, Any], point: Union[Hit, Record], binary: bool) -> Dict[str, Any]:
@@ -82,7 +86,10 @@ def _with_point(body: Dict[str, Any], point: Union[Hit, Record], binary: bool) -
 
 
 def record_from_wire(body: Dict[str, Any]) -> Record:
-    return Record(id=body["id"], payload=body.get("payload"), vector=vector_from_wire(body.get("vector")))
+    sparse = body.get("sparse")
+    return Record(id=body["id"], payload=body.get("payload"), vector=vector_from_wire(body.get("vector")),
+                  sparse=None if sparse is None else {name: SparseVector(vector["indices"], vector["values"])
+                                                      for name, vector in sparse.items()})
 
 
 def error_to_wire(kind: str, message: str, status: int) -> Dict[str, Any]:

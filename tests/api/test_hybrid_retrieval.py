@@ -353,3 +353,13 @@ def test_explain_shows_the_branches_on_every_backend(db):
     assert text_only.plan is None and text_only.stages[0].description.startswith("text branch")
     with pytest.raises(vecdb.errors.InvalidArgumentError):
         collection.explain(text="json", sparse={"s": ([1], [1.0])})  # two branches, no fusion
+
+
+def test_get_and_scroll_return_sparse_vectors_on_every_backend(db):
+    collection = db.create_collection("stored", dim=2, sparse=["s", "t"])
+    collection.upsert([1, 2], [[1, 0], [0, 1]], [{"x": 1}, None],
+                      sparse={"s": [([1, 3], [1.0, 2.5]), None], "t": [None, ([0], [0.5])]})
+    records = collection.get([1, 2], with_vector=True)
+    assert [record.sparse for record in records] == [
+        {"s": vecdb.SparseVector([1, 3], [1.0, 2.5])}, {"t": vecdb.SparseVector([0], [0.5])}]
+    assert all(record.sparse is None for record in collection.get([1, 2]))

@@ -119,6 +119,7 @@ def test_average_vector_is_one_search_of_the_average(tmp_path):
     ({"positive": [[np.nan] * 4]}, "NaN"),
     ({"positive": [1], "strategy": "max"}, "strategy"),
     ({"positive": 1}, "list"),
+    ({"positive": [1], "negative": {}}, "list"),
     ({"positive": [1], "k": 0}, "k"),
 ])
 def test_bad_recommendations_are_refused(tmp_path, arguments, message):

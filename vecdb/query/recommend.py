@@ -14,7 +14,7 @@ negated Euclidean distance for l2."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def split_examples(examples: Any, what: str) -> Tuple[List[Any], List[Any]]:
     string or integer) or a vector; returns (ids, vectors) in order given."""
     if examples is None:
         return [], []
-    if isinstance(examples, (str, bytes, int, np.ndarray)) or not hasattr(examples, "__iter__"):
+    if isinstance(examples, (str, bytes, int, np.ndarray, Mapping)) or not hasattr(examples, "__iter__"):
         raise InvalidArgumentError(f"{what} must be a list of point ids and/or vectors, got {type(examples).__name__}")
     ids: List[Any] = []
     vectors: List[Any] = []

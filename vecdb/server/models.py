@@ -346,8 +346,13 @@ class Hit(Point):
     score: float
 
 
+class StoredPoint(Point):
+    sparse: Optional[Dict[str, SparseVector]] = Field(
+        None, description="with with_vector, in a collection that declares sparse vectors: those the point has")
+
+
 class Records(_Answer):
-    records: List[Point]
+    records: List[StoredPoint]
 
 
 class Page(Records):
