@@ -928,7 +928,8 @@ class Collection(CollectionAPI):
                 labels = matching[matching >= start][: limit + 1]
             next_cursor = int(labels[limit]) if len(labels) > limit else None
             found = self._store.records_of(txn, labels[:limit].tolist(), with_payload, with_vector)
-        records = [Record(id=user_id_from_key(id_key), payload=payload, vector=vector)
+            sparse = self._sparse_of(txn, config, labels[:limit].tolist()) if with_vector and config.sparse else {}
+        records = [Record(id=user_id_from_key(id_key), payload=payload, vector=vector, sparse=sparse.get(id_key))
                    for id_key, payload, vector in found.values()]  # in label order, as asked
         return records, next_cursor
 

@@ -363,3 +363,6 @@ def test_get_and_scroll_return_sparse_vectors_on_every_backend(db):
     assert [record.sparse for record in records] == [
         {"s": vecdb.SparseVector([1, 3], [1.0, 2.5])}, {"t": vecdb.SparseVector([0], [0.5])}]
     assert all(record.sparse is None for record in collection.get([1, 2]))
+    page, _ = collection.scroll(with_vector=True)
+    assert sorted((record.id, record.sparse == expected.sparse) for record, expected in
+                  zip(sorted(page, key=lambda r: r.id), records)) == [(1, True), (2, True)]
