@@ -144,9 +144,8 @@ class TermIndexes:
     def set(self, labels: np.ndarray, analyzed: Mapping[str, Sequence[Optional[Analyzed]]],
             sparse: Mapping[str, Sequence[Optional[Sparse]]]) -> None:
         """Points written: their text's terms by field, their sparse vectors by name."""
+        self.set_text(labels, analyzed)
         label_list = labels.tolist()
-        for field, index in self.by_field.items():
-            index.set(label_list, analyzed[field])
         for name, sparse_index in self.by_sparse.items():
             sparse_index.set(label_list, sparse[name])
 

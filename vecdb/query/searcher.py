@@ -312,13 +312,9 @@ class Searcher:
         labels, scores = _rows(run(Scope(indexes, config, mask, live, node is not None, epoch)))
         if self._ids.missing(labels) or (with_payload and self._payloads.missing(labels)):
             return None
-        try:
-            hits = _core.hits(Hit, self._ids, self._payloads if with_payload else None, {}, decode_payload,
-                              labels, scores, False, True)
-        except ValueError:  # a damaged payload that passed its check: the checked path reports it
-            return None
+        hits = self._native_hits(labels, scores, with_payload, {}, scores=True)
         # After building the hits: a write that ran meanwhile may have changed a cached payload.
-        return hits if self._version() == (epoch, sequence) else None
+        return hits if hits is not None and self._version() == (epoch, sequence) else None
 
     def _cached_hits(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, scores: np.ndarray,
                      with_payload: bool) -> Optional[List[List[Hit]]]:
@@ -336,10 +332,18 @@ class Searcher:
                 read = self._store.payload_bytes_of(txn, missing)
                 self._payloads.add(np.fromiter(read, dtype=np.int64, count=len(read)), list(read.values()),
                                    generation)
+        return self._native_hits(labels, scores, with_payload, read, scores=True)
+
+    def _native_hits(self, labels: np.ndarray, values: np.ndarray, with_payload: bool, read: Dict[int, bytes], *,
+                     l2: bool = False, scores: bool = False) -> Optional[List[List[Hit]]]:
+        """``_core.hits`` from the id and payload caches (and ``read``, the
+        payloads they lacked); ``values`` are distances, or with ``scores``
+        the scores to report. None for a damaged payload that passed its
+        check: the checked path reports it."""
         try:
-            return _core.hits(Hit, self._ids, self._payloads if with_payload else None, read, decode_payload,
-                              labels, scores, False, True)
-        except ValueError:  # a damaged payload that passed its check: the checked path reports it
+            return _core.hits(Hit, self._ids, self._payloads if with_payload else None, read, decode_payload, labels,
+                              values, l2, scores)
+        except ValueError:
             return None
 
     def scope(self, node: Optional[Filter]) -> "Scope":
@@ -436,13 +440,9 @@ class Searcher:
                     read = self._store.payload_bytes_of(txn, missing_payloads)
         if read:
             self._payloads.add(np.fromiter(read, dtype=np.int64, count=len(read)), list(read.values()), generation)
-        try:
-            hits = _core.hits(Hit, self._ids, self._payloads if with_payload else None, read, decode_payload, labels,
-                              distances, prepared[1])
-        except ValueError:  # a damaged payload that passed its check: the checked path reports it
-            return None
+        hits = self._native_hits(labels, distances, with_payload, read, l2=prepared[1])
         # After building the hits: a write that ran meanwhile may have changed a cached payload.
-        return hits if self._version()[0] == epoch else None
+        return hits if hits is not None and self._version()[0] == epoch else None
 
     def cache_memory_bytes(self) -> int:
         """Memory the id and payload caches hold."""

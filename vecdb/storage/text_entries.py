@@ -59,24 +59,23 @@ class TextEntries:
     def put(self, txn: lmdb.Transaction[bytes], field: str, labels: Sequence[int],
             analyzed: Sequence[Optional[Analyzed]]) -> None:
         """Store each point's terms for ``field`` (None: it has no text there)."""
-        prefix = _prefix(field)
-        for label, terms in zip(labels, analyzed):
-            key = prefix + label_key(label)
-            if terms is None:
-                txn.delete(key, db=self.database)
-            else:
-                txn.put(key, self._codec.seal(key, msgpack.packb(terms)), db=self.database)
+        self._put(txn, field, labels, [None if terms is None else msgpack.packb(terms) for terms in analyzed])
 
     def put_sparse(self, txn: lmdb.Transaction[bytes], name: str, labels: Sequence[int],
                    vectors: Sequence[Optional[Sparse]]) -> None:
         """Store each point's sparse vector ``name`` (None: it has none)."""
-        prefix = _prefix(sparse_entry_field(name))
-        for label, vector in zip(labels, vectors):
+        self._put(txn, sparse_entry_field(name), labels,
+                  [None if vector is None else _sparse_value(vector) for vector in vectors])
+
+    def _put(self, txn: lmdb.Transaction[bytes], field: str, labels: Sequence[int],
+             values: Sequence[Optional[bytes]]) -> None:
+        prefix = _prefix(field)
+        for label, value in zip(labels, values):
             key = prefix + label_key(label)
-            if vector is None:
+            if value is None:
                 txn.delete(key, db=self.database)
             else:
-                txn.put(key, self._codec.seal(key, _sparse_value(vector)), db=self.database)
+                txn.put(key, self._codec.seal(key, value), db=self.database)
 
     def read_sparse_field(self, txn: lmdb.Transaction[bytes], name: str) -> Iterator[Tuple[List[int], List[Sparse]]]:
         """Every point's sparse vector ``name``, in label order, a chunk at a time."""
