@@ -7,7 +7,7 @@ DATA   := ../shared/data/npm-minilm-384
 # Tests and benchmarks that start Ray run where only loopback exists (see the script).
 LOOPBACK_ONLY := sh .ci/loopback-only
 
-.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-text bench-hybrid bench-server bench-cluster bench-kernels sanitize tsan clean
+.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-text bench-hybrid bench-hybrid-quality bench-server bench-cluster bench-kernels sanitize tsan clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,10 @@ bench-text: install-bench
 ## bench-hybrid: hybrid search (vector + BM25 text, RRF/DBSF fusion) against dense-only search on one collection, one thread, one query per call: latency ratio vs the 1.5x goal, where the time goes
 bench-hybrid: install-bench
 	$(PY) -m bench.hybrid --dataset npm-minilm-384 --rounds 3 --out bench/results/hybrid
+
+## bench-hybrid-quality: how often dense, BM25 text and hybrid search find what each query was made for (known-item queries from the npm texts, and held-out queries judged by MiniLM's neighbours): recall@1, recall@10, MRR@10
+bench-hybrid-quality: install-bench
+	$(PY) -m bench.hybrid.quality --data $(DATA) --out bench/results/hybrid
 
 ## bench-server: vecdb serve vs Chroma's server (chroma run): QPS and p50/p95/p99 with 1, 8, 32 clients at equal recall, JSON and msgpack, vs embedded search
 bench-server: install-bench

@@ -53,6 +53,8 @@ _HOMES = {
     "HNSW": "vecdb.config",
     "PQ": "vecdb.config",
     "Flat": "vecdb.config",
+    "VectorSpec": "vecdb.config",
+    "NamedVectorsCollection": "vecdb.named_vectors",
     "SparseVector": "vecdb.sparse",
     "RRF": "vecdb.fusion",
     "DBSF": "vecdb.fusion",
@@ -76,7 +78,8 @@ if TYPE_CHECKING:
     from vecdb.api import CollectionAPI, DatabaseAPI
     from vecdb.client import RemoteCollection, RemoteDatabase, connect
     from vecdb.collection import Collection
-    from vecdb.config import HNSW, PQ, Flat
+    from vecdb.config import HNSW, PQ, Flat, VectorSpec
+    from vecdb.named_vectors import NamedVectorsCollection
     from vecdb.database import Database, open
     from vecdb.fusion import DBSF, RRF
     from vecdb.sparse import SparseVector

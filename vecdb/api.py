@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple, Union, overload, runtime_checkable
 
-from vecdb.config import PQ, IndexSpec
+from vecdb.config import PQ, IndexSpec, VectorSpec
 from vecdb.fusion import Fusion
 from vecdb.plans import Plan
 from vecdb.records import Hit, Record
@@ -62,6 +62,13 @@ class CollectionAPI(Protocol):
         """``"cosine"``, ``"ip"`` or ``"l2"``."""
 
     @property
+    def vectors(self) -> Dict[str, VectorSpec]:
+        """A collection made with named vectors (``create_collection(name,
+        vectors={...})``): each vector's settings, the default first (the
+        properties above and below describe the default). Empty for a
+        collection of one unnamed vector."""
+
+    @property
     def index(self) -> IndexSpec:
         """The index settings the collection was created with."""
 
@@ -93,12 +100,12 @@ class CollectionAPI(Protocol):
         (a name left out leaves these points without it). All or nothing,
         and durable when it returns."""
 
-    def train_quantizer(self) -> None:
+    def train_quantizer(self, using: Optional[str] = None) -> None:
         """Train the PQ codebooks again on the current vectors and re-index
         with them (collections with ``quantization``). Durable when it
         returns."""
 
-    def learn_rotation(self) -> None:
+    def learn_rotation(self, using: Optional[str] = None) -> None:
         """Learn the PCA rotation of a ``rotate="pca"`` collection again and
         rebuild its prefix indexes. Durable when it returns."""
 
@@ -160,21 +167,22 @@ class CollectionAPI(Protocol):
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
-               sparse: None = None, fusion: None = None) -> List[Hit]: ...
+               sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
-               sparse: None = None, fusion: None = None) -> List[List[Hit]]: ...
+               sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
-               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None) -> List[Hit]: ...
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+               using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
@@ -182,7 +190,7 @@ class CollectionAPI(Protocol):
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
-               group_by: Optional[str] = None, group_size: int = 1) -> Any: ...
+               group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
     def search(
         self,
@@ -201,6 +209,7 @@ class CollectionAPI(Protocol):
         fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
         group_by: Optional[str] = None,
         group_size: int = 1,
+        using: Optional[str] = None,
     ) -> Any:
         """The ``k`` points nearest to ``query`` (best first), optionally
         only among those whose payload matches ``filter``; fewer when fewer
@@ -232,11 +241,16 @@ class CollectionAPI(Protocol):
         query) returns up to ``k`` :class:`vecdb.Group` objects instead of
         hits, groups best first: the best ``group_size`` hits of each value
         of the field (a list value puts a point in each of its groups;
-        points without the field are left out)."""
+        points without the field are left out).
+
+        ``using`` names the vector searched in a collection with named
+        vectors (None: the default, the first declared); a hit's ``vector``
+        is then ``{name: vector}`` of those the point has."""
 
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
-                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False) -> List[Hit]:
+                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
+                  using: Optional[str] = None) -> List[Hit]:
         """Points like the ``positive`` examples and unlike the ``negative``
         ones, each example a point id (that must exist; such points are
         never returned) or a vector. ``strategy="average_vector"``: one
@@ -244,7 +258,8 @@ class CollectionAPI(Protocol):
         ``"best_score"``: each point scores its best similarity to a
         positive example, or, if it is nearer a negative one, minus the
         square of that similarity (see :mod:`vecdb.query.recommend`).
-        Scores are higher-is-better (l2: negated distances)."""
+        Scores are higher-is-better (l2: negated distances). ``using``: the
+        named vector compared (see :meth:`search`)."""
 
     def explain(
         self,
@@ -260,19 +275,21 @@ class CollectionAPI(Protocol):
         text_field: Optional[str] = None,
         sparse: Any = None,
         fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+        using: Optional[str] = None,
     ) -> Explanation:
         """The plan :meth:`search` would run with these arguments: stages,
         estimated cost, the reason and the alternatives. With
         ``execute=True`` it runs too and each stage reports its measured
         time and output size. A text, sparse or hybrid search is explained
-        branch by branch, then its fusion."""
+        branch by branch, then its fusion. ``using``: as in :meth:`search`."""
 
-    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
+    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0,
+             using: Optional[str] = None) -> TuneReport:
         """Find the fastest plan whose recall@k reaches ``target_recall`` on
         ``queries`` (a number of stored vectors to sample, or an
         ``(n, dim)`` array) and store it as the default for unfiltered
         searches. The same data and seed give the same report's plans and
-        recalls."""
+        recalls. ``using``: the named vector tuned (see :meth:`search`)."""
 
     def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
         """The stored points with these ids, in the order asked; missing ids
@@ -313,7 +330,7 @@ class DatabaseAPI(Protocol):
     def create_collection(
         self,
         name: str,
-        dim: int,
+        dim: Optional[int] = None,
         metric: str = "cosine",
         *,
         index: Optional[IndexSpec] = None,
@@ -321,6 +338,7 @@ class DatabaseAPI(Protocol):
         mrl_dims: Optional[Sequence[int]] = None,
         rotate: Optional[str] = None,
         sparse: Optional[Sequence[str]] = None,
+        vectors: Optional[Dict[str, VectorSpec]] = None,
         exist_ok: bool = False,
     ) -> CollectionAPI:
         """Create a collection of ``dim``-dimensional vectors (``name``: 1-128
@@ -328,15 +346,20 @@ class DatabaseAPI(Protocol):
         or ``"l2"``; ``index``: ``vecdb.HNSW()`` (the default) or
         ``vecdb.Flat()``; ``quantization``: ``vecdb.PQ(...)``; ``mrl_dims``:
         prefix sizes below ``dim``; ``rotate``: ``"pca"``; ``sparse``: names
-        of the sparse vectors its points may have, e.g. ``["splade"]``). An existing name
+        of the sparse vectors its points may have, e.g. ``["splade"]``); or,
+        instead of ``dim`` and the index settings, ``vectors``: several named
+        vectors per point, ``{name: vecdb.VectorSpec(dim, metric, index=...,
+        ...)}``, each with its own index (see :meth:`CollectionAPI.search`'s
+        ``using``). An existing name
         raises :class:`vecdb.errors.CollectionExistsError`, unless
         ``exist_ok`` and its settings match."""
 
-    def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
+    def get_or_create_collection(self, name: str, dim: Optional[int] = None, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
                                  rotate: Optional[str] = None,
-                                 sparse: Optional[Sequence[str]] = None) -> CollectionAPI:
+                                 sparse: Optional[Sequence[str]] = None,
+                                 vectors: Optional[Dict[str, VectorSpec]] = None) -> CollectionAPI:
         """:meth:`create_collection` with ``exist_ok=True``."""
 
     def get_collection(self, name: str) -> CollectionAPI:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -34,16 +33,9 @@ import numpy as np
 
 from vecdb.api import CollectionAPI
 from vecdb.checks import check_k, check_timeout, positive_int
-from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec
+from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, VectorSpec
 from vecdb.fusion import Fusion, default_candidates, fusion_from_dict, fusion_to_dict
-from vecdb.errors import (
-    CollectionNotFoundError,
-    InvalidArgumentError,
-    InvalidDTypeError,
-    InvalidPayloadError,
-    ReadOnlyError,
-    VecdbError,
-)
+from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, ReadOnlyError, VecdbError
 from vecdb.index.backlog import Backlog
 from vecdb.index.indexer import IndexLock, Indexer
 from vecdb.index.loader import (
@@ -53,6 +45,7 @@ from vecdb.index.loader import (
     catch_up_or_reload,
     load_indexes,
     save_snapshots,
+    snapshot_owner,
 )
 from vecdb.index.prefix_index import IndexSet
 from vecdb.index.rotation import (
@@ -63,7 +56,7 @@ from vecdb.index.rotation import (
     rotation_train_size,
 )
 from vecdb.native.pq import CENTROIDS, ProductQuantizer, train_codebooks
-from vecdb.payload_fields import check_field, check_kind, split_path, without_paths
+from vecdb.payload_fields import check_field, check_kind, keys_removal, payload_update
 from vecdb.plans import Plan, plan_to_dict
 from vecdb.progress import Progress
 from vecdb.query.arguments import (
@@ -77,6 +70,7 @@ from vecdb.query.arguments import (
     check_tuning_queries,
     check_text,
     check_upsert,
+    resolve_vector,
 )
 from vecdb.query.filters import parse_filter
 from vecdb.query.fusion import branch_weights, fuse
@@ -93,7 +87,9 @@ from vecdb.storage.keys import user_id_from_key, user_id_key
 from vecdb.sparse import SparseVector, check_sparse_batch, check_sparse_query
 from vecdb.storage.payloads import encode_payloads
 from vecdb.index.term_indexes import Corpus, TextIndex, TermIndexes
+from vecdb.index.term_snapshot import load_term_indexes, save_term_snapshot
 from vecdb.text.settings import TextIndexSettings
+from vecdb.write_steps import WriteStep, commit_steps
 
 # Snapshot the graph once SNAPSHOT_MIN_CHANGES points changed since the last
 # snapshot, or SNAPSHOT_SHARE of the collection if that is more: reopening
@@ -147,6 +143,8 @@ class Collection(CollectionAPI):
             self._indexer = Indexer(config.name, self._backlog, self._index_lock, self._index_points,
                                     self._snapshot_if_due, self._maintain)
         self._indexes: IndexSet  # set by _adopt, with the sequence it reflects
+        self._indexes_through: int  # set by _adopt (see there)
+        self._deletes_through: int
         commit = environment.seen_commit()  # before loading: the indexes reflect at least this
         self._adopt(load_indexes(environment, folder, self._store, progress))
         self._searcher.caught_up(commit, changed=False)
@@ -168,6 +166,12 @@ class Collection(CollectionAPI):
     @property
     def metric(self) -> str:
         return self._config.metric
+
+    @property
+    def vectors(self) -> Dict[str, VectorSpec]:
+        """Empty: the collection has one unnamed vector (see
+        :class:`vecdb.named_vectors.NamedVectorsCollection`)."""
+        return {}
 
     @property
     def index(self) -> IndexSpec:
@@ -224,34 +228,53 @@ class Collection(CollectionAPI):
         sparse_given = check_sparse_batch(sparse, self._config.sparse, len(id_list))
         if not id_list:
             return
-        id_keys = [user_id_key(user_id) for user_id in id_list]
+        commit_steps(self._environment, [self._upserting([user_id_key(user_id) for user_id in id_list], matrix,
+                                                         payload_dicts, blobs, sparse_given)])
+
+    @contextmanager
+    def _upserting(self, id_keys: List[bytes], matrix: np.ndarray, payload_dicts: List[Dict[str, Any]],
+                   blobs: List[Optional[bytes]], sparse_given: Dict[str, Any]) -> Iterator[WriteStep]:
+        """An upsert of checked points as a step of a write (see
+        :mod:`vecdb.write_steps`): the write lock is held from here to the
+        end, the indexes take the points after the commit."""
         with self._write_lock.writing() as writing:
+            self._check_live()
             first_new_label = self._config.next_label
             text = self._terms.analyze(payload_dicts)  # before anything is written: refuses what is not text
-            sparse_vectors = {name: sparse_given.get(name) or [None] * len(id_list) for name in self._config.sparse}
+            sparse_vectors = {name: sparse_given.get(name) or [None] * len(id_keys) for name in self._config.sparse}
 
             def store(txn: Any) -> Tuple[CollectionConfig, np.ndarray]:
                 stored = self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs, text, sparse_vectors)
                 writing.publish()  # searches see the batch from the commit on
                 return stored
 
-            config, labels = self._environment.write(store)
-            self._terms.set(labels, text, sparse_vectors)
-            self._terms_sequence = config.sequence
-            self._searcher.written(labels, id_keys)
+            step = WriteStep(store)
             try:
-                if self._indexer is None:
-                    self._indexes.add(labels, matrix)
-                else:
-                    self._queue(labels, matrix, config.sequence, first_new_label)
-                    while len(self._indexes.backlog or ()) > self._backlog_limit:  # the indexer lags: help it
-                        self._indexer.step()
-            finally:  # committed: the handle's settings follow (labels given out) even if indexing failed
-                self._after_write(config, len(labels))  # after the steps: a snapshot due may hold this batch
+                yield step
+            finally:
+                if step.committed:
+                    self._upserted(step.result, id_keys, matrix, text, sparse_vectors, first_new_label)
             if self._indexer is None or not self._backlog_limit:
                 self._train_if_due()
             else:
                 self._indexer.start()
+
+    def _upserted(self, stored: Tuple[CollectionConfig, np.ndarray], id_keys: List[bytes], matrix: np.ndarray,
+                  text: Any, sparse_vectors: Dict[str, Any], first_new_label: int) -> None:
+        """The in-memory indexes follow a committed upsert."""
+        config, labels = stored
+        self._terms.set(labels, text, sparse_vectors)
+        self._terms_sequence = max(self._terms_sequence, config.sequence)
+        self._searcher.written(labels, id_keys)
+        try:
+            if self._indexer is None:
+                self._indexes.add(labels, matrix)
+            else:
+                self._queue(labels, matrix, config.sequence, first_new_label)
+                while len(self._indexes.backlog or ()) > self._backlog_limit:  # the indexer lags: help it
+                    self._indexer.step()
+        finally:  # committed: the handle's settings follow (labels given out) even if indexing failed
+            self._after_write(config, len(labels))  # after the steps: a snapshot due may hold this batch
 
     def _queue(self, labels: np.ndarray, vectors: np.ndarray, sequence: int, first_new_label: int) -> None:
         """Hand the points of an upsert committed at ``sequence`` to the
@@ -312,24 +335,26 @@ class Collection(CollectionAPI):
             try:
                 self._train_quantizer(pq)
             except Exception as exc:  # the batch is committed: report, search exactly, retry next time
-                warnings.warn(f"collection {self.name!r}: training the PQ codebooks failed ({exc}); "
+                warnings.warn(f"collection {config.label}: training the PQ codebooks failed ({exc}); "
                               "searching exactly until the next upsert tries again", RuntimeWarning, stacklevel=3)
         if (config.rotate and not self._indexes.prefixes
                 and len(self._indexes) >= rotation_train_size(self.dim)):
             try:
                 self._learn_rotation()
             except Exception as exc:  # the batch is committed: report, search in full, retry next time
-                warnings.warn(f"collection {self.name!r}: learning the PCA rotation failed ({exc}); searching "
+                warnings.warn(f"collection {config.label}: learning the PCA rotation failed ({exc}); searching "
                               "without prefix indexes until the next upsert tries again",
                               RuntimeWarning, stacklevel=3)
 
-    def train_quantizer(self) -> None:
+    def train_quantizer(self, using: Optional[str] = None) -> None:
         """Train the PQ codebooks again on the collection's current vectors
         and re-index every vector with them (collections created with
         ``quantization=vecdb.PQ(...)``, which train once on their own when
         they reach ``train_size`` vectors; train again after the data has
         drifted). Needs at least 256 vectors. Durable when it returns."""
         self._check_live()
+        if using is not None:
+            self._refuse_using(using)
         pq = self._config.pq
         if pq is None:
             raise InvalidArgumentError(f"collection {self.name!r} has no quantization "
@@ -375,12 +400,14 @@ class Collection(CollectionAPI):
         self._changes_since_snapshot = len(main)
         self._snapshot_if_useful()
 
-    def learn_rotation(self) -> None:
+    def learn_rotation(self, using: Optional[str] = None) -> None:
         """Learn the PCA rotation of a ``rotate="pca"`` collection again from
         its current vectors and rebuild its prefix indexes with it (done on
         its own once, when the collection first holds enough vectors; learn
         again after the data has drifted). Durable when it returns."""
         self._check_live()
+        if using is not None:
+            self._refuse_using(using)
         if self._config.rotate is None:
             raise InvalidArgumentError(f"collection {self.name!r} has no rotation (create it with mrl_dims=[...], "
                                        "rotate='pca')")
@@ -425,15 +452,44 @@ class Collection(CollectionAPI):
         deleted. Ids that do not exist are skipped."""
         self._check_live()
         id_list, node = check_delete(ids, filter)
-        id_keys = [user_id_key(user_id) for user_id in id_list]
+        deleted = commit_steps(self._environment, [self._deleting([user_id_key(user_id) for user_id in id_list],
+                                                                  node)])[0]
+        return 0 if deleted is None else len(deleted[1])
+
+    def _labels_to_change(self, id_keys: List[bytes], node: Any) -> np.ndarray:
+        """The labels of these ids and of the points matching filter ``node``."""
+        with self._environment.read() as txn:
+            config = self._store.config(txn)
+            labels = self._store.labels_of(txn, id_keys)
+            if node is not None:
+                labels = np.union1d(labels, np.flatnonzero(self._searcher.matching(txn, config, node)))
+        return labels
+
+    def _id_keys_to_change(self, id_keys: List[bytes], node: Any) -> List[bytes]:
+        """The stored id keys among ``id_keys`` and of the points matching
+        filter ``node``, in label order."""
+        labels = self._labels_to_change(id_keys, node)
+        with self._environment.read() as txn:
+            self._store.config(txn)
+            found = self._store.records_of(txn, labels.tolist(), False, False)
+        return [record[0] for record in found.values()]
+
+    def _labels_of(self, ids: List[UserId]) -> np.ndarray:
+        """The labels of those of these ids that exist, in the order given."""
+        with self._environment.read() as txn:
+            self._store.config(txn)
+            return self._store.labels_of(txn, [user_id_key(user_id) for user_id in ids])
+
+    @contextmanager
+    def _deleting(self, id_keys: List[bytes], node: Any) -> Iterator[WriteStep]:
+        """A delete (by id keys and/or filter ``node``) as a step of a write:
+        its ``result`` is the new settings and the labels deleted."""
         with self._write_lock:
-            with self._environment.read() as txn:
-                config = self._store.config(txn)
-                labels = self._store.labels_of(txn, id_keys)
-                if node is not None:
-                    labels = np.union1d(labels, np.flatnonzero(self._searcher.matching(txn, config, node)))
+            self._check_live()
+            labels = self._labels_to_change(id_keys, node)
             if not len(labels):
-                return 0
+                yield WriteStep(None)
+                return
             # Out of the indexes first, so no search returns a point whose
             # record is going; put back if the transaction fails.
             with self._index_lock:
@@ -441,19 +497,21 @@ class Collection(CollectionAPI):
                 self._indexes.delete(labels)
                 if self._backlog is not None:
                     self._backlog.discard(labels)
+                step = WriteStep(lambda txn: self._store.delete(txn, labels))
                 try:
-                    config, deleted = self._environment.write(lambda txn: self._store.delete(txn, labels))
-                except BaseException:
-                    self._restore(labels)
-                    raise
-                self._terms.remove(deleted)
-                self._terms_sequence = config.sequence
-                if indexed:
-                    self._indexes_through = config.sequence
-                self._deletes_through = config.sequence
-            self._searcher.forget_payloads(labels)  # memory only: a deleted label is never returned again
-            self._after_write(config, len(deleted))
-        return len(deleted)
+                    yield step
+                finally:
+                    if step.committed:
+                        config, deleted = step.result
+                        self._terms.remove(deleted)
+                        self._terms_sequence = max(self._terms_sequence, config.sequence)
+                        if indexed:
+                            self._indexes_through = max(self._indexes_through, config.sequence)
+                        self._deletes_through = max(self._deletes_through, config.sequence)
+                        self._searcher.forget_payloads(labels)  # memory only: a deleted label is never returned again
+                        self._after_write(config, len(deleted))
+                    else:
+                        self._restore(labels)
 
     def update_payload(self, ids: Any = None, payload: Optional[Dict[str, Any]] = None, *,
                        filter: Optional[Dict[str, Any]] = None, merge: bool = True) -> int:
@@ -463,34 +521,34 @@ class Collection(CollectionAPI):
         replaces the whole payload. Returns how many points changed; ids
         that do not exist are skipped. All-or-nothing and durable, like an
         upsert."""
-        if not isinstance(payload, dict):
-            raise InvalidPayloadError(f"payload must be a dict, got {type(payload).__name__}")
-        if not isinstance(merge, bool):
-            raise InvalidDTypeError(f"merge must be true or false, got {merge!r}")
-        return self._change_payloads(ids, filter, lambda old: {**old, **payload} if merge else dict(payload))
+        return self._change_payloads(ids, filter, payload_update(payload, merge))
 
     def delete_payload_keys(self, ids: Any = None, keys: Optional[Sequence[str]] = None, *,
                             filter: Optional[Dict[str, Any]] = None) -> int:
         """Remove these keys (dotted paths reach into objects) from the
         payloads of points (by id and/or filter); returns how many points
         were found (keys they lack are skipped)."""
-        if isinstance(keys, str) or not isinstance(keys, Sequence) or not keys:
-            raise InvalidArgumentError("keys must be a non-empty list of payload keys, e.g. ['draft']")
-        paths = [split_path(check_field(key)) for key in keys]
-        return self._change_payloads(ids, filter, lambda old: without_paths(old, paths))
+        return self._change_payloads(ids, filter, keys_removal(keys))
 
     def _change_payloads(self, ids: Any, filter: Any, change: Callable[[Dict[str, Any]], Dict[str, Any]]) -> int:
         self._check_live()
         id_list, node = check_delete(ids, filter)
-        id_keys = [user_id_key(user_id) for user_id in id_list]
+        changed = commit_steps(self._environment, [self._changing_payloads(
+            [user_id_key(user_id) for user_id in id_list], node, change)])[0]
+        return 0 if changed is None else len(changed[1])
+
+    @contextmanager
+    def _changing_payloads(self, id_keys: List[bytes], node: Any,
+                           change: Callable[[Dict[str, Any]], Dict[str, Any]]) -> Iterator[WriteStep]:
+        """A payload change (by id keys and/or filter ``node``) as a step of
+        a write: its ``result`` is the new settings, the labels changed and
+        their analyzed text."""
         with self._write_lock.writing() as writing:
-            with self._environment.read() as txn:
-                config = self._store.config(txn)
-                labels = self._store.labels_of(txn, id_keys)
-                if node is not None:
-                    labels = np.union1d(labels, np.flatnonzero(self._searcher.matching(txn, config, node)))
+            self._check_live()
+            labels = self._labels_to_change(id_keys, node)
             if not len(labels):
-                return 0
+                yield WriteStep(None)
+                return
 
             def changed(old: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], List[Optional[bytes]], Any]:
                 payloads, blobs = encode_payloads([change(payload) for payload in old], len(old))
@@ -501,17 +559,19 @@ class Collection(CollectionAPI):
                 writing.publish()  # searches see the change from the commit on
                 return stored
 
-            config, found, text = self._environment.write(store)
-            if not len(found):
-                return 0
-            self._terms.set_text(found, text)
-            self._terms_sequence = config.sequence
-            self._searcher.forget_payloads(found)
-            with self._index_lock:  # the indexes hold every change so far, as they did (no vector changed)
-                if self._backlog is None or not len(self._backlog):
-                    self._indexes_through = config.sequence
-            self._after_write(config, len(found))
-        return len(found)
+            step = WriteStep(store)
+            try:
+                yield step
+            finally:
+                if step.committed and len(step.result[1]):
+                    config, found, text = step.result
+                    self._terms.set_text(found, text)
+                    self._terms_sequence = max(self._terms_sequence, config.sequence)
+                    self._searcher.forget_payloads(found)
+                    with self._index_lock:  # the indexes hold every change so far, as they did (no vector changed)
+                        if self._backlog is None or not len(self._backlog):
+                            self._indexes_through = max(self._indexes_through, config.sequence)
+                    self._after_write(config, len(found))
 
     def _restore(self, labels: np.ndarray) -> None:
         with self._environment.read() as txn:
@@ -580,6 +640,7 @@ class Collection(CollectionAPI):
                 lambda txn: self._store.create_text_index(txn, field, settings.to_dict(), index.analyze))
             index.set(labels, analyzed)
             self._terms = self._terms.with_index(index)
+            self._terms_changes += 1  # the snapshot lacks it: saved again at the next occasion
             self._config = config
 
     def drop_text_index(self, field: str) -> None:
@@ -592,6 +653,7 @@ class Collection(CollectionAPI):
                 return
             config = self._environment.write(lambda txn: self._store.drop_text_index(txn, field))
             self._terms = self._terms.without(field)
+            self._terms_changes += 1
             self._config = config
 
     @property
@@ -617,21 +679,22 @@ class Collection(CollectionAPI):
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
-               sparse: None = None, fusion: None = None) -> List[Hit]: ...
+               sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
-               sparse: None = None, fusion: None = None) -> List[List[Hit]]: ...
+               sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
-               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None) -> List[Hit]: ...
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+               using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
@@ -639,7 +702,7 @@ class Collection(CollectionAPI):
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
-               group_by: Optional[str] = None, group_size: int = 1) -> Any: ...
+               group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
     def search(
         self,
@@ -658,6 +721,7 @@ class Collection(CollectionAPI):
         fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
         group_by: Optional[str] = None,
         group_size: int = 1,
+        using: Optional[str] = None,
     ) -> Any:
         """The ``k`` points nearest to ``query`` (best first), optionally
         only among points whose payload matches ``filter``.
@@ -698,6 +762,8 @@ class Collection(CollectionAPI):
                 its groups. Any search above can be grouped (one query).
         """
         self._check_live()
+        if using is not None:
+            self._refuse_using(using)
         if group_by is not None:
             return self._grouped(query, k, group_by, group_size, with_payload, dict(
                 filter=filter, ef=ef, dims=dims, plan=plan, with_vector=with_vector, text=text, text_field=text_field,
@@ -716,7 +782,8 @@ class Collection(CollectionAPI):
 
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
-                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False) -> List[Hit]:
+                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
+                  using: Optional[str] = None) -> List[Hit]:
         """Points like the ``positive`` examples and unlike the ``negative``
         ones (Qdrant's recommend API): each example is a point id or a
         vector; points given by id are never returned.
@@ -735,6 +802,8 @@ class Collection(CollectionAPI):
         Scores are higher-is-better for both (negated distances for l2).
         """
         self._check_live()
+        if using is not None:
+            self._refuse_using(using)
         return recommend(lambda query, width, vectors: self.search(query, width, filter=filter, ef=ef,
                                                                    with_payload=with_payload, with_vector=vectors),
                          lambda ids: self.get(ids, with_payload=False, with_vector=True), self.dim, self.metric,
@@ -814,6 +883,7 @@ class Collection(CollectionAPI):
         text_field: Optional[str] = None,
         sparse: Any = None,
         fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+        using: Optional[str] = None,
     ) -> Explanation:
         """The plan :meth:`search` would run with these arguments: its
         stages, estimated cost, why it was chosen, the alternatives and the
@@ -827,6 +897,8 @@ class Collection(CollectionAPI):
         branches, then the fusion.
         """
         self._check_live()
+        if using is not None:
+            self._refuse_using(using)
         if text is not None or text_field is not None or sparse is not None or fusion is not None:
             branches = self._branches(query, text, text_field, sparse, fusion, k, filter, ef, dims, plan)
             return branches.explain(check_flags(execute, False)[0])
@@ -838,7 +910,8 @@ class Collection(CollectionAPI):
         dims, plan = check_overrides(dims, plan)
         return self._searcher.explain(queries, k, ef=ef, node=node, dims=dims, plan=plan, execute=execute)
 
-    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
+    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0,
+             using: Optional[str] = None) -> TuneReport:
         """Find the fastest plan whose recall@k reaches ``target_recall`` and
         make it the collection's default for unfiltered searches (stored
         with the collection; filtered searches still weigh it against a scan).
@@ -855,6 +928,8 @@ class Collection(CollectionAPI):
         the same recalls (see :mod:`vecdb.query.tuning`).
         """
         self._check_live()
+        if using is not None:
+            self._refuse_using(using)
         if not self._environment.writable:
             raise ReadOnlyError("the database was opened read-only; tune stores the chosen plan")
         with self._write_lock:
@@ -874,12 +949,17 @@ class Collection(CollectionAPI):
         self._check_live()
         id_list = check_ids(ids, None)
         with_payload, with_vector = check_flags(with_payload, with_vector)
-        id_keys = [user_id_key(user_id) for user_id in id_list]
         with self._environment.read() as txn:
-            config = self._store.config(txn)
-            found = self._store.records_by_id(txn, id_keys, with_payload, with_vector)
-            sparse = (self._sparse_of(txn, config, self._store.labels_of(txn, id_keys).tolist())
-                      if with_vector and config.sparse else {})
+            return self._get_in(txn, id_list, with_payload, with_vector)
+
+    def _get_in(self, txn: Any, id_list: List[UserId], with_payload: bool, with_vector: bool) -> List[Record]:
+        """:meth:`get` of checked ids in ``txn`` (a named-vectors collection
+        reads its parts in one transaction)."""
+        id_keys = [user_id_key(user_id) for user_id in id_list]
+        config = self._store.config(txn)
+        found = self._store.records_by_id(txn, id_keys, with_payload, with_vector)
+        sparse = (self._sparse_of(txn, config, self._store.labels_of(txn, id_keys).tolist())
+                  if with_vector and config.sparse else {})
         return [Record(id=user_id, payload=record[1], vector=record[2], sparse=sparse.get(record[0]))
                 for user_id, record in zip(id_list, found) if record is not None]
 
@@ -920,15 +1000,20 @@ class Collection(CollectionAPI):
         with_payload, with_vector = check_flags(with_payload, with_vector)
         node = None if filter is None else parse_filter(filter)
         with self._environment.read() as txn:
-            config = self._store.config(txn)
-            if node is None:
-                labels = self._store.labels_after(txn, start, limit + 1)
-            else:
-                matching = np.flatnonzero(self._searcher.matching(txn, config, node))
-                labels = matching[matching >= start][: limit + 1]
-            next_cursor = int(labels[limit]) if len(labels) > limit else None
-            found = self._store.records_of(txn, labels[:limit].tolist(), with_payload, with_vector)
-            sparse = self._sparse_of(txn, config, labels[:limit].tolist()) if with_vector and config.sparse else {}
+            return self._scroll_in(txn, node, limit, start, with_payload, with_vector)
+
+    def _scroll_in(self, txn: Any, node: Any, limit: int, start: int, with_payload: bool,
+                   with_vector: bool) -> Tuple[List[Record], Optional[int]]:
+        """:meth:`scroll` with checked arguments in ``txn``."""
+        config = self._store.config(txn)
+        if node is None:
+            labels = self._store.labels_after(txn, start, limit + 1)
+        else:
+            matching = np.flatnonzero(self._searcher.matching(txn, config, node))
+            labels = matching[matching >= start][: limit + 1]
+        next_cursor = int(labels[limit]) if len(labels) > limit else None
+        found = self._store.records_of(txn, labels[:limit].tolist(), with_payload, with_vector)
+        sparse = self._sparse_of(txn, config, labels[:limit].tolist()) if with_vector and config.sparse else {}
         records = [Record(id=user_id_from_key(id_key), payload=payload, vector=vector, sparse=sparse.get(id_key))
                    for id_key, payload, vector in found.values()]  # in label order, as asked
         return records, next_cursor
@@ -964,9 +1049,13 @@ class Collection(CollectionAPI):
     # ---- internals ----
 
     def _after_write(self, config: CollectionConfig, changed: int) -> None:
-        self._config = config
-        self._sequence = config.sequence  # what the indexes and their backlog reflect
+        if config.sequence >= self._config.sequence:  # a write of two parts here ends them newest first
+            self._config = config
+            self._sequence = config.sequence  # what the indexes and their backlog reflect
         self._changes_since_snapshot += changed
+        self._terms_changes += changed
+        if self._terms_changes >= max(SNAPSHOT_MIN_CHANGES, SNAPSHOT_SHARE * len(self._indexes)):
+            self._save_terms()
         self._snapshot_if_due()
 
     def _snapshot_if_due(self) -> None:
@@ -1029,6 +1118,9 @@ class Collection(CollectionAPI):
         except CollectionNotFoundError:
             return False
         return True
+
+    def _refuse_using(self, using: Any) -> None:
+        resolve_vector(self.name, {None: self._config.settings}, using)  # raises: one unnamed vector
 
     def _check_live(self) -> None:
         if self._dropped:
@@ -1127,6 +1219,8 @@ class Collection(CollectionAPI):
         with self._write_lock:
             if self._environment.writable:
                 self._snapshot_if_useful()
+                if self._terms_changes:
+                    self._save_terms()
 
     def _stop_indexing(self) -> None:
         """No more background work (the collection is being dropped; call
@@ -1168,19 +1262,29 @@ class Collection(CollectionAPI):
         self._searcher.caught_up(commit, changed=self._sequence != sequence)
 
     def _load_terms(self) -> Tuple[TermIndexes, int]:
-        """The inverted indexes (text, sparse) built from what is stored for
-        them, and the change sequence of the state they reflect."""
+        """The inverted indexes (text, sparse), from their snapshot brought
+        up to date or built from what is stored for them, and the change
+        sequence of the state they reflect."""
         with self._environment.read() as txn:
             config = self._store.config(txn)
-            terms = TermIndexes({field: TextIndexSettings.from_dict(settings)
-                                 for field, settings in config.text_indexes.items()}, config.sparse)
-            for field, index in terms.by_field.items():
-                for labels, analyzed in self._store.text_terms(txn, field):
-                    index.set(labels, analyzed)
-            for name, sparse_index in terms.by_sparse.items():
-                for labels, vectors in self._store.sparse_vectors(txn, name):
-                    sparse_index.set(labels, vectors)
+            terms, from_snapshot = load_term_indexes(txn, self._store, config, self._folder,
+                                                     snapshot_owner(self._environment, config))
+            # Saved at close unless the snapshot holds them already.
+            self._terms_changes = 0 if from_snapshot else len(terms.by_field) + len(terms.by_sparse)
             return terms, config.sequence
+
+    def _save_terms(self) -> None:
+        """Snapshot the inverted indexes (with the write lock held: they
+        reflect ``_terms_sequence`` exactly)."""
+        if self._dropped or not (self._terms.by_field or self._terms.by_sparse):
+            return
+        with self._environment.read() as txn:
+            config = self._store.config(txn)
+            fingerprint = self._store.fingerprint_at(txn, config, self._terms_sequence)
+        if fingerprint is not None:
+            save_term_snapshot(self._folder, snapshot_owner(self._environment, config), self._terms_sequence,
+                               fingerprint, self._terms)
+        self._terms_changes = 0
 
     def _sync_terms(self, txn: Any) -> None:
         """(Read-only handles, with the write lock held) Bring the inverted
@@ -1217,24 +1321,27 @@ class _Branches:
 
     def rankings(self, scope: Scope, corpus: Optional[Corpus] = None) -> List[Tuple[np.ndarray, np.ndarray]]:
         """Each branch's labels and scores (vector, text, sparse: those
-        given). With a vector branch, the others run meanwhile on a pool
-        thread: every native search releases the GIL, so a hybrid search
-        takes about its slowest branch, not their sum."""
+        given). With a vector branch, the others run meanwhile on the native
+        background thread (csrc/common/background_task.h), which needs no
+        GIL: a hybrid search takes about its slowest branch, not their sum."""
         collection = self.collection
         bits = scope.bits()
-        others: List[Callable[[], Tuple[np.ndarray, np.ndarray]]] = []
+        # Each text or sparse branch: (its search, the same started in the background).
+        others: List[Tuple[Callable[[], Tuple[np.ndarray, np.ndarray]], Callable[[], Any]]] = []
         if self.text is not None:  # looked up on each attempt: catching up may replace the index
             text, index = self.text, collection._terms.find(self.text_field)
-            others.append(lambda: index.search(text, self.width, bits, corpus))
+            others.append((lambda: index.search(text, self.width, bits, corpus),
+                           lambda: index.start_search(text, self.width, bits, corpus)))
         if self.sparse is not None:
             name, vector = self.sparse
             sparse_index = collection._terms.by_sparse[name]
-            others.append(lambda: sparse_index.search(vector, self.width, bits))
+            others.append((lambda: sparse_index.search(vector, self.width, bits),
+                           lambda: sparse_index.start_search(vector, self.width, bits)))
         if self.queries is None:
-            return [run() for run in others]
-        pending = [BRANCH_POOL.submit(run) for run in others]
+            return [search() for search, _ in others]
+        pending = [start() for _, start in others]
         dense = collection._searcher.dense_branch(scope, self.queries, self.width, self.ef, self.dims, self.plan)
-        return [dense] + [future.result() for future in pending]
+        return [dense] + [search.result() for search in pending]
 
     def fused(self, rankings: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray]:
         assert self.fusion is not None
@@ -1312,11 +1419,6 @@ class _Branches:
             runs.append(lambda: terms.by_sparse[name].search(vector, self.width, scope.bits()))
         return runs
 
-
-# Runs a hybrid search's text and sparse branches while its caller runs
-# the vector branch (threads idle between searches; a few searches at once
-# share them).
-BRANCH_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vecdb-branch")
 
 # What explain() estimates a text or sparse branch and a fusion cost (us;
 # measured on npm-minilm-384's 50,000 texts, one thread: ~60 us a query

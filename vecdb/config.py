@@ -157,6 +157,48 @@ def check_collection_name(name: Any) -> str:
 
 
 @dataclass(frozen=True)
+class VectorSpec:
+    """One of a collection's named vectors (``create_collection(name,
+    vectors={"text": vecdb.VectorSpec(384), "image": vecdb.VectorSpec(512)})``):
+    its dimension, metric and index settings, as ``create_collection`` takes
+    them for a collection of one vector. Each named vector has its own
+    index, quantization and MRL prefixes."""
+
+    dim: int
+    metric: str = "cosine"
+    index: Optional[IndexSpec] = None  # None: vecdb.HNSW()
+    quantization: Optional[PQ] = None
+    mrl_dims: Optional[Tuple[int, ...]] = None
+    rotate: Optional[str] = None
+
+    def settings(self) -> "CollectionSettings":
+        """These settings checked (InvalidArgumentError) and normalized."""
+        return CollectionSettings.new(self.dim, self.metric, self.index or HNSW(), self.quantization, self.mrl_dims,
+                                      self.rotate)
+
+    @classmethod
+    def of(cls, settings: "CollectionSettings") -> "VectorSpec":
+        return cls(dim=settings.dim, metric=settings.metric, index=settings.index,
+                   quantization=settings.quantization, mrl_dims=settings.mrl_dims or None, rotate=settings.rotate)
+
+
+def check_vector_specs(vectors: Any) -> Dict[str, "CollectionSettings"]:
+    """``create_collection(vectors=...)``: a non-empty ``{name: VectorSpec}``
+    (names as collection names), each spec checked."""
+    if not isinstance(vectors, Mapping) or not vectors:
+        raise InvalidArgumentError("vectors must be a non-empty dict of vector names to vecdb.VectorSpec(dim, ...), "
+                                   f"got {vectors!r}")
+    checked = {}
+    for name, spec in vectors.items():
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise InvalidArgumentError(f"invalid vector name {name!r}: use 1-128 letters, digits, '-' or '_'")
+        if not isinstance(spec, VectorSpec):
+            raise InvalidArgumentError(f"vectors[{name!r}] must be vecdb.VectorSpec(dim, metric, ...), got {spec!r}")
+        checked[name] = spec.settings()
+    return checked
+
+
+@dataclass(frozen=True)
 class CollectionSettings:
     """What a collection is created with, typed and checked; it never
     changes afterwards."""
@@ -235,6 +277,10 @@ class CollectionConfig:
     # The sparse vectors its points may have, by name (set at creation;
     # stored only when there are some, like text_indexes).
     sparse: List[str] = field(default_factory=list)
+    # A named-vectors collection's vector names, the default first (set at
+    # creation; stored only when there are some). Its points' vectors live
+    # in one collection per name (see vecdb.named_vectors).
+    vectors: List[str] = field(default_factory=list)
 
     @classmethod
     def new(cls, name: str, key: str, dim: Any, metric: Any, index: Any,
@@ -264,7 +310,15 @@ class CollectionConfig:
                 "default_plan": self.default_plan, "default_plan_k": self.default_plan_k,
                 "fingerprint": self.fingerprint, "base_fingerprint": self.base_fingerprint,
                 **({"text_indexes": self.text_indexes} if self.text_indexes else {}),
-                **({"sparse": self.sparse} if self.sparse else {})}
+                **({"sparse": self.sparse} if self.sparse else {}),
+                **({"vectors": self.vectors} if self.vectors else {})}
+
+    @property
+    def label(self) -> str:
+        """How messages name it: ``'docs'``, or for a named vector's part
+        (see vecdb.named_vectors) ``'docs' (vector 'image')``."""
+        collection, dot, vector = self.name.rpartition(".")
+        return f"{collection!r} (vector {vector!r})" if dot else repr(self.name)
 
     # Shorthands for the settings every layer reads.
 

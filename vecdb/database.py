@@ -13,6 +13,7 @@ open or their last :meth:`Database.refresh`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import threading
@@ -23,10 +24,11 @@ from vecdb.api import DatabaseAPI
 from vecdb.checks import positive_int
 from vecdb.collection import DEFAULT_INDEX_BACKLOG, Collection
 from vecdb.sparse import check_sparse_names
-from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, check_collection_name
+from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, VectorSpec, check_collection_name, check_vector_specs
 from vecdb.errors import (CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError,
                           ReadOnlyError)
 from vecdb.index.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
+from vecdb.named_vectors import NamedVectorsCollection, is_part_name, points_config, vector_part_name
 from vecdb.progress import Progress, terminal_bars
 from vecdb.storage.catalog import (
     config_key,
@@ -63,7 +65,7 @@ class Database(DatabaseAPI):
             except BaseException:
                 release_environment(self._shared_environment)
                 raise
-        self._collections: Dict[str, Collection] = {}
+        self._collections: Dict[str, Union[Collection, NamedVectorsCollection]] = {}
         self._lock = threading.Lock()
         self._closed = False
         # The last commit this handle is known to see (collections loaded
@@ -80,6 +82,11 @@ class Database(DatabaseAPI):
                 configs = list_configs(txn)
         except CorruptRecordError:
             return
+        parts = {vector_part_name(config.name, vector) for config in configs for vector in config.vectors}
+        for config in configs:
+            if is_part_name(config.name) and config.name not in parts:  # its collection's create or drop was cut short
+                drop_collection(self._environment, config.name, config.key)
+        configs = [config for config in configs if not is_part_name(config.name) or config.name in parts]
         remove_orphaned_databases(self._environment, {config.key for config in configs})
         remove_abandoned_snapshots(self.path, {config.key: config.rotation_version for config in configs})
 
@@ -96,7 +103,7 @@ class Database(DatabaseAPI):
     def create_collection(
         self,
         name: str,
-        dim: int,
+        dim: Optional[int] = None,
         metric: str = "cosine",
         *,
         index: Optional[IndexSpec] = None,
@@ -104,9 +111,11 @@ class Database(DatabaseAPI):
         mrl_dims: Optional[Sequence[int]] = None,
         rotate: Optional[str] = None,
         sparse: Optional[Sequence[str]] = None,
+        vectors: Optional[Dict[str, VectorSpec]] = None,
         exist_ok: bool = False,
-    ) -> Collection:
-        """Create a collection of ``dim``-dimensional vectors.
+    ) -> Any:
+        """Create a collection of ``dim``-dimensional vectors (or of points
+        with several named vectors: ``vectors=``).
 
         Args:
             name: 1-128 letters, digits, ``-`` or ``_``.
@@ -129,10 +138,21 @@ class Database(DatabaseAPI):
             sparse: names of sparse vectors its points may have (SPLADE, BM42,
                 ...), e.g. ``["splade"]``: each is searched by dot product
                 on an inverted index (see :mod:`vecdb.sparse`).
+            vectors: instead of ``dim`` and the settings above, several
+                named vectors per point, each with its own settings and
+                index: ``{"text": vecdb.VectorSpec(384), "image":
+                vecdb.VectorSpec(512, "cosine", index=vecdb.Flat())}``; the
+                first is the default of searches (see
+                :class:`vecdb.named_vectors.NamedVectorsCollection`).
             exist_ok: return the existing collection instead of raising
                 CollectionExistsError (its settings must then match).
         """
         name = check_collection_name(name)
+        if vectors is not None:
+            return self._create_named(name, dim, metric, index, quantization, mrl_dims, rotate, sparse, vectors,
+                                      exist_ok)
+        if dim is None:
+            raise InvalidArgumentError("create_collection needs dim (or vectors={name: vecdb.VectorSpec(dim)})")
         config = CollectionConfig.new(name, secrets.token_hex(8), dim, metric, index or HNSW(), quantization,
                                       mrl_dims, rotate)
         config.sparse = list(check_sparse_names(sparse))
@@ -156,34 +176,77 @@ class Database(DatabaseAPI):
             self.drop_collection(name)
             raise
 
-    def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
+    def _create_named(self, name: str, dim: Any, metric: Any, index: Any, quantization: Any, mrl_dims: Any,
+                      rotate: Any, sparse: Any, vectors: Any, exist_ok: bool) -> NamedVectorsCollection:
+        """create_collection(vectors=...): the vector parts first, the points
+        part (which names them) last: a crash in between leaves parts no
+        collection names, deleted at the next open."""
+        if dim is not None or metric != "cosine" or index is not None or quantization is not None \
+                or mrl_dims is not None or rotate is not None:
+            raise InvalidArgumentError("with vectors=, each vector's dim, metric, index, quantization, mrl_dims "
+                                       "and rotate go in its vecdb.VectorSpec")
+        settings = check_vector_specs(vectors)
+        points = points_config(name, secrets.token_hex(8), list(settings), check_sparse_names(sparse))
+        with self._lock:
+            with self._environment.read() as txn:
+                existing = None if txn.get(config_key(name)) is None else read_config(txn, name)
+                stored = {} if existing is None else {
+                    vector: read_config(txn, vector_part_name(name, vector)).settings for vector in existing.vectors}
+            if existing is None:
+                parts = [CollectionConfig(name=vector_part_name(name, vector), key=secrets.token_hex(8),
+                                          settings=vector_settings) for vector, vector_settings in settings.items()]
+                for config in [*parts, points]:
+                    create_databases(self._environment, config.key)
+                    self._environment.write(functools.partial(write_config, config=config))
+        if existing is not None:
+            if not exist_ok:
+                raise CollectionExistsError(f"collection {name!r} already exists")
+            if stored != settings or existing.sparse != points.sparse:
+                raise InvalidArgumentError(f"collection {name!r} exists with other settings")
+        collection = self.get_collection(name)
+        assert isinstance(collection, NamedVectorsCollection)
+        return collection
+
+    def get_or_create_collection(self, name: str, dim: Optional[int] = None, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
-                                 rotate: Optional[str] = None, sparse: Optional[Sequence[str]] = None) -> Collection:
+                                 rotate: Optional[str] = None, sparse: Optional[Sequence[str]] = None,
+                                 vectors: Optional[Dict[str, VectorSpec]] = None) -> Any:
         """:meth:`create_collection` with ``exist_ok=True``."""
         return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
-                                      rotate=rotate, sparse=sparse, exist_ok=True)
+                                      rotate=rotate, sparse=sparse, vectors=vectors, exist_ok=True)
 
-    def get_collection(self, name: str) -> Collection:
-        """An existing collection (its index is loaded on first use)."""
+    def get_collection(self, name: str) -> Any:
+        """An existing collection (its index is loaded on first use): a
+        :class:`Collection`, or a
+        :class:`~vecdb.named_vectors.NamedVectorsCollection` for one made
+        with ``vectors=``."""
         name = check_collection_name(name)
         with self._lock:
             collection = self._collections.get(name)
             if collection is not None and collection._is_current():
                 return collection
-            if collection is not None:  # dropped (and maybe created again) through another handle
+            if isinstance(collection, NamedVectorsCollection):  # dropped (and maybe created again) through another handle
+                collection._mark_dropped()
+            elif collection is not None:
                 collection._dropped = True
             with self._environment.read() as txn:
                 config = read_config(txn, name)
-            collection = Collection(self._environment, self.path, config, self._progress, self._trains_itself,
-                                    self._index_backlog)
-            self._collections[name] = collection
-            return collection
+                parts = [read_config(txn, vector_part_name(name, vector)) for vector in config.vectors]
+            points = self._open(config)
+            opened: Union[Collection, NamedVectorsCollection] = points if not parts else NamedVectorsCollection(
+                points, {part.name.rsplit(".", 1)[1]: self._open(part) for part in parts})
+            self._collections[name] = opened
+            return opened
+
+    def _open(self, config: CollectionConfig) -> Collection:
+        return Collection(self._environment, self.path, config, self._progress, self._trains_itself,
+                          self._index_backlog)
 
     def list_collections(self) -> List[str]:
         """Names of the collections, sorted."""
         with self._environment.read() as txn:
-            return sorted(config.name for config in list_configs(txn))
+            return sorted(config.name for config in list_configs(txn) if not is_part_name(config.name))
 
     def describe(self) -> List[Dict[str, Any]]:
         """Every collection's settings and point count, read from LMDB without
@@ -199,7 +262,17 @@ class Database(DatabaseAPI):
         with self._lock:
             with self._environment.read() as txn:
                 config = read_config(txn, name)
+                parts = [read_config(txn, vector_part_name(name, vector)) for vector in config.vectors]
             collection = self._collections.pop(name, None)
+            if parts:  # the points part first (the collection is gone), then its vectors' parts
+                with collection._held_for_drop() if isinstance(collection, NamedVectorsCollection) \
+                        else contextlib.nullcontext():
+                    for part in [config, *parts]:
+                        drop_collection(self._environment, part.name, part.key)
+                        for snapshot in collection_snapshot_paths(self.path, part.key):
+                            snapshot.unlink(missing_ok=True)
+                return
+            assert not isinstance(collection, NamedVectorsCollection)
             # After the write in flight through this handle, if any (it may
             # be writing a snapshot the drop must delete).
             with collection._write_lock if collection is not None else contextlib.nullcontext():
@@ -256,7 +329,10 @@ class Database(DatabaseAPI):
                 try:
                     collection._refresh()
                 except CollectionNotFoundError:
-                    collection._dropped = True
+                    if isinstance(collection, NamedVectorsCollection):
+                        collection._mark_dropped()
+                    else:
+                        collection._dropped = True
                     del self._collections[name]
             self._refreshed_at = commit
 

@@ -4,9 +4,9 @@ checks fields with it before a request leaves."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from vecdb.errors import InvalidArgumentError
+from vecdb.errors import InvalidArgumentError, InvalidDTypeError, InvalidPayloadError
 
 KINDS = ("keyword", "integer", "float", "bool")  # what a payload index may hold
 _MAX_FIELD_BYTES = 200
@@ -59,3 +59,24 @@ def without_paths(payload: Dict[str, Any], paths: List[Tuple[str, ...]]) -> Dict
         else:
             parent.pop(path[-1], None)
     return result
+
+
+PayloadChange = Callable[[Dict[str, Any]], Dict[str, Any]]
+
+
+def payload_update(payload: Any, merge: Any) -> PayloadChange:
+    """``update_payload``'s change, checked: set the keys of ``payload`` and
+    keep the others (``merge``), or replace the whole payload."""
+    if not isinstance(payload, dict):
+        raise InvalidPayloadError(f"payload must be a dict, got {type(payload).__name__}")
+    if not isinstance(merge, bool):
+        raise InvalidDTypeError(f"merge must be true or false, got {merge!r}")
+    return (lambda old: {**old, **payload}) if merge else (lambda old: dict(payload))
+
+
+def keys_removal(keys: Any) -> PayloadChange:
+    """``delete_payload_keys``'s change, checked: remove these keys (dotted paths)."""
+    if isinstance(keys, str) or not isinstance(keys, Sequence) or not keys:
+        raise InvalidArgumentError("keys must be a non-empty list of payload keys, e.g. ['draft']")
+    paths = [split_path(check_field(key)) for key in keys]
+    return lambda old: without_paths(old, paths)

@@ -19,24 +19,26 @@ class Hit:
     ``score`` is the cosine similarity (``"cosine"``), the dot product
     (``"ip"``), both higher-is-better, or the Euclidean distance (``"l2"``,
     lower is better, not squared). Hits are always ordered best first.
-    ``payload`` is None unless requested, ``vector`` likewise.
+    ``payload`` is None unless requested, ``vector`` likewise (in a
+    collection with named vectors, ``{name: vector}`` of those the point has).
     """
 
     id: UserId
     score: float
     payload: Optional[Dict[str, Any]] = None
-    vector: Optional[np.ndarray] = None
+    vector: Optional[Union[np.ndarray, Dict[str, np.ndarray]]] = None
 
 
 @dataclass
 class Record:
     """A stored point: its id, payload (``{}`` when it has none) and, if
-    requested, its vector (float32, as given) and, in a collection that
+    requested, its vector (float32, as given; ``{name: vector}`` of those it
+    has in a collection with named vectors) and, in a collection that
     declares sparse vectors, the ones it has (``{name: SparseVector}``)."""
 
     id: UserId
     payload: Optional[Dict[str, Any]] = None
-    vector: Optional[np.ndarray] = None
+    vector: Optional[Union[np.ndarray, Dict[str, np.ndarray]]] = None
     sparse: Optional[Dict[str, Any]] = None
 
 

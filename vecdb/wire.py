@@ -4,8 +4,10 @@ both read and write the same shapes.
 Bodies are JSON, or MessagePack when the request's ``Content-Type`` (and,
 for responses, ``Accept``) is ``application/msgpack``. In MessagePack a
 vector may also travel as ``bin``: little-endian float32, ``dim`` values
-(a batch: ``n * dim`` values, row after row). That is what the client
-sends and asks for: no float formatting, no precision lost.
+(a batch: ``n * dim`` values, row after row; named vectors, ``{name:
+vectors}``, likewise per name, or per vector in a list with nulls for the
+points without it). That is what the client sends and asks for: no float
+formatting, no precision lost.
 """
 
 from __future__ import annotations
@@ -24,17 +26,19 @@ MSGPACK = "application/msgpack"
 _FLOAT32_LE = np.dtype("<f4")
 
 
-def vectors_from_wire(value: Any, dim: int, batch: bool) -> Any:
+def vectors_from_wire(value: Any, dim: Optional[int], batch: bool) -> Any:
     """A vector (or batch) as sent: ``bin`` becomes a float32 array, a list
     the array numpy makes of it (once: the routes check its rank, the
     collection its values); what numpy cannot make an array of goes to the
-    collection's own validation unchanged, which names the problem."""
+    collection's own validation unchanged, which names the problem. ``dim``
+    None: for a named vector the collection lacks, which it refuses before
+    reading any vector; ``bin`` then goes on unread too."""
     if isinstance(value, list):
         try:
             return np.asarray(value)
         except (ValueError, TypeError):  # ragged
             return value
-    if not isinstance(value, (bytes, bytearray, memoryview)):
+    if dim is None or not isinstance(value, (bytes, bytearray, memoryview)):
         return value
     size = len(value)
     if size % (4 * dim):
@@ -44,7 +48,7 @@ def vectors_from_wire(value: Any, dim: int, batch: bool) -> Any:
     if batch:
         return array.reshape(-1, dim)
     if array.shape[0] != dim:
-        raise DimensionMismatchError(f"query has dimension {array.shape[0]}, expected {dim}")
+        raise DimensionMismatchError(f"vector has dimension {array.shape[0]}, expected {dim}")
     return array
 
 
@@ -52,9 +56,17 @@ def vector_to_wire(vector: np.ndarray, binary: bool) -> Any:
     return np.ascontiguousarray(vector, dtype=_FLOAT32_LE).tobytes() if binary else vector.tolist()
 
 
-def vector_from_wire(value: Any) -> Optional[np.ndarray]:
+def vector_from_wire(value: Any) -> Union[np.ndarray, Dict[str, np.ndarray], None]:
+    """A hit's or record's vector as sent: one, ``{name: vector}`` of a
+    point with named vectors, or None (not asked for)."""
     if value is None:
         return None
+    if isinstance(value, dict):
+        return {name: _array_from_wire(vector) for name, vector in value.items()}
+    return _array_from_wire(value)
+
+
+def _array_from_wire(value: Any) -> np.ndarray:
     if isinstance(value, (bytes, bytearray)):
         return np.frombuffer(value, dtype=_FLOAT32_LE).astype(np.float32)
     return np.asarray(value, dtype=np.float32)
@@ -80,7 +92,9 @@ def _with_point(body: Dict[str, Any], point: Union[Hit, Record], binary: bool) -
     """``body`` with the point's payload and vector, when it has them."""
     if point.payload is not None:
         body["payload"] = point.payload
-    if point.vector is not None:
+    if isinstance(point.vector, dict):  # named vectors
+        body["vector"] = {name: vector_to_wire(vector, binary) for name, vector in point.vector.items()}
+    elif point.vector is not None:
         body["vector"] = vector_to_wire(point.vector, binary)
     return body
 

@@ -103,7 +103,9 @@ def _split_notes(document: dict[str, Any]) -> list[str]:
         "",
         "- call µs and its steps: a separate instrumented pass after the timed runs (best round by call time), "
         "timers around vecdb's dense branch (`Searcher.dense_branch`: the graph search), text branch "
-        "(`TextIndex.search`: query analysis + the inverted index's top candidates) and fusion (`fuse`); \"rest\" "
+        "(what the caller spends on it: `TextIndex.start_search`, the query's analysis and the hand-off to the "
+        "native background thread that searches the inverted index meanwhile, then the wait for its result) and "
+        "fusion (`fuse`); \"rest\" "
         "is the call minus those three: argument checks, reading one consistent state, turning labels into `Hit`s, "
         "the Python around it. The timers add a little to each call, and the pass runs apart from the interleaved "
         "timed runs: read each step against its own row's call µs, not against the table above.",

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,7 +15,9 @@
 
 #include "bindings/array_checks.h"
 #include "bindings/gil.h"
+#include "bindings/helpers.h"
 #include "bindings/register.h"
+#include "common/background_task.h"
 #include "common/error.h"
 #include "text/inverted_index.h"
 
@@ -82,24 +85,99 @@ py::tuple statistics(const InvertedIndex& index, const std::vector<std::string>&
   return py::make_tuple(found.points, found.total_length, std::move(dfs));
 }
 
-py::tuple search(const InvertedIndex& index, const std::vector<std::string>& terms, const Floats& weights,
-                 long long k, const py::object& allowed, const py::object& corpus_given) {
-  require_1d(weights, "query weights", static_cast<py::ssize_t>(terms.size()));
-  VECDB_REQUIRE(k >= 1, "k must be >= 1, got " + std::to_string(k));
-  const BitsetView bits = bitset_view(allowed);
-  std::optional<CorpusStatistics> corpus;
-  if (!corpus_given.is_none()) corpus = corpus_from(corpus_given.cast<py::tuple>(), terms.size());
-  SearchResult found;
-  {
-    WithoutGil without_gil;
-    found = index.search(terms, weights.data(), static_cast<std::size_t>(k), bits.words, bits.bits,
-                         corpus ? &*corpus : nullptr);
-  }
+py::tuple as_arrays(const SearchResult& found) {
   Int64s labels(static_cast<py::ssize_t>(found.labels.size()));
   Floats scores(static_cast<py::ssize_t>(found.scores.size()));
   std::copy(found.labels.begin(), found.labels.end(), labels.mutable_data());
   std::copy(found.scores.begin(), found.scores.end(), scores.mutable_data());
   return py::make_tuple(std::move(labels), std::move(scores));
+}
+
+// A search's arguments, checked and copied out of Python objects (the
+// bitset stays in its numpy array: whoever runs the search holds a reference).
+struct SearchArguments {
+  std::vector<std::string> terms;
+  std::vector<float> weights;
+  std::size_t k = 0;
+  BitsetView bits;
+  std::optional<CorpusStatistics> corpus;
+};
+
+SearchArguments search_arguments(const std::vector<std::string>& terms, const Floats& weights, long long k,
+                                 const py::object& allowed, const py::object& corpus_given) {
+  require_1d(weights, "query weights", static_cast<py::ssize_t>(terms.size()));
+  VECDB_REQUIRE(k >= 1, "k must be >= 1, got " + std::to_string(k));
+  SearchArguments arguments{terms, std::vector<float>(weights.data(), weights.data() + weights.shape(0)),
+                            static_cast<std::size_t>(k), bitset_view(allowed), std::nullopt};
+  if (!corpus_given.is_none()) arguments.corpus = corpus_from(corpus_given.cast<py::tuple>(), terms.size());
+  return arguments;
+}
+
+SearchResult run_search(const InvertedIndex& index, const SearchArguments& arguments) {
+  return index.search(arguments.terms, arguments.weights.data(), arguments.k, arguments.bits.words,
+                      arguments.bits.bits, arguments.corpus ? &*arguments.corpus : nullptr);
+}
+
+py::tuple search(const InvertedIndex& index, const std::vector<std::string>& terms, const Floats& weights,
+                 long long k, const py::object& allowed, const py::object& corpus_given) {
+  const SearchArguments arguments = search_arguments(terms, weights, k, allowed, corpus_given);
+  SearchResult found;
+  {
+    WithoutGil without_gil;
+    found = run_search(index, arguments);
+  }
+  return as_arrays(found);
+}
+
+// A search started on the background thread (common/background_task.h):
+// it holds the index and the bitset alive until the search has ended, even
+// if nobody asks for the result.
+class PendingSearch {
+ public:
+  PendingSearch(py::object index, py::object allowed, SearchArguments arguments)
+      : index_(std::move(index)), allowed_(std::move(allowed)),
+        arguments_(std::make_shared<SearchArguments>(std::move(arguments))),
+        found_(std::make_shared<SearchResult>()) {
+    const InvertedIndex* searched = index_.cast<const InvertedIndex*>();
+    task_ = start_in_background([searched, arguments = arguments_, found = found_] {
+      *found = run_search(*searched, *arguments);
+    });
+  }
+  PendingSearch(const PendingSearch&) = delete;
+  PendingSearch& operator=(const PendingSearch&) = delete;
+  ~PendingSearch() {
+    if (task_ == nullptr) return;
+    try {
+      WithoutGil without_gil;
+      task_->wait();
+    } catch (...) {  // nobody asked for the result: its error has no one to go to
+    }
+  }
+
+  // (labels, scores), as search() returns them; raises what the search raised.
+  py::tuple result() {
+    VECDB_REQUIRE(task_ != nullptr, "this search's result was taken already");
+    const auto task = std::move(task_);
+    {
+      WithoutGil without_gil;
+      task->wait();
+    }
+    return as_arrays(*found_);
+  }
+
+ private:
+  py::object index_;
+  py::object allowed_;
+  std::shared_ptr<SearchArguments> arguments_;
+  std::shared_ptr<SearchResult> found_;
+  std::shared_ptr<BackgroundTask> task_;
+};
+
+std::unique_ptr<PendingSearch> start_search(const py::object& index, const std::vector<std::string>& terms,
+                                            const Floats& weights, long long k, const py::object& allowed,
+                                            const py::object& corpus) {
+  index.cast<const InvertedIndex&>();  // a TypeError here, not on the background thread
+  return std::make_unique<PendingSearch>(index, allowed, search_arguments(terms, weights, k, allowed, corpus));
 }
 
 using Indices = py::array_t<std::uint32_t, py::array::c_style | py::array::forcecast>;
@@ -127,9 +205,18 @@ py::tuple search_sparse(const InvertedIndex& index, const Indices& indices, cons
   return search(index, index_terms(indices), values, k, allowed, py::none());
 }
 
+std::unique_ptr<PendingSearch> start_sparse_search(const py::object& index, const Indices& indices,
+                                                   const Floats& values, long long k, const py::object& allowed) {
+  return start_search(index, index_terms(indices), values, k, allowed, py::none());
+}
+
 }  // namespace
 
 void register_text(py::module_& m) {
+  py::class_<PendingSearch>(m, "PendingSearch",
+                            "A search running on a native background thread (InvertedIndex.start_search).")
+      .def("result", &PendingSearch::result,
+           "(labels, scores) when it has ended (run here if the thread had not started it yet).");
   py::class_<InvertedIndex>(m, "InvertedIndex")
       .def(py::init([](const std::string& scoring, float k1, float b) {
              return new InvertedIndex(scoring_from_name(scoring), Bm25Parameters{k1, b});
@@ -159,6 +246,31 @@ void register_text(py::module_& m) {
            "with those values.")
       .def("search_sparse", &search_sparse, py::arg("indices"), py::arg("values"), py::arg("k"),
            py::arg("allowed") = py::none(), "search() by a sparse query vector (dot product).")
+      .def("start_search", &start_search, py::arg("terms"), py::arg("weights"), py::arg("k"),
+           py::arg("allowed") = py::none(), py::arg("corpus") = py::none(),
+           "search() started on a native background thread, for a caller to overlap with other work: "
+           "returns a PendingSearch whose result() gives what search() would.")
+      .def("start_sparse_search", &start_sparse_search, py::arg("indices"), py::arg("values"), py::arg("k"),
+           py::arg("allowed") = py::none(), "search_sparse() started as start_search() starts search().")
+      .def("to_bytes",
+           [](const InvertedIndex& self) {
+             MemorySink sink;
+             {
+               WithoutGil without_gil;
+               self.save(sink);
+             }
+             return sink_bytes(sink);
+           },
+           "The live points' terms and weights as a checksummed snapshot (from_bytes() reads it back).")
+      .def_static(
+          "from_bytes",
+          [](const py::buffer& data) {
+            const py::buffer_info info = data.request();
+            MemorySource source = buffer_source(info, "text index snapshot");
+            WithoutGil without_gil;
+            return InvertedIndex::load(source);
+          },
+          py::arg("data"), "The index a to_bytes() snapshot holds (errors name damage or a format it cannot read).")
       .def("statistics", &statistics, py::arg("terms"),
            "(points, total_length, document_frequencies by term): what BM25 scores these terms with.");
 }

@@ -16,10 +16,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "common/bytes.h"
 
 namespace vecdb {
 
@@ -113,6 +116,13 @@ class InvertedIndex {
 
   // This index's statistics for these query terms.
   CorpusStatistics statistics(const std::vector<std::string>& terms) const;
+
+  // The live points' terms and weights, in a versioned, checksummed form
+  // (a snapshot: reopening loads it instead of re-reading every point's
+  // terms from LMDB), and an index rebuilt from it (points in the same
+  // order, so the same document numbers: the same answers, ties included).
+  void save(Sink& sink) const;
+  static std::unique_ptr<InvertedIndex> load(Source& source);
 
   std::size_t size() const;        // live points
   std::size_t vocabulary() const;  // terms held by at least one live point

@@ -21,8 +21,8 @@ from vecdb.cluster.collection import ClusterCollection
 from vecdb.cluster.database import ClusterDatabase
 
 IMPLEMENTATIONS = [(DatabaseAPI, vecdb.Database), (DatabaseAPI, vecdb.RemoteDatabase), (DatabaseAPI, ClusterDatabase),
-                   (CollectionAPI, vecdb.Collection), (CollectionAPI, vecdb.RemoteCollection),
-                   (CollectionAPI, ClusterCollection)]
+                   (CollectionAPI, vecdb.Collection), (CollectionAPI, vecdb.NamedVectorsCollection),
+                   (CollectionAPI, vecdb.RemoteCollection), (CollectionAPI, ClusterCollection)]
 
 # Public instance attributes a backend may have beyond the Protocol: where
 # the database lives and how it was opened, which open() and connect() take

@@ -80,3 +80,20 @@ def test_every_command_has_help():
     for command in main.commands:
         result = CliRunner().invoke(main, [command, "--help"])
         assert result.exit_code == 0 and len(result.output.splitlines()) > 5, command
+
+
+def test_info_lists_each_named_vector(tmp_path):
+    with vecdb.open(tmp_path / "db") as db:
+        docs = db.create_collection("docs", vectors={"text": vecdb.VectorSpec(8, mrl_dims=[4]),
+                                                     "image": vecdb.VectorSpec(16, "l2", index=vecdb.Flat(),
+                                                                               quantization=vecdb.PQ(m=4))})
+        docs.upsert([1, 2], {"text": np.ones((2, 8))})
+        docs.create_payload_index("tag", "keyword")
+    result = CliRunner().invoke(main, ["info", str(tmp_path / "db")])
+    assert result.exit_code == 0, result.output
+    assert "1 collection(s)" in result.output and "docs: 2 points, named vectors:" in result.output
+    assert "    text: dim 8, cosine, hnsw (M=16" in result.output and "      MRL prefixes: [4]" in result.output
+    assert "    image: dim 16, l2, flat" in result.output and "      PQ: m=4" in result.output
+    assert "    payload indexes: tag (keyword)" in result.output
+    document = json.loads(CliRunner().invoke(main, ["info", "--json", str(tmp_path / "db")]).output)
+    assert list(document["collections"][0]["vectors"]) == ["text", "image"]

@@ -404,3 +404,13 @@ def test_help_on_every_command_explains_formats_with_examples():
         for word in words:
             assert word in text, (command, word)
     assert all(name in run("--help").output for name in ("import", "export", "backup", "restore"))
+
+
+def test_import_and_export_refuse_a_collection_of_named_vectors(tmp_path, rng):
+    with vecdb.open(tmp_path / "db") as db:
+        db.create_collection("docs", vectors={"text": vecdb.VectorSpec(6), "image": vecdb.VectorSpec(3)})
+    np.save(tmp_path / "v.npy", rng.standard_normal((5, 6)).astype(np.float32))
+    fails("import", tmp_path / "db", "docs", tmp_path / "v.npy", match="named vectors")
+    fails("export", tmp_path / "db", "docs", tmp_path / "out.jsonl", match="named vectors")
+    with vecdb.open(tmp_path / "db") as db:
+        assert db.get_collection("docs").count() == 0

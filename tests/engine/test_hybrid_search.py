@@ -159,3 +159,34 @@ def test_explain_shows_every_branch_and_the_fusion(real):
         collection.explain()
     with pytest.raises(InvalidArgumentError, match="query vector, text= or sparse="):
         collection.search()
+
+
+def _hybrid_ids(collection, queries, query_texts, rows):
+    return [[hit.id for hit in collection.search(queries[row], 10, text=query_texts[row], fusion=vecdb.RRF(),
+                                                 with_payload=False)] for row in rows]
+
+
+def test_threads_searching_at_once_share_the_background_thread(real):
+    """The text branch runs on one native background thread, or on the
+    caller when that thread is busy: many threads at once get the answers
+    one thread gets."""
+    collection, queries, query_texts = real
+    rows = list(range(40))
+    expected = _hybrid_ids(collection, queries, query_texts, rows)
+    answers, errors = {}, []
+
+    def search(worker):
+        try:
+            for _ in range(3):
+                answers[worker] = _hybrid_ids(collection, queries, query_texts, rows)
+                assert answers[worker] == expected
+        except BaseException as exc:  # reported below, from the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=search, args=(worker,)) for worker in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(answers) == 6
+

@@ -145,3 +145,57 @@ def test_parameters_are_checked():
         _core.InvertedIndex("cosine")
     with pytest.raises(InvalidArgumentError, match="b must"):
         _core.InvertedIndex("bm25", b=1.5)
+
+
+def _sample_index():
+    index = _core.InvertedIndex("bm25")
+    _set(index, {label: {f"t{label % 5}": 1.0, f"t{label % 3 + 5}": 2.0} for label in range(200)})
+    return index
+
+
+def test_a_started_search_gives_what_search_gives():
+    """start_search runs on the native background thread (or on the caller,
+    if that thread has not started it): the same answer, errors raised from
+    result(), and a result taken twice refused."""
+    index = _sample_index()
+    terms, weights = ["t1", "t6"], np.ones(2, dtype=np.float32)
+    allowed = _bitset(range(0, 200, 3), 200)
+    want = index.search(terms, weights, 7, allowed)
+    started = [index.start_search(terms, weights, 7, allowed) for _ in range(50)]
+    for pending in started:
+        labels, scores = pending.result()
+        np.testing.assert_array_equal(labels, want[0])
+        np.testing.assert_array_equal(scores, want[1])
+    with pytest.raises(InvalidArgumentError, match="taken already"):
+        started[0].result()
+    with pytest.raises(InvalidArgumentError, match="k must be"):
+        index.start_search(terms, weights, 0)
+    index.start_search(terms, weights, 3)  # dropped unread: its destructor waits for it
+    sparse = _core.InvertedIndex("dot")
+    _set(sparse, {1: {"\x01\x00\x00\x00": 2.0}, 2: {"\x01\x00\x00\x00": 1.0}})
+    labels, _ = sparse.start_sparse_search(np.array([1], dtype=np.uint32), np.ones(1, dtype=np.float32), 2).result()
+    assert labels.tolist() == [1, 2]
+
+
+def test_a_forked_child_starts_searches_without_the_parents_thread():
+    """A forked child has no copy of the parent's background thread: its
+    started searches still answer (it starts its own thread; a search the
+    thread has not started is run by the caller)."""
+    import multiprocessing
+
+    index = _sample_index()
+    terms, weights = ["t2", "t7"], np.ones(2, dtype=np.float32)
+    want = index.search(terms, weights, 5)[0].tolist()
+    assert index.start_search(terms, weights, 5).result()[0].tolist() == want  # the parent's thread runs
+
+    def child(connection):
+        connection.send([index.start_search(terms, weights, 5).result()[0].tolist() for _ in range(20)])
+
+    context = multiprocessing.get_context("fork")
+    parent_end, child_end = context.Pipe()
+    process = context.Process(target=child, args=(child_end,))
+    process.start()
+    assert parent_end.poll(60), "a started search in the forked child hung"
+    assert parent_end.recv() == [want] * 20
+    process.join(10)
+    assert process.exitcode == 0

@@ -37,17 +37,13 @@ def info(path: Path, as_json: bool) -> None:
 
 
 def _describe(collection: Dict[str, Any]) -> str:
-    index = dict(collection["index"])
-    kind = index.pop("kind")
-    settings = ", ".join(f"{key}={value}" for key, value in index.items())
-    lines: List[str] = [f"  {collection['name']}: {collection['count']:,} points, dim {collection['dim']}, "
-                        f"{collection['metric']}, {kind}" + (f" ({settings})" if settings else "")]
-    if collection["quantization"]:
-        pq = collection["quantization"]
-        lines.append(f"    PQ: m={pq['m']}, rerank={pq['rerank']}, train_size={pq['train_size']}, opq={pq['opq']}")
-    if collection["mrl_dims"]:
-        lines.append(f"    MRL prefixes: {collection['mrl_dims']}" + (f", rotate={collection['rotate']}"
-                                                                     if collection["rotate"] else ""))
+    vectors = collection.get("vectors")
+    if vectors:
+        lines = [f"  {collection['name']}: {collection['count']:,} points, named vectors:"]
+        for name, settings in vectors.items():
+            lines += _vector_lines(settings, f"    {name}: ", "      ")
+    else:
+        lines = _vector_lines(collection, f"  {collection['name']}: {collection['count']:,} points, ", "    ")
     if collection["payload_indexes"]:
         fields = ", ".join(f"{field} ({kind})" for field, kind in collection["payload_indexes"].items())
         lines.append(f"    payload indexes: {fields}")
@@ -58,6 +54,21 @@ def _describe(collection: Dict[str, Any]) -> str:
                      f"b={settings['b']:g})")
     if collection.get("sparse"):
         lines.append(f"    sparse vectors: {', '.join(collection['sparse'])}")
-    if collection["default_plan"]:
-        lines.append(f"    tuned plan: {collection['default_plan']}")
     return "\n".join(lines)
+
+
+def _vector_lines(settings: Dict[str, Any], head: str, indent: str) -> List[str]:
+    """A vector's settings (a collection's one vector, or one named vector)."""
+    index = dict(settings["index"])
+    kind = index.pop("kind")
+    described = ", ".join(f"{key}={value}" for key, value in index.items())
+    lines = [f"{head}dim {settings['dim']}, {settings['metric']}, {kind}" + (f" ({described})" if described else "")]
+    if settings["quantization"]:
+        pq = settings["quantization"]
+        lines.append(f"{indent}PQ: m={pq['m']}, rerank={pq['rerank']}, train_size={pq['train_size']}, opq={pq['opq']}")
+    if settings["mrl_dims"]:
+        lines.append(f"{indent}MRL prefixes: {settings['mrl_dims']}" + (f", rotate={settings['rotate']}"
+                                                                      if settings["rotate"] else ""))
+    if settings["default_plan"]:
+        lines.append(f"{indent}tuned plan: {settings['default_plan']}")
+    return lines

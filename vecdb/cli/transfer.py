@@ -165,6 +165,9 @@ def export_points(path: Path, collection: str, out: Path, file_format: str, batc
         with open_database(path, read_only=True, progress=_database_progress(quiet)) as db, \
                 closing(_bars(quiet)) as bars:
             source = db.get_collection(collection)
+            if not isinstance(source, Collection):
+                raise click.ClickException(f"collection {collection!r} has named vectors; exporting those is not "
+                                           "supported yet")
             pages = _pages(source, batch_size, bars, Task(f"exporting {collection!r}", "points"))
             written = write_jsonl(pages, out) if file_format == "jsonl" else write_npy(pages, outputs[0], outputs[1],
                                                                                        dim=source.dim)

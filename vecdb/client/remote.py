@@ -17,7 +17,7 @@ import numpy as np
 from vecdb.api import CollectionAPI, DatabaseAPI
 from vecdb.checks import check_timeout
 from vecdb.client.transport import Transport, segment
-from vecdb.config import PQ, CollectionSettings, IndexSpec, check_collection_name, index_to_dict
+from vecdb.config import PQ, CollectionSettings, IndexSpec, VectorSpec, check_collection_name, index_to_dict
 from vecdb.errors import BackupExistsError, ServerError
 from vecdb.fusion import DBSF, RRF, Fusion, fusion_to_dict
 from vecdb.reports import Explanation, TuneReport
@@ -49,6 +49,11 @@ class RemoteCollection(CollectionAPI):
         return self._info["metric"]
 
     @property
+    def vectors(self) -> Dict[str, VectorSpec]:
+        return {name: VectorSpec.of(CollectionSettings.from_dict(settings))
+                for name, settings in self._info.get("vectors", {}).items()}
+
+    @property
     def index(self) -> IndexSpec:
         return CollectionSettings.from_dict(self._info).index
 
@@ -75,23 +80,43 @@ class RemoteCollection(CollectionAPI):
     def _call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
         return self._transport.call(method, self._path + path, body)
 
+    def _dim(self, using: Any) -> Optional[int]:
+        """The dimension of the vector ``using`` names (None: the default);
+        None if the collection has no such vector (the server refuses it)."""
+        if using is None:
+            return self.dim
+        settings = self._info.get("vectors", {}).get(using) if isinstance(using, str) else None
+        return None if settings is None else settings["dim"]
+
     # ---- writes ----
 
     def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
                sparse: Optional[Dict[str, Any]] = None) -> None:
         """See :meth:`vecdb.Collection.upsert`."""
-        if _rank(ids) == 0 and _rank(vectors) == 1:  # one id with one vector
-            ids = [ids]
-        self._call("POST", "/points", {"ids": ids, "vectors": _vectors(vectors, self.dim, batch=True),
-                                        "payloads": payloads, "sparse": _sparse_batch(sparse)})
+        if isinstance(vectors, Mapping):  # named vectors
+            wire: Any = {name: self._named_batch(name, batch) for name, batch in vectors.items()}
+        else:
+            if _rank(ids) == 0 and _rank(vectors) == 1:  # one id with one vector
+                ids = [ids]
+            wire = _vectors(vectors, self.dim, batch=True)
+        self._call("POST", "/points", {"ids": ids, "vectors": wire, "payloads": payloads,
+                                        "sparse": _sparse_batch(sparse)})
 
-    def train_quantizer(self) -> None:
+    def _named_batch(self, name: Any, vectors: Any) -> Any:
+        """One name's vectors in an upsert: a batch, or a list with a vector
+        or None per id (each vector then travels on its own)."""
+        dim = self._dim(name)
+        if isinstance(vectors, (list, tuple)) and any(vector is None for vector in vectors):
+            return [None if vector is None else _vectors(vector, dim, batch=False) for vector in vectors]
+        return _vectors(vectors, dim, batch=True)
+
+    def train_quantizer(self, using: Optional[str] = None) -> None:
         """See :meth:`vecdb.Collection.train_quantizer`."""
-        self._call("POST", "/train-quantizer")
+        self._call("POST", "/train-quantizer", {"using": using})
 
-    def learn_rotation(self) -> None:
+    def learn_rotation(self, using: Optional[str] = None) -> None:
         """See :meth:`vecdb.Collection.learn_rotation`."""
-        self._call("POST", "/learn-rotation")
+        self._call("POST", "/learn-rotation", {"using": using})
 
     def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.delete`."""
@@ -147,21 +172,22 @@ class RemoteCollection(CollectionAPI):
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
-               sparse: None = None, fusion: None = None) -> List[Hit]: ...
+               sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
-               sparse: None = None, fusion: None = None) -> List[List[Hit]]: ...
+               sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
-               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None) -> List[Hit]: ...
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+               using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
@@ -169,7 +195,7 @@ class RemoteCollection(CollectionAPI):
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
-               group_by: Optional[str] = None, group_size: int = 1) -> Any: ...
+               group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
     def search(
         self,
@@ -188,13 +214,15 @@ class RemoteCollection(CollectionAPI):
         fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
         group_by: Optional[str] = None,
         group_size: int = 1,
+        using: Optional[str] = None,
     ) -> Any:
         """See :meth:`vecdb.Collection.search`."""
         options = {"k": k, "filter": filter, "ef": ef, "dims": dims, "plan": _plan(plan),
-                   "with_payload": with_payload, "with_vector": with_vector}
+                   "with_payload": with_payload, "with_vector": with_vector, "using": using}
+        dim = self._dim(using)
         if any(value is not None for value in (text, text_field, sparse, fusion, group_by)):
             # One /search; the server checks the combination as the collection does.
-            vector = None if query is None else _vectors(query, self.dim, batch=False)
+            vector = None if query is None else _vectors(query, dim, batch=False)
             answer = self._call("POST", "/search", {
                 "vector": vector, "text": text, "text_field": text_field, "sparse": _sparse_query(sparse),
                 "fusion": fusion_to_dict(fusion) if isinstance(fusion, (RRF, DBSF)) else fusion,
@@ -204,27 +232,22 @@ class RemoteCollection(CollectionAPI):
                         for group in answer["groups"]]
             return [hit_from_wire(hit) for hit in answer["hits"]]
         if _rank(query) == 2:
-            answer = self._call("POST", "/search/batch", {"vectors": _vectors(query, self.dim, batch=True), **options})
+            answer = self._call("POST", "/search/batch", {"vectors": _vectors(query, dim, batch=True), **options})
             return [[hit_from_wire(hit) for hit in row] for row in answer["results"]]
-        answer = self._call("POST", "/search", {"vector": _vectors(query, self.dim, batch=False), **options})
+        answer = self._call("POST", "/search", {"vector": _vectors(query, dim, batch=False), **options})
         return [hit_from_wire(hit) for hit in answer["hits"]]
 
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
-                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False) -> List[Hit]:
+                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
+                  using: Optional[str] = None) -> List[Hit]:
         """See :meth:`vecdb.Collection.recommend`."""
+        dim = self._dim(using)
         answer = self._call("POST", "/recommend", {
-            "positive": self._examples(positive), "negative": self._examples(negative), "k": k, "filter": filter,
-            "strategy": strategy, "ef": ef, "with_payload": with_payload, "with_vector": with_vector})
+            "positive": _examples(positive, dim), "negative": _examples(negative, dim), "k": k, "filter": filter,
+            "strategy": strategy, "ef": ef, "with_payload": with_payload, "with_vector": with_vector,
+            "using": using})
         return [hit_from_wire(hit) for hit in answer["hits"]]
-
-    def _examples(self, examples: Any) -> Any:
-        """A recommend's examples: ids as they are, vectors as float32 bytes
-        (what is neither goes as given, for the server to refuse)."""
-        if isinstance(examples, (str, bytes, dict, np.ndarray)) or not hasattr(examples, "__iter__"):
-            return examples
-        return [example if isinstance(example, (str, int, np.integer)) else _vectors(example, self.dim, batch=False)
-                for example in examples]
 
     def explain(
         self,
@@ -240,20 +263,22 @@ class RemoteCollection(CollectionAPI):
         text_field: Optional[str] = None,
         sparse: Any = None,
         fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+        using: Optional[str] = None,
     ) -> Explanation:
         """See :meth:`vecdb.Collection.explain`."""
         return Explanation.from_dict(self._call("POST", "/explain", {
-            "query": None if query is None else _vectors(query, self.dim, batch=_rank(query) == 2), "k": k,
+            "query": None if query is None else _vectors(query, self._dim(using), batch=_rank(query) == 2), "k": k,
             "filter": filter, "ef": ef, "dims": dims, "plan": _plan(plan), "execute": execute, "text": text,
             "text_field": text_field, "sparse": _sparse_query(sparse),
-            "fusion": fusion_to_dict(fusion) if isinstance(fusion, (RRF, DBSF)) else fusion}))
+            "fusion": fusion_to_dict(fusion) if isinstance(fusion, (RRF, DBSF)) else fusion, "using": using}))
 
-    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
+    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0,
+             using: Optional[str] = None) -> TuneReport:
         """See :meth:`vecdb.Collection.tune` (runs on the server; may take a while)."""
         if not isinstance(queries, (int, np.integer)) or isinstance(queries, bool):
-            queries = _vectors(queries, self.dim, batch=True)
+            queries = _vectors(queries, self._dim(using), batch=True)
         return TuneReport.from_dict(self._call("POST", "/tune", {
-            "target_recall": target_recall, "k": k, "queries": queries, "seed": seed}))
+            "target_recall": target_recall, "k": k, "queries": queries, "seed": seed, "using": using}))
 
     def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
         """See :meth:`vecdb.Collection.get`."""
@@ -305,7 +330,7 @@ class RemoteDatabase(DatabaseAPI):
     def create_collection(
         self,
         name: str,
-        dim: int,
+        dim: Optional[int] = None,
         metric: str = "cosine",
         *,
         index: Optional[IndexSpec] = None,
@@ -313,14 +338,13 @@ class RemoteDatabase(DatabaseAPI):
         mrl_dims: Optional[Sequence[int]] = None,
         rotate: Optional[str] = None,
         sparse: Optional[Sequence[str]] = None,
+        vectors: Optional[Dict[str, VectorSpec]] = None,
         exist_ok: bool = False,
     ) -> RemoteCollection:
         """See :meth:`vecdb.Database.create_collection`."""
         info = self._transport.call("POST", "/v1/collections", {
-            "name": name, "dim": dim, "metric": metric,
-            "index": None if index is None else _settings(index, index_to_dict),
-            "quantization": None if quantization is None else _settings(quantization, asdict),
-            "mrl_dims": _sizes(mrl_dims), "rotate": rotate, "sparse": _sizes(sparse), "exist_ok": exist_ok})
+            "name": name, **_vector_settings(dim, metric, index, quantization, mrl_dims, rotate),
+            "vectors": _vector_specs(vectors), "sparse": _sizes(sparse), "exist_ok": exist_ok})
         return self._handle(info)
 
     def _handle(self, info: Dict[str, Any]) -> RemoteCollection:
@@ -332,14 +356,15 @@ class RemoteDatabase(DatabaseAPI):
         collection._info = info
         return collection
 
-    def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
+    def get_or_create_collection(self, name: str, dim: Optional[int] = None, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
                                  rotate: Optional[str] = None,
-                                 sparse: Optional[Sequence[str]] = None) -> RemoteCollection:
+                                 sparse: Optional[Sequence[str]] = None,
+                                 vectors: Optional[Dict[str, VectorSpec]] = None) -> RemoteCollection:
         """See :meth:`vecdb.Database.get_or_create_collection`."""
         return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
-                                      rotate=rotate, sparse=sparse, exist_ok=True)
+                                      rotate=rotate, sparse=sparse, vectors=vectors, exist_ok=True)
 
     def get_collection(self, name: str) -> RemoteCollection:
         """See :meth:`vecdb.Database.get_collection`."""
@@ -410,10 +435,37 @@ def connect(url: str = "http://127.0.0.1:8000", *, api_key: Optional[str] = None
     return RemoteDatabase(url, api_key=api_key, timeout=timeout)
 
 
-def _vectors(values: Any, dim: int, batch: bool) -> Any:
+def _vector_settings(dim: Any, metric: Any, index: Any, quantization: Any, mrl_dims: Any,
+                     rotate: Any) -> Dict[str, Any]:
+    """A vector's settings in the body of a collection's creation."""
+    return {"dim": dim, "metric": metric, "index": None if index is None else _settings(index, index_to_dict),
+            "quantization": None if quantization is None else _settings(quantization, asdict),
+            "mrl_dims": _sizes(mrl_dims), "rotate": rotate}
+
+
+def _vector_specs(vectors: Any) -> Any:
+    """Named vectors' settings, ``{name: settings}`` (what is not a dict of
+    VectorSpec goes as its repr, for the server to refuse)."""
+    if not isinstance(vectors, Mapping):
+        return vectors if vectors is None else repr(vectors)
+    return {name: _vector_settings(spec.dim, spec.metric, spec.index, spec.quantization, spec.mrl_dims, spec.rotate)
+            if isinstance(spec, VectorSpec) else repr(spec) for name, spec in vectors.items()}
+
+
+def _examples(examples: Any, dim: Optional[int]) -> Any:
+    """A recommend's examples: ids as they are, vectors as float32 bytes
+    (what is neither goes as given, for the server to refuse)."""
+    if isinstance(examples, (str, bytes, dict, np.ndarray)) or not hasattr(examples, "__iter__"):
+        return examples
+    return [example if isinstance(example, (str, int, np.integer)) else _vectors(example, dim, batch=False)
+            for example in examples]
+
+
+def _vectors(values: Any, dim: Optional[int], batch: bool) -> Any:
     """Numeric arrays of the right shape travel as float32 bytes; anything
-    else as given, for the server to refuse with the embedded error.
-    (numpy scalars and arrays anywhere in a request become plain values in
+    else as given, for the server to refuse with the embedded error
+    (``dim`` None: a named vector the collection lacks). (numpy scalars and
+    arrays anywhere in a request become plain values in
     vecdb.wire.encode_msgpack.)"""
     try:
         array = np.asarray(values)

@@ -69,9 +69,9 @@ class _ShardActor(Shard):
 # What a driver may ask of a shard.
 SHARD_METHODS = frozenset({"pid", "keys", "create", "drop", "call", "upsert", "update_payload", "search",
                            "text_indexes", "text_statistics", "search_branches", "get", "scroll", "last_order",
-                           "training_state", "sample", "install_quantizer", "install_rotation", "sample_points",
-                           "exact_neighbours", "time_plan", "search_shape", "set_default_plan", "describe", "compact", "backup",
-                           "refresh", "close"})
+                           "training_states", "sample", "install_quantizer", "install_rotation", "sample_points",
+                           "exact_neighbours", "time_plan", "search_shape", "set_default_plan", "describe", "compact",
+                           "backup", "refresh", "close"})
 
 RemoteShard = ray.remote(_ShardActor)
 
@@ -207,7 +207,8 @@ class ShardSet:
         committed (a write returns after this: a read that follows it sees
         it, whichever actor answers). A replica that is down is skipped: it
         reopens its folder, current, when Ray restarts it."""
-        calls = [replica.run.remote(_packed(("refresh", (), {}))) for shard in shards for replica in self._replicas[shard]]
+        calls = [replica.run.remote(_packed(("refresh", (), {})))
+                 for shard in shards for replica in self._replicas[shard]]
         for call in calls:
             try:
                 ray.get(call)

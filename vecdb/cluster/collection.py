@@ -18,7 +18,8 @@ Guarantees, and where they stop:
 
 Trained state (PQ codebooks, the PCA rotation) is learned here once, on a
 sample drawn from every shard, and installed on each: the shards never
-train on their own.
+train on their own. A collection with named vectors trains each vector so,
+on its own settings and the points that have it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from vecdb.cluster.merge import (
 from vecdb.cluster.routing import group_by_shard
 from vecdb.cluster.shard import ORDER_FIELD, TrainingState
 from vecdb.cluster.tuning import tune_cluster
-from vecdb.config import PQ, CollectionSettings, IndexSpec
+from vecdb.cluster.vectors import ShardVectors, split_by_shard
+from vecdb.config import PQ, CollectionSettings, IndexSpec, VectorSpec
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidDTypeError, InvalidPayloadError
 from vecdb.fusion import Fusion, default_candidates, fusion_from_dict
 from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
@@ -58,12 +60,14 @@ from vecdb.query.arguments import (
     check_delete,
     check_flags,
     check_ids,
+    check_named_vectors,
     check_overrides,
     check_recall,
     check_search,
     check_text,
     check_tuning_queries,
     check_upsert,
+    resolve_vector,
 )
 from vecdb.query.filters import parse_filter
 from vecdb.query.grouping import grouped_search
@@ -78,6 +82,9 @@ from vecdb.text.settings import TextIndexSettings
 
 if TYPE_CHECKING:
     from vecdb.cluster.database import ClusterDatabase
+
+# A collection's (or a named vector's) statistics summed over the shards.
+INDEX_COUNTERS = ("count", "index_count", "index_backlog", "index_memory_bytes", "sequence", "index_sequence")
 
 # The calls after which a shard's read replicas must catch up.
 WRITES = frozenset({"upsert", "delete", "update_payload", "delete_payload_keys", "create_payload_index",
@@ -95,7 +102,12 @@ class ClusterCollection(CollectionAPI):
         self._name = name
         self._keys = list(keys)  # each shard's key of this collection: which incarnation the handle is on
         self._shards = len(self._keys)
-        self._settings = CollectionSettings.from_dict(info)
+        self._settings = CollectionSettings.from_dict(info)  # the default vector's
+        # Each vector's settings: {None: ...} for one unnamed vector, else by
+        # name, the default first.
+        self._vectors: Dict[Optional[str], CollectionSettings] = {
+            name: CollectionSettings.from_dict(entry) for name, entry in info["vectors"].items()
+        } if info.get("vectors") else {None: self._settings}
         self._payload_indexes: Dict[str, str] = dict(info.get("payload_indexes") or {})
         # The text indexes' settings, for the embedded checks made here
         # (their inverted indexes stay empty: the shards hold the text).
@@ -103,7 +115,8 @@ class ClusterCollection(CollectionAPI):
         self._sparse: Tuple[str, ...] = tuple(info.get("sparse") or ())  # its sparse vectors' names
         self._write_lock = threading.Lock()
         self._next_order: Optional[int] = None  # the order of the next new point; read from the shards first
-        self._training: Dict[int, TrainingState] = {}  # each shard's points and trained versions, as last seen
+        # Each shard's points and trained versions per vector, as last seen.
+        self._training: Dict[int, Dict[Optional[str], TrainingState]] = {}
         self._dropped = False
 
     # ---- description ----
@@ -119,6 +132,12 @@ class ClusterCollection(CollectionAPI):
     @property
     def metric(self) -> str:
         return self._settings.metric
+
+    @property
+    def vectors(self) -> Dict[str, VectorSpec]:
+        """Each named vector's settings, the default first (empty: the
+        collection has one unnamed vector)."""
+        return {name: VectorSpec.of(settings) for name, settings in self._vectors.items() if name is not None}
 
     @property
     def index(self) -> IndexSpec:
@@ -145,18 +164,26 @@ class ClusterCollection(CollectionAPI):
         return self.count()
 
     def __repr__(self) -> str:
-        return (f"ClusterCollection({self.name!r}, dim={self.dim}, metric={self.metric!r}, index={self.index}, "
-                f"shards={self._shards})")
+        if None in self._vectors:
+            return (f"ClusterCollection({self.name!r}, dim={self.dim}, metric={self.metric!r}, index={self.index}, "
+                    f"shards={self._shards})")
+        described = ", ".join(f"{name}: {spec.dim}-d {spec.metric}" for name, spec in self._vectors.items())
+        return f"ClusterCollection({self.name!r}, vectors={{{described}}}, shards={self._shards})"
 
     # ---- writes ----
 
     def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
                sparse: Optional[Dict[str, Any]] = None) -> None:
-        """See :meth:`vecdb.Collection.upsert`. Durable on every shard when
-        it returns; not atomic across shards (see the module's docstring).
-        Sparse vectors go with their points."""
+        """See :meth:`vecdb.Collection.upsert` (and, for a collection with
+        named vectors, :meth:`vecdb.named_vectors.NamedVectorsCollection.upsert`).
+        Durable on every shard when it returns; not atomic across shards
+        (see the module's docstring). Sparse vectors go with their points."""
         self._check_live()
-        id_list, matrix = check_upsert(ids, vectors, self.dim)
+        if None in self._vectors:
+            id_list, matrix = check_upsert(ids, vectors, self.dim)
+        else:
+            id_list = check_ids(ids, None)
+            named = check_named_vectors(self.name, self._vectors, vectors, id_list)
         payload_dicts, _ = encode_payloads(payloads, len(id_list))
         sparse_given = check_sparse_batch(sparse, self._sparse, len(id_list))
         self._check_indexed_values(payload_dicts)
@@ -164,107 +191,120 @@ class ClusterCollection(CollectionAPI):
             return
         groups = group_by_shard(id_list, self._shards)
         shard_ids = {shard: [id_list[row] for row in rows] for shard, rows in groups.items()}
+        shard_vectors: Dict[int, Union[np.ndarray, ShardVectors]] = {}
+        if None in self._vectors:
+            shard_vectors.update((shard, matrix[rows]) for shard, rows in groups.items())
+        else:
+            shard_vectors.update(split_by_shard(named, groups, len(id_list)))
         with self._write_lock:
             if self._next_order is None:
                 self._next_order = 1 + max(self._on_shards("last_order", direct=True).values())
-                self._training = self._on_shards("training_state", direct=True)
+                self._training = self._on_shards("training_states", direct=True)
             first, self._next_order = self._next_order, self._next_order + len(id_list)
             self._training.update(self._on_shards("upsert", shards=list(groups), ids=shard_ids, direct=True,
                                                   arguments=lambda shard: (
-                shard_ids[shard], matrix[groups[shard]],
+                shard_ids[shard], shard_vectors[shard],
                 None if payloads is None else [payload_dicts[row] for row in groups[shard]],
                 [first + row for row in groups[shard]],
                 {name: [rows[row] for row in groups[shard]] for name, rows in sparse_given.items()})))
             self._train_if_due()
 
     def _train_if_due(self) -> None:
-        """Train what the collection's settings ask for once it holds enough
-        points, as an embedded collection does in the upsert that brings it
+        """Train what each vector's settings ask for once enough points have
+        it, as an embedded collection does in the upsert that brings it
         there; here once for the cluster, on a sample from every shard."""
-        states = list(self._training.values())
-        total = sum(state.count for state in states)
-        pq = self.quantization
-        if pq is not None and all(state.quantizer_version == 0 for state in states) and total >= pq.train_size:
-            try:
-                self._train_quantizer(pq)
-            except Exception as exc:  # the batch is committed: report, search exactly, retry next time
-                warnings.warn(f"collection {self.name!r}: training the PQ codebooks failed ({exc}); "
-                              "searching exactly until the next upsert tries again", RuntimeWarning, stacklevel=3)
-        if (self._settings.rotate and all(state.rotation_version == 0 for state in states)
-                and total >= rotation_train_size(self.dim)):
-            try:
-                self._learn_rotation()
-            except Exception as exc:  # the batch is committed: report, search in full, retry next time
-                warnings.warn(f"collection {self.name!r}: learning the PCA rotation failed ({exc}); searching "
-                              "without prefix indexes until the next upsert tries again", RuntimeWarning,
-                              stacklevel=3)
+        for using, settings in self._vectors.items():
+            states = [vectors[using] for vectors in self._training.values()]
+            total = sum(state.count for state in states)
+            pq = settings.quantization
+            if pq is not None and all(state.quantizer_version == 0 for state in states) and total >= pq.train_size:
+                try:
+                    self._train_quantizer(using, pq)
+                except Exception as exc:  # the batch is committed: report, search exactly, retry next time
+                    warnings.warn(f"{self._described(using)}: training the PQ codebooks failed ({exc}); searching "
+                                  "exactly until the next upsert tries again", RuntimeWarning, stacklevel=3)
+            if (settings.rotate and all(state.rotation_version == 0 for state in states)
+                    and total >= rotation_train_size(settings.dim)):
+                try:
+                    self._learn_rotation(using)
+                except Exception as exc:  # the batch is committed: report, search in full, retry next time
+                    warnings.warn(f"{self._described(using)}: learning the PCA rotation failed ({exc}); searching "
+                                  "without prefix indexes until the next upsert tries again", RuntimeWarning,
+                                  stacklevel=3)
 
-    def _samples(self, wanted: int, seed: int) -> np.ndarray:
-        """About ``wanted`` stored vectors drawn from every shard in
-        proportion to its points (the cluster's sample)."""
-        self._training = states = self._on_shards("training_state", direct=True)
-        total = sum(state.count for state in states.values())
-        share = {shard: math.ceil(wanted * state.count / total) if total else 0 for shard, state in states.items()}
-        drawn = self._on_shards("sample", direct=True, arguments=lambda shard: (share[shard], seed))
+    def _samples(self, wanted: int, seed: int, using: Optional[str]) -> np.ndarray:
+        """About ``wanted`` stored vectors ``using`` drawn from every shard
+        in proportion to its points that have it (the cluster's sample)."""
+        self._training = self._on_shards("training_states", direct=True)
+        counts = {shard: states[using].count for shard, states in self._training.items()}
+        total = sum(counts.values())
+        share = {shard: math.ceil(wanted * count / total) if total else 0 for shard, count in counts.items()}
+        drawn = self._on_shards("sample", direct=True, arguments=lambda shard: (share[shard], seed), using=using)
         return np.vstack([drawn[shard] for shard in sorted(drawn)])
 
-    def _train_quantizer(self, pq: PQ) -> None:
-        seed = max(state.quantizer_version for state in self._training.values())
-        sample = self._samples(pq.max_samples, seed)
+    def _train_quantizer(self, using: Optional[str], pq: PQ) -> None:
+        settings = self._vectors[using]
+        seed = max(states[using].quantizer_version for states in self._training.values())
+        sample = self._samples(pq.max_samples, seed, using)
         if len(sample) < CENTROIDS:
             raise InvalidArgumentError(f"PQ training needs at least {CENTROIDS} vectors; "
-                                       f"collection {self.name!r} has {len(sample)}")
-        codebooks = train_codebooks(sample, self.dim, self.metric, pq, seed=seed).to_bytes()
-        self._on_shards("install_quantizer", codebooks, direct=True)
-        self._training = self._on_shards("training_state", direct=True)
+                                       f"{self._described(using)} has {len(sample)}")
+        codebooks = train_codebooks(sample, settings.dim, settings.metric, pq, seed=seed).to_bytes()
+        self._on_shards("install_quantizer", codebooks, direct=True, using=using)
+        self._training = self._on_shards("training_states", direct=True)
 
-    def _learn_rotation(self) -> None:
-        seed = max(state.rotation_version for state in self._training.values())
-        sample = self._samples(MAX_SAMPLES, seed)
-        if len(sample) < self.dim:
-            raise InvalidArgumentError(f"learning a rotation of {self.dim} dimensions needs at least {self.dim} "
-                                       f"vectors; collection {self.name!r} has {len(sample)}")
-        self._on_shards("install_rotation", rotation_to_bytes(learn_pca_rotation(sample, self.metric)), direct=True)
-        self._training = self._on_shards("training_state", direct=True)
+    def _learn_rotation(self, using: Optional[str]) -> None:
+        settings = self._vectors[using]
+        seed = max(states[using].rotation_version for states in self._training.values())
+        sample = self._samples(MAX_SAMPLES, seed, using)
+        if len(sample) < settings.dim:
+            raise InvalidArgumentError(f"learning a rotation of {settings.dim} dimensions needs at least "
+                                       f"{settings.dim} vectors; {self._described(using)} has {len(sample)}")
+        self._on_shards("install_rotation", rotation_to_bytes(learn_pca_rotation(sample, settings.metric)),
+                        direct=True, using=using)
+        self._training = self._on_shards("training_states", direct=True)
 
     def _check_indexed_values(self, payloads: List[Dict[str, Any]]) -> None:
         """Refuse a value an index cannot hold before any shard sees the
         batch (a shard would refuse only its own part), and the field the
         shards keep the insertion order in."""
         for row, payload in enumerate(payloads):
-            if ORDER_FIELD in payload:
-                raise InvalidPayloadError(f"payload {row} has the field {ORDER_FIELD!r}, which a cluster keeps "
-                                          "for itself")
+            for field in payload:
+                if field.startswith(ORDER_FIELD):
+                    raise InvalidPayloadError(f"payload {row} has the field {field!r}, which a cluster keeps "
+                                              "for itself")
         for field, kind in self._payload_indexes.items():
             for payload in payloads:
                 if payload:
                     entry_keys(field, kind, payload)
         self._text.analyze(payloads)  # InvalidPayloadError for a value that is not text
 
-    def train_quantizer(self) -> None:
-        """See :meth:`vecdb.Collection.train_quantizer`: trained once, on a
-        sample drawn from every shard in proportion to its points, and
-        installed on every shard (they share the codebooks)."""
+    def train_quantizer(self, using: Optional[str] = None) -> None:
+        """See :meth:`vecdb.Collection.train_quantizer`: trained once (for
+        vector ``using``), on a sample drawn from every shard in proportion
+        to its points, and installed on every shard (they share the
+        codebooks)."""
         self._check_live()
-        pq = self.quantization
-        if pq is None:
-            raise InvalidArgumentError(f"collection {self.name!r} has no quantization "
+        using, settings = self._vector(using)
+        if settings.quantization is None:
+            raise InvalidArgumentError(f"{self._described(using)} has no quantization "
                                        "(create it with quantization=vecdb.PQ(...))")
         with self._write_lock:
-            self._training = self._on_shards("training_state", direct=True)
-            self._train_quantizer(pq)
+            self._training = self._on_shards("training_states", direct=True)
+            self._train_quantizer(using, settings.quantization)
 
-    def learn_rotation(self) -> None:
-        """See :meth:`vecdb.Collection.learn_rotation`: learned once, from a
-        sample of every shard, and installed on every shard (they share
-        their prefixes)."""
+    def learn_rotation(self, using: Optional[str] = None) -> None:
+        """See :meth:`vecdb.Collection.learn_rotation`: learned once (for
+        vector ``using``), from a sample of every shard, and installed on
+        every shard (they share their prefixes)."""
         self._check_live()
-        if self._settings.rotate is None:
-            raise InvalidArgumentError(f"collection {self.name!r} has no rotation (create it with mrl_dims=[...], "
+        using, settings = self._vector(using)
+        if settings.rotate is None:
+            raise InvalidArgumentError(f"{self._described(using)} has no rotation (create it with mrl_dims=[...], "
                                        "rotate='pca')")
         with self._write_lock:
-            self._training = self._on_shards("training_state", direct=True)
-            self._learn_rotation()
+            self._training = self._on_shards("training_states", direct=True)
+            self._learn_rotation(using)
 
     def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.delete`: by id on the ids' shards, by
@@ -396,21 +436,22 @@ class ClusterCollection(CollectionAPI):
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
-               sparse: None = None, fusion: None = None) -> List[Hit]: ...
+               sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
-               sparse: None = None, fusion: None = None) -> List[List[Hit]]: ...
+               sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
-               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None) -> List[Hit]: ...
+               sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+               using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
@@ -418,7 +459,7 @@ class ClusterCollection(CollectionAPI):
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
                with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
-               group_by: Optional[str] = None, group_size: int = 1) -> Any: ...
+               group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
     def search(
         self,
@@ -437,6 +478,7 @@ class ClusterCollection(CollectionAPI):
         fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
         group_by: Optional[str] = None,
         group_size: int = 1,
+        using: Optional[str] = None,
     ) -> Any:
         """See :meth:`vecdb.Collection.search`. Each shard plans and runs the
         search for its own best ``k``; the best ``k`` of theirs come back.
@@ -450,7 +492,10 @@ class ClusterCollection(CollectionAPI):
         candidates unfused; the driver merges each branch over the shards
         and fuses them: the hits of one collection holding every point.
         ``group_by`` searches deeper until the groups are full, as a
-        collection does.
+        collection does. ``using``: the named vector searched (see
+        :meth:`vecdb.named_vectors.NamedVectorsCollection.search`); a
+        vector's hits tie in the order the points got that vector, as in
+        one collection.
 
         A shard that does not answer raises ShardUnavailableError, unless
         the database was opened with ``allow_partial=True``: the other
@@ -458,30 +503,33 @@ class ClusterCollection(CollectionAPI):
         those left out.
         """
         self._check_live()
+        using, settings = self._vector(using)
         if group_by is not None:
             return self._grouped(query, k, group_by, group_size, with_payload, dict(
                 filter=filter, ef=ef, dims=dims, plan=plan, with_vector=with_vector, text=text, text_field=text_field,
-                sparse=sparse, fusion=fusion))
+                sparse=sparse, fusion=fusion, using=using))
         if text is not None or text_field is not None or sparse is not None or fusion is not None:
             return self._search_branches(query, text, text_field, sparse, fusion, k, filter, ef, dims, plan,
-                                         with_payload, with_vector)
-        queries, single, k, ef, _ = check_search(query, k, ef, filter, self.dim)
+                                         with_payload, with_vector, using)
+        queries, single, k, ef, _ = check_search(query, k, ef, filter, settings.dim)
         dims, plan = check_overrides(dims, plan)
         with_payload, with_vector = check_flags(with_payload, with_vector)
-        answers = self._on_shards("search", actors.share(queries), k, direct=True, read=True, filter=filter, ef=ef, dims=dims,
-                                  plan=plan, with_payload=with_payload, with_vector=with_vector,
-                                  allow_partial=self._database.allow_partial)
-        merged = merge_batches(answers, queries.shape[0], k, self.metric)
+        answers = self._on_shards("search", actors.share(queries), k, direct=True, read=True, filter=filter, ef=ef,
+                                  dims=dims, plan=plan, with_payload=with_payload, with_vector=with_vector,
+                                  using=using, allow_partial=self._database.allow_partial)
+        merged = merge_batches(answers, queries.shape[0], k, settings.metric)
         missing = tuple(shard for shard in range(self._shards) if shard not in answers)
         result: Union[ShardHits, ShardResults] = ShardHits(merged[0]) if single else ShardResults(merged)
         result.missing_shards = missing
         return result
 
     def _search_branches(self, query: Any, text: Any, text_field: Any, sparse: Any, fusion: Any, k: Any,
-                         filter: Any, ef: Any, dims: Any, plan: Any, with_payload: Any, with_vector: Any) -> ShardHits:
-        """:meth:`search` by text or sparse vector, or a hybrid one: checked
-        here as the embedded collection checks it, then (for text) the
-        statistics round, then the searches."""
+                         filter: Any, ef: Any, dims: Any, plan: Any, with_payload: Any, with_vector: Any,
+                         using: Optional[str]) -> ShardHits:
+        """:meth:`search` by text or sparse vector, or a hybrid one (its
+        vector branch on vector ``using``, resolved): checked here as the
+        embedded collection checks it, then (for text) the statistics round,
+        then the searches."""
         check_branches(query, text, text_field, sparse, fusion, ef, dims, plan)
         if text is not None:
             try:
@@ -498,7 +546,7 @@ class ClusterCollection(CollectionAPI):
             if filter is not None:
                 parse_filter(filter)
         else:
-            queries, single, k, ef, _ = check_search(query, k, ef, filter, self.dim)
+            queries, single, k, ef, _ = check_search(query, k, ef, filter, self._vectors[using].dim)
             if not single:
                 raise InvalidArgumentError("a hybrid search takes one query vector (1-D), not a batch")
             dims, plan = check_overrides(dims, plan)
@@ -514,7 +562,8 @@ class ClusterCollection(CollectionAPI):
         answers = self._on_shards("search_branches", vector, text, text_field,
                                   None if sparse_query is None else dict([sparse_query]), checked_fusion, k, corpus,
                                   shards=shards, direct=True, read=True, filter=filter, ef=ef, dims=dims, plan=plan,
-                                  with_payload=with_payload, with_vector=with_vector, allow_partial=partial)
+                                  with_payload=with_payload, with_vector=with_vector, using=using,
+                                  allow_partial=partial)
         per_shard = [answers[shard] for shard in sorted(answers)]
         if checked_fusion is None:
             hits = ShardHits(merge_hits(per_shard, k, higher_first=True))
@@ -534,16 +583,42 @@ class ClusterCollection(CollectionAPI):
 
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
-                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False) -> List[Hit]:
+                  ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
+                  using: Optional[str] = None) -> List[Hit]:
         """See :meth:`vecdb.Collection.recommend`: the same algorithm over
         the cluster's searches (average_vector: one; best_score: one per
         positive example, widened until no point left out could enter the
-        top ``k``), so the same hits as one collection holding every point."""
+        top ``k``), so the same hits as one collection holding every point.
+        With named vectors, on vector ``using``: an example given by id uses
+        its ``using`` vector (a point without it is refused)."""
         self._check_live()
-        return recommend(lambda query, width, vectors: self.search(query, width, filter=filter, ef=ef,
-                                                                   with_payload=with_payload, with_vector=vectors),
-                         lambda ids: self.get(ids, with_payload=False, with_vector=True), self.dim, self.metric,
-                         positive, negative, k, strategy, with_vector)
+        using, settings = self._vector(using)
+        with_payload, with_vector = check_flags(with_payload, with_vector)
+        if using is None:
+            return recommend(lambda query, width, vectors: self.search(
+                query, width, filter=filter, ef=ef, with_payload=with_payload, with_vector=vectors),
+                lambda ids: self.get(ids, with_payload=False, with_vector=True), settings.dim, settings.metric,
+                positive, negative, k, strategy, with_vector)
+        name = using  # the algorithm compares vector ``name`` alone; the hits get every vector after
+        examples = _example_ids(positive, negative)
+        stored = self.get(examples, with_payload=False, with_vector=True) if examples else []
+        lacking = [record.id for record in stored if _named(record.vector, name) is None]
+        if lacking:
+            raise InvalidArgumentError(f"example point {sorted(lacking, key=str)[0]!r} has no {name!r} vector")
+        by_id = {record.id: replace(record, vector=_named(record.vector, name)) for record in stored}
+
+        def search(query: np.ndarray, width: int, vectors: bool) -> List[Hit]:
+            hits = self.search(query, width, filter=filter, ef=ef, with_payload=with_payload, with_vector=vectors,
+                               using=name)
+            return [replace(hit, vector=_named(hit.vector, name)) for hit in hits] if vectors else hits
+
+        hits = recommend(search, lambda ids: [by_id[point] for point in ids if point in by_id], settings.dim,
+                         settings.metric, positive, negative, k, strategy, False)
+        if not with_vector:
+            return hits
+        found = {record.id: record.vector for record in self.get([hit.id for hit in hits], with_payload=False,
+                                                                 with_vector=True)}
+        return [replace(hit, vector=found.get(hit.id, {})) for hit in hits]
 
     def explain(
         self,
@@ -559,25 +634,27 @@ class ClusterCollection(CollectionAPI):
         text_field: Optional[str] = None,
         sparse: Any = None,
         fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
+        using: Optional[str] = None,
     ) -> Explanation:
         """See :meth:`vecdb.Collection.explain`. Every shard plans its own
         search; this is the plan of the shard holding the most points (the
         one a search waits for), with the estimates of the whole
         collection (points and allowed summed over the shards)."""
         self._check_live()
+        using, settings = self._vector(using)
         branches = {"text": text, "text_field": text_field, "sparse": sparse, "fusion": fusion}
         if any(value is not None for value in branches.values()):  # each shard checks and explains its branches
             answers = self._on_shards("explain", query, k, read=True, filter=filter, ef=ef, dims=dims, plan=plan,
-                                      execute=execute, **branches)
+                                      execute=execute, using=using, **branches)
         else:
             if query is None:
                 raise InvalidArgumentError("explain needs a query vector, text= or sparse=")
-            queries, _, k, ef, _ = check_search(query, k, ef, filter, self.dim)
+            queries, _, k, ef, _ = check_search(query, k, ef, filter, settings.dim)
             if queries.shape[0] == 0:
                 raise InvalidArgumentError("explain needs at least one query")
             dims, plan = check_overrides(dims, plan)
             answers = self._on_shards("explain", queries, k, read=True, filter=filter, ef=ef, dims=dims, plan=plan,
-                                      execute=execute)
+                                      execute=execute, using=using)
         _, largest = max(answers.items(), key=lambda item: (item[1].estimates["points"], -item[0]))
         points = sum(answer.estimates["points"] for answer in answers.values())
         allowed = sum(answer.estimates["allowed"] for answer in answers.values())
@@ -585,15 +662,18 @@ class ClusterCollection(CollectionAPI):
         return replace(largest, estimates={**largest.estimates, "points": points, "allowed": allowed,
                                   "selectivity": selectivity})
 
-    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0) -> TuneReport:
+    def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0,
+             using: Optional[str] = None) -> TuneReport:
         """See :meth:`vecdb.Collection.tune`: recall and latency are those
         of searches of the whole cluster (merged results), and the chosen
-        plan becomes every shard's default (see :mod:`vecdb.cluster.tuning`)."""
+        plan becomes every shard's default for vector ``using`` (see
+        :mod:`vecdb.cluster.tuning`)."""
         self._check_live()
+        using, settings = self._vector(using)
         target_recall, k = check_recall(target_recall), check_k(k)
-        tuning_queries, seed = check_tuning_queries(queries, self.dim), positive_int(seed, "seed", 0)
+        tuning_queries, seed = check_tuning_queries(queries, settings.dim), positive_int(seed, "seed", 0)
         with self._write_lock:
-            return tune_cluster(self, target_recall, k, tuning_queries, seed)
+            return tune_cluster(self, target_recall, k, tuning_queries, seed, using)
 
     def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
         """See :meth:`vecdb.Collection.get` (asks only the shards holding the ids)."""
@@ -639,14 +719,17 @@ class ClusterCollection(CollectionAPI):
 
     def stats(self) -> Dict[str, Any]:
         """See :meth:`vecdb.Collection.stats`: the first shard's settings,
-        counts and index sizes summed over the shards, and every shard's
-        own under ``"shards"``."""
+        counts and index sizes summed over the shards (with named vectors,
+        each vector's under ``"vectors"``), and every shard's own under
+        ``"shards"``."""
         self._check_live()
         answers = self._on_shards("stats", read=True)
         per_shard = [answers[shard] for shard in sorted(answers)]
-        summed = {key: sum(stats[key] for stats in per_shard)
-                  for key in ("count", "index_count", "index_backlog", "index_memory_bytes", "sequence",
-                              "index_sequence")}
+        summed = _summed(per_shard, ("count", "sequence") if "vectors" in per_shard[0] else INDEX_COUNTERS)
+        if "vectors" in per_shard[0]:
+            summed["vectors"] = {name: {**first, **_summed([stats["vectors"][name] for stats in per_shard],
+                                                           INDEX_COUNTERS)}
+                                 for name, first in per_shard[0]["vectors"].items()}
         # A text index's points and memory summed; its terms are the largest
         # shard vocabulary's (the shards share most words).
         text: Dict[str, Dict[str, Any]] = {}
@@ -696,6 +779,34 @@ class ClusterCollection(CollectionAPI):
     def _check_live(self) -> None:
         if self._dropped:
             raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
+
+    def _vector(self, using: Any) -> Tuple[Optional[str], CollectionSettings]:
+        """The vector ``using`` names (None: the default; None again for a
+        collection of one unnamed vector) and its settings."""
+        return resolve_vector(self.name, self._vectors, using)
+
+    def _described(self, using: Optional[str]) -> str:
+        """The collection, or its vector ``using``, in a message."""
+        return f"collection {self.name!r}" if using is None else f"vector {using!r} of collection {self.name!r}"
+
+
+def _summed(per_shard: List[Dict[str, Any]], keys: Sequence[str]) -> Dict[str, Any]:
+    """The ``keys`` of the shards' statistics, summed."""
+    return {key: sum(stats[key] for stats in per_shard) for key in keys}
+
+
+def _example_ids(positive: Any, negative: Any) -> List[Any]:
+    """The point ids among a recommend's examples (what is not a list of
+    examples is refused by the recommend itself)."""
+    if not isinstance(positive, (list, tuple)) or not isinstance(negative or [], (list, tuple)):
+        return []
+    return [example for example in [*positive, *(negative or [])]
+            if isinstance(example, (str, int)) and not isinstance(example, bool)]
+
+
+def _named(vectors: Any, name: str) -> Optional[np.ndarray]:
+    """Vector ``name`` of a hit's or record's ``{name: vector}`` (None if it lacks it)."""
+    return vectors.get(name) if isinstance(vectors, dict) else None
 
 
 def _text_indexes(settings: Dict[str, Dict[str, Any]]) -> TermIndexes:

@@ -9,7 +9,8 @@ shards, each an embedded database served by a Ray actor on its node.
 
 ``path`` holds the catalog (``cluster.json``: the shard map) and each
 shard's folder (``shard-003/``, on the node the shard runs on). Every
-collection exists on every shard, with the same settings.
+collection exists on every shard, with the same settings (a collection
+with named vectors too: ``create_collection(name, vectors={...})``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from vecdb.cluster.backup import backup_cluster
 from vecdb.cluster.catalog import ClusterCatalog, read_catalog, write_catalog
 from vecdb.cluster.collection import ClusterCollection
 from vecdb.collection import DEFAULT_INDEX_BACKLOG
-from vecdb.config import HNSW, PQ, CollectionSettings, IndexSpec, check_collection_name
+from vecdb.config import HNSW, PQ, CollectionSettings, IndexSpec, VectorSpec, check_collection_name, check_vector_specs
 from vecdb.errors import (
     ClosedError,
     CollectionExistsError,
@@ -68,7 +69,7 @@ class ClusterDatabase(DatabaseAPI):
     def create_collection(
         self,
         name: str,
-        dim: int,
+        dim: Optional[int] = None,
         metric: str = "cosine",
         *,
         index: Optional[IndexSpec] = None,
@@ -76,30 +77,40 @@ class ClusterDatabase(DatabaseAPI):
         mrl_dims: Optional[Sequence[int]] = None,
         rotate: Optional[str] = None,
         sparse: Optional[Sequence[str]] = None,
+        vectors: Optional[Dict[str, VectorSpec]] = None,
         exist_ok: bool = False,
     ) -> ClusterCollection:
         """See :meth:`vecdb.Database.create_collection`: the collection is
-        created on every shard (a create interrupted part-way is completed
-        by the next one)."""
+        created on every shard. A create interrupted part-way (a shard
+        unavailable) is completed by the next one; one a shard refuses (it
+        holds another collection of that name) is dropped again from the
+        shards that made it."""
         name = check_collection_name(name)
-        settings = CollectionSettings.new(dim, metric, index or HNSW(), quantization, mrl_dims, rotate)
+        settings = _shard_settings(dim, metric, index, quantization, mrl_dims, rotate, vectors)
         names = list(check_sparse_names(sparse))
         with self._lock:
             self._check_open()
             existing = self._keys_of(name)
             if len(existing) == self.shards and not exist_ok:
                 raise CollectionExistsError(f"collection {name!r} already exists")
-            keys = self._on_shards("create", name, {**settings.to_dict(), "sparse": names})
+            try:
+                keys = self._on_shards("create", name, {**settings, "sparse": names})
+            except ShardUnavailableError:
+                raise  # the shards that made it keep it: the next create completes it
+            except BaseException:
+                self._on_shards("drop", name, shards=[shard for shard in range(self.shards) if shard not in existing])
+                raise
             return self._handle(name, [keys[shard] for shard in range(self.shards)])
 
-    def get_or_create_collection(self, name: str, dim: int, metric: str = "cosine", *,
+    def get_or_create_collection(self, name: str, dim: Optional[int] = None, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
                                  rotate: Optional[str] = None,
-                                 sparse: Optional[Sequence[str]] = None) -> ClusterCollection:
+                                 sparse: Optional[Sequence[str]] = None,
+                                 vectors: Optional[Dict[str, VectorSpec]] = None) -> ClusterCollection:
         """:meth:`create_collection` with ``exist_ok=True``."""
         return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
-                                      rotate=rotate, sparse=sparse, exist_ok=True)
+                                      rotate=rotate, sparse=sparse, vectors=vectors, exist_ok=True)
 
     def get_collection(self, name: str) -> ClusterCollection:
         """An existing collection: one on every shard."""
@@ -211,6 +222,22 @@ class ClusterDatabase(DatabaseAPI):
     def _check_open(self) -> None:
         if self._closed:
             raise ClosedError("the cluster database was closed")
+
+
+def _shard_settings(dim: Any, metric: Any, index: Any, quantization: Any, mrl_dims: Any, rotate: Any,
+                    vectors: Any) -> Dict[str, Any]:
+    """What every shard creates a collection with: its one vector's
+    settings, or each named vector's under ``"vectors"``; checked here as
+    the embedded database checks them."""
+    if vectors is None:
+        if dim is None:
+            raise InvalidArgumentError("create_collection needs dim (or vectors={name: vecdb.VectorSpec(dim)})")
+        return CollectionSettings.new(dim, metric, index or HNSW(), quantization, mrl_dims, rotate).to_dict()
+    if dim is not None or metric != "cosine" or index is not None or quantization is not None \
+            or mrl_dims is not None or rotate is not None:
+        raise InvalidArgumentError("with vectors=, each vector's dim, metric, index, quantization, mrl_dims "
+                                   "and rotate go in its vecdb.VectorSpec")
+    return {"vectors": {name: settings.to_dict() for name, settings in check_vector_specs(vectors).items()}}
 
 
 def open_cluster(path: Union[str, os.PathLike], shards: Optional[int] = None, *, replicas: int = 0,

@@ -38,8 +38,12 @@ class ShardResults(List[List[Hit]]):
 
 # One query's hits from one shard, best first, as columns (cheaper to pickle
 # than Hit objects, and only the merged best k become Hits): ids, scores,
-# orders, and payloads and vectors (None unless asked for).
-HitColumns = Tuple[List[Any], List[float], List[int], Optional[List[Any]], Optional[List[Any]]]
+# orders (those of the index searched: they break ties), payloads and
+# vectors (None unless asked for), and the points' own orders where they
+# differ from the first (None: the same). A named vector's index numbers a
+# point from when it got that vector; a hybrid search fuses its hits with
+# the other branches' by the point's order.
+HitColumns = Tuple[List[Any], List[float], List[int], Optional[List[Any]], Optional[List[Any]], Optional[List[int]]]
 
 
 def merge_hits(per_shard: Sequence[HitColumns], k: int, higher_first: bool) -> List[Hit]:
@@ -50,17 +54,18 @@ def merge_hits(per_shard: Sequence[HitColumns], k: int, higher_first: bool) -> L
 
 
 def merge_ordered(per_shard: Sequence[HitColumns], k: int, higher_first: bool) -> List[Tuple[int, Hit]]:
-    """:func:`merge_hits`, each hit with its insertion order."""
+    """:func:`merge_hits`, each hit with its point's insertion order."""
     sign = -1.0 if higher_first else 1.0
     ranked = heapq.merge(*([(sign * score, order, shard, position)
                             for position, (score, order) in enumerate(zip(columns[1], columns[2]))]
                            for shard, columns in enumerate(per_shard)))
     hits = []
     for _, order, shard, position in itertools.islice(ranked, k):
-        ids, scores, _, payloads, vectors = per_shard[shard]
-        hits.append((order, Hit(id=ids[position], score=scores[position],
-                                payload=None if payloads is None else payloads[position],
-                                vector=None if vectors is None else vectors[position])))
+        ids, scores, _, payloads, vectors, point_orders = per_shard[shard]
+        hits.append((order if point_orders is None else point_orders[position],
+                     Hit(id=ids[position], score=scores[position],
+                         payload=None if payloads is None else payloads[position],
+                         vector=None if vectors is None else vectors[position])))
     return hits
 
 

@@ -19,10 +19,22 @@ in the same transaction as the point: a field no user payload may have
 returns. A point upserted again keeps its order, as it keeps its label; so
 within a shard, orders rise with labels, which lets a scroll find where an
 order starts by bisecting labels.
+
+**Named vectors.** A collection with named vectors keeps each point's
+payload in its points part and a copy in the part of each vector it has,
+so the order travels into every part with it. A vector's index breaks ties
+by when the point got that vector (its label in that part), not by when
+the point came: a point given a vector it lacked comes after every point
+that had it. So the payload also holds, under :func:`vector_order_field`,
+the order at which the point got each vector it has (numbered by the
+driver as new points are, from the same count; kept while the point keeps
+the vector): a vector's searches merge over the shards by it, and within a
+part it rises with labels too.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from dataclasses import dataclass, replace
@@ -32,10 +44,11 @@ import numpy as np
 
 from vecdb.cluster.merge import HitColumns
 from vecdb.collection import DEFAULT_INDEX_BACKLOG, Collection
-from vecdb.config import CollectionSettings
+from vecdb.config import CollectionSettings, VectorSpec
 from vecdb.database import Database
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
 from vecdb.fusion import Fusion
+from vecdb.named_vectors import NamedVectorsCollection
 from vecdb.plans import Plan
 from vecdb.progress import silent
 from vecdb.query.planner import SearchShape
@@ -44,7 +57,8 @@ from vecdb.storage.keys import user_id_key
 from vecdb.index.term_indexes import Corpus
 
 # The payload field holding a point's cluster-wide insertion order (the
-# NUL makes it a name no filter or payload index can reach).
+# NUL makes it a name no filter or payload index can reach); the fields
+# holding when it got each named vector start with it too.
 ORDER_FIELD = "\x00order"
 
 # What the driver may call on a shard's collection: the CollectionAPI's
@@ -53,6 +67,15 @@ COLLECTION_METHODS = frozenset({
     "delete", "delete_payload_keys", "explain", "count", "stats", "create_payload_index", "drop_payload_index",
     "create_text_index", "drop_text_index", "compact", "train_quantizer", "learn_rotation", "tune", "wait_indexed",
 })
+
+# A shard's collection: of one unnamed vector, or of named vectors.
+AnyCollection = Union[Collection, NamedVectorsCollection]
+
+
+def vector_order_field(vector: str) -> str:
+    """The payload field holding the order at which a point got named
+    vector ``vector`` (see the module's docstring)."""
+    return f"{ORDER_FIELD}.{vector}"
 
 
 class Shard:
@@ -84,13 +107,21 @@ class Shard:
 
     def create(self, name: str, settings: Dict[str, Any]) -> str:
         """Create ``name`` (or return the existing one, if its settings are
-        these); its key. ``settings``: CollectionSettings' dict and the
-        sparse vectors' names (``"sparse"``)."""
-        checked = CollectionSettings.from_dict(settings)
-        collection = self._database.create_collection(
-            name, checked.dim, checked.metric, index=checked.index, quantization=checked.quantization,
-            mrl_dims=list(checked.mrl_dims) or None, rotate=checked.rotate, sparse=settings.get("sparse"),
-            exist_ok=True)
+        these); its key. ``settings``: CollectionSettings' dict (or, for a
+        collection of named vectors, each vector's under ``"vectors"``) and
+        the sparse vectors' names (``"sparse"``)."""
+        collection: AnyCollection
+        if "vectors" in settings:
+            collection = self._database.create_collection(
+                name, vectors={vector: VectorSpec.of(CollectionSettings.from_dict(spec))
+                               for vector, spec in settings["vectors"].items()},
+                sparse=settings.get("sparse"), exist_ok=True)
+        else:
+            checked = CollectionSettings.from_dict(settings)
+            collection = self._database.create_collection(
+                name, checked.dim, checked.metric, index=checked.index, quantization=checked.quantization,
+                mrl_dims=list(checked.mrl_dims) or None, rotate=checked.rotate, sparse=settings.get("sparse"),
+                exist_ok=True)
         return self._collection_key(collection)
 
     def drop(self, name: str) -> bool:
@@ -108,27 +139,41 @@ class Shard:
             raise InvalidArgumentError(f"{method!r} is not a collection method a shard serves")
         return getattr(self._collection(name, key), method)(*args, **kwargs)
 
-    def _collection(self, name: str, key: str) -> Collection:
-        collection = self._database.get_collection(name)
+    def _collection(self, name: str, key: str) -> AnyCollection:
+        collection: AnyCollection = self._database.get_collection(name)
         if self._collection_key(collection) != key:
             raise CollectionNotFoundError(f"collection {name!r} was dropped")
         return collection
 
+    def _vector_collection(self, name: str, key: str, using: Optional[str]) -> Collection:
+        """The collection holding vector ``using`` of ``name`` (None: its
+        one unnamed vector, or its default named one): what trains, samples
+        and tunes."""
+        collection = self._collection(name, key)
+        if isinstance(collection, NamedVectorsCollection):
+            return collection._part(using)
+        if using is not None:
+            collection._refuse_using(using)
+        return collection
+
     # ---- the calls that carry the insertion order ----
 
-    def upsert(self, name: str, key: str, ids: List[Any], vectors: np.ndarray,
+    def upsert(self, name: str, key: str, ids: List[Any], vectors: Union[np.ndarray, Dict[str, Any]],
                payloads: Optional[List[Dict[str, Any]]], orders: Sequence[int],
-               sparse: Optional[Dict[str, List[Any]]] = None) -> "TrainingState":
+               sparse: Optional[Dict[str, List[Any]]] = None) -> Dict[Optional[str], "TrainingState"]:
         """Upsert, each new point numbered with its order (a point that
-        exists keeps its own); what the driver needs to know to train."""
+        exists keeps its own); with named vectors (``vectors``: ``{name: a
+        matrix, or a vector or None per id}``), each vector a point gets is
+        numbered alike. What the driver needs to know to train."""
         collection = self._collection(name, key)
-        kept = {user_id_key(record.id): record.payload[ORDER_FIELD]
-                for record in collection.get(ids) if record.payload and ORDER_FIELD in record.payload}
-        stamped = [{**(payloads[row] if payloads is not None else {}),
-                    ORDER_FIELD: kept.get(user_id_key(point_id), int(orders[row]))}
-                   for row, point_id in enumerate(ids)]
+        kept = {user_id_key(record.id): record.payload or {} for record in collection.get(ids)}
+        stamped = []
+        for row, point_id in enumerate(ids):
+            old = kept.get(user_id_key(point_id), {})
+            stamped.append({**(payloads[row] if payloads is not None else {}),
+                            **{field: old.get(field, int(orders[row])) for field in _order_fields(vectors, row)}})
         collection.upsert(ids, vectors, stamped, sparse=sparse)
-        return self.training_state(name, key)
+        return self.training_states(name, key)
 
     def update_payload(self, name: str, key: str, ids: Optional[List[Any]], payload: Dict[str, Any], *,
                        filter: Optional[Dict[str, Any]], merge: bool) -> int:
@@ -137,48 +182,56 @@ class Shard:
         collection = self._collection(name, key)
         if merge:
             return collection.update_payload(ids, payload, filter=filter)
-        return collection._change_payloads(ids, filter, lambda old: {**payload, ORDER_FIELD: old[ORDER_FIELD]})
+        return collection._change_payloads(ids, filter, lambda old: {**payload, **_orders(old)})
 
     # ---- trained state: learned once for the cluster, installed on every shard ----
 
-    def training_state(self, name: str, key: str) -> "TrainingState":
-        stats = self._collection(name, key).stats()
-        quantization, mrl = stats["quantization"], stats["mrl"]
-        return TrainingState(count=stats["count"],
-                             quantizer_version=quantization["quantizer_version"] if quantization else 0,
-                             rotation_version=mrl["rotation_version"] if mrl else 0)
+    # Each takes the vector it is about: ``using`` (None: the collection's
+    # one unnamed vector, or its default named one).
 
-    def sample(self, name: str, key: str, count: int, seed: int) -> np.ndarray:
-        return self._collection(name, key)._sample(count, seed)
+    def training_states(self, name: str, key: str) -> Dict[Optional[str], "TrainingState"]:
+        """Each vector's (None: the one unnamed vector's)."""
+        collection = self._collection(name, key)
+        if isinstance(collection, NamedVectorsCollection):
+            return {vector: _training_state(part) for vector, part in collection._parts.items()}
+        return {None: _training_state(collection)}
 
-    def sample_points(self, name: str, key: str, count: int, seed: int) -> Tuple[List[Any], np.ndarray]:
-        return self._collection(name, key)._sample_points(count, seed)
+    def sample(self, name: str, key: str, count: int, seed: int, *, using: Optional[str] = None) -> np.ndarray:
+        return self._vector_collection(name, key, using)._sample(count, seed)
 
-    def exact_neighbours(self, name: str, key: str, queries: np.ndarray,
-                         k: int) -> Tuple[List[List[Any]], np.ndarray]:
-        return self._collection(name, key)._exact_neighbours(queries, k)
+    def sample_points(self, name: str, key: str, count: int, seed: int, *,
+                      using: Optional[str] = None) -> Tuple[List[Any], np.ndarray]:
+        return self._vector_collection(name, key, using)._sample_points(count, seed)
 
-    def time_plan(self, name: str, key: str, plan: Plan, queries: np.ndarray, k: int) -> float:
-        return self._collection(name, key)._time_plan(plan, queries, k)
+    def exact_neighbours(self, name: str, key: str, queries: np.ndarray, k: int, *,
+                         using: Optional[str] = None) -> Tuple[List[List[Any]], np.ndarray]:
+        return self._vector_collection(name, key, using)._exact_neighbours(queries, k)
 
-    def search_shape(self, name: str, key: str) -> SearchShape:
-        return self._collection(name, key)._search_shape()
+    def time_plan(self, name: str, key: str, plan: Plan, queries: np.ndarray, k: int, *,
+                  using: Optional[str] = None) -> float:
+        return self._vector_collection(name, key, using)._time_plan(plan, queries, k)
 
-    def set_default_plan(self, name: str, key: str, plan: Plan, k: int) -> None:
-        self._collection(name, key)._set_default_plan(plan, k)
+    def search_shape(self, name: str, key: str, *, using: Optional[str] = None) -> SearchShape:
+        return self._vector_collection(name, key, using)._search_shape()
 
-    def install_quantizer(self, name: str, key: str, codebooks: bytes) -> None:
-        self._collection(name, key)._adopt_quantizer(codebooks)
+    def set_default_plan(self, name: str, key: str, plan: Plan, k: int, *, using: Optional[str] = None) -> None:
+        self._vector_collection(name, key, using)._set_default_plan(plan, k)
 
-    def install_rotation(self, name: str, key: str, rotation: bytes) -> None:
-        self._collection(name, key)._adopt_rotation(rotation)
+    def install_quantizer(self, name: str, key: str, codebooks: bytes, *, using: Optional[str] = None) -> None:
+        self._vector_collection(name, key, using)._adopt_quantizer(codebooks)
+
+    def install_rotation(self, name: str, key: str, rotation: bytes, *, using: Optional[str] = None) -> None:
+        self._vector_collection(name, key, using)._adopt_rotation(rotation)
 
     def search(self, name: str, key: str, queries: np.ndarray, k: int, *, with_payload: bool, with_vector: bool,
-               **options: Any) -> List[HitColumns]:
-        """Per query, this shard's best ``k`` as columns, with their orders."""
+               using: Optional[str] = None, **options: Any) -> List[HitColumns]:
+        """Per query, this shard's best ``k`` as columns, with their orders
+        in the index of vector ``using``."""
         assert isinstance(queries, np.ndarray) and queries.ndim == 2, "the driver sends a batch"
-        rows = self._collection(name, key).search(queries, k, with_payload=True, with_vector=with_vector, **options)
-        return [_hit_columns(row, with_payload, with_vector) for row in rows]
+        collection = self._collection(name, key)
+        rows = collection.search(queries, k, with_payload=True, with_vector=with_vector, using=using, **options)
+        ranking = _ranking_field(collection, using)
+        return [_hit_columns(row, with_payload, with_vector, ranking) for row in rows]
 
     def text_indexes(self, name: str, key: str) -> Dict[str, Dict[str, Any]]:
         return self._collection(name, key).text_indexes
@@ -191,21 +244,30 @@ class Shard:
     def search_branches(self, name: str, key: str, query: Optional[np.ndarray], text: Optional[str],
                         text_field: Optional[str], sparse: Optional[Dict[str, Any]], fusion: Optional[Fusion], k: int,
                         corpus: Optional[Corpus], *, filter: Optional[Dict[str, Any]], ef: Optional[int],
-                        dims: Optional[int], plan: Optional[Plan], with_payload: bool,
-                        with_vector: bool) -> Union[HitColumns, List[HitColumns]]:
+                        dims: Optional[int], plan: Optional[Plan], with_payload: bool, with_vector: bool,
+                        using: Optional[str] = None) -> Union[HitColumns, List[HitColumns]]:
         """A search by text or sparse vector: this shard's best ``k`` as
         columns, with their orders; text scored with the whole cluster's
         statistics ``corpus`` (so every shard scores as one index over all
         of them would). With ``fusion``, a hybrid search's branches
-        instead, each as columns (vector, text, sparse: those given; each
-        ``fusion``'s candidates long), read in one state and not fused: the
-        driver merges each over the shards, then fuses."""
-        found = self._collection(name, key)._search_branches(
-            query, text, text_field, sparse, fusion, k, filter, ef, dims, plan, True, with_vector, corpus=corpus,
-            separate=fusion is not None)
+        instead, each as columns (vector, on vector ``using``; text,
+        sparse: those given; each ``fusion``'s candidates long), read in
+        one state and not fused: the driver merges each over the shards,
+        then fuses."""
+        collection = self._collection(name, key)
+        search_branches: Callable[..., Any] = collection._search_branches
+        if isinstance(collection, NamedVectorsCollection):
+            search_branches = functools.partial(collection._search_branches, using=using)
+        elif using is not None:
+            collection._refuse_using(using)
+        found = search_branches(query, text, text_field, sparse, fusion, k, filter, ef, dims, plan, True, with_vector,
+                                corpus=corpus, separate=fusion is not None)
         if fusion is None:
             return _hit_columns(found, with_payload, with_vector)
-        return [_hit_columns(branch, with_payload, with_vector) for branch in found]
+        rankings = [ORDER_FIELD] * len(found)  # the vector branch, first if any, ranks by its index's orders
+        if query is not None:
+            rankings[0] = _ranking_field(collection, using)
+        return [_hit_columns(branch, with_payload, with_vector, ranking) for branch, ranking in zip(found, rankings)]
 
     def get(self, name: str, key: str, ids: List[Any], *, with_payload: bool, with_vector: bool) -> List[Record]:
         records = self._collection(name, key).get(ids, with_payload=True, with_vector=with_vector)
@@ -221,24 +283,28 @@ class Shard:
         return [_ordered_record(record, with_payload) for record in records]
 
     def last_order(self, name: str, key: str) -> int:
-        """The highest order a point here has (-1 if none)."""
+        """The highest order a point here has, or got a named vector at (-1
+        if none)."""
         collection = self._collection(name, key)
-        end = _bisect(lambda label: _order_at(collection, label) is not None)  # one past the last label
-        order = _order_at(collection, end - 1) if end else None
-        return -1 if order is None else order
+        if isinstance(collection, NamedVectorsCollection):
+            return max([_last_order(collection, ORDER_FIELD), *(
+                _last_order(part, vector_order_field(vector)) for vector, part in collection._parts.items())])
+        return _last_order(collection, ORDER_FIELD)
 
     @staticmethod
-    def _first_label_from(collection: Collection, start: int) -> int:
+    def _first_label_from(collection: AnyCollection, start: int) -> int:
         """The smallest label from which the points have orders >= ``start``."""
         def before_start(label: int) -> bool:
-            order = _order_at(collection, label)
+            order = _order_at(collection, label, ORDER_FIELD)
             return order is not None and order < start
         return _bisect(before_start)
 
     @staticmethod
-    def _collection_key(collection: Collection) -> str:
-        # The key a collection got at creation names this incarnation of it.
-        return collection._config.key
+    def _collection_key(collection: AnyCollection) -> str:
+        # The key a collection got at creation (a collection of named
+        # vectors: its points part's) names this incarnation of it.
+        points = collection._points if isinstance(collection, NamedVectorsCollection) else collection
+        return points._config.key
 
     # ---- the database ----
 
@@ -267,10 +333,43 @@ class TrainingState:
     rotation_version: int
 
 
-def _order_at(collection: Collection, label: int) -> Optional[int]:
-    """The order of the first point at or after ``label`` (None: none)."""
+def _training_state(collection: Collection) -> TrainingState:
+    stats = collection.stats()
+    quantization, mrl = stats["quantization"], stats["mrl"]
+    return TrainingState(count=stats["count"],
+                         quantizer_version=quantization["quantizer_version"] if quantization else 0,
+                         rotation_version=mrl["rotation_version"] if mrl else 0)
+
+
+def _order_fields(vectors: Union[np.ndarray, Dict[str, Any]], row: int) -> List[str]:
+    """The order fields of an upsert's point ``row``: its own and, with
+    named vectors, one per vector it is given."""
+    if not isinstance(vectors, dict):
+        return [ORDER_FIELD]
+    return [ORDER_FIELD, *(vector_order_field(vector) for vector, given in vectors.items()
+                           if isinstance(given, np.ndarray) or given[row] is not None)]
+
+
+def _ranking_field(collection: AnyCollection, using: Optional[str]) -> str:
+    """The order field a search of vector ``using`` breaks ties by."""
+    if not isinstance(collection, NamedVectorsCollection):
+        return ORDER_FIELD
+    return vector_order_field(next(iter(collection._parts)) if using is None else using)
+
+
+def _last_order(collection: AnyCollection, field: str) -> int:
+    """The highest order under ``field`` (-1 if none): that of the last
+    label, as orders rise with labels."""
+    end = _bisect(lambda label: _order_at(collection, label, field) is not None)  # one past the last label
+    order = _order_at(collection, end - 1, field) if end else None
+    return -1 if order is None else order
+
+
+def _order_at(collection: AnyCollection, label: int, field: str) -> Optional[int]:
+    """The order under ``field`` of the first point at or after ``label``
+    (None: none)."""
     records, _ = collection.scroll(None, 1, label or None, with_payload=True)
-    return (records[0].payload or {}).get(ORDER_FIELD, -1) if records else None
+    return (records[0].payload or {}).get(field, -1) if records else None
 
 
 def _bisect(below: Callable[[int], bool]) -> int:
@@ -289,18 +388,25 @@ def _bisect(below: Callable[[int], bool]) -> int:
     return low
 
 
-def _hit_columns(hits: List[Hit], with_payload: bool, with_vector: bool) -> HitColumns:
-    """``hits`` as the driver merges them, their orders taken out of their
+def _hit_columns(hits: List[Hit], with_payload: bool, with_vector: bool, ranking: str = ORDER_FIELD) -> HitColumns:
+    """``hits`` as the driver merges them, their orders (those under
+    ``ranking``, and the points' own if they differ) taken out of their
     payloads."""
     payloads = [hit.payload or {} for hit in hits]
     return ([hit.id for hit in hits], [hit.score for hit in hits],
-            [payload.get(ORDER_FIELD, -1) for payload in payloads],
+            [payload.get(ranking, -1) for payload in payloads],
             [_without_order(payload) for payload in payloads] if with_payload else None,
-            [hit.vector for hit in hits] if with_vector else None)
+            [hit.vector for hit in hits] if with_vector else None,
+            None if ranking == ORDER_FIELD else [payload.get(ORDER_FIELD, -1) for payload in payloads])
+
+
+def _orders(payload: Dict[str, Any]) -> Dict[str, Any]:
+    """The order fields of a stored payload."""
+    return {field: value for field, value in payload.items() if field.startswith(ORDER_FIELD)}
 
 
 def _without_order(payload: Dict[str, Any]) -> Dict[str, Any]:
-    return {field: value for field, value in payload.items() if field != ORDER_FIELD}
+    return {field: value for field, value in payload.items() if not field.startswith(ORDER_FIELD)}
 
 
 def _ordered_record(record: Record, with_payload: bool) -> Tuple[int, Record]:

@@ -83,7 +83,7 @@ def load_indexes(environment: Environment, folder: Path, store: CollectionStore,
                     if config.prefixes_ready and config.rotate else None)
         prefix_dims = config.mrl_dims if config.prefixes_ready and (config.rotate is None or rotation is not None) else []
         vector_reader = _vector_reader(environment, store, config.dim)
-        owner = _owner(environment, config)
+        owner = snapshot_owner(environment, config)
 
         def read(path: Path) -> Optional[Tuple[int, SavedIndex]]:
             return read_snapshot(path, owner, config.index_spec, lambda at: store.fingerprint_at(txn, config, at),
@@ -186,7 +186,7 @@ def save_snapshots(environment: Environment, folder: Path, store: CollectionStor
         fingerprint = store.fingerprint_at(txn, store.config(txn), sequence)
     if fingerprint is None:  # the log no longer reaches back to the indexes' state: nothing to stamp
         return
-    owner = _owner(environment, config)
+    owner = snapshot_owner(environment, config)
     for dims, prefix in indexes.prefixes.items():
         saved_prefix = _saved_form(prefix)
         if saved_prefix is not None:
@@ -236,7 +236,7 @@ def _catch_up(txn, store: CollectionStore, config: CollectionConfig, parts: List
 def _fill(txn, store: CollectionStore, config: CollectionConfig, parts: List[Part], progress: Progress) -> int:
     """Add every stored vector to each of ``parts`` (one pass over LMDB)."""
     total, done = store.count(txn), 0
-    task = Task(f"building the index of {config.name!r}", "vectors")
+    task = Task(f"building the index of {config.label}", "vectors")
     progress(task, done, total)
     for labels, matrix in store.vector_chunks(txn, config.dim, _READ_CHUNK):
         for part in parts:
@@ -259,7 +259,8 @@ def _vectors_as_of(txn, store: CollectionStore, config: CollectionConfig,
         yield labels, matrix
 
 
-def _owner(environment: Environment, config: CollectionConfig) -> Owner:
+def snapshot_owner(environment: Environment, config: CollectionConfig) -> Owner:
+    """Whose snapshots these are: the collection (its key) of this database (its id)."""
     return Owner(bytes.fromhex(environment.database_id or ""), config.key)
 
 
@@ -272,7 +273,7 @@ def _warn_of_rebuild(folder: Path, config: CollectionConfig, missing: List[Part]
         return
     reason = ("its snapshot could not be used (damaged, of another state or too old for the change log)"
               if snapshot_path(folder, config.key).exists() else "it has no snapshot yet")
-    warnings.warn(f"collection {config.name!r}: rebuilding its index from the {count:,} stored vectors: {reason}",
+    warnings.warn(f"collection {config.label}: rebuilding its index from the {count:,} stored vectors: {reason}",
                   RuntimeWarning, stacklevel=4)
 
 
@@ -311,7 +312,7 @@ def _model(config: CollectionConfig, read: Callable[[], T], rotation: bool = Fal
         what, remedy = (("PCA rotation is", "searching without prefix indexes until Collection.learn_rotation() "
                          "learns a new one") if rotation else
                         ("PQ codebooks are", "searching exactly until Collection.train_quantizer() trains new ones"))
-        warnings.warn(f"the {what} damaged in collection {config.name!r} ({exc}); {remedy}",
+        warnings.warn(f"the {what} damaged in collection {config.label} ({exc}); {remedy}",
                       RuntimeWarning, stacklevel=3)
         return None
 

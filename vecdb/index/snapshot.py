@@ -40,6 +40,7 @@ from vecdb.index.framing import Frame
 from vecdb.index.label_index import CodeScanLabelIndex, GraphLabelIndex, SavedIndex
 
 SNAPSHOT_FOLDER = "snapshots"
+TERMS_SUFFIX = ".terms"  # a collection's inverted indexes (vecdb.index.term_snapshot)
 # After magic and version: sequence, collection key (16 hex digits), database id, fingerprint; then a CRC-32.
 _HEADER = Frame("index snapshot", b"VDBSNAP\x00", 2, "Q16s16sQ")
 # snapshot_path and prefix_snapshot_path: the collection key, then the rotation version of a prefix's.
@@ -76,8 +77,10 @@ def prefix_snapshot_paths(folder: Path, key: str) -> List[Path]:
 
 
 def collection_snapshot_paths(folder: Path, key: str) -> List[Path]:
-    """Every snapshot file of the collection (main and prefix indexes)."""
-    return [snapshot_path(folder, key), *prefix_snapshot_paths(folder, key)]
+    """Every snapshot file of the collection (main and prefix indexes, and
+    its inverted indexes': :mod:`vecdb.index.term_snapshot`)."""
+    return [snapshot_path(folder, key), *prefix_snapshot_paths(folder, key),
+            folder / SNAPSHOT_FOLDER / f"{key}{TERMS_SUFFIX}"]
 
 
 def remove_abandoned_snapshots(folder: Path, rotation_versions: Dict[str, int]) -> None:
@@ -97,6 +100,9 @@ def remove_abandoned_snapshots(folder: Path, rotation_versions: Dict[str, int]) 
             continue
         key, rotation = match.group(1), match.group(2)
         if key not in rotation_versions or (rotation is not None and int(rotation) != rotation_versions[key]):
+            snapshot.unlink(missing_ok=True)
+    for snapshot in (folder / SNAPSHOT_FOLDER).glob(f"*{TERMS_SUFFIX}"):
+        if snapshot.name[:-len(TERMS_SUFFIX)] not in rotation_versions:
             snapshot.unlink(missing_ok=True)
 
 
@@ -118,6 +124,17 @@ def write_snapshot(path: Path, owner: Owner, sequence: int, fingerprint: int, in
     write_atomically(path, write)
 
 
+def owned_sequence(frame: Frame, handle: BinaryIO, owner: Owner,
+                   fingerprint_at: Callable[[int], Optional[int]]) -> Optional[int]:
+    """The sequence in a snapshot's checked header (sequence, key, database
+    id, fingerprint) if the snapshot is ``owner``'s at a state the collection
+    went through, else None (CorruptIndexError if the header is damaged)."""
+    sequence, stored_key, database_id, fingerprint = frame.read_header(handle)
+    if stored_key != owner.packed_key() or database_id != owner.database_id or fingerprint_at(sequence) != fingerprint:
+        return None
+    return sequence
+
+
 def read_snapshot(path: Path, owner: Owner, spec: IndexSpec, fingerprint_at: Callable[[int], Optional[int]],
                   vectors_at: Callable[[int], Iterable[Tuple[np.ndarray, np.ndarray]]],
                   ) -> Optional[Tuple[int, SavedIndex]]:
@@ -129,9 +146,8 @@ def read_snapshot(path: Path, owner: Owner, spec: IndexSpec, fingerprint_at: Cal
     ``(labels, rows)`` chunks (read only for a graph saved without them)."""
     try:
         with open(path, "rb") as handle:
-            sequence, stored_key, database_id, fingerprint = _HEADER.read_header(handle)
-            if (stored_key != owner.packed_key() or database_id != owner.database_id
-                    or fingerprint_at(sequence) != fingerprint):
+            sequence = owned_sequence(_HEADER, handle, owner, fingerprint_at)
+            if sequence is None:
                 return None
             if isinstance(spec, HNSW):
                 return sequence, GraphLabelIndex.read_from(handle, spec, lambda: vectors_at(sequence))

@@ -64,9 +64,21 @@ class TextIndex:
         """The ``k`` best labels for ``text`` and their BM25 scores (best
         first), among ``allowed`` (a packed bitset by label, or None),
         scored with ``corpus`` statistics if given (see :meth:`statistics`)."""
+        terms, weights, statistics = self._query(text, corpus)
+        return self.index.search(terms, weights, k, allowed, statistics)
+
+    def start_search(self, text: str, k: int, allowed: Optional[np.ndarray], corpus: Optional[Corpus] = None) -> Any:
+        """:meth:`search` started on the native background thread (the text
+        analyzed here first), for a caller to overlap with its own work:
+        ``.result()`` gives what :meth:`search` returns."""
+        terms, weights, statistics = self._query(text, corpus)
+        return self.index.start_search(terms, weights, k, allowed, statistics)
+
+    def _query(self, text: str, corpus: Optional[Corpus]) -> Tuple[List[str], np.ndarray, Any]:
+        """A query's terms, their weights and the statistics to score them with (None: this index's)."""
         terms = self.query_terms(text)
-        return self.index.search(terms, np.ones(len(terms), dtype=np.float32), k, allowed,
-                                 None if corpus is None else (corpus[0], corpus[1], [corpus[2].get(t, 0.0) for t in terms]))
+        statistics = None if corpus is None else (corpus[0], corpus[1], [corpus[2].get(t, 0.0) for t in terms])
+        return terms, np.ones(len(terms), dtype=np.float32), statistics
 
     def statistics(self, text: str) -> Corpus:
         """What BM25 scores ``text`` with here: (points with text, their
@@ -98,6 +110,10 @@ class SparseIndex:
         """The ``k`` points with the largest dot product with ``query``
         among those sharing a dimension with it (best first)."""
         return self.index.search_sparse(query[0], query[1], k, allowed)
+
+    def start_search(self, query: Sparse, k: int, allowed: Optional[np.ndarray]) -> Any:
+        """:meth:`search` started on the native background thread (see :meth:`TextIndex.start_search`)."""
+        return self.index.start_sparse_search(query[0], query[1], k, allowed)
 
 
 class TermIndexes:

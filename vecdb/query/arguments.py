@@ -5,12 +5,13 @@ refuse bad input before any shard sees it, with the same errors."""
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 import numpy as np
 
 from vecdb import _core
 from vecdb.checks import MAX_INT_PARAMETER, MAX_K, check_k, positive_int
+from vecdb.config import CollectionSettings
 from vecdb.errors import DuplicateIdError, InvalidArgumentError, InvalidDTypeError
 from vecdb.native.arrays import as_matrix
 from vecdb.plans import Plan, check_plan
@@ -43,6 +44,9 @@ def check_ids(ids: Any, expected: Optional[int]) -> List[UserId]:
 def check_upsert(ids: Any, vectors: Any, dim: int) -> Tuple[List[UserId], np.ndarray]:
     """An upsert's ids and its ``(n, dim)`` float32 vectors (one id with a
     1-D vector is a batch of one)."""
+    if isinstance(vectors, Mapping):
+        raise InvalidArgumentError("this collection has one unnamed vector, so its vectors are an (n, dim) array; "
+                                   "vectors by name ({name: vectors}) need a collection created with vectors=")
     matrix, single = as_matrix(vectors, "float32", dim, "vectors")
     id_list = check_ids([ids] if single and not isinstance(ids, (list, tuple, np.ndarray)) else ids,
                         matrix.shape[0])
@@ -139,3 +143,48 @@ def check_delete(ids: Any, filter: Any) -> Tuple[List[UserId], Optional[Filter]]
         raise InvalidArgumentError("delete(filter={}) would delete every point; use drop_collection to delete "
                                    "everything")
     return ([] if ids is None else check_ids(ids, None)), (None if filter is None else parse_filter(filter))
+
+
+# A named upsert's vectors, checked: per vector name given, the rows (the
+# points' positions in the batch) that have it, and their vectors.
+NamedRows = Dict[str, Tuple[List[int], np.ndarray]]
+
+
+def resolve_vector(collection: str, vectors: Mapping[Optional[str], CollectionSettings],
+                   using: Any) -> Tuple[Optional[str], CollectionSettings]:
+    """The vector ``using`` names (None: the default, the first) and its
+    settings; ``vectors`` is ``{None: settings}`` for a collection of one
+    unnamed vector, which ``using`` cannot name."""
+    default = next(iter(vectors))
+    if using is None:
+        return default, vectors[default]
+    if default is None:
+        raise InvalidArgumentError(f"collection {collection!r} has one unnamed vector, so using={using!r} names "
+                                   "nothing (using= picks a vector of a collection created with vectors=)")
+    if not isinstance(using, str) or using not in vectors:
+        raise InvalidArgumentError(f"collection {collection!r} has no vector {using!r}; its vectors are "
+                                   f"{', '.join(map(repr, vectors))}")
+    return using, vectors[using]
+
+
+def check_named_vectors(collection: str, vectors: Mapping[Optional[str], CollectionSettings], given: Any,
+                        ids: List[Any]) -> NamedRows:
+    """An upsert's ``{name: vectors}`` for points ``ids``: each value an
+    ``(n, dim)`` array-like, or a list with a vector or None per id."""
+    if not isinstance(given, dict):
+        raise InvalidArgumentError(
+            f"collection {collection!r} has named vectors ({', '.join(map(str, vectors))}): give vectors as "
+            f"{{name: vectors}}, e.g. {{{next(iter(vectors))!r}: [[...], ...]}}")
+    checked: NamedRows = {}
+    for using, value in given.items():
+        name, settings = resolve_vector(collection, vectors, using)
+        assert name is not None, "a collection of named vectors"
+        rows = list(range(len(ids)))
+        if isinstance(value, (list, tuple)) and any(vector is None for vector in value):
+            if len(value) != len(ids):
+                raise InvalidArgumentError(f"vectors[{using!r}] has {len(value)} entries for {len(ids)} ids")
+            rows = [row for row, vector in enumerate(value) if vector is not None]
+            value = [value[row] for row in rows]
+        if rows:
+            checked[name] = (rows, check_upsert([ids[row] for row in rows], value, settings.dim)[1])
+    return checked

@@ -104,7 +104,7 @@ def recommend(search: Search, get: Get, dim: int, metric: str, positive: Any, ne
             lists.append(hits)
             found.update((hit.id, hit) for hit in hits if hit.id not in excluded)
         candidates = list(found.values())
-        vectors = [hit.vector for hit in candidates if hit.vector is not None]  # asked for: every hit has one
+        vectors = [hit.vector for hit in candidates if isinstance(hit.vector, np.ndarray)]  # asked for: every hit has one
         scores = best_scores(np.stack(vectors), positives, negatives, metric) if vectors else np.zeros(0)
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])[:k]
         # A point no search returned scores at most its best similarity to a
@@ -123,7 +123,7 @@ def _example_vectors(get: Get, dim: int, ids: List[Any], vectors: List[Any], wha
     that does not exist is refused) and the vectors given, checked."""
     rows: List[np.ndarray] = []
     if ids:
-        records = {record.id: record.vector for record in get(ids) if record.vector is not None}
+        records = {record.id: record.vector for record in get(ids) if isinstance(record.vector, np.ndarray)}
         missing = [point for point in ids if point not in records]
         if missing:
             raise InvalidArgumentError(f"{what} example point {missing[0]!r} does not exist")

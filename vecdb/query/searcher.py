@@ -67,7 +67,11 @@ class IndexWriteLock:
 
     Searches that must not overlap a change hold :meth:`paused`: any number
     at once, never while a write is published, and a writer about to
-    publish goes first (new pauses wait for it), so neither side starves."""
+    publish goes first (new pauses wait for it), so neither side starves.
+
+    The writing thread may take it again (one write of several parts that
+    deletes and upserts in the same collection, see
+    :mod:`vecdb.write_steps`): only the outermost hold ends the write."""
 
     def __init__(self) -> None:
         self._writers = threading.Lock()  # one writer at a time
@@ -76,6 +80,7 @@ class IndexWriteLock:
         self._publishing = 0  # writers waiting for paused searches to end
         self._paused = 0
         self._writer: Optional[int] = None  # the thread holding the writers' lock
+        self._depth = 0  # how many times it holds it
         self.epoch = 0
 
     def __enter__(self) -> "IndexWriteLock":
@@ -132,10 +137,15 @@ class IndexWriteLock:
                     self._state.notify_all()
 
     def _begin(self) -> None:
-        self._writers.acquire()
-        self._writer = threading.get_ident()
+        if self._writer != threading.get_ident():
+            self._writers.acquire()
+            self._writer = threading.get_ident()
+        self._depth += 1
 
     def _end(self) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
         with self._state:
             if self._published:
                 self._published = False

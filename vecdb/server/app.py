@@ -42,7 +42,9 @@ _DESCRIPTION = """A vecdb database over HTTP: the same collections, searches and
 
 Bodies are JSON, or MessagePack with `Content-Type: application/msgpack`
 (and `Accept: application/msgpack` for the response), where vectors may be
-little-endian float32 bytes. With an API key set, send
+little-endian float32 bytes. A collection created with `vectors` holds
+several named vectors per point: upserts send `{name: vectors}`, searches
+pick one with `using`. With an API key set, send
 `Authorization: Bearer <key>` (or `X-API-Key`; "Authorize" above). Errors
 come back as `{"error": {"type": <vecdb.errors class>, "message": ...,
 "status": ...}}`.

@@ -38,6 +38,9 @@ Filter = Optional[Dict[str, Any]]
 Number = Annotated[float, Field(gt=-FLOAT32_LIMIT, lt=FLOAT32_LIMIT)]
 Vector = Annotated[List[Number], Field(min_length=1)]
 Vectors = List[Vector]
+# Named vectors' names, checked as collection names (vecdb.config.check_vector_specs).
+VectorName = Annotated[str, Field(pattern=COLLECTION_NAME_PATTERN)]
+NamedVectors = Dict[VectorName, List[Optional[Vector]]]  # an upsert's: one vector or null per id
 Payload = Optional[Dict[str, Any]]
 _VECTOR = "the query: a list of floats (in MessagePack bodies also little-endian float32 bytes)"
 _VECTORS = "a list of vectors (in MessagePack bodies also n * dim little-endian float32 values as bytes)"
@@ -57,6 +60,8 @@ _FUSION = ('a hybrid search: two or more of vector, text and sparse, each fetchi
 _GROUP_BY = ('a payload field: answer {"groups": [{"key": ..., "hits": [...]}]} instead of hits, up to k groups '
              "(best first), each the best group_size hits of one value of the field")
 _IDS = "point ids (or one id)"
+_USING = ("which named vector of a collection made with 'vectors' (null: the default, the first declared); "
+          "a collection of one vector takes none")
 
 
 class _Body(BaseModel):
@@ -89,15 +94,38 @@ class SparseVector(_Body):
         description="their values (finite), as many as indices")
 
 
+# A vector's settings: create_collection's for a collection of one vector, and each named vector's.
+Metric = Literal["cosine", "ip", "l2"]
+IndexSettings = Annotated[Optional[IndexBody], Field(description="HNSW (the default) or flat (exact)")]
+Quantization = Annotated[Optional[QuantizationBody], Field(description="product quantization (PQ codes in RAM)")]
+PrefixSizes = Annotated[Optional[List[Annotated[int, Field(ge=1, le=MAX_DIM - 1)]]], Field(
+    max_length=MAX_PREFIXES, description="Matryoshka prefix sizes (each below dim) with an index each")]
+Rotation = Annotated[Optional[Literal["pca"]], Field(description="'pca' (needs mrl_dims)")]
+
+
+class VectorBody(_Body):
+    """One named vector's settings: vecdb.VectorSpec."""
+
+    dim: int = Field(ge=1, le=MAX_DIM)
+    metric: Metric = "cosine"
+    index: IndexSettings = None
+    quantization: Quantization = None
+    mrl_dims: PrefixSizes = None
+    rotate: Rotation = None
+
+
 class CreateCollection(_Body):
     name: str = Field(description="1-128 letters, digits, '-' or '_'", pattern=COLLECTION_NAME_PATTERN)
-    dim: int = Field(ge=1, le=MAX_DIM)
-    metric: Literal["cosine", "ip", "l2"] = "cosine"
-    index: Optional[IndexBody] = Field(None, description="HNSW (the default) or flat (exact)")
-    quantization: Optional[QuantizationBody] = Field(None, description="product quantization (PQ codes in RAM)")
-    mrl_dims: Optional[List[Annotated[int, Field(ge=1, le=MAX_DIM - 1)]]] = Field(
-        None, max_length=MAX_PREFIXES, description="Matryoshka prefix sizes (each below dim) with an index each")
-    rotate: Optional[Literal["pca"]] = Field(None, description="'pca' (needs mrl_dims)")
+    dim: Optional[int] = Field(None, ge=1, le=MAX_DIM, description="the vector dimension (or give 'vectors')")
+    metric: Metric = "cosine"
+    index: IndexSettings = None
+    quantization: Quantization = None
+    mrl_dims: PrefixSizes = None
+    rotate: Rotation = None
+    vectors: Optional[Dict[VectorName, VectorBody]] = Field(
+        None, min_length=1, examples=[{"text": {"dim": 3}, "image": {"dim": 2, "metric": "l2"}}],
+        description="instead of dim and the settings above: several named vectors per point, each with its own "
+                    "settings and index, the first the default of searches ('using' picks another)")
     sparse: Optional[List[Annotated[str, Field(pattern=_SPARSE_NAME)]]] = Field(
         None, description="names of the sparse vectors its points may have (SPLADE, BM42, ...), e.g. [\"splade\"]")
     exist_ok: bool = False
@@ -105,7 +133,9 @@ class CreateCollection(_Body):
 
 class Upsert(_Body):
     ids: Union[List[Id], Id] = Field(description="unique; as many as vectors (one id: one vector)")
-    vectors: Union[Vectors, Vector] = Field(description=_VECTORS)
+    vectors: Union[Vectors, Vector, NamedVectors] = Field(
+        description=_VECTORS + "; in a collection with named vectors {name: one vector or null per id} (a point "
+                    "gets the vectors given for it)", examples=[{"text": [[0.1, 0.2, 0.3], None]}])
     payloads: Optional[List[Payload]] = Field(None, description="one per id (null: none)")
     sparse: Optional[Dict[str, List[Optional[SparseVector]]]] = Field(
         None, description="sparse vectors by declared name, one per id (null: none); a name left out leaves the "
@@ -156,6 +186,7 @@ class _SearchOptions(_Body):
                               description="graph beam width (default: the collection's ef_search)")
     dims: Optional[int] = Field(None, ge=1, le=INT64_MAX, description="search only this MRL prefix's index")
     plan: Optional[Dict[str, Any]] = Field(None, description=_PLAN)
+    using: Optional[VectorName] = Field(None, description=_USING)
 
 
 class RRF(_Body):
@@ -204,6 +235,7 @@ class Recommend(_Body):
                               description="graph beam width (default: the collection's ef_search)")
     with_payload: bool = True
     with_vector: bool = False
+    using: Optional[VectorName] = Field(None, description=_USING + "; ids' examples use it too")
 
 
 class Explain(_SearchOptions):
@@ -222,6 +254,13 @@ class Tune(_Body):
     queries: Union[Annotated[int, Field(ge=1, le=INT64_MAX)], Vectors] = Field(
         200, description="how many stored vectors to sample, or real queries")
     seed: int = Field(0, ge=0, le=INT64_MAX)
+    using: Optional[VectorName] = Field(None, description=_USING)
+
+
+class VectorUpkeep(_Body):
+    """Upkeep of one vector's index (training the quantizer, learning a rotation)."""
+
+    using: Optional[VectorName] = Field(None, description=_USING)
 
 
 class WaitIndexed(_Body):
@@ -277,10 +316,20 @@ class TextIndexSettings(_Answer):
     b: float
 
 
+class VectorSettings(_Answer):
+    dim: int
+    metric: Metric
+    index: Dict[str, Any]
+    quantization: Optional[Dict[str, Any]]
+    mrl_dims: List[int]
+    rotate: Optional[str]
+    default_plan: Optional[Dict[str, Any]]
+
+
 class CollectionSettings(_Answer):
     name: str
     count: int
-    dim: int
+    dim: int = Field(description="the dimension (with named vectors: the default's, as the settings below)")
     metric: Literal["cosine", "ip", "l2"]
     index: Dict[str, Any]
     quantization: Optional[Dict[str, Any]]
@@ -290,6 +339,8 @@ class CollectionSettings(_Answer):
     text_indexes: Dict[str, TextIndexSettings] = Field(description="field -> its text index's settings")
     sparse: List[str] = Field(description="the sparse vectors its points may have, by name")
     default_plan: Optional[Dict[str, Any]]
+    vectors: Optional[Dict[str, VectorSettings]] = Field(
+        None, description="a collection made with named vectors: each one's settings, the default first")
 
 
 class CollectionInfo(CollectionSettings):
@@ -339,7 +390,9 @@ class Upserted(_Answer):
 class Point(_Answer):
     id: Union[str, int]
     payload: Optional[Dict[str, Any]] = Field(None, description="with with_payload")
-    vector: Optional[List[float]] = Field(None, description="with with_vector (MessagePack: float32 bytes)")
+    vector: Union[List[float], Dict[str, List[float]], None] = Field(
+        None, description="with with_vector (MessagePack: float32 bytes); with named vectors {name: vector} of those "
+                          "the point has")
 
 
 class Hit(Point):

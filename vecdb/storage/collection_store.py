@@ -734,18 +734,28 @@ def describe_collections(environment: Environment) -> List[Dict[str, Any]]:
     manifest records). A collection dropped meanwhile is left out."""
     with environment.read() as txn:
         configs = sorted(list_configs(txn), key=lambda config: config.name)
+    by_name = {config.name: config for config in configs}
     described = []
     for config in configs:
+        if "." in config.name:  # a named vector's part: described with its collection
+            continue
         try:
             store = CollectionStore(environment, config)
             with environment.read() as txn:
                 config, count = store.config(txn), store.count(txn)
         except CollectionNotFoundError:
             continue
-        described.append({"name": config.name, "count": count, **config.settings.to_dict(),
+        # A collection of named vectors: each vector's settings, the default's also at the top (where
+        # readers of a one-vector collection look).
+        vectors = {vector: {**by_name[f"{config.name}.{vector}"].settings.to_dict(),
+                            "default_plan": by_name[f"{config.name}.{vector}"].default_plan}
+                   for vector in config.vectors if f"{config.name}.{vector}" in by_name}
+        shown = next(iter(vectors.values())) if vectors else {**config.settings.to_dict(),
+                                                              "default_plan": config.default_plan}
+        described.append({"name": config.name, "count": count, **shown,
                           "payload_indexes": dict(config.payload_indexes),
                           "text_indexes": {field: dict(settings) for field, settings in config.text_indexes.items()},
-                          "sparse": list(config.sparse), "default_plan": config.default_plan})
+                          "sparse": list(config.sparse), **({"vectors": vectors} if vectors else {})})
     return described
 
 

@@ -9,7 +9,7 @@ from typing import Any, Dict
 from vecdb.api import CollectionAPI, DatabaseAPI
 from vecdb.config import CollectionSettings
 from vecdb.database import Database
-from vecdb.errors import CollectionNotFoundError
+from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
 
 _BATCH = 1000
 
@@ -24,6 +24,8 @@ def copy_collection(source: Database, name: str, target: DatabaseAPI, target_nam
     not copied: tune the copy again. ``target`` may be any backend (a
     cluster's database, say)."""
     described = _described(source, name)
+    if "vectors" in described:
+        raise InvalidArgumentError(f"collection {name!r} has named vectors; copying those is not supported yet")
     settings = CollectionSettings.from_dict(described)
     collection = source.get_collection(name)
     sparse_names = list(described.get("sparse") or [])

@@ -52,7 +52,7 @@ def write_jsonl(pages: Iterable[List[Record]], path: Path) -> int:
 
 
 def _vector(record: Record) -> np.ndarray:
-    assert record.vector is not None, "exported pages are read with their vectors"
+    assert isinstance(record.vector, np.ndarray), "exported pages are read with their vectors"
     return record.vector
 
 

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vecdb.config import HNSW, PQ, Flat, IndexSpec
+from vecdb.config import HNSW, PQ, Flat, IndexSpec, VectorSpec
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
 from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond
 from vecdb.server.openapi import answers
 from vecdb.server.state import ServerState, require_write, state_of
+from vecdb.server.vector_bodies import vector_dim
 from vecdb.wire import vectors_from_wire
 
 reads = APIRouter(tags=["collections"])
@@ -38,7 +39,7 @@ async def list_collections(request: Request) -> Response:
     return respond(request, {"collections": await state.read(state.database.describe)})
 
 
-@writes.post("/v1/collections", summary="Create a collection",
+@writes.post("/v1/collections", summary="Create a collection (of one vector per point, or of named vectors)",
              openapi_extra=documented(models.CreateCollection, {"name": "docs", "dim": 3, "metric": "cosine"}),
              **answers(models.CollectionInfo, 409, status=201))
 async def create_collection(request: Request) -> Response:
@@ -48,7 +49,7 @@ async def create_collection(request: Request) -> Response:
     await state.write(state.database.create_collection, name, body["dim"], body["metric"],
                       index=index_from_body(body["index"]), quantization=quantization_from_body(body["quantization"]),
                       mrl_dims=body["mrl_dims"], rotate=body["rotate"], sparse=body["sparse"],
-                      exist_ok=body["exist_ok"])
+                      vectors=vectors_from_body(body["vectors"]), exist_ok=body["exist_ok"])
     return respond(request, await state.read(collection_info, state, name), status=201)
 
 
@@ -146,19 +147,22 @@ async def wait_indexed(name: str, request: Request) -> Response:
     return respond(request, {"indexed": await state.write_on(name, "wait_indexed", body["timeout"])})
 
 
-@writes.post("/v1/collections/{name}/train-quantizer", summary="Train the PQ codebooks again",
-             **answers(models.Trained, 400, 404))
+@writes.post("/v1/collections/{name}/train-quantizer", summary="Train the PQ codebooks (of one vector) again",
+             openapi_extra=documented(models.VectorUpkeep, {"using": None}), **answers(models.Trained, 400, 404))
 async def train_quantizer(name: str, request: Request) -> Response:
+    body = await read_body(request, models.VectorUpkeep)
     state = state_of(request)
-    await state.write_on(name, "train_quantizer")
+    await state.write_on(name, "train_quantizer", body["using"])
     return respond(request, {"trained": True})
 
 
-@writes.post("/v1/collections/{name}/learn-rotation", summary="Learn the PCA rotation of the MRL prefixes again",
-             **answers(models.Learned, 400, 404))
+@writes.post("/v1/collections/{name}/learn-rotation",
+             summary="Learn the PCA rotation of the MRL prefixes (of one vector) again",
+             openapi_extra=documented(models.VectorUpkeep, {"using": None}), **answers(models.Learned, 400, 404))
 async def learn_rotation(name: str, request: Request) -> Response:
+    body = await read_body(request, models.VectorUpkeep)
     state = state_of(request)
-    await state.write_on(name, "learn_rotation")
+    await state.write_on(name, "learn_rotation", body["using"])
     return respond(request, {"learned": True})
 
 
@@ -174,8 +178,9 @@ async def tune(name: str, request: Request) -> Response:
         collection = state.collection(name)
         queries = body["queries"]
         if not isinstance(queries, int):
-            queries = vectors_from_wire(queries, collection.dim, batch=True)
-        return collection.tune(body["target_recall"], body["k"], queries=queries, seed=body["seed"]).to_dict()
+            queries = vectors_from_wire(queries, vector_dim(collection, body["using"]), batch=True)
+        return collection.tune(body["target_recall"], body["k"], queries=queries, seed=body["seed"],
+                               using=body["using"]).to_dict()
 
     return respond(request, await state.write(tune_collection))
 
@@ -192,6 +197,23 @@ def index_from_body(body: Optional[Dict[str, Any]]) -> Optional[IndexSpec]:
     if kind != "hnsw":
         raise InvalidArgumentError(f"index kind must be 'hnsw' or 'flat' (which takes no settings), got {body!r}")
     return _construct(HNSW, settings, "HNSW index")
+
+
+def vectors_from_body(body: Any) -> Any:
+    """Named vectors' settings, ``{name: VectorSpec}``; the database checks
+    the names and the settings (and anything but an object, None aside)."""
+    if not isinstance(body, dict):
+        return body
+    return {name: _vector_spec(name, settings) for name, settings in body.items()}
+
+
+def _vector_spec(name: Any, body: Any) -> VectorSpec:
+    if not isinstance(body, dict):
+        raise InvalidArgumentError(f"vectors[{name!r}] must be an object of vecdb.VectorSpec's settings, like "
+                                   f"{{\"dim\": 384, \"metric\": \"cosine\"}}, got {body!r}")
+    settings = {**body, "index": index_from_body(body.get("index")),
+                "quantization": quantization_from_body(body.get("quantization"))}
+    return _construct(VectorSpec, settings, f"vectors[{name!r}]")
 
 
 def quantization_from_body(body: Optional[Dict[str, Any]]) -> Optional[PQ]:

@@ -15,14 +15,15 @@ from vecdb.server import models
 from vecdb.server.bodies import documented, read_body, respond, wants_msgpack
 from vecdb.server.openapi import answers
 from vecdb.server.state import ServerState, require_write, state_of
-from vecdb.wire import record_to_wire, vectors_from_wire
+from vecdb.server.vector_bodies import upsert_vectors
+from vecdb.wire import record_to_wire
 
 reads = APIRouter(tags=["points"])
 writes = APIRouter(tags=["points"], dependencies=[Depends(require_write)])
 
 
 @writes.post("/v1/collections/{name}/points",
-             summary="Insert or replace points (vector, payload and sparse vectors) by id",
+             summary="Insert or replace points (vector or named vectors, payload and sparse vectors) by id",
              openapi_extra=documented(models.Upsert, {
                  "ids": [1, 2, "c"], "vectors": [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1], [0.5, 0.5, 0.5]],
                  "payloads": [{"lang": "en"}, {"lang": "fr"}, None]}),
@@ -37,8 +38,7 @@ async def upsert(name: str, request: Request) -> Response:
 
     def upsert_points() -> None:
         collection = state.collection(name)
-        collection.upsert(ids, vectors_from_wire(body["vectors"], collection.dim, batch=True), body["payloads"],
-                          sparse=body["sparse"])
+        collection.upsert(ids, upsert_vectors(collection, body["vectors"]), body["payloads"], sparse=body["sparse"])
 
     await state.write(upsert_points)
     return respond(request, {"upserted": len(ids) if isinstance(ids, list) else 1})

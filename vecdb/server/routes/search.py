@@ -1,5 +1,6 @@
 """Search (one query or a batch; by vector, text or sparse vector, or a
-hybrid of them; grouped or not), recommend and explain."""
+hybrid of them; grouped or not), recommend and explain; on the default
+vector or, with ``using``, another of a collection's named vectors."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from vecdb.server import models
 from vecdb.server.bodies import documented, parse_body, read_body, respond, wants_msgpack
 from vecdb.server.openapi import answers
 from vecdb.server.state import ServerState, state_of
+from vecdb.server.vector_bodies import vector_dim
 from vecdb.wire import JSON, hit_to_wire, vectors_from_wire
 
 reads = APIRouter(tags=["search"])
 
 
 def _options(body: Dict[str, Any]) -> Dict[str, Any]:
-    return {"filter": body["filter"], "ef": body["ef"], "dims": body["dims"], "plan": body["plan"]}
+    return {"filter": body["filter"], "ef": body["ef"], "dims": body["dims"], "plan": body["plan"],
+            "using": body["using"]}
 
 
 @reads.post("/v1/collections/{name}/search",
@@ -76,7 +79,8 @@ async def _search(state: ServerState, name: str, body: Dict[str, Any], batch: bo
 
     def run() -> Any:
         collection = state.collection(name)
-        queries = vectors_from_wire(body["vectors" if batch else "vector"], collection.dim, batch=batch)
+        queries = vectors_from_wire(body["vectors" if batch else "vector"], vector_dim(collection, body["using"]),
+                                    batch=batch)
         _check_rank(queries, 2 if batch else 1)
         if batch and hasattr(queries, "__len__"):
             state.check_queries(len(queries), body["k"])
@@ -96,7 +100,7 @@ def _search_branches(state: ServerState, name: str, body: Dict[str, Any]) -> Uni
     collection = state.collection(name)
     vector = body["vector"]
     if vector is not None:
-        vector = vectors_from_wire(vector, collection.dim, batch=False)
+        vector = vectors_from_wire(vector, vector_dim(collection, body["using"]), batch=False)
     return collection.search(vector, body["k"], text=body["text"], text_field=body["text_field"],
                              sparse=body["sparse"], fusion=body["fusion"], group_by=body["group_by"],
                              group_size=body["group_size"], with_payload=body["with_payload"],
@@ -118,16 +122,17 @@ async def recommend(name: str, request: Request) -> Response:
 
     def run() -> List[Hit]:
         collection = state.collection(name)
-        return collection.recommend(_examples(body["positive"], collection.dim),
-                                    _examples(body["negative"], collection.dim), body["k"], filter=body["filter"],
-                                    strategy=body["strategy"], ef=body["ef"], with_payload=body["with_payload"],
-                                    with_vector=body["with_vector"])
+        dim = vector_dim(collection, body["using"])
+        return collection.recommend(_examples(body["positive"], dim), _examples(body["negative"], dim), body["k"],
+                                    filter=body["filter"], strategy=body["strategy"], ef=body["ef"],
+                                    with_payload=body["with_payload"], with_vector=body["with_vector"],
+                                    using=body["using"])
 
     binary = wants_msgpack(request)
     return respond(request, {"hits": [hit_to_wire(hit, binary) for hit in await state.read(run)]})
 
 
-def _examples(examples: Any, dim: int) -> Any:
+def _examples(examples: Any, dim: Optional[int]) -> Any:
     """A recommend's examples as sent: vectors in float32 bytes become
     arrays; ids, lists and anything else go to the collection's checks."""
     if not isinstance(examples, list):
@@ -155,7 +160,8 @@ def _rank(value: Any) -> Optional[int]:
 
 
 @reads.post("/v1/collections/{name}/explain", summary="The plan a search would run, its estimates and timings",
-            openapi_extra=documented(models.Explain, {"query": [0.1, 0.2, 0.3], "k": 2}), **answers(models.ExplainAnswer, 404))
+            openapi_extra=documented(models.Explain, {"query": [0.1, 0.2, 0.3], "k": 2}),
+            **answers(models.ExplainAnswer, 404))
 async def explain(name: str, request: Request) -> Response:
     body = await read_body(request, models.Explain)
     state = state_of(request)
@@ -166,7 +172,7 @@ async def explain(name: str, request: Request) -> Response:
         query = body["query"]
         branches = any(body[field] is not None for field in ("text", "text_field", "sparse", "fusion"))
         if isinstance(query, (bytes, bytearray)):  # one vector in a hybrid search; else a batch
-            query = vectors_from_wire(query, collection.dim, batch=not branches)
+            query = vectors_from_wire(query, vector_dim(collection, body["using"]), batch=not branches)
         if query is not None and _rank(query) == 2:
             state.check_queries(len(query), body["k"])
         return collection.explain(query, body["k"], execute=body["execute"], text=body["text"],
