@@ -12,6 +12,8 @@ with its top k, one query per call, on one thread:
   bm25s                         bm25s.BM25(method="lucene"), retrieve() one query at a time
   tantivy                       tantivy-py in memory, whitespace tokenizer over the terms,
                                 a BooleanQuery of TermQuery clauses per call
+  tantivy-ids                   the same, each hit's id (a stored field) read with
+                                searcher.doc(address): the user path, as a collection's ids
 
 Per round, each system runs in a fresh process with native thread pools limited to one
 thread: build (timed from the analyzed texts), one untimed pass over the queries (the
@@ -173,12 +175,14 @@ def nondeterministic(systems: list[str], rounds: int, work_dir: Path) -> list[st
 
 def agreements(systems: list[str], work_dir: Path, query_texts: list[str]) -> list[dict[str, Any]]:
     """vecdb's systems against bm25s (and the collections against vecdb-index) exactly;
-    tantivy against bm25s and vecdb-index by overlap. Round 1's answers (the rounds'
+    tantivy against bm25s and vecdb-index by overlap, and tantivy-ids against tantivy
+    exactly. Round 1's answers (the rounds'
     answers are compared with each other by ``nondeterministic``)."""
     answers = {system: _read_answers(_answers_path(work_dir, system, 1)) for system in systems}
     pairs = [(s, REFERENCE, "exact") for s in ("vecdb-index", "vecdb-index-terms", *COLLECTION_SYSTEMS)]
     pairs += [(s, "vecdb-index", "exact") for s in COLLECTION_SYSTEMS]
-    pairs += [("tantivy", REFERENCE, "overlap"), ("tantivy", "vecdb-index", "overlap")]
+    pairs += [("tantivy", REFERENCE, "overlap"), ("tantivy", "vecdb-index", "overlap"),
+              ("tantivy-ids", "tantivy", "exact")]  # the same index, its ids read another way
     entries = []
     for system, reference, kind in pairs:
         if system in answers and reference in answers:

@@ -275,7 +275,44 @@ class Tantivy(TextSystem):
         return self._rows[positions], np.asarray([score for score, _ in answer], dtype=np.float64)
 
 
+class TantivyIds(Tantivy):
+    """tantivy as a user of tantivy-py reads hits: with each hit's id (a stored field) fetched by
+    ``searcher.doc(address)``, as vecdb's collection returns user ids (the other tantivy system
+    is handed its doc addresses' rows outside the timed call)."""
+
+    name = "tantivy-ids"
+    description = ("tantivy as above, plus a stored integer field `id` per document; a call also reads each hit's "
+                   "id with `searcher.doc(address)` (the user path: a collection's search returns user ids)")
+
+    def build(self, corpus: AnalyzedCorpus, folder: Path) -> dict[str, float]:
+        import tantivy
+
+        self._tantivy = tantivy
+        builder = tantivy.SchemaBuilder()
+        builder.add_text_field(_TEXT_FIELD, stored=False, tokenizer_name="whitespace", index_option="freq")
+        builder.add_integer_field("id", stored=True)
+        self._schema = builder.build()
+        index = tantivy.Index(self._schema)
+        writer = index.writer(TANTIVY_HEAP_BYTES, 1)
+        for row, tokens in zip(corpus.rows.tolist(), corpus.documents):
+            writer.add_document(tantivy.Document(**{_TEXT_FIELD: " ".join(tokens), "id": int(row)}))
+        writer.commit()
+        writer.wait_merging_threads()
+        index.reload()
+        self._searcher = index.searcher()
+        return {}
+
+    def search(self, query: Any) -> Any:
+        searcher = self._searcher
+        return [(score, searcher.doc(address)["id"][0]) for score, address in super().search(query)]
+
+    def decode(self, answer: Any) -> tuple[np.ndarray, np.ndarray]:
+        return (np.asarray([row for _, row in answer], dtype=np.int64),
+                np.asarray([score for score, _ in answer], dtype=np.float64))
+
+
 SYSTEMS: dict[str, type[TextSystem]] = {
-    system.name: system for system in (VecdbIndex, VecdbIndexTerms, VecdbCollection, VecdbCollectionIndexFirst, Bm25s, Tantivy)
+    system.name: system for system in (VecdbIndex, VecdbIndexTerms, VecdbCollection, VecdbCollectionIndexFirst, Bm25s,
+                                       Tantivy, TantivyIds)
 }
 COLLECTION_SYSTEMS = ("vecdb-collection", "vecdb-collection-index-first")

@@ -162,6 +162,10 @@ Ranking = Tuple[np.ndarray, np.ndarray]
 def _rows(rankings: List[Ranking]) -> Tuple[np.ndarray, np.ndarray]:
     """Rankings as (rows, width) label and float32 score matrices, rows
     padded with label -1 (where hits stop)."""
+    if len(rankings) == 1 and len(rankings[0][0]):  # one ranking (a text search's): its arrays as they are
+        ranked, ranked_scores = rankings[0]
+        return (np.ascontiguousarray(ranked, dtype=np.int64).reshape(1, -1),
+                np.ascontiguousarray(ranked_scores, dtype=np.float32).reshape(1, -1))
     width = max([len(labels) for labels, _ in rankings] + [1])
     labels = np.full((len(rankings), width), -1, dtype=np.int64)
     scores = np.zeros((len(rankings), width), dtype=np.float32)
