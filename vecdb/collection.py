@@ -474,11 +474,9 @@ class Collection(CollectionAPI):
             found = self._store.records_of(txn, labels.tolist(), False, False)
         return [record[0] for record in found.values()]
 
-    def _labels_of(self, ids: List[UserId]) -> np.ndarray:
-        """The labels of those of these ids that exist, in the order given."""
-        with self._environment.read() as txn:
-            self._store.config(txn)
-            return self._store.labels_of(txn, [user_id_key(user_id) for user_id in ids])
+    def _labels_in(self, txn: Any, ids: List[UserId]) -> np.ndarray:
+        """The labels of those of these ids that exist in ``txn``, in the order given."""
+        return self._store.labels_of(txn, [user_id_key(user_id) for user_id in ids])
 
     @contextmanager
     def _deleting(self, id_keys: List[bytes], node: Any) -> Iterator[WriteStep]:

@@ -156,6 +156,18 @@ def check_collection_name(name: Any) -> str:
     return name
 
 
+def vector_part_name(name: str, vector: str) -> str:
+    """The collection holding vector ``vector`` of collection ``name``, a
+    collection of named vectors (see vecdb.named_vectors): a name with a
+    dot, which no user collection can take."""
+    return f"{name}.{vector}"
+
+
+def is_part_name(name: str) -> bool:
+    """Whether a stored collection name is a named vector's part."""
+    return "." in name
+
+
 @dataclass(frozen=True)
 class VectorSpec:
     """One of a collection's named vectors (``create_collection(name,
@@ -317,8 +329,10 @@ class CollectionConfig:
     def label(self) -> str:
         """How messages name it: ``'docs'``, or for a named vector's part
         (see vecdb.named_vectors) ``'docs' (vector 'image')``."""
-        collection, dot, vector = self.name.rpartition(".")
-        return f"{collection!r} (vector {vector!r})" if dot else repr(self.name)
+        if not is_part_name(self.name):
+            return repr(self.name)
+        collection, _, vector = self.name.rpartition(".")
+        return f"{collection!r} (vector {vector!r})"
 
     # Shorthands for the settings every layer reads.
 

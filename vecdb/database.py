@@ -24,11 +24,12 @@ from vecdb.api import DatabaseAPI
 from vecdb.checks import positive_int
 from vecdb.collection import DEFAULT_INDEX_BACKLOG, Collection
 from vecdb.sparse import check_sparse_names
-from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, VectorSpec, check_collection_name, check_vector_specs
+from vecdb.config import (HNSW, PQ, CollectionConfig, IndexSpec, VectorSpec, check_collection_name, check_vector_specs,
+                          is_part_name, vector_part_name)
 from vecdb.errors import (CollectionExistsError, CollectionNotFoundError, CorruptRecordError, InvalidArgumentError,
                           ReadOnlyError)
 from vecdb.index.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
-from vecdb.named_vectors import NamedVectorsCollection, is_part_name, points_config, vector_part_name
+from vecdb.named_vectors import NamedVectorsCollection, points_config
 from vecdb.progress import Progress, terminal_bars
 from vecdb.storage.catalog import (
     config_key,
@@ -226,7 +227,8 @@ class Database(DatabaseAPI):
             collection = self._collections.get(name)
             if collection is not None and collection._is_current():
                 return collection
-            if isinstance(collection, NamedVectorsCollection):  # dropped (and maybe created again) through another handle
+            # Dropped (and maybe created again) through another handle.
+            if isinstance(collection, NamedVectorsCollection):
                 collection._mark_dropped()
             elif collection is not None:
                 collection._dropped = True
@@ -235,7 +237,7 @@ class Database(DatabaseAPI):
                 parts = [read_config(txn, vector_part_name(name, vector)) for vector in config.vectors]
             points = self._open(config)
             opened: Union[Collection, NamedVectorsCollection] = points if not parts else NamedVectorsCollection(
-                points, {part.name.rsplit(".", 1)[1]: self._open(part) for part in parts})
+                points, {vector: self._open(part) for vector, part in zip(config.vectors, parts)})
             self._collections[name] = opened
             return opened
 

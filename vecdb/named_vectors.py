@@ -34,7 +34,7 @@ import numpy as np
 from vecdb.api import CollectionAPI
 from vecdb.checks import check_k, positive_int
 from vecdb.collection import Collection
-from vecdb.config import PQ, CollectionConfig, Flat, IndexSpec, VectorSpec
+from vecdb.config import PQ, CollectionConfig, CollectionSettings, Flat, IndexSpec, VectorSpec, vector_part_name
 from vecdb.errors import InvalidArgumentError, VecdbError
 from vecdb.fusion import Fusion, default_candidates, fusion_from_dict
 from vecdb.index.term_indexes import Corpus
@@ -60,17 +60,6 @@ POINTS_DIM = 1
 POINTS_METRIC = "ip"
 POINTS_INDEX = Flat()
 _COMBINED_ATTEMPTS = 3  # reads of several parts retried while writes overlap them, then run with writes held
-
-
-def vector_part_name(name: str, vector: str) -> str:
-    """The collection holding vector ``vector`` of collection ``name``."""
-    return f"{name}.{vector}"
-
-
-def is_part_name(name: str) -> bool:
-    """Whether a stored collection name is a named vector's part (user
-    collection names have no dots)."""
-    return "." in name
 
 
 def points_config(name: str, key: str, vectors: Sequence[str], sparse: Sequence[str]) -> CollectionConfig:
@@ -114,6 +103,9 @@ class NamedVectorsCollection(CollectionAPI):
     def __init__(self, points: Collection, parts: Dict[str, Collection]) -> None:
         self._points = points
         self._parts = parts  # in declared order: the first is the default
+        # Each vector's settings (fixed at creation), keyed as resolve_vector takes them.
+        self._settings: Dict[Optional[str], CollectionSettings] = {name: part._config.settings
+                                                                   for name, part in parts.items()}
         self._write = threading.Lock()  # one write at a time over the parts, entered in one order
         self._generation = 0  # odd while a write is in progress (see _combined)
         self._dropped = False
@@ -170,8 +162,7 @@ class NamedVectorsCollection(CollectionAPI):
 
     def _part(self, using: Any) -> Collection:
         """The part holding vector ``using`` (None: the default)."""
-        name, _ = resolve_vector(self.name, {name: part._config.settings for name, part in self._parts.items()},
-                                 using)
+        name, _ = resolve_vector(self.name, self._settings, using)
         assert name is not None
         return self._parts[name]
 
@@ -189,8 +180,7 @@ class NamedVectorsCollection(CollectionAPI):
         if anything is invalid nothing is written."""
         self._check_live()
         id_list = check_ids(ids, None)
-        given = check_named_vectors(self.name, {name: part._config.settings for name, part in self._parts.items()},
-                                    vectors, id_list)
+        given = check_named_vectors(self.name, self._settings, vectors, id_list)
         payload_dicts, blobs = encode_payloads(payloads, len(id_list))
         if not id_list:
             return
@@ -447,9 +437,10 @@ class NamedVectorsCollection(CollectionAPI):
         """The best ``k`` points of ``branches`` (ids and higher-is-better
         scores) by fused score."""
         ids = list(dict.fromkeys(user_id for branch in branches for user_id, _ in branch))
-        records = {record.id: record for record in self._points.get(ids, with_payload=with_payload)}
-        ids = [user_id for user_id in ids if user_id in records]
-        labels = dict(zip(ids, self._points._labels_of(ids).tolist()))
+        with self._points._environment.read() as txn:  # the points and their labels in one state
+            records = {record.id: record for record in self._points._get_in(txn, ids, with_payload, False)}
+            ids = [user_id for user_id in ids if user_id in records]
+            labels = dict(zip(ids, self._points._labels_in(txn, ids).tolist()))
         by_label = {label: user_id for user_id, label in labels.items()}
         ranked, scores = fuse(fusion, [(np.array([labels[i] for i, _ in branch if i in labels], dtype=np.int64),
                                         np.array([s for i, s in branch if i in labels], dtype=np.float64))
@@ -460,26 +451,23 @@ class NamedVectorsCollection(CollectionAPI):
                 for label, score in zip(ranked, scores)]
         return self._with_vectors(hits, with_vector)
 
-    def _with_vectors(self, hits: Any, with_vector: bool = True) -> Any:
-        """``hits`` (a list, or one list per query) with each point's vectors."""
+    def _with_vectors(self, points: Any, with_vector: bool = True, txn: Any = None) -> Any:
+        """``points`` (hits or records: a list, or one list per query) with
+        each point's vectors by name, read in ``txn`` (or a new transaction)."""
         if not with_vector:
-            return hits
-        if hits and isinstance(hits[0], list):
-            return [self._with_vectors(row) for row in hits]
-        vectors = self._vectors_of([hit.id for hit in hits])
-        return [replace(hit, vector=vectors.get(hit.id, {})) for hit in hits]
-
-    def _vectors_of(self, ids: List[UserId], txn: Any = None) -> Dict[UserId, Dict[str, np.ndarray]]:
-        """Each point's vectors by name (read in one transaction: ``txn``, or a new one)."""
+            return points
         if txn is None:
             with self._points._environment.read() as txn:
-                return self._vectors_of(ids, txn)
+                return self._with_vectors(points, True, txn)
+        if points and isinstance(points[0], list):
+            return [self._with_vectors(row, True, txn) for row in points]
         found: Dict[UserId, Dict[str, np.ndarray]] = {}
+        ids = [point.id for point in points]
         for name, part in self._parts.items():
             for record in part._get_in(txn, ids, False, True):
                 assert isinstance(record.vector, np.ndarray)
                 found.setdefault(record.id, {})[name] = record.vector
-        return found
+        return [replace(point, vector=found.get(point.id, {})) for point in points]
 
     def _combined(self, read: Callable[[], T]) -> T:
         """``read`` (of several parts) between two writes of this handle."""
@@ -560,11 +548,7 @@ class NamedVectorsCollection(CollectionAPI):
         with_payload, with_vector = check_flags(with_payload, with_vector)
         with self._points._environment.read() as txn:  # one state of every part
             records = self._points._get_in(txn, id_list, with_payload, with_vector)
-            return self._records_with_vectors(records, txn) if with_vector else records
-
-    def _records_with_vectors(self, records: List[Record], txn: Any) -> List[Record]:
-        vectors = self._vectors_of([record.id for record in records], txn)
-        return [replace(record, vector=vectors.get(record.id, {})) for record in records]
+            return self._with_vectors(records, with_vector, txn)
 
     def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
         """Number of points (or of those whose payload matches ``filter``),
@@ -582,7 +566,7 @@ class NamedVectorsCollection(CollectionAPI):
         node = None if filter is None else parse_filter(filter)
         with self._points._environment.read() as txn:  # one state of every part
             records, next_cursor = self._points._scroll_in(txn, node, limit, start, with_payload, with_vector)
-            return (self._records_with_vectors(records, txn) if with_vector else records), next_cursor
+            return self._with_vectors(records, with_vector, txn), next_cursor
 
     def stats(self) -> Dict[str, Any]:
         """The points part's counts and text indexes, and each vector's

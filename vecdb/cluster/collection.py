@@ -49,11 +49,11 @@ from vecdb.cluster.shard import ORDER_FIELD, TrainingState
 from vecdb.cluster.tuning import tune_cluster
 from vecdb.cluster.vectors import ShardVectors, split_by_shard
 from vecdb.config import PQ, CollectionSettings, IndexSpec, VectorSpec
-from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidDTypeError, InvalidPayloadError
+from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidPayloadError
 from vecdb.fusion import Fusion, default_candidates, fusion_from_dict
 from vecdb.index.rotation import MAX_SAMPLES, learn_pca_rotation, rotation_to_bytes, rotation_train_size
 from vecdb.native.pq import CENTROIDS, train_codebooks
-from vecdb.payload_fields import check_field, check_kind, split_path
+from vecdb.payload_fields import check_field, check_kind, keys_removal, payload_update
 from vecdb.plans import Plan
 from vecdb.query.arguments import (
     check_branches,
@@ -311,48 +311,36 @@ class ClusterCollection(CollectionAPI):
         filter on every shard."""
         self._check_live()
         id_list, _ = check_delete(ids, filter)
-        groups = group_by_shard(id_list, self._shards) if id_list else {}
-        shard_ids = {shard: [id_list[row] for row in rows] for shard, rows in groups.items()}
-        targets = list(range(self._shards)) if filter is not None else sorted(groups)
-        if not targets:
-            return 0
-        with self._write_lock:
-            deleted = self._on_shards("delete", shards=targets, ids=shard_ids,
-                                      arguments=lambda shard: (shard_ids.get(shard),), filter=filter)
-        return sum(deleted.values())
+        return self._on_selected_shards("delete", id_list, filter, lambda shard_ids: (shard_ids,))
 
     def update_payload(self, ids: Any = None, payload: Optional[Dict[str, Any]] = None, *,
                        filter: Optional[Dict[str, Any]] = None, merge: bool = True) -> int:
         """See :meth:`vecdb.Collection.update_payload`: by id on the ids'
         shards, by filter on every shard; the total changed. All or nothing
         on each shard, not across shards (as :meth:`delete`)."""
-        if not isinstance(payload, dict):
-            raise InvalidPayloadError(f"payload must be a dict, got {type(payload).__name__}")
-        if not isinstance(merge, bool):
-            raise InvalidDTypeError(f"merge must be true or false, got {merge!r}")
+        payload_update(payload, merge)  # checks them as a collection does
         self._check_live()
         id_list, _ = check_delete(ids, filter)
         checked, _ = encode_payloads([payload], 1)
         self._check_indexed_values(checked)
-        return self._change_payloads("update_payload", id_list, filter, lambda shard_ids: (shard_ids, checked[0]),
-                                     direct=True, merge=merge)
+        return self._on_selected_shards("update_payload", id_list, filter,
+                                        lambda shard_ids: (shard_ids, checked[0]), direct=True, merge=merge)
 
     def delete_payload_keys(self, ids: Any = None, keys: Optional[Sequence[str]] = None, *,
                             filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.delete_payload_keys`: by id on the
         ids' shards, by filter on every shard; the total found."""
-        if isinstance(keys, str) or not isinstance(keys, Sequence) or not keys:
-            raise InvalidArgumentError("keys must be a non-empty list of payload keys, e.g. ['draft']")
-        for key in keys:
-            split_path(check_field(key))
+        keys_removal(keys)  # checks them as a collection does
+        assert keys is not None
         self._check_live()
         id_list, _ = check_delete(ids, filter)
-        return self._change_payloads("delete_payload_keys", id_list, filter,
-                                     lambda shard_ids: (shard_ids, list(keys)))
+        removed = list(keys)
+        return self._on_selected_shards("delete_payload_keys", id_list, filter,
+                                        lambda shard_ids: (shard_ids, removed))
 
-    def _change_payloads(self, method: str, id_list: List[Any], filter: Any,
-                         arguments: Callable[[Optional[List[Any]]], Tuple[Any, ...]], direct: bool = False,
-                         **options: Any) -> int:
+    def _on_selected_shards(self, method: str, id_list: List[Any], filter: Any,
+                            arguments: Callable[[Optional[List[Any]]], Tuple[Any, ...]], direct: bool = False,
+                            **options: Any) -> int:
         """``method`` on the shards holding the ids of ``id_list`` (given
         theirs) and, with a filter, on every shard; their counts summed."""
         groups = group_by_shard(id_list, self._shards) if id_list else {}

@@ -42,7 +42,7 @@ import msgpack
 import numpy as np
 
 from vecdb import _core
-from vecdb.config import CollectionConfig
+from vecdb.config import CollectionConfig, is_part_name, vector_part_name
 from vecdb.errors import CollectionNotFoundError, CorruptRecordError, NotFoundError, VecdbError
 from vecdb.storage.catalog import (
     OPTIONAL_PARTS,
@@ -737,7 +737,7 @@ def describe_collections(environment: Environment) -> List[Dict[str, Any]]:
     by_name = {config.name: config for config in configs}
     described = []
     for config in configs:
-        if "." in config.name:  # a named vector's part: described with its collection
+        if is_part_name(config.name):  # described with its collection
             continue
         try:
             store = CollectionStore(environment, config)
@@ -747,9 +747,9 @@ def describe_collections(environment: Environment) -> List[Dict[str, Any]]:
             continue
         # A collection of named vectors: each vector's settings, the default's also at the top (where
         # readers of a one-vector collection look).
-        vectors = {vector: {**by_name[f"{config.name}.{vector}"].settings.to_dict(),
-                            "default_plan": by_name[f"{config.name}.{vector}"].default_plan}
-                   for vector in config.vectors if f"{config.name}.{vector}" in by_name}
+        parts = {vector: by_name.get(vector_part_name(config.name, vector)) for vector in config.vectors}
+        vectors = {vector: {**part.settings.to_dict(), "default_plan": part.default_plan}
+                   for vector, part in parts.items() if part is not None}
         shown = next(iter(vectors.values())) if vectors else {**config.settings.to_dict(),
                                                               "default_plan": config.default_plan}
         described.append({"name": config.name, "count": count, **shown,
