@@ -29,8 +29,17 @@ class TextIn:
     collection class, which calls :meth:`_attach_embedding` when it opens
     and :meth:`_embedded_query` at the start of a search."""
 
-    name: str
-    dim: int
+    if TYPE_CHECKING:  # what the collection class it is mixed into provides
+        @property
+        def name(self) -> str: ...
+
+        @property
+        def dim(self) -> int: ...
+
+        def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
+                   sparse: Optional[Dict[str, Any]] = None,
+                   documents: Optional[Sequence[Optional[str]]] = None) -> None: ...
+
     _embedding: Optional["EmbeddingFunction"] = None
     _embedding_config: Optional[Dict[str, Any]] = None
     _embedding_progress: Progress = terminal_bars
@@ -77,7 +86,7 @@ class TextIn:
         from vecdb.embeddings import embed_batches
 
         vectors = embed_batches(function, texts, batch_size=batch_size, progress=self._embedding_progress)
-        self.upsert(ids, vectors, payloads, sparse=sparse, documents=texts)  # type: ignore[attr-defined]
+        self.upsert(ids, vectors, payloads, sparse=sparse, documents=texts)
 
     def _embedded_query(self, query: Any) -> Any:
         """A search's ``query``: text (a string, or a list of them: a batch)
@@ -125,22 +134,17 @@ class DescribedEmbedding:
 
 def embedding_config(function: "EmbeddingFunction") -> Dict[str, Any]:
     """What a collection stores of its embedding function: its config (with
-    its name)."""
-    config = function.config()
-    if not isinstance(config, dict) or config.get("name") != function.name:
-        raise InvalidArgumentError(f"the embedding function {function.name!r}'s config() must be a dict with its "
-                                   f"name under 'name', got {config!r}")
-    return config
+    its name; checked by :func:`check_embedding`)."""
+    return check_embedding(function, None).config()
 
 
 def check_embedding(function: Any, dim: Optional[int]) -> "EmbeddingFunction":
     """``function`` if it is an embedding function (of dimension ``dim``,
     when given)."""
-    from vecdb.embeddings import EmbeddingFunction
+    from vecdb.embeddings import check_embedding_function
 
-    if not isinstance(function, EmbeddingFunction):
-        raise InvalidArgumentError(f"embedding must be an embedding function (see vecdb.embeddings: a callable "
-                                   f"with name, dim and config()), got {type(function).__name__}")
+    if not isinstance(function, DescribedEmbedding):
+        check_embedding_function(function)
     if dim is not None and function.dim != dim:
         raise InvalidArgumentError(f"the embedding function {function.name!r} makes {function.dim}-dimensional "
                                    f"vectors, the collection holds {dim}-dimensional ones")
