@@ -98,10 +98,8 @@ def upsert_arrow(collection: CollectionAPI, table: Any, *, id: str = ID_COLUMN, 
 def upsert_batch(collection: CollectionAPI, batch: ArrowBatch) -> None:
     """One all-or-nothing upsert; its errors say which rows of the table it
     held."""
-    # Documents go in only when the table has a column for them.
-    documents: Dict[str, Any] = {} if batch.documents is None else {"documents": batch.documents}
     try:
-        collection.upsert(batch.ids, batch.vectors, batch.payloads, **documents)
+        collection.upsert(batch.ids, batch.vectors, batch.payloads, documents=batch.documents)
     except InvalidArgumentError as exc:
         raise type(exc)(f"rows {batch.first_row}-{batch.first_row + len(batch.ids) - 1}: {exc}") from None
 
@@ -158,12 +156,10 @@ def scroll_pages(collection: CollectionAPI, filter: Optional[Dict[str, Any]] = N
                  with_payload: bool = True, with_document: bool = False,
                  page_size: int = DEFAULT_BATCH_SIZE) -> Iterator[List[Record]]:
     """Every point matching ``filter``, a ``scroll`` page at a time."""
-    # Documents are asked for only when wanted, so backends without them still export.
-    documents: Dict[str, Any] = {"with_document": True} if with_document else {}
     cursor = None
     while True:
         records, cursor = collection.scroll(filter, page_size, cursor, with_payload=with_payload,
-                                            with_vector=with_vector, **documents)
+                                            with_vector=with_vector, with_document=with_document)
         yield records
         if cursor is None:
             return
@@ -178,7 +174,7 @@ def table_from_pages(collection: CollectionAPI, pages: Iterable[List[Record]], *
     if with_vector:
         columns[VECTOR_COLUMN] = _vector_column(pa, collection, records)
     if with_document:
-        columns[DOCUMENT_COLUMN] = pa.array([getattr(record, "document", None) for record in records], pa.string()), None
+        columns[DOCUMENT_COLUMN] = pa.array([record.document for record in records], pa.string()), None
     if with_payload:
         for key, values in _payload_values(records).items():
             if key in columns:

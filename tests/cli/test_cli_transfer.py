@@ -481,3 +481,28 @@ def test_bad_parquet_input_ends_with_a_clear_error(tmp_path):
     np.save(tmp_path / "v.npy", np.ones((2, 2)))
     fails("import", tmp_path / "db", "c", tmp_path / "v.npy", "--id-column", "key", code=2,
           match="name the columns of a .parquet SOURCE")
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "npy", "parquet"])
+def test_documents_go_out_and_come_back_in_every_format(tmp_path, rng, file_format):
+    if file_format == "parquet":
+        pytest.importorskip("pyarrow")
+    vectors = rng.standard_normal((40, 3)).astype(np.float32)
+    documents = [None if i % 5 == 0 else f"text of point {i} ✓" for i in range(40)]
+    with vecdb.open(tmp_path / "db") as db:
+        db.create_collection("docs", dim=3).upsert(list(range(40)), vectors, [{"i": i} for i in range(40)],
+                                                   documents=documents)
+    out = tmp_path / f"dump.{file_format}"
+    run("export", tmp_path / "db", "docs", out, "--format", file_format, "--batch-size", 16)
+    extra = ["--payloads", tmp_path / "dump.jsonl", "--id-field", "id", "--payload-field", "payload"] \
+        if file_format == "npy" else []
+    run("import", tmp_path / "copy", "docs", out, *extra, "--batch-size", 16)
+    with vecdb.open(tmp_path / "copy", read_only=True) as db:
+        records, _ = db.get_collection("docs").scroll(limit=100, with_document=True)
+    assert {record.id: record.document for record in records} == dict(enumerate(documents))
+    assert {record.id: record.payload for record in records} == {i: {"i": i} for i in range(40)}
+
+
+def test_a_document_that_is_not_text_is_refused_on_import(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "vector": [1, 0], "document": 7}])
+    fails("import", tmp_path / "db", "docs", source, match="line 1: 'document' must be a string or null")

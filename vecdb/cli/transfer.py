@@ -14,7 +14,7 @@ from vecdb.database import Database
 from vecdb.database import open as open_database
 from vecdb.errors import CollectionNotFoundError, DimensionMismatchError, InvalidArgumentError, VecdbError
 from vecdb.progress import Progress, ProgressBars, Task, silent, terminal_bars
-from vecdb.arrow import arrow_batches, upsert_batch
+from vecdb.arrow import DOCUMENT_COLUMN, arrow_batches, upsert_batch
 from vecdb.transfer.exporters import npy_export_paths, write_jsonl, write_npy, write_parquet
 from vecdb.transfer.importers import (ARROW_EXTENSIONS, Batch, ParquetPoints, PayloadFile, VectorFile, batches,
                                       open_vector_file)
@@ -162,8 +162,9 @@ def _import_parquet(path: Path, collection: str, source: Path, id_column: str, v
                     target.create_text_index(field)
             task = Task(f"importing into {collection!r}", "points")
             bars(task, 0, points.rows)
+            document = DOCUMENT_COLUMN if DOCUMENT_COLUMN in points.schema.names else None
             for batch in arrow_batches(target, points.stream(batch_size), id=id_column, vector=vector_column,
-                                       batch_size=batch_size):
+                                       document=document, batch_size=batch_size):
                 upsert_batch(target, batch)
                 imported += len(batch.ids)
                 bars(task, imported, points.rows)
@@ -257,7 +258,7 @@ def _upsert(target: Collection, batch: Batch, vectors: VectorFile) -> None:
     """One all-or-nothing upsert; its errors count rows within the batch, so
     they are told where the batch starts."""
     try:
-        target.upsert(batch.ids, batch.vectors, batch.payloads)
+        target.upsert(batch.ids, batch.vectors, batch.payloads, documents=batch.documents)
     except VecdbError as exc:
         raise type(exc)(f"the batch starting at {vectors.where(batch.first_row)}: {exc}") from None
 
@@ -303,7 +304,8 @@ def _pages(collection: Collection, size: int, progress: Progress, task: Task) ->
     cursor, total, done = None, collection.count(), 0
     progress(task, done, total)
     while True:
-        records, cursor = collection.scroll(limit=size, cursor=cursor, with_payload=True, with_vector=True)
+        records, cursor = collection.scroll(limit=size, cursor=cursor, with_payload=True, with_vector=True,
+                                            with_document=True)
         done += len(records)
         progress(task, done, max(total, done))
         yield records

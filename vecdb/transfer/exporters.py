@@ -2,12 +2,14 @@
 from pages of records, each file appearing only once complete (temporary
 file, fsync, rename).
 
-- JSONL: one point per line, ``{"id": ..., "payload": {...}, "vector": [...]}``;
+- JSONL: one point per line, ``{"id": ..., "payload": {...}, "vector": [...]}``
+  (and ``"document": "..."`` for a point that has one);
 - NPY: ``<stem>.npy`` (float32, rows x dim) and beside it ``<stem>.jsonl``
-  with ``{"id": ..., "payload": {...}}`` per line, in the same order;
+  with ``{"id": ..., "payload": {...}}`` (and its document) per line, in the
+  same order;
 - Parquet: the table of :func:`vecdb.arrow.to_arrow` (``id``, ``vector``
-  as fixed-size lists of float32, a column per payload key), built in
-  memory, then written (needs pyarrow).
+  as fixed-size lists of float32, ``document`` when some point has one, a
+  column per payload key), built in memory, then written (needs pyarrow).
 
 ``vecdb import`` reads both back (:mod:`vecdb.transfer.importers`). Vectors are
 written as the float32 values stored, so a round trip is exact.
@@ -24,7 +26,7 @@ import numpy as np
 
 from vecdb._files import write_atomically
 from vecdb.api import CollectionAPI
-from vecdb.arrow import import_pyarrow, table_from_pages
+from vecdb.arrow import DOCUMENT_COLUMN, import_pyarrow, table_from_pages
 from vecdb.records import Record
 
 # Room for the header of any (rows, dim) float32 array: it is written before
@@ -48,8 +50,9 @@ def write_jsonl(pages: Iterable[List[Record]], path: Path) -> int:
     def write(handle: BinaryIO) -> None:
         nonlocal written
         for page in pages:
-            handle.write(b"".join(_json_line({"id": record.id, "payload": record.payload,
-                                              "vector": _vector(record).tolist()}) for record in page))
+            handle.write(b"".join(_json_line(_with_document({"id": record.id, "payload": record.payload,
+                                                             "vector": _vector(record).tolist()}, record))
+                                  for record in page))
             written += len(page)
 
     write_atomically(path, write)
@@ -62,7 +65,9 @@ def write_parquet(collection: CollectionAPI, pages: Iterable[List[Record]], path
     import_pyarrow()
     import pyarrow.parquet  # a submodule pyarrow does not load itself
 
-    table = table_from_pages(collection, pages)
+    table = table_from_pages(collection, pages, with_document=True)
+    if table.column(DOCUMENT_COLUMN).null_count == table.num_rows:  # no point has one
+        table = table.drop_columns([DOCUMENT_COLUMN])
     write_atomically(path, lambda handle: pyarrow.parquet.write_table(table, handle))
     return int(table.num_rows)
 
@@ -86,7 +91,8 @@ def write_npy(pages: Iterable[List[Record]], vectors_path: Path, records_path: P
             for page in pages:
                 if page:
                     vectors.write(np.stack([_vector(record) for record in page]).astype("<f4").tobytes())
-                records.write(b"".join(_json_line({"id": record.id, "payload": record.payload}) for record in page))
+                records.write(b"".join(_json_line(_with_document({"id": record.id, "payload": record.payload}, record))
+                                       for record in page))
                 written += len(page)
 
         write_atomically(records_path, write_records)
@@ -105,6 +111,12 @@ def _npy_header(rows: int, dim: int) -> bytes:
     fields = repr({"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
     text = fields.ljust(_NPY_HEADER_BYTES - len(magic) - 2 - 1) + "\n"
     return magic + struct.pack("<H", len(text)) + text.encode("latin1")
+
+
+def _with_document(line: Dict[str, Any], record: Record) -> Dict[str, Any]:
+    if record.document is not None:
+        line["document"] = record.document
+    return line
 
 
 def _json_line(document: Dict[str, Any]) -> bytes:

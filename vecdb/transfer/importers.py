@@ -10,8 +10,8 @@ Vector files, by extension:
 - ``.hdf5`` / ``.h5``: a 2-D dataset of an ann-benchmarks file (``train``
   unless told otherwise), read slice by slice (needs h5py);
 - ``.jsonl``: one point per line, ``{"id": ..., "vector": [...],
-  "payload": {...}}`` (what ``vecdb export`` writes); ``id`` and
-  ``payload`` may be left out.
+  "payload": {...}, "document": "..."}`` (what ``vecdb export`` writes);
+  ``id``, ``payload`` and ``document`` may be left out.
 
 A Parquet file (``.parquet``: the columns of :mod:`vecdb.arrow`, as
 ``vecdb export --format parquet`` writes them) carries ids, vectors and
@@ -51,6 +51,7 @@ class Chunk:
     vectors: np.ndarray
     ids: Optional[List[Any]] = None
     payloads: Optional[List[Optional[Dict[str, Any]]]] = None
+    documents: Optional[List[Optional[str]]] = None
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Batch:
     ids: List[UserId]
     vectors: np.ndarray
     payloads: Optional[List[Optional[Dict[str, Any]]]]
+    documents: Optional[List[Optional[str]]] = None
 
 
 class VectorFile(ABC):
@@ -227,17 +229,19 @@ class JsonlPointFile(VectorFile):
             if not lines:
                 return
             vectors = np.empty((len(lines), self.dim), dtype=np.float32)
-            payloads = []
+            payloads, documents = [], []
             for offset, line in enumerate(lines):
                 row = start + offset
                 vectors[offset] = self._vector_of(line, row)
                 payloads.append(_object_or_null(line, "payload", self.where(row)))
+                documents.append(_text_or_null(line, "document", self.where(row)))
                 if ("id" in line) != self._with_ids:
                     rule = ("has no \"id\"; line 1 has one, so every line needs one" if self._with_ids else
                             "has an \"id\"; line 1 has none, so ids are row numbers and no line may have one")
                     raise InvalidArgumentError(f"{self.where(row)}: {rule}")
             ids = [line["id"] for line in lines] if self._with_ids else None
-            yield Chunk(start, vectors, ids, payloads)
+            yield Chunk(start, vectors, ids, payloads,
+                        documents if any(text is not None for text in documents) else None)
             start += len(lines)
 
     def _vector_of(self, line: Dict[str, Any], row: int) -> np.ndarray:
@@ -300,7 +304,9 @@ class PayloadFile:
 
     With ``id_field`` each line's value of that field is the point's id (and
     is left out of the payload); with ``payload_field`` the payload is that
-    field's value (an object or null) instead of the whole line.
+    field's value (an object or null) instead of the whole line, and a
+    ``"document"`` field is the point's document (the layout of ``vecdb
+    export --format npy``).
     """
 
     def __init__(self, path: Path, id_field: Optional[str] = None, payload_field: Optional[str] = None) -> None:
@@ -312,11 +318,13 @@ class PayloadFile:
         self._objects = _objects(self._handle, path)
         self._row = 0
 
-    def read(self, count: int) -> Tuple[Optional[List[Any]], List[Optional[Dict[str, Any]]]]:
-        """The ids (None without ``id_field``) and payloads of the next
-        ``count`` lines."""
+    def read(self, count: int) -> Tuple[Optional[List[Any]], List[Optional[Dict[str, Any]]],
+                                        Optional[List[Optional[str]]]]:
+        """The ids (None without ``id_field``), payloads and documents (None:
+        none) of the next ``count`` lines."""
         ids: List[Any] = []
         payloads: List[Optional[Dict[str, Any]]] = []
+        documents: List[Optional[str]] = []
         for line in islice(self._objects, count):
             where = f"{self.path} line {self._row + 1}"
             self._row += 1
@@ -325,7 +333,9 @@ class PayloadFile:
                     raise InvalidArgumentError(f"{where} has no {self.id_field!r} field for the id")
                 ids.append(line[self.id_field] if self.payload_field else line.pop(self.id_field))
             payloads.append(line if self.payload_field is None else _object_or_null(line, self.payload_field, where))
-        return (ids if self.id_field is not None else None), payloads
+            documents.append(None if self.payload_field is None else _text_or_null(line, "document", where))
+        return ((ids if self.id_field is not None else None), payloads,
+                documents if any(text is not None for text in documents) else None)
 
     def close(self) -> None:
         self._handle.close()
@@ -339,15 +349,15 @@ def batches(vectors: VectorFile, payloads: Optional[PayloadFile], size: int, sta
     silent replacement."""
     seen: Dict[UserId, int] = {}
     for chunk in vectors.chunks(size):
-        ids, chunk_payloads = chunk.ids, chunk.payloads
+        ids, chunk_payloads, documents = chunk.ids, chunk.payloads, chunk.documents
         if payloads is not None:
-            ids, chunk_payloads = payloads.read(len(chunk.vectors))
+            ids, chunk_payloads, documents = payloads.read(len(chunk.vectors))
         if ids is None:
             ids = list(range(start_id + chunk.first_row, start_id + chunk.first_row + len(chunk.vectors)))
         else:
             where = payloads.path if payloads is not None and payloads.id_field else vectors.path
             ids = _checked_ids(ids, chunk.first_row, where, seen)
-        yield Batch(chunk.first_row, ids, chunk.vectors, chunk_payloads)
+        yield Batch(chunk.first_row, ids, chunk.vectors, chunk_payloads, documents)
 
 
 def _checked_ids(ids: List[Any], first_row: int, where: Path, seen: Dict[UserId, int]) -> List[UserId]:
@@ -373,6 +383,13 @@ def _count_lines(path: Path) -> int:
             lines += block.count(b"\n")
             last = block[-1:]
     return lines + (last != b"\n")
+
+
+def _text_or_null(line: Dict[str, Any], field: str, where: str) -> Optional[str]:
+    value = line.get(field)
+    if value is not None and not isinstance(value, str):
+        raise InvalidArgumentError(f"{where}: {field!r} must be a string or null, got {type(value).__name__}")
+    return value
 
 
 def _object_or_null(line: Dict[str, Any], field: str, where: str) -> Optional[Dict[str, Any]]:
