@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple, Union, overload, runtime_checkable
+from typing import (TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence, Tuple, Union, overload,
+                    runtime_checkable)
 
 from vecdb.config import PQ, IndexSpec, VectorSpec
 from vecdb.fusion import Fusion
 from vecdb.plans import Plan
 from vecdb.records import Hit, Record
 from vecdb.reports import Explanation, TuneReport
+
+if TYPE_CHECKING:
+    from vecdb.embeddings import EmbeddingFunction
 
 
 @runtime_checkable
@@ -86,19 +90,34 @@ class CollectionAPI(Protocol):
         ``stopwords``, ``k1``, ``b``: the arguments of
         :meth:`create_text_index`)."""
 
+    @property
+    def embedding(self) -> Optional["EmbeddingFunction"]:
+        """The embedding function of :meth:`add` and text queries (None:
+        the collection was created without one; see
+        :mod:`vecdb.embeddings`)."""
+
     def __len__(self) -> int:
         """The number of points (:meth:`count`)."""
 
     def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
-               sparse: Optional[Dict[str, Any]] = None) -> None:
-        """Insert points, or replace them (vector, payload and sparse
-        vectors) where the id exists. ``ids``: distinct string or integer
-        ids (or one id with a 1-D vector); ``vectors``: ``(n, dim)`` or one
-        ``(dim,)``; ``payloads``: None or one dict (or None) per id;
+               sparse: Optional[Dict[str, Any]] = None, documents: Optional[Sequence[Optional[str]]] = None) -> None:
+        """Insert points, or replace them (vector, payload, sparse vectors
+        and document) where the id exists. ``ids``: distinct string or
+        integer ids (or one id with a 1-D vector); ``vectors``: ``(n, dim)``
+        or one ``(dim,)``; ``payloads``: None or one dict (or None) per id;
         ``sparse``: ``{name: one sparse vector (or None) per id}`` or
         ``{name: a scipy.sparse matrix}``, for names the collection declares
-        (a name left out leaves these points without it). All or nothing,
-        and durable when it returns."""
+        (a name left out leaves these points without it); ``documents``:
+        None or one string (or None) per id, the points' text, read back
+        with ``with_document=True``. All or nothing, and durable when it
+        returns."""
+
+    def add(self, ids: Any, documents: Sequence[str], payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None,
+            *, sparse: Optional[Dict[str, Any]] = None, batch_size: int = 512) -> None:
+        """Text in: embed ``documents`` (one string per id) with the
+        collection's :attr:`embedding` function and upsert them as the
+        points' vectors, the documents stored with them. As :meth:`upsert`
+        otherwise."""
 
     def train_quantizer(self, using: Optional[str] = None) -> None:
         """Train the PQ codebooks again on the current vectors and re-index
@@ -166,21 +185,24 @@ class CollectionAPI(Protocol):
     def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                using: Optional[str] = None) -> List[Hit]: ...
 
@@ -188,7 +210,8 @@ class CollectionAPI(Protocol):
     def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
@@ -203,6 +226,7 @@ class CollectionAPI(Protocol):
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
         text: Optional[str] = None,
         text_field: Optional[str] = None,
         sparse: Any = None,
@@ -245,12 +269,16 @@ class CollectionAPI(Protocol):
 
         ``using`` names the vector searched in a collection with named
         vectors (None: the default, the first declared); a hit's ``vector``
-        is then ``{name: vector}`` of those the point has."""
+        is then ``{name: vector}`` of those the point has.
+
+        In a collection with an :attr:`embedding` function, ``query`` may be
+        text (a string, or a list of them), embedded first.
+        ``with_document=True`` fills each hit's ``document``."""
 
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
                   ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
-                  using: Optional[str] = None) -> List[Hit]:
+                  with_document: bool = False, using: Optional[str] = None) -> List[Hit]:
         """Points like the ``positive`` examples and unlike the ``negative``
         ones, each example a point id (that must exist; such points are
         never returned) or a vector. ``strategy="average_vector"``: one
@@ -291,7 +319,8 @@ class CollectionAPI(Protocol):
         searches. The same data and seed give the same report's plans and
         recalls. ``using``: the named vector tuned (see :meth:`search`)."""
 
-    def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
+    def get(self, ids: Any, *, with_payload: bool = True,
+            with_vector: bool = False, with_document: bool = False) -> List[Record]:
         """The stored points with these ids, in the order asked; missing ids
         are left out."""
 
@@ -307,6 +336,7 @@ class CollectionAPI(Protocol):
         *,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
     ) -> Tuple[List[Record], Optional[int]]:
         """Page through points in insertion order: up to ``limit`` records
         and the cursor of the next page (None at the end)."""
@@ -339,6 +369,7 @@ class DatabaseAPI(Protocol):
         rotate: Optional[str] = None,
         sparse: Optional[Sequence[str]] = None,
         vectors: Optional[Dict[str, VectorSpec]] = None,
+        embedding: Optional["EmbeddingFunction"] = None,
         exist_ok: bool = False,
     ) -> CollectionAPI:
         """Create a collection of ``dim``-dimensional vectors (``name``: 1-128
@@ -350,7 +381,9 @@ class DatabaseAPI(Protocol):
         instead of ``dim`` and the index settings, ``vectors``: several named
         vectors per point, ``{name: vecdb.VectorSpec(dim, metric, index=...,
         ...)}``, each with its own index (see :meth:`CollectionAPI.search`'s
-        ``using``). An existing name
+        ``using``). ``embedding``: an embedding function
+        (:mod:`vecdb.embeddings`) for text in (``dim`` may then be left
+        out). An existing name
         raises :class:`vecdb.errors.CollectionExistsError`, unless
         ``exist_ok`` and its settings match."""
 
@@ -359,12 +392,15 @@ class DatabaseAPI(Protocol):
                                  mrl_dims: Optional[Sequence[int]] = None,
                                  rotate: Optional[str] = None,
                                  sparse: Optional[Sequence[str]] = None,
-                                 vectors: Optional[Dict[str, VectorSpec]] = None) -> CollectionAPI:
+                                 vectors: Optional[Dict[str, VectorSpec]] = None,
+                                 embedding: Optional["EmbeddingFunction"] = None) -> CollectionAPI:
         """:meth:`create_collection` with ``exist_ok=True``."""
 
-    def get_collection(self, name: str) -> CollectionAPI:
+    def get_collection(self, name: str, embedding: Optional["EmbeddingFunction"] = None) -> CollectionAPI:
         """An existing collection (:class:`vecdb.errors.CollectionNotFoundError`
-        if none has that name)."""
+        if none has that name). ``embedding``: its embedding function, when
+        it was created with one that is not ready-made (those are found by
+        themselves)."""
 
     def list_collections(self) -> List[str]:
         """The collections' names, sorted."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Optional
+from typing import Any, List, Optional, Sequence
 
 from vecdb.errors import InvalidArgumentError, InvalidDTypeError
 
@@ -52,3 +52,25 @@ def check_timeout(timeout: Any) -> Optional[float]:
 def check_k(k: Any) -> int:
     """Validate ``k`` (a positive integer up to MAX_K) and return it as int."""
     return positive_int(k, "k", maximum=MAX_K)
+
+
+def check_documents(documents: Any, count: int) -> Optional[List[Optional[str]]]:
+    """An upsert's ``documents``: None, or one string (or None) per id,
+    each valid Unicode (a lone surrogate cannot be stored as UTF-8)."""
+    if documents is None:
+        return None
+    if isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
+        raise InvalidArgumentError(f"documents must be a list with one string (or None) per id, "
+                                   f"got {type(documents).__name__}")
+    if len(documents) != count:
+        raise InvalidArgumentError(f"got {len(documents)} documents for {count} ids")
+    for row, text in enumerate(documents):
+        if text is not None and not isinstance(text, str):
+            raise InvalidArgumentError(f"document {row} must be a string or None, got {type(text).__name__}")
+        if text is not None:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidArgumentError(f"document {row} is not valid Unicode text (it holds a lone surrogate, "
+                                           "which UTF-8 cannot carry)") from None
+    return list(documents)

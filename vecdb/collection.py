@@ -32,7 +32,7 @@ import lmdb
 import numpy as np
 
 from vecdb.api import CollectionAPI
-from vecdb.checks import check_k, check_timeout, positive_int
+from vecdb.checks import check_documents, check_k, check_timeout, positive_int
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, VectorSpec
 from vecdb.fusion import Fusion, default_candidates, fusion_from_dict, fusion_to_dict
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, ReadOnlyError, VecdbError
@@ -62,6 +62,7 @@ from vecdb.progress import Progress
 from vecdb.query.arguments import (
     check_branches,
     check_delete,
+    check_flag,
     check_flags,
     check_ids,
     check_overrides,
@@ -89,6 +90,7 @@ from vecdb.storage.payloads import encode_payloads
 from vecdb.index.term_indexes import Corpus, TextIndex, TermIndexes
 from vecdb.index.term_snapshot import load_term_indexes, save_term_snapshot
 from vecdb.text.settings import TextIndexSettings
+from vecdb.text_in import TextIn
 from vecdb.write_steps import WriteStep, commit_steps
 
 # Snapshot the graph once SNAPSHOT_MIN_CHANGES points changed since the last
@@ -106,7 +108,7 @@ SNAPSHOT_SHARE = 0.5
 DEFAULT_INDEX_BACKLOG = 32_768
 
 
-class Collection(CollectionAPI):
+class Collection(TextIn, CollectionAPI):
     """Points with vectors and payloads, searchable by vector similarity and
     filterable by payload. Get one from :meth:`vecdb.Database.create_collection`
     or :meth:`~vecdb.Database.get_collection`."""
@@ -121,7 +123,9 @@ class Collection(CollectionAPI):
         self._trains_itself = trains_itself
         self._folder = folder
         self._progress = progress  # index builds report to it
+        self._embedding_progress = progress
         self._config = config
+        self._embedding_config = config.embedding
         self._store = CollectionStore(environment, config)
         self._write_lock = IndexWriteLock()
         self._searcher = Searcher(environment, self._store, lambda: (self._indexes, self._config),
@@ -197,8 +201,8 @@ class Collection(CollectionAPI):
     # ---- writes ----
 
     def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
-               sparse: Optional[Dict[str, Any]] = None) -> None:
-        """Insert points, or replace them (vector, payload and sparse vectors) where the id exists.
+               sparse: Optional[Dict[str, Any]] = None, documents: Optional[Sequence[Optional[str]]] = None) -> None:
+        """Insert points, or replace them (vector, payload, sparse vectors and document) where the id exists.
 
         Args:
             ids: a list of string or integer ids, distinct within the call
@@ -209,6 +213,11 @@ class Collection(CollectionAPI):
                 one sparse vector (or None) per id}`` or ``{name: a
                 scipy.sparse matrix}`` (see :mod:`vecdb.sparse`); a name
                 not given leaves these points without that vector.
+            documents: None, or one string (or None) per id: the points'
+                documents (text), stored beside their payloads, read back
+                with ``with_document=True`` and filtered by ``{"$document":
+                {"$contains": ...}}``. A point replaced without one loses
+                its old one. (:meth:`add` embeds documents itself.)
 
         Durable when it returns; if anything is invalid nothing is written.
         Every search that begins after it returns finds these points. In a
@@ -226,17 +235,21 @@ class Collection(CollectionAPI):
         id_list, matrix = check_upsert(ids, vectors, self.dim)
         payload_dicts, blobs = encode_payloads(payloads, len(id_list))
         sparse_given = check_sparse_batch(sparse, self._config.sparse, len(id_list))
+        texts = check_documents(documents, len(id_list))
         if not id_list:
             return
         commit_steps(self._environment, [self._upserting([user_id_key(user_id) for user_id in id_list], matrix,
-                                                         payload_dicts, blobs, sparse_given)])
+                                                         payload_dicts, blobs, sparse_given, texts)])
 
     @contextmanager
     def _upserting(self, id_keys: List[bytes], matrix: np.ndarray, payload_dicts: List[Dict[str, Any]],
-                   blobs: List[Optional[bytes]], sparse_given: Dict[str, Any]) -> Iterator[WriteStep]:
+                   blobs: List[Optional[bytes]], sparse_given: Dict[str, Any],
+                   documents: Optional[List[Optional[str]]] = None) -> Iterator[WriteStep]:
         """An upsert of checked points as a step of a write (see
         :mod:`vecdb.write_steps`): the write lock is held from here to the
         end, the indexes take the points after the commit."""
+        if documents is not None and any(text is not None for text in documents):
+            self._store.ensure_text_part()  # documents live there; outside any write transaction
         with self._write_lock.writing() as writing:
             self._check_live()
             first_new_label = self._config.next_label
@@ -244,7 +257,7 @@ class Collection(CollectionAPI):
             sparse_vectors = {name: sparse_given.get(name) or [None] * len(id_keys) for name in self._config.sparse}
 
             def store(txn: Any) -> Tuple[CollectionConfig, np.ndarray]:
-                stored = self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs, text, sparse_vectors)
+                stored = self._store.upsert(txn, id_keys, matrix, payload_dicts, blobs, text, sparse_vectors, documents)
                 writing.publish()  # searches see the batch from the commit on
                 return stored
 
@@ -676,21 +689,24 @@ class Collection(CollectionAPI):
     def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                using: Optional[str] = None) -> List[Hit]: ...
 
@@ -698,7 +714,8 @@ class Collection(CollectionAPI):
     def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
@@ -713,6 +730,7 @@ class Collection(CollectionAPI):
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
         text: Optional[str] = None,
         text_field: Optional[str] = None,
         sparse: Any = None,
@@ -758,30 +776,35 @@ class Collection(CollectionAPI):
                 in a RAG index), groups best first; points without the
                 field are left out, a list value puts a point in each of
                 its groups. Any search above can be grouped (one query).
+            with_document: each hit's document (``Hit.document``).
+
+        In a collection made with an embedding function, ``query`` may be
+        text (a string, or a list of them: a batch), embedded with it.
         """
         self._check_live()
         if using is not None:
             self._refuse_using(using)
+        query = self._embedded_query(query)
         if group_by is not None:
             return self._grouped(query, k, group_by, group_size, with_payload, dict(
-                filter=filter, ef=ef, dims=dims, plan=plan, with_vector=with_vector, text=text, text_field=text_field,
-                sparse=sparse, fusion=fusion))
+                filter=filter, ef=ef, dims=dims, plan=plan, with_vector=with_vector, with_document=with_document,
+                text=text, text_field=text_field, sparse=sparse, fusion=fusion))
         if text is not None or text_field is not None or sparse is not None or fusion is not None:
             return self._search_branches(query, text, text_field, sparse, fusion, k, filter, ef, dims, plan,
-                                         with_payload, with_vector)
+                                         with_payload, with_vector, with_document=with_document)
         if query is None:
             raise InvalidArgumentError("search needs a query vector, text= or sparse=")
         queries, single, k, ef, node = check_search(query, k, ef, filter, self.dim)
         dims, plan = check_overrides(dims, plan)
         with_payload, with_vector = check_flags(with_payload, with_vector)
         hits = self._searcher.search(queries, k, ef=ef, node=node, dims=dims, plan=plan, with_payload=with_payload,
-                                     with_vector=with_vector)
+                                     with_vector=with_vector, with_document=check_flag(with_document, "with_document"))
         return hits[0] if single else hits
 
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
                   ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
-                  using: Optional[str] = None) -> List[Hit]:
+                  with_document: bool = False, using: Optional[str] = None) -> List[Hit]:
         """Points like the ``positive`` examples and unlike the ``negative``
         ones (Qdrant's recommend API): each example is a point id or a
         vector; points given by id are never returned.
@@ -803,7 +826,8 @@ class Collection(CollectionAPI):
         if using is not None:
             self._refuse_using(using)
         return recommend(lambda query, width, vectors: self.search(query, width, filter=filter, ef=ef,
-                                                                   with_payload=with_payload, with_vector=vectors),
+                                                                   with_payload=with_payload, with_vector=vectors,
+                                                                   with_document=with_document),
                          lambda ids: self.get(ids, with_payload=False, with_vector=True), self.dim, self.metric,
                          positive, negative, k, strategy, with_vector)
 
@@ -816,7 +840,7 @@ class Collection(CollectionAPI):
 
     def _search_branches(self, query: Any, text: Any, text_field: Any, sparse: Any, fusion: Any, k: Any,
                          filter: Any, ef: Any, dims: Any, plan: Any, with_payload: Any, with_vector: Any,
-                         corpus: Optional[Corpus] = None, separate: bool = False) -> Any:
+                         corpus: Optional[Corpus] = None, separate: bool = False, with_document: Any = False) -> Any:
         """A search by text or by a sparse vector, or a hybrid one: several
         of a vector, text and a sparse vector, fused. With ``separate`` (a
         sharded collection's shards), a hybrid search returns each branch's
@@ -829,7 +853,8 @@ class Collection(CollectionAPI):
             ranked = branches.rankings(scope, corpus)
             return ranked if branches.fusion is None or separate else [branches.fused(ranked)]
 
-        found = self._searcher.search_run(run, branches.node, with_payload, with_vector)
+        found = self._searcher.search_run(run, branches.node, with_payload, with_vector,
+                                          check_flag(with_document, "with_document"))
         return found if separate else found[0]
 
     def _branches(self, query: Any, text: Any, text_field: Any, sparse: Any, fusion: Any, k: Any, filter: Any,
@@ -941,25 +966,38 @@ class Collection(CollectionAPI):
                 txn, default_plan=plan_to_dict(report.plan), default_plan_k=report.k))
         return report
 
-    def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
+    def get(self, ids: Any, *, with_payload: bool = True,
+            with_vector: bool = False, with_document: bool = False) -> List[Record]:
         """The stored points with these ids, in the order asked; ids that do
         not exist are left out."""
         self._check_live()
         id_list = check_ids(ids, None)
         with_payload, with_vector = check_flags(with_payload, with_vector)
+        with_document = check_flag(with_document, "with_document")
         with self._environment.read() as txn:
-            return self._get_in(txn, id_list, with_payload, with_vector)
+            return self._get_in(txn, id_list, with_payload, with_vector, with_document)
 
-    def _get_in(self, txn: Any, id_list: List[UserId], with_payload: bool, with_vector: bool) -> List[Record]:
+    def _get_in(self, txn: Any, id_list: List[UserId], with_payload: bool, with_vector: bool,
+                with_document: bool = False) -> List[Record]:
         """:meth:`get` of checked ids in ``txn`` (a named-vectors collection
         reads its parts in one transaction)."""
         id_keys = [user_id_key(user_id) for user_id in id_list]
         config = self._store.config(txn)
         found = self._store.records_by_id(txn, id_keys, with_payload, with_vector)
-        sparse = (self._sparse_of(txn, config, self._store.labels_of(txn, id_keys).tolist())
-                  if with_vector and config.sparse else {})
-        return [Record(id=user_id, payload=record[1], vector=record[2], sparse=sparse.get(record[0]))
+        labels = self._store.labels_of(txn, id_keys).tolist() if (with_vector and config.sparse) or with_document else []
+        sparse = self._sparse_of(txn, config, labels) if with_vector and config.sparse else {}
+        documents = self._documents_of(txn, labels) if with_document else {}
+        return [Record(id=user_id, payload=record[1], vector=record[2], sparse=sparse.get(record[0]),
+                       document=documents.get(record[0]))
                 for user_id, record in zip(id_list, found) if record is not None]
+
+    def _documents_of(self, txn: Any, labels: List[int]) -> Dict[bytes, str]:
+        """The documents of these points (in ``txn``), by id key."""
+        documents = self._store.documents_of(txn, labels)
+        if not documents:
+            return {}
+        return {record[0]: documents[label]
+                for label, record in self._store.records_of(txn, list(documents), False, False).items()}
 
     def _sparse_of(self, txn: Any, config: CollectionConfig, labels: List[int]) -> Dict[bytes, Dict[str, SparseVector]]:
         """The sparse vectors of these points (in ``txn``), by id key: ``{name: vector}`` of those they have."""
@@ -989,6 +1027,7 @@ class Collection(CollectionAPI):
         *,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
     ) -> Tuple[List[Record], Optional[int]]:
         """Page through points in insertion order: returns up to ``limit``
         records and the cursor of the next page (None at the end)."""
@@ -996,12 +1035,13 @@ class Collection(CollectionAPI):
         limit = positive_int(limit, "limit")
         start = 0 if cursor is None else positive_int(cursor, "cursor", 0)
         with_payload, with_vector = check_flags(with_payload, with_vector)
+        with_document = check_flag(with_document, "with_document")
         node = None if filter is None else parse_filter(filter)
         with self._environment.read() as txn:
-            return self._scroll_in(txn, node, limit, start, with_payload, with_vector)
+            return self._scroll_in(txn, node, limit, start, with_payload, with_vector, with_document)
 
     def _scroll_in(self, txn: Any, node: Any, limit: int, start: int, with_payload: bool,
-                   with_vector: bool) -> Tuple[List[Record], Optional[int]]:
+                   with_vector: bool, with_document: bool = False) -> Tuple[List[Record], Optional[int]]:
         """:meth:`scroll` with checked arguments in ``txn``."""
         config = self._store.config(txn)
         if node is None:
@@ -1012,8 +1052,10 @@ class Collection(CollectionAPI):
         next_cursor = int(labels[limit]) if len(labels) > limit else None
         found = self._store.records_of(txn, labels[:limit].tolist(), with_payload, with_vector)
         sparse = self._sparse_of(txn, config, labels[:limit].tolist()) if with_vector and config.sparse else {}
-        records = [Record(id=user_id_from_key(id_key), payload=payload, vector=vector, sparse=sparse.get(id_key))
-                   for id_key, payload, vector in found.values()]  # in label order, as asked
+        documents = self._store.documents_of(txn, labels[:limit].tolist()) if with_document else {}
+        records = [Record(id=user_id_from_key(id_key), payload=payload, vector=vector, sparse=sparse.get(id_key),
+                          document=documents.get(label))
+                   for label, (id_key, payload, vector) in found.items()]  # in label order, as asked
         return records, next_cursor
 
     def stats(self) -> Dict[str, Any]:
@@ -1127,7 +1169,7 @@ class Collection(CollectionAPI):
     # ---- used by collection backups (vecdb.transfer.collection_copy) ----
 
     def _read_all(self, batch_size: int) -> Generator[List[Record], None, None]:
-        """Every point with its payload and vector, in insertion order, in
+        """Every point with its payload, vector and document, in insertion order, in
         lists of up to ``batch_size``, all read in one read transaction: one
         committed state, whatever writers commit meanwhile. The transaction
         stays open until the iteration ends (LMDB cannot reuse the pages
@@ -1140,8 +1182,9 @@ class Collection(CollectionAPI):
                 batch = labels[start:start + batch_size]
                 found = self._store.records_of(txn, batch, True, True)
                 sparse = self._sparse_of(txn, config, batch) if config.sparse else {}
+                documents = self._store.documents_of(txn, batch)
                 yield [Record(id=user_id_from_key(found[label][0]), payload=found[label][1], vector=found[label][2],
-                              sparse=sparse.get(found[label][0]))
+                              sparse=sparse.get(found[label][0]), document=documents.get(label))
                        for label in batch]
 
     # ---- used by a cluster's shards (vecdb.cluster.shard) ----

@@ -293,6 +293,13 @@ class CollectionConfig:
     # creation; stored only when there are some). Its points' vectors live
     # in one collection per name (see vecdb.named_vectors).
     vectors: List[str] = field(default_factory=list)
+    # Whether any point was ever given a document (set by the first upsert
+    # with documents; stored only once set): only then do replaces and
+    # deletes have stored documents to remove.
+    documents: bool = False
+    # The embedding function's config (vecdb.embeddings: what rebuilds it
+    # when the collection is opened again), if it was created with one.
+    embedding: Optional[Dict[str, Any]] = None
 
     @classmethod
     def new(cls, name: str, key: str, dim: Any, metric: Any, index: Any,
@@ -323,7 +330,9 @@ class CollectionConfig:
                 "fingerprint": self.fingerprint, "base_fingerprint": self.base_fingerprint,
                 **({"text_indexes": self.text_indexes} if self.text_indexes else {}),
                 **({"sparse": self.sparse} if self.sparse else {}),
-                **({"vectors": self.vectors} if self.vectors else {})}
+                **({"vectors": self.vectors} if self.vectors else {}),
+                **({"documents": True} if self.documents else {}),
+                **({"embedding": self.embedding} if self.embedding is not None else {})}
 
     @property
     def label(self) -> str:

@@ -18,7 +18,7 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from vecdb.api import DatabaseAPI
 from vecdb.checks import positive_int
@@ -31,6 +31,7 @@ from vecdb.errors import (CollectionExistsError, CollectionNotFoundError, Corrup
 from vecdb.index.snapshot import collection_snapshot_paths, remove_abandoned_snapshots
 from vecdb.named_vectors import NamedVectorsCollection, points_config
 from vecdb.progress import Progress, terminal_bars
+from vecdb.text_in import embedding_config, embedding_dim
 from vecdb.storage.catalog import (
     config_key,
     create_databases,
@@ -43,6 +44,9 @@ from vecdb.storage.catalog import (
 from vecdb.storage.collection_store import describe_collections
 from vecdb.storage.environment import ReadOnlyView, open_environment, release_environment
 from vecdb.transfer.backup import create_backup
+
+if TYPE_CHECKING:
+    from vecdb.embeddings import EmbeddingFunction
 
 
 class Database(DatabaseAPI):
@@ -113,6 +117,7 @@ class Database(DatabaseAPI):
         rotate: Optional[str] = None,
         sparse: Optional[Sequence[str]] = None,
         vectors: Optional[Dict[str, VectorSpec]] = None,
+        embedding: Optional[EmbeddingFunction] = None,
         exist_ok: bool = False,
     ) -> Any:
         """Create a collection of ``dim``-dimensional vectors (or of points
@@ -145,18 +150,30 @@ class Database(DatabaseAPI):
                 vecdb.VectorSpec(512, "cosine", index=vecdb.Flat())}``; the
                 first is the default of searches (see
                 :class:`vecdb.named_vectors.NamedVectorsCollection`).
+            embedding: text in: an embedding function (:mod:`vecdb.embeddings`,
+                e.g. ``vecdb.embeddings.WordLlama()``) that embeds the
+                documents of :meth:`Collection.add` and text queries
+                (``search("...")``); ``dim`` may be left out (the function's).
+                Its config is stored with the collection, so opening it
+                again finds a ready-made function by itself.
             exist_ok: return the existing collection instead of raising
                 CollectionExistsError (its settings must then match).
         """
         name = check_collection_name(name)
         if vectors is not None:
+            if embedding is not None:
+                raise InvalidArgumentError("a collection with named vectors takes no embedding function (yet): "
+                                           "embed its vectors yourself")
             return self._create_named(name, dim, metric, index, quantization, mrl_dims, rotate, sparse, vectors,
                                       exist_ok)
+        dim = embedding_dim(dim, embedding)
         if dim is None:
-            raise InvalidArgumentError("create_collection needs dim (or vectors={name: vecdb.VectorSpec(dim)})")
+            raise InvalidArgumentError("create_collection needs dim (or vectors={name: vecdb.VectorSpec(dim)}, "
+                                       "or embedding=...)")
         config = CollectionConfig.new(name, secrets.token_hex(8), dim, metric, index or HNSW(), quantization,
                                       mrl_dims, rotate)
         config.sparse = list(check_sparse_names(sparse))
+        config.embedding = None if embedding is None else embedding_config(embedding)
 
         with self._lock:  # this process is the only writer: nothing else creates meanwhile
             with self._environment.read() as txn:
@@ -170,9 +187,9 @@ class Database(DatabaseAPI):
             if existing.settings != config.settings or existing.sparse != config.sparse:
                 raise InvalidArgumentError(f"collection {name!r} exists with {_describe(existing)}; "
                                            f"asked for {_describe(config)}")
-            return self.get_collection(name)
+            return self.get_collection(name, embedding=embedding)
         try:
-            return self.get_collection(name)
+            return self.get_collection(name, embedding=embedding)
         except BaseException:  # its index cannot be built: do not leave it stored
             self.drop_collection(name)
             raise
@@ -212,34 +229,46 @@ class Database(DatabaseAPI):
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
                                  rotate: Optional[str] = None, sparse: Optional[Sequence[str]] = None,
-                                 vectors: Optional[Dict[str, VectorSpec]] = None) -> Any:
+                                 vectors: Optional[Dict[str, VectorSpec]] = None,
+                                 embedding: Optional[EmbeddingFunction] = None) -> Any:
         """:meth:`create_collection` with ``exist_ok=True``."""
         return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
-                                      rotate=rotate, sparse=sparse, vectors=vectors, exist_ok=True)
+                                      rotate=rotate, sparse=sparse, vectors=vectors, embedding=embedding,
+                                      exist_ok=True)
 
-    def get_collection(self, name: str) -> Any:
+    def get_collection(self, name: str, embedding: Optional[EmbeddingFunction] = None) -> Any:
         """An existing collection (its index is loaded on first use): a
         :class:`Collection`, or a
         :class:`~vecdb.named_vectors.NamedVectorsCollection` for one made
-        with ``vectors=``."""
+        with ``vectors=``. ``embedding``: the embedding function it was
+        created with, when that is not a ready-made one (those are found
+        by themselves)."""
         name = check_collection_name(name)
         with self._lock:
             collection = self._collections.get(name)
-            if collection is not None and collection._is_current():
-                return collection
-            # Dropped (and maybe created again) through another handle.
-            if isinstance(collection, NamedVectorsCollection):
-                collection._mark_dropped()
-            elif collection is not None:
-                collection._dropped = True
-            with self._environment.read() as txn:
-                config = read_config(txn, name)
-                parts = [read_config(txn, vector_part_name(name, vector)) for vector in config.vectors]
-            points = self._open(config)
-            opened: Union[Collection, NamedVectorsCollection] = points if not parts else NamedVectorsCollection(
-                points, {vector: self._open(part) for vector, part in zip(config.vectors, parts)})
-            self._collections[name] = opened
-            return opened
+            if collection is None or not collection._is_current():
+                collection = self._open_collection(name)
+            if embedding is not None:
+                collection._attach_embedding(collection._embedding_config, embedding)
+            return collection
+
+    def _open_collection(self, name: str) -> Union[Collection, NamedVectorsCollection]:
+        """A new handle to collection ``name`` (under the lock); a stale one
+        (its collection dropped, maybe created again, through another
+        handle) is marked dropped."""
+        stale = self._collections.get(name)
+        if isinstance(stale, NamedVectorsCollection):
+            stale._mark_dropped()
+        elif stale is not None:
+            stale._dropped = True
+        with self._environment.read() as txn:
+            config = read_config(txn, name)
+            parts = [read_config(txn, vector_part_name(name, vector)) for vector in config.vectors]
+        points = self._open(config)
+        opened: Union[Collection, NamedVectorsCollection] = points if not parts else NamedVectorsCollection(
+            points, {vector: self._open(part) for vector, part in zip(config.vectors, parts)})
+        self._collections[name] = opened
+        return opened
 
     def _open(self, config: CollectionConfig) -> Collection:
         return Collection(self._environment, self.path, config, self._progress, self._trains_itself,

@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from vecdb.api import CollectionAPI
-from vecdb.checks import check_k, positive_int
+from vecdb.checks import check_documents, check_k, positive_int
 from vecdb.collection import Collection
 from vecdb.config import PQ, CollectionConfig, CollectionSettings, Flat, IndexSpec, VectorSpec, vector_part_name
 from vecdb.errors import InvalidArgumentError, VecdbError
@@ -41,7 +41,8 @@ from vecdb.index.term_indexes import Corpus
 from vecdb.metrics import higher_is_better
 from vecdb.plans import Plan
 from vecdb.payload_fields import keys_removal, payload_update
-from vecdb.query.arguments import check_delete, check_flags, check_ids, check_named_vectors, resolve_vector
+from vecdb.query.arguments import (check_delete, check_flag, check_flags, check_ids, check_named_vectors,
+                                   resolve_vector)
 from vecdb.query.filters import parse_filter
 from vecdb.query.fusion import branch_weights, fuse
 from vecdb.query.grouping import grouped_search
@@ -50,6 +51,7 @@ from vecdb.reports import Explanation, TuneReport
 from vecdb.sparse import check_sparse_batch
 from vecdb.storage.keys import user_id_key
 from vecdb.storage.payloads import encode_payloads
+from vecdb.text_in import TextIn
 from vecdb.write_steps import commit_steps
 
 T = TypeVar("T")
@@ -93,7 +95,7 @@ def _naming_vectors(method: F) -> F:
     return renamed  # type: ignore[return-value]
 
 
-class NamedVectorsCollection(CollectionAPI):
+class NamedVectorsCollection(TextIn, CollectionAPI):
     """Points with several named vectors (see the module's docstring): the
     API of :class:`vecdb.Collection`, with ``vectors={name: ...}`` in
     upserts and ``using=name`` in searches (default: the first name).
@@ -169,7 +171,7 @@ class NamedVectorsCollection(CollectionAPI):
     # ---- writes ----
 
     def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
-               sparse: Optional[Dict[str, Any]] = None) -> None:
+               sparse: Optional[Dict[str, Any]] = None, documents: Optional[Sequence[Optional[str]]] = None) -> None:
         """Insert points, or replace them whole (vectors, payload, sparse
         vectors) where the id exists.
 
@@ -186,8 +188,9 @@ class NamedVectorsCollection(CollectionAPI):
             return
         id_keys = [user_id_key(user_id) for user_id in id_list]
         sparse_given = check_sparse_batch(sparse, self._points._config.sparse, len(id_list))
+        texts = check_documents(documents, len(id_list))
         steps: List[Any] = [self._points._upserting(id_keys, np.ones((len(id_keys), POINTS_DIM), dtype=np.float32),
-                                                    payload_dicts, blobs, sparse_given)]
+                                                    payload_dicts, blobs, sparse_given, texts)]
         for name, part in self._parts.items():
             rows, matrix = given.get(name, ([], np.empty((0, part.dim), dtype=np.float32)))
             has = set(rows)
@@ -196,7 +199,8 @@ class NamedVectorsCollection(CollectionAPI):
                 steps.append(part._deleting(gone, None))
             if rows:
                 steps.append(part._upserting([id_keys[row] for row in rows], matrix,
-                                             [payload_dicts[row] for row in rows], [blobs[row] for row in rows], {}))
+                                             [payload_dicts[row] for row in rows], [blobs[row] for row in rows], {},
+                                             None if texts is None else [texts[row] for row in rows]))
         self._commit(steps)
 
     def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
@@ -316,21 +320,24 @@ class NamedVectorsCollection(CollectionAPI):
     def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                using: Optional[str] = None) -> List[Hit]: ...
 
@@ -338,7 +345,8 @@ class NamedVectorsCollection(CollectionAPI):
     def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
@@ -354,6 +362,7 @@ class NamedVectorsCollection(CollectionAPI):
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
         text: Optional[str] = None,
         text_field: Optional[str] = None,
         sparse: Any = None,
@@ -369,24 +378,28 @@ class NamedVectorsCollection(CollectionAPI):
         (those the point has). Text, sparse and hybrid searches work as on
         a collection of one vector (the vector branch on ``using``)."""
         self._check_live()
+        query = self._embedded_query(query)
         if group_by is not None:
             return grouped_search(lambda width: self.search(
                 query, width, using=using, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=True,
-                with_vector=with_vector, text=text, text_field=text_field, sparse=sparse, fusion=fusion),
-                query, k, group_by, group_size, with_payload)
+                with_vector=with_vector, with_document=with_document, text=text, text_field=text_field,
+                sparse=sparse, fusion=fusion), query, k, group_by, group_size, with_payload)
         part = self._part(using)
         with_payload, with_vector = check_flags(with_payload, with_vector)
         if text is None and text_field is None and sparse is None and fusion is None:
             if not with_vector:
-                return part.search(query, k, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload)
+                return part.search(query, k, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload,
+                                   with_document=with_document)
             return self._combined(lambda: self._with_vectors(part.search(
-                query, k, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload)))
+                query, k, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload,
+                with_document=with_document)))
         return self._search_branches(query, text, text_field, sparse, fusion, k, filter, ef, dims, plan, with_payload,
-                                     with_vector, using=using)
+                                     with_vector, using=using, with_document=with_document)
 
     def _search_branches(self, query: Any, text: Any, text_field: Any, sparse: Any, fusion: Any, k: Any,
                          filter: Any, ef: Any, dims: Any, plan: Any, with_payload: Any, with_vector: Any,
-                         corpus: Optional[Corpus] = None, separate: bool = False, using: Optional[str] = None) -> Any:
+                         corpus: Optional[Corpus] = None, separate: bool = False, using: Optional[str] = None,
+                         with_document: Any = False) -> Any:
         """As :meth:`vecdb.Collection._search_branches`: a text or sparse
         search runs on the points part; a hybrid one adds the vector branch
         of vector ``using``, and fuses them here (ties broken by the points'
@@ -397,7 +410,8 @@ class NamedVectorsCollection(CollectionAPI):
         if query is None:  # text or sparse: the points part holds them
             def branches() -> Any:
                 found = self._points._search_branches(None, text, text_field, sparse, fusion, k, filter, ef, dims,
-                                                      plan, with_payload, False, corpus=corpus, separate=separate)
+                                                      plan, with_payload, False, corpus=corpus, separate=separate,
+                                                      with_document=with_document)
                 return [self._with_vectors(hits, with_vector) for hits in found] if separate and fusion is not None \
                     else self._with_vectors(found, with_vector)
             return self._combined(branches)
@@ -415,16 +429,17 @@ class NamedVectorsCollection(CollectionAPI):
         higher = higher_is_better(part.metric)
 
         def run() -> Any:
-            dense = part.search(query, width, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload)
+            dense = part.search(query, width, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload,
+                                with_document=with_document)
             if not higher:  # every branch's scores higher-is-better, as fusion and a driver's merge take them
                 dense = [replace(hit, score=-hit.score) for hit in dense]
             rest = self._points._search_branches(
                 None, text, text_field, sparse, fusion if len(others) > 1 else None, width, filter, None, None,
-                None, with_payload, False, corpus=corpus, separate=True)
+                None, with_payload, False, corpus=corpus, separate=True, with_document=with_document)
             if separate:
                 return [self._with_vectors(hits, with_vector) for hits in [dense, *rest]]
             return self._fused(fusion, [[(hit.id, hit.score) for hit in hits] for hits in [dense, *rest]], k,
-                               with_payload, with_vector)
+                               with_payload, with_vector, check_flag(with_document, "with_document"))
 
         return self._combined(run)
 
@@ -433,12 +448,13 @@ class NamedVectorsCollection(CollectionAPI):
         return self._points._text_statistics(text, text_field)
 
     def _fused(self, fusion: Fusion, branches: List[List[Tuple[UserId, float]]], k: int, with_payload: bool,
-               with_vector: bool) -> List[Hit]:
+               with_vector: bool, with_document: bool) -> List[Hit]:
         """The best ``k`` points of ``branches`` (ids and higher-is-better
         scores) by fused score."""
         ids = list(dict.fromkeys(user_id for branch in branches for user_id, _ in branch))
         with self._points._environment.read() as txn:  # the points and their labels in one state
-            records = {record.id: record for record in self._points._get_in(txn, ids, with_payload, False)}
+            records = {record.id: record for record in self._points._get_in(txn, ids, with_payload, False,
+                                                                            with_document)}
             ids = [user_id for user_id in ids if user_id in records]
             labels = dict(zip(ids, self._points._labels_in(txn, ids).tolist()))
         by_label = {label: user_id for user_id, label in labels.items()}
@@ -447,7 +463,8 @@ class NamedVectorsCollection(CollectionAPI):
                                        for branch in branches],
                               branch_weights(fusion, len(branches), vector_first=True), k)
         hits = [Hit(id=by_label[int(label)], score=float(np.float32(score)),
-                    payload=records[by_label[int(label)]].payload if with_payload else None)
+                    payload=records[by_label[int(label)]].payload if with_payload else None,
+                    document=records[by_label[int(label)]].document)
                 for label, score in zip(ranked, scores)]
         return self._with_vectors(hits, with_vector)
 
@@ -484,7 +501,7 @@ class NamedVectorsCollection(CollectionAPI):
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
                   ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
-                  using: Optional[str] = None) -> List[Hit]:
+                  with_document: bool = False, using: Optional[str] = None) -> List[Hit]:
         """:meth:`vecdb.Collection.recommend` on vector ``using``: examples
         given by id use their ``using`` vector (a point without it is
         refused)."""
@@ -502,7 +519,7 @@ class NamedVectorsCollection(CollectionAPI):
                 raise InvalidArgumentError(f"example point {sorted(lacking, key=str)[0]!r} has no "
                                            f"{using or next(iter(self._parts))!r} vector")
         hits = part.recommend(positive, negative, k, filter=filter, strategy=strategy, ef=ef,
-                              with_payload=with_payload)
+                              with_payload=with_payload, with_document=with_document)
         return self._combined(lambda: self._with_vectors(hits, with_vector))
 
     @_naming_vectors
@@ -539,15 +556,17 @@ class NamedVectorsCollection(CollectionAPI):
         self._check_live()
         return self._part(using).tune(target_recall, k, queries=queries, seed=seed)
 
-    def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
+    def get(self, ids: Any, *, with_payload: bool = True,
+            with_vector: bool = False, with_document: bool = False) -> List[Record]:
         """The stored points with these ids, in the order asked; with
         ``with_vector``, ``Record.vector`` is ``{name: vector}`` of the
         vectors each has."""
         self._check_live()
         id_list = check_ids(ids, None)
         with_payload, with_vector = check_flags(with_payload, with_vector)
+        with_document = check_flag(with_document, "with_document")
         with self._points._environment.read() as txn:  # one state of every part
-            records = self._points._get_in(txn, id_list, with_payload, with_vector)
+            records = self._points._get_in(txn, id_list, with_payload, with_vector, with_document)
             return self._with_vectors(records, with_vector, txn)
 
     def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
@@ -557,15 +576,18 @@ class NamedVectorsCollection(CollectionAPI):
         return self._points.count(filter)
 
     def scroll(self, filter: Optional[Dict[str, Any]] = None, limit: int = 100, cursor: Optional[int] = None, *,
-               with_payload: bool = True, with_vector: bool = False) -> Tuple[List[Record], Optional[int]]:
+               with_payload: bool = True,
+               with_vector: bool = False, with_document: bool = False) -> Tuple[List[Record], Optional[int]]:
         """As :meth:`vecdb.Collection.scroll` (vectors as ``{name: vector}``)."""
         self._check_live()
         limit = positive_int(limit, "limit")
         start = 0 if cursor is None else positive_int(cursor, "cursor", 0)
         with_payload, with_vector = check_flags(with_payload, with_vector)
+        with_document = check_flag(with_document, "with_document")
         node = None if filter is None else parse_filter(filter)
         with self._points._environment.read() as txn:  # one state of every part
-            records, next_cursor = self._points._scroll_in(txn, node, limit, start, with_payload, with_vector)
+            records, next_cursor = self._points._scroll_in(txn, node, limit, start, with_payload, with_vector,
+                                                           with_document)
             return self._with_vectors(records, with_vector, txn), next_cursor
 
     def stats(self) -> Dict[str, Any]:

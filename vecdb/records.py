@@ -20,13 +20,18 @@ class Hit:
     (``"ip"``), both higher-is-better, or the Euclidean distance (``"l2"``,
     lower is better, not squared). Hits are always ordered best first.
     ``payload`` is None unless requested, ``vector`` likewise (in a
-    collection with named vectors, ``{name: vector}`` of those the point has).
+    collection with named vectors, ``{name: vector}`` of those the point
+    has), ``document`` too (``with_document=True``: the point's document, or
+    None if it has none).
     """
 
     id: UserId
     score: float
     payload: Optional[Dict[str, Any]] = None
     vector: Optional[Union[np.ndarray, Dict[str, np.ndarray]]] = None
+    # A class attribute too: the native search builds hits without __init__
+    # and sets only the four fields above (csrc/bindings/ids.cpp).
+    document: Optional[str] = None
 
 
 @dataclass
@@ -34,12 +39,14 @@ class Record:
     """A stored point: its id, payload (``{}`` when it has none) and, if
     requested, its vector (float32, as given; ``{name: vector}`` of those it
     has in a collection with named vectors) and, in a collection that
-    declares sparse vectors, the ones it has (``{name: SparseVector}``)."""
+    declares sparse vectors, the ones it has (``{name: SparseVector}``);
+    with ``with_document=True``, its document (None if it has none)."""
 
     id: UserId
     payload: Optional[Dict[str, Any]] = None
     vector: Optional[Union[np.ndarray, Dict[str, np.ndarray]]] = None
     sparse: Optional[Dict[str, Any]] = None
+    document: Optional[str] = None
 
 
 @dataclass

@@ -78,7 +78,7 @@ def hit_to_wire(hit: Hit, binary: bool) -> Dict[str, Any]:
 
 def hit_from_wire(body: Dict[str, Any]) -> Hit:
     return Hit(id=body["id"], score=body["score"], payload=body.get("payload"),
-               vector=vector_from_wire(body.get("vector")))
+               vector=vector_from_wire(body.get("vector")), document=body.get("document"))
 
 
 def record_to_wire(record: Record, binary: bool) -> Dict[str, Any]:
@@ -96,6 +96,8 @@ def _with_point(body: Dict[str, Any], point: Union[Hit, Record], binary: bool) -
         body["vector"] = {name: vector_to_wire(vector, binary) for name, vector in point.vector.items()}
     elif point.vector is not None:
         body["vector"] = vector_to_wire(point.vector, binary)
+    if point.document is not None:
+        body["document"] = point.document
     return body
 
 
@@ -103,7 +105,8 @@ def record_from_wire(body: Dict[str, Any]) -> Record:
     sparse = body.get("sparse")
     return Record(id=body["id"], payload=body.get("payload"), vector=vector_from_wire(body.get("vector")),
                   sparse=None if sparse is None else {name: SparseVector(vector["indices"], vector["values"])
-                                                      for name, vector in sparse.items()})
+                                                      for name, vector in sparse.items()},
+                  document=body.get("document"))
 
 
 def error_to_wire(kind: str, message: str, status: int) -> Dict[str, Any]:

@@ -54,6 +54,8 @@ def _describe(collection: Dict[str, Any]) -> str:
                      f"b={settings['b']:g})")
     if collection.get("sparse"):
         lines.append(f"    sparse vectors: {', '.join(collection['sparse'])}")
+    if collection.get("embedding"):
+        lines.append(f"    embedding function: {collection['embedding']['name']} (add() and text queries embed with it)")
     return "\n".join(lines)
 
 

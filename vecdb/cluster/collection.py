@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 import numpy as np
 
 from vecdb.api import CollectionAPI
-from vecdb.checks import check_k, check_timeout, positive_int
+from vecdb.checks import check_documents, check_k, check_timeout, positive_int
 from vecdb.cluster import actors
 from vecdb.cluster.merge import (
     ShardHits,
@@ -58,6 +58,7 @@ from vecdb.plans import Plan
 from vecdb.query.arguments import (
     check_branches,
     check_delete,
+    check_flag,
     check_flags,
     check_ids,
     check_named_vectors,
@@ -79,6 +80,7 @@ from vecdb.storage.payloads import encode_payloads
 from vecdb.index.term_indexes import TermIndexes
 from vecdb.sparse import check_sparse_batch, check_sparse_query
 from vecdb.text.settings import TextIndexSettings
+from vecdb.text_in import TextIn
 
 if TYPE_CHECKING:
     from vecdb.cluster.database import ClusterDatabase
@@ -92,7 +94,7 @@ WRITES = frozenset({"upsert", "delete", "update_payload", "delete_payload_keys",
                     "install_rotation", "set_default_plan"})
 
 
-class ClusterCollection(CollectionAPI):
+class ClusterCollection(TextIn, CollectionAPI):
     """A collection whose points are spread over a cluster's shards. Get one
     from :meth:`vecdb.cluster.ClusterDatabase.create_collection` or
     :meth:`~vecdb.cluster.ClusterDatabase.get_collection`."""
@@ -113,6 +115,7 @@ class ClusterCollection(CollectionAPI):
         # (their inverted indexes stay empty: the shards hold the text).
         self._text = _text_indexes(info.get("text_indexes") or {})
         self._sparse: Tuple[str, ...] = tuple(info.get("sparse") or ())  # its sparse vectors' names
+        self._embedding_config = info.get("embedding")
         self._write_lock = threading.Lock()
         self._next_order: Optional[int] = None  # the order of the next new point; read from the shards first
         # Each shard's points and trained versions per vector, as last seen.
@@ -173,7 +176,7 @@ class ClusterCollection(CollectionAPI):
     # ---- writes ----
 
     def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
-               sparse: Optional[Dict[str, Any]] = None) -> None:
+               sparse: Optional[Dict[str, Any]] = None, documents: Optional[Sequence[Optional[str]]] = None) -> None:
         """See :meth:`vecdb.Collection.upsert` (and, for a collection with
         named vectors, :meth:`vecdb.named_vectors.NamedVectorsCollection.upsert`).
         Durable on every shard when it returns; not atomic across shards
@@ -186,6 +189,7 @@ class ClusterCollection(CollectionAPI):
             named = check_named_vectors(self.name, self._vectors, vectors, id_list)
         payload_dicts, _ = encode_payloads(payloads, len(id_list))
         sparse_given = check_sparse_batch(sparse, self._sparse, len(id_list))
+        texts = check_documents(documents, len(id_list))
         self._check_indexed_values(payload_dicts)
         if not id_list:
             return
@@ -206,7 +210,8 @@ class ClusterCollection(CollectionAPI):
                 shard_ids[shard], shard_vectors[shard],
                 None if payloads is None else [payload_dicts[row] for row in groups[shard]],
                 [first + row for row in groups[shard]],
-                {name: [rows[row] for row in groups[shard]] for name, rows in sparse_given.items()})))
+                {name: [rows[row] for row in groups[shard]] for name, rows in sparse_given.items()},
+                None if texts is None else [texts[row] for row in groups[shard]])))
             self._train_if_due()
 
     def _train_if_due(self) -> None:
@@ -423,21 +428,24 @@ class ClusterCollection(CollectionAPI):
     def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                using: Optional[str] = None) -> List[Hit]: ...
 
@@ -445,7 +453,8 @@ class ClusterCollection(CollectionAPI):
     def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
@@ -460,6 +469,7 @@ class ClusterCollection(CollectionAPI):
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
         text: Optional[str] = None,
         text_field: Optional[str] = None,
         sparse: Any = None,
@@ -492,18 +502,20 @@ class ClusterCollection(CollectionAPI):
         """
         self._check_live()
         using, settings = self._vector(using)
+        query = self._embedded_query(query)
         if group_by is not None:
             return self._grouped(query, k, group_by, group_size, with_payload, dict(
-                filter=filter, ef=ef, dims=dims, plan=plan, with_vector=with_vector, text=text, text_field=text_field,
-                sparse=sparse, fusion=fusion, using=using))
+                filter=filter, ef=ef, dims=dims, plan=plan, with_vector=with_vector, with_document=with_document,
+                text=text, text_field=text_field, sparse=sparse, fusion=fusion, using=using))
         if text is not None or text_field is not None or sparse is not None or fusion is not None:
             return self._search_branches(query, text, text_field, sparse, fusion, k, filter, ef, dims, plan,
-                                         with_payload, with_vector, using)
+                                         with_payload, with_vector, using, with_document)
         queries, single, k, ef, _ = check_search(query, k, ef, filter, settings.dim)
         dims, plan = check_overrides(dims, plan)
         with_payload, with_vector = check_flags(with_payload, with_vector)
         answers = self._on_shards("search", actors.share(queries), k, direct=True, read=True, filter=filter, ef=ef,
                                   dims=dims, plan=plan, with_payload=with_payload, with_vector=with_vector,
+                                  with_document=check_flag(with_document, "with_document"),
                                   using=using, allow_partial=self._database.allow_partial)
         merged = merge_batches(answers, queries.shape[0], k, settings.metric)
         missing = tuple(shard for shard in range(self._shards) if shard not in answers)
@@ -513,7 +525,7 @@ class ClusterCollection(CollectionAPI):
 
     def _search_branches(self, query: Any, text: Any, text_field: Any, sparse: Any, fusion: Any, k: Any,
                          filter: Any, ef: Any, dims: Any, plan: Any, with_payload: Any, with_vector: Any,
-                         using: Optional[str]) -> ShardHits:
+                         using: Optional[str], with_document: Any = False) -> ShardHits:
         """:meth:`search` by text or sparse vector, or a hybrid one (its
         vector branch on vector ``using``, resolved): checked here as the
         embedded collection checks it, then (for text) the statistics round,
@@ -551,7 +563,7 @@ class ClusterCollection(CollectionAPI):
                                   None if sparse_query is None else dict([sparse_query]), checked_fusion, k, corpus,
                                   shards=shards, direct=True, read=True, filter=filter, ef=ef, dims=dims, plan=plan,
                                   with_payload=with_payload, with_vector=with_vector, using=using,
-                                  allow_partial=partial)
+                                  with_document=check_flag(with_document, "with_document"), allow_partial=partial)
         per_shard = [answers[shard] for shard in sorted(answers)]
         if checked_fusion is None:
             hits = ShardHits(merge_hits(per_shard, k, higher_first=True))
@@ -572,7 +584,7 @@ class ClusterCollection(CollectionAPI):
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
                   ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
-                  using: Optional[str] = None) -> List[Hit]:
+                  with_document: bool = False, using: Optional[str] = None) -> List[Hit]:
         """See :meth:`vecdb.Collection.recommend`: the same algorithm over
         the cluster's searches (average_vector: one; best_score: one per
         positive example, widened until no point left out could enter the
@@ -584,7 +596,8 @@ class ClusterCollection(CollectionAPI):
         with_payload, with_vector = check_flags(with_payload, with_vector)
         if using is None:
             return recommend(lambda query, width, vectors: self.search(
-                query, width, filter=filter, ef=ef, with_payload=with_payload, with_vector=vectors),
+                query, width, filter=filter, ef=ef, with_payload=with_payload, with_vector=vectors,
+                with_document=with_document),
                 lambda ids: self.get(ids, with_payload=False, with_vector=True), settings.dim, settings.metric,
                 positive, negative, k, strategy, with_vector)
         name = using  # the algorithm compares vector ``name`` alone; the hits get every vector after
@@ -597,7 +610,7 @@ class ClusterCollection(CollectionAPI):
 
         def search(query: np.ndarray, width: int, vectors: bool) -> List[Hit]:
             hits = self.search(query, width, filter=filter, ef=ef, with_payload=with_payload, with_vector=vectors,
-                               using=name)
+                               with_document=with_document, using=name)
             return [replace(hit, vector=_named(hit.vector, name)) for hit in hits] if vectors else hits
 
         hits = recommend(search, lambda ids: [by_id[point] for point in ids if point in by_id], settings.dim,
@@ -663,14 +676,16 @@ class ClusterCollection(CollectionAPI):
         with self._write_lock:
             return tune_cluster(self, target_recall, k, tuning_queries, seed, using)
 
-    def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
+    def get(self, ids: Any, *, with_payload: bool = True,
+            with_vector: bool = False, with_document: bool = False) -> List[Record]:
         """See :meth:`vecdb.Collection.get` (asks only the shards holding the ids)."""
         self._check_live()
         id_list = check_ids(ids, None)
         with_payload, with_vector = check_flags(with_payload, with_vector)
         groups = group_by_shard(id_list, self._shards) if id_list else {}
         answers = self._on_shards("get", shards=sorted(groups), direct=True, read=True, arguments=lambda shard: (
-            [id_list[row] for row in groups[shard]],), with_payload=with_payload, with_vector=with_vector)
+            [id_list[row] for row in groups[shard]],), with_payload=with_payload, with_vector=with_vector,
+            with_document=check_flag(with_document, "with_document"))
         found = {(type(record.id), record.id): record for records in answers.values() for record in records}
         return [found[key] for key in ((type(user_id), user_id) for user_id in id_list) if key in found]
 
@@ -689,6 +704,7 @@ class ClusterCollection(CollectionAPI):
         *,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
     ) -> Tuple[List[Record], Optional[int]]:
         """See :meth:`vecdb.Collection.scroll`: in insertion order, as one
         database pages (every shard sends its next ``limit + 1``; the cursor
@@ -700,7 +716,7 @@ class ClusterCollection(CollectionAPI):
         if filter is not None:
             parse_filter(filter)
         answers = self._on_shards("scroll", filter, limit + 1, start, direct=True, read=True, with_payload=with_payload,
-                                  with_vector=with_vector)
+                                  with_vector=with_vector, with_document=check_flag(with_document, "with_document"))
         merged = merge_in_order(list(answers.values()), limit + 1)
         following = merged[limit][0] if len(merged) > limit else None
         return [record for _, record in merged[:limit]], following

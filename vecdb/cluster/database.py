@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from vecdb.api import DatabaseAPI
 from vecdb.cluster import actors
@@ -36,6 +36,10 @@ from vecdb.errors import (
     ShardUnavailableError,
 )
 from vecdb.sparse import check_sparse_names
+from vecdb.text_in import embedding_config, embedding_dim
+
+if TYPE_CHECKING:
+    from vecdb.embeddings import EmbeddingFunction
 
 # Shards of a new cluster when open() is not told.
 DEFAULT_SHARDS = 2
@@ -78,6 +82,7 @@ class ClusterDatabase(DatabaseAPI):
         rotate: Optional[str] = None,
         sparse: Optional[Sequence[str]] = None,
         vectors: Optional[Dict[str, VectorSpec]] = None,
+        embedding: Optional[EmbeddingFunction] = None,
         exist_ok: bool = False,
     ) -> ClusterCollection:
         """See :meth:`vecdb.Database.create_collection`: the collection is
@@ -86,8 +91,14 @@ class ClusterDatabase(DatabaseAPI):
         holds another collection of that name) is dropped again from the
         shards that made it."""
         name = check_collection_name(name)
-        settings = _shard_settings(dim, metric, index, quantization, mrl_dims, rotate, vectors)
+        if vectors is not None and embedding is not None:
+            raise InvalidArgumentError("a collection with named vectors takes no embedding function (yet): "
+                                       "embed its vectors yourself")
+        settings = _shard_settings(embedding_dim(dim, embedding), metric, index, quantization, mrl_dims, rotate,
+                                   vectors)
         names = list(check_sparse_names(sparse))
+        if embedding is not None:
+            settings["embedding"] = embedding_config(embedding)
         with self._lock:
             self._check_open()
             existing = self._keys_of(name)
@@ -100,20 +111,23 @@ class ClusterDatabase(DatabaseAPI):
             except BaseException:
                 self._on_shards("drop", name, shards=[shard for shard in range(self.shards) if shard not in existing])
                 raise
-            return self._handle(name, [keys[shard] for shard in range(self.shards)])
+            return self._with_embedding(self._handle(name, [keys[shard] for shard in range(self.shards)]), embedding)
 
     def get_or_create_collection(self, name: str, dim: Optional[int] = None, metric: str = "cosine", *,
                                  index: Optional[IndexSpec] = None, quantization: Optional[PQ] = None,
                                  mrl_dims: Optional[Sequence[int]] = None,
                                  rotate: Optional[str] = None,
                                  sparse: Optional[Sequence[str]] = None,
-                                 vectors: Optional[Dict[str, VectorSpec]] = None) -> ClusterCollection:
+                                 vectors: Optional[Dict[str, VectorSpec]] = None,
+                                 embedding: Optional[EmbeddingFunction] = None) -> ClusterCollection:
         """:meth:`create_collection` with ``exist_ok=True``."""
         return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
-                                      rotate=rotate, sparse=sparse, vectors=vectors, exist_ok=True)
+                                      rotate=rotate, sparse=sparse, vectors=vectors, embedding=embedding,
+                                      exist_ok=True)
 
-    def get_collection(self, name: str) -> ClusterCollection:
-        """An existing collection: one on every shard."""
+    def get_collection(self, name: str, embedding: Optional[EmbeddingFunction] = None) -> ClusterCollection:
+        """An existing collection: one on every shard (``embedding``: see
+        :meth:`vecdb.Database.get_collection`)."""
         name = check_collection_name(name)
         with self._lock:
             self._check_open()
@@ -122,7 +136,7 @@ class ClusterDatabase(DatabaseAPI):
                 raise CollectionNotFoundError(f"collection {name!r} does not exist"
                                               + (f" on every shard (only on {sorted(keys)}: create it again to "
                                                  "complete it, or drop it)" if keys else ""))
-            return self._handle(name, [keys[shard] for shard in range(self.shards)])
+            return self._with_embedding(self._handle(name, [keys[shard] for shard in range(self.shards)]), embedding)
 
     def list_collections(self) -> List[str]:
         """Names of the collections on every shard, sorted."""
@@ -199,6 +213,12 @@ class ClusterDatabase(DatabaseAPI):
             collection._dropped = True
         info = next(entry for entry in self._on_shards("describe", shards=[0])[0] if entry["name"] == name)
         collection = self._collections[name] = ClusterCollection(self, name, keys, info)
+        return collection
+
+    @staticmethod
+    def _with_embedding(collection: ClusterCollection, embedding: Optional[EmbeddingFunction]) -> ClusterCollection:
+        if embedding is not None:
+            collection._attach_embedding(collection._embedding_config, embedding)
         return collection
 
     def _keys_of(self, name: str) -> Dict[int, str]:

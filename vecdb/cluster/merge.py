@@ -42,8 +42,10 @@ class ShardResults(List[List[Hit]]):
 # vectors (None unless asked for), and the points' own orders where they
 # differ from the first (None: the same). A named vector's index numbers a
 # point from when it got that vector; a hybrid search fuses its hits with
-# the other branches' by the point's order.
-HitColumns = Tuple[List[Any], List[float], List[int], Optional[List[Any]], Optional[List[Any]], Optional[List[int]]]
+# the other branches' by the point's order. Last, their documents (None
+# unless asked for and some hit has one).
+HitColumns = Tuple[List[Any], List[float], List[int], Optional[List[Any]], Optional[List[Any]], Optional[List[int]],
+                   Optional[List[Optional[str]]]]
 
 
 def merge_hits(per_shard: Sequence[HitColumns], k: int, higher_first: bool) -> List[Hit]:
@@ -61,11 +63,12 @@ def merge_ordered(per_shard: Sequence[HitColumns], k: int, higher_first: bool) -
                            for shard, columns in enumerate(per_shard)))
     hits = []
     for _, order, shard, position in itertools.islice(ranked, k):
-        ids, scores, _, payloads, vectors, point_orders = per_shard[shard]
+        ids, scores, _, payloads, vectors, point_orders, documents = per_shard[shard]
         hits.append((order if point_orders is None else point_orders[position],
                      Hit(id=ids[position], score=scores[position],
                          payload=None if payloads is None else payloads[position],
-                         vector=None if vectors is None else vectors[position])))
+                         vector=None if vectors is None else vectors[position],
+                         document=None if documents is None else documents[position])))
     return hits
 
 

@@ -54,6 +54,7 @@ from vecdb.progress import silent
 from vecdb.query.planner import SearchShape
 from vecdb.records import Hit, Record
 from vecdb.storage.keys import user_id_key
+from vecdb.text_in import DescribedEmbedding
 from vecdb.index.term_indexes import Corpus
 
 # The payload field holding a point's cluster-wide insertion order (the
@@ -111,6 +112,8 @@ class Shard:
         collection of named vectors, each vector's under ``"vectors"``) and
         the sparse vectors' names (``"sparse"``)."""
         collection: AnyCollection
+        embedding = (None if settings.get("embedding") is None else
+                     DescribedEmbedding(settings["embedding"], settings["dim"]))
         if "vectors" in settings:
             collection = self._database.create_collection(
                 name, vectors={vector: VectorSpec.of(CollectionSettings.from_dict(spec))
@@ -121,7 +124,7 @@ class Shard:
             collection = self._database.create_collection(
                 name, checked.dim, checked.metric, index=checked.index, quantization=checked.quantization,
                 mrl_dims=list(checked.mrl_dims) or None, rotate=checked.rotate, sparse=settings.get("sparse"),
-                exist_ok=True)
+                embedding=embedding, exist_ok=True)
         return self._collection_key(collection)
 
     def drop(self, name: str) -> bool:
@@ -160,7 +163,8 @@ class Shard:
 
     def upsert(self, name: str, key: str, ids: List[Any], vectors: Union[np.ndarray, Dict[str, Any]],
                payloads: Optional[List[Dict[str, Any]]], orders: Sequence[int],
-               sparse: Optional[Dict[str, List[Any]]] = None) -> Dict[Optional[str], "TrainingState"]:
+               sparse: Optional[Dict[str, List[Any]]] = None,
+               documents: Optional[List[Optional[str]]] = None) -> Dict[Optional[str], "TrainingState"]:
         """Upsert, each new point numbered with its order (a point that
         exists keeps its own); with named vectors (``vectors``: ``{name: a
         matrix, or a vector or None per id}``), each vector a point gets is
@@ -172,7 +176,7 @@ class Shard:
             old = kept.get(user_id_key(point_id), {})
             stamped.append({**(payloads[row] if payloads is not None else {}),
                             **{field: old.get(field, int(orders[row])) for field in _order_fields(vectors, row)}})
-        collection.upsert(ids, vectors, stamped, sparse=sparse)
+        collection.upsert(ids, vectors, stamped, sparse=sparse, documents=documents)
         return self.training_states(name, key)
 
     def update_payload(self, name: str, key: str, ids: Optional[List[Any]], payload: Dict[str, Any], *,
@@ -245,7 +249,8 @@ class Shard:
                         text_field: Optional[str], sparse: Optional[Dict[str, Any]], fusion: Optional[Fusion], k: int,
                         corpus: Optional[Corpus], *, filter: Optional[Dict[str, Any]], ef: Optional[int],
                         dims: Optional[int], plan: Optional[Plan], with_payload: bool, with_vector: bool,
-                        using: Optional[str] = None) -> Union[HitColumns, List[HitColumns]]:
+                        using: Optional[str] = None,
+                        with_document: bool = False) -> Union[HitColumns, List[HitColumns]]:
         """A search by text or sparse vector: this shard's best ``k`` as
         columns, with their orders; text scored with the whole cluster's
         statistics ``corpus`` (so every shard scores as one index over all
@@ -261,7 +266,7 @@ class Shard:
         elif using is not None:
             collection._refuse_using(using)
         found = search_branches(query, text, text_field, sparse, fusion, k, filter, ef, dims, plan, True, with_vector,
-                                corpus=corpus, separate=fusion is not None)
+                                corpus=corpus, separate=fusion is not None, with_document=with_document)
         if fusion is None:
             return _hit_columns(found, with_payload, with_vector)
         rankings = [ORDER_FIELD] * len(found)  # the vector branch, first if any, ranks by its index's orders
@@ -269,17 +274,20 @@ class Shard:
             rankings[0] = _ranking_field(collection, using)
         return [_hit_columns(branch, with_payload, with_vector, ranking) for branch, ranking in zip(found, rankings)]
 
-    def get(self, name: str, key: str, ids: List[Any], *, with_payload: bool, with_vector: bool) -> List[Record]:
-        records = self._collection(name, key).get(ids, with_payload=True, with_vector=with_vector)
+    def get(self, name: str, key: str, ids: List[Any], *, with_payload: bool, with_vector: bool,
+            with_document: bool = False) -> List[Record]:
+        records = self._collection(name, key).get(ids, with_payload=True, with_vector=with_vector,
+                                                  with_document=with_document)
         return [_ordered_record(record, with_payload)[1] for record in records]
 
     def scroll(self, name: str, key: str, filter: Optional[Dict[str, Any]], limit: int, start: int, *,
-               with_payload: bool, with_vector: bool) -> List[Tuple[int, Record]]:
+               with_payload: bool, with_vector: bool, with_document: bool = False) -> List[Tuple[int, Record]]:
         """Up to ``limit`` points matching ``filter`` whose order is at
         least ``start``, in order, each with its order."""
         collection = self._collection(name, key)
         label = self._first_label_from(collection, start)
-        records, _ = collection.scroll(filter, limit, label or None, with_payload=True, with_vector=with_vector)
+        records, _ = collection.scroll(filter, limit, label or None, with_payload=True, with_vector=with_vector,
+                                       with_document=with_document)
         return [_ordered_record(record, with_payload) for record in records]
 
     def last_order(self, name: str, key: str) -> int:
@@ -397,7 +405,8 @@ def _hit_columns(hits: List[Hit], with_payload: bool, with_vector: bool, ranking
             [payload.get(ranking, -1) for payload in payloads],
             [_without_order(payload) for payload in payloads] if with_payload else None,
             [hit.vector for hit in hits] if with_vector else None,
-            None if ranking == ORDER_FIELD else [payload.get(ORDER_FIELD, -1) for payload in payloads])
+            None if ranking == ORDER_FIELD else [payload.get(ORDER_FIELD, -1) for payload in payloads],
+            [hit.document for hit in hits] if any(hit.document is not None for hit in hits) else None)
 
 
 def _orders(payload: Dict[str, Any]) -> Dict[str, Any]:

@@ -122,10 +122,13 @@ def check_branches(query: Any, text: Any, text_field: Any, sparse: Any, fusion: 
 
 
 def check_flags(with_payload: Any, with_vector: Any) -> Tuple[bool, bool]:
-    for name, value in (("with_payload", with_payload), ("with_vector", with_vector)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise InvalidDTypeError(f"{name} must be true or false, got {value!r}")
-    return bool(with_payload), bool(with_vector)
+    return check_flag(with_payload, "with_payload"), check_flag(with_vector, "with_vector")
+
+
+def check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidDTypeError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
 
 
 def check_finite(matrix: np.ndarray, what: str = "vectors") -> None:

@@ -7,7 +7,9 @@ the stored payloads, tested in place by the native payload filter (or, for
 operands it cannot hold, decoded and tested by :meth:`Filter.matches`, the
 reference semantics). Combining is numpy mask algebra over every label ever
 given out; negations complement within that range, so ``$ne`` and ``$not``
-match records that lack the field, as in MongoDB. The mask may therefore
+match records that lack the field, as in MongoDB. Conditions on a point's
+document (``$document``) are answered like indexed ones, from one pass over
+the stored documents, and combined the same way. The mask may therefore
 also allow labels that no longer exist: searches never return those, and
 callers that count or list intersect with the stored labels.
 """
@@ -19,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import lmdb
 import numpy as np
 
-from vecdb.query.filters import And, Condition, Filter, Not, Or
+from vecdb.query.filters import DOCUMENT, And, Condition, Filter, Not, Or
 from vecdb.query.native_filter import native_filter
 from vecdb.storage.collection_store import CollectionStore
 from vecdb.storage.payload_index import PayloadIndexes
@@ -64,9 +66,13 @@ class FilterEvaluator:
             return any(self._uses_index(child) for child in node.children)
         if isinstance(node, Not):
             return self._uses_index(node.child)
-        return node.path in self._indexes.fields
+        return node.path in self._indexes.fields or node.path == DOCUMENT
 
     def _from_index(self, node: Condition) -> Optional[np.ndarray]:
+        if node.path == DOCUMENT:
+            return self._from_documents(node)
+        if node.operator == "$contains":  # no index holds substrings
+            return None
         if node.operator == "$exists":
             return self._indexes.lookup_exists(self._txn, node.path)
         if node.operator == "$eq":
@@ -74,6 +80,11 @@ class FilterEvaluator:
         if node.operator == "$in":
             return self._indexes.lookup_equal(self._txn, node.path, list(node.operand))
         return self._indexes.lookup_range(self._txn, node.path, node.operator, node.operand)
+
+    def _from_documents(self, node: Condition) -> np.ndarray:
+        matching = [label for labels, texts in self._store.document_records(self._txn)
+                    for label, text in zip(labels, texts) if node.matches({DOCUMENT: text})]
+        return np.array(matching, dtype=np.int64)
 
     def _scan(self, node: Filter) -> np.ndarray:
         # Records without a stored payload have the empty payload {}.

@@ -4,8 +4,10 @@
     {"$or": [{"lang": "en"}, {"tags": {"$in": ["ml", "db"]}}]}
     {"meta.author": {"$exists": True}, "year": {"$not": {"$lt": 2000}}}
 
-Operators: ``$eq $ne $gt $gte $lt $lte $in $nin $exists`` on fields, ``$and
-$or $not`` to combine. Dotted paths step into nested dicts. Semantics follow
+Operators: ``$eq $ne $gt $gte $lt $lte $in $nin $exists $contains`` on
+fields, ``$and $or $not`` to combine. ``$document`` is a point's document
+(``upsert(documents=...)``), filterable like a field: ``{"$document":
+{"$contains": "vector"}}``. Dotted paths step into nested dicts. Semantics follow
 MongoDB's where it matters to users:
 
 - a list value matches when any element does (``{"tags": "ml"}`` matches
@@ -14,7 +16,9 @@ MongoDB's where it matters to users:
 - comparisons (``$gt`` ...) only compare numbers with numbers and strings
   with strings; booleans are not numbers;
 - ``{"field": None}`` matches a stored null, not a missing field
-  (use ``$exists`` for that).
+  (use ``$exists`` for that);
+- ``$contains`` matches a string that holds the operand (a substring,
+  case-sensitive), or a list holding such a string.
 
 :meth:`Filter.matches` is the reference semantics, evaluated on one payload;
 :mod:`vecdb.query.filter_eval` answers the same question for a whole collection,
@@ -32,7 +36,9 @@ from vecdb.errors import InvalidFilterError
 from vecdb.payload_fields import MISSING, split_path, value_at
 
 COMPARISONS = ("$gt", "$gte", "$lt", "$lte")
-_FIELD_OPERATORS = ("$eq", "$ne", "$in", "$nin", "$exists", "$not") + COMPARISONS
+_FIELD_OPERATORS = ("$eq", "$ne", "$in", "$nin", "$exists", "$not", "$contains") + COMPARISONS
+# The pseudo-field a point's document is filtered by (not a payload key).
+DOCUMENT = "$document"
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -41,7 +47,7 @@ class Condition:
     """One operator applied to the value at a field path."""
 
     path: str
-    operator: str  # $eq $in $exists (true) $gt $gte $lt $lte; negations are Not nodes
+    operator: str  # $eq $in $exists (true) $contains $gt $gte $lt $lte; negations are Not nodes
     operand: Any
 
     @property
@@ -59,6 +65,8 @@ class Condition:
             return any(_equal(candidate, self.operand) for candidate in candidates)
         if self.operator == "$in":
             return any(_equal(candidate, option) for candidate in candidates for option in self.operand)
+        if self.operator == "$contains":
+            return any(isinstance(candidate, str) and self.operand in candidate for candidate in candidates)
         return any(_compare(candidate, self.operator, self.operand) for candidate in candidates)
 
 
@@ -134,8 +142,11 @@ def parse_filter(spec: Any, depth: int = 0) -> Filter:
             children.append(And(parsed) if key == "$and" else Or(parsed))
         elif key == "$not":
             children.append(Not(parse_filter(value, depth + 1)))
+        elif key == DOCUMENT:
+            children.append(_parse_field(key, value))
         elif key.startswith("$"):
-            raise InvalidFilterError(f"unknown top-level operator {key!r}; use $and, $or or $not, or a field name")
+            raise InvalidFilterError(f"unknown top-level operator {key!r}; use $and, $or or $not, $document, "
+                                     "or a field name")
         else:
             children.append(_parse_field(key, value))
     return children[0] if len(children) == 1 else And(tuple(children))
@@ -174,6 +185,11 @@ def _parse_operator(path: str, operator: str, operand: Any) -> Filter:
         options = tuple(_check_value(path, operator, item) for item in operand)
         condition = Condition(path, "$in", options)
         return Not(condition) if operator == "$nin" else condition
+    if operator == "$contains":
+        operand = _plain(operand)
+        if not isinstance(operand, str) or not operand:
+            raise InvalidFilterError(f"$contains on {path!r} takes a non-empty string, got {operand!r}")
+        return Condition(path, "$contains", operand)
     if operator in COMPARISONS:
         operand = _plain(operand)
         if isinstance(operand, bool) or not isinstance(operand, (int, float, str)):

@@ -36,7 +36,9 @@ def _spec(node: Filter) -> Tuple[Any, ...]:
 
 
 def _condition(node: Condition) -> Tuple[Any, ...]:
-    operator = _OPERATORS[node.operator]
+    operator = _OPERATORS.get(node.operator)
+    if operator is None:  # $contains: tested on decoded payloads
+        raise _Unsupported
     parts = [part.encode("utf-8") for part in node.parts]
     if operator == "exists":
         return (operator, parts)

@@ -227,13 +227,15 @@ class Searcher:
 
     def search(self, queries: np.ndarray, k: int, *, ef: Optional[int], node: Optional[Filter],
                dims: Optional[int], plan: Optional[Plan], with_payload: bool,
-               with_vector: bool) -> List[List[Hit]]:
-        """The hits of each query (see :meth:`vecdb.Collection.search`)."""
-        if not with_vector and self._holds_latest():
+               with_vector: bool, with_document: bool = False) -> List[List[Hit]]:
+        """The hits of each query (see :meth:`vecdb.Collection.search`).
+        Vectors and documents are read in the search's transaction (the
+        caches hold neither)."""
+        if not with_vector and not with_document and self._holds_latest():
             latest = self._search_latest(queries, k, ef, node, dims, plan, with_payload)
             if latest is not None:
                 return latest
-        ids_only = not with_payload and not with_vector
+        ids_only = not with_payload and not with_vector and not with_document
         for attempt in range(SEARCH_ATTEMPTS):
             # Another attempt holds writers off while it runs. (Waiting for a
             # gap between writes instead left searches during a sustained
@@ -259,7 +261,7 @@ class Searcher:
                             return _core.hits(Hit, self._ids, None, {}, decode_payload, labels, distances,
                                               config.metric == "l2")
                     hits, complete = self._hits(txn, labels, _scores(distances, config.metric), with_payload,
-                                                with_vector)
+                                                with_vector, with_document)
                 # A point the index holds already but whose upsert committed after
                 # this transaction began leaves a hole: search again. So does a
                 # write applied to the indexes while the search ran: they may
@@ -273,7 +275,7 @@ class Searcher:
         return hits
 
     def search_run(self, run: Callable[["Scope"], List[Ranking]], node: Optional[Filter],
-                   with_payload: bool, with_vector: bool) -> List[List[Hit]]:
+                   with_payload: bool, with_vector: bool, with_document: bool = False) -> List[List[Hit]]:
         """The hits of the rankings ``run`` makes on indexes a writer
         changes with each commit (the vector indexes, the text indexes):
         given the :class:`Scope` (the indexes, the config and the filter's
@@ -282,7 +284,7 @@ class Searcher:
         :meth:`search` checks its slower path: the indexes and the hits'
         read reflect one committed state, or the search runs again holding
         writes off."""
-        if not with_vector and self._holds_latest():
+        if not with_vector and not with_document and self._holds_latest():
             latest = self._run_latest(run, node, with_payload)
             if latest is not None:
                 return latest
@@ -296,10 +298,11 @@ class Searcher:
                     if version[1] != stored and attempt + 1 < SEARCH_ATTEMPTS:
                         continue
                     labels, scores = _rows(run(Scope(indexes, config, mask, live, repeated, version[0])))
-                    found = None if with_vector else self._cached_hits(txn, labels, scores, with_payload)
+                    found = (None if with_vector or with_document else
+                             self._cached_hits(txn, labels, scores, with_payload))
                     complete = found is not None
                     if found is None:
-                        found, complete = self._hits(txn, labels, scores, with_payload, with_vector)
+                        found, complete = self._hits(txn, labels, scores, with_payload, with_vector, with_document)
                 hits = found
                 if complete and version[0] % 2 == 0 and version == self._version() and version[1] == stored:
                     break
@@ -601,11 +604,12 @@ class Searcher:
         return entry
 
     def _hits(self, txn: lmdb.Transaction[bytes], labels: np.ndarray, scores: np.ndarray,
-              with_payload: bool, with_vector: bool) -> Tuple[List[List[Hit]], bool]:
-        """Hits with ids (and payloads, vectors) read in ``txn``, and whether
-        every label the index returned is stored there."""
+              with_payload: bool, with_vector: bool, with_document: bool = False) -> Tuple[List[List[Hit]], bool]:
+        """Hits with ids (and payloads, vectors, documents) read in ``txn``,
+        and whether every label the index returned is stored there."""
         wanted = labels[labels >= 0].tolist()
         records = self._store.records_of(txn, wanted, with_payload, with_vector)
+        documents = self._store.documents_of(txn, wanted) if with_document else {}
         results: List[List[Hit]] = []
         for row_labels, row_scores in zip(labels.tolist(), scores.tolist()):
             row: List[Hit] = []
@@ -614,7 +618,8 @@ class Searcher:
                     break
                 record = records.get(label)
                 if record is not None:  # else deleted after the index answered
-                    row.append(Hit(id=user_id_from_key(record[0]), score=score, payload=record[1], vector=record[2]))
+                    row.append(Hit(id=user_id_from_key(record[0]), score=score, payload=record[1], vector=record[2],
+                                   document=documents.get(label)))
             results.append(row)
         complete = len(records) == len(set(wanted))
         return results, complete

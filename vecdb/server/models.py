@@ -64,6 +64,10 @@ _USING = ("which named vector of a collection made with 'vectors' (null: the def
           "a collection of one vector takes none")
 
 
+_EMBEDDING = ("the embedding function's config (vecdb.embeddings: name, dim and settings) that embeds its documents "
+              "and text queries")
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -128,6 +132,8 @@ class CreateCollection(_Body):
                     "settings and index, the first the default of searches ('using' picks another)")
     sparse: Optional[List[Annotated[str, Field(pattern=_SPARSE_NAME)]]] = Field(
         None, description="names of the sparse vectors its points may have (SPLADE, BM42, ...), e.g. [\"splade\"]")
+    embedding: Optional[Dict[str, Any]] = Field(
+        None, description=_EMBEDDING + " (clients embed; the server keeps it for every client to find)")
     exist_ok: bool = False
 
 
@@ -140,12 +146,15 @@ class Upsert(_Body):
     sparse: Optional[Dict[str, List[Optional[SparseVector]]]] = Field(
         None, description="sparse vectors by declared name, one per id (null: none); a name left out leaves the "
                           "points without it")
+    documents: Optional[List[Optional[str]]] = Field(
+        None, description="the points' documents (text), one per id (null: none)", examples=[["a text", None]])
 
 
 class GetPoints(_Body):
     ids: Union[List[Id], Id]
     with_payload: bool = True
     with_vector: bool = False
+    with_document: bool = False
 
 
 class UpdatePayload(_Body):
@@ -177,6 +186,7 @@ class Scroll(_Body):
     cursor: Optional[int] = Field(None, ge=0, le=INT64_MAX, description="the cursor the previous page returned")
     with_payload: bool = True
     with_vector: bool = False
+    with_document: bool = False
 
 
 class _SearchOptions(_Body):
@@ -212,12 +222,14 @@ class Search(_SearchOptions):
     group_size: int = Field(1, ge=1, le=MAX_GROUP_SIZE, description="hits per group (with group_by)")
     with_payload: bool = True
     with_vector: bool = False
+    with_document: bool = False
 
 
 class SearchBatch(_SearchOptions):
     vectors: Vectors = Field(description=_VECTORS)
     with_payload: bool = True
     with_vector: bool = False
+    with_document: bool = False
 
 
 class Recommend(_Body):
@@ -235,6 +247,7 @@ class Recommend(_Body):
                               description="graph beam width (default: the collection's ef_search)")
     with_payload: bool = True
     with_vector: bool = False
+    with_document: bool = False
     using: Optional[VectorName] = Field(None, description=_USING + "; ids' examples use it too")
 
 
@@ -341,6 +354,7 @@ class CollectionSettings(_Answer):
     default_plan: Optional[Dict[str, Any]]
     vectors: Optional[Dict[str, VectorSettings]] = Field(
         None, description="a collection made with named vectors: each one's settings, the default first")
+    embedding: Optional[Dict[str, Any]] = Field(None, description=_EMBEDDING)
 
 
 class CollectionInfo(CollectionSettings):
@@ -393,6 +407,7 @@ class Point(_Answer):
     vector: Union[List[float], Dict[str, List[float]], None] = Field(
         None, description="with with_vector (MessagePack: float32 bytes); with named vectors {name: vector} of those "
                           "the point has")
+    document: Optional[str] = Field(None, description="with with_document, if the point has one")
 
 
 class Hit(Point):

@@ -57,7 +57,7 @@ from vecdb.storage.catalog import (
 from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec, in_chunks, open_all
 from vecdb.storage.keys import LABEL_BYTES, label_key, labels_from_bytes, labels_to_bytes, user_id_from_key
 from vecdb.storage.payload_index import PayloadIndexes
-from vecdb.storage.text_entries import Analyzed, TextEntries, sparse_entry_field
+from vecdb.storage.text_entries import DOCUMENT_FIELD, Analyzed, TextEntries, sparse_entry_field
 from vecdb.storage.vector_blocks import VectorBlocks, block_of_header_key
 
 if TYPE_CHECKING:  # environments are passed in; importing the module would make a cycle with upgrade.py
@@ -352,11 +352,13 @@ class CollectionStore:
         payload_blobs: Sequence[Optional[bytes]],
         text: Optional[Dict[str, List[Optional[Analyzed]]]] = None,
         sparse: Optional[Dict[str, List[Optional[Tuple[np.ndarray, np.ndarray]]]]] = None,
+        documents: Optional[Sequence[Optional[str]]] = None,
     ) -> Tuple[CollectionConfig, np.ndarray]:
         """Insert or replace records (with their terms for each text-indexed
-        field, ``text``, and their sparse vectors, ``sparse``: every declared
-        name, None where a point has none); returns the new settings and the
-        labels."""
+        field, ``text``, their sparse vectors, ``sparse``: every declared
+        name, None where a point has none, and their documents: None for
+        none, which a replace's point loses too); returns the new settings
+        and the labels."""
         config = self.config_for_update(txn)
         indexes = self.payload_indexes(config)
         labels = np.empty(len(id_keys), dtype=np.int64)
@@ -395,12 +397,16 @@ class CollectionStore:
                 sorted((id_keys[row], keys[i]) for i, row in enumerate(fresh))))
         if indexes.fields:
             indexes.add_many(txn, labels.tolist(), payloads)
-        if text or sparse:
+        if documents is not None and any(text is not None for text in documents):
+            config.documents = True
+        if text or sparse or config.documents:
             entries = self.text_entries()
             for field, analyzed in (text or {}).items():
                 entries.put(txn, field, labels.tolist(), analyzed)
             for name, sparse_vectors in (sparse or {}).items():
                 entries.put_sparse(txn, name, labels.tolist(), sparse_vectors)
+            if config.documents:
+                entries.put_documents(txn, labels.tolist(), documents or [None] * len(labels))
         # What an index of this collection holds: labels and their vectors
         # (the vectors' checks stand for their bytes).
         self._log(txn, config, labels, _core.checksum64(b"u" + label_keys + sealed[:, -CHECK_BYTES:].tobytes()))
@@ -424,8 +430,9 @@ class CollectionStore:
             txn.delete(key, db=self.labels)
             txn.delete(entry[1:-CHECK_BYTES], db=self.ids)
             deleted.append(label)
-        if deleted and (config.text_indexes or config.sparse):
-            self.text_entries().delete(txn, [*config.text_indexes, *map(sparse_entry_field, config.sparse)], deleted)
+        if deleted and (config.text_indexes or config.sparse or config.documents):
+            self.text_entries().delete(txn, [*config.text_indexes, *map(sparse_entry_field, config.sparse),
+                                             *([DOCUMENT_FIELD] if config.documents else [])], deleted)
         if deleted:
             gone = np.array(deleted, dtype=np.int64)
             self._blocks.delete_rows(txn, self.vectors, gone)
@@ -579,6 +586,20 @@ class CollectionStore:
             records[label] = (entry[1:], self._decode(txn, key, payloads.get(key)) if with_payload else None,
                               vectors[row] if with_vector else None)
         return records
+
+    @_reports_damage
+    def documents_of(self, txn: lmdb.Transaction[bytes], labels: Sequence[int]) -> Dict[int, str]:
+        """``label -> document`` of those of these points that have one."""
+        if not self.config(txn).documents:
+            return {}
+        return {label: text for label, text in zip(labels, self.text_entries().read_documents(txn, labels))
+                if text is not None}
+
+    @_reports_damage
+    def document_records(self, txn: lmdb.Transaction[bytes]) -> Iterator[Tuple[List[int], List[str]]]:
+        """Every point's document, in label order, a chunk at a time."""
+        if self.config(txn).documents:
+            yield from self.text_entries().read_document_field(txn)
 
     @_reports_damage
     def payload_bytes_of(self, txn: lmdb.Transaction[bytes], labels: Sequence[int]) -> Dict[int, bytes]:
@@ -755,7 +776,8 @@ def describe_collections(environment: Environment) -> List[Dict[str, Any]]:
         described.append({"name": config.name, "count": count, **shown,
                           "payload_indexes": dict(config.payload_indexes),
                           "text_indexes": {field: dict(settings) for field, settings in config.text_indexes.items()},
-                          "sparse": list(config.sparse), **({"vectors": vectors} if vectors else {})})
+                          "sparse": list(config.sparse), **({"vectors": vectors} if vectors else {}),
+                          **({"embedding": config.embedding} if config.embedding is not None else {})})
     return described
 
 

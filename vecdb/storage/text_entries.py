@@ -4,7 +4,8 @@ per collection (``<key>:text``), under ``field \\0 label`` keys, each value
 sealed like every stored value (msgpack of ``[terms, counts]``). Sparse
 vectors live there too, under ``\\x01name \\0 label`` (a payload field
 never starts with that byte), as msgpack of ``[indices, values]`` (uint32
-and float32 little-endian bytes).
+and float32 little-endian bytes). So do the points' documents (their text as
+given to ``upsert(documents=...)``), under ``\x02 \0 label``, as UTF-8.
 
 They are the durable half of a text index: written in the upsert's or
 delete's own transaction, so they always agree with the payloads, and read
@@ -36,6 +37,10 @@ def sparse_entry_field(name: str) -> str:
     return "\x01" + name
 
 
+# The entry field documents are stored under (a payload field never starts with \x02).
+DOCUMENT_FIELD = "\x02"
+
+
 def _sparse_value(vector: Sparse) -> bytes:
     return msgpack.packb([vector[0].astype("<u4").tobytes(), vector[1].astype("<f4").tobytes()])
 
@@ -43,6 +48,10 @@ def _sparse_value(vector: Sparse) -> bytes:
 def _sparse_of(value: Any) -> Sparse:
     indices, values = msgpack.unpackb(value)
     return np.frombuffer(indices, dtype="<u4"), np.frombuffer(values, dtype="<f4")
+
+
+def _text_of(value: Any) -> str:
+    return bytes(value).decode("utf-8")
 
 
 def _prefix(field: str) -> bytes:
@@ -66,6 +75,21 @@ class TextEntries:
         """Store each point's sparse vector ``name`` (None: it has none)."""
         self._put(txn, sparse_entry_field(name), labels,
                   [None if vector is None else _sparse_value(vector) for vector in vectors])
+
+    def put_documents(self, txn: lmdb.Transaction[bytes], labels: Sequence[int],
+                      documents: Sequence[Optional[str]]) -> None:
+        """Store each point's document (None: it has none)."""
+        self._put(txn, DOCUMENT_FIELD, labels,
+                  [None if text is None else text.encode("utf-8") for text in documents])
+
+    def read_documents(self, txn: lmdb.Transaction[bytes], labels: Sequence[int]) -> List[Optional[str]]:
+        """The documents of these points (None where a point has none)."""
+        return [None if value is None else _text_of(value) for value in self._read_values(txn, DOCUMENT_FIELD, labels)]
+
+    def read_document_field(self, txn: lmdb.Transaction[bytes]) -> Iterator[Tuple[List[int], List[str]]]:
+        """Every point's document, in label order, a chunk at a time."""
+        for labels, values in self._read_raw(txn, DOCUMENT_FIELD):
+            yield labels, [_text_of(value) for value in values]
 
     def _put(self, txn: lmdb.Transaction[bytes], field: str, labels: Sequence[int],
              values: Sequence[Optional[bytes]]) -> None:

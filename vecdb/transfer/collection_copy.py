@@ -10,6 +10,7 @@ from vecdb.api import CollectionAPI, DatabaseAPI
 from vecdb.config import CollectionSettings
 from vecdb.database import Database
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
+from vecdb.text_in import DescribedEmbedding
 
 _BATCH = 1000
 
@@ -17,8 +18,9 @@ _BATCH = 1000
 def copy_collection(source: Database, name: str, target: DatabaseAPI, target_name: str) -> CollectionAPI:
     """Create ``target_name`` in ``target`` with the settings of ``name`` in
     ``source`` (index, quantization, MRL prefixes, payload indexes, text
-    indexes with their settings, sparse vector names) and copy its points
-    (sparse vectors too), in insertion order,
+    indexes with their settings, sparse vector names, the embedding
+    function's config) and copy its points (sparse vectors and documents
+    too), in insertion order,
     as of one committed state (read in one transaction while writers go
     on). If anything fails, the partial copy is dropped. The tuned plan is
     not copied: tune the copy again. ``target`` may be any backend (a
@@ -31,7 +33,9 @@ def copy_collection(source: Database, name: str, target: DatabaseAPI, target_nam
     sparse_names = list(described.get("sparse") or [])
     copy = target.create_collection(target_name, settings.dim, settings.metric, index=settings.index,
                                     quantization=settings.quantization, mrl_dims=list(settings.mrl_dims) or None,
-                                    rotate=settings.rotate, sparse=sparse_names or None)
+                                    rotate=settings.rotate, sparse=sparse_names or None,
+                                    embedding=None if described.get("embedding") is None else
+                                    DescribedEmbedding(described["embedding"], settings.dim))
     try:
         for field, kind in described["payload_indexes"].items():
             copy.create_payload_index(field, kind)
@@ -41,8 +45,10 @@ def copy_collection(source: Database, name: str, target: DatabaseAPI, target_nam
         with contextlib.closing(collection._read_all(_BATCH)) as batches:
             for records in batches:
                 sparse = {name: [(record.sparse or {}).get(name) for record in records] for name in sparse_names}
+                documents = [record.document for record in records]
                 copy.upsert([record.id for record in records], [record.vector for record in records],
-                            [record.payload for record in records], sparse=sparse or None)
+                            [record.payload for record in records], sparse=sparse or None,
+                            documents=documents if any(text is not None for text in documents) else None)
         return copy
     except BaseException:
         target.drop_collection(target_name)

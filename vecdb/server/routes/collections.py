@@ -17,6 +17,7 @@ from vecdb.server.bodies import documented, read_body, respond
 from vecdb.server.openapi import answers
 from vecdb.server.state import ServerState, require_write, state_of
 from vecdb.server.vector_bodies import vector_dim
+from vecdb.text_in import DescribedEmbedding
 from vecdb.wire import vectors_from_wire
 
 reads = APIRouter(tags=["collections"])
@@ -49,7 +50,8 @@ async def create_collection(request: Request) -> Response:
     await state.write(state.database.create_collection, name, body["dim"], body["metric"],
                       index=index_from_body(body["index"]), quantization=quantization_from_body(body["quantization"]),
                       mrl_dims=body["mrl_dims"], rotate=body["rotate"], sparse=body["sparse"],
-                      vectors=vectors_from_body(body["vectors"]), exist_ok=body["exist_ok"])
+                      vectors=vectors_from_body(body["vectors"]), embedding=_described(body["embedding"], body["dim"]),
+                      exist_ok=body["exist_ok"])
     return respond(request, await state.read(collection_info, state, name), status=201)
 
 
@@ -229,3 +231,12 @@ def _construct(cls: Any, settings: Dict[str, Any], what: str) -> Any:
         return cls(**settings)
     except TypeError as exc:  # an unknown setting
         raise InvalidArgumentError(f"invalid {what} settings {settings!r}: {exc}") from None
+
+
+def _described(config: Optional[Dict[str, Any]], dim: Optional[int]) -> Optional[DescribedEmbedding]:
+    """A create body's embedding config: the server stores it, clients embed."""
+    if config is None:
+        return None
+    if dim is None:
+        raise InvalidArgumentError("a collection with an embedding function needs its dim in the body")
+    return DescribedEmbedding(config, dim)

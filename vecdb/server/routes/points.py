@@ -38,7 +38,8 @@ async def upsert(name: str, request: Request) -> Response:
 
     def upsert_points() -> None:
         collection = state.collection(name)
-        collection.upsert(ids, upsert_vectors(collection, body["vectors"]), body["payloads"], sparse=body["sparse"])
+        collection.upsert(ids, upsert_vectors(collection, body["vectors"]), body["payloads"], sparse=body["sparse"],
+                          documents=body["documents"])
 
     await state.write(upsert_points)
     return respond(request, {"upserted": len(ids) if isinstance(ids, list) else 1})
@@ -53,7 +54,7 @@ async def get_points(name: str, request: Request) -> Response:
     if isinstance(body["ids"], list):
         state.check_batch(len(body["ids"]), "ids")
     records = await state.read_on(name, "get", body["ids"], with_payload=body["with_payload"],
-                               with_vector=body["with_vector"])
+                                  with_vector=body["with_vector"], with_document=body["with_document"])
     binary = wants_msgpack(request)
     return respond(request, {"records": [record_to_wire(record, binary) for record in records]})
 
@@ -107,7 +108,8 @@ async def scroll(name: str, request: Request) -> Response:
     state = state_of(request)
     state.check_limit(body["limit"])
     records, cursor = await state.read_on(name, "scroll", body["filter"], body["limit"], body["cursor"],
-                                       with_payload=body["with_payload"], with_vector=body["with_vector"])
+                                          with_payload=body["with_payload"], with_vector=body["with_vector"],
+                                          with_document=body["with_document"])
     binary = wants_msgpack(request)
     return respond(request, {"records": [record_to_wire(record, binary) for record in records], "cursor": cursor})
 

@@ -85,7 +85,8 @@ async def _search(state: ServerState, name: str, body: Dict[str, Any], batch: bo
         if batch and hasattr(queries, "__len__"):
             state.check_queries(len(queries), body["k"])
         return collection.search(queries, body["k"], with_payload=body["with_payload"],
-                                 with_vector=body["with_vector"], **_options(body))
+                                 with_vector=body["with_vector"], with_document=body["with_document"],
+                                 **_options(body))
 
     return await (state.read(run) if batch else state.read_short(run))
 
@@ -104,7 +105,7 @@ def _search_branches(state: ServerState, name: str, body: Dict[str, Any]) -> Uni
     return collection.search(vector, body["k"], text=body["text"], text_field=body["text_field"],
                              sparse=body["sparse"], fusion=body["fusion"], group_by=body["group_by"],
                              group_size=body["group_size"], with_payload=body["with_payload"],
-                             with_vector=body["with_vector"], **_options(body))
+                             with_vector=body["with_vector"], with_document=body["with_document"], **_options(body))
 
 
 def _group_to_wire(group: Group, binary: bool) -> Dict[str, Any]:
@@ -126,7 +127,7 @@ async def recommend(name: str, request: Request) -> Response:
         return collection.recommend(_examples(body["positive"], dim), _examples(body["negative"], dim), body["k"],
                                     filter=body["filter"], strategy=body["strategy"], ef=body["ef"],
                                     with_payload=body["with_payload"], with_vector=body["with_vector"],
-                                    using=body["using"])
+                                    with_document=body["with_document"], using=body["using"])
 
     binary = wants_msgpack(request)
     return respond(request, {"hits": [hit_to_wire(hit, binary) for hit in await state.read(run)]})
