@@ -143,3 +143,24 @@ def test_documents_large_and_unicode(tmp_path):
         assert [record.document for record in collection.get(["big", "emoji"], with_document=True)] == \
             [big, "🦀 crab"]
         assert collection.count({"$document": {"$contains": "🦀"}}) == 1
+
+
+def test_text_in_with_a_real_packaged_model_offline(tmp_path):
+    """The README's example: WordLlama's weights ship in its wheel, so this
+    runs without a network (CI runs the suite where only loopback exists)."""
+    pytest.importorskip("wordllama")
+    from vecdb.embeddings import WordLlama
+
+    with vecdb.open(tmp_path) as db:
+        notes = db.create_collection("notes", embedding=WordLlama())
+        notes.add(["n1", "n2", "n3"], ["LMDB is a memory-mapped key-value store",
+                                       "HNSW graphs answer nearest-neighbour queries",
+                                       "Paris is the capital of France"])
+        assert notes.dim == 256
+        assert [hit.id for hit in notes.search("which store maps memory?", 3)][0] == "n1"
+        assert notes.search("the French capital city", 1, with_document=True)[0].document == \
+            "Paris is the capital of France"
+    with vecdb.open(tmp_path) as db:  # the stored config finds the model again
+        notes = db.get_collection("notes")
+        assert notes.embedding is not None and notes.embedding.name == WordLlama().name
+        assert notes.search("nearest neighbour graph index", 1)[0].id == "n2"
