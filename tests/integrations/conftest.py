@@ -20,17 +20,24 @@ def vecdb_server(tmp_path_factory):
         yield server
 
 
-@pytest.fixture(params=["embedded", "remote"])
-def database(request, tmp_path):
-    """An empty database: embedded, or remote (the shared server)."""
-    if request.param == "embedded":
-        with vecdb.open(tmp_path / "db") as opened:
-            yield opened
-        return
-    with vecdb.connect(request.getfixturevalue("vecdb_server").url) as connected:
+@pytest.fixture
+def remote_database(vecdb_server):
+    """The shared server, connected, empty; every collection a test made
+    there is dropped after it."""
+    with vecdb.connect(vecdb_server.url) as connected:
         assert connected.list_collections() == [], "a test left collections on the shared server"
         try:
             yield connected
         finally:
             for name in connected.list_collections():
                 connected.drop_collection(name)
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def database(request, tmp_path):
+    """An empty database: embedded, or remote (the shared server)."""
+    if request.param == "remote":
+        yield request.getfixturevalue("remote_database")
+        return
+    with vecdb.open(tmp_path / "db") as opened:
+        yield opened

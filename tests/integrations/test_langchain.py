@@ -192,14 +192,11 @@ def test_from_texts_opens_a_path_and_closes_it(tmp_path):
         assert VecdbVectorStore(collection, BagOfWords()).similarity_search(TEXTS[3], k=1)[0].page_content == TEXTS[3]
 
 
-def test_from_texts_connects_to_a_url(vecdb_server):
+def test_from_texts_connects_to_a_url(vecdb_server, remote_database):
     store = VecdbVectorStore.from_texts(TEXTS, BagOfWords(), url=vecdb_server.url, collection_name="from-url")
-    try:
-        assert store.similarity_search(TEXTS[9], k=1)[0].page_content == TEXTS[9]
-    finally:
-        with vecdb.connect(vecdb_server.url) as database:
-            database.drop_collection("from-url")
-        store.close()
+    assert store.similarity_search(TEXTS[9], k=1)[0].page_content == TEXTS[9]
+    store.close()
+    assert remote_database.get_collection("from-url").count() == 40
 
 
 @pytest.mark.parametrize("where", [{}, {"path": "a", "url": "http://127.0.0.1:1"}])

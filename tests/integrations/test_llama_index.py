@@ -248,7 +248,7 @@ def test_points_written_without_the_adapter_read_as_text_nodes(store):
                                                                           {"lang": "en"})
 
 
-def test_from_params_on_each_kind_of_database(tmp_path, vecdb_server):
+def test_from_params_on_each_kind_of_database(tmp_path, vecdb_server, remote_database):
     store = VecdbVectorStore.from_params(path=tmp_path / "db", collection_name="made", dim=DIM, metric="l2")
     store.add(nodes()[:3])
     store.close()
@@ -260,14 +260,10 @@ def test_from_params_on_each_kind_of_database(tmp_path, vecdb_server):
         with pytest.raises(CollectionNotFoundError, match="dim="):
             VecdbVectorStore.from_params(database=database, collection_name="missing")
     remote = VecdbVectorStore.from_params(url=vecdb_server.url, collection_name="made-remote", dim=DIM)
-    try:
-        remote.add(nodes()[:2])
-        assert [node.node_id for node in remote.get_nodes()] == ["node-0", "node-1"]
-    finally:
-        remote.client.count()
-        with vecdb.connect(vecdb_server.url) as database:
-            database.drop_collection("made-remote")
-        remote.close()
+    remote.add(nodes()[:2])
+    assert [node.node_id for node in remote.get_nodes()] == ["node-0", "node-1"]
+    remote.close()
+    assert remote_database.get_collection("made-remote").count() == 2
 
 
 def vecdb_filter_of(value: Optional[Any], operator: FilterOperator) -> Dict[str, Any]:
