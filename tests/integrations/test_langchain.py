@@ -19,6 +19,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance  # noqa
 
 import vecdb  # noqa: E402
 from tests.integrations.embeddings import DIM, bag_of_words  # noqa: E402
+from vecdb.embeddings import Hashing  # noqa: E402
 from vecdb.errors import InvalidArgumentError  # noqa: E402
 from vecdb.integrations.langchain import VecdbVectorStore  # noqa: E402
 
@@ -203,3 +204,19 @@ def test_from_texts_connects_to_a_url(vecdb_server, remote_database):
 def test_from_texts_needs_exactly_one_database(where):
     with pytest.raises(InvalidArgumentError, match="exactly one"):
         VecdbVectorStore.from_texts(["one"], BagOfWords(), **where)
+
+
+def test_a_vecdb_embedding_function_is_stored_with_the_collection(database):
+    store = VecdbVectorStore.from_texts(TEXTS, Hashing(dim=48), METADATAS, ids=IDS, database=database,
+                                        collection_name="hashed")
+    collection = database.get_collection("hashed")
+    assert (collection.dim, collection.embedding.config()) == (48, Hashing(dim=48).config())
+    own = VecdbVectorStore(collection)  # the collection's own embedding function
+    expected = [hit.id for hit in collection.search(QUERY, k=6)]
+    assert [document.id for document in own.similarity_search(QUERY, k=6)] == expected
+    assert [document.id for document in store.similarity_search(QUERY, k=6)] == expected
+
+
+def test_a_store_needs_an_embedding(database):
+    with pytest.raises(InvalidArgumentError, match="no embedding function"):
+        VecdbVectorStore(database.create_collection("bare", dim=DIM))

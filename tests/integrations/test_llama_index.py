@@ -30,8 +30,9 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
 
 import vecdb  # noqa: E402
 from tests.integrations.embeddings import DIM, bag_of_words  # noqa: E402
+from vecdb.embeddings import Hashing  # noqa: E402
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidFilterError  # noqa: E402
-from vecdb.integrations.llama_index import VecdbVectorStore, to_vecdb_filter  # noqa: E402
+from vecdb.integrations.llama_index import VecdbEmbedding, VecdbVectorStore, to_vecdb_filter  # noqa: E402
 
 TOPICS = ["graph index", "disk storage", "text search", "cluster shards", "client server", "vector filter"]
 NOTES: List[Any] = [None, "", [], "check", ["later"]]
@@ -277,3 +278,12 @@ def test_the_translation_of_each_operator():
     assert vecdb_filter_of("a", FilterOperator.TEXT_MATCH) == {"field": {"$contains": "a"}}
     with pytest.raises(InvalidFilterError, match="no filters"):
         to_vecdb_filter(MetadataFilters(filters=[]))
+
+
+def test_a_vecdb_embedding_function_as_the_embed_model(database):
+    function = Hashing(dim=48)
+    collection = database.create_collection("hashed", embedding=function)
+    index = VectorStoreIndex.from_documents(DOCUMENTS, storage_context=StorageContext.from_defaults(
+        vector_store=VecdbVectorStore(collection)), embed_model=VecdbEmbedding(function))
+    results = index.as_retriever(similarity_top_k=3).retrieve(QUERY)
+    assert [result.node.node_id for result in results] == [str(hit.id) for hit in collection.search(QUERY, k=3)]

@@ -33,6 +33,7 @@ from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from vecdb.api import CollectionAPI, DatabaseAPI
+from vecdb.embeddings.protocol import EmbeddingFunction
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError
 from vecdb.integrations.collections import open_database, scroll_all
 from vecdb.records import Hit, Record
@@ -42,9 +43,25 @@ DEFAULT_BATCH_SIZE = 1000
 Batch = Tuple[List[str], List[Optional[Dict[str, Any]]], List[Optional[str]]]
 
 
+class VecdbEmbeddings(Embeddings):
+    """A vecdb embedding function (:mod:`vecdb.embeddings`) as LangChain
+    ``Embeddings``."""
+
+    def __init__(self, function: EmbeddingFunction) -> None:
+        self.function = function
+
+    def embed_documents(self, texts: List[str]) -> List[List[float]]:
+        return self.function(texts).tolist() if texts else []
+
+    def embed_query(self, text: str) -> List[float]:
+        return self.function([text])[0].tolist()
+
+
 class VecdbVectorStore(VectorStore):
     """LangChain's ``VectorStore`` on a vecdb collection (embedded or
-    remote) whose dimension is ``embedding``'s.
+    remote). ``embedding``: LangChain ``Embeddings`` or a vecdb embedding
+    function (:mod:`vecdb.embeddings`) of the collection's dimension; None:
+    the collection's own (``create_collection(..., embedding=...)``).
 
     Scores (``similarity_search_with_score``) are vecdb's: cosine similarity
     or dot product (higher is better), or the Euclidean distance for an
@@ -55,12 +72,16 @@ class VecdbVectorStore(VectorStore):
     between unit vectors.
     """
 
-    def __init__(self, collection: CollectionAPI, embedding: Embeddings, *,
+    def __init__(self, collection: CollectionAPI, embedding: Union[Embeddings, EmbeddingFunction, None] = None, *,
                  owned_database: Optional[DatabaseAPI] = None) -> None:
         """``owned_database``: a database this store closes in :meth:`close`
         (the one :meth:`from_texts` opened)."""
+        if embedding is None:
+            embedding = collection.embedding
+            if embedding is None:
+                raise InvalidArgumentError(f"collection {collection.name!r} has no embedding function: pass embedding=")
         self.collection = collection
-        self._embedding = embedding
+        self._embedding = embedding if isinstance(embedding, Embeddings) else VecdbEmbeddings(embedding)
         self._owned_database = owned_database
 
     @property
@@ -77,7 +98,7 @@ class VecdbVectorStore(VectorStore):
     def from_texts(
         cls,
         texts: List[str],
-        embedding: Embeddings,
+        embedding: Union[Embeddings, EmbeddingFunction],
         metadatas: Optional[List[Dict[str, Any]]] = None,
         *,
         ids: Optional[List[str]] = None,
@@ -90,19 +111,23 @@ class VecdbVectorStore(VectorStore):
     ) -> VecdbVectorStore:
         """A store on the collection ``collection_name`` holding ``texts``
         (added to those it has). A missing collection is created with
-        ``embedding``'s dimension and ``metric`` (None: ``"cosine"``); an
-        existing one must have ``metric`` if given. The database is
+        ``embedding``'s dimension and ``metric`` (None: ``"cosine"``), and
+        with ``embedding`` itself when it is a vecdb embedding function (its
+        ``add`` and text queries then use it too); an existing one must have
+        ``metric`` if given. The database is
         ``database``, or one opened at ``path`` or connected to at ``url``
         (exactly one; the store then owns it: :meth:`close`)."""
         if kwargs:
             raise TypeError(f"from_texts() got unexpected keyword arguments {sorted(kwargs)}")
         texts, all_metadatas, all_ids = _checked(texts, metadatas, ids)
-        vectors = embedding.embed_documents(texts)
-        dim = len(vectors[0]) if vectors else len(embedding.embed_query(""))
+        function = None if isinstance(embedding, Embeddings) else embedding
+        embeddings = VecdbEmbeddings(embedding) if function is not None else embedding
+        vectors = embeddings.embed_documents(texts)
+        dim = len(vectors[0]) if vectors else len(embeddings.embed_query(""))
         opened, owned = open_database(database, path, url)
         try:
-            collection = _collection(opened, collection_name, dim, metric)
-            store = cls(collection, embedding, owned_database=opened if owned else None)
+            collection = _collection(opened, collection_name, dim, metric, function)
+            store = cls(collection, embeddings, owned_database=opened if owned else None)
             if texts:
                 store._upsert(texts, vectors, all_metadatas, all_ids)
         except BaseException:
@@ -215,15 +240,17 @@ class VecdbVectorStore(VectorStore):
         return _similarity_relevance
 
 
-def _collection(database: DatabaseAPI, name: str, dim: int, metric: Optional[str]) -> CollectionAPI:
-    """The collection ``name``: created (``metric`` None: cosine) if
-    missing, else checked against ``metric`` when given."""
+def _collection(database: DatabaseAPI, name: str, dim: int, metric: Optional[str],
+                function: Optional[EmbeddingFunction]) -> CollectionAPI:
+    """The collection ``name`` (with embedding function ``function``, if
+    any): created (``metric`` None: cosine) if missing, else checked
+    against ``metric`` when given."""
     if metric is not None:
-        return database.get_or_create_collection(name, dim=dim, metric=metric)
+        return database.get_or_create_collection(name, dim=dim, metric=metric, embedding=function)
     try:
-        return database.get_collection(name)
+        return database.get_collection(name, embedding=function)
     except CollectionNotFoundError:
-        return database.get_or_create_collection(name, dim=dim)
+        return database.get_or_create_collection(name, dim=dim, embedding=function)
 
 
 def _similarity_relevance(similarity: float) -> float:

@@ -23,6 +23,7 @@ import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode
 from llama_index.core.vector_stores.types import (
@@ -38,6 +39,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from vecdb.api import CollectionAPI, DatabaseAPI
+from vecdb.embeddings.protocol import EmbeddingFunction
 from vecdb.errors import CollectionNotFoundError, InvalidArgumentError, InvalidFilterError
 from vecdb.integrations.collections import open_database, scroll_all
 from vecdb.records import Hit, Record
@@ -57,6 +59,33 @@ _COMPARISONS = {
     FilterOperator.CONTAINS: "$eq",
     FilterOperator.TEXT_MATCH: "$contains",
 }
+
+
+class VecdbEmbedding(BaseEmbedding):
+    """A vecdb embedding function (:mod:`vecdb.embeddings`) as a LlamaIndex
+    embedding model (``embed_model=``)."""
+
+    _function: EmbeddingFunction = PrivateAttr()
+
+    def __init__(self, function: EmbeddingFunction, **kwargs: Any) -> None:
+        super().__init__(model_name=function.name, **kwargs)
+        self._function = function
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "VecdbEmbedding"
+
+    def _get_text_embeddings(self, texts: List[str]) -> List[List[float]]:
+        return self._function(texts).tolist()
+
+    def _get_text_embedding(self, text: str) -> List[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_query_embedding(self, query: str) -> List[float]:
+        return self._get_text_embedding(query)
+
+    async def _aget_query_embedding(self, query: str) -> List[float]:
+        return await asyncio.to_thread(self._get_query_embedding, query)
 
 
 class VecdbVectorStore(BasePydanticVectorStore):
