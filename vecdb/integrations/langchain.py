@@ -120,8 +120,11 @@ class VecdbVectorStore(VectorStore):
         if kwargs:
             raise TypeError(f"from_texts() got unexpected keyword arguments {sorted(kwargs)}")
         texts, all_metadatas, all_ids = _checked(texts, metadatas, ids)
-        function = None if isinstance(embedding, Embeddings) else embedding
-        embeddings = VecdbEmbeddings(embedding) if function is not None else embedding
+        function: Optional[EmbeddingFunction] = None
+        if isinstance(embedding, Embeddings):
+            embeddings = embedding
+        else:
+            function, embeddings = embedding, VecdbEmbeddings(embedding)
         vectors = embeddings.embed_documents(texts)
         dim = len(vectors[0]) if vectors else len(embeddings.embed_query(""))
         opened, owned = open_database(database, path, url)
