@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import (TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence, Tuple, Union, overload,
+from typing import (TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, Union, overload,
                     runtime_checkable)
 
 from vecdb.config import PQ, IndexSpec, VectorSpec
@@ -35,7 +35,10 @@ from vecdb.plans import Plan
 from vecdb.records import Hit, Record
 from vecdb.reports import Explanation, TuneReport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # optional: only text in, to_arrow and to_pandas need them
+    import pandas
+    import pyarrow
+
     from vecdb.embeddings import EmbeddingFunction
 
 
@@ -344,6 +347,44 @@ class CollectionAPI(Protocol):
     def stats(self) -> Dict[str, Any]:
         """Counts, sequence numbers and index sizes (the keys of
         :meth:`vecdb.Collection.stats`)."""
+
+    def upsert_arrow(self, table: Any, *, id: str = "id", vector: Union[str, Mapping[str, str]] = "vector",
+                     payload: Optional[Sequence[str]] = None, document: Optional[str] = None,
+                     batch_size: int = 1000) -> int:
+        """Upsert the rows of an Arrow table (needs pyarrow): a
+        ``pyarrow.Table``, ``RecordBatch`` or ``RecordBatchReader``, a
+        ``pandas.DataFrame`` (its index too when named) or any object with
+        ``__arrow_c_stream__`` (polars, DuckDB). Returns the number of rows.
+
+        Columns: ``id`` (integers or strings); ``vector``, a
+        ``fixed_size_list`` (or lists of equal length) of numbers, float32
+        ones used without a copy; in a collection with named vectors, a
+        struct column with a field per vector name (as :meth:`to_arrow`
+        writes it) or ``{vector name: column}``, null where a point lacks
+        it; ``document``: a string column, the points' documents;
+        ``payload``: the columns making each point's payload (None: every
+        other column), null cells left out. See :mod:`vecdb.arrow`.
+
+        Columns and types are checked before anything is written. Then one
+        all-or-nothing ``upsert`` per ``batch_size`` rows: a bad row (a null
+        id or vector, a ragged vector, an id seen before in the table)
+        stops it at its batch, the batches before it staying written (the
+        error says which rows were); upserting the table again replaces
+        them."""
+
+    def to_arrow(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                 with_payload: bool = True, with_document: bool = False) -> pyarrow.Table:
+        """The points (those matching ``filter``), in insertion order, as a
+        ``pyarrow.Table`` (needs pyarrow): ``id``; ``vector``, a
+        ``fixed_size_list<float32>[dim]`` over one numpy array (named
+        vectors: a struct column, a field per name); ``document`` with
+        ``with_document``; then each payload key as a column (JSON text
+        where its values do not share one Arrow type). :meth:`upsert_arrow`
+        reads it back unchanged. See :mod:`vecdb.arrow`."""
+
+    def to_pandas(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                  with_payload: bool = True, with_document: bool = False) -> pandas.DataFrame:
+        """:meth:`to_arrow` as a ``pandas.DataFrame`` (needs pandas)."""
 
 
 @runtime_checkable

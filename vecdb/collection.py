@@ -26,11 +26,13 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Sequence, Tuple, Union, overload
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple,
+                    Union, overload)
 
 import lmdb
 import numpy as np
 
+from vecdb import arrow
 from vecdb.api import CollectionAPI
 from vecdb.checks import check_documents, check_k, check_timeout, positive_int
 from vecdb.config import HNSW, PQ, CollectionConfig, IndexSpec, VectorSpec
@@ -92,6 +94,10 @@ from vecdb.index.term_snapshot import load_term_indexes, save_term_snapshot
 from vecdb.text.settings import TextIndexSettings
 from vecdb.text_in import TextIn
 from vecdb.write_steps import WriteStep, commit_steps
+
+if TYPE_CHECKING:  # optional: only to_arrow and to_pandas need them
+    import pandas
+    import pyarrow
 
 # Snapshot the graph once SNAPSHOT_MIN_CHANGES points changed since the last
 # snapshot, or SNAPSHOT_SHARE of the collection if that is more: reopening
@@ -1085,6 +1091,27 @@ class Collection(TextIn, CollectionAPI):
                 "text_indexes": {field: {**index.settings.to_dict(), "points": len(index.index),
                                          "terms": index.index.vocabulary, "memory_bytes": index.index.memory_bytes()}
                                  for field, index in self._terms.by_field.items()}}
+
+    # ---- Arrow tables and DataFrames (vecdb.arrow: on upsert and scroll) ----
+
+    def upsert_arrow(self, table: Any, *, id: str = "id", vector: Union[str, Mapping[str, str]] = "vector",
+                     payload: Optional[Sequence[str]] = None, document: Optional[str] = None,
+                     batch_size: int = 1000) -> int:
+        """See :meth:`vecdb.api.CollectionAPI.upsert_arrow`."""
+        return arrow.upsert_arrow(self, table, id=id, vector=vector, payload=payload, document=document,
+                                  batch_size=batch_size)
+
+    def to_arrow(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                 with_payload: bool = True, with_document: bool = False) -> pyarrow.Table:
+        """See :meth:`vecdb.api.CollectionAPI.to_arrow`."""
+        return arrow.to_arrow(self, filter, with_vector=with_vector, with_payload=with_payload,
+                              with_document=with_document)
+
+    def to_pandas(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                  with_payload: bool = True, with_document: bool = False) -> pandas.DataFrame:
+        """See :meth:`vecdb.api.CollectionAPI.to_pandas`."""
+        return arrow.to_pandas(self, filter, with_vector=with_vector, with_payload=with_payload,
+                               with_document=with_document)
 
     # ---- internals ----
 

@@ -27,10 +27,12 @@ import functools
 import threading
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union, overload
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar,
+                    Union, overload)
 
 import numpy as np
 
+from vecdb import arrow
 from vecdb.api import CollectionAPI
 from vecdb.checks import check_documents, check_k, positive_int
 from vecdb.collection import Collection
@@ -53,6 +55,10 @@ from vecdb.storage.keys import user_id_key
 from vecdb.storage.payloads import encode_payloads
 from vecdb.text_in import TextIn
 from vecdb.write_steps import commit_steps
+
+if TYPE_CHECKING:  # optional: only to_arrow and to_pandas need them
+    import pandas
+    import pyarrow
 
 T = TypeVar("T")
 
@@ -603,6 +609,27 @@ class NamedVectorsCollection(TextIn, CollectionAPI):
         return {"name": self.name, "count": points["count"], "sequence": points["sequence"],
                 "payload_indexes": points["payload_indexes"], "text_indexes": points["text_indexes"],
                 "vectors": vectors}
+
+    # ---- Arrow tables and DataFrames (vecdb.arrow: on upsert and scroll) ----
+
+    def upsert_arrow(self, table: Any, *, id: str = "id", vector: Union[str, Mapping[str, str]] = "vector",
+                     payload: Optional[Sequence[str]] = None, document: Optional[str] = None,
+                     batch_size: int = 1000) -> int:
+        """See :meth:`vecdb.api.CollectionAPI.upsert_arrow`."""
+        return arrow.upsert_arrow(self, table, id=id, vector=vector, payload=payload, document=document,
+                                  batch_size=batch_size)
+
+    def to_arrow(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                 with_payload: bool = True, with_document: bool = False) -> pyarrow.Table:
+        """See :meth:`vecdb.api.CollectionAPI.to_arrow`."""
+        return arrow.to_arrow(self, filter, with_vector=with_vector, with_payload=with_payload,
+                              with_document=with_document)
+
+    def to_pandas(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                  with_payload: bool = True, with_document: bool = False) -> pandas.DataFrame:
+        """See :meth:`vecdb.api.CollectionAPI.to_pandas`."""
+        return arrow.to_pandas(self, filter, with_vector=with_vector, with_payload=with_payload,
+                               with_document=with_document)
 
     # ---- the database's upkeep ----
 

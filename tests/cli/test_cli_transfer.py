@@ -414,3 +414,70 @@ def test_import_and_export_refuse_a_collection_of_named_vectors(tmp_path, rng):
     fails("export", tmp_path / "db", "docs", tmp_path / "out.jsonl", match="named vectors")
     with vecdb.open(tmp_path / "db") as db:
         assert db.get_collection("docs").count() == 0
+
+
+# ---- Parquet ----
+
+
+def test_export_parquet_then_import_gives_the_same_points(tmp_path, rng):
+    pq = pytest.importorskip("pyarrow.parquet")
+    make_source(tmp_path / "db", rng)
+    out = run("export", tmp_path / "db", "docs", tmp_path / "docs.parquet", "--format", "parquet").output
+    assert "exported 298 points" in out and f"vecdb import DB COLLECTION {tmp_path / 'docs.parquet'}" in out
+    table = pq.read_table(tmp_path / "docs.parquet")
+    assert table.column_names[:2] == ["id", "vector"] and table.num_rows == 298
+    run("import", tmp_path / "copy", "docs", tmp_path / "docs.parquet", "--batch-size", 64)
+    assert_same_points(points(tmp_path / "copy", "docs"), points(tmp_path / "db", "docs"))
+
+
+def test_import_parquet_with_named_columns_into_a_new_collection(tmp_path, rng):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    vectors = rng.standard_normal((50, 5))
+    pq.write_table(pa.table({"doc_id": [f"d{i}" for i in range(50)], "embedding": vectors.tolist(),
+                             "title": [f"title {i}" for i in range(50)]}), tmp_path / "in.parquet")
+    out = run("import", tmp_path / "db", "docs", tmp_path / "in.parquet", "--id-column", "doc_id",
+              "--vector-column", "embedding", "--metric", "l2", "--text-field", "title").output
+    assert "imported 50 points" in out
+    expected = {f"d{i}": ({"title": f"title {i}"}, vectors[i].astype(np.float32)) for i in range(50)}
+    assert_same_points(points(tmp_path / "db", "docs"), expected)
+    with vecdb.open(tmp_path / "db", read_only=True) as db:
+        docs = db.get_collection("docs")
+        assert docs.metric == "l2" and list(docs.text_indexes) == ["title"]
+
+
+def test_parquet_import_and_export_of_named_vectors(tmp_path):
+    pytest.importorskip("pyarrow")
+    specs = {"text": vecdb.VectorSpec(3), "image": vecdb.VectorSpec(2)}
+    with vecdb.open(tmp_path / "db") as db:
+        db.create_collection("docs", vectors=specs).upsert(
+            [1, 2], {"text": [[1, 0, 0], [0, 1, 0]], "image": [[1, 1], None]}, [{"k": 1}, {"k": 2}])
+    run("export", tmp_path / "db", "docs", tmp_path / "docs.parquet", "--format", "parquet")
+    fails("import", tmp_path / "copy", "docs", tmp_path / "docs.parquet", match="create collection 'docs' first")
+    with vecdb.open(tmp_path / "copy") as db:
+        db.create_collection("docs", vectors=specs)
+    run("import", tmp_path / "copy", "docs", tmp_path / "docs.parquet")
+    with vecdb.open(tmp_path / "copy") as db:
+        records = db.get_collection("docs").get([1, 2], with_vector=True)
+    assert [(record.payload, sorted(record.vector)) for record in records] == \
+        [({"k": 1}, ["image", "text"]), ({"k": 2}, ["text"])]
+
+
+def test_bad_parquet_input_ends_with_a_clear_error(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"id": [0, 1, 2, 1], "vector": [[1.0, 2.0]] * 4}), tmp_path / "dup.parquet")
+    output = fails("import", tmp_path / "db", "c", tmp_path / "dup.parquet", "--batch-size", 2,
+                   match="id 1 at row 3 already appeared at row 1")
+    assert "2 points were imported before this" in output
+    pq.write_table(pa.table({"key": [0], "vector": [[1.0, 2.0]]}), tmp_path / "noid.parquet")
+    fails("import", tmp_path / "db", "c", tmp_path / "noid.parquet", match="no id column 'id'")
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
+    fails("import", tmp_path / "db", "c", tmp_path / "junk.parquet", match="is not a readable Parquet file")
+    fails("import", tmp_path / "db", "c", tmp_path / "dup.parquet", "--start-id", 5, code=2,
+          match="a .parquet SOURCE carries its own ids")
+    fails("import", tmp_path / "db", "c", tmp_path / "noid.parquet", "--id-column", "key", "--vector-column", "v",
+          match="no vector column 'v'")
+    np.save(tmp_path / "v.npy", np.ones((2, 2)))
+    fails("import", tmp_path / "db", "c", tmp_path / "v.npy", "--id-column", "key", code=2,
+          match="name the columns of a .parquet SOURCE")

@@ -24,7 +24,7 @@ LAYERS = {
     "vecdb._version": 0, "vecdb._files": 0, "vecdb.errors": 0, "vecdb.checks": 0, "vecdb.metrics": 0,
     "vecdb.payload_fields": 0, "vecdb.records": 0, "vecdb.plans": 0, "vecdb.reports": 0, "vecdb.config": 0,
     "vecdb.wire": 0, "vecdb.progress": 0, "vecdb.api": 0, "vecdb.gate": 0, "vecdb.fusion": 0, "vecdb.sparse": 0,
-    "vecdb.text": 0, "vecdb.text_in": 0, "vecdb.embeddings": 0,
+    "vecdb.text": 0, "vecdb.text_in": 0, "vecdb.embeddings": 0, "vecdb.arrow": 0,
     "vecdb._core": 1, "vecdb.native": 1,
     "vecdb.storage": 2,
     "vecdb.index": 3,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
+from vecdb import arrow
 from vecdb.api import CollectionAPI, DatabaseAPI
 from vecdb.checks import check_timeout
 from vecdb.client.transport import Transport, segment
@@ -26,6 +27,10 @@ from vecdb.records import Group, Hit, Record
 from vecdb.payload_fields import check_field
 from vecdb.sparse import SparseVector, _matrix_rows
 from vecdb.wire import hit_from_wire, record_from_wire, vector_to_wire
+
+if TYPE_CHECKING:  # optional: only to_arrow and to_pandas need them
+    import pandas
+    import pyarrow
 
 
 class RemoteCollection(CollectionAPI):
@@ -308,6 +313,27 @@ class RemoteCollection(CollectionAPI):
     def stats(self) -> Dict[str, Any]:
         """See :meth:`vecdb.Collection.stats`."""
         return self._call("GET", "")["stats"]
+
+    # ---- Arrow tables and DataFrames (vecdb.arrow: on upsert and scroll) ----
+
+    def upsert_arrow(self, table: Any, *, id: str = "id", vector: Union[str, Mapping[str, str]] = "vector",
+                     payload: Optional[Sequence[str]] = None, document: Optional[str] = None,
+                     batch_size: int = 1000) -> int:
+        """See :meth:`vecdb.api.CollectionAPI.upsert_arrow`."""
+        return arrow.upsert_arrow(self, table, id=id, vector=vector, payload=payload, document=document,
+                                  batch_size=batch_size)
+
+    def to_arrow(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                 with_payload: bool = True, with_document: bool = False) -> pyarrow.Table:
+        """See :meth:`vecdb.api.CollectionAPI.to_arrow`."""
+        return arrow.to_arrow(self, filter, with_vector=with_vector, with_payload=with_payload,
+                              with_document=with_document)
+
+    def to_pandas(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                  with_payload: bool = True, with_document: bool = False) -> pandas.DataFrame:
+        """See :meth:`vecdb.api.CollectionAPI.to_pandas`."""
+        return arrow.to_pandas(self, filter, with_vector=with_vector, with_payload=with_payload,
+                               with_document=with_document)
 
 
 class RemoteDatabase(DatabaseAPI):

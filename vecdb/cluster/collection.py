@@ -28,10 +28,11 @@ import math
 import threading
 import warnings
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
+from vecdb import arrow
 from vecdb.api import CollectionAPI
 from vecdb.checks import check_documents, check_k, check_timeout, positive_int
 from vecdb.cluster import actors
@@ -83,6 +84,9 @@ from vecdb.text.settings import TextIndexSettings
 from vecdb.text_in import TextIn
 
 if TYPE_CHECKING:
+    import pandas
+    import pyarrow
+
     from vecdb.cluster.database import ClusterDatabase
 
 # A collection's (or a named vector's) statistics summed over the shards.
@@ -744,6 +748,27 @@ class ClusterCollection(TextIn, CollectionAPI):
                                "terms": max(index["terms"] for index in indexes),
                                "memory_bytes": sum(index["memory_bytes"] for index in indexes)}
         return {**per_shard[0], **summed, "text_indexes": text, "shards": per_shard}
+
+    # ---- Arrow tables and DataFrames (vecdb.arrow: on upsert and scroll) ----
+
+    def upsert_arrow(self, table: Any, *, id: str = "id", vector: Union[str, Mapping[str, str]] = "vector",
+                     payload: Optional[Sequence[str]] = None, document: Optional[str] = None,
+                     batch_size: int = 1000) -> int:
+        """See :meth:`vecdb.api.CollectionAPI.upsert_arrow`."""
+        return arrow.upsert_arrow(self, table, id=id, vector=vector, payload=payload, document=document,
+                                  batch_size=batch_size)
+
+    def to_arrow(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                 with_payload: bool = True, with_document: bool = False) -> pyarrow.Table:
+        """See :meth:`vecdb.api.CollectionAPI.to_arrow`."""
+        return arrow.to_arrow(self, filter, with_vector=with_vector, with_payload=with_payload,
+                              with_document=with_document)
+
+    def to_pandas(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                  with_payload: bool = True, with_document: bool = False) -> pandas.DataFrame:
+        """See :meth:`vecdb.api.CollectionAPI.to_pandas`."""
+        return arrow.to_pandas(self, filter, with_vector=with_vector, with_payload=with_payload,
+                               with_document=with_document)
 
     # ---- internals ----
 

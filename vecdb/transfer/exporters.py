@@ -4,7 +4,10 @@ file, fsync, rename).
 
 - JSONL: one point per line, ``{"id": ..., "payload": {...}, "vector": [...]}``;
 - NPY: ``<stem>.npy`` (float32, rows x dim) and beside it ``<stem>.jsonl``
-  with ``{"id": ..., "payload": {...}}`` per line, in the same order.
+  with ``{"id": ..., "payload": {...}}`` per line, in the same order;
+- Parquet: the table of :func:`vecdb.arrow.to_arrow` (``id``, ``vector``
+  as fixed-size lists of float32, a column per payload key), built in
+  memory, then written (needs pyarrow).
 
 ``vecdb import`` reads both back (:mod:`vecdb.transfer.importers`). Vectors are
 written as the float32 values stored, so a round trip is exact.
@@ -20,6 +23,8 @@ from typing import Any, BinaryIO, Dict, Iterable, List, Tuple
 import numpy as np
 
 from vecdb._files import write_atomically
+from vecdb.api import CollectionAPI
+from vecdb.arrow import import_pyarrow, table_from_pages
 from vecdb.records import Record
 
 # Room for the header of any (rows, dim) float32 array: it is written before
@@ -49,6 +54,17 @@ def write_jsonl(pages: Iterable[List[Record]], path: Path) -> int:
 
     write_atomically(path, write)
     return written
+
+
+def write_parquet(collection: CollectionAPI, pages: Iterable[List[Record]], path: Path) -> int:
+    """Write every record of ``pages`` (with vectors and payloads) as one
+    Parquet table; returns the number written."""
+    import_pyarrow()
+    import pyarrow.parquet  # a submodule pyarrow does not load itself
+
+    table = table_from_pages(collection, pages)
+    write_atomically(path, lambda handle: pyarrow.parquet.write_table(table, handle))
+    return int(table.num_rows)
 
 
 def _vector(record: Record) -> np.ndarray:

@@ -13,6 +13,10 @@ Vector files, by extension:
   "payload": {...}}`` (what ``vecdb export`` writes); ``id`` and
   ``payload`` may be left out.
 
+A Parquet file (``.parquet``: the columns of :mod:`vecdb.arrow`, as
+``vecdb export --format parquet`` writes them) carries ids, vectors and
+payloads itself (:class:`ParquetPoints`; needs pyarrow).
+
 Payload files are JSONL, one JSON object per line in the order of the
 vectors (:class:`PayloadFile`). :func:`batches` joins the two into what one
 ``upsert`` takes.
@@ -29,11 +33,13 @@ from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from vecdb.arrow import import_pyarrow
 from vecdb.errors import DimensionMismatchError, InvalidArgumentError, VecdbError
 from vecdb.records import UserId
 from vecdb.storage.keys import check_user_id
 
 VECTOR_EXTENSIONS = (".npy", ".fvecs", ".hdf5", ".h5", ".jsonl")
+ARROW_EXTENSIONS = (".parquet",)
 _NUMERIC_KINDS = "fiu"
 
 
@@ -102,7 +108,7 @@ def open_vector_file(path: Path, dataset: Optional[str] = None) -> VectorFile:
     if suffix == ".jsonl":
         return JsonlPointFile(path)
     raise InvalidArgumentError(f"{path}: unknown extension {path.suffix or '(none)'!r}; "
-                               f"vecdb imports {', '.join(VECTOR_EXTENSIONS)}")
+                               f"vecdb imports {', '.join(VECTOR_EXTENSIONS + ARROW_EXTENSIONS)}")
 
 
 def _check_matrix(path: Path, shape: Tuple[int, ...], dtype: np.dtype, what: str) -> None:
@@ -247,6 +253,46 @@ class JsonlPointFile(VectorFile):
 
     def close(self) -> None:
         self._handle.close()
+
+
+class ParquetPoints:
+    """A Parquet file of points, read ``size`` rows at a time as an Arrow
+    stream for :func:`vecdb.arrow.arrow_batches` (only the batch being read
+    is in memory)."""
+
+    def __init__(self, path: Path, vector_column: str) -> None:
+        pa = import_pyarrow()
+        import pyarrow.parquet  # a submodule pyarrow does not load itself
+
+        self.path = path
+        try:
+            self._file = pyarrow.parquet.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidArgumentError(f"{path} is not a readable Parquet file ({exc})") from None
+        self.rows = self._file.metadata.num_rows
+        self.schema = self._file.schema_arrow
+        self.dim = self._dim(pa, vector_column)
+
+    def _dim(self, pa: Any, column: str) -> Optional[int]:
+        """The dimension of a column of single vectors (None: a struct of
+        named vectors, or no such column; reading says what is wrong)."""
+        if column not in self.schema.names:
+            return None
+        kind = self.schema.field(column).type
+        if pa.types.is_fixed_size_list(kind):
+            return int(kind.list_size)
+        if (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and self.rows:
+            first = next(self._file.iter_batches(batch_size=1, columns=[column])).column(0)[0]
+            return len(first) if first.is_valid else None
+        return None
+
+    def stream(self, size: int) -> Any:
+        """The rows as a ``pyarrow.RecordBatchReader`` of ``size``-row batches."""
+        pa = import_pyarrow()
+        return pa.RecordBatchReader.from_batches(self.schema, self._file.iter_batches(batch_size=size))
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class PayloadFile:
