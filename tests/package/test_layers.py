@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "vecdb"
 # client) speaks (embeddings too: a remote client embeds on its side); the
 # engine's backup() delegates to transfer/, which otherwise works on storage
 # alone; a collection copy moves points between
-# open databases, so it sits above the engine.
+# open databases, so it sits above the engine. The framework adapters open
+# either database, embedded or remote, as the CLI does.
 LAYERS = {
     "vecdb._version": 0, "vecdb._files": 0, "vecdb.errors": 0, "vecdb.checks": 0, "vecdb.metrics": 0,
     "vecdb.payload_fields": 0, "vecdb.records": 0, "vecdb.plans": 0, "vecdb.reports": 0, "vecdb.config": 0,
@@ -33,7 +34,7 @@ LAYERS = {
     "vecdb.named_vectors": 6,
     "vecdb.transfer.collection_copy": 7, "vecdb.cluster": 7, "vecdb.transfer.collection_backup": 7,
     "vecdb.client": 8, "vecdb.server": 8,
-    "vecdb.cli": 9, "vecdb.__main__": 9,
+    "vecdb.cli": 9, "vecdb.__main__": 9, "vecdb.integrations": 9,
 }
 VOCABULARY = 0
 
