@@ -127,6 +127,7 @@ dist: $(PY)
 	rm -rf dist build/engine-dist
 	$(PY) -m build --outdir build/engine-dist .
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m auditwheel repair --wheel-dir dist build/engine-dist/vecdb_engine-*.whl
+	$(PY) -m auditwheel show dist/vecdb_engine-*.whl
 	cp build/engine-dist/vecdb_engine-*.tar.gz dist/
 	$(PY) packaging/client/make_client_dist.py --out dist
 

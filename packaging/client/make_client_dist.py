@@ -156,7 +156,7 @@ def third_party_imports(members: Set[str], modules: Dict[str, Path]) -> Dict[str
     for module in members:
         for name, guarded in imports_of(module, modules).items():
             top = name.split(".")[0]
-            if top != PACKAGE and top not in sys.stdlib_module_names and top != "__future__":
+            if top != PACKAGE and top not in sys.stdlib_module_names:
                 found[top] = found.get(top, True) and guarded
     return found
 
