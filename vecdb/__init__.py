@@ -97,7 +97,17 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'vecdb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
+    try:
+        module = importlib.import_module(home)
+    except ModuleNotFoundError as missing:
+        # The vecdb-client distribution ships the client and the shared
+        # vocabulary only; the engine's modules are absent, not broken.
+        if not (missing.name or "").startswith("vecdb."):
+            raise
+        raise ImportError(f"vecdb.{name} is part of the embedded engine, which this install (the vecdb-client "
+                          f"distribution) does not have: pip install vecdb-engine (it includes the client)",
+                          name=home) from missing
+    value = getattr(module, name)
     globals()[name] = value  # the next lookup is a plain attribute
     return value
 
