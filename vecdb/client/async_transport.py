@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
 from vecdb.client.messages import POOL_SIZE, Server, decode_answer, encode_body, is_read, is_success, raise_error
-from vecdb.errors import ServerError
+from vecdb.errors import ClosedError, ServerError
 
 
 class AsyncTransport:
@@ -21,6 +21,7 @@ class AsyncTransport:
             raise ImportError('vecdb.connect_async needs httpx: pip install "vecdb-engine[client]"') from None
         server = Server.at(url, api_key)
         self.url = server.url
+        self._closed = False  # once closed, every call raises ClosedError
         self._unreachable = httpx.ConnectError
         self._timeout_errors = httpx.TimeoutException
         self._errors = httpx.HTTPError
@@ -55,7 +56,10 @@ class AsyncTransport:
 
     @contextlib.contextmanager
     def _server_errors(self, method: str, path: str) -> Iterator[None]:
-        """httpx's errors in its scope raised as ServerErrors naming the server."""
+        """httpx's errors in its scope raised as ServerErrors naming the
+        server; nothing sent once the client is closed."""
+        if self._closed:
+            raise ClosedError(f"the client of the vecdb server at {self.url} was closed")
         try:
             yield
         except self._unreachable as exc:
@@ -86,4 +90,5 @@ class AsyncTransport:
                         raise
 
     async def close(self) -> None:
+        self._closed = True
         await self._http.aclose()  # every pooled connection

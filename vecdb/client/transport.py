@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, Optional
 from urllib.parse import urlsplit
 
 from vecdb.client.messages import POOL_SIZE, Server, decode_answer, encode_body, is_read, is_success, raise_error
-from vecdb.errors import ServerError
+from vecdb.errors import ClosedError, ServerError
 
 
 class Transport:
@@ -26,6 +26,7 @@ class Transport:
             raise ImportError('vecdb.connect needs urllib3: pip install "vecdb-engine[client]"') from None
         server = Server.at(url, api_key)
         self.url = server.url
+        self._closed = False  # once closed, every call raises ClosedError
         # urllib3's NewConnectionError (refused, unresolvable) is also a
         # ConnectTimeoutError: tried first, so it is not reported as slowness.
         self._unreachable = urllib3.exceptions.NewConnectionError
@@ -63,7 +64,10 @@ class Transport:
 
     @contextlib.contextmanager
     def _server_errors(self, method: str, path: str) -> Iterator[None]:
-        """urllib3's errors in its scope raised as ServerErrors naming the server."""
+        """urllib3's errors in its scope raised as ServerErrors naming the
+        server; nothing sent once the client is closed."""
+        if self._closed:
+            raise ClosedError(f"the client of the vecdb server at {self.url} was closed")
         try:
             yield
         except self._unreachable as exc:
@@ -99,4 +103,5 @@ class Transport:
             response.release_conn()
 
     def close(self) -> None:
+        self._closed = True
         self._close()  # every pooled connection
