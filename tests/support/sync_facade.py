@@ -105,13 +105,8 @@ class SyncDatabase(_Facade, DatabaseAPI):
 
 def connect(url: str, *, api_key: Optional[str] = None) -> SyncDatabase:
     """vecdb.connect_async(url) behind the synchronous API, on an event loop
-    of its own."""
-    loop = EventLoopThread()
-
-    async def connect_on_the_loop() -> vecdb.AsyncRemoteDatabase:  # the client's pool belongs to this loop
-        return vecdb.connect_async(url, api_key=api_key)
-
-    return SyncDatabase(loop.run(connect_on_the_loop()), loop, {})
+    of its own (the client's connections are made on it, at first use)."""
+    return SyncDatabase(vecdb.connect_async(url, api_key=api_key), EventLoopThread(), {})
 
 
 _forward_protocol(SyncCollection, CollectionAPI, vecdb.AsyncRemoteCollection)

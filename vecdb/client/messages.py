@@ -17,7 +17,8 @@ from vecdb.errors import InvalidArgumentError, error_class
 from vecdb.wire import MSGPACK, decode_msgpack, encode_msgpack
 
 # Connections kept open for reuse, as many as threads (or tasks) sharing a
-# client use at once.
+# client use at once. The synchronous client opens more beyond it, closed
+# after their request; the asynchronous one has requests wait for one.
 POOL_SIZE = 100
 
 T = TypeVar("T")
