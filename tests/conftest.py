@@ -38,24 +38,29 @@ def ray_cluster():
         yield cluster
 
 
-@pytest.fixture(params=["external"] if EXTERNAL_SERVER else ["embedded", "remote", "remote-reader", "cluster"])
+@pytest.fixture(params=["external"] if EXTERNAL_SERVER else
+                ["embedded", "remote", "remote-reader", "remote-async", "cluster"])
 def db(request, tmp_path):
     """An empty database: embedded (vecdb.open) and remote, the same API
     over HTTP (a vecdb server on a free port reached with vecdb.connect),
     both new; remote through a reader worker of ``vecdb serve --workers``
     (reads answered on a read-only handle that catches up, writes passed on
-    to the writer); and a 2-shard cluster on Ray (vecdb.cluster.open),
-    shared (see shared_cluster). Tests taking it are the API suite all
-    must pass. With VECDB_TEST_SERVER set, the one backend is that server,
-    shared too (see the module docstring)."""
+    to the writer); remote through vecdb.connect_async, each coroutine run
+    on an event loop in a background thread (tests/support/sync_facade.py);
+    and a 2-shard cluster on Ray (vecdb.cluster.open), shared (see
+    shared_cluster). Tests taking it are the API suite all must pass. With
+    VECDB_TEST_SERVER set, the one backend is that server, shared too (see
+    the module docstring)."""
     if request.param == "embedded":
         with vecdb.open(tmp_path / "db") as database:
             yield database
     elif request.param.startswith("remote"):
+        from tests.support import sync_facade
         from tests.support.servers import serve_in_thread, serve_reader_in_threads
 
-        serve = serve_in_thread if request.param == "remote" else serve_reader_in_threads
-        with serve(tmp_path / "db") as url, vecdb.connect(url) as database:
+        serve = serve_reader_in_threads if request.param == "remote-reader" else serve_in_thread
+        connect = sync_facade.connect if request.param == "remote-async" else vecdb.connect
+        with serve(tmp_path / "db") as url, connect(url) as database:
             yield database
     elif request.param == "external":
         with vecdb.connect(EXTERNAL_SERVER) as database, _emptied_after(database):

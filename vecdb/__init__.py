@@ -62,6 +62,9 @@ _HOMES = {
     "RemoteCollection": "vecdb.client",
     "RemoteDatabase": "vecdb.client",
     "connect": "vecdb.client",
+    "AsyncRemoteCollection": "vecdb.client",
+    "AsyncRemoteDatabase": "vecdb.client",
+    "connect_async": "vecdb.client",
     "FlatIndex": "vecdb.native.flat",
     "knn": "vecdb.native.flat",
     "pairwise_distances": "vecdb.native.flat",
@@ -76,7 +79,8 @@ _HOMES = {
 
 if TYPE_CHECKING:
     from vecdb.api import CollectionAPI, DatabaseAPI
-    from vecdb.client import RemoteCollection, RemoteDatabase, connect
+    from vecdb.client import (AsyncRemoteCollection, AsyncRemoteDatabase, RemoteCollection, RemoteDatabase, connect,
+                              connect_async)
     from vecdb.collection import Collection
     from vecdb.config import HNSW, PQ, Flat, VectorSpec
     from vecdb.named_vectors import NamedVectorsCollection

@@ -1,8 +1,10 @@
-"""Every backend keeps the interface of vecdb.api: each class defines every
-Protocol member itself, with the Protocol's parameters (names, kinds,
+"""Every backend keeps the interface of vecdb.api: each class implements
+every Protocol member (itself or in a base of its own, never by inheriting
+the Protocol's empty body), with the Protocol's parameters (names, kinds,
 defaults) and overloads, and nothing public beyond it except the listed
-extras. Backends cannot drift apart: a parameter added to one and not to the
-Protocol (and so to the others) fails here."""
+extras. The asynchronous client keeps it too, as coroutines. Backends cannot
+drift apart: a parameter added to one and not to the Protocol (and so to the
+others) fails here."""
 
 from __future__ import annotations
 
@@ -32,17 +34,38 @@ EXTRAS: Dict[type, Set[str]] = {
     vecdb.RemoteDatabase: {"url"},  # the server's address
     # the catalog's folder, its shard count, and whether searches skip a shard that does not answer
     ClusterDatabase: {"path", "shards", "allow_partial"},
+    vecdb.AsyncRemoteDatabase: {"url"},
 }
+
+# The asynchronous client: each Protocol method a coroutine with the same
+# parameters, with these differences.
+ASYNC_IMPLEMENTATIONS = [(DatabaseAPI, vecdb.AsyncRemoteDatabase), (CollectionAPI, vecdb.AsyncRemoteCollection)]
+ASYNC_NAMES = {"__enter__": "__aenter__", "__exit__": "__aexit__"}  # `async with`
+NOT_ASYNC = {"__len__"}  # len() cannot await: `await col.count()`
+READ_FROM_SERVER = {"payload_indexes", "text_indexes"}  # properties that ask the server: coroutines
+
+# What typing.Protocol puts in every Protocol's namespace.
+TYPING_OWN = {"__init__", "__subclasshook__"}
 
 
 def protocol_members(protocol: type) -> Set[str]:
     """The methods and properties a Protocol declares."""
     return {name for name, member in vars(protocol).items()
-            if isinstance(member, (property, FunctionType)) and name != "__init__"}  # typing's own __init__
+            if isinstance(member, (property, FunctionType)) and name not in TYPING_OWN}
+
+
+def _implementing_classes(cls: type) -> List[type]:
+    """``cls`` and its bases, less the Protocols (whose members have no body)."""
+    return [klass for klass in cls.__mro__ if klass is not object and not getattr(klass, "_is_protocol", False)]
+
+
+def implementation(cls: type, name: str) -> Any:
+    """The member ``name`` as the class implements it (None: it does not)."""
+    return next((vars(klass)[name] for klass in _implementing_classes(cls) if name in vars(klass)), None)
 
 
 def public_members(cls: type) -> Set[str]:
-    return {name for name in vars(cls) if not name.startswith("_")}
+    return {name for klass in _implementing_classes(cls) for name in vars(klass) if not name.startswith("_")}
 
 
 needs_get_overloads = pytest.mark.skipif(sys.version_info < (3, 11), reason="typing.get_overloads is new in 3.11")
@@ -56,14 +79,19 @@ def _parameters(function: Any) -> List[Tuple[str, Any, Any]]:
     return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
 
 
+def _overloads(function: Any) -> List[inspect.Signature]:
+    return [inspect.signature(overload) for overload in typing.get_overloads(function)]
+
+
 @pytest.mark.parametrize("protocol, cls", IMPLEMENTATIONS, ids=map(_id, IMPLEMENTATIONS))
-def test_the_class_defines_every_protocol_member_itself(protocol, cls):
+def test_the_class_implements_every_protocol_member(protocol, cls):
     assert protocol in cls.__mro__  # declared: mypy checks it against the Protocol
-    # Defined in the class itself: one only inherited from the Protocol has no body.
-    assert sorted(protocol_members(protocol) - set(vars(cls))) == []
+    # Not by the Protocol: one only inherited from it has no body.
+    assert sorted(name for name in protocol_members(protocol) if implementation(cls, name) is None) == []
 
 
-@pytest.mark.parametrize("protocol, cls", IMPLEMENTATIONS, ids=map(_id, IMPLEMENTATIONS))
+@pytest.mark.parametrize("protocol, cls", IMPLEMENTATIONS + ASYNC_IMPLEMENTATIONS,
+                         ids=map(_id, IMPLEMENTATIONS + ASYNC_IMPLEMENTATIONS))
 def test_nothing_public_on_the_class_is_missing_from_the_protocol(protocol, cls):
     assert sorted(public_members(cls) - protocol_members(protocol)) == []
 
@@ -71,7 +99,7 @@ def test_nothing_public_on_the_class_is_missing_from_the_protocol(protocol, cls)
 @pytest.mark.parametrize("protocol, cls", IMPLEMENTATIONS, ids=map(_id, IMPLEMENTATIONS))
 def test_methods_take_the_protocols_parameters(protocol, cls):
     for name in sorted(protocol_members(protocol)):
-        declared, implemented = vars(protocol)[name], vars(cls)[name]
+        declared, implemented = vars(protocol)[name], implementation(cls, name)
         if isinstance(declared, property):
             assert isinstance(implemented, property), name
             assert implemented.fset is None, f"{name}: the Protocol's property is read-only"
@@ -85,9 +113,34 @@ def test_overloads_match_the_protocols(protocol, cls):
     for name in sorted(protocol_members(protocol)):
         if isinstance(vars(protocol)[name], property):
             continue
-        declared, implemented = (typing.get_overloads(vars(owner)[name]) for owner in (protocol, cls))
         # Annotations too: an overload is its annotations.
-        assert [inspect.signature(f) for f in implemented] == [inspect.signature(f) for f in declared], name
+        assert _overloads(implementation(cls, name)) == _overloads(vars(protocol)[name]), name
+
+
+@pytest.mark.parametrize("protocol, cls", ASYNC_IMPLEMENTATIONS, ids=map(_id, ASYNC_IMPLEMENTATIONS))
+def test_the_async_client_has_every_protocol_method_as_a_coroutine_with_its_parameters(protocol, cls):
+    assert protocol not in cls.__mro__  # its methods return coroutines, not the Protocol's results
+    for name in sorted(protocol_members(protocol)):
+        declared, implemented = vars(protocol)[name], implementation(cls, ASYNC_NAMES.get(name, name))
+        if name in NOT_ASYNC:
+            assert implemented is None, name
+        elif name in READ_FROM_SERVER:
+            assert inspect.iscoroutinefunction(implemented), name
+            assert _parameters(implemented) == _parameters(declared.fget), name
+        elif isinstance(declared, property):
+            assert isinstance(implemented, property) and implemented.fset is None, name
+        else:
+            assert inspect.iscoroutinefunction(implemented), name
+            assert _parameters(implemented) == _parameters(declared), name
+
+
+@needs_get_overloads
+@pytest.mark.parametrize("protocol, cls", ASYNC_IMPLEMENTATIONS, ids=map(_id, ASYNC_IMPLEMENTATIONS))
+def test_the_async_clients_overloads_match_the_protocols(protocol, cls):
+    for name in sorted(protocol_members(protocol) - NOT_ASYNC - READ_FROM_SERVER - set(ASYNC_NAMES)):
+        if isinstance(vars(protocol)[name], property):
+            continue
+        assert _overloads(implementation(cls, name)) == _overloads(vars(protocol)[name]), name
 
 
 @needs_get_overloads

@@ -3,172 +3,113 @@
 return types and exceptions as :class:`vecdb.Database` and
 :class:`vecdb.Collection` (tests/api/test_protocols.py checks the signatures;
 the API suite, the ``db`` fixture of tests/conftest.py, runs on both).
-Values are checked by the server, so errors are the embedded ones."""
+Values are checked by the server, so errors are the embedded ones.
+
+Each method builds its request and the reading of its answer in
+:mod:`.collection_calls` or :mod:`.database_calls` (shared with the
+asynchronous client, :mod:`.async_remote`) and sends it here."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union, overload
 
 from vecdb import arrow
 from vecdb.api import CollectionAPI, DatabaseAPI
-from vecdb.checks import check_timeout
-from vecdb.client.transport import Transport, segment
-from vecdb.config import PQ, CollectionSettings, IndexSpec, VectorSpec, check_collection_name, index_to_dict
-from vecdb.errors import BackupExistsError, ServerError
-from vecdb.fusion import DBSF, RRF, Fusion, fusion_to_dict
+from vecdb.client import database_calls
+from vecdb.client.collection_calls import RemoteCollectionBase
+from vecdb.client.messages import Call
+from vecdb.client.transport import Transport
+from vecdb.config import PQ, IndexSpec, VectorSpec
+from vecdb.fusion import Fusion
+from vecdb.plans import Plan
+from vecdb.records import Hit, Record
 from vecdb.reports import Explanation, TuneReport
-from vecdb.plans import Funnel, Graph, Plan, Prefix, Scan, plan_to_dict
-from vecdb.records import Group, Hit, Record
-from vecdb.payload_fields import check_field
-from vecdb.sparse import SparseVector, _matrix_rows
-from vecdb.wire import hit_from_wire, record_from_wire, vector_to_wire
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:  # optional: only to_arrow and to_pandas need them
     import pandas
     import pyarrow
 
 
-class RemoteCollection(CollectionAPI):
+class RemoteCollection(RemoteCollectionBase, CollectionAPI):
     """A collection on a vecdb server (see :class:`vecdb.Collection`)."""
 
     def __init__(self, transport: Transport, info: Dict[str, Any]) -> None:
+        super().__init__(info)
         self._transport = transport
-        self._info = info
-        self._path = f"/v1/collections/{segment(info['name'])}"
 
-    @property
-    def name(self) -> str:
-        return self._info["name"]
-
-    @property
-    def dim(self) -> int:
-        return self._info["dim"]
-
-    @property
-    def metric(self) -> str:
-        return self._info["metric"]
-
-    @property
-    def vectors(self) -> Dict[str, VectorSpec]:
-        return {name: VectorSpec.of(CollectionSettings.from_dict(settings))
-                for name, settings in self._info.get("vectors", {}).items()}
-
-    @property
-    def index(self) -> IndexSpec:
-        return CollectionSettings.from_dict(self._info).index
-
-    @property
-    def quantization(self) -> Optional[PQ]:
-        return CollectionSettings.from_dict(self._info).quantization
+    def _send(self, call: Call[T]) -> T:
+        return call.result(self._transport.call(call.method, call.path, call.body))
 
     @property
     def payload_indexes(self) -> Dict[str, str]:
         """Read from the server each time (another client may change them)."""
-        return dict(self._call("GET", "")["payload_indexes"])
+        return self._send(self._payload_indexes_call())
 
     @property
     def text_indexes(self) -> Dict[str, Dict[str, Any]]:
         """Read from the server each time (another client may change them)."""
-        return {field: dict(settings) for field, settings in self._call("GET", "")["text_indexes"].items()}
+        return self._send(self._text_indexes_call())
 
     def __len__(self) -> int:
         return self.count()
-
-    def __repr__(self) -> str:
-        return f"RemoteCollection({self.name!r}, dim={self.dim}, metric={self.metric!r}, index={self.index})"
-
-    def _call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
-        return self._transport.call(method, self._path + path, body)
-
-    def _dim(self, using: Any) -> Optional[int]:
-        """The dimension of the vector ``using`` names (None: the default);
-        None if the collection has no such vector (the server refuses it)."""
-        if using is None:
-            return self.dim
-        settings = self._info.get("vectors", {}).get(using) if isinstance(using, str) else None
-        return None if settings is None else settings["dim"]
 
     # ---- writes ----
 
     def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
                sparse: Optional[Dict[str, Any]] = None) -> None:
         """See :meth:`vecdb.Collection.upsert`."""
-        if isinstance(vectors, Mapping):  # named vectors
-            wire: Any = {name: self._named_batch(name, batch) for name, batch in vectors.items()}
-        else:
-            if _rank(ids) == 0 and _rank(vectors) == 1:  # one id with one vector
-                ids = [ids]
-            wire = _vectors(vectors, self.dim, batch=True)
-        self._call("POST", "/points", {"ids": ids, "vectors": wire, "payloads": payloads,
-                                        "sparse": _sparse_batch(sparse)})
-
-    def _named_batch(self, name: Any, vectors: Any) -> Any:
-        """One name's vectors in an upsert: a batch, or a list with a vector
-        or None per id (each vector then travels on its own)."""
-        dim = self._dim(name)
-        if isinstance(vectors, (list, tuple)) and any(vector is None for vector in vectors):
-            return [None if vector is None else _vectors(vector, dim, batch=False) for vector in vectors]
-        return _vectors(vectors, dim, batch=True)
+        self._send(self._upsert_call(ids, vectors, payloads, sparse=sparse))
 
     def train_quantizer(self, using: Optional[str] = None) -> None:
         """See :meth:`vecdb.Collection.train_quantizer`."""
-        self._call("POST", "/train-quantizer", {"using": using})
+        self._send(self._train_quantizer_call(using))
 
     def learn_rotation(self, using: Optional[str] = None) -> None:
         """See :meth:`vecdb.Collection.learn_rotation`."""
-        self._call("POST", "/learn-rotation", {"using": using})
+        self._send(self._learn_rotation_call(using))
 
     def delete(self, ids: Any = None, *, filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.delete`."""
-        return self._call("POST", "/points/delete", {"ids": ids,
-                                                      "filter": filter})["deleted"]
+        return self._send(self._delete_call(ids, filter=filter))
 
     def update_payload(self, ids: Any = None, payload: Optional[Dict[str, Any]] = None, *,
                        filter: Optional[Dict[str, Any]] = None, merge: bool = True) -> int:
         """See :meth:`vecdb.Collection.update_payload`."""
-        return self._call("POST", "/points/payload", {"ids": ids, "payload": payload, "filter": filter,
-                                                       "merge": merge})["updated"]
+        return self._send(self._update_payload_call(ids, payload, filter=filter, merge=merge))
 
     def delete_payload_keys(self, ids: Any = None, keys: Optional[Sequence[str]] = None, *,
                             filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.delete_payload_keys`."""
-        return self._call("POST", "/points/payload/delete-keys", {"ids": ids, "keys": keys,
-                                                                   "filter": filter})["updated"]
+        return self._send(self._delete_payload_keys_call(ids, keys, filter=filter))
 
     def create_payload_index(self, field: str, kind: str) -> None:
         """See :meth:`vecdb.Collection.create_payload_index`."""
-        if field == "":  # cannot be a URL segment: refuse it as the server would
-            check_field(field)
-        self._call("PUT", f"/payload-indexes/{segment(field)}", {"kind": kind})
+        self._send(self._create_payload_index_call(field, kind))
 
     def drop_payload_index(self, field: str) -> None:
         """See :meth:`vecdb.Collection.drop_payload_index`."""
-        self._call("DELETE", f"/payload-indexes/{segment(check_field(field))}")
+        self._send(self._drop_payload_index_call(field))
 
     def create_text_index(self, field: str, *, language: Optional[str] = "english", stopwords: Any = None,
                           k1: float = 1.2, b: float = 0.75) -> None:
         """See :meth:`vecdb.Collection.create_text_index`."""
-        if field == "":  # cannot be a URL segment: refuse it as the server would
-            check_field(field)
-        self._call("PUT", f"/text-indexes/{segment(field)}", {"language": language, "stopwords": stopwords,
-                                                               "k1": k1, "b": b})
+        self._send(self._create_text_index_call(field, language=language, stopwords=stopwords, k1=k1, b=b))
 
     def drop_text_index(self, field: str) -> None:
         """See :meth:`vecdb.Collection.drop_text_index`."""
-        self._call("DELETE", f"/text-indexes/{segment(check_field(field))}")
+        self._send(self._drop_text_index_call(field))
 
     def compact(self) -> int:
         """See :meth:`vecdb.Collection.compact`."""
-        return self._call("POST", "/compact")["removed"]
+        return self._send(self._compact_call())
 
     def wait_indexed(self, timeout: Optional[float] = None) -> bool:
         """See :meth:`vecdb.Collection.wait_indexed`."""
-        return self._call("POST", "/wait-indexed", {"timeout": check_timeout(timeout)})["indexed"]
+        return self._send(self._wait_indexed_call(timeout))
 
     # ---- reads ----
 
@@ -222,37 +163,18 @@ class RemoteCollection(CollectionAPI):
         using: Optional[str] = None,
     ) -> Any:
         """See :meth:`vecdb.Collection.search`."""
-        options = {"k": k, "filter": filter, "ef": ef, "dims": dims, "plan": _plan(plan),
-                   "with_payload": with_payload, "with_vector": with_vector, "using": using}
-        dim = self._dim(using)
-        if any(value is not None for value in (text, text_field, sparse, fusion, group_by)):
-            # One /search; the server checks the combination as the collection does.
-            vector = None if query is None else _vectors(query, dim, batch=False)
-            answer = self._call("POST", "/search", {
-                "vector": vector, "text": text, "text_field": text_field, "sparse": _sparse_query(sparse),
-                "fusion": fusion_to_dict(fusion) if isinstance(fusion, (RRF, DBSF)) else fusion,
-                "group_by": group_by, "group_size": group_size, **options})
-            if group_by is not None:
-                return [Group(key=group["key"], hits=[hit_from_wire(hit) for hit in group["hits"]])
-                        for group in answer["groups"]]
-            return [hit_from_wire(hit) for hit in answer["hits"]]
-        if _rank(query) == 2:
-            answer = self._call("POST", "/search/batch", {"vectors": _vectors(query, dim, batch=True), **options})
-            return [[hit_from_wire(hit) for hit in row] for row in answer["results"]]
-        answer = self._call("POST", "/search", {"vector": _vectors(query, dim, batch=False), **options})
-        return [hit_from_wire(hit) for hit in answer["hits"]]
+        return self._send(self._search_call(
+            query, k, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload, with_vector=with_vector,
+            text=text, text_field=text_field, sparse=sparse, fusion=fusion, group_by=group_by, group_size=group_size,
+            using=using))
 
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
                   ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
                   using: Optional[str] = None) -> List[Hit]:
         """See :meth:`vecdb.Collection.recommend`."""
-        dim = self._dim(using)
-        answer = self._call("POST", "/recommend", {
-            "positive": _examples(positive, dim), "negative": _examples(negative, dim), "k": k, "filter": filter,
-            "strategy": strategy, "ef": ef, "with_payload": with_payload, "with_vector": with_vector,
-            "using": using})
-        return [hit_from_wire(hit) for hit in answer["hits"]]
+        return self._send(self._recommend_call(positive, negative, k, filter=filter, strategy=strategy, ef=ef,
+                                               with_payload=with_payload, with_vector=with_vector, using=using))
 
     def explain(
         self,
@@ -271,29 +193,22 @@ class RemoteCollection(CollectionAPI):
         using: Optional[str] = None,
     ) -> Explanation:
         """See :meth:`vecdb.Collection.explain`."""
-        return Explanation.from_dict(self._call("POST", "/explain", {
-            "query": None if query is None else _vectors(query, self._dim(using), batch=_rank(query) == 2), "k": k,
-            "filter": filter, "ef": ef, "dims": dims, "plan": _plan(plan), "execute": execute, "text": text,
-            "text_field": text_field, "sparse": _sparse_query(sparse),
-            "fusion": fusion_to_dict(fusion) if isinstance(fusion, (RRF, DBSF)) else fusion, "using": using}))
+        return self._send(self._explain_call(query, k, filter=filter, ef=ef, dims=dims, plan=plan, execute=execute,
+                                             text=text, text_field=text_field, sparse=sparse, fusion=fusion,
+                                             using=using))
 
     def tune(self, target_recall: float = 0.95, k: int = 10, *, queries: Any = 200, seed: int = 0,
              using: Optional[str] = None) -> TuneReport:
         """See :meth:`vecdb.Collection.tune` (runs on the server; may take a while)."""
-        if not isinstance(queries, (int, np.integer)) or isinstance(queries, bool):
-            queries = _vectors(queries, self._dim(using), batch=True)
-        return TuneReport.from_dict(self._call("POST", "/tune", {
-            "target_recall": target_recall, "k": k, "queries": queries, "seed": seed, "using": using}))
+        return self._send(self._tune_call(target_recall, k, queries=queries, seed=seed, using=using))
 
     def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
         """See :meth:`vecdb.Collection.get`."""
-        answer = self._call("POST", "/points/get", {"ids": ids, "with_payload": with_payload,
-                                                     "with_vector": with_vector})
-        return [record_from_wire(record) for record in answer["records"]]
+        return self._send(self._get_call(ids, with_payload=with_payload, with_vector=with_vector))
 
     def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.count`."""
-        return self._call("POST", "/points/count", {"filter": filter})["count"]
+        return self._send(self._count_call(filter))
 
     def scroll(
         self,
@@ -305,14 +220,12 @@ class RemoteCollection(CollectionAPI):
         with_vector: bool = False,
     ) -> Tuple[List[Record], Optional[int]]:
         """See :meth:`vecdb.Collection.scroll`."""
-        answer = self._call("POST", "/points/scroll", {"filter": filter, "limit": limit,
-                                                        "cursor": cursor, "with_payload": with_payload,
-                                                        "with_vector": with_vector})
-        return [record_from_wire(record) for record in answer["records"]], answer["cursor"]
+        return self._send(self._scroll_call(filter, limit, cursor, with_payload=with_payload,
+                                            with_vector=with_vector))
 
     def stats(self) -> Dict[str, Any]:
         """See :meth:`vecdb.Collection.stats`."""
-        return self._call("GET", "")["stats"]
+        return self._send(self._stats_call())
 
     # ---- Arrow tables and DataFrames (vecdb.arrow: on upsert and scroll) ----
 
@@ -353,6 +266,9 @@ class RemoteDatabase(DatabaseAPI):
     def __repr__(self) -> str:
         return f"vecdb.RemoteDatabase({self.url!r})"
 
+    def _send(self, call: Call[T]) -> T:
+        return call.result(self._transport.call(call.method, call.path, call.body))
+
     def create_collection(
         self,
         name: str,
@@ -368,10 +284,9 @@ class RemoteDatabase(DatabaseAPI):
         exist_ok: bool = False,
     ) -> RemoteCollection:
         """See :meth:`vecdb.Database.create_collection`."""
-        info = self._transport.call("POST", "/v1/collections", {
-            "name": name, **_vector_settings(dim, metric, index, quantization, mrl_dims, rotate),
-            "vectors": _vector_specs(vectors), "sparse": _sizes(sparse), "exist_ok": exist_ok})
-        return self._handle(info)
+        return self._handle(self._send(database_calls.create_collection(
+            name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims, rotate=rotate,
+            sparse=sparse, vectors=vectors, exist_ok=exist_ok)))
 
     def _handle(self, info: Dict[str, Any]) -> RemoteCollection:
         """One handle per collection, as in process; its settings refreshed
@@ -394,24 +309,24 @@ class RemoteDatabase(DatabaseAPI):
 
     def get_collection(self, name: str) -> RemoteCollection:
         """See :meth:`vecdb.Database.get_collection`."""
-        return self._handle(self._transport.call("GET", f"/v1/collections/{segment(check_collection_name(name))}"))
+        return self._handle(self._send(database_calls.get_collection(name)))
 
     def list_collections(self) -> List[str]:
         """See :meth:`vecdb.Database.list_collections`."""
-        return sorted(entry["name"] for entry in self.describe())
+        return self._send(database_calls.list_collections())
 
     def describe(self) -> List[Dict[str, Any]]:
         """See :meth:`vecdb.Database.describe`."""
-        return self._transport.call("GET", "/v1/collections")["collections"]
+        return self._send(database_calls.describe())
 
     def drop_collection(self, name: str) -> None:
         """See :meth:`vecdb.Database.drop_collection`."""
-        self._transport.call("DELETE", f"/v1/collections/{segment(check_collection_name(name))}")
+        self._send(database_calls.drop_collection(name))
         self._collections.pop(name, None)
 
     def compact(self) -> int:
         """See :meth:`vecdb.Database.compact`."""
-        return self._transport.call("POST", "/v1/compact")["bytes_freed"]
+        return self._send(database_calls.compact())
 
     def backup(self, destination: Union[str, os.PathLike]) -> Path:
         """Have the server back up the whole database (a consistent copy,
@@ -420,18 +335,11 @@ class RemoteDatabase(DatabaseAPI):
         (an existing one, or a path ending in a separator, created if
         missing). The archive stays on the server too (``GET /v1/backups``).
         See :meth:`vecdb.Database.backup`."""
-        text = os.fspath(destination)
-        target = Path(text)
-        if text.endswith(os.sep) or (os.altsep is not None and text.endswith(os.altsep)):
-            target.mkdir(parents=True, exist_ok=True)
-        if target.exists() and not target.is_dir():
-            raise BackupExistsError(f"{target} already exists; remove it or choose another name")
-        name = self._transport.call("POST", "/v1/backups")["name"]
-        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
-            raise ServerError(f"the server named its backup {name!r}, not a plain file name; not downloading it")
+        target = database_calls.backup_destination(destination)
+        name = self._send(database_calls.create_backup())
         if target.is_dir():
             target = target / name
-        self._transport.download(f"/v1/backups/{segment(name)}", target)
+        self._transport.download(database_calls.archive_path(name), target)
         return target
 
     def refresh(self) -> None:
@@ -453,107 +361,10 @@ def connect(url: str = "http://127.0.0.1:8000", *, api_key: Optional[str] = None
         hits = docs.search(query, k=10, filter={"lang": "en"})
 
     Needs urllib3 (``pip install "vecdb-engine[client]"``). Calls are
-    synchronous and share one connection pool. ``timeout`` (seconds) bounds
-    each read (search, get, count, ...); writes and upkeep (upsert, delete,
-    tune, compact, backups) wait for the server however long they take,
-    since giving up would leave their outcome unknown.
+    synchronous and share one connection pool (:func:`vecdb.connect_async`
+    for coroutines). ``timeout`` (seconds) bounds each read (search, get,
+    count, ...); writes and upkeep (upsert, delete, tune, compact, backups)
+    wait for the server however long they take, since giving up would leave
+    their outcome unknown.
     """
     return RemoteDatabase(url, api_key=api_key, timeout=timeout)
-
-
-def _vector_settings(dim: Any, metric: Any, index: Any, quantization: Any, mrl_dims: Any,
-                     rotate: Any) -> Dict[str, Any]:
-    """A vector's settings in the body of a collection's creation."""
-    return {"dim": dim, "metric": metric, "index": None if index is None else _settings(index, index_to_dict),
-            "quantization": None if quantization is None else _settings(quantization, asdict),
-            "mrl_dims": _sizes(mrl_dims), "rotate": rotate}
-
-
-def _vector_specs(vectors: Any) -> Any:
-    """Named vectors' settings, ``{name: settings}`` (what is not a dict of
-    VectorSpec goes as its repr, for the server to refuse)."""
-    if not isinstance(vectors, Mapping):
-        return vectors if vectors is None else repr(vectors)
-    return {name: _vector_settings(spec.dim, spec.metric, spec.index, spec.quantization, spec.mrl_dims, spec.rotate)
-            if isinstance(spec, VectorSpec) else repr(spec) for name, spec in vectors.items()}
-
-
-def _examples(examples: Any, dim: Optional[int]) -> Any:
-    """A recommend's examples: ids as they are, vectors as float32 bytes
-    (what is neither goes as given, for the server to refuse)."""
-    if isinstance(examples, (str, bytes, dict, np.ndarray)) or not hasattr(examples, "__iter__"):
-        return examples
-    return [example if isinstance(example, (str, int, np.integer)) else _vectors(example, dim, batch=False)
-            for example in examples]
-
-
-def _vectors(values: Any, dim: Optional[int], batch: bool) -> Any:
-    """Numeric arrays of the right shape travel as float32 bytes; anything
-    else as given, for the server to refuse with the embedded error
-    (``dim`` None: a named vector the collection lacks). (numpy scalars and
-    arrays anywhere in a request become plain values in
-    vecdb.wire.encode_msgpack.)"""
-    try:
-        array = np.asarray(values)
-    except (ValueError, TypeError):
-        return values
-    if array.dtype.kind in "fiu" and array.ndim == (2 if batch else 1) and array.shape[-1] == dim:
-        return vector_to_wire(array, binary=True)
-    return array.tolist() if array.dtype.kind in "fiub" else values
-
-
-def _rank(value: Any) -> int:
-    """numpy's ndim, or 2 for a ragged batch (the server refuses it as the
-    embedded API does)."""
-    try:
-        return np.ndim(value)
-    except ValueError:
-        return 2
-
-
-def _sizes(sizes: Any) -> Any:
-    """Prefix sizes: any iterable, as the embedded API takes them."""
-    if sizes is None or isinstance(sizes, (str, bytes, dict)) or not hasattr(sizes, "__iter__"):
-        return sizes
-    return list(sizes)
-
-
-def _sparse_vector(vector: Any) -> Any:
-    """A sparse vector in its wire form, ``{"indices": [...], "values":
-    [...]}`` (SparseVector, pair or dict; what is none of them goes as
-    given, for the server to refuse)."""
-    if isinstance(vector, SparseVector):
-        return {"indices": vector.indices, "values": vector.values}
-    if isinstance(vector, tuple) and len(vector) == 2:
-        return {"indices": vector[0], "values": vector[1]}
-    return vector
-
-
-def _sparse_batch(given: Any) -> Any:
-    """An upsert's ``sparse=``: per name, a list of wire vectors (a
-    scipy.sparse matrix's rows, or each vector given)."""
-    if not isinstance(given, Mapping):
-        return given
-    wire = {}
-    for name, vectors in given.items():
-        rows = _matrix_rows(vectors) if hasattr(vectors, "tocsr") else vectors
-        wire[name] = [_sparse_vector(row) for row in rows] if isinstance(rows, (list, tuple)) else rows
-    return wire
-
-
-def _sparse_query(given: Any) -> Any:
-    """A search's ``sparse=``: ``{name: vector}`` or the vector alone."""
-    if isinstance(given, Mapping) and set(given) != {"indices", "values"}:
-        return {name: _sparse_vector(vector) for name, vector in given.items()}
-    return _sparse_vector(given)
-
-
-def _plan(plan: Any) -> Any:
-    return plan_to_dict(plan) if isinstance(plan, (Scan, Graph, Funnel, Prefix)) else plan
-
-
-def _settings(value: Any, to_dict: Any) -> Any:
-    try:
-        return to_dict(value)
-    except TypeError:  # not the settings object: let the server say so
-        return repr(value)
