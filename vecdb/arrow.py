@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -87,19 +88,31 @@ def upsert_arrow(collection: CollectionAPI, table: Any, *, id: str = ID_COLUMN, 
             upsert_batch(collection, batch)
             upserted += len(batch.ids)
     except InvalidArgumentError as exc:
-        if not upserted:
-            raise
-        raise type(exc)(f"{exc} (rows 0-{upserted - 1} were written before this batch; this batch and the rest "
-                        "were not: upserting the table again after fixing it replaces those rows, not duplicating "
-                        "them)") from None
+        raise written_before(exc, upserted) from None
     return upserted
+
+
+def written_before(error: InvalidArgumentError, upserted: int) -> InvalidArgumentError:
+    """``error``, saying that the first ``upserted`` rows were written."""
+    if not upserted:
+        return error
+    return type(error)(f"{error} (rows 0-{upserted - 1} were written before this batch; this batch and the rest "
+                       "were not: upserting the table again after fixing it replaces those rows, not duplicating "
+                       "them)")
 
 
 def upsert_batch(collection: CollectionAPI, batch: ArrowBatch) -> None:
     """One all-or-nothing upsert; its errors say which rows of the table it
     held."""
-    try:
+    with rows_of(batch):
         collection.upsert(batch.ids, batch.vectors, batch.payloads, documents=batch.documents)
+
+
+@contextmanager
+def rows_of(batch: ArrowBatch) -> Iterator[None]:
+    """An error of the upsert of ``batch`` says which rows of the table it held."""
+    try:
+        yield
     except InvalidArgumentError as exc:
         raise type(exc)(f"rows {batch.first_row}-{batch.first_row + len(batch.ids) - 1}: {exc}") from None
 
@@ -139,6 +152,15 @@ def to_pandas(collection: CollectionAPI, filter: Optional[Dict[str, Any]] = None
     """:meth:`CollectionAPI.to_pandas`: :func:`to_arrow` as a DataFrame,
     integer and boolean columns with pandas' nullable types (a missing value
     is ``<NA>``, not NaN turning the column's integers into floats)."""
+    table = to_arrow(collection, filter, with_vector=with_vector, with_payload=with_payload,
+                     with_document=with_document)
+    return dataframe(table)
+
+
+def dataframe(table: pyarrow.Table) -> pandas.DataFrame:
+    """``table`` as a DataFrame, integer and boolean columns with pandas'
+    nullable types (a missing value is ``<NA>``, not NaN turning the
+    column's integers into floats)."""
     pa = import_pyarrow()
     try:
         import pandas
@@ -147,8 +169,6 @@ def to_pandas(collection: CollectionAPI, filter: Optional[Dict[str, Any]] = None
     nullable = {pa.bool_(): pandas.BooleanDtype(), pa.int8(): pandas.Int8Dtype(), pa.int16(): pandas.Int16Dtype(),
                 pa.int32(): pandas.Int32Dtype(), pa.int64(): pandas.Int64Dtype(), pa.uint8(): pandas.UInt8Dtype(),
                 pa.uint16(): pandas.UInt16Dtype(), pa.uint32(): pandas.UInt32Dtype(), pa.uint64(): pandas.UInt64Dtype()}
-    table = to_arrow(collection, filter, with_vector=with_vector, with_payload=with_payload,
-                     with_document=with_document)
     return table.to_pandas(types_mapper=nullable.get)
 
 

@@ -12,7 +12,7 @@ so every handle to the collection finds the same function again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class TextIn:
 
         def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
                    sparse: Optional[Dict[str, Any]] = None,
-                   documents: Optional[Sequence[Optional[str]]] = None) -> None: ...
+                   documents: Optional[Sequence[Optional[str]]] = None) -> Any: ...  # a coroutine in async
 
     _embedding: Optional["EmbeddingFunction"] = None
     _embedding_config: Optional[Dict[str, Any]] = None
@@ -77,6 +77,11 @@ class TextIn:
         points' vectors, with the documents stored beside their payloads
         (``with_document=True`` reads them back). Otherwise as
         :meth:`upsert`: all or nothing, durable when it returns."""
+        ids, texts, vectors = self._embedded_documents(ids, documents, batch_size)
+        self.upsert(ids, vectors, payloads, sparse=sparse, documents=texts)
+
+    def _embedded_documents(self, ids: Any, documents: Any, batch_size: int) -> Tuple[Any, List[str], np.ndarray]:
+        """``add``'s ids and documents, checked, and the documents' embeddings."""
         function = self._require_embedding("add documents")
         if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):  # one id (and its document)
             ids, documents = [ids], [documents] if isinstance(documents, str) else documents
@@ -85,8 +90,8 @@ class TextIn:
             raise InvalidArgumentError("add needs a document (a string) per id; upsert takes vectors without one")
         from vecdb.embeddings import embed_batches
 
-        vectors = embed_batches(function, texts, batch_size=batch_size, progress=self._embedding_progress)
-        self.upsert(ids, vectors, payloads, sparse=sparse, documents=texts)
+        return ids, cast(List[str], texts), embed_batches(function, texts, batch_size=batch_size,
+                                                          progress=self._embedding_progress)
 
     def _embedded_query(self, query: Any) -> Any:
         """A search's ``query``: text (a string, or a list of them: a batch)

@@ -9,7 +9,6 @@ copy."""
 
 from __future__ import annotations
 
-import inspect
 
 import numpy as np
 import pytest
@@ -182,8 +181,6 @@ def test_named_vectors_travel_as_a_struct_column(db):
 def test_documents_go_in_with_the_points(db, points):
     ids, vectors, payloads = points
     docs = db.create_collection("docs", dim=DIM)
-    if "documents" not in inspect.signature(type(docs).upsert).parameters:
-        pytest.skip("this tree's upsert takes no documents yet")
     texts = [None if i % 5 == 0 else f"text {i}" for i in range(N)]
     docs.upsert_arrow(table_of(ids, vectors, payloads, body=texts), document="body")
     table = docs.to_arrow(with_document=True)

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
 
+from vecdb.checks import check_documents
 from vecdb.config import VectorSpec, index_to_dict
 from vecdb.fusion import DBSF, RRF, fusion_to_dict
 from vecdb.plans import Funnel, Graph, Prefix, Scan, plan_to_dict
@@ -117,3 +118,12 @@ def plan(given: Any) -> Any:
 
 def fusion(given: Any) -> Any:
     return fusion_to_dict(given) if isinstance(given, (RRF, DBSF)) else given
+
+
+def documents(given: Any) -> Any:
+    """An upsert's documents as the wire carries them; checked here as the
+    collection checks them (a lone surrogate cannot even be sent), but for
+    their count, which the server checks against the ids."""
+    if isinstance(given, (list, tuple)):
+        return check_documents(given, len(given))
+    return given

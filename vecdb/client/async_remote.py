@@ -14,10 +14,12 @@ with :mod:`.remote`) and sends it on one httpx.AsyncClient."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union, cast, overload
 
+from vecdb import arrow
 from vecdb.client import database_calls
 from vecdb.client.collection_calls import RemoteCollectionBase
 from vecdb.client.messages import Call
@@ -26,7 +28,14 @@ from vecdb.config import PQ, IndexSpec, VectorSpec
 from vecdb.fusion import Fusion
 from vecdb.plans import Plan
 from vecdb.records import Hit, Record
+from vecdb.errors import InvalidArgumentError
 from vecdb.reports import Explanation, TuneReport
+
+if TYPE_CHECKING:  # optional: only text in, to_arrow and to_pandas need them
+    import pandas
+    import pyarrow
+
+    from vecdb.embeddings import EmbeddingFunction
 
 T = TypeVar("T")
 
@@ -55,9 +64,18 @@ class AsyncRemoteCollection(RemoteCollectionBase):
     # ---- writes ----
 
     async def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
-                     sparse: Optional[Dict[str, Any]] = None) -> None:
+                     sparse: Optional[Dict[str, Any]] = None,
+                     documents: Optional[Sequence[Optional[str]]] = None) -> None:
         """See :meth:`vecdb.Collection.upsert`."""
-        await self._send(self._upsert_call(ids, vectors, payloads, sparse=sparse))
+        await self._send(self._upsert_call(ids, vectors, payloads, sparse=sparse, documents=documents))
+
+    async def add(self, ids: Any, documents: Sequence[str],  # type: ignore[override]
+                  payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
+                  sparse: Optional[Dict[str, Any]] = None, batch_size: int = 512) -> None:
+        """See :meth:`vecdb.api.CollectionAPI.add`: embedded on a worker
+        thread (the embedding function is not a coroutine), then upserted."""
+        ids, texts, vectors = await asyncio.to_thread(self._embedded_documents, ids, documents, batch_size)
+        await self.upsert(ids, vectors, payloads, sparse=sparse, documents=texts)
 
     async def train_quantizer(self, using: Optional[str] = None) -> None:
         """See :meth:`vecdb.Collection.train_quantizer`."""
@@ -112,21 +130,24 @@ class AsyncRemoteCollection(RemoteCollectionBase):
     async def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                      ef: Optional[int] = None, dims: Optional[int] = None,
                      plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-                     with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+                     with_vector: bool = False, with_document: bool = False,
+                     text: None = None, text_field: Optional[str] = None,
                      sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     async def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                      ef: Optional[int] = None, dims: Optional[int] = None,
                      plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-                     with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+                     with_vector: bool = False, with_document: bool = False,
+                     text: None = None, text_field: Optional[str] = None,
                      sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     async def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                      filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                      plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-                     with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+                     with_vector: bool = False, with_document: bool = False,
+                     text: Optional[str] = None, text_field: Optional[str] = None,
                      sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                      using: Optional[str] = None) -> List[Hit]: ...
 
@@ -134,7 +155,8 @@ class AsyncRemoteCollection(RemoteCollectionBase):
     async def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                      ef: Optional[int] = None, dims: Optional[int] = None,
                      plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-                     with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+                     with_vector: bool = False, with_document: bool = False,
+                     text: Optional[str] = None, text_field: Optional[str] = None,
                      sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                      group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
@@ -149,6 +171,7 @@ class AsyncRemoteCollection(RemoteCollectionBase):
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
         text: Optional[str] = None,
         text_field: Optional[str] = None,
         sparse: Any = None,
@@ -157,19 +180,23 @@ class AsyncRemoteCollection(RemoteCollectionBase):
         group_size: int = 1,
         using: Optional[str] = None,
     ) -> Any:
-        """See :meth:`vecdb.Collection.search`."""
+        """See :meth:`vecdb.Collection.search` (a text query is embedded here,
+        on a worker thread)."""
+        if isinstance(query, (str, list, tuple)):
+            query = await asyncio.to_thread(self._embedded_query, query)
         return await self._send(self._search_call(
             query, k, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload, with_vector=with_vector,
-            text=text, text_field=text_field, sparse=sparse, fusion=fusion, group_by=group_by, group_size=group_size,
-            using=using))
+            with_document=with_document, text=text, text_field=text_field, sparse=sparse, fusion=fusion,
+            group_by=group_by, group_size=group_size, using=using))
 
     async def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                         filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
                         ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
-                        using: Optional[str] = None) -> List[Hit]:
+                        with_document: bool = False, using: Optional[str] = None) -> List[Hit]:
         """See :meth:`vecdb.Collection.recommend`."""
         return await self._send(self._recommend_call(positive, negative, k, filter=filter, strategy=strategy, ef=ef,
-                                                     with_payload=with_payload, with_vector=with_vector, using=using))
+                                                     with_payload=with_payload, with_vector=with_vector,
+                                                     with_document=with_document, using=using))
 
     async def explain(
         self,
@@ -197,9 +224,11 @@ class AsyncRemoteCollection(RemoteCollectionBase):
         """See :meth:`vecdb.Collection.tune` (runs on the server; may take a while)."""
         return await self._send(self._tune_call(target_recall, k, queries=queries, seed=seed, using=using))
 
-    async def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
+    async def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False,
+                  with_document: bool = False) -> List[Record]:
         """See :meth:`vecdb.Collection.get`."""
-        return await self._send(self._get_call(ids, with_payload=with_payload, with_vector=with_vector))
+        return await self._send(self._get_call(ids, with_payload=with_payload, with_vector=with_vector,
+                                               with_document=with_document))
 
     async def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.count`."""
@@ -213,14 +242,52 @@ class AsyncRemoteCollection(RemoteCollectionBase):
         *,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
     ) -> Tuple[List[Record], Optional[int]]:
         """See :meth:`vecdb.Collection.scroll`."""
         return await self._send(self._scroll_call(filter, limit, cursor, with_payload=with_payload,
-                                                  with_vector=with_vector))
+                                                  with_vector=with_vector, with_document=with_document))
 
     async def stats(self) -> Dict[str, Any]:
         """See :meth:`vecdb.Collection.stats`."""
         return await self._send(self._stats_call())
+
+    # ---- Arrow tables and DataFrames (vecdb.arrow: on upsert and scroll) ----
+
+    async def upsert_arrow(self, table: Any, *, id: str = "id", vector: Union[str, Mapping[str, str]] = "vector",
+                           payload: Optional[Sequence[str]] = None, document: Optional[str] = None,
+                           batch_size: int = 1000) -> int:
+        """See :meth:`vecdb.api.CollectionAPI.upsert_arrow`."""
+        upserted = 0
+        try:
+            # cast: arrow reads only the collection's settings (dim, vectors) here, never awaits it.
+            for batch in arrow.arrow_batches(cast(Any, self), table, id=id, vector=vector, payload=payload,
+                                             document=document, batch_size=batch_size):
+                with arrow.rows_of(batch):
+                    await self.upsert(batch.ids, batch.vectors, batch.payloads, documents=batch.documents)
+                upserted += len(batch.ids)
+        except InvalidArgumentError as exc:
+            raise arrow.written_before(exc, upserted) from None
+        return upserted
+
+    async def to_arrow(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                       with_payload: bool = True, with_document: bool = False) -> pyarrow.Table:
+        """See :meth:`vecdb.api.CollectionAPI.to_arrow`."""
+        pages, cursor = [], None
+        while True:
+            records, cursor = await self.scroll(filter, arrow.DEFAULT_BATCH_SIZE, cursor, with_payload=with_payload,
+                                                with_vector=with_vector, with_document=with_document)
+            pages.append(records)
+            if cursor is None:
+                break
+        return arrow.table_from_pages(cast(Any, self), pages, with_vector=with_vector,  # its settings only
+                                      with_payload=with_payload, with_document=with_document)
+
+    async def to_pandas(self, filter: Optional[Dict[str, Any]] = None, *, with_vector: bool = True,
+                        with_payload: bool = True, with_document: bool = False) -> pandas.DataFrame:
+        """See :meth:`vecdb.api.CollectionAPI.to_pandas`."""
+        return arrow.dataframe(await self.to_arrow(filter, with_vector=with_vector, with_payload=with_payload,
+                                                   with_document=with_document))
 
 
 class AsyncRemoteDatabase:
@@ -256,20 +323,24 @@ class AsyncRemoteDatabase:
         rotate: Optional[str] = None,
         sparse: Optional[Sequence[str]] = None,
         vectors: Optional[Dict[str, VectorSpec]] = None,
+        embedding: Optional[EmbeddingFunction] = None,
         exist_ok: bool = False,
     ) -> AsyncRemoteCollection:
-        """See :meth:`vecdb.Database.create_collection`."""
+        """See :meth:`vecdb.Database.create_collection` (the embedding
+        function runs here; the server keeps its config)."""
         return self._handle(await self._send(database_calls.create_collection(
             name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims, rotate=rotate,
-            sparse=sparse, vectors=vectors, exist_ok=exist_ok)))
+            sparse=sparse, vectors=vectors, embedding=embedding, exist_ok=exist_ok)), embedding)
 
-    def _handle(self, info: Dict[str, Any]) -> AsyncRemoteCollection:
+    def _handle(self, info: Dict[str, Any], embedding: Optional[EmbeddingFunction] = None) -> AsyncRemoteCollection:
         """One handle per collection, as in process; its settings refreshed
         (another client may have dropped and recreated it)."""
         collection = self._collections.get(info["name"])
-        if collection is None:
+        if collection is None or collection._info.get("embedding") != info.get("embedding"):
             collection = self._collections[info["name"]] = AsyncRemoteCollection(self._transport, info)
         collection._info = info
+        if embedding is not None:
+            collection._attach_embedding(info.get("embedding"), embedding)
         return collection
 
     async def get_or_create_collection(self, name: str, dim: Optional[int] = None, metric: str = "cosine", *,
@@ -277,15 +348,16 @@ class AsyncRemoteDatabase:
                                        mrl_dims: Optional[Sequence[int]] = None,
                                        rotate: Optional[str] = None,
                                        sparse: Optional[Sequence[str]] = None,
-                                       vectors: Optional[Dict[str, VectorSpec]] = None) -> AsyncRemoteCollection:
+                                       vectors: Optional[Dict[str, VectorSpec]] = None,
+                                       embedding: Optional[EmbeddingFunction] = None) -> AsyncRemoteCollection:
         """See :meth:`vecdb.Database.get_or_create_collection`."""
         return await self.create_collection(name, dim, metric, index=index, quantization=quantization,
                                             mrl_dims=mrl_dims, rotate=rotate, sparse=sparse, vectors=vectors,
-                                            exist_ok=True)
+                                            embedding=embedding, exist_ok=True)
 
-    async def get_collection(self, name: str) -> AsyncRemoteCollection:
+    async def get_collection(self, name: str, embedding: Optional[EmbeddingFunction] = None) -> AsyncRemoteCollection:
         """See :meth:`vecdb.Database.get_collection`."""
-        return self._handle(await self._send(database_calls.get_collection(name)))
+        return self._handle(await self._send(database_calls.get_collection(name)), embedding)
 
     async def list_collections(self) -> List[str]:
         """See :meth:`vecdb.Database.list_collections`."""

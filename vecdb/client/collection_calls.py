@@ -20,17 +20,20 @@ from vecdb.payload_fields import check_field
 from vecdb.plans import Plan
 from vecdb.records import Group, Hit, Record
 from vecdb.reports import Explanation, TuneReport
+from vecdb.text_in import TextIn
 from vecdb.wire import hit_from_wire, record_from_wire
 
 T = TypeVar("T")
 
 
-class RemoteCollectionBase:
+class RemoteCollectionBase(TextIn):
     """A collection on a vecdb server, less the sending: subclassed by
-    :class:`vecdb.RemoteCollection` and :class:`vecdb.AsyncRemoteCollection`."""
+    :class:`vecdb.RemoteCollection` and :class:`vecdb.AsyncRemoteCollection`.
+    Text in (``add``, string queries) embeds here, on the client's side."""
 
     def __init__(self, info: Dict[str, Any]) -> None:
         self._info = info  # the server's description; the database refreshes it
+        self._embedding_config = info.get("embedding")
 
     @property
     def name(self) -> str:
@@ -87,7 +90,7 @@ class RemoteCollectionBase:
     # ---- writes ----
 
     def _upsert_call(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]], *,
-                     sparse: Optional[Dict[str, Any]]) -> Call[None]:
+                     sparse: Optional[Dict[str, Any]], documents: Optional[Sequence[Optional[str]]]) -> Call[None]:
         if isinstance(vectors, Mapping):  # named vectors
             wire: Any = {name: self._named_batch(name, batch) for name, batch in vectors.items()}
         else:
@@ -95,7 +98,8 @@ class RemoteCollectionBase:
                 ids = [ids]
             wire = arguments.vectors(vectors, self.dim, batch=True)
         return self._call("POST", "/points", {"ids": ids, "vectors": wire, "payloads": payloads,
-                                              "sparse": arguments.sparse_batch(sparse)}, _nothing)
+                                              "sparse": arguments.sparse_batch(sparse),
+                                              "documents": arguments.documents(documents)}, _nothing)
 
     def _named_batch(self, name: Any, vectors: Any) -> Any:
         """One name's vectors in an upsert: a batch, or a list with a vector
@@ -153,11 +157,12 @@ class RemoteCollectionBase:
 
     def _search_call(self, query: Any, k: int, *, filter: Optional[Dict[str, Any]], ef: Optional[int],
                      dims: Optional[int], plan: Optional[Union[Plan, Dict[str, Any]]], with_payload: bool,
-                     with_vector: bool, text: Optional[str], text_field: Optional[str], sparse: Any,
-                     fusion: Optional[Union[Fusion, Dict[str, Any]]], group_by: Optional[str], group_size: int,
-                     using: Optional[str]) -> Call[Any]:
+                     with_vector: bool, with_document: bool, text: Optional[str], text_field: Optional[str],
+                     sparse: Any, fusion: Optional[Union[Fusion, Dict[str, Any]]], group_by: Optional[str],
+                     group_size: int, using: Optional[str]) -> Call[Any]:
         options = {"k": k, "filter": filter, "ef": ef, "dims": dims, "plan": arguments.plan(plan),
-                   "with_payload": with_payload, "with_vector": with_vector, "using": using}
+                   "with_payload": with_payload, "with_vector": with_vector, "with_document": with_document,
+                   "using": using}
         dim = self._dim(using)
         if any(value is not None for value in (text, text_field, sparse, fusion, group_by)):
             # One /search; the server checks the combination as the collection does.
@@ -173,12 +178,12 @@ class RemoteCollectionBase:
 
     def _recommend_call(self, positive: Sequence[Any], negative: Optional[Sequence[Any]], k: int, *,
                         filter: Optional[Dict[str, Any]], strategy: str, ef: Optional[int], with_payload: bool,
-                        with_vector: bool, using: Optional[str]) -> Call[List[Hit]]:
+                        with_vector: bool, with_document: bool, using: Optional[str]) -> Call[List[Hit]]:
         dim = self._dim(using)
         return self._call("POST", "/recommend", {
             "positive": arguments.examples(positive, dim), "negative": arguments.examples(negative, dim), "k": k,
             "filter": filter, "strategy": strategy, "ef": ef, "with_payload": with_payload,
-            "with_vector": with_vector, "using": using}, _hits)
+            "with_vector": with_vector, "with_document": with_document, "using": using}, _hits)
 
     def _explain_call(self, query: Any, k: int, *, filter: Optional[Dict[str, Any]], ef: Optional[int],
                       dims: Optional[int], plan: Optional[Union[Plan, Dict[str, Any]]], execute: bool,
@@ -198,17 +203,21 @@ class RemoteCollectionBase:
         return self._call("POST", "/tune", {"target_recall": target_recall, "k": k, "queries": queries, "seed": seed,
                                             "using": using}, TuneReport.from_dict)
 
-    def _get_call(self, ids: Any, *, with_payload: bool, with_vector: bool) -> Call[List[Record]]:
+    def _get_call(self, ids: Any, *, with_payload: bool, with_vector: bool,
+                  with_document: bool) -> Call[List[Record]]:
         return self._call("POST", "/points/get", {"ids": ids, "with_payload": with_payload,
-                                                  "with_vector": with_vector}, _records)
+                                                  "with_vector": with_vector, "with_document": with_document},
+                          _records)
 
     def _count_call(self, filter: Optional[Dict[str, Any]]) -> Call[int]:
         return self._call("POST", "/points/count", {"filter": filter}, lambda answer: answer["count"])
 
     def _scroll_call(self, filter: Optional[Dict[str, Any]], limit: int, cursor: Optional[int], *,
-                     with_payload: bool, with_vector: bool) -> Call[Tuple[List[Record], Optional[int]]]:
+                     with_payload: bool, with_vector: bool,
+                     with_document: bool) -> Call[Tuple[List[Record], Optional[int]]]:
         return self._call("POST", "/points/scroll", {"filter": filter, "limit": limit, "cursor": cursor,
-                                                     "with_payload": with_payload, "with_vector": with_vector},
+                                                     "with_payload": with_payload, "with_vector": with_vector,
+                                                     "with_document": with_document},
                           lambda answer: (_records(answer), answer["cursor"]))
 
 

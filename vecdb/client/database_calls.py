@@ -9,21 +9,32 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from vecdb.client import arguments
 from vecdb.client.messages import Call, segment
 from vecdb.config import PQ, IndexSpec, VectorSpec, check_collection_name
-from vecdb.errors import BackupExistsError, ServerError
+from vecdb.errors import BackupExistsError, InvalidArgumentError, ServerError
+from vecdb.text_in import embedding_config, embedding_dim
+
+if TYPE_CHECKING:
+    from vecdb.embeddings import EmbeddingFunction
 
 
 def create_collection(name: str, dim: Optional[int], metric: str, *, index: Optional[IndexSpec],
                       quantization: Optional[PQ], mrl_dims: Optional[Sequence[int]], rotate: Optional[str],
                       sparse: Optional[Sequence[str]], vectors: Optional[Dict[str, VectorSpec]],
-                      exist_ok: bool) -> Call[Dict[str, Any]]:
+                      embedding: Optional["EmbeddingFunction"], exist_ok: bool) -> Call[Dict[str, Any]]:
+    """The collection's embedding function runs on the client's side: the
+    server is sent its config (and dimension) to keep for every client."""
+    if embedding is not None and vectors is not None:
+        raise InvalidArgumentError("a collection with named vectors takes no embedding function (yet): "
+                                   "embed its vectors yourself")
     return Call("POST", "/v1/collections", {
-        "name": name, **arguments.vector_settings(dim, metric, index, quantization, mrl_dims, rotate),
-        "vectors": arguments.vector_specs(vectors), "sparse": arguments.sizes(sparse), "exist_ok": exist_ok},
+        "name": name, **arguments.vector_settings(embedding_dim(dim, embedding), metric, index, quantization,
+                                                  mrl_dims, rotate),
+        "vectors": arguments.vector_specs(vectors), "sparse": arguments.sizes(sparse),
+        "embedding": None if embedding is None else embedding_config(embedding), "exist_ok": exist_ok},
         _description)
 
 

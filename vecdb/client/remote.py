@@ -29,9 +29,11 @@ from vecdb.reports import Explanation, TuneReport
 
 T = TypeVar("T")
 
-if TYPE_CHECKING:  # optional: only to_arrow and to_pandas need them
+if TYPE_CHECKING:  # optional: only text in, to_arrow and to_pandas need them
     import pandas
     import pyarrow
+
+    from vecdb.embeddings import EmbeddingFunction
 
 
 class RemoteCollection(RemoteCollectionBase, CollectionAPI):
@@ -60,9 +62,9 @@ class RemoteCollection(RemoteCollectionBase, CollectionAPI):
     # ---- writes ----
 
     def upsert(self, ids: Any, vectors: Any, payloads: Optional[Sequence[Optional[Dict[str, Any]]]] = None, *,
-               sparse: Optional[Dict[str, Any]] = None) -> None:
+               sparse: Optional[Dict[str, Any]] = None, documents: Optional[Sequence[Optional[str]]] = None) -> None:
         """See :meth:`vecdb.Collection.upsert`."""
-        self._send(self._upsert_call(ids, vectors, payloads, sparse=sparse))
+        self._send(self._upsert_call(ids, vectors, payloads, sparse=sparse, documents=documents))
 
     def train_quantizer(self, using: Optional[str] = None) -> None:
         """See :meth:`vecdb.Collection.train_quantizer`."""
@@ -117,21 +119,24 @@ class RemoteCollection(RemoteCollectionBase, CollectionAPI):
     def search(self, query: Sequence[float], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[Hit]: ...
 
     @overload
     def search(self, query: Sequence[Sequence[float]], k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: None = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: None = None, text_field: Optional[str] = None,
                sparse: None = None, fusion: None = None, using: Optional[str] = None) -> List[List[Hit]]: ...
 
     @overload
     def search(self, query: Optional[Sequence[float]] = None, k: int = 10, *,
                filter: Optional[Dict[str, Any]] = None, ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                using: Optional[str] = None) -> List[Hit]: ...
 
@@ -139,7 +144,8 @@ class RemoteCollection(RemoteCollectionBase, CollectionAPI):
     def search(self, query: Any = None, k: int = 10, *, filter: Optional[Dict[str, Any]] = None,
                ef: Optional[int] = None, dims: Optional[int] = None,
                plan: Optional[Union[Plan, Dict[str, Any]]] = None, with_payload: bool = True,
-               with_vector: bool = False, text: Optional[str] = None, text_field: Optional[str] = None,
+               with_vector: bool = False, with_document: bool = False,
+               text: Optional[str] = None, text_field: Optional[str] = None,
                sparse: Any = None, fusion: Optional[Union[Fusion, Dict[str, Any]]] = None,
                group_by: Optional[str] = None, group_size: int = 1, using: Optional[str] = None) -> Any: ...
 
@@ -154,6 +160,7 @@ class RemoteCollection(RemoteCollectionBase, CollectionAPI):
         plan: Optional[Union[Plan, Dict[str, Any]]] = None,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
         text: Optional[str] = None,
         text_field: Optional[str] = None,
         sparse: Any = None,
@@ -162,19 +169,20 @@ class RemoteCollection(RemoteCollectionBase, CollectionAPI):
         group_size: int = 1,
         using: Optional[str] = None,
     ) -> Any:
-        """See :meth:`vecdb.Collection.search`."""
+        """See :meth:`vecdb.Collection.search` (a text query is embedded here)."""
         return self._send(self._search_call(
-            query, k, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload, with_vector=with_vector,
-            text=text, text_field=text_field, sparse=sparse, fusion=fusion, group_by=group_by, group_size=group_size,
-            using=using))
+            self._embedded_query(query), k, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload,
+            with_vector=with_vector, with_document=with_document, text=text, text_field=text_field, sparse=sparse,
+            fusion=fusion, group_by=group_by, group_size=group_size, using=using))
 
     def recommend(self, positive: Sequence[Any], negative: Optional[Sequence[Any]] = None, k: int = 10, *,
                   filter: Optional[Dict[str, Any]] = None, strategy: str = "average_vector",
                   ef: Optional[int] = None, with_payload: bool = True, with_vector: bool = False,
-                  using: Optional[str] = None) -> List[Hit]:
+                  with_document: bool = False, using: Optional[str] = None) -> List[Hit]:
         """See :meth:`vecdb.Collection.recommend`."""
         return self._send(self._recommend_call(positive, negative, k, filter=filter, strategy=strategy, ef=ef,
-                                               with_payload=with_payload, with_vector=with_vector, using=using))
+                                               with_payload=with_payload, with_vector=with_vector,
+                                               with_document=with_document, using=using))
 
     def explain(
         self,
@@ -202,9 +210,11 @@ class RemoteCollection(RemoteCollectionBase, CollectionAPI):
         """See :meth:`vecdb.Collection.tune` (runs on the server; may take a while)."""
         return self._send(self._tune_call(target_recall, k, queries=queries, seed=seed, using=using))
 
-    def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False) -> List[Record]:
+    def get(self, ids: Any, *, with_payload: bool = True, with_vector: bool = False,
+            with_document: bool = False) -> List[Record]:
         """See :meth:`vecdb.Collection.get`."""
-        return self._send(self._get_call(ids, with_payload=with_payload, with_vector=with_vector))
+        return self._send(self._get_call(ids, with_payload=with_payload, with_vector=with_vector,
+                                         with_document=with_document))
 
     def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
         """See :meth:`vecdb.Collection.count`."""
@@ -218,10 +228,11 @@ class RemoteCollection(RemoteCollectionBase, CollectionAPI):
         *,
         with_payload: bool = True,
         with_vector: bool = False,
+        with_document: bool = False,
     ) -> Tuple[List[Record], Optional[int]]:
         """See :meth:`vecdb.Collection.scroll`."""
         return self._send(self._scroll_call(filter, limit, cursor, with_payload=with_payload,
-                                            with_vector=with_vector))
+                                            with_vector=with_vector, with_document=with_document))
 
     def stats(self) -> Dict[str, Any]:
         """See :meth:`vecdb.Collection.stats`."""
@@ -281,20 +292,24 @@ class RemoteDatabase(DatabaseAPI):
         rotate: Optional[str] = None,
         sparse: Optional[Sequence[str]] = None,
         vectors: Optional[Dict[str, VectorSpec]] = None,
+        embedding: Optional[EmbeddingFunction] = None,
         exist_ok: bool = False,
     ) -> RemoteCollection:
-        """See :meth:`vecdb.Database.create_collection`."""
+        """See :meth:`vecdb.Database.create_collection` (the embedding
+        function runs here; the server keeps its config)."""
         return self._handle(self._send(database_calls.create_collection(
             name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims, rotate=rotate,
-            sparse=sparse, vectors=vectors, exist_ok=exist_ok)))
+            sparse=sparse, vectors=vectors, embedding=embedding, exist_ok=exist_ok)), embedding)
 
-    def _handle(self, info: Dict[str, Any]) -> RemoteCollection:
+    def _handle(self, info: Dict[str, Any], embedding: Optional[EmbeddingFunction] = None) -> RemoteCollection:
         """One handle per collection, as in process; its settings refreshed
         (another client may have dropped and recreated it)."""
         collection = self._collections.get(info["name"])
-        if collection is None:
+        if collection is None or collection._info.get("embedding") != info.get("embedding"):
             collection = self._collections[info["name"]] = RemoteCollection(self._transport, info)
         collection._info = info
+        if embedding is not None:
+            collection._attach_embedding(info.get("embedding"), embedding)
         return collection
 
     def get_or_create_collection(self, name: str, dim: Optional[int] = None, metric: str = "cosine", *,
@@ -302,14 +317,16 @@ class RemoteDatabase(DatabaseAPI):
                                  mrl_dims: Optional[Sequence[int]] = None,
                                  rotate: Optional[str] = None,
                                  sparse: Optional[Sequence[str]] = None,
-                                 vectors: Optional[Dict[str, VectorSpec]] = None) -> RemoteCollection:
+                                 vectors: Optional[Dict[str, VectorSpec]] = None,
+                                 embedding: Optional[EmbeddingFunction] = None) -> RemoteCollection:
         """See :meth:`vecdb.Database.get_or_create_collection`."""
         return self.create_collection(name, dim, metric, index=index, quantization=quantization, mrl_dims=mrl_dims,
-                                      rotate=rotate, sparse=sparse, vectors=vectors, exist_ok=True)
+                                      rotate=rotate, sparse=sparse, vectors=vectors, embedding=embedding,
+                                      exist_ok=True)
 
-    def get_collection(self, name: str) -> RemoteCollection:
+    def get_collection(self, name: str, embedding: Optional[EmbeddingFunction] = None) -> RemoteCollection:
         """See :meth:`vecdb.Database.get_collection`."""
-        return self._handle(self._send(database_calls.get_collection(name)))
+        return self._handle(self._send(database_calls.get_collection(name)), embedding)
 
     def list_collections(self) -> List[str]:
         """See :meth:`vecdb.Database.list_collections`."""
