@@ -5,15 +5,14 @@ bodies turned back into the :mod:`vecdb.errors` class the server raised, as
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 
-from vecdb.client.messages import POOL_SIZE, Server, decode_answer, encode_body, is_read, is_success, raise_error
-from vecdb.errors import ClosedError, ServerError
+from vecdb.client.messages import (POOL_SIZE, Server, TransportErrors, decode_answer, encode_body, is_read,
+                                   is_success, raise_error)
 
 
-class AsyncTransport:
+class AsyncTransport(TransportErrors):
     def __init__(self, url: str, api_key: Optional[str], timeout: float) -> None:
         try:
             import httpx  # imported here: `import vecdb` stays light for embedded use
@@ -53,21 +52,6 @@ class AsyncTransport:
 
     def _timeout(self, method: str, path: str) -> Any:
         return self._reads if is_read(method, path) else self._patient
-
-    @contextlib.contextmanager
-    def _server_errors(self, method: str, path: str) -> Iterator[None]:
-        """httpx's errors in its scope raised as ServerErrors naming the
-        server; nothing sent once the client is closed."""
-        if self._closed:
-            raise ClosedError(f"the client of the vecdb server at {self.url} was closed")
-        try:
-            yield
-        except self._unreachable as exc:
-            raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
-        except self._timeout_errors as exc:
-            raise ServerError(f"vecdb server at {self.url} did not answer {method} {path} in time: {exc}") from None
-        except self._errors as exc:
-            raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
 
     async def download(self, path: str, target: Path) -> None:
         """Stream ``GET path`` into the new file ``target`` (removed again if

@@ -7,13 +7,14 @@ server raised."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Generic, NoReturn, Optional, TypeVar
+from typing import Any, Callable, Dict, Generic, Iterator, NoReturn, Optional, Type, TypeVar
 from urllib.parse import quote, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
-from vecdb.errors import InvalidArgumentError, error_class
+from vecdb.errors import ClosedError, InvalidArgumentError, ServerError, error_class
 from vecdb.wire import MSGPACK, decode_msgpack, encode_msgpack
 
 # Connections kept open for reuse, as many as threads (or tasks) sharing a
@@ -63,6 +64,33 @@ class Server:
         if api_key is not None:
             headers["authorization"] = f"Bearer {api_key}"
         return cls(url.rstrip("/"), _proxy_for(parts.scheme, parts.hostname), headers)
+
+
+class TransportErrors:
+    """What both transports do with their HTTP library's errors: set
+    ``url``, ``_closed`` and the library's error classes, and send inside
+    :meth:`_server_errors`."""
+
+    url: str
+    _closed: bool
+    _unreachable: Type[BaseException]  # refused, unresolvable
+    _timeout_errors: Type[BaseException]
+    _errors: Type[BaseException]  # the rest of the library's
+
+    @contextlib.contextmanager
+    def _server_errors(self, method: str, path: str) -> Iterator[None]:
+        """The library's errors in its scope raised as ServerErrors naming
+        the server; nothing sent once the client is closed."""
+        if self._closed:
+            raise ClosedError(f"the client of the vecdb server at {self.url} was closed")
+        try:
+            yield
+        except self._unreachable as exc:
+            raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
+        except self._timeout_errors as exc:
+            raise ServerError(f"vecdb server at {self.url} did not answer {method} {path} in time: {exc}") from None
+        except self._errors as exc:
+            raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
 
 
 def _proxy_for(scheme: str, host: str) -> Optional[str]:

@@ -9,16 +9,15 @@ search's p50 went from 0.85-0.92 to 0.49-0.57 ms against the same server.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 from urllib.parse import urlsplit
 
-from vecdb.client.messages import POOL_SIZE, Server, decode_answer, encode_body, is_read, is_success, raise_error
-from vecdb.errors import ClosedError, ServerError
+from vecdb.client.messages import (POOL_SIZE, Server, TransportErrors, decode_answer, encode_body, is_read,
+                                   is_success, raise_error)
 
 
-class Transport:
+class Transport(TransportErrors):
     def __init__(self, url: str, api_key: Optional[str], timeout: float) -> None:
         try:
             import urllib3  # imported here: `import vecdb` stays light for embedded use
@@ -61,21 +60,6 @@ class Transport:
             return self._http.urlopen(method, self._target + path, body=content, redirect=False,
                                       timeout=self._reads if is_read(method, path) else self._patient,
                                       preload_content=preload_content)
-
-    @contextlib.contextmanager
-    def _server_errors(self, method: str, path: str) -> Iterator[None]:
-        """urllib3's errors in its scope raised as ServerErrors naming the
-        server; nothing sent once the client is closed."""
-        if self._closed:
-            raise ClosedError(f"the client of the vecdb server at {self.url} was closed")
-        try:
-            yield
-        except self._unreachable as exc:
-            raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
-        except self._timeout_errors as exc:
-            raise ServerError(f"vecdb server at {self.url} did not answer {method} {path} in time: {exc}") from None
-        except self._errors as exc:
-            raise ServerError(f"cannot reach the vecdb server at {self.url}: {exc}") from None
 
     @staticmethod
     def _raise(response: Any, method: str, path: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Dict, Sequence, Tuple
 import numpy as np
 
 from vecdb.checks import positive_int
-from vecdb.embeddings.protocol import check_texts
+from vecdb.embeddings.protocol import check_texts, unit_rows
 
 _WORD = re.compile(r"\w+")
 # Pairs of adjacent words count half as much as words: they add word order
@@ -55,9 +55,7 @@ class Hashing:
                 hashed = _feature_hash(feature)
                 sign = 1.0 if hashed >> 63 else -1.0
                 vectors[row, hashed % self.dim] += sign * weight
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        np.divide(vectors, norms, out=vectors, where=norms > 0)
-        return vectors
+        return unit_rows(vectors)
 
     def config(self) -> Dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "dim": self.dim}

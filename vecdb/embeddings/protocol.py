@@ -105,3 +105,11 @@ def check_embeddings(function: EmbeddingFunction, count: int, output: Any) -> np
         raise InvalidArgumentError(
             f"embedding function {function.name!r} returned NaN or infinity (first in row {row} of {count})")
     return vectors
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (float32, C-contiguous) with each row scaled to length 1,
+    in place; an all-zero row (a text without words) stays zero."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.divide(vectors, norms, out=vectors, where=norms > 0)
+    return vectors

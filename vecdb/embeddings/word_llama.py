@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from vecdb.embeddings.protocol import check_texts
+from vecdb.embeddings.protocol import check_texts, unit_rows
 from vecdb.errors import InvalidArgumentError
 
 _CONFIG = "l2_supercat"
@@ -114,9 +114,7 @@ class WordLlama:
             return np.zeros((0, self.dim), dtype=np.float32)
         # wordllama's own norm=True divides by zero on a text without tokens.
         vectors = np.ascontiguousarray(self._model.embed(texts, norm=False), dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        np.divide(vectors, norms, out=vectors, where=norms > 0)
-        return vectors
+        return unit_rows(vectors)
 
     def config(self) -> Dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "dim": self.dim}
