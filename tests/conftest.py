@@ -89,8 +89,20 @@ if _profile:
     settings.load_profile(_profile)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the xdist_group marks
 def pytest_collection_modifyitems(items):
-    """Mark every hypothesis test `properties` (make test-slow selects them)."""
+    """Mark every hypothesis test `properties` (make test-slow selects them),
+    and send every test that uses Ray to one xdist worker (``make test`` runs
+    ``-n 2 --dist loadgroup``): the session's Ray cluster then starts once,
+    not on every worker."""
     for item in items:
         if is_hypothesis_test(getattr(item, "obj", None)):
             item.add_marker(pytest.mark.properties)
+        if _uses_ray(item):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+def _uses_ray(item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return "ray_cluster" in getattr(item, "fixturenames", ()) or (
+        callspec is not None and callspec.params.get("db") == "cluster")
