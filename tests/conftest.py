@@ -89,20 +89,34 @@ if _profile:
     settings.load_profile(_profile)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the xdist_group marks
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(items):
     """Mark every hypothesis test `properties` (make test-slow selects them),
     and send every test that uses Ray to one xdist worker (``make test`` runs
-    ``-n 2 --dist loadgroup``): the session's Ray cluster then starts once,
-    not on every worker."""
+    ``-n 2 --dist loadgroup``): the session's Ray cluster and the cluster
+    modules' own fixtures then start once, not on every worker. The marks
+    are made before the other plugins (xdist's loadgroup among them) look."""
     for item in items:
         if is_hypothesis_test(getattr(item, "obj", None)):
             item.add_marker(pytest.mark.properties)
         if _uses_ray(item):
             item.add_marker(pytest.mark.xdist_group("ray"))
+    yield
+    for item in items:
+        _keep_xdist_group_in_nodeid(item)
 
 
 def _uses_ray(item) -> bool:
     callspec = getattr(item, "callspec", None)
     return "ray_cluster" in getattr(item, "fixturenames", ()) or (
         callspec is not None and callspec.params.get("db") == "cluster")
+
+
+def _keep_xdist_group_in_nodeid(item) -> None:
+    """xdist's loadgroup tells the scheduler a test's group by appending
+    ``@group`` to its ``item._nodeid``, which pytest 9.2 no longer reads (the
+    node id is ``item._id``, structured): without this every group would be
+    spread over the workers (pytest-dev/pytest-xdist#1386)."""
+    renamed = item.__dict__.get("_nodeid")
+    if renamed is not None and renamed != item.nodeid:
+        item._id = type(item.id).parse(renamed)
