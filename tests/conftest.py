@@ -89,7 +89,7 @@ if _profile:
     settings.load_profile(_profile)
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(hookwrapper=True)  # old style: the test extra allows pytest 7
 def pytest_collection_modifyitems(items):
     """Mark every hypothesis test `properties` (make test-slow selects them),
     and send every test that uses Ray to one xdist worker (``make test`` runs
