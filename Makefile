@@ -28,7 +28,7 @@ demo: install-test
 ## test: build vecdb, check its types (mypy, settings in pyproject.toml) and run the test suite
 test: install-test
 	$(PY) -m mypy
-	$(LOOPBACK_ONLY) $(PY) -m pytest -q
+	$(LOOPBACK_ONLY) $(PY) -m pytest -q -n 2 --dist loadgroup
 
 ## test-slow: the long robustness tests (kill -9 and damage campaigns, soaks), then every property test
 ## again with a fresh seed; the seed is printed first (replay a failure with make test-slow SEED=<seed>)

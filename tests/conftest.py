@@ -120,8 +120,34 @@ def pytest_configure(config):
         config.pluginmanager.register(external_server, "vecdb-external-server")
 
 
+@pytest.hookimpl(hookwrapper=True)  # old style: the test extra allows pytest 7
 def pytest_collection_modifyitems(items):
-    """Mark every hypothesis test `properties` (make test-slow selects them)."""
+    """Mark every hypothesis test `properties` (make test-slow selects them),
+    and send every test that uses Ray to one xdist worker (``make test`` runs
+    ``-n 2 --dist loadgroup``): the session's Ray cluster and the cluster
+    modules' own fixtures then start once, not on every worker. The marks
+    are made before the other plugins (xdist's loadgroup among them) look."""
     for item in items:
         if is_hypothesis_test(getattr(item, "obj", None)):
             item.add_marker(pytest.mark.properties)
+        if _uses_ray(item):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+    yield
+    for item in items:
+        _keep_xdist_group_in_nodeid(item)
+
+
+def _uses_ray(item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return "ray_cluster" in getattr(item, "fixturenames", ()) or (
+        callspec is not None and callspec.params.get("db") == "cluster")
+
+
+def _keep_xdist_group_in_nodeid(item) -> None:
+    """xdist's loadgroup tells the scheduler a test's group by appending
+    ``@group`` to its ``item._nodeid``, which pytest 9.2 no longer reads (the
+    node id is ``item._id``, structured): without this every group would be
+    spread over the workers (pytest-dev/pytest-xdist#1386)."""
+    renamed = item.__dict__.get("_nodeid")
+    if renamed is not None and renamed != item.nodeid:
+        item._id = type(item.id).parse(renamed)

@@ -23,7 +23,6 @@ import vecdb
 from vecdb.errors import ShardUnavailableError
 
 DIM = 16
-KILLS = 20
 
 
 @pytest.fixture
@@ -51,7 +50,11 @@ def vectors_of(ids):
                     ).astype(np.float32)
 
 
-def test_kill_9_of_shards_during_acknowledged_upserts_loses_nothing(open_cluster, tmp_path):
+# Each kill is the same event at another moment of the stream, and each costs
+# a shard restart (~2 s): make test runs a few on each shard, make test-slow
+# the long campaign.
+@pytest.mark.parametrize("kills", [6, pytest.param(20, marks=pytest.mark.slow)])
+def test_kill_9_of_shards_during_acknowledged_upserts_loses_nothing(open_cluster, tmp_path, kills):
     database = open_cluster(tmp_path / "db", shards=2)
     collection = database.create_collection("stream", DIM, "l2", index=vecdb.HNSW(M=8, ef_construction=32))
     acknowledged, unknown, failures = [], [], []
@@ -76,7 +79,7 @@ def test_kill_9_of_shards_during_acknowledged_upserts_loses_nothing(open_cluster
     writer.start()
     rng = random.Random(17)
     try:
-        for kill in range(KILLS):
+        for kill in range(kills):
             time.sleep(rng.uniform(0.05, 0.4))
             os.kill(pid_of_shard(database, kill % 2), signal.SIGKILL)
         before = len(acknowledged)

@@ -33,6 +33,12 @@ def readers_of(server: ServerProcess) -> list:
     return readers
 
 
+def listening_on(port: int) -> set:
+    """The processes listening on ``port``."""
+    return {conn.pid for conn in psutil.net_connections("tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port}
+
+
 def wait_for(condition, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -158,9 +164,11 @@ def test_a_second_server_cannot_join_the_port(tmp_path):
     """Each process listens on its own socket (SO_REUSEPORT, on Linux): a
     second server on the same port must still be refused, not share it."""
     with ServerProcess(tmp_path / "one", "--workers", "2") as server:
+        # Ready is the writer's answer; its reader listens once it has started (later on a busy machine).
+        wait_for(lambda: len(listening_on(server.port)) == 2)
+        first = listening_on(server.port)
+        assert first == {server.process.pid, *(reader.pid for reader in readers_of(server))}
         second = ServerProcess(tmp_path / "two", "--workers", "2", port=server.port)
         assert second.process.wait(60) == 1
         assert f"cannot listen on 127.0.0.1:{server.port}" in second.output()
-        listening = {conn.pid for conn in psutil.net_connections("tcp")
-                     if conn.status == psutil.CONN_LISTEN and conn.laddr.port == server.port}
-        assert listening == {server.process.pid, *(reader.pid for reader in readers_of(server))}
+        assert listening_on(server.port) == first
