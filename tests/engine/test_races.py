@@ -594,3 +594,35 @@ def test_a_filtered_search_sees_a_batch_that_moves_points_whole(tmp_path, index_
                 assert len(hits) == members, [hit.id for hit in hits]
 
         _race(2.0, reader, writer, readers=2)
+
+
+def test_asking_for_the_last_commit_while_compact_swaps_the_file(tmp_path):
+    """A server's reader asks whether anything was committed (no
+    transaction) while a compact() of the same database swaps its LMDB
+    environment: the question waits for the swap, never reaching the
+    closed environment (a soak found ``lmdb.Error: Attempt to operate on
+    closed/deleted/dropped object``)."""
+    db = vecdb.open(tmp_path / "db")
+    docs = db.create_collection("docs", dim=2, index=vecdb.Flat())
+    docs.upsert(list(range(200)), np.ones((200, 2), dtype=np.float32))
+    failures = []
+    done = threading.Event()
+
+    def ask() -> None:
+        try:
+            while not done.is_set():
+                db._is_behind()
+        except BaseException as exc:  # noqa: BLE001 - the test's finding
+            failures.append(exc)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    try:
+        for round_ in range(15):
+            docs.delete(list(range(round_ * 10, round_ * 10 + 10)))
+            db.compact()
+    finally:
+        done.set()
+        asker.join()
+        db.close()
+    assert failures == []

@@ -215,9 +215,12 @@ class Environment:
         with :meth:`seen_commit` taken earlier to know that nothing was
         committed since. (Ids stay distinct across the data file swaps of
         :meth:`compact`, after which LMDB counts from 1 again: handles of
-        this process would take a new file's commit for one they saw.)"""
-        self.check_usable()
-        return self._commit_id(self._env.info()["last_txnid"])
+        this process would take a new file's commit for one they saw.)
+        Read holding the gate shared: compact() swaps the LMDB environment
+        holding it alone, and the closed one must not be asked."""
+        with self._gate.shared():
+            self.check_usable()
+            return self._commit_id(self._env.info()["last_txnid"])
 
     def _commit_id(self, txnid: int) -> int:
         return (self._swaps << _TXNID_BITS) | txnid
