@@ -38,6 +38,8 @@ def vectors_from_wire(value: Any, dim: Optional[int], batch: bool) -> Any:
             return np.asarray(value)
         except (ValueError, TypeError):  # ragged
             return value
+    if isinstance(value, str):  # not a text query: a server never embeds (clients do), a string is not numbers
+        return np.asarray(value)
     if dim is None or not isinstance(value, (bytes, bytearray, memoryview)):
         return value
     size = len(value)
