@@ -76,6 +76,8 @@ def test_an_embedding_config_is_kept_and_described(url):
     ("/v1/collections/docs/search", {"vector": [1, 0], "filter": {"$document": {"$contains": 1}}}, 400,
      "InvalidFilterError"),
     ("/v1/collections/docs/search", {"vector": [1, 0], "with_document": "yes"}, 422, None),
+    ("/v1/collections/docs/search", {"vector": "text to embed"}, 400, "InvalidDTypeError"),  # clients embed
+    ("/v1/collections/docs/search/batch", {"vectors": "AAA"}, 400, "InvalidDTypeError"),
     ("/v1/collections", {"name": "bad", "dim": 4, "embedding": {"kind": "hashing"}}, 400, "InvalidArgumentError"),
     ("/v1/collections", {"name": "bad", "embedding": {"name": "x"}}, 400, "InvalidArgumentError"),
 ])

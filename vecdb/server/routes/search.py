@@ -82,7 +82,7 @@ async def _search(state: ServerState, name: str, body: Dict[str, Any], batch: bo
         queries = vectors_from_wire(body["vectors" if batch else "vector"], vector_dim(collection, body["using"]),
                                     batch=batch)
         _check_rank(queries, 2 if batch else 1)
-        if batch and hasattr(queries, "__len__"):
+        if batch and hasattr(queries, "__len__") and _rank(queries) != 0:  # a 0-d array: the collection refuses it
             state.check_queries(len(queries), body["k"])
         return collection.search(queries, body["k"], with_payload=body["with_payload"],
                                  with_vector=body["with_vector"], with_document=body["with_document"],
