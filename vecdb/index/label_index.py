@@ -30,6 +30,7 @@ from vecdb.config import HNSW, Flat, IndexSpec
 from vecdb.errors import CorruptIndexError
 from vecdb.gate import SharedExclusiveGate
 from vecdb.index.framing import Frame
+from vecdb.native.arrays import unique_sorted
 from vecdb.native.flat import knn
 from vecdb.native.hnsw import HNSWIndex, VectorSource
 from vecdb.native.pq import ProductQuantizer
@@ -405,7 +406,7 @@ class RerankingLabelIndex(WrappedIndex):
         width = min(k, shortlist.shape[1])
         # Each candidate read once, in key order (LMDB pages visited in turn);
         # then candidates are ranked as rows of what was read.
-        wanted = np.unique(shortlist[shortlist >= 0])
+        wanted = unique_sorted(shortlist[shortlist >= 0])
         if not len(wanted):
             return np.full((len(shortlist), width), -1, dtype=np.int64), np.full((len(shortlist), width), np.inf,
                                                                                dtype=np.float32)

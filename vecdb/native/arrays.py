@@ -259,3 +259,28 @@ def candidate_ids(candidates: Any, n_queries: int) -> np.ndarray:
     if array.dtype.kind == "u" and array.size and int(array.max()) >= 2**63:
         raise InvalidArgumentError(f"candidate id {int(array.max())} is out of range")
     return np.ascontiguousarray(array, dtype=np.int64)
+
+
+# np.unique is not used on paths daemon threads run: numpy 2.3+ finds the
+# distinct values of an integer array in C++ with the GIL released, and a
+# daemon thread ending there at interpreter exit (CPython's pthread_exit on
+# taking the GIL back) aborts the whole process ("terminate called without
+# an active exception": the forced unwind meets numpy's noexcept frames).
+# Sorting is all these need, and is what np.unique did before.
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a 1-D array, ascending."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
+def unique_first(values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a 1-D array, ascending, and the index of each
+    one's first occurrence (``np.unique(values, return_index=True)``)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return ordered[first], order[first]

@@ -44,6 +44,7 @@ import numpy as np
 from vecdb import _core
 from vecdb.config import CollectionConfig, is_part_name, vector_part_name
 from vecdb.errors import CollectionNotFoundError, CorruptRecordError, NotFoundError, VecdbError
+from vecdb.native.arrays import unique_sorted
 from vecdb.storage.catalog import (
     OPTIONAL_PARTS,
     PARTS,
@@ -734,7 +735,7 @@ class CollectionStore:
         if not cursor.set_range(label_key(sequence + 1)):
             return np.zeros(0, dtype=np.int64)
         entries = self._open_all("changes", cursor.iternext(keys=True, values=True))
-        return np.unique(labels_from_bytes(b"".join(value[_FINGERPRINT_BYTES:] for _, value in entries)))
+        return unique_sorted(labels_from_bytes(b"".join(value[_FINGERPRINT_BYTES:] for _, value in entries)))
 
     @_reports_damage
     def labels_after(self, txn: lmdb.Transaction[bytes], start: int, limit: int) -> np.ndarray:

@@ -41,6 +41,7 @@ import lmdb
 import numpy as np
 
 from vecdb import _core
+from vecdb.native.arrays import unique_first
 from vecdb.storage.codec import CHECK_BYTES, DamagedValue, ValueCodec
 from vecdb.storage.keys import LABEL_BYTES, label_key, label_keys, labels_from_bytes, labels_to_bytes
 
@@ -221,7 +222,7 @@ class VectorBlocks:
 
     def _rewrite(self, txn: lmdb.Transaction[bytes], database: Any, labels: np.ndarray,
                  sealed: Optional[np.ndarray]) -> Pairs:
-        blocks, starts = np.unique(labels >> self.shift, return_index=True)
+        blocks, starts = unique_first(labels >> self.shift)
         ends = np.append(starts[1:], len(labels))
         keys = label_keys(blocks)
         stored = dict(txn.cursor(db=database).getmulti(keys))
@@ -286,7 +287,7 @@ class VectorBlocks:
         yield self._blocks(pending_labels, pending_rows)
 
     def _blocks(self, labels: np.ndarray, rows: np.ndarray) -> Pairs:
-        blocks, starts = np.unique(labels >> self.shift, return_index=True)
+        blocks, starts = unique_first(labels >> self.shift)
         ends = np.append(starts[1:], len(labels))
         return [(key, value) for key, start, end in zip(label_keys(blocks), starts.tolist(), ends.tolist())
                 if (value := self._new_value(key, None, labels[start:end], rows[start:end])) is not None]
