@@ -990,29 +990,23 @@ class Collection(TextIn, CollectionAPI):
         id_keys = [user_id_key(user_id) for user_id in id_list]
         config = self._store.config(txn)
         found = self._store.records_by_id(txn, id_keys, with_payload, with_vector)
-        labels = self._store.labels_of(txn, id_keys).tolist() if (with_vector and config.sparse) or with_document else []
+        present = [record[0] for record in found if record is not None]  # id keys, as labels_of keeps them
+        labels = (self._store.labels_of(txn, present).tolist() if (with_vector and config.sparse) or with_document
+                  else [])
+        label_of = dict(zip(present, labels))
         sparse = self._sparse_of(txn, config, labels) if with_vector and config.sparse else {}
-        documents = self._documents_of(txn, labels) if with_document else {}
-        return [Record(id=user_id, payload=record[1], vector=record[2], sparse=sparse.get(record[0]),
-                       document=documents.get(record[0]))
+        documents = self._store.documents_of(txn, labels) if with_document else {}
+        return [Record(id=user_id, payload=record[1], vector=record[2], sparse=sparse.get(label_of.get(record[0], -1)),
+                       document=documents.get(label_of.get(record[0], -1)))
                 for user_id, record in zip(id_list, found) if record is not None]
 
-    def _documents_of(self, txn: Any, labels: List[int]) -> Dict[bytes, str]:
-        """The documents of these points (in ``txn``), by id key."""
-        documents = self._store.documents_of(txn, labels)
-        if not documents:
-            return {}
-        return {record[0]: documents[label]
-                for label, record in self._store.records_of(txn, list(documents), False, False).items()}
-
-    def _sparse_of(self, txn: Any, config: CollectionConfig, labels: List[int]) -> Dict[bytes, Dict[str, SparseVector]]:
-        """The sparse vectors of these points (in ``txn``), by id key: ``{name: vector}`` of those they have."""
-        id_keys = {label: record[0] for label, record in self._store.records_of(txn, labels, False, False).items()}
-        found: Dict[bytes, Dict[str, SparseVector]] = {id_key: {} for id_key in id_keys.values()}
+    def _sparse_of(self, txn: Any, config: CollectionConfig, labels: List[int]) -> Dict[int, Dict[str, SparseVector]]:
+        """The sparse vectors of these stored points (in ``txn``), by label: ``{name: vector}`` of those they have."""
+        found: Dict[int, Dict[str, SparseVector]] = {label: {} for label in labels}
         for name in config.sparse:
             for label, vector in zip(labels, self._store.sparse_vectors_of(txn, name, labels)):
-                if vector is not None and label in id_keys:
-                    found[id_keys[label]][name] = SparseVector(vector[0].tolist(), vector[1].tolist())
+                if vector is not None:
+                    found[label][name] = SparseVector(vector[0].tolist(), vector[1].tolist())
         return found
 
     def count(self, filter: Optional[Dict[str, Any]] = None) -> int:
@@ -1057,9 +1051,9 @@ class Collection(TextIn, CollectionAPI):
             labels = matching[matching >= start][: limit + 1]
         next_cursor = int(labels[limit]) if len(labels) > limit else None
         found = self._store.records_of(txn, labels[:limit].tolist(), with_payload, with_vector)
-        sparse = self._sparse_of(txn, config, labels[:limit].tolist()) if with_vector and config.sparse else {}
-        documents = self._store.documents_of(txn, labels[:limit].tolist()) if with_document else {}
-        records = [Record(id=user_id_from_key(id_key), payload=payload, vector=vector, sparse=sparse.get(id_key),
+        sparse = self._sparse_of(txn, config, list(found)) if with_vector and config.sparse else {}
+        documents = self._store.documents_of(txn, list(found)) if with_document else {}
+        records = [Record(id=user_id_from_key(id_key), payload=payload, vector=vector, sparse=sparse.get(label),
                           document=documents.get(label))
                    for label, (id_key, payload, vector) in found.items()]  # in label order, as asked
         return records, next_cursor
@@ -1211,7 +1205,7 @@ class Collection(TextIn, CollectionAPI):
                 sparse = self._sparse_of(txn, config, batch) if config.sparse else {}
                 documents = self._store.documents_of(txn, batch)
                 yield [Record(id=user_id_from_key(found[label][0]), payload=found[label][1], vector=found[label][2],
-                              sparse=sparse.get(found[label][0]), document=documents.get(label))
+                              sparse=sparse.get(label), document=documents.get(label))
                        for label in batch]
 
     # ---- used by a cluster's shards (vecdb.cluster.shard) ----

@@ -98,7 +98,7 @@ class TextIn:
         as its embedding; anything else as it is."""
         if isinstance(query, str):
             return self._embed([query])[0]
-        if isinstance(query, (list, tuple)) and query and all(isinstance(item, str) for item in query):
+        if is_text_batch(query):
             return self._embed(list(query))
         return query
 
@@ -116,6 +116,11 @@ class TextIn:
                 "embedding=vecdb.embeddings.WordLlama() (or another), or reopen it with "
                 "get_collection(name, embedding=...); search(text=...) is full-text (BM25) search")
         return function
+
+
+def is_text_batch(query: Any) -> bool:
+    """Whether a search's ``query`` is a batch of texts (to embed)."""
+    return isinstance(query, (list, tuple)) and bool(query) and all(isinstance(item, str) for item in query)
 
 
 class DescribedEmbedding:

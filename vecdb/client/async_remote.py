@@ -30,6 +30,7 @@ from vecdb.plans import Plan
 from vecdb.records import Hit, Record
 from vecdb.errors import InvalidArgumentError
 from vecdb.reports import Explanation, TuneReport
+from vecdb.text_in import is_text_batch
 
 if TYPE_CHECKING:  # optional: only text in, to_arrow and to_pandas need them
     import pandas
@@ -182,7 +183,7 @@ class AsyncRemoteCollection(RemoteCollectionBase):
     ) -> Any:
         """See :meth:`vecdb.Collection.search` (a text query is embedded here,
         on a worker thread)."""
-        if isinstance(query, (str, list, tuple)):
+        if isinstance(query, str) or is_text_batch(query):  # only text waits for a worker thread
             query = await asyncio.to_thread(self._embedded_query, query)
         return await self._send(self._search_call(
             query, k, filter=filter, ef=ef, dims=dims, plan=plan, with_payload=with_payload, with_vector=with_vector,
