@@ -11,6 +11,7 @@ returned."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import sys
 import textwrap
 
@@ -164,3 +165,48 @@ def test_text_in_with_a_real_packaged_model_offline(tmp_path):
         notes = db.get_collection("notes")
         assert notes.embedding is not None and notes.embedding.name == WordLlama().name
         assert notes.search("nearest neighbour graph index", 1)[0].id == "n2"
+
+
+@pytest.mark.parametrize("index", ["flat", "hnsw"])
+def test_searches_and_gets_racing_writes_see_each_document_with_its_own_write(tmp_path, index):
+    """A writer replaces every point, each write giving all of them one
+    generation in payload and document (and, every other write, no document
+    at all); searching and getting threads must see a point's document and
+    payload from one write, never one write's document with another's
+    payload (documents are read in the search's own transaction)."""
+    db = vecdb.open(tmp_path)
+    spec = vecdb.Flat() if index == "flat" else vecdb.HNSW()
+    docs = db.create_collection("docs", dim=4, index=spec)
+    ids = list(range(40))
+    vectors = np.random.default_rng(2).normal(size=(40, 4)).astype(np.float32)
+    docs.upsert(ids, vectors, [{"gen": 0}] * 40, documents=["gen 0"] * 40)
+    stop = threading.Event()
+    problems: list = []
+
+    def check(point_id, payload, document) -> None:
+        gen = payload["gen"]
+        expected = None if gen % 2 else f"gen {gen}"
+        if document != expected:
+            problems.append((point_id, gen, document))
+
+    def read() -> None:
+        while not stop.is_set():
+            for hit in docs.search(vectors[0], 10, with_document=True):
+                check(hit.id, hit.payload, hit.document)
+            for record in docs.get(ids[:10], with_document=True):
+                check(record.id, record.payload, record.document)
+            for hit in docs.search(vectors[1], 5, filter={"gen": {"$gte": 0}}, with_document=True):
+                check(hit.id, hit.payload, hit.document)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for gen in range(1, 60):
+            docs.upsert(ids, vectors, [{"gen": gen}] * 40, documents=None if gen % 2 else [f"gen {gen}"] * 40)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+        db.close()
+    assert problems == []
